@@ -1,0 +1,17 @@
+//! natter's domain: validated values, entities, permission rules, the services that implement
+//! every chat operation, and the ports (traits) those services need from storage, the event bus
+//! and presence.
+//!
+//! Invariant: this crate does no network or disk I/O except through the ports in [`ports`].
+
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod limits;
+pub mod model;
+pub mod permissions;
+pub mod ports;
+pub mod values;
+
+pub use error::{BusError, DomainError, StoreError};
+pub use ids::{ConversationId, MessageId, MessageIdGenerator, SessionId, UserId};

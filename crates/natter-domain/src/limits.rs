@@ -1,0 +1,37 @@
+//! Every limit natter enforces, in one place. Units are in the name.
+
+/// Longest message text, in Unicode scalar values.
+pub const MESSAGE_TEXT_MAX_CHARS: usize = 4_000;
+/// Longest client-chosen idempotency key.
+pub const CLIENT_MSG_ID_MAX_BYTES: usize = 64;
+/// Most users one message may mention.
+pub const MENTIONS_MAX: usize = 50;
+/// Username length bounds (after lower-casing).
+pub const USERNAME_MIN_CHARS: usize = 3;
+pub const USERNAME_MAX_CHARS: usize = 32;
+pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Bounded so that hashing cost cannot be inflated by a huge password.
+pub const PASSWORD_MAX_BYTES: usize = 256;
+pub const DEVICE_NAME_MAX_CHARS: usize = 64;
+pub const GROUP_NAME_MAX_CHARS: usize = 100;
+pub const TOPIC_MAX_CHARS: usize = 500;
+pub const REACTION_MAX_BYTES: usize = 32;
+/// Distinct reaction keys a single message may carry.
+pub const REACTIONS_PER_MESSAGE_MAX: usize = 50;
+/// Members of one group conversation.
+pub const GROUP_MEMBERS_MAX: usize = 10_000;
+/// Members that may be named when a group is created.
+pub const GROUP_INITIAL_MEMBERS_MAX: usize = 500;
+/// History page size bounds.
+pub const HISTORY_PAGE_DEFAULT: u32 = 50;
+pub const HISTORY_PAGE_MAX: u32 = 200;
+/// Conversation list page bounds.
+pub const CONVERSATION_PAGE_DEFAULT: u32 = 100;
+pub const CONVERSATION_PAGE_MAX: u32 = 500;
+/// User search result bounds.
+pub const USER_SEARCH_MAX: u32 = 50;
+/// How long a typing indicator lasts unless refreshed.
+pub const TYPING_TTL_MS: i64 = 6_000;
+/// Changes replayed per query while a reconnecting client catches up (it pages until done).
+pub const RESUME_PAGE: u32 = 500;

@@ -1,0 +1,144 @@
+//! The ports: what the domain needs from storage, the event bus and presence. Each backend is an
+//! adapter implementing these traits; the domain never names a database.
+//!
+//! Every store method is atomic: it either fully happens or returns an error and changes nothing.
+
+use async_trait::async_trait;
+
+use crate::error::{BusError, StoreError};
+use crate::events::Event;
+use crate::ids::{ConversationId, SessionId, UserId};
+use crate::model::*;
+use crate::values::{DisplayName, GroupName, Topic, Username};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Users, their credentials and their sessions (devices).
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// `Conflict` if the username is taken.
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Users that exist among `ids`, in no particular order.
+    async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
+    /// The user and their PHC password hash.
+    async fn credentials(&self, username: &Username) -> StoreResult<Option<(User, String)>>;
+    /// Users whose username starts with `prefix` (already lower-case), ordered by username.
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
+    /// `NotFound` if the user does not exist.
+    async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User>;
+    async fn set_last_seen(&self, id: UserId, at_ms: i64) -> StoreResult<()>;
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
+    /// Active (not revoked) session.
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+    /// Active sessions of a user, oldest first.
+    async fn sessions(&self, user: UserId) -> StoreResult<Vec<Session>>;
+    /// Spend `presented` and make `replacement` current, atomically. A spent token presented
+    /// again revokes its session (refresh-token reuse detection).
+    async fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        replacement: [u8; 32],
+        now_ms: i64,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Idempotent.
+    async fn revoke_session(&self, id: SessionId) -> StoreResult<()>;
+}
+
+/// Conversations, membership, and per-member cursors.
+#[async_trait]
+pub trait ConversationStore: Send + Sync + 'static {
+    /// Create with its initial members. For `Direct`, `Conflict` if the pair already has one.
+    async fn create_conversation(&self, new: NewConversation) -> StoreResult<Conversation>;
+    /// The direct conversation between two users, if any.
+    async fn direct_between(&self, a: UserId, b: UserId) -> StoreResult<Option<ConversationId>>;
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>>;
+    /// `None` values leave the field unchanged. `NotFound` if absent.
+    async fn update_conversation(
+        &self,
+        id: ConversationId,
+        name: Option<GroupName>,
+        topic: Option<Topic>,
+        now_ms: i64,
+    ) -> StoreResult<Conversation>;
+
+    /// Current membership; `None` for non-members and former members.
+    async fn member(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<Member>>;
+    /// Current members, in order of joining.
+    async fn members(&self, conversation: ConversationId) -> StoreResult<Vec<Member>>;
+    /// Add a current member (a former member rejoins with fresh cursors at the current seq).
+    /// `Conflict` if already a member.
+    async fn add_member(&self, conversation: ConversationId, user: UserId, role: Role, now_ms: i64) -> StoreResult<Member>;
+    /// `NotFound` if not a member.
+    async fn remove_member(&self, conversation: ConversationId, user: UserId, now_ms: i64) -> StoreResult<()>;
+    /// `NotFound` if not a member.
+    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role, now_ms: i64) -> StoreResult<Member>;
+    async fn set_muted(&self, conversation: ConversationId, user: UserId, muted: bool, now_ms: i64) -> StoreResult<Member>;
+    /// Raise the read cursor to `seq` (never lowers it; clamps to the conversation's last seq;
+    /// raises the delivered cursor along with it).
+    async fn mark_read(&self, conversation: ConversationId, user: UserId, seq: i64, now_ms: i64) -> StoreResult<Member>;
+    /// Raise the delivered cursor (never lowers it; clamps to the last seq).
+    async fn mark_delivered(&self, conversation: ConversationId, user: UserId, seq: i64, now_ms: i64) -> StoreResult<Member>;
+
+    /// The user's conversations, most recent activity first; `before_activity_ms` pages.
+    async fn conversations_of(&self, user: UserId, before_activity_ms: Option<i64>, limit: u32) -> StoreResult<Vec<ConversationSummary>>;
+    /// One conversation as `user` sees it; `None` unless a current member.
+    async fn summary(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<ConversationSummary>>;
+    /// Ids of all the user's current conversations.
+    async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>>;
+    /// Everyone who shares at least one conversation with `user` (excluding `user`).
+    async fn contacts_of(&self, user: UserId) -> StoreResult<Vec<UserId>>;
+    /// Conversations that changed for `user` after `since` (0 = all): new messages, metadata,
+    /// membership, own cursors. Also those the user left since then.
+    async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage>;
+}
+
+/// Messages. Implementations allocate `seq` and `mod_seq` atomically with the write.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Store a message with the conversation's next seq, durably, before returning. If the same
+    /// sender already used this `client_msg_id` in this conversation, return that message instead
+    /// (`Duplicate`) and change nothing.
+    async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
+    /// Apply a change, bumping the conversation's change counter. `NotFound` if no such message.
+    async fn change(&self, conversation: ConversationId, seq: i64, change: MessageChange, now_ms: i64) -> StoreResult<Message>;
+    async fn message(&self, conversation: ConversationId, seq: i64) -> StoreResult<Option<Message>>;
+    /// A page of history in ascending seq order.
+    async fn history(&self, conversation: ConversationId, query: HistoryQuery) -> StoreResult<Vec<Message>>;
+    /// Messages whose latest change is after `after_mod`, in `mod_seq` order, at most `limit`.
+    async fn changes_since(&self, conversation: ConversationId, after_mod: i64, limit: u32) -> StoreResult<Vec<Message>>;
+}
+
+/// Delivers events to every gateway node. Contract: events published by one caller for one
+/// conversation are delivered in publish order; delivery is at most once, so a subscriber that
+/// lags or reconnects must resync from storage (it is told via [`BusItem::Lagged`]).
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    async fn publish(&self, event: Event) -> Result<(), BusError>;
+    fn subscribe(&self) -> Box<dyn BusSubscription>;
+}
+
+#[async_trait]
+pub trait BusSubscription: Send {
+    /// `None` when the bus is shut down.
+    async fn next(&mut self) -> Option<BusItem>;
+}
+
+#[derive(Debug, Clone)]
+pub enum BusItem {
+    Event(std::sync::Arc<Event>),
+    /// Events were dropped for this subscriber; local connections must resync.
+    Lagged,
+}
+
+/// Who is online. Counts connections per user across the cluster.
+#[async_trait]
+pub trait PresenceStore: Send + Sync + 'static {
+    /// Record a new connection; `true` if the user just came online.
+    async fn connected(&self, user: UserId) -> StoreResult<bool>;
+    /// Record a closed connection; `true` if the user just went offline.
+    async fn disconnected(&self, user: UserId) -> StoreResult<bool>;
+    /// Which of `users` are online now.
+    async fn online(&self, users: &[UserId]) -> StoreResult<Vec<UserId>>;
+}
