@@ -15,3 +15,5 @@ pub mod values;
 
 pub use error::{BusError, DomainError, StoreError};
 pub use ids::{ConversationId, MessageId, MessageIdGenerator, SessionId, UserId};
+pub mod service;
+pub use service::{Chat, Clock, Ports, SystemClock};

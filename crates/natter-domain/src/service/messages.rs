@@ -1,0 +1,174 @@
+//! Sending, changing and reading messages.
+
+use crate::error::DomainError;
+use crate::events::Event;
+use crate::ids::{ConversationId, UserId};
+use crate::limits::{HISTORY_PAGE_MAX, MENTIONS_MAX};
+use crate::model::*;
+use crate::permissions;
+use crate::values::{ClientMsgId, MessageText, Reaction};
+
+use super::Chat;
+
+/// A message as the sender asked for it, already validated.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub client_msg_id: ClientMsgId,
+    pub text: MessageText,
+    pub reply_to_seq: Option<i64>,
+    pub mentions: Vec<UserId>,
+}
+
+/// A durable message and whether this call created it (false: an idempotent retry).
+#[derive(Debug, Clone)]
+pub struct SendOutcome {
+    pub message: Message,
+    pub created: bool,
+}
+
+impl Chat {
+    /// Store the message durably and publish it. Acknowledge (return) only after the store has
+    /// it; a retry with the same `client_msg_id` returns the original and publishes nothing.
+    pub async fn send_message(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        outgoing: OutgoingMessage,
+    ) -> Result<SendOutcome, DomainError> {
+        let _order = self.inner.locks.lock(conversation).await;
+        let me = self.require_member(conversation, actor).await?;
+        if let Some(reply_to) = outgoing.reply_to_seq {
+            if self.ports().messages.message(conversation, reply_to).await?.is_none() {
+                return Err(DomainError::invalid("reply_to_seq", "no such message in this conversation"));
+            }
+        }
+        let mentions = self.member_mentions(conversation, me.user_id, &outgoing.mentions).await?;
+        let now = self.now();
+        let new = NewMessage {
+            id: self.inner.ids.next(now),
+            conversation_id: conversation,
+            sender_id: actor,
+            client_msg_id: outgoing.client_msg_id,
+            text: outgoing.text,
+            reply_to_seq: outgoing.reply_to_seq,
+            mentions,
+            created_at_ms: now,
+        };
+        match self.ports().messages.append(new).await? {
+            AppendOutcome::Created(message) => {
+                self.publish(Event::MessageCreated(message.clone())).await;
+                Ok(SendOutcome { message, created: true })
+            }
+            AppendOutcome::Duplicate(message) => Ok(SendOutcome { message, created: false }),
+        }
+    }
+
+    /// Keep only mentions of current members other than the sender, deduplicated.
+    async fn member_mentions(&self, conversation: ConversationId, sender: UserId, asked: &[UserId]) -> Result<Vec<UserId>, DomainError> {
+        if asked.len() > MENTIONS_MAX {
+            return Err(DomainError::invalid("mentions", format!("at most {MENTIONS_MAX} mentions")));
+        }
+        let mut kept = Vec::with_capacity(asked.len());
+        for &user in asked {
+            if user != sender
+                && !kept.contains(&user)
+                && self.ports().conversations.member(conversation, user).await?.is_some()
+            {
+                kept.push(user);
+            }
+        }
+        Ok(kept)
+    }
+
+    pub async fn edit_message(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        seq: i64,
+        text: MessageText,
+        mentions: Vec<UserId>,
+    ) -> Result<Message, DomainError> {
+        let _order = self.inner.locks.lock(conversation).await;
+        self.require_member(conversation, actor).await?;
+        let message = self.existing_message(conversation, seq).await?;
+        permissions::can_edit_message(actor, &message)?;
+        let mentions = self.member_mentions(conversation, actor, &mentions).await?;
+        let change = MessageChange::Edit { text, mentions };
+        self.apply_change(conversation, seq, change).await
+    }
+
+    pub async fn delete_message(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Message, DomainError> {
+        let _order = self.inner.locks.lock(conversation).await;
+        let me = self.require_member(conversation, actor).await?;
+        let message = self.existing_message(conversation, seq).await?;
+        permissions::can_delete_message(&me, &message)?;
+        self.apply_change(conversation, seq, MessageChange::Delete).await
+    }
+
+    /// Add (`add = true`) or remove the actor's reaction. Repeating it changes nothing.
+    pub async fn react(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        seq: i64,
+        emoji: Reaction,
+        add: bool,
+    ) -> Result<Message, DomainError> {
+        let _order = self.inner.locks.lock(conversation).await;
+        self.require_member(conversation, actor).await?;
+        let message = self.existing_message(conversation, seq).await?;
+        permissions::can_react(&message)?;
+        let already = message
+            .reactions
+            .iter()
+            .any(|r| r.emoji == emoji && r.user_ids.contains(&actor));
+        if already == add {
+            return Ok(message);
+        }
+        if add && !message.reactions.iter().any(|r| r.emoji == emoji)
+            && message.reactions.len() >= crate::limits::REACTIONS_PER_MESSAGE_MAX
+        {
+            return Err(DomainError::Conflict("too many different reactions on this message".into()));
+        }
+        let change = if add {
+            MessageChange::AddReaction { user_id: actor, emoji }
+        } else {
+            MessageChange::RemoveReaction { user_id: actor, emoji }
+        };
+        self.apply_change(conversation, seq, change).await
+    }
+
+    async fn existing_message(&self, conversation: ConversationId, seq: i64) -> Result<Message, DomainError> {
+        self.ports().messages.message(conversation, seq).await?.ok_or(DomainError::NotFound)
+    }
+
+    /// Caller holds the conversation lock.
+    async fn apply_change(&self, conversation: ConversationId, seq: i64, change: MessageChange) -> Result<Message, DomainError> {
+        let message = self.ports().messages.change(conversation, seq, change, self.now()).await?;
+        self.publish(Event::MessageUpdated(message.clone())).await;
+        Ok(message)
+    }
+
+    pub async fn history(&self, actor: UserId, conversation: ConversationId, query: HistoryQuery) -> Result<Vec<Message>, DomainError> {
+        self.require_member(conversation, actor).await?;
+        let clamp = |limit: u32| limit.clamp(1, HISTORY_PAGE_MAX);
+        let query = match query {
+            HistoryQuery::Latest { limit } => HistoryQuery::Latest { limit: clamp(limit) },
+            HistoryQuery::Before { before, limit } => HistoryQuery::Before { before, limit: clamp(limit) },
+            HistoryQuery::After { after, limit } => HistoryQuery::After { after, limit: clamp(limit) },
+        };
+        Ok(self.ports().messages.history(conversation, query).await?)
+    }
+
+    /// Changes after `after_mod`, for a reconnecting client catching up.
+    pub async fn changes_since(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        after_mod: i64,
+        limit: u32,
+    ) -> Result<Vec<Message>, DomainError> {
+        self.require_member(conversation, actor).await?;
+        Ok(self.ports().messages.changes_since(conversation, after_mod, limit).await?)
+    }
+}
