@@ -1,0 +1,46 @@
+//! sqlx errors -> [`StoreError`], in one place so every query maps them the same way:
+//! uniqueness violations are caller-visible conflicts, lock/IO/pool trouble is retryable
+//! (`Unavailable`), everything else is a bug or corrupt data (`Internal`).
+
+use natter_domain::StoreError;
+
+/// SQLite primary result codes that mean "try again later" rather than "bug".
+/// <https://www.sqlite.org/rescode.html>
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_NOMEM: i64 = 7;
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_FULL: i64 = 13;
+const SQLITE_CANTOPEN: i64 = 14;
+
+pub(crate) fn db(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(e.message().to_owned()),
+        sqlx::Error::Database(e) => {
+            // The extended result code; its low byte is the primary code.
+            let primary = e.code().and_then(|c| c.parse::<i64>().ok()).map(|c| c & 0xff);
+            match primary {
+                Some(SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN) => {
+                    StoreError::Unavailable(err.to_string())
+                }
+                _ => StoreError::Internal(err.to_string()),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ => StoreError::Internal(err.to_string()),
+    }
+}
+
+pub(crate) fn migrate_error(err: sqlx::migrate::MigrateError) -> StoreError {
+    match err {
+        sqlx::migrate::MigrateError::Execute(e) => db(e),
+        other => StoreError::Internal(format!("migration: {other}")),
+    }
+}
+
+/// Data read back that the schema should have made impossible.
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("corrupt row: {what}"))
+}
