@@ -1,1 +1,145 @@
+//! The storage conformance suite: one set of cases, written only against the storage ports of
+//! `natter-domain`, that every backend (embedded SQLite today; PostgreSQL, Cassandra later) must
+//! pass. The port traits document the contract in prose; these cases pin it down, so a service
+//! written against the traits behaves the same on every backend.
+//!
+//! # Running it against a backend
+//!
+//! In the backend's integration tests:
+//!
+//! ```ignore
+//! async fn fresh_stores() -> natter_conformance::Stores { /* open an empty store */ }
+//! natter_conformance::conformance_suite!(fresh_stores);
+//! ```
+//!
+//! The macro expands to one `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per
+//! case, grouped in modules named like the case modules here, so the calling crate must have
+//! `tokio` (features `macros`, `rt-multi-thread`) among its dev-dependencies. The factory is any
+//! expression callable with no arguments that returns a future of [`Stores`] (an `async fn` or a
+//! closure returning an `async` block); it runs once per case.
+//!
+//! Cases use fresh random ids and per-case random username prefixes, so a factory may hand out
+//! the same database to every case (useful for servers that are slow to provision), as long as
+//! the cases can run concurrently against it.
 
+use std::any::Any;
+use std::sync::Arc;
+
+use natter_domain::ports::{AccountStore, ConversationStore, MessageStore};
+
+pub mod accounts;
+pub mod concurrency;
+pub mod conversations;
+pub mod messages;
+pub mod support;
+pub mod sync;
+
+/// The three stores of one backend, as the services see them.
+#[derive(Clone)]
+pub struct Stores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub messages: Arc<dyn MessageStore>,
+    /// Anything the backend needs kept alive while a case runs (a temporary directory, a
+    /// container handle); dropped after the case.
+    pub guard: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Stores {
+    /// All three ports from one backend value.
+    pub fn from_backend<S>(backend: S) -> Self
+    where
+        S: AccountStore + ConversationStore + MessageStore + Clone,
+    {
+        Self {
+            accounts: Arc::new(backend.clone()),
+            conversations: Arc::new(backend.clone()),
+            messages: Arc::new(backend),
+            guard: None,
+        }
+    }
+
+    /// Keep `guard` alive as long as these stores.
+    pub fn with_guard(mut self, guard: impl Any + Send + Sync) -> Self {
+        self.guard = Some(Arc::new(guard));
+        self
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case; see the crate docs.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::__conformance_tests! {
+            ($factory)
+            accounts {
+                create_and_fetch_user,
+                username_taken_is_conflict,
+                search_users_by_prefix,
+                set_display_name_and_last_seen,
+                sessions_lifecycle,
+                refresh_rotation_and_reuse_detection,
+                refresh_after_revoke_is_invalid,
+            }
+            conversations {
+                create_group_with_members,
+                direct_is_unique_per_pair,
+                update_conversation_metadata,
+                add_and_remove_members,
+                rejoin_gets_fresh_cursors_and_moves_to_end,
+                new_member_starts_at_current_seq,
+                set_role_and_mute,
+                mark_read_clamps_and_never_lowers,
+                conversations_ordered_by_activity,
+                summary_counts_unread_and_mentions,
+                contacts_are_current_co_members,
+            }
+            messages {
+                append_assigns_gap_free_seq,
+                duplicate_client_msg_id_returns_original,
+                edit_changes_text_and_bumps_mod_seq,
+                delete_is_soft_and_final,
+                reactions_aggregate_in_order,
+                change_of_unknown_message_is_not_found,
+                history_pages_in_both_directions,
+                changes_since_orders_by_mod_seq,
+            }
+            sync {
+                initial_sync_returns_all_current,
+                cursor_advances_past_seen_changes,
+                own_cursor_changes_sync_only_to_self,
+                removal_is_reported_then_rejoin,
+                metadata_and_membership_changes_sync,
+                message_changes_sync,
+            }
+            concurrency {
+                concurrent_appends_are_gap_free,
+                concurrent_duplicate_sends_create_one,
+                concurrent_direct_creation_has_one_winner,
+                concurrent_reactions_are_all_counted,
+                concurrent_refresh_rotation_has_one_winner,
+                concurrent_mark_read_never_lowers,
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    (($factory:expr) $($module:ident { $($case:ident),* $(,)? })*) => {
+        $(
+            mod $module {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $case() {
+                        let stores: $crate::Stores = ($factory)().await;
+                        $crate::$module::$case(stores).await;
+                    }
+                )*
+            }
+        )*
+    };
+}

@@ -1,0 +1,144 @@
+//! Cases for [`AccountStore`](natter_domain::ports::AccountStore): users, credentials, search,
+//! sessions and refresh-token rotation with reuse detection.
+
+use natter_domain::model::*;
+use natter_domain::values::DisplayName;
+use natter_domain::{SessionId, StoreError, UserId};
+
+use crate::Stores;
+use crate::support::*;
+
+pub async fn create_and_fetch_user(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let bob = f.user("bob").await;
+    assert_eq!(alice.username, f.username("alice"));
+    assert_eq!(alice.last_seen_ms, None);
+    assert_eq!(f.accounts.user(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(f.accounts.user(UserId::new()).await.unwrap(), None);
+
+    let (user, hash) = f.accounts.credentials(&alice.username).await.unwrap().expect("credentials");
+    assert_eq!(user, alice);
+    assert_eq!(hash, password_hash(alice.username.as_str()));
+    assert_eq!(f.accounts.credentials(&f.username("nobody")).await.unwrap(), None);
+
+    let mut found = f.accounts.users(&[bob.id, UserId::new(), alice.id]).await.unwrap();
+    found.sort_by_key(|u| u.id);
+    let mut expected = vec![alice, bob];
+    expected.sort_by_key(|u| u.id);
+    assert_eq!(found, expected);
+    assert!(f.accounts.users(&[]).await.unwrap().is_empty());
+}
+
+pub async fn username_taken_is_conflict(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let again = f
+        .accounts
+        .create_user(NewUser {
+            id: UserId::new(),
+            username: alice.username.clone(),
+            display_name: DisplayName::parse("Impostor").unwrap(),
+            password_hash: "other".into(),
+            created_at_ms: T0,
+        })
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let (user, hash) = f.accounts.credentials(&alice.username).await.unwrap().unwrap();
+    assert_eq!((user, hash), (alice.clone(), password_hash(alice.username.as_str())));
+}
+
+pub async fn search_users_by_prefix(stores: Stores) {
+    let f = Fixture::new(stores);
+    for name in ["annabel", "ann", "bob", "anna", "a_x", "abx"] {
+        f.user(name).await;
+    }
+    let names = |users: Vec<User>| users.into_iter().map(|u| u.username.into_inner()).collect::<Vec<_>>();
+    let tagged = |names: &[&str]| names.iter().map(|n| format!("{}{n}", f.tag)).collect::<Vec<_>>();
+
+    let found = f.accounts.search_users(&format!("{}ann", f.tag), 10).await.unwrap();
+    assert_eq!(names(found), tagged(&["ann", "anna", "annabel"]));
+    let limited = f.accounts.search_users(&format!("{}ann", f.tag), 2).await.unwrap();
+    assert_eq!(names(limited), tagged(&["ann", "anna"]));
+    // LIKE wildcards in the prefix are literal characters.
+    let underscore = f.accounts.search_users(&format!("{}a_", f.tag), 10).await.unwrap();
+    assert_eq!(names(underscore), tagged(&["a_x"]));
+    assert!(f.accounts.search_users(&format!("{}%", f.tag), 10).await.unwrap().is_empty());
+    assert!(f.accounts.search_users(&format!("{}zz", f.tag), 10).await.unwrap().is_empty());
+    let all = f.accounts.search_users(&f.tag, 50).await.unwrap();
+    assert_eq!(names(all), tagged(&["a_x", "abx", "ann", "anna", "annabel", "bob"]));
+}
+
+pub async fn set_display_name_and_last_seen(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let name = DisplayName::parse("Alice Liddell").unwrap();
+    let renamed = f.accounts.set_display_name(alice.id, &name).await.unwrap();
+    assert_eq!(renamed, User { display_name: name.clone(), ..alice.clone() });
+    assert_eq!(f.accounts.user(alice.id).await.unwrap().unwrap().display_name, name);
+    let missing = f.accounts.set_display_name(UserId::new(), &name).await;
+    assert_eq!(missing, Err(StoreError::NotFound));
+
+    f.accounts.set_last_seen(alice.id, T0 + 5).await.unwrap();
+    assert_eq!(f.accounts.user(alice.id).await.unwrap().unwrap().last_seen_ms, Some(T0 + 5));
+}
+
+pub async fn sessions_lifecycle(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let bob = f.user("bob").await;
+    // Created out of order: listing is by creation time, not insertion.
+    let later = f.new_session(alice.id, T0 + 20, token(1)).await;
+    let earlier = f.new_session(alice.id, T0 + 10, token(2)).await;
+    let bobs = f.new_session(bob.id, T0, token(3)).await;
+
+    assert_eq!(f.accounts.session(later.id).await.unwrap(), Some(later.clone()));
+    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![earlier.clone(), later.clone()]);
+    assert_eq!(f.accounts.sessions(bob.id).await.unwrap(), vec![bobs.clone()]);
+
+    f.accounts.revoke_session(earlier.id).await.unwrap();
+    assert_eq!(f.accounts.session(earlier.id).await.unwrap(), None);
+    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![later.clone()]);
+    // Idempotent, also for ids that never existed.
+    f.accounts.revoke_session(earlier.id).await.unwrap();
+    f.accounts.revoke_session(SessionId::new()).await.unwrap();
+    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![later]);
+    assert_eq!(f.accounts.session(bobs.id).await.unwrap(), Some(bobs));
+}
+
+pub async fn refresh_rotation_and_reuse_detection(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let (h1, h2, h3, h4) = (token(1), token(2), token(3), token(4));
+    let session = f.new_session(alice.id, T0, h1).await;
+
+    let first = f.accounts.rotate_refresh(h1, h2, T0 + 100).await.unwrap();
+    let expected = Session { last_used_at_ms: T0 + 100, ..session.clone() };
+    assert_eq!(first, RefreshOutcome::Rotated(expected.clone()));
+    assert_eq!(f.accounts.session(session.id).await.unwrap(), Some(expected));
+
+    let second = f.accounts.rotate_refresh(h2, h3, T0 + 200).await.unwrap();
+    assert!(matches!(&second, RefreshOutcome::Rotated(s) if s.id == session.id && s.last_used_at_ms == T0 + 200), "{second:?}");
+
+    // h1 was spent: presenting it again means it leaked. The session dies.
+    let replay = f.accounts.rotate_refresh(h1, h4, T0 + 300).await.unwrap();
+    assert_eq!(replay, RefreshOutcome::Reused { session_id: session.id });
+    assert_eq!(f.accounts.session(session.id).await.unwrap(), None);
+    assert!(f.accounts.sessions(alice.id).await.unwrap().is_empty());
+    // Even the current token of the revoked session no longer works.
+    assert_eq!(f.accounts.rotate_refresh(h3, h4, T0 + 400).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(f.accounts.rotate_refresh(token(9), token(10), T0).await.unwrap(), RefreshOutcome::Invalid);
+}
+
+pub async fn refresh_after_revoke_is_invalid(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let (a1, b1) = (token(1), token(2));
+    let a = f.new_session(alice.id, T0, a1).await;
+    let b = f.new_session(alice.id, T0 + 1, b1).await;
+    f.accounts.revoke_session(a.id).await.unwrap();
+    assert_eq!(f.accounts.rotate_refresh(a1, token(3), T0 + 5).await.unwrap(), RefreshOutcome::Invalid);
+    // The other session is untouched.
+    let rotated = f.accounts.rotate_refresh(b1, token(4), T0 + 5).await.unwrap();
+    assert_eq!(rotated, RefreshOutcome::Rotated(Session { last_used_at_ms: T0 + 5, ..b }));
+}
