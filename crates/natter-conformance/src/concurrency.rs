@@ -180,3 +180,29 @@ pub async fn concurrent_mark_read_never_lowers(stores: Stores) {
     let member: Member = f.conversations.member(group.id, bob).await.unwrap().unwrap();
     assert_eq!((member.read_seq, member.delivered_seq), (10, 10));
 }
+
+pub async fn concurrent_failing_appends_do_not_disturb_others(stores: Stores) {
+    let f = Arc::new(Fixture::new(stores));
+    let alice = f.user("alice").await.id;
+    let group = f.group(alice, &[]).await;
+    let missing = natter_domain::ConversationId::new();
+
+    let handles = (0..20)
+        .map(|n| {
+            let f = f.clone();
+            let target = if n % 2 == 0 { group.id } else { missing };
+            tokio::spawn(async move { (target, f.messages.append(f.new_message(target, alice, "hi")).await) })
+        })
+        .collect();
+    let results = join_all(handles).await;
+    let mut stored = Vec::new();
+    for (target, result) in results {
+        if target == missing {
+            assert!(result.is_err(), "append to a missing conversation: {result:?}");
+        } else {
+            stored.push(result.expect("append to an existing conversation").into_message().seq);
+        }
+    }
+    assert_eq!(sorted(stored), (1..=10).collect::<Vec<_>>());
+    assert_eq!(f.conversation(group.id).await.last_seq, 10);
+}

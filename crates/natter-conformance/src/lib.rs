@@ -119,6 +119,7 @@ macro_rules! conformance_suite {
                 concurrent_reactions_are_all_counted,
                 concurrent_refresh_rotation_has_one_winner,
                 concurrent_mark_read_never_lowers,
+                concurrent_failing_appends_do_not_disturb_others,
             }
         }
     };

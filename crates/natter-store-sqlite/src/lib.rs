@@ -13,6 +13,8 @@
 //!   `UPDATE conversations ... RETURNING` in the same transaction as the insert, so they are
 //!   gap-free and never reused, and a global change counter (`meta.change_seq`) stamps every row
 //!   a client's sync must see.
+//! - **Group commit.** Appends, the hot write, queue for a task that commits all waiting appends
+//!   in one transaction (one fsync for the batch); see `group_commit`.
 //! - Runtime-checked queries (`sqlx::query` + `bind`) rather than the compile-time macros, so the
 //!   crate builds without a database or an offline query cache.
 //!
@@ -23,6 +25,7 @@
 mod accounts;
 mod conversations;
 mod errors;
+mod group_commit;
 mod messages;
 mod rows;
 mod summaries;
@@ -37,6 +40,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use crate::errors::{db, migrate_error};
+use crate::group_commit::Appender;
 
 /// How long a connection waits on a lock held by another process (or a second `open` of the same
 /// file) before the statement fails with `SQLITE_BUSY`.
@@ -58,10 +62,13 @@ struct Inner {
     writer: SqlitePool,
     /// Readers never take the write lock; in WAL mode they read a consistent snapshot.
     reader: SqlitePool,
+    /// Appends are batched into shared transactions by a task (group commit).
+    appends: Appender,
 }
 
 impl SqliteStore {
     /// Open (creating the file and its parent directory if missing) and migrate the database.
+    /// Must be called inside a Tokio runtime: it starts the store's append task there.
     ///
     /// Opening the same path twice works: the two handles serialise their writes through
     /// SQLite's own file lock (waiting up to the busy timeout).
@@ -92,7 +99,8 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db)?;
-        Ok(SqliteStore { inner: Arc::new(Inner { writer, reader }) })
+        let appends = Appender::spawn(writer.clone());
+        Ok(SqliteStore { inner: Arc::new(Inner { writer, reader, appends }) })
     }
 
     /// Close both pools, waiting for running queries. Clones become unusable.

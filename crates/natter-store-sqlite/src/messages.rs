@@ -1,4 +1,5 @@
-//! [`MessageStore`]: append with gap-free seq allocation and idempotency, changes (edit, delete,
+//! [`MessageStore`]: append with gap-free seq allocation and idempotency (batched into shared
+//! transactions by [`crate::group_commit`]), changes (edit, delete,
 //! reactions) that bump the conversation's change counter, and history reads.
 //!
 //! Deleting is soft and final: the text becomes empty, mentions and reactions are removed, and
@@ -180,62 +181,65 @@ async fn apply(conn: &mut SqliteConnection, message: &Message, change: MessageCh
     }
 }
 
+/// Append inside the caller's write transaction (see [`crate::group_commit`]). Nothing is
+/// durable until that transaction commits.
+pub(crate) async fn append_in(tx: &mut SqliteConnection, message: &NewMessage) -> StoreResult<AppendOutcome> {
+    let conv = message.conversation_id.0.as_bytes().as_slice();
+    let existing: Option<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
+    ))
+    .bind(conv)
+    .bind(message.sender_id.0.as_bytes().as_slice())
+    .bind(message.client_msg_id.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    if let Some(row) = existing {
+        let original = complete(tx, vec![row]).await?.pop().ok_or(StoreError::NotFound)?;
+        return Ok(AppendOutcome::Duplicate(original));
+    }
+
+    let change = next_change(tx).await?;
+    let allocated: Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE conversations SET last_seq = last_seq + 1, last_mod = last_mod + 1, \
+         last_activity_ms = MAX(last_activity_ms, ?), changed_at = ? WHERE id = ? RETURNING last_seq, last_mod",
+    )
+    .bind(message.created_at_ms)
+    .bind(change)
+    .bind(conv)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db)?;
+    let Some((seq, mod_seq)) = allocated else {
+        return Err(StoreError::NotFound);
+    };
+    sqlx::query(
+        "INSERT INTO messages (conversation_id, seq, id, mod_seq, sender_id, client_msg_id, text, \
+         reply_to_seq, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(conv)
+    .bind(seq)
+    .bind(message.id.0)
+    .bind(mod_seq)
+    .bind(message.sender_id.0.as_bytes().as_slice())
+    .bind(message.client_msg_id.as_str())
+    .bind(message.text.as_str())
+    .bind(message.reply_to_seq)
+    .bind(message.created_at_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    insert_mentions(tx, message.conversation_id, seq, &message.mentions).await?;
+    let stored = load(tx, message.conversation_id, seq).await?.ok_or(StoreError::NotFound)?;
+    Ok(AppendOutcome::Created(stored))
+}
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        let mut tx = self.write().await?;
-        let conv = message.conversation_id.0.as_bytes().as_slice();
-        let existing: Option<MessageRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
-        ))
-        .bind(conv)
-        .bind(message.sender_id.0.as_bytes().as_slice())
-        .bind(message.client_msg_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(row) = existing {
-            let original = complete(&mut tx, vec![row]).await?.pop().ok_or(StoreError::NotFound)?;
-            commit(tx).await?;
-            return Ok(AppendOutcome::Duplicate(original));
-        }
-
-        let change = next_change(&mut tx).await?;
-        let allocated: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_mod = last_mod + 1, \
-             last_activity_ms = MAX(last_activity_ms, ?), changed_at = ? WHERE id = ? RETURNING last_seq, last_mod",
-        )
-        .bind(message.created_at_ms)
-        .bind(change)
-        .bind(conv)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let Some((seq, mod_seq)) = allocated else {
-            return Err(StoreError::NotFound);
-        };
-        sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, id, mod_seq, sender_id, client_msg_id, text, \
-             reply_to_seq, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(conv)
-        .bind(seq)
-        .bind(message.id.0)
-        .bind(mod_seq)
-        .bind(message.sender_id.0.as_bytes().as_slice())
-        .bind(message.client_msg_id.as_str())
-        .bind(message.text.as_str())
-        .bind(message.reply_to_seq)
-        .bind(message.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        insert_mentions(&mut tx, message.conversation_id, seq, &message.mentions).await?;
-        let stored = load(&mut tx, message.conversation_id, seq).await?.ok_or(StoreError::NotFound)?;
-        commit(tx).await?;
-        Ok(AppendOutcome::Created(stored))
+        self.inner.appends.append(message).await
     }
 
     async fn change(&self, conversation: ConversationId, seq: i64, change: MessageChange, now_ms: i64) -> StoreResult<Message> {
