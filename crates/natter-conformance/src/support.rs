@@ -169,8 +169,8 @@ pub fn emoji(raw: &str) -> Reaction {
     Reaction::parse(raw).expect("emoji")
 }
 
-/// A distinct 32-byte token hash per `n` (random per call site is not needed: the session
-/// scopes it, but hashes are globally unique in the store, so mix in randomness).
+/// A refresh-token hash that no other case (or call) produces; `n` only tells them apart in
+/// failure output.
 pub fn token(n: u8) -> [u8; 32] {
     let mut hash = [0u8; 32];
     hash[..16].copy_from_slice(UserId::new().0.as_bytes());
