@@ -1,1 +1,61 @@
+//! The Rust client for natter, used by the integration tests, the benchmark tool and bots.
+//!
+//! Two halves:
+//! - [`Client`]: one typed async method per REST route (`/api/v1/...`), holding the session's
+//!   tokens and refreshing them once on a 401. Cheap to clone.
+//! - [`Session`]: a WebSocket session from [`Client::connect`]. A background task owns the
+//!   socket, authenticates with `hello`, keeps it alive with pings, and when the connection
+//!   drops reconnects with backoff and resumes from its cursors, so the application sees every
+//!   message change exactly once and in order, and a command in flight during a drop is simply
+//!   re-sent (sends are idempotent on `client_msg_id`).
+//!
+//! Wire types are those of [`natter_protocol`], re-exported as [`protocol`].
+//!
+//! ```no_run
+//! use natter_sdk::{Client, protocol::ServerFrame};
+//!
+//! # async fn demo() -> natter_sdk::Result<()> {
+//! let alice = Client::new("http://127.0.0.1:8080")?;
+//! alice.register("alice", "correct horse battery").await?;
+//! let bob = alice.anonymous();
+//! let bob_user = bob.register("bob", "staple battery horse").await?.user;
+//!
+//! let chat = alice.create_direct(bob_user.id).await?.conversation;
+//! let bob_session = bob.connect().await?;
+//! let alice_session = alice.connect().await?;
+//! let sent = alice_session.send(chat.id, natter_sdk::new_client_msg_id(), "hi bob").await?;
+//! assert_eq!(sent.seq, 1);
+//!
+//! while let Some(event) = bob_session.next_event().await {
+//!     if let ServerFrame::MessageNew { message } = event {
+//!         println!("bob got {:?}", message.text);
+//!         break;
+//!     }
+//! }
+//! alice_session.close().await;
+//! # Ok(()) }
+//! ```
 
+mod backoff;
+mod driver;
+mod error;
+mod limits;
+mod rest;
+mod resume;
+mod routes;
+mod session;
+mod socket;
+mod urls;
+
+pub use error::{Error, Result};
+pub use natter_protocol as protocol;
+pub use reqwest::Method;
+pub use rest::{Client, RawBody, RawResponse};
+pub use session::{ConnectionState, Session, SessionConfig};
+pub use urls::encode_path_segment;
+
+/// A fresh idempotency key for a send: a UUIDv7 string (time-ordered, so server-side indexes on
+/// it stay append-friendly).
+pub fn new_client_msg_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,129 @@
+//! The SDK's one error type. REST and WebSocket failures share it so that a test can assert on
+//! `error.code()` without caring which transport carried the request.
+
+use natter_protocol::ErrorBody;
+
+/// `Result` with the SDK's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to a natter server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered a REST call with a non-2xx status. `body` is the server's
+    /// [`ErrorBody`]; when the response was not one (an empty 404 from an unknown route, say),
+    /// `body.code` is empty and `body.message` holds the start of the raw response.
+    #[error("HTTP {status}: {} ({})", body.code, body.message)]
+    Api { status: u16, body: ErrorBody },
+    /// The server answered a WebSocket command (or `hello`) with an `error` frame.
+    #[error("command rejected: {} ({})", body.code, body.message)]
+    Command { body: ErrorBody },
+    /// Transport failure of a REST call (connection refused, reset...).
+    #[error("HTTP transport: {0}")]
+    Http(#[source] reqwest::Error),
+    /// Transport failure of the WebSocket (handshake refused, reset...).
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
+    /// The server sent something the SDK cannot understand (bad JSON, an ack without the
+    /// expected payload...).
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The WebSocket session is over: the server closed it for good (4001 unauthenticated after
+    /// a failed token refresh, 4002 session revoked) or the application closed it.
+    #[error("session closed (code {code:?}): {reason}")]
+    Closed { code: Option<u16>, reason: String },
+    /// No answer within the configured timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The base URL given to [`Client::new`](crate::Client::new) is not `http://` or `https://`.
+    #[error("invalid base URL: {0}")]
+    InvalidUrl(String),
+}
+
+impl Error {
+    /// The server's machine-readable error code (`not_found`, `forbidden`, `rate_limited`...)
+    /// for REST errors and rejected WebSocket commands; `None` for transport errors.
+    pub fn code(&self) -> Option<&str> {
+        match self.body() {
+            Some(body) if !body.code.is_empty() => Some(&body.code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of a REST error; `None` for everything else (WebSocket errors have no
+    /// status).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            Self::Http(error) => error.status().map(|status| status.as_u16()),
+            _ => None,
+        }
+    }
+
+    /// The server's error body, for REST errors and rejected WebSocket commands.
+    pub fn body(&self) -> Option<&ErrorBody> {
+        match self {
+            Self::Api { body, .. } | Self::Command { body } => Some(body),
+            _ => None,
+        }
+    }
+
+    /// For `rate_limited` errors: how long the server asks us to wait.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        self.body().and_then(|body| body.retry_after_ms)
+    }
+
+    /// The close code, when this is [`Error::Closed`].
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            Self::Closed { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// True for errors that say "this token is not (or no longer) accepted".
+    pub fn is_unauthenticated(&self) -> bool {
+        self.code() == Some("unauthenticated")
+            || self.close_code() == Some(natter_protocol::close_code::UNAUTHENTICATED)
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(error: reqwest::Error) -> Self {
+        if error.is_timeout() { Self::Timeout } else { Self::Http(error) }
+    }
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for Error {
+    fn from(error: tokio_tungstenite::tungstenite::Error) -> Self {
+        Self::WebSocket(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(code: &str) -> ErrorBody {
+        ErrorBody { code: code.into(), message: "m".into(), retry_after_ms: Some(5) }
+    }
+
+    #[test]
+    fn code_and_status_come_from_the_body() {
+        let api = Error::Api { status: 404, body: body("not_found") };
+        assert_eq!(api.code(), Some("not_found"));
+        assert_eq!(api.status(), Some(404));
+        let ws = Error::Command { body: body("forbidden") };
+        assert_eq!(ws.code(), Some("forbidden"));
+        assert_eq!(ws.status(), None);
+        assert_eq!(ws.retry_after_ms(), Some(5));
+        assert_eq!(Error::Api { status: 404, body: body("") }.code(), None);
+        assert_eq!(Error::Timeout.code(), None);
+    }
+
+    #[test]
+    fn unauthenticated_is_recognised_from_code_or_close() {
+        assert!(Error::Command { body: body("unauthenticated") }.is_unauthenticated());
+        assert!(Error::Closed { code: Some(4001), reason: String::new() }.is_unauthenticated());
+        assert!(!Error::Closed { code: Some(4002), reason: String::new() }.is_unauthenticated());
+    }
+}
