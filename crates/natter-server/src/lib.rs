@@ -1,1 +1,177 @@
+//! natter's server: wires the domain services to their adapters (embedded ones by default) and
+//! serves the REST API, the WebSocket gateway, health checks, metrics and the OpenAPI document.
+//!
+//! Invariant: handlers translate between the wire and the domain and map errors; they hold no
+//! business rules (those live in `natter-domain`).
 
+pub mod auth;
+pub mod config;
+mod convert;
+pub mod embedded;
+pub mod error;
+mod extract;
+pub mod gateway;
+mod limiter;
+mod rest;
+mod secrets;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use natter_domain::ports::EventBus;
+use natter_domain::{Chat, DomainError, Ports, SystemClock, UserId};
+use natter_store_sqlite::SqliteStore;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+pub use config::{AuthConfig, Limits, ServerConfig};
+
+use crate::auth::{Auth, PasswordHashing, TokenKeys};
+use crate::error::ApiError;
+use crate::gateway::Hub;
+use crate::limiter::RateLimits;
+use crate::state::AppState;
+
+/// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Graceful shutdown: stop accepting, close every WebSocket with 1001 (clients reconnect
+    /// elsewhere or later), finish in-flight requests, close the stores.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("server task panicked")?
+    }
+
+    /// Wait until the server stops (after [`Self::shutdown`] from elsewhere or a fatal error).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?
+    }
+
+    /// A handle that can trigger shutdown while another task waits.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every server in a process).
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let handle = PrometheusBuilder::new().install_recorder().context("cannot install metrics recorder")?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// Open the stores, bind the listener and serve in a background task.
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let store = SqliteStore::open(&config.data_dir.join("natter.db"))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let secret = secrets::load_or_create(&config.data_dir.join("token.key"))?;
+    let bus: Arc<dyn EventBus> = Arc::new(embedded::MemoryBus::new(config.limits.bus_capacity));
+    let ports = Ports {
+        accounts: Arc::new(store.clone()),
+        conversations: Arc::new(store.clone()),
+        messages: Arc::new(store.clone()),
+        bus: bus.clone(),
+        presence: Arc::new(embedded::MemoryPresence::default()),
+        clock: Arc::new(SystemClock),
+    };
+    let chat = Chat::new(ports.clone(), config.node_id);
+    let hashing = PasswordHashing::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, config.auth.argon2_concurrency)?;
+    let auth = Auth::new(ports.accounts.clone(), bus.clone(), ports.clock.clone(), hashing, TokenKeys::new(&secret, config.auth.access_ttl_s));
+    let hub = Hub::new(ports.conversations.clone(), config.limits.ws_outbound_queue);
+    let (stop, shutdown) = watch::channel(false);
+    let state = AppState {
+        chat,
+        auth,
+        hub: hub.clone(),
+        rate_limits: RateLimits::new(&config.limits),
+        connection_permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+        config: Arc::new(config.clone()),
+        metrics: metrics_handle()?,
+        shutdown: shutdown.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let hub_task = tokio::spawn(hub.clone().run(bus.subscribe()));
+    let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        let mut stopping = shutdown.clone();
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            })
+            .await;
+        drain_connections(&state).await;
+        hub_task.abort();
+        sweeper.abort();
+        store.close().await;
+        served.context("server failed")
+    });
+    tracing::info!(%addr, "natter listening");
+    Ok(RunningServer { addr, stop, task })
+}
+
+/// Upgraded WebSockets outlive axum's graceful shutdown; give them a moment to send 1001.
+async fn drain_connections(state: &AppState) {
+    let max = state.config.limits.max_connections;
+    for _ in 0..50 {
+        if state.connection_permits.available_permits() >= max {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!("closing with WebSocket connections still open");
+}
+
+async fn sweep_rate_limits(limits: RateLimits) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        limits.sweep();
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let (api, openapi) = rest::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let max_body = state.config.limits.max_body_bytes;
+    Router::new()
+        .nest("/api/v1", api.route("/ws", get(gateway::upgrade)))
+        .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+        .fallback(|| async { ApiError::Domain(DomainError::NotFound) })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Ready when not shutting down and the store answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if *state.shutdown.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match state.chat.ports().accounts.user(UserId(uuid::Uuid::nil())).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
+    }
+}

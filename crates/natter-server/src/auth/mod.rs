@@ -1,0 +1,170 @@
+//! Accounts and sessions: register, log in, refresh (rotating, with reuse detection), log out.
+//! Crypto lives here, not in the domain; persistence goes through the `AccountStore` port.
+
+mod password;
+mod tokens;
+
+use std::sync::Arc;
+
+use natter_domain::events::Event;
+use natter_domain::model::{NewSession, NewUser, RefreshOutcome, Session, User};
+use natter_domain::ports::{AccountStore, EventBus};
+use natter_domain::values::{DeviceName, DisplayName, Password, Username};
+use natter_domain::{Clock, DomainError, SessionId, UserId};
+
+pub use password::PasswordHashing;
+pub use tokens::{AccessClaims, TokenKeys};
+
+/// Tokens handed to a client after register, login or refresh.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub user: User,
+    pub session_id: SessionId,
+    pub access_token: String,
+    pub expires_in_s: u64,
+    pub refresh_token: String,
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    accounts: Arc<dyn AccountStore>,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+    hashing: PasswordHashing,
+    keys: TokenKeys,
+}
+
+/// A registration request, validated.
+pub struct Registration {
+    pub username: Username,
+    pub password: Password,
+    pub display_name: Option<DisplayName>,
+    pub device_name: Option<DeviceName>,
+}
+
+impl Auth {
+    pub fn new(
+        accounts: Arc<dyn AccountStore>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        hashing: PasswordHashing,
+        keys: TokenKeys,
+    ) -> Self {
+        Self { accounts, bus, clock, hashing, keys }
+    }
+
+    pub async fn register(&self, registration: Registration) -> Result<IssuedTokens, DomainError> {
+        let password_hash = self.hashing.hash(&registration.password).await?;
+        let display_name = match registration.display_name {
+            Some(name) => name,
+            None => DisplayName::parse(registration.username.as_str())?,
+        };
+        let user = self
+            .accounts
+            .create_user(NewUser {
+                id: UserId::new(),
+                username: registration.username,
+                display_name,
+                password_hash,
+                created_at_ms: self.clock.now_ms(),
+            })
+            .await
+            .map_err(|err| match err {
+                natter_domain::StoreError::Conflict(_) => DomainError::Conflict("username taken".into()),
+                other => other.into(),
+            })?;
+        self.open_session(user, registration.device_name).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str, device: Option<DeviceName>) -> Result<IssuedTokens, DomainError> {
+        let found = match Username::parse(username) {
+            Ok(username) => self.accounts.credentials(&username).await?,
+            Err(_) => None,
+        };
+        match found {
+            Some((user, hash)) => {
+                if self.hashing.verify(password, hash).await? {
+                    self.open_session(user, device).await
+                } else {
+                    Err(DomainError::BadCredentials)
+                }
+            }
+            None => {
+                // Spend the same time as a real check so usernames cannot be probed by timing.
+                let decoy = self.hashing.decoy_hash().await?;
+                let _ = self.hashing.verify(password, decoy).await?;
+                Err(DomainError::BadCredentials)
+            }
+        }
+    }
+
+    async fn open_session(&self, user: User, device: Option<DeviceName>) -> Result<IssuedTokens, DomainError> {
+        let now = self.clock.now_ms();
+        let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+        let device_name = match device {
+            Some(name) => name,
+            None => DeviceName::parse("unnamed device")?,
+        };
+        let session = Session { id: SessionId::new(), user_id: user.id, device_name, created_at_ms: now, last_used_at_ms: now };
+        let session = self.accounts.create_session(NewSession { session, refresh_hash }).await?;
+        let access_token = self.keys.issue(user.id, session.id, now)?;
+        Ok(IssuedTokens { user, session_id: session.id, access_token, expires_in_s: self.keys.access_ttl_s, refresh_token })
+    }
+
+    /// Spend a refresh token for a new pair. A spent token presented again means it was stolen
+    /// or replayed: the store revokes the whole session and its live connections are closed.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, DomainError> {
+        let presented = tokens::hash_refresh_token(refresh_token);
+        let (next_token, next_hash) = tokens::new_refresh_token();
+        let now = self.clock.now_ms();
+        match self.accounts.rotate_refresh(presented, next_hash, now).await? {
+            RefreshOutcome::Rotated(session) => {
+                let user = self.accounts.user(session.user_id).await?.ok_or(DomainError::Unauthenticated)?;
+                let access_token = self.keys.issue(user.id, session.id, now)?;
+                Ok(IssuedTokens {
+                    user,
+                    session_id: session.id,
+                    access_token,
+                    expires_in_s: self.keys.access_ttl_s,
+                    refresh_token: next_token,
+                })
+            }
+            RefreshOutcome::Reused { session_id } => {
+                tracing::warn!(%session_id, "refresh token reused; session revoked");
+                Err(DomainError::Unauthenticated)
+            }
+            RefreshOutcome::Invalid => Err(DomainError::Unauthenticated),
+        }
+    }
+
+    /// Verify an access token and that its session is still active.
+    pub async fn authenticate(&self, token: &str) -> Result<AccessClaims, DomainError> {
+        let claims = self.keys.verify(token)?;
+        match self.accounts.session(claims.session_id).await? {
+            Some(session) if session.user_id == claims.user_id => Ok(claims),
+            _ => Err(DomainError::Unauthenticated),
+        }
+    }
+
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, DomainError> {
+        Ok(self.accounts.sessions(user).await?)
+    }
+
+    /// Log out `session` (one of `user`'s). Its refresh token stops working and its open
+    /// WebSocket connections close with 4002.
+    pub async fn revoke(&self, user: UserId, session: SessionId) -> Result<(), DomainError> {
+        let owned = self.accounts.sessions(user).await?.iter().any(|s| s.id == session);
+        if !owned {
+            return Err(DomainError::NotFound);
+        }
+        self.accounts.revoke_session(session).await?;
+        self.announce_revoked(user, session).await;
+        Ok(())
+    }
+
+    async fn announce_revoked(&self, user_id: UserId, session_id: SessionId) {
+        if let Err(err) = self.bus.publish(Event::SessionRevoked { user_id, session_id }).await {
+            tracing::warn!(%err, "session revocation not broadcast");
+        }
+    }
+}

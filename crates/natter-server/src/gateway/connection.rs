@@ -1,0 +1,243 @@
+//! One WebSocket connection: `hello` (authenticate, register with the hub, catch up), then a
+//! loop that answers commands and forwards queued events until the client leaves, idles out,
+//! floods, falls behind, or the server shuts down.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use natter_domain::{ConversationId, DomainError, UserId};
+use natter_protocol::{AckBody, ClientFrame, HelloOk, ServerFrame, close_code};
+use tokio::time::{Instant, timeout_at};
+
+use super::commands::{self, error_frame};
+use super::frames::encode;
+use super::hub::{Outbound, Registration};
+use super::resume::{self, CatchUpError};
+use crate::auth::AccessClaims;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(super) type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+/// Why the connection ended, and the close frame to send (if the socket is still writable).
+struct Ending {
+    code: u16,
+    reason: &'static str,
+}
+
+impl Ending {
+    const fn new(code: u16, reason: &'static str) -> Self {
+        Self { code, reason }
+    }
+}
+
+pub async fn serve(socket: WebSocket, state: AppState) {
+    metrics::gauge!("natter_ws_connections").increment(1.0);
+    let (mut sink, mut stream) = socket.split();
+    let ending = match authenticate(&state, &mut sink, &mut stream).await {
+        Ok((claims, hello_id, sync_cursor, cursors)) => {
+            let registration = state.hub.register(claims.user_id, claims.session_id);
+            let hub_id = registration.id;
+            if let Err(err) = state.chat.connected(claims.user_id).await {
+                tracing::warn!(%err, "presence not recorded");
+            }
+            let ending = run(&state, claims, &mut sink, &mut stream, registration, hello_id, sync_cursor, cursors).await;
+            state.hub.unregister(hub_id);
+            if let Err(err) = state.chat.disconnected(claims.user_id).await {
+                tracing::warn!(%err, "presence not recorded");
+            }
+            ending
+        }
+        Err(ending) => ending,
+    };
+    if ending.code != 0 {
+        let close = CloseFrame { code: ending.code, reason: Utf8Bytes::from_static(ending.reason) };
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(close)))).await;
+    }
+    metrics::gauge!("natter_ws_connections").decrement(1.0);
+}
+
+pub(super) async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> Result<(), ()> {
+    sink.send(Message::Text(encode(frame))).await.map_err(|_| ())
+}
+
+/// Map a read error to the close code RFC 6455 asks for.
+fn read_error_ending(err: &axum::Error) -> Ending {
+    let text = err.to_string();
+    if text.contains("Space limit") || text.contains("too long") || text.contains("Capacity") {
+        Ending::new(1009, "frame too large")
+    } else if text.to_ascii_lowercase().contains("utf") {
+        Ending::new(1007, "invalid UTF-8")
+    } else {
+        Ending::new(0, "")
+    }
+}
+
+type Hello = (AccessClaims, String, Option<i64>, natter_protocol::Cursors);
+
+/// Wait for a valid `hello` within the deadline.
+async fn authenticate(state: &AppState, sink: &mut Sink, stream: &mut Stream) -> Result<Hello, Ending> {
+    let deadline = Instant::now() + Duration::from_millis(state.config.limits.ws_hello_timeout_ms);
+    let mut bad_frames = 0;
+    loop {
+        let next = timeout_at(deadline, stream.next()).await.map_err(|_| Ending::new(close_code::UNAUTHENTICATED, "no hello in time"))?;
+        let text = match next {
+            None => return Err(Ending::new(0, "")),
+            Some(Err(err)) => return Err(read_error_ending(&err)),
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) => return Err(Ending::new(0, "")),
+            Some(Ok(Message::Binary(_))) => {
+                let _ = send_frame(sink, &error_frame(None, &ApiError::BadRequest("binary frames are not supported".into()))).await;
+                bad_frames += 1;
+                if bad_frames >= 3 {
+                    return Err(Ending::new(close_code::UNAUTHENTICATED, "expected hello"));
+                }
+                continue;
+            }
+            Some(Ok(_)) => continue,
+        };
+        match serde_json::from_str::<ClientFrame>(&text) {
+            Ok(ClientFrame::Hello { id, token, sync_cursor, cursors }) => match state.auth.authenticate(&token).await {
+                Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
+                Err(err) => {
+                    let _ = send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err))).await;
+                    return Err(Ending::new(close_code::UNAUTHENTICATED, "invalid token"));
+                }
+            },
+            Ok(other) => {
+                let _ = send_frame(sink, &error_frame(Some(other.id().to_owned()), &ApiError::Domain(DomainError::Unauthenticated))).await;
+            }
+            Err(err) => {
+                let _ = send_frame(sink, &error_frame(frame_id(&text), &bad_frame(&err))).await;
+            }
+        }
+        bad_frames += 1;
+        if bad_frames >= 3 {
+            return Err(Ending::new(close_code::UNAUTHENTICATED, "expected hello"));
+        }
+    }
+}
+
+fn bad_frame(err: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!("bad frame: {err}"))
+}
+
+/// The `id` of a frame that failed to parse, when it is at least a JSON object with a string id,
+/// so the client can match the error to its command.
+fn frame_id(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get("id")?.as_str().map(str::to_owned)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    state: &AppState,
+    claims: AccessClaims,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    mut registration: Registration,
+    hello_id: String,
+    sync_cursor: Option<i64>,
+    cursors: natter_protocol::Cursors,
+) -> Ending {
+    let user: UserId = claims.user_id;
+    let caught_up = resume::catch_up(state, user, sync_cursor, &cursors, sink).await;
+    let (sync_cursor, sent_up_to): (i64, HashMap<ConversationId, i64>) = match caught_up {
+        Ok(done) => (done.sync_cursor, done.sent_up_to),
+        Err(CatchUpError::Closed) => return Ending::new(0, ""),
+        Err(CatchUpError::Domain(err)) => {
+            let _ = send_frame(sink, &error_frame(Some(hello_id), &ApiError::Domain(err))).await;
+            return Ending::new(1011, "resume failed; retry");
+        }
+    };
+    let limits = &state.config.limits;
+    let hello = HelloOk {
+        user_id: user.0,
+        session_id: claims.session_id.0,
+        idle_timeout_ms: limits.ws_idle_timeout_ms,
+        sync_cursor,
+    };
+    let ack = ServerFrame::Ack { id: hello_id, body: AckBody { hello: Some(hello), ..AckBody::default() } };
+    if send_frame(sink, &ack).await.is_err() {
+        return Ending::new(0, "");
+    }
+
+    let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
+    let mut idle_deadline = Instant::now() + idle;
+    let mut bad_frames = 0u32;
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        tokio::select! {
+            biased;
+            () = stopping(&mut shutdown) => return Ending::new(1001, "server shutting down; reconnect"),
+            changed = registration.kill.changed() => {
+                let code = if changed.is_ok() { (*registration.kill.borrow()).unwrap_or(1011) } else { 1011 };
+                return Ending::new(code, kill_reason(code));
+            }
+            queued = registration.queue.recv() => {
+                let Some(Outbound { position, text }) = queued else { return Ending::new(1011, "internal error") };
+                if let Some((conversation, mod_seq)) = position {
+                    if sent_up_to.get(&conversation).is_some_and(|sent| mod_seq <= *sent) {
+                        continue;
+                    }
+                }
+                if sink.send(Message::Text(text)).await.is_err() {
+                    return Ending::new(0, "");
+                }
+            }
+            incoming = timeout_at(idle_deadline, stream.next()) => {
+                let Ok(incoming) = incoming else { return Ending::new(close_code::IDLE_TIMEOUT, "idle timeout") };
+                idle_deadline = Instant::now() + idle;
+                let text = match incoming {
+                    None | Some(Ok(Message::Close(_))) => return Ending::new(0, ""),
+                    Some(Err(err)) => return read_error_ending(&err),
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        bad_frames += 1;
+                        let answer = error_frame(None, &ApiError::BadRequest("binary frames are not supported".into()));
+                        if send_frame(sink, &answer).await.is_err() { return Ending::new(0, ""); }
+                        if bad_frames >= limits.ws_bad_frames_max { return Ending::new(close_code::FLOOD, "too many bad frames"); }
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                let answer = match serde_json::from_str::<ClientFrame>(&text) {
+                    Ok(frame) => {
+                        metrics::counter!("natter_ws_commands_total").increment(1);
+                        commands::execute(state, user, frame).await
+                    }
+                    Err(err) => error_frame(frame_id(&text), &bad_frame(&err)),
+                };
+                if matches!(answer, ServerFrame::Error { .. }) {
+                    bad_frames += 1;
+                }
+                if send_frame(sink, &answer).await.is_err() {
+                    return Ending::new(0, "");
+                }
+                if bad_frames >= limits.ws_bad_frames_max {
+                    return Ending::new(close_code::FLOOD, "too many bad frames");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the server starts shutting down (the guard is dropped inside, keeping the
+/// connection future `Send`).
+async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stopping| *stopping).await.map(|_| ());
+}
+
+fn kill_reason(code: u16) -> &'static str {
+    match code {
+        close_code::SLOW_CONSUMER => "too slow: reconnect and resume",
+        close_code::RESYNC => "events lost: reconnect and resume",
+        close_code::SESSION_REVOKED => "session revoked",
+        1001 => "server shutting down; reconnect",
+        _ => "closed by server",
+    }
+}

@@ -1,0 +1,230 @@
+//! The hub: this node's router from bus events to local WebSocket connections.
+//!
+//! One task consumes the bus subscription and dispatches each event in order. For conversation
+//! events it needs the members; it keeps a per-conversation member set, loaded from the store the
+//! first time an event for that conversation arrives while anyone is connected, then maintained by
+//! membership events (which arrive in commit order, see the domain's per-conversation locks).
+//! Each event is serialised at most once and the same bytes are queued to every recipient.
+//!
+//! A connection whose bounded queue is full is dropped as a slow consumer (close 4008); it
+//! reconnects and resumes without loss. If the bus reports lag, every local connection is told to
+//! resync (close 4009) and the member cache is cleared.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+use natter_domain::events::{Audience, Event};
+use natter_domain::ports::{BusItem, BusSubscription, ConversationStore};
+use natter_domain::{ConversationId, SessionId, UserId};
+use natter_protocol::close_code;
+use tokio::sync::{mpsc, watch};
+
+use super::frames;
+
+/// A frame queued for one connection. `position` is set for message events so a resuming
+/// connection can drop what it already sent during catch-up.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub position: Option<(ConversationId, i64)>,
+    pub text: Utf8Bytes,
+}
+
+/// What a connection gets when it registers.
+pub struct Registration {
+    pub id: u64,
+    pub queue: mpsc::Receiver<Outbound>,
+    /// Set to a close code when the hub wants the connection closed.
+    pub kill: watch::Receiver<Option<u16>>,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    /// A std Mutex: held only for map updates and `try_send`s, never across an await.
+    state: Mutex<HubState>,
+    conversations: Arc<dyn ConversationStore>,
+    next_id: AtomicU64,
+    queue_capacity: usize,
+}
+
+#[derive(Default)]
+struct HubState {
+    connections: HashMap<u64, Connection>,
+    by_user: HashMap<UserId, Vec<u64>>,
+    members: HashMap<ConversationId, HashSet<UserId>>,
+}
+
+struct Connection {
+    user: UserId,
+    session: SessionId,
+    queue: mpsc::Sender<Outbound>,
+    kill: watch::Sender<Option<u16>>,
+}
+
+impl HubState {
+    fn drop_connection(&mut self, id: u64, code: Option<u16>) {
+        if let Some(connection) = self.connections.remove(&id) {
+            if let Some(code) = code {
+                let _ = connection.kill.send(Some(code));
+            }
+            if let Some(ids) = self.by_user.get_mut(&connection.user) {
+                ids.retain(|c| *c != id);
+                if ids.is_empty() {
+                    self.by_user.remove(&connection.user);
+                }
+            }
+        }
+    }
+
+    /// Queue `outbound` to every connection of `users`; drop the ones that cannot keep up.
+    fn deliver<'a>(&mut self, users: impl Iterator<Item = &'a UserId>, outbound: &Outbound) -> usize {
+        let mut slow = Vec::new();
+        let mut delivered = 0;
+        for user in users {
+            for id in self.by_user.get(user).into_iter().flatten() {
+                if let Some(connection) = self.connections.get(id) {
+                    match connection.queue.try_send(outbound.clone()) {
+                        Ok(()) => delivered += 1,
+                        Err(mpsc::error::TrySendError::Full(_)) => slow.push((*id, Some(close_code::SLOW_CONSUMER))),
+                        Err(mpsc::error::TrySendError::Closed(_)) => slow.push((*id, None)),
+                    }
+                }
+            }
+        }
+        for (id, code) in slow {
+            self.drop_connection(id, code);
+        }
+        delivered
+    }
+}
+
+impl Hub {
+    pub fn new(conversations: Arc<dyn ConversationStore>, queue_capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                state: Mutex::new(HubState::default()),
+                conversations,
+                next_id: AtomicU64::new(1),
+                queue_capacity: queue_capacity.max(1),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, HubState> {
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Start receiving events for `user`. Events published from now on are queued.
+    pub fn register(&self, user: UserId, session: SessionId) -> Registration {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue_tx, queue) = mpsc::channel(self.inner.queue_capacity);
+        let (kill_tx, kill) = watch::channel(None);
+        let mut state = self.state();
+        state.connections.insert(id, Connection { user, session, queue: queue_tx, kill: kill_tx });
+        state.by_user.entry(user).or_default().push(id);
+        Registration { id, queue, kill }
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.state().drop_connection(id, None);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.state().connections.len()
+    }
+
+    /// Ask every local connection to close with `code` (shutdown, bus lag).
+    pub fn close_all(&self, code: u16) {
+        let mut state = self.state();
+        let ids: Vec<u64> = state.connections.keys().copied().collect();
+        for id in ids {
+            state.drop_connection(id, Some(code));
+        }
+    }
+
+    /// Consume the bus until it closes.
+    pub async fn run(self, mut subscription: Box<dyn BusSubscription>) {
+        while let Some(item) = subscription.next().await {
+            match item {
+                BusItem::Event(event) => self.dispatch(&event).await,
+                BusItem::Lagged => {
+                    tracing::warn!("event bus lagged; local clients will resync");
+                    metrics::counter!("natter_bus_lagged_total").increment(1);
+                    self.state().members.clear();
+                    self.close_all(close_code::RESYNC);
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&self, event: &Event) {
+        if let Event::SessionRevoked { session_id, .. } = event {
+            let mut state = self.state();
+            let ids: Vec<u64> = state.connections.iter().filter(|(_, c)| c.session == *session_id).map(|(id, _)| *id).collect();
+            for id in ids {
+                state.drop_connection(id, Some(close_code::SESSION_REVOKED));
+            }
+            return;
+        }
+        let Some(frame) = frames::event_frame(event) else { return };
+        match event.audience() {
+            Audience::Conversation(conversation) => self.dispatch_to_conversation(conversation, event, &frame).await,
+            Audience::Users(users) => {
+                let outbound = Outbound { position: None, text: frames::encode(&frame) };
+                self.state().deliver(users.iter(), &outbound);
+            }
+            Audience::User(user) => {
+                let outbound = Outbound { position: None, text: frames::encode(&frame) };
+                self.state().deliver(std::iter::once(&user), &outbound);
+            }
+        }
+    }
+
+    async fn dispatch_to_conversation(&self, conversation: ConversationId, event: &Event, frame: &natter_protocol::ServerFrame) {
+        let needs_load = {
+            let state = self.state();
+            if state.by_user.is_empty() {
+                return;
+            }
+            !state.members.contains_key(&conversation)
+        };
+        if needs_load {
+            match self.inner.conversations.members(conversation).await {
+                Ok(members) => {
+                    let users = members.into_iter().map(|m| m.user_id).collect();
+                    self.state().members.entry(conversation).or_insert(users);
+                }
+                Err(err) => {
+                    tracing::warn!(%err, %conversation, "cannot load members; event not delivered live");
+                    return;
+                }
+            }
+        }
+        let outbound = Outbound { position: event.message_position(), text: frames::encode(frame) };
+        let mut state = self.state();
+        let state = &mut *state;
+        let Some(members) = state.members.get_mut(&conversation) else { return };
+        if let Event::MemberAdded { member, .. } = event {
+            members.insert(member.user_id);
+        }
+        let mut recipients: Vec<UserId> = if state.by_user.len() < members.len() {
+            state.by_user.keys().filter(|u| members.contains(u)).copied().collect()
+        } else {
+            members.iter().filter(|u| state.by_user.contains_key(u)).copied().collect()
+        };
+        if let Event::MemberRemoved { user_id, .. } = event {
+            // The removed member hears about it, then nothing more from this conversation.
+            members.remove(user_id);
+            if !recipients.contains(user_id) {
+                recipients.push(*user_id);
+            }
+        }
+        let delivered = state.deliver(recipients.iter(), &outbound);
+        metrics::counter!("natter_deliveries_total").increment(delivered as u64);
+    }
+}

@@ -1,0 +1,37 @@
+//! The WebSocket gateway at `/api/v1/ws`: the upgrade handler, the per-connection task, the hub
+//! that routes bus events to local connections, and catch-up for resuming clients.
+
+mod commands;
+mod connection;
+mod frames;
+mod hub;
+mod resume;
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::{IntoResponse, Response};
+use natter_domain::DomainError;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub use hub::Hub;
+
+/// Upgrade to a WebSocket. Buffers are sized so an idle connection costs a few KiB (tungstenite's
+/// defaults allocate ~128 KiB per connection): small read buffer, no write buffering, and a
+/// bounded write backlog.
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let Ok(permit) = state.connection_permits.clone().try_acquire_owned() else {
+        return ApiError::Domain(DomainError::Unavailable).into_response();
+    };
+    let limits = &state.config.limits;
+    ws.read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.ws_max_message_bytes * 4)
+        .max_message_size(limits.ws_max_message_bytes)
+        .max_frame_size(limits.ws_max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            connection::serve(socket, state).await;
+            drop(permit);
+        })
+}

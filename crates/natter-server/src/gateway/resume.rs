@@ -1,0 +1,84 @@
+//! Catch-up for a (re)connecting client, run after the connection is registered with the hub
+//! (so nothing published from then on is missed) and before live events are forwarded.
+//!
+//! For every conversation changed since the client's sync cursor: a `conversation` frame with its
+//! summary, then, if the client gave a cursor for it, every message changed after that cursor in
+//! `mod_seq` order. The highest `mod_seq` sent per conversation is returned so live events the
+//! client already received here are dropped.
+
+use std::collections::HashMap;
+
+use natter_domain::limits::RESUME_PAGE;
+use natter_domain::{ConversationId, DomainError, UserId};
+use natter_protocol::{Cursors, ServerFrame};
+
+use super::connection::{Sink, send_frame};
+use crate::convert;
+use crate::state::AppState;
+
+/// Frames to send and the per-conversation high-water marks, produced page by page.
+pub struct CatchUp {
+    pub sync_cursor: i64,
+    pub sent_up_to: HashMap<ConversationId, i64>,
+}
+
+/// Replays what changed straight to the socket (an error writing ends the catch-up).
+pub async fn catch_up(
+    state: &AppState,
+    user: UserId,
+    sync_cursor: Option<i64>,
+    cursors: &Cursors,
+    sink: &mut Sink,
+) -> Result<CatchUp, CatchUpError> {
+    let Some(since) = sync_cursor else {
+        let now = state.chat.sync(user, i64::MAX).await?;
+        return Ok(CatchUp { sync_cursor: now.cursor, sent_up_to: HashMap::new() });
+    };
+    let page = state.chat.sync(user, since).await?;
+    let mut sent_up_to = HashMap::new();
+    for removed in &page.removed {
+        send_frame(sink, &ServerFrame::ConversationRemoved { conversation_id: removed.0 }).await.map_err(|_| CatchUpError::Closed)?;
+    }
+    for summary in &page.changed {
+        let conversation = summary.conversation.id;
+        send_frame(sink, &ServerFrame::Conversation { summary: convert::summary(summary) }).await.map_err(|_| CatchUpError::Closed)?;
+        let Some(&from) = cursors.get(&conversation.0) else {
+            sent_up_to.insert(conversation, summary.conversation.last_mod);
+            continue;
+        };
+        let mut after = from;
+        loop {
+            let changes = state.chat.changes_since(user, conversation, after, RESUME_PAGE).await?;
+            let done = changes.len() < RESUME_PAGE as usize;
+            for message in &changes {
+                after = after.max(message.mod_seq);
+                let view = convert::message(message);
+                let untouched = message.edited_at_ms.is_none() && !message.deleted && message.reactions.is_empty();
+                let frame = if untouched {
+                    ServerFrame::MessageNew { message: view }
+                } else {
+                    ServerFrame::MessageUpdated { message: view }
+                };
+                send_frame(sink, &frame).await.map_err(|_| CatchUpError::Closed)?;
+            }
+            if done {
+                break;
+            }
+        }
+        sent_up_to.insert(conversation, after);
+    }
+    Ok(CatchUp { sync_cursor: page.cursor, sent_up_to })
+}
+
+#[derive(Debug)]
+pub enum CatchUpError {
+    Domain(DomainError),
+    /// The socket closed while replaying.
+    Closed,
+}
+
+impl From<DomainError> for CatchUpError {
+    fn from(err: DomainError) -> Self {
+        Self::Domain(err)
+    }
+}

@@ -1,0 +1,123 @@
+//! `/auth/*` and `/users/*`.
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use natter_domain::values::{DeviceName, DisplayName, Password, Username};
+use natter_domain::{SessionId, UserId};
+use natter_protocol::*;
+use uuid::Uuid;
+
+use crate::auth::{IssuedTokens, Registration};
+use crate::convert;
+use crate::error::ApiResult;
+use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::state::AppState;
+
+fn tokens(issued: IssuedTokens) -> AuthTokens {
+    AuthTokens {
+        user: convert::user(&issued.user),
+        session_id: issued.session_id.0,
+        access_token: issued.access_token,
+        expires_in_s: issued.expires_in_s,
+        refresh_token: issued.refresh_token,
+    }
+}
+
+fn device(name: Option<&str>) -> ApiResult<Option<DeviceName>> {
+    Ok(name.map(DeviceName::parse).transpose()?)
+}
+
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = AuthTokens), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> ApiResult<impl IntoResponse> {
+    state.rate_limits.auth.check(&format!("register:{}", peer.ip()))?;
+    let registration = Registration {
+        username: Username::parse(&body.username)?,
+        password: Password::parse(&body.password)?,
+        display_name: body.display_name.as_deref().map(DisplayName::parse).transpose()?,
+        device_name: device(body.device_name.as_deref())?,
+    };
+    let issued = state.auth.register(registration).await?;
+    Ok((StatusCode::CREATED, axum::Json(tokens(issued))))
+}
+
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthTokens), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<LoginRequest>) -> ApiResult<axum::Json<AuthTokens>> {
+    state.rate_limits.auth.check(&format!("login:{}", body.username.trim().to_ascii_lowercase()))?;
+    let issued = state.auth.login(&body.username, &body.password, device(body.device_name.as_deref())?).await?;
+    Ok(axum::Json(tokens(issued)))
+}
+
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = AuthTokens), (status = 401, body = ErrorBody)))]
+pub async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody<RefreshRequest>) -> ApiResult<axum::Json<AuthTokens>> {
+    Ok(axum::Json(tokens(state.auth.refresh(&body.refresh_token).await?)))
+}
+
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, me: AuthUser) -> ApiResult<StatusCode> {
+    state.auth.revoke(me.user_id, me.session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth", responses((status = 200, body = SessionList)))]
+pub async fn sessions(State(state): State<AppState>, me: AuthUser) -> ApiResult<axum::Json<SessionList>> {
+    let sessions = state.auth.sessions(me.user_id).await?;
+    Ok(axum::Json(SessionList { sessions: sessions.iter().map(|s| convert::session(s, me.session_id)).collect() }))
+}
+
+#[utoipa::path(delete, path = "/auth/sessions/{session_id}", tag = "auth",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(session_id): PathParams<Uuid>,
+) -> ApiResult<StatusCode> {
+    state.auth.revoke(me.user_id, SessionId(session_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/users/me", tag = "users", responses((status = 200, body = UserView)))]
+pub async fn me(State(state): State<AppState>, me: AuthUser) -> ApiResult<axum::Json<UserView>> {
+    let seen = state.chat.user(me.user_id, me.user_id).await?;
+    Ok(axum::Json(convert::user_with_presence(&seen)))
+}
+
+#[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateProfileRequest,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody)))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    me: AuthUser,
+    JsonBody(body): JsonBody<UpdateProfileRequest>,
+) -> ApiResult<axum::Json<UserView>> {
+    let user = state.chat.set_display_name(me.user_id, DisplayName::parse(&body.display_name)?).await?;
+    Ok(axum::Json(convert::user(&user)))
+}
+
+#[utoipa::path(get, path = "/users", tag = "users", params(UserSearchQuery), responses((status = 200, body = UserList)))]
+pub async fn search(
+    State(state): State<AppState>,
+    _me: AuthUser,
+    QueryParams(query): QueryParams<UserSearchQuery>,
+) -> ApiResult<axum::Json<UserList>> {
+    let limit = query.limit.unwrap_or(natter_domain::limits::USER_SEARCH_MAX);
+    let users = state.chat.search_users(&query.prefix, limit).await?;
+    Ok(axum::Json(UserList { users: users.iter().map(convert::user).collect() }))
+}
+
+#[utoipa::path(get, path = "/users/{user_id}", tag = "users",
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+pub async fn user(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(user_id): PathParams<Uuid>,
+) -> ApiResult<axum::Json<UserView>> {
+    let seen = state.chat.user(me.user_id, UserId(user_id)).await?;
+    Ok(axum::Json(convert::user_with_presence(&seen)))
+}

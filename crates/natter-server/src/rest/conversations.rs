@@ -1,0 +1,143 @@
+//! `/conversations/*` (metadata and membership) and `/sync`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use natter_domain::limits::CONVERSATION_PAGE_MAX;
+use natter_domain::model::Role;
+use natter_domain::service::NewGroup;
+use natter_domain::values::{GroupName, Topic};
+use natter_domain::{ConversationId, DomainError, UserId};
+use natter_protocol::*;
+use uuid::Uuid;
+
+use crate::convert;
+use crate::error::ApiResult;
+use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::state::AppState;
+
+fn role(raw: &str) -> Result<Role, DomainError> {
+    Role::parse(raw).ok_or_else(|| DomainError::invalid("role", "must be member or admin"))
+}
+
+#[utoipa::path(post, path = "/conversations/direct", tag = "conversations", request_body = CreateDirectRequest,
+    responses((status = 201, body = ConversationSummaryView), (status = 200, body = ConversationSummaryView), (status = 404, body = ErrorBody)))]
+pub async fn open_direct(
+    State(state): State<AppState>,
+    me: AuthUser,
+    JsonBody(body): JsonBody<CreateDirectRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (summary, created) = state.chat.open_direct(me.user_id, UserId(body.user_id)).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(convert::summary(&summary))))
+}
+
+#[utoipa::path(post, path = "/conversations", tag = "conversations", request_body = CreateGroupRequest,
+    responses((status = 201, body = ConversationSummaryView), (status = 400, body = ErrorBody)))]
+pub async fn create_group(
+    State(state): State<AppState>,
+    me: AuthUser,
+    JsonBody(body): JsonBody<CreateGroupRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let group = NewGroup {
+        name: GroupName::parse(&body.name)?,
+        topic: body.topic.as_deref().map(Topic::parse).transpose()?,
+        member_ids: body.member_ids.into_iter().map(UserId).collect(),
+    };
+    let summary = state.chat.create_group(me.user_id, group).await?;
+    Ok((StatusCode::CREATED, axum::Json(convert::summary(&summary))))
+}
+
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationListQuery),
+    responses((status = 200, body = ConversationList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    me: AuthUser,
+    QueryParams(query): QueryParams<ConversationListQuery>,
+) -> ApiResult<axum::Json<ConversationList>> {
+    let limit = query.limit.unwrap_or(natter_domain::limits::CONVERSATION_PAGE_DEFAULT).clamp(1, CONVERSATION_PAGE_MAX);
+    let summaries = state.chat.list_conversations(me.user_id, query.before_activity_ms, limit).await?;
+    Ok(axum::Json(ConversationList { conversations: summaries.iter().map(convert::summary).collect() }))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations",
+    responses((status = 200, body = ConversationSummaryView), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, me: AuthUser, PathParams(id): PathParams<Uuid>) -> ApiResult<axum::Json<ConversationSummaryView>> {
+    let summary = state.chat.summary(me.user_id, ConversationId(id)).await?;
+    Ok(axum::Json(convert::summary(&summary)))
+}
+
+#[utoipa::path(patch, path = "/conversations/{id}", tag = "conversations", request_body = UpdateConversationRequest,
+    responses((status = 200, body = ConversationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<UpdateConversationRequest>,
+) -> ApiResult<axum::Json<ConversationView>> {
+    let name = body.name.as_deref().map(GroupName::parse).transpose()?;
+    let topic = body.topic.as_deref().map(Topic::parse).transpose()?;
+    let conversation = state.chat.update_conversation(me.user_id, ConversationId(id), name, topic).await?;
+    Ok(axum::Json(convert::conversation(&conversation)))
+}
+
+#[utoipa::path(put, path = "/conversations/{id}/mute", tag = "conversations", request_body = MuteRequest,
+    responses((status = 200, body = MemberView), (status = 404, body = ErrorBody)))]
+pub async fn mute(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<MuteRequest>,
+) -> ApiResult<axum::Json<MemberView>> {
+    let member = state.chat.set_muted(me.user_id, ConversationId(id), body.muted).await?;
+    Ok(axum::Json(convert::member(&member)))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/members", tag = "conversations",
+    responses((status = 200, body = MemberList), (status = 404, body = ErrorBody)))]
+pub async fn members(State(state): State<AppState>, me: AuthUser, PathParams(id): PathParams<Uuid>) -> ApiResult<axum::Json<MemberList>> {
+    let members = state.chat.members(me.user_id, ConversationId(id)).await?;
+    Ok(axum::Json(MemberList { members: members.iter().map(convert::member).collect() }))
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/members", tag = "conversations", request_body = AddMemberRequest,
+    responses((status = 201, body = MemberView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<AddMemberRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let role = role(body.role.as_deref().unwrap_or("member"))?;
+    let member = state.chat.add_member(me.user_id, ConversationId(id), UserId(body.user_id), role).await?;
+    Ok((StatusCode::CREATED, axum::Json(convert::member(&member))))
+}
+
+#[utoipa::path(patch, path = "/conversations/{id}/members/{user_id}", tag = "conversations", request_body = UpdateMemberRequest,
+    responses((status = 200, body = MemberView), (status = 403, body = ErrorBody)))]
+pub async fn update_member(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams((id, user_id)): PathParams<(Uuid, Uuid)>,
+    JsonBody(body): JsonBody<UpdateMemberRequest>,
+) -> ApiResult<axum::Json<MemberView>> {
+    let member = state.chat.set_role(me.user_id, ConversationId(id), UserId(user_id), role(&body.role)?).await?;
+    Ok(axum::Json(convert::member(&member)))
+}
+
+#[utoipa::path(delete, path = "/conversations/{id}/members/{user_id}", tag = "conversations",
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams((id, user_id)): PathParams<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    state.chat.remove_member(me.user_id, ConversationId(id), UserId(user_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/sync", tag = "conversations", params(SyncQuery), responses((status = 200, body = SyncView)))]
+pub async fn sync(State(state): State<AppState>, me: AuthUser, QueryParams(query): QueryParams<SyncQuery>) -> ApiResult<axum::Json<SyncView>> {
+    let page = state.chat.sync(me.user_id, query.since.unwrap_or(0)).await?;
+    Ok(axum::Json(convert::sync(&page)))
+}

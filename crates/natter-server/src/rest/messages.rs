@@ -1,0 +1,145 @@
+//! `/conversations/{id}/messages/*`, read and delivered cursors, typing.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use natter_domain::limits::HISTORY_PAGE_DEFAULT;
+use natter_domain::model::HistoryQuery;
+use natter_domain::service::OutgoingMessage;
+use natter_domain::values::{ClientMsgId, MessageText, Reaction};
+use natter_domain::{ConversationId, DomainError, UserId};
+use natter_protocol::*;
+use uuid::Uuid;
+
+use crate::convert;
+use crate::error::ApiResult;
+use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::state::AppState;
+
+/// Shared by REST and WebSocket: validate a send request into the domain's terms.
+pub fn outgoing(client_msg_id: &str, text: &str, reply_to_seq: Option<i64>, mentions: &[Uuid]) -> Result<OutgoingMessage, DomainError> {
+    Ok(OutgoingMessage {
+        client_msg_id: ClientMsgId::parse(client_msg_id)?,
+        text: MessageText::parse(text)?,
+        reply_to_seq,
+        mentions: mentions.iter().copied().map(UserId).collect(),
+    })
+}
+
+/// Shared by REST and WebSocket: a history page request.
+pub fn history_query(before: Option<i64>, after: Option<i64>, limit: Option<u32>) -> Result<HistoryQuery, DomainError> {
+    let limit = limit.unwrap_or(HISTORY_PAGE_DEFAULT);
+    match (before, after) {
+        (None, None) => Ok(HistoryQuery::Latest { limit }),
+        (Some(before), None) => Ok(HistoryQuery::Before { before, limit }),
+        (None, Some(after)) => Ok(HistoryQuery::After { after, limit }),
+        (Some(_), Some(_)) => Err(DomainError::invalid("before", "give at most one of before and after")),
+    }
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "messages", request_body = SendMessageRequest,
+    responses((status = 201, body = MessageView), (status = 200, description = "duplicate client_msg_id: the original", body = MessageView),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn send(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<SendMessageRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let message = outgoing(&body.client_msg_id, &body.text, body.reply_to_seq, &body.mentions)?;
+    state.rate_limits.sends.check(&me.user_id)?;
+    let outcome = state.chat.send_message(me.user_id, ConversationId(id), message).await?;
+    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(convert::message(&outcome.message))))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "messages", params(HistoryParams),
+    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+    QueryParams(params): QueryParams<HistoryParams>,
+) -> ApiResult<axum::Json<MessagePage>> {
+    let query = history_query(params.before, params.after, params.limit)?;
+    let messages = state.chat.history(me.user_id, ConversationId(id), query).await?;
+    Ok(axum::Json(MessagePage { messages: messages.iter().map(convert::message).collect() }))
+}
+
+#[utoipa::path(patch, path = "/conversations/{id}/messages/{seq}", tag = "messages", request_body = EditMessageRequest,
+    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn edit(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams((id, seq)): PathParams<(Uuid, i64)>,
+    JsonBody(body): JsonBody<EditMessageRequest>,
+) -> ApiResult<axum::Json<MessageView>> {
+    let text = MessageText::parse(&body.text)?;
+    let mentions = body.mentions.into_iter().map(UserId).collect();
+    let message = state.chat.edit_message(me.user_id, ConversationId(id), seq, text, mentions).await?;
+    Ok(axum::Json(convert::message(&message)))
+}
+
+#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}", tag = "messages",
+    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams((id, seq)): PathParams<(Uuid, i64)>,
+) -> ApiResult<axum::Json<MessageView>> {
+    let message = state.chat.delete_message(me.user_id, ConversationId(id), seq).await?;
+    Ok(axum::Json(convert::message(&message)))
+}
+
+#[utoipa::path(put, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages",
+    responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)))]
+pub async fn react(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams((id, seq, emoji)): PathParams<(Uuid, i64, String)>,
+) -> ApiResult<axum::Json<MessageView>> {
+    let message = state.chat.react(me.user_id, ConversationId(id), seq, Reaction::parse(&emoji)?, true).await?;
+    Ok(axum::Json(convert::message(&message)))
+}
+
+#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages",
+    responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)))]
+pub async fn unreact(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams((id, seq, emoji)): PathParams<(Uuid, i64, String)>,
+) -> ApiResult<axum::Json<MessageView>> {
+    let message = state.chat.react(me.user_id, ConversationId(id), seq, Reaction::parse(&emoji)?, false).await?;
+    Ok(axum::Json(convert::message(&message)))
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/read", tag = "messages", request_body = CursorRequest,
+    responses((status = 200, body = MemberView), (status = 404, body = ErrorBody)))]
+pub async fn read(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<CursorRequest>,
+) -> ApiResult<axum::Json<MemberView>> {
+    let member = state.chat.mark_read(me.user_id, ConversationId(id), body.seq).await?;
+    Ok(axum::Json(convert::member(&member)))
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/delivered", tag = "messages", request_body = CursorRequest,
+    responses((status = 200, body = MemberView), (status = 404, body = ErrorBody)))]
+pub async fn delivered(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<CursorRequest>,
+) -> ApiResult<axum::Json<MemberView>> {
+    let member = state.chat.mark_delivered(me.user_id, ConversationId(id), body.seq).await?;
+    Ok(axum::Json(convert::member(&member)))
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/typing", tag = "messages",
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn typing(State(state): State<AppState>, me: AuthUser, PathParams(id): PathParams<Uuid>) -> ApiResult<StatusCode> {
+    state.chat.typing(me.user_id, ConversationId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

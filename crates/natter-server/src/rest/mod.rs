@@ -1,0 +1,61 @@
+//! The REST API under `/api/v1`. Every route is declared once with `utoipa-axum`, so the OpenAPI
+//! document at `/api/v1/openapi.json` is generated from the same code that serves it.
+
+mod accounts;
+mod conversations;
+pub mod messages;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "natter", description = "natter chat server REST API. Real-time events: WebSocket at /api/v1/ws (see docs/protocol.md)."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The API routes (relative to `/api/v1`) and their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::refresh))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::sessions))
+        .routes(routes!(accounts::revoke_session))
+        .routes(routes!(accounts::me, accounts::update_me))
+        .routes(routes!(accounts::search))
+        .routes(routes!(accounts::user))
+        .routes(routes!(conversations::open_direct))
+        .routes(routes!(conversations::create_group, conversations::list))
+        .routes(routes!(conversations::get, conversations::update))
+        .routes(routes!(conversations::mute))
+        .routes(routes!(conversations::members, conversations::add_member))
+        .routes(routes!(conversations::update_member, conversations::remove_member))
+        .routes(routes!(conversations::sync))
+        .routes(routes!(messages::send, messages::history))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(messages::react, messages::unreact))
+        .routes(routes!(messages::read))
+        .routes(routes!(messages::delivered))
+        .routes(routes!(messages::typing))
+}
