@@ -122,7 +122,7 @@ pub async fn refresh_rotation_and_reuse_detection(stores: Stores) {
 
     // h1 was spent: presenting it again means it leaked. The session dies.
     let replay = f.accounts.rotate_refresh(h1, h4, T0 + 300).await.unwrap();
-    assert_eq!(replay, RefreshOutcome::Reused { session_id: session.id });
+    assert_eq!(replay, RefreshOutcome::Reused { session_id: session.id, user_id: session.user_id });
     assert_eq!(f.accounts.session(session.id).await.unwrap(), None);
     assert!(f.accounts.sessions(alice.id).await.unwrap().is_empty());
     // Even the current token of the revoked session no longer works.

@@ -155,7 +155,7 @@ pub async fn concurrent_refresh_rotation_has_one_winner(stores: Stores) {
         .collect();
     let outcomes = join_all(handles).await;
     let rotated = outcomes.iter().filter(|o| matches!(o, RefreshOutcome::Rotated(_))).count();
-    let reused = outcomes.iter().filter(|o| **o == RefreshOutcome::Reused { session_id: session.id }).count();
+    let reused = outcomes.iter().filter(|o| **o == RefreshOutcome::Reused { session_id: session.id, user_id: session.user_id }).count();
     assert_eq!((rotated, reused), (1, 1), "{outcomes:?}");
     assert_eq!(f.accounts.session(session.id).await.unwrap(), None, "the race looks like theft");
 }

@@ -46,7 +46,7 @@ pub enum RefreshOutcome {
     /// The token was current; it is now spent and the new hash is current.
     Rotated(Session),
     /// The token was already spent: someone replayed it, so the whole session was revoked.
-    Reused { session_id: SessionId },
+    Reused { session_id: SessionId, user_id: UserId },
     /// Unknown token, or its session was revoked.
     Invalid,
 }

@@ -201,15 +201,15 @@ impl AccountStore for SqliteStore {
 
     async fn rotate_refresh(&self, presented: [u8; 32], replacement: [u8; 32], now_ms: i64) -> StoreResult<RefreshOutcome> {
         let mut tx = self.write().await?;
-        let found: Option<(Vec<u8>, bool, Option<i64>)> = sqlx::query_as(
-            "SELECT t.session_id, t.spent, s.revoked_at_ms FROM refresh_tokens t \
+        let found: Option<(Vec<u8>, bool, Option<i64>, Vec<u8>)> = sqlx::query_as(
+            "SELECT t.session_id, t.spent, s.revoked_at_ms, s.user_id FROM refresh_tokens t \
              JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?",
         )
         .bind(presented.as_slice())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some((session_id, spent, revoked)) = found else {
+        let Some((session_id, spent, revoked, user_id)) = found else {
             return Ok(RefreshOutcome::Invalid);
         };
         if revoked.is_some() {
@@ -223,7 +223,10 @@ impl AccountStore for SqliteStore {
                 .await
                 .map_err(db)?;
             commit(tx).await?;
-            return Ok(RefreshOutcome::Reused { session_id: SessionId(uuid_of(&session_id)?) });
+            return Ok(RefreshOutcome::Reused {
+                session_id: SessionId(uuid_of(&session_id)?),
+                user_id: UserId(uuid_of(&user_id)?),
+            });
         }
         sqlx::query("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?")
             .bind(presented.as_slice())

@@ -36,6 +36,18 @@ struct ServeArgs {
     /// Per-user message sends per second (burst is 5x).
     #[arg(long, env = "NATTER_SENDS_PER_SECOND", default_value_t = 20)]
     sends_per_second: u32,
+    /// Login attempts per username, and registrations per client address, per minute.
+    #[arg(long, env = "NATTER_AUTH_PER_MINUTE", default_value_t = 20)]
+    auth_per_minute: u32,
+    /// Close WebSocket connections that send nothing for this long.
+    #[arg(long, env = "NATTER_WS_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    ws_idle_timeout_ms: u64,
+    /// Close WebSocket connections that send no valid hello within this time.
+    #[arg(long, env = "NATTER_WS_HELLO_TIMEOUT_MS", default_value_t = 10_000)]
+    ws_hello_timeout_ms: u64,
+    /// Frames queued per connection before a slow reader is disconnected (close 4008).
+    #[arg(long, env = "NATTER_WS_OUTBOUND_QUEUE", default_value_t = 1024)]
+    ws_outbound_queue: usize,
     /// argon2id memory cost in KiB (OWASP: 19456).
     #[arg(long, env = "NATTER_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
     argon2_memory_kib: u32,
@@ -57,6 +69,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.node_id = args.node_id.min(1023);
     config.limits.sends_per_second = args.sends_per_second;
     config.limits.sends_burst = args.sends_per_second.saturating_mul(5);
+    config.limits.auth_per_minute = args.auth_per_minute;
+    config.limits.auth_burst = args.auth_per_minute.div_ceil(2).max(1);
+    config.limits.ws_idle_timeout_ms = args.ws_idle_timeout_ms;
+    config.limits.ws_hello_timeout_ms = args.ws_hello_timeout_ms;
+    config.limits.ws_outbound_queue = args.ws_outbound_queue;
     config.auth.argon2_memory_kib = args.argon2_memory_kib;
     let server = natter_server::start(config).await?;
     // Tests and scripts read this line to learn the chosen port.

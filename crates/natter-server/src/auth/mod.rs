@@ -129,8 +129,9 @@ impl Auth {
                     refresh_token: next_token,
                 })
             }
-            RefreshOutcome::Reused { session_id } => {
+            RefreshOutcome::Reused { session_id, user_id } => {
                 tracing::warn!(%session_id, "refresh token reused; session revoked");
+                self.announce_revoked(user_id, session_id).await;
                 Err(DomainError::Unauthenticated)
             }
             RefreshOutcome::Invalid => Err(DomainError::Unauthenticated),

@@ -1,0 +1,5 @@
+//! End-to-end tests: the real `natter` binary driven through the SDK. One test binary for fast
+//! linking; one module per area.
+
+mod server;
+mod support;
