@@ -83,10 +83,12 @@ mod tests {
         }
         backoff.reset();
         assert!(backoff.next_delay() <= 50 * MS);
-        let delays: Vec<_> = (0..20).map(|_| {
-            backoff.reset();
-            backoff.next_delay()
-        }).collect();
+        let delays: Vec<_> = (0..20)
+            .map(|_| {
+                backoff.reset();
+                backoff.next_delay()
+            })
+            .collect();
         assert!(delays.windows(2).any(|pair| pair[0] != pair[1]), "no jitter: {delays:?}");
     }
 

@@ -26,8 +26,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::limits::{CLOSE_GRACE, COMMAND_QUEUE, DEADLINE_SWEEP, MAX_IN_FLIGHT, MIN_HEARTBEAT};
-use crate::resume::ResumeState;
 use crate::rest::Client;
+use crate::resume::ResumeState;
 use crate::session::{ConnectionState, SessionConfig, Shared, lock};
 use crate::socket::{self, Incoming, Ws};
 
@@ -165,7 +165,6 @@ impl Driver {
 
     async fn run(mut self, mut ws: Ws, mut hello: HelloOk) {
         let ending = loop {
-            self.shared.state.send_replace(ConnectionState::Connected);
             let dropped = self.serve(&mut ws, &hello).await;
             drop(ws);
             self.shared.state.send_replace(ConnectionState::Connecting);
@@ -301,9 +300,11 @@ impl Driver {
             };
             match incoming {
                 Incoming::Frame(ServerFrame::Ack { id, body }) if id == hello_id => {
-                    let ok = body.hello.ok_or_else(|| Lost::Transient(Error::Protocol("hello ack without hello".into())))?;
+                    let ok =
+                        body.hello.ok_or_else(|| Lost::Transient(Error::Protocol("hello ack without hello".into())))?;
                     self.shared.resume().on_hello_ok(&ok);
                     *lock(&self.shared.hello) = Some(ok.clone());
+                    self.shared.state.send_replace(ConnectionState::Connected);
                     return Ok((ws, ok));
                 }
                 Incoming::Frame(ServerFrame::Error { id: Some(id), error }) if id == hello_id => {
@@ -328,10 +329,14 @@ impl Driver {
                 return Lost::Transient(error);
             }
         }
-        let idle_timeout = Duration::from_millis(hello.idle_timeout_ms);
-        let period = (idle_timeout / 3).max(MIN_HEARTBEAT);
-        let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // No heartbeat when the server announces no idle timeout (0).
+        let idle_timeout = (hello.idle_timeout_ms > 0).then(|| Duration::from_millis(hello.idle_timeout_ms));
+        let mut heartbeat = idle_timeout.map(|idle| {
+            let period = (idle / 3).max(MIN_HEARTBEAT);
+            let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        });
         let mut last_read = Instant::now();
         loop {
             tokio::select! {
@@ -349,10 +354,10 @@ impl Driver {
                         return lost;
                     }
                 }
-                _ = heartbeat.tick() => {
+                () = tick(heartbeat.as_mut()) => {
                     // The server pongs every ping, so silence for a whole idle timeout means
                     // the connection is dead even if TCP has not noticed.
-                    if hello.idle_timeout_ms > 0 && last_read.elapsed() > idle_timeout {
+                    if idle_timeout.is_some_and(|idle| last_read.elapsed() > idle) {
                         return Lost::Transient(Error::WebSocket("no frame from the server within the idle timeout".into()));
                     }
                     let ping = ClientFrame::Ping { id: format!("k{}", self.shared.next_id()) };
@@ -371,10 +376,7 @@ impl Driver {
             None | Some(Command::Close) => {
                 socket::close_normally(ws).await;
                 // Wait briefly for the server's close reply so it sees a clean close.
-                let _ = tokio::time::timeout(CLOSE_GRACE, async {
-                    while let Some(Ok(_)) = ws.next().await {}
-                })
-                .await;
+                let _ = tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = ws.next().await {} }).await;
                 Some(Lost::End(Ending::ByClient))
             }
             Some(Command::Request { key, frame, reply, deadline }) => {
@@ -443,6 +445,16 @@ impl Driver {
         // Stop accepting commands; those already queued fail as their reply senders drop.
         self.commands.close();
         self.shared.state.send_replace(ConnectionState::Closed);
+    }
+}
+
+/// The next tick of an optional interval; never, without one.
+async fn tick(interval: Option<&mut Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

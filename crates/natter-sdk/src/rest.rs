@@ -357,4 +357,3 @@ pub(crate) async fn error_from(response: Response) -> Error {
 fn truncated(text: &str) -> String {
     text.chars().take(ERROR_TEXT_MAX_CHARS).collect()
 }
-

@@ -273,7 +273,11 @@ mod tests {
         let other = conv(200);
         let mut state = ResumeState::default();
         state.on_hello_ok(&hello_ok(me, 1));
-        let added = |user| ServerFrame::MemberAdded { conversation: conversation_view(conv(1), 6), member: member(conv(1), user), by: other };
+        let added = |user| ServerFrame::MemberAdded {
+            conversation: conversation_view(conv(1), 6),
+            member: member(conv(1), user),
+            by: other,
+        };
         assert!(state.admit(&added(other)));
         assert!(state.cursors().is_empty(), "someone else's addition does not seed");
         assert!(state.admit(&added(me)));

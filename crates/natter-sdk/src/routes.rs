@@ -2,11 +2,11 @@
 //! wrapper: the path, the body, the answer type; the machinery lives in `rest.rs`.
 
 use natter_protocol::{
-    AddMemberRequest, AuthTokens, ConversationList, ConversationListQuery, ConversationSummaryView,
-    ConversationView, CreateDirectRequest, CreateGroupRequest, CursorRequest, EditMessageRequest,
-    HistoryParams, LoginRequest, MemberList, MemberView, MessagePage, MessageView, MuteRequest,
-    RegisterRequest, SendMessageRequest, SessionList, SyncQuery, SyncView, UpdateConversationRequest,
-    UpdateMemberRequest, UpdateProfileRequest, UserList, UserSearchQuery, UserView,
+    AddMemberRequest, AuthTokens, ConversationList, ConversationListQuery, ConversationSummaryView, ConversationView,
+    CreateDirectRequest, CreateGroupRequest, CursorRequest, EditMessageRequest, HistoryParams, LoginRequest,
+    MemberList, MemberView, MessagePage, MessageView, MuteRequest, RegisterRequest, SendMessageRequest, SessionList,
+    SyncQuery, SyncView, UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest, UserList,
+    UserSearchQuery, UserView,
 };
 use uuid::Uuid;
 
@@ -29,15 +29,15 @@ impl Client {
 
     /// `POST /auth/register` with every field. Stores the returned tokens in this client.
     pub async fn register_with(&self, request: &RegisterRequest) -> Result<AuthTokens> {
-        let tokens: AuthTokens = self.call_anonymous(|http, url| http.post(url).json(request), "/auth/register").await?;
+        let tokens: AuthTokens =
+            self.call_anonymous(|http, url| http.post(url).json(request), "/auth/register").await?;
         self.set_tokens(&tokens);
         Ok(tokens)
     }
 
     /// `POST /auth/login`. Stores the returned tokens in this client.
     pub async fn login(&self, username: &str, password: &str) -> Result<AuthTokens> {
-        self.login_with(&LoginRequest { username: username.into(), password: password.into(), device_name: None })
-            .await
+        self.login_with(&LoginRequest { username: username.into(), password: password.into(), device_name: None }).await
     }
 
     /// `POST /auth/login` with every field. Stores the returned tokens in this client.

@@ -19,8 +19,8 @@ use uuid::Uuid;
 use crate::driver::{self, Command};
 use crate::error::{Error, Result};
 use crate::limits::{DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_COMMAND_TIMEOUT, DEFAULT_HELLO_TIMEOUT};
-use crate::resume::ResumeState;
 use crate::rest::Client;
+use crate::resume::ResumeState;
 
 /// How a [`Session`] behaves. `SessionConfig::default()` is what [`Client::connect`] uses.
 #[derive(Debug, Clone)]
@@ -363,7 +363,8 @@ impl Session {
     /// `Connected` on a closed session fails at once with the close reason.
     pub async fn wait_for_state(&self, state: ConnectionState, timeout: Duration) -> Result<()> {
         let mut changes = self.state_changes();
-        let reached = tokio::time::timeout(timeout, changes.wait_for(|now| *now == state || *now == ConnectionState::Closed));
+        let reached =
+            tokio::time::timeout(timeout, changes.wait_for(|now| *now == state || *now == ConnectionState::Closed));
         match reached.await {
             Err(_elapsed) => Err(Error::Timeout),
             Ok(Err(_task_gone)) => Err(self.shared.closed_error()),

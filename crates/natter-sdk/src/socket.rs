@@ -46,7 +46,10 @@ pub(crate) async fn close_normally(ws: &mut Ws) {
 pub(crate) enum Incoming {
     Frame(ServerFrame),
     /// The server closed (with a close frame, or just dropped the TCP stream: `code` None).
-    Closed { code: Option<u16>, reason: String },
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
     /// A transport error.
     Failed(Error),
     /// Nothing for the driver: control frames, or a frame we cannot parse (logged; a newer

@@ -185,3 +185,55 @@ async fn close_ends_cleanly_and_unparsed_frame_errors_surface_as_events() {
     assert_eq!(session.close_reason().and_then(|e| e.close_code()), Some(1000));
     assert!(matches!(session.send(CONV, "x", "y").await, Err(Error::Closed { .. })));
 }
+
+fn tokens(access: &str, refresh: &str) -> natter_protocol::AuthTokens {
+    natter_protocol::AuthTokens {
+        user: natter_protocol::UserView {
+            id: mock::USER,
+            username: "alice".into(),
+            display_name: "Alice".into(),
+            created_at_ms: 0,
+            online: None,
+            last_seen_ms: None,
+        },
+        session_id: uuid::Uuid::nil(),
+        access_token: access.into(),
+        expires_in_s: 900,
+        refresh_token: refresh.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_on_connect() {
+    let mock = Mock::spawn(Script::default()).await;
+    let client = Client::new(&mock.url).unwrap().with_tokens(&tokens("bad", "r1"));
+    let session = client.connect_with(fast()).await.unwrap();
+    assert_eq!(mock.state().refreshes, 1);
+    assert_eq!(client.access_token().as_deref(), Some("good"));
+    assert_eq!(client.refresh_token().as_deref(), Some("spent"), "the single-use token was replaced");
+    session.close().await;
+}
+
+#[tokio::test]
+async fn a_4001_close_refreshes_and_reconnects_then_ends_when_refresh_is_refused() {
+    let mock = Mock::spawn(Script::default()).await;
+    let client = Client::new(&mock.url).unwrap().with_tokens(&tokens("good", "r1"));
+    let session = client.connect_with(fast()).await.unwrap();
+
+    mock.close_all(4001);
+    tokio::time::timeout(WAIT, async {
+        while session.reconnects() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(mock.state().refreshes, 1);
+
+    // The refresh token is now `spent`: the next 4001 cannot be cured.
+    mock.close_all(4001);
+    session.wait_for_state(ConnectionState::Closed, WAIT).await.unwrap();
+    assert_eq!(session.close_reason().and_then(|e| e.close_code()), Some(4001));
+    assert_eq!(mock.state().refreshes, 2);
+    assert!(session.next_event().await.is_none());
+}

@@ -35,12 +35,15 @@ pub struct State {
     pub hellos: Vec<ClientFrame>,
     pub pings: usize,
     pub sends: usize,
+    /// Refresh requests served; a refresh token `spent` is refused with 401.
+    pub refreshes: usize,
     pub log: Vec<MessageView>,
     by_client_id: HashMap<String, usize>,
     connections: Vec<mpsc::UnboundedSender<Outgoing>>,
     connection_count: u64,
 }
 
+#[allow(clippy::large_enum_variant)] // test-only, a handful of frames
 #[derive(Debug)]
 enum Outgoing {
     Frame(ServerFrame),
@@ -73,7 +76,11 @@ impl Mock {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = Arc::clone(&accept_state);
                 connections.push(tokio::spawn(async move {
-                    if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                    let mut head = [0u8; 32];
+                    let peeked = stream.peek(&mut head).await.unwrap_or(0);
+                    if head[..peeked].starts_with(b"POST /api/v1/auth/refresh") {
+                        refresh(stream, &state).await;
+                    } else if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
                         serve(ws, state).await;
                     }
                 }));
@@ -148,7 +155,8 @@ async fn serve(mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>
             let replay: Vec<MessageView> = match sync_cursor {
                 None => Vec::new(),
                 Some(_) => {
-                    let after = if state.script.replay_everything { 0 } else { cursors.get(&CONV).copied().unwrap_or(0) };
+                    let after =
+                        if state.script.replay_everything { 0 } else { cursors.get(&CONV).copied().unwrap_or(0) };
                     state.log.iter().filter(|m| m.mod_seq > after).cloned().collect()
                 }
             };
@@ -238,4 +246,45 @@ async fn answer(
         }
     };
     ws.send(text(&reply)).await.is_ok()
+}
+
+/// Answers `POST /auth/refresh` with tokens whose access token the mock accepts (`good`), or
+/// 401 when the refresh token is `spent`.
+async fn refresh(mut stream: tokio::net::TcpStream, state: &Arc<Mutex<State>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Headers and the small JSON body arrive together in practice; read until the body ends.
+    while !request.ends_with(b"}") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
+    }
+    state.lock().unwrap().refreshes += 1;
+    let text = String::from_utf8_lossy(&request);
+    let (status, body) = if text.contains("\"spent\"") {
+        ("401 Unauthorized", r#"{"code":"unauthenticated","message":"spent"}"#.to_owned())
+    } else {
+        let tokens = natter_protocol::AuthTokens {
+            user: natter_protocol::UserView {
+                id: USER,
+                username: "alice".into(),
+                display_name: "Alice".into(),
+                created_at_ms: 0,
+                online: None,
+                last_seen_ms: None,
+            },
+            session_id: Uuid::nil(),
+            access_token: "good".into(),
+            expires_in_s: 900,
+            refresh_token: "spent".into(),
+        };
+        ("200 OK", serde_json::to_string(&tokens).unwrap())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
 }
