@@ -322,7 +322,9 @@ impl Driver {
 
     /// Runs one established connection until it drops.
     async fn serve(&mut self, ws: &mut Ws, hello: &HelloOk) -> Lost {
-        // Commands from the previous connection (and queued while reconnecting), in order.
+        // Commands from the previous connection (and queued while reconnecting), in order;
+        // those whose caller already gave up are not worth sending.
+        self.sweep_expired();
         let resend: Vec<ClientFrame> = self.pending.values().map(|pending| pending.frame.clone()).collect();
         for frame in &resend {
             if let Err(error) = socket::write(ws, frame).await {

@@ -13,10 +13,18 @@ pub enum Error {
     /// [`ErrorBody`]; when the response was not one (an empty 404 from an unknown route, say),
     /// `body.code` is empty and `body.message` holds the start of the raw response.
     #[error("HTTP {status}: {} ({})", body.code, body.message)]
-    Api { status: u16, body: ErrorBody },
+    Api {
+        /// The HTTP status (400, 401, 403, 404, 409, 413, 415, 429, 503...).
+        status: u16,
+        /// The server's error body.
+        body: ErrorBody,
+    },
     /// The server answered a WebSocket command (or `hello`) with an `error` frame.
     #[error("command rejected: {} ({})", body.code, body.message)]
-    Command { body: ErrorBody },
+    Command {
+        /// The error frame's code and message.
+        body: ErrorBody,
+    },
     /// Transport failure of a REST call (connection refused, reset...).
     #[error("HTTP transport: {0}")]
     Http(#[source] reqwest::Error),
@@ -30,7 +38,13 @@ pub enum Error {
     /// The WebSocket session is over: the server closed it for good (4001 unauthenticated after
     /// a failed token refresh, 4002 session revoked) or the application closed it.
     #[error("session closed (code {code:?}): {reason}")]
-    Closed { code: Option<u16>, reason: String },
+    Closed {
+        /// The WebSocket close code (4001, 4002, 1000 for our own close...); `None` when the
+        /// connection ended without one.
+        code: Option<u16>,
+        /// The close frame's reason, or what ended the session.
+        reason: String,
+    },
     /// No answer within the configured timeout.
     #[error("timed out")]
     Timeout,

@@ -36,6 +36,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod driver;
 mod error;
@@ -58,4 +60,16 @@ pub use urls::encode_path_segment;
 /// it stay append-friendly).
 pub fn new_client_msg_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Handles are shared across tasks (`Arc<Session>`, cloned `Client`s).
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::Client>();
+        assert_send_sync::<crate::Session>();
+        assert_send_sync::<crate::Error>();
+    }
 }

@@ -82,8 +82,11 @@ impl From<&str> for RawBody {
 /// What a [`Client::raw_request`] got back, whatever the status.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// The response headers (`Retry-After`, `Content-Type`...).
     pub headers: HeaderMap,
+    /// The response body, as received.
     pub body: Vec<u8>,
 }
 
@@ -127,6 +130,11 @@ impl Client {
     }
 
     /// A new, independent client holding `tokens` (so it can refresh). Shares the pool.
+    ///
+    /// Refresh tokens are single-use and the server treats reuse as theft (it revokes the
+    /// session). Two independent clients holding the same refresh token can race into that;
+    /// to use one session from several places, `clone()` a single client instead (clones
+    /// share tokens and serialise their refreshes).
     pub fn with_tokens(&self, tokens: &AuthTokens) -> Self {
         let tokens = Tokens {
             access_token: Some(tokens.access_token.clone()),
