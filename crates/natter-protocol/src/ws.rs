@@ -110,6 +110,9 @@ pub struct AckBody {
     pub member: Option<MemberView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageView>>,
+    /// For `send`: true when this `client_msg_id` was already used and `message` is the original.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -36,7 +36,8 @@ async fn run(state: &AppState, user: UserId, frame: ClientFrame) -> Result<Optio
             let outgoing = outgoing(&client_msg_id, &text, reply_to_seq, &mentions)?;
             state.rate_limits.sends.check(&user)?;
             let outcome = chat.send_message(user, ConversationId(conversation_id), outgoing).await?;
-            Ok(message(outcome.message))
+            let duplicate = !outcome.created;
+            Ok(Some(AckBody { message: Some(convert::message(&outcome.message)), duplicate, ..AckBody::default() }))
         }
         ClientFrame::Edit { conversation_id, seq, text, mentions, .. } => {
             let text = MessageText::parse(&text)?;
