@@ -35,19 +35,21 @@ impl Ending {
     }
 }
 
+/// Large one-off futures (authentication, catch-up, commands) are boxed so that the state machine
+/// an idle connection keeps alive stays small: its size is that of its largest inline future.
 pub async fn serve(socket: WebSocket, state: AppState) {
     metrics::gauge!("natter_ws_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
-    let ending = match authenticate(&state, &mut sink, &mut stream).await {
+    let ending = match Box::pin(authenticate(&state, &mut sink, &mut stream)).await {
         Ok((claims, hello_id, sync_cursor, cursors)) => {
             let registration = state.hub.register(claims.user_id, claims.session_id);
             let hub_id = registration.id;
-            if let Err(err) = state.chat.connected(claims.user_id).await {
+            if let Err(err) = Box::pin(state.chat.connected(claims.user_id)).await {
                 tracing::warn!(%err, "presence not recorded");
             }
             let ending = run(&state, claims, &mut sink, &mut stream, registration, hello_id, sync_cursor, cursors).await;
             state.hub.unregister(hub_id);
-            if let Err(err) = state.chat.disconnected(claims.user_id).await {
+            if let Err(err) = Box::pin(state.chat.disconnected(claims.user_id)).await {
                 tracing::warn!(%err, "presence not recorded");
             }
             ending
@@ -145,7 +147,7 @@ async fn run(
     cursors: natter_protocol::Cursors,
 ) -> Ending {
     let user: UserId = claims.user_id;
-    let caught_up = resume::catch_up(state, user, sync_cursor, &cursors, sink).await;
+    let caught_up = Box::pin(resume::catch_up(state, user, sync_cursor, &cursors, sink)).await;
     let (sync_cursor, sent_up_to): (i64, HashMap<ConversationId, i64>) = match caught_up {
         Ok(done) => (done.sync_cursor, done.sent_up_to),
         Err(CatchUpError::Closed) => return Ending::new(0, ""),
@@ -208,7 +210,7 @@ async fn run(
                 let answer = match serde_json::from_str::<ClientFrame>(&text) {
                     Ok(frame) => {
                         metrics::counter!("natter_ws_commands_total").increment(1);
-                        commands::execute(state, user, frame).await
+                        Box::pin(commands::execute(state, user, frame)).await
                     }
                     Err(err) => error_frame(frame_id(&text), &bad_frame(&err)),
                 };
