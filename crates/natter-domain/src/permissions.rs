@@ -135,6 +135,6 @@ mod tests {
         assert_eq!(successor_owner(&members, owner.user_id).unwrap().user_id, admin.user_id);
         let members = vec![owner.clone(), first.clone()];
         assert_eq!(successor_owner(&members, owner.user_id).unwrap().user_id, first.user_id);
-        assert!(successor_owner(&[owner.clone()], owner.user_id).is_none());
+        assert!(successor_owner(std::slice::from_ref(&owner), owner.user_id).is_none());
     }
 }

@@ -37,10 +37,10 @@ impl Chat {
     ) -> Result<SendOutcome, DomainError> {
         let _order = self.inner.locks.lock(conversation).await;
         let me = self.require_member(conversation, actor).await?;
-        if let Some(reply_to) = outgoing.reply_to_seq {
-            if self.ports().messages.message(conversation, reply_to).await?.is_none() {
-                return Err(DomainError::invalid("reply_to_seq", "no such message in this conversation"));
-            }
+        if let Some(reply_to) = outgoing.reply_to_seq
+            && self.ports().messages.message(conversation, reply_to).await?.is_none()
+        {
+            return Err(DomainError::invalid("reply_to_seq", "no such message in this conversation"));
         }
         let mentions = self.member_mentions(conversation, me.user_id, &outgoing.mentions).await?;
         let now = self.now();

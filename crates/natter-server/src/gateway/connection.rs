@@ -182,10 +182,10 @@ async fn run(
             }
             queued = registration.queue.recv() => {
                 let Some(Outbound { position, text }) = queued else { return Ending::new(1011, "internal error") };
-                if let Some((conversation, mod_seq)) = position {
-                    if sent_up_to.get(&conversation).is_some_and(|sent| mod_seq <= *sent) {
-                        continue;
-                    }
+                if let Some((conversation, mod_seq)) = position
+                    && sent_up_to.get(&conversation).is_some_and(|sent| mod_seq <= *sent)
+                {
+                    continue;
                 }
                 if sink.send(Message::Text(text)).await.is_err() {
                     return Ending::new(0, "");
