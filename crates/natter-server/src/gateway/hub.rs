@@ -188,10 +188,13 @@ impl Hub {
     async fn dispatch_to_conversation(&self, conversation: ConversationId, event: &Event, frame: &natter_protocol::ServerFrame) {
         let needs_load = {
             let state = self.state();
-            if state.by_user.is_empty() {
+            let cached = state.members.contains_key(&conversation);
+            // Nobody here to deliver to and nothing cached to keep current. A cached member set
+            // must see every membership event, even with no one connected, or it goes stale.
+            if !cached && state.by_user.is_empty() {
                 return;
             }
-            !state.members.contains_key(&conversation)
+            !cached
         };
         if needs_load {
             match self.inner.conversations.members(conversation).await {
