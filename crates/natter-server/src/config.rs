@@ -44,6 +44,10 @@ pub struct Limits {
     pub ws_hello_timeout_ms: u64,
     /// Unparseable or rejected frames tolerated per connection before close 4029.
     pub ws_bad_frames_max: u32,
+    /// Commands one WebSocket connection may send per second (any kind, pings included);
+    /// beyond it commands are refused with `rate_limited` and count as bad frames.
+    pub ws_commands_per_second: u32,
+    pub ws_commands_burst: u32,
     /// Per-user message sends (REST and WebSocket together).
     pub sends_per_second: u32,
     pub sends_burst: u32,
@@ -65,6 +69,8 @@ impl Default for Limits {
             ws_idle_timeout_ms: 60_000,
             ws_hello_timeout_ms: 10_000,
             ws_bad_frames_max: 20,
+            ws_commands_per_second: 200,
+            ws_commands_burst: 400,
             sends_per_second: 20,
             sends_burst: 100,
             auth_per_minute: 20,

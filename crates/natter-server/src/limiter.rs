@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use natter_domain::{DomainError, UserId};
 
 use crate::config::Limits;
@@ -19,7 +19,7 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(limits: &Limits) -> Self {
-        let nz = |n: u32| NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+        let nz = nonzero;
         let sends = Quota::per_second(nz(limits.sends_per_second)).allow_burst(nz(limits.sends_burst));
         let auth = Quota::per_minute(nz(limits.auth_per_minute)).allow_burst(nz(limits.auth_burst));
         Self { sends: Arc::new(KeyedLimit::new(sends)), auth: Arc::new(KeyedLimit::new(auth)) }
@@ -30,6 +30,15 @@ impl RateLimits {
         self.sends.limiter.retain_recent();
         self.auth.limiter.retain_recent();
     }
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// One connection's command budget, so a flood from one client cannot monopolise the node.
+pub fn connection_limit(per_second: u32, burst: u32) -> DefaultDirectRateLimiter {
+    DefaultDirectRateLimiter::direct(Quota::per_second(nonzero(per_second)).allow_burst(nonzero(burst)))
 }
 
 pub struct KeyedLimit<K: Hash + Eq + Clone> {

@@ -172,6 +172,7 @@ async fn run(
     let mut idle_deadline = Instant::now() + idle;
     let mut bad_frames = 0u32;
     let mut shutdown = state.shutdown.clone();
+    let commands = crate::limiter::connection_limit(limits.ws_commands_per_second, limits.ws_commands_burst);
     loop {
         tokio::select! {
             biased;
@@ -208,6 +209,9 @@ async fn run(
                     Some(Ok(_)) => continue,
                 };
                 let answer = match serde_json::from_str::<ClientFrame>(&text) {
+                    Ok(frame) if commands.check().is_err() => {
+                        error_frame(Some(frame.id().to_owned()), &ApiError::Domain(DomainError::RateLimited { retry_after_ms: 1000 }))
+                    }
                     Ok(frame) => {
                         metrics::counter!("natter_ws_commands_total").increment(1);
                         Box::pin(commands::execute(state, user, frame)).await
