@@ -286,7 +286,11 @@ impl Driver {
         let token = self.client.access_token();
         self.last_token.clone_from(&token);
         let hello_id = format!("h{}", self.shared.next_id());
-        let hello = self.shared.resume().hello(hello_id.clone(), token.unwrap_or_default());
+        let hello = {
+            let mut resume = self.shared.resume();
+            resume.begin_replay();
+            resume.hello(hello_id.clone(), token.unwrap_or_default())
+        };
         socket::write(&mut ws, &hello).await.map_err(Lost::Transient)?;
         loop {
             let incoming = tokio::select! {

@@ -30,6 +30,9 @@ pub(crate) struct ResumeState {
     duplicates_dropped: u64,
     /// Message events that skipped `mod_seq` values: the server broke its promise.
     gaps_seen: u64,
+    /// Between a `hello` and its ack: the server replays each changed message once, in its
+    /// latest state, so `mod_seq` values superseded by a later change are skipped by design.
+    replaying: bool,
 }
 
 impl ResumeState {
@@ -42,7 +45,13 @@ impl ResumeState {
         ClientFrame::Hello { id, token, sync_cursor: self.sync_cursor, cursors: self.cursors.clone() }
     }
 
+    /// A `hello` went out: its resume replay follows, until the ack.
+    pub(crate) fn begin_replay(&mut self) {
+        self.replaying = true;
+    }
+
     pub(crate) fn on_hello_ok(&mut self, ok: &HelloOk) {
+        self.replaying = false;
         self.sync_cursor = Some(ok.sync_cursor);
         self.user_id = Some(ok.user_id);
     }
@@ -112,8 +121,10 @@ impl ResumeState {
                 false
             }
             Some(cursor) => {
-                if mod_seq > cursor.saturating_add(1) {
-                    // Delivered anyway: holding it back would stall the conversation, and the
+                if mod_seq > cursor.saturating_add(1) && !self.replaying {
+                    // A replay skips the mod_seqs of changes superseded by later ones (a
+                    // message sent, then edited, comes once with its edit's mod_seq).
+                    // Live, though, every change is an event: delivered anyway: holding it back would stall the conversation, and the
                     // server promises gap-free streams, so this is its bug to surface.
                     self.gaps_seen += 1;
                     tracing::warn!(%conversation_id, from = *cursor, to = mod_seq, "gap in message events");
@@ -217,6 +228,20 @@ mod tests {
         assert!(state.admit(&new(conv(1), 5)));
         assert_eq!(state.gaps_seen(), 1);
         assert_eq!(state.cursors().get(&conv(1)), Some(&5));
+    }
+
+    #[test]
+    fn a_replay_skips_superseded_changes_without_counting_gaps() {
+        let mut state = ResumeState::default();
+        state.track(conv(1), 3);
+        state.begin_replay();
+        assert!(state.admit(&new(conv(1), 4)));
+        // Message 5 was sent (mod 5) and then edited (mod 7): replayed once, at mod 7.
+        assert!(state.admit(&ServerFrame::MessageUpdated { message: message(conv(1), 5, 7) }));
+        assert_eq!(state.gaps_seen(), 0);
+        state.on_hello_ok(&hello_ok(Uuid::nil(), 1));
+        assert!(state.admit(&new(conv(1), 9)), "live: delivered");
+        assert_eq!(state.gaps_seen(), 1, "live: counted");
     }
 
     #[test]
