@@ -4,3 +4,5 @@
 mod server;
 mod support;
 mod realtime;
+mod ordering;
+mod resume;
