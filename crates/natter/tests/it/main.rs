@@ -6,3 +6,4 @@ mod support;
 mod realtime;
 mod ordering;
 mod resume;
+mod crash;
