@@ -7,3 +7,4 @@ mod realtime;
 mod ordering;
 mod resume;
 mod crash;
+mod ws_errors;
