@@ -92,15 +92,6 @@ pub async fn assert_no_event(
     }
 }
 
-/// Drain whatever events are already queued or arrive within `window`.
-pub async fn drain_events(session: &natter_sdk::Session, window: Duration) -> Vec<ServerFrame> {
-    let mut out = Vec::new();
-    while let Ok(event) = session.next_event_timeout(window).await {
-        out.push(event);
-    }
-    out
-}
-
 pub type RawWs = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What a raw client read.
