@@ -208,19 +208,23 @@ async fn run(
                     }
                     Some(Ok(_)) => continue,
                 };
+                // Unreadable frames and commands over the budget count towards the flood limit;
+                // ordinary refusals (not_found, forbidden...) do not, so a long-lived, well-behaved
+                // client is never closed for them.
                 let answer = match serde_json::from_str::<ClientFrame>(&text) {
                     Ok(frame) if commands.check().is_err() => {
+                        bad_frames += 1;
                         error_frame(Some(frame.id().to_owned()), &ApiError::Domain(DomainError::RateLimited { retry_after_ms: 1000 }))
                     }
                     Ok(frame) => {
                         metrics::counter!("natter_ws_commands_total").increment(1);
                         Box::pin(commands::execute(state, user, frame)).await
                     }
-                    Err(err) => error_frame(frame_id(&text), &bad_frame(&err)),
+                    Err(err) => {
+                        bad_frames += 1;
+                        error_frame(frame_id(&text), &bad_frame(&err))
+                    }
                 };
-                if matches!(answer, ServerFrame::Error { .. }) {
-                    bad_frames += 1;
-                }
                 if send_frame(sink, &answer).await.is_err() {
                     return Ending::new(0, "");
                 }

@@ -191,6 +191,22 @@ async fn a_flood_of_bad_frames_closes_with_4029() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordinary_refusals_do_not_count_as_a_flood() {
+    let server = TestServer::spawn();
+    let by = bystander(&server).await;
+    let mut ws = raw_authenticated(&server, &by.alice).await;
+    let nowhere = uuid::Uuid::now_v7();
+    for i in 0..30 {
+        let id = format!("s{i}");
+        let frame = serde_json::json!({"type":"send","id":id,"conversation_id":nowhere,"client_msg_id":id,"text":"hi"});
+        ws.send(Message::text(frame.to_string())).await.expect("send");
+        expect_error(&mut ws, "not_found", Some(&id)).await;
+    }
+    expect_pong(&mut ws, "p").await;
+    by.assert_unaffected(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_closes_with_1009() {
     let server = TestServer::spawn();
     let by = bystander(&server).await;
