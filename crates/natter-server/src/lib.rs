@@ -12,6 +12,7 @@ pub mod error;
 mod extract;
 pub mod gateway;
 mod limiter;
+mod observability;
 mod rest;
 mod secrets;
 mod state;
@@ -162,6 +163,7 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
         .fallback(|| async { ApiError::Domain(DomainError::NotFound) })
         .layer(DefaultBodyLimit::max(max_body))
+        .route_layer(axum::middleware::from_fn(observability::record_http))
         .with_state(state)
 }
 

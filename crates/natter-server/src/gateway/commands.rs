@@ -37,6 +37,7 @@ async fn run(state: &AppState, user: UserId, frame: ClientFrame) -> Result<Optio
             state.rate_limits.sends.check(&user)?;
             let outcome = chat.send_message(user, ConversationId(conversation_id), outgoing).await?;
             let duplicate = !outcome.created;
+            metrics::counter!("natter_messages_sent_total", "transport" => "ws", "duplicate" => if duplicate { "true" } else { "false" }).increment(1);
             Ok(Some(AckBody { message: Some(convert::message(&outcome.message)), duplicate, ..AckBody::default() }))
         }
         ClientFrame::Edit { conversation_id, seq, text, mentions, .. } => {

@@ -49,6 +49,8 @@ pub async fn send(
     let message = outgoing(&body.client_msg_id, &body.text, body.reply_to_seq, &body.mentions)?;
     state.rate_limits.sends.check(&me.user_id)?;
     let outcome = state.chat.send_message(me.user_id, ConversationId(id), message).await?;
+    let duplicate = if outcome.created { "false" } else { "true" };
+    metrics::counter!("natter_messages_sent_total", "transport" => "rest", "duplicate" => duplicate).increment(1);
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(convert::message(&outcome.message))))
 }
