@@ -8,3 +8,4 @@ mod ordering;
 mod resume;
 mod crash;
 mod ws_errors;
+mod accounts;

@@ -157,3 +157,32 @@ pub async fn raw_authenticated(server: &crate::server::TestServer, client: &Clie
         other => panic!("expected the hello ack, got {other:?}"),
     }
 }
+
+// ---- Helpers for the REST tests (accounts, conversations, messages, http_errors, openapi) ----
+
+/// The status and code of a REST call that must fail; panics when it succeeded.
+pub fn api_error<T: std::fmt::Debug>(result: natter_sdk::Result<T>) -> (u16, String) {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(natter_sdk::Error::Api { status, body }) => (status, body.code),
+        Err(other) => panic!("expected an API error, got {other}"),
+    }
+}
+
+/// A raw JSON request under `/api/v1` with `client`'s access token (if any); any status returned.
+pub async fn raw_json(
+    client: &Client,
+    method: natter_sdk::Method,
+    api_path: &str,
+    body: Option<serde_json::Value>,
+) -> natter_sdk::RawResponse {
+    let body = body.map(natter_sdk::RawBody::Json).unwrap_or_default();
+    let response = client.raw_request(method, &format!("/api/v1{api_path}"), body, None).await.expect("raw request");
+    assert!(response.status < 500, "server error {} for {api_path}: {}", response.status, String::from_utf8_lossy(&response.body));
+    response
+}
+
+/// Sleep long enough that the next write gets a later millisecond timestamp than the last.
+pub async fn next_millisecond() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
