@@ -9,3 +9,4 @@ mod resume;
 mod crash;
 mod ws_errors;
 mod accounts;
+mod conversations;
