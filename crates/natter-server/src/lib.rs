@@ -16,6 +16,7 @@ mod observability;
 mod rest;
 mod secrets;
 mod state;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -29,7 +30,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use natter_domain::ports::EventBus;
-use natter_domain::{Chat, DomainError, Ports, SystemClock, UserId};
+use natter_domain::{Chat, Ports, SystemClock, UserId};
 use natter_store_sqlite::SqliteStore;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -37,7 +38,6 @@ use tokio::task::JoinHandle;
 pub use config::{AuthConfig, Limits, ServerConfig};
 
 use crate::auth::{Auth, PasswordHashing, TokenKeys};
-use crate::error::ApiError;
 use crate::gateway::Hub;
 use crate::limiter::RateLimits;
 use crate::state::AppState;
@@ -161,7 +161,7 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
-        .fallback(|| async { ApiError::Domain(DomainError::NotFound) })
+        .fallback(web::fallback)
         .layer(DefaultBodyLimit::max(max_body))
         .route_layer(axum::middleware::from_fn(observability::record_http))
         .with_state(state)

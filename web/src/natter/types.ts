@@ -1,0 +1,155 @@
+// Wire types of natter's REST API and WebSocket protocol, mirroring
+// crates/natter-protocol/src/{rest.rs,ws.rs}. Ids are UUID strings, message ids decimal strings,
+// times Unix milliseconds.
+
+export type Uuid = string;
+
+export interface UserView {
+  id: Uuid;
+  username: string;
+  display_name: string;
+  created_at_ms: number;
+  online?: boolean;
+  last_seen_ms?: number;
+}
+
+export interface AuthTokens {
+  user: UserView;
+  session_id: Uuid;
+  access_token: string;
+  expires_in_s: number;
+  refresh_token: string;
+}
+
+export interface ConversationView {
+  id: Uuid;
+  kind: 'direct' | 'group';
+  name?: string;
+  topic?: string;
+  created_by: Uuid;
+  created_at_ms: number;
+  last_seq: number;
+  last_mod: number;
+  last_activity_ms: number;
+  member_count: number;
+}
+
+export type Role = 'owner' | 'admin' | 'member';
+
+export interface MemberView {
+  conversation_id: Uuid;
+  user_id: Uuid;
+  role: Role;
+  muted: boolean;
+  read_seq: number;
+  delivered_seq: number;
+  joined_at_ms: number;
+}
+
+export interface ReactionView {
+  emoji: string;
+  user_ids: Uuid[];
+}
+
+export interface MessageView {
+  id: string;
+  conversation_id: Uuid;
+  seq: number;
+  mod_seq: number;
+  sender_id: Uuid;
+  client_msg_id: string;
+  text: string;
+  reply_to_seq?: number;
+  mentions?: Uuid[];
+  created_at_ms: number;
+  edited_at_ms?: number;
+  deleted?: boolean;
+  reactions?: ReactionView[];
+}
+
+export interface ConversationSummaryView {
+  conversation: ConversationView;
+  me: MemberView;
+  last_message?: MessageView;
+  unread_count: number;
+  mention_count: number;
+  peer?: Uuid;
+}
+
+export interface SyncView {
+  changed: ConversationSummaryView[];
+  removed: Uuid[];
+  cursor: number;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  retry_after_ms?: number;
+}
+
+export interface HelloOk {
+  user_id: Uuid;
+  session_id: Uuid;
+  idle_timeout_ms: number;
+  sync_cursor: number;
+}
+
+export interface AckBody {
+  hello?: HelloOk;
+  message?: MessageView;
+  member?: MemberView;
+  messages?: MessageView[];
+  duplicate?: boolean;
+}
+
+/** Cursors: conversation id -> highest mod_seq the app has. */
+export type Cursors = Record<Uuid, number>;
+
+type WithId<T> = T & { id: string };
+
+export type ClientFrame =
+  | WithId<{ type: 'hello'; token: string; sync_cursor?: number; cursors?: Cursors }>
+  | WithId<{
+      type: 'send';
+      conversation_id: Uuid;
+      client_msg_id: string;
+      text: string;
+      reply_to_seq?: number;
+      mentions?: Uuid[];
+    }>
+  | WithId<{ type: 'edit'; conversation_id: Uuid; seq: number; text: string; mentions?: Uuid[] }>
+  | WithId<{ type: 'delete'; conversation_id: Uuid; seq: number }>
+  | WithId<{ type: 'react' | 'unreact'; conversation_id: Uuid; seq: number; emoji: string }>
+  | WithId<{ type: 'read' | 'delivered'; conversation_id: Uuid; seq: number }>
+  | WithId<{ type: 'typing'; conversation_id: Uuid }>
+  | WithId<{ type: 'history'; conversation_id: Uuid; before?: number; after?: number; limit?: number }>
+  | WithId<{ type: 'ping' }>;
+
+/** A client frame before the session gives it a request id. */
+export type Command = ClientFrame extends infer F ? (F extends { id: string } ? Omit<F, 'id'> : never) : never;
+
+export type EventFrame =
+  | { type: 'message.new'; message: MessageView }
+  | { type: 'message.updated'; message: MessageView }
+  | { type: 'conversation'; summary: ConversationSummaryView }
+  | { type: 'conversation.updated'; conversation: ConversationView }
+  | { type: 'conversation.removed'; conversation_id: Uuid }
+  | { type: 'member.added'; conversation: ConversationView; member: MemberView; by: Uuid }
+  | { type: 'member.removed'; conversation_id: Uuid; user_id: Uuid; by: Uuid }
+  | { type: 'member.updated'; member: MemberView }
+  | { type: 'receipt'; conversation_id: Uuid; user_id: Uuid; read_seq: number; delivered_seq: number }
+  | { type: 'typing'; conversation_id: Uuid; user_id: Uuid; expires_in_ms: number }
+  | { type: 'presence'; user_id: Uuid; online: boolean; last_seen_ms?: number }
+  | { type: 'user.updated'; user: UserView }
+  | ({ type: 'error'; id?: undefined } & ErrorBody);
+
+export type ServerFrame =
+  | ({ type: 'ack'; id: string } & AckBody)
+  | ({ type: 'error'; id?: string } & ErrorBody)
+  | { type: 'pong'; id: string }
+  | EventFrame;
+
+export interface ConversationList {
+  conversations: ConversationSummaryView[];
+}

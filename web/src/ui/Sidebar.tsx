@@ -1,0 +1,130 @@
+import { useState } from 'preact/hooks';
+import { store, useStore, type ConvState } from '../store';
+import { Avatar } from './common';
+import { Members, NewDirect, NewGroup, navigate } from './Dialogs';
+import { whenLabel } from './text';
+
+export function ConnectionBanner() {
+  const s = useStore();
+  let text = '';
+  let cls = '';
+  if (s.connection === 'connecting') (text = 'Connecting…'), (cls = 'connecting');
+  else if (s.connection === 'offline') (text = 'Offline — messages will be sent when you are back'), (cls = 'offline');
+  else if (s.connection === 'closed') (text = 'Disconnected'), (cls = 'offline');
+  else if (s.backOnlineUntil > Date.now()) (text = 'Back online'), (cls = 'online');
+  return (
+    <div class={`conn ${cls}`} role="status" aria-live="polite" data-state={s.connection}>
+      {text}
+    </div>
+  );
+}
+
+function NotificationsButton() {
+  const [perm, setPerm] = useState(typeof Notification === 'undefined' ? 'denied' : Notification.permission);
+  if (perm !== 'default') return null;
+  return (
+    <button class="small" onClick={() => Notification.requestPermission().then(setPerm)} title="Get notified of new messages while natter is in the background">
+      Enable notifications
+    </button>
+  );
+}
+
+function ConvItem({ c, active }: { c: ConvState; active: boolean }) {
+  const s = store;
+  const conv = c.summary.conversation;
+  const title = s.title(c);
+  const peer = c.summary.peer ? s.user(c.summary.peer) : undefined;
+  const last = c.summary.last_message;
+  const pending = s.outbox?.list(conv.id).length ?? 0;
+  const typing = [...c.typing.values()].some((t) => t > Date.now());
+  let preview = '';
+  if (typing) preview = 'typing…';
+  else if (last) {
+    const who = last.sender_id === s.me?.id ? 'You: ' : conv.kind === 'group' ? `${s.displayName(last.sender_id)}: ` : '';
+    preview = who + (last.deleted ? 'Message deleted' : last.text);
+  } else if (pending) preview = 'Sending…';
+  else preview = conv.kind === 'group' ? `${conv.member_count} members` : 'No messages yet';
+  const unread = c.summary.unread_count;
+  const label = `${title}${unread ? `, ${unread} unread` : ''}${c.summary.mention_count ? ', mentioned' : ''}${peer?.online ? ', online' : ''}`;
+  return (
+    <li>
+      <button
+        class={`conv ${active ? 'active' : ''} ${unread ? 'unread' : ''}`}
+        aria-current={active ? 'page' : undefined}
+        aria-label={label}
+        data-conv={conv.id}
+        onClick={() => navigate(conv.id)}
+      >
+        <Avatar id={conv.id === c.summary.conversation.id && peer ? peer.id : conv.id} name={title} online={conv.kind === 'direct' ? peer?.online : undefined} />
+        <span class="conv-main">
+          <span class="conv-top">
+            <span class="conv-title">{title}</span>
+            <span class="conv-time">{conv.last_activity_ms ? whenLabel(conv.last_activity_ms) : ''}</span>
+          </span>
+          <span class="conv-bottom">
+            <span class={typing ? 'conv-preview typing' : 'conv-preview'}>{preview}</span>
+            {c.summary.mention_count > 0 && <span class="badge mention" aria-hidden="true">@</span>}
+            {unread > 0 && (
+              <span class="badge" aria-hidden="true" data-unread={unread}>
+                {unread > 99 ? '99+' : unread}
+              </span>
+            )}
+          </span>
+        </span>
+      </button>
+    </li>
+  );
+}
+
+export function Sidebar() {
+  const s = useStore();
+  const [dialog, setDialog] = useState<'dm' | 'group' | null>(null);
+  const convs = s.sortedConversations();
+  const me = s.me;
+  function onKey(e: KeyboardEvent) {
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+    const items = [...(e.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('button.conv')];
+    const i = items.indexOf(document.activeElement as HTMLButtonElement);
+    const next = items[Math.max(0, Math.min(items.length - 1, i + (e.key === 'ArrowDown' ? 1 : -1)))];
+    next?.focus();
+    e.preventDefault();
+  }
+  return (
+    <aside class="sidebar" aria-label="Conversations sidebar">
+      <header class="side-head">
+        <div class="brand">
+          <span class="logo" aria-hidden="true">n</span>
+          <span>natter</span>
+        </div>
+        {me && (
+          <div class="me">
+            <span class="muted" title={`Signed in as @${me.username}`}>
+              {me.display_name || me.username}
+            </span>
+            <button class="small" onClick={() => void s.signOut()}>
+              Sign out
+            </button>
+          </div>
+        )}
+      </header>
+      <ConnectionBanner />
+      <div class="side-actions">
+        <button onClick={() => setDialog('dm')}>New message</button>
+        <button onClick={() => setDialog('group')}>New group</button>
+        <NotificationsButton />
+      </div>
+      <nav aria-label="Conversations" onKeyDown={onKey}>
+        <ul class="conv-list">
+          {convs.map((c) => (
+            <ConvItem key={c.summary.conversation.id} c={c} active={c.summary.conversation.id === s.activeId} />
+          ))}
+        </ul>
+        {s.listReady && convs.length === 0 && <p class="muted empty">No conversations yet. Start one with “New message”.</p>}
+      </nav>
+      {dialog === 'dm' && <NewDirect onClose={() => setDialog(null)} />}
+      {dialog === 'group' && <NewGroup onClose={() => setDialog(null)} />}
+    </aside>
+  );
+}
+
+export { Members };

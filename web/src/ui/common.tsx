@@ -1,0 +1,23 @@
+import type { UserView } from '../natter';
+import { hue, initials } from './text';
+
+export function Avatar({ id, name, online, size = 36 }: { id: string; name: string; online?: boolean; size?: number }) {
+  return (
+    <span class="avatar" style={{ width: `${size}px`, height: `${size}px`, background: `hsl(${hue(id)} 45% 38%)` }} aria-hidden="true">
+      {initials(name)}
+      {online !== undefined && <span class={online ? 'dot online' : 'dot'} />}
+    </span>
+  );
+}
+
+export function presenceLabel(user: UserView | undefined): string {
+  if (!user || user.online === undefined) return '';
+  if (user.online) return 'online';
+  if (!user.last_seen_ms) return 'offline';
+  const mins = Math.round((Date.now() - user.last_seen_ms) / 60000);
+  if (mins < 1) return 'last seen just now';
+  if (mins < 60) return `last seen ${mins} min ago`;
+  const hours = Math.round(mins / 60);
+  if (hours < 24) return `last seen ${hours} h ago`;
+  return `last seen ${new Date(user.last_seen_ms).toLocaleDateString()}`;
+}
