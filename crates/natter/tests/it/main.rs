@@ -10,3 +10,4 @@ mod crash;
 mod ws_errors;
 mod accounts;
 mod conversations;
+mod messages;
