@@ -194,7 +194,12 @@ export class Store {
     } else {
       c.summary = summary;
     }
-    if (summary.peer) this.user(summary.peer);
+    if (summary.peer) {
+      // A user cached from a search carries no presence; now that we share a conversation it does.
+      const peer = this.users.get(summary.peer);
+      if (peer && peer.online === undefined && !this.userRequests.has(summary.peer)) this.users.delete(summary.peer);
+      this.user(summary.peer);
+    }
     this.emit();
     return c;
   }

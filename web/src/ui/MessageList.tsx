@@ -212,9 +212,7 @@ function PendingRow({ item }: { item: OutboxItem }) {
               </button>
             </span>
           ) : (
-            <span class="status" aria-label="Pending">
-              🕓 Sending…
-            </span>
+            <span class="status">Sending…</span>
           )}
         </div>
       </div>
@@ -283,38 +281,46 @@ function MessageRow(props: {
             ))}
           </div>
         )}
+        {!m.deleted && (
+          <div class="toolbar" role="toolbar" aria-label="Message actions">
+            {REACTIONS.slice(0, 4).map((e) => (
+              <button key={e} class="icon small" aria-label={`React ${e}`} onClick={() => toggle(e)}>
+                {e}
+              </button>
+            ))}
+            <button class="icon small" aria-label="Reply" onClick={() => actions.reply(m)}>
+              ↩
+            </button>
+            {mine && (
+              <button class="icon small" aria-label="Edit" onClick={() => actions.edit(m)}>
+                <Icon d="M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4" />
+              </button>
+            )}
+            {canDelete && (
+              <button
+                class="icon small"
+                aria-label="Delete"
+                onClick={() => confirm('Delete this message?') && void store.command({ type: 'delete', conversation_id: conv, seq: m.seq }).catch(() => {})}
+              >
+                <Icon d="M5 7h14M10 7V4h4v3M7 7l1 13h8l1-13" />
+              </button>
+            )}
+          </div>
+        )}
         {seenBy.length > 0 && (
           <div class="seen" data-testid="seen">
             {c.summary.conversation.kind === 'direct' ? 'Seen' : `Seen by ${seenBy.map((u) => store.displayName(u)).join(', ')}`}
           </div>
         )}
       </div>
-      {!m.deleted && (
-        <div class="toolbar" role="toolbar" aria-label="Message actions">
-          {REACTIONS.slice(0, 4).map((e) => (
-            <button key={e} class="icon small" aria-label={`React ${e}`} onClick={() => toggle(e)}>
-              {e}
-            </button>
-          ))}
-          <button class="icon small" aria-label="Reply" onClick={() => actions.reply(m)}>
-            ↩
-          </button>
-          {mine && (
-            <button class="icon small" aria-label="Edit" onClick={() => actions.edit(m)}>
-              ✎
-            </button>
-          )}
-          {canDelete && (
-            <button
-              class="icon small"
-              aria-label="Delete"
-              onClick={() => confirm('Delete this message?') && void store.command({ type: 'delete', conversation_id: conv, seq: m.seq }).catch(() => {})}
-            >
-              🗑
-            </button>
-          )}
-        </div>
-      )}
     </div>
+  );
+}
+
+function Icon({ d }: { d: string }) {
+  return (
+    <svg width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+      <path d={d} />
+    </svg>
   );
 }

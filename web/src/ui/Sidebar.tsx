@@ -45,28 +45,34 @@ function ConvItem({ c, active }: { c: ConvState; active: boolean }) {
   } else if (pending) preview = 'Sending…';
   else preview = conv.kind === 'group' ? `${conv.member_count} members` : 'No messages yet';
   const unread = c.summary.unread_count;
-  const label = `${title}${unread ? `, ${unread} unread` : ''}${c.summary.mention_count ? ', mentioned' : ''}${peer?.online ? ', online' : ''}`;
   return (
     <li>
       <button
         class={`conv ${active ? 'active' : ''} ${unread ? 'unread' : ''}`}
         aria-current={active ? 'page' : undefined}
-        aria-label={label}
         data-conv={conv.id}
         onClick={() => navigate(conv.id)}
       >
         <Avatar id={conv.id === c.summary.conversation.id && peer ? peer.id : conv.id} name={title} online={conv.kind === 'direct' ? peer?.online : undefined} />
         <span class="conv-main">
           <span class="conv-top">
-            <span class="conv-title">{title}</span>
+            <span class="conv-title">
+              {title}
+              {peer?.online && <span class="sr-only">, online</span>}
+            </span>
             <span class="conv-time">{conv.last_activity_ms ? whenLabel(conv.last_activity_ms) : ''}</span>
           </span>
           <span class="conv-bottom">
             <span class={typing ? 'conv-preview typing' : 'conv-preview'}>{preview}</span>
-            {c.summary.mention_count > 0 && <span class="badge mention" aria-hidden="true">@</span>}
+            {c.summary.mention_count > 0 && (
+              <span class="badge mention">
+                @<span class="sr-only"> mentioned</span>
+              </span>
+            )}
             {unread > 0 && (
-              <span class="badge" aria-hidden="true" data-unread={unread}>
+              <span class="badge" data-unread={unread}>
                 {unread > 99 ? '99+' : unread}
+                <span class="sr-only"> unread</span>
               </span>
             )}
           </span>

@@ -3,7 +3,7 @@ import { hue, initials } from './text';
 
 export function Avatar({ id, name, online, size = 36 }: { id: string; name: string; online?: boolean; size?: number }) {
   return (
-    <span class="avatar" style={{ width: `${size}px`, height: `${size}px`, background: `hsl(${hue(id)} 45% 38%)` }} aria-hidden="true">
+    <span class="avatar" style={{ width: `${size}px`, height: `${size}px`, background: `hsl(${hue(id)} 45% 30%)` }} aria-hidden="true">
       {initials(name)}
       {online !== undefined && <span class={online ? 'dot online' : 'dot'} />}
     </span>
