@@ -72,6 +72,21 @@ test('chat view: no console errors, accessible in light and dark', async () => {
   await page.keyboard.press('ArrowDown');
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Design team' }).waitFor(WAIT);
+
+  // A new group from the UI, and member management as its owner.
+  await page.getByRole('button', { name: 'New group' }).click();
+  await page.getByLabel('Group name').fill('Launch crew');
+  await page.getByLabel('Add people').fill(friend.user.username.slice(0, 10));
+  await page.getByRole('dialog').getByRole('button', { name: new RegExp(friend.user.username) }).click();
+  await page.getByRole('list', { name: 'Members to add' }).waitFor(WAIT);
+  await page.getByRole('button', { name: 'Create group' }).click();
+  await page.getByRole('heading', { name: 'Launch crew' }).waitFor(WAIT);
+  await page.getByRole('button', { name: 'Members', exact: true }).click();
+  await page.getByRole('button', { name: 'Make admin' }).click();
+  await page.getByRole('button', { name: 'Make member' }).waitFor(WAIT);
+  await audit(page, 'the members dialog of a group');
+  await shot(page, 'group-members-desktop-dark');
+  await page.keyboard.press('Escape');
   assert.deepEqual(errors, []);
   await context.close();
 });

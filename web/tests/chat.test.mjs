@@ -68,6 +68,7 @@ test('two users chat live, with typing, receipts, an offline spell and no duplic
   await bobsMessage.getByRole('button', { name: 'React 👍' }).click();
   await b.page.locator('.reaction', { hasText: '👍 1' }).waitFor(WAIT);
 
+  await a.page.mouse.move(1, 1);
   await shot(a.page, 'chat-desktop-light');
   await a.page.emulateMedia({ colorScheme: 'dark' });
   await shot(a.page, 'chat-desktop-dark');
@@ -124,6 +125,7 @@ test('two users chat live, with typing, receipts, an offline spell and no duplic
     await b.page.emulateMedia({ colorScheme: scheme });
     await b.page.setViewportSize({ width: 390, height: 844 });
     await exactly(b.page, 'after a drop').waitFor(WAIT);
+    await b.page.mouse.move(1, 1);
     await shot(b.page, `chat-phone-${scheme}`);
     await b.page.getByRole('button', { name: 'Back to conversations' }).click();
     await b.page.locator('button.conv').first().waitFor(WAIT);

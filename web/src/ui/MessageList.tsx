@@ -165,7 +165,9 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
       data-total={rows.length}
     >
       {c.loadingOlder && <div class="loading-older" role="status">Loading older messages…</div>}
-      {c.oldest === 1 && rows.length > 0 && start === 0 && <div class="beginning">This is the beginning of the conversation.</div>}
+      {c.oldest === 1 && start === 0 && (
+        <div class="beginning">{rows.length ? 'This is the beginning of the conversation.' : 'No messages yet. Say hello!'}</div>
+      )}
       <div style={{ height: `${offsets[start]}px` }} aria-hidden="true" />
       {visible.map((r) => {
         if (r.kind === 'day') {
