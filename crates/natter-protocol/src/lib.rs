@@ -17,7 +17,8 @@ pub use ws::*;
 pub struct ErrorBody {
     /// Stable machine-readable code: `invalid`, `unauthenticated`, `bad_credentials`,
     /// `forbidden`, `not_found`, `conflict`, `rate_limited`, `payload_too_large`,
-    /// `unavailable`, `internal`, and over the WebSocket also `bad_frame`.
+    /// `unsupported_media_type`, `method_not_allowed`, `unavailable`, `internal`, and over the
+    /// WebSocket also `bad_frame`.
     pub code: String,
     /// Human-readable explanation.
     pub message: String,

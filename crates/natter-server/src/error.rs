@@ -18,6 +18,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("expected content-type application/json")]
     UnsupportedMediaType,
+    /// The path exists but not with this method (the `Allow` header lists those it has).
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
 }
 
 impl ApiError {
@@ -36,6 +39,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -46,6 +50,7 @@ impl ApiError {
             Self::BadRequest(_) => ("invalid", None),
             Self::PayloadTooLarge => ("payload_too_large", None),
             Self::UnsupportedMediaType => ("unsupported_media_type", None),
+            Self::MethodNotAllowed => ("method_not_allowed", None),
         };
         ErrorBody { code: code.to_owned(), message: self.to_string(), retry_after_ms }
     }

@@ -2,6 +2,7 @@
 //! ones, plus the bearer-token extractor.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
@@ -12,16 +13,27 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A JSON body: malformed JSON, wrong types and unknown fields are 400, a missing content type
-/// 415, an oversized body 413.
+/// A JSON body: malformed JSON, wrong types, unknown fields and anything but a JSON object
+/// (serde would otherwise read a struct from an array) are 400, a missing content type 415, an
+/// oversized body 413.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(rejection.body_text())
+            }
+        })?;
+        let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        match axum::Json::<T>::from_request(Request::from_parts(parts, Body::from(bytes)), state).await {
+            Ok(axum::Json(value)) if is_object => Ok(Self(value)),
+            Ok(_) => Err(ApiError::BadRequest("the body must be a JSON object".into())),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),

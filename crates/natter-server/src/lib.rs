@@ -161,6 +161,7 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .fallback(web::fallback)
         .layer(DefaultBodyLimit::max(max_body))
         .route_layer(axum::middleware::from_fn(observability::record_http))

@@ -11,3 +11,5 @@ mod ws_errors;
 mod accounts;
 mod conversations;
 mod messages;
+mod http_errors;
+mod openapi;
