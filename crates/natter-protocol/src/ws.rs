@@ -80,6 +80,15 @@ pub enum ClientFrame {
 }
 
 impl ClientFrame {
+    /// Parse one text frame. Only a JSON object is a frame: serde would otherwise also build a
+    /// tagged enum from an array (`["ping","1"]`), a shape this protocol does not have.
+    pub fn parse(text: &str) -> Result<Self, FrameError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(FrameError("a frame must be a JSON object".to_owned()));
+        }
+        serde_json::from_str(text).map_err(|err| FrameError(err.to_string()))
+    }
+
     pub fn id(&self) -> &str {
         match self {
             Self::Hello { id, .. }
@@ -96,6 +105,18 @@ impl ClientFrame {
         }
     }
 }
+
+/// Why a client frame could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError(pub String);
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FrameError {}
 
 /// The result carried by an `ack`, by command: `hello` -> `hello`; `send`, `edit`, `delete`,
 /// `react`, `unreact` -> `message`; `read`, `delivered` -> `member`; `history` -> `messages`;
@@ -185,6 +206,13 @@ mod tests {
         assert_eq!(frame, ClientFrame::Ping { id: "7".into() });
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","id":"7","x":1}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope","id":"7"}"#).is_err());
+    }
+
+    #[test]
+    fn only_objects_are_frames() {
+        assert_eq!(ClientFrame::parse(r#" {"type":"ping","id":"7"}"#), Ok(ClientFrame::Ping { id: "7".into() }));
+        assert!(ClientFrame::parse(r#"["ping","7"]"#).is_err());
+        assert!(ClientFrame::parse("42").is_err());
     }
 
     #[test]

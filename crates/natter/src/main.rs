@@ -54,7 +54,9 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Logs go to stderr; stdout carries only the "listening on" line that scripts read.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let cli = Cli::parse();

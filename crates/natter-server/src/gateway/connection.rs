@@ -102,7 +102,7 @@ async fn authenticate(state: &AppState, sink: &mut Sink, stream: &mut Stream) ->
             }
             Some(Ok(_)) => continue,
         };
-        match serde_json::from_str::<ClientFrame>(&text) {
+        match ClientFrame::parse(&text) {
             Ok(ClientFrame::Hello { id, token, sync_cursor, cursors }) => match state.auth.authenticate(&token).await {
                 Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
                 Err(err) => {
@@ -124,7 +124,7 @@ async fn authenticate(state: &AppState, sink: &mut Sink, stream: &mut Stream) ->
     }
 }
 
-fn bad_frame(err: &serde_json::Error) -> ApiError {
+fn bad_frame(err: &natter_protocol::FrameError) -> ApiError {
     ApiError::BadRequest(format!("bad frame: {err}"))
 }
 
@@ -211,7 +211,7 @@ async fn run(
                 // Unreadable frames and commands over the budget count towards the flood limit;
                 // ordinary refusals (not_found, forbidden...) do not, so a long-lived, well-behaved
                 // client is never closed for them.
-                let answer = match serde_json::from_str::<ClientFrame>(&text) {
+                let answer = match ClientFrame::parse(&text) {
                     Ok(frame) if commands.check().is_err() => {
                         bad_frames += 1;
                         error_frame(Some(frame.id().to_owned()), &ApiError::Domain(DomainError::RateLimited { retry_after_ms: 1000 }))

@@ -59,8 +59,11 @@ impl TestServer {
             .spawn()
             .expect("start natter");
         let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        reader.read_line(&mut line).expect("read the listening line");
+        // Keep draining stdout so the server's later writes never hit a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let url = line.trim().strip_prefix("natter listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
         self.base_url = url.to_owned();
