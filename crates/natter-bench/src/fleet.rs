@@ -1,0 +1,105 @@
+//! A fleet: one connection task per user of a world, and the handles to drive them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::conn::{self, Cmd, Endpoint, Shared};
+use crate::stats::Sharded;
+use crate::track::Tracker;
+use crate::world::World;
+
+/// Message indices a fleet can track over all its phases.
+pub const TRACKER_CAPACITY: usize = 4_000_000;
+/// Handshakes in flight at once.
+pub const CONNECT_IN_FLIGHT: usize = 1000;
+
+pub struct Fleet {
+    pub shared: Arc<Shared>,
+    senders: Vec<mpsc::UnboundedSender<Cmd>>,
+    tasks: JoinSet<anyhow::Result<()>>,
+    /// Seconds it took for every connection to be ready.
+    pub connect_s: f64,
+}
+
+impl Fleet {
+    pub async fn open(endpoint: Endpoint, world: &World, run_tag: &str) -> anyhow::Result<Self> {
+        let shared = Arc::new(Shared {
+            endpoint,
+            tracker: Tracker::new(TRACKER_CAPACITY),
+            room_names: world.room_names.clone(),
+            run_tag: run_tag.to_string(),
+            ready: AtomicUsize::new(0),
+            replayed: AtomicUsize::new(0),
+            reconnect_times: Sharded::default(),
+            connect_gate: tokio::sync::Semaphore::new(CONNECT_IN_FLIGHT),
+        });
+        let mut tasks = JoinSet::new();
+        let mut senders = Vec::with_capacity(world.idents.len());
+        for (index, ident) in world.idents.iter().enumerate() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            tasks.spawn(conn::run(shared.clone(), ident.clone(), index, rx));
+        }
+        let started = Instant::now();
+        let mut fleet = Self { shared, senders, tasks, connect_s: 0.0 };
+        fleet.wait_ready(Duration::from_secs(180)).await?;
+        fleet.connect_s = started.elapsed().as_secs_f64();
+        Ok(fleet)
+    }
+
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.shared.tracker
+    }
+
+    /// Fails if a connection task ended (an unexpected close is a failed run).
+    pub fn check(&mut self) -> anyhow::Result<()> {
+        if let Some(done) = self.tasks.try_join_next() {
+            match done {
+                Ok(Ok(())) => bail!("a connection ended early"),
+                Ok(Err(err)) => return Err(err),
+                Err(err) => bail!("a connection task failed: {err}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every connection is ready.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.shared.ready.load(Ordering::Acquire) < self.len() {
+            self.check()?;
+            if Instant::now() > deadline {
+                bail!("only {} of {} connections ready after {timeout:?}", self.shared.ready.load(Ordering::Acquire), self.len());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    pub fn send(&self, conn: usize, cmd: Cmd) {
+        let _ = self.senders[conn].send(cmd);
+    }
+
+    pub fn broadcast(&self, cmd: impl Fn() -> Cmd) {
+        for tx in &self.senders {
+            let _ = tx.send(cmd());
+        }
+    }
+
+    pub async fn close(mut self) {
+        self.senders.clear();
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), all).await.is_err() {
+            self.tasks.abort_all();
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! `natter-bench`: load natter and its peers side by side, open-loop, and write the figures.
+//!
+//! One subcommand per scenario of issue 5, `all` (every scenario, every target, writes
+//! `bench/results/<date>.json` and the table in BENCHMARKS.md) and `smoke` (every scenario
+//! against natter only, for seconds at small sizes: CI runs it so the tool cannot rot).
+
+mod conn;
+mod fleet;
+mod procfs;
+mod report;
+mod scenarios;
+mod sched;
+mod stats;
+mod targets;
+mod track;
+mod world;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
+
+use crate::conn::Proto;
+use crate::report::Results;
+use crate::scenarios::{Ctx, FanoutOpts, HistoryOpts, LatencyOpts};
+use crate::targets::Bins;
+
+#[derive(Parser)]
+#[command(name = "natter-bench", about = "natter against its peers, side by side, open-loop.")]
+struct Cli {
+    /// The natter binary to start (a release build for real figures).
+    #[arg(long, global = true, default_value = "target/release/natter")]
+    natter_bin: PathBuf,
+    /// Where scripts/bench installed the peers (bin/centrifugo, node_modules/.../bun).
+    #[arg(long, global = true, default_value = "bench/.peers")]
+    peers_dir: PathBuf,
+    /// The Bun relay script.
+    #[arg(long, global = true, default_value = "bench/relay/bun-relay.js")]
+    relay_js: PathBuf,
+    /// Targets to run, comma-separated; peers that are not installed are skipped and reported.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "natter,bun,centrifugo")]
+    targets: Vec<String>,
+    /// Length of each measured phase.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    duration_s: f64,
+    #[command(flatten)]
+    sizes: Sizes,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Sizes {
+    /// Connections for the idle and reconnect scenarios (the client and each server can hold
+    /// about 20,000 file descriptors, so stay below ~18,000).
+    #[arg(long, global = true, default_value_t = 10_000)]
+    connections: usize,
+    /// Room sizes for fan-out.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "100,1000,10000")]
+    sizes: Vec<usize>,
+    /// Offered deliveries per second in the fixed-rate fan-out runs.
+    #[arg(long, global = true, default_value_t = 20_000.0)]
+    fixed_deliveries: f64,
+    /// Users in the latency scenario (each in one direct conversation and one group).
+    #[arg(long, global = true, default_value_t = 2_000)]
+    users: usize,
+    #[arg(long, global = true, default_value_t = 10)]
+    group_size: usize,
+    /// Offered messages per second in the latency scenario.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "2000,20000")]
+    rates: Vec<f64>,
+    /// Messages in the conversation paged by the history scenario.
+    #[arg(long, global = true, default_value_t = 5_000)]
+    history_messages: usize,
+    /// History pages per second.
+    #[arg(long, global = true, default_value_t = 1_000.0)]
+    history_rate: f64,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// 1. Idle connections: server RSS and kernel memory per connection.
+    Idle,
+    /// 2. Fan-out: rooms of 100, 1,000, 10,000 at a fixed rate and at saturation.
+    Fanout,
+    /// 3. End-to-end latency: direct and group conversations at fixed offered rates.
+    Latency,
+    /// 4. Reconnect storm: every client dropped at once; time until all are back and resumed.
+    Reconnect,
+    /// 5. History: REST pages of 50 at a fixed rate (natter only).
+    History,
+    /// Every scenario against every target; writes bench/results/<date>.json and BENCHMARKS.md.
+    All,
+    /// Every scenario against natter only, small and short; fails if any does not complete.
+    Smoke,
+}
+
+const SCENARIOS: [Command; 5] = [Command::Idle, Command::Fanout, Command::Latency, Command::Reconnect, Command::History];
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli))
+}
+
+fn smoke_sizes() -> Sizes {
+    Sizes {
+        connections: 50,
+        sizes: vec![10, 40],
+        fixed_deliveries: 400.0,
+        users: 40,
+        group_size: 10,
+        rates: vec![200.0],
+        history_messages: 200,
+        history_rate: 50.0,
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let smoke = cli.command == Command::Smoke;
+    let sizes = if smoke { smoke_sizes() } else { cli.sizes.clone() };
+    let duration = Duration::from_secs_f64(if smoke { 1.0 } else { cli.duration_s });
+    let bins = Bins {
+        natter: cli.natter_bin.clone(),
+        bun: cli.peers_dir.join("node_modules/@oven/bun-linux-x64/bin/bun"),
+        relay_js: cli.relay_js.clone(),
+        centrifugo: cli.peers_dir.join("bin/centrifugo"),
+    };
+    if !bins.natter.exists() {
+        bail!("{} not found: build it first (cargo build --release -p natter)", bins.natter.display());
+    }
+    let run_tag = format!("b{}", std::process::id());
+    let ctx = Ctx { bins, duration, run_tag };
+    let mut results = Results::default();
+    let mut targets = Vec::new();
+    for name in if smoke { vec!["natter".to_string()] } else { cli.targets.clone() } {
+        let (proto, bin) = match name.as_str() {
+            "natter" => (Proto::Natter, &ctx.bins.natter),
+            "bun" => (Proto::Bun, &ctx.bins.bun),
+            "centrifugo" => (Proto::Centrifugo, &ctx.bins.centrifugo),
+            other => bail!("unknown target {other}"),
+        };
+        if bin.exists() {
+            targets.push(proto);
+        } else {
+            results.failures.push(format!("{name}: not installed ({}); run scripts/bench to install peers", bin.display()));
+        }
+    }
+    let scenarios: Vec<Command> = match cli.command {
+        Command::All | Command::Smoke => SCENARIOS.to_vec(),
+        one => vec![one],
+    };
+    for scenario in scenarios {
+        for &proto in &targets {
+            if scenario == Command::History && proto != Proto::Natter {
+                continue;
+            }
+            if let Err(err) = run_one(&ctx, scenario, proto, &sizes, &mut results).await {
+                let failure = format!("{} against {}: {err:#}", scenario_name(scenario), proto.name());
+                eprintln!("FAILED: {failure}");
+                results.failures.push(failure);
+            }
+        }
+    }
+    fill_header(&mut results, &ctx, &cli);
+    let markdown = report::render_markdown(&results);
+    println!("{markdown}");
+    if smoke {
+        if !results.failures.is_empty() {
+            bail!("natter-bench smoke: {} scenario(s) did not complete", results.failures.len());
+        }
+        println!("natter-bench smoke ok: every scenario completed against natter");
+        return Ok(());
+    }
+    if cli.command == Command::All {
+        let json = PathBuf::from("bench/results").join(format!("{}.json", results.date));
+        results.write_json(&json)?;
+        let md_path = PathBuf::from("BENCHMARKS.md");
+        let old = std::fs::read_to_string(&md_path).unwrap_or_else(|_| "# natter benchmarks\n".into());
+        std::fs::write(&md_path, report::splice(&old, &markdown))?;
+        eprintln!("wrote {} and {}", json.display(), md_path.display());
+    }
+    Ok(())
+}
+
+fn scenario_name(c: Command) -> &'static str {
+    match c {
+        Command::Idle => "idle",
+        Command::Fanout => "fan-out",
+        Command::Latency => "latency",
+        Command::Reconnect => "reconnect storm",
+        Command::History => "history",
+        Command::All | Command::Smoke => "all",
+    }
+}
+
+async fn run_one(ctx: &Ctx, scenario: Command, proto: Proto, s: &Sizes, results: &mut Results) -> anyhow::Result<()> {
+    match scenario {
+        Command::Idle => scenarios::idle(ctx, proto, s.connections, results).await,
+        Command::Fanout => {
+            let opts = FanoutOpts { sizes: s.sizes.clone(), fixed_deliveries_per_s: s.fixed_deliveries };
+            scenarios::fanout(ctx, proto, &opts, results).await
+        }
+        Command::Latency => {
+            let opts = LatencyOpts { users: s.users, group_size: s.group_size, rates: s.rates.clone() };
+            scenarios::latency(ctx, proto, &opts, results).await
+        }
+        Command::Reconnect => scenarios::reconnect(ctx, proto, s.connections, results).await,
+        Command::History => {
+            let opts = HistoryOpts { messages: s.history_messages, rate: s.history_rate };
+            scenarios::history(ctx, &opts, results).await
+        }
+        Command::All | Command::Smoke => unreachable!("expanded by the caller"),
+    }
+}
+
+fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
+    let sh = |cmd: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    results.date = sh("date -u +%Y-%m-%d");
+    let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+    let mem = sh("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo");
+    results.machine = format!("{} cores ({}), {mem}, Linux {}", sh("nproc"), cpu.trim(), sh("uname -r"));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    results.command = std::env::var("NATTER_BENCH_COMMAND").unwrap_or_else(|_| format!("natter-bench {}", args.join(" ")));
+    let commit = sh("git rev-parse --short HEAD");
+    results.versions.insert("natter".into(), format!("{} (commit {commit}, release build, embedded SQLite)", targets::version_of(&ctx.bins.natter, &["--version"])));
+    results.versions.insert("bun (relay)".into(), targets::version_of(&ctx.bins.bun, &["--version"]));
+    let centrifugo = if ctx.bins.centrifugo.exists() {
+        // `go install` builds leave the version string empty; the module version is in the binary.
+        sh(&format!("go version -m {} | awk '$1==\"mod\" {{print $3}}'", ctx.bins.centrifugo.display()))
+    } else {
+        "not installed".into()
+    };
+    results.versions.insert("centrifugo".into(), centrifugo);
+    results.versions.insert("natter-bench client".into(), "tokio-tungstenite 0.29 (4 KiB read buffer), HdrHistogram 7".into());
+    results.versions.insert("synapse".into(), "not yet measured".into());
+    results.natter_flags = targets::natter_flags();
+}
