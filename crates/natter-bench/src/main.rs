@@ -121,11 +121,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let smoke = cli.command == Command::Smoke;
     let sizes = if smoke { smoke_sizes() } else { cli.sizes.clone() };
     let duration = Duration::from_secs_f64(if smoke { 1.0 } else { cli.duration_s });
+    // Absolute paths: servers run in their own temporary directories.
+    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let bins = Bins {
-        natter: cli.natter_bin.clone(),
-        bun: cli.peers_dir.join("node_modules/@oven/bun-linux-x64/bin/bun"),
-        relay_js: cli.relay_js.clone(),
-        centrifugo: cli.peers_dir.join("bin/centrifugo"),
+        natter: abs(cli.natter_bin.clone()),
+        bun: abs(cli.peers_dir.join("node_modules/@oven/bun-linux-x64/bin/bun")),
+        relay_js: abs(cli.relay_js.clone()),
+        centrifugo: abs(cli.peers_dir.join("bin/centrifugo")),
     };
     if !bins.natter.exists() {
         bail!("{} not found: build it first (cargo build --release -p natter)", bins.natter.display());
