@@ -264,49 +264,24 @@ impl MessageStore for SqliteStore {
     async fn history(&self, conversation: ConversationId, query: HistoryQuery) -> StoreResult<Vec<Message>> {
         let conv = conversation.0.as_bytes().as_slice();
         let mut tx = self.read().await?;
-        let (mut rows, descending): (Vec<MessageRow>, bool) = match query {
-            HistoryQuery::Latest { limit } => (
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?"
-                ))
-                .bind(conv)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?,
-                true,
-            ),
-            HistoryQuery::Before { before, limit } => (
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-                ))
-                .bind(conv)
-                .bind(before)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?,
-                true,
-            ),
-            HistoryQuery::After { after, limit } => (
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
-                ))
-                .bind(conv)
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?,
-                false,
-            ),
+        const BEFORE: &str =
+            concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
+        const AFTER: &str =
+            concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?");
+        // The newest page is the page before "infinity"; pages before a seq are read newest
+        // first (so LIMIT keeps the closest ones) and reversed below.
+        let (sql, bound, limit, descending) = match query {
+            HistoryQuery::Latest { limit } => (BEFORE, i64::MAX, limit, true),
+            HistoryQuery::Before { before, limit } => (BEFORE, before, limit, true),
+            HistoryQuery::After { after, limit } => (AFTER, after, limit, false),
         };
+        let mut rows: Vec<MessageRow> = sqlx::query_as(sql)
+            .bind(conv)
+            .bind(bound)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         if descending {
             rows.reverse();
         }
