@@ -62,6 +62,11 @@ struct Sizes {
     /// Offered deliveries per second in the fixed-rate fan-out runs.
     #[arg(long, global = true, default_value_t = 20_000.0)]
     fixed_deliveries: f64,
+    /// Largest fan-out room natter is run with: connecting the members of a room costs natter
+    /// O(members²) presence deliveries, and a room of 10,000 does not finish connecting in
+    /// minutes (see BENCHMARKS.md).
+    #[arg(long, global = true, default_value_t = 1_000)]
+    natter_room_max: usize,
     /// Users in the latency scenario (each in one direct conversation and one group).
     #[arg(long, global = true, default_value_t = 2_000)]
     users: usize,
@@ -108,6 +113,7 @@ fn smoke_sizes() -> Sizes {
     Sizes {
         connections: 50,
         sizes: vec![10, 40],
+        natter_room_max: 40,
         fixed_deliveries: 400.0,
         users: 40,
         group_size: 10,
@@ -133,7 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         bail!("{} not found: build it first (cargo build --release -p natter)", bins.natter.display());
     }
     let run_tag = format!("b{}", std::process::id());
-    let ctx = Ctx { bins, duration, run_tag };
+    let ctx = Ctx { bins, duration, run_tag, strict: smoke, natter_room_max: sizes.natter_room_max };
     let mut results = Results::default();
     let mut targets = Vec::new();
     for name in if smoke { vec!["natter".to_string()] } else { cli.targets.clone() } {
