@@ -111,6 +111,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Nagle off: events are small frames written as they happen; with Nagle on, a frame written
+    // while an earlier one is unacknowledged waits for the peer's delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+    });
     let hub_task = tokio::spawn(hub.clone().run(bus.subscribe()));
     let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
     let app = router(state.clone());
