@@ -150,6 +150,7 @@ async fn open_loop(
 
 /// Saturation: at most `window` messages not yet received by every member; a new one goes out
 /// as soon as one completes. Throughput is what the server sustains; latency here is queueing.
+#[allow(clippy::too_many_arguments)]
 async fn saturate(
     fleet: &mut Fleet,
     server: &Server,
@@ -183,7 +184,7 @@ async fn saturate(
         fleet.send(publisher, Cmd::Publish { room, g: *next_g, n, t_us });
         *next_g += 1;
         sent += 1;
-        if sent % 256 == 0 {
+        if sent.is_multiple_of(256) {
             fleet.check()?;
         }
     }
