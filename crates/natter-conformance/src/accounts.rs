@@ -79,7 +79,13 @@ pub async fn set_display_name_and_last_seen(stores: Stores) {
     let missing = f.accounts.set_display_name(UserId::new(), &name).await;
     assert_eq!(missing, Err(StoreError::NotFound));
 
-    f.accounts.set_last_seen(alice.id, T0 + 5).await.unwrap();
+    let bob = f.user("bob").await;
+    let seen = [(alice.id, T0 + 5), (bob.id, T0 + 7), (UserId::new(), T0)];
+    f.accounts.record_last_seen(&seen).await.unwrap();
+    assert_eq!(f.accounts.user(alice.id).await.unwrap().unwrap().last_seen_ms, Some(T0 + 5));
+    assert_eq!(f.accounts.user(bob.id).await.unwrap().unwrap().last_seen_ms, Some(T0 + 7));
+    // An older time never overwrites a newer one.
+    f.accounts.record_last_seen(&[(alice.id, T0 + 1)]).await.unwrap();
     assert_eq!(f.accounts.user(alice.id).await.unwrap().unwrap().last_seen_ms, Some(T0 + 5));
 }
 

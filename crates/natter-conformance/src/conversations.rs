@@ -272,11 +272,16 @@ pub async fn contacts_are_current_co_members(stores: Stores) {
     let [alice, bob, carol, dave] = f.users(&["alice", "bob", "carol", "dave"]).await[..] else { unreachable!() };
     f.direct(alice, bob).await;
     let group = f.group(carol, &[alice, bob]).await;
-    assert_eq!(sorted(f.conversations.contacts_of(alice).await.unwrap()), sorted(vec![bob, carol]));
-    assert_eq!(sorted(f.conversations.contacts_of(carol).await.unwrap()), sorted(vec![alice, bob]));
-    assert!(f.conversations.contacts_of(dave).await.unwrap().is_empty());
+    assert_eq!(sorted(f.conversations.contacts_of(alice, None).await.unwrap()), sorted(vec![bob, carol]));
+    assert_eq!(sorted(f.conversations.contacts_of(carol, None).await.unwrap()), sorted(vec![alice, bob]));
+    assert!(f.conversations.contacts_of(dave, None).await.unwrap().is_empty());
+
+    // Only conversations up to the size limit count when one is given.
+    assert_eq!(f.conversations.contacts_of(carol, Some(2)).await.unwrap(), Vec::<UserId>::new());
+    assert_eq!(sorted(f.conversations.contacts_of(alice, Some(2)).await.unwrap()), vec![bob]);
+    assert_eq!(sorted(f.conversations.contacts_of(alice, Some(3)).await.unwrap()), sorted(vec![bob, carol]));
 
     f.conversations.remove_member(group.id, carol, T0).await.unwrap();
-    assert_eq!(f.conversations.contacts_of(alice).await.unwrap(), vec![bob]);
-    assert!(f.conversations.contacts_of(carol).await.unwrap().is_empty());
+    assert_eq!(f.conversations.contacts_of(alice, None).await.unwrap(), vec![bob]);
+    assert!(f.conversations.contacts_of(carol, None).await.unwrap().is_empty());
 }

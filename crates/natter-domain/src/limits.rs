@@ -35,3 +35,9 @@ pub const USER_SEARCH_MAX: u32 = 50;
 pub const TYPING_TTL_MS: i64 = 6_000;
 /// Changes replayed per query while a reconnecting client catches up (it pages until done).
 pub const RESUME_PAGE: u32 = 500;
+/// Presence and profile changes are pushed to co-members of conversations up to this size only:
+/// pushing them to every member of every large group grows with the square of its size. Members
+/// of larger groups read presence with `GET /users/{id}`.
+pub const PRESENCE_GROUP_MAX_MEMBERS: i64 = 100;
+/// How often buffered last-seen times are written to storage.
+pub const LAST_SEEN_FLUSH_MS: u64 = 2_000;

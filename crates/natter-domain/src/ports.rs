@@ -27,7 +27,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
     /// `NotFound` if the user does not exist.
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User>;
-    async fn set_last_seen(&self, id: UserId, at_ms: i64) -> StoreResult<()>;
+    /// Record when users were last connected, in one write. Unknown users are skipped.
+    async fn record_last_seen(&self, seen: &[(UserId, i64)]) -> StoreResult<()>;
 
     async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
     /// Active (not revoked) session.
@@ -87,8 +88,9 @@ pub trait ConversationStore: Send + Sync + 'static {
     async fn summary(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<ConversationSummary>>;
     /// Ids of all the user's current conversations.
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>>;
-    /// Everyone who shares at least one conversation with `user` (excluding `user`).
-    async fn contacts_of(&self, user: UserId) -> StoreResult<Vec<UserId>>;
+    /// Everyone who shares at least one conversation with `user` (excluding `user`), counting
+    /// only conversations of at most `max_members` current members when it is given.
+    async fn contacts_of(&self, user: UserId, max_members: Option<i64>) -> StoreResult<Vec<UserId>>;
     /// Conversations that changed for `user` after `since` (0 = all): new messages, metadata,
     /// membership, own cursors. Also those the user left since then.
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage>;

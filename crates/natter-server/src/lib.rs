@@ -120,6 +120,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     });
     let hub_task = tokio::spawn(hub.clone().run(bus.subscribe()));
     let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
+    let last_seen = tokio::spawn(flush_last_seen(state.chat.clone()));
     let app = router(state.clone());
     let task = tokio::spawn(async move {
         let mut stopping = shutdown.clone();
@@ -129,6 +130,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             })
             .await;
         drain_connections(&state).await;
+        last_seen.abort();
+        if let Err(err) = state.chat.flush_last_seen().await {
+            tracing::warn!(%err, "last-seen times not saved at shutdown");
+        }
         hub_task.abort();
         sweeper.abort();
         store.close().await;
@@ -148,6 +153,16 @@ async fn drain_connections(state: &AppState) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tracing::warn!("closing with WebSocket connections still open");
+}
+
+async fn flush_last_seen(chat: Chat) {
+    let mut every = tokio::time::interval(Duration::from_millis(natter_domain::limits::LAST_SEEN_FLUSH_MS));
+    loop {
+        every.tick().await;
+        if let Err(err) = chat.flush_last_seen().await {
+            tracing::warn!(%err, "last-seen times not saved; will retry");
+        }
+    }
 }
 
 async fn sweep_rate_limits(limits: RateLimits) {

@@ -135,16 +135,19 @@ impl AccountStore for SqliteStore {
         Ok(user)
     }
 
-    async fn set_last_seen(&self, id: UserId, at_ms: i64) -> StoreResult<()> {
+    async fn record_last_seen(&self, seen: &[(UserId, i64)]) -> StoreResult<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE users SET last_seen_ms = ? WHERE id = ?")
-            .bind(at_ms)
-            .bind(id.0.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        for (id, at_ms) in seen {
+            // Never move last-seen backwards (an older batch retried after a newer one).
+            sqlx::query("UPDATE users SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) WHERE id = ?")
+                .bind(at_ms)
+                .bind(id.0.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         }
         commit(tx).await
     }

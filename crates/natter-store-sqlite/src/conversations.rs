@@ -323,14 +323,21 @@ impl ConversationStore for SqliteStore {
         ids.iter().map(|id| uuid_of(id).map(ConversationId)).collect()
     }
 
-    async fn contacts_of(&self, user: UserId) -> StoreResult<Vec<UserId>> {
+    async fn contacts_of(&self, user: UserId, max_members: Option<i64>) -> StoreResult<Vec<UserId>> {
+        // Pick the qualifying conversations first, so a large group is counted once rather than
+        // once per member row.
         let ids: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT DISTINCT other.user_id FROM members mine \
+            "WITH mine AS ( \
+               SELECT m.conversation_id FROM members m \
+               WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
+                 AND (?2 IS NULL OR (SELECT COUNT(*) FROM members n \
+                      WHERE n.conversation_id = m.conversation_id AND n.left_at_ms IS NULL) <= ?2)) \
+             SELECT DISTINCT other.user_id FROM mine \
              JOIN members other ON other.conversation_id = mine.conversation_id \
-             WHERE mine.user_id = ?1 AND mine.left_at_ms IS NULL AND other.left_at_ms IS NULL \
-               AND other.user_id != ?1",
+             WHERE other.left_at_ms IS NULL AND other.user_id != ?1",
         )
         .bind(user.0.as_bytes().as_slice())
+        .bind(max_members)
         .fetch_all(&self.inner.reader)
         .await
         .map_err(db)?;

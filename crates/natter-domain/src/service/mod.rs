@@ -64,12 +64,13 @@ struct Inner {
     ports: Ports,
     ids: MessageIdGenerator,
     locks: ConversationLocks,
+    last_seen: users::LastSeenBuffer,
 }
 
 impl Chat {
     /// `node_id` must be unique among the processes sharing the same stores (see [`MessageIdGenerator`]).
     pub fn new(ports: Ports, node_id: u16) -> Self {
-        Self { inner: Arc::new(Inner { ports, ids: MessageIdGenerator::new(node_id), locks: ConversationLocks::default() }) }
+        Self { inner: Arc::new(Inner { ports, ids: MessageIdGenerator::new(node_id), locks: ConversationLocks::default(), last_seen: Default::default() }) }
     }
 
     pub fn ports(&self) -> &Ports {

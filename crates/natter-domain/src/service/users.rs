@@ -1,9 +1,15 @@
 //! Profiles, user search and presence.
+//!
+//! Last-seen times are buffered in memory and written in batches ([`Chat::flush_last_seen`]):
+//! a reconnect storm of thousands of clients must not become thousands of durable writes in
+//! front of message sends.
+
+use std::collections::HashMap;
 
 use crate::error::DomainError;
 use crate::events::Event;
 use crate::ids::UserId;
-use crate::limits::USER_SEARCH_MAX;
+use crate::limits::{PRESENCE_GROUP_MAX_MEMBERS, USER_SEARCH_MAX};
 use crate::model::User;
 use crate::values::DisplayName;
 
@@ -17,10 +23,23 @@ pub struct UserWithPresence {
     pub online: Option<bool>,
 }
 
+/// Last-seen times not yet written. A std Mutex: nothing awaits while holding it.
+#[derive(Default)]
+pub(super) struct LastSeenBuffer(std::sync::Mutex<HashMap<UserId, i64>>);
+
+impl LastSeenBuffer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, i64>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 impl Chat {
     pub async fn user(&self, viewer: UserId, id: UserId) -> Result<UserWithPresence, DomainError> {
-        let user = self.ports().accounts.user(id).await?.ok_or(DomainError::NotFound)?;
-        let visible = viewer == id || self.ports().conversations.contacts_of(viewer).await?.contains(&id);
+        let mut user = self.ports().accounts.user(id).await?.ok_or(DomainError::NotFound)?;
+        if let Some(&buffered) = self.inner.last_seen.lock().get(&id) {
+            user.last_seen_ms = Some(user.last_seen_ms.map_or(buffered, |stored| stored.max(buffered)));
+        }
+        let visible = viewer == id || self.ports().conversations.contacts_of(viewer, None).await?.contains(&id);
         let online = if visible { Some(!self.ports().presence.online(&[id]).await?.is_empty()) } else { None };
         Ok(UserWithPresence { user, online })
     }
@@ -33,9 +52,14 @@ impl Chat {
         Ok(self.ports().accounts.search_users(&prefix, limit.clamp(1, USER_SEARCH_MAX)).await?)
     }
 
+    /// Who hears about `user`'s presence and profile changes.
+    async fn presence_audience(&self, user: UserId) -> Result<Vec<UserId>, DomainError> {
+        Ok(self.ports().conversations.contacts_of(user, Some(PRESENCE_GROUP_MAX_MEMBERS)).await?)
+    }
+
     pub async fn set_display_name(&self, actor: UserId, name: DisplayName) -> Result<User, DomainError> {
         let user = self.ports().accounts.set_display_name(actor, &name).await?;
-        let mut audience = self.ports().conversations.contacts_of(actor).await?;
+        let mut audience = self.presence_audience(actor).await?;
         audience.push(actor);
         self.publish(Event::UserUpdated { user: user.clone(), audience }).await;
         Ok(user)
@@ -44,7 +68,7 @@ impl Chat {
     /// A connection of `user` opened. Announces them online to their contacts on the first one.
     pub async fn connected(&self, user: UserId) -> Result<(), DomainError> {
         if self.ports().presence.connected(user).await? {
-            let audience = self.ports().conversations.contacts_of(user).await?;
+            let audience = self.presence_audience(user).await?;
             self.publish(Event::Presence { user_id: user, online: true, last_seen_ms: None, audience }).await;
         }
         Ok(())
@@ -54,9 +78,27 @@ impl Chat {
     pub async fn disconnected(&self, user: UserId) -> Result<(), DomainError> {
         if self.ports().presence.disconnected(user).await? {
             let now = self.now();
-            self.ports().accounts.set_last_seen(user, now).await?;
-            let audience = self.ports().conversations.contacts_of(user).await?;
+            self.inner.last_seen.lock().insert(user, now);
+            let audience = self.presence_audience(user).await?;
             self.publish(Event::Presence { user_id: user, online: false, last_seen_ms: Some(now), audience }).await;
+        }
+        Ok(())
+    }
+
+    /// Write buffered last-seen times in one batch. Called periodically and at shutdown; on
+    /// failure the times are put back for the next attempt.
+    pub async fn flush_last_seen(&self) -> Result<(), DomainError> {
+        let pending: Vec<(UserId, i64)> = self.inner.last_seen.lock().drain().collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(err) = self.ports().accounts.record_last_seen(&pending).await {
+            let mut buffer = self.inner.last_seen.lock();
+            for (user, at) in pending {
+                let entry = buffer.entry(user).or_insert(at);
+                *entry = (*entry).max(at);
+            }
+            return Err(err.into());
         }
         Ok(())
     }

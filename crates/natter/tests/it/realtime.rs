@@ -472,3 +472,34 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_skips_co_members_of_large_groups_only() {
+    let server = TestServer::spawn();
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_user) = user(&server, "bob").await;
+    let (peer, _) = user(&server, "peer").await;
+    // A group larger than the presence limit (100 members): alice, bob and 99 others.
+    let mut others = Vec::new();
+    for _ in 0..99 {
+        others.push(user(&server, "crowd").await.1.id);
+    }
+    others.push(bob_user.id);
+    alice.create_group("Town hall", None, &others).await.expect("large group");
+    peer.create_direct(bob_user.id).await.expect("direct");
+    let a = alice.connect().await.expect("alice");
+    let p = peer.connect().await.expect("peer");
+
+    let _b = bob.connect().await.expect("bob");
+    let online = expect_event(&p, WAIT, |e| match e {
+        ServerFrame::Presence { user_id, online, .. } if *user_id == bob_user.id => Some(*online),
+        _ => None,
+    })
+    .await;
+    assert!(online, "a direct peer hears that bob is online");
+    assert_no_event(&a, Duration::from_millis(700), |e| matches!(e, ServerFrame::Presence { user_id, .. } if *user_id == bob_user.id))
+        .await;
+    // Alice can still ask: they share a conversation.
+    let seen = alice.user(bob_user.id).await.expect("bob as alice sees him");
+    assert_eq!(seen.online, Some(true));
+}
