@@ -11,6 +11,7 @@ mod report;
 mod scenarios;
 mod sched;
 mod stats;
+mod synapse;
 mod targets;
 mod track;
 mod world;
@@ -18,7 +19,7 @@ mod world;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::conn::Proto;
@@ -39,8 +40,14 @@ struct Cli {
     #[arg(long, global = true, default_value = "bench/relay/bun-relay.js")]
     relay_js: PathBuf,
     /// Targets to run, comma-separated; peers that are not installed are skipped and reported.
-    #[arg(long, global = true, value_delimiter = ',', default_value = "natter,bun,centrifugo")]
+    /// synapse runs only the latency and history scenarios, at its own (lower) load, and natter
+    /// is then also measured at that load so that the ratio compares equal offered rates.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "natter,bun,centrifugo,synapse")]
     targets: Vec<String>,
+    /// Merge this run's figures into the latest bench/results/*.json and BENCHMARKS.md, keeping
+    /// every figure it does not measure again (one scenario or one target at a time).
+    #[arg(long, global = true)]
+    merge: bool,
     /// Length of each measured phase.
     #[arg(long, global = true, default_value_t = 10.0)]
     duration_s: f64,
@@ -81,6 +88,18 @@ struct Sizes {
     /// History pages per second.
     #[arg(long, global = true, default_value_t = 1_000.0)]
     history_rate: f64,
+    /// Synapse's load (Python, one process): users in the latency scenario.
+    #[arg(long, global = true, default_value_t = 200)]
+    synapse_users: usize,
+    /// Offered messages per second against Synapse (and natter beside it).
+    #[arg(long, global = true, value_delimiter = ',', default_value = "50")]
+    synapse_rates: Vec<f64>,
+    /// Messages in the room Synapse's history scenario pages through.
+    #[arg(long, global = true, default_value_t = 2_000)]
+    synapse_history_messages: usize,
+    /// History pages per second against Synapse (and natter beside it).
+    #[arg(long, global = true, default_value_t = 50.0)]
+    synapse_history_rate: f64,
 }
 
 #[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +112,7 @@ enum Command {
     Latency,
     /// 4. Reconnect storm: every client dropped at once; time until all are back and resumed.
     Reconnect,
-    /// 5. History: REST pages of 50 at a fixed rate (natter only).
+    /// 5. History: REST pages of 50 at a fixed rate (natter, and Synapse's `/messages`).
     History,
     /// Every scenario against every target; writes bench/results/<date>.json and BENCHMARKS.md.
     All,
@@ -120,6 +139,10 @@ fn smoke_sizes() -> Sizes {
         rates: vec![200.0],
         history_messages: 200,
         history_rate: 50.0,
+        synapse_users: 20,
+        synapse_rates: vec![10.0],
+        synapse_history_messages: 100,
+        synapse_history_rate: 10.0,
     }
 }
 
@@ -139,10 +162,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         bail!("{} not found: build it first (cargo build --release -p natter)", bins.natter.display());
     }
     let run_tag = format!("b{}", std::process::id());
-    let ctx = Ctx { bins, duration, run_tag, strict: smoke, natter_room_max: sizes.natter_room_max };
+    let peers_dir = abs(cli.peers_dir.clone());
+    let ctx = Ctx { bins, duration, run_tag, strict: smoke, natter_room_max: sizes.natter_room_max, peers_dir };
     let mut results = Results::default();
     let mut targets = Vec::new();
+    let mut with_synapse = false;
     for name in if smoke { vec!["natter".to_string()] } else { cli.targets.clone() } {
+        if name == "synapse" {
+            let py = synapse::python(&ctx.peers_dir);
+            if py.exists() && std::path::Path::new(synapse::PG_BIN).join("initdb").exists() {
+                with_synapse = true;
+            } else {
+                results.failures.push(format!("synapse: not installed ({} or PostgreSQL 15); run scripts/bench to install peers", py.display()));
+            }
+            continue;
+        }
         let (proto, bin) = match name.as_str() {
             "natter" => (Proto::Natter, &ctx.bins.natter),
             "bun" => (Proto::Bun, &ctx.bins.bun),
@@ -170,8 +204,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 results.failures.push(failure);
             }
         }
+        if with_synapse && matches!(scenario, Command::Latency | Command::History) {
+            if let Err(err) = run_synapse(&ctx, scenario, &sizes, targets.contains(&Proto::Natter), &mut results).await {
+                let failure = format!("{} against synapse: {err:#}", scenario_name(scenario));
+                eprintln!("FAILED: {failure}");
+                results.failures.push(failure);
+            }
+        }
     }
     fill_header(&mut results, &ctx, &cli);
+    if cli.merge && !smoke {
+        let latest = report::latest_json(std::path::Path::new("bench/results"))?;
+        let mut base = Results::read_json(&latest)?;
+        base.merge(&results);
+        base.write_json(&latest)?;
+        let markdown = report::render_markdown(&base);
+        println!("{markdown}");
+        let md_path = PathBuf::from("BENCHMARKS.md");
+        let old = std::fs::read_to_string(&md_path).unwrap_or_else(|_| "# natter benchmarks\n".into());
+        std::fs::write(&md_path, report::splice(&old, &markdown))?;
+        eprintln!("merged into {} and {}", latest.display(), md_path.display());
+        return Ok(());
+    }
     let markdown = report::render_markdown(&results);
     println!("{markdown}");
     if smoke {
@@ -223,6 +277,29 @@ async fn run_one(ctx: &Ctx, scenario: Command, proto: Proto, s: &Sizes, results:
     }
 }
 
+/// Synapse's scenarios, at its own load; natter beside it at the same load when it is a target.
+async fn run_synapse(ctx: &Ctx, scenario: Command, s: &Sizes, natter_too: bool, results: &mut Results) -> anyhow::Result<()> {
+    match scenario {
+        Command::Latency => {
+            let opts = LatencyOpts { users: s.synapse_users, group_size: s.group_size, rates: s.synapse_rates.clone() };
+            let same_as_natter = opts.users == s.users && opts.rates == s.rates;
+            if natter_too && !same_as_natter {
+                scenarios::latency(ctx, Proto::Natter, &opts, results).await.context("natter at Synapse's load")?;
+            }
+            scenarios::synapse_latency(ctx, &opts, results).await
+        }
+        Command::History => {
+            let opts = HistoryOpts { messages: s.synapse_history_messages, rate: s.synapse_history_rate };
+            let same_as_natter = opts.messages == s.history_messages && opts.rate == s.history_rate;
+            if natter_too && !same_as_natter {
+                scenarios::history(ctx, &opts, results).await.context("natter at Synapse's load")?;
+            }
+            scenarios::synapse_history(ctx, &opts, results).await
+        }
+        _ => Ok(()),
+    }
+}
+
 fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
     let sh = |cmd: &str| {
         std::process::Command::new("sh")
@@ -249,6 +326,6 @@ fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
     };
     results.versions.insert("centrifugo".into(), centrifugo);
     results.versions.insert("natter-bench client".into(), "tokio-tungstenite 0.29 (4 KiB read buffer), HdrHistogram 7".into());
-    results.versions.insert("synapse".into(), "not yet measured".into());
+    results.versions.insert("synapse".into(), synapse::version(&ctx.peers_dir));
     results.natter_flags = targets::natter_flags();
 }

@@ -31,6 +31,8 @@ pub struct Ctx {
     /// Largest fan-out room natter is run with (see BENCHMARKS.md: connecting a room's members
     /// costs natter O(members²) presence deliveries).
     pub natter_room_max: usize,
+    /// Where scripts/bench installed the peers (Synapse's venv among them).
+    pub peers_dir: std::path::PathBuf,
 }
 
 /// Server counters over one measured phase.
@@ -230,13 +232,10 @@ fn outcome(fleet: &Fleet, phase: PhaseEnd, sent: u64, drained: bool) -> Outcome 
     }
 }
 
-fn require_complete(ctx: &Ctx, proto: Proto, what: &str, o: &Outcome) -> anyhow::Result<()> {
-    log(
-        proto,
-        format!(
-            "{what}: sent {} completed {} delivered {} errors {} in {:.2} s, cpu {:.2} s; last member p50 {:.2} ms p99 {:.2} ms",
-            o.sent, o.completed, o.delivered, o.errors, o.phase.wall_s, o.phase.cpu_s, o.last_member.p50_ms, o.last_member.p99_ms
-        ),
+fn require_complete(ctx: &Ctx, target: &str, what: &str, o: &Outcome) -> anyhow::Result<()> {
+    eprintln!(
+        "[{target:>10}] {what}: sent {} completed {} delivered {} errors {} in {:.2} s, cpu {:.2} s; last member p50 {:.2} ms p99 {:.2} ms",
+        o.sent, o.completed, o.delivered, o.errors, o.phase.wall_s, o.phase.cpu_s, o.last_member.p50_ms, o.last_member.p99_ms
     );
     if o.errors > 0 || o.completed == 0 || (ctx.strict && !o.drained) {
         bail!("{what}: {} of {} messages refused, all delivered: {}", o.errors, o.sent, o.drained);
@@ -271,7 +270,7 @@ pub async fn fanout(ctx: &Ctx, proto: Proto, opts: &FanoutOpts, results: &mut Re
 
         let rate = (opts.fixed_deliveries_per_s / size as f64).max(1.0);
         let o = open_loop(&mut fleet, &server, rate, ctx.duration, &mut g, |i| ((i as usize) % publishers, 0, n)).await?;
-        require_complete(ctx, proto, &format!("{case}, {rate} msg/s"), &o)?;
+        require_complete(ctx, proto.name(), &format!("{case}, {rate} msg/s"), &o)?;
         let fixed = format!("{case}, {} msg/s fixed", rate);
         let p = &o.phase;
         results.add(scen, &fixed, "deliveries per server CPU-second", "1/s", true, proto.name(), measured(o.delivered as f64 / p.cpu_s.max(0.01), p));
@@ -282,7 +281,7 @@ pub async fn fanout(ctx: &Ctx, proto: Proto, opts: &FanoutOpts, results: &mut Re
         let window = (200_000 / size).clamp(4, 2048);
         let per_conn = (proto == Proto::Natter).then_some(NATTER_COMMANDS_PER_CONN_PER_S);
         let o = saturate(&mut fleet, &server, window, ctx.duration, &mut g, publishers, per_conn, 0, n).await?;
-        require_complete(ctx, proto, &format!("{case}, saturation"), &o)?;
+        require_complete(ctx, proto.name(), &format!("{case}, saturation"), &o)?;
         let sat = format!("{case}, saturation");
         let p = &o.phase;
         results.add(scen, &sat, "deliveries/s", "1/s", true, proto.name(), measured(o.delivered as f64 / p.wall_s, p));
@@ -326,7 +325,7 @@ pub async fn latency(ctx: &Ctx, proto: Proto, opts: &LatencyOpts, results: &mut 
             (members[rng.below(members.len() as u64) as usize], room, members.len() as u32)
         })
         .await?;
-        require_complete(ctx, proto, &format!("latency at {rate} msg/s"), &o)?;
+        require_complete(ctx, proto.name(), &format!("latency at {rate} msg/s"), &o)?;
         let case = format!("{} users, {rate} msg/s offered", opts.users);
         let p = &o.phase;
         let scen = "3. end-to-end latency";
@@ -458,6 +457,195 @@ pub async fn history(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> an
         results.add("5. history", &case, metric, "ms", false, "natter", measured(v, &p));
     }
     results.add("5. history", &case, "pages per server CPU-second", "1/s", true, "natter", measured(s.count as f64 / p.cpu_s.max(0.01), &p));
+    server.stop().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synapse: latency (send by PUT, delivery by each member's /sync long-poll) and history.
+
+use crate::synapse::{self, SynapseServer, Syncers};
+
+struct SynapsePhase {
+    start: ProcSample,
+    t0: Instant,
+}
+
+impl SynapsePhase {
+    fn start(server: &SynapseServer) -> Self {
+        Self { start: server.sample(), t0: Instant::now() }
+    }
+
+    fn end(&self, server: &SynapseServer) -> PhaseEnd {
+        let now = server.sample();
+        PhaseEnd { cpu_s: now.cpu_s - self.start.cpu_s, rss_mib: now.rss_kib as f64 / 1024.0, wall_s: self.t0.elapsed().as_secs_f64() }
+    }
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(4096).timeout(Duration::from_secs(90)).build()?)
+}
+
+pub async fn synapse_latency(ctx: &Ctx, opts: &LatencyOpts, results: &mut Results) -> anyhow::Result<()> {
+    let server = SynapseServer::start(&ctx.peers_dir).await?;
+    let http = http_client()?;
+    let started = Instant::now();
+    let users = synapse::register(&http, &server.base, opts.users).await?;
+    let rooms = world::directs_and_groups(opts.users, opts.group_size);
+    let room_ids = synapse::create_rooms(&http, &server.base, &users, &rooms).await?;
+    let tracker = crate::track::Tracker::new(crate::fleet::TRACKER_CAPACITY);
+    let syncers = Syncers::start(&http, &server.base, &users, tracker.clone()).await?;
+    log_synapse(format!("latency: {} users, {} rooms, setup {:.1} s", opts.users, rooms.len(), started.elapsed().as_secs_f64()));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let directs = rooms.iter().filter(|r| r.direct).count();
+    let mut g = 0u64;
+    let users = Arc::new(users);
+    let room_ids = Arc::new(room_ids);
+    for &rate in &opts.rates {
+        let mut rng = SplitMix::new(rate as u64);
+        let total = total_events(ctx.duration, rate);
+        tracker.start_phase(0);
+        let (errors0, limited0) = (syncers.errors.load(Ordering::Acquire), syncers.limited.load(Ordering::Acquire));
+        let phase = SynapsePhase::start(&server);
+        let start = Instant::now();
+        let start_us = tracker.now_us();
+        let mut sends = tokio::task::JoinSet::new();
+        for i in 0..total {
+            let intended = start + intended_offset(i, rate);
+            tokio::time::sleep_until(intended.into()).await;
+            let room = if rng.below(2) == 0 || directs == rooms.len() {
+                rng.below(directs as u64) as usize
+            } else {
+                directs + rng.below((rooms.len() - directs) as u64) as usize
+            };
+            let members = &rooms[room].members;
+            let sender = members[rng.below(members.len() as u64) as usize];
+            let t_us = start_us + intended_offset(i, rate).as_micros() as u64;
+            let text = crate::track::payload(g, members.len() as u32, t_us);
+            let req = synapse::send(&http, &server.base, &users[sender], &room_ids[room], &format!("{}-{g}", ctx.run_tag), &text);
+            let tracker = tracker.clone();
+            sends.spawn(async move {
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    _ => tracker.on_error(),
+                }
+            });
+            g += 1;
+        }
+        while sends.join_next().await.is_some() {}
+        // Everything delivered, or 10 s after the last send.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut drained = false;
+        while Instant::now() < deadline {
+            if tracker.completed.load(Ordering::Acquire) + tracker.errors.load(Ordering::Acquire) >= total {
+                drained = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let p = phase.end(&server);
+        let o = Outcome {
+            phase: p,
+            delivered: tracker.delivered.load(Ordering::Acquire),
+            completed: tracker.completed.load(Ordering::Acquire),
+            sent: total,
+            errors: tracker.errors.load(Ordering::Acquire),
+            per_delivery: summarize(&tracker.per_delivery.merged()),
+            last_member: summarize(&tracker.last_member.merged()),
+            drained,
+        };
+        let sync_errors = syncers.errors.load(Ordering::Acquire) - errors0;
+        let limited = syncers.limited.load(Ordering::Acquire) - limited0;
+        log_synapse(format!("sync errors {sync_errors}, limited timelines {limited}"));
+        require_complete(ctx, "synapse", &format!("latency at {rate} msg/s"), &o)?;
+        let case = format!("{} users, {rate} msg/s offered", opts.users);
+        let p = &o.phase;
+        let scen = "3. end-to-end latency";
+        for (metric, v) in [
+            ("send to each device, p50", o.per_delivery.p50_ms),
+            ("send to each device, p99", o.per_delivery.p99_ms),
+            ("send to each device, p99.9", o.per_delivery.p999_ms),
+            ("send to every member, p99", o.last_member.p99_ms),
+        ] {
+            results.add(scen, &case, metric, "ms", false, "synapse", measured(v, p));
+        }
+        results.add(scen, &case, "deliveries per server CPU-second", "1/s", true, "synapse", measured(o.delivered as f64 / p.cpu_s.max(0.01), p));
+        results.add(scen, &case, "messages every member had within 10 s of the run's end", "%", true, "synapse", measured(completed_pct(&o), p));
+    }
+    syncers.close().await;
+    server.stop().await;
+    Ok(())
+}
+
+fn log_synapse(what: impl std::fmt::Display) {
+    eprintln!("[{:>10}] {what}", "synapse");
+}
+
+pub async fn synapse_history(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> anyhow::Result<()> {
+    let server = SynapseServer::start(&ctx.peers_dir).await?;
+    let http = http_client()?;
+    let users = synapse::register(&http, &server.base, 2).await?;
+    let room_ids = synapse::create_rooms(&http, &server.base, &users, &[RoomSpec { members: vec![0, 1], direct: true }]).await?;
+    let room = room_ids[0].clone();
+    stream::iter(0..opts.messages)
+        .map(|i| {
+            let req = synapse::send(&http, &server.base, &users[0], &room, &format!("h{i}"), &format!("history message {i}: a line of ordinary chat text"));
+            async move {
+                let r = req.send().await?;
+                if !r.status().is_success() {
+                    bail!("send: {}", r.status());
+                }
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await
+        .context("preloading history")?;
+    let tokens = Arc::new(synapse::page_tokens(&http, &server.base, &users[1], &room).await?);
+    if tokens.is_empty() {
+        bail!("no history pages to read");
+    }
+    let url = format!("{}/_matrix/client/v3/rooms/{}/messages", server.base, synapse::enc(&room));
+    let token = users[1].token.clone();
+    let histogram = Arc::new(Sharded::default());
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let total = total_events(ctx.duration, opts.rate);
+    let mut rng = SplitMix::new(5);
+    let mut tasks = tokio::task::JoinSet::new();
+    let phase = SynapsePhase::start(&server);
+    let start = Instant::now();
+    for i in 0..total {
+        let intended = start + intended_offset(i, opts.rate);
+        tokio::time::sleep_until(intended.into()).await;
+        let from = &tokens[rng.below(tokens.len() as u64) as usize];
+        let q = [("dir", "b"), ("limit", "50"), ("from", from.as_str())];
+        let request = http.get(&url).bearer_auth(&token).query(&q);
+        let (histogram, errors) = (histogram.clone(), errors.clone());
+        tasks.spawn(async move {
+            let ok = match request.send().await {
+                Ok(response) if response.status().is_success() => response.bytes().await.is_ok(),
+                _ => false,
+            };
+            if !ok {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+            histogram.record(i as usize, intended.elapsed().as_micros() as u64);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let p = phase.end(&server);
+    let s = summarize(&histogram.merged());
+    let errors = errors.load(Ordering::Acquire);
+    log_synapse(format!("history: {} pages from {} start points, p50 {:.2} ms p99 {:.2} ms, {errors} errors", s.count, tokens.len(), s.p50_ms, s.p99_ms));
+    if errors > 0 {
+        bail!("{errors} history requests failed");
+    }
+    let case = format!("pages of 50 of {} messages, {} pages/s", opts.messages, opts.rate);
+    for (metric, v) in [("page, p50", s.p50_ms), ("page, p99", s.p99_ms), ("page, p99.9", s.p999_ms)] {
+        results.add("5. history", &case, metric, "ms", false, "synapse", measured(v, &p));
+    }
+    results.add("5. history", &case, "pages per server CPU-second", "1/s", true, "synapse", measured(s.count as f64 / p.cpu_s.max(0.01), &p));
     server.stop().await;
     Ok(())
 }
