@@ -118,6 +118,8 @@ enum Command {
     All,
     /// Every scenario against natter only, small and short; fails if any does not complete.
     Smoke,
+    /// Runs nothing: renders the latest bench/results/*.json into BENCHMARKS.md again.
+    Render,
 }
 
 const SCENARIOS: [Command; 5] = [Command::Idle, Command::Fanout, Command::Latency, Command::Reconnect, Command::History];
@@ -147,6 +149,14 @@ fn smoke_sizes() -> Sizes {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command == Command::Render {
+        let latest = report::latest_json(std::path::Path::new("bench/results"))?;
+        let markdown = report::render_markdown(&Results::read_json(&latest)?);
+        let old = std::fs::read_to_string("BENCHMARKS.md").unwrap_or_else(|_| "# natter benchmarks\n".into());
+        std::fs::write("BENCHMARKS.md", report::splice(&old, &markdown))?;
+        eprintln!("rendered {} into BENCHMARKS.md", latest.display());
+        return Ok(());
+    }
     let smoke = cli.command == Command::Smoke;
     let sizes = if smoke { smoke_sizes() } else { cli.sizes.clone() };
     let duration = Duration::from_secs_f64(if smoke { 1.0 } else { cli.duration_s });
@@ -253,7 +263,7 @@ fn scenario_name(c: Command) -> &'static str {
         Command::Latency => "latency",
         Command::Reconnect => "reconnect storm",
         Command::History => "history",
-        Command::All | Command::Smoke => "all",
+        Command::All | Command::Smoke | Command::Render => "all",
     }
 }
 
@@ -273,7 +283,7 @@ async fn run_one(ctx: &Ctx, scenario: Command, proto: Proto, s: &Sizes, results:
             let opts = HistoryOpts { messages: s.history_messages, rate: s.history_rate };
             scenarios::history(ctx, &opts, results).await
         }
-        Command::All | Command::Smoke => unreachable!("expanded by the caller"),
+        Command::All | Command::Smoke | Command::Render => unreachable!("expanded by the caller"),
     }
 }
 

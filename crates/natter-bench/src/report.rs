@@ -149,6 +149,16 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+/// Two decimals, or three significant digits below 0.1 (natter / Synapse latency is 0.0002).
+fn fmt_ratio(x: f64) -> String {
+    if x == 0.0 || x.abs() >= 0.1 {
+        format!("{x:.2}")
+    } else {
+        let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+        format!("{x:.digits$}")
+    }
+}
+
 fn cell(m: Option<&Measured>) -> String {
     match m {
         Some(m) => format!("{} <sub>cpu {:.1} s, rss {:.0} MiB</sub>", fmt_value(m.value), m.server_cpu_s, m.server_rss_mib),
@@ -182,7 +192,7 @@ pub fn render_markdown(r: &Results) -> String {
         let natter = f.values.get("natter").map(|m| m.value);
         let ratios: Vec<String> = PEERS
             .iter()
-            .map(|p| ratio(natter, f.values.get(*p).map(|m| m.value)).map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into()))
+            .map(|p| ratio(natter, f.values.get(*p).map(|m| m.value)).map(fmt_ratio).unwrap_or_else(|| "-".into()))
             .collect();
         out.push_str(&format!(
             "| {} | {} ({}) {} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -274,5 +284,8 @@ mod tests {
         assert_eq!(fmt_value(1234567.8), "1,234,568");
         assert_eq!(fmt_value(12.345), "12.3");
         assert_eq!(fmt_value(0.1234), "0.123");
+        assert_eq!(fmt_ratio(0.5), "0.50");
+        assert_eq!(fmt_ratio(0.000_1904), "0.000190");
+        assert_eq!(fmt_ratio(0.0652), "0.0652");
     }
 }

