@@ -99,7 +99,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let auth = Auth::new(ports.accounts.clone(), bus.clone(), ports.clock.clone(), hashing, TokenKeys::new(&secret, config.auth.access_ttl_s));
     let hub = Hub::new(ports.conversations.clone(), config.limits.ws_outbound_queue);
     let (stop, shutdown) = watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         chat,
         auth,
         hub: hub.clone(),
@@ -108,7 +108,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         config: Arc::new(config.clone()),
         metrics: metrics_handle()?,
         shutdown: shutdown.clone(),
-    };
+    });
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Nagle off: events are small frames written as they happen; with Nagle on, a frame written

@@ -1,4 +1,5 @@
-//! The state every handler and connection shares: a cheap-to-clone bundle of handles.
+//! The state every handler and connection shares. One `Arc`, so each request and each
+//! WebSocket connection holds a pointer rather than its own copy of every handle.
 
 use std::sync::Arc;
 
@@ -12,7 +13,23 @@ use crate::gateway::Hub;
 use crate::limiter::RateLimits;
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub chat: Chat,
     pub auth: Auth,
     pub hub: Hub,

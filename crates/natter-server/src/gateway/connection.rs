@@ -14,7 +14,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::commands::{self, error_frame};
 use super::frames::encode;
-use super::hub::{Outbound, Registration};
+use super::hub::Registration;
 use super::resume::{self, CatchUpError};
 use crate::auth::AccessClaims;
 use crate::error::ApiError;
@@ -47,7 +47,11 @@ pub async fn serve(socket: WebSocket, state: AppState) {
             if let Err(err) = Box::pin(state.chat.connected(claims.user_id)).await {
                 tracing::warn!(%err, "presence not recorded");
             }
-            let ending = run(&state, claims, &mut sink, &mut stream, registration, hello_id, sync_cursor, cursors).await;
+            let mut registration = registration;
+            let ending = match Box::pin(handshake(&state, claims, &mut sink, hello_id, sync_cursor, cursors)).await {
+                Ok(sent_up_to) => pump(&state, claims.user_id, &mut sink, &mut stream, &mut registration, sent_up_to).await,
+                Err(ending) => ending,
+            };
             state.hub.unregister(hub_id);
             if let Err(err) = Box::pin(state.chat.disconnected(claims.user_id)).await {
                 tracing::warn!(%err, "presence not recorded");
@@ -135,46 +139,55 @@ fn frame_id(text: &str) -> Option<String> {
     value.get("id")?.as_str().map(str::to_owned)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
+/// Catch the client up and acknowledge its `hello`. Returns the per-conversation high-water
+/// marks of what was replayed, so live events the client already has are dropped.
+async fn handshake(
     state: &AppState,
     claims: AccessClaims,
     sink: &mut Sink,
-    stream: &mut Stream,
-    mut registration: Registration,
     hello_id: String,
     sync_cursor: Option<i64>,
     cursors: natter_protocol::Cursors,
-) -> Ending {
-    let user: UserId = claims.user_id;
-    let caught_up = Box::pin(resume::catch_up(state, user, sync_cursor, &cursors, sink)).await;
-    let (sync_cursor, sent_up_to): (i64, HashMap<ConversationId, i64>) = match caught_up {
+) -> Result<HashMap<ConversationId, i64>, Ending> {
+    let caught_up = Box::pin(resume::catch_up(state, claims.user_id, sync_cursor, &cursors, sink)).await;
+    let (sync_cursor, sent_up_to) = match caught_up {
         Ok(done) => (done.sync_cursor, done.sent_up_to),
-        Err(CatchUpError::Closed) => return Ending::new(0, ""),
+        Err(CatchUpError::Closed) => return Err(Ending::new(0, "")),
         Err(CatchUpError::Domain(err)) => {
             let _ = send_frame(sink, &error_frame(Some(hello_id), &ApiError::Domain(err))).await;
-            return Ending::new(1011, "resume failed; retry");
+            return Err(Ending::new(1011, "resume failed; retry"));
         }
     };
-    let limits = &state.config.limits;
     let hello = HelloOk {
-        user_id: user.0,
+        user_id: claims.user_id.0,
         session_id: claims.session_id.0,
-        idle_timeout_ms: limits.ws_idle_timeout_ms,
+        idle_timeout_ms: state.config.limits.ws_idle_timeout_ms,
         sync_cursor,
     };
     let ack = ServerFrame::Ack { id: hello_id, body: AckBody { hello: Some(hello), ..AckBody::default() } };
-    if send_frame(sink, &ack).await.is_err() {
-        return Ending::new(0, "");
-    }
+    send_frame(sink, &ack).await.map_err(|_| Ending::new(0, ""))?;
+    Ok(sent_up_to)
+}
 
+/// The live phase: forward queued events and answer commands until the connection ends.
+/// Deliberately lean: this future is what every idle connection keeps in memory, so frames are
+/// encoded before any await and command handling is boxed ([`answer`]).
+async fn pump(
+    state: &AppState,
+    user: UserId,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    registration: &mut Registration,
+    sent_up_to: HashMap<ConversationId, i64>,
+) -> Ending {
+    let limits = &state.config.limits;
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
     let mut idle_deadline = Instant::now() + idle;
     let mut bad_frames = 0u32;
     let mut shutdown = state.shutdown.clone();
     let commands = crate::limiter::connection_limit(limits.ws_commands_per_second, limits.ws_commands_burst);
     loop {
-        tokio::select! {
+        let outgoing = tokio::select! {
             biased;
             () = stopping(&mut shutdown) => return Ending::new(1001, "server shutting down; reconnect"),
             changed = registration.kill.changed() => {
@@ -182,58 +195,63 @@ async fn run(
                 return Ending::new(code, kill_reason(code));
             }
             queued = registration.queue.recv() => {
-                let Some(Outbound { position, text }) = queued else { return Ending::new(1011, "internal error") };
-                if let Some((conversation, mod_seq)) = position
+                let Some(frame) = queued else { return Ending::new(1011, "internal error") };
+                if let Some((conversation, mod_seq)) = frame.position
                     && sent_up_to.get(&conversation).is_some_and(|sent| mod_seq <= *sent)
                 {
                     continue;
                 }
-                if sink.send(Message::Text(text)).await.is_err() {
-                    return Ending::new(0, "");
-                }
+                frame.text.clone()
             }
             incoming = timeout_at(idle_deadline, stream.next()) => {
                 let Ok(incoming) = incoming else { return Ending::new(close_code::IDLE_TIMEOUT, "idle timeout") };
                 idle_deadline = Instant::now() + idle;
-                let text = match incoming {
+                match incoming {
                     None | Some(Ok(Message::Close(_))) => return Ending::new(0, ""),
                     Some(Err(err)) => return read_error_ending(&err),
-                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Text(text))) => Box::pin(answer(state, user, &commands, &mut bad_frames, text)).await,
                     Some(Ok(Message::Binary(_))) => {
                         bad_frames += 1;
-                        let answer = error_frame(None, &ApiError::BadRequest("binary frames are not supported".into()));
-                        if send_frame(sink, &answer).await.is_err() { return Ending::new(0, ""); }
-                        if bad_frames >= limits.ws_bad_frames_max { return Ending::new(close_code::FLOOD, "too many bad frames"); }
-                        continue;
+                        encode(&error_frame(None, &ApiError::BadRequest("binary frames are not supported".into())))
                     }
                     Some(Ok(_)) => continue,
-                };
-                // Unreadable frames and commands over the budget count towards the flood limit;
-                // ordinary refusals (not_found, forbidden...) do not, so a long-lived, well-behaved
-                // client is never closed for them.
-                let answer = match ClientFrame::parse(&text) {
-                    Ok(frame) if commands.check().is_err() => {
-                        bad_frames += 1;
-                        error_frame(Some(frame.id().to_owned()), &ApiError::Domain(DomainError::RateLimited { retry_after_ms: 1000 }))
-                    }
-                    Ok(frame) => {
-                        metrics::counter!("natter_ws_commands_total").increment(1);
-                        Box::pin(commands::execute(state, user, frame)).await
-                    }
-                    Err(err) => {
-                        bad_frames += 1;
-                        error_frame(frame_id(&text), &bad_frame(&err))
-                    }
-                };
-                if send_frame(sink, &answer).await.is_err() {
-                    return Ending::new(0, "");
-                }
-                if bad_frames >= limits.ws_bad_frames_max {
-                    return Ending::new(close_code::FLOOD, "too many bad frames");
                 }
             }
+        };
+        if sink.send(Message::Text(outgoing)).await.is_err() {
+            return Ending::new(0, "");
+        }
+        if bad_frames >= limits.ws_bad_frames_max {
+            return Ending::new(close_code::FLOOD, "too many bad frames");
         }
     }
+}
+
+/// Parse and run one command, returning the encoded answer. Unreadable frames and commands over
+/// the connection's budget count towards the flood limit; ordinary refusals (not_found,
+/// forbidden...) do not, so a long-lived, well-behaved client is never closed for them.
+async fn answer(
+    state: &AppState,
+    user: UserId,
+    commands: &governor::DefaultDirectRateLimiter,
+    bad_frames: &mut u32,
+    text: Utf8Bytes,
+) -> Utf8Bytes {
+    let frame = match ClientFrame::parse(&text) {
+        Ok(frame) if commands.check().is_err() => {
+            *bad_frames += 1;
+            error_frame(Some(frame.id().to_owned()), &ApiError::Domain(DomainError::RateLimited { retry_after_ms: 1000 }))
+        }
+        Ok(frame) => {
+            metrics::counter!("natter_ws_commands_total").increment(1);
+            commands::execute(state, user, frame).await
+        }
+        Err(err) => {
+            *bad_frames += 1;
+            error_frame(frame_id(&text), &bad_frame(&err))
+        }
+    };
+    encode(&frame)
 }
 
 /// Resolves once the server starts shutting down (the guard is dropped inside, keeping the

@@ -23,13 +23,17 @@ use tokio::sync::{mpsc, watch};
 
 use super::frames;
 
-/// A frame queued for one connection. `position` is set for message events so a resuming
-/// connection can drop what it already sent during catch-up.
-#[derive(Debug, Clone)]
-pub struct Outbound {
+/// An encoded event. `position` is set for message events so a resuming connection can drop
+/// what it already sent during catch-up.
+#[derive(Debug)]
+pub struct Frame {
     pub position: Option<(ConversationId, i64)>,
     pub text: Utf8Bytes,
 }
+
+/// What a connection's queue holds: a pointer to a frame shared by every recipient, so each
+/// queue slot is one word (tokio allocates a connection's first 32 slots up front).
+pub type Outbound = Arc<Frame>;
 
 /// What a connection gets when it registers.
 pub struct Registration {
@@ -175,11 +179,11 @@ impl Hub {
         match event.audience() {
             Audience::Conversation(conversation) => self.dispatch_to_conversation(conversation, event, &frame).await,
             Audience::Users(users) => {
-                let outbound = Outbound { position: None, text: frames::encode(&frame) };
+                let outbound = Arc::new(Frame { position: None, text: frames::encode(&frame) });
                 self.state().deliver(users.iter(), &outbound);
             }
             Audience::User(user) => {
-                let outbound = Outbound { position: None, text: frames::encode(&frame) };
+                let outbound = Arc::new(Frame { position: None, text: frames::encode(&frame) });
                 self.state().deliver(std::iter::once(&user), &outbound);
             }
         }
@@ -208,7 +212,7 @@ impl Hub {
                 }
             }
         }
-        let outbound = Outbound { position: event.message_position(), text: frames::encode(frame) };
+        let outbound = Arc::new(Frame { position: event.message_position(), text: frames::encode(frame) });
         let mut state = self.state();
         let state = &mut *state;
         let Some(members) = state.members.get_mut(&conversation) else { return };

@@ -18,14 +18,14 @@ use crate::state::AppState;
 pub use hub::Hub;
 
 /// Upgrade to a WebSocket. Buffers are sized so an idle connection costs a few KiB (tungstenite's
-/// defaults allocate ~128 KiB per connection): small read buffer, no write buffering, and a
-/// bounded write backlog.
+/// defaults allocate ~128 KiB per connection): a 1 KiB read buffer (chat frames are small; larger
+/// ones are read in several steps), no write buffering, and a bounded write backlog.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let Ok(permit) = state.connection_permits.clone().try_acquire_owned() else {
         return ApiError::Domain(DomainError::Unavailable).into_response();
     };
     let limits = &state.config.limits;
-    ws.read_buffer_size(4096)
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.ws_max_message_bytes * 4)
         .max_message_size(limits.ws_max_message_bytes)
