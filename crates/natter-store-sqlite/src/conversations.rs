@@ -171,8 +171,8 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn conversation(&self, id: ConversationId) -> StoreResult<Option<Conversation>> {
-        let mut tx = self.read().await?;
-        fetch_conversation(&mut tx, id).await
+        let mut conn = self.read_one().await?;
+        fetch_conversation(&mut conn, id).await
     }
 
     async fn update_conversation(
@@ -203,8 +203,8 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn member(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<Member>> {
-        let mut tx = self.read().await?;
-        current_member(&mut tx, conversation, user).await
+        let mut conn = self.read_one().await?;
+        current_member(&mut conn, conversation, user).await
     }
 
     async fn members(&self, conversation: ConversationId) -> StoreResult<Vec<Member>> {

@@ -118,6 +118,13 @@ impl SqliteStore {
     async fn read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.inner.reader.begin().await.map_err(db)
     }
+
+    /// A read connection without a transaction, for single-statement reads: each statement is a
+    /// round trip to sqlx's SQLite worker thread, so BEGIN and ROLLBACK would triple the cost of
+    /// the hottest lookups (membership checks on every command).
+    async fn read_one(&self) -> StoreResult<sqlx::pool::PoolConnection<Sqlite>> {
+        self.inner.reader.acquire().await.map_err(db)
+    }
 }
 
 /// Bump the global change counter and return its new value. Call inside a write transaction.
