@@ -56,6 +56,9 @@ pub struct Limits {
     pub auth_burst: u32,
     /// Most WebSocket connections this node accepts at once.
     pub max_connections: usize,
+    /// Conversations whose member sets the hub keeps in memory; beyond it, sets are evicted and
+    /// reloaded from the store on their next event.
+    pub hub_member_cache_max: usize,
     /// Events buffered for the gateway before it must resync its clients.
     pub bus_capacity: usize,
 }
@@ -76,6 +79,7 @@ impl Default for Limits {
             auth_per_minute: 20,
             auth_burst: 10,
             max_connections: 100_000,
+            hub_member_cache_max: 100_000,
             bus_capacity: 65_536,
         }
     }

@@ -97,7 +97,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let chat = Chat::new(ports.clone(), config.node_id);
     let hashing = PasswordHashing::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, config.auth.argon2_concurrency)?;
     let auth = Auth::new(ports.accounts.clone(), bus.clone(), ports.clock.clone(), hashing, TokenKeys::new(&secret, config.auth.access_ttl_s));
-    let hub = Hub::new(ports.conversations.clone(), config.limits.ws_outbound_queue);
+    let hub = Hub::new(ports.conversations.clone(), config.limits.ws_outbound_queue, config.limits.hub_member_cache_max);
     let (stop, shutdown) = watch::channel(false);
     let state = AppState::new(state::Shared {
         chat,

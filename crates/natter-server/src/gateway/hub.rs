@@ -6,6 +6,10 @@
 //! membership events (which arrive in commit order, see the domain's per-conversation locks).
 //! Each event is serialised at most once and the same bytes are queued to every recipient.
 //!
+//! The member cache is bounded: past `member_cache_max` conversations, arbitrary other entries
+//! are evicted. Eviction is always safe, because a set is reloaded from the store, in event
+//! order, the next time its conversation has an event.
+//!
 //! A connection whose bounded queue is full is dropped as a slow consumer (close 4008); it
 //! reconnects and resumes without loss. If the bus reports lag, every local connection is told to
 //! resync (close 4009) and the member cache is cleared.
@@ -54,6 +58,7 @@ struct HubInner {
     conversations: Arc<dyn ConversationStore>,
     next_id: AtomicU64,
     queue_capacity: usize,
+    member_cache_max: usize,
 }
 
 #[derive(Default)]
@@ -108,13 +113,14 @@ impl HubState {
 }
 
 impl Hub {
-    pub fn new(conversations: Arc<dyn ConversationStore>, queue_capacity: usize) -> Self {
+    pub fn new(conversations: Arc<dyn ConversationStore>, queue_capacity: usize, member_cache_max: usize) -> Self {
         Self {
             inner: Arc::new(HubInner {
                 state: Mutex::new(HubState::default()),
                 conversations,
                 next_id: AtomicU64::new(1),
                 queue_capacity: queue_capacity.max(1),
+                member_cache_max: member_cache_max.max(1),
             }),
         }
     }
@@ -204,7 +210,16 @@ impl Hub {
             match self.inner.conversations.members(conversation).await {
                 Ok(members) => {
                     let users = members.into_iter().map(|m| m.user_id).collect();
-                    self.state().members.entry(conversation).or_insert(users);
+                    let mut state = self.state();
+                    state.members.entry(conversation).or_insert(users);
+                    let excess = state.members.len().saturating_sub(self.inner.member_cache_max);
+                    if excess > 0 {
+                        let evicted: Vec<ConversationId> =
+                            state.members.keys().filter(|c| **c != conversation).take(excess).copied().collect();
+                        for id in evicted {
+                            state.members.remove(&id);
+                        }
+                    }
                 }
                 Err(err) => {
                     tracing::warn!(%err, %conversation, "cannot load members; event not delivered live");
@@ -233,5 +248,73 @@ impl Hub {
         }
         let delivered = state.deliver(recipients.iter(), &outbound);
         metrics::counter!("natter_deliveries_total").increment(delivered as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use natter_conformance::Stores;
+    use natter_conformance::support::Fixture;
+    use natter_domain::model::Message;
+    use natter_domain::{SessionId, UserId};
+    use natter_store_sqlite::SqliteStore;
+
+    use super::*;
+
+    async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("hub.db")).await.expect("store");
+        let conversations: Arc<dyn ConversationStore> = Arc::new(store.clone());
+        (Fixture::new(Stores::from_backend(store)), conversations, dir)
+    }
+
+    async fn received(registration: &mut Registration) -> Vec<String> {
+        let mut texts = Vec::new();
+        while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await {
+            texts.push(frame.text.to_string());
+        }
+        texts
+    }
+
+    fn says(frames: &[String], message: &Message) -> bool {
+        frames.iter().any(|f| f.contains(&format!("\"client_msg_id\":\"{}\"", message.client_msg_id)))
+    }
+
+    #[tokio::test]
+    async fn an_evicted_member_set_is_reloaded_and_stays_correct() {
+        let (f, conversations, _dir) = fixture().await;
+        let [alice, bob, carol]: [UserId; 3] = f.users(&["alice", "bob", "carol"]).await.try_into().expect("three users");
+        let first = f.group(alice, &[bob]).await;
+        let second = f.group(alice, &[carol]).await;
+        // Room for one conversation's members only: every switch evicts the other.
+        let hub = Hub::new(conversations.clone(), 64, 1);
+        let mut bobs = hub.register(bob, SessionId::new());
+        let mut carols = hub.register(carol, SessionId::new());
+
+        let m1 = f.send(first.id, alice, "one").await;
+        hub.dispatch(&Event::MessageCreated(m1.clone())).await;
+        let m2 = f.send(second.id, alice, "two").await;
+        hub.dispatch(&Event::MessageCreated(m2.clone())).await;
+        assert_eq!(hub.state().members.len(), 1, "the cache stays within its bound");
+        let m3 = f.send(first.id, alice, "three").await;
+        hub.dispatch(&Event::MessageCreated(m3.clone())).await;
+
+        let to_bob = received(&mut bobs).await;
+        let to_carol = received(&mut carols).await;
+        assert!(says(&to_bob, &m1) && says(&to_bob, &m3) && !says(&to_bob, &m2), "{to_bob:?}");
+        assert!(says(&to_carol, &m2) && !says(&to_carol, &m1) && !says(&to_carol, &m3), "{to_carol:?}");
+
+        // Bob is removed while the first group's set is evicted: the reload reflects it.
+        let m4 = f.send(second.id, alice, "four").await;
+        hub.dispatch(&Event::MessageCreated(m4)).await;
+        conversations.remove_member(first.id, bob, 0).await.expect("remove bob");
+        hub.dispatch(&Event::MemberRemoved { conversation_id: first.id, user_id: bob, by: alice }).await;
+        let m5 = f.send(first.id, alice, "five").await;
+        hub.dispatch(&Event::MessageCreated(m5.clone())).await;
+        let to_bob = received(&mut bobs).await;
+        assert!(to_bob.iter().any(|f| f.contains("member.removed")), "bob hears of his removal: {to_bob:?}");
+        assert!(!says(&to_bob, &m5), "and nothing after it: {to_bob:?}");
     }
 }
