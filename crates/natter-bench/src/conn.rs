@@ -79,7 +79,12 @@ pub struct Shared {
 }
 
 pub enum Cmd {
-    Publish { room: usize, g: u64, n: u32, t_us: u64 },
+    Publish {
+        room: usize,
+        g: u64,
+        n: u32,
+        t_us: u64,
+    },
     /// Close the TCP connection without a WebSocket close (a network drop), then wait.
     Drop,
     /// Reconnect (resuming where the protocol can) after a `Drop`.
@@ -116,7 +121,9 @@ async fn open_tcp(source: Ipv4Addr, addr: SocketAddr) -> anyhow::Result<TcpStrea
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(500));
     }
-    Err(last.map(anyhow::Error::from).unwrap_or_else(|| anyhow::anyhow!("connect failed")))
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("connect failed")))
 }
 
 /// What a natter client keeps to resume.
@@ -126,7 +133,12 @@ pub struct ResumeState {
 }
 
 /// Opens, authenticates and subscribes. Returns the socket ready for live traffic.
-pub async fn connect(shared: &Shared, ident: &Identity, index: usize, resume: &mut ResumeState) -> anyhow::Result<Ws> {
+pub async fn connect(
+    shared: &Shared,
+    ident: &Identity,
+    index: usize,
+    resume: &mut ResumeState,
+) -> anyhow::Result<Ws> {
     let ep = &shared.endpoint;
     let _permit = shared.connect_gate.acquire().await?;
     let tcp = open_tcp(source_address(index), ep.addr).await?;
@@ -134,7 +146,11 @@ pub async fn connect(shared: &Shared, ident: &Identity, index: usize, resume: &m
         Proto::Natter => format!("ws://{}/api/v1/ws", ep.addr),
         Proto::Centrifugo => format!("ws://{}/connection/websocket", ep.addr),
         Proto::Bun => {
-            let rooms: Vec<&str> = ident.rooms.iter().map(|r| shared.room_names[*r].as_str()).collect();
+            let rooms: Vec<&str> = ident
+                .rooms
+                .iter()
+                .map(|r| shared.room_names[*r].as_str())
+                .collect();
             format!("ws://{}/?r={}", ep.addr, rooms.join(","))
         }
     };
@@ -154,7 +170,9 @@ pub async fn connect(shared: &Shared, ident: &Identity, index: usize, resume: &m
 
 async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     loop {
-        let msg = tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next()).await.context("no answer in time")?;
+        let msg = tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next())
+            .await
+            .context("no answer in time")?;
         match msg {
             Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
             Some(Ok(Message::Close(frame))) => bail!("closed during handshake: {frame:?}"),
@@ -165,12 +183,21 @@ async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     }
 }
 
-async fn natter_hello(shared: &Shared, ident: &Identity, ws: &mut Ws, resume: &mut ResumeState) -> anyhow::Result<()> {
+async fn natter_hello(
+    shared: &Shared,
+    ident: &Identity,
+    ws: &mut Ws,
+    resume: &mut ResumeState,
+) -> anyhow::Result<()> {
     let mut hello = serde_json::json!({"type": "hello", "id": "h", "token": ident.token});
     if let Some(cursor) = resume.sync_cursor {
         hello["sync_cursor"] = cursor.into();
         // Nothing was seen in these rooms before the drop: replay everything since.
-        let cursors: BTreeMap<&str, i64> = ident.rooms.iter().map(|r| (shared.room_names[*r].as_str(), 0)).collect();
+        let cursors: BTreeMap<&str, i64> = ident
+            .rooms
+            .iter()
+            .map(|r| (shared.room_names[*r].as_str(), 0))
+            .collect();
         hello["cursors"] = serde_json::to_value(cursors)?;
     }
     ws.send(Message::text(hello.to_string())).await?;
@@ -191,7 +218,11 @@ async fn natter_hello(shared: &Shared, ident: &Identity, ws: &mut Ws, resume: &m
 async fn centrifugo_connect(shared: &Shared, ident: &Identity, ws: &mut Ws) -> anyhow::Result<()> {
     let mut batch = format!(r#"{{"id":1,"connect":{{"token":"{}"}}}}"#, ident.token);
     for (i, room) in ident.rooms.iter().enumerate() {
-        batch.push_str(&format!("\n{{\"id\":{},\"subscribe\":{{\"channel\":\"{}\"}}}}", i + 2, shared.room_names[*room]));
+        batch.push_str(&format!(
+            "\n{{\"id\":{},\"subscribe\":{{\"channel\":\"{}\"}}}}",
+            i + 2,
+            shared.room_names[*room]
+        ));
     }
     ws.send(Message::text(batch)).await?;
     let mut answers = 0;
@@ -218,7 +249,10 @@ fn publish_frame(shared: &Shared, room: usize, g: u64, n: u32, t_us: u64) -> Str
             shared.run_tag
         ),
         Proto::Bun => format!("{name}|{text}"),
-        Proto::Centrifugo => format!(r#"{{"id":{},"publish":{{"channel":"{name}","data":"{text}"}}}}"#, g + 1000),
+        Proto::Centrifugo => format!(
+            r#"{{"id":{},"publish":{{"channel":"{name}","data":"{text}"}}}}"#,
+            g + 1000
+        ),
     }
 }
 
@@ -260,17 +294,32 @@ fn on_text(shared: &Shared, shard: usize, text: &str) -> Option<&'static str> {
 
 /// Runs one connection until its command channel closes. Signals readiness through
 /// `shared.ready` after every (re)connect.
-pub async fn run(shared: Arc<Shared>, ident: Identity, index: usize, mut rx: mpsc::UnboundedReceiver<Cmd>) -> anyhow::Result<()> {
+pub async fn run(
+    shared: Arc<Shared>,
+    ident: Identity,
+    index: usize,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+) -> anyhow::Result<()> {
     let mut resume = ResumeState::default();
-    let mut ws = Some(connect(&shared, &ident, index, &mut resume).await.with_context(|| format!("connection {index}"))?);
+    let mut ws = Some(
+        connect(&shared, &ident, index, &mut resume)
+            .await
+            .with_context(|| format!("connection {index}"))?,
+    );
     shared.ready.fetch_add(1, Ordering::AcqRel);
     loop {
         let Some(socket) = ws.as_mut() else {
             match rx.recv().await {
                 Some(Cmd::Reconnect) => {
                     let started = Instant::now();
-                    ws = Some(connect(&shared, &ident, index, &mut resume).await.with_context(|| format!("reconnect {index}"))?);
-                    shared.reconnect_times.record(index, started.elapsed().as_micros() as u64);
+                    ws = Some(
+                        connect(&shared, &ident, index, &mut resume)
+                            .await
+                            .with_context(|| format!("reconnect {index}"))?,
+                    );
+                    shared
+                        .reconnect_times
+                        .record(index, started.elapsed().as_micros() as u64);
                     shared.ready.fetch_add(1, Ordering::AcqRel);
                 }
                 Some(_) => {}

@@ -46,7 +46,12 @@ impl Fleet {
             tasks.spawn(conn::run(shared.clone(), ident.clone(), index, rx));
         }
         let started = Instant::now();
-        let mut fleet = Self { shared, senders, tasks, connect_s: 0.0 };
+        let mut fleet = Self {
+            shared,
+            senders,
+            tasks,
+            connect_s: 0.0,
+        };
         fleet.wait_ready(Duration::from_secs(180)).await?;
         fleet.connect_s = started.elapsed().as_secs_f64();
         Ok(fleet)
@@ -78,7 +83,11 @@ impl Fleet {
         while self.shared.ready.load(Ordering::Acquire) < self.len() {
             self.check()?;
             if Instant::now() > deadline {
-                bail!("only {} of {} connections ready after {timeout:?}", self.shared.ready.load(Ordering::Acquire), self.len());
+                bail!(
+                    "only {} of {} connections ready after {timeout:?}",
+                    self.shared.ready.load(Ordering::Acquire),
+                    self.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -98,7 +107,10 @@ impl Fleet {
     pub async fn close(mut self) {
         self.senders.clear();
         let all = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(10), all).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), all)
+            .await
+            .is_err()
+        {
             self.tasks.abort_all();
         }
     }

@@ -28,7 +28,10 @@ use crate::scenarios::{Ctx, FanoutOpts, HistoryOpts, LatencyOpts};
 use crate::targets::Bins;
 
 #[derive(Parser)]
-#[command(name = "natter-bench", about = "natter against its peers, side by side, open-loop.")]
+#[command(
+    name = "natter-bench",
+    about = "natter against its peers, side by side, open-loop."
+)]
 struct Cli {
     /// The natter binary to start (a release build for real figures).
     #[arg(long, global = true, default_value = "target/release/natter")]
@@ -42,7 +45,12 @@ struct Cli {
     /// Targets to run, comma-separated; peers that are not installed are skipped and reported.
     /// synapse runs only the latency and history scenarios, at its own (lower) load, and natter
     /// is then also measured at that load so that the ratio compares equal offered rates.
-    #[arg(long, global = true, value_delimiter = ',', default_value = "natter,bun,centrifugo,synapse")]
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "natter,bun,centrifugo,synapse"
+    )]
     targets: Vec<String>,
     /// Merge this run's figures into the latest bench/results/*.json and BENCHMARKS.md, keeping
     /// every figure it does not measure again (one scenario or one target at a time).
@@ -64,7 +72,12 @@ struct Sizes {
     #[arg(long, global = true, default_value_t = 10_000)]
     connections: usize,
     /// Room sizes for fan-out.
-    #[arg(long, global = true, value_delimiter = ',', default_value = "100,1000,10000")]
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "100,1000,10000"
+    )]
     sizes: Vec<usize>,
     /// Offered deliveries per second in the fixed-rate fan-out runs.
     #[arg(long, global = true, default_value_t = 20_000.0)]
@@ -80,7 +93,12 @@ struct Sizes {
     #[arg(long, global = true, default_value_t = 10)]
     group_size: usize,
     /// Offered messages per second in the latency scenario.
-    #[arg(long, global = true, value_delimiter = ',', default_value = "2000,20000")]
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "2000,20000"
+    )]
     rates: Vec<f64>,
     /// Messages in the conversation paged by the history scenario.
     #[arg(long, global = true, default_value_t = 5_000)]
@@ -122,11 +140,19 @@ enum Command {
     Render,
 }
 
-const SCENARIOS: [Command; 5] = [Command::Idle, Command::Fanout, Command::Latency, Command::Reconnect, Command::History];
+const SCENARIOS: [Command; 5] = [
+    Command::Idle,
+    Command::Fanout,
+    Command::Latency,
+    Command::Reconnect,
+    Command::History,
+];
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(cli))
 }
 
@@ -152,35 +178,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.command == Command::Render {
         let latest = report::latest_json(std::path::Path::new("bench/results"))?;
         let markdown = report::render_markdown(&Results::read_json(&latest)?);
-        let old = std::fs::read_to_string("BENCHMARKS.md").unwrap_or_else(|_| "# natter benchmarks\n".into());
+        let old = std::fs::read_to_string("BENCHMARKS.md")
+            .unwrap_or_else(|_| "# natter benchmarks\n".into());
         std::fs::write("BENCHMARKS.md", report::splice(&old, &markdown))?;
         eprintln!("rendered {} into BENCHMARKS.md", latest.display());
         return Ok(());
     }
     let smoke = cli.command == Command::Smoke;
-    let sizes = if smoke { smoke_sizes() } else { cli.sizes.clone() };
+    let sizes = if smoke {
+        smoke_sizes()
+    } else {
+        cli.sizes.clone()
+    };
     let duration = Duration::from_secs_f64(if smoke { 1.0 } else { cli.duration_s });
     // Absolute paths: servers run in their own temporary directories.
     let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let bins = Bins {
         natter: abs(cli.natter_bin.clone()),
-        bun: abs(cli.peers_dir.join("node_modules/@oven/bun-linux-x64/bin/bun")),
+        bun: abs(cli
+            .peers_dir
+            .join("node_modules/@oven/bun-linux-x64/bin/bun")),
         relay_js: abs(cli.relay_js.clone()),
         centrifugo: abs(cli.peers_dir.join("bin/centrifugo")),
     };
     if !bins.natter.exists() {
-        bail!("{} not found: build it first (cargo build --release -p natter)", bins.natter.display());
+        bail!(
+            "{} not found: build it first (cargo build --release -p natter)",
+            bins.natter.display()
+        );
     }
     let run_tag = format!("b{}", std::process::id());
     let peers_dir = abs(cli.peers_dir.clone());
-    let ctx = Ctx { bins, duration, run_tag, strict: smoke, natter_room_max: sizes.natter_room_max, peers_dir };
+    let ctx = Ctx {
+        bins,
+        duration,
+        run_tag,
+        strict: smoke,
+        natter_room_max: sizes.natter_room_max,
+        peers_dir,
+    };
     let mut results = Results::default();
     let mut targets = Vec::new();
     let mut with_synapse = false;
-    for name in if smoke { vec!["natter".to_string()] } else { cli.targets.clone() } {
+    for name in if smoke {
+        vec!["natter".to_string()]
+    } else {
+        cli.targets.clone()
+    } {
         if name == "synapse" {
             let py = synapse::python(&ctx.peers_dir);
-            if py.exists() && std::path::Path::new(synapse::PG_BIN).join("initdb").exists() {
+            if py.exists()
+                && std::path::Path::new(synapse::PG_BIN)
+                    .join("initdb")
+                    .exists()
+            {
                 with_synapse = true;
             } else {
                 results.failures.push(format!("synapse: not installed ({} or PostgreSQL 15); run scripts/bench to install peers", py.display()));
@@ -196,7 +247,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         if bin.exists() {
             targets.push(proto);
         } else {
-            results.failures.push(format!("{name}: not installed ({}); run scripts/bench to install peers", bin.display()));
+            results.failures.push(format!(
+                "{name}: not installed ({}); run scripts/bench to install peers",
+                bin.display()
+            ));
         }
     }
     let scenarios: Vec<Command> = match cli.command {
@@ -209,13 +263,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 continue;
             }
             if let Err(err) = run_one(&ctx, scenario, proto, &sizes, &mut results).await {
-                let failure = format!("{} against {}: {err:#}", scenario_name(scenario), proto.name());
+                let failure = format!(
+                    "{} against {}: {err:#}",
+                    scenario_name(scenario),
+                    proto.name()
+                );
                 eprintln!("FAILED: {failure}");
                 results.failures.push(failure);
             }
         }
         if with_synapse && matches!(scenario, Command::Latency | Command::History) {
-            if let Err(err) = run_synapse(&ctx, scenario, &sizes, targets.contains(&Proto::Natter), &mut results).await {
+            if let Err(err) = run_synapse(
+                &ctx,
+                scenario,
+                &sizes,
+                targets.contains(&Proto::Natter),
+                &mut results,
+            )
+            .await
+            {
                 let failure = format!("{} against synapse: {err:#}", scenario_name(scenario));
                 eprintln!("FAILED: {failure}");
                 results.failures.push(failure);
@@ -231,7 +297,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let markdown = report::render_markdown(&base);
         println!("{markdown}");
         let md_path = PathBuf::from("BENCHMARKS.md");
-        let old = std::fs::read_to_string(&md_path).unwrap_or_else(|_| "# natter benchmarks\n".into());
+        let old =
+            std::fs::read_to_string(&md_path).unwrap_or_else(|_| "# natter benchmarks\n".into());
         std::fs::write(&md_path, report::splice(&old, &markdown))?;
         eprintln!("merged into {} and {}", latest.display(), md_path.display());
         return Ok(());
@@ -240,7 +307,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     println!("{markdown}");
     if smoke {
         if !results.failures.is_empty() {
-            bail!("natter-bench smoke: {} scenario(s) did not complete", results.failures.len());
+            bail!(
+                "natter-bench smoke: {} scenario(s) did not complete",
+                results.failures.len()
+            );
         }
         println!("natter-bench smoke ok: every scenario completed against natter");
         return Ok(());
@@ -249,7 +319,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let json = PathBuf::from("bench/results").join(format!("{}.json", results.date));
         results.write_json(&json)?;
         let md_path = PathBuf::from("BENCHMARKS.md");
-        let old = std::fs::read_to_string(&md_path).unwrap_or_else(|_| "# natter benchmarks\n".into());
+        let old =
+            std::fs::read_to_string(&md_path).unwrap_or_else(|_| "# natter benchmarks\n".into());
         std::fs::write(&md_path, report::splice(&old, &markdown))?;
         eprintln!("wrote {} and {}", json.display(), md_path.display());
     }
@@ -267,20 +338,36 @@ fn scenario_name(c: Command) -> &'static str {
     }
 }
 
-async fn run_one(ctx: &Ctx, scenario: Command, proto: Proto, s: &Sizes, results: &mut Results) -> anyhow::Result<()> {
+async fn run_one(
+    ctx: &Ctx,
+    scenario: Command,
+    proto: Proto,
+    s: &Sizes,
+    results: &mut Results,
+) -> anyhow::Result<()> {
     match scenario {
         Command::Idle => scenarios::idle(ctx, proto, s.connections, results).await,
         Command::Fanout => {
-            let opts = FanoutOpts { sizes: s.sizes.clone(), fixed_deliveries_per_s: s.fixed_deliveries };
+            let opts = FanoutOpts {
+                sizes: s.sizes.clone(),
+                fixed_deliveries_per_s: s.fixed_deliveries,
+            };
             scenarios::fanout(ctx, proto, &opts, results).await
         }
         Command::Latency => {
-            let opts = LatencyOpts { users: s.users, group_size: s.group_size, rates: s.rates.clone() };
+            let opts = LatencyOpts {
+                users: s.users,
+                group_size: s.group_size,
+                rates: s.rates.clone(),
+            };
             scenarios::latency(ctx, proto, &opts, results).await
         }
         Command::Reconnect => scenarios::reconnect(ctx, proto, s.connections, results).await,
         Command::History => {
-            let opts = HistoryOpts { messages: s.history_messages, rate: s.history_rate };
+            let opts = HistoryOpts {
+                messages: s.history_messages,
+                rate: s.history_rate,
+            };
             scenarios::history(ctx, &opts, results).await
         }
         Command::All | Command::Smoke | Command::Render => unreachable!("expanded by the caller"),
@@ -288,21 +375,38 @@ async fn run_one(ctx: &Ctx, scenario: Command, proto: Proto, s: &Sizes, results:
 }
 
 /// Synapse's scenarios, at its own load; natter beside it at the same load when it is a target.
-async fn run_synapse(ctx: &Ctx, scenario: Command, s: &Sizes, natter_too: bool, results: &mut Results) -> anyhow::Result<()> {
+async fn run_synapse(
+    ctx: &Ctx,
+    scenario: Command,
+    s: &Sizes,
+    natter_too: bool,
+    results: &mut Results,
+) -> anyhow::Result<()> {
     match scenario {
         Command::Latency => {
-            let opts = LatencyOpts { users: s.synapse_users, group_size: s.group_size, rates: s.synapse_rates.clone() };
+            let opts = LatencyOpts {
+                users: s.synapse_users,
+                group_size: s.group_size,
+                rates: s.synapse_rates.clone(),
+            };
             let same_as_natter = opts.users == s.users && opts.rates == s.rates;
             if natter_too && !same_as_natter {
-                scenarios::latency(ctx, Proto::Natter, &opts, results).await.context("natter at Synapse's load")?;
+                scenarios::latency(ctx, Proto::Natter, &opts, results)
+                    .await
+                    .context("natter at Synapse's load")?;
             }
             scenarios::synapse_latency(ctx, &opts, results).await
         }
         Command::History => {
-            let opts = HistoryOpts { messages: s.synapse_history_messages, rate: s.synapse_history_rate };
+            let opts = HistoryOpts {
+                messages: s.synapse_history_messages,
+                rate: s.synapse_history_rate,
+            };
             let same_as_natter = opts.messages == s.history_messages && opts.rate == s.history_rate;
             if natter_too && !same_as_natter {
-                scenarios::history(ctx, &opts, results).await.context("natter at Synapse's load")?;
+                scenarios::history(ctx, &opts, results)
+                    .await
+                    .context("natter at Synapse's load")?;
             }
             scenarios::synapse_history(ctx, &opts, results).await
         }
@@ -322,20 +426,43 @@ fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
     results.date = sh("date -u +%Y-%m-%d");
     let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     let mem = sh("awk '/MemTotal/ {printf \"%.0f GiB\", $2/1048576}' /proc/meminfo");
-    results.machine = format!("{} cores ({}), {mem}, Linux {}", sh("nproc"), cpu.trim(), sh("uname -r"));
+    results.machine = format!(
+        "{} cores ({}), {mem}, Linux {}",
+        sh("nproc"),
+        cpu.trim(),
+        sh("uname -r")
+    );
     let args: Vec<String> = std::env::args().skip(1).collect();
-    results.command = std::env::var("NATTER_BENCH_COMMAND").unwrap_or_else(|_| format!("natter-bench {}", args.join(" ")));
+    results.command = std::env::var("NATTER_BENCH_COMMAND")
+        .unwrap_or_else(|_| format!("natter-bench {}", args.join(" ")));
     let commit = sh("git rev-parse --short HEAD");
-    results.versions.insert("natter".into(), format!("{} (commit {commit}, release build, embedded SQLite)", targets::version_of(&ctx.bins.natter, &["--version"])));
-    results.versions.insert("bun (relay)".into(), targets::version_of(&ctx.bins.bun, &["--version"]));
+    results.versions.insert(
+        "natter".into(),
+        format!(
+            "{} (commit {commit}, release build, embedded SQLite)",
+            targets::version_of(&ctx.bins.natter, &["--version"])
+        ),
+    );
+    results.versions.insert(
+        "bun (relay)".into(),
+        targets::version_of(&ctx.bins.bun, &["--version"]),
+    );
     let centrifugo = if ctx.bins.centrifugo.exists() {
         // `go install` builds leave the version string empty; the module version is in the binary.
-        sh(&format!("go version -m {} | awk '$1==\"mod\" {{print $3}}'", ctx.bins.centrifugo.display()))
+        sh(&format!(
+            "go version -m {} | awk '$1==\"mod\" {{print $3}}'",
+            ctx.bins.centrifugo.display()
+        ))
     } else {
         "not installed".into()
     };
     results.versions.insert("centrifugo".into(), centrifugo);
-    results.versions.insert("natter-bench client".into(), "tokio-tungstenite 0.29 (4 KiB read buffer), HdrHistogram 7".into());
-    results.versions.insert("synapse".into(), synapse::version(&ctx.peers_dir));
+    results.versions.insert(
+        "natter-bench client".into(),
+        "tokio-tungstenite 0.29 (4 KiB read buffer), HdrHistogram 7".into(),
+    );
+    results
+        .versions
+        .insert("synapse".into(), synapse::version(&ctx.peers_dir));
     results.natter_flags = targets::natter_flags();
 }

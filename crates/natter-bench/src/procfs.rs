@@ -40,7 +40,11 @@ pub fn parse_sockstat(text: &str) -> Option<SockStat> {
         let i = words.iter().position(|w| *w == key)?;
         words.get(i + 1)?.parse().ok()
     };
-    Some(SockStat { tcp_inuse: value("inuse")?, tcp_alloc: value("alloc")?, tcp_mem_pages: value("mem")? })
+    Some(SockStat {
+        tcp_inuse: value("inuse")?,
+        tcp_alloc: value("alloc")?,
+        tcp_mem_pages: value("mem")?,
+    })
 }
 
 /// `Slab:` of /proc/meminfo in KiB: kernel objects, sockets among them (machine-wide).
@@ -58,11 +62,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 pub fn sockstat() -> SockStat {
-    fs::read_to_string("/proc/net/sockstat").ok().and_then(|t| parse_sockstat(&t)).unwrap_or_default()
+    fs::read_to_string("/proc/net/sockstat")
+        .ok()
+        .and_then(|t| parse_sockstat(&t))
+        .unwrap_or_default()
 }
 
 pub fn slab_kib() -> u64 {
-    fs::read_to_string("/proc/meminfo").ok().and_then(|t| parse_meminfo_slab_kib(&t)).unwrap_or(0)
+    fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| parse_meminfo_slab_kib(&t))
+        .unwrap_or(0)
 }
 
 /// A process's counters at one instant.
@@ -73,7 +83,10 @@ pub struct ProcSample {
 }
 
 pub fn sample(pid: u32) -> ProcSample {
-    ProcSample { cpu_s: cpu_s(pid).unwrap_or(0.0), rss_kib: rss_kib(pid).unwrap_or(0) }
+    ProcSample {
+        cpu_s: cpu_s(pid).unwrap_or(0.0),
+        rss_kib: rss_kib(pid).unwrap_or(0),
+    }
 }
 
 #[cfg(test)]
@@ -98,8 +111,18 @@ mod tests {
     #[test]
     fn sockstat_and_slab() {
         let text = "sockets: used 291\nTCP: inuse 20005 orphan 0 tw 12 alloc 20010 mem 257\nUDP: inuse 1 mem 0\n";
-        assert_eq!(parse_sockstat(text), Some(SockStat { tcp_inuse: 20005, tcp_alloc: 20010, tcp_mem_pages: 257 }));
-        assert_eq!(parse_meminfo_slab_kib("MemTotal: 1 kB\nSlab:     345678 kB\n"), Some(345678));
+        assert_eq!(
+            parse_sockstat(text),
+            Some(SockStat {
+                tcp_inuse: 20005,
+                tcp_alloc: 20010,
+                tcp_mem_pages: 257
+            })
+        );
+        assert_eq!(
+            parse_meminfo_slab_kib("MemTotal: 1 kB\nSlab:     345678 kB\n"),
+            Some(345678)
+        );
     }
 
     #[test]

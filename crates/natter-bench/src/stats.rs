@@ -23,13 +23,17 @@ pub struct Sharded {
 
 impl Default for Sharded {
     fn default() -> Self {
-        Self { shards: (0..SHARDS).map(|_| Mutex::new(new_histogram())).collect() }
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(new_histogram())).collect(),
+        }
     }
 }
 
 impl Sharded {
     pub fn record(&self, shard_hint: usize, value_us: u64) {
-        let mut h = self.shards[shard_hint % SHARDS].lock().unwrap_or_else(|p| p.into_inner());
+        let mut h = self.shards[shard_hint % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         h.saturating_record(value_us.clamp(1, MAX_LATENCY_US));
     }
 

@@ -55,15 +55,22 @@ pub fn version(peers: &Path) -> String {
         return "not installed".into();
     }
     let out = |cmd: &mut std::process::Command| {
-        cmd.output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+        cmd.output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
     };
     let synapse = out(std::process::Command::new(&py).args(["-c", "import sys, importlib.metadata as m; print(m.version('matrix-synapse'), 'on Python', sys.version.split()[0])"]));
     let pg = out(std::process::Command::new(format!("{PG_BIN}/postgres")).arg("--version"));
-    format!("matrix-synapse {synapse}, {pg} (server and PostgreSQL CPU summed; RSS is Synapse's process)")
+    format!(
+        "matrix-synapse {synapse}, {pg} (server and PostgreSQL CPU summed; RSS is Synapse's process)"
+    )
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<(Stdio, Stdio)> {
@@ -76,35 +83,59 @@ async fn run_ok(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("{what}: timed out"))??;
     if !out.status.success() {
-        bail!("{what} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
 
 impl SynapseServer {
     pub async fn start(peers: &Path) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("natter-bench-synapse-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("natter-bench-synapse-")
+            .tempdir()?;
         let d = dir.path().to_path_buf();
         run_ok(Command::new("chmod").arg("755").arg(&d), "chmod").await?;
         let pgdata = d.join("pg");
         std::fs::create_dir(&pgdata)?;
-        run_ok(Command::new("chown").arg("postgres:postgres").arg(&pgdata), "chown").await?;
         run_ok(
-            Command::new("runuser").args(["-u", "postgres", "--"]).arg(format!("{PG_BIN}/initdb")).arg("-D").arg(&pgdata).args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ]),
+            Command::new("chown").arg("postgres:postgres").arg(&pgdata),
+            "chown",
+        )
+        .await?;
+        run_ok(
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(format!("{PG_BIN}/initdb"))
+                .arg("-D")
+                .arg(&pgdata)
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]),
             "initdb",
         )
         .await?;
         let pg_port = free_port()?;
         let (out, err) = log_file(&d, "postgres.log")?;
         let postgres = Command::new("setpriv")
-            .args(["--reuid", "postgres", "--regid", "postgres", "--init-groups", "--pdeathsig", "KILL", "--"])
+            .args([
+                "--reuid",
+                "postgres",
+                "--regid",
+                "postgres",
+                "--init-groups",
+                "--pdeathsig",
+                "KILL",
+                "--",
+            ])
             .arg(format!("{PG_BIN}/postgres"))
             .arg("-D")
             .arg(&pgdata)
@@ -118,10 +149,32 @@ impl SynapseServer {
             .spawn()
             .context("starting postgres")?;
         let pg_pid = postgres.id().context("postgres exited at once")?;
-        let mut me = Self { base: String::new(), synapse_pid: 0, pg_pid, synapse: None, postgres: Some(postgres), _dir: dir };
+        let mut me = Self {
+            base: String::new(),
+            synapse_pid: 0,
+            pg_pid,
+            synapse: None,
+            postgres: Some(postgres),
+            _dir: dir,
+        };
         let psql = |sql: &str| {
             let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+            cmd.args([
+                "-u",
+                "postgres",
+                "--",
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg_port.to_string(),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]);
             cmd
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -130,7 +183,10 @@ impl SynapseServer {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("postgres did not start; log in {}", d.join("postgres.log").display());
+                bail!(
+                    "postgres did not start; log in {}",
+                    d.join("postgres.log").display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -141,7 +197,13 @@ impl SynapseServer {
         std::fs::write(&config, homeserver_yaml(&d, port, pg_port))?;
         std::fs::write(d.join("log.yaml"), LOG_YAML)?;
         let py = python(peers);
-        run_ok(Command::new(&py).args(["-m", "synapse.app.homeserver", "--generate-keys", "-c"]).arg(&config), "synapse --generate-keys").await?;
+        run_ok(
+            Command::new(&py)
+                .args(["-m", "synapse.app.homeserver", "--generate-keys", "-c"])
+                .arg(&config),
+            "synapse --generate-keys",
+        )
+        .await?;
         let (out, err) = log_file(&d, "synapse.log")?;
         let synapse = Command::new("setpriv")
             .args(["--pdeathsig", "KILL", "--"])
@@ -161,7 +223,10 @@ impl SynapseServer {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            if let Ok(r) = http.get(format!("{}/_matrix/client/versions", me.base)).send().await
+            if let Ok(r) = http
+                .get(format!("{}/_matrix/client/versions", me.base))
+                .send()
+                .await
                 && r.status().is_success()
             {
                 break;
@@ -169,10 +234,16 @@ impl SynapseServer {
             if let Some(child) = me.synapse.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                bail!("synapse exited ({status}):\n{}", std::fs::read_to_string(d.join("synapse.log")).unwrap_or_default());
+                bail!(
+                    "synapse exited ({status}):\n{}",
+                    std::fs::read_to_string(d.join("synapse.log")).unwrap_or_default()
+                );
             }
             if Instant::now() > deadline {
-                bail!("synapse did not answer within 90 s; log in {}", d.join("synapse.log").display());
+                bail!(
+                    "synapse did not answer within 90 s; log in {}",
+                    d.join("synapse.log").display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -186,12 +257,18 @@ impl SynapseServer {
         for pid in std::iter::once(self.pg_pid).chain(children_of(self.pg_pid)) {
             cpu += procfs::cpu_s(pid).unwrap_or(0.0);
         }
-        ProcSample { cpu_s: cpu, rss_kib: procfs::rss_kib(self.synapse_pid).unwrap_or(0) }
+        ProcSample {
+            cpu_s: cpu,
+            rss_kib: procfs::rss_kib(self.synapse_pid).unwrap_or(0),
+        }
     }
 
     pub async fn stop(mut self) {
         self.kill_all();
-        for child in [self.synapse.take(), self.postgres.take()].into_iter().flatten() {
+        for child in [self.synapse.take(), self.postgres.take()]
+            .into_iter()
+            .flatten()
+        {
             let mut child = child;
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
@@ -207,7 +284,10 @@ impl SynapseServer {
             let kids = children_of(self.pg_pid);
             let _ = p.start_kill();
             for pid in kids {
-                let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                let _ = std::process::Command::new("kill")
+                    .arg("-9")
+                    .arg(pid.to_string())
+                    .status();
             }
         }
     }
@@ -220,13 +300,21 @@ impl Drop for SynapseServer {
 }
 
 fn children_of(ppid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
-                .and_then(|s| s[s.rfind(')')? + 1..].split_whitespace().nth(1)?.parse::<u32>().ok())
+                .and_then(|s| {
+                    s[s.rfind(')')? + 1..]
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                })
                 == Some(ppid)
         })
         .collect()
@@ -318,14 +406,19 @@ pub struct User {
 }
 
 fn mac(nonce: &str, user: &str, password: &str) -> String {
-    let mut m = Hmac::<sha1::Sha1>::new_from_slice(SHARED_SECRET.as_bytes()).expect("any key length");
+    let mut m =
+        Hmac::<sha1::Sha1>::new_from_slice(SHARED_SECRET.as_bytes()).expect("any key length");
     for (i, part) in [nonce, user, password, "notadmin"].iter().enumerate() {
         if i > 0 {
             m.update(b"\0");
         }
         m.update(part.as_bytes());
     }
-    m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    m.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn json_ok(r: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
@@ -362,7 +455,12 @@ pub async fn register(http: &reqwest::Client, base: &str, n: usize) -> anyhow::R
 }
 
 /// Creates each room (private, members invited, `is_direct` for pairs) and joins the invitees.
-pub async fn create_rooms(http: &reqwest::Client, base: &str, users: &[User], rooms: &[crate::world::RoomSpec]) -> anyhow::Result<Vec<String>> {
+pub async fn create_rooms(
+    http: &reqwest::Client,
+    base: &str,
+    users: &[User],
+    rooms: &[crate::world::RoomSpec],
+) -> anyhow::Result<Vec<String>> {
     stream::iter(rooms.iter().enumerate())
         .map(|(r, room)| async move {
             let owner = &users[room.members[0]];
@@ -382,7 +480,13 @@ pub async fn create_rooms(http: &reqwest::Client, base: &str, users: &[User], ro
 
 pub fn enc(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -427,7 +531,12 @@ pub struct Syncers {
 }
 
 impl Syncers {
-    pub async fn start(http: &reqwest::Client, base: &str, users: &[User], tracker: Arc<Tracker>) -> anyhow::Result<Self> {
+    pub async fn start(
+        http: &reqwest::Client,
+        base: &str,
+        users: &[User],
+        tracker: Arc<Tracker>,
+    ) -> anyhow::Result<Self> {
         let filter = sync_filter();
         let url = format!("{base}/_matrix/client/v3/sync");
         // Initial syncs (the position after setup), a few at a time.
@@ -435,7 +544,14 @@ impl Syncers {
             .map(|u| {
                 let q = [("filter", filter.clone()), ("timeout", "0".to_string())];
                 let req = http.get(&url).bearer_auth(&u.token).query(&q);
-                async move { anyhow::Ok(json_ok(req, "initial sync").await?["next_batch"].as_str().context("next_batch")?.to_string()) }
+                async move {
+                    anyhow::Ok(
+                        json_ok(req, "initial sync").await?["next_batch"]
+                            .as_str()
+                            .context("next_batch")?
+                            .to_string(),
+                    )
+                }
             })
             .buffered(SETUP_CONCURRENCY)
             .try_collect()
@@ -445,11 +561,21 @@ impl Syncers {
         let limited = Arc::new(AtomicU64::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for (shard, (u, mut since)) in users.iter().zip(since).enumerate() {
-            let (http, url, filter, token) = (http.clone(), url.clone(), filter.clone(), u.token.clone());
-            let (stop, errors, limited, tracker) = (stop.clone(), errors.clone(), limited.clone(), tracker.clone());
+            let (http, url, filter, token) =
+                (http.clone(), url.clone(), filter.clone(), u.token.clone());
+            let (stop, errors, limited, tracker) = (
+                stop.clone(),
+                errors.clone(),
+                limited.clone(),
+                tracker.clone(),
+            );
             tasks.spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let q = [("filter", filter.as_str()), ("timeout", &SYNC_TIMEOUT_MS.to_string()), ("since", &since)];
+                    let q = [
+                        ("filter", filter.as_str()),
+                        ("timeout", &SYNC_TIMEOUT_MS.to_string()),
+                        ("since", &since),
+                    ];
                     let body = match http.get(&url).bearer_auth(&token).query(&q).send().await {
                         Ok(r) if r.status().is_success() => r.text().await.ok(),
                         _ => None,
@@ -465,7 +591,10 @@ impl Syncers {
                     if body.contains("\"limited\":true") {
                         limited.fetch_add(1, Ordering::Relaxed);
                     }
-                    match serde_json::from_str::<Value>(&body).ok().and_then(|v| v["next_batch"].as_str().map(String::from)) {
+                    match serde_json::from_str::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["next_batch"].as_str().map(String::from))
+                    {
                         Some(next) => since = next,
                         None => {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -474,7 +603,12 @@ impl Syncers {
                 }
             });
         }
-        Ok(Self { stop, errors, limited, tasks })
+        Ok(Self {
+            stop,
+            errors,
+            limited,
+            tasks,
+        })
     }
 
     pub async fn close(mut self) {
@@ -485,15 +619,31 @@ impl Syncers {
 }
 
 /// `PUT /rooms/{room}/send/m.room.message/{txn}` with `text` as the body.
-pub fn send(http: &reqwest::Client, base: &str, user: &User, room_id: &str, txn: &str, text: &str) -> reqwest::RequestBuilder {
-    http.put(format!("{base}/_matrix/client/v3/rooms/{}/send/m.room.message/{}", enc(room_id), enc(txn)))
-        .bearer_auth(&user.token)
-        .json(&json!({"msgtype": "m.text", "body": text}))
+pub fn send(
+    http: &reqwest::Client,
+    base: &str,
+    user: &User,
+    room_id: &str,
+    txn: &str,
+    text: &str,
+) -> reqwest::RequestBuilder {
+    http.put(format!(
+        "{base}/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
+        enc(room_id),
+        enc(txn)
+    ))
+    .bearer_auth(&user.token)
+    .json(&json!({"msgtype": "m.text", "body": text}))
 }
 
 /// Walks a room's history back from the end, returning the `from` token of every page of 50
 /// (the history scenario pages from random ones).
-pub async fn page_tokens(http: &reqwest::Client, base: &str, user: &User, room_id: &str) -> anyhow::Result<Vec<String>> {
+pub async fn page_tokens(
+    http: &reqwest::Client,
+    base: &str,
+    user: &User,
+    room_id: &str,
+) -> anyhow::Result<Vec<String>> {
     let url = format!("{base}/_matrix/client/v3/rooms/{}/messages", enc(room_id));
     let mut tokens = Vec::new();
     let mut from: Option<String> = None;
@@ -502,7 +652,11 @@ pub async fn page_tokens(http: &reqwest::Client, base: &str, user: &User, room_i
         if let Some(f) = &from {
             q.push(("from", f.clone()));
         }
-        let v = json_ok(http.get(&url).bearer_auth(&user.token).query(&q), "messages").await?;
+        let v = json_ok(
+            http.get(&url).bearer_auth(&user.token).query(&q),
+            "messages",
+        )
+        .await?;
         let full = v["chunk"].as_array().map(|c| c.len()).unwrap_or(0) == 50;
         match v["end"].as_str() {
             Some(end) if full => {
@@ -523,7 +677,11 @@ mod tests {
 
     #[test]
     fn all_markers_of_a_sync_body() {
-        let body = format!(r#"{{"a":"{}","b":"x @@ y","c":"{}"}}"#, crate::track::payload(1, 2, 3), crate::track::payload(4, 5, 6));
+        let body = format!(
+            r#"{{"a":"{}","b":"x @@ y","c":"{}"}}"#,
+            crate::track::payload(1, 2, 3),
+            crate::track::payload(4, 5, 6)
+        );
         let found: Vec<u64> = markers(&body).iter().map(|m| m.g).collect();
         assert_eq!(found, vec![1, 4]);
     }
@@ -531,6 +689,9 @@ mod tests {
     #[test]
     fn shared_secret_mac_matches_synapse() {
         // hmac.new(b"k", b"n\x00u\x00p\x00notadmin", hashlib.sha1).hexdigest() with key = SHARED_SECRET
-        assert_eq!(mac("n", "u", "p"), "74befac1b70316852ee5ba9b5d5c6a57de15af47");
+        assert_eq!(
+            mac("n", "u", "p"),
+            "74befac1b70316852ee5ba9b5d5c6a57de15af47"
+        );
     }
 }

@@ -61,7 +61,11 @@ impl Server {
         let (child, addr) = match proto {
             Proto::Natter => {
                 let mut cmd = Command::new(&bins.natter);
-                cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(dir.path().join("data"));
+                cmd.arg("serve")
+                    .arg("--listen")
+                    .arg("127.0.0.1:0")
+                    .arg("--data-dir")
+                    .arg(dir.path().join("data"));
                 cmd.args(natter_flags()).env("RUST_LOG", "warn");
                 let child = spawn(cmd, &log)?;
                 let addr = wait_for_natter_addr(&dir.path().join("server.log")).await?;
@@ -82,9 +86,21 @@ impl Server {
                 (spawn(cmd, &log)?, SocketAddr::from(([127, 0, 0, 1], port)))
             }
         };
-        wait_for_port(addr).await.with_context(|| format!("{} did not start; log in {}", proto.name(), dir.path().display()))?;
+        wait_for_port(addr).await.with_context(|| {
+            format!(
+                "{} did not start; log in {}",
+                proto.name(),
+                dir.path().display()
+            )
+        })?;
         let pid = child.id().context("server exited at once")?;
-        Ok(Self { proto, addr, pid, child, _dir: dir })
+        Ok(Self {
+            proto,
+            addr,
+            pid,
+            child,
+            _dir: dir,
+        })
     }
 
     pub fn base_url(&self) -> String {
@@ -101,7 +117,10 @@ impl Server {
 }
 
 fn spawn(mut cmd: Command, log: &std::fs::File) -> anyhow::Result<Child> {
-    cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log.try_clone()?).kill_on_drop(true);
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log.try_clone()?)
+        .kill_on_drop(true);
     Ok(cmd.spawn()?)
 }
 
@@ -120,7 +139,10 @@ async fn wait_for_natter_addr(log: &Path) -> anyhow::Result<SocketAddr> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    bail!("natter did not print its address; log:\n{}", std::fs::read_to_string(log).unwrap_or_default())
+    bail!(
+        "natter did not print its address; log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    )
 }
 
 async fn wait_for_port(addr: SocketAddr) -> anyhow::Result<()> {
@@ -158,7 +180,10 @@ pub fn centrifugo_config(port: u16) -> serde_json::Value {
 
 /// A connection JWT for Centrifugo user `sub`.
 pub fn centrifugo_token(sub: &str) -> anyhow::Result<String> {
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 24 * 3600;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 24 * 3600;
     let claims = serde_json::json!({"sub": sub, "exp": exp});
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -173,7 +198,14 @@ pub fn version_of(bin: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().trim().to_string())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "not installed".into())
 }

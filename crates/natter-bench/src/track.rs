@@ -92,7 +92,9 @@ impl Tracker {
     pub fn on_marker(&self, shard: usize, m: Marker) {
         let now = self.now_us();
         let latency = now.saturating_sub(m.t_us);
-        let Some(count) = self.counts.get(m.g as usize) else { return };
+        let Some(count) = self.counts.get(m.g as usize) else {
+            return;
+        };
         let seen = count.fetch_add(1, Ordering::AcqRel) + 1;
         if self.recording.load(Ordering::Relaxed) {
             self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -137,8 +139,16 @@ mod tests {
     fn markers_round_trip_inside_any_envelope() {
         let p = payload(42, 100, 123_456);
         let natter = format!(r#"{{"type":"message.new","message":{{"text":"{p}","seq":3}}}}"#);
-        assert_eq!(find_marker(&natter), Some(Marker { g: 42, n: 100, t_us: 123_456 }));
-        let centrifugo = format!(r#"{{"push":{{"channel":"r1","pub":{{"data":"{p}","offset":7}}}}}}"#);
+        assert_eq!(
+            find_marker(&natter),
+            Some(Marker {
+                g: 42,
+                n: 100,
+                t_us: 123_456
+            })
+        );
+        let centrifugo =
+            format!(r#"{{"push":{{"channel":"r1","pub":{{"data":"{p}","offset":7}}}}}}"#);
         assert_eq!(find_marker(&centrifugo).map(|m| m.g), Some(42));
         assert_eq!(find_marker("{\"type\":\"presence\"}"), None);
         assert_eq!(find_marker("@@Bx.1.2@@"), None);
@@ -148,7 +158,11 @@ mod tests {
     fn the_last_delivery_completes_and_frees_a_window_slot() {
         let t = Tracker::new(10);
         t.start_phase(0);
-        let m = Marker { g: 3, n: 2, t_us: 0 };
+        let m = Marker {
+            g: 3,
+            n: 2,
+            t_us: 0,
+        };
         t.on_marker(0, m);
         assert_eq!(t.completed.load(Ordering::Relaxed), 0);
         t.on_marker(1, m);
@@ -159,6 +173,13 @@ mod tests {
         assert_eq!(t.window.available_permits(), 5);
         assert_eq!(t.delivered.load(Ordering::Relaxed), 0);
         // Out of capacity: ignored, not a panic.
-        t.on_marker(0, Marker { g: 99, n: 1, t_us: 0 });
+        t.on_marker(
+            0,
+            Marker {
+                g: 99,
+                n: 1,
+                t_us: 0,
+            },
+        );
     }
 }

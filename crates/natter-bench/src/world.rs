@@ -54,17 +54,36 @@ pub async fn build(server: &Server, n_users: usize, rooms: Vec<RoomSpec>) -> any
         Proto::Natter => {
             let (clients, ids) = register(server, n_users).await?;
             let names = create_rooms(&clients, &ids, &rooms).await?;
-            let tokens = clients.iter().map(|c| c.access_token().unwrap_or_default()).collect();
+            let tokens = clients
+                .iter()
+                .map(|c| c.access_token().unwrap_or_default())
+                .collect();
             (tokens, names, clients)
         }
         Proto::Centrifugo => {
-            let tokens = (0..n_users).map(|u| targets::centrifugo_token(&format!("u{u}"))).collect::<anyhow::Result<_>>()?;
+            let tokens = (0..n_users)
+                .map(|u| targets::centrifugo_token(&format!("u{u}")))
+                .collect::<anyhow::Result<_>>()?;
             (tokens, peer_room_names(rooms.len()), Vec::new())
         }
-        Proto::Bun => (vec![String::new(); n_users], peer_room_names(rooms.len()), Vec::new()),
+        Proto::Bun => (
+            vec![String::new(); n_users],
+            peer_room_names(rooms.len()),
+            Vec::new(),
+        ),
     };
-    let idents = tokens.into_iter().zip(of).map(|(token, rooms)| Identity { token, rooms }).collect();
-    Ok(World { idents, room_names: Arc::new(names), rooms, clients, setup_s: started.elapsed().as_secs_f64() })
+    let idents = tokens
+        .into_iter()
+        .zip(of)
+        .map(|(token, rooms)| Identity { token, rooms })
+        .collect();
+    Ok(World {
+        idents,
+        room_names: Arc::new(names),
+        rooms,
+        clients,
+        setup_s: started.elapsed().as_secs_f64(),
+    })
 }
 
 fn peer_room_names(n: usize) -> Vec<String> {
@@ -77,7 +96,10 @@ async fn register(server: &Server, n_users: usize) -> anyhow::Result<(Vec<Client
         .map(|u| {
             let client = base.anonymous();
             async move {
-                let tokens = client.register(&format!("bench{u:06}"), PASSWORD).await.with_context(|| format!("register user {u}"))?;
+                let tokens = client
+                    .register(&format!("bench{u:06}"), PASSWORD)
+                    .await
+                    .with_context(|| format!("register user {u}"))?;
                 anyhow::Ok((u, client, tokens.user.id))
             }
         })
@@ -89,7 +111,11 @@ async fn register(server: &Server, n_users: usize) -> anyhow::Result<(Vec<Client
     Ok(sorted.into_iter().map(|(_, c, id)| (c, id)).unzip())
 }
 
-async fn create_rooms(clients: &[Client], ids: &[Uuid], rooms: &[RoomSpec]) -> anyhow::Result<Vec<String>> {
+async fn create_rooms(
+    clients: &[Client],
+    ids: &[Uuid],
+    rooms: &[RoomSpec],
+) -> anyhow::Result<Vec<String>> {
     let created: Vec<(usize, Uuid)> = stream::iter(rooms.iter().enumerate())
         .map(|(r, room)| async move { anyhow::Ok((r, create_room(clients, ids, r, room).await?)) })
         .buffer_unordered(SETUP_CONCURRENCY)
@@ -102,19 +128,35 @@ async fn create_rooms(clients: &[Client], ids: &[Uuid], rooms: &[RoomSpec]) -> a
     Ok(names)
 }
 
-async fn create_room(clients: &[Client], ids: &[Uuid], r: usize, room: &RoomSpec) -> anyhow::Result<Uuid> {
+async fn create_room(
+    clients: &[Client],
+    ids: &[Uuid],
+    r: usize,
+    room: &RoomSpec,
+) -> anyhow::Result<Uuid> {
     let owner = &clients[room.members[0]];
     if room.direct {
-        let summary = owner.create_direct(ids[room.members[1]]).await.context("create direct")?;
+        let summary = owner
+            .create_direct(ids[room.members[1]])
+            .await
+            .context("create direct")?;
         return Ok(summary.conversation.id);
     }
     let others: Vec<Uuid> = room.members[1..].iter().map(|u| ids[*u]).collect();
     let first = &others[..others.len().min(GROUP_INITIAL_MEMBERS_MAX)];
-    let summary = owner.create_group(&format!("room {r}"), None, first).await.context("create group")?;
+    let summary = owner
+        .create_group(&format!("room {r}"), None, first)
+        .await
+        .context("create group")?;
     let id = summary.conversation.id;
     // Membership changes serialise on the conversation's lock; a few in flight keep it busy.
     stream::iter(&others[first.len()..])
-        .map(|user| async move { owner.add_member(id, *user, None).await.context("add member") })
+        .map(|user| async move {
+            owner
+                .add_member(id, *user, None)
+                .await
+                .context("add member")
+        })
         .buffer_unordered(4)
         .try_collect::<Vec<_>>()
         .await?;
@@ -125,15 +167,22 @@ async fn create_room(clients: &[Client], ids: &[Uuid], r: usize, room: &RoomSpec
 pub fn groups(n_users: usize, size: usize) -> Vec<RoomSpec> {
     (0..n_users)
         .step_by(size)
-        .map(|start| RoomSpec { members: (start..(start + size).min(n_users)).collect(), direct: false })
+        .map(|start| RoomSpec {
+            members: (start..(start + size).min(n_users)).collect(),
+            direct: false,
+        })
         .filter(|room| room.members.len() >= 2)
         .collect()
 }
 
 /// Every user in one direct conversation (pairs) and one group of `group_size`.
 pub fn directs_and_groups(n_users: usize, group_size: usize) -> Vec<RoomSpec> {
-    let mut rooms: Vec<RoomSpec> =
-        (0..n_users / 2).map(|p| RoomSpec { members: vec![2 * p, 2 * p + 1], direct: true }).collect();
+    let mut rooms: Vec<RoomSpec> = (0..n_users / 2)
+        .map(|p| RoomSpec {
+            members: vec![2 * p, 2 * p + 1],
+            direct: true,
+        })
+        .collect();
     rooms.extend(groups(n_users, group_size));
     rooms
 }
@@ -148,6 +197,12 @@ mod tests {
         assert_eq!(rooms.len(), 12);
         let of = rooms_of(20, &rooms);
         assert!(of.iter().all(|r| r.len() == 2));
-        assert_eq!(groups(205, 100).iter().map(|r| r.members.len()).collect::<Vec<_>>(), vec![100, 100, 5]);
+        assert_eq!(
+            groups(205, 100)
+                .iter()
+                .map(|r| r.members.len())
+                .collect::<Vec<_>>(),
+            vec![100, 100, 5]
+        );
     }
 }

@@ -14,15 +14,30 @@ pub async fn create_and_fetch_user(stores: Stores) {
     let bob = f.user("bob").await;
     assert_eq!(alice.username, f.username("alice"));
     assert_eq!(alice.last_seen_ms, None);
-    assert_eq!(f.accounts.user(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        f.accounts.user(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(f.accounts.user(UserId::new()).await.unwrap(), None);
 
-    let (user, hash) = f.accounts.credentials(&alice.username).await.unwrap().expect("credentials");
+    let (user, hash) = f
+        .accounts
+        .credentials(&alice.username)
+        .await
+        .unwrap()
+        .expect("credentials");
     assert_eq!(user, alice);
     assert_eq!(hash, password_hash(alice.username.as_str()));
-    assert_eq!(f.accounts.credentials(&f.username("nobody")).await.unwrap(), None);
+    assert_eq!(
+        f.accounts.credentials(&f.username("nobody")).await.unwrap(),
+        None
+    );
 
-    let mut found = f.accounts.users(&[bob.id, UserId::new(), alice.id]).await.unwrap();
+    let mut found = f
+        .accounts
+        .users(&[bob.id, UserId::new(), alice.id])
+        .await
+        .unwrap();
     found.sort_by_key(|u| u.id);
     let mut expected = vec![alice, bob];
     expected.sort_by_key(|u| u.id);
@@ -44,8 +59,16 @@ pub async fn username_taken_is_conflict(stores: Stores) {
         })
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    let (user, hash) = f.accounts.credentials(&alice.username).await.unwrap().unwrap();
-    assert_eq!((user, hash), (alice.clone(), password_hash(alice.username.as_str())));
+    let (user, hash) = f
+        .accounts
+        .credentials(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user, hash),
+        (alice.clone(), password_hash(alice.username.as_str()))
+    );
 }
 
 pub async fn search_users_by_prefix(stores: Stores) {
@@ -53,20 +76,57 @@ pub async fn search_users_by_prefix(stores: Stores) {
     for name in ["annabel", "ann", "bob", "anna", "a_x", "abx"] {
         f.user(name).await;
     }
-    let names = |users: Vec<User>| users.into_iter().map(|u| u.username.into_inner()).collect::<Vec<_>>();
-    let tagged = |names: &[&str]| names.iter().map(|n| format!("{}{n}", f.tag)).collect::<Vec<_>>();
+    let names = |users: Vec<User>| {
+        users
+            .into_iter()
+            .map(|u| u.username.into_inner())
+            .collect::<Vec<_>>()
+    };
+    let tagged = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("{}{n}", f.tag))
+            .collect::<Vec<_>>()
+    };
 
-    let found = f.accounts.search_users(&format!("{}ann", f.tag), 10).await.unwrap();
+    let found = f
+        .accounts
+        .search_users(&format!("{}ann", f.tag), 10)
+        .await
+        .unwrap();
     assert_eq!(names(found), tagged(&["ann", "anna", "annabel"]));
-    let limited = f.accounts.search_users(&format!("{}ann", f.tag), 2).await.unwrap();
+    let limited = f
+        .accounts
+        .search_users(&format!("{}ann", f.tag), 2)
+        .await
+        .unwrap();
     assert_eq!(names(limited), tagged(&["ann", "anna"]));
     // LIKE wildcards in the prefix are literal characters.
-    let underscore = f.accounts.search_users(&format!("{}a_", f.tag), 10).await.unwrap();
+    let underscore = f
+        .accounts
+        .search_users(&format!("{}a_", f.tag), 10)
+        .await
+        .unwrap();
     assert_eq!(names(underscore), tagged(&["a_x"]));
-    assert!(f.accounts.search_users(&format!("{}%", f.tag), 10).await.unwrap().is_empty());
-    assert!(f.accounts.search_users(&format!("{}zz", f.tag), 10).await.unwrap().is_empty());
+    assert!(
+        f.accounts
+            .search_users(&format!("{}%", f.tag), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.accounts
+            .search_users(&format!("{}zz", f.tag), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let all = f.accounts.search_users(&f.tag, 50).await.unwrap();
-    assert_eq!(names(all), tagged(&["a_x", "abx", "ann", "anna", "annabel", "bob"]));
+    assert_eq!(
+        names(all),
+        tagged(&["a_x", "abx", "ann", "anna", "annabel", "bob"])
+    );
 }
 
 pub async fn set_display_name_and_last_seen(stores: Stores) {
@@ -74,19 +134,55 @@ pub async fn set_display_name_and_last_seen(stores: Stores) {
     let alice = f.user("alice").await;
     let name = DisplayName::parse("Alice Liddell").unwrap();
     let renamed = f.accounts.set_display_name(alice.id, &name).await.unwrap();
-    assert_eq!(renamed, User { display_name: name.clone(), ..alice.clone() });
-    assert_eq!(f.accounts.user(alice.id).await.unwrap().unwrap().display_name, name);
+    assert_eq!(
+        renamed,
+        User {
+            display_name: name.clone(),
+            ..alice.clone()
+        }
+    );
+    assert_eq!(
+        f.accounts
+            .user(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name,
+        name
+    );
     let missing = f.accounts.set_display_name(UserId::new(), &name).await;
     assert_eq!(missing, Err(StoreError::NotFound));
 
     let bob = f.user("bob").await;
     let seen = [(alice.id, T0 + 5), (bob.id, T0 + 7), (UserId::new(), T0)];
     f.accounts.record_last_seen(&seen).await.unwrap();
-    assert_eq!(f.accounts.user(alice.id).await.unwrap().unwrap().last_seen_ms, Some(T0 + 5));
-    assert_eq!(f.accounts.user(bob.id).await.unwrap().unwrap().last_seen_ms, Some(T0 + 7));
+    assert_eq!(
+        f.accounts
+            .user(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_ms,
+        Some(T0 + 5)
+    );
+    assert_eq!(
+        f.accounts.user(bob.id).await.unwrap().unwrap().last_seen_ms,
+        Some(T0 + 7)
+    );
     // An older time never overwrites a newer one.
-    f.accounts.record_last_seen(&[(alice.id, T0 + 1)]).await.unwrap();
-    assert_eq!(f.accounts.user(alice.id).await.unwrap().unwrap().last_seen_ms, Some(T0 + 5));
+    f.accounts
+        .record_last_seen(&[(alice.id, T0 + 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.accounts
+            .user(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_ms,
+        Some(T0 + 5)
+    );
 }
 
 pub async fn sessions_lifecycle(stores: Stores) {
@@ -98,13 +194,25 @@ pub async fn sessions_lifecycle(stores: Stores) {
     let earlier = f.new_session(alice.id, T0 + 10, token(2)).await;
     let bobs = f.new_session(bob.id, T0, token(3)).await;
 
-    assert_eq!(f.accounts.session(later.id).await.unwrap(), Some(later.clone()));
-    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![earlier.clone(), later.clone()]);
-    assert_eq!(f.accounts.sessions(bob.id).await.unwrap(), vec![bobs.clone()]);
+    assert_eq!(
+        f.accounts.session(later.id).await.unwrap(),
+        Some(later.clone())
+    );
+    assert_eq!(
+        f.accounts.sessions(alice.id).await.unwrap(),
+        vec![earlier.clone(), later.clone()]
+    );
+    assert_eq!(
+        f.accounts.sessions(bob.id).await.unwrap(),
+        vec![bobs.clone()]
+    );
 
     f.accounts.revoke_session(earlier.id).await.unwrap();
     assert_eq!(f.accounts.session(earlier.id).await.unwrap(), None);
-    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![later.clone()]);
+    assert_eq!(
+        f.accounts.sessions(alice.id).await.unwrap(),
+        vec![later.clone()]
+    );
     // Idempotent, also for ids that never existed.
     f.accounts.revoke_session(earlier.id).await.unwrap();
     f.accounts.revoke_session(SessionId::new()).await.unwrap();
@@ -119,21 +227,45 @@ pub async fn refresh_rotation_and_reuse_detection(stores: Stores) {
     let session = f.new_session(alice.id, T0, h1).await;
 
     let first = f.accounts.rotate_refresh(h1, h2, T0 + 100).await.unwrap();
-    let expected = Session { last_used_at_ms: T0 + 100, ..session.clone() };
+    let expected = Session {
+        last_used_at_ms: T0 + 100,
+        ..session.clone()
+    };
     assert_eq!(first, RefreshOutcome::Rotated(expected.clone()));
-    assert_eq!(f.accounts.session(session.id).await.unwrap(), Some(expected));
+    assert_eq!(
+        f.accounts.session(session.id).await.unwrap(),
+        Some(expected)
+    );
 
     let second = f.accounts.rotate_refresh(h2, h3, T0 + 200).await.unwrap();
-    assert!(matches!(&second, RefreshOutcome::Rotated(s) if s.id == session.id && s.last_used_at_ms == T0 + 200), "{second:?}");
+    assert!(
+        matches!(&second, RefreshOutcome::Rotated(s) if s.id == session.id && s.last_used_at_ms == T0 + 200),
+        "{second:?}"
+    );
 
     // h1 was spent: presenting it again means it leaked. The session dies.
     let replay = f.accounts.rotate_refresh(h1, h4, T0 + 300).await.unwrap();
-    assert_eq!(replay, RefreshOutcome::Reused { session_id: session.id, user_id: session.user_id });
+    assert_eq!(
+        replay,
+        RefreshOutcome::Reused {
+            session_id: session.id,
+            user_id: session.user_id
+        }
+    );
     assert_eq!(f.accounts.session(session.id).await.unwrap(), None);
     assert!(f.accounts.sessions(alice.id).await.unwrap().is_empty());
     // Even the current token of the revoked session no longer works.
-    assert_eq!(f.accounts.rotate_refresh(h3, h4, T0 + 400).await.unwrap(), RefreshOutcome::Invalid);
-    assert_eq!(f.accounts.rotate_refresh(token(9), token(10), T0).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(
+        f.accounts.rotate_refresh(h3, h4, T0 + 400).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(
+        f.accounts
+            .rotate_refresh(token(9), token(10), T0)
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
 }
 
 pub async fn refresh_after_revoke_is_invalid(stores: Stores) {
@@ -143,8 +275,24 @@ pub async fn refresh_after_revoke_is_invalid(stores: Stores) {
     let a = f.new_session(alice.id, T0, a1).await;
     let b = f.new_session(alice.id, T0 + 1, b1).await;
     f.accounts.revoke_session(a.id).await.unwrap();
-    assert_eq!(f.accounts.rotate_refresh(a1, token(3), T0 + 5).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(
+        f.accounts
+            .rotate_refresh(a1, token(3), T0 + 5)
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
     // The other session is untouched.
-    let rotated = f.accounts.rotate_refresh(b1, token(4), T0 + 5).await.unwrap();
-    assert_eq!(rotated, RefreshOutcome::Rotated(Session { last_used_at_ms: T0 + 5, ..b }));
+    let rotated = f
+        .accounts
+        .rotate_refresh(b1, token(4), T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated,
+        RefreshOutcome::Rotated(Session {
+            last_used_at_ms: T0 + 5,
+            ..b
+        })
+    );
 }

@@ -10,7 +10,9 @@ use crate::support::*;
 
 pub async fn append_assigns_gap_free_seq(stores: Stores) {
     let f = Fixture::new(stores);
-    let [alice, bob, carol] = f.users(&["alice", "bob", "carol"]).await[..] else { unreachable!() };
+    let [alice, bob, carol] = f.users(&["alice", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
     let group = f.group(alice, &[bob, carol]).await;
 
     let mut new = f.new_message(group.id, alice, "first");
@@ -39,7 +41,10 @@ pub async fn append_assigns_gap_free_seq(stores: Stores) {
     reply.reply_to_seq = Some(1);
     let second = f.send_new(reply).await;
     let third = f.send(group.id, carol, "third").await;
-    assert_eq!((second.seq, second.mod_seq, second.reply_to_seq), (2, 2, Some(1)));
+    assert_eq!(
+        (second.seq, second.mod_seq, second.reply_to_seq),
+        (2, 2, Some(1))
+    );
     assert_eq!((third.seq, third.mod_seq), (3, 3));
 
     assert_eq!(f.messages.message(group.id, 1).await.unwrap(), Some(first));
@@ -53,13 +58,21 @@ pub async fn append_assigns_gap_free_seq(stores: Stores) {
     let other = f.group(bob, &[]).await;
     assert_eq!(f.send(other.id, bob, "elsewhere").await.seq, 1);
 
-    let nowhere = f.messages.append(f.new_message(ConversationId::new(), alice, "lost")).await;
-    assert!(nowhere.is_err(), "append to a missing conversation: {nowhere:?}");
+    let nowhere = f
+        .messages
+        .append(f.new_message(ConversationId::new(), alice, "lost"))
+        .await;
+    assert!(
+        nowhere.is_err(),
+        "append to a missing conversation: {nowhere:?}"
+    );
 }
 
 pub async fn duplicate_client_msg_id_returns_original(stores: Stores) {
     let f = Fixture::new(stores);
-    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else { unreachable!() };
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
     let group = f.group(alice, &[bob]).await;
     let mut new = f.new_message(group.id, alice, "original");
     new.client_msg_id = ClientMsgId::parse("retry-me").unwrap();
@@ -84,23 +97,45 @@ pub async fn duplicate_client_msg_id_returns_original(stores: Stores) {
     // A duplicate of a message that has since changed returns its current state.
     let edited = f
         .messages
-        .change(group.id, 1, MessageChange::Edit { text: text("edited"), mentions: vec![] }, T0 + 5)
+        .change(
+            group.id,
+            1,
+            MessageChange::Edit {
+                text: text("edited"),
+                mentions: vec![],
+            },
+            T0 + 5,
+        )
         .await
         .unwrap();
     let mut again = f.new_message(group.id, alice, "again");
     again.client_msg_id = new.client_msg_id;
-    assert_eq!(f.messages.append(again).await.unwrap(), AppendOutcome::Duplicate(edited));
+    assert_eq!(
+        f.messages.append(again).await.unwrap(),
+        AppendOutcome::Duplicate(edited)
+    );
 }
 
 pub async fn edit_changes_text_and_bumps_mod_seq(stores: Stores) {
     let f = Fixture::new(stores);
-    let [alice, bob, carol] = f.users(&["alice", "bob", "carol"]).await[..] else { unreachable!() };
+    let [alice, bob, carol] = f.users(&["alice", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
     let group = f.group(alice, &[bob, carol]).await;
-    let first = f.send_mentioning(group.id, alice, "helo @bob", &[bob]).await;
+    let first = f
+        .send_mentioning(group.id, alice, "helo @bob", &[bob])
+        .await;
     f.send(group.id, bob, "hi").await;
 
-    let change = MessageChange::Edit { text: text("hello @carol"), mentions: vec![carol] };
-    let edited = f.messages.change(group.id, first.seq, change, T0 + 500).await.unwrap();
+    let change = MessageChange::Edit {
+        text: text("hello @carol"),
+        mentions: vec![carol],
+    };
+    let edited = f
+        .messages
+        .change(group.id, first.seq, change, T0 + 500)
+        .await
+        .unwrap();
     assert_eq!(
         edited,
         Message {
@@ -111,66 +146,138 @@ pub async fn edit_changes_text_and_bumps_mod_seq(stores: Stores) {
             ..first.clone()
         }
     );
-    assert_eq!(f.messages.message(group.id, first.seq).await.unwrap(), Some(edited.clone()));
+    assert_eq!(
+        f.messages.message(group.id, first.seq).await.unwrap(),
+        Some(edited.clone())
+    );
     let conversation = f.conversation(group.id).await;
     assert_eq!((conversation.last_seq, conversation.last_mod), (2, 3));
 
-    let again = MessageChange::Edit { text: text("hello again"), mentions: vec![] };
-    let twice = f.messages.change(group.id, first.seq, again, T0 + 600).await.unwrap();
-    assert_eq!((twice.mod_seq, twice.edited_at_ms, twice.mentions.len()), (4, Some(T0 + 600), 0));
+    let again = MessageChange::Edit {
+        text: text("hello again"),
+        mentions: vec![],
+    };
+    let twice = f
+        .messages
+        .change(group.id, first.seq, again, T0 + 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        (twice.mod_seq, twice.edited_at_ms, twice.mentions.len()),
+        (4, Some(T0 + 600), 0)
+    );
     // Mentions follow the edit: carol's mention moved away from bob.
-    let bob_view = f.conversations.summary(group.id, bob).await.unwrap().unwrap();
+    let bob_view = f
+        .conversations
+        .summary(group.id, bob)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(bob_view.mention_count, 0);
 }
 
 pub async fn delete_is_soft_and_final(stores: Stores) {
     let f = Fixture::new(stores);
-    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else { unreachable!() };
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
     let group = f.group(alice, &[bob]).await;
-    let message = f.send_mentioning(group.id, alice, "regrettable", &[bob]).await;
-    let react = MessageChange::AddReaction { user_id: bob, emoji: emoji("😮") };
-    let reacted = f.messages.change(group.id, message.seq, react, T0).await.unwrap();
+    let message = f
+        .send_mentioning(group.id, alice, "regrettable", &[bob])
+        .await;
+    let react = MessageChange::AddReaction {
+        user_id: bob,
+        emoji: emoji("😮"),
+    };
+    let reacted = f
+        .messages
+        .change(group.id, message.seq, react, T0)
+        .await
+        .unwrap();
     assert_eq!(reacted.mod_seq, 2);
 
-    let deleted = f.messages.change(group.id, message.seq, MessageChange::Delete, T0 + 1).await.unwrap();
+    let deleted = f
+        .messages
+        .change(group.id, message.seq, MessageChange::Delete, T0 + 1)
+        .await
+        .unwrap();
     assert!(deleted.deleted);
     assert_eq!(deleted.text, "");
     assert_eq!(deleted.mod_seq, 3);
     assert!(deleted.reactions.is_empty(), "{:?}", deleted.reactions);
-    assert_eq!((deleted.seq, deleted.id, deleted.sender_id), (message.seq, message.id, alice));
+    assert_eq!(
+        (deleted.seq, deleted.id, deleted.sender_id),
+        (message.seq, message.id, alice)
+    );
 
     // Deleting again, editing or reacting to a deleted message changes nothing.
     let changes = [
         MessageChange::Delete,
-        MessageChange::Edit { text: text("resurrected"), mentions: vec![] },
-        MessageChange::AddReaction { user_id: alice, emoji: emoji("👍") },
+        MessageChange::Edit {
+            text: text("resurrected"),
+            mentions: vec![],
+        },
+        MessageChange::AddReaction {
+            user_id: alice,
+            emoji: emoji("👍"),
+        },
     ];
     for change in changes {
-        let unchanged = f.messages.change(group.id, message.seq, change, T0 + 2).await.unwrap();
+        let unchanged = f
+            .messages
+            .change(group.id, message.seq, change, T0 + 2)
+            .await
+            .unwrap();
         assert_eq!(unchanged, deleted);
     }
     assert_eq!(f.conversation(group.id).await.last_mod, 3);
-    let history = f.messages.history(group.id, HistoryQuery::Latest { limit: 10 }).await.unwrap();
+    let history = f
+        .messages
+        .history(group.id, HistoryQuery::Latest { limit: 10 })
+        .await
+        .unwrap();
     assert_eq!(history, vec![deleted]);
 }
 
 pub async fn reactions_aggregate_in_order(stores: Stores) {
     let f = Fixture::new(stores);
-    let [alice, bob, carol, dave] = f.users(&["alice", "bob", "carol", "dave"]).await[..] else { unreachable!() };
+    let [alice, bob, carol, dave] = f.users(&["alice", "bob", "carol", "dave"]).await[..] else {
+        unreachable!()
+    };
     let group = f.group(alice, &[bob, carol, dave]).await;
     let message = f.send(group.id, alice, "react to me").await;
     let (up, heart) = (emoji("👍"), emoji("❤️"));
-    let add = |user_id, emoji: &natter_domain::values::Reaction| MessageChange::AddReaction { user_id, emoji: emoji.clone() };
-    let remove = |user_id, emoji: &natter_domain::values::Reaction| MessageChange::RemoveReaction { user_id, emoji: emoji.clone() };
-    let apply = async |change| f.messages.change(group.id, message.seq, change, T0).await.unwrap();
+    let add = |user_id, emoji: &natter_domain::values::Reaction| MessageChange::AddReaction {
+        user_id,
+        emoji: emoji.clone(),
+    };
+    let remove = |user_id, emoji: &natter_domain::values::Reaction| MessageChange::RemoveReaction {
+        user_id,
+        emoji: emoji.clone(),
+    };
+    let apply = async |change| {
+        f.messages
+            .change(group.id, message.seq, change, T0)
+            .await
+            .unwrap()
+    };
     let groups = |m: &Message| {
-        m.reactions.iter().map(|r| (r.emoji.as_str().to_owned(), r.user_ids.clone())).collect::<Vec<_>>()
+        m.reactions
+            .iter()
+            .map(|r| (r.emoji.as_str().to_owned(), r.user_ids.clone()))
+            .collect::<Vec<_>>()
     };
 
     apply(add(bob, &up)).await;
     apply(add(carol, &heart)).await;
     let three = apply(add(alice, &up)).await;
-    assert_eq!(groups(&three), vec![("👍".to_owned(), vec![bob, alice]), ("❤️".to_owned(), vec![carol])]);
+    assert_eq!(
+        groups(&three),
+        vec![
+            ("👍".to_owned(), vec![bob, alice]),
+            ("❤️".to_owned(), vec![carol])
+        ]
+    );
     assert_eq!(three.mod_seq, 4);
 
     // No-ops return the message and do not count as changes.
@@ -181,13 +288,25 @@ pub async fn reactions_aggregate_in_order(stores: Stores) {
 
     // Groups are ordered by their earliest *remaining* reaction: alice's 👍 came after carol's ❤️.
     let fewer = apply(remove(bob, &up)).await;
-    assert_eq!(groups(&fewer), vec![("❤️".to_owned(), vec![carol]), ("👍".to_owned(), vec![alice])]);
+    assert_eq!(
+        groups(&fewer),
+        vec![
+            ("❤️".to_owned(), vec![carol]),
+            ("👍".to_owned(), vec![alice])
+        ]
+    );
     let gone = apply(remove(alice, &up)).await;
     assert_eq!(groups(&gone), vec![("❤️".to_owned(), vec![carol])]);
     let back = apply(add(bob, &up)).await;
-    assert_eq!(groups(&back), vec![("❤️".to_owned(), vec![carol]), ("👍".to_owned(), vec![bob])]);
+    assert_eq!(
+        groups(&back),
+        vec![("❤️".to_owned(), vec![carol]), ("👍".to_owned(), vec![bob])]
+    );
     assert_eq!(back.mod_seq, 7);
-    assert_eq!(f.messages.message(group.id, message.seq).await.unwrap(), Some(back));
+    assert_eq!(
+        f.messages.message(group.id, message.seq).await.unwrap(),
+        Some(back)
+    );
 }
 
 pub async fn change_of_unknown_message_is_not_found(stores: Stores) {
@@ -198,8 +317,14 @@ pub async fn change_of_unknown_message_is_not_found(stores: Stores) {
     for (conversation, seq) in [(group.id, 2), (group.id, 0), (ConversationId::new(), 1)] {
         for change in [
             MessageChange::Delete,
-            MessageChange::Edit { text: text("x"), mentions: vec![] },
-            MessageChange::AddReaction { user_id: alice, emoji: emoji("👍") },
+            MessageChange::Edit {
+                text: text("x"),
+                mentions: vec![],
+            },
+            MessageChange::AddReaction {
+                user_id: alice,
+                emoji: emoji("👍"),
+            },
         ] {
             let result = f.messages.change(conversation, seq, change, T0).await;
             assert_eq!(result, Err(StoreError::NotFound));
@@ -219,20 +344,65 @@ pub async fn history_pages_in_both_directions(stores: Stores) {
     let page = async |query| f.messages.history(group.id, query).await.unwrap();
     let range = |r: std::ops::RangeInclusive<i64>| r.collect::<Vec<_>>();
 
-    assert_eq!(page(HistoryQuery::Latest { limit: 4 }).await, sent[6..].to_vec());
-    assert_eq!(seqs(&page(HistoryQuery::Before { before: 7, limit: 4 }).await), range(3..=6));
-    assert_eq!(seqs(&page(HistoryQuery::Before { before: 3, limit: 4 }).await), range(1..=2));
-    assert!(page(HistoryQuery::Before { before: 1, limit: 4 }).await.is_empty());
-    assert_eq!(seqs(&page(HistoryQuery::After { after: 0, limit: 4 }).await), range(1..=4));
-    assert_eq!(seqs(&page(HistoryQuery::After { after: 8, limit: 4 }).await), range(9..=10));
-    assert!(page(HistoryQuery::After { after: 10, limit: 4 }).await.is_empty());
+    assert_eq!(
+        page(HistoryQuery::Latest { limit: 4 }).await,
+        sent[6..].to_vec()
+    );
+    assert_eq!(
+        seqs(
+            &page(HistoryQuery::Before {
+                before: 7,
+                limit: 4
+            })
+            .await
+        ),
+        range(3..=6)
+    );
+    assert_eq!(
+        seqs(
+            &page(HistoryQuery::Before {
+                before: 3,
+                limit: 4
+            })
+            .await
+        ),
+        range(1..=2)
+    );
+    assert!(
+        page(HistoryQuery::Before {
+            before: 1,
+            limit: 4
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        seqs(&page(HistoryQuery::After { after: 0, limit: 4 }).await),
+        range(1..=4)
+    );
+    assert_eq!(
+        seqs(&page(HistoryQuery::After { after: 8, limit: 4 }).await),
+        range(9..=10)
+    );
+    assert!(
+        page(HistoryQuery::After {
+            after: 10,
+            limit: 4
+        })
+        .await
+        .is_empty()
+    );
     assert_eq!(page(HistoryQuery::Latest { limit: 50 }).await, sent);
     assert!(page(HistoryQuery::Latest { limit: 0 }).await.is_empty());
 
     // Walking backwards then forwards visits every message exactly once.
     let mut backwards = page(HistoryQuery::Latest { limit: 3 }).await;
     while let Some(oldest) = backwards.first().map(|m| m.seq) {
-        let older = page(HistoryQuery::Before { before: oldest, limit: 3 }).await;
+        let older = page(HistoryQuery::Before {
+            before: oldest,
+            limit: 3,
+        })
+        .await;
         if older.is_empty() {
             break;
         }
@@ -250,26 +420,45 @@ pub async fn history_pages_in_both_directions(stores: Stores) {
     }
     assert_eq!(forwards, sent);
 
-    let empty = f.messages.history(ConversationId::new(), HistoryQuery::Latest { limit: 10 }).await.unwrap();
+    let empty = f
+        .messages
+        .history(ConversationId::new(), HistoryQuery::Latest { limit: 10 })
+        .await
+        .unwrap();
     assert!(empty.is_empty());
 }
 
 pub async fn changes_since_orders_by_mod_seq(stores: Stores) {
     let f = Fixture::new(stores);
-    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else { unreachable!() };
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
     let group = f.group(alice, &[bob]).await;
     for n in 1..=3 {
         f.send(group.id, alice, &format!("m{n}")).await;
     }
-    let edit = MessageChange::Edit { text: text("m1 edited"), mentions: vec![] };
+    let edit = MessageChange::Edit {
+        text: text("m1 edited"),
+        mentions: vec![],
+    };
     f.messages.change(group.id, 1, edit, T0).await.unwrap(); // mod 4
-    let react = MessageChange::AddReaction { user_id: bob, emoji: emoji("👍") };
+    let react = MessageChange::AddReaction {
+        user_id: bob,
+        emoji: emoji("👍"),
+    };
     f.messages.change(group.id, 2, react, T0).await.unwrap(); // mod 5
     f.send(group.id, bob, "m4").await; // mod 6
 
     let feed = async |after, limit| {
-        let changes = f.messages.changes_since(group.id, after, limit).await.unwrap();
-        changes.iter().map(|m| (m.seq, m.mod_seq)).collect::<Vec<_>>()
+        let changes = f
+            .messages
+            .changes_since(group.id, after, limit)
+            .await
+            .unwrap();
+        changes
+            .iter()
+            .map(|m| (m.seq, m.mod_seq))
+            .collect::<Vec<_>>()
     };
     assert_eq!(feed(0, 100).await, vec![(3, 3), (1, 4), (2, 5), (4, 6)]);
     assert_eq!(feed(3, 100).await, vec![(1, 4), (2, 5), (4, 6)]);
@@ -279,7 +468,10 @@ pub async fn changes_since_orders_by_mod_seq(stores: Stores) {
 
     let full = f.messages.changes_since(group.id, 3, 1).await.unwrap();
     assert_eq!(full[0].text, "m1 edited");
-    assert_eq!(Some(full[0].clone()), f.messages.message(group.id, 1).await.unwrap());
+    assert_eq!(
+        Some(full[0].clone()),
+        f.messages.message(group.id, 1).await.unwrap()
+    );
     let reacted = f.messages.changes_since(group.id, 4, 1).await.unwrap();
     assert_eq!(reacted[0].reactions.len(), 1);
 }

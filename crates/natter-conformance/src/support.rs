@@ -45,7 +45,12 @@ impl Fixture {
         let random = UserId::new().0.simple().to_string();
         let tag = format!("t{}", &random[random.len() - 8..]);
         let node = u16::from_str_radix(&random[random.len() - 3..], 16).unwrap_or(0) & 0x3ff;
-        Self { stores, tag, ids: MessageIdGenerator::new(node), client_ids: AtomicU64::new(0) }
+        Self {
+            stores,
+            tag,
+            ids: MessageIdGenerator::new(node),
+            client_ids: AtomicU64::new(0),
+        }
     }
 
     pub fn username(&self, name: &str) -> Username {
@@ -93,7 +98,10 @@ impl Fixture {
     }
 
     pub async fn group_at(&self, owner: UserId, others: &[UserId], at_ms: i64) -> Conversation {
-        self.conversations.create_conversation(self.new_group(owner, others, at_ms)).await.expect("create group")
+        self.conversations
+            .create_conversation(self.new_group(owner, others, at_ms))
+            .await
+            .expect("create group")
     }
 
     pub fn new_direct(a: UserId, b: UserId) -> NewConversation {
@@ -109,11 +117,19 @@ impl Fixture {
     }
 
     pub async fn direct(&self, a: UserId, b: UserId) -> Conversation {
-        self.conversations.create_conversation(Self::new_direct(a, b)).await.expect("create direct")
+        self.conversations
+            .create_conversation(Self::new_direct(a, b))
+            .await
+            .expect("create direct")
     }
 
     /// A new message with a fresh client id.
-    pub fn new_message(&self, conversation: ConversationId, sender: UserId, text: &str) -> NewMessage {
+    pub fn new_message(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        text: &str,
+    ) -> NewMessage {
         let n = self.client_ids.fetch_add(1, Ordering::Relaxed);
         NewMessage {
             id: self.ids.next(wall_clock_ms()),
@@ -129,7 +145,8 @@ impl Fixture {
 
     /// Append and expect a new message.
     pub async fn send(&self, conversation: ConversationId, sender: UserId, text: &str) -> Message {
-        self.send_new(self.new_message(conversation, sender, text)).await
+        self.send_new(self.new_message(conversation, sender, text))
+            .await
     }
 
     pub async fn send_new(&self, message: NewMessage) -> Message {
@@ -139,17 +156,32 @@ impl Fixture {
         }
     }
 
-    pub async fn send_mentioning(&self, conversation: ConversationId, sender: UserId, text: &str, mentions: &[UserId]) -> Message {
+    pub async fn send_mentioning(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        text: &str,
+        mentions: &[UserId],
+    ) -> Message {
         let mut message = self.new_message(conversation, sender, text);
         message.mentions = mentions.to_vec();
         self.send_new(message).await
     }
 
     pub async fn conversation(&self, id: ConversationId) -> Conversation {
-        self.conversations.conversation(id).await.expect("read conversation").expect("conversation exists")
+        self.conversations
+            .conversation(id)
+            .await
+            .expect("read conversation")
+            .expect("conversation exists")
     }
 
-    pub async fn new_session(&self, user: UserId, created_at_ms: i64, refresh_hash: [u8; 32]) -> Session {
+    pub async fn new_session(
+        &self,
+        user: UserId,
+        created_at_ms: i64,
+        refresh_hash: [u8; 32],
+    ) -> Session {
         let session = Session {
             id: SessionId::new(),
             user_id: user,
@@ -157,7 +189,13 @@ impl Fixture {
             created_at_ms,
             last_used_at_ms: created_at_ms,
         };
-        self.accounts.create_session(NewSession { session, refresh_hash }).await.expect("create session")
+        self.accounts
+            .create_session(NewSession {
+                session,
+                refresh_hash,
+            })
+            .await
+            .expect("create session")
     }
 }
 

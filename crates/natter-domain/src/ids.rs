@@ -74,16 +74,27 @@ impl MessageIdGenerator {
 
     /// `node` must be unique among the processes writing to the same store (0..1024).
     pub fn new(node: u16) -> Self {
-        Self { node: u64::from(node) & ((1 << Self::NODE_BITS) - 1), last: AtomicU64::new(0) }
+        Self {
+            node: u64::from(node) & ((1 << Self::NODE_BITS) - 1),
+            last: AtomicU64::new(0),
+        }
     }
 
     pub fn next(&self, now_ms: i64) -> MessageId {
         let millis = (now_ms.max(0) as u64).saturating_sub(Self::EPOCH_MS);
-        let candidate = (millis << (Self::NODE_BITS + Self::COUNTER_BITS)) | (self.node << Self::COUNTER_BITS);
+        let candidate =
+            (millis << (Self::NODE_BITS + Self::COUNTER_BITS)) | (self.node << Self::COUNTER_BITS);
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
-            let next = if candidate > last { candidate } else { last + 1 };
-            match self.last.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            let next = if candidate > last {
+                candidate
+            } else {
+                last + 1
+            };
+            match self
+                .last
+                .compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return MessageId(next as i64),
                 Err(actual) => last = actual,
             }

@@ -1,7 +1,9 @@
 //! The entities the services work with and the stores persist. Times are Unix milliseconds.
 
 use crate::ids::{ConversationId, MessageId, SessionId, UserId};
-use crate::values::{ClientMsgId, DeviceName, DisplayName, GroupName, MessageText, Reaction, Topic, Username};
+use crate::values::{
+    ClientMsgId, DeviceName, DisplayName, GroupName, MessageText, Reaction, Topic, Username,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -46,7 +48,10 @@ pub enum RefreshOutcome {
     /// The token was current; it is now spent and the new hash is current.
     Rotated(Session),
     /// The token was already spent: someone replayed it, so the whole session was revoked.
-    Reused { session_id: SessionId, user_id: UserId },
+    Reused {
+        session_id: SessionId,
+        user_id: UserId,
+    },
     /// Unknown token, or its session was revoked.
     Invalid,
 }
@@ -224,10 +229,19 @@ impl AppendOutcome {
 /// A change to an existing message.
 #[derive(Debug, Clone)]
 pub enum MessageChange {
-    Edit { text: MessageText, mentions: Vec<UserId> },
+    Edit {
+        text: MessageText,
+        mentions: Vec<UserId>,
+    },
     Delete,
-    AddReaction { user_id: UserId, emoji: Reaction },
-    RemoveReaction { user_id: UserId, emoji: Reaction },
+    AddReaction {
+        user_id: UserId,
+        emoji: Reaction,
+    },
+    RemoveReaction {
+        user_id: UserId,
+        emoji: Reaction,
+    },
 }
 
 /// Which page of history to read. Pages are returned in ascending `seq` order.

@@ -52,7 +52,11 @@ pub fn can_update_conversation(kind: ConversationKind, actor: &Member) -> Rule {
     if kind == ConversationKind::Direct {
         return deny("direct conversations have no name or topic");
     }
-    if actor.role >= Role::Admin { Ok(()) } else { deny("only admins can change the conversation") }
+    if actor.role >= Role::Admin {
+        Ok(())
+    } else {
+        deny("only admins can change the conversation")
+    }
 }
 
 pub fn can_edit_message(actor: UserId, message: &Message) -> Rule {
@@ -77,14 +81,20 @@ pub fn can_delete_message(actor: &Member, message: &Message) -> Rule {
 }
 
 pub fn can_react(message: &Message) -> Rule {
-    if message.deleted { Err(DomainError::NotFound) } else { Ok(()) }
+    if message.deleted {
+        Err(DomainError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// When the owner leaves a group, the member who inherits ownership: the longest-standing admin,
 /// else the longest-standing member. `members` are in joining order.
 pub fn successor_owner(members: &[Member], leaving: UserId) -> Option<&Member> {
     let others = || members.iter().filter(move |m| m.user_id != leaving);
-    others().find(|m| m.role == Role::Admin).or_else(|| others().next())
+    others()
+        .find(|m| m.role == Role::Admin)
+        .or_else(|| others().next())
 }
 
 #[cfg(test)]
@@ -112,13 +122,19 @@ mod tests {
         assert!(can_add_member(group, &member(Role::Admin), Role::Admin).is_err());
         assert!(can_add_member(group, &member(Role::Member), Role::Member).is_err());
         assert!(can_add_member(group, &member(Role::Owner), Role::Owner).is_err());
-        assert!(can_add_member(ConversationKind::Direct, &member(Role::Owner), Role::Member).is_err());
+        assert!(
+            can_add_member(ConversationKind::Direct, &member(Role::Owner), Role::Member).is_err()
+        );
     }
 
     #[test]
     fn removal_needs_a_higher_role_except_for_leaving() {
         let group = ConversationKind::Group;
-        let (owner, admin, plain) = (member(Role::Owner), member(Role::Admin), member(Role::Member));
+        let (owner, admin, plain) = (
+            member(Role::Owner),
+            member(Role::Admin),
+            member(Role::Member),
+        );
         assert!(can_remove_member(group, &owner, &admin).is_ok());
         assert!(can_remove_member(group, &admin, &plain).is_ok());
         assert!(can_remove_member(group, &admin, &owner).is_err());
@@ -132,9 +148,15 @@ mod tests {
         let owner = member(Role::Owner);
         let (first, admin) = (member(Role::Member), member(Role::Admin));
         let members = vec![owner.clone(), first.clone(), admin.clone()];
-        assert_eq!(successor_owner(&members, owner.user_id).unwrap().user_id, admin.user_id);
+        assert_eq!(
+            successor_owner(&members, owner.user_id).unwrap().user_id,
+            admin.user_id
+        );
         let members = vec![owner.clone(), first.clone()];
-        assert_eq!(successor_owner(&members, owner.user_id).unwrap().user_id, first.user_id);
+        assert_eq!(
+            successor_owner(&members, owner.user_id).unwrap().user_id,
+            first.user_id
+        );
         assert!(successor_owner(std::slice::from_ref(&owner), owner.user_id).is_none());
     }
 }

@@ -65,32 +65,81 @@ pub trait ConversationStore: Send + Sync + 'static {
     ) -> StoreResult<Conversation>;
 
     /// Current membership; `None` for non-members and former members.
-    async fn member(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<Member>>;
+    async fn member(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<Member>>;
     /// Current members, in order of joining.
     async fn members(&self, conversation: ConversationId) -> StoreResult<Vec<Member>>;
     /// Add a current member (a former member rejoins with fresh cursors at the current seq).
     /// `Conflict` if already a member.
-    async fn add_member(&self, conversation: ConversationId, user: UserId, role: Role, now_ms: i64) -> StoreResult<Member>;
+    async fn add_member(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+    ) -> StoreResult<Member>;
     /// `NotFound` if not a member.
-    async fn remove_member(&self, conversation: ConversationId, user: UserId, now_ms: i64) -> StoreResult<()>;
+    async fn remove_member(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        now_ms: i64,
+    ) -> StoreResult<()>;
     /// `NotFound` if not a member.
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role, now_ms: i64) -> StoreResult<Member>;
-    async fn set_muted(&self, conversation: ConversationId, user: UserId, muted: bool, now_ms: i64) -> StoreResult<Member>;
+    async fn set_role(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+    ) -> StoreResult<Member>;
+    async fn set_muted(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        muted: bool,
+        now_ms: i64,
+    ) -> StoreResult<Member>;
     /// Raise the read cursor to `seq` (never lowers it; clamps to the conversation's last seq;
     /// raises the delivered cursor along with it).
-    async fn mark_read(&self, conversation: ConversationId, user: UserId, seq: i64, now_ms: i64) -> StoreResult<Member>;
+    async fn mark_read(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+        now_ms: i64,
+    ) -> StoreResult<Member>;
     /// Raise the delivered cursor (never lowers it; clamps to the last seq).
-    async fn mark_delivered(&self, conversation: ConversationId, user: UserId, seq: i64, now_ms: i64) -> StoreResult<Member>;
+    async fn mark_delivered(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+        now_ms: i64,
+    ) -> StoreResult<Member>;
 
     /// The user's conversations, most recent activity first; `before_activity_ms` pages.
-    async fn conversations_of(&self, user: UserId, before_activity_ms: Option<i64>, limit: u32) -> StoreResult<Vec<ConversationSummary>>;
+    async fn conversations_of(
+        &self,
+        user: UserId,
+        before_activity_ms: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>>;
     /// One conversation as `user` sees it; `None` unless a current member.
-    async fn summary(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<ConversationSummary>>;
+    async fn summary(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<ConversationSummary>>;
     /// Ids of all the user's current conversations.
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>>;
     /// Everyone who shares at least one conversation with `user` (excluding `user`), counting
     /// only conversations of at most `max_members` current members when it is given.
-    async fn contacts_of(&self, user: UserId, max_members: Option<i64>) -> StoreResult<Vec<UserId>>;
+    async fn contacts_of(&self, user: UserId, max_members: Option<i64>)
+    -> StoreResult<Vec<UserId>>;
     /// Conversations that changed for `user` after `since` (0 = all): new messages, metadata,
     /// membership, own cursors. Also those the user left since then.
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage>;
@@ -104,12 +153,28 @@ pub trait MessageStore: Send + Sync + 'static {
     /// (`Duplicate`) and change nothing.
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
     /// Apply a change, bumping the conversation's change counter. `NotFound` if no such message.
-    async fn change(&self, conversation: ConversationId, seq: i64, change: MessageChange, now_ms: i64) -> StoreResult<Message>;
-    async fn message(&self, conversation: ConversationId, seq: i64) -> StoreResult<Option<Message>>;
+    async fn change(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        change: MessageChange,
+        now_ms: i64,
+    ) -> StoreResult<Message>;
+    async fn message(&self, conversation: ConversationId, seq: i64)
+    -> StoreResult<Option<Message>>;
     /// A page of history in ascending seq order.
-    async fn history(&self, conversation: ConversationId, query: HistoryQuery) -> StoreResult<Vec<Message>>;
+    async fn history(
+        &self,
+        conversation: ConversationId,
+        query: HistoryQuery,
+    ) -> StoreResult<Vec<Message>>;
     /// Messages whose latest change is after `after_mod`, in `mod_seq` order, at most `limit`.
-    async fn changes_since(&self, conversation: ConversationId, after_mod: i64, limit: u32) -> StoreResult<Vec<Message>>;
+    async fn changes_since(
+        &self,
+        conversation: ConversationId,
+        after_mod: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 }
 
 /// Delivers events to every gateway node. Contract: events published by one caller for one

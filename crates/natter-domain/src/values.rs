@@ -115,8 +115,14 @@ impl MessageText {
                 format!("must be at most {MESSAGE_TEXT_MAX_CHARS} characters"),
             ));
         }
-        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-            return Err(DomainError::invalid("text", "must not contain control characters"));
+        if raw
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(DomainError::invalid(
+                "text",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -138,7 +144,9 @@ impl GroupName {
 impl Topic {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let topic = raw.trim();
-        if topic.chars().count() > TOPIC_MAX_CHARS || topic.chars().any(|c| c.is_control() && c != '\n') {
+        if topic.chars().count() > TOPIC_MAX_CHARS
+            || topic.chars().any(|c| c.is_control() && c != '\n')
+        {
             return Err(DomainError::invalid(
                 "topic",
                 format!("must be at most {TOPIC_MAX_CHARS} printable characters"),

@@ -7,8 +7,10 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::rest::{ConversationSummaryView, ConversationView, Cursors, MemberView, MessageView, UserView};
 use crate::ErrorBody;
+use crate::rest::{
+    ConversationSummaryView, ConversationView, Cursors, MemberView, MessageView, UserView,
+};
 
 /// Close codes the server uses, beyond the RFC 6455 ones (1001 going away on shutdown, 1009 too
 /// big, 1007 invalid UTF-8, 1008 policy).
@@ -60,12 +62,37 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<Uuid>,
     },
-    Delete { id: String, conversation_id: Uuid, seq: i64 },
-    React { id: String, conversation_id: Uuid, seq: i64, emoji: String },
-    Unreact { id: String, conversation_id: Uuid, seq: i64, emoji: String },
-    Read { id: String, conversation_id: Uuid, seq: i64 },
-    Delivered { id: String, conversation_id: Uuid, seq: i64 },
-    Typing { id: String, conversation_id: Uuid },
+    Delete {
+        id: String,
+        conversation_id: Uuid,
+        seq: i64,
+    },
+    React {
+        id: String,
+        conversation_id: Uuid,
+        seq: i64,
+        emoji: String,
+    },
+    Unreact {
+        id: String,
+        conversation_id: Uuid,
+        seq: i64,
+        emoji: String,
+    },
+    Read {
+        id: String,
+        conversation_id: Uuid,
+        seq: i64,
+    },
+    Delivered {
+        id: String,
+        conversation_id: Uuid,
+        seq: i64,
+    },
+    Typing {
+        id: String,
+        conversation_id: Uuid,
+    },
     History {
         id: String,
         conversation_id: Uuid,
@@ -76,7 +103,9 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
-    Ping { id: String },
+    Ping {
+        id: String,
+    },
 }
 
 impl ClientFrame {
@@ -162,29 +191,60 @@ pub enum ServerFrame {
         #[serde(flatten)]
         error: ErrorBody,
     },
-    Pong { id: String },
+    Pong {
+        id: String,
+    },
     #[serde(rename = "message.new")]
-    MessageNew { message: MessageView },
+    MessageNew {
+        message: MessageView,
+    },
     /// Edited, deleted, or reactions changed: the full new state.
     #[serde(rename = "message.updated")]
-    MessageUpdated { message: MessageView },
+    MessageUpdated {
+        message: MessageView,
+    },
     /// Sent during resume for a conversation the client did not give a cursor for (new to it)
     /// or whose metadata changed.
     #[serde(rename = "conversation")]
-    Conversation { summary: ConversationSummaryView },
+    Conversation {
+        summary: ConversationSummaryView,
+    },
     #[serde(rename = "conversation.updated")]
-    ConversationUpdated { conversation: ConversationView },
+    ConversationUpdated {
+        conversation: ConversationView,
+    },
     /// The client's user left or was removed (resume only; live removal is `member.removed`).
     #[serde(rename = "conversation.removed")]
-    ConversationRemoved { conversation_id: Uuid },
+    ConversationRemoved {
+        conversation_id: Uuid,
+    },
     #[serde(rename = "member.added")]
-    MemberAdded { conversation: ConversationView, member: MemberView, by: Uuid },
+    MemberAdded {
+        conversation: ConversationView,
+        member: MemberView,
+        by: Uuid,
+    },
     #[serde(rename = "member.removed")]
-    MemberRemoved { conversation_id: Uuid, user_id: Uuid, by: Uuid },
+    MemberRemoved {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        by: Uuid,
+    },
     #[serde(rename = "member.updated")]
-    MemberUpdated { member: MemberView },
-    Receipt { conversation_id: Uuid, user_id: Uuid, read_seq: i64, delivered_seq: i64 },
-    Typing { conversation_id: Uuid, user_id: Uuid, expires_in_ms: i64 },
+    MemberUpdated {
+        member: MemberView,
+    },
+    Receipt {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        read_seq: i64,
+        delivered_seq: i64,
+    },
+    Typing {
+        conversation_id: Uuid,
+        user_id: Uuid,
+        expires_in_ms: i64,
+    },
     Presence {
         user_id: Uuid,
         online: bool,
@@ -192,7 +252,9 @@ pub enum ServerFrame {
         last_seen_ms: Option<i64>,
     },
     #[serde(rename = "user.updated")]
-    UserUpdated { user: UserView },
+    UserUpdated {
+        user: UserView,
+    },
 }
 
 #[cfg(test)]
@@ -210,21 +272,37 @@ mod tests {
 
     #[test]
     fn only_objects_are_frames() {
-        assert_eq!(ClientFrame::parse(r#" {"type":"ping","id":"7"}"#), Ok(ClientFrame::Ping { id: "7".into() }));
+        assert_eq!(
+            ClientFrame::parse(r#" {"type":"ping","id":"7"}"#),
+            Ok(ClientFrame::Ping { id: "7".into() })
+        );
         assert!(ClientFrame::parse(r#"["ping","7"]"#).is_err());
         assert!(ClientFrame::parse("42").is_err());
     }
 
     #[test]
     fn ack_and_error_flatten_their_bodies() {
-        let ack = ServerFrame::Ack { id: "1".into(), body: AckBody::default() };
-        assert_eq!(serde_json::to_string(&ack).unwrap(), r#"{"type":"ack","id":"1"}"#);
+        let ack = ServerFrame::Ack {
+            id: "1".into(),
+            body: AckBody::default(),
+        };
+        assert_eq!(
+            serde_json::to_string(&ack).unwrap(),
+            r#"{"type":"ack","id":"1"}"#
+        );
         let error = ServerFrame::Error {
             id: Some("2".into()),
-            error: ErrorBody { code: "not_found".into(), message: "not found".into(), retry_after_ms: None },
+            error: ErrorBody {
+                code: "not_found".into(),
+                message: "not found".into(),
+                retry_after_ms: None,
+            },
         };
         let json = serde_json::to_string(&error).unwrap();
-        assert_eq!(json, r#"{"type":"error","id":"2","code":"not_found","message":"not found"}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"error","id":"2","code":"not_found","message":"not found"}"#
+        );
         assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), error);
     }
 }

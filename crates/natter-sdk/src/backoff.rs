@@ -27,17 +27,29 @@ impl Backoff {
     }
 
     pub(crate) fn with_seed(initial: Duration, max: Duration, seed: u64) -> Self {
-        Self { initial, max: max.max(initial), attempt: 0, rng: seed | 1 }
+        Self {
+            initial,
+            max: max.max(initial),
+            attempt: 0,
+            rng: seed | 1,
+        }
     }
 
     /// The delay before the next attempt: in `[step / 2, step]` where `step` is
     /// `initial * 2^attempts`, capped at `max`.
     pub(crate) fn next_delay(&mut self) -> Duration {
-        let step = self.initial.saturating_mul(1 << self.attempt.min(MAX_DOUBLINGS)).min(self.max);
+        let step = self
+            .initial
+            .saturating_mul(1 << self.attempt.min(MAX_DOUBLINGS))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let half = step / 2;
         let spread = u64::try_from((step - half).as_nanos()).unwrap_or(u64::MAX);
-        let jitter = if spread == 0 { 0 } else { self.next_random() % (spread + 1) };
+        let jitter = if spread == 0 {
+            0
+        } else {
+            self.next_random() % (spread + 1)
+        };
         half + Duration::from_nanos(jitter)
     }
 
@@ -69,7 +81,11 @@ mod tests {
             let mut step = 50 * MS;
             for _ in 0..40 {
                 let delay = backoff.next_delay();
-                assert!(delay >= step / 2 && delay <= step, "{delay:?} outside [{:?}, {step:?}]", step / 2);
+                assert!(
+                    delay >= step / 2 && delay <= step,
+                    "{delay:?} outside [{:?}, {step:?}]",
+                    step / 2
+                );
                 step = (step * 2).min(2000 * MS);
             }
         }
@@ -89,7 +105,10 @@ mod tests {
                 backoff.next_delay()
             })
             .collect();
-        assert!(delays.windows(2).any(|pair| pair[0] != pair[1]), "no jitter: {delays:?}");
+        assert!(
+            delays.windows(2).any(|pair| pair[0] != pair[1]),
+            "no jitter: {delays:?}"
+        );
     }
 
     #[test]

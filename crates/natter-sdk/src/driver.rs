@@ -35,9 +35,17 @@ use crate::socket::{self, Incoming, Ws};
 #[derive(Debug)]
 pub(crate) enum Command {
     /// A command awaiting its ack; `key` is the number in its request id.
-    Request { key: u64, frame: ClientFrame, reply: oneshot::Sender<Result<AckBody>>, deadline: Instant },
+    Request {
+        key: u64,
+        frame: ClientFrame,
+        reply: oneshot::Sender<Result<AckBody>>,
+        deadline: Instant,
+    },
     /// A raw text frame (tests); answered once written.
-    Raw { text: String, reply: oneshot::Sender<Result<()>> },
+    Raw {
+        text: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// Drop the connection abruptly; `done` fires once it is gone.
     Disconnect { done: oneshot::Sender<()> },
     /// Close cleanly and end the session.
@@ -83,7 +91,10 @@ impl Ending {
     fn from_error(error: Error) -> Self {
         match error {
             Error::Closed { code, reason } => Self::Fatal { code, reason },
-            other => Self::Fatal { code: None, reason: other.to_string() },
+            other => Self::Fatal {
+                code: None,
+                reason: other.to_string(),
+            },
         }
     }
 }
@@ -97,7 +108,10 @@ pub(crate) struct Started {
 }
 
 pub(crate) async fn start(client: Client, config: SessionConfig) -> Result<Started> {
-    let shared = Arc::new(Shared::new(ResumeState::new(config.sync_cursor, config.cursors.clone())));
+    let shared = Arc::new(Shared::new(ResumeState::new(
+        config.sync_cursor,
+        config.cursors.clone(),
+    )));
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let (events_tx, events) = mpsc::unbounded_channel();
     let mut sweep = tokio::time::interval(DEADLINE_SWEEP);
@@ -116,7 +130,12 @@ pub(crate) async fn start(client: Client, config: SessionConfig) -> Result<Start
     };
     let (ws, hello) = driver.connect_first().await?;
     let task = tokio::spawn(driver.run(ws, hello));
-    Ok(Started { shared, commands: commands_tx, events, task })
+    Ok(Started {
+        shared,
+        commands: commands_tx,
+        events,
+        task,
+    })
 }
 
 struct Driver {
@@ -143,22 +162,33 @@ impl Driver {
         match self.attempt().await {
             Ok(connected) => return Ok(connected),
             Err(Lost::Unauthenticated(error)) => {
-                if self.client.refresh_if_stale(self.last_token.as_deref()).await.is_err() {
+                if self
+                    .client
+                    .refresh_if_stale(self.last_token.as_deref())
+                    .await
+                    .is_err()
+                {
                     return Err(error);
                 }
             }
             Err(Lost::Transient(error)) => return Err(error),
             Err(Lost::Forced(_) | Lost::End(Ending::ByClient)) => {
-                return Err(Error::Closed { code: None, reason: "closed while connecting".into() });
+                return Err(Error::Closed {
+                    code: None,
+                    reason: "closed while connecting".into(),
+                });
             }
-            Err(Lost::End(Ending::Fatal { code, reason })) => return Err(Error::Closed { code, reason }),
+            Err(Lost::End(Ending::Fatal { code, reason })) => {
+                return Err(Error::Closed { code, reason });
+            }
         }
         match self.attempt().await {
             Ok(connected) => Ok(connected),
             Err(Lost::Unauthenticated(error) | Lost::Transient(error)) => Err(error),
-            Err(Lost::Forced(_) | Lost::End(Ending::ByClient)) => {
-                Err(Error::Closed { code: None, reason: "closed while connecting".into() })
-            }
+            Err(Lost::Forced(_) | Lost::End(Ending::ByClient)) => Err(Error::Closed {
+                code: None,
+                reason: "closed while connecting".into(),
+            }),
             Err(Lost::End(Ending::Fatal { code, reason })) => Err(Error::Closed { code, reason }),
         }
     }
@@ -210,7 +240,11 @@ impl Driver {
                 Lost::Unauthenticated(error) if refreshed => return Err(Ending::from_error(error)),
                 Lost::Unauthenticated(error) => {
                     refreshed = true;
-                    match self.client.refresh_if_stale(self.last_token.as_deref()).await {
+                    match self
+                        .client
+                        .refresh_if_stale(self.last_token.as_deref())
+                        .await
+                    {
                         Ok(()) => {}
                         Err(refresh @ (Error::Api { .. } | Error::Protocol(_))) => {
                             tracing::debug!(%refresh, "token refresh refused; ending the session");
@@ -258,8 +292,20 @@ impl Driver {
     fn queue_offline(&mut self, command: Option<Command>) -> Result<(), Lost> {
         match command {
             None | Some(Command::Close) => Err(Lost::End(Ending::ByClient)),
-            Some(Command::Request { key, frame, reply, deadline }) => {
-                self.pending.insert(key, Pending { frame, reply, deadline });
+            Some(Command::Request {
+                key,
+                frame,
+                reply,
+                deadline,
+            }) => {
+                self.pending.insert(
+                    key,
+                    Pending {
+                        frame,
+                        reply,
+                        deadline,
+                    },
+                );
                 Ok(())
             }
             Some(Command::Raw { reply, .. }) => {
@@ -291,7 +337,9 @@ impl Driver {
             resume.begin_replay();
             resume.hello(hello_id.clone(), token.unwrap_or_default())
         };
-        socket::write(&mut ws, &hello).await.map_err(Lost::Transient)?;
+        socket::write(&mut ws, &hello)
+            .await
+            .map_err(Lost::Transient)?;
         loop {
             let incoming = tokio::select! {
                 () = tokio::time::sleep_until(deadline) => return Err(Lost::Transient(Error::Timeout)),
@@ -304,17 +352,25 @@ impl Driver {
             };
             match incoming {
                 Incoming::Frame(ServerFrame::Ack { id, body }) if id == hello_id => {
-                    let ok =
-                        body.hello.ok_or_else(|| Lost::Transient(Error::Protocol("hello ack without hello".into())))?;
+                    let ok = body.hello.ok_or_else(|| {
+                        Lost::Transient(Error::Protocol("hello ack without hello".into()))
+                    })?;
                     self.shared.resume().on_hello_ok(&ok);
                     *lock(&self.shared.hello) = Some(ok.clone());
                     self.shared.state.send_replace(ConnectionState::Connected);
                     return Ok((ws, ok));
                 }
-                Incoming::Frame(ServerFrame::Error { id: Some(id), error }) if id == hello_id => {
+                Incoming::Frame(ServerFrame::Error {
+                    id: Some(id),
+                    error,
+                }) if id == hello_id => {
                     let unauthenticated = error.code == "unauthenticated";
                     let error = Error::Command { body: error };
-                    return Err(if unauthenticated { Lost::Unauthenticated(error) } else { Lost::Transient(error) });
+                    return Err(if unauthenticated {
+                        Lost::Unauthenticated(error)
+                    } else {
+                        Lost::Transient(error)
+                    });
                 }
                 Incoming::Frame(frame) => self.on_frame(frame),
                 Incoming::Closed { code, reason } => return Err(closed(code, reason)),
@@ -329,14 +385,19 @@ impl Driver {
         // Commands from the previous connection (and queued while reconnecting), in order;
         // those whose caller already gave up are not worth sending.
         self.sweep_expired();
-        let resend: Vec<ClientFrame> = self.pending.values().map(|pending| pending.frame.clone()).collect();
+        let resend: Vec<ClientFrame> = self
+            .pending
+            .values()
+            .map(|pending| pending.frame.clone())
+            .collect();
         for frame in &resend {
             if let Err(error) = socket::write(ws, frame).await {
                 return Lost::Transient(error);
             }
         }
         // No heartbeat when the server announces no idle timeout (0).
-        let idle_timeout = (hello.idle_timeout_ms > 0).then(|| Duration::from_millis(hello.idle_timeout_ms));
+        let idle_timeout =
+            (hello.idle_timeout_ms > 0).then(|| Duration::from_millis(hello.idle_timeout_ms));
         let mut heartbeat = idle_timeout.map(|idle| {
             let period = (idle / 3).max(MIN_HEARTBEAT);
             let mut interval = tokio::time::interval_at(Instant::now() + period, period);
@@ -382,18 +443,36 @@ impl Driver {
             None | Some(Command::Close) => {
                 socket::close_normally(ws).await;
                 // Wait briefly for the server's close reply so it sees a clean close.
-                let _ = tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    while let Some(Ok(_)) = ws.next().await {}
+                })
+                .await;
                 Some(Lost::End(Ending::ByClient))
             }
-            Some(Command::Request { key, frame, reply, deadline }) => {
+            Some(Command::Request {
+                key,
+                frame,
+                reply,
+                deadline,
+            }) => {
                 let written = socket::write(ws, &frame).await;
                 // Kept even if the write failed: it is re-sent after the reconnect.
-                self.pending.insert(key, Pending { frame, reply, deadline });
+                self.pending.insert(
+                    key,
+                    Pending {
+                        frame,
+                        reply,
+                        deadline,
+                    },
+                );
                 written.err().map(Lost::Transient)
             }
             Some(Command::Raw { text, reply }) => {
                 let written = socket::write_text(ws, text).await;
-                let failed = written.as_ref().err().map(|error| Lost::Transient(Error::WebSocket(error.to_string())));
+                let failed = written
+                    .as_ref()
+                    .err()
+                    .map(|error| Lost::Transient(Error::WebSocket(error.to_string())));
                 let _ = reply.send(written);
                 failed
             }
@@ -407,7 +486,10 @@ impl Driver {
         match frame {
             ServerFrame::Ack { id, body } => self.answer(&id, Ok(body)),
             ServerFrame::Pong { id } => self.answer(&id, Ok(AckBody::default())),
-            ServerFrame::Error { id: Some(id), error } => self.answer(&id, Err(Error::Command { body: error })),
+            ServerFrame::Error {
+                id: Some(id),
+                error,
+            } => self.answer(&id, Err(Error::Command { body: error })),
             // An error about a frame the server could not parse enough to find its id: nobody
             // awaits it, so the app (a test that sent garbage) gets it as an event.
             event => {
@@ -435,7 +517,8 @@ impl Driver {
 
     fn sweep_expired(&mut self) {
         let now = Instant::now();
-        self.pending.retain(|_, pending| pending.deadline > now && !pending.reply.is_closed());
+        self.pending
+            .retain(|_, pending| pending.deadline > now && !pending.reply.is_closed());
     }
 
     fn finish(mut self, ending: Ending) {
@@ -446,7 +529,10 @@ impl Driver {
         tracing::debug!(?code, %reason, "session ended");
         *lock(&self.shared.closed) = Some((code, reason.clone()));
         for (_, pending) in std::mem::take(&mut self.pending) {
-            let _ = pending.reply.send(Err(Error::Closed { code, reason: reason.clone() }));
+            let _ = pending.reply.send(Err(Error::Closed {
+                code,
+                reason: reason.clone(),
+            }));
         }
         // Stop accepting commands; those already queued fail as their reply senders drop.
         self.commands.close();
@@ -489,10 +575,30 @@ mod tests {
 
     #[test]
     fn close_codes_decide_between_reconnect_refresh_and_end() {
-        assert!(matches!(closed(Some(4001), String::new()), Lost::Unauthenticated(_)));
-        assert!(matches!(closed(Some(4002), String::new()), Lost::End(Ending::Fatal { code: Some(4002), .. })));
-        for code in [Some(1000), Some(1001), Some(4000), Some(4008), Some(4009), Some(4029), None] {
-            assert!(matches!(closed(code, String::new()), Lost::Transient(_)), "{code:?}");
+        assert!(matches!(
+            closed(Some(4001), String::new()),
+            Lost::Unauthenticated(_)
+        ));
+        assert!(matches!(
+            closed(Some(4002), String::new()),
+            Lost::End(Ending::Fatal {
+                code: Some(4002),
+                ..
+            })
+        ));
+        for code in [
+            Some(1000),
+            Some(1001),
+            Some(4000),
+            Some(4008),
+            Some(4009),
+            Some(4029),
+            None,
+        ] {
+            assert!(
+                matches!(closed(code, String::new()), Lost::Transient(_)),
+                "{code:?}"
+            );
         }
     }
 }

@@ -103,7 +103,11 @@ impl Error {
 
 impl From<reqwest::Error> for Error {
     fn from(error: reqwest::Error) -> Self {
-        if error.is_timeout() { Self::Timeout } else { Self::Http(error) }
+        if error.is_timeout() {
+            Self::Timeout
+        } else {
+            Self::Http(error)
+        }
     }
 }
 
@@ -118,26 +122,59 @@ mod tests {
     use super::*;
 
     fn body(code: &str) -> ErrorBody {
-        ErrorBody { code: code.into(), message: "m".into(), retry_after_ms: Some(5) }
+        ErrorBody {
+            code: code.into(),
+            message: "m".into(),
+            retry_after_ms: Some(5),
+        }
     }
 
     #[test]
     fn code_and_status_come_from_the_body() {
-        let api = Error::Api { status: 404, body: body("not_found") };
+        let api = Error::Api {
+            status: 404,
+            body: body("not_found"),
+        };
         assert_eq!(api.code(), Some("not_found"));
         assert_eq!(api.status(), Some(404));
-        let ws = Error::Command { body: body("forbidden") };
+        let ws = Error::Command {
+            body: body("forbidden"),
+        };
         assert_eq!(ws.code(), Some("forbidden"));
         assert_eq!(ws.status(), None);
         assert_eq!(ws.retry_after_ms(), Some(5));
-        assert_eq!(Error::Api { status: 404, body: body("") }.code(), None);
+        assert_eq!(
+            Error::Api {
+                status: 404,
+                body: body("")
+            }
+            .code(),
+            None
+        );
         assert_eq!(Error::Timeout.code(), None);
     }
 
     #[test]
     fn unauthenticated_is_recognised_from_code_or_close() {
-        assert!(Error::Command { body: body("unauthenticated") }.is_unauthenticated());
-        assert!(Error::Closed { code: Some(4001), reason: String::new() }.is_unauthenticated());
-        assert!(!Error::Closed { code: Some(4002), reason: String::new() }.is_unauthenticated());
+        assert!(
+            Error::Command {
+                body: body("unauthenticated")
+            }
+            .is_unauthenticated()
+        );
+        assert!(
+            Error::Closed {
+                code: Some(4001),
+                reason: String::new()
+            }
+            .is_unauthenticated()
+        );
+        assert!(
+            !Error::Closed {
+                code: Some(4002),
+                reason: String::new()
+            }
+            .is_unauthenticated()
+        );
     }
 }

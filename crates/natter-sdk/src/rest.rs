@@ -93,7 +93,8 @@ pub struct RawResponse {
 impl RawResponse {
     /// The body decoded as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| Error::Protocol(format!("response body: {e}")))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::Protocol(format!("response body: {e}")))
     }
 
     /// The body decoded as the server's [`ErrorBody`], if it is one.
@@ -125,7 +126,10 @@ impl Client {
     /// A new, independent client for the same server that authenticates with `access_token`
     /// (and cannot refresh it). Shares the connection pool, not the tokens.
     pub fn with_token(&self, access_token: impl Into<String>) -> Self {
-        let tokens = Tokens { access_token: Some(access_token.into()), refresh_token: None };
+        let tokens = Tokens {
+            access_token: Some(access_token.into()),
+            refresh_token: None,
+        };
         Self::from_parts(self.inner.base.clone(), self.inner.http.clone(), tokens)
     }
 
@@ -146,7 +150,11 @@ impl Client {
     /// A new client for the same server with no tokens (to register another user, or to test
     /// unauthenticated access). Shares the pool.
     pub fn anonymous(&self) -> Self {
-        Self::from_parts(self.inner.base.clone(), self.inner.http.clone(), Tokens::default())
+        Self::from_parts(
+            self.inner.base.clone(),
+            self.inner.http.clone(),
+            Tokens::default(),
+        )
     }
 
     /// The base URL this client talks to (normalised, without a trailing slash).
@@ -184,7 +192,10 @@ impl Client {
     fn tokens(&self) -> MutexGuard<'_, Tokens> {
         // A poisoned lock only means another thread panicked while swapping two strings;
         // the strings are still whole, so keep going.
-        self.inner.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Refreshes the tokens now with the stored refresh token (single-use: the new one replaces
@@ -223,10 +234,18 @@ impl Client {
 
     /// Sends the request `build` makes (called again for the retry) with the current access
     /// token; on a 401, refreshes once if possible and retries once.
-    pub(crate) async fn send_authed(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> Result<Response> {
+    pub(crate) async fn send_authed(
+        &self,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response> {
         let token = self.access_token();
-        let response = with_bearer(build(&self.inner.http), token.as_deref()).send().await?;
-        if response.status() != StatusCode::UNAUTHORIZED || token.is_none() || self.refresh_token().is_none() {
+        let response = with_bearer(build(&self.inner.http), token.as_deref())
+            .send()
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED
+            || token.is_none()
+            || self.refresh_token().is_none()
+        {
             return Ok(response);
         }
         let original = error_from(response).await;
@@ -235,7 +254,9 @@ impl Client {
             return Err(original);
         }
         let token = self.access_token();
-        Ok(with_bearer(build(&self.inner.http), token.as_deref()).send().await?)
+        Ok(with_bearer(build(&self.inner.http), token.as_deref())
+            .send()
+            .await?)
     }
 
     /// An authenticated call to `path` under `/api/v1`, decoding a JSON answer.
@@ -256,7 +277,11 @@ impl Client {
     ) -> Result<()> {
         let url = self.inner.base.api(path);
         let response = self.send_authed(|http| build(http, &url)).await?;
-        if response.status().is_success() { Ok(()) } else { Err(error_from(response).await) }
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(response).await)
+        }
     }
 
     /// An unauthenticated call under `/api/v1` (register, login), decoding a JSON answer.
@@ -296,7 +321,8 @@ impl Client {
         let (bytes, default_type) = match body {
             RawBody::Empty => (None, None),
             RawBody::Json(value) => {
-                let bytes = serde_json::to_vec(&value).map_err(|e| Error::Protocol(e.to_string()))?;
+                let bytes =
+                    serde_json::to_vec(&value).map_err(|e| Error::Protocol(e.to_string()))?;
                 (Some(bytes), Some("application/json"))
             }
             RawBody::Bytes(bytes) => (Some(bytes), None),
@@ -311,13 +337,26 @@ impl Client {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await?.to_vec();
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// `GET /healthz`: Ok when the server answers 2xx.
     pub async fn health(&self) -> Result<()> {
-        let response = self.inner.http.get(self.inner.base.join("/healthz")).send().await?;
-        if response.status().is_success() { Ok(()) } else { Err(error_from(response).await) }
+        let response = self
+            .inner
+            .http
+            .get(self.inner.base.join("/healthz"))
+            .send()
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(response).await)
+        }
     }
 }
 
@@ -335,7 +374,10 @@ async fn decode<T: DeserializeOwned>(response: Response) -> Result<T> {
     }
     let bytes = response.bytes().await?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        Error::Protocol(format!("undecodable response ({e}): {}", truncated(&String::from_utf8_lossy(&bytes))))
+        Error::Protocol(format!(
+            "undecodable response ({e}): {}",
+            truncated(&String::from_utf8_lossy(&bytes))
+        ))
     })
 }
 

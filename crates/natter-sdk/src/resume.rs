@@ -37,12 +37,21 @@ pub(crate) struct ResumeState {
 
 impl ResumeState {
     pub(crate) fn new(sync_cursor: Option<i64>, cursors: Cursors) -> Self {
-        Self { sync_cursor, cursors, ..Self::default() }
+        Self {
+            sync_cursor,
+            cursors,
+            ..Self::default()
+        }
     }
 
     /// The `hello` that authenticates with `token` and resumes from here.
     pub(crate) fn hello(&self, id: String, token: String) -> ClientFrame {
-        ClientFrame::Hello { id, token, sync_cursor: self.sync_cursor, cursors: self.cursors.clone() }
+        ClientFrame::Hello {
+            id,
+            token,
+            sync_cursor: self.sync_cursor,
+            cursors: self.cursors.clone(),
+        }
     }
 
     /// A `hello` went out: its resume replay follows, until the ack.
@@ -95,14 +104,26 @@ impl ResumeState {
             // continue from its current counter. Only seeds: moving an existing cursor forward
             // here could skip replayed messages that follow the summary.
             ServerFrame::Conversation { summary } => {
-                self.cursors.entry(summary.conversation.id).or_insert(summary.conversation.last_mod);
+                self.cursors
+                    .entry(summary.conversation.id)
+                    .or_insert(summary.conversation.last_mod);
                 true
             }
-            ServerFrame::MemberAdded { conversation, member, .. } if Some(member.user_id) == self.user_id => {
-                self.cursors.entry(conversation.id).or_insert(conversation.last_mod);
+            ServerFrame::MemberAdded {
+                conversation,
+                member,
+                ..
+            } if Some(member.user_id) == self.user_id => {
+                self.cursors
+                    .entry(conversation.id)
+                    .or_insert(conversation.last_mod);
                 true
             }
-            ServerFrame::MemberRemoved { conversation_id, user_id, .. } if Some(*user_id) == self.user_id => {
+            ServerFrame::MemberRemoved {
+                conversation_id,
+                user_id,
+                ..
+            } if Some(*user_id) == self.user_id => {
                 self.forget(*conversation_id);
                 true
             }
@@ -169,7 +190,9 @@ mod tests {
     }
 
     fn new(conversation: Uuid, mod_seq: i64) -> ServerFrame {
-        ServerFrame::MessageNew { message: message(conversation, mod_seq, mod_seq) }
+        ServerFrame::MessageNew {
+            message: message(conversation, mod_seq, mod_seq),
+        }
     }
 
     fn conversation_view(id: Uuid, last_mod: i64) -> ConversationView {
@@ -200,7 +223,12 @@ mod tests {
     }
 
     fn hello_ok(user_id: Uuid, sync_cursor: i64) -> HelloOk {
-        HelloOk { user_id, session_id: Uuid::nil(), idle_timeout_ms: 30_000, sync_cursor }
+        HelloOk {
+            user_id,
+            session_id: Uuid::nil(),
+            idle_timeout_ms: 30_000,
+            sync_cursor,
+        }
     }
 
     #[test]
@@ -209,11 +237,22 @@ mod tests {
         let (a, b) = (conv(1), conv(2));
         assert!(state.admit(&new(a, 1)));
         assert!(state.admit(&new(a, 2)));
-        assert!(!state.admit(&new(a, 2)), "replayed change already delivered");
+        assert!(
+            !state.admit(&new(a, 2)),
+            "replayed change already delivered"
+        );
         assert!(!state.admit(&new(a, 1)));
-        assert!(state.admit(&new(b, 7)), "first sight of a conversation is delivered");
-        let edit = ServerFrame::MessageUpdated { message: message(a, 1, 3) };
-        assert!(state.admit(&edit), "an edit of an old message is a new change");
+        assert!(
+            state.admit(&new(b, 7)),
+            "first sight of a conversation is delivered"
+        );
+        let edit = ServerFrame::MessageUpdated {
+            message: message(a, 1, 3),
+        };
+        assert!(
+            state.admit(&edit),
+            "an edit of an old message is a new change"
+        );
         assert!(!state.admit(&edit));
         assert_eq!(state.cursors().get(&a), Some(&3));
         assert_eq!(state.cursors().get(&b), Some(&7));
@@ -237,7 +276,9 @@ mod tests {
         state.begin_replay();
         assert!(state.admit(&new(conv(1), 4)));
         // Message 5 was sent (mod 5) and then edited (mod 7): replayed once, at mod 7.
-        assert!(state.admit(&ServerFrame::MessageUpdated { message: message(conv(1), 5, 7) }));
+        assert!(state.admit(&ServerFrame::MessageUpdated {
+            message: message(conv(1), 5, 7)
+        }));
         assert_eq!(state.gaps_seen(), 0);
         state.on_hello_ok(&hello_ok(Uuid::nil(), 1));
         assert!(state.admit(&new(conv(1), 9)), "live: delivered");
@@ -257,7 +298,12 @@ mod tests {
     #[test]
     fn hello_carries_the_latest_sync_cursor_and_cursors() {
         let mut state = ResumeState::new(None, Cursors::new());
-        let ClientFrame::Hello { sync_cursor, cursors, .. } = state.hello("h1".into(), "t".into()) else {
+        let ClientFrame::Hello {
+            sync_cursor,
+            cursors,
+            ..
+        } = state.hello("h1".into(), "t".into())
+        else {
             panic!("not a hello")
         };
         assert_eq!((sync_cursor, cursors.len()), (None, 0));
@@ -266,8 +312,19 @@ mod tests {
         state.admit(&new(conv(3), 9));
         state.on_hello_ok(&hello_ok(Uuid::nil(), 42));
         let frame = state.hello("h2".into(), "tok".into());
-        let ClientFrame::Hello { id, token, sync_cursor, cursors } = frame else { panic!("not a hello") };
-        assert_eq!((id.as_str(), token.as_str(), sync_cursor), ("h2", "tok", Some(42)));
+        let ClientFrame::Hello {
+            id,
+            token,
+            sync_cursor,
+            cursors,
+        } = frame
+        else {
+            panic!("not a hello")
+        };
+        assert_eq!(
+            (id.as_str(), token.as_str(), sync_cursor),
+            ("h2", "tok", Some(42))
+        );
         assert_eq!(cursors, Cursors::from([(conv(3), 9)]));
     }
 
@@ -287,7 +344,11 @@ mod tests {
         };
         assert!(state.admit(&summary(conv(1), 8)));
         assert!(state.admit(&summary(conv(2), 8)));
-        assert_eq!(state.cursors().get(&conv(1)), Some(&3), "replay of 4..=8 must still pass");
+        assert_eq!(
+            state.cursors().get(&conv(1)),
+            Some(&3),
+            "replay of 4..=8 must still pass"
+        );
         assert_eq!(state.cursors().get(&conv(2)), Some(&8));
         assert!(state.admit(&new(conv(1), 4)));
     }
@@ -304,18 +365,27 @@ mod tests {
             by: other,
         };
         assert!(state.admit(&added(other)));
-        assert!(state.cursors().is_empty(), "someone else's addition does not seed");
+        assert!(
+            state.cursors().is_empty(),
+            "someone else's addition does not seed"
+        );
         assert!(state.admit(&added(me)));
         assert_eq!(state.cursors().get(&conv(1)), Some(&6));
 
-        let removed = |user| ServerFrame::MemberRemoved { conversation_id: conv(1), user_id: user, by: other };
+        let removed = |user| ServerFrame::MemberRemoved {
+            conversation_id: conv(1),
+            user_id: user,
+            by: other,
+        };
         assert!(state.admit(&removed(other)));
         assert_eq!(state.cursors().len(), 1);
         assert!(state.admit(&removed(me)));
         assert!(state.cursors().is_empty());
 
         state.track(conv(2), 1);
-        assert!(state.admit(&ServerFrame::ConversationRemoved { conversation_id: conv(2) }));
+        assert!(state.admit(&ServerFrame::ConversationRemoved {
+            conversation_id: conv(2)
+        }));
         assert!(state.cursors().is_empty());
     }
 }

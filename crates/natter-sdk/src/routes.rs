@@ -2,10 +2,11 @@
 //! wrapper: the path, the body, the answer type; the machinery lives in `rest.rs`.
 
 use natter_protocol::{
-    AddMemberRequest, AuthTokens, ConversationList, ConversationListQuery, ConversationSummaryView, ConversationView,
-    CreateDirectRequest, CreateGroupRequest, CursorRequest, EditMessageRequest, HistoryParams, LoginRequest,
-    MemberList, MemberView, MessagePage, MessageView, MuteRequest, RegisterRequest, SendMessageRequest, SessionList,
-    SyncQuery, SyncView, UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest, UserList,
+    AddMemberRequest, AuthTokens, ConversationList, ConversationListQuery, ConversationSummaryView,
+    ConversationView, CreateDirectRequest, CreateGroupRequest, CursorRequest, EditMessageRequest,
+    HistoryParams, LoginRequest, MemberList, MemberView, MessagePage, MessageView, MuteRequest,
+    RegisterRequest, SendMessageRequest, SessionList, SyncQuery, SyncView,
+    UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest, UserList,
     UserSearchQuery, UserView,
 };
 use uuid::Uuid;
@@ -29,27 +30,36 @@ impl Client {
 
     /// `POST /auth/register` with every field. Stores the returned tokens in this client.
     pub async fn register_with(&self, request: &RegisterRequest) -> Result<AuthTokens> {
-        let tokens: AuthTokens =
-            self.call_anonymous(|http, url| http.post(url).json(request), "/auth/register").await?;
+        let tokens: AuthTokens = self
+            .call_anonymous(|http, url| http.post(url).json(request), "/auth/register")
+            .await?;
         self.set_tokens(&tokens);
         Ok(tokens)
     }
 
     /// `POST /auth/login`. Stores the returned tokens in this client.
     pub async fn login(&self, username: &str, password: &str) -> Result<AuthTokens> {
-        self.login_with(&LoginRequest { username: username.into(), password: password.into(), device_name: None }).await
+        self.login_with(&LoginRequest {
+            username: username.into(),
+            password: password.into(),
+            device_name: None,
+        })
+        .await
     }
 
     /// `POST /auth/login` with every field. Stores the returned tokens in this client.
     pub async fn login_with(&self, request: &LoginRequest) -> Result<AuthTokens> {
-        let tokens: AuthTokens = self.call_anonymous(|http, url| http.post(url).json(request), "/auth/login").await?;
+        let tokens: AuthTokens = self
+            .call_anonymous(|http, url| http.post(url).json(request), "/auth/login")
+            .await?;
         self.set_tokens(&tokens);
         Ok(tokens)
     }
 
     /// `POST /auth/logout`: revokes this client's session, then forgets the tokens.
     pub async fn logout(&self) -> Result<()> {
-        self.call_empty(|http, url| http.post(url), "/auth/logout").await?;
+        self.call_empty(|http, url| http.post(url), "/auth/logout")
+            .await?;
         self.clear_tokens();
         Ok(())
     }
@@ -61,7 +71,11 @@ impl Client {
 
     /// `DELETE /auth/sessions/{session_id}`: revokes one of the caller's sessions.
     pub async fn revoke_session(&self, session_id: Uuid) -> Result<()> {
-        self.call_empty(|http, url| http.delete(url), &format!("/auth/sessions/{session_id}")).await
+        self.call_empty(
+            |http, url| http.delete(url),
+            &format!("/auth/sessions/{session_id}"),
+        )
+        .await
     }
 }
 
@@ -74,19 +88,27 @@ impl Client {
 
     /// `PATCH /users/me`: changes the display name.
     pub async fn update_profile(&self, display_name: &str) -> Result<UserView> {
-        let body = UpdateProfileRequest { display_name: display_name.into() };
-        self.call(|http, url| http.patch(url).json(&body), "/users/me").await
+        let body = UpdateProfileRequest {
+            display_name: display_name.into(),
+        };
+        self.call(|http, url| http.patch(url).json(&body), "/users/me")
+            .await
     }
 
     /// `GET /users?prefix=&limit=`: users whose username starts with `prefix`.
     pub async fn search_users(&self, prefix: &str, limit: Option<u32>) -> Result<UserList> {
-        let query = UserSearchQuery { prefix: prefix.into(), limit };
-        self.call(|http, url| http.get(url).query(&query), "/users").await
+        let query = UserSearchQuery {
+            prefix: prefix.into(),
+            limit,
+        };
+        self.call(|http, url| http.get(url).query(&query), "/users")
+            .await
     }
 
     /// `GET /users/{user_id}`.
     pub async fn user(&self, user_id: Uuid) -> Result<UserView> {
-        self.call(|http, url| http.get(url), &format!("/users/{user_id}")).await
+        self.call(|http, url| http.get(url), &format!("/users/{user_id}"))
+            .await
     }
 }
 
@@ -96,7 +118,11 @@ impl Client {
     /// the existing one otherwise).
     pub async fn create_direct(&self, user_id: Uuid) -> Result<ConversationSummaryView> {
         let body = CreateDirectRequest { user_id };
-        self.call(|http, url| http.post(url).json(&body), "/conversations/direct").await
+        self.call(
+            |http, url| http.post(url).json(&body),
+            "/conversations/direct",
+        )
+        .await
     }
 
     /// `POST /conversations`: a group with the caller as owner and `member_ids` as members.
@@ -115,19 +141,35 @@ impl Client {
     }
 
     /// `POST /conversations` with a full request.
-    pub async fn create_group_with(&self, request: &CreateGroupRequest) -> Result<ConversationSummaryView> {
-        self.call(|http, url| http.post(url).json(request), "/conversations").await
+    pub async fn create_group_with(
+        &self,
+        request: &CreateGroupRequest,
+    ) -> Result<ConversationSummaryView> {
+        self.call(|http, url| http.post(url).json(request), "/conversations")
+            .await
     }
 
     /// `GET /conversations?before_activity_ms=&limit=`: most recent activity first.
-    pub async fn conversations(&self, before_activity_ms: Option<i64>, limit: Option<u32>) -> Result<ConversationList> {
-        let query = ConversationListQuery { before_activity_ms, limit };
-        self.call(|http, url| http.get(url).query(&query), "/conversations").await
+    pub async fn conversations(
+        &self,
+        before_activity_ms: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<ConversationList> {
+        let query = ConversationListQuery {
+            before_activity_ms,
+            limit,
+        };
+        self.call(|http, url| http.get(url).query(&query), "/conversations")
+            .await
     }
 
     /// `GET /conversations/{id}`.
     pub async fn conversation(&self, conversation_id: Uuid) -> Result<ConversationSummaryView> {
-        self.call(|http, url| http.get(url), &format!("/conversations/{conversation_id}")).await
+        self.call(
+            |http, url| http.get(url),
+            &format!("/conversations/{conversation_id}"),
+        )
+        .await
     }
 
     /// `PATCH /conversations/{id}`: rename or change the topic of a group.
@@ -136,32 +178,59 @@ impl Client {
         conversation_id: Uuid,
         request: &UpdateConversationRequest,
     ) -> Result<ConversationView> {
-        self.call(|http, url| http.patch(url).json(request), &format!("/conversations/{conversation_id}")).await
+        self.call(
+            |http, url| http.patch(url).json(request),
+            &format!("/conversations/{conversation_id}"),
+        )
+        .await
     }
 
     /// `PUT /conversations/{id}/mute`.
     pub async fn set_muted(&self, conversation_id: Uuid, muted: bool) -> Result<MemberView> {
         let body = MuteRequest { muted };
-        self.call(|http, url| http.put(url).json(&body), &format!("/conversations/{conversation_id}/mute")).await
+        self.call(
+            |http, url| http.put(url).json(&body),
+            &format!("/conversations/{conversation_id}/mute"),
+        )
+        .await
     }
 
     /// `GET /conversations/{id}/members`.
     pub async fn members(&self, conversation_id: Uuid) -> Result<MemberList> {
-        self.call(|http, url| http.get(url), &format!("/conversations/{conversation_id}/members")).await
+        self.call(
+            |http, url| http.get(url),
+            &format!("/conversations/{conversation_id}/members"),
+        )
+        .await
     }
 
     /// `POST /conversations/{id}/members`; `role` is `member` (the default) or `admin`.
-    pub async fn add_member(&self, conversation_id: Uuid, user_id: Uuid, role: Option<&str>) -> Result<MemberView> {
-        let body = AddMemberRequest { user_id, role: role.map(Into::into) };
+    pub async fn add_member(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+        role: Option<&str>,
+    ) -> Result<MemberView> {
+        let body = AddMemberRequest {
+            user_id,
+            role: role.map(Into::into),
+        };
         let path = format!("/conversations/{conversation_id}/members");
-        self.call(|http, url| http.post(url).json(&body), &path).await
+        self.call(|http, url| http.post(url).json(&body), &path)
+            .await
     }
 
     /// `PATCH /conversations/{id}/members/{user_id}`; `role` is `member` or `admin`.
-    pub async fn update_member_role(&self, conversation_id: Uuid, user_id: Uuid, role: &str) -> Result<MemberView> {
+    pub async fn update_member_role(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+        role: &str,
+    ) -> Result<MemberView> {
         let body = UpdateMemberRequest { role: role.into() };
         let path = format!("/conversations/{conversation_id}/members/{user_id}");
-        self.call(|http, url| http.patch(url).json(&body), &path).await
+        self.call(|http, url| http.patch(url).json(&body), &path)
+            .await
     }
 
     /// `DELETE /conversations/{id}/members/{user_id}`: removes a member, or leaves when
@@ -176,9 +245,14 @@ impl Client {
 impl Client {
     /// `POST /conversations/{id}/messages`. Idempotent on `client_msg_id`: a retry returns the
     /// original message.
-    pub async fn send_message(&self, conversation_id: Uuid, request: &SendMessageRequest) -> Result<MessageView> {
+    pub async fn send_message(
+        &self,
+        conversation_id: Uuid,
+        request: &SendMessageRequest,
+    ) -> Result<MessageView> {
         let path = format!("/conversations/{conversation_id}/messages");
-        self.call(|http, url| http.post(url).json(request), &path).await
+        self.call(|http, url| http.post(url).json(request), &path)
+            .await
     }
 
     /// [`send_message`](Client::send_message) with a fresh `client_msg_id` and no reply or
@@ -194,15 +268,32 @@ impl Client {
     }
 
     /// `GET /conversations/{id}/messages?before=&after=&limit=`: a page in ascending seq.
-    pub async fn history(&self, conversation_id: Uuid, params: &HistoryParams) -> Result<MessagePage> {
+    pub async fn history(
+        &self,
+        conversation_id: Uuid,
+        params: &HistoryParams,
+    ) -> Result<MessagePage> {
         let path = format!("/conversations/{conversation_id}/messages");
-        self.call(|http, url| http.get(url).query(params), &path).await
+        self.call(|http, url| http.get(url).query(params), &path)
+            .await
     }
 
     /// `PATCH /conversations/{id}/messages/{seq}` with new text and no mentions.
-    pub async fn edit_message(&self, conversation_id: Uuid, seq: i64, text: &str) -> Result<MessageView> {
-        self.edit_message_with(conversation_id, seq, &EditMessageRequest { text: text.into(), mentions: Vec::new() })
-            .await
+    pub async fn edit_message(
+        &self,
+        conversation_id: Uuid,
+        seq: i64,
+        text: &str,
+    ) -> Result<MessageView> {
+        self.edit_message_with(
+            conversation_id,
+            seq,
+            &EditMessageRequest {
+                text: text.into(),
+                mentions: Vec::new(),
+            },
+        )
+        .await
     }
 
     /// `PATCH /conversations/{id}/messages/{seq}` with a full request.
@@ -213,7 +304,8 @@ impl Client {
         request: &EditMessageRequest,
     ) -> Result<MessageView> {
         let path = format!("/conversations/{conversation_id}/messages/{seq}");
-        self.call(|http, url| http.patch(url).json(request), &path).await
+        self.call(|http, url| http.patch(url).json(request), &path)
+            .await
     }
 
     /// `DELETE /conversations/{id}/messages/{seq}`: soft-deletes, returns the deleted state.
@@ -230,7 +322,12 @@ impl Client {
     }
 
     /// `DELETE /conversations/{id}/messages/{seq}/reactions/{emoji}`.
-    pub async fn unreact(&self, conversation_id: Uuid, seq: i64, emoji: &str) -> Result<MessageView> {
+    pub async fn unreact(
+        &self,
+        conversation_id: Uuid,
+        seq: i64,
+        emoji: &str,
+    ) -> Result<MessageView> {
         let path = reaction_path(conversation_id, seq, emoji);
         self.call(|http, url| http.delete(url), &path).await
     }
@@ -238,31 +335,44 @@ impl Client {
     /// `POST /conversations/{id}/read`: moves the caller's read cursor to `seq`.
     pub async fn mark_read(&self, conversation_id: Uuid, seq: i64) -> Result<MemberView> {
         let body = CursorRequest { seq };
-        self.call(|http, url| http.post(url).json(&body), &format!("/conversations/{conversation_id}/read")).await
+        self.call(
+            |http, url| http.post(url).json(&body),
+            &format!("/conversations/{conversation_id}/read"),
+        )
+        .await
     }
 
     /// `POST /conversations/{id}/delivered`: moves the caller's delivered cursor to `seq`.
     pub async fn mark_delivered(&self, conversation_id: Uuid, seq: i64) -> Result<MemberView> {
         let body = CursorRequest { seq };
         let path = format!("/conversations/{conversation_id}/delivered");
-        self.call(|http, url| http.post(url).json(&body), &path).await
+        self.call(|http, url| http.post(url).json(&body), &path)
+            .await
     }
 
     /// `POST /conversations/{id}/typing`.
     pub async fn typing(&self, conversation_id: Uuid) -> Result<()> {
-        self.call_empty(|http, url| http.post(url), &format!("/conversations/{conversation_id}/typing")).await
+        self.call_empty(
+            |http, url| http.post(url),
+            &format!("/conversations/{conversation_id}/typing"),
+        )
+        .await
     }
 
     /// `GET /sync?since=`: what changed since a previous sync's `cursor` (`None` for everything).
     pub async fn sync(&self, since: Option<i64>) -> Result<SyncView> {
         let query = SyncQuery { since };
-        self.call(|http, url| http.get(url).query(&query), "/sync").await
+        self.call(|http, url| http.get(url).query(&query), "/sync")
+            .await
     }
 }
 
 /// The reaction route's path, with the emoji percent-encoded as one path segment.
 pub(crate) fn reaction_path(conversation_id: Uuid, seq: i64, emoji: &str) -> String {
-    format!("/conversations/{conversation_id}/messages/{seq}/reactions/{}", encode_path_segment(emoji))
+    format!(
+        "/conversations/{conversation_id}/messages/{seq}/reactions/{}",
+        encode_path_segment(emoji)
+    )
 }
 
 #[cfg(test)]
@@ -281,13 +391,28 @@ mod tests {
     #[test]
     fn absent_query_parameters_are_left_out() {
         let http = reqwest::Client::new();
-        let query = UserSearchQuery { prefix: "al ice".into(), limit: None };
-        let request = http.get("http://h/api/v1/users").query(&query).build().unwrap();
+        let query = UserSearchQuery {
+            prefix: "al ice".into(),
+            limit: None,
+        };
+        let request = http
+            .get("http://h/api/v1/users")
+            .query(&query)
+            .build()
+            .unwrap();
         assert_eq!(request.url().query(), Some("prefix=al+ice"));
         let query = SyncQuery { since: None };
-        let request = http.get("http://h/api/v1/sync").query(&query).build().unwrap();
+        let request = http
+            .get("http://h/api/v1/sync")
+            .query(&query)
+            .build()
+            .unwrap();
         assert_eq!(request.url().query(), None);
-        let params = HistoryParams { before: Some(9), after: None, limit: Some(2) };
+        let params = HistoryParams {
+            before: Some(9),
+            after: None,
+            limit: Some(2),
+        };
         let request = http.get("http://h/x").query(&params).build().unwrap();
         assert_eq!(request.url().query(), Some("before=9&limit=2"));
     }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use natter_protocol::{
-    AckBody, ClientFrame, Cursors, EditMessageRequest, HelloOk, HistoryParams, MemberView, MessageView,
-    SendMessageRequest, ServerFrame,
+    AckBody, ClientFrame, Cursors, EditMessageRequest, HelloOk, HistoryParams, MemberView,
+    MessageView, SendMessageRequest, ServerFrame,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use crate::driver::{self, Command};
 use crate::error::{Error, Result};
-use crate::limits::{DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_COMMAND_TIMEOUT, DEFAULT_HELLO_TIMEOUT};
+use crate::limits::{
+    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_COMMAND_TIMEOUT, DEFAULT_HELLO_TIMEOUT,
+};
 use crate::rest::Client;
 use crate::resume::ResumeState;
 
@@ -109,7 +111,10 @@ impl Shared {
     pub(crate) fn closed_error(&self) -> Error {
         match lock(&self.closed).clone() {
             Some((code, reason)) => Error::Closed { code, reason },
-            None => Error::Closed { code: None, reason: "session task ended".into() },
+            None => Error::Closed {
+                code: None,
+                reason: "session task ended".into(),
+            },
         }
     }
 }
@@ -117,7 +122,9 @@ impl Shared {
 /// Locks a std mutex, ignoring poisoning: every value behind these locks stays consistent
 /// between statements, so a panic elsewhere leaves nothing half-written.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// An authenticated WebSocket session that reconnects and resumes by itself. Made by
@@ -180,67 +187,181 @@ impl Session {
     }
 
     /// Sends a message with a reply target and mentions.
-    pub async fn send_with(&self, conversation_id: Uuid, request: SendMessageRequest) -> Result<MessageView> {
-        let SendMessageRequest { client_msg_id, text, reply_to_seq, mentions } = request;
+    pub async fn send_with(
+        &self,
+        conversation_id: Uuid,
+        request: SendMessageRequest,
+    ) -> Result<MessageView> {
+        let SendMessageRequest {
+            client_msg_id,
+            text,
+            reply_to_seq,
+            mentions,
+        } = request;
         let ack = self
-            .request(|id| ClientFrame::Send { id, conversation_id, client_msg_id, text, reply_to_seq, mentions })
+            .request(|id| ClientFrame::Send {
+                id,
+                conversation_id,
+                client_msg_id,
+                text,
+                reply_to_seq,
+                mentions,
+            })
             .await?;
         message_of(ack)
     }
 
     /// Replaces a message's text (no mentions).
-    pub async fn edit(&self, conversation_id: Uuid, seq: i64, text: impl Into<String>) -> Result<MessageView> {
-        self.edit_with(conversation_id, seq, EditMessageRequest { text: text.into(), mentions: Vec::new() }).await
+    pub async fn edit(
+        &self,
+        conversation_id: Uuid,
+        seq: i64,
+        text: impl Into<String>,
+    ) -> Result<MessageView> {
+        self.edit_with(
+            conversation_id,
+            seq,
+            EditMessageRequest {
+                text: text.into(),
+                mentions: Vec::new(),
+            },
+        )
+        .await
     }
 
     /// Replaces a message's text and mentions.
-    pub async fn edit_with(&self, conversation_id: Uuid, seq: i64, request: EditMessageRequest) -> Result<MessageView> {
+    pub async fn edit_with(
+        &self,
+        conversation_id: Uuid,
+        seq: i64,
+        request: EditMessageRequest,
+    ) -> Result<MessageView> {
         let EditMessageRequest { text, mentions } = request;
-        message_of(self.request(|id| ClientFrame::Edit { id, conversation_id, seq, text, mentions }).await?)
+        message_of(
+            self.request(|id| ClientFrame::Edit {
+                id,
+                conversation_id,
+                seq,
+                text,
+                mentions,
+            })
+            .await?,
+        )
     }
 
     /// Soft-deletes a message.
     pub async fn delete(&self, conversation_id: Uuid, seq: i64) -> Result<MessageView> {
-        message_of(self.request(|id| ClientFrame::Delete { id, conversation_id, seq }).await?)
+        message_of(
+            self.request(|id| ClientFrame::Delete {
+                id,
+                conversation_id,
+                seq,
+            })
+            .await?,
+        )
     }
 
     /// Adds the caller's reaction.
-    pub async fn react(&self, conversation_id: Uuid, seq: i64, emoji: impl Into<String>) -> Result<MessageView> {
+    pub async fn react(
+        &self,
+        conversation_id: Uuid,
+        seq: i64,
+        emoji: impl Into<String>,
+    ) -> Result<MessageView> {
         let emoji = emoji.into();
-        message_of(self.request(|id| ClientFrame::React { id, conversation_id, seq, emoji }).await?)
+        message_of(
+            self.request(|id| ClientFrame::React {
+                id,
+                conversation_id,
+                seq,
+                emoji,
+            })
+            .await?,
+        )
     }
 
     /// Removes the caller's reaction.
-    pub async fn unreact(&self, conversation_id: Uuid, seq: i64, emoji: impl Into<String>) -> Result<MessageView> {
+    pub async fn unreact(
+        &self,
+        conversation_id: Uuid,
+        seq: i64,
+        emoji: impl Into<String>,
+    ) -> Result<MessageView> {
         let emoji = emoji.into();
-        message_of(self.request(|id| ClientFrame::Unreact { id, conversation_id, seq, emoji }).await?)
+        message_of(
+            self.request(|id| ClientFrame::Unreact {
+                id,
+                conversation_id,
+                seq,
+                emoji,
+            })
+            .await?,
+        )
     }
 
     /// Moves the caller's read cursor.
     pub async fn read(&self, conversation_id: Uuid, seq: i64) -> Result<MemberView> {
-        member_of(self.request(|id| ClientFrame::Read { id, conversation_id, seq }).await?)
+        member_of(
+            self.request(|id| ClientFrame::Read {
+                id,
+                conversation_id,
+                seq,
+            })
+            .await?,
+        )
     }
 
     /// Moves the caller's delivered cursor.
     pub async fn delivered(&self, conversation_id: Uuid, seq: i64) -> Result<MemberView> {
-        member_of(self.request(|id| ClientFrame::Delivered { id, conversation_id, seq }).await?)
+        member_of(
+            self.request(|id| ClientFrame::Delivered {
+                id,
+                conversation_id,
+                seq,
+            })
+            .await?,
+        )
     }
 
     /// Announces that the caller is typing.
     pub async fn typing(&self, conversation_id: Uuid) -> Result<()> {
-        self.request(|id| ClientFrame::Typing { id, conversation_id }).await.map(|_| ())
+        self.request(|id| ClientFrame::Typing {
+            id,
+            conversation_id,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// A page of history, ascending by seq.
-    pub async fn history(&self, conversation_id: Uuid, params: HistoryParams) -> Result<Vec<MessageView>> {
-        let HistoryParams { before, after, limit } = params;
-        let ack = self.request(|id| ClientFrame::History { id, conversation_id, before, after, limit }).await?;
-        ack.messages.ok_or_else(|| Error::Protocol("history ack without messages".into()))
+    pub async fn history(
+        &self,
+        conversation_id: Uuid,
+        params: HistoryParams,
+    ) -> Result<Vec<MessageView>> {
+        let HistoryParams {
+            before,
+            after,
+            limit,
+        } = params;
+        let ack = self
+            .request(|id| ClientFrame::History {
+                id,
+                conversation_id,
+                before,
+                after,
+                limit,
+            })
+            .await?;
+        ack.messages
+            .ok_or_else(|| Error::Protocol("history ack without messages".into()))
     }
 
     /// A round trip to the server (answered by `pong`).
     pub async fn ping(&self) -> Result<()> {
-        self.request(|id| ClientFrame::Ping { id }).await.map(|_| ())
+        self.request(|id| ClientFrame::Ping { id })
+            .await
+            .map(|_| ())
     }
 
     /// Any command: `make` builds the frame from the request id it is given (the frame must
@@ -251,7 +372,12 @@ impl Session {
         let frame = make(driver::request_id(key));
         let deadline = Instant::now() + self.command_timeout;
         let (reply, answer) = oneshot::channel();
-        let command = Command::Request { key, frame, reply, deadline };
+        let command = Command::Request {
+            key,
+            frame,
+            reply,
+            deadline,
+        };
         match tokio::time::timeout_at(deadline, self.commands.send(command)).await {
             Err(_elapsed) => return Err(Error::Timeout),
             Ok(Err(_closed)) => return Err(self.shared.closed_error()),
@@ -261,7 +387,9 @@ impl Session {
             Err(_elapsed) => Err(Error::Timeout),
             Ok(Ok(result)) => result,
             // The driver dropped the reply: swept at its deadline, or the session ended.
-            Ok(Err(_dropped)) if self.state() == ConnectionState::Closed => Err(self.shared.closed_error()),
+            Ok(Err(_dropped)) if self.state() == ConnectionState::Closed => {
+                Err(self.shared.closed_error())
+            }
             Ok(Err(_dropped)) => Err(Error::Timeout),
         }
     }
@@ -271,8 +399,14 @@ impl Session {
     /// while reconnecting.
     pub async fn send_raw(&self, text: impl Into<String>) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Raw { text: text.into(), reply };
-        self.commands.send(command).await.map_err(|_| self.shared.closed_error())?;
+        let command = Command::Raw {
+            text: text.into(),
+            reply,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| self.shared.closed_error())?;
         answer.await.map_err(|_| self.shared.closed_error())?
     }
 }
@@ -363,8 +497,10 @@ impl Session {
     /// `Connected` on a closed session fails at once with the close reason.
     pub async fn wait_for_state(&self, state: ConnectionState, timeout: Duration) -> Result<()> {
         let mut changes = self.state_changes();
-        let reached =
-            tokio::time::timeout(timeout, changes.wait_for(|now| *now == state || *now == ConnectionState::Closed));
+        let reached = tokio::time::timeout(
+            timeout,
+            changes.wait_for(|now| *now == state || *now == ConnectionState::Closed),
+        );
         match reached.await {
             Err(_elapsed) => Err(Error::Timeout),
             Ok(Err(_task_gone)) => Err(self.shared.closed_error()),
@@ -383,7 +519,12 @@ impl Session {
     /// the reconnect logic runs. Returns once the old connection is gone (state `Connecting`).
     pub async fn force_disconnect(&self) {
         let (done, dropped) = oneshot::channel();
-        if self.commands.send(Command::Disconnect { done }).await.is_ok() {
+        if self
+            .commands
+            .send(Command::Disconnect { done })
+            .await
+            .is_ok()
+        {
             // An error means the task ended: nothing left to disconnect.
             let _ = dropped.await;
         }
@@ -405,9 +546,11 @@ impl Session {
 }
 
 fn message_of(ack: AckBody) -> Result<MessageView> {
-    ack.message.ok_or_else(|| Error::Protocol("ack without message".into()))
+    ack.message
+        .ok_or_else(|| Error::Protocol("ack without message".into()))
 }
 
 fn member_of(ack: AckBody) -> Result<MemberView> {
-    ack.member.ok_or_else(|| Error::Protocol("ack without member".into()))
+    ack.member
+        .ok_or_else(|| Error::Protocol("ack without member".into()))
 }

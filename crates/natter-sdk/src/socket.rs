@@ -23,7 +23,8 @@ pub(crate) async fn open(url: &str) -> Result<Ws> {
 /// Writes one frame as a JSON text message (and flushes, which also sends any pong tungstenite
 /// queued in answer to a server ping).
 pub(crate) async fn write(ws: &mut Ws, frame: &ClientFrame) -> Result<()> {
-    let json = serde_json::to_string(frame).map_err(|e| Error::Protocol(format!("encoding a frame: {e}")))?;
+    let json = serde_json::to_string(frame)
+        .map_err(|e| Error::Protocol(format!("encoding a frame: {e}")))?;
     write_text(ws, json).await
 }
 
@@ -33,7 +34,10 @@ pub(crate) async fn write_text(ws: &mut Ws, text: String) -> Result<()> {
 
 /// Starts a clean close (1000) as the client.
 pub(crate) async fn close_normally(ws: &mut Ws) {
-    let frame = CloseFrame { code: CloseCode::Normal, reason: "client closed".into() };
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "client closed".into(),
+    };
     if let Err(error) = ws.close(Some(frame)).await {
         tracing::debug!(%error, "close handshake failed");
     }
@@ -60,15 +64,27 @@ pub(crate) enum Incoming {
 impl Incoming {
     pub(crate) fn from_read(item: Option<Result<Message, tungstenite::Error>>) -> Self {
         match item {
-            None => Self::Closed { code: None, reason: "connection closed without a close frame".into() },
+            None => Self::Closed {
+                code: None,
+                reason: "connection closed without a close frame".into(),
+            },
             Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
-                Self::Closed { code: None, reason: "connection closed".into() }
+                Self::Closed {
+                    code: None,
+                    reason: "connection closed".into(),
+                }
             }
             Some(Err(error)) => Self::Failed(Error::from(error)),
             Some(Ok(Message::Text(text))) => Self::parse(text.as_str()),
             Some(Ok(Message::Close(frame))) => match frame {
-                Some(frame) => Self::Closed { code: Some(u16::from(frame.code)), reason: frame.reason.to_string() },
-                None => Self::Closed { code: None, reason: "close frame without a code".into() },
+                Some(frame) => Self::Closed {
+                    code: Some(u16::from(frame.code)),
+                    reason: frame.reason.to_string(),
+                },
+                None => Self::Closed {
+                    code: None,
+                    reason: "close frame without a code".into(),
+                },
             },
             Some(Ok(Message::Binary(_))) => {
                 tracing::warn!("ignoring a binary frame: the protocol is JSON text");
@@ -100,9 +116,17 @@ mod tests {
         assert!(matches!(pong, Incoming::Frame(ServerFrame::Pong { id }) if id == "r1"));
         let unknown = Incoming::from_read(Some(Ok(Message::text(r#"{"type":"future.thing"}"#))));
         assert!(matches!(unknown, Incoming::Skip));
-        let close = CloseFrame { code: CloseCode::from(4002), reason: "revoked".into() };
+        let close = CloseFrame {
+            code: CloseCode::from(4002),
+            reason: "revoked".into(),
+        };
         let closed = Incoming::from_read(Some(Ok(Message::Close(Some(close)))));
-        assert!(matches!(closed, Incoming::Closed { code: Some(4002), reason } if reason == "revoked"));
-        assert!(matches!(Incoming::from_read(None), Incoming::Closed { code: None, .. }));
+        assert!(
+            matches!(closed, Incoming::Closed { code: Some(4002), reason } if reason == "revoked")
+        );
+        assert!(matches!(
+            Incoming::from_read(None),
+            Incoming::Closed { code: None, .. }
+        ));
     }
 }

@@ -19,9 +19,13 @@ impl BaseUrl {
         let rest = trimmed
             .strip_prefix("http://")
             .or_else(|| trimmed.strip_prefix("https://"))
-            .ok_or_else(|| Error::InvalidUrl(format!("{base_url:?} must start with http:// or https://")))?;
+            .ok_or_else(|| {
+                Error::InvalidUrl(format!("{base_url:?} must start with http:// or https://"))
+            })?;
         if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
-            return Err(Error::InvalidUrl(format!("{base_url:?} has no host or has a query")));
+            return Err(Error::InvalidUrl(format!(
+                "{base_url:?} has no host or has a query"
+            )));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -38,7 +42,11 @@ impl BaseUrl {
 
     /// `path` (starting with `/`) directly under the base URL, for raw requests and `/healthz`.
     pub(crate) fn join(&self, path: &str) -> String {
-        if path.starts_with('/') { format!("{}{path}", self.0) } else { format!("{}/{path}", self.0) }
+        if path.starts_with('/') {
+            format!("{}{path}", self.0)
+        } else {
+            format!("{}/{path}", self.0)
+        }
     }
 
     /// The WebSocket URL: `ws://` for `http://`, `wss://` for `https://`.
@@ -76,7 +84,10 @@ mod tests {
     #[test]
     fn api_and_websocket_urls() {
         let base = BaseUrl::parse("http://127.0.0.1:8080/").unwrap();
-        assert_eq!(base.api("/users/me"), "http://127.0.0.1:8080/api/v1/users/me");
+        assert_eq!(
+            base.api("/users/me"),
+            "http://127.0.0.1:8080/api/v1/users/me"
+        );
         assert_eq!(base.websocket(), "ws://127.0.0.1:8080/api/v1/ws");
         assert_eq!(base.join("/healthz"), "http://127.0.0.1:8080/healthz");
         assert_eq!(base.join("healthz"), "http://127.0.0.1:8080/healthz");
@@ -88,8 +99,18 @@ mod tests {
 
     #[test]
     fn bad_base_urls_are_rejected() {
-        for bad in ["127.0.0.1:8080", "ws://host", "http://", "http:///x", "http://h?x=1", ""] {
-            assert!(matches!(BaseUrl::parse(bad), Err(Error::InvalidUrl(_))), "{bad}");
+        for bad in [
+            "127.0.0.1:8080",
+            "ws://host",
+            "http://",
+            "http:///x",
+            "http://h?x=1",
+            "",
+        ] {
+            assert!(
+                matches!(BaseUrl::parse(bad), Err(Error::InvalidUrl(_))),
+                "{bad}"
+            );
         }
     }
 

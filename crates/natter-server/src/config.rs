@@ -26,7 +26,12 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { access_ttl_s: 900, argon2_memory_kib: 19 * 1024, argon2_iterations: 2, argon2_concurrency: 4 }
+        Self {
+            access_ttl_s: 900,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_concurrency: 4,
+        }
     }
 }
 
@@ -87,6 +92,12 @@ impl Default for Limits {
 
 impl ServerConfig {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
-        Self { listen, data_dir, node_id: 0, limits: Limits::default(), auth: AuthConfig::default() }
+        Self {
+            listen,
+            data_dir,
+            node_id: 0,
+            limits: Limits::default(),
+            auth: AuthConfig::default(),
+        }
     }
 }

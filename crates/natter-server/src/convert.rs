@@ -89,7 +89,10 @@ pub fn message(m: &Message) -> wire::MessageView {
         reactions: m
             .reactions
             .iter()
-            .map(|r| wire::ReactionView { emoji: r.emoji.to_string(), user_ids: r.user_ids.iter().map(|u| u.0).collect() })
+            .map(|r| wire::ReactionView {
+                emoji: r.emoji.to_string(),
+                user_ids: r.user_ids.iter().map(|u| u.0).collect(),
+            })
             .collect(),
     }
 }

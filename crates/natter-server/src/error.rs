@@ -28,7 +28,9 @@ impl ApiError {
         match self {
             Self::Domain(err) => match err {
                 DomainError::Invalid { .. } => StatusCode::BAD_REQUEST,
-                DomainError::Unauthenticated | DomainError::BadCredentials => StatusCode::UNAUTHORIZED,
+                DomainError::Unauthenticated | DomainError::BadCredentials => {
+                    StatusCode::UNAUTHORIZED
+                }
                 DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
                 DomainError::NotFound => StatusCode::NOT_FOUND,
                 DomainError::Conflict(_) => StatusCode::CONFLICT,
@@ -45,14 +47,20 @@ impl ApiError {
 
     pub fn body(&self) -> ErrorBody {
         let (code, retry_after_ms) = match self {
-            Self::Domain(DomainError::RateLimited { retry_after_ms }) => ("rate_limited", Some(*retry_after_ms)),
+            Self::Domain(DomainError::RateLimited { retry_after_ms }) => {
+                ("rate_limited", Some(*retry_after_ms))
+            }
             Self::Domain(err) => (err.code(), None),
             Self::BadRequest(_) => ("invalid", None),
             Self::PayloadTooLarge => ("payload_too_large", None),
             Self::UnsupportedMediaType => ("unsupported_media_type", None),
             Self::MethodNotAllowed => ("method_not_allowed", None),
         };
-        ErrorBody { code: code.to_owned(), message: self.to_string(), retry_after_ms }
+        ErrorBody {
+            code: code.to_owned(),
+            message: self.to_string(),
+            retry_after_ms,
+        }
     }
 }
 

@@ -74,13 +74,16 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
-    let handle = PrometheusBuilder::new().install_recorder().context("cannot install metrics recorder")?;
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install metrics recorder")?;
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
 /// Open the stores, bind the listener and serve in a background task.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let store = SqliteStore::open(&config.data_dir.join("natter.db"))
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
@@ -95,9 +98,23 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         clock: Arc::new(SystemClock),
     };
     let chat = Chat::new(ports.clone(), config.node_id);
-    let hashing = PasswordHashing::new(config.auth.argon2_memory_kib, config.auth.argon2_iterations, config.auth.argon2_concurrency)?;
-    let auth = Auth::new(ports.accounts.clone(), bus.clone(), ports.clock.clone(), hashing, TokenKeys::new(&secret, config.auth.access_ttl_s));
-    let hub = Hub::new(ports.conversations.clone(), config.limits.ws_outbound_queue, config.limits.hub_member_cache_max);
+    let hashing = PasswordHashing::new(
+        config.auth.argon2_memory_kib,
+        config.auth.argon2_iterations,
+        config.auth.argon2_concurrency,
+    )?;
+    let auth = Auth::new(
+        ports.accounts.clone(),
+        bus.clone(),
+        ports.clock.clone(),
+        hashing,
+        TokenKeys::new(&secret, config.auth.access_ttl_s),
+    );
+    let hub = Hub::new(
+        ports.conversations.clone(),
+        config.limits.ws_outbound_queue,
+        config.limits.hub_member_cache_max,
+    );
     let (stop, shutdown) = watch::channel(false);
     let state = AppState::new(state::Shared {
         chat,
@@ -109,7 +126,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         metrics: metrics_handle()?,
         shutdown: shutdown.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Nagle off: events are small frames written as they happen; with Nagle on, a frame written
     // while an earlier one is unacknowledged waits for the peer's delayed ACK (~40 ms).
@@ -124,11 +143,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let app = router(state.clone());
     let task = tokio::spawn(async move {
         let mut stopping = shutdown.clone();
-        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        })
+        .await;
         drain_connections(&state).await;
         last_seen.abort();
         if let Err(err) = state.chat.flush_last_seen().await {
@@ -156,7 +178,9 @@ async fn drain_connections(state: &AppState) {
 }
 
 async fn flush_last_seen(chat: Chat) {
-    let mut every = tokio::time::interval(Duration::from_millis(natter_domain::limits::LAST_SEEN_FLUSH_MS));
+    let mut every = tokio::time::interval(Duration::from_millis(
+        natter_domain::limits::LAST_SEEN_FLUSH_MS,
+    ));
     loop {
         every.tick().await;
         if let Err(err) = chat.flush_last_seen().await {
@@ -179,10 +203,16 @@ fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
     Router::new()
         .nest("/api/v1", api.route("/ws", get(gateway::upgrade)))
-        .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { axum::Json(openapi.as_ref().clone()) }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { state.metrics.render() }),
+        )
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .fallback(web::fallback)
         .layer(DefaultBodyLimit::max(max_body))
@@ -195,7 +225,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    match state.chat.ports().accounts.user(UserId(uuid::Uuid::nil())).await {
+    match state
+        .chat
+        .ports()
+        .accounts
+        .user(UserId(uuid::Uuid::nil()))
+        .await
+    {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
     }

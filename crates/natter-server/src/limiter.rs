@@ -20,9 +20,13 @@ pub struct RateLimits {
 impl RateLimits {
     pub fn new(limits: &Limits) -> Self {
         let nz = nonzero;
-        let sends = Quota::per_second(nz(limits.sends_per_second)).allow_burst(nz(limits.sends_burst));
+        let sends =
+            Quota::per_second(nz(limits.sends_per_second)).allow_burst(nz(limits.sends_burst));
         let auth = Quota::per_minute(nz(limits.auth_per_minute)).allow_burst(nz(limits.auth_burst));
-        Self { sends: Arc::new(KeyedLimit::new(sends)), auth: Arc::new(KeyedLimit::new(auth)) }
+        Self {
+            sends: Arc::new(KeyedLimit::new(sends)),
+            auth: Arc::new(KeyedLimit::new(auth)),
+        }
     }
 
     /// Drop state of keys that are back to a full burst.
@@ -38,7 +42,9 @@ fn nonzero(n: u32) -> NonZeroU32 {
 
 /// One connection's command budget, so a flood from one client cannot monopolise the node.
 pub fn connection_limit(per_second: u32, burst: u32) -> DefaultDirectRateLimiter {
-    DefaultDirectRateLimiter::direct(Quota::per_second(nonzero(per_second)).allow_burst(nonzero(burst)))
+    DefaultDirectRateLimiter::direct(
+        Quota::per_second(nonzero(per_second)).allow_burst(nonzero(burst)),
+    )
 }
 
 pub struct KeyedLimit<K: Hash + Eq + Clone> {
@@ -48,13 +54,18 @@ pub struct KeyedLimit<K: Hash + Eq + Clone> {
 
 impl<K: Hash + Eq + Clone> KeyedLimit<K> {
     fn new(quota: Quota) -> Self {
-        Self { limiter: DefaultKeyedRateLimiter::keyed(quota), clock: DefaultClock::default() }
+        Self {
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        }
     }
 
     pub fn check(&self, key: &K) -> Result<(), DomainError> {
         self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
-            DomainError::RateLimited { retry_after_ms: wait.as_millis().max(1) as u64 }
+            DomainError::RateLimited {
+                retry_after_ms: wait.as_millis().max(1) as u64,
+            }
         })
     }
 }

@@ -20,6 +20,7 @@ pub async fn record_http(request: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];
     metrics::counter!("natter_http_requests_total", &labels).increment(1);
-    metrics::histogram!("natter_http_request_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("natter_http_request_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
     response
 }

@@ -33,7 +33,11 @@ pub(crate) async fn fallback(method: Method, uri: Uri) -> Response {
     }
     let relative = path.trim_start_matches('/');
     if let Some(file) = DIST.get_file(relative).filter(|_| !relative.is_empty()) {
-        let cache = if relative.starts_with("assets/") { IMMUTABLE } else { REVALIDATE };
+        let cache = if relative.starts_with("assets/") {
+            IMMUTABLE
+        } else {
+            REVALIDATE
+        };
         return serve(file, cache);
     }
     if relative.starts_with("assets/") {
@@ -42,7 +46,11 @@ pub(crate) async fn fallback(method: Method, uri: Uri) -> Response {
     }
     match DIST.get_file("index.html") {
         Some(index) => serve(index, REVALIDATE),
-        None => (StatusCode::NOT_FOUND, "the web app was not built into this binary").into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "the web app was not built into this binary",
+        )
+            .into_response(),
     }
 }
 
@@ -50,12 +58,24 @@ fn serve(file: &'static File<'static>, cache: &'static str) -> Response {
     let path = file.path().to_string_lossy();
     let mut response = file.contents().into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&path)),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if path.ends_with(".html") {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
     }
     response
 }
@@ -86,15 +106,26 @@ mod tests {
     }
 
     fn header<'a>(response: &'a Response, name: header::HeaderName) -> &'a str {
-        response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     #[tokio::test]
     async fn the_app_is_served_at_the_root_and_for_client_routes() {
-        for path in ["/", "/c/0192f1c2-7c1a-7d33-9a55-6a3c1d9f0b11", "/index.html"] {
+        for path in [
+            "/",
+            "/c/0192f1c2-7c1a-7d33-9a55-6a3c1d9f0b11",
+            "/index.html",
+        ] {
             let response = get(path).await;
             assert_eq!(response.status(), StatusCode::OK, "{path}");
-            assert!(header(&response, header::CONTENT_TYPE).starts_with("text/html"), "{path}");
+            assert!(
+                header(&response, header::CONTENT_TYPE).starts_with("text/html"),
+                "{path}"
+            );
             assert_eq!(header(&response, header::CACHE_CONTROL), REVALIDATE);
         }
     }
@@ -103,18 +134,28 @@ mod tests {
     async fn hashed_assets_are_cached_for_long_and_missing_ones_are_404() {
         let asset = DIST
             .get_dir("assets")
-            .and_then(|dir| dir.files().find(|f| f.path().extension().is_some_and(|e| e == "js")))
+            .and_then(|dir| {
+                dir.files()
+                    .find(|f| f.path().extension().is_some_and(|e| e == "js"))
+            })
             .expect("the build has a script");
         let response = get(&format!("/{}", asset.path().display())).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(header(&response, header::CACHE_CONTROL), IMMUTABLE);
         assert!(header(&response, header::CONTENT_TYPE).starts_with("text/javascript"));
-        assert_eq!(get("/assets/nope-123.js").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            get("/assets/nope-123.js").await.status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[tokio::test]
     async fn api_paths_and_other_methods_keep_the_json_404() {
-        for response in [get("/api/v1/nope").await, get("/api").await, fallback(Method::POST, "/x".parse().unwrap()).await] {
+        for response in [
+            get("/api/v1/nope").await,
+            get("/api").await,
+            fallback(Method::POST, "/x".parse().unwrap()).await,
+        ] {
             assert_eq!(response.status(), StatusCode::NOT_FOUND);
             assert_eq!(header(&response, header::CONTENT_TYPE), "application/json");
         }

@@ -58,24 +58,36 @@ impl AccountStore for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?"))
-            .bind(id.0.as_bytes().as_slice())
-            .fetch_optional(&self.inner.reader)
-            .await
-            .map_err(db)?;
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = ?"
+        ))
+        .bind(id.0.as_bytes().as_slice())
+        .fetch_optional(&self.inner.reader)
+        .await
+        .map_err(db)?;
         row.map(UserRow::into_user).transpose()
     }
 
     async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_QUERY) {
-            let mut query = QueryBuilder::<Sqlite>::new(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ("));
+            let mut query = QueryBuilder::<Sqlite>::new(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE id IN ("
+            ));
             let mut list = query.separated(", ");
             for id in chunk {
                 list.push_bind(id.0.as_bytes().to_vec());
             }
             query.push(")");
-            let rows: Vec<UserRow> = query.build_query_as().fetch_all(&self.inner.reader).await.map_err(db)?;
+            let rows: Vec<UserRow> = query
+                .build_query_as()
+                .fetch_all(&self.inner.reader)
+                .await
+                .map_err(db)?;
             for row in rows {
                 users.push(row.into_user()?);
             }
@@ -85,12 +97,15 @@ impl AccountStore for SqliteStore {
 
     async fn credentials(&self, username: &Username) -> StoreResult<Option<(User, String)>> {
         let mut tx = self.read().await?;
-        let row: Option<UserRow> =
-            sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?"))
-                .bind(username.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = ?"
+        ))
+        .bind(username.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -142,12 +157,14 @@ impl AccountStore for SqliteStore {
         let mut tx = self.write().await?;
         for (id, at_ms) in seen {
             // Never move last-seen backwards (an older batch retried after a newer one).
-            sqlx::query("UPDATE users SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) WHERE id = ?")
-                .bind(at_ms)
-                .bind(id.0.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            sqlx::query(
+                "UPDATE users SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) WHERE id = ?",
+            )
+            .bind(at_ms)
+            .bind(id.0.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         }
         commit(tx).await
     }
@@ -202,7 +219,12 @@ impl AccountStore for SqliteStore {
         rows.into_iter().map(SessionRow::into_session).collect()
     }
 
-    async fn rotate_refresh(&self, presented: [u8; 32], replacement: [u8; 32], now_ms: i64) -> StoreResult<RefreshOutcome> {
+    async fn rotate_refresh(
+        &self,
+        presented: [u8; 32],
+        replacement: [u8; 32],
+        now_ms: i64,
+    ) -> StoreResult<RefreshOutcome> {
         let mut tx = self.write().await?;
         let found: Option<(Vec<u8>, bool, Option<i64>, Vec<u8>)> = sqlx::query_as(
             "SELECT t.session_id, t.spent, s.revoked_at_ms, s.user_id FROM refresh_tokens t \
@@ -248,12 +270,15 @@ impl AccountStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let row: SessionRow =
-            sqlx::query_as(concat!("SELECT ", session_columns!(), " FROM sessions s WHERE s.id = ?"))
-                .bind(&session_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
+        let row: SessionRow = sqlx::query_as(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE s.id = ?"
+        ))
+        .bind(&session_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
         let session = row.into_session()?;
         commit(tx).await?;
         Ok(RefreshOutcome::Rotated(session))

@@ -17,20 +17,32 @@ use natter_domain::{ConversationId, StoreError, UserId};
 use sqlx::SqliteConnection;
 
 use crate::errors::db;
-use crate::rows::{ConversationRow, MemberRow, conversation_columns, direct_key, member_columns, user_id, uuid_of};
+use crate::rows::{
+    ConversationRow, MemberRow, conversation_columns, direct_key, member_columns, user_id, uuid_of,
+};
 use crate::{SqliteStore, commit, next_change, summaries};
 
-async fn fetch_conversation(conn: &mut SqliteConnection, id: ConversationId) -> StoreResult<Option<Conversation>> {
-    let row: Option<ConversationRow> =
-        sqlx::query_as(concat!("SELECT ", conversation_columns!(), " FROM conversations c WHERE c.id = ?"))
-            .bind(id.0.as_bytes().as_slice())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
+async fn fetch_conversation(
+    conn: &mut SqliteConnection,
+    id: ConversationId,
+) -> StoreResult<Option<Conversation>> {
+    let row: Option<ConversationRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations c WHERE c.id = ?"
+    ))
+    .bind(id.0.as_bytes().as_slice())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
     row.map(ConversationRow::into_conversation).transpose()
 }
 
-async fn current_member(conn: &mut SqliteConnection, conversation: ConversationId, user: UserId) -> StoreResult<Option<Member>> {
+async fn current_member(
+    conn: &mut SqliteConnection,
+    conversation: ConversationId,
+    user: UserId,
+) -> StoreResult<Option<Member>> {
     let row: Option<MemberRow> = sqlx::query_as(concat!(
         "SELECT ",
         member_columns!(),
@@ -45,7 +57,11 @@ async fn current_member(conn: &mut SqliteConnection, conversation: ConversationI
 }
 
 /// Stamp the conversation as changed for all its members.
-async fn touch_conversation(conn: &mut SqliteConnection, id: ConversationId, change: i64) -> StoreResult<()> {
+async fn touch_conversation(
+    conn: &mut SqliteConnection,
+    id: ConversationId,
+    change: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE conversations SET changed_at = ? WHERE id = ?")
         .bind(change)
         .bind(id.0.as_bytes().as_slice())
@@ -84,7 +100,9 @@ impl SqliteStore {
         edit: impl FnOnce(&mut Member, i64) + Send,
     ) -> StoreResult<Member> {
         let mut tx = self.write().await?;
-        let mut member = current_member(&mut tx, conversation, user).await?.ok_or(StoreError::NotFound)?;
+        let mut member = current_member(&mut tx, conversation, user)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
             .bind(conversation.0.as_bytes().as_slice())
             .fetch_one(&mut *tx)
@@ -109,18 +127,25 @@ impl ConversationStore for SqliteStore {
             ConversationKind::Group => None,
             ConversationKind::Direct => match new.members.as_slice() {
                 [(a, _), (b, _)] if a != b => Some(direct_key(*a, *b)),
-                _ => return Err(StoreError::Internal("a direct conversation needs two distinct members".into())),
+                _ => {
+                    return Err(StoreError::Internal(
+                        "a direct conversation needs two distinct members".into(),
+                    ));
+                }
             },
         };
         let mut tx = self.write().await?;
         if let Some(key) = &key {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM conversations WHERE direct_key = ?")
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM conversations WHERE direct_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
             if exists.is_some() {
-                return Err(StoreError::Conflict("direct conversation already exists".into()));
+                return Err(StoreError::Conflict(
+                    "direct conversation already exists".into(),
+                ));
             }
         }
         let change = next_change(&mut tx).await?;
@@ -156,17 +181,20 @@ impl ConversationStore for SqliteStore {
             .await
             .map_err(db)?;
         }
-        let conversation = fetch_conversation(&mut tx, new.id).await?.ok_or(StoreError::NotFound)?;
+        let conversation = fetch_conversation(&mut tx, new.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         commit(tx).await?;
         Ok(conversation)
     }
 
     async fn direct_between(&self, a: UserId, b: UserId) -> StoreResult<Option<ConversationId>> {
-        let id: Option<Vec<u8>> = sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-            .bind(direct_key(a, b))
-            .fetch_optional(&self.inner.reader)
-            .await
-            .map_err(db)?;
+        let id: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
+                .bind(direct_key(a, b))
+                .fetch_optional(&self.inner.reader)
+                .await
+                .map_err(db)?;
         id.map(|id| uuid_of(&id).map(ConversationId)).transpose()
     }
 
@@ -197,12 +225,18 @@ impl ConversationStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let conversation = fetch_conversation(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        let conversation = fetch_conversation(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         commit(tx).await?;
         Ok(conversation)
     }
 
-    async fn member(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<Member>> {
+    async fn member(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<Member>> {
         let mut conn = self.read_one().await?;
         current_member(&mut conn, conversation, user).await
     }
@@ -220,7 +254,13 @@ impl ConversationStore for SqliteStore {
         rows.into_iter().map(MemberRow::into_member).collect()
     }
 
-    async fn add_member(&self, conversation: ConversationId, user: UserId, role: Role, now_ms: i64) -> StoreResult<Member> {
+    async fn add_member(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+    ) -> StoreResult<Member> {
         let mut tx = self.write().await?;
         let conv = conversation.0.as_bytes().as_slice();
         let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
@@ -254,12 +294,19 @@ impl ConversationStore for SqliteStore {
         .await
         .map_err(db)?;
         touch_conversation(&mut tx, conversation, change).await?;
-        let member = current_member(&mut tx, conversation, user).await?.ok_or(StoreError::NotFound)?;
+        let member = current_member(&mut tx, conversation, user)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         commit(tx).await?;
         Ok(member)
     }
 
-    async fn remove_member(&self, conversation: ConversationId, user: UserId, now_ms: i64) -> StoreResult<()> {
+    async fn remove_member(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let change = next_change(&mut tx).await?;
         let done = sqlx::query(
@@ -280,15 +327,35 @@ impl ConversationStore for SqliteStore {
         commit(tx).await
     }
 
-    async fn set_role(&self, conversation: ConversationId, user: UserId, role: Role, _now_ms: i64) -> StoreResult<Member> {
-        self.update_member(conversation, user, |m, _| m.role = role).await
+    async fn set_role(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+        _now_ms: i64,
+    ) -> StoreResult<Member> {
+        self.update_member(conversation, user, |m, _| m.role = role)
+            .await
     }
 
-    async fn set_muted(&self, conversation: ConversationId, user: UserId, muted: bool, _now_ms: i64) -> StoreResult<Member> {
-        self.update_member(conversation, user, |m, _| m.muted = muted).await
+    async fn set_muted(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        muted: bool,
+        _now_ms: i64,
+    ) -> StoreResult<Member> {
+        self.update_member(conversation, user, |m, _| m.muted = muted)
+            .await
     }
 
-    async fn mark_read(&self, conversation: ConversationId, user: UserId, seq: i64, _now_ms: i64) -> StoreResult<Member> {
+    async fn mark_read(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+        _now_ms: i64,
+    ) -> StoreResult<Member> {
         self.update_member(conversation, user, |m, last_seq| {
             m.read_seq = m.read_seq.max(seq.min(last_seq));
             m.delivered_seq = m.delivered_seq.max(m.read_seq);
@@ -296,34 +363,56 @@ impl ConversationStore for SqliteStore {
         .await
     }
 
-    async fn mark_delivered(&self, conversation: ConversationId, user: UserId, seq: i64, _now_ms: i64) -> StoreResult<Member> {
+    async fn mark_delivered(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+        _now_ms: i64,
+    ) -> StoreResult<Member> {
         self.update_member(conversation, user, |m, last_seq| {
             m.delivered_seq = m.delivered_seq.max(seq.min(last_seq));
         })
         .await
     }
 
-    async fn conversations_of(&self, user: UserId, before_activity_ms: Option<i64>, limit: u32) -> StoreResult<Vec<ConversationSummary>> {
+    async fn conversations_of(
+        &self,
+        user: UserId,
+        before_activity_ms: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>> {
         let mut tx = self.read().await?;
         summaries::page(&mut tx, user, before_activity_ms, limit).await
     }
 
-    async fn summary(&self, conversation: ConversationId, user: UserId) -> StoreResult<Option<ConversationSummary>> {
+    async fn summary(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<ConversationSummary>> {
         let mut tx = self.read().await?;
         summaries::one(&mut tx, conversation, user).await
     }
 
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>> {
-        let ids: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = ? AND left_at_ms IS NULL")
-                .bind(user.0.as_bytes().as_slice())
-                .fetch_all(&self.inner.reader)
-                .await
-                .map_err(db)?;
-        ids.iter().map(|id| uuid_of(id).map(ConversationId)).collect()
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT conversation_id FROM members WHERE user_id = ? AND left_at_ms IS NULL",
+        )
+        .bind(user.0.as_bytes().as_slice())
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        ids.iter()
+            .map(|id| uuid_of(id).map(ConversationId))
+            .collect()
     }
 
-    async fn contacts_of(&self, user: UserId, max_members: Option<i64>) -> StoreResult<Vec<UserId>> {
+    async fn contacts_of(
+        &self,
+        user: UserId,
+        max_members: Option<i64>,
+    ) -> StoreResult<Vec<UserId>> {
         // Pick the qualifying conversations first, so a large group is counted once rather than
         // once per member row.
         let ids: Vec<Vec<u8>> = sqlx::query_scalar(
@@ -361,7 +450,14 @@ impl ConversationStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let removed = removed.iter().map(|id| uuid_of(id).map(ConversationId)).collect::<StoreResult<_>>()?;
-        Ok(SyncPage { changed, removed, cursor })
+        let removed = removed
+            .iter()
+            .map(|id| uuid_of(id).map(ConversationId))
+            .collect::<StoreResult<_>>()?;
+        Ok(SyncPage {
+            changed,
+            removed,
+            cursor,
+        })
     }
 }

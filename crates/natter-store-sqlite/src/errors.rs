@@ -15,20 +15,27 @@ const SQLITE_CANTOPEN: i64 = 14;
 
 pub(crate) fn db(err: sqlx::Error) -> StoreError {
     match &err {
-        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(e.message().to_owned()),
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            StoreError::Conflict(e.message().to_owned())
+        }
         sqlx::Error::Database(e) => {
             // The extended result code; its low byte is the primary code.
-            let primary = e.code().and_then(|c| c.parse::<i64>().ok()).map(|c| c & 0xff);
+            let primary = e
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .map(|c| c & 0xff);
             match primary {
-                Some(SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN) => {
-                    StoreError::Unavailable(err.to_string())
-                }
+                Some(
+                    SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_IOERR | SQLITE_FULL
+                    | SQLITE_CANTOPEN,
+                ) => StoreError::Unavailable(err.to_string()),
                 _ => StoreError::Internal(err.to_string()),
             }
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => {
-            StoreError::Unavailable(err.to_string())
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
         _ => StoreError::Internal(err.to_string()),
     }
 }

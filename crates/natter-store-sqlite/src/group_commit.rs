@@ -55,7 +55,10 @@ impl Appender {
     pub(crate) async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
         let stopped = || StoreError::Unavailable("the append writer has stopped".into());
         let (reply, outcome) = oneshot::channel();
-        self.queue.send(Request { message, reply }).await.map_err(|_| stopped())?;
+        self.queue
+            .send(Request { message, reply })
+            .await
+            .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
     }
 }
@@ -106,12 +109,24 @@ async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<Request>) {
 
 /// One append in its own savepoint. The outer error means the savepoint machinery failed (the
 /// batch cannot go on); the inner result is the append's own.
-async fn isolated(conn: &mut SqliteConnection, message: &NewMessage) -> Result<StoreResult<AppendOutcome>, StoreError> {
-    sqlx::query("SAVEPOINT append").execute(&mut *conn).await.map_err(db)?;
+async fn isolated(
+    conn: &mut SqliteConnection,
+    message: &NewMessage,
+) -> Result<StoreResult<AppendOutcome>, StoreError> {
+    sqlx::query("SAVEPOINT append")
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     let outcome = messages::append_in(conn, message).await;
     if outcome.is_err() {
-        sqlx::query("ROLLBACK TO append").execute(&mut *conn).await.map_err(db)?;
+        sqlx::query("ROLLBACK TO append")
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
     }
-    sqlx::query("RELEASE append").execute(&mut *conn).await.map_err(db)?;
+    sqlx::query("RELEASE append")
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     Ok(outcome)
 }

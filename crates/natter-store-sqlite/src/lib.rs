@@ -36,7 +36,9 @@ use std::time::Duration;
 
 use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use crate::errors::{db, migrate_error};
@@ -75,8 +77,9 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             // Blocking, but done once at start-up before any request is served.
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("create {}: {e}", parent.display()))
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -92,7 +95,10 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db)?;
-        sqlx::migrate!("./migrations").run(&writer).await.map_err(migrate_error)?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
+            .await
+            .map_err(migrate_error)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS_MAX)
             .acquire_timeout(Duration::from_millis(ACQUIRE_TIMEOUT_MS))
@@ -100,7 +106,13 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         let appends = Appender::spawn(writer.clone());
-        Ok(SqliteStore { inner: Arc::new(Inner { writer, reader, appends }) })
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer,
+                reader,
+                appends,
+            }),
+        })
     }
 
     /// Close both pools, waiting for running queries. Clones become unusable.
@@ -111,7 +123,11 @@ impl SqliteStore {
 
     /// A write transaction holding SQLite's write lock from its first statement.
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+        self.inner
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)
     }
 
     /// A read transaction: every query in it sees the same snapshot.
@@ -129,10 +145,12 @@ impl SqliteStore {
 
 /// Bump the global change counter and return its new value. Call inside a write transaction.
 async fn next_change(conn: &mut SqliteConnection) -> StoreResult<i64> {
-    sqlx::query_scalar("UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq")
-        .fetch_one(conn)
-        .await
-        .map_err(db)
+    sqlx::query_scalar(
+        "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(db)
 }
 
 /// Commit, mapping the error.

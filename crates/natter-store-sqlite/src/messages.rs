@@ -19,9 +19,21 @@ use crate::rows::{MentionRow, MessageRow, ReactionRow, group_reactions, message_
 use crate::{SqliteStore, commit, next_change};
 
 /// Attach mentions and reactions to bare message rows (two queries, whatever the count).
-pub(crate) async fn complete(conn: &mut SqliteConnection, rows: Vec<MessageRow>) -> StoreResult<Vec<Message>> {
-    let seqs = format!("[{}]", rows.iter().map(|r| r.seq.to_string()).collect::<Vec<_>>().join(","));
-    let mut messages = rows.into_iter().map(MessageRow::into_message).collect::<StoreResult<Vec<_>>>()?;
+pub(crate) async fn complete(
+    conn: &mut SqliteConnection,
+    rows: Vec<MessageRow>,
+) -> StoreResult<Vec<Message>> {
+    let seqs = format!(
+        "[{}]",
+        rows.iter()
+            .map(|r| r.seq.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut messages = rows
+        .into_iter()
+        .map(MessageRow::into_message)
+        .collect::<StoreResult<Vec<_>>>()?;
     // Every caller loads rows of one conversation.
     let Some(conversation) = messages.first().map(|m| m.conversation_id) else {
         return Ok(messages);
@@ -61,41 +73,59 @@ pub(crate) async fn complete(conn: &mut SqliteConnection, rows: Vec<MessageRow>)
     Ok(messages)
 }
 
-pub(crate) async fn load(conn: &mut SqliteConnection, conversation: ConversationId, seq: i64) -> StoreResult<Option<Message>> {
-    let row: Option<MessageRow> =
-        sqlx::query_as(concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? AND seq = ?"))
-            .bind(conversation.0.as_bytes().as_slice())
-            .bind(seq)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
+pub(crate) async fn load(
+    conn: &mut SqliteConnection,
+    conversation: ConversationId,
+    seq: i64,
+) -> StoreResult<Option<Message>> {
+    let row: Option<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE conversation_id = ? AND seq = ?"
+    ))
+    .bind(conversation.0.as_bytes().as_slice())
+    .bind(seq)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
     match row {
         Some(row) => Ok(complete(conn, vec![row]).await?.pop()),
         None => Ok(None),
     }
 }
 
-async fn insert_mentions(conn: &mut SqliteConnection, conversation: ConversationId, seq: i64, mentions: &[natter_domain::UserId]) -> StoreResult<()> {
+async fn insert_mentions(
+    conn: &mut SqliteConnection,
+    conversation: ConversationId,
+    seq: i64,
+    mentions: &[natter_domain::UserId],
+) -> StoreResult<()> {
     let mut seen = Vec::with_capacity(mentions.len());
     for user in mentions {
         if seen.contains(user) {
             continue;
         }
         seen.push(*user);
-        sqlx::query("INSERT INTO mentions (conversation_id, seq, user_id, position) VALUES (?, ?, ?, ?)")
-            .bind(conversation.0.as_bytes().as_slice())
-            .bind(seq)
-            .bind(user.0.as_bytes().as_slice())
-            .bind(seen.len() as i64)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO mentions (conversation_id, seq, user_id, position) VALUES (?, ?, ?, ?)",
+        )
+        .bind(conversation.0.as_bytes().as_slice())
+        .bind(seq)
+        .bind(user.0.as_bytes().as_slice())
+        .bind(seen.len() as i64)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     }
     Ok(())
 }
 
 /// Give the message the conversation's next change number (and stamp the conversation for sync).
-async fn bump(conn: &mut SqliteConnection, conversation: ConversationId, seq: i64) -> StoreResult<()> {
+async fn bump(
+    conn: &mut SqliteConnection,
+    conversation: ConversationId,
+    seq: i64,
+) -> StoreResult<()> {
     let change = next_change(conn).await?;
     let conv = conversation.0.as_bytes().as_slice();
     let mod_seq: i64 = sqlx::query_scalar(
@@ -117,7 +147,12 @@ async fn bump(conn: &mut SqliteConnection, conversation: ConversationId, seq: i6
 }
 
 /// Apply `change` to an existing, not deleted message; `false` if it was a no-op.
-async fn apply(conn: &mut SqliteConnection, message: &Message, change: MessageChange, now_ms: i64) -> StoreResult<bool> {
+async fn apply(
+    conn: &mut SqliteConnection,
+    message: &Message,
+    change: MessageChange,
+    now_ms: i64,
+) -> StoreResult<bool> {
     let conv = message.conversation_id.0.as_bytes().as_slice();
     let seq = message.seq;
     match change {
@@ -145,7 +180,12 @@ async fn apply(conn: &mut SqliteConnection, message: &Message, change: MessageCh
                 "DELETE FROM mentions WHERE conversation_id = ? AND seq = ?",
                 "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?",
             ] {
-                sqlx::query(sql).bind(conv).bind(seq).execute(&mut *conn).await.map_err(db)?;
+                sqlx::query(sql)
+                    .bind(conv)
+                    .bind(seq)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
             }
             Ok(true)
         }
@@ -183,7 +223,10 @@ async fn apply(conn: &mut SqliteConnection, message: &Message, change: MessageCh
 
 /// Append inside the caller's write transaction (see [`crate::group_commit`]). Nothing is
 /// durable until that transaction commits.
-pub(crate) async fn append_in(tx: &mut SqliteConnection, message: &NewMessage) -> StoreResult<AppendOutcome> {
+pub(crate) async fn append_in(
+    tx: &mut SqliteConnection,
+    message: &NewMessage,
+) -> StoreResult<AppendOutcome> {
     let conv = message.conversation_id.0.as_bytes().as_slice();
     let existing: Option<MessageRow> = sqlx::query_as(concat!(
         "SELECT ",
@@ -197,7 +240,10 @@ pub(crate) async fn append_in(tx: &mut SqliteConnection, message: &NewMessage) -
     .await
     .map_err(db)?;
     if let Some(row) = existing {
-        let original = complete(tx, vec![row]).await?.pop().ok_or(StoreError::NotFound)?;
+        let original = complete(tx, vec![row])
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
         return Ok(AppendOutcome::Duplicate(original));
     }
 
@@ -232,7 +278,9 @@ pub(crate) async fn append_in(tx: &mut SqliteConnection, message: &NewMessage) -
     .await
     .map_err(db)?;
     insert_mentions(tx, message.conversation_id, seq, &message.mentions).await?;
-    let stored = load(tx, message.conversation_id, seq).await?.ok_or(StoreError::NotFound)?;
+    let stored = load(tx, message.conversation_id, seq)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     Ok(AppendOutcome::Created(stored))
 }
 
@@ -242,32 +290,56 @@ impl MessageStore for SqliteStore {
         self.inner.appends.append(message).await
     }
 
-    async fn change(&self, conversation: ConversationId, seq: i64, change: MessageChange, now_ms: i64) -> StoreResult<Message> {
+    async fn change(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        change: MessageChange,
+        now_ms: i64,
+    ) -> StoreResult<Message> {
         let mut tx = self.write().await?;
-        let current = load(&mut tx, conversation, seq).await?.ok_or(StoreError::NotFound)?;
+        let current = load(&mut tx, conversation, seq)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if current.deleted || !apply(&mut tx, &current, change, now_ms).await? {
             // Nothing changed: roll back (the transaction wrote nothing) and report the state.
             tx.rollback().await.map_err(db)?;
             return Ok(current);
         }
         bump(&mut tx, conversation, seq).await?;
-        let changed = load(&mut tx, conversation, seq).await?.ok_or(StoreError::NotFound)?;
+        let changed = load(&mut tx, conversation, seq)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         commit(tx).await?;
         Ok(changed)
     }
 
-    async fn message(&self, conversation: ConversationId, seq: i64) -> StoreResult<Option<Message>> {
+    async fn message(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> StoreResult<Option<Message>> {
         let mut tx = self.read().await?;
         load(&mut tx, conversation, seq).await
     }
 
-    async fn history(&self, conversation: ConversationId, query: HistoryQuery) -> StoreResult<Vec<Message>> {
+    async fn history(
+        &self,
+        conversation: ConversationId,
+        query: HistoryQuery,
+    ) -> StoreResult<Vec<Message>> {
         let conv = conversation.0.as_bytes().as_slice();
         let mut tx = self.read().await?;
-        const BEFORE: &str =
-            concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
-        const AFTER: &str =
-            concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?");
+        const BEFORE: &str = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        );
+        const AFTER: &str = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+        );
         // The newest page is the page before "infinity"; pages before a seq are read newest
         // first (so LIMIT keeps the closest ones) and reversed below.
         let (sql, bound, limit, descending) = match query {
@@ -288,7 +360,12 @@ impl MessageStore for SqliteStore {
         complete(&mut tx, rows).await
     }
 
-    async fn changes_since(&self, conversation: ConversationId, after_mod: i64, limit: u32) -> StoreResult<Vec<Message>> {
+    async fn changes_since(
+        &self,
+        conversation: ConversationId,
+        after_mod: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
         let mut tx = self.read().await?;
         let rows: Vec<MessageRow> = sqlx::query_as(concat!(
             "SELECT ",

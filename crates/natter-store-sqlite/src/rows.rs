@@ -125,7 +125,8 @@ impl ConversationRow {
     pub(crate) fn into_conversation(self) -> StoreResult<Conversation> {
         Ok(Conversation {
             id: ConversationId(uuid_of(&self.id)?),
-            kind: ConversationKind::parse(&self.kind).ok_or_else(|| corrupt(format!("kind {:?}", self.kind)))?,
+            kind: ConversationKind::parse(&self.kind)
+                .ok_or_else(|| corrupt(format!("kind {:?}", self.kind)))?,
             name: self.name.map(GroupName::from_trusted),
             topic: self.topic.map(Topic::from_trusted),
             created_by: user_id(&self.created_by)?,
@@ -154,7 +155,8 @@ impl MemberRow {
         Ok(Member {
             conversation_id: ConversationId(uuid_of(&self.conversation_id)?),
             user_id: user_id(&self.user_id)?,
-            role: Role::parse(&self.role).ok_or_else(|| corrupt(format!("role {:?}", self.role)))?,
+            role: Role::parse(&self.role)
+                .ok_or_else(|| corrupt(format!("role {:?}", self.role)))?,
             muted: self.muted,
             read_seq: self.read_seq,
             delivered_seq: self.delivered_seq,
@@ -215,12 +217,17 @@ pub(crate) struct ReactionRow {
 }
 
 /// Group reactions (already in reacting order) by emoji, in order of each emoji's first reaction.
-pub(crate) fn group_reactions(rows: impl IntoIterator<Item = (String, UserId)>) -> Vec<ReactionCount> {
+pub(crate) fn group_reactions(
+    rows: impl IntoIterator<Item = (String, UserId)>,
+) -> Vec<ReactionCount> {
     let mut groups: Vec<ReactionCount> = Vec::new();
     for (emoji, user) in rows {
         match groups.iter_mut().find(|g| g.emoji.as_str() == emoji) {
             Some(group) => group.user_ids.push(user),
-            None => groups.push(ReactionCount { emoji: Reaction::from_trusted(emoji), user_ids: vec![user] }),
+            None => groups.push(ReactionCount {
+                emoji: Reaction::from_trusted(emoji),
+                user_ids: vec![user],
+            }),
         }
     }
     groups

@@ -46,7 +46,10 @@ struct SummaryRow {
     peer: Option<Vec<u8>>,
 }
 
-async fn complete(conn: &mut SqliteConnection, rows: Vec<SummaryRow>) -> StoreResult<Vec<ConversationSummary>> {
+async fn complete(
+    conn: &mut SqliteConnection,
+    rows: Vec<SummaryRow>,
+) -> StoreResult<Vec<ConversationSummary>> {
     let mut summaries = Vec::with_capacity(rows.len());
     for row in rows {
         let conversation = row.conversation.into_conversation()?;
@@ -103,7 +106,11 @@ pub(crate) async fn one(
 
 /// Current conversations where the conversation or the user's own membership changed after
 /// `since` (a value of the global change counter).
-pub(crate) async fn changed(conn: &mut SqliteConnection, user: UserId, since: i64) -> StoreResult<Vec<ConversationSummary>> {
+pub(crate) async fn changed(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    since: i64,
+) -> StoreResult<Vec<ConversationSummary>> {
     let rows: Vec<SummaryRow> = sqlx::query_as(concat!(
         summary_select!(),
         "AND (c.changed_at > ?2 OR m.changed_at > ?2) ORDER BY c.last_activity_ms DESC, c.id"

@@ -10,7 +10,11 @@ use natter_server::ServerConfig;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "natter", version, about = "A chat server: one binary, from a laptop to a fleet.")]
+#[command(
+    name = "natter",
+    version,
+    about = "A chat server: one binary, from a laptop to a fleet."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,10 +61,14 @@ fn main() -> anyhow::Result<()> {
     // Logs go to stderr; stdout carries only the "listening on" line that scripts read.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
     }
@@ -91,7 +99,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -20,9 +20,16 @@ pub struct NewGroup {
 
 impl Chat {
     /// The direct conversation with `peer`, created if needed. `bool` is true when created.
-    pub async fn open_direct(&self, actor: UserId, peer: UserId) -> Result<(ConversationSummary, bool), DomainError> {
+    pub async fn open_direct(
+        &self,
+        actor: UserId,
+        peer: UserId,
+    ) -> Result<(ConversationSummary, bool), DomainError> {
         if actor == peer {
-            return Err(DomainError::invalid("user_id", "cannot open a direct conversation with yourself"));
+            return Err(DomainError::invalid(
+                "user_id",
+                "cannot open a direct conversation with yourself",
+            ));
         }
         let ports = self.ports();
         if let Some(existing) = ports.conversations.direct_between(actor, peer).await? {
@@ -47,14 +54,22 @@ impl Chat {
             }
             // Both users opened it at the same moment: theirs won, use it.
             Err(StoreError::Conflict(_)) => {
-                let id = ports.conversations.direct_between(actor, peer).await?.ok_or(DomainError::Internal)?;
+                let id = ports
+                    .conversations
+                    .direct_between(actor, peer)
+                    .await?
+                    .ok_or(DomainError::Internal)?;
                 Ok((self.summary(actor, id).await?, false))
             }
             Err(err) => Err(err.into()),
         }
     }
 
-    pub async fn create_group(&self, actor: UserId, group: NewGroup) -> Result<ConversationSummary, DomainError> {
+    pub async fn create_group(
+        &self,
+        actor: UserId,
+        group: NewGroup,
+    ) -> Result<ConversationSummary, DomainError> {
         let mut members = vec![(actor, Role::Owner)];
         for id in group.member_ids {
             if !members.iter().any(|(m, _)| *m == id) {
@@ -87,16 +102,33 @@ impl Chat {
     }
 
     /// Tell every initial member's devices about a new conversation.
-    async fn announce_members(&self, conversation: &Conversation, by: UserId) -> Result<(), DomainError> {
+    async fn announce_members(
+        &self,
+        conversation: &Conversation,
+        by: UserId,
+    ) -> Result<(), DomainError> {
         let _order = self.inner.locks.lock(conversation.id).await;
         for member in self.ports().conversations.members(conversation.id).await? {
-            self.publish(Event::MemberAdded { conversation: conversation.clone(), member, by }).await;
+            self.publish(Event::MemberAdded {
+                conversation: conversation.clone(),
+                member,
+                by,
+            })
+            .await;
         }
         Ok(())
     }
 
-    pub async fn summary(&self, actor: UserId, conversation: ConversationId) -> Result<ConversationSummary, DomainError> {
-        self.ports().conversations.summary(conversation, actor).await?.ok_or(DomainError::NotFound)
+    pub async fn summary(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+    ) -> Result<ConversationSummary, DomainError> {
+        self.ports()
+            .conversations
+            .summary(conversation, actor)
+            .await?
+            .ok_or(DomainError::NotFound)
     }
 
     pub async fn list_conversations(
@@ -105,7 +137,11 @@ impl Chat {
         before_activity_ms: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ConversationSummary>, DomainError> {
-        Ok(self.ports().conversations.conversations_of(actor, before_activity_ms, limit).await?)
+        Ok(self
+            .ports()
+            .conversations
+            .conversations_of(actor, before_activity_ms, limit)
+            .await?)
     }
 
     pub async fn update_conversation(
@@ -117,74 +153,174 @@ impl Chat {
     ) -> Result<Conversation, DomainError> {
         let _order = self.inner.locks.lock(id).await;
         let me = self.require_member(id, actor).await?;
-        let conversation = self.ports().conversations.conversation(id).await?.ok_or(DomainError::NotFound)?;
+        let conversation = self
+            .ports()
+            .conversations
+            .conversation(id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         permissions::can_update_conversation(conversation.kind, &me)?;
-        let updated = self.ports().conversations.update_conversation(id, name, topic, self.now()).await?;
-        self.publish(Event::ConversationUpdated(updated.clone())).await;
+        let updated = self
+            .ports()
+            .conversations
+            .update_conversation(id, name, topic, self.now())
+            .await?;
+        self.publish(Event::ConversationUpdated(updated.clone()))
+            .await;
         Ok(updated)
     }
 
-    pub async fn members(&self, actor: UserId, id: ConversationId) -> Result<Vec<Member>, DomainError> {
+    pub async fn members(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+    ) -> Result<Vec<Member>, DomainError> {
         self.require_member(id, actor).await?;
         Ok(self.ports().conversations.members(id).await?)
     }
 
-    pub async fn add_member(&self, actor: UserId, id: ConversationId, user: UserId, role: Role) -> Result<Member, DomainError> {
+    pub async fn add_member(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Member, DomainError> {
         let _order = self.inner.locks.lock(id).await;
         let me = self.require_member(id, actor).await?;
-        let conversation = self.ports().conversations.conversation(id).await?.ok_or(DomainError::NotFound)?;
+        let conversation = self
+            .ports()
+            .conversations
+            .conversation(id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         permissions::can_add_member(conversation.kind, &me, role)?;
         if conversation.member_count as usize >= GROUP_MEMBERS_MAX {
-            return Err(DomainError::Conflict(format!("a group has at most {GROUP_MEMBERS_MAX} members")));
+            return Err(DomainError::Conflict(format!(
+                "a group has at most {GROUP_MEMBERS_MAX} members"
+            )));
         }
         if self.ports().accounts.user(user).await?.is_none() {
             return Err(DomainError::invalid("user_id", "unknown user"));
         }
-        let member = self.ports().conversations.add_member(id, user, role, self.now()).await?;
-        let conversation = self.ports().conversations.conversation(id).await?.ok_or(DomainError::Internal)?;
-        self.publish(Event::MemberAdded { conversation, member: member.clone(), by: actor }).await;
+        let member = self
+            .ports()
+            .conversations
+            .add_member(id, user, role, self.now())
+            .await?;
+        let conversation = self
+            .ports()
+            .conversations
+            .conversation(id)
+            .await?
+            .ok_or(DomainError::Internal)?;
+        self.publish(Event::MemberAdded {
+            conversation,
+            member: member.clone(),
+            by: actor,
+        })
+        .await;
         Ok(member)
     }
 
     /// Remove `user`, or leave when `user == actor`. An owner who leaves hands ownership to the
     /// longest-standing admin (else member).
-    pub async fn remove_member(&self, actor: UserId, id: ConversationId, user: UserId) -> Result<(), DomainError> {
+    pub async fn remove_member(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        user: UserId,
+    ) -> Result<(), DomainError> {
         let _order = self.inner.locks.lock(id).await;
         let me = self.require_member(id, actor).await?;
-        let conversation = self.ports().conversations.conversation(id).await?.ok_or(DomainError::NotFound)?;
-        let target = self.ports().conversations.member(id, user).await?.ok_or(DomainError::NotFound)?;
+        let conversation = self
+            .ports()
+            .conversations
+            .conversation(id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let target = self
+            .ports()
+            .conversations
+            .member(id, user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         permissions::can_remove_member(conversation.kind, &me, &target)?;
         let now = self.now();
         if target.role == Role::Owner {
             let members = self.ports().conversations.members(id).await?;
             if let Some(heir) = permissions::successor_owner(&members, user) {
-                let promoted = self.ports().conversations.set_role(id, heir.user_id, Role::Owner, now).await?;
-                self.publish(Event::MemberUpdated { member: promoted }).await;
+                let promoted = self
+                    .ports()
+                    .conversations
+                    .set_role(id, heir.user_id, Role::Owner, now)
+                    .await?;
+                self.publish(Event::MemberUpdated { member: promoted })
+                    .await;
             }
         }
-        self.ports().conversations.remove_member(id, user, now).await?;
-        self.publish(Event::MemberRemoved { conversation_id: id, user_id: user, by: actor }).await;
+        self.ports()
+            .conversations
+            .remove_member(id, user, now)
+            .await?;
+        self.publish(Event::MemberRemoved {
+            conversation_id: id,
+            user_id: user,
+            by: actor,
+        })
+        .await;
         Ok(())
     }
 
-    pub async fn set_role(&self, actor: UserId, id: ConversationId, user: UserId, role: Role) -> Result<Member, DomainError> {
+    pub async fn set_role(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> Result<Member, DomainError> {
         let _order = self.inner.locks.lock(id).await;
         let me = self.require_member(id, actor).await?;
-        let target = self.ports().conversations.member(id, user).await?.ok_or(DomainError::NotFound)?;
+        let target = self
+            .ports()
+            .conversations
+            .member(id, user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         permissions::can_set_role(&me, &target, role)?;
-        let member = self.ports().conversations.set_role(id, user, role, self.now()).await?;
-        self.publish(Event::MemberUpdated { member: member.clone() }).await;
+        let member = self
+            .ports()
+            .conversations
+            .set_role(id, user, role, self.now())
+            .await?;
+        self.publish(Event::MemberUpdated {
+            member: member.clone(),
+        })
+        .await;
         Ok(member)
     }
 
     /// Muting is private to the member: no event is broadcast; the member's other devices see it
     /// through sync.
-    pub async fn set_muted(&self, actor: UserId, id: ConversationId, muted: bool) -> Result<Member, DomainError> {
+    pub async fn set_muted(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        muted: bool,
+    ) -> Result<Member, DomainError> {
         self.require_member(id, actor).await?;
-        Ok(self.ports().conversations.set_muted(id, actor, muted, self.now()).await?)
+        Ok(self
+            .ports()
+            .conversations
+            .set_muted(id, actor, muted, self.now())
+            .await?)
     }
 
     pub async fn sync(&self, actor: UserId, since: i64) -> Result<SyncPage, DomainError> {
-        Ok(self.ports().conversations.changed_since(actor, since.max(0)).await?)
+        Ok(self
+            .ports()
+            .conversations
+            .changed_since(actor, since.max(0))
+            .await?)
     }
 }

@@ -16,7 +16,9 @@ pub struct ConversationLocks {
 
 impl Default for ConversationLocks {
     fn default() -> Self {
-        Self { stripes: (0..STRIPES).map(|_| Mutex::new(())).collect() }
+        Self {
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
     }
 }
 

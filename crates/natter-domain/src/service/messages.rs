@@ -38,11 +38,21 @@ impl Chat {
         let _order = self.inner.locks.lock(conversation).await;
         let me = self.require_member(conversation, actor).await?;
         if let Some(reply_to) = outgoing.reply_to_seq
-            && self.ports().messages.message(conversation, reply_to).await?.is_none()
+            && self
+                .ports()
+                .messages
+                .message(conversation, reply_to)
+                .await?
+                .is_none()
         {
-            return Err(DomainError::invalid("reply_to_seq", "no such message in this conversation"));
+            return Err(DomainError::invalid(
+                "reply_to_seq",
+                "no such message in this conversation",
+            ));
         }
-        let mentions = self.member_mentions(conversation, me.user_id, &outgoing.mentions).await?;
+        let mentions = self
+            .member_mentions(conversation, me.user_id, &outgoing.mentions)
+            .await?;
         let now = self.now();
         let new = NewMessage {
             id: self.inner.ids.next(now),
@@ -57,22 +67,41 @@ impl Chat {
         match self.ports().messages.append(new).await? {
             AppendOutcome::Created(message) => {
                 self.publish(Event::MessageCreated(message.clone())).await;
-                Ok(SendOutcome { message, created: true })
+                Ok(SendOutcome {
+                    message,
+                    created: true,
+                })
             }
-            AppendOutcome::Duplicate(message) => Ok(SendOutcome { message, created: false }),
+            AppendOutcome::Duplicate(message) => Ok(SendOutcome {
+                message,
+                created: false,
+            }),
         }
     }
 
     /// Keep only mentions of current members other than the sender, deduplicated.
-    async fn member_mentions(&self, conversation: ConversationId, sender: UserId, asked: &[UserId]) -> Result<Vec<UserId>, DomainError> {
+    async fn member_mentions(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        asked: &[UserId],
+    ) -> Result<Vec<UserId>, DomainError> {
         if asked.len() > MENTIONS_MAX {
-            return Err(DomainError::invalid("mentions", format!("at most {MENTIONS_MAX} mentions")));
+            return Err(DomainError::invalid(
+                "mentions",
+                format!("at most {MENTIONS_MAX} mentions"),
+            ));
         }
         let mut kept = Vec::with_capacity(asked.len());
         for &user in asked {
             if user != sender
                 && !kept.contains(&user)
-                && self.ports().conversations.member(conversation, user).await?.is_some()
+                && self
+                    .ports()
+                    .conversations
+                    .member(conversation, user)
+                    .await?
+                    .is_some()
             {
                 kept.push(user);
             }
@@ -97,12 +126,18 @@ impl Chat {
         self.apply_change(conversation, seq, change).await
     }
 
-    pub async fn delete_message(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Message, DomainError> {
+    pub async fn delete_message(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<Message, DomainError> {
         let _order = self.inner.locks.lock(conversation).await;
         let me = self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_delete_message(&me, &message)?;
-        self.apply_change(conversation, seq, MessageChange::Delete).await
+        self.apply_change(conversation, seq, MessageChange::Delete)
+            .await
     }
 
     /// Add (`add = true`) or remove the actor's reaction. Repeating it changes nothing.
@@ -125,37 +160,76 @@ impl Chat {
         if already == add {
             return Ok(message);
         }
-        if add && !message.reactions.iter().any(|r| r.emoji == emoji)
+        if add
+            && !message.reactions.iter().any(|r| r.emoji == emoji)
             && message.reactions.len() >= crate::limits::REACTIONS_PER_MESSAGE_MAX
         {
-            return Err(DomainError::Conflict("too many different reactions on this message".into()));
+            return Err(DomainError::Conflict(
+                "too many different reactions on this message".into(),
+            ));
         }
         let change = if add {
-            MessageChange::AddReaction { user_id: actor, emoji }
+            MessageChange::AddReaction {
+                user_id: actor,
+                emoji,
+            }
         } else {
-            MessageChange::RemoveReaction { user_id: actor, emoji }
+            MessageChange::RemoveReaction {
+                user_id: actor,
+                emoji,
+            }
         };
         self.apply_change(conversation, seq, change).await
     }
 
-    async fn existing_message(&self, conversation: ConversationId, seq: i64) -> Result<Message, DomainError> {
-        self.ports().messages.message(conversation, seq).await?.ok_or(DomainError::NotFound)
+    async fn existing_message(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<Message, DomainError> {
+        self.ports()
+            .messages
+            .message(conversation, seq)
+            .await?
+            .ok_or(DomainError::NotFound)
     }
 
     /// Caller holds the conversation lock.
-    async fn apply_change(&self, conversation: ConversationId, seq: i64, change: MessageChange) -> Result<Message, DomainError> {
-        let message = self.ports().messages.change(conversation, seq, change, self.now()).await?;
+    async fn apply_change(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        change: MessageChange,
+    ) -> Result<Message, DomainError> {
+        let message = self
+            .ports()
+            .messages
+            .change(conversation, seq, change, self.now())
+            .await?;
         self.publish(Event::MessageUpdated(message.clone())).await;
         Ok(message)
     }
 
-    pub async fn history(&self, actor: UserId, conversation: ConversationId, query: HistoryQuery) -> Result<Vec<Message>, DomainError> {
+    pub async fn history(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        query: HistoryQuery,
+    ) -> Result<Vec<Message>, DomainError> {
         self.require_member(conversation, actor).await?;
         let clamp = |limit: u32| limit.clamp(1, HISTORY_PAGE_MAX);
         let query = match query {
-            HistoryQuery::Latest { limit } => HistoryQuery::Latest { limit: clamp(limit) },
-            HistoryQuery::Before { before, limit } => HistoryQuery::Before { before, limit: clamp(limit) },
-            HistoryQuery::After { after, limit } => HistoryQuery::After { after, limit: clamp(limit) },
+            HistoryQuery::Latest { limit } => HistoryQuery::Latest {
+                limit: clamp(limit),
+            },
+            HistoryQuery::Before { before, limit } => HistoryQuery::Before {
+                before,
+                limit: clamp(limit),
+            },
+            HistoryQuery::After { after, limit } => HistoryQuery::After {
+                after,
+                limit: clamp(limit),
+            },
         };
         Ok(self.ports().messages.history(conversation, query).await?)
     }
@@ -169,6 +243,10 @@ impl Chat {
         limit: u32,
     ) -> Result<Vec<Message>, DomainError> {
         self.require_member(conversation, actor).await?;
-        Ok(self.ports().messages.changes_since(conversation, after_mod, limit).await?)
+        Ok(self
+            .ports()
+            .messages
+            .changes_since(conversation, after_mod, limit)
+            .await?)
     }
 }

@@ -21,9 +21,9 @@ use crate::model::Member;
 use crate::ports::{AccountStore, ConversationStore, EventBus, MessageStore, PresenceStore};
 
 pub use conversations::NewGroup;
-pub use users::UserWithPresence;
 pub use locks::ConversationLocks;
 pub use messages::{OutgoingMessage, SendOutcome};
+pub use users::UserWithPresence;
 
 /// Reads the wall clock. A port so tests can control time.
 pub trait Clock: Send + Sync + 'static {
@@ -70,7 +70,14 @@ struct Inner {
 impl Chat {
     /// `node_id` must be unique among the processes sharing the same stores (see [`MessageIdGenerator`]).
     pub fn new(ports: Ports, node_id: u16) -> Self {
-        Self { inner: Arc::new(Inner { ports, ids: MessageIdGenerator::new(node_id), locks: ConversationLocks::default(), last_seen: Default::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                ports,
+                ids: MessageIdGenerator::new(node_id),
+                locks: ConversationLocks::default(),
+                last_seen: Default::default(),
+            }),
+        }
     }
 
     pub fn ports(&self) -> &Ports {
@@ -83,8 +90,17 @@ impl Chat {
 
     /// The actor's membership, or `NotFound`: a non-member must not learn whether the
     /// conversation exists.
-    pub async fn require_member(&self, conversation: ConversationId, actor: UserId) -> Result<Member, DomainError> {
-        self.inner.ports.conversations.member(conversation, actor).await?.ok_or(DomainError::NotFound)
+    pub async fn require_member(
+        &self,
+        conversation: ConversationId,
+        actor: UserId,
+    ) -> Result<Member, DomainError> {
+        self.inner
+            .ports
+            .conversations
+            .member(conversation, actor)
+            .await?
+            .ok_or(DomainError::NotFound)
     }
 
     /// Publish after a durable write. The write already happened, so a bus failure is logged

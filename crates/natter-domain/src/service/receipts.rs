@@ -10,17 +10,35 @@ use super::Chat;
 
 impl Chat {
     /// Move the actor's read cursor forward (never back) and tell the conversation.
-    pub async fn mark_read(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Member, DomainError> {
+    pub async fn mark_read(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<Member, DomainError> {
         let before = self.require_member(conversation, actor).await?;
-        let after = self.ports().conversations.mark_read(conversation, actor, seq, self.now()).await?;
+        let after = self
+            .ports()
+            .conversations
+            .mark_read(conversation, actor, seq, self.now())
+            .await?;
         self.announce_receipt(&before, &after).await;
         Ok(after)
     }
 
     /// Move the actor's delivered cursor forward (never back) and tell the conversation.
-    pub async fn mark_delivered(&self, actor: UserId, conversation: ConversationId, seq: i64) -> Result<Member, DomainError> {
+    pub async fn mark_delivered(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> Result<Member, DomainError> {
         let before = self.require_member(conversation, actor).await?;
-        let after = self.ports().conversations.mark_delivered(conversation, actor, seq, self.now()).await?;
+        let after = self
+            .ports()
+            .conversations
+            .mark_delivered(conversation, actor, seq, self.now())
+            .await?;
         self.announce_receipt(&before, &after).await;
         Ok(after)
     }
@@ -38,9 +56,18 @@ impl Chat {
     }
 
     /// Typing indicators are ephemeral: published, never stored; they expire on the client.
-    pub async fn typing(&self, actor: UserId, conversation: ConversationId) -> Result<(), DomainError> {
+    pub async fn typing(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+    ) -> Result<(), DomainError> {
         self.require_member(conversation, actor).await?;
-        self.publish(Event::Typing { conversation_id: conversation, user_id: actor, expires_in_ms: TYPING_TTL_MS }).await;
+        self.publish(Event::Typing {
+            conversation_id: conversation,
+            user_id: actor,
+            expires_in_ms: TYPING_TTL_MS,
+        })
+        .await;
         Ok(())
     }
 }

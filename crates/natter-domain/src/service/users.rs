@@ -29,18 +29,38 @@ pub(super) struct LastSeenBuffer(std::sync::Mutex<HashMap<UserId, i64>>);
 
 impl LastSeenBuffer {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, i64>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Chat {
     pub async fn user(&self, viewer: UserId, id: UserId) -> Result<UserWithPresence, DomainError> {
-        let mut user = self.ports().accounts.user(id).await?.ok_or(DomainError::NotFound)?;
+        let mut user = self
+            .ports()
+            .accounts
+            .user(id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
         if let Some(&buffered) = self.inner.last_seen.lock().get(&id) {
-            user.last_seen_ms = Some(user.last_seen_ms.map_or(buffered, |stored| stored.max(buffered)));
+            user.last_seen_ms = Some(
+                user.last_seen_ms
+                    .map_or(buffered, |stored| stored.max(buffered)),
+            );
         }
-        let visible = viewer == id || self.ports().conversations.contacts_of(viewer, None).await?.contains(&id);
-        let online = if visible { Some(!self.ports().presence.online(&[id]).await?.is_empty()) } else { None };
+        let visible = viewer == id
+            || self
+                .ports()
+                .conversations
+                .contacts_of(viewer, None)
+                .await?
+                .contains(&id);
+        let online = if visible {
+            Some(!self.ports().presence.online(&[id]).await?.is_empty())
+        } else {
+            None
+        };
         Ok(UserWithPresence { user, online })
     }
 
@@ -49,19 +69,35 @@ impl Chat {
         if prefix.is_empty() {
             return Err(DomainError::invalid("prefix", "must not be empty"));
         }
-        Ok(self.ports().accounts.search_users(&prefix, limit.clamp(1, USER_SEARCH_MAX)).await?)
+        Ok(self
+            .ports()
+            .accounts
+            .search_users(&prefix, limit.clamp(1, USER_SEARCH_MAX))
+            .await?)
     }
 
     /// Who hears about `user`'s presence and profile changes.
     async fn presence_audience(&self, user: UserId) -> Result<Vec<UserId>, DomainError> {
-        Ok(self.ports().conversations.contacts_of(user, Some(PRESENCE_GROUP_MAX_MEMBERS)).await?)
+        Ok(self
+            .ports()
+            .conversations
+            .contacts_of(user, Some(PRESENCE_GROUP_MAX_MEMBERS))
+            .await?)
     }
 
-    pub async fn set_display_name(&self, actor: UserId, name: DisplayName) -> Result<User, DomainError> {
+    pub async fn set_display_name(
+        &self,
+        actor: UserId,
+        name: DisplayName,
+    ) -> Result<User, DomainError> {
         let user = self.ports().accounts.set_display_name(actor, &name).await?;
         let mut audience = self.presence_audience(actor).await?;
         audience.push(actor);
-        self.publish(Event::UserUpdated { user: user.clone(), audience }).await;
+        self.publish(Event::UserUpdated {
+            user: user.clone(),
+            audience,
+        })
+        .await;
         Ok(user)
     }
 
@@ -69,7 +105,13 @@ impl Chat {
     pub async fn connected(&self, user: UserId) -> Result<(), DomainError> {
         if self.ports().presence.connected(user).await? {
             let audience = self.presence_audience(user).await?;
-            self.publish(Event::Presence { user_id: user, online: true, last_seen_ms: None, audience }).await;
+            self.publish(Event::Presence {
+                user_id: user,
+                online: true,
+                last_seen_ms: None,
+                audience,
+            })
+            .await;
         }
         Ok(())
     }
@@ -80,7 +122,13 @@ impl Chat {
             let now = self.now();
             self.inner.last_seen.lock().insert(user, now);
             let audience = self.presence_audience(user).await?;
-            self.publish(Event::Presence { user_id: user, online: false, last_seen_ms: Some(now), audience }).await;
+            self.publish(Event::Presence {
+                user_id: user,
+                online: false,
+                last_seen_ms: Some(now),
+                audience,
+            })
+            .await;
         }
         Ok(())
     }

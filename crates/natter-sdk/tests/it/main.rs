@@ -57,7 +57,11 @@ async fn commands_resolve_with_their_ack_and_events_stream() {
 
 #[tokio::test]
 async fn a_send_in_flight_during_a_drop_is_resent_and_resume_fills_the_gap_once() {
-    let mock = Mock::spawn(Script { drop_after_storing_send: Some(2), ..Script::default() }).await;
+    let mock = Mock::spawn(Script {
+        drop_after_storing_send: Some(2),
+        ..Script::default()
+    })
+    .await;
     let session = connect(&mock, fast()).await;
     session.send(CONV, "c1", "one").await.unwrap();
     assert_eq!(next_message(&session).await, (1, "one".into()));
@@ -66,13 +70,32 @@ async fn a_send_in_flight_during_a_drop_is_resent_and_resume_fills_the_gap_once(
     let second = session.send(CONV, "c2", "two").await.unwrap();
     assert_eq!(second.seq, 2, "the re-sent command got the original back");
     assert_eq!(session.reconnects(), 1);
-    assert_eq!(mock.state().log.len(), 2, "no duplicate message server-side");
-    assert_eq!(next_message(&session).await, (2, "two".into()), "replayed on resume");
+    assert_eq!(
+        mock.state().log.len(),
+        2,
+        "no duplicate message server-side"
+    );
+    assert_eq!(
+        next_message(&session).await,
+        (2, "two".into()),
+        "replayed on resume"
+    );
     assert_no_event(&session).await;
 
     let hellos = mock.state().hellos.clone();
-    let ClientFrame::Hello { sync_cursor, cursors, .. } = &hellos[1] else { panic!() };
-    assert_eq!(*sync_cursor, Some(100), "the sync cursor of the previous HelloOk");
+    let ClientFrame::Hello {
+        sync_cursor,
+        cursors,
+        ..
+    } = &hellos[1]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        *sync_cursor,
+        Some(100),
+        "the sync cursor of the previous HelloOk"
+    );
     assert_eq!(cursors.get(&CONV), Some(&1));
     assert_eq!(session.sync_cursor(), Some(200));
     session.close().await;
@@ -80,7 +103,11 @@ async fn a_send_in_flight_during_a_drop_is_resent_and_resume_fills_the_gap_once(
 
 #[tokio::test]
 async fn replayed_changes_already_seen_are_dropped() {
-    let mock = Mock::spawn(Script { replay_everything: true, ..Script::default() }).await;
+    let mock = Mock::spawn(Script {
+        replay_everything: true,
+        ..Script::default()
+    })
+    .await;
     let session = connect(&mock, fast()).await;
     mock.publish_from_other("a");
     mock.publish_from_other("b");
@@ -89,7 +116,10 @@ async fn replayed_changes_already_seen_are_dropped() {
 
     session.force_disconnect().await;
     mock.publish_from_other("c"); // missed while disconnected
-    session.wait_for_state(ConnectionState::Connected, WAIT).await.unwrap();
+    session
+        .wait_for_state(ConnectionState::Connected, WAIT)
+        .await
+        .unwrap();
     assert_eq!(next_message(&session).await, (3, "c".into()));
     assert_no_event(&session).await;
     assert_eq!(session.duplicates_dropped(), 2);
@@ -133,10 +163,20 @@ async fn revocation_ends_the_session() {
     let session = connect(&mock, fast()).await;
     mock.publish_from_other("before");
     mock.close_all(4002);
-    session.wait_for_state(ConnectionState::Closed, WAIT).await.unwrap();
-    assert_eq!(next_message(&session).await, (1, "before".into()), "queued events are still readable");
+    session
+        .wait_for_state(ConnectionState::Closed, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&session).await,
+        (1, "before".into()),
+        "queued events are still readable"
+    );
     assert!(session.next_event().await.is_none());
-    assert_eq!(session.close_reason().and_then(|e| e.close_code()), Some(4002));
+    assert_eq!(
+        session.close_reason().and_then(|e| e.close_code()),
+        Some(4002)
+    );
     let error = session.ping().await.unwrap_err();
     assert_eq!(error.close_code(), Some(4002));
     assert_eq!(mock.state().hellos.len(), 1, "no reconnect");
@@ -152,8 +192,15 @@ async fn a_refused_token_without_refresh_fails_connect() {
 
 #[tokio::test]
 async fn commands_time_out_when_unanswered() {
-    let mock = Mock::spawn(Script { silent: true, ..Script::default() }).await;
-    let config = SessionConfig { command_timeout: Duration::from_millis(200), ..fast() };
+    let mock = Mock::spawn(Script {
+        silent: true,
+        ..Script::default()
+    })
+    .await;
+    let config = SessionConfig {
+        command_timeout: Duration::from_millis(200),
+        ..fast()
+    };
     let session = connect(&mock, config).await;
     assert!(matches!(session.ping().await, Err(Error::Timeout)));
     session.close().await;
@@ -161,11 +208,18 @@ async fn commands_time_out_when_unanswered() {
 
 #[tokio::test]
 async fn heartbeats_follow_the_idle_timeout() {
-    let mock = Mock::spawn(Script { idle_timeout_ms: 300, ..Script::default() }).await;
+    let mock = Mock::spawn(Script {
+        idle_timeout_ms: 300,
+        ..Script::default()
+    })
+    .await;
     let session = connect(&mock, fast()).await;
     tokio::time::sleep(Duration::from_millis(750)).await;
     let pings = mock.state().pings;
-    assert!((5..=9).contains(&pings), "{pings} pings in 750 ms at one per 100 ms");
+    assert!(
+        (5..=9).contains(&pings),
+        "{pings} pings in 750 ms at one per 100 ms"
+    );
     assert_eq!(session.reconnects(), 0);
     session.close().await;
 }
@@ -182,8 +236,14 @@ async fn close_ends_cleanly_and_unparsed_frame_errors_surface_as_events() {
     session.close().await;
     assert_eq!(session.state(), ConnectionState::Closed);
     assert!(session.next_event().await.is_none());
-    assert_eq!(session.close_reason().and_then(|e| e.close_code()), Some(1000));
-    assert!(matches!(session.send(CONV, "x", "y").await, Err(Error::Closed { .. })));
+    assert_eq!(
+        session.close_reason().and_then(|e| e.close_code()),
+        Some(1000)
+    );
+    assert!(matches!(
+        session.send(CONV, "x", "y").await,
+        Err(Error::Closed { .. })
+    ));
 }
 
 fn tokens(access: &str, refresh: &str) -> natter_protocol::AuthTokens {
@@ -206,18 +266,26 @@ fn tokens(access: &str, refresh: &str) -> natter_protocol::AuthTokens {
 #[tokio::test]
 async fn a_refused_token_is_refreshed_once_on_connect() {
     let mock = Mock::spawn(Script::default()).await;
-    let client = Client::new(&mock.url).unwrap().with_tokens(&tokens("bad", "r1"));
+    let client = Client::new(&mock.url)
+        .unwrap()
+        .with_tokens(&tokens("bad", "r1"));
     let session = client.connect_with(fast()).await.unwrap();
     assert_eq!(mock.state().refreshes, 1);
     assert_eq!(client.access_token().as_deref(), Some("good"));
-    assert_eq!(client.refresh_token().as_deref(), Some("spent"), "the single-use token was replaced");
+    assert_eq!(
+        client.refresh_token().as_deref(),
+        Some("spent"),
+        "the single-use token was replaced"
+    );
     session.close().await;
 }
 
 #[tokio::test]
 async fn a_4001_close_refreshes_and_reconnects_then_ends_when_refresh_is_refused() {
     let mock = Mock::spawn(Script::default()).await;
-    let client = Client::new(&mock.url).unwrap().with_tokens(&tokens("good", "r1"));
+    let client = Client::new(&mock.url)
+        .unwrap()
+        .with_tokens(&tokens("good", "r1"));
     let session = client.connect_with(fast()).await.unwrap();
 
     mock.close_all(4001);
@@ -232,8 +300,14 @@ async fn a_4001_close_refreshes_and_reconnects_then_ends_when_refresh_is_refused
 
     // The refresh token is now `spent`: the next 4001 cannot be cured.
     mock.close_all(4001);
-    session.wait_for_state(ConnectionState::Closed, WAIT).await.unwrap();
-    assert_eq!(session.close_reason().and_then(|e| e.close_code()), Some(4001));
+    session
+        .wait_for_state(ConnectionState::Closed, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        session.close_reason().and_then(|e| e.close_code()),
+        Some(4001)
+    );
     assert_eq!(mock.state().refreshes, 2);
     assert!(session.next_event().await.is_none());
 }

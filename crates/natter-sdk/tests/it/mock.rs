@@ -69,7 +69,10 @@ impl Mock {
     pub async fn spawn(script: Script) -> Mock {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(State { script, ..State::default() }));
+        let state = Arc::new(Mutex::new(State {
+            script,
+            ..State::default()
+        }));
         let accept_state = Arc::clone(&state);
         let task = tokio::spawn(async move {
             let mut connections = Vec::new();
@@ -103,8 +106,18 @@ impl Mock {
     /// Appends a message from someone else and publishes it.
     pub fn publish_from_other(&self, text: &str) -> MessageView {
         let mut state = self.state();
-        let message = append(&mut state, Uuid::from_u128(0xB), Uuid::now_v7().to_string(), text.into());
-        broadcast(&mut state, ServerFrame::MessageNew { message: message.clone() });
+        let message = append(
+            &mut state,
+            Uuid::from_u128(0xB),
+            Uuid::now_v7().to_string(),
+            text.into(),
+        );
+        broadcast(
+            &mut state,
+            ServerFrame::MessageNew {
+                message: message.clone(),
+            },
+        );
         message
     }
 }
@@ -132,17 +145,32 @@ fn append(state: &mut State, sender: Uuid, client_msg_id: String, text: String) 
 }
 
 fn broadcast(state: &mut State, frame: ServerFrame) {
-    state.connections.retain(|connection| connection.send(Outgoing::Frame(frame.clone())).is_ok());
+    state
+        .connections
+        .retain(|connection| connection.send(Outgoing::Frame(frame.clone())).is_ok());
 }
 
 fn text(frame: &ServerFrame) -> Message {
     Message::text(serde_json::to_string(frame).unwrap())
 }
 
-async fn serve(mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, state: Arc<Mutex<State>>) {
-    let Some(Ok(Message::Text(first))) = ws.next().await else { return };
+async fn serve(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    state: Arc<Mutex<State>>,
+) {
+    let Some(Ok(Message::Text(first))) = ws.next().await else {
+        return;
+    };
     let hello: ClientFrame = serde_json::from_str(first.as_str()).unwrap();
-    let ClientFrame::Hello { id, token, sync_cursor, cursors } = hello.clone() else { panic!("first frame {hello:?}") };
+    let ClientFrame::Hello {
+        id,
+        token,
+        sync_cursor,
+        cursors,
+    } = hello.clone()
+    else {
+        panic!("first frame {hello:?}")
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let accepted = {
         let mut state = state.lock().unwrap();
@@ -155,9 +183,17 @@ async fn serve(mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>
             let replay: Vec<MessageView> = match sync_cursor {
                 None => Vec::new(),
                 Some(_) => {
-                    let after =
-                        if state.script.replay_everything { 0 } else { cursors.get(&CONV).copied().unwrap_or(0) };
-                    state.log.iter().filter(|m| m.mod_seq > after).cloned().collect()
+                    let after = if state.script.replay_everything {
+                        0
+                    } else {
+                        cursors.get(&CONV).copied().unwrap_or(0)
+                    };
+                    state
+                        .log
+                        .iter()
+                        .filter(|m| m.mod_seq > after)
+                        .cloned()
+                        .collect()
                 }
             };
             let ok = HelloOk {
@@ -170,15 +206,35 @@ async fn serve(mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>
         }
     };
     let Some((replay, ok)) = accepted else {
-        let error = ErrorBody { code: "unauthenticated".into(), message: "bad token".into(), retry_after_ms: None };
-        let _ = ws.send(text(&ServerFrame::Error { id: Some(id), error })).await;
-        let _ = ws.close(Some(CloseFrame { code: CloseCode::from(4001), reason: "".into() })).await;
+        let error = ErrorBody {
+            code: "unauthenticated".into(),
+            message: "bad token".into(),
+            retry_after_ms: None,
+        };
+        let _ = ws
+            .send(text(&ServerFrame::Error {
+                id: Some(id),
+                error,
+            }))
+            .await;
+        let _ = ws
+            .close(Some(CloseFrame {
+                code: CloseCode::from(4001),
+                reason: "".into(),
+            }))
+            .await;
         return;
     };
     for message in replay {
         let _ = ws.send(text(&ServerFrame::MessageNew { message })).await;
     }
-    let ack = ServerFrame::Ack { id, body: AckBody { hello: Some(ok), ..AckBody::default() } };
+    let ack = ServerFrame::Ack {
+        id,
+        body: AckBody {
+            hello: Some(ok),
+            ..AckBody::default()
+        },
+    };
     if ws.send(text(&ack)).await.is_err() {
         return;
     }
@@ -223,26 +279,63 @@ async fn answer(
                 state.pings += 1;
                 ServerFrame::Pong { id }
             }
-            ClientFrame::Send { id, client_msg_id, text, .. } if text == "forbidden" => {
+            ClientFrame::Send {
+                id,
+                client_msg_id,
+                text,
+                ..
+            } if text == "forbidden" => {
                 let _ = client_msg_id;
-                let error = ErrorBody { code: "forbidden".into(), message: "no".into(), retry_after_ms: None };
-                ServerFrame::Error { id: Some(id), error }
+                let error = ErrorBody {
+                    code: "forbidden".into(),
+                    message: "no".into(),
+                    retry_after_ms: None,
+                };
+                ServerFrame::Error {
+                    id: Some(id),
+                    error,
+                }
             }
-            ClientFrame::Send { id, client_msg_id, text, .. } => {
+            ClientFrame::Send {
+                id,
+                client_msg_id,
+                text,
+                ..
+            } => {
                 if let Some(&index) = state.by_client_id.get(&client_msg_id) {
                     let message = state.log[index].clone();
-                    ServerFrame::Ack { id, body: AckBody { message: Some(message), ..AckBody::default() } }
+                    ServerFrame::Ack {
+                        id,
+                        body: AckBody {
+                            message: Some(message),
+                            ..AckBody::default()
+                        },
+                    }
                 } else {
                     state.sends += 1;
                     let message = append(&mut state, USER, client_msg_id, text);
                     if state.script.drop_after_storing_send == Some(state.sends) {
                         return false;
                     }
-                    broadcast(&mut state, ServerFrame::MessageNew { message: message.clone() });
-                    ServerFrame::Ack { id, body: AckBody { message: Some(message), ..AckBody::default() } }
+                    broadcast(
+                        &mut state,
+                        ServerFrame::MessageNew {
+                            message: message.clone(),
+                        },
+                    );
+                    ServerFrame::Ack {
+                        id,
+                        body: AckBody {
+                            message: Some(message),
+                            ..AckBody::default()
+                        },
+                    }
                 }
             }
-            other => ServerFrame::Ack { id: other.id().to_owned(), body: AckBody::default() },
+            other => ServerFrame::Ack {
+                id: other.id().to_owned(),
+                body: AckBody::default(),
+            },
         }
     };
     ws.send(text(&reply)).await.is_ok()
@@ -264,7 +357,10 @@ async fn refresh(mut stream: tokio::net::TcpStream, state: &Arc<Mutex<State>>) {
     state.lock().unwrap().refreshes += 1;
     let text = String::from_utf8_lossy(&request);
     let (status, body) = if text.contains("\"spent\"") {
-        ("401 Unauthorized", r#"{"code":"unauthenticated","message":"spent"}"#.to_owned())
+        (
+            "401 Unauthorized",
+            r#"{"code":"unauthenticated","message":"spent"}"#.to_owned(),
+        )
     } else {
         let tokens = natter_protocol::AuthTokens {
             user: natter_protocol::UserView {

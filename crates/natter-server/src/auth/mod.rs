@@ -50,7 +50,13 @@ impl Auth {
         hashing: PasswordHashing,
         keys: TokenKeys,
     ) -> Self {
-        Self { accounts, bus, clock, hashing, keys }
+        Self {
+            accounts,
+            bus,
+            clock,
+            hashing,
+            keys,
+        }
     }
 
     pub async fn register(&self, registration: Registration) -> Result<IssuedTokens, DomainError> {
@@ -70,13 +76,20 @@ impl Auth {
             })
             .await
             .map_err(|err| match err {
-                natter_domain::StoreError::Conflict(_) => DomainError::Conflict("username taken".into()),
+                natter_domain::StoreError::Conflict(_) => {
+                    DomainError::Conflict("username taken".into())
+                }
                 other => other.into(),
             })?;
         self.open_session(user, registration.device_name).await
     }
 
-    pub async fn login(&self, username: &str, password: &str, device: Option<DeviceName>) -> Result<IssuedTokens, DomainError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device: Option<DeviceName>,
+    ) -> Result<IssuedTokens, DomainError> {
         let found = match Username::parse(username) {
             Ok(username) => self.accounts.credentials(&username).await?,
             Err(_) => None,
@@ -98,17 +111,39 @@ impl Auth {
         }
     }
 
-    async fn open_session(&self, user: User, device: Option<DeviceName>) -> Result<IssuedTokens, DomainError> {
+    async fn open_session(
+        &self,
+        user: User,
+        device: Option<DeviceName>,
+    ) -> Result<IssuedTokens, DomainError> {
         let now = self.clock.now_ms();
         let (refresh_token, refresh_hash) = tokens::new_refresh_token();
         let device_name = match device {
             Some(name) => name,
             None => DeviceName::parse("unnamed device")?,
         };
-        let session = Session { id: SessionId::new(), user_id: user.id, device_name, created_at_ms: now, last_used_at_ms: now };
-        let session = self.accounts.create_session(NewSession { session, refresh_hash }).await?;
+        let session = Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            device_name,
+            created_at_ms: now,
+            last_used_at_ms: now,
+        };
+        let session = self
+            .accounts
+            .create_session(NewSession {
+                session,
+                refresh_hash,
+            })
+            .await?;
         let access_token = self.keys.issue(user.id, session.id, now)?;
-        Ok(IssuedTokens { user, session_id: session.id, access_token, expires_in_s: self.keys.access_ttl_s, refresh_token })
+        Ok(IssuedTokens {
+            user,
+            session_id: session.id,
+            access_token,
+            expires_in_s: self.keys.access_ttl_s,
+            refresh_token,
+        })
     }
 
     /// Spend a refresh token for a new pair. A spent token presented again means it was stolen
@@ -117,9 +152,17 @@ impl Auth {
         let presented = tokens::hash_refresh_token(refresh_token);
         let (next_token, next_hash) = tokens::new_refresh_token();
         let now = self.clock.now_ms();
-        match self.accounts.rotate_refresh(presented, next_hash, now).await? {
+        match self
+            .accounts
+            .rotate_refresh(presented, next_hash, now)
+            .await?
+        {
             RefreshOutcome::Rotated(session) => {
-                let user = self.accounts.user(session.user_id).await?.ok_or(DomainError::Unauthenticated)?;
+                let user = self
+                    .accounts
+                    .user(session.user_id)
+                    .await?
+                    .ok_or(DomainError::Unauthenticated)?;
                 let access_token = self.keys.issue(user.id, session.id, now)?;
                 Ok(IssuedTokens {
                     user,
@@ -129,7 +172,10 @@ impl Auth {
                     refresh_token: next_token,
                 })
             }
-            RefreshOutcome::Reused { session_id, user_id } => {
+            RefreshOutcome::Reused {
+                session_id,
+                user_id,
+            } => {
                 tracing::warn!(%session_id, "refresh token reused; session revoked");
                 self.announce_revoked(user_id, session_id).await;
                 Err(DomainError::Unauthenticated)
@@ -154,7 +200,12 @@ impl Auth {
     /// Log out `session` (one of `user`'s). Its refresh token stops working and its open
     /// WebSocket connections close with 4002.
     pub async fn revoke(&self, user: UserId, session: SessionId) -> Result<(), DomainError> {
-        let owned = self.accounts.sessions(user).await?.iter().any(|s| s.id == session);
+        let owned = self
+            .accounts
+            .sessions(user)
+            .await?
+            .iter()
+            .any(|s| s.id == session);
         if !owned {
             return Err(DomainError::NotFound);
         }
@@ -164,7 +215,14 @@ impl Auth {
     }
 
     async fn announce_revoked(&self, user_id: UserId, session_id: SessionId) {
-        if let Err(err) = self.bus.publish(Event::SessionRevoked { user_id, session_id }).await {
+        if let Err(err) = self
+            .bus
+            .publish(Event::SessionRevoked {
+                user_id,
+                session_id,
+            })
+            .await
+        {
             tracing::warn!(%err, "session revocation not broadcast");
         }
     }

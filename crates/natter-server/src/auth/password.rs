@@ -21,7 +21,10 @@ impl PasswordHashing {
     pub fn new(memory_kib: u32, iterations: u32, concurrency: usize) -> anyhow::Result<Self> {
         let params = Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))) })
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        })
     }
 
     fn argon2(params: Params) -> Argon2<'static> {
@@ -29,7 +32,11 @@ impl PasswordHashing {
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, DomainError> {
-        let _permit = self.permits.acquire().await.map_err(|_| DomainError::Unavailable)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| DomainError::Unavailable)?;
         let params = self.params.clone();
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
@@ -48,10 +55,16 @@ impl PasswordHashing {
     /// True when `password` matches the PHC `hash`. Parameters come from the hash itself, so
     /// old hashes keep verifying after the cost is raised.
     pub async fn verify(&self, password: &str, hash: String) -> Result<bool, DomainError> {
-        let _permit = self.permits.acquire().await.map_err(|_| DomainError::Unavailable)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| DomainError::Unavailable)?;
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
-            Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
         })
         .await
         .map_err(|_| DomainError::Internal)
@@ -60,7 +73,10 @@ impl PasswordHashing {
     /// A hash to verify against when the username does not exist, so that a login for an
     /// unknown user costs the same time as one with a wrong password.
     pub async fn decoy_hash(&self) -> Result<String, DomainError> {
-        self.hash(&Password::parse("decoy-password-never-matches").map_err(|_| DomainError::Internal)?).await
+        self.hash(
+            &Password::parse("decoy-password-never-matches").map_err(|_| DomainError::Internal)?,
+        )
+        .await
     }
 }
 
@@ -71,7 +87,10 @@ mod tests {
     #[tokio::test]
     async fn hashes_verify_only_the_right_password() {
         let hashing = PasswordHashing::new(1024, 1, 2).unwrap();
-        let hash = hashing.hash(&Password::parse("correct horse").unwrap()).await.unwrap();
+        let hash = hashing
+            .hash(&Password::parse("correct horse").unwrap())
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"));
         assert!(hashing.verify("correct horse", hash.clone()).await.unwrap());
         assert!(!hashing.verify("wrong horse!", hash).await.unwrap());

@@ -46,9 +46,19 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user_id: UserId, session_id: SessionId, now_ms: i64) -> Result<String, DomainError> {
+    pub fn issue(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        now_ms: i64,
+    ) -> Result<String, DomainError> {
         let iat = (now_ms / 1000).max(0) as u64;
-        let claims = Claims { sub: user_id.0, sid: session_id.0, iat, exp: iat + self.access_ttl_s };
+        let claims = Claims {
+            sub: user_id.0,
+            sid: session_id.0,
+            iat,
+            exp: iat + self.access_ttl_s,
+        };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|err| {
             tracing::error!(%err, "cannot sign access token");
             DomainError::Internal
@@ -57,8 +67,12 @@ impl TokenKeys {
 
     /// Signature and expiry only; the caller checks the session is still active.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, DomainError> {
-        let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| DomainError::Unauthenticated)?;
-        Ok(AccessClaims { user_id: UserId(data.claims.sub), session_id: SessionId(data.claims.sid) })
+        let data = decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| DomainError::Unauthenticated)?;
+        Ok(AccessClaims {
+            user_id: UserId(data.claims.sub),
+            session_id: SessionId(data.claims.sid),
+        })
     }
 }
 
@@ -83,9 +97,18 @@ mod tests {
     fn access_tokens_round_trip_and_reject_tampering() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
         let (user, session) = (UserId::new(), SessionId::new());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
         let token = keys.issue(user, session, now).unwrap();
-        assert_eq!(keys.verify(&token).unwrap(), AccessClaims { user_id: user, session_id: session });
+        assert_eq!(
+            keys.verify(&token).unwrap(),
+            AccessClaims {
+                user_id: user,
+                session_id: session
+            }
+        );
         let other = TokenKeys::new(b"another-secret-another-secret-xx", 60);
         assert_eq!(other.verify(&token), Err(DomainError::Unauthenticated));
         let expired = keys.issue(user, session, now - 3_600_000).unwrap();

@@ -30,7 +30,9 @@ impl EventBus for MemoryBus {
     }
 
     fn subscribe(&self) -> Box<dyn BusSubscription> {
-        Box::new(MemorySubscription { receiver: self.sender.subscribe() })
+        Box::new(MemorySubscription {
+            receiver: self.sender.subscribe(),
+        })
     }
 }
 
@@ -55,7 +57,10 @@ mod tests {
     use natter_domain::{SessionId, UserId};
 
     fn event() -> Event {
-        Event::SessionRevoked { user_id: UserId::new(), session_id: SessionId::new() }
+        Event::SessionRevoked {
+            user_id: UserId::new(),
+            session_id: SessionId::new(),
+        }
     }
 
     #[tokio::test]

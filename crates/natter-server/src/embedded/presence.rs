@@ -39,7 +39,11 @@ impl PresenceStore for MemoryPresence {
 
     async fn online(&self, users: &[UserId]) -> StoreResult<Vec<UserId>> {
         let connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(users.iter().copied().filter(|u| connections.contains_key(u)).collect())
+        Ok(users
+            .iter()
+            .copied()
+            .filter(|u| connections.contains_key(u))
+            .collect())
     }
 }
 

@@ -21,50 +21,147 @@ pub async fn execute(state: &AppState, user: UserId, frame: ClientFrame) -> Serv
 }
 
 pub fn error_frame(id: Option<String>, err: &ApiError) -> ServerFrame {
-    ServerFrame::Error { id, error: err.body() }
+    ServerFrame::Error {
+        id,
+        error: err.body(),
+    }
 }
 
 /// `Ok(None)` means "answer with pong" (only for `ping`).
-async fn run(state: &AppState, user: UserId, frame: ClientFrame) -> Result<Option<AckBody>, DomainError> {
+async fn run(
+    state: &AppState,
+    user: UserId,
+    frame: ClientFrame,
+) -> Result<Option<AckBody>, DomainError> {
     let chat = &state.chat;
-    let message = |m: natter_domain::model::Message| Some(AckBody { message: Some(convert::message(&m)), ..AckBody::default() });
-    let member = |m: natter_domain::model::Member| Some(AckBody { member: Some(convert::member(&m)), ..AckBody::default() });
+    let message = |m: natter_domain::model::Message| {
+        Some(AckBody {
+            message: Some(convert::message(&m)),
+            ..AckBody::default()
+        })
+    };
+    let member = |m: natter_domain::model::Member| {
+        Some(AckBody {
+            member: Some(convert::member(&m)),
+            ..AckBody::default()
+        })
+    };
     match frame {
         ClientFrame::Hello { .. } => Err(DomainError::Conflict("already authenticated".into())),
         ClientFrame::Ping { .. } => Ok(None),
-        ClientFrame::Send { conversation_id, client_msg_id, text, reply_to_seq, mentions, .. } => {
+        ClientFrame::Send {
+            conversation_id,
+            client_msg_id,
+            text,
+            reply_to_seq,
+            mentions,
+            ..
+        } => {
             let outgoing = outgoing(&client_msg_id, &text, reply_to_seq, &mentions)?;
             state.rate_limits.sends.check(&user)?;
-            let outcome = chat.send_message(user, ConversationId(conversation_id), outgoing).await?;
+            let outcome = chat
+                .send_message(user, ConversationId(conversation_id), outgoing)
+                .await?;
             let duplicate = !outcome.created;
             metrics::counter!("natter_messages_sent_total", "transport" => "ws", "duplicate" => if duplicate { "true" } else { "false" }).increment(1);
-            Ok(Some(AckBody { message: Some(convert::message(&outcome.message)), duplicate, ..AckBody::default() }))
+            Ok(Some(AckBody {
+                message: Some(convert::message(&outcome.message)),
+                duplicate,
+                ..AckBody::default()
+            }))
         }
-        ClientFrame::Edit { conversation_id, seq, text, mentions, .. } => {
+        ClientFrame::Edit {
+            conversation_id,
+            seq,
+            text,
+            mentions,
+            ..
+        } => {
             let text = MessageText::parse(&text)?;
             let mentions = mentions.into_iter().map(UserId).collect();
-            Ok(message(chat.edit_message(user, ConversationId(conversation_id), seq, text, mentions).await?))
+            Ok(message(
+                chat.edit_message(user, ConversationId(conversation_id), seq, text, mentions)
+                    .await?,
+            ))
         }
-        ClientFrame::Delete { conversation_id, seq, .. } => {
-            Ok(message(chat.delete_message(user, ConversationId(conversation_id), seq).await?))
-        }
-        ClientFrame::React { conversation_id, seq, emoji, .. } => {
-            Ok(message(chat.react(user, ConversationId(conversation_id), seq, Reaction::parse(&emoji)?, true).await?))
-        }
-        ClientFrame::Unreact { conversation_id, seq, emoji, .. } => {
-            Ok(message(chat.react(user, ConversationId(conversation_id), seq, Reaction::parse(&emoji)?, false).await?))
-        }
-        ClientFrame::Read { conversation_id, seq, .. } => Ok(member(chat.mark_read(user, ConversationId(conversation_id), seq).await?)),
-        ClientFrame::Delivered { conversation_id, seq, .. } => {
-            Ok(member(chat.mark_delivered(user, ConversationId(conversation_id), seq).await?))
-        }
-        ClientFrame::Typing { conversation_id, .. } => {
+        ClientFrame::Delete {
+            conversation_id,
+            seq,
+            ..
+        } => Ok(message(
+            chat.delete_message(user, ConversationId(conversation_id), seq)
+                .await?,
+        )),
+        ClientFrame::React {
+            conversation_id,
+            seq,
+            emoji,
+            ..
+        } => Ok(message(
+            chat.react(
+                user,
+                ConversationId(conversation_id),
+                seq,
+                Reaction::parse(&emoji)?,
+                true,
+            )
+            .await?,
+        )),
+        ClientFrame::Unreact {
+            conversation_id,
+            seq,
+            emoji,
+            ..
+        } => Ok(message(
+            chat.react(
+                user,
+                ConversationId(conversation_id),
+                seq,
+                Reaction::parse(&emoji)?,
+                false,
+            )
+            .await?,
+        )),
+        ClientFrame::Read {
+            conversation_id,
+            seq,
+            ..
+        } => Ok(member(
+            chat.mark_read(user, ConversationId(conversation_id), seq)
+                .await?,
+        )),
+        ClientFrame::Delivered {
+            conversation_id,
+            seq,
+            ..
+        } => Ok(member(
+            chat.mark_delivered(user, ConversationId(conversation_id), seq)
+                .await?,
+        )),
+        ClientFrame::Typing {
+            conversation_id, ..
+        } => {
             chat.typing(user, ConversationId(conversation_id)).await?;
             Ok(Some(AckBody::default()))
         }
-        ClientFrame::History { conversation_id, before, after, limit, .. } => {
-            let page = chat.history(user, ConversationId(conversation_id), history_query(before, after, limit)?).await?;
-            Ok(Some(AckBody { messages: Some(page.iter().map(convert::message).collect()), ..AckBody::default() }))
+        ClientFrame::History {
+            conversation_id,
+            before,
+            after,
+            limit,
+            ..
+        } => {
+            let page = chat
+                .history(
+                    user,
+                    ConversationId(conversation_id),
+                    history_query(before, after, limit)?,
+                )
+                .await?;
+            Ok(Some(AckBody {
+                messages: Some(page.iter().map(convert::message).collect()),
+                ..AckBody::default()
+            }))
         }
     }
 }

@@ -48,8 +48,27 @@ pub async fn serve(socket: WebSocket, state: AppState) {
                 tracing::warn!(%err, "presence not recorded");
             }
             let mut registration = registration;
-            let ending = match Box::pin(handshake(&state, claims, &mut sink, hello_id, sync_cursor, cursors)).await {
-                Ok(sent_up_to) => pump(&state, claims.user_id, &mut sink, &mut stream, &mut registration, sent_up_to).await,
+            let ending = match Box::pin(handshake(
+                &state,
+                claims,
+                &mut sink,
+                hello_id,
+                sync_cursor,
+                cursors,
+            ))
+            .await
+            {
+                Ok(sent_up_to) => {
+                    pump(
+                        &state,
+                        claims.user_id,
+                        &mut sink,
+                        &mut stream,
+                        &mut registration,
+                        sent_up_to,
+                    )
+                    .await
+                }
                 Err(ending) => ending,
             };
             state.hub.unregister(hub_id);
@@ -61,14 +80,23 @@ pub async fn serve(socket: WebSocket, state: AppState) {
         Err(ending) => ending,
     };
     if ending.code != 0 {
-        let close = CloseFrame { code: ending.code, reason: Utf8Bytes::from_static(ending.reason) };
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(close)))).await;
+        let close = CloseFrame {
+            code: ending.code,
+            reason: Utf8Bytes::from_static(ending.reason),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(Message::Close(Some(close))),
+        )
+        .await;
     }
     metrics::gauge!("natter_ws_connections").decrement(1.0);
 }
 
 pub(super) async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> Result<(), ()> {
-    sink.send(Message::Text(encode(frame))).await.map_err(|_| ())
+    sink.send(Message::Text(encode(frame)))
+        .await
+        .map_err(|_| ())
 }
 
 /// Map a read error to the close code RFC 6455 asks for.
@@ -86,18 +114,31 @@ fn read_error_ending(err: &axum::Error) -> Ending {
 type Hello = (AccessClaims, String, Option<i64>, natter_protocol::Cursors);
 
 /// Wait for a valid `hello` within the deadline.
-async fn authenticate(state: &AppState, sink: &mut Sink, stream: &mut Stream) -> Result<Hello, Ending> {
+async fn authenticate(
+    state: &AppState,
+    sink: &mut Sink,
+    stream: &mut Stream,
+) -> Result<Hello, Ending> {
     let deadline = Instant::now() + Duration::from_millis(state.config.limits.ws_hello_timeout_ms);
     let mut bad_frames = 0;
     loop {
-        let next = timeout_at(deadline, stream.next()).await.map_err(|_| Ending::new(close_code::UNAUTHENTICATED, "no hello in time"))?;
+        let next = timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| Ending::new(close_code::UNAUTHENTICATED, "no hello in time"))?;
         let text = match next {
             None => return Err(Ending::new(0, "")),
             Some(Err(err)) => return Err(read_error_ending(&err)),
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_))) => return Err(Ending::new(0, "")),
             Some(Ok(Message::Binary(_))) => {
-                let _ = send_frame(sink, &error_frame(None, &ApiError::BadRequest("binary frames are not supported".into()))).await;
+                let _ = send_frame(
+                    sink,
+                    &error_frame(
+                        None,
+                        &ApiError::BadRequest("binary frames are not supported".into()),
+                    ),
+                )
+                .await;
                 bad_frames += 1;
                 if bad_frames >= 3 {
                     return Err(Ending::new(close_code::UNAUTHENTICATED, "expected hello"));
@@ -107,7 +148,12 @@ async fn authenticate(state: &AppState, sink: &mut Sink, stream: &mut Stream) ->
             Some(Ok(_)) => continue,
         };
         match ClientFrame::parse(&text) {
-            Ok(ClientFrame::Hello { id, token, sync_cursor, cursors }) => match state.auth.authenticate(&token).await {
+            Ok(ClientFrame::Hello {
+                id,
+                token,
+                sync_cursor,
+                cursors,
+            }) => match state.auth.authenticate(&token).await {
                 Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
                 Err(err) => {
                     let _ = send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err))).await;
@@ -115,7 +161,14 @@ async fn authenticate(state: &AppState, sink: &mut Sink, stream: &mut Stream) ->
                 }
             },
             Ok(other) => {
-                let _ = send_frame(sink, &error_frame(Some(other.id().to_owned()), &ApiError::Domain(DomainError::Unauthenticated))).await;
+                let _ = send_frame(
+                    sink,
+                    &error_frame(
+                        Some(other.id().to_owned()),
+                        &ApiError::Domain(DomainError::Unauthenticated),
+                    ),
+                )
+                .await;
             }
             Err(err) => {
                 let _ = send_frame(sink, &error_frame(frame_id(&text), &bad_frame(&err))).await;
@@ -149,7 +202,14 @@ async fn handshake(
     sync_cursor: Option<i64>,
     cursors: natter_protocol::Cursors,
 ) -> Result<HashMap<ConversationId, i64>, Ending> {
-    let caught_up = Box::pin(resume::catch_up(state, claims.user_id, sync_cursor, &cursors, sink)).await;
+    let caught_up = Box::pin(resume::catch_up(
+        state,
+        claims.user_id,
+        sync_cursor,
+        &cursors,
+        sink,
+    ))
+    .await;
     let (sync_cursor, sent_up_to) = match caught_up {
         Ok(done) => (done.sync_cursor, done.sent_up_to),
         Err(CatchUpError::Closed) => return Err(Ending::new(0, "")),
@@ -164,8 +224,16 @@ async fn handshake(
         idle_timeout_ms: state.config.limits.ws_idle_timeout_ms,
         sync_cursor,
     };
-    let ack = ServerFrame::Ack { id: hello_id, body: AckBody { hello: Some(hello), ..AckBody::default() } };
-    send_frame(sink, &ack).await.map_err(|_| Ending::new(0, ""))?;
+    let ack = ServerFrame::Ack {
+        id: hello_id,
+        body: AckBody {
+            hello: Some(hello),
+            ..AckBody::default()
+        },
+    };
+    send_frame(sink, &ack)
+        .await
+        .map_err(|_| Ending::new(0, ""))?;
     Ok(sent_up_to)
 }
 
@@ -185,7 +253,8 @@ async fn pump(
     let mut idle_deadline = Instant::now() + idle;
     let mut bad_frames = 0u32;
     let mut shutdown = state.shutdown.clone();
-    let commands = crate::limiter::connection_limit(limits.ws_commands_per_second, limits.ws_commands_burst);
+    let commands =
+        crate::limiter::connection_limit(limits.ws_commands_per_second, limits.ws_commands_burst);
     loop {
         let outgoing = tokio::select! {
             biased;
@@ -240,7 +309,12 @@ async fn answer(
     let frame = match ClientFrame::parse(&text) {
         Ok(frame) if commands.check().is_err() => {
             *bad_frames += 1;
-            error_frame(Some(frame.id().to_owned()), &ApiError::Domain(DomainError::RateLimited { retry_after_ms: 1000 }))
+            error_frame(
+                Some(frame.id().to_owned()),
+                &ApiError::Domain(DomainError::RateLimited {
+                    retry_after_ms: 1000,
+                }),
+            )
         }
         Ok(frame) => {
             metrics::counter!("natter_ws_commands_total").increment(1);

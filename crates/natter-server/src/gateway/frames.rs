@@ -10,31 +10,69 @@ use crate::convert;
 /// The frame clients receive for an event; `None` for events that are not sent to clients.
 pub fn event_frame(event: &Event) -> Option<ServerFrame> {
     let frame = match event {
-        Event::MessageCreated(m) => ServerFrame::MessageNew { message: convert::message(m) },
-        Event::MessageUpdated(m) => ServerFrame::MessageUpdated { message: convert::message(m) },
-        Event::ConversationUpdated(c) => ServerFrame::ConversationUpdated { conversation: convert::conversation(c) },
-        Event::MemberAdded { conversation, member, by } => ServerFrame::MemberAdded {
+        Event::MessageCreated(m) => ServerFrame::MessageNew {
+            message: convert::message(m),
+        },
+        Event::MessageUpdated(m) => ServerFrame::MessageUpdated {
+            message: convert::message(m),
+        },
+        Event::ConversationUpdated(c) => ServerFrame::ConversationUpdated {
+            conversation: convert::conversation(c),
+        },
+        Event::MemberAdded {
+            conversation,
+            member,
+            by,
+        } => ServerFrame::MemberAdded {
             conversation: convert::conversation(conversation),
             member: convert::member(member),
             by: by.0,
         },
-        Event::MemberRemoved { conversation_id, user_id, by } => {
-            ServerFrame::MemberRemoved { conversation_id: conversation_id.0, user_id: user_id.0, by: by.0 }
-        }
-        Event::MemberUpdated { member } => ServerFrame::MemberUpdated { member: convert::member(member) },
-        Event::Receipt { conversation_id, user_id, read_seq, delivered_seq } => ServerFrame::Receipt {
+        Event::MemberRemoved {
+            conversation_id,
+            user_id,
+            by,
+        } => ServerFrame::MemberRemoved {
+            conversation_id: conversation_id.0,
+            user_id: user_id.0,
+            by: by.0,
+        },
+        Event::MemberUpdated { member } => ServerFrame::MemberUpdated {
+            member: convert::member(member),
+        },
+        Event::Receipt {
+            conversation_id,
+            user_id,
+            read_seq,
+            delivered_seq,
+        } => ServerFrame::Receipt {
             conversation_id: conversation_id.0,
             user_id: user_id.0,
             read_seq: *read_seq,
             delivered_seq: *delivered_seq,
         },
-        Event::Typing { conversation_id, user_id, expires_in_ms } => {
-            ServerFrame::Typing { conversation_id: conversation_id.0, user_id: user_id.0, expires_in_ms: *expires_in_ms }
-        }
-        Event::Presence { user_id, online, last_seen_ms, .. } => {
-            ServerFrame::Presence { user_id: user_id.0, online: *online, last_seen_ms: *last_seen_ms }
-        }
-        Event::UserUpdated { user, .. } => ServerFrame::UserUpdated { user: convert::user(user) },
+        Event::Typing {
+            conversation_id,
+            user_id,
+            expires_in_ms,
+        } => ServerFrame::Typing {
+            conversation_id: conversation_id.0,
+            user_id: user_id.0,
+            expires_in_ms: *expires_in_ms,
+        },
+        Event::Presence {
+            user_id,
+            online,
+            last_seen_ms,
+            ..
+        } => ServerFrame::Presence {
+            user_id: user_id.0,
+            online: *online,
+            last_seen_ms: *last_seen_ms,
+        },
+        Event::UserUpdated { user, .. } => ServerFrame::UserUpdated {
+            user: convert::user(user),
+        },
         // The gateway closes the session's connections instead.
         Event::SessionRevoked { .. } => return None,
     };
@@ -46,7 +84,9 @@ pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
         Ok(json) => Utf8Bytes::from(json),
         Err(err) => {
             tracing::error!(%err, "cannot serialise frame");
-            Utf8Bytes::from_static(r#"{"type":"error","code":"internal","message":"internal error"}"#)
+            Utf8Bytes::from_static(
+                r#"{"type":"error","code":"internal","message":"internal error"}"#,
+            )
         }
     }
 }

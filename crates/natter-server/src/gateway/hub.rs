@@ -91,7 +91,11 @@ impl HubState {
     }
 
     /// Queue `outbound` to every connection of `users`; drop the ones that cannot keep up.
-    fn deliver<'a>(&mut self, users: impl Iterator<Item = &'a UserId>, outbound: &Outbound) -> usize {
+    fn deliver<'a>(
+        &mut self,
+        users: impl Iterator<Item = &'a UserId>,
+        outbound: &Outbound,
+    ) -> usize {
         let mut slow = Vec::new();
         let mut delivered = 0;
         for user in users {
@@ -99,7 +103,9 @@ impl HubState {
                 if let Some(connection) = self.connections.get(id) {
                     match connection.queue.try_send(outbound.clone()) {
                         Ok(()) => delivered += 1,
-                        Err(mpsc::error::TrySendError::Full(_)) => slow.push((*id, Some(close_code::SLOW_CONSUMER))),
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            slow.push((*id, Some(close_code::SLOW_CONSUMER)))
+                        }
                         Err(mpsc::error::TrySendError::Closed(_)) => slow.push((*id, None)),
                     }
                 }
@@ -113,7 +119,11 @@ impl HubState {
 }
 
 impl Hub {
-    pub fn new(conversations: Arc<dyn ConversationStore>, queue_capacity: usize, member_cache_max: usize) -> Self {
+    pub fn new(
+        conversations: Arc<dyn ConversationStore>,
+        queue_capacity: usize,
+        member_cache_max: usize,
+    ) -> Self {
         Self {
             inner: Arc::new(HubInner {
                 state: Mutex::new(HubState::default()),
@@ -126,7 +136,10 @@ impl Hub {
     }
 
     fn state(&self) -> MutexGuard<'_, HubState> {
-        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Start receiving events for `user`. Events published from now on are queued.
@@ -135,7 +148,15 @@ impl Hub {
         let (queue_tx, queue) = mpsc::channel(self.inner.queue_capacity);
         let (kill_tx, kill) = watch::channel(None);
         let mut state = self.state();
-        state.connections.insert(id, Connection { user, session, queue: queue_tx, kill: kill_tx });
+        state.connections.insert(
+            id,
+            Connection {
+                user,
+                session,
+                queue: queue_tx,
+                kill: kill_tx,
+            },
+        );
         state.by_user.entry(user).or_default().push(id);
         Registration { id, queue, kill }
     }
@@ -175,27 +196,48 @@ impl Hub {
     async fn dispatch(&self, event: &Event) {
         if let Event::SessionRevoked { session_id, .. } = event {
             let mut state = self.state();
-            let ids: Vec<u64> = state.connections.iter().filter(|(_, c)| c.session == *session_id).map(|(id, _)| *id).collect();
+            let ids: Vec<u64> = state
+                .connections
+                .iter()
+                .filter(|(_, c)| c.session == *session_id)
+                .map(|(id, _)| *id)
+                .collect();
             for id in ids {
                 state.drop_connection(id, Some(close_code::SESSION_REVOKED));
             }
             return;
         }
-        let Some(frame) = frames::event_frame(event) else { return };
+        let Some(frame) = frames::event_frame(event) else {
+            return;
+        };
         match event.audience() {
-            Audience::Conversation(conversation) => self.dispatch_to_conversation(conversation, event, &frame).await,
+            Audience::Conversation(conversation) => {
+                self.dispatch_to_conversation(conversation, event, &frame)
+                    .await
+            }
             Audience::Users(users) => {
-                let outbound = Arc::new(Frame { position: None, text: frames::encode(&frame) });
+                let outbound = Arc::new(Frame {
+                    position: None,
+                    text: frames::encode(&frame),
+                });
                 self.state().deliver(users.iter(), &outbound);
             }
             Audience::User(user) => {
-                let outbound = Arc::new(Frame { position: None, text: frames::encode(&frame) });
+                let outbound = Arc::new(Frame {
+                    position: None,
+                    text: frames::encode(&frame),
+                });
                 self.state().deliver(std::iter::once(&user), &outbound);
             }
         }
     }
 
-    async fn dispatch_to_conversation(&self, conversation: ConversationId, event: &Event, frame: &natter_protocol::ServerFrame) {
+    async fn dispatch_to_conversation(
+        &self,
+        conversation: ConversationId,
+        event: &Event,
+        frame: &natter_protocol::ServerFrame,
+    ) {
         let needs_load = {
             let state = self.state();
             let cached = state.members.contains_key(&conversation);
@@ -212,10 +254,18 @@ impl Hub {
                     let users = members.into_iter().map(|m| m.user_id).collect();
                     let mut state = self.state();
                     state.members.entry(conversation).or_insert(users);
-                    let excess = state.members.len().saturating_sub(self.inner.member_cache_max);
+                    let excess = state
+                        .members
+                        .len()
+                        .saturating_sub(self.inner.member_cache_max);
                     if excess > 0 {
-                        let evicted: Vec<ConversationId> =
-                            state.members.keys().filter(|c| **c != conversation).take(excess).copied().collect();
+                        let evicted: Vec<ConversationId> = state
+                            .members
+                            .keys()
+                            .filter(|c| **c != conversation)
+                            .take(excess)
+                            .copied()
+                            .collect();
                         for id in evicted {
                             state.members.remove(&id);
                         }
@@ -227,17 +277,31 @@ impl Hub {
                 }
             }
         }
-        let outbound = Arc::new(Frame { position: event.message_position(), text: frames::encode(frame) });
+        let outbound = Arc::new(Frame {
+            position: event.message_position(),
+            text: frames::encode(frame),
+        });
         let mut state = self.state();
         let state = &mut *state;
-        let Some(members) = state.members.get_mut(&conversation) else { return };
+        let Some(members) = state.members.get_mut(&conversation) else {
+            return;
+        };
         if let Event::MemberAdded { member, .. } = event {
             members.insert(member.user_id);
         }
         let mut recipients: Vec<UserId> = if state.by_user.len() < members.len() {
-            state.by_user.keys().filter(|u| members.contains(u)).copied().collect()
+            state
+                .by_user
+                .keys()
+                .filter(|u| members.contains(u))
+                .copied()
+                .collect()
         } else {
-            members.iter().filter(|u| state.by_user.contains_key(u)).copied().collect()
+            members
+                .iter()
+                .filter(|u| state.by_user.contains_key(u))
+                .copied()
+                .collect()
         };
         if let Event::MemberRemoved { user_id, .. } = event {
             // The removed member hears about it, then nothing more from this conversation.
@@ -265,27 +329,41 @@ mod tests {
 
     async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("hub.db")).await.expect("store");
+        let store = SqliteStore::open(&dir.path().join("hub.db"))
+            .await
+            .expect("store");
         let conversations: Arc<dyn ConversationStore> = Arc::new(store.clone());
-        (Fixture::new(Stores::from_backend(store)), conversations, dir)
+        (
+            Fixture::new(Stores::from_backend(store)),
+            conversations,
+            dir,
+        )
     }
 
     async fn received(registration: &mut Registration) -> Vec<String> {
         let mut texts = Vec::new();
-        while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await {
+        while let Ok(Some(frame)) =
+            tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await
+        {
             texts.push(frame.text.to_string());
         }
         texts
     }
 
     fn says(frames: &[String], message: &Message) -> bool {
-        frames.iter().any(|f| f.contains(&format!("\"client_msg_id\":\"{}\"", message.client_msg_id)))
+        frames
+            .iter()
+            .any(|f| f.contains(&format!("\"client_msg_id\":\"{}\"", message.client_msg_id)))
     }
 
     #[tokio::test]
     async fn an_evicted_member_set_is_reloaded_and_stays_correct() {
         let (f, conversations, _dir) = fixture().await;
-        let [alice, bob, carol]: [UserId; 3] = f.users(&["alice", "bob", "carol"]).await.try_into().expect("three users");
+        let [alice, bob, carol]: [UserId; 3] = f
+            .users(&["alice", "bob", "carol"])
+            .await
+            .try_into()
+            .expect("three users");
         let first = f.group(alice, &[bob]).await;
         let second = f.group(alice, &[carol]).await;
         // Room for one conversation's members only: every switch evicts the other.
@@ -297,24 +375,45 @@ mod tests {
         hub.dispatch(&Event::MessageCreated(m1.clone())).await;
         let m2 = f.send(second.id, alice, "two").await;
         hub.dispatch(&Event::MessageCreated(m2.clone())).await;
-        assert_eq!(hub.state().members.len(), 1, "the cache stays within its bound");
+        assert_eq!(
+            hub.state().members.len(),
+            1,
+            "the cache stays within its bound"
+        );
         let m3 = f.send(first.id, alice, "three").await;
         hub.dispatch(&Event::MessageCreated(m3.clone())).await;
 
         let to_bob = received(&mut bobs).await;
         let to_carol = received(&mut carols).await;
-        assert!(says(&to_bob, &m1) && says(&to_bob, &m3) && !says(&to_bob, &m2), "{to_bob:?}");
-        assert!(says(&to_carol, &m2) && !says(&to_carol, &m1) && !says(&to_carol, &m3), "{to_carol:?}");
+        assert!(
+            says(&to_bob, &m1) && says(&to_bob, &m3) && !says(&to_bob, &m2),
+            "{to_bob:?}"
+        );
+        assert!(
+            says(&to_carol, &m2) && !says(&to_carol, &m1) && !says(&to_carol, &m3),
+            "{to_carol:?}"
+        );
 
         // Bob is removed while the first group's set is evicted: the reload reflects it.
         let m4 = f.send(second.id, alice, "four").await;
         hub.dispatch(&Event::MessageCreated(m4)).await;
-        conversations.remove_member(first.id, bob, 0).await.expect("remove bob");
-        hub.dispatch(&Event::MemberRemoved { conversation_id: first.id, user_id: bob, by: alice }).await;
+        conversations
+            .remove_member(first.id, bob, 0)
+            .await
+            .expect("remove bob");
+        hub.dispatch(&Event::MemberRemoved {
+            conversation_id: first.id,
+            user_id: bob,
+            by: alice,
+        })
+        .await;
         let m5 = f.send(first.id, alice, "five").await;
         hub.dispatch(&Event::MessageCreated(m5.clone())).await;
         let to_bob = received(&mut bobs).await;
-        assert!(to_bob.iter().any(|f| f.contains("member.removed")), "bob hears of his removal: {to_bob:?}");
+        assert!(
+            to_bob.iter().any(|f| f.contains("member.removed")),
+            "bob hears of his removal: {to_bob:?}"
+        );
         assert!(!says(&to_bob, &m5), "and nothing after it: {to_bob:?}");
     }
 }

@@ -32,34 +32,58 @@ pub async fn catch_up(
 ) -> Result<CatchUp, CatchUpError> {
     let Some(since) = sync_cursor else {
         let now = state.chat.sync(user, i64::MAX).await?;
-        return Ok(CatchUp { sync_cursor: now.cursor, sent_up_to: HashMap::new() });
+        return Ok(CatchUp {
+            sync_cursor: now.cursor,
+            sent_up_to: HashMap::new(),
+        });
     };
     let page = state.chat.sync(user, since).await?;
     let mut sent_up_to = HashMap::new();
     for removed in &page.removed {
-        send_frame(sink, &ServerFrame::ConversationRemoved { conversation_id: removed.0 }).await.map_err(|_| CatchUpError::Closed)?;
+        send_frame(
+            sink,
+            &ServerFrame::ConversationRemoved {
+                conversation_id: removed.0,
+            },
+        )
+        .await
+        .map_err(|_| CatchUpError::Closed)?;
     }
     for summary in &page.changed {
         let conversation = summary.conversation.id;
-        send_frame(sink, &ServerFrame::Conversation { summary: convert::summary(summary) }).await.map_err(|_| CatchUpError::Closed)?;
+        send_frame(
+            sink,
+            &ServerFrame::Conversation {
+                summary: convert::summary(summary),
+            },
+        )
+        .await
+        .map_err(|_| CatchUpError::Closed)?;
         let Some(&from) = cursors.get(&conversation.0) else {
             sent_up_to.insert(conversation, summary.conversation.last_mod);
             continue;
         };
         let mut after = from;
         loop {
-            let changes = state.chat.changes_since(user, conversation, after, RESUME_PAGE).await?;
+            let changes = state
+                .chat
+                .changes_since(user, conversation, after, RESUME_PAGE)
+                .await?;
             let done = changes.len() < RESUME_PAGE as usize;
             for message in &changes {
                 after = after.max(message.mod_seq);
                 let view = convert::message(message);
-                let untouched = message.edited_at_ms.is_none() && !message.deleted && message.reactions.is_empty();
+                let untouched = message.edited_at_ms.is_none()
+                    && !message.deleted
+                    && message.reactions.is_empty();
                 let frame = if untouched {
                     ServerFrame::MessageNew { message: view }
                 } else {
                     ServerFrame::MessageUpdated { message: view }
                 };
-                send_frame(sink, &frame).await.map_err(|_| CatchUpError::Closed)?;
+                send_frame(sink, &frame)
+                    .await
+                    .map_err(|_| CatchUpError::Closed)?;
             }
             if done {
                 break;
@@ -67,7 +91,10 @@ pub async fn catch_up(
         }
         sent_up_to.insert(conversation, after);
     }
-    Ok(CatchUp { sync_cursor: page.cursor, sent_up_to })
+    Ok(CatchUp {
+        sync_cursor: page.cursor,
+        sent_up_to,
+    })
 }
 
 #[derive(Debug)]

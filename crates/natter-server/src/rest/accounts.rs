@@ -35,11 +35,18 @@ pub async fn register(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    state.rate_limits.auth.check(&format!("register:{}", peer.ip()))?;
+    state
+        .rate_limits
+        .auth
+        .check(&format!("register:{}", peer.ip()))?;
     let registration = Registration {
         username: Username::parse(&body.username)?,
         password: Password::parse(&body.password)?,
-        display_name: body.display_name.as_deref().map(DisplayName::parse).transpose()?,
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()?,
         device_name: device(body.device_name.as_deref())?,
     };
     let issued = state.auth.register(registration).await?;
@@ -48,16 +55,34 @@ pub async fn register(
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthTokens), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<LoginRequest>) -> ApiResult<axum::Json<AuthTokens>> {
-    state.rate_limits.auth.check(&format!("login:{}", body.username.trim().to_ascii_lowercase()))?;
-    let issued = state.auth.login(&body.username, &body.password, device(body.device_name.as_deref())?).await?;
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> ApiResult<axum::Json<AuthTokens>> {
+    state.rate_limits.auth.check(&format!(
+        "login:{}",
+        body.username.trim().to_ascii_lowercase()
+    ))?;
+    let issued = state
+        .auth
+        .login(
+            &body.username,
+            &body.password,
+            device(body.device_name.as_deref())?,
+        )
+        .await?;
     Ok(axum::Json(tokens(issued)))
 }
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = AuthTokens), (status = 401, body = ErrorBody)))]
-pub async fn refresh(State(state): State<AppState>, JsonBody(body): JsonBody<RefreshRequest>) -> ApiResult<axum::Json<AuthTokens>> {
-    Ok(axum::Json(tokens(state.auth.refresh(&body.refresh_token).await?)))
+pub async fn refresh(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<RefreshRequest>,
+) -> ApiResult<axum::Json<AuthTokens>> {
+    Ok(axum::Json(tokens(
+        state.auth.refresh(&body.refresh_token).await?,
+    )))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = ErrorBody)))]
@@ -67,9 +92,17 @@ pub async fn logout(State(state): State<AppState>, me: AuthUser) -> ApiResult<St
 }
 
 #[utoipa::path(get, path = "/auth/sessions", tag = "auth", responses((status = 200, body = SessionList)))]
-pub async fn sessions(State(state): State<AppState>, me: AuthUser) -> ApiResult<axum::Json<SessionList>> {
+pub async fn sessions(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> ApiResult<axum::Json<SessionList>> {
     let sessions = state.auth.sessions(me.user_id).await?;
-    Ok(axum::Json(SessionList { sessions: sessions.iter().map(|s| convert::session(s, me.session_id)).collect() }))
+    Ok(axum::Json(SessionList {
+        sessions: sessions
+            .iter()
+            .map(|s| convert::session(s, me.session_id))
+            .collect(),
+    }))
 }
 
 #[utoipa::path(delete, path = "/auth/sessions/{session_id}", tag = "auth",
@@ -96,7 +129,10 @@ pub async fn update_me(
     me: AuthUser,
     JsonBody(body): JsonBody<UpdateProfileRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let user = state.chat.set_display_name(me.user_id, DisplayName::parse(&body.display_name)?).await?;
+    let user = state
+        .chat
+        .set_display_name(me.user_id, DisplayName::parse(&body.display_name)?)
+        .await?;
     Ok(axum::Json(convert::user(&user)))
 }
 
@@ -106,9 +142,13 @@ pub async fn search(
     _me: AuthUser,
     QueryParams(query): QueryParams<UserSearchQuery>,
 ) -> ApiResult<axum::Json<UserList>> {
-    let limit = query.limit.unwrap_or(natter_domain::limits::USER_SEARCH_MAX);
+    let limit = query
+        .limit
+        .unwrap_or(natter_domain::limits::USER_SEARCH_MAX);
     let users = state.chat.search_users(&query.prefix, limit).await?;
-    Ok(axum::Json(UserList { users: users.iter().map(convert::user).collect() }))
+    Ok(axum::Json(UserList {
+        users: users.iter().map(convert::user).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/users/{user_id}", tag = "users",

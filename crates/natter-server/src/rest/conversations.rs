@@ -27,8 +27,15 @@ pub async fn open_direct(
     me: AuthUser,
     JsonBody(body): JsonBody<CreateDirectRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let (summary, created) = state.chat.open_direct(me.user_id, UserId(body.user_id)).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (summary, created) = state
+        .chat
+        .open_direct(me.user_id, UserId(body.user_id))
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(convert::summary(&summary))))
 }
 
@@ -55,14 +62,26 @@ pub async fn list(
     me: AuthUser,
     QueryParams(query): QueryParams<ConversationListQuery>,
 ) -> ApiResult<axum::Json<ConversationList>> {
-    let limit = query.limit.unwrap_or(natter_domain::limits::CONVERSATION_PAGE_DEFAULT).clamp(1, CONVERSATION_PAGE_MAX);
-    let summaries = state.chat.list_conversations(me.user_id, query.before_activity_ms, limit).await?;
-    Ok(axum::Json(ConversationList { conversations: summaries.iter().map(convert::summary).collect() }))
+    let limit = query
+        .limit
+        .unwrap_or(natter_domain::limits::CONVERSATION_PAGE_DEFAULT)
+        .clamp(1, CONVERSATION_PAGE_MAX);
+    let summaries = state
+        .chat
+        .list_conversations(me.user_id, query.before_activity_ms, limit)
+        .await?;
+    Ok(axum::Json(ConversationList {
+        conversations: summaries.iter().map(convert::summary).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations",
     responses((status = 200, body = ConversationSummaryView), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, me: AuthUser, PathParams(id): PathParams<Uuid>) -> ApiResult<axum::Json<ConversationSummaryView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+) -> ApiResult<axum::Json<ConversationSummaryView>> {
     let summary = state.chat.summary(me.user_id, ConversationId(id)).await?;
     Ok(axum::Json(convert::summary(&summary)))
 }
@@ -77,7 +96,10 @@ pub async fn update(
 ) -> ApiResult<axum::Json<ConversationView>> {
     let name = body.name.as_deref().map(GroupName::parse).transpose()?;
     let topic = body.topic.as_deref().map(Topic::parse).transpose()?;
-    let conversation = state.chat.update_conversation(me.user_id, ConversationId(id), name, topic).await?;
+    let conversation = state
+        .chat
+        .update_conversation(me.user_id, ConversationId(id), name, topic)
+        .await?;
     Ok(axum::Json(convert::conversation(&conversation)))
 }
 
@@ -89,15 +111,24 @@ pub async fn mute(
     PathParams(id): PathParams<Uuid>,
     JsonBody(body): JsonBody<MuteRequest>,
 ) -> ApiResult<axum::Json<MemberView>> {
-    let member = state.chat.set_muted(me.user_id, ConversationId(id), body.muted).await?;
+    let member = state
+        .chat
+        .set_muted(me.user_id, ConversationId(id), body.muted)
+        .await?;
     Ok(axum::Json(convert::member(&member)))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}/members", tag = "conversations",
     responses((status = 200, body = MemberList), (status = 404, body = ErrorBody)))]
-pub async fn members(State(state): State<AppState>, me: AuthUser, PathParams(id): PathParams<Uuid>) -> ApiResult<axum::Json<MemberList>> {
+pub async fn members(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+) -> ApiResult<axum::Json<MemberList>> {
     let members = state.chat.members(me.user_id, ConversationId(id)).await?;
-    Ok(axum::Json(MemberList { members: members.iter().map(convert::member).collect() }))
+    Ok(axum::Json(MemberList {
+        members: members.iter().map(convert::member).collect(),
+    }))
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/members", tag = "conversations", request_body = AddMemberRequest,
@@ -109,7 +140,10 @@ pub async fn add_member(
     JsonBody(body): JsonBody<AddMemberRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let role = role(body.role.as_deref().unwrap_or("member"))?;
-    let member = state.chat.add_member(me.user_id, ConversationId(id), UserId(body.user_id), role).await?;
+    let member = state
+        .chat
+        .add_member(me.user_id, ConversationId(id), UserId(body.user_id), role)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(convert::member(&member))))
 }
 
@@ -121,7 +155,15 @@ pub async fn update_member(
     PathParams((id, user_id)): PathParams<(Uuid, Uuid)>,
     JsonBody(body): JsonBody<UpdateMemberRequest>,
 ) -> ApiResult<axum::Json<MemberView>> {
-    let member = state.chat.set_role(me.user_id, ConversationId(id), UserId(user_id), role(&body.role)?).await?;
+    let member = state
+        .chat
+        .set_role(
+            me.user_id,
+            ConversationId(id),
+            UserId(user_id),
+            role(&body.role)?,
+        )
+        .await?;
     Ok(axum::Json(convert::member(&member)))
 }
 
@@ -132,12 +174,22 @@ pub async fn remove_member(
     me: AuthUser,
     PathParams((id, user_id)): PathParams<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    state.chat.remove_member(me.user_id, ConversationId(id), UserId(user_id)).await?;
+    state
+        .chat
+        .remove_member(me.user_id, ConversationId(id), UserId(user_id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/sync", tag = "conversations", params(SyncQuery), responses((status = 200, body = SyncView)))]
-pub async fn sync(State(state): State<AppState>, me: AuthUser, QueryParams(query): QueryParams<SyncQuery>) -> ApiResult<axum::Json<SyncView>> {
-    let page = state.chat.sync(me.user_id, query.since.unwrap_or(0)).await?;
+pub async fn sync(
+    State(state): State<AppState>,
+    me: AuthUser,
+    QueryParams(query): QueryParams<SyncQuery>,
+) -> ApiResult<axum::Json<SyncView>> {
+    let page = state
+        .chat
+        .sync(me.user_id, query.since.unwrap_or(0))
+        .await?;
     Ok(axum::Json(convert::sync(&page)))
 }

@@ -17,7 +17,12 @@ use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
 use crate::state::AppState;
 
 /// Shared by REST and WebSocket: validate a send request into the domain's terms.
-pub fn outgoing(client_msg_id: &str, text: &str, reply_to_seq: Option<i64>, mentions: &[Uuid]) -> Result<OutgoingMessage, DomainError> {
+pub fn outgoing(
+    client_msg_id: &str,
+    text: &str,
+    reply_to_seq: Option<i64>,
+    mentions: &[Uuid],
+) -> Result<OutgoingMessage, DomainError> {
     Ok(OutgoingMessage {
         client_msg_id: ClientMsgId::parse(client_msg_id)?,
         text: MessageText::parse(text)?,
@@ -27,13 +32,20 @@ pub fn outgoing(client_msg_id: &str, text: &str, reply_to_seq: Option<i64>, ment
 }
 
 /// Shared by REST and WebSocket: a history page request.
-pub fn history_query(before: Option<i64>, after: Option<i64>, limit: Option<u32>) -> Result<HistoryQuery, DomainError> {
+pub fn history_query(
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+) -> Result<HistoryQuery, DomainError> {
     let limit = limit.unwrap_or(HISTORY_PAGE_DEFAULT);
     match (before, after) {
         (None, None) => Ok(HistoryQuery::Latest { limit }),
         (Some(before), None) => Ok(HistoryQuery::Before { before, limit }),
         (None, Some(after)) => Ok(HistoryQuery::After { after, limit }),
-        (Some(_), Some(_)) => Err(DomainError::invalid("before", "give at most one of before and after")),
+        (Some(_), Some(_)) => Err(DomainError::invalid(
+            "before",
+            "give at most one of before and after",
+        )),
     }
 }
 
@@ -46,12 +58,24 @@ pub async fn send(
     PathParams(id): PathParams<Uuid>,
     JsonBody(body): JsonBody<SendMessageRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let message = outgoing(&body.client_msg_id, &body.text, body.reply_to_seq, &body.mentions)?;
+    let message = outgoing(
+        &body.client_msg_id,
+        &body.text,
+        body.reply_to_seq,
+        &body.mentions,
+    )?;
     state.rate_limits.sends.check(&me.user_id)?;
-    let outcome = state.chat.send_message(me.user_id, ConversationId(id), message).await?;
+    let outcome = state
+        .chat
+        .send_message(me.user_id, ConversationId(id), message)
+        .await?;
     let duplicate = if outcome.created { "false" } else { "true" };
     metrics::counter!("natter_messages_sent_total", "transport" => "rest", "duplicate" => duplicate).increment(1);
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(convert::message(&outcome.message))))
 }
 
@@ -64,8 +88,13 @@ pub async fn history(
     QueryParams(params): QueryParams<HistoryParams>,
 ) -> ApiResult<axum::Json<MessagePage>> {
     let query = history_query(params.before, params.after, params.limit)?;
-    let messages = state.chat.history(me.user_id, ConversationId(id), query).await?;
-    Ok(axum::Json(MessagePage { messages: messages.iter().map(convert::message).collect() }))
+    let messages = state
+        .chat
+        .history(me.user_id, ConversationId(id), query)
+        .await?;
+    Ok(axum::Json(MessagePage {
+        messages: messages.iter().map(convert::message).collect(),
+    }))
 }
 
 #[utoipa::path(patch, path = "/conversations/{id}/messages/{seq}", tag = "messages", request_body = EditMessageRequest,
@@ -78,7 +107,10 @@ pub async fn edit(
 ) -> ApiResult<axum::Json<MessageView>> {
     let text = MessageText::parse(&body.text)?;
     let mentions = body.mentions.into_iter().map(UserId).collect();
-    let message = state.chat.edit_message(me.user_id, ConversationId(id), seq, text, mentions).await?;
+    let message = state
+        .chat
+        .edit_message(me.user_id, ConversationId(id), seq, text, mentions)
+        .await?;
     Ok(axum::Json(convert::message(&message)))
 }
 
@@ -89,7 +121,10 @@ pub async fn delete(
     me: AuthUser,
     PathParams((id, seq)): PathParams<(Uuid, i64)>,
 ) -> ApiResult<axum::Json<MessageView>> {
-    let message = state.chat.delete_message(me.user_id, ConversationId(id), seq).await?;
+    let message = state
+        .chat
+        .delete_message(me.user_id, ConversationId(id), seq)
+        .await?;
     Ok(axum::Json(convert::message(&message)))
 }
 
@@ -100,7 +135,16 @@ pub async fn react(
     me: AuthUser,
     PathParams((id, seq, emoji)): PathParams<(Uuid, i64, String)>,
 ) -> ApiResult<axum::Json<MessageView>> {
-    let message = state.chat.react(me.user_id, ConversationId(id), seq, Reaction::parse(&emoji)?, true).await?;
+    let message = state
+        .chat
+        .react(
+            me.user_id,
+            ConversationId(id),
+            seq,
+            Reaction::parse(&emoji)?,
+            true,
+        )
+        .await?;
     Ok(axum::Json(convert::message(&message)))
 }
 
@@ -111,7 +155,16 @@ pub async fn unreact(
     me: AuthUser,
     PathParams((id, seq, emoji)): PathParams<(Uuid, i64, String)>,
 ) -> ApiResult<axum::Json<MessageView>> {
-    let message = state.chat.react(me.user_id, ConversationId(id), seq, Reaction::parse(&emoji)?, false).await?;
+    let message = state
+        .chat
+        .react(
+            me.user_id,
+            ConversationId(id),
+            seq,
+            Reaction::parse(&emoji)?,
+            false,
+        )
+        .await?;
     Ok(axum::Json(convert::message(&message)))
 }
 
@@ -123,7 +176,10 @@ pub async fn read(
     PathParams(id): PathParams<Uuid>,
     JsonBody(body): JsonBody<CursorRequest>,
 ) -> ApiResult<axum::Json<MemberView>> {
-    let member = state.chat.mark_read(me.user_id, ConversationId(id), body.seq).await?;
+    let member = state
+        .chat
+        .mark_read(me.user_id, ConversationId(id), body.seq)
+        .await?;
     Ok(axum::Json(convert::member(&member)))
 }
 
@@ -135,13 +191,20 @@ pub async fn delivered(
     PathParams(id): PathParams<Uuid>,
     JsonBody(body): JsonBody<CursorRequest>,
 ) -> ApiResult<axum::Json<MemberView>> {
-    let member = state.chat.mark_delivered(me.user_id, ConversationId(id), body.seq).await?;
+    let member = state
+        .chat
+        .mark_delivered(me.user_id, ConversationId(id), body.seq)
+        .await?;
     Ok(axum::Json(convert::member(&member)))
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/typing", tag = "messages",
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn typing(State(state): State<AppState>, me: AuthUser, PathParams(id): PathParams<Uuid>) -> ApiResult<StatusCode> {
+pub async fn typing(
+    State(state): State<AppState>,
+    me: AuthUser,
+    PathParams(id): PathParams<Uuid>,
+) -> ApiResult<StatusCode> {
     state.chat.typing(me.user_id, ConversationId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,7 +28,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -50,7 +55,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::get, conversations::update))
         .routes(routes!(conversations::mute))
         .routes(routes!(conversations::members, conversations::add_member))
-        .routes(routes!(conversations::update_member, conversations::remove_member))
+        .routes(routes!(
+            conversations::update_member,
+            conversations::remove_member
+        ))
         .routes(routes!(conversations::sync))
         .routes(routes!(messages::send, messages::history))
         .routes(routes!(messages::edit, messages::delete))

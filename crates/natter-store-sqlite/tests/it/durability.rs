@@ -13,23 +13,43 @@ async fn data_survives_close_and_reopen() {
     let path = dir.path().join("nested/deeper/natter.db");
     let store = SqliteStore::open(&path).await.unwrap();
     let f = Fixture::new(Stores::from_backend(store.clone()));
-    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else { unreachable!() };
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
     let group = f.group(alice, &[bob]).await;
     let first = f.send(group.id, alice, "before the restart").await;
-    f.conversations.mark_read(group.id, bob, 1, T0).await.unwrap();
+    f.conversations
+        .mark_read(group.id, bob, 1, T0)
+        .await
+        .unwrap();
     let cursor = f.conversations.changed_since(bob, 0).await.unwrap().cursor;
     store.close().await;
     drop(f);
 
     let reopened = SqliteStore::open(&path).await.unwrap();
     let g = Fixture::new(Stores::from_backend(reopened));
-    assert_eq!(g.accounts.user(alice).await.unwrap().map(|u| u.id), Some(alice));
+    assert_eq!(
+        g.accounts.user(alice).await.unwrap().map(|u| u.id),
+        Some(alice)
+    );
     assert_eq!(g.messages.message(group.id, 1).await.unwrap(), Some(first));
-    assert_eq!(g.conversations.member(group.id, bob).await.unwrap().unwrap().read_seq, 1);
+    assert_eq!(
+        g.conversations
+            .member(group.id, bob)
+            .await
+            .unwrap()
+            .unwrap()
+            .read_seq,
+        1
+    );
     let second = g.send(group.id, bob, "after the restart").await;
     assert_eq!((second.seq, second.mod_seq), (2, 2));
     let page = g.conversations.changed_since(bob, cursor).await.unwrap();
-    assert!(page.cursor > cursor, "the sync counter continues: {} <= {cursor}", page.cursor);
+    assert!(
+        page.cursor > cursor,
+        "the sync counter continues: {} <= {cursor}",
+        page.cursor
+    );
     assert_eq!(page.changed.len(), 1);
 }
 
@@ -64,6 +84,10 @@ async fn a_second_open_of_the_same_file_shares_the_data() {
     let mut all: Vec<i64> = a.into_iter().chain(b).collect();
     all.sort();
     assert_eq!(all, (1..=40).collect::<Vec<_>>());
-    let seen_by_two = f2.messages.history(group.id, HistoryQuery::Latest { limit: 100 }).await.unwrap();
+    let seen_by_two = f2
+        .messages
+        .history(group.id, HistoryQuery::Latest { limit: 100 })
+        .await
+        .unwrap();
     assert_eq!(seen_by_two.len(), 40);
 }

@@ -9,7 +9,9 @@ use natter_store_sqlite::SqliteStore;
 /// A fresh database in its own temporary directory, removed when the case's `Stores` drop.
 async fn fresh_stores() -> Stores {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("natter.db")).await.expect("open store");
+    let store = SqliteStore::open(&dir.path().join("natter.db"))
+        .await
+        .expect("open store");
     Stores::from_backend(store).with_guard(dir)
 }
 

@@ -19,20 +19,29 @@ const TOTAL: usize = 300;
 
 /// Ack counts at which to kill: varied per run, always inside the stream.
 fn kill_points() -> [usize; 2] {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_nanos() as usize;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos() as usize;
     let first = 30 + nanos % 90;
     [first, first + 60 + (nanos / 97) % 80]
 }
 
 /// Kills the server (SIGKILL) when `acked` reaches each kill point, then restarts it.
-fn spawn_killer(server: Arc<Mutex<TestServer>>, acked: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
+fn spawn_killer(
+    server: Arc<Mutex<TestServer>>,
+    acked: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<usize> {
     let points = kill_points();
     tokio::task::spawn_blocking(move || {
         let mut kills = 0;
         for point in points {
             let deadline = std::time::Instant::now() + Duration::from_secs(120);
             while acked.load(Ordering::SeqCst) < point {
-                assert!(std::time::Instant::now() < deadline, "acks stalled before {point}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "acks stalled before {point}"
+                );
                 std::thread::sleep(Duration::from_millis(1));
             }
             let mut server = server.lock().expect("server");
@@ -48,7 +57,11 @@ fn spawn_killer(server: Arc<Mutex<TestServer>>, acked: Arc<AtomicUsize>) -> toki
 
 /// Everything acknowledged is in history exactly once; seqs are 1..=n; each client_msg_id
 /// appears once and matches its ack.
-fn assert_history_matches(history: &[MessageView], acked: &HashMap<String, MessageView>, total: usize) {
+fn assert_history_matches(
+    history: &[MessageView],
+    acked: &HashMap<String, MessageView>,
+    total: usize,
+) {
     assert_eq!(
         history.iter().map(|m| m.seq).collect::<Vec<_>>(),
         (1..=history.len() as i64).collect::<Vec<_>>(),
@@ -56,14 +69,26 @@ fn assert_history_matches(history: &[MessageView], acked: &HashMap<String, Messa
     );
     let mut seen = HashSet::new();
     for message in history {
-        assert!(seen.insert(message.client_msg_id.clone()), "client_msg_id {} stored twice", message.client_msg_id);
+        assert!(
+            seen.insert(message.client_msg_id.clone()),
+            "client_msg_id {} stored twice",
+            message.client_msg_id
+        );
     }
     assert_eq!(acked.len(), total, "every send was eventually acknowledged");
     assert_eq!(history.len(), total, "nothing lost, nothing duplicated");
-    let by_cmid: HashMap<&str, &MessageView> = history.iter().map(|m| (m.client_msg_id.as_str(), m)).collect();
+    let by_cmid: HashMap<&str, &MessageView> = history
+        .iter()
+        .map(|m| (m.client_msg_id.as_str(), m))
+        .collect();
     for (cmid, ack) in acked {
-        let stored = by_cmid.get(cmid.as_str()).unwrap_or_else(|| panic!("acknowledged {cmid} is missing"));
-        assert_eq!((stored.id.as_str(), stored.seq, stored.text.as_str()), (ack.id.as_str(), ack.seq, ack.text.as_str()));
+        let stored = by_cmid
+            .get(cmid.as_str())
+            .unwrap_or_else(|| panic!("acknowledged {cmid} is missing"));
+        assert_eq!(
+            (stored.id.as_str(), stored.seq, stored.text.as_str()),
+            (ack.id.as_str(), ack.seq, ack.text.as_str())
+        );
     }
 }
 
@@ -79,7 +104,12 @@ fn retryable(error: &Error) -> bool {
 async fn setup(server: &TestServer) -> (Client, Uuid) {
     let (alice, _) = user(server, "alice").await;
     let (_, bob) = user(server, "bob").await;
-    let group = alice.create_group("durable", None, &[bob.id]).await.expect("group").conversation.id;
+    let group = alice
+        .create_group("durable", None, &[bob.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
     (alice, group)
 }
 
@@ -112,12 +142,22 @@ async fn sigkill_during_rest_sends_loses_and_duplicates_nothing() {
             }
         };
         assert_eq!(message.client_msg_id, request.client_msg_id);
-        assert!(acked.insert(request.client_msg_id.clone(), message).is_none());
+        assert!(
+            acked
+                .insert(request.client_msg_id.clone(), message)
+                .is_none()
+        );
         acked_count.fetch_add(1, Ordering::SeqCst);
     }
-    let kills = tokio::time::timeout(Duration::from_secs(60), killer).await.expect("killer done").expect("killer");
+    let kills = tokio::time::timeout(Duration::from_secs(60), killer)
+        .await
+        .expect("killer done")
+        .expect("killer");
     assert_eq!(kills, 2);
-    assert!(retries > 0, "some sends hit the dead server and were retried");
+    assert!(
+        retries > 0,
+        "some sends hit the dead server and were retried"
+    );
 
     let history = all_messages(&alice, group).await;
     assert_history_matches(&history, &acked, TOTAL);
@@ -149,11 +189,16 @@ async fn sigkill_during_websocket_sends_loses_and_duplicates_nothing() {
                 let cmid = format!("ws-{i}");
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
                 let message = loop {
-                    match session.send(group, cmid.clone(), format!("message {i}")).await {
+                    match session
+                        .send(group, cmid.clone(), format!("message {i}"))
+                        .await
+                    {
                         Ok(message) => break message,
                         // The session re-sends in-flight commands itself; if one still fails
                         // (its timeout), send it again with the same id.
-                        Err(error) if retryable(&error) && tokio::time::Instant::now() < deadline => {
+                        Err(error)
+                            if retryable(&error) && tokio::time::Instant::now() < deadline =>
+                        {
                             failures += 1;
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
@@ -169,12 +214,22 @@ async fn sigkill_during_websocket_sends_loses_and_duplicates_nothing() {
     }
     let mut acked = HashMap::new();
     for task in tasks {
-        let (part, _failures) = tokio::time::timeout(Duration::from_secs(180), task).await.expect("stream done").expect("task");
+        let (part, _failures) = tokio::time::timeout(Duration::from_secs(180), task)
+            .await
+            .expect("stream done")
+            .expect("task");
         acked.extend(part);
     }
-    let kills = tokio::time::timeout(Duration::from_secs(60), killer).await.expect("killer done").expect("killer");
+    let kills = tokio::time::timeout(Duration::from_secs(60), killer)
+        .await
+        .expect("killer done")
+        .expect("killer");
     assert_eq!(kills, 2);
-    assert!(session.reconnects() >= 2, "the session reconnected after each kill ({})", session.reconnects());
+    assert!(
+        session.reconnects() >= 2,
+        "the session reconnected after each kill ({})",
+        session.reconnects()
+    );
 
     let history = all_messages(&alice, group).await;
     assert_history_matches(&history, &acked, TOTAL);

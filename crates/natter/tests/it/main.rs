@@ -1,15 +1,15 @@
 //! End-to-end tests: the real `natter` binary driven through the SDK. One test binary for fast
 //! linking; one module per area.
 
-mod server;
-mod support;
-mod realtime;
-mod ordering;
-mod resume;
-mod crash;
-mod ws_errors;
 mod accounts;
 mod conversations;
-mod messages;
+mod crash;
 mod http_errors;
+mod messages;
 mod openapi;
+mod ordering;
+mod realtime;
+mod resume;
+mod server;
+mod support;
+mod ws_errors;

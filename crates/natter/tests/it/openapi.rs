@@ -23,19 +23,31 @@ fn documented_routes() -> BTreeSet<(String, String)> {
         }
         let route = cells[2].split('?').next().unwrap().to_owned();
         assert!(route.starts_with('/'), "odd path cell {line:?}");
-        assert!(routes.insert((cells[1].to_owned(), route)), "documented twice: {line:?}");
+        assert!(
+            routes.insert((cells[1].to_owned(), route)),
+            "documented twice: {line:?}"
+        );
     }
     routes
 }
 
 async fn get(server: &TestServer, path: &str) -> natter_sdk::RawResponse {
-    let response = server.client().raw_request(Method::GET, path, RawBody::Empty, None).await.expect("request");
+    let response = server
+        .client()
+        .raw_request(Method::GET, path, RawBody::Empty, None)
+        .await
+        .expect("request");
     assert!(response.status < 500, "{path}: {}", response.status);
     response
 }
 
 fn content_type(response: &natter_sdk::RawResponse) -> String {
-    response.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    response
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,22 +70,43 @@ async fn the_openapi_document_lists_every_documented_route() {
         let path = path.strip_prefix("/api/v1").unwrap_or(path).to_owned();
         for method in ["get", "post", "put", "patch", "delete"] {
             if let Some(operation) = item.get(method) {
-                assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has responses");
+                assert!(
+                    operation["responses"]
+                        .as_object()
+                        .is_some_and(|r| !r.is_empty()),
+                    "{method} {path} has responses"
+                );
                 specified.insert((method.to_ascii_uppercase(), path.clone()));
             }
         }
     }
     let undocumented: Vec<_> = specified.difference(&documented).collect();
     let unspecified: Vec<_> = documented.difference(&specified).collect();
-    assert!(unspecified.is_empty(), "documented but missing from openapi.json: {unspecified:?}");
-    assert!(undocumented.is_empty(), "in openapi.json but not in docs/rest-routes.md: {undocumented:?}");
+    assert!(
+        unspecified.is_empty(),
+        "documented but missing from openapi.json: {unspecified:?}"
+    );
+    assert!(
+        undocumented.is_empty(),
+        "in openapi.json but not in docs/rest-routes.md: {undocumented:?}"
+    );
 
     // The bodies the doc names are schemas of the document.
     let schemas = spec["components"]["schemas"].as_object().expect("schemas");
-    for name in ["RegisterRequest", "AuthTokens", "SendMessageRequest", "MessageView", "ErrorBody", "SyncView"] {
+    for name in [
+        "RegisterRequest",
+        "AuthTokens",
+        "SendMessageRequest",
+        "MessageView",
+        "ErrorBody",
+        "SyncView",
+    ] {
         assert!(schemas.contains_key(name), "schema {name}");
     }
-    assert!(spec["components"]["securitySchemes"]["bearer"].is_object(), "bearer auth is described");
+    assert!(
+        spec["components"]["securitySchemes"]["bearer"].is_object(),
+        "bearer auth is described"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,11 +116,21 @@ async fn health_readiness_and_metrics() {
     assert_eq!(health.status, 200);
     server.client().health().await.expect("SDK health");
     let ready = get(&server, "/readyz").await;
-    assert_eq!(ready.status, 200, "{}", String::from_utf8_lossy(&ready.body));
+    assert_eq!(
+        ready.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&ready.body)
+    );
 
     // Some REST traffic, including a message and an error, and a WebSocket connection.
     let (alice, _) = user(&server, "alice").await;
-    let conversation = alice.create_group("g", None, &[]).await.unwrap().conversation.id;
+    let conversation = alice
+        .create_group("g", None, &[])
+        .await
+        .unwrap()
+        .conversation
+        .id;
     alice.send_text(conversation, "counted").await.unwrap();
     assert!(alice.conversation(uuid::Uuid::now_v7()).await.is_err());
     let session = alice.connect().await.expect("connect");
@@ -95,22 +138,39 @@ async fn health_readiness_and_metrics() {
 
     let metrics = get(&server, "/metrics").await;
     assert_eq!(metrics.status, 200);
-    assert!(content_type(&metrics).starts_with("text/plain"), "{}", content_type(&metrics));
+    assert!(
+        content_type(&metrics).starts_with("text/plain"),
+        "{}",
+        content_type(&metrics)
+    );
     let text = String::from_utf8(metrics.body.clone()).expect("UTF-8");
     // Prometheus text format: comments and `name{labels} value` samples.
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let value = line.rsplit(' ').next().unwrap();
-        assert!(value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value), "bad sample line {line:?}");
+        assert!(
+            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
+            "bad sample line {line:?}"
+        );
     }
-    for family in ["natter_ws_connections", "natter_http_requests_total", "natter_messages_sent_total"] {
+    for family in [
+        "natter_ws_connections",
+        "natter_http_requests_total",
+        "natter_messages_sent_total",
+    ] {
         assert!(text.contains(family), "{family} missing from:\n{text}");
     }
     assert!(
-        text.lines().any(|l| l.starts_with("natter_http_requests_total") && l.contains("status=\"404\"")),
+        text.lines()
+            .any(|l| l.starts_with("natter_http_requests_total") && l.contains("status=\"404\"")),
         "errors are counted by status:\n{text}"
     );
     assert!(
-        text.lines().any(|l| l.starts_with("natter_http_requests_total") && l.contains("/api/v1/conversations/{id}/messages")),
+        text.lines()
+            .any(|l| l.starts_with("natter_http_requests_total")
+                && l.contains("/api/v1/conversations/{id}/messages")),
         "requests are labelled by route template:\n{text}"
     );
     let connections = text
@@ -120,5 +180,7 @@ async fn health_readiness_and_metrics() {
         .and_then(|v| v.parse::<f64>().ok())
         .expect("natter_ws_connections sample");
     assert!(connections >= 1.0, "{connections}");
-    tokio::time::timeout(Duration::from_secs(10), session.close()).await.expect("close in time");
+    tokio::time::timeout(Duration::from_secs(10), session.close())
+        .await
+        .expect("close in time");
 }

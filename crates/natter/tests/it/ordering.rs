@@ -24,7 +24,12 @@ async fn concurrent_senders_every_member_sees_one_gap_free_order() {
         ids.push(view.id);
     }
     // The owner only watches; the others send.
-    let group = owner.create_group("race", None, &ids).await.expect("group").conversation.id;
+    let group = owner
+        .create_group("race", None, &ids)
+        .await
+        .expect("group")
+        .conversation
+        .id;
     let mut sessions = Vec::new();
     for client in &clients {
         sessions.push(Arc::new(client.connect().await.expect("connect")));
@@ -37,7 +42,11 @@ async fn concurrent_senders_every_member_sees_one_gap_free_order() {
             let mut seqs = Vec::new();
             for n in 0..PER_SENDER {
                 let message = session
-                    .send(group, format!("s{index}-{n}"), format!("sender {index} message {n}"))
+                    .send(
+                        group,
+                        format!("s{index}-{n}"),
+                        format!("sender {index} message {n}"),
+                    )
                     .await
                     .expect("send");
                 seqs.push(message.seq);
@@ -48,20 +57,38 @@ async fn concurrent_senders_every_member_sees_one_gap_free_order() {
     let total = SENDERS * PER_SENDER;
     let mut acked = Vec::new();
     for task in tasks {
-        let seqs = tokio::time::timeout(Duration::from_secs(60), task).await.expect("senders finish").expect("task");
+        let seqs = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("senders finish")
+            .expect("task");
         // One sender's own sends (each awaited before the next) get increasing seqs.
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a sender's seqs go up: {seqs:?}");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "a sender's seqs go up: {seqs:?}"
+        );
         acked.extend(seqs);
     }
     acked.sort_unstable();
-    assert_eq!(acked, (1..=total as i64).collect::<Vec<_>>(), "acks cover 1..=n once each");
+    assert_eq!(
+        acked,
+        (1..=total as i64).collect::<Vec<_>>(),
+        "acks cover 1..=n once each"
+    );
 
     let mut orders = Vec::new();
     for session in &sessions {
         let got = collect_new_messages(session, group, total, Duration::from_secs(30)).await;
         let seqs: Vec<i64> = got.iter().map(|m| m.seq).collect();
-        assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>(), "seqs exactly 1..=n, in order, no duplicates");
-        orders.push(got.iter().map(|m| (m.seq, m.id.clone(), m.client_msg_id.clone())).collect::<Vec<_>>());
+        assert_eq!(
+            seqs,
+            (1..=total as i64).collect::<Vec<_>>(),
+            "seqs exactly 1..=n, in order, no duplicates"
+        );
+        orders.push(
+            got.iter()
+                .map(|m| (m.seq, m.id.clone(), m.client_msg_id.clone()))
+                .collect::<Vec<_>>(),
+        );
         crate::support::assert_no_event(session, Duration::from_millis(200), |e| {
             matches!(e, natter_sdk::protocol::ServerFrame::MessageNew { .. })
         })
@@ -74,7 +101,10 @@ async fn concurrent_senders_every_member_sees_one_gap_free_order() {
 
     // The stored history agrees with what was delivered.
     let history = all_messages(&owner, group).await;
-    let stored: Vec<_> = history.iter().map(|m| (m.seq, m.id.clone(), m.client_msg_id.clone())).collect();
+    let stored: Vec<_> = history
+        .iter()
+        .map(|m| (m.seq, m.id.clone(), m.client_msg_id.clone()))
+        .collect();
     assert_eq!(stored, orders[0]);
     for session in &sessions {
         session.close().await;

@@ -17,9 +17,12 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn all_get<T>(sessions: &[&Session], pick: impl Fn(&ServerFrame) -> Option<T>) -> Vec<T> {
     let mut out = Vec::new();
     for (i, session) in sessions.iter().enumerate() {
-        let found = tokio::time::timeout(WAIT + Duration::from_secs(1), expect_event(session, WAIT, &pick))
-            .await
-            .unwrap_or_else(|_| panic!("session {i} did not get the event"));
+        let found = tokio::time::timeout(
+            WAIT + Duration::from_secs(1),
+            expect_event(session, WAIT, &pick),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("session {i} did not get the event"));
         out.push(found);
     }
     out
@@ -28,15 +31,22 @@ async fn all_get<T>(sessions: &[&Session], pick: impl Fn(&ServerFrame) -> Option
 /// The conversation an event belongs to, if any.
 pub fn conversation_of(frame: &ServerFrame) -> Option<Uuid> {
     match frame {
-        ServerFrame::MessageNew { message } | ServerFrame::MessageUpdated { message } => Some(message.conversation_id),
-        ServerFrame::Conversation { summary } => Some(summary.conversation.id),
-        ServerFrame::ConversationUpdated { conversation } | ServerFrame::MemberAdded { conversation, .. } => {
-            Some(conversation.id)
+        ServerFrame::MessageNew { message } | ServerFrame::MessageUpdated { message } => {
+            Some(message.conversation_id)
         }
+        ServerFrame::Conversation { summary } => Some(summary.conversation.id),
+        ServerFrame::ConversationUpdated { conversation }
+        | ServerFrame::MemberAdded { conversation, .. } => Some(conversation.id),
         ServerFrame::ConversationRemoved { conversation_id }
-        | ServerFrame::MemberRemoved { conversation_id, .. }
-        | ServerFrame::Receipt { conversation_id, .. }
-        | ServerFrame::Typing { conversation_id, .. } => Some(*conversation_id),
+        | ServerFrame::MemberRemoved {
+            conversation_id, ..
+        }
+        | ServerFrame::Receipt {
+            conversation_id, ..
+        }
+        | ServerFrame::Typing {
+            conversation_id, ..
+        } => Some(*conversation_id),
         ServerFrame::MemberUpdated { member } => Some(member.conversation_id),
         _ => None,
     }
@@ -46,7 +56,10 @@ pub fn conversation_of(frame: &ServerFrame) -> Option<Uuid> {
 async fn second_device(server: &TestServer, client: &Client) -> Client {
     let me = client.me().await.expect("me");
     let device = server.client();
-    device.login(&me.username, "password123").await.expect("login second device");
+    device
+        .login(&me.username, "password123")
+        .await
+        .expect("login second device");
     device
 }
 
@@ -58,8 +71,18 @@ async fn every_device_of_every_member_gets_every_event() {
     let (carol, carol_user) = user(&server, "carol").await;
     let alice2 = second_device(&server, &alice).await;
 
-    let direct = alice.create_direct(bob_user.id).await.expect("direct").conversation.id;
-    let group = alice.create_group("trio", None, &[bob_user.id, carol_user.id]).await.expect("group").conversation.id;
+    let direct = alice
+        .create_direct(bob_user.id)
+        .await
+        .expect("direct")
+        .conversation
+        .id;
+    let group = alice
+        .create_group("trio", None, &[bob_user.id, carol_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
 
     let a1 = alice.connect().await.expect("a1");
     let a2 = alice2.connect().await.expect("a2");
@@ -68,22 +91,32 @@ async fn every_device_of_every_member_gets_every_event() {
 
     // message.new over WS in the direct chat: both of alice's devices (the sender's other
     // device included) and bob.
-    let sent = a1.send(direct, natter_sdk::new_client_msg_id(), "hi bob").await.expect("ws send");
+    let sent = a1
+        .send(direct, natter_sdk::new_client_msg_id(), "hi bob")
+        .await
+        .expect("ws send");
     assert_eq!(sent.seq, 1);
     for got in all_get(&[&a1, &a2, &b], |e| match e {
-        ServerFrame::MessageNew { message } if message.conversation_id == direct => Some(message.clone()),
+        ServerFrame::MessageNew { message } if message.conversation_id == direct => {
+            Some(message.clone())
+        }
         _ => None,
     })
     .await
     {
-        assert_eq!((got.id.as_str(), got.seq, got.text.as_str()), (sent.id.as_str(), 1, "hi bob"));
+        assert_eq!(
+            (got.id.as_str(), got.seq, got.text.as_str()),
+            (sent.id.as_str(), 1, "hi bob")
+        );
         assert_eq!(got.sender_id, alice_user.id);
     }
 
     // message.new over REST in the group: all four sessions.
     let rest_sent = bob.send_text(group, "hello trio").await.expect("rest send");
     for got in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MessageNew { message } if message.conversation_id == group => Some(message.clone()),
+        ServerFrame::MessageNew { message } if message.conversation_id == group => {
+            Some(message.clone())
+        }
         _ => None,
     })
     .await
@@ -93,9 +126,13 @@ async fn every_device_of_every_member_gets_every_event() {
     }
 
     // message.updated for edit, react, delete.
-    bob.edit_message(group, rest_sent.seq, "hello trio (edited)").await.expect("edit");
+    bob.edit_message(group, rest_sent.seq, "hello trio (edited)")
+        .await
+        .expect("edit");
     for got in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MessageUpdated { message } if message.conversation_id == group => Some(message.clone()),
+        ServerFrame::MessageUpdated { message } if message.conversation_id == group => {
+            Some(message.clone())
+        }
         _ => None,
     })
     .await
@@ -103,9 +140,13 @@ async fn every_device_of_every_member_gets_every_event() {
         assert_eq!(got.text, "hello trio (edited)");
         assert!(got.edited_at_ms.is_some());
     }
-    c.react(group, rest_sent.seq, "👍").await.expect("react over ws");
+    c.react(group, rest_sent.seq, "👍")
+        .await
+        .expect("react over ws");
     for got in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MessageUpdated { message } if message.conversation_id == group => Some(message.clone()),
+        ServerFrame::MessageUpdated { message } if message.conversation_id == group => {
+            Some(message.clone())
+        }
         _ => None,
     })
     .await
@@ -114,9 +155,13 @@ async fn every_device_of_every_member_gets_every_event() {
         assert_eq!(got.reactions[0].emoji, "👍");
         assert_eq!(got.reactions[0].user_ids, vec![carol_user.id]);
     }
-    b.delete(group, rest_sent.seq).await.expect("delete over ws");
+    b.delete(group, rest_sent.seq)
+        .await
+        .expect("delete over ws");
     for got in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MessageUpdated { message } if message.conversation_id == group => Some(message.clone()),
+        ServerFrame::MessageUpdated { message } if message.conversation_id == group => {
+            Some(message.clone())
+        }
         _ => None,
     })
     .await
@@ -128,20 +173,29 @@ async fn every_device_of_every_member_gets_every_event() {
     // receipts (read over WS, delivered over REST).
     b.read(group, rest_sent.seq).await.expect("read");
     for (user_id, read_seq) in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::Receipt { conversation_id, user_id, read_seq, .. } if *conversation_id == group => {
-            Some((*user_id, *read_seq))
-        }
+        ServerFrame::Receipt {
+            conversation_id,
+            user_id,
+            read_seq,
+            ..
+        } if *conversation_id == group => Some((*user_id, *read_seq)),
         _ => None,
     })
     .await
     {
         assert_eq!((user_id, read_seq), (bob_user.id, rest_sent.seq));
     }
-    carol.mark_delivered(group, rest_sent.seq).await.expect("delivered");
+    carol
+        .mark_delivered(group, rest_sent.seq)
+        .await
+        .expect("delivered");
     for (user_id, delivered_seq) in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::Receipt { conversation_id, user_id, delivered_seq, .. } if *conversation_id == group => {
-            Some((*user_id, *delivered_seq))
-        }
+        ServerFrame::Receipt {
+            conversation_id,
+            user_id,
+            delivered_seq,
+            ..
+        } if *conversation_id == group => Some((*user_id, *delivered_seq)),
         _ => None,
     })
     .await
@@ -152,33 +206,54 @@ async fn every_device_of_every_member_gets_every_event() {
     // typing (over WS) reaches the other members with an expiry.
     c.typing(group).await.expect("typing");
     for (user_id, expires) in all_get(&[&a1, &a2, &b], |e| match e {
-        ServerFrame::Typing { conversation_id, user_id, expires_in_ms } if *conversation_id == group => {
-            Some((*user_id, *expires_in_ms))
-        }
+        ServerFrame::Typing {
+            conversation_id,
+            user_id,
+            expires_in_ms,
+        } if *conversation_id == group => Some((*user_id, *expires_in_ms)),
         _ => None,
     })
     .await
     {
         assert_eq!(user_id, carol_user.id);
-        assert!(expires > 0, "typing expires_in_ms must be positive, got {expires}");
+        assert!(
+            expires > 0,
+            "typing expires_in_ms must be positive, got {expires}"
+        );
     }
 
     // member.updated (role).
-    alice.update_member_role(group, bob_user.id, "admin").await.expect("promote");
+    alice
+        .update_member_role(group, bob_user.id, "admin")
+        .await
+        .expect("promote");
     for member in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MemberUpdated { member } if member.conversation_id == group => Some(member.clone()),
+        ServerFrame::MemberUpdated { member } if member.conversation_id == group => {
+            Some(member.clone())
+        }
         _ => None,
     })
     .await
     {
-        assert_eq!((member.user_id, member.role.as_str()), (bob_user.id, "admin"));
+        assert_eq!(
+            (member.user_id, member.role.as_str()),
+            (bob_user.id, "admin")
+        );
     }
 
     // conversation.updated.
-    let rename = UpdateConversationRequest { name: Some("renamed trio".into()), topic: Some("news".into()) };
-    alice.update_conversation(group, &rename).await.expect("rename");
+    let rename = UpdateConversationRequest {
+        name: Some("renamed trio".into()),
+        topic: Some("news".into()),
+    };
+    alice
+        .update_conversation(group, &rename)
+        .await
+        .expect("rename");
     for conversation in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::ConversationUpdated { conversation } if conversation.id == group => Some(conversation.clone()),
+        ServerFrame::ConversationUpdated { conversation } if conversation.id == group => {
+            Some(conversation.clone())
+        }
         _ => None,
     })
     .await
@@ -188,9 +263,16 @@ async fn every_device_of_every_member_gets_every_event() {
     }
 
     // member.removed: everyone, the removed member included.
-    alice.remove_member(group, carol_user.id).await.expect("remove carol");
+    alice
+        .remove_member(group, carol_user.id)
+        .await
+        .expect("remove carol");
     for (user_id, by) in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MemberRemoved { conversation_id, user_id, by } if *conversation_id == group => Some((*user_id, *by)),
+        ServerFrame::MemberRemoved {
+            conversation_id,
+            user_id,
+            by,
+        } if *conversation_id == group => Some((*user_id, *by)),
         _ => None,
     })
     .await
@@ -200,11 +282,16 @@ async fn every_device_of_every_member_gets_every_event() {
 
     // member.added: everyone, the new member included, who then gets the group's messages
     // on the same connection.
-    alice.add_member(group, carol_user.id, None).await.expect("add carol back");
+    alice
+        .add_member(group, carol_user.id, None)
+        .await
+        .expect("add carol back");
     for (member, conversation) in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MemberAdded { conversation, member, .. } if conversation.id == group => {
-            Some((member.clone(), conversation.clone()))
-        }
+        ServerFrame::MemberAdded {
+            conversation,
+            member,
+            ..
+        } if conversation.id == group => Some((member.clone(), conversation.clone())),
         _ => None,
     })
     .await
@@ -212,9 +299,14 @@ async fn every_device_of_every_member_gets_every_event() {
         assert_eq!(member.user_id, carol_user.id);
         assert_eq!(conversation.name.as_deref(), Some("renamed trio"));
     }
-    let after_add = a2.send(group, natter_sdk::new_client_msg_id(), "welcome back").await.expect("send");
+    let after_add = a2
+        .send(group, natter_sdk::new_client_msg_id(), "welcome back")
+        .await
+        .expect("send");
     for got in all_get(&[&a1, &a2, &b, &c], |e| match e {
-        ServerFrame::MessageNew { message } if message.conversation_id == group => Some(message.clone()),
+        ServerFrame::MessageNew { message } if message.conversation_id == group => {
+            Some(message.clone())
+        }
         _ => None,
     })
     .await
@@ -251,7 +343,9 @@ async fn presence_follows_the_last_connection_of_a_contact() {
 
     let bob1 = bob.connect().await.expect("bob device 1");
     let online = expect_event(&a, WAIT, |e| match e {
-        ServerFrame::Presence { user_id, online, .. } if *user_id == bob_user.id => Some(*online),
+        ServerFrame::Presence {
+            user_id, online, ..
+        } if *user_id == bob_user.id => Some(*online),
         _ => None,
     })
     .await;
@@ -268,16 +362,25 @@ async fn presence_follows_the_last_connection_of_a_contact() {
     let before_close = now_ms();
     bob2.close().await;
     let (online, last_seen) = expect_event(&a, WAIT, |e| match e {
-        ServerFrame::Presence { user_id, online: false, last_seen_ms } if *user_id == bob_user.id => {
-            Some((false, *last_seen_ms))
-        }
-        ServerFrame::Presence { user_id, online: true, .. } if *user_id == bob_user.id => Some((true, None)),
+        ServerFrame::Presence {
+            user_id,
+            online: false,
+            last_seen_ms,
+        } if *user_id == bob_user.id => Some((false, *last_seen_ms)),
+        ServerFrame::Presence {
+            user_id,
+            online: true,
+            ..
+        } if *user_id == bob_user.id => Some((true, None)),
         _ => None,
     })
     .await;
     assert!(!online, "the last connection closing makes bob offline");
     let last_seen = last_seen.expect("offline presence carries last_seen_ms");
-    assert!(last_seen >= before_close - 5_000 && last_seen <= now_ms() + 5_000, "last_seen_ms {last_seen} is now-ish");
+    assert!(
+        last_seen >= before_close - 5_000 && last_seen <= now_ms() + 5_000,
+        "last_seen_ms {last_seen} is now-ish"
+    );
 
     // Someone who shares no conversation with alice: she hears nothing of them.
     let s = stranger.connect().await.expect("stranger");
@@ -293,7 +396,10 @@ async fn presence_follows_the_last_connection_of_a_contact() {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,7 +408,12 @@ async fn non_members_are_refused_and_see_nothing() {
     let (alice, _) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
     let (eve, _) = user(&server, "eve").await;
-    let group = alice.create_group("private", None, &[bob_user.id]).await.expect("group").conversation.id;
+    let group = alice
+        .create_group("private", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
     let first = alice.send_text(group, "secret").await.expect("send");
 
     let e = eve.connect().await.expect("eve session");
@@ -310,13 +421,22 @@ async fn non_members_are_refused_and_see_nothing() {
 
     let cmid = natter_sdk::new_client_msg_id();
     let refused = [
-        ("send", e.send(group, cmid.clone(), "let me in").await.map(|_| ())),
-        ("history", e.history(group, HistoryParams::default()).await.map(|_| ())),
+        (
+            "send",
+            e.send(group, cmid.clone(), "let me in").await.map(|_| ()),
+        ),
+        (
+            "history",
+            e.history(group, HistoryParams::default()).await.map(|_| ()),
+        ),
         ("read", e.read(group, first.seq).await.map(|_| ())),
         ("delivered", e.delivered(group, first.seq).await.map(|_| ())),
         ("typing", e.typing(group).await),
         ("react", e.react(group, first.seq, "👀").await.map(|_| ())),
-        ("edit", e.edit(group, first.seq, "mine now").await.map(|_| ())),
+        (
+            "edit",
+            e.edit(group, first.seq, "mine now").await.map(|_| ()),
+        ),
         ("delete", e.delete(group, first.seq).await.map(|_| ())),
     ];
     for (what, result) in refused {
@@ -324,7 +444,10 @@ async fn non_members_are_refused_and_see_nothing() {
         assert_eq!(err.code(), Some("not_found"), "{what}: {err}");
     }
     // A conversation that does not exist answers the same way (nothing leaks).
-    let err = e.send(Uuid::now_v7(), natter_sdk::new_client_msg_id(), "x").await.expect_err("unknown conversation");
+    let err = e
+        .send(Uuid::now_v7(), natter_sdk::new_client_msg_id(), "x")
+        .await
+        .expect_err("unknown conversation");
     assert_eq!(err.code(), Some("not_found"));
 
     // Nothing changed.
@@ -335,12 +458,30 @@ async fn non_members_are_refused_and_see_nothing() {
 
     // Activity in the group: bob sees it, eve sees none of it.
     for i in 0..5 {
-        alice.send_text(group, &format!("m{i}")).await.expect("send");
+        alice
+            .send_text(group, &format!("m{i}"))
+            .await
+            .expect("send");
     }
-    alice.update_conversation(group, &UpdateConversationRequest { name: Some("x".into()), topic: None }).await.expect("rename");
+    alice
+        .update_conversation(
+            group,
+            &UpdateConversationRequest {
+                name: Some("x".into()),
+                topic: None,
+            },
+        )
+        .await
+        .expect("rename");
     collect_new_messages(&b, group, 5, WAIT).await;
-    expect_event(&b, WAIT, |ev| matches!(ev, ServerFrame::ConversationUpdated { .. }).then_some(())).await;
-    assert_no_event(&e, Duration::from_millis(500), |ev| conversation_of(ev) == Some(group)).await;
+    expect_event(&b, WAIT, |ev| {
+        matches!(ev, ServerFrame::ConversationUpdated { .. }).then_some(())
+    })
+    .await;
+    assert_no_event(&e, Duration::from_millis(500), |ev| {
+        conversation_of(ev) == Some(group)
+    })
+    .await;
     e.close().await;
     b.close().await;
 }
@@ -351,7 +492,12 @@ async fn a_removed_member_stops_receiving_at_once() {
     let (alice, alice_user) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
     let (carol, carol_user) = user(&server, "carol").await;
-    let group = alice.create_group("g", None, &[bob_user.id, carol_user.id]).await.expect("group").conversation.id;
+    let group = alice
+        .create_group("g", None, &[bob_user.id, carol_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
     let b = bob.connect().await.expect("bob");
     let c = carol.connect().await.expect("carol");
 
@@ -359,11 +505,16 @@ async fn a_removed_member_stops_receiving_at_once() {
     collect_new_messages(&c, group, 1, WAIT).await;
     collect_new_messages(&b, group, 1, WAIT).await;
 
-    alice.remove_member(group, carol_user.id).await.expect("remove");
+    alice
+        .remove_member(group, carol_user.id)
+        .await
+        .expect("remove");
     let by = expect_event(&c, WAIT, |e| match e {
-        ServerFrame::MemberRemoved { conversation_id, user_id, by } if *conversation_id == group && *user_id == carol_user.id => {
-            Some(*by)
-        }
+        ServerFrame::MemberRemoved {
+            conversation_id,
+            user_id,
+            by,
+        } if *conversation_id == group && *user_id == carol_user.id => Some(*by),
         _ => None,
     })
     .await;
@@ -373,29 +524,64 @@ async fn a_removed_member_stops_receiving_at_once() {
     let a = alice.connect().await.expect("alice");
     let mut sent = Vec::new();
     for i in 0..5 {
-        sent.push(alice.send_text(group, &format!("after {i}")).await.expect("send").seq);
-        sent.push(a.send(group, natter_sdk::new_client_msg_id(), format!("ws after {i}")).await.expect("send").seq);
+        sent.push(
+            alice
+                .send_text(group, &format!("after {i}"))
+                .await
+                .expect("send")
+                .seq,
+        );
+        sent.push(
+            a.send(
+                group,
+                natter_sdk::new_client_msg_id(),
+                format!("ws after {i}"),
+            )
+            .await
+            .expect("send")
+            .seq,
+        );
     }
     a.typing(group).await.expect("typing");
     a.react(group, 1, "🎉").await.expect("react");
     let got = collect_new_messages(&b, group, sent.len(), WAIT).await;
     assert_eq!(got.iter().map(|m| m.seq).collect::<Vec<_>>(), sent);
-    expect_event(&b, WAIT, |e| matches!(e, ServerFrame::MessageUpdated { .. }).then_some(())).await;
-    assert_no_event(&c, Duration::from_millis(700), |e| conversation_of(e) == Some(group)).await;
+    expect_event(&b, WAIT, |e| {
+        matches!(e, ServerFrame::MessageUpdated { .. }).then_some(())
+    })
+    .await;
+    assert_no_event(&c, Duration::from_millis(700), |e| {
+        conversation_of(e) == Some(group)
+    })
+    .await;
 
     // And carol's own commands are refused as for any non-member.
-    let err = c.send(group, natter_sdk::new_client_msg_id(), "still here?").await.expect_err("removed member send");
+    let err = c
+        .send(group, natter_sdk::new_client_msg_id(), "still here?")
+        .await
+        .expect_err("removed member send");
     assert_eq!(err.code(), Some("not_found"));
-    let err = c.history(group, HistoryParams::default()).await.expect_err("removed member history");
+    let err = c
+        .history(group, HistoryParams::default())
+        .await
+        .expect_err("removed member history");
     assert_eq!(err.code(), Some("not_found"));
     let err = c.typing(group).await.expect_err("removed member typing");
     assert_eq!(err.code(), Some("not_found"));
-    assert_eq!(crate::support::all_messages(&alice, group).await.len(), 1 + sent.len());
+    assert_eq!(
+        crate::support::all_messages(&alice, group).await.len(),
+        1 + sent.len()
+    );
 
     // After reconnecting, carol still gets nothing of the group.
     c.force_disconnect().await;
-    c.wait_for_state(natter_sdk::ConnectionState::Connected, WAIT).await.expect("reconnected");
-    alice.send_text(group, "after reconnect").await.expect("send");
+    c.wait_for_state(natter_sdk::ConnectionState::Connected, WAIT)
+        .await
+        .expect("reconnected");
+    alice
+        .send_text(group, "after reconnect")
+        .await
+        .expect("send");
     collect_new_messages(&b, group, 1, WAIT).await;
     assert_no_event(&c, Duration::from_millis(500), |e| {
         conversation_of(e) == Some(group) && !matches!(e, ServerFrame::ConversationRemoved { .. })
@@ -411,7 +597,12 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
     let server = TestServer::spawn();
     let (alice, _) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
-    let group = alice.create_group("g", None, &[bob_user.id]).await.expect("group").conversation.id;
+    let group = alice
+        .create_group("g", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
     let a = alice.connect().await.expect("alice");
     let b = bob.connect().await.expect("bob");
 
@@ -431,14 +622,25 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
     let cmid = natter_sdk::new_client_msg_id();
     let first = a.request(send(&cmid, "once")).await.expect("first send");
     let second = a.request(send(&cmid, "once")).await.expect("second send");
-    let (first_msg, second_msg) = (first.message.expect("message"), second.message.expect("message"));
+    let (first_msg, second_msg) = (
+        first.message.expect("message"),
+        second.message.expect("message"),
+    );
     assert!(!first.duplicate);
     assert!(second.duplicate, "the repeat is flagged as a duplicate");
-    assert_eq!((first_msg.id.as_str(), first_msg.seq), (second_msg.id.as_str(), second_msg.seq));
+    assert_eq!(
+        (first_msg.id.as_str(), first_msg.seq),
+        (second_msg.id.as_str(), second_msg.seq)
+    );
 
     // WS then REST, with a different text (the original wins).
     let cmid2 = natter_sdk::new_client_msg_id();
-    let over_ws = a.request(send(&cmid2, "ws first")).await.expect("ws").message.expect("message");
+    let over_ws = a
+        .request(send(&cmid2, "ws first"))
+        .await
+        .expect("ws")
+        .message
+        .expect("message");
     let request = natter_sdk::protocol::SendMessageRequest {
         client_msg_id: cmid2.clone(),
         text: "rest second".into(),
@@ -446,11 +648,17 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
         mentions: Vec::new(),
     };
     let over_rest = alice.send_message(group, &request).await.expect("rest");
-    assert_eq!((over_rest.id.as_str(), over_rest.seq), (over_ws.id.as_str(), over_ws.seq));
+    assert_eq!(
+        (over_rest.id.as_str(), over_rest.seq),
+        (over_ws.id.as_str(), over_ws.seq)
+    );
     assert_eq!(over_rest.text, "ws first");
     // REST first, then WS.
     let cmid3 = natter_sdk::new_client_msg_id();
-    let request3 = natter_sdk::protocol::SendMessageRequest { client_msg_id: cmid3.clone(), ..request.clone() };
+    let request3 = natter_sdk::protocol::SendMessageRequest {
+        client_msg_id: cmid3.clone(),
+        ..request.clone()
+    };
     let rest_first = alice.send_message(group, &request3).await.expect("rest");
     let ws_again = a.request(send(&cmid3, "again")).await.expect("ws");
     assert!(ws_again.duplicate);
@@ -461,12 +669,25 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
     assert_eq!(marker.seq, 4, "three messages before the marker, no more");
     for session in [&a, &b] {
         let got = collect_new_messages(session, group, 4, WAIT).await;
-        assert_eq!(got.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         assert_eq!(
-            got.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>(),
-            vec![cmid.as_str(), cmid2.as_str(), cmid3.as_str(), marker.client_msg_id.as_str()]
+            got.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
         );
-        assert_no_event(session, Duration::from_millis(300), |e| matches!(e, ServerFrame::MessageNew { .. })).await;
+        assert_eq!(
+            got.iter()
+                .map(|m| m.client_msg_id.as_str())
+                .collect::<Vec<_>>(),
+            vec![
+                cmid.as_str(),
+                cmid2.as_str(),
+                cmid3.as_str(),
+                marker.client_msg_id.as_str()
+            ]
+        );
+        assert_no_event(session, Duration::from_millis(300), |e| {
+            matches!(e, ServerFrame::MessageNew { .. })
+        })
+        .await;
     }
     assert_eq!(crate::support::all_messages(&alice, group).await.len(), 4);
     a.close().await;
@@ -485,21 +706,33 @@ async fn presence_skips_co_members_of_large_groups_only() {
         others.push(user(&server, "crowd").await.1.id);
     }
     others.push(bob_user.id);
-    alice.create_group("Town hall", None, &others).await.expect("large group");
+    alice
+        .create_group("Town hall", None, &others)
+        .await
+        .expect("large group");
     peer.create_direct(bob_user.id).await.expect("direct");
     let a = alice.connect().await.expect("alice");
     let p = peer.connect().await.expect("peer");
 
     let _b = bob.connect().await.expect("bob");
     let online = expect_event(&p, WAIT, |e| match e {
-        ServerFrame::Presence { user_id, online, .. } if *user_id == bob_user.id => Some(*online),
+        ServerFrame::Presence {
+            user_id, online, ..
+        } if *user_id == bob_user.id => Some(*online),
         _ => None,
     })
     .await;
     assert!(online, "a direct peer hears that bob is online");
-    assert_no_event(&a, Duration::from_millis(700), |e| matches!(e, ServerFrame::Presence { user_id, .. } if *user_id == bob_user.id))
-        .await;
+    assert_no_event(
+        &a,
+        Duration::from_millis(700),
+        |e| matches!(e, ServerFrame::Presence { user_id, .. } if *user_id == bob_user.id),
+    )
+    .await;
     // Alice can still ask: they share a conversation.
-    let seen = alice.user(bob_user.id).await.expect("bob as alice sees him");
+    let seen = alice
+        .user(bob_user.id)
+        .await
+        .expect("bob as alice sees him");
     assert_eq!(seen.online, Some(true));
 }

@@ -43,7 +43,11 @@ impl TestServer {
             "--data-dir".into(),
             self.data_dir.path().display().to_string(),
         ];
-        let defaults = [("--argon2-memory-kib", "512"), ("--sends-per-second", "10000"), ("--auth-per-minute", "10000")];
+        let defaults = [
+            ("--argon2-memory-kib", "512"),
+            ("--sends-per-second", "10000"),
+            ("--auth-per-minute", "10000"),
+        ];
         for (flag, value) in defaults {
             if !self.extra_args.iter().any(|a| a == flag) {
                 args.push(flag.into());
@@ -61,11 +65,20 @@ impl TestServer {
         let stdout = child.stdout.take().expect("stdout");
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        reader.read_line(&mut line).expect("read the listening line");
+        reader
+            .read_line(&mut line)
+            .expect("read the listening line");
         // Keep draining stdout so the server's later writes never hit a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url = line.trim().strip_prefix("natter listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        self.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        let url = line
+            .trim()
+            .strip_prefix("natter listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
         self.base_url = url.to_owned();
         self.child = Some(child);
     }
@@ -91,7 +104,10 @@ impl TestServer {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "natter did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "natter did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -107,7 +123,9 @@ impl TestServer {
                     drop(probe);
                     break;
                 }
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
                 Err(err) => panic!("port {} stays busy: {err}", self.port),
             }
         }
@@ -116,7 +134,10 @@ impl TestServer {
 }
 
 fn send_sigterm(pid: u32) {
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
 }
 

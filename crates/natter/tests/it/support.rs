@@ -9,13 +9,20 @@ use natter_sdk::protocol::{ServerFrame, UserView};
 /// A unique username per call (tests share nothing but the server).
 pub fn username(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id() % 10_000, NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 10_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Register a fresh user; the returned client holds its tokens.
 pub async fn user(server: &crate::server::TestServer, prefix: &str) -> (Client, UserView) {
     let client = server.client();
-    let tokens = client.register(&username(prefix), "password123").await.expect("register");
+    let tokens = client
+        .register(&username(prefix), "password123")
+        .await
+        .expect("register");
     (client, tokens.user)
 }
 
@@ -28,7 +35,10 @@ pub async fn expect_event<T>(
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let event = session.next_event_timeout(left).await.expect("event before the deadline");
+        let event = session
+            .next_event_timeout(left)
+            .await
+            .expect("event before the deadline");
         if let Some(found) = pick(&event) {
             return found;
         }
@@ -38,12 +48,23 @@ pub async fn expect_event<T>(
 // ---- Helpers for the real-time, resume, crash and raw WebSocket tests ----
 
 /// Every message in a conversation, ascending by seq (paged through REST history).
-pub async fn all_messages(client: &Client, conversation: uuid::Uuid) -> Vec<natter_sdk::protocol::MessageView> {
+pub async fn all_messages(
+    client: &Client,
+    conversation: uuid::Uuid,
+) -> Vec<natter_sdk::protocol::MessageView> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let params = natter_sdk::protocol::HistoryParams { before: None, after: Some(after), limit: Some(200) };
-        let page = client.history(conversation, &params).await.expect("history").messages;
+        let params = natter_sdk::protocol::HistoryParams {
+            before: None,
+            after: Some(after),
+            limit: Some(200),
+        };
+        let page = client
+            .history(conversation, &params)
+            .await
+            .expect("history")
+            .messages;
         let Some(last) = page.last() else { break };
         after = last.seq;
         out.extend(page);
@@ -64,7 +85,9 @@ pub async fn collect_new_messages(
     while out.len() < count {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match session.next_event_timeout(left).await {
-            Ok(ServerFrame::MessageNew { message }) if message.conversation_id == conversation => out.push(message),
+            Ok(ServerFrame::MessageNew { message }) if message.conversation_id == conversation => {
+                out.push(message)
+            }
             Ok(_) => {}
             Err(err) => panic!("got {} of {count} messages, then: {err}", out.len()),
         }
@@ -92,7 +115,8 @@ pub async fn assert_no_event(
     }
 }
 
-pub type RawWs = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What a raw client read.
 #[derive(Debug)]
@@ -105,10 +129,13 @@ pub enum RawRead {
 /// A raw WebSocket to the server, no hello sent.
 pub async fn raw_connect(server: &crate::server::TestServer) -> RawWs {
     let url = server.client().websocket_url();
-    let (ws, _) = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url))
-        .await
-        .expect("ws connect in time")
-        .expect("ws connect");
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .expect("ws connect in time")
+    .expect("ws connect");
     ws
 }
 
@@ -118,12 +145,17 @@ pub async fn raw_read(ws: &mut RawWs, within: Duration) -> RawRead {
     use tokio_tungstenite::tungstenite::Message;
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let next = tokio::time::timeout_at(deadline, ws.next()).await.expect("raw read before the deadline");
+        let next = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("raw read before the deadline");
         match next {
             None | Some(Err(_)) => return RawRead::Closed(None),
-            Some(Ok(Message::Close(frame))) => return RawRead::Closed(frame.map(|f| u16::from(f.code))),
+            Some(Ok(Message::Close(frame))) => {
+                return RawRead::Closed(frame.map(|f| u16::from(f.code)));
+            }
             Some(Ok(Message::Text(text))) => {
-                let frame = serde_json::from_str(text.as_str()).unwrap_or_else(|e| panic!("bad server frame {text}: {e}"));
+                let frame = serde_json::from_str(text.as_str())
+                    .unwrap_or_else(|e| panic!("bad server frame {text}: {e}"));
                 return RawRead::Frame(frame);
             }
             Some(Ok(_)) => {}
@@ -144,14 +176,22 @@ pub async fn raw_close_code(ws: &mut RawWs, within: Duration) -> Option<u16> {
 
 pub async fn raw_send(ws: &mut RawWs, text: &str) {
     use futures_util::SinkExt;
-    ws.send(tokio_tungstenite::tungstenite::Message::text(text.to_owned())).await.expect("raw send");
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        text.to_owned(),
+    ))
+    .await
+    .expect("raw send");
 }
 
 /// A raw socket that completed `hello` with `client`'s token.
 pub async fn raw_authenticated(server: &crate::server::TestServer, client: &Client) -> RawWs {
     let mut ws = raw_connect(server).await;
     let token = client.access_token().expect("token");
-    raw_send(&mut ws, &serde_json::json!({"type": "hello", "id": "h", "token": token}).to_string()).await;
+    raw_send(
+        &mut ws,
+        &serde_json::json!({"type": "hello", "id": "h", "token": token}).to_string(),
+    )
+    .await;
     match raw_read(&mut ws, Duration::from_secs(10)).await {
         RawRead::Frame(ServerFrame::Ack { id, body }) if id == "h" && body.hello.is_some() => ws,
         other => panic!("expected the hello ack, got {other:?}"),
@@ -177,8 +217,16 @@ pub async fn raw_json(
     body: Option<serde_json::Value>,
 ) -> natter_sdk::RawResponse {
     let body = body.map(natter_sdk::RawBody::Json).unwrap_or_default();
-    let response = client.raw_request(method, &format!("/api/v1{api_path}"), body, None).await.expect("raw request");
-    assert!(response.status < 500, "server error {} for {api_path}: {}", response.status, String::from_utf8_lossy(&response.body));
+    let response = client
+        .raw_request(method, &format!("/api/v1{api_path}"), body, None)
+        .await
+        .expect("raw request");
+    assert!(
+        response.status < 500,
+        "server error {} for {api_path}: {}",
+        response.status,
+        String::from_utf8_lossy(&response.body)
+    );
     response
 }
 

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::server::TestServer;
 use crate::support::{
-    RawRead, RawWs, all_messages, assert_no_event, collect_new_messages, raw_authenticated, raw_close_code, raw_connect,
-    raw_read, raw_send, user,
+    RawRead, RawWs, all_messages, assert_no_event, collect_new_messages, raw_authenticated,
+    raw_close_code, raw_connect, raw_read, raw_send, user,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -52,25 +52,49 @@ struct Bystander {
 async fn bystander(server: &TestServer) -> Bystander {
     let (alice, _) = user(server, "alice").await;
     let (bob, bob_user) = user(server, "bob").await;
-    let group = alice.create_group("g", None, &[bob_user.id]).await.expect("group").conversation.id;
+    let group = alice
+        .create_group("g", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
     let bob_session = bob.connect().await.expect("bob session");
-    Bystander { alice, bob_session, group }
+    Bystander {
+        alice,
+        bob_session,
+        group,
+    }
 }
 
 impl Bystander {
     /// Nothing was stored, bob saw no message, and bob's session still works: a fresh message
     /// reaches him, without a reconnect.
     async fn assert_unaffected(&self, stored_before: usize) {
-        assert_eq!(all_messages(&self.alice, self.group).await.len(), stored_before, "nothing stored");
+        assert_eq!(
+            all_messages(&self.alice, self.group).await.len(),
+            stored_before,
+            "nothing stored"
+        );
         assert_no_event(&self.bob_session, Duration::from_millis(200), |e| {
-            matches!(e, ServerFrame::MessageNew { .. } | ServerFrame::MessageUpdated { .. })
+            matches!(
+                e,
+                ServerFrame::MessageNew { .. } | ServerFrame::MessageUpdated { .. }
+            )
         })
         .await;
-        let probe = self.alice.send_text(self.group, "still fine?").await.expect("send");
+        let probe = self
+            .alice
+            .send_text(self.group, "still fine?")
+            .await
+            .expect("send");
         let got = collect_new_messages(&self.bob_session, self.group, 1, WAIT).await;
         assert_eq!(got[0].id, probe.id);
         self.bob_session.ping().await.expect("bob's ping");
-        assert_eq!(self.bob_session.reconnects(), 0, "bob's connection was never disturbed");
+        assert_eq!(
+            self.bob_session.reconnects(),
+            0,
+            "bob's connection was never disturbed"
+        );
     }
 }
 
@@ -81,7 +105,10 @@ async fn no_hello_in_time_closes_with_4001() {
     let mut silent = raw_connect(&server).await;
     let started = tokio::time::Instant::now();
     assert_eq!(raw_close_code(&mut silent, WAIT).await, Some(4001));
-    assert!(started.elapsed() >= Duration::from_millis(400), "not before the hello timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "not before the hello timeout"
+    );
     // A client that says hello in time is fine, and stays past the hello timeout.
     let mut prompt = raw_authenticated(&server, &alice).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -92,7 +119,11 @@ async fn no_hello_in_time_closes_with_4001() {
 async fn a_bad_token_gets_unauthenticated_then_4001() {
     let server = TestServer::spawn();
     let mut ws = raw_connect(&server).await;
-    raw_send(&mut ws, r#"{"type":"hello","id":"h1","token":"not-a-token"}"#).await;
+    raw_send(
+        &mut ws,
+        r#"{"type":"hello","id":"h1","token":"not-a-token"}"#,
+    )
+    .await;
     expect_error(&mut ws, "unauthenticated", Some("h1")).await;
     assert_eq!(raw_close_code(&mut ws, WAIT).await, Some(4001));
 
@@ -119,14 +150,45 @@ async fn malformed_frames_get_invalid_and_change_nothing() {
     // Unknown type, wrong field types, unknown field, bad uuid, missing field.
     let bad = [
         ("x1", r#"{"type":"explode","id":"x1"}"#.to_owned()),
-        ("x2", format!(r#"{{"type":"send","id":"x2","conversation_id":"{group}","client_msg_id":"c","text":42}}"#)),
-        ("x3", format!(r#"{{"type":"send","id":"x3","conversation_id":"{group}","client_msg_id":"c","text":"hi","extra":1}}"#)),
-        ("x4", r#"{"type":"send","id":"x4","conversation_id":"nope","client_msg_id":"c","text":"hi"}"#.to_owned()),
-        ("x5", format!(r#"{{"type":"send","id":"x5","conversation_id":"{group}","text":"hi"}}"#)),
-        ("x6", format!(r#"{{"type":"read","id":"x6","conversation_id":"{group}","seq":"one"}}"#)),
+        (
+            "x2",
+            format!(
+                r#"{{"type":"send","id":"x2","conversation_id":"{group}","client_msg_id":"c","text":42}}"#
+            ),
+        ),
+        (
+            "x3",
+            format!(
+                r#"{{"type":"send","id":"x3","conversation_id":"{group}","client_msg_id":"c","text":"hi","extra":1}}"#
+            ),
+        ),
+        (
+            "x4",
+            r#"{"type":"send","id":"x4","conversation_id":"nope","client_msg_id":"c","text":"hi"}"#
+                .to_owned(),
+        ),
+        (
+            "x5",
+            format!(r#"{{"type":"send","id":"x5","conversation_id":"{group}","text":"hi"}}"#),
+        ),
+        (
+            "x6",
+            format!(r#"{{"type":"read","id":"x6","conversation_id":"{group}","seq":"one"}}"#),
+        ),
         // Valid frames whose values break the rules: empty and too long text.
-        ("x7", format!(r#"{{"type":"send","id":"x7","conversation_id":"{group}","client_msg_id":"c7","text":""}}"#)),
-        ("x8", format!(r#"{{"type":"send","id":"x8","conversation_id":"{group}","client_msg_id":"c8","text":"{}"}}"#, "a".repeat(4001))),
+        (
+            "x7",
+            format!(
+                r#"{{"type":"send","id":"x7","conversation_id":"{group}","client_msg_id":"c7","text":""}}"#
+            ),
+        ),
+        (
+            "x8",
+            format!(
+                r#"{{"type":"send","id":"x8","conversation_id":"{group}","client_msg_id":"c8","text":"{}"}}"#,
+                "a".repeat(4001)
+            ),
+        ),
     ];
     for (id, frame) in &bad {
         raw_send(&mut ws, frame).await;
@@ -139,11 +201,17 @@ async fn malformed_frames_get_invalid_and_change_nothing() {
     expect_error(&mut ws, "invalid", None).await;
 
     // A binary frame.
-    ws.send(Message::binary(vec![1u8, 2, 3])).await.expect("send binary");
+    ws.send(Message::binary(vec![1u8, 2, 3]))
+        .await
+        .expect("send binary");
     expect_error(&mut ws, "invalid", None).await;
 
     // A frame well under the size limit but full of junk is just invalid.
-    raw_send(&mut ws, &format!("{{\"junk\":\"{}\"}}", "z".repeat(100 * 1024))).await;
+    raw_send(
+        &mut ws,
+        &format!("{{\"junk\":\"{}\"}}", "z".repeat(100 * 1024)),
+    )
+    .await;
     expect_error(&mut ws, "invalid", None).await;
 
     // Still usable; nothing stored; bob saw nothing and is fine.
@@ -199,7 +267,9 @@ async fn ordinary_refusals_do_not_count_as_a_flood() {
     for i in 0..30 {
         let id = format!("s{i}");
         let frame = serde_json::json!({"type":"send","id":id,"conversation_id":nowhere,"client_msg_id":id,"text":"hi"});
-        ws.send(Message::text(frame.to_string())).await.expect("send");
+        ws.send(Message::text(frame.to_string()))
+            .await
+            .expect("send");
         expect_error(&mut ws, "not_found", Some(&id)).await;
     }
     expect_pong(&mut ws, "p").await;
@@ -244,7 +314,10 @@ async fn an_idle_connection_closes_with_4000_and_heartbeats_keep_one_open() {
     let mut idle = raw_authenticated(&server, &alice).await;
     let started = tokio::time::Instant::now();
     assert_eq!(raw_close_code(&mut idle, WAIT).await, Some(4000));
-    assert!(started.elapsed() >= Duration::from_millis(800), "not before the idle timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "not before the idle timeout"
+    );
 
     // The SDK pings on its own: connected all along.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -255,14 +328,19 @@ async fn an_idle_connection_closes_with_4000_and_heartbeats_keep_one_open() {
 
 /// A raw socket with a tiny receive buffer, so that a client that does not read backs up fast.
 async fn tiny_window_socket(server: &TestServer) -> RawWs {
-    let address: std::net::SocketAddr = server.base_url.trim_start_matches("http://").parse().expect("address");
+    let address: std::net::SocketAddr = server
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket.set_recv_buffer_size(4096).expect("rcvbuf");
     let stream = socket.connect(address).await.expect("connect");
     let url = server.client().websocket_url();
-    let (ws, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-        .await
-        .expect("handshake");
+    let (ws, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("handshake");
     ws
 }
 
@@ -271,12 +349,21 @@ async fn a_slow_consumer_is_dropped_with_4008_and_resumes_without_loss() {
     let server = TestServer::spawn_with(&["--ws-outbound-queue", "8"]);
     let (alice, _) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
-    let group = alice.create_group("firehose", None, &[bob_user.id]).await.expect("group").conversation.id;
+    let group = alice
+        .create_group("firehose", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
     let alice_session = alice.connect().await.expect("alice's session");
 
     let mut slow = tiny_window_socket(&server).await;
     let token = bob.access_token().expect("token");
-    raw_send(&mut slow, &serde_json::json!({"type": "hello", "id": "h", "token": token}).to_string()).await;
+    raw_send(
+        &mut slow,
+        &serde_json::json!({"type": "hello", "id": "h", "token": token}).to_string(),
+    )
+    .await;
     let hello: HelloOk = match raw_read(&mut slow, WAIT).await {
         RawRead::Frame(ServerFrame::Ack { body, .. }) => body.hello.expect("hello"),
         other => panic!("expected the hello ack, got {other:?}"),
@@ -291,7 +378,13 @@ async fn a_slow_consumer_is_dropped_with_4008_and_resumes_without_loss() {
         assert_eq!(sent.seq, i);
     }
     // Alice's own session (reading normally) got everything without trouble.
-    let got = collect_new_messages(&alice_session, group, TOTAL as usize, Duration::from_secs(30)).await;
+    let got = collect_new_messages(
+        &alice_session,
+        group,
+        TOTAL as usize,
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(got.last().map(|m| m.seq), Some(TOTAL));
     assert_eq!(alice_session.reconnects(), 0);
 
@@ -308,9 +401,18 @@ async fn a_slow_consumer_is_dropped_with_4008_and_resumes_without_loss() {
             RawRead::Closed(code) => break code,
         }
     };
-    assert_eq!(code, Some(4008), "dropped as a slow consumer after {} messages", received.len());
+    assert_eq!(
+        code,
+        Some(4008),
+        "dropped as a slow consumer after {} messages",
+        received.len()
+    );
     assert!((received.len() as i64) < TOTAL);
-    assert_eq!(received, (1..=received.len() as i64).collect::<Vec<_>>(), "what did arrive is in order");
+    assert_eq!(
+        received,
+        (1..=received.len() as i64).collect::<Vec<_>>(),
+        "what did arrive is in order"
+    );
 
     // Resuming from what the raw client saw yields the rest, exactly once.
     let config = SessionConfig {
@@ -319,10 +421,22 @@ async fn a_slow_consumer_is_dropped_with_4008_and_resumes_without_loss() {
         ..SessionConfig::default()
     };
     let resumed = bob.connect_with(config).await.expect("resume");
-    let rest = collect_new_messages(&resumed, group, (TOTAL as usize) - received.len(), Duration::from_secs(30)).await;
+    let rest = collect_new_messages(
+        &resumed,
+        group,
+        (TOTAL as usize) - received.len(),
+        Duration::from_secs(30),
+    )
+    .await;
     let first_missing = received.len() as i64 + 1;
-    assert_eq!(rest.iter().map(|m| m.seq).collect::<Vec<_>>(), (first_missing..=TOTAL).collect::<Vec<_>>());
-    assert_no_event(&resumed, Duration::from_millis(300), |e| matches!(e, ServerFrame::MessageNew { .. })).await;
+    assert_eq!(
+        rest.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (first_missing..=TOTAL).collect::<Vec<_>>()
+    );
+    assert_no_event(&resumed, Duration::from_millis(300), |e| {
+        matches!(e, ServerFrame::MessageNew { .. })
+    })
+    .await;
     resumed.close().await;
     alice_session.close().await;
 }
@@ -350,23 +464,44 @@ async fn logout_and_revocation_close_live_connections_with_4002() {
     alice.logout().await.expect("logout");
     assert_eq!(raw_close_code(&mut raw, WAIT).await, Some(4002));
     until_session_ends(&session).await;
-    assert_eq!(session.close_reason().and_then(|e| e.close_code()), Some(4002));
+    assert_eq!(
+        session.close_reason().and_then(|e| e.close_code()),
+        Some(4002)
+    );
     let err = session.ping().await.expect_err("ended");
     assert_eq!(err.close_code(), Some(4002));
 
     // Revoking another device's session closes that device only.
     let phone = server.client();
-    let phone_tokens = phone.login(&alice_user.username, "password123").await.expect("phone login");
+    let phone_tokens = phone
+        .login(&alice_user.username, "password123")
+        .await
+        .expect("phone login");
     let laptop = server.client();
-    laptop.login(&alice_user.username, "password123").await.expect("laptop login");
+    laptop
+        .login(&alice_user.username, "password123")
+        .await
+        .expect("laptop login");
     let phone_session = phone.connect().await.expect("phone session");
     let laptop_session = laptop.connect().await.expect("laptop session");
-    laptop.revoke_session(phone_tokens.session_id).await.expect("revoke the phone");
+    laptop
+        .revoke_session(phone_tokens.session_id)
+        .await
+        .expect("revoke the phone");
     until_session_ends(&phone_session).await;
-    assert_eq!(phone_session.close_reason().and_then(|e| e.close_code()), Some(4002));
-    laptop_session.ping().await.expect("the laptop is unaffected");
+    assert_eq!(
+        phone_session.close_reason().and_then(|e| e.close_code()),
+        Some(4002)
+    );
+    laptop_session
+        .ping()
+        .await
+        .expect("the laptop is unaffected");
     assert_eq!(laptop_session.reconnects(), 0);
-    let err = phone.me().await.expect_err("the revoked session's tokens are dead");
+    let err = phone
+        .me()
+        .await
+        .expect_err("the revoked session's tokens are dead");
     assert_eq!(err.status(), Some(401));
     laptop_session.close().await;
 }
