@@ -14,6 +14,9 @@ use tokio::sync::Semaphore;
 pub struct PasswordHashing {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Computed on the first login for an unknown user, then reused: only its verification
+    /// needs to cost what a real one does.
+    decoy: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl PasswordHashing {
@@ -24,6 +27,7 @@ impl PasswordHashing {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            decoy: Arc::default(),
         })
     }
 
@@ -73,16 +77,33 @@ impl PasswordHashing {
     /// A hash to verify against when the username does not exist, so that a login for an
     /// unknown user costs the same time as one with a wrong password.
     pub async fn decoy_hash(&self) -> Result<String, DomainError> {
-        self.hash(
-            &Password::parse("decoy-password-never-matches").map_err(|_| DomainError::Internal)?,
-        )
-        .await
+        let decoy = self
+            .decoy
+            .get_or_try_init(|| async {
+                let password = Password::parse("decoy-password-never-matches")
+                    .map_err(|_| DomainError::Internal)?;
+                self.hash(&password).await
+            })
+            .await?;
+        Ok(decoy.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_decoy_is_hashed_once_and_never_matches() {
+        let hashing = PasswordHashing::new(1024, 1, 2).unwrap();
+        let decoy = hashing.decoy_hash().await.unwrap();
+        assert_eq!(
+            hashing.decoy_hash().await.unwrap(),
+            decoy,
+            "reused, not recomputed"
+        );
+        assert!(!hashing.verify("password123", decoy).await.unwrap());
+    }
 
     #[tokio::test]
     async fn hashes_verify_only_the_right_password() {
