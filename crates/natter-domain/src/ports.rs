@@ -209,3 +209,54 @@ pub trait PresenceStore: Send + Sync + 'static {
     /// Which of `users` are online now.
     async fn online(&self, users: &[UserId]) -> StoreResult<Vec<UserId>>;
 }
+
+/// Holds one conversation's order lock until dropped.
+pub type OrderGuard = Box<dyn Send + Sync>;
+
+/// Serialises the writes of one conversation across every process that shares the stores, so
+/// that "check, store, publish" runs one at a time and events reach the bus in commit order.
+/// Embedded: striped in-process mutexes; scaled out: a PostgreSQL advisory lock.
+#[async_trait]
+pub trait ConversationLocks: Send + Sync + 'static {
+    /// Wait for the lock. `Unavailable` if the lock service cannot be reached.
+    async fn lock(&self, conversation: ConversationId) -> StoreResult<OrderGuard>;
+}
+
+/// A conversation's committed counters, as a [`MessageSequencer`] hands them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequenceHead {
+    /// `seq` of the newest committed message (0 when empty).
+    pub last_seq: i64,
+    /// The conversation's committed change counter.
+    pub last_mod: i64,
+    /// A write stamp strictly greater than every stamp handed out before, cluster-wide. Message
+    /// stores with last-write-wins cells (Cassandra) write with it, so a write that was never
+    /// committed (its process died before [`SequenceTicket::commit`]) always loses to the next.
+    pub write_stamp: i64,
+}
+
+/// The per-conversation sequence of a message store that keeps message bodies apart from the
+/// conversations (Cassandra bodies, PostgreSQL conversations). The sequencer owns the committed
+/// `last_seq` / `last_mod` and the conversation's activity and sync stamps; the body store
+/// writes under a ticket and commits through it, so seqs stay gap-free and changes apply one at
+/// a time whichever node writes.
+#[async_trait]
+pub trait MessageSequencer: Send + Sync + 'static {
+    /// Take the conversation's write ticket (exclusive until committed or dropped; dropping
+    /// rolls back). `NotFound` if the conversation does not exist.
+    async fn begin(&self, conversation: ConversationId) -> StoreResult<Box<dyn SequenceTicket>>;
+    /// The committed head now, without taking the ticket (`write_stamp` is 0). `NotFound` if the
+    /// conversation does not exist.
+    async fn head(&self, conversation: ConversationId) -> StoreResult<SequenceHead>;
+}
+
+#[async_trait]
+pub trait SequenceTicket: Send {
+    /// The committed head when the ticket was taken.
+    fn head(&self) -> SequenceHead;
+    /// Commit a new message at `head.last_seq + 1` with change number `head.last_mod + 1`,
+    /// stamping the conversation's activity with `created_at_ms`.
+    async fn commit_append(self: Box<Self>, created_at_ms: i64) -> StoreResult<()>;
+    /// Commit a change to an existing message with change number `head.last_mod + 1`.
+    async fn commit_change(self: Box<Self>) -> StoreResult<()>;
+}

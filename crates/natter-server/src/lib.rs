@@ -96,6 +96,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         bus: bus.clone(),
         presence: Arc::new(embedded::MemoryPresence::default()),
         clock: Arc::new(SystemClock),
+        locks: Arc::new(natter_domain::service::StripedLocks::default()),
     };
     let chat = Chat::new(ports.clone(), config.node_id);
     let hashing = PasswordHashing::new(

@@ -107,7 +107,7 @@ impl Chat {
         conversation: &Conversation,
         by: UserId,
     ) -> Result<(), DomainError> {
-        let _order = self.inner.locks.lock(conversation.id).await;
+        let _order = self.ports().locks.lock(conversation.id).await?;
         for member in self.ports().conversations.members(conversation.id).await? {
             self.publish(Event::MemberAdded {
                 conversation: conversation.clone(),
@@ -151,7 +151,7 @@ impl Chat {
         name: Option<GroupName>,
         topic: Option<Topic>,
     ) -> Result<Conversation, DomainError> {
-        let _order = self.inner.locks.lock(id).await;
+        let _order = self.ports().locks.lock(id).await?;
         let me = self.require_member(id, actor).await?;
         let conversation = self
             .ports()
@@ -186,7 +186,7 @@ impl Chat {
         user: UserId,
         role: Role,
     ) -> Result<Member, DomainError> {
-        let _order = self.inner.locks.lock(id).await;
+        let _order = self.ports().locks.lock(id).await?;
         let me = self.require_member(id, actor).await?;
         let conversation = self
             .ports()
@@ -231,7 +231,7 @@ impl Chat {
         id: ConversationId,
         user: UserId,
     ) -> Result<(), DomainError> {
-        let _order = self.inner.locks.lock(id).await;
+        let _order = self.ports().locks.lock(id).await?;
         let me = self.require_member(id, actor).await?;
         let conversation = self
             .ports()
@@ -279,7 +279,7 @@ impl Chat {
         user: UserId,
         role: Role,
     ) -> Result<Member, DomainError> {
-        let _order = self.inner.locks.lock(id).await;
+        let _order = self.ports().locks.lock(id).await?;
         let me = self.require_member(id, actor).await?;
         let target = self
             .ports()

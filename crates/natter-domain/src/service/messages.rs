@@ -35,7 +35,7 @@ impl Chat {
         conversation: ConversationId,
         outgoing: OutgoingMessage,
     ) -> Result<SendOutcome, DomainError> {
-        let _order = self.inner.locks.lock(conversation).await;
+        let _order = self.ports().locks.lock(conversation).await?;
         let me = self.require_member(conversation, actor).await?;
         if let Some(reply_to) = outgoing.reply_to_seq
             && self
@@ -117,7 +117,7 @@ impl Chat {
         text: MessageText,
         mentions: Vec<UserId>,
     ) -> Result<Message, DomainError> {
-        let _order = self.inner.locks.lock(conversation).await;
+        let _order = self.ports().locks.lock(conversation).await?;
         self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_edit_message(actor, &message)?;
@@ -132,7 +132,7 @@ impl Chat {
         conversation: ConversationId,
         seq: i64,
     ) -> Result<Message, DomainError> {
-        let _order = self.inner.locks.lock(conversation).await;
+        let _order = self.ports().locks.lock(conversation).await?;
         let me = self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_delete_message(&me, &message)?;
@@ -149,7 +149,7 @@ impl Chat {
         emoji: Reaction,
         add: bool,
     ) -> Result<Message, DomainError> {
-        let _order = self.inner.locks.lock(conversation).await;
+        let _order = self.ports().locks.lock(conversation).await?;
         self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_react(&message)?;

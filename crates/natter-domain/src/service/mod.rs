@@ -18,10 +18,12 @@ use crate::error::DomainError;
 use crate::events::Event;
 use crate::ids::{ConversationId, MessageIdGenerator, UserId};
 use crate::model::Member;
-use crate::ports::{AccountStore, ConversationStore, EventBus, MessageStore, PresenceStore};
+use crate::ports::{
+    AccountStore, ConversationLocks, ConversationStore, EventBus, MessageStore, PresenceStore,
+};
 
 pub use conversations::NewGroup;
-pub use locks::ConversationLocks;
+pub use locks::StripedLocks;
 pub use messages::{OutgoingMessage, SendOutcome};
 pub use users::UserWithPresence;
 
@@ -51,6 +53,9 @@ pub struct Ports {
     pub messages: Arc<dyn MessageStore>,
     pub bus: Arc<dyn EventBus>,
     pub presence: Arc<dyn PresenceStore>,
+    /// Per-conversation write order: [`StripedLocks`] in one process, a cluster-wide lock when
+    /// processes share stores.
+    pub locks: Arc<dyn ConversationLocks>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -63,7 +68,6 @@ pub struct Chat {
 struct Inner {
     ports: Ports,
     ids: MessageIdGenerator,
-    locks: ConversationLocks,
     last_seen: users::LastSeenBuffer,
 }
 
@@ -74,7 +78,6 @@ impl Chat {
             inner: Arc::new(Inner {
                 ports,
                 ids: MessageIdGenerator::new(node_id),
-                locks: ConversationLocks::default(),
                 last_seen: Default::default(),
             }),
         }
