@@ -1,20 +1,243 @@
-//! Server configuration, passed explicitly (no globals). Every limit has a default that a chat
-//! server in production would use; tests lower some of them.
+//! Server configuration, passed explicitly (no globals). One TOML file picks each port's backend
+//! and sets every limit; every key has a default that a chat server in production would use, so
+//! an empty file (or none) is the embedded single-process server. `natter.example.toml` at the
+//! repository root documents every key; a test checks it against these types.
+//!
+//! Unknown keys are errors (`deny_unknown_fields`): a typo must not silently fall back to a
+//! default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone)]
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    /// Unique per process sharing the same stores; part of every message id.
-    pub node_id: u16,
+    pub server: NodeConfig,
+    pub backends: Backends,
+    pub postgres: PostgresConfig,
+    pub cassandra: CassandraConfig,
+    pub redis: RedisConfig,
+    pub kafka: KafkaConfig,
     pub limits: Limits,
     pub auth: AuthConfig,
 }
 
-#[derive(Debug, Clone)]
+/// This process: where it listens, its identity and what it runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    pub listen: SocketAddr,
+    /// The embedded database, the token key (unless `auth.token_key_file` is set).
+    pub data_dir: PathBuf,
+    /// Unique per process sharing the same stores (0-1023); part of every message id.
+    pub node_id: u16,
+    /// What this process runs; all of them by default.
+    pub roles: Vec<Role>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./natter-data"),
+            node_id: 0,
+            roles: Role::ALL.to_vec(),
+        }
+    }
+}
+
+/// The services of one binary, deployable apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The REST API (and the web app).
+    Api,
+    /// WebSocket connections and the hub that fans events out to them.
+    Gateway,
+    /// Consumes the message event log and queues push notifications (needs `event_log = kafka`).
+    Notifier,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Api, Role::Gateway, Role::Notifier];
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim() {
+            "api" => Some(Self::Api),
+            "gateway" => Some(Self::Gateway),
+            "notifier" => Some(Self::Notifier),
+            _ => None,
+        }
+    }
+}
+
+/// Which engine serves each port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Backends {
+    /// Users, sessions and conversations.
+    pub accounts: AccountsBackend,
+    /// Message bodies.
+    pub messages: MessagesBackend,
+    /// Real-time fan-out, presence and cluster-wide rate limits.
+    pub realtime: RealtimeBackend,
+    /// The durable log of message events that consumers read.
+    pub event_log: EventLogBackend,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        Self {
+            accounts: AccountsBackend::Sqlite,
+            messages: MessagesBackend::Sqlite,
+            realtime: RealtimeBackend::Memory,
+            event_log: EventLogBackend::None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountsBackend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessagesBackend {
+    Sqlite,
+    Postgres,
+    Cassandra,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RealtimeBackend {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventLogBackend {
+    None,
+    Kafka,
+}
+
+impl Backends {
+    /// Combinations that cannot work, explained.
+    pub fn validate(&self) -> Result<(), String> {
+        use AccountsBackend as A;
+        use MessagesBackend as M;
+        match (self.accounts, self.messages) {
+            (A::Sqlite, M::Sqlite) | (A::Postgres, M::Postgres | M::Cassandra) => {}
+            (A::Sqlite, _) => {
+                return Err(
+                    "backends.messages must be \"sqlite\" when backends.accounts is \"sqlite\""
+                        .into(),
+                );
+            }
+            (A::Postgres, M::Sqlite) => {
+                return Err(
+                    "backends.messages = \"sqlite\" needs backends.accounts = \"sqlite\" \
+                     (message order is kept by the conversations' store)"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// True when several processes may share these stores.
+    pub fn shared(&self) -> bool {
+        self.accounts != AccountsBackend::Sqlite
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub url: String,
+    pub pool_size: u32,
+    /// Connections reserved for the per-conversation order locks.
+    pub lock_pool_size: u32,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/natter".into(),
+            pool_size: 16,
+            lock_pool_size: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CassandraConfig {
+    /// Contact points, `host:port`.
+    pub nodes: Vec<String>,
+    pub keyspace: String,
+    /// Used only when `natter migrate` creates the keyspace.
+    pub replication_factor: u32,
+}
+
+impl Default for CassandraConfig {
+    fn default() -> Self {
+        Self {
+            nodes: vec!["127.0.0.1:9042".into()],
+            keyspace: "natter".into(),
+            replication_factor: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+    /// The pub/sub channel every node subscribes to.
+    pub channel: String,
+    /// A node whose heartbeat is older than this is dead: its users go offline.
+    pub presence_ttl_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            channel: "natter:events".into(),
+            presence_ttl_ms: 15_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, comma-separated `host:port`.
+    pub brokers: String,
+    /// Message events, keyed by conversation id.
+    pub topic: String,
+    pub partitions: i32,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "natter.messages".into(),
+            partitions: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub access_ttl_s: u64,
     /// argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes).
@@ -22,6 +245,10 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// Hashes computed at once; each holds `argon2_memory_kib` of memory.
     pub argon2_concurrency: usize,
+    /// The key that signs access tokens. Every node of a cluster must use the same file;
+    /// default `<data_dir>/token.key`, created on first start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_key_file: Option<PathBuf>,
 }
 
 impl Default for AuthConfig {
@@ -31,11 +258,13 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_concurrency: 4,
+            token_key_file: None,
         }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest REST request body.
     pub max_body_bytes: usize,
@@ -91,13 +320,34 @@ impl Default for Limits {
 }
 
 impl ServerConfig {
+    /// The embedded defaults, listening on `listen`, keeping data in `data_dir`.
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
-        Self {
-            listen,
-            data_dir,
-            node_id: 0,
-            limits: Limits::default(),
-            auth: AuthConfig::default(),
+        let mut config = Self::default();
+        config.server.listen = listen;
+        config.server.data_dir = data_dir;
+        config
+    }
+
+    /// Whether this process runs `role`.
+    pub fn runs(&self, role: Role) -> bool {
+        self.server.roles.contains(&role)
+    }
+
+    /// Reject combinations that cannot work, with a message that says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        self.backends.validate()?;
+        if self.server.node_id > 1023 {
+            return Err("server.node_id must be at most 1023".into());
         }
+        if self.server.roles.is_empty() {
+            return Err("server.roles must name at least one role".into());
+        }
+        if self.runs(Role::Notifier)
+            && self.server.roles.len() == 1
+            && self.backends.event_log != EventLogBackend::Kafka
+        {
+            return Err("the notifier role needs backends.event_log = \"kafka\"".into());
+        }
+        Ok(())
     }
 }

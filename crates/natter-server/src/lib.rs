@@ -5,6 +5,7 @@
 //! business rules (those live in `natter-domain`).
 
 pub mod auth;
+pub mod backends;
 pub mod config;
 mod convert;
 pub mod embedded;
@@ -29,13 +30,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use natter_domain::ports::EventBus;
-use natter_domain::{Chat, Ports, SystemClock, UserId};
-use natter_store_sqlite::SqliteStore;
+use natter_domain::{Chat, UserId};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-pub use config::{AuthConfig, Limits, ServerConfig};
+pub use config::{AuthConfig, Limits, Role, ServerConfig};
 
 use crate::auth::{Auth, PasswordHashing, TokenKeys};
 use crate::gateway::Hub;
@@ -82,23 +81,19 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 
 /// Open the stores, bind the listener and serve in a background task.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let store = SqliteStore::open(&config.data_dir.join("natter.db"))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-    let secret = secrets::load_or_create(&config.data_dir.join("token.key"))?;
-    let bus: Arc<dyn EventBus> = Arc::new(embedded::MemoryBus::new(config.limits.bus_capacity));
-    let ports = Ports {
-        accounts: Arc::new(store.clone()),
-        conversations: Arc::new(store.clone()),
-        messages: Arc::new(store.clone()),
-        bus: bus.clone(),
-        presence: Arc::new(embedded::MemoryPresence::default()),
-        clock: Arc::new(SystemClock),
-        locks: Arc::new(natter_domain::service::StripedLocks::default()),
-    };
-    let chat = Chat::new(ports.clone(), config.node_id);
+    let backends = backends::open(&config).await?;
+    let ports = backends.ports.clone();
+    let bus = ports.bus.clone();
+    let key_file = config
+        .auth
+        .token_key_file
+        .clone()
+        .unwrap_or_else(|| config.server.data_dir.join("token.key"));
+    if let Some(dir) = key_file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let secret = secrets::load_or_create(&key_file)?;
+    let chat = Chat::new(ports.clone(), config.server.node_id);
     let hashing = PasswordHashing::new(
         config.auth.argon2_memory_kib,
         config.auth.argon2_iterations,
@@ -127,9 +122,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         metrics: metrics_handle()?,
         shutdown: shutdown.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     // Nagle off: events are small frames written as they happen; with Nagle on, a frame written
     // while an earlier one is unacknowledged waits for the peer's delayed ACK (~40 ms).
@@ -138,7 +133,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
     });
-    let hub_task = tokio::spawn(hub.clone().run(bus.subscribe()));
+    let hub_task = config
+        .runs(Role::Gateway)
+        .then(|| tokio::spawn(hub.clone().run(bus.subscribe())));
     let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
     let last_seen = tokio::spawn(flush_last_seen(state.chat.clone()));
     let app = router(state.clone());
@@ -157,9 +154,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         if let Err(err) = state.chat.flush_last_seen().await {
             tracing::warn!(%err, "last-seen times not saved at shutdown");
         }
-        hub_task.abort();
+        if let Some(hub_task) = hub_task {
+            hub_task.abort();
+        }
         sweeper.abort();
-        store.close().await;
+        backends.close().await;
         served.context("server failed")
     });
     tracing::info!(%addr, "natter listening");
@@ -198,25 +197,35 @@ async fn sweep_rate_limits(limits: RateLimits) {
     }
 }
 
+/// The routes of this process's roles: the REST API and the web app with `api`, the WebSocket
+/// endpoint with `gateway`; health, readiness and metrics always.
 fn router(state: AppState) -> Router {
     let (api, openapi) = rest::router().split_for_parts();
     let openapi = Arc::new(openapi);
     let max_body = state.config.limits.max_body_bytes;
-    Router::new()
-        .nest("/api/v1", api.route("/ws", get(gateway::upgrade)))
-        .route(
-            "/api/v1/openapi.json",
+    let mut v1 = Router::new();
+    if state.config.runs(Role::Api) {
+        v1 = v1.merge(api).route(
+            "/openapi.json",
             get(move || async move { axum::Json(openapi.as_ref().clone()) }),
-        )
+        );
+    }
+    if state.config.runs(Role::Gateway) {
+        v1 = v1.route("/ws", get(gateway::upgrade));
+    }
+    let mut app = Router::new()
+        .nest("/api/v1", v1)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route(
             "/metrics",
             get(|State(state): State<AppState>| async move { state.metrics.render() }),
         )
-        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
-        .fallback(web::fallback)
-        .layer(DefaultBodyLimit::max(max_body))
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed });
+    if state.config.runs(Role::Api) {
+        app = app.fallback(web::fallback);
+    }
+    app.layer(DefaultBodyLimit::max(max_body))
         .route_layer(axum::middleware::from_fn(observability::record_http))
         .with_state(state)
 }

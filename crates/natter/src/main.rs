@@ -1,12 +1,15 @@
-//! The `natter` binary. `natter serve` runs the whole chat system in one process with embedded
-//! storage; flags and `NATTER_*` environment variables configure it.
+//! The `natter` binary. `natter serve` runs the chat system; with no configuration it is the
+//! whole system in one process on embedded storage. A TOML file (`--config`), `NATTER__*`
+//! environment variables and flags configure it; see `natter.example.toml`.
+
+mod settings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use natter_server::ServerConfig;
+use natter_server::{Role, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -22,39 +25,98 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the chat server.
+    /// Run the chat server (migrating its stores first).
     Serve(ServeArgs),
+    /// Create or update the schema of every configured store, then exit.
+    Migrate(ConfigArg),
+    /// Print the effective configuration (defaults, file, environment) as TOML.
+    Config(ConfigArg),
 }
 
 #[derive(Args)]
+struct ConfigArg {
+    /// TOML configuration file; every key can also be set as NATTER__SECTION__KEY.
+    #[arg(long, env = "NATTER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// Flags override the file and the environment.
+#[derive(Args)]
 struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
-    #[arg(long, env = "NATTER_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Where the embedded database and the token key live.
-    #[arg(long, env = "NATTER_DATA_DIR", default_value = "./natter-data")]
-    data_dir: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Unique id of this process among those sharing storage (0-1023); part of message ids.
-    #[arg(long, env = "NATTER_NODE_ID", default_value_t = 0)]
-    node_id: u16,
+    #[arg(long)]
+    node_id: Option<u16>,
+    /// What this process runs, comma-separated: api, gateway, notifier (default: all).
+    #[arg(long, value_delimiter = ',', value_parser = parse_role)]
+    roles: Option<Vec<Role>>,
     /// Per-user message sends per second (burst is 5x).
-    #[arg(long, env = "NATTER_SENDS_PER_SECOND", default_value_t = 20)]
-    sends_per_second: u32,
+    #[arg(long)]
+    sends_per_second: Option<u32>,
     /// Login attempts per username, and registrations per client address, per minute.
-    #[arg(long, env = "NATTER_AUTH_PER_MINUTE", default_value_t = 20)]
-    auth_per_minute: u32,
+    #[arg(long)]
+    auth_per_minute: Option<u32>,
     /// Close WebSocket connections that send nothing for this long.
-    #[arg(long, env = "NATTER_WS_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
-    ws_idle_timeout_ms: u64,
+    #[arg(long)]
+    ws_idle_timeout_ms: Option<u64>,
     /// Close WebSocket connections that send no valid hello within this time.
-    #[arg(long, env = "NATTER_WS_HELLO_TIMEOUT_MS", default_value_t = 10_000)]
-    ws_hello_timeout_ms: u64,
+    #[arg(long)]
+    ws_hello_timeout_ms: Option<u64>,
     /// Frames queued per connection before a slow reader is disconnected (close 4008).
-    #[arg(long, env = "NATTER_WS_OUTBOUND_QUEUE", default_value_t = 1024)]
-    ws_outbound_queue: usize,
+    #[arg(long)]
+    ws_outbound_queue: Option<usize>,
     /// argon2id memory cost in KiB (OWASP: 19456).
-    #[arg(long, env = "NATTER_ARGON2_MEMORY_KIB", default_value_t = 19 * 1024)]
-    argon2_memory_kib: u32,
+    #[arg(long)]
+    argon2_memory_kib: Option<u32>,
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| format!("unknown role {raw:?} (api, gateway, notifier)"))
+}
+
+impl ServeArgs {
+    fn apply(self, config: &mut ServerConfig) {
+        let limits = &mut config.limits;
+        if let Some(listen) = self.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = self.data_dir {
+            config.server.data_dir = dir;
+        }
+        if let Some(id) = self.node_id {
+            config.server.node_id = id;
+        }
+        if let Some(roles) = self.roles {
+            config.server.roles = roles;
+        }
+        if let Some(rate) = self.sends_per_second {
+            limits.sends_per_second = rate;
+            limits.sends_burst = rate.saturating_mul(5);
+        }
+        if let Some(rate) = self.auth_per_minute {
+            limits.auth_per_minute = rate;
+            limits.auth_burst = rate.div_ceil(2).max(1);
+        }
+        if let Some(ms) = self.ws_idle_timeout_ms {
+            limits.ws_idle_timeout_ms = ms;
+        }
+        if let Some(ms) = self.ws_hello_timeout_ms {
+            limits.ws_hello_timeout_ms = ms;
+        }
+        if let Some(frames) = self.ws_outbound_queue {
+            limits.ws_outbound_queue = frames;
+        }
+        if let Some(kib) = self.argon2_memory_kib {
+            config.auth.argon2_memory_kib = kib;
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,21 +132,27 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => {
+            let mut config = settings::load(args.config.config.as_deref())?;
+            args.apply(&mut config);
+            runtime.block_on(serve(config))
+        }
+        Command::Migrate(args) => {
+            let config = settings::load(args.config.as_deref())?;
+            runtime.block_on(natter_server::backends::migrate(&config))?;
+            println!("natter: stores migrated");
+            Ok(())
+        }
+        Command::Config(args) => {
+            let config = settings::load(args.config.as_deref())?;
+            print!("{}", settings::to_toml(&config)?);
+            Ok(())
+        }
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = ServerConfig::new(args.listen, args.data_dir);
-    config.node_id = args.node_id.min(1023);
-    config.limits.sends_per_second = args.sends_per_second;
-    config.limits.sends_burst = args.sends_per_second.saturating_mul(5);
-    config.limits.auth_per_minute = args.auth_per_minute;
-    config.limits.auth_burst = args.auth_per_minute.div_ceil(2).max(1);
-    config.limits.ws_idle_timeout_ms = args.ws_idle_timeout_ms;
-    config.limits.ws_hello_timeout_ms = args.ws_hello_timeout_ms;
-    config.limits.ws_outbound_queue = args.ws_outbound_queue;
-    config.auth.argon2_memory_kib = args.argon2_memory_kib;
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
     let server = natter_server::start(config).await?;
     // Tests and scripts read this line to learn the chosen port.
     println!("natter listening on http://{}", server.addr);

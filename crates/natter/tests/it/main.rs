@@ -10,6 +10,7 @@ mod openapi;
 mod ordering;
 mod realtime;
 mod resume;
+mod roles;
 mod server;
 mod support;
 mod ws_errors;
