@@ -1,0 +1,32 @@
+//! The durable message event log on Kafka, and the consumers that read it.
+//!
+//! - [`KafkaEventLog`] (`log.rs`) wraps the real-time [`EventBus`](natter_domain::ports::EventBus):
+//!   every event goes to the real-time bus first; message events (created, updated) are then
+//!   also written to the topic (default `natter.messages`), keyed by conversation, so one
+//!   conversation's records keep their order in one partition.
+//! - [`MessageRecord`] (`record.rs`) is the versioned JSON record.
+//! - [`run_consumer`] (`consumer.rs`) runs one member of a consumer group: at least once, offsets
+//!   committed only after the handler succeeded.
+//! - [`Notifier`] (`notifier.rs`) is the handler of the `natter-notifier` group: it turns new
+//!   messages into pending push notifications for offline members.
+//! - [`ensure_topic`] (`topics.rs`) creates the topic if it is missing.
+//!
+//! Consumer groups: `natter-notifier` ([`NOTIFIER_GROUP`]) only, for now. Each group reads the
+//! whole log independently, so adding one (search indexing, analytics) changes nothing for the
+//! others.
+
+mod config;
+mod consumer;
+mod errors;
+mod log;
+mod notifier;
+mod record;
+mod topics;
+
+pub use config::{DEFAULT_TOPIC, KafkaConfig};
+pub use consumer::{RecordHandler, run_consumer};
+pub use errors::{HandlerError, KafkaLogError};
+pub use log::KafkaEventLog;
+pub use notifier::{NOTIFIER_GROUP, Notifier, PREVIEW_CHARS};
+pub use record::{MessageRecord, RECORD_VERSION, RecordError, RecordKind};
+pub use topics::ensure_topic;

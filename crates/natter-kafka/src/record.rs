@@ -1,0 +1,221 @@
+//! The log record: one message event as it is stored in Kafka. JSON, so operators can read the
+//! topic with any tool, and mapped by hand from the domain types, so the domain carries no
+//! serialisation concerns.
+//!
+//! Compatibility: `v` changes only for incompatible changes. Adding an optional field keeps
+//! `v = 1` (readers ignore unknown fields, and new fields default when absent); a reader skips
+//! records of a version it does not know (see the consumer loop) rather than misreading them.
+//!
+//! Key: the conversation id's 16 bytes, so one conversation's records share a partition and
+//! keep their commit order.
+
+use natter_domain::events::Event;
+use natter_domain::model::Message;
+use natter_domain::{ConversationId, MessageId, UserId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The record format this crate writes and reads.
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A new message (`Event::MessageCreated`).
+    Created,
+    /// A message's new state after an edit, delete or reaction (`Event::MessageUpdated`).
+    Updated,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub v: u32,
+    pub kind: RecordKind,
+    pub conversation_id: Uuid,
+    pub seq: i64,
+    pub mod_seq: i64,
+    /// The 64-bit message id as a decimal string (JavaScript readers lose precision past 2^53).
+    pub message_id: String,
+    pub sender_id: Uuid,
+    /// Empty once deleted.
+    pub text: String,
+    #[serde(default)]
+    pub mentions: Vec<Uuid>,
+    pub created_at_ms: i64,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A record that cannot be read: never retried, the consumer skips it.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("record has no payload")]
+    Empty,
+    #[error("record is not valid JSON for this format: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unknown record version {0} (this reader knows {RECORD_VERSION})")]
+    Version(u32),
+    #[error("bad message id {0:?}")]
+    MessageId(String),
+}
+
+impl MessageRecord {
+    /// The record for a durable message event; `None` for the events that only matter live
+    /// (typing, presence, receipts, membership).
+    pub fn from_event(event: &Event) -> Option<Self> {
+        match event {
+            Event::MessageCreated(message) => {
+                Some(Self::from_message(RecordKind::Created, message))
+            }
+            Event::MessageUpdated(message) => {
+                Some(Self::from_message(RecordKind::Updated, message))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn from_message(kind: RecordKind, message: &Message) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            kind,
+            conversation_id: message.conversation_id.0,
+            seq: message.seq,
+            mod_seq: message.mod_seq,
+            message_id: message.id.0.to_string(),
+            sender_id: message.sender_id.0,
+            text: message.text.clone(),
+            mentions: message.mentions.iter().map(|user| user.0).collect(),
+            created_at_ms: message.created_at_ms,
+            deleted: message.deleted,
+        }
+    }
+
+    /// The Kafka key: the conversation id's bytes.
+    pub fn key(&self) -> [u8; 16] {
+        *self.conversation_id.as_bytes()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a record of strings and numbers always serialises")
+    }
+
+    pub fn decode(payload: Option<&[u8]>) -> Result<Self, RecordError> {
+        let payload = payload.ok_or(RecordError::Empty)?;
+        let record: Self = serde_json::from_slice(payload)?;
+        if record.v != RECORD_VERSION {
+            return Err(RecordError::Version(record.v));
+        }
+        record.message_id()?;
+        Ok(record)
+    }
+
+    pub fn conversation(&self) -> ConversationId {
+        ConversationId(self.conversation_id)
+    }
+
+    pub fn sender(&self) -> UserId {
+        UserId(self.sender_id)
+    }
+
+    pub fn message_id(&self) -> Result<MessageId, RecordError> {
+        self.message_id
+            .parse()
+            .map(MessageId)
+            .map_err(|_| RecordError::MessageId(self.message_id.clone()))
+    }
+
+    pub fn mentions(&self, user: UserId) -> bool {
+        self.mentions.contains(&user.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_domain::values::ClientMsgId;
+
+    fn message() -> Message {
+        Message {
+            id: MessageId(7_000_000_000_123),
+            conversation_id: ConversationId::new(),
+            seq: 4,
+            mod_seq: 9,
+            sender_id: UserId::new(),
+            client_msg_id: ClientMsgId::parse("c-1").unwrap(),
+            text: "hello @bob".into(),
+            reply_to_seq: None,
+            mentions: vec![UserId::new()],
+            created_at_ms: 1_800_000_000_000,
+            edited_at_ms: None,
+            deleted: false,
+            reactions: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_keys_by_conversation() {
+        let message = message();
+        let record = MessageRecord::from_event(&Event::MessageCreated(message.clone())).unwrap();
+        let decoded = MessageRecord::decode(Some(&record.encode())).unwrap();
+        assert_eq!(decoded, record);
+        assert_eq!(decoded.kind, RecordKind::Created);
+        assert_eq!(decoded.conversation(), message.conversation_id);
+        assert_eq!(decoded.message_id().unwrap(), message.id);
+        assert!(decoded.mentions(message.mentions[0]));
+        assert_eq!(decoded.key(), *message.conversation_id.0.as_bytes());
+    }
+
+    #[test]
+    fn wire_shape_is_stable() {
+        let record = MessageRecord::from_event(&Event::MessageUpdated(message())).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&record.encode()).unwrap();
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["kind"], "updated");
+        assert_eq!(json["message_id"], "7000000000123");
+        assert_eq!(json["seq"], 4);
+        assert!(json["conversation_id"].as_str().unwrap().contains('-'));
+    }
+
+    #[test]
+    fn only_message_events_are_logged() {
+        let typing = Event::Typing {
+            conversation_id: ConversationId::new(),
+            user_id: UserId::new(),
+            expires_in_ms: 1000,
+        };
+        assert!(MessageRecord::from_event(&typing).is_none());
+    }
+
+    #[test]
+    fn unreadable_records_are_errors() {
+        assert!(matches!(
+            MessageRecord::decode(None),
+            Err(RecordError::Empty)
+        ));
+        assert!(matches!(
+            MessageRecord::decode(Some(b"{")),
+            Err(RecordError::Json(_))
+        ));
+        let mut record = MessageRecord::from_message(RecordKind::Created, &message());
+        record.v = 2;
+        assert!(matches!(
+            MessageRecord::decode(Some(&record.encode())),
+            Err(RecordError::Version(2))
+        ));
+        record.v = 1;
+        record.message_id = "x".into();
+        assert!(matches!(
+            MessageRecord::decode(Some(&record.encode())),
+            Err(RecordError::MessageId(_))
+        ));
+    }
+}
