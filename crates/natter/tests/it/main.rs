@@ -2,6 +2,7 @@
 //! linking; one module per area.
 
 mod accounts;
+mod cluster;
 mod conversations;
 mod crash;
 mod http_errors;

@@ -1,6 +1,7 @@
 //! `TestServer`: the real `natter` binary on port 0 with a temporary data directory, driven
 //! through the SDK. It can be killed with SIGKILL or stopped with SIGTERM and restarted on the same
-//! data directory and port.
+//! data directory and port. In cluster mode (`NATTER_E2E_CLUSTER=1`, see [`crate::cluster`]) it is
+//! three nodes behind NGINX, so the whole suite runs against a scaled-out deployment.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -9,11 +10,21 @@ use std::time::{Duration, Instant};
 use natter_sdk::Client;
 
 pub struct TestServer {
-    child: Option<Child>,
+    /// One process, or three behind NGINX in cluster mode.
+    nodes: Vec<Node>,
+    nginx: Option<crate::cluster::Nginx>,
     pub base_url: String,
     pub data_dir: tempfile::TempDir,
     extra_args: Vec<String>,
+}
+
+/// One `natter serve` process and the port it keeps across restarts.
+struct Node {
+    child: Option<Child>,
     port: u16,
+    /// Environment of this node (cluster mode: its node id, data dir, the shared config).
+    env: Vec<(String, String)>,
+    base_url: String,
 }
 
 impl TestServer {
@@ -22,26 +33,109 @@ impl TestServer {
         Self::spawn_with(&[])
     }
 
+    /// With `NATTER_E2E_CLUSTER=1` the "server" is a cluster: three nodes on PostgreSQL,
+    /// Cassandra, Redis and Kafka (from `scripts/services`) behind NGINX, and every method
+    /// (kill, restart, terminate) applies to all three nodes.
     pub fn spawn_with(extra_args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        let nodes = if crate::cluster::enabled() {
+            crate::cluster::node_envs(data_dir.path())
+                .into_iter()
+                .map(|(port, env)| Node::new(port, env))
+                .collect()
+        } else {
+            vec![Node::new(0, Vec::new())]
+        };
         let mut server = Self {
-            child: None,
+            nodes,
+            nginx: None,
             base_url: String::new(),
             data_dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            port: 0,
         };
         server.start();
+        if crate::cluster::enabled() {
+            let ports: Vec<u16> = server.nodes.iter().map(|n| n.port).collect();
+            let nginx = crate::cluster::Nginx::start(server.data_dir.path(), &ports);
+            server.base_url = nginx.base_url.clone();
+            server.nginx = Some(nginx);
+        } else {
+            server.base_url = server.nodes[0].base_url.clone();
+        }
         server
     }
 
     fn start(&mut self) {
+        let data_dir = self.data_dir.path().display().to_string();
+        for node in &mut self.nodes {
+            node.start(&data_dir, &self.extra_args);
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base_url).expect("client")
+    }
+
+    /// A client of one node directly (cluster mode: node 0, 1 or 2), bypassing NGINX.
+    pub fn node_client(&self, node: usize) -> Client {
+        Client::new(&self.nodes[node].base_url).expect("client")
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+
+    /// SIGKILL one node only.
+    pub fn kill_node(&mut self, node: usize) {
+        self.nodes[node].kill();
+    }
+
+    /// Start one node again (after [`Self::kill_node`]).
+    pub fn restart_node(&mut self, node: usize) {
+        let data_dir = self.data_dir.path().display().to_string();
+        self.nodes[node].restart(&data_dir, &self.extra_args);
+    }
+
+    /// SIGTERM, then wait for a graceful exit (bounded); the first failure status, if any.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut statuses: Vec<_> = self.nodes.iter_mut().map(Node::terminate).collect();
+        statuses.sort_by_key(|s| s.success());
+        statuses.remove(0)
+    }
+
+    /// Start again on the same data directory and port.
+    pub fn restart(&mut self) {
+        let data_dir = self.data_dir.path().display().to_string();
+        for node in &mut self.nodes {
+            node.restart(&data_dir, &self.extra_args);
+        }
+    }
+}
+
+impl Node {
+    fn new(port: u16, env: Vec<(String, String)>) -> Self {
+        Self {
+            child: None,
+            port,
+            env,
+            base_url: String::new(),
+        }
+    }
+
+    fn start(&mut self, data_dir: &str, extra_args: &[String]) {
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--listen".into(),
             format!("127.0.0.1:{}", self.port),
             "--data-dir".into(),
-            self.data_dir.path().display().to_string(),
+            data_dir.into(),
         ];
         let defaults = [
             ("--argon2-memory-kib", "512"),
@@ -49,14 +143,15 @@ impl TestServer {
             ("--auth-per-minute", "10000"),
         ];
         for (flag, value) in defaults {
-            if !self.extra_args.iter().any(|a| a == flag) {
+            if !extra_args.iter().any(|a| a == flag) {
                 args.push(flag.into());
                 args.push(value.into());
             }
         }
-        args.extend(self.extra_args.iter().cloned());
+        args.extend(extra_args.iter().cloned());
         let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
             .args(&args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -83,20 +178,14 @@ impl TestServer {
         self.child = Some(child);
     }
 
-    pub fn client(&self) -> Client {
-        Client::new(&self.base_url).expect("client")
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    pub fn kill(&mut self) {
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// SIGTERM, then wait for a graceful exit (bounded).
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         send_sigterm(child.id());
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -112,8 +201,7 @@ impl TestServer {
         }
     }
 
-    /// Start again on the same data directory and port.
-    pub fn restart(&mut self) {
+    fn restart(&mut self, data_dir: &str, extra_args: &[String]) {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -129,7 +217,7 @@ impl TestServer {
                 Err(err) => panic!("port {} stays busy: {err}", self.port),
             }
         }
-        self.start();
+        self.start(data_dir, extra_args);
     }
 }
 
@@ -144,5 +232,8 @@ fn send_sigterm(pid: u32) {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(nginx) = self.nginx.take() {
+            nginx.stop();
+        }
     }
 }
