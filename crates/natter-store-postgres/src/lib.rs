@@ -1,0 +1,165 @@
+//! natter's PostgreSQL storage: every storage port of `natter-domain` on one PostgreSQL
+//! database, for deployments where several natter processes share their state.
+//!
+//! - [`PgStore`]: [`AccountStore`], [`ConversationStore`], [`MessageStore`] (message bodies in
+//!   PostgreSQL, so PostgreSQL alone is a complete backend), [`MessageSequencer`] (for a message
+//!   store that keeps bodies elsewhere, Cassandra, while conversations stay here) and
+//!   [`PushOutbox`].
+//! - [`PgLocks`]: [`ConversationLocks`] as advisory locks, on a pool of its own.
+//!
+//! Why it is shaped this way:
+//! - **The conversation row is the per-conversation sequence.** Appends and changes take it
+//!   `FOR UPDATE` and allocate `seq` / `mod_seq` from it in the same transaction, so they are
+//!   gap-free whichever process writes; the sequencer hands out exactly that lock as a ticket.
+//!   Lock order everywhere: the conversation row first, then its member or message rows.
+//! - **Sync stamps from a sequence, read behind a fence.** The global change counter is a
+//!   PostgreSQL sequence; `stamps` explains how readers avoid stepping over a stamp whose
+//!   transaction has not committed yet.
+//! - **Summaries through the message port.** The message-derived parts of conversation
+//!   summaries (last message, unread and mention counts) come from the message store in use:
+//!   one SQL query when the bodies are here, the [`MessageStore`] port when
+//!   [`PgStore::with_messages`] names another store (`summaries`).
+//! - **Durable before returning**: every write commits before its method returns (PostgreSQL's
+//!   default `synchronous_commit = on`).
+//! - Runtime-checked queries (`sqlx::query` + `bind`) rather than the compile-time macros, so the
+//!   crate builds without a database or an offline query cache. Schema in `migrations/`, applied
+//!   by [`PgStore::migrate`].
+//!
+//! [`AccountStore`]: natter_domain::ports::AccountStore
+//! [`ConversationStore`]: natter_domain::ports::ConversationStore
+//! [`MessageStore`]: natter_domain::ports::MessageStore
+//! [`MessageSequencer`]: natter_domain::ports::MessageSequencer
+//! [`PushOutbox`]: natter_domain::ports::PushOutbox
+//! [`ConversationLocks`]: natter_domain::ports::ConversationLocks
+
+mod errors;
+mod sequencer;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_domain::ports::{MessageStore, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use crate::errors::{db, migrate_error};
+
+/// How long a caller waits for a pooled connection (or for the server to accept a new one)
+/// before giving up with `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A transaction left open this long is ended by the server: a process that stalls while
+/// holding a conversation's row lock (a sequencer ticket, an advisory lock) cannot block that
+/// conversation forever. Far above any legitimate hold time.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+
+/// A handle to one PostgreSQL database. Cheap to clone: clones share the same pool.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    /// Where message bodies live when not in this database (see [`PgStore::with_messages`]).
+    external_messages: Option<Arc<dyn MessageStore>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.inner.pool)
+            .field("external_messages", &self.inner.external_messages.is_some())
+            .finish()
+    }
+}
+
+/// Parse a `postgres://` URL and add the session settings every natter connection uses.
+pub(crate) fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| natter_domain::StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+    Ok(options.application_name("natter").options([(
+        "idle_in_transaction_session_timeout",
+        IDLE_IN_TRANSACTION_TIMEOUT,
+    )]))
+}
+
+impl PgStore {
+    /// Connect a pool of up to `pool_size` connections (one is opened now, so an unreachable
+    /// server is reported here as `Unavailable`). Does not touch the schema: see
+    /// [`PgStore::migrate`].
+    pub async fn connect(url: &str, pool_size: u32) -> StoreResult<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(connect_options(url)?)
+            .await
+            .map_err(db)?;
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                external_messages: None,
+            }),
+        })
+    }
+
+    /// Apply the pending migrations of `migrations/`. Safe to run from several processes at
+    /// once (sqlx serialises them with an advisory lock) and on every start.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations")
+            .run(&self.inner.pool)
+            .await
+            .map_err(migrate_error)
+    }
+
+    /// The same database, with message bodies kept by `messages` (a split deployment: bodies
+    /// in Cassandra, sequenced by this store's [`MessageSequencer`] impl). Conversation
+    /// summaries then read last messages and unread counts through that port instead of this
+    /// database's `messages` table. Other clones of `self` keep their own setting.
+    ///
+    /// [`MessageSequencer`]: natter_domain::ports::MessageSequencer
+    pub fn with_messages(self, messages: Arc<dyn MessageStore>) -> PgStore {
+        PgStore {
+            inner: Arc::new(Inner {
+                pool: self.inner.pool.clone(),
+                external_messages: Some(messages),
+            }),
+        }
+    }
+
+    /// Close the pool, waiting for running queries. Clones become unusable.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.inner.pool.begin().await.map_err(db)
+    }
+}
+
+/// Roll `tx` back without waiting, from a `Drop` impl: the rollback (which releases the row or
+/// advisory locks the transaction holds) is spawned on the current Tokio runtime right away.
+/// Without a runtime, dropping the transaction closes nothing gracefully, but the connection
+/// still queues the rollback, and a connection that is dropped ends its session, which releases
+/// every lock on the server.
+pub(crate) fn roll_back_soon(tx: Transaction<'static, Postgres>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                if let Err(error) = tx.rollback().await {
+                    tracing::warn!(%error, "rollback of an abandoned transaction failed");
+                }
+            });
+        }
+        Err(_) => drop(tx),
+    }
+}
+
+/// Commit, mapping the error.
+async fn commit(tx: Transaction<'static, Postgres>) -> StoreResult<()> {
+    tx.commit().await.map_err(db)
+}

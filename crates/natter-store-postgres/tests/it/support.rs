@@ -1,0 +1,29 @@
+//! Connecting the tests to the PostgreSQL server named by `NATTER_TEST_POSTGRES_URL`. An
+//! unreachable server fails the test with a message saying so (never a silent skip).
+
+use natter_store_postgres::PgStore;
+use tokio::sync::OnceCell;
+
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:55432/natter";
+
+pub fn url() -> String {
+    std::env::var("NATTER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// Migrations run once per test binary (every case shares the database; cases use random ids).
+static MIGRATED: OnceCell<()> = OnceCell::const_new();
+
+/// A store on its own small pool (each case runs on its own runtime, so pools are per case).
+pub async fn store(pool_size: u32) -> PgStore {
+    let url = url();
+    let store = PgStore::connect(&url, pool_size).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL at {url} is unreachable: {e}\n\
+             start it, or point NATTER_TEST_POSTGRES_URL at one (the database must exist)"
+        )
+    });
+    MIGRATED
+        .get_or_init(|| async { store.migrate().await.expect("migrate") })
+        .await;
+    store
+}
