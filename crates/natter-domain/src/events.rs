@@ -5,6 +5,7 @@ use crate::ids::{ConversationId, SessionId, UserId};
 use crate::model::{Conversation, Member, Message, User};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Event {
     MessageCreated(Message),
     /// Edited, deleted or reactions changed: the message's full new state.

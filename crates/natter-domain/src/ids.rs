@@ -10,6 +10,7 @@ macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -49,6 +50,11 @@ uuid_id!(
 /// A message's global id: milliseconds since [`MessageIdGenerator::EPOCH_MS`] in the top 41 bits,
 /// then 10 bits of node id, then a 12-bit per-millisecond counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct MessageId(pub i64);
 
 impl fmt::Display for MessageId {

@@ -6,6 +6,7 @@ use crate::values::{
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct User {
     pub id: UserId,
     pub username: Username,
@@ -57,6 +58,11 @@ pub enum RefreshOutcome {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum ConversationKind {
     Direct,
     Group,
@@ -81,6 +87,11 @@ impl ConversationKind {
 
 /// Ordered by power: `Owner > Admin > Member`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Role {
     Member,
     Admin,
@@ -107,6 +118,7 @@ impl Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Conversation {
     pub id: ConversationId,
     pub kind: ConversationKind,
@@ -139,6 +151,7 @@ pub struct NewConversation {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Member {
     pub conversation_id: ConversationId,
     pub user_id: UserId,
@@ -166,6 +179,7 @@ pub struct ConversationSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ReactionCount {
     pub emoji: Reaction,
     /// Who reacted, in order of reacting.
@@ -173,6 +187,7 @@ pub struct ReactionCount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,

@@ -12,7 +12,23 @@ macro_rules! string_value {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[cfg_attr(
+            feature = "serde",
+            derive(serde::Serialize, serde::Deserialize),
+            serde(try_from = "String")
+        )]
         pub struct $name(String);
+
+        /// Deserialising goes through `parse`: a value from the wire is validated like one
+        /// from a client (`parse` is idempotent on valid values).
+        #[cfg(feature = "serde")]
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+
+            fn try_from(raw: String) -> Result<Self, Self::Error> {
+                Self::parse(&raw)
+            }
+        }
 
         impl $name {
             pub fn as_str(&self) -> &str {
