@@ -12,6 +12,7 @@ mod ordering;
 mod realtime;
 mod resume;
 mod roles;
+mod scale_out;
 mod server;
 mod support;
 mod ws_errors;

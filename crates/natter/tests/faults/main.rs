@@ -1,0 +1,227 @@
+//! Fault tests of a cluster (three natter nodes behind NGINX): restart Redis, restart the Kafka
+//! broker, stop Cassandra. Each stops or restarts a shared server through `scripts/services`, so
+//! they run one at a time in their own test binary, and only when asked
+//! (`NATTER_E2E_CLUSTER=1 cargo test -p natter --test faults -- --ignored --test-threads=1`,
+//! as `scripts/test` does). In every case nothing acknowledged is lost and nothing is duplicated.
+
+#[path = "../it/cluster.rs"]
+mod cluster;
+#[path = "../it/server.rs"]
+#[allow(dead_code)]
+mod server;
+#[path = "../it/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+use natter_sdk::protocol::{MessageView, SendMessageRequest};
+use natter_sdk::{Client, Error};
+use uuid::Uuid;
+
+use server::TestServer;
+use support::{all_messages, collect_new_messages, username};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `scripts/services ACTION NAME`, which waits until the server is up (or down).
+fn services(action: &str, name: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/services");
+    let status = Command::new(script)
+        .args([action, name])
+        .status()
+        .expect("run scripts/services");
+    assert!(status.success(), "scripts/services {action} {name} failed");
+}
+
+fn cluster() -> TestServer {
+    assert!(
+        cluster::enabled(),
+        "needs the cluster: NATTER_E2E_CLUSTER=1 after scripts/services start"
+    );
+    TestServer::spawn()
+}
+
+/// Alice on node 0, bob on node 1, in a new group; returns their clients and the group.
+async fn pair(server: &TestServer) -> (Client, Client, Uuid, Uuid) {
+    let alice = server.node_client(0);
+    alice
+        .register(&username("alice"), "password123")
+        .await
+        .expect("alice");
+    let bob = server.node_client(1);
+    let bob_id = bob
+        .register(&username("bob"), "password123")
+        .await
+        .expect("bob")
+        .user
+        .id;
+    let group = alice
+        .create_group("faults", None, &[bob_id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    (alice, bob, group, bob_id)
+}
+
+fn request(cmid: &str) -> SendMessageRequest {
+    SendMessageRequest {
+        client_msg_id: cmid.to_owned(),
+        text: format!("text of {cmid}"),
+        reply_to_seq: None,
+        mentions: Vec::new(),
+    }
+}
+
+/// Send with retries (same client_msg_id) until acknowledged, bounded by `WAIT`.
+async fn send_until_acked(client: &Client, group: Uuid, cmid: &str) -> MessageView {
+    let deadline = tokio::time::Instant::now() + WAIT * 4;
+    loop {
+        match client.send_message(group, &request(cmid)).await {
+            Ok(message) => return message,
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                eprintln!("retrying {cmid}: {err}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(err) => panic!("{cmid} never acknowledged: {err}"),
+        }
+    }
+}
+
+/// History holds exactly the acknowledged messages, once each, seqs 1..=n.
+async fn assert_exactly(client: &Client, group: Uuid, acked: &HashMap<String, MessageView>) {
+    let history = all_messages(client, group).await;
+    assert_eq!(
+        history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=acked.len() as i64).collect::<Vec<_>>(),
+        "gap-free, nothing extra"
+    );
+    for message in &history {
+        let ack = &acked[&message.client_msg_id];
+        assert_eq!(
+            (ack.id.as_str(), ack.seq),
+            (message.id.as_str(), message.seq)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts shared servers: run through scripts/test"]
+async fn redis_restart_loses_nothing_and_live_delivery_recovers() {
+    let server = cluster();
+    let (alice, bob, group, _) = pair(&server).await;
+    let listener = bob.connect().await.expect("bob on node 1");
+    let mut acked = HashMap::new();
+    for i in 0..5 {
+        let cmid = format!("before-{i}");
+        acked.insert(cmid.clone(), send_until_acked(&alice, group, &cmid).await);
+    }
+    services("restart", "redis");
+    for i in 0..5 {
+        let cmid = format!("after-{i}");
+        acked.insert(cmid.clone(), send_until_acked(&alice, group, &cmid).await);
+    }
+    assert_exactly(&alice, group, &acked).await;
+    // Bob's node lost its subscription with the restart; its clients resynced, so bob has
+    // every message, in order, once.
+    let live = collect_new_messages(&listener, group, 10, WAIT).await;
+    assert_eq!(
+        live.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+}
+
+/// Pending pushes of `user` for `group`, counted in PostgreSQL (what the notifier wrote).
+fn pending_pushes(user: Uuid, group: Uuid) -> i64 {
+    let url = std::env::var("NATTER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/natter".into());
+    let (server, _) = url.rsplit_once('/').expect("url");
+    let out = Command::new("psql")
+        .arg(format!("{server}/natter_e2e"))
+        .args([
+            "-tA",
+            "-c",
+            &format!(
+                "SELECT count(*) FROM push_outbox WHERE user_id = '{user}' AND conversation_id = '{group}'"
+            ),
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts shared servers: run through scripts/test"]
+async fn kafka_restart_loses_no_event_and_the_notifier_queues_each_push_once() {
+    let server = cluster();
+    // Bob stays offline: every message must become exactly one pending push for him.
+    let (alice, _bob, group, bob_id) = pair(&server).await;
+    let mut acked = HashMap::new();
+    for i in 0..5 {
+        let cmid = format!("before-{i}");
+        acked.insert(cmid.clone(), send_until_acked(&alice, group, &cmid).await);
+    }
+    services("restart", "kafka");
+    for i in 0..5 {
+        let cmid = format!("after-{i}");
+        acked.insert(cmid.clone(), send_until_acked(&alice, group, &cmid).await);
+    }
+    assert_exactly(&alice, group, &acked).await;
+    let deadline = std::time::Instant::now() + WAIT * 2;
+    loop {
+        let pushes = pending_pushes(bob_id, group);
+        assert!(pushes <= 10, "{pushes} pushes for 10 messages: duplicates");
+        if pushes == 10 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {pushes} of 10 pushes queued"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stops a shared server: run through scripts/test"]
+async fn sends_are_refused_while_cassandra_is_down_and_succeed_when_it_returns() {
+    let server = cluster();
+    let (alice, _bob, group, _) = pair(&server).await;
+    let mut acked = HashMap::new();
+    acked.insert(
+        "before".to_owned(),
+        send_until_acked(&alice, group, "before").await,
+    );
+    services("stop", "cassandra");
+    let refused = alice.send_message(group, &request("while-down")).await;
+    // Start it again before judging, so a failure here leaves the servers up for the rest.
+    services("start", "cassandra");
+    match refused {
+        Err(Error::Api { status, body }) => {
+            assert_eq!(status, 503, "{body:?}");
+            assert_eq!(body.code, "unavailable");
+        }
+        other => panic!("a send with Cassandra down must get 503 unavailable: {other:?}"),
+    }
+    // The refused send was not acknowledged; retried now, it is stored once.
+    acked.insert(
+        "while-down".to_owned(),
+        send_until_acked(&alice, group, "while-down").await,
+    );
+    acked.insert(
+        "after".to_owned(),
+        send_until_acked(&alice, group, "after").await,
+    );
+    assert_exactly(&alice, group, &acked).await;
+}
