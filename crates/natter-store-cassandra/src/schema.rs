@@ -1,0 +1,152 @@
+//! The keyspace and its three tables, created with `IF NOT EXISTS` so `migrate` is idempotent
+//! and safe to run from every node at start-up.
+//!
+//! DDL is the only CQL sent unprepared (it binds no values); the keyspace name is interpolated
+//! into it and into every prepared statement, so it must be a plain identifier (checked here).
+//!
+//! - `messages`: one row per message, partitioned by `(conversation_id, bucket)` with
+//!   `bucket = seq / bucket_size`, so a partition holds at most `bucket_size` rows whatever the
+//!   conversation's age. Clustered newest first: the common read is "the latest page".
+//!   Besides the current version (`mod_seq`, `text`, ...) a row keeps the version it replaced
+//!   (`prev_*`), which readers show while the current one is not committed (see `visibility`).
+//! - `changes`: the change index, `(conversation_id, mod_bucket)` partitions of
+//!   `mod_seq -> seq`, so `changes_since` is a range scan.
+//! - `client_ids`: idempotency keys, `(conversation_id, sender_id, client_msg_id) -> seq`.
+//!
+//! No column is ever written null (see `rows`): a null cell is a tombstone in Cassandra.
+
+use scylla::client::session::Session;
+
+use crate::config::Replication;
+use crate::errors;
+use natter_domain::StoreError;
+use natter_domain::ports::StoreResult;
+
+/// Whether `name` can be used unquoted in CQL (keyspace and datacenter names).
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 48
+}
+
+pub(crate) fn check_keyspace(keyspace: &str) -> StoreResult<()> {
+    if is_identifier(keyspace) && keyspace == keyspace.to_ascii_lowercase() {
+        Ok(())
+    } else {
+        Err(StoreError::Internal(format!(
+            "keyspace name must be a lower-case identifier of at most 48 characters: {keyspace:?}"
+        )))
+    }
+}
+
+/// The columns of one message version; stored twice, as is and prefixed with `prev_`.
+const VERSION_COLUMNS: [(&str, &str); 6] = [
+    ("mod_seq", "bigint"),
+    ("text", "text"),
+    ("mentions", "frozen<list<uuid>>"),
+    ("edited_at_ms", "bigint"),
+    ("deleted", "boolean"),
+    ("reactions", "frozen<list<frozen<tuple<text, uuid>>>>"),
+];
+
+/// Every column of `messages` with its CQL type, key first. The DDL, the insert (which binds
+/// all of them) and the no-null test are all built from this one list.
+pub(crate) fn message_columns() -> Vec<(String, &'static str)> {
+    let mut columns: Vec<(String, &'static str)> = [
+        ("conversation_id", "uuid"),
+        ("bucket", "bigint"),
+        ("seq", "bigint"),
+        ("id", "bigint"),
+        ("sender_id", "uuid"),
+        ("client_msg_id", "text"),
+        ("reply_to_seq", "bigint"),
+        ("created_at_ms", "bigint"),
+    ]
+    .into_iter()
+    .map(|(name, typ)| (name.to_owned(), typ))
+    .collect();
+    for prefix in ["", "prev_"] {
+        columns.extend(
+            VERSION_COLUMNS
+                .iter()
+                .map(|(name, typ)| (format!("{prefix}{name}"), *typ)),
+        );
+    }
+    columns
+}
+
+/// Every DDL statement, in order.
+pub(crate) fn statements(keyspace: &str, replication: &Replication) -> Vec<String> {
+    vec![
+        format!(
+            "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {}",
+            replication.cql()
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.messages ({}, \
+             PRIMARY KEY ((conversation_id, bucket), seq)\
+             ) WITH CLUSTERING ORDER BY (seq DESC)",
+            message_columns()
+                .iter()
+                .map(|(name, typ)| format!("{name} {typ}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.changes (\
+             conversation_id uuid, mod_bucket bigint, mod_seq bigint, seq bigint, \
+             PRIMARY KEY ((conversation_id, mod_bucket), mod_seq))"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.client_ids (\
+             conversation_id uuid, sender_id uuid, client_msg_id text, seq bigint, \
+             PRIMARY KEY ((conversation_id, sender_id, client_msg_id)))"
+        ),
+    ]
+}
+
+pub(crate) async fn migrate(
+    session: &Session,
+    keyspace: &str,
+    replication: &Replication,
+) -> StoreResult<()> {
+    for ddl in statements(keyspace, replication) {
+        // The driver waits for schema agreement after each change, so the next statement (and
+        // the preparation of the store's statements) sees it on every node.
+        session
+            .query_unpaged(ddl, ())
+            .await
+            .map_err(errors::execution)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_names() {
+        assert!(check_keyspace("natter").is_ok());
+        assert!(check_keyspace("natter_test_2").is_ok());
+        for bad in [
+            "",
+            "1natter",
+            "Natter",
+            "nat-ter",
+            "nat;ter",
+            &"n".repeat(49),
+        ] {
+            assert!(check_keyspace(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_table_is_created_if_missing() {
+        let ddl = statements("ks", &Replication::Simple { factor: 1 });
+        assert_eq!(ddl.len(), 4);
+        assert!(ddl.iter().all(|s| s.contains("IF NOT EXISTS")));
+        assert!(ddl[1].contains("prev_reactions frozen<list<frozen<tuple<text, uuid>>>>"));
+    }
+}
