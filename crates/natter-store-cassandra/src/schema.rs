@@ -15,12 +15,18 @@
 //!
 //! No column is ever written null (see `rows`): a null cell is a tombstone in Cassandra.
 
+use std::time::Duration;
+
 use scylla::client::session::Session;
+use scylla::statement::Statement;
 
 use crate::config::Replication;
 use crate::errors;
 use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
+
+/// Limit of one DDL statement, schema agreement included.
+const DDL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Whether `name` can be used unquoted in CQL (keyspace and datacenter names).
 pub(crate) fn is_identifier(name: &str) -> bool {
@@ -113,9 +119,12 @@ pub(crate) async fn migrate(
 ) -> StoreResult<()> {
     for ddl in statements(keyspace, replication) {
         // The driver waits for schema agreement after each change, so the next statement (and
-        // the preparation of the store's statements) sees it on every node.
+        // the preparation of the store's statements) sees it on every node. Schema changes are
+        // slow (seconds on a busy node): they get their own, longer timeout.
+        let mut statement = Statement::new(ddl);
+        statement.set_request_timeout(Some(DDL_TIMEOUT));
         session
-            .query_unpaged(ddl, ())
+            .query_unpaged(statement, ())
             .await
             .map_err(errors::execution)?;
     }
