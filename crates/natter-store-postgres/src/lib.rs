@@ -32,8 +32,19 @@
 //! [`PushOutbox`]: natter_domain::ports::PushOutbox
 //! [`ConversationLocks`]: natter_domain::ports::ConversationLocks
 
+mod accounts;
+mod conversations;
 mod errors;
+mod locks;
+mod messages;
+mod outbox;
+mod rows;
 mod sequencer;
+mod stamps;
+mod summaries;
+
+pub use locks::{LOCK_POOL_SIZE, LOCK_WAIT_MAX, PgLocks, lock_key};
+pub use summaries::UNREAD_SCAN_MAX;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,7 +58,7 @@ use crate::errors::{db, migrate_error};
 
 /// How long a caller waits for a pooled connection (or for the server to accept a new one)
 /// before giving up with `Unavailable`.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A transaction left open this long is ended by the server: a process that stalls while
 /// holding a conversation's row lock (a sequencer ticket, an advisory lock) cannot block that
 /// conversation forever. Far above any legitimate hold time.
@@ -138,6 +149,15 @@ impl PgStore {
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         self.inner.pool.begin().await.map_err(db)
+    }
+
+    /// A read-only transaction whose statements all see one snapshot.
+    async fn read(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.inner
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(db)
     }
 }
 

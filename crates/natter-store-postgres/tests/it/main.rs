@@ -1,5 +1,44 @@
 //! Integration tests (one binary, per the workspace convention) against a running PostgreSQL
-//! server: the sequencer used by split message stores.
+//! server (`NATTER_TEST_POSTGRES_URL`, default in `support`): the storage conformance suite,
+//! twice (message facts of summaries from SQL, and through the `MessageStore` port as in a split
+//! deployment), plus what only this adapter has: the sequencer, sync cursors under concurrent
+//! commits, the advisory locks and the push outbox.
 
+mod locks;
+mod outbox;
 mod sequencer;
+mod summaries;
 mod support;
+mod sync_cursor;
+
+use std::sync::Arc;
+
+use natter_conformance::Stores;
+
+/// Every case shares the database (cases use random ids); each gets its own small pool.
+async fn fresh_stores() -> Stores {
+    Stores::from_backend(support::store(4).await)
+}
+
+/// Summaries read their message facts through the port: the conversation store is told the
+/// bodies live in "another" store (a second handle, so only the port connects the two).
+async fn split_stores() -> Stores {
+    let bodies = support::store(4).await;
+    let store = support::store(4)
+        .await
+        .with_messages(Arc::new(bodies.clone()));
+    Stores {
+        accounts: Arc::new(store.clone()),
+        conversations: Arc::new(store),
+        messages: Arc::new(bodies),
+        guard: None,
+    }
+}
+
+mod native {
+    natter_conformance::conformance_suite!(crate::fresh_stores);
+}
+
+mod through_port {
+    natter_conformance::conformance_suite!(crate::split_stores);
+}

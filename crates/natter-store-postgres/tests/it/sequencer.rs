@@ -1,34 +1,15 @@
 //! The [`MessageSequencer`] tickets: exclusive per conversation across processes ("nodes" are
 //! separate `PgStore`s with their own pools), gap-free, rolled back when dropped, with write
-//! stamps that strictly increase in the order tickets are granted.
+//! stamps that strictly increase in the order tickets are granted, and commits that stamp the
+//! conversation for sync.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use natter_domain::ports::{MessageSequencer, SequenceHead};
-use natter_domain::{ConversationId, StoreError, UserId};
+use natter_domain::ports::{ConversationStore, MessageSequencer, SequenceHead};
+use natter_domain::{ConversationId, StoreError};
 use natter_store_postgres::PgStore;
-use sqlx::Connection;
 
 use crate::support;
-
-/// A conversation row written directly, so these cases need nothing but the sequencer.
-async fn conversation() -> ConversationId {
-    let id = ConversationId::new();
-    let mut conn = sqlx::PgConnection::connect(&support::url())
-        .await
-        .expect("connect");
-    sqlx::query(
-        "INSERT INTO conversations (id, kind, created_by, created_at_ms, last_activity_ms, \
-         member_count, changed_at) VALUES ($1, 'group', $2, 0, 0, 0, 0)",
-    )
-    .bind(id.0)
-    .bind(UserId::new().0)
-    .execute(&mut conn)
-    .await
-    .expect("insert conversation");
-    id
-}
 
 async fn head(store: &PgStore, id: ConversationId) -> (i64, i64) {
     let head = store.head(id).await.expect("head");
@@ -41,7 +22,7 @@ async fn tickets_from_two_nodes_are_gap_free() {
     const TASKS: usize = 8;
     const COMMITS: usize = 12;
     let nodes = [support::store(4).await, support::store(4).await];
-    let id = conversation().await;
+    let id = support::group(&support::fixture(&nodes[0])).await;
 
     let mut tasks = Vec::new();
     for task in 0..TASKS {
@@ -55,10 +36,8 @@ async fn tickets_from_two_nodes_are_gap_free() {
                 tokio::task::yield_now().await;
                 let append = (task + n) % 3 != 0;
                 if append {
-                    ticket
-                        .commit_append(1_000 + n as i64)
-                        .await
-                        .expect("append");
+                    let at = 2_000_000_000_000 + n as i64;
+                    ticket.commit_append(at).await.expect("append");
                 } else {
                     ticket.commit_change().await.expect("change");
                 }
@@ -72,8 +51,8 @@ async fn tickets_from_two_nodes_are_gap_free() {
         all.extend(task.await.expect("task panicked"));
     }
 
-    // Tickets were granted one at a time: ordering them by the change counter they saw gives
-    // 0, 1, 2... with no gaps, each append moving last_seq by one.
+    // Tickets were granted one at a time: ordered by the change counter they saw, they read
+    // 0, 1, 2... with no gaps and no repeats, each append moving last_seq by one.
     all.sort_by_key(|(head, _)| head.last_mod);
     let total = (TASKS * COMMITS) as i64;
     assert_eq!(
@@ -93,16 +72,11 @@ async fn tickets_from_two_nodes_are_gap_free() {
         "write stamps increase in grant order"
     );
     assert_eq!(head(&nodes[1], id).await, (expected_seq, total));
-    let activity: i64 =
-        sqlx::query_scalar("SELECT last_activity_ms FROM conversations WHERE id = $1")
-            .bind(id.0)
-            .fetch_one(&mut sqlx::PgConnection::connect(&support::url()).await.unwrap())
-            .await
-            .unwrap();
+    let conversation = nodes[1].conversation(id).await.unwrap().unwrap();
     assert_eq!(
-        activity,
-        1_000 + COMMITS as i64 - 1,
-        "the newest append's time"
+        conversation.last_activity_ms,
+        2_000_000_000_000 + COMMITS as i64 - 1,
+        "the newest append's time (never moved back by an older one)"
     );
 }
 
@@ -110,7 +84,7 @@ async fn tickets_from_two_nodes_are_gap_free() {
 async fn a_ticket_excludes_other_nodes_until_committed() {
     let a = support::store(2).await;
     let b = support::store(2).await;
-    let id = conversation().await;
+    let id = support::group(&support::fixture(&a)).await;
 
     let held = a.begin(id).await.expect("begin on a");
     let waiting = tokio::spawn(async move { b.begin(id).await.map(|t| t.head()) });
@@ -129,8 +103,13 @@ async fn a_ticket_excludes_other_nodes_until_committed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_ticket_rolls_back_and_lets_the_next_in() {
     let a = support::store(2).await;
-    let b = Arc::new(support::store(2).await);
-    let id = conversation().await;
+    let b = support::store(2).await;
+    let f = support::fixture(&a);
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let id = f.group(alice, &[bob]).await.id;
+    let cursor = a.changed_since(bob, 0).await.unwrap().cursor;
 
     let first = a.begin(id).await.expect("begin");
     let abandoned = first.head();
@@ -153,8 +132,63 @@ async fn a_dropped_ticket_rolls_back_and_lets_the_next_in() {
         "nothing of the dropped ticket was committed"
     );
     assert!(next.head().write_stamp > abandoned.write_stamp);
+    assert!(
+        b.changed_since(bob, cursor)
+            .await
+            .unwrap()
+            .changed
+            .is_empty(),
+        "a dropped ticket is not a change"
+    );
     next.commit_append(1).await.expect("commit");
     assert_eq!(head(&a, id).await, (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_stamp_the_conversation_for_sync() {
+    let store = support::store(2).await;
+    let f = support::fixture(&store);
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let id = f.group(alice, &[bob]).await.id;
+    let quiet = f.group(alice, &[bob]).await.id;
+    let cursor = store.changed_since(bob, 0).await.unwrap().cursor;
+
+    store
+        .begin(id)
+        .await
+        .unwrap()
+        .commit_append(7)
+        .await
+        .unwrap();
+    let page = store.changed_since(bob, cursor).await.unwrap();
+    assert_eq!(
+        page.changed
+            .iter()
+            .map(|s| s.conversation.id)
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+    assert!(page.cursor > cursor);
+
+    store
+        .begin(quiet)
+        .await
+        .unwrap()
+        .commit_change()
+        .await
+        .unwrap();
+    let page2 = store.changed_since(bob, page.cursor).await.unwrap();
+    assert_eq!(page2.changed.len(), 1);
+    assert_eq!(page2.changed[0].conversation.id, quiet);
+    assert_eq!(
+        (
+            page2.changed[0].conversation.last_seq,
+            page2.changed[0].conversation.last_mod
+        ),
+        (0, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,6 +201,6 @@ async fn missing_conversation_is_not_found() {
     ));
     assert_eq!(store.head(missing).await, Err(StoreError::NotFound));
     // The pool's only connection was given back: the store still works.
-    let id = conversation().await;
+    let id = support::group(&support::fixture(&store)).await;
     assert_eq!(head(&store, id).await, (0, 0));
 }

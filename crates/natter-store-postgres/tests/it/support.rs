@@ -1,6 +1,9 @@
 //! Connecting the tests to the PostgreSQL server named by `NATTER_TEST_POSTGRES_URL`. An
 //! unreachable server fails the test with a message saying so (never a silent skip).
 
+use natter_conformance::Stores;
+use natter_conformance::support::Fixture;
+use natter_domain::ConversationId;
 use natter_store_postgres::PgStore;
 use tokio::sync::OnceCell;
 
@@ -10,20 +13,46 @@ pub fn url() -> String {
     std::env::var("NATTER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
 }
 
+fn unreachable(url: &str, error: impl std::fmt::Display) -> ! {
+    panic!(
+        "PostgreSQL at {url} is unreachable: {error}\n\
+         start it, or point NATTER_TEST_POSTGRES_URL at one (the database must exist)"
+    )
+}
+
 /// Migrations run once per test binary (every case shares the database; cases use random ids).
 static MIGRATED: OnceCell<()> = OnceCell::const_new();
 
 /// A store on its own small pool (each case runs on its own runtime, so pools are per case).
 pub async fn store(pool_size: u32) -> PgStore {
     let url = url();
-    let store = PgStore::connect(&url, pool_size).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL at {url} is unreachable: {e}\n\
-             start it, or point NATTER_TEST_POSTGRES_URL at one (the database must exist)"
-        )
-    });
+    let store = PgStore::connect(&url, pool_size)
+        .await
+        .unwrap_or_else(|e| unreachable(&url, e));
     MIGRATED
         .get_or_init(|| async { store.migrate().await.expect("migrate") })
         .await;
     store
+}
+
+/// A fixture (users, conversations, messages) on `store`.
+pub fn fixture(store: &PgStore) -> Fixture {
+    Fixture::new(Stores::from_backend(store.clone()))
+}
+
+/// A plain connection, for what the ports cannot do (holding a transaction open).
+pub async fn connection() -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let url = url();
+    sqlx::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| unreachable(&url, e))
+}
+
+/// A group of two fresh users; returns the group.
+pub async fn group(f: &Fixture) -> ConversationId {
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
+    f.group(alice, &[bob]).await.id
 }
