@@ -50,15 +50,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use natter_domain::StoreError;
 use natter_domain::ports::{MessageStore, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
 use crate::errors::{db, migrate_error};
 
 /// How long a caller waits for a pooled connection (or for the server to accept a new one)
 /// before giving up with `Unavailable`.
-pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A transaction left open this long is ended by the server: a process that stalls while
 /// holding a conversation's row lock (a sequencer ticket, an advisory lock) cannot block that
 /// conversation forever. Far above any legitimate hold time.
@@ -86,26 +87,50 @@ impl std::fmt::Debug for PgStore {
 }
 
 /// Parse a `postgres://` URL and add the session settings every natter connection uses.
-pub(crate) fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
+fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
     let options = PgConnectOptions::from_str(url)
-        .map_err(|e| natter_domain::StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
     Ok(options.application_name("natter").options([(
         "idle_in_transaction_session_timeout",
         IDLE_IN_TRANSACTION_TIMEOUT,
     )]))
 }
 
+/// A pool of up to `size` connections to `url`, with `settings` on each session.
+///
+/// One connection is opened directly first: an unreachable server or a refused login fails
+/// here at once, with the driver's own reason ("connection refused", "database does not
+/// exist"), rather than as a bare pool timeout after [`ACQUIRE_TIMEOUT`].
+pub(crate) async fn connect_pool(
+    url: &str,
+    size: u32,
+    settings: &[(&str, &str)],
+) -> StoreResult<PgPool> {
+    let options = connect_options(url)?.options(settings.iter().copied());
+    let unreachable = |e: sqlx::Error| {
+        let database = options.get_database().unwrap_or("postgres");
+        let (host, port) = (options.get_host(), options.get_port());
+        StoreError::Unavailable(format!("PostgreSQL {host}:{port}/{database}: {e}"))
+    };
+    let probe = PgConnection::connect_with(&options)
+        .await
+        .map_err(unreachable)?;
+    // Closing is a courtesy; the pool below is what matters.
+    let _ = probe.close().await;
+    PgPoolOptions::new()
+        .max_connections(size.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(unreachable)
+}
+
 impl PgStore {
-    /// Connect a pool of up to `pool_size` connections (one is opened now, so an unreachable
-    /// server is reported here as `Unavailable`). Does not touch the schema: see
+    /// Connect a pool of up to `pool_size` connections (an unreachable server is reported here,
+    /// at once, as `Unavailable` with the reason). Does not touch the schema: see
     /// [`PgStore::migrate`].
     pub async fn connect(url: &str, pool_size: u32) -> StoreResult<PgStore> {
-        let pool = PgPoolOptions::new()
-            .max_connections(pool_size.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(connect_options(url)?)
-            .await
-            .map_err(db)?;
+        let pool = connect_pool(url, pool_size, &[]).await?;
         Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
@@ -126,7 +151,9 @@ impl PgStore {
     /// The same database, with message bodies kept by `messages` (a split deployment: bodies
     /// in Cassandra, sequenced by this store's [`MessageSequencer`] impl). Conversation
     /// summaries then read last messages and unread counts through that port instead of this
-    /// database's `messages` table. Other clones of `self` keep their own setting.
+    /// database's `messages` table; unread and mention counts then stop at
+    /// [`UNREAD_SCAN_MAX`] scanned messages per conversation. Other clones of `self` keep their
+    /// own setting.
     ///
     /// [`MessageSequencer`]: natter_domain::ports::MessageSequencer
     pub fn with_messages(self, messages: Arc<dyn MessageStore>) -> PgStore {

@@ -20,11 +20,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use natter_domain::ConversationId;
 use natter_domain::ports::{ConversationLocks, OrderGuard, StoreResult};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use crate::errors::db;
-use crate::{ACQUIRE_TIMEOUT, connect_options, roll_back_soon};
+use crate::{connect_pool, roll_back_soon};
 
 /// Connections of the lock pool by default: the most locks one node holds at once.
 pub const LOCK_POOL_SIZE: u32 = 16;
@@ -59,13 +59,7 @@ impl PgLocks {
     /// for) at once by this process; more callers wait for a connection.
     pub async fn connect_with_size(url: &str, size: u32) -> StoreResult<PgLocks> {
         let lock_timeout = format!("{}ms", LOCK_WAIT_MAX.as_millis());
-        let options = connect_options(url)?.options([("lock_timeout", lock_timeout)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(size.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(db)?;
+        let pool = connect_pool(url, size, &[("lock_timeout", &lock_timeout)]).await?;
         Ok(PgLocks { pool })
     }
 

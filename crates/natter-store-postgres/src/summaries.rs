@@ -206,7 +206,8 @@ async fn port_facts(
                 },
             )
             .await?;
-        let Some(newest) = page.last().map(|m| m.seq) else {
+        // An empty page, or one that does not move forward (a store out of contract), ends it.
+        let Some(newest) = page.last().map(|m| m.seq).filter(|seq| *seq > after) else {
             break;
         };
         for message in page {
