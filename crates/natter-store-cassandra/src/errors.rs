@@ -72,3 +72,70 @@ pub(crate) fn rows(err: impl std::fmt::Display) -> StoreError {
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("corrupt cassandra row: {what}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use scylla::errors::{BadQuery, WriteType};
+    use scylla::statement::Consistency;
+
+    use super::*;
+
+    fn db_error(db: DbError) -> StoreError {
+        execution(ExecutionError::LastAttemptError(
+            RequestAttemptError::DbError(db, "from the server".into()),
+        ))
+    }
+
+    fn is_unavailable(err: &StoreError) -> bool {
+        matches!(err, StoreError::Unavailable(_))
+    }
+
+    #[test]
+    fn what_a_retry_could_fix_is_unavailable() {
+        let timeouts = [
+            execution(ExecutionError::RequestTimeout(Duration::from_secs(5))),
+            execution(ExecutionError::EmptyPlan),
+            db_error(DbError::WriteTimeout {
+                consistency: Consistency::LocalQuorum,
+                received: 0,
+                required: 1,
+                write_type: WriteType::UnloggedBatch,
+            }),
+            db_error(DbError::ReadTimeout {
+                consistency: Consistency::LocalQuorum,
+                received: 0,
+                required: 1,
+                data_present: false,
+            }),
+            db_error(DbError::Unavailable {
+                consistency: Consistency::LocalQuorum,
+                required: 2,
+                alive: 1,
+            }),
+            db_error(DbError::Overloaded),
+            db_error(DbError::IsBootstrapping),
+            new_session(NewSessionError::FailedToResolveAnyHostname(vec![
+                "x".into(),
+            ])),
+        ];
+        for err in &timeouts {
+            assert!(is_unavailable(err), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn what_no_retry_fixes_is_internal() {
+        let bugs = [
+            db_error(DbError::Invalid),
+            db_error(DbError::SyntaxError),
+            db_error(DbError::Unauthorized),
+            execution(ExecutionError::BadQuery(BadQuery::PartitionKeyExtraction)),
+            new_session(NewSessionError::EmptyKnownNodesList),
+        ];
+        for err in &bugs {
+            assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
+        }
+    }
+}

@@ -92,6 +92,7 @@ async fn an_orphan_append_is_never_read_and_the_next_append_replaces_it() {
         matches!(failed, Err(StoreError::Unavailable(_))),
         "{failed:?}"
     );
+    assert_eq!(env.head(conversation).await, (2, 2), "nothing committed");
     assert_eq!(
         raw_text(conversation, 0, 3).await.as_deref(),
         Some("ghost"),
@@ -152,6 +153,7 @@ async fn an_orphan_change_never_passes_for_committed() {
         matches!(failed, Err(StoreError::Unavailable(_))),
         "{failed:?}"
     );
+    assert_eq!(env.head(conversation).await, (2, 2), "nothing committed");
     assert_eq!(
         raw_text(conversation, 0, target.seq).await.as_deref(),
         Some("ghost edit")

@@ -9,20 +9,26 @@
 
 use std::sync::Arc;
 
-use natter_domain::model::{AppendOutcome, Message, NewMessage};
-use natter_domain::ports::{MessageSequencer, MessageStore};
-use natter_domain::values::{ClientMsgId, MessageText};
+use natter_domain::model::{
+    AppendOutcome, ConversationKind, Message, NewConversation, NewMessage, NewUser, Role,
+};
+use natter_domain::ports::{AccountStore, ConversationStore, MessageSequencer, MessageStore};
+use natter_domain::values::{ClientMsgId, DisplayName, MessageText, Username};
 use natter_domain::{ConversationId, MessageIdGenerator, UserId};
 use natter_store_cassandra::{CassandraConfig, CassandraMessages};
+use natter_store_postgres::PgStore;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use tokio::sync::OnceCell;
 
 use crate::faults::Faults;
-use crate::mem::MemSequencer;
 
 pub const KEYSPACE: &str = "natter_test";
 pub const DEFAULT_NODES: &str = "127.0.0.1:59042";
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:55432/natter";
+/// Connections per case: a ticket holds one for the length of a write, and the concurrency
+/// cases run 8 to 16 writers at once.
+const POSTGRES_POOL: u32 = 8;
 /// A fixed clock origin so times in assertions are readable.
 pub const T0: i64 = 1_800_000_000_000;
 
@@ -36,6 +42,26 @@ pub fn nodes() -> Vec<String> {
 }
 
 static MIGRATED: OnceCell<()> = OnceCell::const_new();
+static PG_MIGRATED: OnceCell<()> = OnceCell::const_new();
+
+/// The PostgreSQL store (conversations, and the sequencer), migrated on first use.
+pub async fn postgres() -> PgStore {
+    let url = std::env::var("NATTER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+    let store = PgStore::connect(&url, POSTGRES_POOL)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {url} is unreachable: {e}\n\
+                 start it (scripts/services start postgres), or point \
+                 NATTER_TEST_POSTGRES_URL at one (the database must exist)"
+            )
+        });
+    PG_MIGRATED
+        .get_or_init(|| async { store.migrate().await.expect("migrate PostgreSQL") })
+        .await;
+    store
+}
 
 /// A store on the test keyspace (migrated on first use).
 pub async fn messages(
@@ -67,19 +93,20 @@ pub async fn raw_session() -> Session {
         .expect("raw Cassandra session")
 }
 
-/// One case's world: a message store whose sequencer can be told to fail a commit.
+/// One case's world: a message store sequenced by PostgreSQL, through a wrapper that can be
+/// told to fail a commit.
 pub struct Env {
     pub messages: CassandraMessages,
     pub faults: Arc<Faults>,
-    sequencer: Arc<MemSequencer>,
+    pub postgres: PgStore,
     ids: MessageIdGenerator,
     next_client_id: std::sync::atomic::AtomicU64,
 }
 
 impl Env {
     pub async fn new(bucket_size: i64) -> Self {
-        let sequencer = Arc::new(MemSequencer::default());
-        let faults = Arc::new(Faults::new(sequencer.clone()));
+        let postgres = postgres().await;
+        let faults = Arc::new(Faults::new(Arc::new(postgres.clone())));
         let config = CassandraConfig {
             bucket_size,
             ..CassandraConfig::default()
@@ -87,17 +114,46 @@ impl Env {
         Self {
             messages: messages(faults.clone(), config).await,
             faults,
-            sequencer,
+            postgres,
             ids: MessageIdGenerator::new(7),
             next_client_id: Default::default(),
         }
     }
 
-    /// A new, empty conversation.
+    /// A new, empty group conversation, owned by a new user.
     pub async fn conversation(&self) -> ConversationId {
-        let id = ConversationId::new();
-        self.sequencer.create(id);
-        id
+        let owner = UserId::new();
+        let name = format!("u{}", &owner.0.simple().to_string()[20..]);
+        self.postgres
+            .create_user(NewUser {
+                id: owner,
+                username: Username::parse(&name).unwrap(),
+                display_name: DisplayName::parse("Owner").unwrap(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                created_at_ms: T0,
+            })
+            .await
+            .expect("create a user in PostgreSQL");
+        let created = self
+            .postgres
+            .create_conversation(NewConversation {
+                id: ConversationId::new(),
+                kind: ConversationKind::Group,
+                name: None,
+                topic: None,
+                created_by: owner,
+                created_at_ms: T0,
+                members: vec![(owner, Role::Owner)],
+            })
+            .await
+            .expect("create a conversation in PostgreSQL");
+        created.id
+    }
+
+    /// The committed head, as the sequencer tells it.
+    pub async fn head(&self, conversation: ConversationId) -> (i64, i64) {
+        let head = self.faults.head(conversation).await.expect("head");
+        (head.last_seq, head.last_mod)
     }
 
     pub fn new_message(
