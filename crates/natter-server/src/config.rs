@@ -342,6 +342,13 @@ impl ServerConfig {
         if self.server.roles.is_empty() {
             return Err("server.roles must name at least one role".into());
         }
+        if self.backends.event_log == EventLogBackend::Kafka && !self.backends.shared() {
+            return Err(
+                "backends.event_log = \"kafka\" needs backends.accounts = \"postgres\" \
+                 (the notifier queues pushes there)"
+                    .into(),
+            );
+        }
         if self.runs(Role::Notifier)
             && self.server.roles.len() == 1
             && self.backends.event_log != EventLogBackend::Kafka

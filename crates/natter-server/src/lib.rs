@@ -116,7 +116,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         chat,
         auth,
         hub: hub.clone(),
-        rate_limits: RateLimits::new(&config.limits),
+        rate_limits: RateLimits::new(&config.limits, backends.rate_limiter.clone()),
         connection_permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: Arc::new(config.clone()),
         metrics: metrics_handle()?,

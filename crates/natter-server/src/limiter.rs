@@ -1,5 +1,10 @@
 //! Per-key rate limits (GCRA via `governor`): sends per user, auth attempts per username or
 //! client address. Keys idle long enough are forgotten by a periodic sweep so memory stays bounded.
+//!
+//! With Redis configured the same quotas are also enforced cluster-wide (GCRA in Redis), so a
+//! client cannot multiply its allowance by spreading requests over nodes; the node-local limit
+//! stays in front, cheap, and still bounds each node if Redis is down (the Redis check fails
+//! open).
 
 use std::hash::Hash;
 use std::num::NonZeroU32;
@@ -8,17 +13,28 @@ use std::sync::Arc;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use natter_domain::{DomainError, UserId};
+use natter_redis::RedisRateLimiter;
 
 use crate::config::Limits;
 
 #[derive(Clone)]
 pub struct RateLimits {
-    pub sends: Arc<KeyedLimit<UserId>>,
-    pub auth: Arc<KeyedLimit<String>>,
+    sends: Arc<KeyedLimit<UserId>>,
+    auth: Arc<KeyedLimit<String>>,
+    cluster: Option<ClusterLimits>,
+}
+
+/// The cluster-wide half: the same quotas, counted in Redis.
+#[derive(Clone)]
+struct ClusterLimits {
+    limiter: Arc<RedisRateLimiter>,
+    /// (per second, burst)
+    sends: (f64, u32),
+    auth: (f64, u32),
 }
 
 impl RateLimits {
-    pub fn new(limits: &Limits) -> Self {
+    pub fn new(limits: &Limits, cluster: Option<Arc<RedisRateLimiter>>) -> Self {
         let nz = nonzero;
         let sends =
             Quota::per_second(nz(limits.sends_per_second)).allow_burst(nz(limits.sends_burst));
@@ -26,6 +42,41 @@ impl RateLimits {
         Self {
             sends: Arc::new(KeyedLimit::new(sends)),
             auth: Arc::new(KeyedLimit::new(auth)),
+            cluster: cluster.map(|limiter| ClusterLimits {
+                limiter,
+                sends: (
+                    f64::from(limits.sends_per_second.max(1)),
+                    limits.sends_burst,
+                ),
+                auth: (
+                    f64::from(limits.auth_per_minute.max(1)) / 60.0,
+                    limits.auth_burst,
+                ),
+            }),
+        }
+    }
+
+    /// Count one message send by `user`.
+    pub async fn check_send(&self, user: &UserId) -> Result<(), DomainError> {
+        self.sends.check(user)?;
+        match &self.cluster {
+            Some(cluster) => {
+                let (rate, burst) = cluster.sends;
+                cluster_check(&cluster.limiter, &format!("send:{}", user.0), rate, burst).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Count one login or registration attempt under `key`.
+    pub async fn check_auth(&self, key: &str) -> Result<(), DomainError> {
+        self.auth.check(&key.to_owned())?;
+        match &self.cluster {
+            Some(cluster) => {
+                let (rate, burst) = cluster.auth;
+                cluster_check(&cluster.limiter, &format!("auth:{key}"), rate, burst).await
+            }
+            None => Ok(()),
         }
     }
 
@@ -34,6 +85,20 @@ impl RateLimits {
         self.sends.limiter.retain_recent();
         self.auth.limiter.retain_recent();
     }
+}
+
+async fn cluster_check(
+    limiter: &RedisRateLimiter,
+    key: &str,
+    rate: f64,
+    burst: u32,
+) -> Result<(), DomainError> {
+    limiter
+        .check(key, rate, burst)
+        .await
+        .map_err(|retry| DomainError::RateLimited {
+            retry_after_ms: retry.ms.max(1),
+        })
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -60,7 +125,7 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
         }
     }
 
-    pub fn check(&self, key: &K) -> Result<(), DomainError> {
+    fn check(&self, key: &K) -> Result<(), DomainError> {
         self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             DomainError::RateLimited {

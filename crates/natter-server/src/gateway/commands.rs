@@ -58,7 +58,7 @@ async fn run(
             ..
         } => {
             let outgoing = outgoing(&client_msg_id, &text, reply_to_seq, &mentions)?;
-            state.rate_limits.sends.check(&user)?;
+            state.rate_limits.check_send(&user).await?;
             let outcome = chat
                 .send_message(user, ConversationId(conversation_id), outgoing)
                 .await?;

@@ -37,8 +37,8 @@ pub async fn register(
 ) -> ApiResult<impl IntoResponse> {
     state
         .rate_limits
-        .auth
-        .check(&format!("register:{}", peer.ip()))?;
+        .check_auth(&format!("register:{}", peer.ip()))
+        .await?;
     let registration = Registration {
         username: Username::parse(&body.username)?,
         password: Password::parse(&body.password)?,
@@ -59,10 +59,13 @@ pub async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<axum::Json<AuthTokens>> {
-    state.rate_limits.auth.check(&format!(
-        "login:{}",
-        body.username.trim().to_ascii_lowercase()
-    ))?;
+    state
+        .rate_limits
+        .check_auth(&format!(
+            "login:{}",
+            body.username.trim().to_ascii_lowercase()
+        ))
+        .await?;
     let issued = state
         .auth
         .login(

@@ -64,7 +64,7 @@ pub async fn send(
         body.reply_to_seq,
         &body.mentions,
     )?;
-    state.rate_limits.sends.check(&me.user_id)?;
+    state.rate_limits.check_send(&me.user_id).await?;
     let outcome = state
         .chat
         .send_message(me.user_id, ConversationId(id), message)
