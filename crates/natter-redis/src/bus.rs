@@ -1,0 +1,265 @@
+//! [`RedisBus`]: the cluster's event bus on Redis pub/sub.
+//!
+//! **One cluster channel.** Every node publishes every event to one channel (`natter:events` by
+//! default) and subscribes to it once, so each node receives each event once, decodes it once,
+//! and its hub serialises it once for all its local connections. With few nodes this broadcast
+//! is the cheapest design: one PUBLISH per event, no routing state anywhere, and a node's
+//! inbound traffic is the cluster's event rate. Its cost grows with the node count (every node
+//! receives every event, relevant to its users or not; Redis sends `nodes x events`). When nodes
+//! multiply, the next step is per-node channels plus interest sets: each node records in Redis
+//! which conversations and users it has connections for, and a publish goes only to the channels
+//! of the interested nodes (more state to keep exact across connects and node deaths, in
+//! exchange for traffic proportional to interest).
+//!
+//! **Publishing** goes through the node's one multiplexed connection ([`Redis`]), so one node's
+//! publishes reach Redis, and every subscriber, in publish order. Each publish is bounded by the
+//! handle's timeout: with Redis down the caller gets `BusError::Unavailable` promptly.
+//!
+//! **Subscribing** uses a dedicated connection (RESP3, so the same connection can also be named
+//! with `CLIENT SETNAME` and health-checked with `PING`; Redis 6 or later). Its pushes are decoded
+//! as they are read and handed to [`Fanout`], which queues them to each subscription through a
+//! bounded queue and never waits: a subscription that falls behind gets [`BusItem::Lagged`] and
+//! then newer events. If this node reads too slowly overall, Redis itself closes the connection
+//! (`client-output-buffer-limit pubsub`), which is handled like any other drop.
+//!
+//! **Reconnecting.** A supervisor task watches the subscriber connection (a disconnection push,
+//! or a `PING` that fails or times out) and replaces it with bounded, jittered exponential
+//! backoff, forever, while the bus lives. Once the new connection is subscribed, every
+//! subscription gets [`BusItem::Lagged`]: events published in between are lost (pub/sub is
+//! at-most-once), so local clients must resync from storage, which is safe from that point on
+//! because the subscription is live again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use natter_domain::BusError;
+use natter_domain::events::Event;
+use natter_domain::ports::{BusItem, BusSubscription, EventBus};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, PushKind, Value};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::AbortHandle;
+
+use crate::codec;
+use crate::connection::Redis;
+use crate::errors::{Error, bounded};
+use crate::fanout::Fanout;
+
+#[derive(Debug, Clone)]
+pub struct BusOptions {
+    /// The cluster channel every node publishes to and subscribes to.
+    pub channel: String,
+    /// Events queued per subscription before it is told it lagged.
+    pub subscriber_capacity: usize,
+    /// How often the subscriber connection is checked with `PING` (a half-open TCP connection
+    /// delivers nothing and reports nothing).
+    pub health_interval: Duration,
+    /// The longest wait between two reconnection attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for BusOptions {
+    fn default() -> Self {
+        Self {
+            channel: "natter:events".into(),
+            subscriber_capacity: 65_536,
+            health_interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct RedisBus {
+    redis: Redis,
+    channel: Arc<str>,
+    fanout: Arc<Fanout>,
+    client_name: String,
+    supervisor: AbortHandle,
+}
+
+impl RedisBus {
+    /// Subscribe to the cluster channel and start the supervisor. Fails if Redis cannot be
+    /// reached now; after that, outages are survived.
+    pub async fn start(redis: &Redis, options: BusOptions) -> Result<Self, Error> {
+        let info = redis.client().get_connection_info().clone();
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let client_name = format!("natter-bus-{:016x}", rand::random::<u64>());
+        let channel: Arc<str> = options.channel.as_str().into();
+        let fanout = Arc::new(Fanout::new(options.subscriber_capacity));
+        let subscriber = Subscriber {
+            client,
+            client_name: client_name.clone(),
+            channel: options.channel.clone(),
+            timeout: redis.timeout(),
+            fanout: Arc::clone(&fanout),
+            lost: Arc::new(Notify::new()),
+            options,
+        };
+        let connection = subscriber.open(fanout.generation()).await?;
+        let supervisor = tokio::spawn(subscriber.supervise(connection)).abort_handle();
+        Ok(Self {
+            redis: redis.clone(),
+            channel,
+            fanout,
+            client_name,
+            supervisor,
+        })
+    }
+
+    /// The `CLIENT SETNAME` of this bus's subscriber connection (visible in `CLIENT LIST`).
+    pub fn client_name(&self) -> &str {
+        &self.client_name
+    }
+
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+}
+
+impl Drop for RedisBus {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+        self.fanout.close();
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisBus {
+    async fn publish(&self, event: Event) -> Result<(), BusError> {
+        let payload = codec::encode(&event);
+        let mut connection = self.redis.connection();
+        let _receivers: i64 = self
+            .redis
+            .run(
+                redis::cmd("PUBLISH")
+                    .arg(&*self.channel)
+                    .arg(payload)
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> Box<dyn BusSubscription> {
+        Box::new(RedisSubscription {
+            receiver: self.fanout.subscribe(),
+        })
+    }
+}
+
+struct RedisSubscription {
+    receiver: mpsc::Receiver<BusItem>,
+}
+
+#[async_trait]
+impl BusSubscription for RedisSubscription {
+    async fn next(&mut self) -> Option<BusItem> {
+        self.receiver.recv().await
+    }
+}
+
+/// Everything the supervisor needs to (re)open the subscriber connection.
+struct Subscriber {
+    client: redis::Client,
+    client_name: String,
+    channel: String,
+    timeout: Duration,
+    fanout: Arc<Fanout>,
+    /// Notified by the current connection's disconnection push.
+    lost: Arc<Notify>,
+    options: BusOptions,
+}
+
+impl Subscriber {
+    /// Connect, name the connection, subscribe. Pushes go straight to the fan-out, tagged with
+    /// `generation` so that a replaced connection's late pushes are ignored.
+    async fn open(&self, generation: u64) -> Result<MultiplexedConnection, Error> {
+        let fanout = Arc::clone(&self.fanout);
+        let lost = Arc::clone(&self.lost);
+        let on_push = move |push: PushInfo| -> Result<(), std::convert::Infallible> {
+            match push.kind {
+                PushKind::Message => match push.data.get(1) {
+                    Some(Value::BulkString(bytes)) => match codec::decode(bytes) {
+                        Ok(event) => fanout.deliver(generation, event),
+                        Err(err) => {
+                            tracing::warn!(%err, "undecodable event on the bus; subscribers resync");
+                            fanout.lost_one(generation);
+                        }
+                    },
+                    _ => fanout.lost_one(generation),
+                },
+                PushKind::Disconnection if fanout.is_current(generation) => lost.notify_one(),
+                _ => {}
+            }
+            Ok(())
+        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_push_sender(on_push);
+        let limit = self.timeout * 3;
+        bounded(limit, async {
+            let mut connection = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(&self.client_name)
+                .query_async::<()>(&mut connection)
+                .await?;
+            connection.subscribe(&self.channel).await?;
+            Ok(connection)
+        })
+        .await
+    }
+
+    async fn supervise(self, mut connection: MultiplexedConnection) {
+        loop {
+            self.until_lost(&mut connection).await;
+            // Stop accepting the old connection's pushes before letting it go.
+            let generation = self.fanout.next_generation();
+            drop(connection);
+            tracing::warn!(channel = %self.channel, "bus subscriber connection lost; reconnecting");
+            connection = self.reopen(generation).await;
+            self.fanout.resubscribed(generation);
+            tracing::info!(channel = %self.channel, "bus resubscribed; subscribers resync");
+        }
+    }
+
+    /// Wait until the connection is gone: a disconnection push or a failed health check.
+    async fn until_lost(&self, connection: &mut MultiplexedConnection) {
+        loop {
+            tokio::select! {
+                () = self.lost.notified() => return,
+                () = tokio::time::sleep(self.options.health_interval) => {
+                    let ping = redis::cmd("PING");
+                    if let Err(err) = bounded(self.timeout, ping.query_async::<String>(connection)).await {
+                        tracing::warn!(%err, "bus subscriber connection failed its health check");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn reopen(&self, generation: u64) -> MultiplexedConnection {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.open(generation).await {
+                Ok(connection) => return connection,
+                Err(err) => {
+                    let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
+                    tracing::warn!(%err, wait_ms = wait.as_millis() as u64, "bus resubscribe failed");
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! A Redis that dies and comes back empty, on a private `redis-server` so the shared one is left
+//! alone: publishing and presence fail promptly while it is down, the limiter fails open, and
+//! afterwards the bus resubscribes (subscribers get `Lagged`, then events) and presence rewrites
+//! this node's counts, including one recorded during the outage.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use natter_domain::ports::{BusItem, EventBus, PresenceStore};
+use natter_domain::{ConversationId, UserId};
+use natter_redis::{BusOptions, RedisBus, RedisPresence, RedisRateLimiter};
+
+use crate::{eventually, message_event, redis_at, unique, within};
+
+/// A throwaway `redis-server` without persistence, killed when dropped.
+struct Server {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn new() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(unique("outage").replace(':', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
+        server.start();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "this test runs its own redis-server (scripts/services install redis): {err}"
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn survives_redis_dying_and_coming_back_empty() {
+    let mut server = Server::new();
+    let redis = redis_at(&server.url()).await;
+    let bus = RedisBus::start(
+        &redis,
+        BusOptions {
+            health_interval: Duration::from_millis(500),
+            max_backoff: Duration::from_millis(500),
+            ..BusOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut subscription = bus.subscribe();
+    let presence = RedisPresence::start(&redis, 1, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let limiter = RedisRateLimiter::new(&redis);
+    let (before, during) = (UserId::new(), UserId::new());
+    assert!(presence.connected(before).await.unwrap());
+
+    server.kill();
+
+    let started = Instant::now();
+    let (sender, conversation) = (UserId::new(), ConversationId::new());
+    let published = bus.publish(message_event(sender, conversation, 1)).await;
+    assert!(published.is_err(), "publish with Redis down: {published:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "publish failed only after {:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    assert!(presence.connected(during).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(limiter.check("k", 1.0, 1).await, Ok(()), "fails open");
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    server.start(); // same port, empty
+
+    assert!(matches!(
+        within(
+            Duration::from_secs(20),
+            "Lagged after Redis came back",
+            subscription.next()
+        )
+        .await,
+        Some(BusItem::Lagged)
+    ));
+    let event = message_event(sender, conversation, 2);
+    within(Duration::from_secs(10), "publishing again", async {
+        while bus.publish(event.clone()).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    match within(
+        Duration::from_secs(10),
+        "the event after the outage",
+        subscription.next(),
+    )
+    .await
+    {
+        Some(BusItem::Event(got)) => assert_eq!(*got, event),
+        other => panic!("expected the event, got {other:?}"),
+    }
+
+    // Another node sees both users: this node rewrote its counts into the empty server.
+    let observer = RedisPresence::start(&redis_at(&server.url()).await, 2, Duration::from_secs(1))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "counts rewritten", || async {
+        observer.online(&[before, during]).await.ok() == Some(vec![before, during])
+    })
+    .await;
+    assert!(presence.disconnected(during).await.unwrap(), "went offline");
+    assert_eq!(
+        observer.online(&[before, during]).await.unwrap(),
+        vec![before]
+    );
+}
