@@ -151,13 +151,39 @@ impl Nginx {
         Self { prefix, base_url }
     }
 
-    pub fn stop(self) {
-        let _ = Command::new("nginx")
+    fn signal(&self, signal: &str) -> std::process::ExitStatus {
+        Command::new("nginx")
             .arg("-p")
             .arg(&self.prefix)
             .arg("-c")
             .arg(self.prefix.join("nginx.conf"))
-            .args(["-s", "stop"])
-            .status();
+            .args(["-s", signal])
+            .status()
+            .expect("run nginx")
+    }
+
+    /// New workers with a fresh view of the upstreams; waits until they answer.
+    pub fn reload(&self) {
+        assert!(self.signal("reload").success(), "nginx reload");
+        let url = format!("{}/readyz", self.base_url);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let ok = Command::new("curl")
+                .args(["-fsS", "-o", "/dev/null", &url])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cluster not ready after restart"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    pub fn stop(self) {
+        let _ = self.signal("stop");
     }
 }

@@ -136,14 +136,22 @@ async fn health_readiness_and_metrics() {
     let session = alice.connect().await.expect("connect");
     session.ping().await.expect("ping");
 
-    let metrics = get(&server, "/metrics").await;
-    assert_eq!(metrics.status, 200);
-    assert!(
-        content_type(&metrics).starts_with("text/plain"),
-        "{}",
-        content_type(&metrics)
-    );
-    let text = String::from_utf8(metrics.body.clone()).expect("UTF-8");
+    // Metrics are per node (Prometheus scrapes each); a cluster's traffic is spread over them.
+    let mut text = String::new();
+    for node in 0..server.node_count() {
+        let metrics = server
+            .node_client(node)
+            .raw_request(Method::GET, "/metrics", RawBody::Empty, None)
+            .await
+            .expect("metrics");
+        assert_eq!(metrics.status, 200);
+        assert!(
+            content_type(&metrics).starts_with("text/plain"),
+            "{}",
+            content_type(&metrics)
+        );
+        text.push_str(&String::from_utf8(metrics.body.clone()).expect("UTF-8"));
+    }
     // Prometheus text format: comments and `name{labels} value` samples.
     for line in text
         .lines()

@@ -116,6 +116,11 @@ impl TestServer {
         for node in &mut self.nodes {
             node.restart(&data_dir, &self.extra_args);
         }
+        // NGINX marked every node failed while they were all down; a reload forgets that, as
+        // an operator restarting a whole cluster would do.
+        if let Some(nginx) = &self.nginx {
+            nginx.reload();
+        }
     }
 }
 
