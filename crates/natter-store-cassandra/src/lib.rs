@@ -73,6 +73,7 @@ use tokio::sync::OnceCell;
 
 pub use crate::config::{CassandraConfig, Consistency, DEFAULT_BUCKET_SIZE, Replication};
 use crate::layout::Layout;
+pub use crate::schema::table_id;
 use crate::statements::Statements;
 
 /// Message bodies in one Cassandra keyspace. Cheap to clone: clones share the session.
@@ -150,7 +151,8 @@ impl CassandraMessages {
     }
 
     /// Create the keyspace (with [`CassandraConfig::replication`]) and the tables if missing.
-    /// Idempotent; run it before the first read or write.
+    /// Idempotent; run it before the first read or write. Nodes may run it at the same time:
+    /// tables are created with fixed ids ([`table_id`]), so racing creations agree.
     pub async fn migrate(&self) -> StoreResult<()> {
         schema::migrate(
             &self.inner.session,

@@ -1,5 +1,11 @@
-//! The keyspace and its three tables, created with `IF NOT EXISTS` so `migrate` is idempotent
-//! and safe to run from every node at start-up.
+//! The keyspace and its three tables, created with `IF NOT EXISTS` so `migrate` is idempotent.
+//! Nodes may run it concurrently at start-up: Cassandra 5 does not serialise schema changes,
+//! and the same `CREATE TABLE` sent to two coordinators at once would give the table two
+//! random ids (the nodes then disagree on the schema for good), so every table is created
+//! `WITH ID` a UUID derived from its keyspace and name ([`table_id`]): concurrent creations
+//! create the very same table. (The flip side: a dropped table must not be re-created under
+//! the same keyspace and name while the old one's commit log may still replay; use a new
+//! keyspace instead.)
 //!
 //! DDL is the only CQL sent unprepared (it binds no values); the keyspace name is interpolated
 //! into it and into every prepared statement, so it must be a plain identifier (checked here).
@@ -19,6 +25,7 @@ use std::time::Duration;
 
 use scylla::client::session::Session;
 use scylla::statement::Statement;
+use uuid::Uuid;
 
 use crate::config::Replication;
 use crate::errors;
@@ -82,6 +89,18 @@ pub(crate) fn message_columns() -> Vec<(String, &'static str)> {
     columns
 }
 
+/// Namespace of the table ids (a fixed random UUID: changing it changes every id).
+const TABLE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1e_52a4_0c3b_4d7e_9a58_2b61_c0d4_e913);
+
+/// The id every node gives the table `keyspace.table` when it creates it (name-based UUID,
+/// version 5).
+pub fn table_id(keyspace: &str, table: &str) -> Uuid {
+    Uuid::new_v5(
+        &TABLE_ID_NAMESPACE,
+        format!("{keyspace}.{table}").as_bytes(),
+    )
+}
+
 /// Every DDL statement, in order.
 pub(crate) fn statements(keyspace: &str, replication: &Replication) -> Vec<String> {
     vec![
@@ -92,22 +111,25 @@ pub(crate) fn statements(keyspace: &str, replication: &Replication) -> Vec<Strin
         format!(
             "CREATE TABLE IF NOT EXISTS {keyspace}.messages ({}, \
              PRIMARY KEY ((conversation_id, bucket), seq)\
-             ) WITH CLUSTERING ORDER BY (seq DESC)",
+             ) WITH CLUSTERING ORDER BY (seq DESC) AND ID = {}",
             message_columns()
                 .iter()
                 .map(|(name, typ)| format!("{name} {typ}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            table_id(keyspace, "messages"),
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {keyspace}.changes (\
              conversation_id uuid, mod_bucket bigint, mod_seq bigint, seq bigint, \
-             PRIMARY KEY ((conversation_id, mod_bucket), mod_seq))"
+             PRIMARY KEY ((conversation_id, mod_bucket), mod_seq)) WITH ID = {}",
+            table_id(keyspace, "changes"),
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {keyspace}.client_ids (\
              conversation_id uuid, sender_id uuid, client_msg_id text, seq bigint, \
-             PRIMARY KEY ((conversation_id, sender_id, client_msg_id)))"
+             PRIMARY KEY ((conversation_id, sender_id, client_msg_id))) WITH ID = {}",
+            table_id(keyspace, "client_ids"),
         ),
     ]
 }
@@ -157,5 +179,23 @@ mod tests {
         assert_eq!(ddl.len(), 4);
         assert!(ddl.iter().all(|s| s.contains("IF NOT EXISTS")));
         assert!(ddl[1].contains("prev_reactions frozen<list<frozen<tuple<text, uuid>>>>"));
+    }
+
+    const PINNED_NATTER_MESSAGES_ID: &str = "7b239b59-0ec5-5bd7-a20d-561e63a521b6";
+
+    #[test]
+    fn table_ids_depend_only_on_keyspace_and_name() {
+        let ddl = statements("ks", &Replication::Simple { factor: 1 });
+        for (statement, table) in ddl[1..].iter().zip(["messages", "changes", "client_ids"]) {
+            assert!(statement.ends_with(&format!("ID = {}", table_id("ks", table))));
+        }
+        assert_eq!(table_id("ks", "messages"), table_id("ks", "messages"));
+        assert_ne!(table_id("ks", "messages"), table_id("ks2", "messages"));
+        assert_ne!(table_id("ks", "messages"), table_id("ks", "changes"));
+        // Pinned: a change here would give existing deployments' tables new ids.
+        assert_eq!(
+            table_id("natter", "messages").to_string(),
+            PINNED_NATTER_MESSAGES_ID
+        );
     }
 }

@@ -7,6 +7,7 @@ mod buckets;
 mod faults;
 mod nulls;
 mod orphans;
+mod schema;
 mod support;
 mod unavailable;
 
