@@ -224,6 +224,8 @@ pub struct KafkaConfig {
     /// Message events, keyed by conversation id.
     pub topic: String,
     pub partitions: i32,
+    /// The consumer group of the notifier role (one group reads the whole topic once).
+    pub notifier_group: String,
 }
 
 impl Default for KafkaConfig {
@@ -232,6 +234,7 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "natter.messages".into(),
             partitions: 8,
+            notifier_group: "natter-notifier".into(),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use natter_domain::ports::{ConversationStore, EventBus, MessageStore, PresenceStore};
 use natter_domain::{Ports, SystemClock};
-use natter_kafka::{KafkaEventLog, NOTIFIER_GROUP, Notifier};
+use natter_kafka::{KafkaEventLog, Notifier};
 use natter_redis::{BusOptions, Redis, RedisBus, RedisPresence, RedisRateLimiter};
 use natter_store_cassandra::{CassandraConfig, CassandraMessages, Replication};
 use natter_store_postgres::{PgLocks, PgStore};
@@ -105,7 +105,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
     Ok(backends)
 }
 
-/// The `notifier` role: one member of the `natter-notifier` consumer group, stopped (and its
+/// The `notifier` role: one member of the notifier consumer group (`kafka.notifier_group`), stopped (and its
 /// offsets committed) at shutdown.
 fn start_notifier(config: &ServerConfig, backends: &mut Backends, pg: &PgStore) {
     let notifier = Notifier::new(
@@ -114,12 +114,13 @@ fn start_notifier(config: &ServerConfig, backends: &mut Backends, pg: &PgStore) 
         Arc::new(pg.clone()),
     );
     let kafka = kafka(config);
+    let group = config.kafka.notifier_group.clone();
     let stop = CancellationToken::new();
     let task = {
         let stop = stop.clone();
         tokio::spawn(async move {
             if let Err(err) =
-                natter_kafka::run_consumer(&kafka, NOTIFIER_GROUP, Arc::new(notifier), stop).await
+                natter_kafka::run_consumer(&kafka, &group, Arc::new(notifier), stop).await
             {
                 tracing::error!(%err, "the notifier consumer stopped");
             }

@@ -178,7 +178,7 @@ async fn kafka_restart_loses_no_event_and_the_notifier_queues_each_push_once() {
         acked.insert(cmid.clone(), send_until_acked(&alice, group, &cmid).await);
     }
     assert_exactly(&alice, group, &acked).await;
-    let deadline = std::time::Instant::now() + WAIT * 2;
+    let deadline = std::time::Instant::now() + WAIT * 3;
     loop {
         let pushes = pending_pushes(bob_id, group);
         assert!(pushes <= 10, "{pushes} pushes for 10 messages: duplicates");

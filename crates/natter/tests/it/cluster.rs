@@ -41,7 +41,8 @@ fn config_file() -> &'static Path {
              [postgres]\nurl = \"{postgres}\"\npool_size = 8\nlock_pool_size = 8\n\
              [cassandra]\nnodes = [{nodes}]\nkeyspace = \"natter_e2e\"\n\
              [redis]\nurl = \"{redis}\"\nchannel = \"natter:e2e:{pid}\"\npresence_ttl_ms = 3000\n\
-             [kafka]\nbrokers = \"{kafka}\"\ntopic = \"natter.e2e\"\n",
+             [kafka]\nbrokers = \"{kafka}\"\ntopic = \"natter.e2e.{pid}\"\n\
+             notifier_group = \"natter-notifier-e2e-{pid}\"\n",
             nodes = cassandra
                 .split(',')
                 .map(|n| format!("\"{n}\""))
