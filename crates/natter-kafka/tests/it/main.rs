@@ -8,3 +8,4 @@ mod offsets;
 mod order;
 mod retries;
 mod support;
+mod unreachable;
