@@ -35,6 +35,8 @@ pub struct NodeConfig {
     pub node_id: u16,
     /// What this process runs; all of them by default.
     pub roles: Vec<Role>,
+    /// Proxies (NGINX) whose `X-Forwarded-For` names the client, for per-address limits.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for NodeConfig {
@@ -44,6 +46,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("./natter-data"),
             node_id: 0,
             roles: Role::ALL.to_vec(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

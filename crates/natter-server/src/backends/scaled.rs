@@ -48,6 +48,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
             _ => (Arc::new(pg.clone()), Arc::new(pg.clone())),
         };
     let mut rate_limiter = None;
+    let mut leave_presence: Option<Arc<RedisPresence>> = None;
     let (bus, presence): (Arc<dyn EventBus>, Arc<dyn PresenceStore>) =
         match config.backends.realtime {
             RealtimeBackend::Memory => (
@@ -55,9 +56,10 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
                 Arc::new(MemoryPresence::default()),
             ),
             RealtimeBackend::Redis => {
+                // The error names the server with its password hidden.
                 let redis = Redis::connect(&config.redis.url)
                     .await
-                    .map_err(|e| anyhow::anyhow!("Redis {}: {e}", config.redis.url))?;
+                    .map_err(|e| anyhow::anyhow!("Redis: {e}"))?;
                 let options = BusOptions {
                     channel: config.redis.channel.clone(),
                     subscriber_capacity: config.limits.bus_capacity,
@@ -74,7 +76,9 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
                 .await
                 .map_err(|e| anyhow::anyhow!("Redis presence: {e}"))?;
                 rate_limiter = Some(Arc::new(RedisRateLimiter::new(&redis)));
-                (Arc::new(bus), Arc::new(presence))
+                let presence = Arc::new(presence);
+                leave_presence = Some(presence.clone());
+                (Arc::new(bus), presence)
             }
         };
     let bus: Arc<dyn EventBus> = match config.backends.event_log {
@@ -100,6 +104,14 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
     backends.rate_limiter = rate_limiter;
     if config.backends.event_log == EventLogBackend::Kafka && config.runs(Role::Notifier) {
         start_notifier(config, &mut backends, &pg);
+    }
+    if let Some(presence) = leave_presence {
+        // A graceful stop takes this node's users offline at once (a crash: after the TTL).
+        backends.on_close(move || async move {
+            if let Err(err) = presence.shutdown().await {
+                tracing::warn!(%err, "presence not cleared at shutdown; it expires with the TTL");
+            }
+        });
     }
     backends.on_close(move || async move { pg.close().await });
     Ok(backends)

@@ -24,6 +24,27 @@ fn tokens(issued: IssuedTokens) -> AuthTokens {
     }
 }
 
+/// The client's address: the peer's, or, when the peer is a trusted proxy (NGINX), the address
+/// that proxy saw, which it appended last to `X-Forwarded-For`. Earlier entries are whatever the
+/// client claimed and are never trusted.
+fn client_address(
+    trusted_proxies: &[std::net::IpAddr],
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
 fn device(name: Option<&str>) -> ApiResult<Option<DeviceName>> {
     Ok(name.map(DeviceName::parse).transpose()?)
 }
@@ -33,11 +54,13 @@ fn device(name: Option<&str>) -> ApiResult<Option<DeviceName>> {
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
+    let client = client_address(&state.config.server.trusted_proxies, peer.ip(), &headers);
     state
         .rate_limits
-        .check_auth(&format!("register:{}", peer.ip()))
+        .check_auth(&format!("register:{client}"))
         .await?;
     let registration = Registration {
         username: Username::parse(&body.username)?,
@@ -163,4 +186,27 @@ pub async fn user(
 ) -> ApiResult<axum::Json<UserView>> {
     let seen = state.chat.user(me.user_id, UserId(user_id)).await?;
     Ok(axum::Json(convert::user_with_presence(&seen)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn forwarded_for_is_trusted_only_from_trusted_proxies() {
+        let proxy = "127.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        assert_eq!(
+            client_address(&[proxy], proxy, &headers).to_string(),
+            "203.0.113.7",
+            "the entry the proxy appended"
+        );
+        let stranger = "198.51.100.1".parse().unwrap();
+        assert_eq!(client_address(&[proxy], stranger, &headers), stranger);
+        assert_eq!(client_address(&[], proxy, &headers), proxy);
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_address(&[proxy], proxy, &headers), proxy);
+    }
 }
