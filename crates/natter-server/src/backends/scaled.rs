@@ -81,14 +81,17 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
                 (Arc::new(bus), presence)
             }
         };
+    let mut event_log = None;
     let bus: Arc<dyn EventBus> = match config.backends.event_log {
         EventLogBackend::None => bus,
         EventLogBackend::Kafka => {
             ensure_topic(config).await?;
-            Arc::new(
+            let log = Arc::new(
                 KafkaEventLog::new(&kafka(config), bus)
                     .map_err(|e| anyhow::anyhow!("Kafka producer: {e}"))?,
-            )
+            );
+            event_log = Some(log.clone());
+            log
         }
     };
     let ports = Ports {
@@ -104,6 +107,14 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
     backends.rate_limiter = rate_limiter;
     if config.backends.event_log == EventLogBackend::Kafka && config.runs(Role::Notifier) {
         start_notifier(config, &mut backends, &pg);
+    }
+    if let Some(log) = event_log {
+        // Records still queued in the producer are lost unless flushed before exit.
+        backends.on_close(move || async move {
+            if let Err(err) = log.flush(Duration::from_secs(10)).await {
+                tracing::warn!(%err, "message events not all written to Kafka at shutdown");
+            }
+        });
     }
     if let Some(presence) = leave_presence {
         // A graceful stop takes this node's users offline at once (a crash: after the TTL).
