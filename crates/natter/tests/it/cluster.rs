@@ -87,7 +87,7 @@ fn create_database(server_url: &str, name: &str) {
     );
 }
 
-/// A free port on loopback (released before use; a collision fails the test loudly).
+/// A free port on loopback (released before use, so NGINX may lose a race for it: retried).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -95,20 +95,19 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Ports and environments of a cluster's nodes. Node ids are unique within this test process
-/// (message ids embed them).
-pub fn node_envs(_data_dir: &Path) -> Vec<(u16, Vec<(String, String)>)> {
+/// Environments of a cluster's nodes. Node ids are unique within this test process (message
+/// ids embed them).
+pub fn node_envs() -> Vec<Vec<(String, String)>> {
     static NEXT_NODE_ID: AtomicU16 = AtomicU16::new(0);
     let config = config_file();
     (0..NODES)
         .map(|_| {
             let id = (std::process::id() as u16 % 64) * 16
                 + NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed) % 16;
-            let env = vec![
+            vec![
                 ("NATTER_CONFIG".to_owned(), config.display().to_string()),
                 ("NATTER__SERVER__NODE_ID".to_owned(), id.to_string()),
-            ];
-            (free_port(), env)
+            ]
         })
         .collect()
 }
@@ -116,14 +115,25 @@ pub fn node_envs(_data_dir: &Path) -> Vec<(u16, Vec<(String, String)>)> {
 /// An NGINX in front of one test cluster.
 pub struct Nginx {
     prefix: std::path::PathBuf,
+    node_ports: Vec<u16>,
+    port: u16,
     pub base_url: String,
 }
 
 impl Nginx {
+    /// On a free port (another one if the first is taken meanwhile).
     pub fn start(data_dir: &Path, node_ports: &[u16]) -> Self {
         let prefix = data_dir.join("nginx");
+        for _ in 0..5 {
+            if let Some(nginx) = Self::try_start(&prefix, node_ports, free_port()) {
+                return nginx;
+            }
+        }
+        panic!("nginx did not start; see {}/error.log", prefix.display());
+    }
+
+    fn try_start(prefix: &Path, node_ports: &[u16], port: u16) -> Option<Self> {
         std::fs::create_dir_all(prefix.join("tmp")).expect("nginx dir");
-        let port = free_port();
         let template = include_str!("../../../../deploy/nginx/natter.conf.template");
         let servers: String = node_ports
             .iter()
@@ -133,58 +143,59 @@ impl Nginx {
             .replace("@PREFIX@", &prefix.display().to_string())
             .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
             .replace("@UPSTREAM_SERVERS@", servers.trim_end());
-        let conf_file = prefix.join("nginx.conf");
-        std::fs::write(&conf_file, conf).expect("write nginx.conf");
-        let status = Command::new("nginx")
-            .arg("-p")
-            .arg(&prefix)
-            .arg("-c")
-            .arg(&conf_file)
-            .status()
-            .expect("run nginx (apt-get install nginx)");
-        assert!(status.success(), "nginx did not start");
-        let base_url = format!("http://127.0.0.1:{port}");
+        std::fs::write(prefix.join("nginx.conf"), conf).expect("write nginx.conf");
+        let nginx = Self {
+            prefix: prefix.to_owned(),
+            node_ports: node_ports.to_vec(),
+            port,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        if !nginx.run(&[]).success() {
+            return None;
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(std::time::Instant::now() < deadline, "nginx not listening");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Self { prefix, base_url }
+        Some(nginx)
     }
 
-    fn signal(&self, signal: &str) -> std::process::ExitStatus {
+    fn run(&self, extra: &[&str]) -> std::process::ExitStatus {
         Command::new("nginx")
             .arg("-p")
             .arg(&self.prefix)
             .arg("-c")
             .arg(self.prefix.join("nginx.conf"))
-            .args(["-s", signal])
+            .args(extra)
             .status()
-            .expect("run nginx")
+            .expect("run nginx (apt-get install nginx)")
     }
 
-    /// New workers with a fresh view of the upstreams; waits until they answer.
-    pub fn reload(&self) {
-        assert!(self.signal("reload").success(), "nginx reload");
-        let url = format!("{}/readyz", self.base_url);
+    /// Stop, then start a new NGINX on the same port (it forgets which nodes had failed).
+    pub fn restart(self) -> Self {
+        let (prefix, node_ports, port) = (self.prefix.clone(), self.node_ports.clone(), self.port);
+        self.stop();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let ok = Command::new("curl")
-                .args(["-fsS", "-o", "/dev/null", &url])
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                return;
+            if let Some(nginx) = Self::try_start(&prefix, &node_ports, port) {
+                return nginx;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "cluster not ready after restart"
+                "nginx did not restart"
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 
+    /// Fast stop; waits until the master has exited.
     pub fn stop(self) {
-        let _ = self.signal("stop");
+        let pid_file = self.prefix.join("nginx.pid");
+        let _ = self.run(&["-s", "stop"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pid_file.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }

@@ -38,10 +38,11 @@ impl TestServer {
     /// (kill, restart, terminate) applies to all three nodes.
     pub fn spawn_with(extra_args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        // Cluster nodes also start on port 0: NGINX learns their ports once they listen.
         let nodes = if crate::cluster::enabled() {
-            crate::cluster::node_envs(data_dir.path())
+            crate::cluster::node_envs()
                 .into_iter()
-                .map(|(port, env)| Node::new(port, env))
+                .map(|env| Node::new(0, env))
                 .collect()
         } else {
             vec![Node::new(0, Vec::new())]
@@ -116,10 +117,10 @@ impl TestServer {
         for node in &mut self.nodes {
             node.restart(&data_dir, &self.extra_args);
         }
-        // NGINX marked every node failed while they were all down; a reload forgets that, as
-        // an operator restarting a whole cluster would do.
-        if let Some(nginx) = &self.nginx {
-            nginx.reload();
+        // NGINX marked every node failed while they were all down (for fail_timeout); a fresh
+        // NGINX forgets that, as an operator restarting a whole cluster would make it.
+        if let Some(nginx) = self.nginx.take() {
+            self.nginx = Some(nginx.restart());
         }
     }
 }
