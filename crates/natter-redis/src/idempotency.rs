@@ -45,6 +45,22 @@ impl RedisIdempotency {
             .await
     }
 
+    /// Store `value` under `key` for `ttl`, replacing what is there (the final answer of a
+    /// request whose key [`Self::remember`] claimed).
+    pub async fn replace(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), Error> {
+        let ttl_ms = (ttl.as_millis() as u64).max(1);
+        self.redis
+            .run(
+                redis::cmd("SET")
+                    .arg(self.key(key))
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut self.redis.connection()),
+            )
+            .await
+    }
+
     /// Drop a key (for example when the request it guarded failed and may be retried).
     pub async fn forget(&self, key: &str) -> Result<(), Error> {
         self.redis

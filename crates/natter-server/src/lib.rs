@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod error;
 mod extract;
 pub mod gateway;
+mod idempotency;
 mod limiter;
 mod observability;
 mod rest;
@@ -117,6 +118,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         auth,
         hub: hub.clone(),
         rate_limits: RateLimits::new(&config.limits, backends.rate_limiter.clone()),
+        idempotency: backends.idempotency.clone(),
         connection_permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: Arc::new(config.clone()),
         metrics: metrics_handle()?,
@@ -205,6 +207,10 @@ fn router(state: AppState) -> Router {
     let max_body = state.config.limits.max_body_bytes;
     let mut v1 = Router::new();
     if state.config.runs(Role::Api) {
+        let api = api.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent_writes,
+        ));
         v1 = v1.merge(api).route(
             "/openapi.json",
             get(move || async move { axum::Json(openapi.as_ref().clone()) }),

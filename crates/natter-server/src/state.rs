@@ -34,6 +34,8 @@ pub struct Shared {
     pub auth: Auth,
     pub hub: Hub,
     pub rate_limits: RateLimits,
+    /// `Idempotency-Key` answers (in memory, or Redis across nodes).
+    pub idempotency: Arc<dyn crate::idempotency::IdempotencyStore>,
     pub config: Arc<ServerConfig>,
     pub metrics: PrometheusHandle,
     /// Flips to `true` when the server starts shutting down; connections then close with 1001.

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use natter_domain::Ports;
 use natter_redis::RedisRateLimiter;
 
+use crate::idempotency::{IdempotencyStore, MemoryIdempotency};
+
 use crate::config::{AccountsBackend, ServerConfig};
 
 type CloseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -26,6 +28,8 @@ pub struct Backends {
     pub ports: Ports,
     /// Cluster-wide rate limits (Redis), when configured.
     pub rate_limiter: Option<Arc<RedisRateLimiter>>,
+    /// `Idempotency-Key` answers: in memory, or in Redis when configured.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Run in order at shutdown: stop consumers, then close stores.
     closers: Vec<Closer>,
 }
@@ -35,6 +39,7 @@ impl Backends {
         Self {
             ports,
             rate_limiter: None,
+            idempotency: Arc::new(MemoryIdempotency::default()),
             closers: Vec::new(),
         }
     }

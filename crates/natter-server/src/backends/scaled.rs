@@ -13,6 +13,7 @@ use anyhow::Context;
 use natter_domain::ports::{ConversationStore, EventBus, MessageStore, PresenceStore};
 use natter_domain::{Ports, SystemClock};
 use natter_kafka::{KafkaEventLog, Notifier};
+use natter_redis::idempotency::RedisIdempotency;
 use natter_redis::{BusOptions, Redis, RedisBus, RedisPresence, RedisRateLimiter};
 use natter_store_cassandra::{CassandraConfig, CassandraMessages, Replication};
 use natter_store_postgres::{PgLocks, PgStore};
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::Backends;
 use crate::config::{EventLogBackend, MessagesBackend, RealtimeBackend, Role, ServerConfig};
 use crate::embedded::{MemoryBus, MemoryPresence};
+use crate::idempotency::RedisIdempotencyStore;
 
 pub async fn migrate(config: &ServerConfig) -> anyhow::Result<()> {
     let pg = postgres(config).await?;
@@ -48,6 +50,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
             _ => (Arc::new(pg.clone()), Arc::new(pg.clone())),
         };
     let mut rate_limiter = None;
+    let mut idempotency = None;
     let mut leave_presence: Option<Arc<RedisPresence>> = None;
     let (bus, presence): (Arc<dyn EventBus>, Arc<dyn PresenceStore>) =
         match config.backends.realtime {
@@ -76,6 +79,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
                 .await
                 .map_err(|e| anyhow::anyhow!("Redis presence: {e}"))?;
                 rate_limiter = Some(Arc::new(RedisRateLimiter::new(&redis)));
+                idempotency = Some(RedisIdempotencyStore(RedisIdempotency::new(&redis)));
                 let presence = Arc::new(presence);
                 leave_presence = Some(presence.clone());
                 (Arc::new(bus), presence)
@@ -105,6 +109,9 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
     };
     let mut backends = Backends::new(ports);
     backends.rate_limiter = rate_limiter;
+    if let Some(idempotency) = idempotency {
+        backends.idempotency = Arc::new(idempotency);
+    }
     if config.backends.event_log == EventLogBackend::Kafka && config.runs(Role::Notifier) {
         start_notifier(config, &mut backends, &pg);
     }
