@@ -8,7 +8,7 @@
 //! true`. A retry while the first is still running gets 409; a key reused with a different
 //! request (method, path or body) gets 409 too. Server errors (5xx) are not stored, so a retry
 //! runs again. Keys are scoped to the caller's credentials, so one user cannot read another's
-//! answers. The store is in memory (one node) or Redis (a cluster: `natter-redis`).
+//! answers. The store is in memory (one node) or Redis (a cluster: `backends/redis.rs`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,7 +21,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use natter_domain::DomainError;
-use natter_redis::idempotency::RedisIdempotency;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -30,7 +29,7 @@ use crate::state::AppState;
 /// How long an answer is kept for retries.
 pub const KEY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a claim may stay unanswered (a node died mid-request) before a retry may run.
-const CLAIM_TTL: Duration = Duration::from_secs(60);
+pub const CLAIM_TTL: Duration = Duration::from_secs(60);
 /// Longest key accepted.
 const KEY_MAX: usize = 255;
 /// Answers larger than this are not kept (write answers are small).
@@ -90,35 +89,6 @@ impl IdempotencyStore for MemoryIdempotency {
         let mut entries = self.entries.lock().map_err(|_| DomainError::Internal)?;
         entries.remove(key);
         Ok(())
-    }
-}
-
-/// A cluster: keys in Redis, so a retry on another node finds the first answer.
-pub struct RedisIdempotencyStore(pub RedisIdempotency);
-
-fn unavailable(err: natter_redis::Error) -> DomainError {
-    tracing::warn!(%err, "idempotency keys unavailable");
-    DomainError::Unavailable
-}
-
-#[async_trait]
-impl IdempotencyStore for RedisIdempotencyStore {
-    async fn claim(&self, key: &str, value: &[u8]) -> Result<Option<Vec<u8>>, DomainError> {
-        self.0
-            .remember(key, value, CLAIM_TTL)
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn store(&self, key: &str, value: &[u8]) -> Result<(), DomainError> {
-        self.0
-            .replace(key, value, KEY_TTL)
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn release(&self, key: &str) -> Result<(), DomainError> {
-        self.0.forget(key).await.map_err(unavailable)
     }
 }
 

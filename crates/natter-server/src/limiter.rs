@@ -10,10 +10,10 @@ use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use natter_domain::{DomainError, UserId};
-use natter_redis::RedisRateLimiter;
 
 use crate::config::Limits;
 
@@ -24,17 +24,25 @@ pub struct RateLimits {
     cluster: Option<ClusterLimits>,
 }
 
-/// The cluster-wide half: the same quotas, counted in Redis.
+/// A rate limit shared by every node (Redis: `backends/redis.rs`).
+#[async_trait]
+pub trait ClusterLimiter: Send + Sync + 'static {
+    /// Count one request against `key`: on average `per_second`, up to `burst` at once;
+    /// `Err(ms)` says when to retry.
+    async fn check(&self, key: &str, per_second: f64, burst: u32) -> Result<(), u64>;
+}
+
+/// The cluster-wide half: the same quotas, counted by a [`ClusterLimiter`].
 #[derive(Clone)]
 struct ClusterLimits {
-    limiter: Arc<RedisRateLimiter>,
+    limiter: Arc<dyn ClusterLimiter>,
     /// (per second, burst)
     sends: (f64, u32),
     auth: (f64, u32),
 }
 
 impl RateLimits {
-    pub fn new(limits: &Limits, cluster: Option<Arc<RedisRateLimiter>>) -> Self {
+    pub fn new(limits: &Limits, cluster: Option<Arc<dyn ClusterLimiter>>) -> Self {
         let nz = nonzero;
         let sends =
             Quota::per_second(nz(limits.sends_per_second)).allow_burst(nz(limits.sends_burst));
@@ -62,7 +70,7 @@ impl RateLimits {
         match &self.cluster {
             Some(cluster) => {
                 let (rate, burst) = cluster.sends;
-                cluster_check(&cluster.limiter, &format!("send:{}", user.0), rate, burst).await
+                cluster_check(&*cluster.limiter, &format!("send:{}", user.0), rate, burst).await
             }
             None => Ok(()),
         }
@@ -74,7 +82,7 @@ impl RateLimits {
         match &self.cluster {
             Some(cluster) => {
                 let (rate, burst) = cluster.auth;
-                cluster_check(&cluster.limiter, &format!("auth:{key}"), rate, burst).await
+                cluster_check(&*cluster.limiter, &format!("auth:{key}"), rate, burst).await
             }
             None => Ok(()),
         }
@@ -88,7 +96,7 @@ impl RateLimits {
 }
 
 async fn cluster_check(
-    limiter: &RedisRateLimiter,
+    limiter: &dyn ClusterLimiter,
     key: &str,
     rate: f64,
     burst: u32,
@@ -96,8 +104,8 @@ async fn cluster_check(
     limiter
         .check(key, rate, burst)
         .await
-        .map_err(|retry| DomainError::RateLimited {
-            retry_after_ms: retry.ms.max(1),
+        .map_err(|retry_ms| DomainError::RateLimited {
+            retry_after_ms: retry_ms.max(1),
         })
 }
 

@@ -3,9 +3,17 @@
 //! the traits.
 //!
 //! - `embedded.rs`: SQLite, the in-process bus and presence (the default; one process).
-//! - `scaled.rs`: PostgreSQL, Cassandra, Redis and Kafka (many processes sharing them).
+//! - `scaled.rs`: PostgreSQL, with `cassandra.rs`, `redis.rs` and `kafka.rs` (many processes
+//!   sharing them); each behind the cargo feature of its name.
 
+#[cfg(feature = "cassandra")]
+mod cassandra;
 mod embedded;
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "postgres")]
 mod scaled;
 
 use std::future::Future;
@@ -13,10 +21,9 @@ use std::pin::Pin;
 
 use std::sync::Arc;
 
-use natter_domain::Ports;
-use natter_redis::RedisRateLimiter;
-
 use crate::idempotency::{IdempotencyStore, MemoryIdempotency};
+use crate::limiter::ClusterLimiter;
+use natter_domain::Ports;
 
 use crate::config::{AccountsBackend, ServerConfig};
 
@@ -27,7 +34,7 @@ type Closer = Box<dyn FnOnce() -> CloseFuture + Send>;
 pub struct Backends {
     pub ports: Ports,
     /// Cluster-wide rate limits (Redis), when configured.
-    pub rate_limiter: Option<Arc<RedisRateLimiter>>,
+    pub rate_limiter: Option<Arc<dyn ClusterLimiter>>,
     /// `Idempotency-Key` answers: in memory, or in Redis when configured.
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Run in order at shutdown: stop consumers, then close stores.
@@ -59,12 +66,18 @@ impl Backends {
     }
 }
 
+#[cfg(not(feature = "postgres"))]
+const NO_POSTGRES: &str = "this natter was built without the `postgres` feature";
+
 /// Run the migrations of every configured store (idempotent), without starting anything else.
 pub async fn migrate(config: &ServerConfig) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     match config.backends.accounts {
         AccountsBackend::Sqlite => embedded::open(config).await?.close().await,
+        #[cfg(feature = "postgres")]
         AccountsBackend::Postgres => scaled::migrate(config).await?,
+        #[cfg(not(feature = "postgres"))]
+        AccountsBackend::Postgres => anyhow::bail!(NO_POSTGRES),
     }
     Ok(())
 }
@@ -75,6 +88,9 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
     config.validate().map_err(anyhow::Error::msg)?;
     match config.backends.accounts {
         AccountsBackend::Sqlite => embedded::open(config).await,
+        #[cfg(feature = "postgres")]
         AccountsBackend::Postgres => scaled::open(config).await,
+        #[cfg(not(feature = "postgres"))]
+        AccountsBackend::Postgres => anyhow::bail!(NO_POSTGRES),
     }
 }

@@ -2,35 +2,42 @@
 //!
 //! - PostgreSQL: users, sessions, conversations, the per-conversation order (advisory locks for
 //!   "check, store, publish"; the conversation row for message seqs) and the push outbox.
-//! - Messages in PostgreSQL too, or in Cassandra (bodies), sequenced by PostgreSQL.
-//! - Redis (optional): the real-time bus between nodes and cluster-wide presence.
-//! - Kafka (optional): the durable log of message events; the `notifier` role consumes it.
+//! - Messages in PostgreSQL too, or in Cassandra (bodies, `cassandra.rs`), sequenced by
+//!   PostgreSQL.
+//! - Redis (optional, `redis.rs`): the bus between nodes, presence, limits, idempotency keys.
+//! - Kafka (optional, `kafka.rs`): the durable log of message events; the `notifier` role.
+//!
+//! Each engine's crate sits behind a cargo feature of the same name (all on by default); a
+//! binary built without one refuses a configuration that names it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context;
 use natter_domain::ports::{ConversationStore, EventBus, MessageStore, PresenceStore};
 use natter_domain::{Ports, SystemClock};
-use natter_kafka::{KafkaEventLog, Notifier};
-use natter_redis::idempotency::RedisIdempotency;
-use natter_redis::{BusOptions, Redis, RedisBus, RedisPresence, RedisRateLimiter};
-use natter_store_cassandra::{CassandraConfig, CassandraMessages, Replication};
 use natter_store_postgres::{PgLocks, PgStore};
-use tokio_util::sync::CancellationToken;
 
 use super::Backends;
-use crate::config::{EventLogBackend, MessagesBackend, RealtimeBackend, Role, ServerConfig};
+use crate::config::{EventLogBackend, MessagesBackend, RealtimeBackend, ServerConfig};
 use crate::embedded::{MemoryBus, MemoryPresence};
-use crate::idempotency::RedisIdempotencyStore;
+
+#[cfg_attr(
+    all(feature = "cassandra", feature = "redis", feature = "kafka"),
+    allow(dead_code)
+)]
+fn not_built(feature: &str) -> anyhow::Error {
+    anyhow::anyhow!("this natter was built without the `{feature}` feature")
+}
 
 pub async fn migrate(config: &ServerConfig) -> anyhow::Result<()> {
     let pg = postgres(config).await?;
     if config.backends.messages == MessagesBackend::Cassandra {
-        cassandra(config, &pg).await?;
+        bodies(config, &pg).await?;
     }
     if config.backends.event_log == EventLogBackend::Kafka {
-        ensure_topic(config).await?;
+        #[cfg(feature = "kafka")]
+        super::kafka::ensure_topic(config).await?;
+        #[cfg(not(feature = "kafka"))]
+        return Err(not_built("kafka"));
     }
     pg.close().await;
     Ok(())
@@ -44,127 +51,40 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
     let (conversations, messages): (Arc<dyn ConversationStore>, Arc<dyn MessageStore>) =
         match config.backends.messages {
             MessagesBackend::Cassandra => {
-                let bodies = Arc::new(cassandra(config, &pg).await?);
+                let bodies = bodies(config, &pg).await?;
                 (Arc::new(pg.clone().with_messages(bodies.clone())), bodies)
             }
             _ => (Arc::new(pg.clone()), Arc::new(pg.clone())),
         };
-    let mut rate_limiter = None;
-    let mut idempotency = None;
-    let mut leave_presence: Option<Arc<RedisPresence>> = None;
-    let (bus, presence): (Arc<dyn EventBus>, Arc<dyn PresenceStore>) =
-        match config.backends.realtime {
-            RealtimeBackend::Memory => (
-                Arc::new(MemoryBus::new(config.limits.bus_capacity)),
-                Arc::new(MemoryPresence::default()),
-            ),
-            RealtimeBackend::Redis => {
-                // The error names the server with its password hidden.
-                let redis = Redis::connect(&config.redis.url)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("Redis: {e}"))?;
-                let options = BusOptions {
-                    channel: config.redis.channel.clone(),
-                    subscriber_capacity: config.limits.bus_capacity,
-                    ..BusOptions::default()
-                };
-                let bus = RedisBus::start(&redis, options)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("Redis bus: {e}"))?;
-                let presence = RedisPresence::start(
-                    &redis,
-                    config.server.node_id,
-                    Duration::from_millis(config.redis.presence_ttl_ms),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("Redis presence: {e}"))?;
-                rate_limiter = Some(Arc::new(RedisRateLimiter::new(&redis)));
-                idempotency = Some(RedisIdempotencyStore(RedisIdempotency::new(&redis)));
-                let presence = Arc::new(presence);
-                leave_presence = Some(presence.clone());
-                (Arc::new(bus), presence)
-            }
-        };
-    let mut event_log = None;
-    let bus: Arc<dyn EventBus> = match config.backends.event_log {
-        EventLogBackend::None => bus,
-        EventLogBackend::Kafka => {
-            ensure_topic(config).await?;
-            let log = Arc::new(
-                KafkaEventLog::new(&kafka(config), bus)
-                    .map_err(|e| anyhow::anyhow!("Kafka producer: {e}"))?,
-            );
-            event_log = Some(log.clone());
-            log
-        }
-    };
-    let ports = Ports {
+    // Filled in below; the in-process defaults serve one process.
+    let mut backends = Backends::new(Ports {
         accounts: Arc::new(pg.clone()),
         conversations,
         messages,
-        bus,
-        presence,
+        bus: Arc::new(MemoryBus::new(config.limits.bus_capacity)),
+        presence: Arc::new(MemoryPresence::default()),
         clock: Arc::new(SystemClock),
         locks: Arc::new(locks),
-    };
-    let mut backends = Backends::new(ports);
-    backends.rate_limiter = rate_limiter;
-    if let Some(idempotency) = idempotency {
-        backends.idempotency = Arc::new(idempotency);
+    });
+    if config.backends.realtime == RealtimeBackend::Redis {
+        let (bus, presence) = realtime(config, &mut backends).await?;
+        backends.ports.bus = bus;
+        backends.ports.presence = presence;
     }
-    if config.backends.event_log == EventLogBackend::Kafka && config.runs(Role::Notifier) {
-        start_notifier(config, &mut backends, &pg);
-    }
-    if let Some(log) = event_log {
-        // Records still queued in the producer are lost unless flushed before exit.
-        backends.on_close(move || async move {
-            if let Err(err) = log.flush(Duration::from_secs(10)).await {
-                tracing::warn!(%err, "message events not all written to Kafka at shutdown");
+    if config.backends.event_log == EventLogBackend::Kafka {
+        #[cfg(feature = "kafka")]
+        {
+            let bus = backends.ports.bus.clone();
+            backends.ports.bus = super::kafka::event_log(config, bus, &mut backends).await?;
+            if config.runs(crate::config::Role::Notifier) {
+                super::kafka::start_notifier(config, &mut backends, Arc::new(pg.clone()));
             }
-        });
-    }
-    if let Some(presence) = leave_presence {
-        // A graceful stop takes this node's users offline at once (a crash: after the TTL).
-        backends.on_close(move || async move {
-            if let Err(err) = presence.shutdown().await {
-                tracing::warn!(%err, "presence not cleared at shutdown; it expires with the TTL");
-            }
-        });
+        }
+        #[cfg(not(feature = "kafka"))]
+        return Err(not_built("kafka"));
     }
     backends.on_close(move || async move { pg.close().await });
     Ok(backends)
-}
-
-/// The `notifier` role: one member of the notifier consumer group (`kafka.notifier_group`), stopped (and its
-/// offsets committed) at shutdown.
-fn start_notifier(config: &ServerConfig, backends: &mut Backends, pg: &PgStore) {
-    let notifier = Notifier::new(
-        backends.ports.conversations.clone(),
-        backends.ports.presence.clone(),
-        Arc::new(pg.clone()),
-    );
-    let kafka = kafka(config);
-    let group = config.kafka.notifier_group.clone();
-    let stop = CancellationToken::new();
-    let task = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if let Err(err) =
-                natter_kafka::run_consumer(&kafka, &group, Arc::new(notifier), stop).await
-            {
-                tracing::error!(%err, "the notifier consumer stopped");
-            }
-        })
-    };
-    backends.on_close(move || async move {
-        stop.cancel();
-        if tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the notifier consumer did not stop in time");
-        }
-    });
 }
 
 async fn postgres(config: &ServerConfig) -> anyhow::Result<PgStore> {
@@ -177,42 +97,25 @@ async fn postgres(config: &ServerConfig) -> anyhow::Result<PgStore> {
     Ok(pg)
 }
 
-/// Message bodies in Cassandra, sequenced by PostgreSQL; creates the keyspace and tables.
-async fn cassandra(config: &ServerConfig, pg: &PgStore) -> anyhow::Result<CassandraMessages> {
-    let settings = CassandraConfig {
-        replication: Replication::Simple {
-            factor: config.cassandra.replication_factor,
-        },
-        ..CassandraConfig::default()
-    };
-    let messages = CassandraMessages::connect_with(
-        &config.cassandra.nodes,
-        &config.cassandra.keyspace,
-        Arc::new(pg.clone()),
-        settings,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("Cassandra {:?}: {e}", config.cassandra.nodes))?;
-    messages
-        .migrate()
-        .await
-        .map_err(|e| anyhow::anyhow!("Cassandra schema: {e}"))?;
-    Ok(messages)
+async fn bodies(config: &ServerConfig, pg: &PgStore) -> anyhow::Result<Arc<dyn MessageStore>> {
+    #[cfg(feature = "cassandra")]
+    return Ok(Arc::new(super::cassandra::bodies(config, pg).await?));
+    #[cfg(not(feature = "cassandra"))]
+    {
+        let _ = (config, pg);
+        Err(not_built("cassandra"))
+    }
 }
 
-fn kafka(config: &ServerConfig) -> natter_kafka::KafkaConfig {
-    natter_kafka::KafkaConfig::new(config.kafka.brokers.clone())
-        .with_topic(config.kafka.topic.clone())
-}
-
-async fn ensure_topic(config: &ServerConfig) -> anyhow::Result<()> {
-    natter_kafka::ensure_topic(&kafka(config), config.kafka.partitions)
-        .await
-        .map(|_| ())
-        .with_context(|| {
-            format!(
-                "Kafka topic {} on {}",
-                config.kafka.topic, config.kafka.brokers
-            )
-        })
+async fn realtime(
+    config: &ServerConfig,
+    backends: &mut Backends,
+) -> anyhow::Result<(Arc<dyn EventBus>, Arc<dyn PresenceStore>)> {
+    #[cfg(feature = "redis")]
+    return super::redis::open(config, backends).await;
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (config, backends);
+        Err(not_built("redis"))
+    }
 }
