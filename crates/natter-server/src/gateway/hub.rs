@@ -13,6 +13,13 @@
 //! A connection whose bounded queue is full is dropped as a slow consumer (close 4008); it
 //! reconnects and resumes without loss. If the bus reports lag, every local connection is told to
 //! resync (close 4009) and the member cache is cleared.
+//!
+//! Message events of one conversation carry consecutive `mod_seq`s (every change is published,
+//! in commit order). With many nodes a publish can still be lost: its node died between commit
+//! and publish, or could not reach Redis. So for each cached conversation the hub remembers the
+//! last `mod_seq` it saw; an event that skips one means an event was lost, and the local members'
+//! connections are told to resync (close 4009): they resume from storage, gap-free, instead of
+//! living with a hole.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,6 +73,8 @@ struct HubState {
     connections: HashMap<u64, Connection>,
     by_user: HashMap<UserId, Vec<u64>>,
     members: HashMap<ConversationId, HashSet<UserId>>,
+    /// Last message `mod_seq` seen per conversation in `members` (same lifetime).
+    positions: HashMap<ConversationId, i64>,
 }
 
 struct Connection {
@@ -186,7 +195,11 @@ impl Hub {
                 BusItem::Lagged => {
                     tracing::warn!("event bus lagged; local clients will resync");
                     metrics::counter!("natter_bus_lagged_total").increment(1);
-                    self.state().members.clear();
+                    {
+                        let mut state = self.state();
+                        state.members.clear();
+                        state.positions.clear();
+                    }
                     self.close_all(close_code::RESYNC);
                 }
             }
@@ -268,6 +281,7 @@ impl Hub {
                             .collect();
                         for id in evicted {
                             state.members.remove(&id);
+                            state.positions.remove(&id);
                         }
                     }
                 }
@@ -308,6 +322,22 @@ impl Hub {
             members.remove(user_id);
             if !recipients.contains(user_id) {
                 recipients.push(*user_id);
+            }
+        }
+        if let Some((_, mod_seq)) = event.message_position() {
+            let last = state.positions.entry(conversation).or_insert(mod_seq);
+            let skipped = mod_seq > *last + 1;
+            *last = (*last).max(mod_seq);
+            if skipped {
+                tracing::warn!(%conversation, mod_seq, "a message event was lost; members resync");
+                metrics::counter!("natter_event_gaps_total").increment(1);
+                for user in &recipients {
+                    let ids = state.by_user.get(user).cloned().unwrap_or_default();
+                    for id in ids {
+                        state.drop_connection(id, Some(close_code::RESYNC));
+                    }
+                }
+                return;
             }
         }
         let delivered = state.deliver(recipients.iter(), &outbound);
@@ -415,5 +445,48 @@ mod tests {
             "bob hears of his removal: {to_bob:?}"
         );
         assert!(!says(&to_bob, &m5), "and nothing after it: {to_bob:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_message_event_makes_the_members_resync() {
+        let (f, conversations, _dir) = fixture().await;
+        let [alice, bob, carol]: [UserId; 3] = f
+            .users(&["alice", "bob", "carol"])
+            .await
+            .try_into()
+            .expect("three users");
+        let group = f.group(alice, &[bob]).await;
+        let other = f.group(alice, &[carol]).await;
+        let hub = Hub::new(conversations, 64, 100);
+        let mut bobs = hub.register(bob, SessionId::new());
+        let mut carols = hub.register(carol, SessionId::new());
+
+        let m1 = f.send(group.id, alice, "one").await;
+        hub.dispatch(&Event::MessageCreated(m1.clone())).await;
+        let m2 = f.send(group.id, alice, "two").await;
+        hub.dispatch(&Event::MessageCreated(m2.clone())).await;
+        assert!(says(&received(&mut bobs).await, &m2));
+        assert_eq!(*bobs.kill.borrow(), None, "consecutive events: no resync");
+
+        // The event of m3 is never published (its node died after the commit).
+        let _m3 = f.send(group.id, alice, "three").await;
+        let m4 = f.send(group.id, alice, "four").await;
+        let c1 = f.send(other.id, alice, "elsewhere").await;
+        hub.dispatch(&Event::MessageCreated(m4.clone())).await;
+        hub.dispatch(&Event::MessageCreated(c1.clone())).await;
+        assert!(
+            !says(&received(&mut bobs).await, &m4),
+            "no event after a hole"
+        );
+        assert_eq!(
+            *bobs.kill.borrow(),
+            Some(close_code::RESYNC),
+            "bob resumes from storage"
+        );
+        assert!(
+            says(&received(&mut carols).await, &c1),
+            "other conversations are not disturbed"
+        );
+        assert_eq!(*carols.kill.borrow(), None);
     }
 }
