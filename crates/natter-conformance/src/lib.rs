@@ -1,5 +1,5 @@
 //! The storage conformance suite: one set of cases, written only against the storage ports of
-//! `natter-domain`, that every backend (embedded SQLite today; PostgreSQL, Cassandra later) must
+//! `natter-domain`, that every backend (SQLite; PostgreSQL; PostgreSQL with Cassandra bodies) must
 //! pass. The port traits document the contract in prose; these cases pin it down, so a service
 //! written against the traits behaves the same on every backend.
 //!
@@ -31,6 +31,7 @@ pub mod accounts;
 pub mod concurrency;
 pub mod conversations;
 pub mod messages;
+pub mod presence;
 pub mod support;
 pub mod sync;
 
@@ -122,6 +123,39 @@ macro_rules! conformance_suite {
                 concurrent_failing_appends_do_not_disturb_others,
             }
         }
+    };
+}
+
+/// Expands to one `#[tokio::test]` per presence case (`presence.rs`). The factory returns a
+/// future of `Arc<dyn PresenceStore>`, called once per case.
+#[macro_export]
+macro_rules! presence_conformance_suite {
+    ($factory:expr) => {
+        mod presence_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__presence_tests!(
+                ($factory)
+                first_connection_comes_online_last_goes_offline,
+                online_lists_exactly_the_connected_users,
+                concurrent_connections_flip_exactly_once,
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __presence_tests {
+    (($factory:expr) $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let presence: ::std::sync::Arc<dyn ::natter_domain::ports::PresenceStore> =
+                    ($factory)().await;
+                $crate::presence::$case(presence).await;
+            }
+        )*
     };
 }
 

@@ -12,6 +12,19 @@ mod limiter;
 mod outage;
 mod presence;
 
+/// The presence contract every backend meets, on Redis: a node of its own per case.
+async fn conformance_presence() -> std::sync::Arc<dyn natter_domain::ports::PresenceStore> {
+    let redis = redis("presence-conformance").await;
+    let node = rand::random::<u16>() % 1024;
+    std::sync::Arc::new(
+        natter_redis::RedisPresence::start(&redis, node, Duration::from_secs(10))
+            .await
+            .expect("presence"),
+    )
+}
+
+natter_conformance::presence_conformance_suite!(conformance_presence);
+
 use std::future::Future;
 use std::time::Duration;
 
