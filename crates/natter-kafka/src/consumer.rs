@@ -126,7 +126,7 @@ impl Group<'_> {
         let record = match MessageRecord::decode(message.payload()) {
             Ok(record) => record,
             Err(err) => {
-                self.skip(message, &err.to_string());
+                self.discard(message, &err.to_string());
                 return true;
             }
         };
@@ -139,7 +139,7 @@ impl Group<'_> {
                     return true;
                 }
                 Err(HandlerError::Permanent(reason)) => {
-                    self.skip(message, &reason);
+                    self.discard(message, &reason);
                     return true;
                 }
                 Err(HandlerError::Transient(reason)) => {
@@ -162,7 +162,9 @@ impl Group<'_> {
         }
     }
 
-    fn skip(&self, message: &BorrowedMessage<'_>, reason: &str) {
+    /// Give up on a record that can never be handled (undecodable, or a permanent handler
+    /// error): log and count it, so the group moves on instead of stalling behind it.
+    fn discard(&self, message: &BorrowedMessage<'_>, reason: &str) {
         tracing::error!(
             group = self.name,
             topic = message.topic(),

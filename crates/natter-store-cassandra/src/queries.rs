@@ -97,26 +97,17 @@ impl Inner {
         seqs: &[i64],
     ) -> StoreResult<Vec<StoredMessage>> {
         let st = self.statements().await?;
-        let mut sorted = seqs.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut requests = Vec::new();
-        for group in sorted.chunk_by(|a, b| self.layout.bucket(*a) == self.layout.bucket(*b)) {
-            let bucket = self.layout.bucket(group[0]);
-            for chunk in group.chunks(IN_CHUNK) {
-                requests.push(async move {
-                    let result = self
-                        .session
-                        .execute_unpaged(
-                            &st.select_messages_in,
-                            (conversation.0, bucket, chunk.to_vec()),
-                        )
-                        .await
-                        .map_err(errors::execution)?;
-                    message_rows(result, conversation)
-                });
-            }
-        }
+        let requests = self
+            .in_lists(seqs)
+            .into_iter()
+            .map(|(bucket, chunk)| async move {
+                let result = self
+                    .session
+                    .execute_unpaged(&st.select_messages_in, (conversation.0, bucket, chunk))
+                    .await
+                    .map_err(errors::execution)?;
+                message_rows(result, conversation)
+            });
         let mut rows = bounded(requests).await?;
         rows.sort_unstable_by_key(|r| r.seq);
         Ok(rows)
@@ -181,27 +172,35 @@ impl Inner {
         mod_seqs: &[i64],
     ) -> StoreResult<Vec<(i64, i64)>> {
         let st = self.statements().await?;
-        let mut sorted = mod_seqs.to_vec();
+        let requests = self
+            .in_lists(mod_seqs)
+            .into_iter()
+            .map(|(bucket, chunk)| async move {
+                let result = self
+                    .session
+                    .execute_unpaged(&st.select_changes_in, (conversation.0, bucket, chunk))
+                    .await
+                    .map_err(errors::execution)?;
+                change_rows(result)
+            });
+        bounded(requests).await
+    }
+
+    /// `numbers` (seqs or mod_seqs; any order, duplicates allowed) sorted, deduplicated and
+    /// grouped into `IN` lists of one bucket each, at most `IN_CHUNK` long: one request each.
+    fn in_lists(&self, numbers: &[i64]) -> Vec<(i64, Vec<i64>)> {
+        let mut sorted = numbers.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        let mut requests = Vec::new();
-        for group in sorted.chunk_by(|a, b| self.layout.bucket(*a) == self.layout.bucket(*b)) {
-            let bucket = self.layout.bucket(group[0]);
-            for chunk in group.chunks(IN_CHUNK) {
-                requests.push(async move {
-                    let result = self
-                        .session
-                        .execute_unpaged(
-                            &st.select_changes_in,
-                            (conversation.0, bucket, chunk.to_vec()),
-                        )
-                        .await
-                        .map_err(errors::execution)?;
-                    change_rows(result)
-                });
-            }
-        }
-        bounded(requests).await
+        sorted
+            .chunk_by(|a, b| self.layout.bucket(*a) == self.layout.bucket(*b))
+            .flat_map(|group| {
+                let bucket = self.layout.bucket(group[0]);
+                group
+                    .chunks(IN_CHUNK)
+                    .map(move |chunk| (bucket, chunk.to_vec()))
+            })
+            .collect()
     }
 
     /// A new message: its row, its change entry and its idempotency key, at `stamp`.
