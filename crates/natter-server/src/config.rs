@@ -326,14 +326,6 @@ impl Default for Limits {
 }
 
 impl ServerConfig {
-    /// The embedded defaults, listening on `listen`, keeping data in `data_dir`.
-    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
-        let mut config = Self::default();
-        config.server.listen = listen;
-        config.server.data_dir = data_dir;
-        config
-    }
-
     /// Whether this process runs `role`.
     pub fn runs(&self, role: Role) -> bool {
         self.server.roles.contains(&role)
