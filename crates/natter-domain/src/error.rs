@@ -6,13 +6,15 @@ use thiserror::Error;
 /// What went wrong inside a storage adapter. Adapters translate driver errors into these.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StoreError {
-    /// A uniqueness rule was violated (for example a username already taken).
+    /// A uniqueness rule was violated (for example a username already taken). The text reaches
+    /// clients: adapters write it themselves, never copy a driver's message into it.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The addressed row does not exist.
     #[error("not found")]
     NotFound,
-    /// The backend cannot be reached or is overloaded; the caller may retry later.
+    /// The backend cannot be reached or is overloaded; the caller may retry later. The text is
+    /// logged only: clients see a generic `unavailable`.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// A bug or corrupted data; logged, never shown to clients.
