@@ -531,3 +531,30 @@ async fn repeated_failed_logins_are_rate_limited() {
     let other = attempt(username("someoneelse"), "wrong-password").await;
     assert_eq!(other.status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_responses_are_never_cached() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let name = username("cache");
+    let credentials = json!({"username": name, "password": "password123"});
+    let registered = raw_json(
+        &client,
+        Method::POST,
+        "/auth/register",
+        Some(credentials.clone()),
+    )
+    .await;
+    let logged_in = raw_json(&client, Method::POST, "/auth/login", Some(credentials)).await;
+    let tokens: AuthTokens = logged_in.json().expect("AuthTokens");
+    let refreshed = refresh_with(&client, &tokens.refresh_token).await;
+    for (route, response) in [
+        ("register", registered),
+        ("login", logged_in),
+        ("refresh", refreshed),
+    ] {
+        assert!(response.status < 300, "{route}: {}", response.status);
+        assert_eq!(response.headers["cache-control"], "no-store", "{route}");
+        assert_eq!(response.headers["pragma"], "no-cache", "{route}");
+    }
+}
