@@ -36,6 +36,9 @@ pub enum DomainError {
     /// A field failed validation.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// A new password is too easy to guess (common, short, a pattern, the username...).
+    #[error("{0}")]
+    WeakPassword(String),
     /// Missing, expired or revoked credentials.
     #[error("authentication required")]
     Unauthenticated,
@@ -74,6 +77,7 @@ impl DomainError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid { .. } => "invalid",
+            Self::WeakPassword(_) => "weak_password",
             Self::Unauthenticated => "unauthenticated",
             Self::BadCredentials => "bad_credentials",
             Self::Forbidden(_) => "forbidden",

@@ -226,6 +226,7 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
+    /// A password as presented (its length only is checked): for one that already exists.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         if raw.chars().count() < PASSWORD_MIN_CHARS || raw.len() > PASSWORD_MAX_BYTES {
             return Err(DomainError::invalid(
@@ -234,6 +235,28 @@ impl Password {
             ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// A password being chosen: long enough and hard enough to guess (zxcvbn score at least
+    /// [`PASSWORD_MIN_SCORE`]), also knowing `user_inputs` (the username, the display name),
+    /// which an attacker would try first.
+    pub fn parse_new(raw: &str, user_inputs: &[&str]) -> Result<Self, DomainError> {
+        let password = Self::parse(raw)?;
+        let scored: String = raw.chars().take(PASSWORD_SCORED_CHARS).collect();
+        let estimate = zxcvbn::zxcvbn(&scored, user_inputs);
+        if u8::from(estimate.score()) >= PASSWORD_MIN_SCORE {
+            return Ok(password);
+        }
+        let mut message = String::from("password is too easy to guess");
+        if let Some(feedback) = estimate.feedback() {
+            if let Some(warning) = feedback.warning() {
+                message.push_str(&format!(": {warning}"));
+            }
+            if let Some(suggestion) = feedback.suggestions().first() {
+                message.push_str(&format!(" ({suggestion})"));
+            }
+        }
+        Err(DomainError::WeakPassword(message))
     }
 
     pub fn expose(&self) -> &str {
@@ -276,5 +299,34 @@ mod tests {
         let password = Password::parse("correct horse").unwrap();
         assert_eq!(format!("{password:?}"), "Password(***)");
         assert!(Password::parse("short").is_err());
+    }
+
+    #[test]
+    fn new_passwords_must_be_hard_to_guess() {
+        for weak in [
+            "password",
+            "12345678",
+            "password123",
+            "qwertyuiop",
+            "aaaaaaaaaaaa",
+        ] {
+            let err = Password::parse_new(weak, &[]).unwrap_err();
+            assert_eq!(err.code(), "weak_password", "{weak}");
+        }
+        assert!(Password::parse_new("zorblaxquint7", &[]).is_ok());
+        assert_eq!(
+            Password::parse_new("zorblaxquint7", &["zorblaxquint"])
+                .unwrap_err()
+                .code(),
+            "weak_password",
+            "the username is among the first guesses"
+        );
+        assert_eq!(
+            Password::parse_new("short", &[]).unwrap_err().code(),
+            "invalid"
+        );
+        for strong in ["correct horse battery staple", "Tr0ub4dor&3-zebra-kettle"] {
+            assert!(Password::parse_new(strong, &[]).is_ok(), "{strong}");
+        }
     }
 }

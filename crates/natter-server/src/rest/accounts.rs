@@ -77,7 +77,13 @@ pub async fn register(
         .await?;
     let registration = Registration {
         username: Username::parse(&body.username)?,
-        password: Password::parse(&body.password)?,
+        password: Password::parse_new(
+            &body.password,
+            &[
+                &body.username,
+                body.display_name.as_deref().unwrap_or_default(),
+            ],
+        )?,
         display_name: body
             .display_name
             .as_deref()

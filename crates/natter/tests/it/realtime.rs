@@ -57,7 +57,7 @@ async fn second_device(server: &TestServer, client: &Client) -> Client {
     let me = client.me().await.expect("me");
     let device = server.client();
     device
-        .login(&me.username, "password123")
+        .login(&me.username, "correct horse battery staple")
         .await
         .expect("login second device");
     device

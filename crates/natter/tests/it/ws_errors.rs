@@ -474,12 +474,12 @@ async fn logout_and_revocation_close_live_connections_with_4002() {
     // Revoking another device's session closes that device only.
     let phone = server.client();
     let phone_tokens = phone
-        .login(&alice_user.username, "password123")
+        .login(&alice_user.username, "correct horse battery staple")
         .await
         .expect("phone login");
     let laptop = server.client();
     laptop
-        .login(&alice_user.username, "password123")
+        .login(&alice_user.username, "correct horse battery staple")
         .await
         .expect("laptop login");
     let phone_session = phone.connect().await.expect("phone session");
