@@ -296,3 +296,40 @@ pub async fn refresh_after_revoke_is_invalid(stores: Stores) {
         })
     );
 }
+
+pub async fn set_password_revokes_the_other_sessions(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let bob = f.user("bob").await;
+    let kept = f.new_session(alice.id, T0, token(1)).await;
+    let other = f.new_session(alice.id, T0 + 1, token(2)).await;
+    let gone = f.new_session(alice.id, T0 + 2, token(3)).await;
+    let bobs = f.new_session(bob.id, T0, token(4)).await;
+    f.accounts.revoke_session(gone.id).await.unwrap();
+
+    let revoked = f
+        .accounts
+        .set_password(alice.id, "new-hash", kept.id, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked,
+        vec![other.id],
+        "only sessions still active, never the kept one"
+    );
+    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![kept]);
+    assert_eq!(f.accounts.sessions(bob.id).await.unwrap(), vec![bobs]);
+    let (_, hash) = f
+        .accounts
+        .credentials(&alice.username)
+        .await
+        .unwrap()
+        .expect("credentials");
+    assert_eq!(hash, "new-hash");
+
+    let missing = f
+        .accounts
+        .set_password(UserId::new(), "x", SessionId::new(), T0)
+        .await;
+    assert_eq!(missing, Err(StoreError::NotFound));
+}

@@ -78,6 +78,7 @@ macro_rules! conformance_suite {
                 username_taken_is_conflict,
                 search_users_by_prefix,
                 set_display_name_and_last_seen,
+                set_password_revokes_the_other_sessions,
                 sessions_lifecycle,
                 refresh_rotation_and_reuse_detection,
                 refresh_after_revoke_is_invalid,

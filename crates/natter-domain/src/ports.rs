@@ -45,6 +45,16 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<RefreshOutcome>;
     /// Idempotent.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()>;
+    /// Replace the user's password hash and revoke every other active session, atomically (a
+    /// session opened with the old password dies with it). Returns the revoked sessions;
+    /// `NotFound` if the user does not exist.
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: SessionId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<SessionId>>;
 }
 
 /// Conversations, membership, and per-member cursors.

@@ -248,6 +248,37 @@ impl AccountStore for PgStore {
         Ok(RefreshOutcome::Rotated(row.into_session()))
     }
 
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: SessionId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<SessionId>> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revoked: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at_ms = $1 \
+             WHERE user_id = $2 AND id <> $3 AND revoked_at_ms IS NULL RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(id.0)
+        .bind(keep.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await?;
+        Ok(revoked.into_iter().map(SessionId).collect())
+    }
+
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()> {
         sqlx::query(
             "UPDATE sessions SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",

@@ -284,6 +284,41 @@ impl AccountStore for SqliteStore {
         Ok(RefreshOutcome::Rotated(session))
     }
 
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: SessionId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<SessionId>> {
+        let mut tx = self.write().await?;
+        let user = id.0.as_bytes().as_slice();
+        let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revoked: Vec<Vec<u8>> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at_ms = ? \
+             WHERE user_id = ? AND id <> ? AND revoked_at_ms IS NULL RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(user)
+        .bind(keep.0.as_bytes().as_slice())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await?;
+        revoked
+            .iter()
+            .map(|id| uuid_of(id).map(SessionId))
+            .collect()
+    }
+
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()> {
         let mut tx = self.write().await?;
         sqlx::query("UPDATE sessions SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL")

@@ -1,6 +1,8 @@
-//! Accounts and sessions: register, log in, refresh (rotating, with reuse detection), log out.
+//! Accounts and sessions: register, log in, refresh (rotating, with reuse detection), log out,
+//! change the password (`change.rs`).
 //! Crypto lives here, not in the domain; persistence goes through the `AccountStore` port.
 
+mod change;
 mod password;
 mod tokens;
 

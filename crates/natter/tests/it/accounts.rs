@@ -598,3 +598,73 @@ async fn weak_passwords_are_refused_at_registration() {
         "nothing was created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_password_keeps_this_session_and_ends_the_others() {
+    let server = TestServer::spawn();
+    let (laptop, alice) = user(&server, "alice").await;
+    let phone = server.client();
+    phone
+        .login(&alice.username, "correct horse battery staple")
+        .await
+        .expect("second device");
+    let phone_tokens = (
+        phone.access_token().unwrap(),
+        phone.refresh_token().unwrap(),
+    );
+    let new_password = "violet kettle under the moss";
+
+    // A wrong current password, a weak or invalid new one, no token: refused, nothing changes.
+    let (status, code) = api_error(
+        laptop
+            .change_password("not my password", new_password)
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (401, "bad_credentials"));
+    let (status, code) = api_error(
+        laptop
+            .change_password("correct horse battery staple", "12345678")
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (400, "weak_password"));
+    let (status, code) = api_error(
+        laptop
+            .change_password("correct horse battery staple", "short")
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (400, "invalid"));
+    let (status, code) = api_error(
+        server
+            .client()
+            .change_password("correct horse battery staple", new_password)
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (401, "unauthenticated"));
+    assert_eq!(me_with(&phone, &phone_tokens.0).await, Ok(()));
+
+    laptop
+        .change_password("correct horse battery staple", new_password)
+        .await
+        .expect("changed");
+    assert_eq!(laptop.me().await.expect("this session stays").id, alice.id);
+    assert_eq!(me_with(&phone, &phone_tokens.0).await, unauthenticated());
+    assert_eq!(refresh_with(&phone, &phone_tokens.1).await.status, 401);
+    assert_eq!(
+        laptop.sessions().await.expect("sessions").sessions.len(),
+        1,
+        "only the laptop's session is left"
+    );
+
+    let (status, code) = api_error(
+        server
+            .client()
+            .login(&alice.username, "correct horse battery staple")
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (401, "bad_credentials"));
+    server
+        .client()
+        .login(&alice.username, new_password)
+        .await
+        .expect("the new password works");
+}
