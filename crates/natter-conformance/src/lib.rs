@@ -79,6 +79,7 @@ macro_rules! conformance_suite {
                 search_users_by_prefix,
                 set_display_name_and_last_seen,
                 set_password_revokes_the_other_sessions,
+                refresh_past_the_cutoff_expires_the_session,
                 sessions_lifecycle,
                 refresh_rotation_and_reuse_detection,
                 refresh_after_revoke_is_invalid,

@@ -36,12 +36,14 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Active sessions of a user, oldest first.
     async fn sessions(&self, user: UserId) -> StoreResult<Vec<Session>>;
     /// Spend `presented` and make `replacement` current, atomically. A spent token presented
-    /// again revokes its session (refresh-token reuse detection).
+    /// again revokes its session (refresh-token reuse detection). A session past `cutoff`
+    /// (as it was before this call) is revoked and the answer is `Invalid`.
     async fn rotate_refresh(
         &self,
         presented: [u8; 32],
         replacement: [u8; 32],
         now_ms: i64,
+        cutoff: SessionCutoff,
     ) -> StoreResult<RefreshOutcome>;
     /// Idempotent.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()>;

@@ -255,6 +255,10 @@ pub struct AuthConfig {
     /// default `<data_dir>/token.key`, created on first start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_key_file: Option<PathBuf>,
+    /// A session ends this long after login, however active (the user logs in again).
+    pub session_max_age_s: u64,
+    /// A session not refreshed for this long ends (a forgotten device stops being a way in).
+    pub session_idle_s: u64,
 }
 
 impl Default for AuthConfig {
@@ -265,6 +269,8 @@ impl Default for AuthConfig {
             argon2_iterations: 2,
             argon2_concurrency: 4,
             token_key_file: None,
+            session_max_age_s: 30 * 24 * 3600,
+            session_idle_s: 14 * 24 * 3600,
         }
     }
 }
@@ -336,6 +342,9 @@ impl ServerConfig {
         self.backends.validate()?;
         if self.server.node_id > 1023 {
             return Err("server.node_id must be at most 1023".into());
+        }
+        if self.auth.session_max_age_s == 0 || self.auth.session_idle_s == 0 {
+            return Err("auth.session_max_age_s and auth.session_idle_s must be positive".into());
         }
         if self.server.roles.is_empty() {
             return Err("server.roles must name at least one role".into());

@@ -106,7 +106,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         ports.clock.clone(),
         hashing,
         TokenKeys::new(&secret, config.auth.access_ttl_s),
-    );
+    )
+    .with_session_lifetime(auth::SessionLifetime::from_secs(
+        config.auth.session_max_age_s,
+        config.auth.session_idle_s,
+    ));
     let hub = Hub::new(
         ports.conversations.clone(),
         config.limits.ws_outbound_queue,
