@@ -91,7 +91,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| config.server.data_dir.join("token.key"));
     if let Some(dir) = key_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        secrets::create_private_dir(dir)?;
     }
     let secret = secrets::load_or_create(&key_file)?;
     let chat = Chat::new(ports.clone(), config.server.node_id);
