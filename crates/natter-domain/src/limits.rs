@@ -22,7 +22,10 @@ pub const PASSWORD_SCORED_CHARS: usize = 100;
 pub const DEVICE_NAME_MAX_CHARS: usize = 64;
 pub const GROUP_NAME_MAX_CHARS: usize = 100;
 pub const TOPIC_MAX_CHARS: usize = 500;
-pub const REACTION_MAX_BYTES: usize = 32;
+/// Longest emoji reaction (ZWJ sequences such as families take up to ~35 bytes).
+pub const REACTION_MAX_BYTES: usize = 64;
+/// Longest `:shortcode:` reaction name, colons excluded.
+pub const REACTION_SHORTCODE_MAX_CHARS: usize = 30;
 /// Distinct reaction keys a single message may carry.
 pub const REACTIONS_PER_MESSAGE_MAX: usize = 50;
 /// Members of one group conversation.

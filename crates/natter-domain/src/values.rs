@@ -173,14 +173,26 @@ impl Topic {
 }
 
 impl Reaction {
+    /// One Unicode emoji (as in the Unicode emoji list, skin tones and ZWJ sequences
+    /// included) or a `:shortcode:` of 1 to 30 lower-case ASCII letters, digits, `_`, `+`, `-`.
+    /// Nothing else: a reaction is shown to every member, and free text is not a reaction.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        if raw.is_empty()
-            || raw.len() > REACTION_MAX_BYTES
-            || raw.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        let shortcode = raw
+            .strip_prefix(':')
+            .and_then(|rest| rest.strip_suffix(':'))
+            .is_some_and(|name| {
+                (1..=REACTION_SHORTCODE_MAX_CHARS).contains(&name.len())
+                    && name.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b)
+                    })
+            });
+        let emoji = raw.len() <= REACTION_MAX_BYTES && emojis::get(raw).is_some();
+        if !(shortcode || emoji) {
             return Err(DomainError::invalid(
                 "emoji",
-                format!("must be 1 to {REACTION_MAX_BYTES} bytes without spaces"),
+                format!(
+                    "must be one emoji or a :shortcode: (1 to {REACTION_SHORTCODE_MAX_CHARS} of a-z 0-9 _ + -)"
+                ),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -290,8 +302,26 @@ mod tests {
         assert!(ClientMsgId::parse("abc-123").is_ok());
         assert!(ClientMsgId::parse("has space").is_err());
         assert!(ClientMsgId::parse(&"a".repeat(65)).is_err());
-        assert!(Reaction::parse("👍").is_ok());
-        assert!(Reaction::parse("a b").is_err());
+        for good in [
+            "👍",
+            "👍🏽",
+            "❤️",
+            "❤",
+            "👩‍💻",
+            "🇫🇷",
+            ":thumbsup:",
+            ":party_parrot:",
+            ":+1:",
+        ] {
+            assert!(Reaction::parse(good).is_ok(), "{good}");
+        }
+        let long = format!(":{}:", "a".repeat(31));
+        for bad in [
+            "", "a b", "../..", "ok", "::", ":Thumbs:", ":a b:", "👍👍", "👍 ", "\u{7}", ":a\nb:",
+            "<script>", &long,
+        ] {
+            assert!(Reaction::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
