@@ -302,6 +302,12 @@ pub struct Limits {
     pub auth_burst: u32,
     /// Most WebSocket connections this node accepts at once.
     pub max_connections: usize,
+    /// Most WebSocket connections one user may hold open on this node (tabs, devices); one more
+    /// is closed with 4010 after its `hello`.
+    pub ws_connections_per_user: usize,
+    /// A user's typing indicator is published at most once per conversation in this interval;
+    /// extra ones are acknowledged and dropped.
+    pub typing_interval_ms: u64,
     /// Conversations whose member sets the hub keeps in memory; beyond it, sets are evicted and
     /// reloaded from the store on their next event.
     pub hub_member_cache_max: usize,
@@ -325,6 +331,8 @@ impl Default for Limits {
             auth_per_minute: 20,
             auth_burst: 10,
             max_connections: 100_000,
+            ws_connections_per_user: 20,
+            typing_interval_ms: 2_500,
             hub_member_cache_max: 100_000,
             bus_capacity: 65_536,
         }

@@ -72,6 +72,12 @@ struct ServeArgs {
     /// Frames queued per connection before a slow reader is disconnected (close 4008).
     #[arg(long)]
     ws_outbound_queue: Option<usize>,
+    /// WebSocket connections one user may hold open on this node (one more closes with 4010).
+    #[arg(long)]
+    ws_connections_per_user: Option<usize>,
+    /// Typing indicators published per user and conversation: at most one per this interval.
+    #[arg(long)]
+    typing_interval_ms: Option<u64>,
     /// argon2id memory cost in KiB (OWASP: 19456).
     #[arg(long)]
     argon2_memory_kib: Option<u32>,
@@ -112,6 +118,12 @@ impl ServeArgs {
         }
         if let Some(frames) = self.ws_outbound_queue {
             limits.ws_outbound_queue = frames;
+        }
+        if let Some(count) = self.ws_connections_per_user {
+            limits.ws_connections_per_user = count;
+        }
+        if let Some(ms) = self.typing_interval_ms {
+            limits.typing_interval_ms = ms;
         }
         if let Some(kib) = self.argon2_memory_kib {
             config.auth.argon2_memory_kib = kib;
