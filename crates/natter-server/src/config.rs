@@ -37,6 +37,10 @@ pub struct NodeConfig {
     pub roles: Vec<Role>,
     /// Proxies (NGINX) whose `X-Forwarded-For` names the client, for per-address limits.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Browser origins (`https://chat.example.com`) that may open a WebSocket besides the
+    /// server's own (the `Host` the request was sent to); `"*"` allows any. Requests without an
+    /// `Origin` (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for NodeConfig {
@@ -47,6 +51,7 @@ impl Default for NodeConfig {
             node_id: 0,
             roles: Role::ALL.to_vec(),
             trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
