@@ -256,8 +256,9 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// Hashes computed at once; each holds `argon2_memory_kib` of memory.
     pub argon2_concurrency: usize,
-    /// The key that signs access tokens. Every node of a cluster must use the same file;
-    /// default `<data_dir>/token.key`, created on first start.
+    /// The keyring that signs access tokens (the first key signs, all verify; `natter
+    /// rotate-token-key` adds one). Every node of a cluster must use the same file; default
+    /// `<data_dir>/token.key`, created on first start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_key_file: Option<PathBuf>,
     /// A session ends this long after login, however active (the user logs in again).
@@ -348,6 +349,14 @@ impl ServerConfig {
     /// Whether this process runs `role`.
     pub fn runs(&self, role: Role) -> bool {
         self.server.roles.contains(&role)
+    }
+
+    /// Where the token keyring lives: `auth.token_key_file`, or `<data_dir>/token.key`.
+    pub fn token_key_path(&self) -> PathBuf {
+        self.auth
+            .token_key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("token.key"))
     }
 
     /// Reject combinations that cannot work, with a message that says what to change.

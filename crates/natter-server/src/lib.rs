@@ -16,7 +16,7 @@ mod idempotency;
 mod limiter;
 mod observability;
 mod rest;
-mod secrets;
+pub mod secrets;
 mod state;
 mod web;
 
@@ -85,15 +85,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let backends = backends::open(&config).await?;
     let ports = backends.ports.clone();
     let bus = ports.bus.clone();
-    let key_file = config
-        .auth
-        .token_key_file
-        .clone()
-        .unwrap_or_else(|| config.server.data_dir.join("token.key"));
+    let key_file = config.token_key_path();
     if let Some(dir) = key_file.parent() {
         secrets::create_private_dir(dir)?;
     }
-    let secret = secrets::load_or_create(&key_file)?;
+    let keys = secrets::load_or_create(&key_file)?;
+    let (signing, older) = keys.split_first().context("the token keyring is empty")?;
     let chat = Chat::new(ports.clone(), config.server.node_id);
     let hashing = PasswordHashing::new(
         config.auth.argon2_memory_kib,
@@ -105,7 +102,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         bus.clone(),
         ports.clock.clone(),
         hashing,
-        TokenKeys::new(&secret, config.auth.access_ttl_s),
+        TokenKeys::with_older(signing, older, config.auth.access_ttl_s),
     )
     .with_session_lifetime(auth::SessionLifetime::from_secs(
         config.auth.session_max_age_s,

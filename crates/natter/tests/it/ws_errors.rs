@@ -522,13 +522,19 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
         }
         tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
     };
-    match connect(Some("https://evil.example".into())).await.expect("in time") {
+    match connect(Some("https://evil.example".into()))
+        .await
+        .expect("in time")
+    {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status().as_u16(), 403);
         }
         other => panic!("expected 403, got {:?}", other.map(|_| "a socket")),
     }
     let own = server.base_url.clone();
-    connect(Some(own)).await.expect("in time").expect("own origin");
+    connect(Some(own))
+        .await
+        .expect("in time")
+        .expect("own origin");
     connect(None).await.expect("in time").expect("no origin");
 }
