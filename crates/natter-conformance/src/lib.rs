@@ -96,6 +96,7 @@ macro_rules! conformance_suite {
                 conversations_ordered_by_activity,
                 summary_counts_unread_and_mentions,
                 contacts_are_current_co_members,
+                a_direct_conversation_counts_for_presence_once_replied,
             }
             messages {
                 append_assigns_gap_free_seq,

@@ -190,6 +190,11 @@ pub struct Member {
     /// Highest seq delivered to one of this member's devices.
     pub delivered_seq: i64,
     pub joined_at_ms: i64,
+    /// Opened the conversation or has sent a message in it. In a direct conversation only such
+    /// a member's presence is shown to the other: a stranger's unsolicited message does not let
+    /// the stranger watch when the recipient is online.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub replied: bool,
 }
 
 /// A conversation as one member sees it in their list.

@@ -148,10 +148,14 @@ pub trait ConversationStore: Send + Sync + 'static {
     ) -> StoreResult<Option<ConversationSummary>>;
     /// Ids of all the user's current conversations.
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>>;
-    /// Everyone who shares at least one conversation with `user` (excluding `user`), counting
-    /// only conversations of at most `max_members` current members when it is given.
+    /// Who may see `user`'s presence: everyone who shares a conversation with `user`
+    /// (excluding `user`), counting only conversations of at most `max_members` current members
+    /// when it is given, and direct conversations only where `user` has `replied`.
     async fn contacts_of(&self, user: UserId, max_members: Option<i64>)
     -> StoreResult<Vec<UserId>>;
+    /// Record that `user` has sent a message in `conversation` ([`Member::replied`]). Idempotent;
+    /// nothing for a non-member.
+    async fn mark_replied(&self, conversation: ConversationId, user: UserId) -> StoreResult<()>;
     /// Conversations that changed for `user` after `since` (0 = all): new messages, metadata,
     /// membership, own cursors. Also those the user left since then.
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage>;

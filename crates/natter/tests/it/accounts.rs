@@ -449,13 +449,28 @@ async fn presence_is_visible_only_to_contacts() {
         "you always see your own presence"
     );
 
-    alice.create_direct(bob_user.id).await.expect("direct");
+    // An unsolicited direct message shows the sender's presence, not the recipient's.
+    let direct = alice
+        .create_direct(bob_user.id)
+        .await
+        .expect("direct")
+        .conversation
+        .id;
+    alice.send_text(direct, "hi, stranger").await.expect("send");
+    let unsolicited = alice.user(bob_user.id).await.unwrap();
+    assert_eq!(
+        (unsolicited.online, unsolicited.last_seen_ms),
+        (None, None),
+        "bob has not replied: alice may not watch him"
+    );
+    assert_eq!(bob.user(alice_user.id).await.unwrap().online, Some(false));
+    // Bob replies: now alice sees him too.
+    bob.send_text(direct, "hello").await.expect("reply");
     assert_eq!(
         alice.user(bob_user.id).await.unwrap().online,
         Some(false),
         "a contact, offline"
     );
-    assert_eq!(bob.user(alice_user.id).await.unwrap().online, Some(false));
 
     let session = bob.connect().await.expect("bob connects");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -335,10 +335,11 @@ async fn every_device_of_every_member_gets_every_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_follows_the_last_connection_of_a_contact() {
     let server = TestServer::spawn();
-    let (alice, _) = user(&server, "alice").await;
+    let (alice, alice_user) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
     let (stranger, stranger_user) = user(&server, "stranger").await;
-    alice.create_direct(bob_user.id).await.expect("direct");
+    // Bob opens it, so alice may see his presence (an unsolicited one would not show it).
+    bob.create_direct(alice_user.id).await.expect("direct");
     let a = alice.connect().await.expect("alice session");
 
     let bob1 = bob.connect().await.expect("bob device 1");
@@ -699,7 +700,7 @@ async fn presence_skips_co_members_of_large_groups_only() {
     let server = TestServer::spawn();
     let (alice, _) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
-    let (peer, _) = user(&server, "peer").await;
+    let (peer, peer_user) = user(&server, "peer").await;
     // A group larger than the presence limit (100 members): alice, bob and 99 others.
     let mut others = Vec::new();
     for _ in 0..99 {
@@ -710,7 +711,7 @@ async fn presence_skips_co_members_of_large_groups_only() {
         .create_group("Town hall", None, &others)
         .await
         .expect("large group");
-    peer.create_direct(bob_user.id).await.expect("direct");
+    bob.create_direct(peer_user.id).await.expect("direct");
     let a = alice.connect().await.expect("alice");
     let p = peer.connect().await.expect("peer");
 
