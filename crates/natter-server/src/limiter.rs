@@ -22,7 +22,7 @@ pub struct RateLimits {
     sends: Arc<KeyedLimit<UserId>>,
     auth: Arc<KeyedLimit<String>>,
     /// One typing indicator per interval: each fans out to every member, so one per keystroke
-    /// would be a flood. Node-local: a few extra across nodes are harmless.
+    /// would be a flood.
     typing: Arc<KeyedLimit<(UserId, ConversationId)>>,
     cluster: Option<ClusterLimits>,
 }
@@ -42,6 +42,8 @@ struct ClusterLimits {
     /// (per second, burst)
     sends: (f64, u32),
     auth: (f64, u32),
+    /// Typing indicators per second (burst 1).
+    typing_per_second: f64,
 }
 
 impl RateLimits {
@@ -64,6 +66,7 @@ impl RateLimits {
                     f64::from(limits.auth_per_minute.max(1)) / 60.0,
                     limits.auth_burst,
                 ),
+                typing_per_second: 1000.0 / limits.typing_interval_ms.max(1) as f64,
             }),
         }
     }
@@ -92,10 +95,21 @@ impl RateLimits {
         }
     }
 
-    /// Whether `user`'s typing indicator in `conversation` may be published now; the caller
-    /// drops it silently if not (the indicator members see is still on).
-    pub fn typing_allowed(&self, user: UserId, conversation: ConversationId) -> bool {
-        self.typing.check(&(user, conversation)).is_ok()
+    /// Whether `user`'s typing indicator in `conversation` may be published now (on any node,
+    /// with Redis); the caller drops it silently if not (the indicator members see is still on).
+    pub async fn typing_allowed(&self, user: UserId, conversation: ConversationId) -> bool {
+        if self.typing.check(&(user, conversation)).is_err() {
+            return false;
+        }
+        match &self.cluster {
+            Some(cluster) => {
+                let key = format!("typing:{}:{}", user.0, conversation.0);
+                cluster_check(&*cluster.limiter, &key, cluster.typing_per_second, 1)
+                    .await
+                    .is_ok()
+            }
+            None => true,
+        }
     }
 
     /// Drop state of keys that are back to a full burst.

@@ -210,14 +210,14 @@ pub async fn typing(
 }
 
 /// Publish a typing indicator, unless one was published for this user and conversation within
-/// `limits.typing_interval_ms`: then it is dropped silently (membership is still checked, so a
+/// `limits.typing_interval_ms` (on any node, with Redis): then it is dropped silently (membership is still checked, so a
 /// non-member gets `not_found` either way). Shared by REST and the WebSocket.
 pub async fn typing_throttled(
     state: &AppState,
     user: natter_domain::UserId,
     conversation: ConversationId,
 ) -> Result<(), natter_domain::DomainError> {
-    if state.rate_limits.typing_allowed(user, conversation) {
+    if state.rate_limits.typing_allowed(user, conversation).await {
         state.chat.typing(user, conversation).await
     } else {
         state

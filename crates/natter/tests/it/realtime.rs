@@ -787,34 +787,55 @@ async fn typing_is_published_once_per_interval_and_extra_ones_are_dropped() {
 }
 
 /// A user may hold only so many sockets on a node; one more closes with 4010 after `hello`.
+/// Every socket goes to the same node (in cluster mode too: the cap is per node).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_holds_at_most_the_configured_number_of_sockets() {
-    use crate::support::{RawRead, raw_authenticated, raw_close_code, raw_connect, raw_send};
+    use crate::support::{RawRead, RawWs, raw_read, raw_send};
     let server = TestServer::spawn_with(&["--ws-connections-per-user", "2"]);
     let (alice, _) = user(&server, "alice").await;
     let (bob, _) = user(&server, "bob").await;
-    let first = raw_authenticated(&server, &alice).await;
-    let _second = raw_authenticated(&server, &alice).await;
-    let hello =
-        serde_json::json!({"type": "hello", "id": "h", "token": alice.access_token()}).to_string();
-    let mut third = raw_connect(&server).await;
-    raw_send(&mut third, &hello).await;
-    assert_eq!(raw_close_code(&mut third, WAIT).await, Some(4010));
+    let url = server.node_client(0).websocket_url();
+    let hello = |client: &Client| {
+        serde_json::json!({"type": "hello", "id": "h", "token": client.access_token()}).to_string()
+    };
+    // The first answer to a hello on a fresh socket to node 0: the ack, or a close.
+    let open = |hello: String| {
+        let url = url.clone();
+        async move {
+            let (mut ws, _): (RawWs, _) =
+                tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+                    .await
+                    .expect("connect in time")
+                    .expect("connect");
+            raw_send(&mut ws, &hello).await;
+            let answer = match raw_read(&mut ws, WAIT).await {
+                RawRead::Frame(ServerFrame::Ack { .. }) => None,
+                RawRead::Closed(code) => Some(code),
+                other => panic!("unexpected {other:?}"),
+            };
+            (ws, answer)
+        }
+    };
+    let (first, answer) = open(hello(&alice)).await;
+    assert_eq!(answer, None, "admitted");
+    let (_second, answer) = open(hello(&alice)).await;
+    assert_eq!(answer, None, "admitted");
+    let (_third, answer) = open(hello(&alice)).await;
+    assert_eq!(answer, Some(Some(4010)), "one too many");
     // Another user is not affected.
-    let _bobs = raw_authenticated(&server, &bob).await;
+    let (_bobs, answer) = open(hello(&bob)).await;
+    assert_eq!(answer, None);
     // Once one closes, a new one is admitted (as soon as the server has seen the close).
     drop(first);
     let mut admitted = false;
     for _ in 0..100 {
-        let mut again = raw_connect(&server).await;
-        raw_send(&mut again, &hello).await;
-        match crate::support::raw_read(&mut again, WAIT).await {
-            RawRead::Frame(ServerFrame::Ack { .. }) => {
+        match open(hello(&alice)).await {
+            (_, None) => {
                 admitted = true;
                 break;
             }
-            RawRead::Closed(Some(4010)) => tokio::task::yield_now().await,
-            other => panic!("unexpected {other:?}"),
+            (_, Some(Some(4010))) => tokio::task::yield_now().await,
+            (_, other) => panic!("unexpected close {other:?}"),
         }
     }
     assert!(admitted, "a closed socket frees its place");
