@@ -153,13 +153,23 @@ async fn authenticate(
                 token,
                 sync_cursor,
                 cursors,
-            }) => match state.auth.authenticate(&token).await {
-                Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
-                Err(err) => {
+            }) => {
+                // Refused like an unparsable frame: an error, and the connection still waits
+                // for a valid hello.
+                if let Err(err) = resume::check_cursors(sync_cursor, &cursors) {
                     let _ = send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err))).await;
-                    return Err(Ending::new(close_code::UNAUTHENTICATED, "invalid token"));
+                } else {
+                    match state.auth.authenticate(&token).await {
+                        Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
+                        Err(err) => {
+                            let _ =
+                                send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err)))
+                                    .await;
+                            return Err(Ending::new(close_code::UNAUTHENTICATED, "invalid token"));
+                        }
+                    }
                 }
-            },
+            }
             Ok(other) => {
                 let _ = send_frame(
                     sink,

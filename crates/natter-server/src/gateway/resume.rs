@@ -29,6 +29,22 @@ pub struct CatchUp {
     pub seen_up_to: HashMap<ConversationId, i64>,
 }
 
+/// Refuses a `hello` whose cursors cannot have come from the server: `sync_cursor` and every
+/// per-conversation cursor are positions of change counters that start at 0, so a negative one
+/// is an error, not a request to replay everything.
+pub fn check_cursors(sync_cursor: Option<i64>, cursors: &Cursors) -> Result<(), DomainError> {
+    if sync_cursor.is_some_and(|cursor| cursor < 0) {
+        return Err(DomainError::invalid("sync_cursor", "must be 0 or more"));
+    }
+    if let Some((conversation, _)) = cursors.iter().find(|(_, cursor)| **cursor < 0) {
+        return Err(DomainError::invalid(
+            "cursors",
+            format!("the cursor of {conversation} must be 0 or more"),
+        ));
+    }
+    Ok(())
+}
+
 /// Replays what changed straight to the socket (an error writing ends the catch-up).
 pub async fn catch_up(
     state: &AppState,
