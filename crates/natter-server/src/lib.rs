@@ -83,6 +83,15 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 /// Open the stores, bind the listener and serve in a background task.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let backends = backends::open(&config).await?;
+    start_with(config, backends).await
+}
+
+/// [`start`] on backends the caller opened with [`backends::open`] and may have decorated
+/// (for example its event bus, as `backends/kafka.rs` does).
+pub async fn start_with(
+    config: ServerConfig,
+    backends: backends::Backends,
+) -> anyhow::Result<RunningServer> {
     let ports = backends.ports.clone();
     let bus = ports.bus.clone();
     let key_file = config
