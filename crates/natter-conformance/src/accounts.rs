@@ -226,7 +226,11 @@ pub async fn refresh_rotation_and_reuse_detection(stores: Stores) {
     let (h1, h2, h3, h4) = (token(1), token(2), token(3), token(4));
     let session = f.new_session(alice.id, T0, h1).await;
 
-    let first = f.accounts.rotate_refresh(h1, h2, T0 + 100).await.unwrap();
+    let first = f
+        .accounts
+        .rotate_refresh(h1, h2, T0 + 100, SessionCutoff::NONE)
+        .await
+        .unwrap();
     let expected = Session {
         last_used_at_ms: T0 + 100,
         ..session.clone()
@@ -237,14 +241,22 @@ pub async fn refresh_rotation_and_reuse_detection(stores: Stores) {
         Some(expected)
     );
 
-    let second = f.accounts.rotate_refresh(h2, h3, T0 + 200).await.unwrap();
+    let second = f
+        .accounts
+        .rotate_refresh(h2, h3, T0 + 200, SessionCutoff::NONE)
+        .await
+        .unwrap();
     assert!(
         matches!(&second, RefreshOutcome::Rotated(s) if s.id == session.id && s.last_used_at_ms == T0 + 200),
         "{second:?}"
     );
 
     // h1 was spent: presenting it again means it leaked. The session dies.
-    let replay = f.accounts.rotate_refresh(h1, h4, T0 + 300).await.unwrap();
+    let replay = f
+        .accounts
+        .rotate_refresh(h1, h4, T0 + 300, SessionCutoff::NONE)
+        .await
+        .unwrap();
     assert_eq!(
         replay,
         RefreshOutcome::Reused {
@@ -256,12 +268,15 @@ pub async fn refresh_rotation_and_reuse_detection(stores: Stores) {
     assert!(f.accounts.sessions(alice.id).await.unwrap().is_empty());
     // Even the current token of the revoked session no longer works.
     assert_eq!(
-        f.accounts.rotate_refresh(h3, h4, T0 + 400).await.unwrap(),
+        f.accounts
+            .rotate_refresh(h3, h4, T0 + 400, SessionCutoff::NONE)
+            .await
+            .unwrap(),
         RefreshOutcome::Invalid
     );
     assert_eq!(
         f.accounts
-            .rotate_refresh(token(9), token(10), T0)
+            .rotate_refresh(token(9), token(10), T0, SessionCutoff::NONE)
             .await
             .unwrap(),
         RefreshOutcome::Invalid
@@ -277,7 +292,7 @@ pub async fn refresh_after_revoke_is_invalid(stores: Stores) {
     f.accounts.revoke_session(a.id).await.unwrap();
     assert_eq!(
         f.accounts
-            .rotate_refresh(a1, token(3), T0 + 5)
+            .rotate_refresh(a1, token(3), T0 + 5, SessionCutoff::NONE)
             .await
             .unwrap(),
         RefreshOutcome::Invalid
@@ -285,7 +300,7 @@ pub async fn refresh_after_revoke_is_invalid(stores: Stores) {
     // The other session is untouched.
     let rotated = f
         .accounts
-        .rotate_refresh(b1, token(4), T0 + 5)
+        .rotate_refresh(b1, token(4), T0 + 5, SessionCutoff::NONE)
         .await
         .unwrap();
     assert_eq!(
@@ -295,4 +310,84 @@ pub async fn refresh_after_revoke_is_invalid(stores: Stores) {
             ..b
         })
     );
+}
+
+pub async fn set_password_revokes_the_other_sessions(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let bob = f.user("bob").await;
+    let kept = f.new_session(alice.id, T0, token(1)).await;
+    let other = f.new_session(alice.id, T0 + 1, token(2)).await;
+    let gone = f.new_session(alice.id, T0 + 2, token(3)).await;
+    let bobs = f.new_session(bob.id, T0, token(4)).await;
+    f.accounts.revoke_session(gone.id).await.unwrap();
+
+    let revoked = f
+        .accounts
+        .set_password(alice.id, "new-hash", kept.id, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked,
+        vec![other.id],
+        "only sessions still active, never the kept one"
+    );
+    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![kept]);
+    assert_eq!(f.accounts.sessions(bob.id).await.unwrap(), vec![bobs]);
+    let (_, hash) = f
+        .accounts
+        .credentials(&alice.username)
+        .await
+        .unwrap()
+        .expect("credentials");
+    assert_eq!(hash, "new-hash");
+
+    let missing = f
+        .accounts
+        .set_password(UserId::new(), "x", SessionId::new(), T0)
+        .await;
+    assert_eq!(missing, Err(StoreError::NotFound));
+}
+
+pub async fn refresh_past_the_cutoff_expires_the_session(stores: Stores) {
+    let f = Fixture::new(stores);
+    let alice = f.user("alice").await;
+    let (h1, h2, h3) = (token(1), token(2), token(3));
+    // Each last used when created.
+    let old = f.new_session(alice.id, T0, h1).await;
+    let idle = f.new_session(alice.id, T0 + 50, h2).await;
+    let fresh = f.new_session(alice.id, T0 + 100, h3).await;
+
+    // Absolute lifetime: created before T0 + 10 is too old, however recently used.
+    let cutoff = SessionCutoff {
+        created_after_ms: T0 + 10,
+        used_after_ms: T0 + 60,
+    };
+    let outcome = f
+        .accounts
+        .rotate_refresh(h1, token(11), T0 + 200, cutoff)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Invalid);
+    // Idle: last used before T0 + 60.
+    let outcome = f
+        .accounts
+        .rotate_refresh(h2, token(12), T0 + 200, cutoff)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RefreshOutcome::Invalid);
+    assert_eq!(f.accounts.session(old.id).await.unwrap(), None, "revoked");
+    assert_eq!(f.accounts.session(idle.id).await.unwrap(), None, "revoked");
+
+    let outcome = f
+        .accounts
+        .rotate_refresh(h3, token(13), T0 + 200, cutoff)
+        .await
+        .unwrap();
+    let RefreshOutcome::Rotated(session) = outcome else {
+        panic!("a live session rotates: {outcome:?}")
+    };
+    assert_eq!(session.id, fresh.id);
+    assert_eq!(session.last_used_at_ms, T0 + 200);
+    assert_eq!(f.accounts.sessions(alice.id).await.unwrap(), vec![session]);
 }

@@ -228,7 +228,7 @@ pub async fn concurrent_refresh_rotation_has_one_winner(stores: Stores) {
             let f = f.clone();
             tokio::spawn(async move {
                 f.accounts
-                    .rotate_refresh(presented, token(10 + n), T0 + 1)
+                    .rotate_refresh(presented, token(10 + n), T0 + 1, SessionCutoff::NONE)
                     .await
                     .unwrap()
             })

@@ -62,6 +62,7 @@ pub async fn create_group_with_members(stores: Stores) {
         read_seq: 0,
         delivered_seq: 0,
         joined_at_ms: T0 + 7,
+        replied: user_id == alice,
     })
     .collect();
     assert_eq!(members, expected);
@@ -690,4 +691,47 @@ pub async fn contacts_are_current_co_members(stores: Stores) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn a_direct_conversation_counts_for_presence_once_replied(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [stranger, victim] = f.users(&["stranger", "victim"]).await[..] else {
+        unreachable!()
+    };
+    // The stranger opened it: the victim may see the stranger, not the other way round.
+    let direct = f.direct(stranger, victim).await;
+    assert_eq!(
+        f.conversations.contacts_of(stranger, None).await.unwrap(),
+        vec![victim]
+    );
+    assert!(
+        f.conversations
+            .contacts_of(victim, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let member = |user| f.conversations.member(direct.id, user);
+    assert!(member(stranger).await.unwrap().unwrap().replied);
+    assert!(!member(victim).await.unwrap().unwrap().replied);
+
+    // The victim answers: now both ways. Marking again changes nothing.
+    for _ in 0..2 {
+        f.conversations
+            .mark_replied(direct.id, victim)
+            .await
+            .unwrap();
+    }
+    assert!(member(victim).await.unwrap().unwrap().replied);
+    assert_eq!(
+        f.conversations.contacts_of(victim, None).await.unwrap(),
+        vec![stranger]
+    );
+    // A non-member is not made one.
+    let other = f.user("other").await;
+    f.conversations
+        .mark_replied(direct.id, other.id)
+        .await
+        .unwrap();
+    assert_eq!(member(other.id).await.unwrap(), None);
 }

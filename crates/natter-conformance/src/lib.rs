@@ -78,6 +78,8 @@ macro_rules! conformance_suite {
                 username_taken_is_conflict,
                 search_users_by_prefix,
                 set_display_name_and_last_seen,
+                set_password_revokes_the_other_sessions,
+                refresh_past_the_cutoff_expires_the_session,
                 sessions_lifecycle,
                 refresh_rotation_and_reuse_detection,
                 refresh_after_revoke_is_invalid,
@@ -94,6 +96,7 @@ macro_rules! conformance_suite {
                 conversations_ordered_by_activity,
                 summary_counts_unread_and_mentions,
                 contacts_are_current_co_members,
+                a_direct_conversation_counts_for_presence_once_replied,
             }
             messages {
                 append_assigns_gap_free_seq,

@@ -6,13 +6,15 @@ use thiserror::Error;
 /// What went wrong inside a storage adapter. Adapters translate driver errors into these.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum StoreError {
-    /// A uniqueness rule was violated (for example a username already taken).
+    /// A uniqueness rule was violated (for example a username already taken). The text reaches
+    /// clients: adapters write it themselves, never copy a driver's message into it.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The addressed row does not exist.
     #[error("not found")]
     NotFound,
-    /// The backend cannot be reached or is overloaded; the caller may retry later.
+    /// The backend cannot be reached or is overloaded; the caller may retry later. The text is
+    /// logged only: clients see a generic `unavailable`.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// A bug or corrupted data; logged, never shown to clients.
@@ -34,6 +36,9 @@ pub enum DomainError {
     /// A field failed validation.
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// A new password is too easy to guess (common, short, a pattern, the username...).
+    #[error("{0}")]
+    WeakPassword(String),
     /// Missing, expired or revoked credentials.
     #[error("authentication required")]
     Unauthenticated,
@@ -72,6 +77,7 @@ impl DomainError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid { .. } => "invalid",
+            Self::WeakPassword(_) => "weak_password",
             Self::Unauthenticated => "unauthenticated",
             Self::BadCredentials => "bad_credentials",
             Self::Forbidden(_) => "forbidden",

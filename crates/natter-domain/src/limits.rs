@@ -13,10 +13,19 @@ pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
 pub const PASSWORD_MIN_CHARS: usize = 8;
 /// Bounded so that hashing cost cannot be inflated by a huge password.
 pub const PASSWORD_MAX_BYTES: usize = 256;
+/// Least zxcvbn score (0 to 4) a new password needs: 3 is "safely unguessable" against an
+/// online attack and slows an offline one (10^8 to 10^10 guesses).
+pub const PASSWORD_MIN_SCORE: u8 = 3;
+/// Characters of a new password the strength estimator reads: its cost grows with length, and
+/// a longer one is past any threshold anyway.
+pub const PASSWORD_SCORED_CHARS: usize = 100;
 pub const DEVICE_NAME_MAX_CHARS: usize = 64;
 pub const GROUP_NAME_MAX_CHARS: usize = 100;
 pub const TOPIC_MAX_CHARS: usize = 500;
-pub const REACTION_MAX_BYTES: usize = 32;
+/// Longest emoji reaction (ZWJ sequences such as families take up to ~35 bytes).
+pub const REACTION_MAX_BYTES: usize = 64;
+/// Longest `:shortcode:` reaction name, colons excluded.
+pub const REACTION_SHORTCODE_MAX_CHARS: usize = 30;
 /// Distinct reaction keys a single message may carry.
 pub const REACTIONS_PER_MESSAGE_MAX: usize = 50;
 /// Members of one group conversation.

@@ -36,6 +36,34 @@ pub struct Session {
     pub last_used_at_ms: i64,
 }
 
+/// Where a session's life ends: one created before `created_after_ms` (absolute lifetime) or
+/// last used (refreshed) before `used_after_ms` (idle expiry) has expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCutoff {
+    pub created_after_ms: i64,
+    pub used_after_ms: i64,
+}
+
+impl SessionCutoff {
+    /// Sessions never expire.
+    pub const NONE: Self = Self {
+        created_after_ms: i64::MIN,
+        used_after_ms: i64::MIN,
+    };
+
+    /// The cutoff at `now_ms` for sessions living at most `max_age_ms`, idle at most `idle_ms`.
+    pub fn at(now_ms: i64, max_age_ms: i64, idle_ms: i64) -> Self {
+        Self {
+            created_after_ms: now_ms.saturating_sub(max_age_ms),
+            used_after_ms: now_ms.saturating_sub(idle_ms),
+        }
+    }
+
+    pub fn admits(&self, created_at_ms: i64, last_used_at_ms: i64) -> bool {
+        created_at_ms >= self.created_after_ms && last_used_at_ms >= self.used_after_ms
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub session: Session,
@@ -53,7 +81,7 @@ pub enum RefreshOutcome {
         session_id: SessionId,
         user_id: UserId,
     },
-    /// Unknown token, or its session was revoked.
+    /// Unknown token, or its session was revoked or has expired (and is now revoked).
     Invalid,
 }
 
@@ -162,6 +190,11 @@ pub struct Member {
     /// Highest seq delivered to one of this member's devices.
     pub delivered_seq: i64,
     pub joined_at_ms: i64,
+    /// Opened the conversation or has sent a message in it. In a direct conversation only such
+    /// a member's presence is shown to the other: a stranger's unsolicited message does not let
+    /// the stranger watch when the recipient is online.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub replied: bool,
 }
 
 /// A conversation as one member sees it in their list.

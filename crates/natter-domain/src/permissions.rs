@@ -104,6 +104,7 @@ mod tests {
 
     fn member(role: Role) -> Member {
         Member {
+            replied: false,
             conversation_id: ConversationId::new(),
             user_id: UserId::new(),
             role,

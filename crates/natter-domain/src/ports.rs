@@ -36,15 +36,27 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Active sessions of a user, oldest first.
     async fn sessions(&self, user: UserId) -> StoreResult<Vec<Session>>;
     /// Spend `presented` and make `replacement` current, atomically. A spent token presented
-    /// again revokes its session (refresh-token reuse detection).
+    /// again revokes its session (refresh-token reuse detection). A session past `cutoff`
+    /// (as it was before this call) is revoked and the answer is `Invalid`.
     async fn rotate_refresh(
         &self,
         presented: [u8; 32],
         replacement: [u8; 32],
         now_ms: i64,
+        cutoff: SessionCutoff,
     ) -> StoreResult<RefreshOutcome>;
     /// Idempotent.
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()>;
+    /// Replace the user's password hash and revoke every other active session, atomically (a
+    /// session opened with the old password dies with it). Returns the revoked sessions;
+    /// `NotFound` if the user does not exist.
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: SessionId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<SessionId>>;
 }
 
 /// Conversations, membership, and per-member cursors.
@@ -136,10 +148,14 @@ pub trait ConversationStore: Send + Sync + 'static {
     ) -> StoreResult<Option<ConversationSummary>>;
     /// Ids of all the user's current conversations.
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>>;
-    /// Everyone who shares at least one conversation with `user` (excluding `user`), counting
-    /// only conversations of at most `max_members` current members when it is given.
+    /// Who may see `user`'s presence: everyone who shares a conversation with `user`
+    /// (excluding `user`), counting only conversations of at most `max_members` current members
+    /// when it is given, and direct conversations only where `user` has `replied`.
     async fn contacts_of(&self, user: UserId, max_members: Option<i64>)
     -> StoreResult<Vec<UserId>>;
+    /// Record that `user` has sent a message in `conversation` ([`Member::replied`]). Idempotent;
+    /// nothing for a non-member.
+    async fn mark_replied(&self, conversation: ConversationId, user: UserId) -> StoreResult<()>;
     /// Conversations that changed for `user` after `since` (0 = all): new messages, metadata,
     /// membership, own cursors. Also those the user left since then.
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage>;

@@ -173,14 +173,26 @@ impl Topic {
 }
 
 impl Reaction {
+    /// One Unicode emoji (as in the Unicode emoji list, skin tones and ZWJ sequences
+    /// included) or a `:shortcode:` of 1 to 30 lower-case ASCII letters, digits, `_`, `+`, `-`.
+    /// Nothing else: a reaction is shown to every member, and free text is not a reaction.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        if raw.is_empty()
-            || raw.len() > REACTION_MAX_BYTES
-            || raw.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        let shortcode = raw
+            .strip_prefix(':')
+            .and_then(|rest| rest.strip_suffix(':'))
+            .is_some_and(|name| {
+                (1..=REACTION_SHORTCODE_MAX_CHARS).contains(&name.len())
+                    && name.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_+-".contains(&b)
+                    })
+            });
+        let emoji = raw.len() <= REACTION_MAX_BYTES && emojis::get(raw).is_some();
+        if !(shortcode || emoji) {
             return Err(DomainError::invalid(
                 "emoji",
-                format!("must be 1 to {REACTION_MAX_BYTES} bytes without spaces"),
+                format!(
+                    "must be one emoji or a :shortcode: (1 to {REACTION_SHORTCODE_MAX_CHARS} of a-z 0-9 _ + -)"
+                ),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -226,6 +238,7 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
+    /// A password as presented (its length only is checked): for one that already exists.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         if raw.chars().count() < PASSWORD_MIN_CHARS || raw.len() > PASSWORD_MAX_BYTES {
             return Err(DomainError::invalid(
@@ -234,6 +247,28 @@ impl Password {
             ));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// A password being chosen: long enough and hard enough to guess (zxcvbn score at least
+    /// [`PASSWORD_MIN_SCORE`]), also knowing `user_inputs` (the username, the display name),
+    /// which an attacker would try first.
+    pub fn parse_new(raw: &str, user_inputs: &[&str]) -> Result<Self, DomainError> {
+        let password = Self::parse(raw)?;
+        let scored: String = raw.chars().take(PASSWORD_SCORED_CHARS).collect();
+        let estimate = zxcvbn::zxcvbn(&scored, user_inputs);
+        if u8::from(estimate.score()) >= PASSWORD_MIN_SCORE {
+            return Ok(password);
+        }
+        let mut message = String::from("password is too easy to guess");
+        if let Some(feedback) = estimate.feedback() {
+            if let Some(warning) = feedback.warning() {
+                message.push_str(&format!(": {warning}"));
+            }
+            if let Some(suggestion) = feedback.suggestions().first() {
+                message.push_str(&format!(" ({suggestion})"));
+            }
+        }
+        Err(DomainError::WeakPassword(message))
     }
 
     pub fn expose(&self) -> &str {
@@ -267,8 +302,26 @@ mod tests {
         assert!(ClientMsgId::parse("abc-123").is_ok());
         assert!(ClientMsgId::parse("has space").is_err());
         assert!(ClientMsgId::parse(&"a".repeat(65)).is_err());
-        assert!(Reaction::parse("👍").is_ok());
-        assert!(Reaction::parse("a b").is_err());
+        for good in [
+            "👍",
+            "👍🏽",
+            "❤️",
+            "❤",
+            "👩‍💻",
+            "🇫🇷",
+            ":thumbsup:",
+            ":party_parrot:",
+            ":+1:",
+        ] {
+            assert!(Reaction::parse(good).is_ok(), "{good}");
+        }
+        let long = format!(":{}:", "a".repeat(31));
+        for bad in [
+            "", "a b", "../..", "ok", "::", ":Thumbs:", ":a b:", "👍👍", "👍 ", "\u{7}", ":a\nb:",
+            "<script>", &long,
+        ] {
+            assert!(Reaction::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -276,5 +329,34 @@ mod tests {
         let password = Password::parse("correct horse").unwrap();
         assert_eq!(format!("{password:?}"), "Password(***)");
         assert!(Password::parse("short").is_err());
+    }
+
+    #[test]
+    fn new_passwords_must_be_hard_to_guess() {
+        for weak in [
+            "password",
+            "12345678",
+            "password123",
+            "qwertyuiop",
+            "aaaaaaaaaaaa",
+        ] {
+            let err = Password::parse_new(weak, &[]).unwrap_err();
+            assert_eq!(err.code(), "weak_password", "{weak}");
+        }
+        assert!(Password::parse_new("zorblaxquint7", &[]).is_ok());
+        assert_eq!(
+            Password::parse_new("zorblaxquint7", &["zorblaxquint"])
+                .unwrap_err()
+                .code(),
+            "weak_password",
+            "the username is among the first guesses"
+        );
+        assert_eq!(
+            Password::parse_new("short", &[]).unwrap_err().code(),
+            "invalid"
+        );
+        for strong in ["correct horse battery staple", "Tr0ub4dor&3-zebra-kettle"] {
+            assert!(Password::parse_new(strong, &[]).is_ok(), "{strong}");
+        }
     }
 }

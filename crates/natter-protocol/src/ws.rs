@@ -21,6 +21,9 @@ pub mod close_code {
     pub const UNAUTHENTICATED: u16 = 4001;
     /// The session was logged out.
     pub const SESSION_REVOKED: u16 = 4002;
+    /// The user already has the most connections allowed on this node
+    /// (`limits.ws_connections_per_user`): close another tab or device, or retry later.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4010;
     /// The client read too slowly and its outgoing queue filled up: reconnect and resume.
     pub const SLOW_CONSUMER: u16 = 4008;
     /// The server lost events for this node (bus lag): reconnect and resume.

@@ -249,6 +249,11 @@ impl Client {
             return Ok(response);
         }
         let original = error_from(response).await;
+        // Only an expired or revoked token is worth a refresh; a wrong password (on
+        // `/auth/password`) is not, and retrying it would count as a second attempt.
+        if original.code() != Some("unauthenticated") {
+            return Err(original);
+        }
         if let Err(refresh_error) = self.refresh_if_stale(token.as_deref()).await {
             tracing::debug!(%refresh_error, "token refresh after 401 failed");
             return Err(original);

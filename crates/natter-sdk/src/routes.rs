@@ -2,12 +2,12 @@
 //! wrapper: the path, the body, the answer type; the machinery lives in `rest.rs`.
 
 use natter_protocol::{
-    AddMemberRequest, AuthTokens, ConversationList, ConversationListQuery, ConversationSummaryView,
-    ConversationView, CreateDirectRequest, CreateGroupRequest, CursorRequest, EditMessageRequest,
-    HistoryParams, LoginRequest, MemberList, MemberView, MessagePage, MessageView, MuteRequest,
-    RegisterRequest, SendMessageRequest, SessionList, SyncQuery, SyncView,
-    UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest, UserList,
-    UserSearchQuery, UserView,
+    AddMemberRequest, AuthTokens, ChangePasswordRequest, ConversationList, ConversationListQuery,
+    ConversationSummaryView, ConversationView, CreateDirectRequest, CreateGroupRequest,
+    CursorRequest, EditMessageRequest, HistoryParams, LoginRequest, MemberList, MemberView,
+    MessagePage, MessageView, MuteRequest, RegisterRequest, SendMessageRequest, SessionList,
+    SyncQuery, SyncView, UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest,
+    UserList, UserSearchQuery, UserView,
 };
 use uuid::Uuid;
 
@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::rest::Client;
 use crate::urls::encode_path_segment;
 
-/// Auth: register, login, refresh, logout, sessions.
+/// Auth: register, login, refresh, logout, password, sessions.
 impl Client {
     /// `POST /auth/register`. Stores the returned tokens in this client.
     pub async fn register(&self, username: &str, password: &str) -> Result<AuthTokens> {
@@ -62,6 +62,17 @@ impl Client {
             .await?;
         self.clear_tokens();
         Ok(())
+    }
+
+    /// `POST /auth/password`: replaces the password (the current one proves it is the user).
+    /// Every other session of the user is revoked; this client's stays signed in.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
+        let request = ChangePasswordRequest {
+            current_password: current.into(),
+            new_password: new.into(),
+        };
+        self.call_empty(|http, url| http.post(url).json(&request), "/auth/password")
+            .await
     }
 
     /// `GET /auth/sessions`: the caller's sessions (devices).

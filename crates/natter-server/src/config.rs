@@ -37,6 +37,10 @@ pub struct NodeConfig {
     pub roles: Vec<Role>,
     /// Proxies (NGINX) whose `X-Forwarded-For` names the client, for per-address limits.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Browser origins (`https://chat.example.com`) that may open a WebSocket besides the
+    /// server's own (the `Host` the request was sent to); `"*"` allows any. Requests without an
+    /// `Origin` (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for NodeConfig {
@@ -47,6 +51,7 @@ impl Default for NodeConfig {
             node_id: 0,
             roles: Role::ALL.to_vec(),
             trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -251,10 +256,15 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// Hashes computed at once; each holds `argon2_memory_kib` of memory.
     pub argon2_concurrency: usize,
-    /// The key that signs access tokens. Every node of a cluster must use the same file;
-    /// default `<data_dir>/token.key`, created on first start.
+    /// The keyring that signs access tokens (the first key signs, all verify; `natter
+    /// rotate-token-key` adds one). Every node of a cluster must use the same file; default
+    /// `<data_dir>/token.key`, created on first start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_key_file: Option<PathBuf>,
+    /// A session ends this long after login, however active (the user logs in again).
+    pub session_max_age_s: u64,
+    /// A session not refreshed for this long ends (a forgotten device stops being a way in).
+    pub session_idle_s: u64,
 }
 
 impl Default for AuthConfig {
@@ -265,6 +275,8 @@ impl Default for AuthConfig {
             argon2_iterations: 2,
             argon2_concurrency: 4,
             token_key_file: None,
+            session_max_age_s: 30 * 24 * 3600,
+            session_idle_s: 14 * 24 * 3600,
         }
     }
 }
@@ -296,6 +308,12 @@ pub struct Limits {
     pub auth_burst: u32,
     /// Most WebSocket connections this node accepts at once.
     pub max_connections: usize,
+    /// Most WebSocket connections one user may hold open on this node (tabs, devices); one more
+    /// is closed with 4010 after its `hello`.
+    pub ws_connections_per_user: usize,
+    /// A user's typing indicator is published at most once per conversation in this interval;
+    /// extra ones are acknowledged and dropped.
+    pub typing_interval_ms: u64,
     /// Conversations whose member sets the hub keeps in memory; beyond it, sets are evicted and
     /// reloaded from the store on their next event.
     pub hub_member_cache_max: usize,
@@ -319,6 +337,8 @@ impl Default for Limits {
             auth_per_minute: 20,
             auth_burst: 10,
             max_connections: 100_000,
+            ws_connections_per_user: 20,
+            typing_interval_ms: 2_500,
             hub_member_cache_max: 100_000,
             bus_capacity: 65_536,
         }
@@ -331,11 +351,22 @@ impl ServerConfig {
         self.server.roles.contains(&role)
     }
 
+    /// Where the token keyring lives: `auth.token_key_file`, or `<data_dir>/token.key`.
+    pub fn token_key_path(&self) -> PathBuf {
+        self.auth
+            .token_key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("token.key"))
+    }
+
     /// Reject combinations that cannot work, with a message that says what to change.
     pub fn validate(&self) -> Result<(), String> {
         self.backends.validate()?;
         if self.server.node_id > 1023 {
             return Err("server.node_id must be at most 1023".into());
+        }
+        if self.auth.session_max_age_s == 0 || self.auth.session_idle_s == 0 {
+            return Err("auth.session_max_age_s and auth.session_idle_s must be positive".into());
         }
         if self.server.roles.is_empty() {
             return Err("server.roles must name at least one role".into());

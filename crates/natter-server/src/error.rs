@@ -27,7 +27,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Domain(err) => match err {
-                DomainError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                DomainError::Invalid { .. } | DomainError::WeakPassword(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 DomainError::Unauthenticated | DomainError::BadCredentials => {
                     StatusCode::UNAUTHORIZED
                 }

@@ -9,6 +9,9 @@
 //! request (method, path or body) gets 409 too. Server errors (5xx) are not stored, so a retry
 //! runs again. Keys are scoped to the caller's credentials, so one user cannot read another's
 //! answers. The store is in memory (one node) or Redis (a cluster: `backends/redis.rs`).
+//!
+//! `/auth/*` ignores the header: replaying a token pair would hand live credentials to whoever
+//! repeats the request, and a replayed refresh would hide the reuse of a spent refresh token.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -160,6 +163,14 @@ fn is_write(method: &Method) -> bool {
     [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method)
 }
 
+/// Routes that hand out or spend credentials (under `/api/v1`, whether or not the prefix was
+/// stripped by nesting): never answered from the store.
+fn is_auth(path: &str) -> bool {
+    path.strip_prefix("/api/v1")
+        .unwrap_or(path)
+        .starts_with("/auth/")
+}
+
 /// The middleware: a pass-through for reads and for writes without the header.
 pub async fn idempotent_writes(
     State(state): State<AppState>,
@@ -169,7 +180,7 @@ pub async fn idempotent_writes(
     let Some(raw_key) = request.headers().get("idempotency-key").cloned() else {
         return next.run(request).await;
     };
-    if !is_write(request.method()) {
+    if !is_write(request.method()) || is_auth(request.uri().path()) {
         return next.run(request).await;
     }
     match guarded(&state, raw_key, request, next).await {
@@ -313,6 +324,14 @@ mod tests {
         assert_eq!(Entry::decode(b""), None);
         assert_eq!(Entry::decode(&[1, 2, 3]), None);
         assert_eq!(Entry::decode(&[5; 40]), None);
+    }
+
+    #[test]
+    fn auth_routes_are_recognised_with_or_without_the_prefix() {
+        assert!(is_auth("/auth/refresh"));
+        assert!(is_auth("/api/v1/auth/login"));
+        assert!(!is_auth("/conversations"));
+        assert!(!is_auth("/api/v1/users/me"));
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ mod idempotency;
 mod limiter;
 mod observability;
 mod rest;
-mod secrets;
+pub mod secrets;
 mod state;
 mod web;
 
@@ -94,15 +94,12 @@ pub async fn start_with(
 ) -> anyhow::Result<RunningServer> {
     let ports = backends.ports.clone();
     let bus = ports.bus.clone();
-    let key_file = config
-        .auth
-        .token_key_file
-        .clone()
-        .unwrap_or_else(|| config.server.data_dir.join("token.key"));
+    let key_file = config.token_key_path();
     if let Some(dir) = key_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        secrets::create_private_dir(dir)?;
     }
-    let secret = secrets::load_or_create(&key_file)?;
+    let keys = secrets::load_or_create(&key_file)?;
+    let (signing, older) = keys.split_first().context("the token keyring is empty")?;
     let chat = Chat::new(ports.clone(), config.server.node_id);
     let hashing = PasswordHashing::new(
         config.auth.argon2_memory_kib,
@@ -114,8 +111,12 @@ pub async fn start_with(
         bus.clone(),
         ports.clock.clone(),
         hashing,
-        TokenKeys::new(&secret, config.auth.access_ttl_s),
-    );
+        TokenKeys::with_older(signing, older, config.auth.access_ttl_s),
+    )
+    .with_session_lifetime(auth::SessionLifetime::from_secs(
+        config.auth.session_max_age_s,
+        config.auth.session_idle_s,
+    ));
     let hub = Hub::new(
         ports.conversations.clone(),
         config.limits.ws_outbound_queue,

@@ -1,5 +1,5 @@
 //! Per-key rate limits (GCRA via `governor`): sends per user, auth attempts per username or
-//! client address. Keys idle long enough are forgotten by a periodic sweep so memory stays bounded.
+//! client address, typing indicators per user and conversation. Keys idle long enough are forgotten by a periodic sweep so memory stays bounded.
 //!
 //! With Redis configured the same quotas are also enforced cluster-wide (GCRA in Redis), so a
 //! client cannot multiply its allowance by spreading requests over nodes; the node-local limit
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
-use natter_domain::{DomainError, UserId};
+use natter_domain::{ConversationId, DomainError, UserId};
 
 use crate::config::Limits;
 
@@ -21,6 +21,9 @@ use crate::config::Limits;
 pub struct RateLimits {
     sends: Arc<KeyedLimit<UserId>>,
     auth: Arc<KeyedLimit<String>>,
+    /// One typing indicator per interval: each fans out to every member, so one per keystroke
+    /// would be a flood. Node-local: a few extra across nodes are harmless.
+    typing: Arc<KeyedLimit<(UserId, ConversationId)>>,
     cluster: Option<ClusterLimits>,
 }
 
@@ -50,6 +53,7 @@ impl RateLimits {
         Self {
             sends: Arc::new(KeyedLimit::new(sends)),
             auth: Arc::new(KeyedLimit::new(auth)),
+            typing: Arc::new(KeyedLimit::new(typing_quota(limits.typing_interval_ms))),
             cluster: cluster.map(|limiter| ClusterLimits {
                 limiter,
                 sends: (
@@ -88,10 +92,17 @@ impl RateLimits {
         }
     }
 
+    /// Whether `user`'s typing indicator in `conversation` may be published now; the caller
+    /// drops it silently if not (the indicator members see is still on).
+    pub fn typing_allowed(&self, user: UserId, conversation: ConversationId) -> bool {
+        self.typing.check(&(user, conversation)).is_ok()
+    }
+
     /// Drop state of keys that are back to a full burst.
     pub fn sweep(&self) {
         self.sends.limiter.retain_recent();
         self.auth.limiter.retain_recent();
+        self.typing.limiter.retain_recent();
     }
 }
 
@@ -107,6 +118,11 @@ async fn cluster_check(
         .map_err(|retry_ms| DomainError::RateLimited {
             retry_after_ms: retry_ms.max(1),
         })
+}
+
+fn typing_quota(interval_ms: u64) -> Quota {
+    Quota::with_period(std::time::Duration::from_millis(interval_ms.max(1)))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {

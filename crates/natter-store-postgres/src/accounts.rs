@@ -198,11 +198,14 @@ impl AccountStore for PgStore {
         presented: [u8; 32],
         replacement: [u8; 32],
         now_ms: i64,
+        cutoff: SessionCutoff,
     ) -> StoreResult<RefreshOutcome> {
         let mut tx = self.begin().await?;
         // FOR UPDATE OF t: a concurrent rotation of the same token waits here, then sees it spent.
-        let found: Option<(Uuid, bool, bool, Uuid)> = sqlx::query_as(
-            "SELECT t.session_id, t.spent, s.revoked_at_ms IS NOT NULL, s.user_id \
+        type Found = (Uuid, bool, bool, Uuid, i64, i64);
+        let found: Option<Found> = sqlx::query_as(
+            "SELECT t.session_id, t.spent, s.revoked_at_ms IS NOT NULL, s.user_id, \
+             s.created_at_ms, s.last_used_at_ms \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
              WHERE t.hash = $1 FOR UPDATE OF t",
         )
@@ -210,10 +213,22 @@ impl AccountStore for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some((session_id, spent, revoked, user_id)) = found else {
+        let Some((session_id, spent, revoked, user_id, created_at, last_used)) = found else {
             return Ok(RefreshOutcome::Invalid);
         };
         if revoked {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if !cutoff.admits(created_at, last_used) {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
+            )
+            .bind(now_ms)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            commit(tx).await?;
             return Ok(RefreshOutcome::Invalid);
         }
         if spent {
@@ -246,6 +261,37 @@ impl AccountStore for PgStore {
         .map_err(db)?;
         commit(tx).await?;
         Ok(RefreshOutcome::Rotated(row.into_session()))
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: SessionId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<SessionId>> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revoked: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at_ms = $1 \
+             WHERE user_id = $2 AND id <> $3 AND revoked_at_ms IS NULL RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(id.0)
+        .bind(keep.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await?;
+        Ok(revoked.into_iter().map(SessionId).collect())
     }
 
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()> {

@@ -138,8 +138,9 @@ impl ConversationStore for PgStore {
                    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $6, cardinality($9::uuid[]), s.stamp \
                    FROM s RETURNING *), \
              m AS (INSERT INTO members (conversation_id, user_id, role, joined_at_ms, join_order, \
-                     changed_at) \
-                   SELECT c.id, u.user_id, u.role, c.created_at_ms, u.n, c.changed_at \
+                     changed_at, replied) \
+                   SELECT c.id, u.user_id, u.role, c.created_at_ms, u.n, c.changed_at, \
+                     u.user_id = c.created_by \
                    FROM c, unnest($9::uuid[], $10::text[]) WITH ORDINALITY AS u(user_id, role, n)) \
              SELECT ",
             conversation_columns!(),
@@ -405,6 +406,7 @@ impl ConversationStore for PgStore {
              JOIN members other ON other.conversation_id = m.conversation_id \
              WHERE m.user_id = $1 AND m.left_at_ms IS NULL \
                AND ($2::bigint IS NULL OR c.member_count <= $2) \
+               AND (c.kind <> 'direct' OR m.replied) \
                AND other.left_at_ms IS NULL AND other.user_id <> $1",
         )
         .bind(user.0)
@@ -413,6 +415,19 @@ impl ConversationStore for PgStore {
         .await
         .map_err(db)?;
         Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    async fn mark_replied(&self, conversation: ConversationId, user: UserId) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE members SET replied = true \
+             WHERE conversation_id = $1 AND user_id = $2 AND NOT replied",
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage> {

@@ -20,10 +20,15 @@ fn is_transient(code: &str) -> bool {
     )
 }
 
+/// What a client is told about a uniqueness violation the adapter did not name itself.
+pub(crate) const CONFLICT: &str = "already exists";
+
 pub(crate) fn db(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(e) if e.is_unique_violation() => {
-            StoreError::Conflict(e.message().to_owned())
+            // The driver's text names tables and constraints: logged, never shown to clients.
+            tracing::debug!(detail = e.message(), "unique violation");
+            StoreError::Conflict(CONFLICT.to_owned())
         }
         sqlx::Error::Database(e) if e.code().is_some_and(|c| is_transient(&c)) => {
             StoreError::Unavailable(err.to_string())

@@ -37,7 +37,8 @@ pub(crate) use conversation_columns;
 
 macro_rules! member_columns {
     () => {
-        "m.conversation_id, m.user_id, m.role, m.muted, m.read_seq, m.delivered_seq, m.joined_at_ms"
+        "m.conversation_id, m.user_id, m.role, m.muted, m.read_seq, m.delivered_seq, m.joined_at_ms, \
+         m.replied"
     };
 }
 pub(crate) use member_columns;
@@ -144,6 +145,7 @@ pub(crate) struct MemberRow {
     read_seq: i64,
     delivered_seq: i64,
     joined_at_ms: i64,
+    replied: bool,
 }
 
 impl MemberRow {
@@ -157,6 +159,7 @@ impl MemberRow {
             read_seq: self.read_seq,
             delivered_seq: self.delivered_seq,
             joined_at_ms: self.joined_at_ms,
+            replied: self.replied,
         })
     }
 }

@@ -224,20 +224,33 @@ impl AccountStore for SqliteStore {
         presented: [u8; 32],
         replacement: [u8; 32],
         now_ms: i64,
+        cutoff: SessionCutoff,
     ) -> StoreResult<RefreshOutcome> {
         let mut tx = self.write().await?;
-        let found: Option<(Vec<u8>, bool, Option<i64>, Vec<u8>)> = sqlx::query_as(
-            "SELECT t.session_id, t.spent, s.revoked_at_ms, s.user_id FROM refresh_tokens t \
+        type Found = (Vec<u8>, bool, Option<i64>, Vec<u8>, i64, i64);
+        let found: Option<Found> = sqlx::query_as(
+            "SELECT t.session_id, t.spent, s.revoked_at_ms, s.user_id, s.created_at_ms, \
+             s.last_used_at_ms FROM refresh_tokens t \
              JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?",
         )
         .bind(presented.as_slice())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some((session_id, spent, revoked, user_id)) = found else {
+        let Some((session_id, spent, revoked, user_id, created_at, last_used)) = found else {
             return Ok(RefreshOutcome::Invalid);
         };
         if revoked.is_some() {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if !cutoff.admits(created_at, last_used) {
+            sqlx::query("UPDATE sessions SET revoked_at_ms = ? WHERE id = ?")
+                .bind(now_ms)
+                .bind(&session_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            commit(tx).await?;
             return Ok(RefreshOutcome::Invalid);
         }
         if spent {
@@ -282,6 +295,41 @@ impl AccountStore for SqliteStore {
         let session = row.into_session()?;
         commit(tx).await?;
         Ok(RefreshOutcome::Rotated(session))
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: SessionId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<SessionId>> {
+        let mut tx = self.write().await?;
+        let user = id.0.as_bytes().as_slice();
+        let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revoked: Vec<Vec<u8>> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at_ms = ? \
+             WHERE user_id = ? AND id <> ? AND revoked_at_ms IS NULL RETURNING id",
+        )
+        .bind(now_ms)
+        .bind(user)
+        .bind(keep.0.as_bytes().as_slice())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await?;
+        revoked
+            .iter()
+            .map(|id| uuid_of(id).map(SessionId))
+            .collect()
     }
 
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()> {

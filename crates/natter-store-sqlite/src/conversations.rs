@@ -168,8 +168,8 @@ impl ConversationStore for SqliteStore {
         .map_err(db)?;
         for (position, (user, role)) in new.members.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO members (conversation_id, user_id, role, joined_at_ms, join_order, changed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO members (conversation_id, user_id, role, joined_at_ms, join_order, changed_at, \
+                 replied) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id)
             .bind(user.0.as_bytes().as_slice())
@@ -177,6 +177,7 @@ impl ConversationStore for SqliteStore {
             .bind(new.created_at_ms)
             .bind(position as i64 + 1)
             .bind(change)
+            .bind(*user == new.created_by)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -418,7 +419,9 @@ impl ConversationStore for SqliteStore {
         let ids: Vec<Vec<u8>> = sqlx::query_scalar(
             "WITH mine AS ( \
                SELECT m.conversation_id FROM members m \
+               JOIN conversations c ON c.id = m.conversation_id \
                WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
+                 AND (c.kind <> 'direct' OR m.replied) \
                  AND (?2 IS NULL OR (SELECT COUNT(*) FROM members n \
                       WHERE n.conversation_id = m.conversation_id AND n.left_at_ms IS NULL) <= ?2)) \
              SELECT DISTINCT other.user_id FROM mine \
@@ -431,6 +434,19 @@ impl ConversationStore for SqliteStore {
         .await
         .map_err(db)?;
         ids.iter().map(|id| user_id(id)).collect()
+    }
+
+    async fn mark_replied(&self, conversation: ConversationId, user: UserId) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE members SET replied = 1 WHERE conversation_id = ? AND user_id = ? AND NOT replied",
+        )
+        .bind(conversation.0.as_bytes().as_slice())
+        .bind(user.0.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await
     }
 
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage> {

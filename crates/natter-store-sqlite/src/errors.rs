@@ -13,10 +13,15 @@ const SQLITE_IOERR: i64 = 10;
 const SQLITE_FULL: i64 = 13;
 const SQLITE_CANTOPEN: i64 = 14;
 
+/// What a client is told about a uniqueness violation the adapter did not name itself.
+pub(crate) const CONFLICT: &str = "already exists";
+
 pub(crate) fn db(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(e) if e.is_unique_violation() => {
-            StoreError::Conflict(e.message().to_owned())
+            // The driver's text names tables and constraints: logged, never shown to clients.
+            tracing::debug!(detail = e.message(), "unique violation");
+            StoreError::Conflict(CONFLICT.to_owned())
         }
         sqlx::Error::Database(e) => {
             // The extended result code; its low byte is the primary code.
@@ -50,4 +55,27 @@ pub(crate) fn migrate_error(err: sqlx::migrate::MigrateError) -> StoreError {
 /// Data read back that the schema should have made impossible.
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    #[tokio::test]
+    async fn a_unique_violation_never_carries_the_driver_text() {
+        let pool = SqlitePoolOptions::new()
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE secret_users (name TEXT UNIQUE)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let insert = || sqlx::query("INSERT INTO secret_users VALUES ('a')").execute(&pool);
+        insert().await.unwrap();
+        let err = db(insert().await.unwrap_err());
+        assert_eq!(err, StoreError::Conflict(CONFLICT.to_owned()));
+        assert!(!err.to_string().contains("secret_users"), "{err}");
+    }
 }

@@ -25,6 +25,7 @@
 mod accounts;
 mod conversations;
 mod errors;
+mod files;
 mod group_commit;
 mod messages;
 mod rows;
@@ -75,12 +76,14 @@ impl SqliteStore {
     /// Opening the same path twice works: the two handles serialise their writes through
     /// SQLite's own file lock (waiting up to the busy timeout).
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        // Blocking, but done once at start-up before any request is served.
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            // Blocking, but done once at start-up before any request is served.
-            std::fs::create_dir_all(parent).map_err(|e| {
+            files::create_private_dir(parent).map_err(|e| {
                 StoreError::Unavailable(format!("create {}: {e}", parent.display()))
             })?;
         }
+        files::make_private(path)
+            .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", path.display())))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

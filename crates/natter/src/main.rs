@@ -31,6 +31,19 @@ enum Command {
     Migrate(ConfigArg),
     /// Print the effective configuration (defaults, file, environment) as TOML.
     Config(ConfigArg),
+    /// Put a new token-signing key in front of the keyring (`auth.token_key_file`, default
+    /// `<data_dir>/token.key`); access tokens signed with the older keys stay valid until they
+    /// expire. Restart every node to sign with it.
+    RotateTokenKey(RotateArgs),
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Where the token key lives, unless `auth.token_key_file` says otherwise.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -72,6 +85,12 @@ struct ServeArgs {
     /// Frames queued per connection before a slow reader is disconnected (close 4008).
     #[arg(long)]
     ws_outbound_queue: Option<usize>,
+    /// WebSocket connections one user may hold open on this node (one more closes with 4010).
+    #[arg(long)]
+    ws_connections_per_user: Option<usize>,
+    /// Typing indicators published per user and conversation: at most one per this interval.
+    #[arg(long)]
+    typing_interval_ms: Option<u64>,
     /// argon2id memory cost in KiB (OWASP: 19456).
     #[arg(long)]
     argon2_memory_kib: Option<u32>,
@@ -113,6 +132,12 @@ impl ServeArgs {
         if let Some(frames) = self.ws_outbound_queue {
             limits.ws_outbound_queue = frames;
         }
+        if let Some(count) = self.ws_connections_per_user {
+            limits.ws_connections_per_user = count;
+        }
+        if let Some(ms) = self.typing_interval_ms {
+            limits.typing_interval_ms = ms;
+        }
         if let Some(kib) = self.argon2_memory_kib {
             config.auth.argon2_memory_kib = kib;
         }
@@ -141,6 +166,23 @@ fn main() -> anyhow::Result<()> {
             let config = settings::load(args.config.as_deref())?;
             runtime.block_on(natter_server::backends::migrate(&config))?;
             println!("natter: stores migrated");
+            Ok(())
+        }
+        Command::RotateTokenKey(args) => {
+            let mut config = settings::load(args.config.config.as_deref())?;
+            if let Some(dir) = args.data_dir {
+                config.server.data_dir = dir;
+            }
+            let path = config.token_key_path();
+            if let Some(dir) = path.parent() {
+                natter_server::secrets::create_private_dir(dir)?;
+            }
+            let keys = natter_server::secrets::rotate(&path)?;
+            println!(
+                "natter: {} signs with a new key ({} kept); restart every node to use it",
+                path.display(),
+                keys.len()
+            );
             Ok(())
         }
         Command::Config(args) => {

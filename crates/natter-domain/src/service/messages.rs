@@ -66,6 +66,16 @@ impl Chat {
         };
         match self.ports().messages.append(new).await? {
             AppendOutcome::Created(message) => {
+                if !me.replied
+                    && let Err(err) = self
+                        .ports()
+                        .conversations
+                        .mark_replied(conversation, actor)
+                        .await
+                {
+                    // The message is stored; only presence visibility waits for the next one.
+                    tracing::warn!(%err, "reply not recorded");
+                }
                 self.publish(Event::MessageCreated(message.clone())).await;
                 Ok(SendOutcome {
                     message,

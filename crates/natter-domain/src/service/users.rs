@@ -19,7 +19,8 @@ use super::Chat;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserWithPresence {
     pub user: User,
-    /// `None` when the viewer shares no conversation with the user.
+    /// `None` when the viewer may not see it: they share no conversation, or only a direct one
+    /// in which the user has not replied.
     pub online: Option<bool>,
 }
 
@@ -53,9 +54,9 @@ impl Chat {
             || self
                 .ports()
                 .conversations
-                .contacts_of(viewer, None)
+                .contacts_of(id, None)
                 .await?
-                .contains(&id);
+                .contains(&viewer);
         let online = if visible {
             Some(!self.ports().presence.online(&[id]).await?.is_empty())
         } else {

@@ -1,18 +1,22 @@
-//! Accounts and sessions: register, log in, refresh (rotating, with reuse detection), log out.
+//! Accounts and sessions: register, log in, refresh (rotating, with reuse detection), log out,
+//! change the password (`change.rs`).
 //! Crypto lives here, not in the domain; persistence goes through the `AccountStore` port.
 
+mod change;
 mod password;
 mod tokens;
 
 use std::sync::Arc;
 
 use natter_domain::events::Event;
-use natter_domain::model::{NewSession, NewUser, RefreshOutcome, Session, User};
+use natter_domain::model::{NewSession, NewUser, RefreshOutcome, Session, SessionCutoff, User};
 use natter_domain::ports::{AccountStore, EventBus};
 use natter_domain::values::{DeviceName, DisplayName, Password, Username};
 use natter_domain::{Clock, DomainError, SessionId, UserId};
 
 pub use password::PasswordHashing;
+#[cfg(test)]
+mod tests;
 pub use tokens::{AccessClaims, TokenKeys};
 
 /// Tokens handed to a client after register, login or refresh.
@@ -32,6 +36,26 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     hashing: PasswordHashing,
     keys: TokenKeys,
+    lifetime: SessionLifetime,
+}
+
+/// How long a session lives: at most `max_age_ms` after login, and only while it is refreshed at
+/// least every `idle_ms`. Checked at refresh and at every access-token check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetime {
+    pub max_age_ms: i64,
+    pub idle_ms: i64,
+}
+
+impl SessionLifetime {
+    /// From the configuration's seconds.
+    pub fn from_secs(max_age_s: u64, idle_s: u64) -> Self {
+        let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Self {
+            max_age_ms: ms(max_age_s),
+            idle_ms: ms(idle_s),
+        }
+    }
 }
 
 /// A registration request, validated.
@@ -56,7 +80,18 @@ impl Auth {
             clock,
             hashing,
             keys,
+            lifetime: SessionLifetime::from_secs(u64::MAX, u64::MAX),
         }
+    }
+
+    /// Sessions expire after `lifetime` (without this, never).
+    pub fn with_session_lifetime(mut self, lifetime: SessionLifetime) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    fn cutoff(&self, now_ms: i64) -> SessionCutoff {
+        SessionCutoff::at(now_ms, self.lifetime.max_age_ms, self.lifetime.idle_ms)
     }
 
     pub async fn register(&self, registration: Registration) -> Result<IssuedTokens, DomainError> {
@@ -154,7 +189,7 @@ impl Auth {
         let now = self.clock.now_ms();
         match self
             .accounts
-            .rotate_refresh(presented, next_hash, now)
+            .rotate_refresh(presented, next_hash, now, self.cutoff(now))
             .await?
         {
             RefreshOutcome::Rotated(session) => {
@@ -184,11 +219,17 @@ impl Auth {
         }
     }
 
-    /// Verify an access token and that its session is still active.
+    /// Verify an access token and that its session is still active and not expired.
     pub async fn authenticate(&self, token: &str) -> Result<AccessClaims, DomainError> {
         let claims = self.keys.verify(token)?;
+        let cutoff = self.cutoff(self.clock.now_ms());
         match self.accounts.session(claims.session_id).await? {
-            Some(session) if session.user_id == claims.user_id => Ok(claims),
+            Some(session)
+                if session.user_id == claims.user_id
+                    && cutoff.admits(session.created_at_ms, session.last_used_at_ms) =>
+            {
+                Ok(claims)
+            }
             _ => Err(DomainError::Unauthenticated),
         }
     }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use natter_domain::ports::EventBus;
 use natter_domain::service::StripedLocks;
 use natter_domain::{Ports, SystemClock};
@@ -20,8 +19,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         );
     }
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    crate::secrets::create_private_dir(data_dir)?;
     let store = SqliteStore::open(&data_dir.join("natter.db"))
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;

@@ -141,7 +141,8 @@ async fn run(
         ClientFrame::Typing {
             conversation_id, ..
         } => {
-            chat.typing(user, ConversationId(conversation_id)).await?;
+            crate::rest::messages::typing_throttled(state, user, ConversationId(conversation_id))
+                .await?;
             Ok(Some(AckBody::default()))
         }
         ClientFrame::History {

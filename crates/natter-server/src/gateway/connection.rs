@@ -41,8 +41,18 @@ pub async fn serve(socket: WebSocket, state: AppState) {
     metrics::gauge!("natter_ws_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
     let ending = match Box::pin(authenticate(&state, &mut sink, &mut stream)).await {
-        Ok((claims, hello_id, sync_cursor, cursors)) => {
-            let registration = state.hub.register(claims.user_id, claims.session_id);
+        Ok((claims, hello_id, sync_cursor, cursors)) => 'connected: {
+            let per_user = state.config.limits.ws_connections_per_user;
+            let Some(registration) =
+                state
+                    .hub
+                    .try_register(claims.user_id, claims.session_id, per_user)
+            else {
+                break 'connected Ending::new(
+                    close_code::TOO_MANY_CONNECTIONS,
+                    "too many connections for this user",
+                );
+            };
             let hub_id = registration.id;
             if let Err(err) = Box::pin(state.chat.connected(claims.user_id)).await {
                 tracing::warn!(%err, "presence not recorded");

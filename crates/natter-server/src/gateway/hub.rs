@@ -153,10 +153,32 @@ impl Hub {
 
     /// Start receiving events for `user`. Events published from now on are queued.
     pub fn register(&self, user: UserId, session: SessionId) -> Registration {
+        self.register_locked(&mut self.state(), user, session)
+    }
+
+    /// [`Self::register`], unless `user` already has `max_per_user` connections here.
+    pub fn try_register(
+        &self,
+        user: UserId,
+        session: SessionId,
+        max_per_user: usize,
+    ) -> Option<Registration> {
+        let mut state = self.state();
+        if state.by_user.get(&user).map_or(0, Vec::len) >= max_per_user {
+            return None;
+        }
+        Some(self.register_locked(&mut state, user, session))
+    }
+
+    fn register_locked(
+        &self,
+        state: &mut HubState,
+        user: UserId,
+        session: SessionId,
+    ) -> Registration {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue_tx, queue) = mpsc::channel(self.inner.queue_capacity);
         let (kill_tx, kill) = watch::channel(None);
-        let mut state = self.state();
         state.connections.insert(
             id,
             Connection {

@@ -5,10 +5,12 @@ mod commands;
 mod connection;
 mod frames;
 mod hub;
+mod origin;
 mod resume;
 
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use natter_domain::DomainError;
 
@@ -20,7 +22,23 @@ pub use hub::Hub;
 /// Upgrade to a WebSocket. Buffers are sized so an idle connection costs a few KiB (tungstenite's
 /// defaults allocate ~128 KiB per connection): a 1 KiB read buffer (chat frames are small; larger
 /// ones are read in several steps), no write buffering, and a bounded write backlog.
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// A browser page of another origin is refused with 403 (`origin.rs`).
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if !origin::allowed(
+        header(header::ORIGIN),
+        header(header::HOST),
+        &state.config.server.allowed_origins,
+    ) {
+        return ApiError::Domain(DomainError::Forbidden(
+            "this origin may not open a WebSocket",
+        ))
+        .into_response();
+    }
     let Ok(permit) = state.connection_permits.clone().try_acquire_owned() else {
         return ApiError::Domain(DomainError::Unavailable).into_response();
     };

@@ -1,8 +1,8 @@
 //! `/auth/*` and `/users/*`.
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use natter_domain::values::{DeviceName, DisplayName, Password, Username};
 use natter_domain::{SessionId, UserId};
 use natter_protocol::*;
@@ -14,14 +14,27 @@ use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
 use crate::state::AppState;
 
-fn tokens(issued: IssuedTokens) -> AuthTokens {
-    AuthTokens {
+/// A token pair as an answer: credentials, so no cache (browser, proxy) may keep it.
+pub struct TokenResponse(AuthTokens);
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut response = axum::Json(self.0).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+fn tokens(issued: IssuedTokens) -> TokenResponse {
+    TokenResponse(AuthTokens {
         user: convert::user(&issued.user),
         session_id: issued.session_id.0,
         access_token: issued.access_token,
         expires_in_s: issued.expires_in_s,
         refresh_token: issued.refresh_token,
-    }
+    })
 }
 
 /// The client's address: the peer's, or, when the peer is a trusted proxy (NGINX), the address
@@ -64,7 +77,13 @@ pub async fn register(
         .await?;
     let registration = Registration {
         username: Username::parse(&body.username)?,
-        password: Password::parse(&body.password)?,
+        password: Password::parse_new(
+            &body.password,
+            &[
+                &body.username,
+                body.display_name.as_deref().unwrap_or_default(),
+            ],
+        )?,
         display_name: body
             .display_name
             .as_deref()
@@ -73,7 +92,7 @@ pub async fn register(
         device_name: device(body.device_name.as_deref())?,
     };
     let issued = state.auth.register(registration).await?;
-    Ok((StatusCode::CREATED, axum::Json(tokens(issued))))
+    Ok((StatusCode::CREATED, tokens(issued)))
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
@@ -81,7 +100,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
-) -> ApiResult<axum::Json<AuthTokens>> {
+) -> ApiResult<TokenResponse> {
     state
         .rate_limits
         .check_auth(&format!(
@@ -97,7 +116,7 @@ pub async fn login(
             device(body.device_name.as_deref())?,
         )
         .await?;
-    Ok(axum::Json(tokens(issued)))
+    Ok(tokens(issued))
 }
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
@@ -105,10 +124,8 @@ pub async fn login(
 pub async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshRequest>,
-) -> ApiResult<axum::Json<AuthTokens>> {
-    Ok(axum::Json(tokens(
-        state.auth.refresh(&body.refresh_token).await?,
-    )))
+) -> ApiResult<TokenResponse> {
+    Ok(tokens(state.auth.refresh(&body.refresh_token).await?))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = ErrorBody)))]

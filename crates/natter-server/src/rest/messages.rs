@@ -205,6 +205,25 @@ pub async fn typing(
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.chat.typing(me.user_id, ConversationId(id)).await?;
+    typing_throttled(&state, me.user_id, ConversationId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Publish a typing indicator, unless one was published for this user and conversation within
+/// `limits.typing_interval_ms`: then it is dropped silently (membership is still checked, so a
+/// non-member gets `not_found` either way). Shared by REST and the WebSocket.
+pub async fn typing_throttled(
+    state: &AppState,
+    user: natter_domain::UserId,
+    conversation: ConversationId,
+) -> Result<(), natter_domain::DomainError> {
+    if state.rate_limits.typing_allowed(user, conversation) {
+        state.chat.typing(user, conversation).await
+    } else {
+        state
+            .chat
+            .require_member(conversation, user)
+            .await
+            .map(drop)
+    }
 }

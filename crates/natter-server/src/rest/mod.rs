@@ -4,6 +4,7 @@
 mod accounts;
 mod conversations;
 pub mod messages;
+mod password;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -45,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::refresh))
         .routes(routes!(accounts::logout))
+        .routes(routes!(password::change_password))
         .routes(routes!(accounts::sessions))
         .routes(routes!(accounts::revoke_session))
         .routes(routes!(accounts::me, accounts::update_me))

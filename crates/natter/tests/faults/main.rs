@@ -48,12 +48,12 @@ fn cluster() -> TestServer {
 async fn pair(server: &TestServer) -> (Client, Client, Uuid, Uuid) {
     let alice = server.node_client(0);
     alice
-        .register(&username("alice"), "password123")
+        .register(&username("alice"), "correct horse battery staple")
         .await
         .expect("alice");
     let bob = server.node_client(1);
     let bob_id = bob
-        .register(&username("bob"), "password123")
+        .register(&username("bob"), "correct horse battery staple")
         .await
         .expect("bob")
         .user

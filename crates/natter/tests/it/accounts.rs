@@ -47,7 +47,7 @@ async fn register_creates_a_user_and_rejects_duplicates_and_bad_input() {
         &client,
         Method::POST,
         "/auth/register",
-        Some(json!({"username": name, "password": "password123", "display_name": "Reggie", "device_name": "laptop"})),
+        Some(json!({"username": name, "password": "correct horse battery staple", "display_name": "Reggie", "device_name": "laptop"})),
     )
     .await;
     assert_eq!(
@@ -74,17 +74,22 @@ async fn register_creates_a_user_and_rejects_duplicates_and_bad_input() {
 
     // The same name again, in any case, is taken.
     for taken in [name.clone(), name.to_ascii_uppercase()] {
-        let (status, code) = api_error(client.anonymous().register(&taken, "password456").await);
+        let (status, code) = api_error(
+            client
+                .anonymous()
+                .register(&taken, "another correct horse battery")
+                .await,
+        );
         assert_eq!((status, code.as_str()), (409, "conflict"), "{taken}");
     }
 
     // Invalid usernames and passwords.
     for (bad_name, password) in [
-        ("ab", "password123"),
-        ("has space", "password123"),
-        ("-dash", "password123"),
-        ("ålice", "password123"),
-        (&"a".repeat(33) as &str, "password123"),
+        ("ab", "correct horse battery staple"),
+        ("has space", "correct horse battery staple"),
+        ("-dash", "correct horse battery staple"),
+        ("ålice", "correct horse battery staple"),
+        (&"a".repeat(33) as &str, "correct horse battery staple"),
         (&username("okname") as &str, "short"),
         (&username("okname") as &str, &"p".repeat(257) as &str),
     ] {
@@ -99,7 +104,7 @@ async fn register_creates_a_user_and_rejects_duplicates_and_bad_input() {
     // An invalid display name is refused too, and nothing was created by any of the above.
     let request = RegisterRequest {
         username: username("dn"),
-        password: "password123".into(),
+        password: "correct horse battery staple".into(),
         display_name: Some("   ".into()),
         device_name: None,
     };
@@ -108,7 +113,7 @@ async fn register_creates_a_user_and_rejects_duplicates_and_bad_input() {
     let (status, code) = api_error(
         client
             .anonymous()
-            .login(&request.username, "password123")
+            .login(&request.username, "correct horse battery staple")
             .await,
     );
     assert_eq!(
@@ -124,7 +129,10 @@ async fn login_accepts_the_password_and_refuses_wrong_ones_alike() {
     let (_alice, alice_user) = user(&server, "alice").await;
     let client = server.client();
     let tokens = client
-        .login(&alice_user.username.to_ascii_uppercase(), "password123")
+        .login(
+            &alice_user.username.to_ascii_uppercase(),
+            "correct horse battery staple",
+        )
         .await
         .expect("login, any case");
     assert_eq!(tokens.user.id, alice_user.id);
@@ -162,7 +170,7 @@ async fn several_devices_have_their_own_sessions() {
     let first = laptop
         .register_with(&RegisterRequest {
             username: name.clone(),
-            password: "password123".into(),
+            password: "correct horse battery staple".into(),
             display_name: None,
             device_name: Some("laptop".into()),
         })
@@ -172,7 +180,7 @@ async fn several_devices_have_their_own_sessions() {
     let second = phone
         .login_with(&LoginRequest {
             username: name.clone(),
-            password: "password123".into(),
+            password: "correct horse battery staple".into(),
             device_name: Some("phone".into()),
         })
         .await
@@ -240,7 +248,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_session() {
     let server = TestServer::spawn();
     let client = server.client();
     let t0 = client
-        .register(&username("rot"), "password123")
+        .register(&username("rot"), "correct horse battery staple")
         .await
         .expect("register");
 
@@ -289,12 +297,12 @@ async fn logout_revokes_the_access_and_refresh_tokens() {
     let server = TestServer::spawn();
     let client = server.client();
     let tokens = client
-        .register(&username("bye"), "password123")
+        .register(&username("bye"), "correct horse battery staple")
         .await
         .expect("register");
     let other_device = server.client();
     other_device
-        .login(&tokens.user.username, "password123")
+        .login(&tokens.user.username, "correct horse battery staple")
         .await
         .expect("second device");
 
@@ -370,7 +378,7 @@ async fn search_finds_users_by_case_insensitive_prefix() {
     for suffix in ["Anna", "anton", "Bert"] {
         let tokens = server
             .client()
-            .register(&format!("{prefix}{suffix}"), "password123")
+            .register(&format!("{prefix}{suffix}"), "correct horse battery staple")
             .await
             .expect("register");
         ids.push(tokens.user.id);
@@ -441,13 +449,28 @@ async fn presence_is_visible_only_to_contacts() {
         "you always see your own presence"
     );
 
-    alice.create_direct(bob_user.id).await.expect("direct");
+    // An unsolicited direct message shows the sender's presence, not the recipient's.
+    let direct = alice
+        .create_direct(bob_user.id)
+        .await
+        .expect("direct")
+        .conversation
+        .id;
+    alice.send_text(direct, "hi, stranger").await.expect("send");
+    let unsolicited = alice.user(bob_user.id).await.unwrap();
+    assert_eq!(
+        (unsolicited.online, unsolicited.last_seen_ms),
+        (None, None),
+        "bob has not replied: alice may not watch him"
+    );
+    assert_eq!(bob.user(alice_user.id).await.unwrap().online, Some(false));
+    // Bob replies: now alice sees him too.
+    bob.send_text(direct, "hello").await.expect("reply");
     assert_eq!(
         alice.user(bob_user.id).await.unwrap().online,
         Some(false),
         "a contact, offline"
     );
-    assert_eq!(bob.user(alice_user.id).await.unwrap().online, Some(false));
 
     let session = bob.connect().await.expect("bob connects");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -524,10 +547,139 @@ async fn repeated_failed_logins_are_rate_limited() {
 
     // The right password is limited too (the limit is per username, before checking) ...
     assert_eq!(
-        attempt(victim.username.clone(), "password123").await.status,
+        attempt(victim.username.clone(), "correct horse battery staple")
+            .await
+            .status,
         429
     );
     // ... and other usernames are not affected.
     let other = attempt(username("someoneelse"), "wrong-password").await;
     assert_eq!(other.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_responses_are_never_cached() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let name = username("cache");
+    let credentials = json!({"username": name, "password": "correct horse battery staple"});
+    let registered = raw_json(
+        &client,
+        Method::POST,
+        "/auth/register",
+        Some(credentials.clone()),
+    )
+    .await;
+    let logged_in = raw_json(&client, Method::POST, "/auth/login", Some(credentials)).await;
+    let tokens: AuthTokens = logged_in.json().expect("AuthTokens");
+    let refreshed = refresh_with(&client, &tokens.refresh_token).await;
+    for (route, response) in [
+        ("register", registered),
+        ("login", logged_in),
+        ("refresh", refreshed),
+    ] {
+        assert!(response.status < 300, "{route}: {}", response.status);
+        assert_eq!(response.headers["cache-control"], "no-store", "{route}");
+        assert_eq!(response.headers["pragma"], "no-cache", "{route}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_passwords_are_refused_at_registration() {
+    let server = TestServer::spawn();
+    let client = server.client();
+    let name = username("weak");
+    for weak in ["password", "12345678", "password123", name.as_str()] {
+        let response = raw_json(
+            &client,
+            Method::POST,
+            "/auth/register",
+            Some(json!({"username": name, "password": weak})),
+        )
+        .await;
+        assert_eq!(response.status, 400, "{weak}");
+        let body = response.error_body().expect("error body");
+        assert_eq!(body.code, "weak_password", "{weak}");
+        assert!(
+            body.message.contains("too easy to guess"),
+            "{}",
+            body.message
+        );
+    }
+    let (status, code) = api_error(client.login(&name, "password").await);
+    assert_eq!(
+        (status, code.as_str()),
+        (401, "bad_credentials"),
+        "nothing was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_password_keeps_this_session_and_ends_the_others() {
+    let server = TestServer::spawn();
+    let (laptop, alice) = user(&server, "alice").await;
+    let phone = server.client();
+    phone
+        .login(&alice.username, "correct horse battery staple")
+        .await
+        .expect("second device");
+    let phone_tokens = (
+        phone.access_token().unwrap(),
+        phone.refresh_token().unwrap(),
+    );
+    let new_password = "violet kettle under the moss";
+
+    // A wrong current password, a weak or invalid new one, no token: refused, nothing changes.
+    let (status, code) = api_error(
+        laptop
+            .change_password("not my password", new_password)
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (401, "bad_credentials"));
+    let (status, code) = api_error(
+        laptop
+            .change_password("correct horse battery staple", "12345678")
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (400, "weak_password"));
+    let (status, code) = api_error(
+        laptop
+            .change_password("correct horse battery staple", "short")
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (400, "invalid"));
+    let (status, code) = api_error(
+        server
+            .client()
+            .change_password("correct horse battery staple", new_password)
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (401, "unauthenticated"));
+    assert_eq!(me_with(&phone, &phone_tokens.0).await, Ok(()));
+
+    laptop
+        .change_password("correct horse battery staple", new_password)
+        .await
+        .expect("changed");
+    assert_eq!(laptop.me().await.expect("this session stays").id, alice.id);
+    assert_eq!(me_with(&phone, &phone_tokens.0).await, unauthenticated());
+    assert_eq!(refresh_with(&phone, &phone_tokens.1).await.status, 401);
+    assert_eq!(
+        laptop.sessions().await.expect("sessions").sessions.len(),
+        1,
+        "only the laptop's session is left"
+    );
+
+    let (status, code) = api_error(
+        server
+            .client()
+            .login(&alice.username, "correct horse battery staple")
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (401, "bad_credentials"));
+    server
+        .client()
+        .login(&alice.username, new_password)
+        .await
+        .expect("the new password works");
 }

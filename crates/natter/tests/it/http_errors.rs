@@ -263,7 +263,9 @@ async fn bad_bodies_on_unauthenticated_routes() {
         "invalid",
     )
     .await;
-    let extra = format!(r#"{{"username": "{name}", "password": "password123", "admin": true}}"#);
+    let extra = format!(
+        r#"{{"username": "{name}", "password": "correct horse battery staple", "admin": true}}"#
+    );
     refused(
         &client,
         Method::POST,
@@ -274,7 +276,7 @@ async fn bad_bodies_on_unauthenticated_routes() {
         "invalid",
     )
     .await;
-    let valid = format!(r#"{{"username": "{name}", "password": "password123"}}"#);
+    let valid = format!(r#"{{"username": "{name}", "password": "correct horse battery staple"}}"#);
     refused(
         &client,
         Method::POST,
@@ -321,11 +323,15 @@ async fn bad_bodies_on_unauthenticated_routes() {
     .await;
     // None of it registered the user.
     assert_eq!(
-        client.login(&name, "password123").await.unwrap_err().code(),
+        client
+            .login(&name, "correct horse battery staple")
+            .await
+            .unwrap_err()
+            .code(),
         Some("bad_credentials")
     );
     client
-        .register(&name, "password123")
+        .register(&name, "correct horse battery staple")
         .await
         .expect("the name is still free");
 }
@@ -482,7 +488,10 @@ async fn missing_garbage_and_foreign_tokens_are_unauthenticated() {
         // A second session whose refresh token we hand to the foreign server below.
         let device = server.client();
         device
-            .login(&alice.me().await.unwrap().username, "password123")
+            .login(
+                &alice.me().await.unwrap().username,
+                "correct horse battery staple",
+            )
             .await
             .unwrap()
     };

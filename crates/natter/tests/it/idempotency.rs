@@ -92,3 +92,38 @@ async fn a_write_retried_with_the_same_key_happens_once() {
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["code"], "invalid");
 }
+
+/// `/auth/*` ignores the header: a replayed token pair would hand live credentials to whoever
+/// repeats the request, and would hide the reuse of a spent refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_routes_ignore_the_key_so_refresh_reuse_is_still_detected() {
+    let server = TestServer::spawn();
+    let (alice, _) = user(&server, "alice").await;
+    let spent = alice.refresh_token().expect("refresh token");
+    let refresh = || {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/refresh", server.base_url))
+            .header("Idempotency-Key", "refresh-1")
+            .json(&json!({ "refresh_token": spent }))
+            .send()
+    };
+    let first = refresh().await.expect("request");
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    let pair: Value = first.json().await.expect("tokens");
+
+    let retry = refresh().await.expect("request");
+    assert_eq!(retry.status().as_u16(), 401, "a fresh request: reuse");
+    assert!(!retry.headers().contains_key("idempotent-replayed"));
+    let body: Value = retry.json().await.expect("error body");
+    assert_eq!(body["code"], "unauthenticated");
+
+    // Reuse revoked the session: the pair the first refresh handed out is dead too.
+    let after = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/refresh", server.base_url))
+        .json(&json!({ "refresh_token": pair["refresh_token"] }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(after.status().as_u16(), 401);
+}

@@ -692,3 +692,32 @@ async fn sends_are_rate_limited_per_user() {
         "exactly the accepted sends were stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_is_one_emoji_or_a_shortcode() {
+    let server = TestServer::spawn();
+    let g = group(&server).await;
+    g.alice.send_text(g.id, "react to me").await.unwrap();
+    for good in ["🎉", "👍🏽", ":party_parrot:"] {
+        g.bob.react(g.id, 1, good).await.expect(good);
+    }
+    for bad in ["../..", "lol", "👍 nice", ":Not Allowed:", "\u{7}"] {
+        let (status, code) = api_error(g.bob.react(g.id, 1, bad).await);
+        assert_eq!((status, code.as_str()), (400, "invalid"), "{bad:?}");
+    }
+    // Over the WebSocket too; nothing was added by any refusal.
+    let session = g.bob.connect().await.expect("connect");
+    let refused = session.react(g.id, 1, &"x".repeat(40)).await;
+    assert_eq!(refused.unwrap_err().code(), Some("invalid"));
+    let history = all_messages(&g.alice, g.id).await;
+    let mut emojis: Vec<_> = history[0]
+        .reactions
+        .iter()
+        .map(|r| r.emoji.clone())
+        .collect();
+    emojis.sort();
+    let mut expected = vec!["🎉", "👍🏽", ":party_parrot:"];
+    expected.sort();
+    assert_eq!(emojis, expected);
+    session.close().await;
+}

@@ -57,7 +57,7 @@ async fn second_device(server: &TestServer, client: &Client) -> Client {
     let me = client.me().await.expect("me");
     let device = server.client();
     device
-        .login(&me.username, "password123")
+        .login(&me.username, "correct horse battery staple")
         .await
         .expect("login second device");
     device
@@ -335,10 +335,11 @@ async fn every_device_of_every_member_gets_every_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_follows_the_last_connection_of_a_contact() {
     let server = TestServer::spawn();
-    let (alice, _) = user(&server, "alice").await;
+    let (alice, alice_user) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
     let (stranger, stranger_user) = user(&server, "stranger").await;
-    alice.create_direct(bob_user.id).await.expect("direct");
+    // Bob opens it, so alice may see his presence (an unsolicited one would not show it).
+    bob.create_direct(alice_user.id).await.expect("direct");
     let a = alice.connect().await.expect("alice session");
 
     let bob1 = bob.connect().await.expect("bob device 1");
@@ -699,7 +700,7 @@ async fn presence_skips_co_members_of_large_groups_only() {
     let server = TestServer::spawn();
     let (alice, _) = user(&server, "alice").await;
     let (bob, bob_user) = user(&server, "bob").await;
-    let (peer, _) = user(&server, "peer").await;
+    let (peer, peer_user) = user(&server, "peer").await;
     // A group larger than the presence limit (100 members): alice, bob and 99 others.
     let mut others = Vec::new();
     for _ in 0..99 {
@@ -710,7 +711,7 @@ async fn presence_skips_co_members_of_large_groups_only() {
         .create_group("Town hall", None, &others)
         .await
         .expect("large group");
-    peer.create_direct(bob_user.id).await.expect("direct");
+    bob.create_direct(peer_user.id).await.expect("direct");
     let a = alice.connect().await.expect("alice");
     let p = peer.connect().await.expect("peer");
 
@@ -735,4 +736,86 @@ async fn presence_skips_co_members_of_large_groups_only() {
         .await
         .expect("bob as alice sees him");
     assert_eq!(seen.online, Some(true));
+}
+
+/// Typing indicators are throttled per user and conversation: extra ones are acknowledged and
+/// dropped. The interval is long here, so the test does not depend on how fast the machine is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_is_published_once_per_interval_and_extra_ones_are_dropped() {
+    let server = TestServer::spawn_with(&["--typing-interval-ms", "600000"]);
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_user) = user(&server, "bob").await;
+    let (stranger, _) = user(&server, "stranger").await;
+    let group = alice
+        .create_group("g", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let other = alice
+        .create_group("h", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let watcher = bob.connect().await.expect("connect");
+    let typist = alice.connect().await.expect("connect");
+    for _ in 0..3 {
+        alice.typing(group).await.expect("REST typing");
+        typist.typing(group).await.expect("WebSocket typing");
+    }
+    alice.typing(other).await.expect("another conversation");
+    let (status, _) = crate::support::api_error(stranger.typing(group).await);
+    assert_eq!(status, 404, "a non-member is refused, throttled or not");
+    let (status, _) = crate::support::api_error(stranger.typing(group).await);
+    assert_eq!(status, 404, "a non-member is refused, throttled or not");
+    // A message after them: every typing event published before it has arrived by then.
+    let last = alice.send_text(group, "done").await.expect("send");
+    let mut typing = Vec::new();
+    for _ in 0..20 {
+        match watcher.next_event_timeout(WAIT).await.expect("event") {
+            ServerFrame::Typing {
+                conversation_id, ..
+            } => typing.push(conversation_id),
+            ServerFrame::MessageNew { message } if message.seq == last.seq => break,
+            _ => {}
+        }
+    }
+    assert_eq!(typing, vec![group, other], "one per conversation");
+    watcher.close().await;
+    typist.close().await;
+}
+
+/// A user may hold only so many sockets on a node; one more closes with 4010 after `hello`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_holds_at_most_the_configured_number_of_sockets() {
+    use crate::support::{RawRead, raw_authenticated, raw_close_code, raw_connect, raw_send};
+    let server = TestServer::spawn_with(&["--ws-connections-per-user", "2"]);
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, _) = user(&server, "bob").await;
+    let first = raw_authenticated(&server, &alice).await;
+    let _second = raw_authenticated(&server, &alice).await;
+    let hello =
+        serde_json::json!({"type": "hello", "id": "h", "token": alice.access_token()}).to_string();
+    let mut third = raw_connect(&server).await;
+    raw_send(&mut third, &hello).await;
+    assert_eq!(raw_close_code(&mut third, WAIT).await, Some(4010));
+    // Another user is not affected.
+    let _bobs = raw_authenticated(&server, &bob).await;
+    // Once one closes, a new one is admitted (as soon as the server has seen the close).
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..100 {
+        let mut again = raw_connect(&server).await;
+        raw_send(&mut again, &hello).await;
+        match crate::support::raw_read(&mut again, WAIT).await {
+            RawRead::Frame(ServerFrame::Ack { .. }) => {
+                admitted = true;
+                break;
+            }
+            RawRead::Closed(Some(4010)) => tokio::task::yield_now().await,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(admitted, "a closed socket frees its place");
 }

@@ -30,7 +30,7 @@ fn cluster() -> TestServer {
 async fn user_on(server: &TestServer, node: usize, prefix: &str) -> (Client, Uuid) {
     let client = server.node_client(node);
     let tokens = client
-        .register(&username(prefix), "password123")
+        .register(&username(prefix), "correct horse battery staple")
         .await
         .expect("register");
     (client, tokens.user.id)
@@ -194,7 +194,7 @@ async fn sigkill_of_one_node_while_clients_send_loses_and_duplicates_nothing() {
     let mut server = cluster();
     let owner = server.client();
     owner
-        .register(&username("owner"), "password123")
+        .register(&username("owner"), "correct horse battery staple")
         .await
         .expect("owner");
     let mut senders = Vec::new();
@@ -202,7 +202,7 @@ async fn sigkill_of_one_node_while_clients_send_loses_and_duplicates_nothing() {
     for _ in 0..SENDERS {
         let client = server.client();
         let id = client
-            .register(&username("sender"), "password123")
+            .register(&username("sender"), "correct horse battery staple")
             .await
             .expect("sender")
             .user

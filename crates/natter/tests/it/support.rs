@@ -20,7 +20,7 @@ pub fn username(prefix: &str) -> String {
 pub async fn user(server: &crate::server::TestServer, prefix: &str) -> (Client, UserView) {
     let client = server.client();
     let tokens = client
-        .register(&username(prefix), "password123")
+        .register(&username(prefix), "correct horse battery staple")
         .await
         .expect("register");
     (client, tokens.user)

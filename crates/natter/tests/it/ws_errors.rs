@@ -539,12 +539,12 @@ async fn logout_and_revocation_close_live_connections_with_4002() {
     // Revoking another device's session closes that device only.
     let phone = server.client();
     let phone_tokens = phone
-        .login(&alice_user.username, "password123")
+        .login(&alice_user.username, "correct horse battery staple")
         .await
         .expect("phone login");
     let laptop = server.client();
     laptop
-        .login(&alice_user.username, "password123")
+        .login(&alice_user.username, "correct horse battery staple")
         .await
         .expect("laptop login");
     let phone_session = phone.connect().await.expect("phone session");
@@ -569,4 +569,37 @@ async fn logout_and_revocation_close_live_connections_with_4002() {
         .expect_err("the revoked session's tokens are dead");
     assert_eq!(err.status(), Some(401));
     laptop_session.close().await;
+}
+
+/// A browser page of another origin cannot open a socket; the server's own origin and clients
+/// that send no `Origin` (SDKs, bots) can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_is_refused_before_the_upgrade() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::spawn();
+    let url = server.client().websocket_url();
+    let connect = |origin: Option<String>| {
+        let mut request = url.as_str().into_client_request().expect("request");
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().expect("header"));
+        }
+        tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+    };
+    match connect(Some("https://evil.example".into()))
+        .await
+        .expect("in time")
+    {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 403);
+        }
+        other => panic!("expected 403, got {:?}", other.map(|_| "a socket")),
+    }
+    let own = server.base_url.clone();
+    connect(Some(own))
+        .await
+        .expect("in time")
+        .expect("own origin");
+    connect(None).await.expect("in time").expect("no origin");
 }

@@ -1,0 +1,109 @@
+//! Session expiry against a real SQLite store and a clock the test moves: no waiting.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use natter_domain::values::{Password, Username};
+use natter_domain::{Clock, DomainError};
+use natter_store_sqlite::SqliteStore;
+
+use super::*;
+use crate::embedded::MemoryBus;
+
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl ManualClock {
+    fn advance_s(&self, seconds: i64) {
+        self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+}
+
+const MAX_AGE_S: u64 = 10_000;
+const IDLE_S: u64 = 1_000;
+
+async fn auth(dir: &tempfile::TempDir) -> (Auth, Arc<ManualClock>) {
+    let store = SqliteStore::open(&dir.path().join("natter.db"))
+        .await
+        .expect("store");
+    // Starts at the real time: access tokens' `exp` is checked against the system clock.
+    let clock = Arc::new(ManualClock(AtomicI64::new(
+        natter_domain::SystemClock.now_ms(),
+    )));
+    let auth = Auth::new(
+        Arc::new(store),
+        Arc::new(MemoryBus::new(16)),
+        clock.clone(),
+        PasswordHashing::new(8, 1, 1).expect("hashing"),
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef", 900),
+    )
+    .with_session_lifetime(SessionLifetime::from_secs(MAX_AGE_S, IDLE_S));
+    (auth, clock)
+}
+
+async fn register(auth: &Auth) -> IssuedTokens {
+    auth.register(Registration {
+        username: Username::parse("alice").unwrap(),
+        password: Password::parse("correct horse battery staple").unwrap(),
+        display_name: None,
+        device_name: None,
+    })
+    .await
+    .expect("register")
+}
+
+#[tokio::test]
+async fn an_idle_session_expires_at_refresh_and_at_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, clock) = auth(&dir).await;
+    let mut tokens = register(&auth).await;
+    for _ in 0..3 {
+        clock.advance_s(IDLE_S as i64 - 1);
+        tokens = auth.refresh(&tokens.refresh_token).await.expect("in use");
+        auth.authenticate(&tokens.access_token)
+            .await
+            .expect("valid");
+    }
+    clock.advance_s(IDLE_S as i64 + 1);
+    assert_eq!(
+        auth.authenticate(&tokens.access_token).await,
+        Err(DomainError::Unauthenticated)
+    );
+    assert_eq!(
+        auth.refresh(&tokens.refresh_token).await.unwrap_err(),
+        DomainError::Unauthenticated
+    );
+    assert!(
+        auth.sessions(tokens.user.id).await.unwrap().is_empty(),
+        "the expired session is revoked"
+    );
+}
+
+#[tokio::test]
+async fn a_session_in_use_still_ends_at_its_maximum_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, clock) = auth(&dir).await;
+    let mut tokens = register(&auth).await;
+    let step_s = IDLE_S as i64 / 2;
+    let mut lived_s = 0;
+    let refused = loop {
+        assert!(lived_s <= 2 * MAX_AGE_S as i64, "never expired");
+        clock.advance_s(step_s);
+        lived_s += step_s;
+        match auth.refresh(&tokens.refresh_token).await {
+            Ok(next) => tokens = next,
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(refused, DomainError::Unauthenticated);
+    assert!(lived_s > MAX_AGE_S as i64 && lived_s <= MAX_AGE_S as i64 + step_s);
+    assert_eq!(
+        auth.authenticate(&tokens.access_token).await,
+        Err(DomainError::Unauthenticated)
+    );
+}
