@@ -1,5 +1,7 @@
-//! Per-key rate limits (GCRA via `governor`): sends per user, auth attempts per username or
-//! client address. Keys idle long enough are forgotten by a periodic sweep so memory stays bounded.
+//! Per-key rate limits (GCRA via `governor`): sends per user; registrations per client address;
+//! logins per (username, address), per address and per node, with the lockout of
+//! `lockout.rs` in front. Keys idle long enough are forgotten by a periodic sweep so memory stays
+//! bounded.
 //!
 //! With Redis configured the same quotas are also enforced cluster-wide (GCRA in Redis), so a
 //! client cannot multiply its allowance by spreading requests over nodes; the node-local limit
@@ -7,6 +9,7 @@
 //! open).
 
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -16,11 +19,15 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use natter_domain::{DomainError, UserId};
 
 use crate::config::Limits;
+use crate::lockout::Lockout;
 
 #[derive(Clone)]
 pub struct RateLimits {
     sends: Arc<KeyedLimit<UserId>>,
     auth: Arc<KeyedLimit<String>>,
+    login_per_address: Arc<KeyedLimit<IpAddr>>,
+    login_global: Arc<DefaultDirectRateLimiter>,
+    lockout: Arc<Lockout>,
     cluster: Option<ClusterLimits>,
 }
 
@@ -39,6 +46,7 @@ struct ClusterLimits {
     /// (per second, burst)
     sends: (f64, u32),
     auth: (f64, u32),
+    login_per_address: (f64, u32),
 }
 
 impl RateLimits {
@@ -47,9 +55,19 @@ impl RateLimits {
         let sends =
             Quota::per_second(nz(limits.sends_per_second)).allow_burst(nz(limits.sends_burst));
         let auth = Quota::per_minute(nz(limits.auth_per_minute)).allow_burst(nz(limits.auth_burst));
+        let per_address = Quota::per_minute(nz(limits.login_per_address_per_minute))
+            .allow_burst(nz(limits.login_per_address_burst));
+        let global =
+            Quota::per_second(nz(limits.login_per_second)).allow_burst(nz(limits.login_burst));
         Self {
             sends: Arc::new(KeyedLimit::new(sends)),
             auth: Arc::new(KeyedLimit::new(auth)),
+            login_per_address: Arc::new(KeyedLimit::new(per_address)),
+            login_global: Arc::new(DefaultDirectRateLimiter::direct(global)),
+            lockout: Arc::new(Lockout::new(
+                limits.login_failures_free,
+                limits.login_lockout_max_ms,
+            )),
             cluster: cluster.map(|limiter| ClusterLimits {
                 limiter,
                 sends: (
@@ -59,6 +77,10 @@ impl RateLimits {
                 auth: (
                     f64::from(limits.auth_per_minute.max(1)) / 60.0,
                     limits.auth_burst,
+                ),
+                login_per_address: (
+                    f64::from(limits.login_per_address_per_minute.max(1)) / 60.0,
+                    limits.login_per_address_burst,
                 ),
             }),
         }
@@ -73,6 +95,35 @@ impl RateLimits {
                 cluster_check(&*cluster.limiter, &format!("send:{}", user.0), rate, burst).await
             }
             None => Ok(()),
+        }
+    }
+
+    /// Count one login attempt for `username` (normalised) from `client`: refused while the pair
+    /// is locked out, or past the node's, the address's or the pair's quota.
+    pub async fn check_login(&self, username: &str, client: IpAddr) -> Result<(), DomainError> {
+        self.lockout.check(username, client)?;
+        self.login_global.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            DomainError::RateLimited {
+                retry_after_ms: wait.as_millis().max(1) as u64,
+            }
+        })?;
+        self.login_per_address.check(&client)?;
+        if let Some(cluster) = &self.cluster {
+            let (rate, burst) = cluster.login_per_address;
+            let key = format!("login-address:{client}");
+            cluster_check(&*cluster.limiter, &key, rate, burst).await?;
+        }
+        self.check_auth(&format!("login:{username}:{client}")).await
+    }
+
+    /// Record how a login checked by [`Self::check_login`] ended: a wrong password counts
+    /// towards the pair's lockout, a right one clears it.
+    pub fn login_outcome(&self, username: &str, client: IpAddr, right_password: bool) {
+        if right_password {
+            self.lockout.succeeded(username, client);
+        } else {
+            self.lockout.failed(username, client);
         }
     }
 
@@ -92,6 +143,8 @@ impl RateLimits {
     pub fn sweep(&self) {
         self.sends.limiter.retain_recent();
         self.auth.limiter.retain_recent();
+        self.login_per_address.limiter.retain_recent();
+        self.lockout.sweep();
     }
 }
 
