@@ -107,8 +107,10 @@ async fn silent_sockets_do_not_starve_a_healthy_client() {
                 .lines()
                 .map_while(Result::ok)
                 .find_map(|l| {
-                    l.strip_prefix("flood connected ")
-                        .map(|n| n.parse::<usize>().expect("count"))
+                    // The test harness prints its own prefix on the same line.
+                    l.split("flood connected ")
+                        .nth(1)
+                        .map(|n| n.trim().parse::<usize>().expect("count"))
                 })
         });
         connected += tokio::time::timeout(Duration::from_secs(300), line)
@@ -130,7 +132,10 @@ async fn silent_sockets_do_not_starve_a_healthy_client() {
     let client = Client::new(server.node_url(0)).expect("client");
     client.health().await.expect("/healthz answers");
     let name = username("healthy");
-    client.register(&name, "password123").await.expect("register");
+    client
+        .register(&name, "password123")
+        .await
+        .expect("register");
     let fresh = Client::new(server.node_url(0)).expect("client");
     fresh.login(&name, "password123").await.expect("log in");
     let group = fresh
@@ -258,7 +263,11 @@ async fn early_refusals_keep_the_keep_alive_connection_usable() {
     );
     let answer = exchange(to, requests.as_bytes(), 2).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
-    let head = answer.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    let head = answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase();
     assert!(head.contains("connection: close"), "{head}");
 }
 
@@ -266,7 +275,11 @@ async fn early_refusals_keep_the_keep_alive_connection_usable() {
 fn series(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.rsplit_once(' ').map_or(l, |(series, _)| series).to_owned())
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l, |(series, _)| series)
+                .to_owned()
+        })
         .collect()
 }
 
@@ -285,13 +298,13 @@ async fn scrape(server: &TestServer) -> String {
 async fn random_method_names_do_not_grow_the_metrics() {
     let server = TestServer::spawn();
     let client = Client::new(server.node_url(0)).expect("client");
-    let paths = ["/healthz", "/api/v1/users/me", "/api/v1/nowhere", "/x"];
-    let request = |i: usize| {
+    const PATHS: [&str; 4] = ["/healthz", "/api/v1/users/me", "/api/v1/nowhere", "/x"];
+    let request = move |i: usize| {
         let client = client.clone();
         async move {
             let method = Method::from_bytes(format!("M{i:05}X").as_bytes()).expect("method");
             let _ = client
-                .raw_request(method, paths[i % paths.len()], RawBody::Empty, None)
+                .raw_request(method, PATHS[i % PATHS.len()], RawBody::Empty, None)
                 .await
                 .expect("answered");
         }
@@ -425,13 +438,18 @@ async fn a_full_hash_queue_answers_503_with_retry_after() {
         async move { login_status(&http, server, &format!("queue{i}"), "password123").await }
     }))
     .await;
-    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 503).collect();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == 503)
+        .collect();
     assert!(!refused.is_empty(), "no login was refused: {answers:?}");
     for (_, retry_after) in refused {
         assert_eq!(retry_after.as_deref(), Some("1"));
     }
     assert!(
-        answers.iter().all(|(status, _)| [401, 503].contains(status)),
+        answers
+            .iter()
+            .all(|(status, _)| [401, 503].contains(status)),
         "{answers:?}"
     );
 }

@@ -56,8 +56,11 @@ impl TestServer {
         };
         let mut nodes = nodes;
         for node in &mut nodes {
-            node.env
-                .extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            node.env.extend(
+                extra_env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
         }
         let mut server = Self {
             nodes,
