@@ -340,15 +340,18 @@ pub struct Limits {
     pub login_lockout_max_ms: u64,
     /// Most WebSocket connections this node accepts at once.
     pub max_connections: usize,
-    /// Most TCP connections (HTTP and WebSocket) this node holds at once; beyond it new ones
-    /// are closed at once. Lowered to 90% of the process's open-file limit if that is smaller.
+    /// Most TCP connections (HTTP and WebSocket) this node holds at once. At the limit a new one
+    /// replaces the connection that has waited longest for a request head (silent, trickling or
+    /// idle keep-alive); if none is waiting, the new one is closed at once. Lowered to 90% of the
+    /// process's open-file limit if that is smaller.
     pub max_sockets: usize,
     /// Most TCP connections from one client address (IPv6: one /64) at once, trusted proxies
     /// excepted; beyond it new ones from that address are closed at once.
     pub max_sockets_per_address: usize,
     /// Time for a request head to arrive complete, counted from when the server is ready for
     /// it: from the accept, or on a keep-alive connection from the previous response (so it
-    /// is also the keep-alive idle timeout). Cuts silent and trickling (slowloris) sockets.
+    /// is also the keep-alive idle timeout). Cuts silent and trickling (slowloris) sockets. A
+    /// request body must then arrive within the same time (400 otherwise).
     pub http_header_timeout_ms: u64,
     /// Conversations whose member sets the hub keeps in memory; beyond it, sets are evicted and
     /// reloaded from the store on their next event.

@@ -250,6 +250,7 @@ fn router(state: AppState) -> Router {
     let (api, openapi) = rest::router().split_for_parts();
     let openapi = Arc::new(openapi);
     let max_body = state.config.limits.max_body_bytes;
+    let body_within = Duration::from_millis(state.config.limits.http_header_timeout_ms);
     let mut v1 = Router::new();
     if state.config.runs(Role::Api) {
         let api = api.layer(axum::middleware::from_fn_with_state(
@@ -275,7 +276,7 @@ fn router(state: AppState) -> Router {
     app.layer(DefaultBodyLimit::max(max_body))
         .route_layer(axum::middleware::from_fn(observability::record_http))
         .layer(axum::middleware::from_fn(move |request, next| {
-            serving::body::read_body_first(max_body, request, next)
+            serving::body::read_body_first(max_body, body_within, request, next)
         }))
         .with_state(state)
 }

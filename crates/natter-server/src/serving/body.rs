@@ -3,7 +3,11 @@
 //! path) would otherwise leave unread bytes on the connection, and hyper then closes it: the
 //! client's next keep-alive request fails. Buffering is cheap because every handler that takes
 //! a body parses all of it anyway. A body over the limit gets 413 with `Connection: close`: its
-//! bytes are not read, so the connection cannot serve another request.
+//! bytes are not read, so the connection cannot serve another request. A body must also arrive
+//! within the header timeout (a trickled body would otherwise hold the connection forever);
+//! past it the answer is 400 with `Connection: close`.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -13,7 +17,12 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
-pub async fn read_body_first(max_bytes: usize, request: Request, next: Next) -> Response {
+pub async fn read_body_first(
+    max_bytes: usize,
+    within: Duration,
+    request: Request,
+    next: Next,
+) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -23,18 +32,14 @@ pub async fn read_body_first(max_bytes: usize, request: Request, next: Next) -> 
         return too_large();
     }
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, max_bytes).await {
-        Ok(bytes) => {
+    match tokio::time::timeout(within, axum::body::to_bytes(body, max_bytes)).await {
+        Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(err) if is_length_limit(&err) => too_large(),
-        Err(_) => {
-            let mut response =
-                ApiError::BadRequest("the request body could not be read".into()).into_response();
-            close(&mut response);
-            response
-        }
+        Ok(Err(err)) if is_length_limit(&err) => too_large(),
+        Ok(Err(_)) => unreadable("the request body could not be read"),
+        Err(_) => unreadable("the request body did not arrive in time"),
     }
 }
 
@@ -47,6 +52,12 @@ fn is_length_limit(err: &axum::Error) -> bool {
         source = err.source();
     }
     false
+}
+
+fn unreadable(why: &str) -> Response {
+    let mut response = ApiError::BadRequest(why.into()).into_response();
+    close(&mut response);
+    response
 }
 
 fn too_large() -> Response {

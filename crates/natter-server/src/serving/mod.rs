@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -93,10 +94,21 @@ async fn connection(
     header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let activity = io.activity();
+    let evicted = io.evicted();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        activity.busy();
+        let activity = activity.clone();
         let mut app = app.clone();
-        async move { Ok::<_, Infallible>(app.call(request).await.unwrap_or_else(|e| match e {})) }
+        async move {
+            let response = app.call(request).await.unwrap_or_else(|e| match e {});
+            // An upgraded connection is a WebSocket now: never waiting for a request again.
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                activity.waiting();
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -106,6 +118,7 @@ async fn connection(
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
+        _ = evicted.notified() => Ok(()),
         _ = stopped(&mut stop) => {
             conn.as_mut().graceful_shutdown();
             conn.await

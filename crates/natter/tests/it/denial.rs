@@ -129,28 +129,56 @@ async fn silent_sockets_do_not_starve_a_healthy_client() {
     );
 
     // While they are all open, a healthy client is served.
-    let client = Client::new(server.node_url(0)).expect("client");
-    client.health().await.expect("/healthz answers");
-    let name = username("healthy");
-    client
-        .register(&name, "password123")
-        .await
-        .expect("register");
-    let fresh = Client::new(server.node_url(0)).expect("client");
-    fresh.login(&name, "password123").await.expect("log in");
-    let group = fresh
-        .create_group("g", None, &[])
-        .await
-        .expect("create")
-        .conversation
-        .id;
-    fresh.send_text(group, "still here").await.expect("send");
+    healthy_client_is_served(&server).await;
 
     for mut child in floods {
         drop(child.stdin.take());
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+/// Register, log in, create a group and send, on fresh clients of node 0 (bounded in time).
+async fn healthy_client_is_served(server: &TestServer) {
+    let healthy = async {
+        let client = Client::new(server.node_url(0)).expect("client");
+        client.health().await.expect("/healthz answers");
+        let name = username("healthy");
+        client
+            .register(&name, "password123")
+            .await
+            .expect("register");
+        let fresh = Client::new(server.node_url(0)).expect("client");
+        fresh.login(&name, "password123").await.expect("log in");
+        let group = fresh
+            .create_group("g", None, &[])
+            .await
+            .expect("create")
+            .conversation
+            .id;
+        fresh.send_text(group, "still here").await.expect("send");
+    };
+    tokio::time::timeout(Duration::from_secs(60), healthy)
+        .await
+        .expect("the healthy client is served in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_socket_limit_waiting_sockets_make_room_for_new_ones() {
+    // Many attacking addresses, each under its cap, fill the node's 100 sockets three times over.
+    let server = TestServer::spawn_with_env(
+        &[],
+        &[
+            ("NATTER__LIMITS__MAX_SOCKETS", "100"),
+            ("NATTER__LIMITS__MAX_SOCKETS_PER_ADDRESS", "1000"),
+        ],
+    );
+    let target = node_addr(&server);
+    let opened = join_all((0..300).map(|i| connect_from(attacker_source(i), target))).await;
+    let held: Vec<_> = opened.into_iter().filter_map(Result::ok).collect();
+    assert!(held.len() >= 200, "only {} connected", held.len());
+    healthy_client_is_served(&server).await;
+    drop(held);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
