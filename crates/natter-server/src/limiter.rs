@@ -102,12 +102,9 @@ impl RateLimits {
     /// is locked out, or past the node's, the address's or the pair's quota.
     pub async fn check_login(&self, username: &str, client: IpAddr) -> Result<(), DomainError> {
         self.lockout.check(username, client)?;
-        self.login_global.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            DomainError::RateLimited {
-                retry_after_ms: wait.as_millis().max(1) as u64,
-            }
-        })?;
+        self.login_global
+            .check()
+            .map_err(|not_until| refused(not_until, &DefaultClock::default()))?;
         self.login_per_address.check(&client)?;
         if let Some(cluster) = &self.cluster {
             let (rate, burst) = cluster.login_per_address;
@@ -187,11 +184,74 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
     }
 
     fn check(&self, key: &K) -> Result<(), DomainError> {
-        self.limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            DomainError::RateLimited {
-                retry_after_ms: wait.as_millis().max(1) as u64,
-            }
-        })
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| refused(not_until, &self.clock))
+    }
+}
+
+/// A refusal that says when the quota allows the next attempt.
+fn refused(
+    not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>,
+    clock: &DefaultClock,
+) -> DomainError {
+    let wait = not_until.wait_time_from(clock.now());
+    DomainError::RateLimited {
+        retry_after_ms: wait.as_millis().max(1) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            auth_per_minute: 1_000,
+            auth_burst: 1_000,
+            login_per_address_per_minute: 1_000,
+            login_per_address_burst: 1_000,
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_node_wide_login_limit_counts_every_address() {
+        let limits = RateLimits::new(
+            &Limits {
+                login_per_second: 1,
+                login_burst: 3,
+                ..limits()
+            },
+            None,
+        );
+        for last in 1..=3 {
+            let client = IpAddr::from([10, 0, 0, last]);
+            limits.check_login("alice", client).await.expect("burst");
+        }
+        let refused = limits.check_login("bob", IpAddr::from([10, 0, 0, 9])).await;
+        assert!(matches!(refused, Err(DomainError::RateLimited { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_locked_pair_is_refused_and_cleared_by_a_success() {
+        let limits = RateLimits::new(
+            &Limits {
+                login_failures_free: 0,
+                ..limits()
+            },
+            None,
+        );
+        let client = IpAddr::from([10, 0, 0, 1]);
+        limits.login_outcome("alice", client, false);
+        assert!(limits.check_login("alice", client).await.is_err());
+        assert!(
+            limits
+                .check_login("alice", IpAddr::from([10, 0, 0, 2]))
+                .await
+                .is_ok()
+        );
+        limits.login_outcome("alice", client, true);
+        assert!(limits.check_login("alice", client).await.is_ok());
     }
 }

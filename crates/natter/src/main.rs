@@ -64,7 +64,8 @@ struct ServeArgs {
     /// Per-user message sends per second (burst is 5x).
     #[arg(long)]
     sends_per_second: Option<u32>,
-    /// Login attempts per username, and registrations per client address, per minute.
+    /// Login attempts per (username, client address), and registrations per client address,
+    /// per minute (burst is half).
     #[arg(long)]
     auth_per_minute: Option<u32>,
     /// Login attempts per client address per minute, whatever the username (burst is half).
