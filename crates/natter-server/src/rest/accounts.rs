@@ -4,7 +4,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use natter_domain::values::{DeviceName, DisplayName, Password, Username};
-use natter_domain::{SessionId, UserId};
+use natter_domain::{DomainError, SessionId, UserId};
 use natter_protocol::*;
 use uuid::Uuid;
 
@@ -99,15 +99,13 @@ pub async fn register(
     responses((status = 200, body = AuthTokens), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<TokenResponse> {
-    state
-        .rate_limits
-        .check_auth(&format!(
-            "login:{}",
-            body.username.trim().to_ascii_lowercase()
-        ))
-        .await?;
+    let client = client_address(&state.config.server.trusted_proxies, peer.ip(), &headers);
+    let username = body.username.trim().to_ascii_lowercase();
+    state.rate_limits.check_login(&username, client).await?;
     let issued = state
         .auth
         .login(
@@ -115,8 +113,15 @@ pub async fn login(
             &body.password,
             device(body.device_name.as_deref())?,
         )
-        .await?;
-    Ok(tokens(issued))
+        .await;
+    match &issued {
+        Ok(_) => state.rate_limits.login_outcome(&username, client, true),
+        Err(DomainError::BadCredentials) => {
+            state.rate_limits.login_outcome(&username, client, false)
+        }
+        Err(_) => {}
+    }
+    Ok(tokens(issued?))
 }
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,

@@ -6,6 +6,7 @@ mod cluster;
 mod conversations;
 mod crash;
 mod files;
+mod denial;
 mod http_errors;
 mod idempotency;
 mod messages;

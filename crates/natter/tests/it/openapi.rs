@@ -137,10 +137,21 @@ async fn health_readiness_and_metrics() {
     session.ping().await.expect("ping");
 
     // Metrics are per node (Prometheus scrapes each); a cluster's traffic is spread over them.
+    // They are served on a listener of their own, never on the public one.
     let mut text = String::new();
     for node in 0..server.node_count() {
-        let metrics = server
+        let public = server
             .node_client(node)
+            .raw_request(Method::GET, "/metrics", RawBody::Empty, None)
+            .await
+            .expect("public /metrics");
+        assert!(
+            !String::from_utf8_lossy(&public.body).contains("natter_http_requests_total"),
+            "metrics leak on the public listener"
+        );
+        let metrics_url = server.metrics_url(node).expect("metrics listener");
+        let metrics = natter_sdk::Client::new(metrics_url.trim_end_matches("/metrics"))
+            .expect("metrics client")
             .raw_request(Method::GET, "/metrics", RawBody::Empty, None)
             .await
             .expect("metrics");
