@@ -1,17 +1,13 @@
-"""Registers the user the schemathesis hooks log in as (scripts/test-api)."""
+"""Registers a user for scripts/test-api and prints its id: `register.py BASE USERNAME PASSWORD`."""
 
 import json
-import os
+import sys
 import urllib.request
 
+base, username, password = sys.argv[1:4]
 request = urllib.request.Request(
-    os.environ["NATTER_API_TEST_BASE"] + "/api/v1/auth/register",
-    data=json.dumps(
-        {
-            "username": os.environ["NATTER_API_TEST_USER"],
-            "password": os.environ["NATTER_API_TEST_PASSWORD"],
-        }
-    ).encode(),
+    base + "/api/v1/auth/register",
+    data=json.dumps({"username": username, "password": password}).encode(),
     headers={"content-type": "application/json"},
     method="POST",
 )

@@ -11,12 +11,13 @@ pub const USERNAME_MIN_CHARS: usize = 3;
 pub const USERNAME_MAX_CHARS: usize = 32;
 pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
 pub const PASSWORD_MIN_CHARS: usize = 8;
-/// Bounded so that hashing cost cannot be inflated by a huge password.
-pub const PASSWORD_MAX_BYTES: usize = 256;
+/// Bounded so that hashing cost cannot be inflated by a huge password. Characters, not bytes, like
+/// every text limit, so that the OpenAPI document (JSON Schema counts characters) states it exactly.
+pub const PASSWORD_MAX_CHARS: usize = 256;
 pub const DEVICE_NAME_MAX_CHARS: usize = 64;
 pub const GROUP_NAME_MAX_CHARS: usize = 100;
 pub const TOPIC_MAX_CHARS: usize = 500;
-pub const REACTION_MAX_BYTES: usize = 32;
+pub const REACTION_MAX_CHARS: usize = 32;
 /// Distinct reaction keys a single message may carry.
 pub const REACTIONS_PER_MESSAGE_MAX: usize = 50;
 /// Members of one group conversation.

@@ -175,12 +175,12 @@ impl Topic {
 impl Reaction {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         if raw.is_empty()
-            || raw.len() > REACTION_MAX_BYTES
+            || raw.chars().count() > REACTION_MAX_CHARS
             || raw.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(DomainError::invalid(
                 "emoji",
-                format!("must be 1 to {REACTION_MAX_BYTES} bytes without spaces"),
+                format!("must be 1 to {REACTION_MAX_CHARS} characters without spaces"),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -227,10 +227,11 @@ impl std::fmt::Debug for Password {
 
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        if raw.chars().count() < PASSWORD_MIN_CHARS || raw.len() > PASSWORD_MAX_BYTES {
+        let chars = raw.chars().count();
+        if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
             return Err(DomainError::invalid(
                 "password",
-                format!("must be {PASSWORD_MIN_CHARS} characters to {PASSWORD_MAX_BYTES} bytes"),
+                format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters"),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -269,6 +270,8 @@ mod tests {
         assert!(ClientMsgId::parse(&"a".repeat(65)).is_err());
         assert!(Reaction::parse("👍").is_ok());
         assert!(Reaction::parse("a b").is_err());
+        assert!(Reaction::parse(&"👍".repeat(REACTION_MAX_CHARS)).is_ok());
+        assert!(Reaction::parse(&"👍".repeat(REACTION_MAX_CHARS + 1)).is_err());
     }
 
     #[test]
@@ -276,5 +279,7 @@ mod tests {
         let password = Password::parse("correct horse").unwrap();
         assert_eq!(format!("{password:?}"), "Password(***)");
         assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"é".repeat(PASSWORD_MAX_CHARS)).is_ok());
+        assert!(Password::parse(&"é".repeat(PASSWORD_MAX_CHARS + 1)).is_err());
     }
 }

@@ -22,7 +22,7 @@ pub struct RegisterRequest {
         )
     )]
     pub username: String,
-    /// 8 characters to 256 bytes (UTF-8).
+    /// 8 to 256 characters.
     #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub password: String,
     /// 1 to 64 printable characters; the username when absent.

@@ -140,7 +140,7 @@ pub async fn delete(
     Ok(axum::Json(convert::message(&message)))
 }
 
-#[utoipa::path(put, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 bytes (UTF-8) without whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
+#[utoipa::path(put, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 characters, no whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
     responses((status = 200, description = "The message with the caller's reaction.", body = MessageView),
         (status = 404, response = NotFound), (status = 409, response = Conflict)))]
 pub async fn react(
@@ -161,7 +161,7 @@ pub async fn react(
     Ok(axum::Json(convert::message(&message)))
 }
 
-#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 bytes (UTF-8) without whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
+#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 characters, no whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
     responses((status = 200, description = "The message without the caller's reaction.", body = MessageView),
         (status = 404, response = NotFound)))]
 pub async fn unreact(

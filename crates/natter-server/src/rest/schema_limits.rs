@@ -37,7 +37,7 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
             "RegisterRequest",
             "password",
             PASSWORD_MIN_CHARS,
-            PASSWORD_MAX_BYTES,
+            PASSWORD_MAX_CHARS,
         ),
         ("RegisterRequest", "display_name", 1, DISPLAY_NAME_MAX_CHARS),
         ("RegisterRequest", "device_name", 1, DEVICE_NAME_MAX_CHARS),
@@ -83,7 +83,7 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
             .as_array()
             .and_then(|params| params.iter().find(|p| p["name"] == "emoji"))
             .map(|p| p["schema"]["maxLength"].clone());
-    assert_eq!(emoji, Some(REACTION_MAX_BYTES.into()));
+    assert_eq!(emoji, Some(REACTION_MAX_CHARS.into()));
     // Page sizes are clamped, so every u32 is accepted: the bound is u32's, not the page's.
     for (path, name) in [
         ("/conversations", "limit"),
