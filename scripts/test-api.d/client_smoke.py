@@ -1,6 +1,7 @@
 """The client generated from the served document (scripts/test-api) makes real calls: register,
 then GET /users/me with the access token it got."""
 
+import secrets
 import sys
 import uuid
 
@@ -14,7 +15,7 @@ username = "client-" + uuid.uuid4().hex[:12]
 with Client(base_url=base, timeout=30) as client:
     tokens = register.sync(
         client=client,
-        body=RegisterRequest(username=username, password="generated-client-pass"),
+        body=RegisterRequest(username=username, password=secrets.token_urlsafe(18)),
     )
 assert isinstance(tokens, AuthTokens), tokens
 assert tokens.user.username == username, tokens.user
