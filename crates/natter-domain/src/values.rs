@@ -325,7 +325,11 @@ mod tests {
         }
         for emoji in emojis::iter() {
             if emoji.as_str().len() <= REACTION_MAX_BYTES {
-                assert!(emoji.as_str().chars().count() <= REACTION_MAX_CHARS, "{}", emoji.as_str());
+                assert!(
+                    emoji.as_str().chars().count() <= REACTION_MAX_CHARS,
+                    "{}",
+                    emoji.as_str()
+                );
             }
         }
     }
