@@ -93,6 +93,11 @@ impl TestServer {
     }
 
     /// A client of one node directly (cluster mode: node 0, 1 or 2), bypassing NGINX.
+    /// The process id of one node.
+    pub fn node_pid(&self, node: usize) -> u32 {
+        self.nodes[node].child.as_ref().expect("running").id()
+    }
+
     /// The base URL of one node (cluster mode: bypassing NGINX).
     pub fn node_url(&self, node: usize) -> &str {
         &self.nodes[node].base_url
