@@ -799,6 +799,8 @@ impl SynapsePhase {
 fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .pool_max_idle_per_host(4096)
+        // Below natter's keep-alive idle timeout (15 s), so no request races a server-side close.
+        .pool_idle_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(90))
         .build()?)
 }

@@ -11,8 +11,9 @@ pub const USERNAME_MIN_CHARS: usize = 3;
 pub const USERNAME_MAX_CHARS: usize = 32;
 pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
 pub const PASSWORD_MIN_CHARS: usize = 8;
-/// Bounded so that hashing cost cannot be inflated by a huge password.
-pub const PASSWORD_MAX_BYTES: usize = 256;
+/// Bounded so that hashing cost cannot be inflated by a huge password. Characters, not bytes, like
+/// every text limit, so that the OpenAPI document (JSON Schema counts characters) states it exactly.
+pub const PASSWORD_MAX_CHARS: usize = 256;
 /// Least zxcvbn score (0 to 4) a new password needs: 3 is "safely unguessable" against an
 /// online attack and slows an offline one (10^8 to 10^10 guesses).
 pub const PASSWORD_MIN_SCORE: u8 = 3;
@@ -26,6 +27,9 @@ pub const TOPIC_MAX_CHARS: usize = 500;
 pub const REACTION_MAX_BYTES: usize = 64;
 /// Longest `:shortcode:` reaction name, colons excluded.
 pub const REACTION_SHORTCODE_MAX_CHARS: usize = 30;
+/// Longest reaction of either kind in characters, as the OpenAPI document states it: a
+/// `:shortcode:` with its colons (every listed emoji is shorter; a unit test checks).
+pub const REACTION_MAX_CHARS: usize = REACTION_SHORTCODE_MAX_CHARS + 2;
 /// Distinct reaction keys a single message may carry.
 pub const REACTIONS_PER_MESSAGE_MAX: usize = 50;
 /// Members of one group conversation.

@@ -240,10 +240,11 @@ impl std::fmt::Debug for Password {
 impl Password {
     /// A password as presented (its length only is checked): for one that already exists.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        if raw.chars().count() < PASSWORD_MIN_CHARS || raw.len() > PASSWORD_MAX_BYTES {
+        let chars = raw.chars().count();
+        if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
             return Err(DomainError::invalid(
                 "password",
-                format!("must be {PASSWORD_MIN_CHARS} characters to {PASSWORD_MAX_BYTES} bytes"),
+                format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters"),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -327,6 +328,15 @@ mod tests {
         ] {
             assert!(Reaction::parse(bad).is_err(), "{bad:?}");
         }
+        for emoji in emojis::iter() {
+            if emoji.as_str().len() <= REACTION_MAX_BYTES {
+                assert!(
+                    emoji.as_str().chars().count() <= REACTION_MAX_CHARS,
+                    "{}",
+                    emoji.as_str()
+                );
+            }
+        }
     }
 
     #[test]
@@ -334,6 +344,8 @@ mod tests {
         let password = Password::parse("correct horse").unwrap();
         assert_eq!(format!("{password:?}"), "Password(***)");
         assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"é".repeat(PASSWORD_MAX_CHARS)).is_ok());
+        assert!(Password::parse(&"é".repeat(PASSWORD_MAX_CHARS + 1)).is_err());
     }
 
     #[test]

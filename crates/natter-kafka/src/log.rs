@@ -19,6 +19,7 @@
 //! its store either way, only its side effects (a push notification) are missed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,12 +41,16 @@ pub struct KafkaEventLog {
     inner: Arc<dyn EventBus>,
     producer: ThreadedProducer<LogContext>,
     topic: String,
+    /// Records enqueued whose outcome (delivered or failed) is not known yet: shared with the
+    /// delivery-report context, which decrements it.
+    undecided: Arc<AtomicUsize>,
 }
 
 impl KafkaEventLog {
     /// Creates the producer; it connects in the background (a broker that is down now is not
     /// an error here: records wait in librdkafka's queue for up to `delivery_timeout`).
     pub fn new(config: &KafkaConfig, inner: Arc<dyn EventBus>) -> Result<Self, KafkaLogError> {
+        let undecided = Arc::new(AtomicUsize::new(0));
         let producer = config
             .client_config([
                 ("enable.idempotence", "true".to_owned()),
@@ -56,27 +61,43 @@ impl KafkaEventLog {
                 // in the same partition whichever client writes them.
                 ("partitioner", "murmur2_random".to_owned()),
             ])
-            .create_with_context(LogContext)?;
+            .create_with_context(LogContext {
+                undecided: undecided.clone(),
+            })?;
         Ok(Self {
             inner,
             producer,
             topic: config.topic.clone(),
+            undecided,
         })
     }
 
     /// Wait until every enqueued record is delivered or failed, for at most `timeout`. Call
     /// at shutdown: records still queued when the log is dropped are discarded.
     pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaLogError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
             .map_err(|_| KafkaError::Canceled)??;
+        // librdkafka's queue can be empty a moment before the polling thread has finished
+        // running the last delivery reports: wait for those too, so `undecided` is exact after.
+        while self.undecided() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(
+                    KafkaError::Flush(rdkafka::types::RDKafkaErrorCode::OperationTimedOut).into(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         Ok(())
     }
 
-    /// Records enqueued or in flight, not yet acknowledged by the brokers.
-    pub fn in_flight(&self) -> i32 {
-        self.producer.in_flight_count()
+    /// Message records enqueued whose delivery report has not arrived yet (neither written nor
+    /// failed). Exact: unlike librdkafka's queue length, it never counts the client's own
+    /// requests (metadata, reconnects), which come and go while a broker is unreachable.
+    pub fn undecided(&self) -> usize {
+        self.undecided.load(Ordering::Acquire)
     }
 
     fn produce(&self, record: &MessageRecord) {
@@ -86,7 +107,9 @@ impl KafkaEventLog {
         let base = BaseRecord::with_opaque_to(&self.topic, tag)
             .key(&key[..])
             .payload(&payload);
+        self.undecided.fetch_add(1, Ordering::AcqRel);
         if let Err((err, base)) = self.producer.send(base) {
+            self.undecided.fetch_sub(1, Ordering::AcqRel);
             failed("enqueue", &base.delivery_opaque, &err);
         }
     }
@@ -138,7 +161,9 @@ fn failed(stage: &'static str, tag: &DeliveryTag, err: &KafkaError) {
 }
 
 /// Receives librdkafka's delivery reports (on the producer's polling thread).
-struct LogContext;
+struct LogContext {
+    undecided: Arc<AtomicUsize>,
+}
 
 impl ClientContext for LogContext {
     /// Connection errors repeat while a broker is down and librdkafka recovers by itself:
@@ -156,5 +181,6 @@ impl ProducerContext for LogContext {
             Ok(_) => metrics::counter!("natter_kafka_produced_total").increment(1),
             Err((err, _)) => failed("delivery", &tag, err),
         }
+        self.undecided.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -6,6 +6,7 @@
 //! rejected (`deny_unknown_fields`), so a typo is an error rather than a silent no-op.
 
 pub mod rest;
+mod whole;
 pub mod ws;
 
 pub use rest::*;

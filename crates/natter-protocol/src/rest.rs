@@ -12,11 +12,40 @@ use utoipa::{IntoParams, ToSchema};
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// Letters, digits, `_`, `.` and `-`, starting with a letter or digit; stored lower-cased.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 32,
+            pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+        )
+    )]
     pub username: String,
+    /// 8 to 256 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub password: String,
+    /// 1 to 64 printable characters; the username when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub display_name: Option<String>,
+    /// A label for this session ("Firefox on Linux"): 1 to 64 printable characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub device_name: Option<String>,
 }
 
@@ -24,9 +53,19 @@ pub struct RegisterRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Case-insensitive. A name that cannot exist is answered like a wrong password (401).
     pub username: String,
     pub password: String,
+    /// A label for this session: 1 to 64 printable characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub device_name: Option<String>,
 }
 
@@ -43,6 +82,7 @@ pub struct ChangePasswordRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub refresh_token: String,
 }
 
@@ -77,16 +117,28 @@ pub struct UserView {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
+    /// 1 to 64 printable characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub display_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct UserSearchQuery {
-    /// Username prefix (case-insensitive).
+    /// Username prefix (case-insensitive), not blank.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, pattern = r"\S"))]
     pub prefix: String,
+    /// At most this many users (1 to 50, default 50; larger values give 50).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(value_type = u64, required = false, minimum = 0, maximum = 4294967295_u64))]
     pub limit: Option<u32>,
 }
 
@@ -112,11 +164,26 @@ pub struct CreateDirectRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
+    /// 1 to 100 printable characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub name: String,
+    /// At most 500 characters, no control characters but newline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 500, pattern = r"^[^\x00-\x09\x0B-\x1F\x7F-\x9F]*$")
+    )]
     pub topic: Option<String>,
-    /// Other initial members (the creator is added as owner).
+    /// Other initial members, existing users (the creator is added as owner); at most 499.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 499))]
     pub member_ids: Vec<Uuid>,
 }
 
@@ -124,9 +191,23 @@ pub struct CreateGroupRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversationRequest {
+    /// 1 to 100 printable characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub name: Option<String>,
+    /// At most 500 characters, no control characters but newline; empty clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 500, pattern = r"^[^\x00-\x09\x0B-\x1F\x7F-\x9F]*$")
+    )]
     pub topic: Option<String>,
 }
 
@@ -137,6 +218,7 @@ pub struct AddMemberRequest {
     pub user_id: Uuid,
     /// `member` (default) or `admin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(member|admin)$"))]
     pub role: Option<String>,
 }
 
@@ -145,6 +227,7 @@ pub struct AddMemberRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     /// `member` or `admin`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(member|admin)$"))]
     pub role: String,
 }
 
@@ -210,13 +293,16 @@ pub struct ConversationList {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct ConversationListQuery {
     /// Only conversations whose last activity is older than this (for paging).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
     pub before_activity_ms: Option<i64>,
+    /// At most this many conversations (1 to 500, default 100; values outside are clamped).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(value_type = u64, required = false, minimum = 0, maximum = 4294967295_u64))]
     pub limit: Option<u32>,
 }
 
@@ -230,13 +316,33 @@ pub struct MemberList {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
-    /// Idempotency key chosen by the client; a retry with the same key returns the original.
+    /// Idempotency key chosen by the client, 1 to 64 visible ASCII characters; a retry with the
+    /// same key in the same conversation returns the original.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")
+    )]
     pub client_msg_id: String,
+    /// 1 to 4,000 characters, not only whitespace, no control characters but newline and tab.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 4000,
+            pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub text: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The seq of an existing message of this conversation.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::option_i64"
+    )]
     pub reply_to_seq: Option<i64>,
-    /// Mentioned members; non-members are ignored.
+    /// Mentioned members (at most 50); non-members are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub mentions: Vec<Uuid>,
 }
 
@@ -244,8 +350,19 @@ pub struct SendMessageRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EditMessageRequest {
+    /// 1 to 4,000 characters, not only whitespace, no control characters but newline and tab.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 4000,
+            pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub text: String,
+    /// Mentioned members (at most 50); non-members are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub mentions: Vec<Uuid>,
 }
 
@@ -260,6 +377,7 @@ pub struct ReactionView {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct MessageView {
     /// 64-bit time-sortable id, as a decimal string.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,20}$"))]
     pub id: String,
     pub conversation_id: Uuid,
     /// Position in the conversation: 1, 2, 3... without gaps.
@@ -293,14 +411,20 @@ pub struct MessagePage {
 
 /// Pick at most one of `before` and `after`; neither gives the newest page.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
+    /// Messages with a seq below this one (older).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
     pub before: Option<i64>,
+    /// Messages with a seq above this one (newer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
     pub after: Option<i64>,
+    /// At most this many messages (1 to 200, default 50; values outside are clamped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = u64, required = false, minimum = 0, maximum = 4294967295_u64))]
     pub limit: Option<u32>,
 }
 
@@ -308,15 +432,17 @@ pub struct HistoryParams {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CursorRequest {
+    #[serde(deserialize_with = "crate::whole::i64")]
     pub seq: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct SyncQuery {
     /// The `cursor` of the previous sync; 0 or absent for everything.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
     pub since: Option<i64>,
 }
 

@@ -39,6 +39,7 @@ pub enum ClientFrame {
     /// Authenticate, and optionally resume. With `sync_cursor`, the server first replays what
     /// changed since then (for conversations listed in `cursors`: every message changed after
     /// that `mod_seq`; for others: a `conversation` frame), then acks, then streams live events.
+    /// Cursors are 0 or more; the server refuses a hello with a negative one (`invalid`).
     Hello {
         id: String,
         token: String,

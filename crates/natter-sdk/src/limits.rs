@@ -4,6 +4,10 @@ use std::time::Duration;
 
 /// Upper bound on one REST call, so a wedged server fails a test instead of hanging it.
 pub(crate) const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle keep-alive connections are dropped after this, well before the server closes them
+/// (`limits.http_header_timeout_ms`, 15 s by default): a request sent on a connection the server
+/// is closing at that moment would fail without an answer.
+pub(crate) const HTTP_POOL_IDLE: Duration = Duration::from_secs(5);
 
 /// Raw response text kept in an error whose body was not an `ErrorBody`: enough to diagnose,
 /// small enough not to flood logs with an HTML error page.

@@ -10,7 +10,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::limits::{ERROR_TEXT_MAX_CHARS, HTTP_TIMEOUT};
+use crate::limits::{ERROR_TEXT_MAX_CHARS, HTTP_POOL_IDLE, HTTP_TIMEOUT};
 use crate::urls::BaseUrl;
 
 /// The tokens a client authenticates with. Held behind a std `Mutex` (never across an await):
@@ -108,7 +108,10 @@ impl Client {
     /// `/api/v1/...`). Holds no tokens yet.
     pub fn new(base_url: &str) -> Result<Self> {
         let base = BaseUrl::parse(base_url)?;
-        let http = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .pool_idle_timeout(HTTP_POOL_IDLE)
+            .build()?;
         Ok(Self::from_parts(base, http, Tokens::default()))
     }
 

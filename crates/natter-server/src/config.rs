@@ -36,11 +36,17 @@ pub struct NodeConfig {
     /// What this process runs; all of them by default.
     pub roles: Vec<Role>,
     /// Proxies (NGINX) whose `X-Forwarded-For` names the client, for per-address limits.
+    /// Their connections are exempt from `limits.max_sockets_per_address` (one proxy carries
+    /// many clients); the proxy must bound connections per client itself.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Browser origins (`https://chat.example.com`) that may open a WebSocket besides the
     /// server's own (the `Host` the request was sent to); `"*"` allows any. Requests without an
     /// `Origin` (non-browser clients) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// Where Prometheus metrics are served (`GET /metrics`), apart from the public listener.
+    /// Loopback by default; port 0 picks a free port (printed); `""` turns metrics off.
+    #[serde(with = "optional_addr")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for NodeConfig {
@@ -52,6 +58,29 @@ impl Default for NodeConfig {
             roles: Role::ALL.to_vec(),
             trusted_proxies: Vec::new(),
             allowed_origins: Vec::new(),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+        }
+    }
+}
+
+/// An address, or none as the empty string (TOML has no null).
+mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match addr {
+            Some(addr) => s.collect_str(addr),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.trim() {
+            "" => Ok(None),
+            addr => addr.parse().map(Some).map_err(D::Error::custom),
         }
     }
 }
@@ -256,6 +285,9 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// Hashes computed at once; each holds `argon2_memory_kib` of memory.
     pub argon2_concurrency: usize,
+    /// Logins and registrations that may wait for a hashing slot; beyond it they are refused at
+    /// once with 503 `unavailable` and `Retry-After`, so a flood cannot queue up latency.
+    pub argon2_queue: usize,
     /// The keyring that signs access tokens (the first key signs, all verify; `natter
     /// rotate-token-key` adds one). Every node of a cluster must use the same file; default
     /// `<data_dir>/token.key`, created on first start.
@@ -274,6 +306,7 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_concurrency: 4,
+            argon2_queue: 32,
             token_key_file: None,
             session_max_age_s: 30 * 24 * 3600,
             session_idle_s: 14 * 24 * 3600,
@@ -303,9 +336,20 @@ pub struct Limits {
     /// Per-user message sends (REST and WebSocket together).
     pub sends_per_second: u32,
     pub sends_burst: u32,
-    /// Per-username logins and per-address registrations.
+    /// Logins per (username, client address), and registrations per client address.
     pub auth_per_minute: u32,
     pub auth_burst: u32,
+    /// Logins per client address, whatever the username.
+    pub login_per_address_per_minute: u32,
+    pub login_per_address_burst: u32,
+    /// Logins per second on this node, all clients together.
+    pub login_per_second: u32,
+    pub login_burst: u32,
+    /// Wrong passwords for one (username, client address) before each further one locks that
+    /// pair out, for 1 s doubling per failure up to `login_lockout_max_ms`. Another address
+    /// (the real owner) is not locked out.
+    pub login_failures_free: u32,
+    pub login_lockout_max_ms: u64,
     /// Most WebSocket connections this node accepts at once.
     pub max_connections: usize,
     /// Most WebSocket connections one user may hold open on this node (tabs, devices); one more
@@ -314,6 +358,19 @@ pub struct Limits {
     /// A user's typing indicator is published at most once per conversation in this interval;
     /// extra ones are acknowledged and dropped.
     pub typing_interval_ms: u64,
+    /// Most TCP connections (HTTP and WebSocket) this node holds at once. At the limit a new one
+    /// replaces the connection that has waited longest for a request head (silent, trickling or
+    /// idle keep-alive); if none is waiting, the new one is closed at once. Lowered to 90% of the
+    /// process's open-file limit if that is smaller.
+    pub max_sockets: usize,
+    /// Most TCP connections from one client address (IPv6: one /64) at once, trusted proxies
+    /// excepted; beyond it new ones from that address are closed at once.
+    pub max_sockets_per_address: usize,
+    /// Time for a request head to arrive complete, counted from when the server is ready for
+    /// it: from the accept, or on a keep-alive connection from the previous response (so it
+    /// is also the keep-alive idle timeout). Cuts silent and trickling (slowloris) sockets. A
+    /// request body must then arrive within the same time (400 otherwise).
+    pub http_header_timeout_ms: u64,
     /// Conversations whose member sets the hub keeps in memory; beyond it, sets are evicted and
     /// reloaded from the store on their next event.
     pub hub_member_cache_max: usize,
@@ -336,9 +393,18 @@ impl Default for Limits {
             sends_burst: 100,
             auth_per_minute: 20,
             auth_burst: 10,
+            login_per_address_per_minute: 60,
+            login_per_address_burst: 30,
+            login_per_second: 200,
+            login_burst: 400,
+            login_failures_free: 5,
+            login_lockout_max_ms: 900_000,
             max_connections: 100_000,
             ws_connections_per_user: 20,
             typing_interval_ms: 2_500,
+            max_sockets: 120_000,
+            max_sockets_per_address: 512,
+            http_header_timeout_ms: 15_000,
             hub_member_cache_max: 100_000,
             bus_capacity: 65_536,
         }

@@ -69,7 +69,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
+        let unavailable = matches!(self, Self::Domain(DomainError::Unavailable));
         let mut response = (self.status(), axum::Json(&body)).into_response();
+        if unavailable {
+            // Overloaded (the password-hash queue is full) or a store is down: worth a retry soon.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Some(ms) = body.retry_after_ms {
             let seconds = ms.div_ceil(1000).max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {

@@ -8,7 +8,8 @@
 //! true`. A retry while the first is still running gets 409; a key reused with a different
 //! request (method, path or body) gets 409 too. Server errors (5xx) are not stored, so a retry
 //! runs again. Keys are scoped to the caller's credentials, so one user cannot read another's
-//! answers. The store is in memory (one node) or Redis (a cluster: `backends/redis.rs`).
+//! answers; requests without an `Authorization` header are never kept. The store is in memory
+//! (one node) or Redis (a cluster: `backends/redis.rs`).
 //!
 //! `/auth/*` ignores the header: replaying a token pair would hand live credentials to whoever
 //! repeats the request, and a replayed refresh would hide the reuse of a spent refresh token.
@@ -180,7 +181,12 @@ pub async fn idempotent_writes(
     let Some(raw_key) = request.headers().get("idempotency-key").cloned() else {
         return next.run(request).await;
     };
-    if !is_write(request.method()) || is_auth(request.uri().path()) {
+    // Keys are scoped to the caller's credentials; a request without any has no scope, so it is
+    // never kept nor replayed (a route that needs a token answers 401, not another caller's 409).
+    if !is_write(request.method())
+        || is_auth(request.uri().path())
+        || !request.headers().contains_key(header::AUTHORIZATION)
+    {
         return next.run(request).await;
     }
     match guarded(&state, raw_key, request, next).await {

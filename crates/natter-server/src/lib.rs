@@ -1,5 +1,6 @@
 //! natter's server: wires the domain services to their adapters (embedded ones by default) and
-//! serves the REST API, the WebSocket gateway, health checks, metrics and the OpenAPI document.
+//! serves the REST API, the WebSocket gateway, health checks and the OpenAPI document on the
+//! public listener, and Prometheus metrics on a listener of their own (loopback by default).
 //!
 //! Invariant: handlers translate between the wire and the domain and map errors; they hold no
 //! business rules (those live in `natter-domain`).
@@ -14,9 +15,11 @@ mod extract;
 pub mod gateway;
 mod idempotency;
 mod limiter;
+mod lockout;
 mod observability;
 mod rest;
 pub mod secrets;
+mod serving;
 mod state;
 mod web;
 
@@ -40,11 +43,15 @@ pub use config::{AuthConfig, Limits, Role, ServerConfig};
 use crate::auth::{Auth, PasswordHashing, TokenKeys};
 use crate::gateway::Hub;
 use crate::limiter::RateLimits;
+use crate::serving::Serving;
+use crate::serving::admission::{self, Admission};
 use crate::state::AppState;
 
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` answers, unless `server.metrics_listen` turned it off.
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -83,6 +90,15 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 /// Open the stores, bind the listener and serve in a background task.
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let backends = backends::open(&config).await?;
+    start_with(config, backends).await
+}
+
+/// [`start`] on backends the caller opened with [`backends::open`] and may have decorated
+/// (for example its event bus, as `backends/kafka.rs` does).
+pub async fn start_with(
+    config: ServerConfig,
+    backends: backends::Backends,
+) -> anyhow::Result<RunningServer> {
     let ports = backends.ports.clone();
     let bus = ports.bus.clone();
     let key_file = config.token_key_path();
@@ -96,6 +112,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         config.auth.argon2_memory_kib,
         config.auth.argon2_iterations,
         config.auth.argon2_concurrency,
+        config.auth.argon2_queue,
     )?;
     let auth = Auth::new(
         ports.accounts.clone(),
@@ -129,13 +146,36 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    // Nagle off: events are small frames written as they happen; with Nagle on, a frame written
-    // while an earlier one is unacknowledged waits for the peer's delayed ACK (~40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "cannot set TCP_NODELAY");
+    let serving = Serving {
+        admission: Admission::new(
+            admission::socket_budget(config.limits.max_sockets),
+            config.limits.max_sockets_per_address,
+            config.server.trusted_proxies.clone(),
+        ),
+        header_timeout: Duration::from_millis(config.limits.http_header_timeout_ms),
+    };
+    let metrics = match config.server.metrics_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {at}"))?;
+            let metrics_addr = listener.local_addr()?;
+            let scrapers = Serving {
+                admission: Admission::new(METRICS_SOCKETS, METRICS_SOCKETS, Vec::new()),
+                ..serving.clone()
+            };
+            let task = tokio::spawn(serving::serve(
+                listener,
+                metrics_router(state.metrics.clone()),
+                scrapers,
+                shutdown.clone(),
+            ));
+            tracing::info!(addr = %metrics_addr, "natter metrics listening");
+            Some((metrics_addr, task))
         }
-    });
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().map(|(addr, _)| *addr);
     let hub_task = config
         .runs(Role::Gateway)
         .then(|| tokio::spawn(hub.clone().run(bus.subscribe())));
@@ -143,15 +183,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let last_seen = tokio::spawn(flush_last_seen(state.chat.clone()));
     let app = router(state.clone());
     let task = tokio::spawn(async move {
-        let mut stopping = shutdown.clone();
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        })
-        .await;
+        serving::serve(listener, app, serving, shutdown.clone()).await;
         drain_connections(&state).await;
         last_seen.abort();
         if let Err(err) = state.chat.flush_last_seen().await {
@@ -160,12 +192,20 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         if let Some(hub_task) = hub_task {
             hub_task.abort();
         }
+        if let Some((_, task)) = metrics {
+            let _ = task.await;
+        }
         sweeper.abort();
         backends.close().await;
-        served.context("server failed")
+        Ok(())
     });
     tracing::info!(%addr, "natter listening");
-    Ok(RunningServer { addr, stop, task })
+    Ok(RunningServer {
+        addr,
+        metrics_addr,
+        stop,
+        task,
+    })
 }
 
 /// Upgraded WebSockets outlive axum's graceful shutdown; give them a moment to send 1001.
@@ -200,12 +240,27 @@ async fn sweep_rate_limits(limits: RateLimits) {
     }
 }
 
+/// Scrapers connected at once to the metrics listener.
+const METRICS_SOCKETS: usize = 64;
+
+/// The metrics listener's only route.
+fn metrics_router(metrics: PrometheusHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move { metrics.render() }
+        }),
+    )
+}
+
 /// The routes of this process's roles: the REST API and the web app with `api`, the WebSocket
-/// endpoint with `gateway`; health, readiness and metrics always.
+/// endpoint with `gateway`; health and readiness always.
 fn router(state: AppState) -> Router {
     let (api, openapi) = rest::router().split_for_parts();
     let openapi = Arc::new(openapi);
     let max_body = state.config.limits.max_body_bytes;
+    let body_within = Duration::from_millis(state.config.limits.http_header_timeout_ms);
     let mut v1 = Router::new();
     if state.config.runs(Role::Api) {
         let api = api.layer(axum::middleware::from_fn_with_state(
@@ -224,16 +279,15 @@ fn router(state: AppState) -> Router {
         .nest("/api/v1", v1)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(|State(state): State<AppState>| async move { state.metrics.render() }),
-        )
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed });
     if state.config.runs(Role::Api) {
         app = app.fallback(web::fallback);
     }
     app.layer(DefaultBodyLimit::max(max_body))
         .route_layer(axum::middleware::from_fn(observability::record_http))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            serving::body::read_body_first(max_body, body_within, request, next)
+        }))
         .with_state(state)
 }
 

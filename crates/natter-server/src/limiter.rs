@@ -1,5 +1,7 @@
-//! Per-key rate limits (GCRA via `governor`): sends per user, auth attempts per username or
-//! client address, typing indicators per user and conversation. Keys idle long enough are forgotten by a periodic sweep so memory stays bounded.
+//! Per-key rate limits (GCRA via `governor`): sends per user; registrations per client address;
+//! logins per (username, address), per address and per node, with the lockout of
+//! `lockout.rs` in front; typing indicators per user and conversation. Keys idle long enough are
+//! forgotten by a periodic sweep so memory stays bounded.
 //!
 //! With Redis configured the same quotas are also enforced cluster-wide (GCRA in Redis), so a
 //! client cannot multiply its allowance by spreading requests over nodes; the node-local limit
@@ -7,6 +9,7 @@
 //! open).
 
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use natter_domain::{ConversationId, DomainError, UserId};
 
 use crate::config::Limits;
+use crate::lockout::Lockout;
 
 #[derive(Clone)]
 pub struct RateLimits {
@@ -24,6 +28,9 @@ pub struct RateLimits {
     /// One typing indicator per interval: each fans out to every member, so one per keystroke
     /// would be a flood.
     typing: Arc<KeyedLimit<(UserId, ConversationId)>>,
+    login_per_address: Arc<KeyedLimit<IpAddr>>,
+    login_global: Arc<DefaultDirectRateLimiter>,
+    lockout: Arc<Lockout>,
     cluster: Option<ClusterLimits>,
 }
 
@@ -42,6 +49,7 @@ struct ClusterLimits {
     /// (per second, burst)
     sends: (f64, u32),
     auth: (f64, u32),
+    login_per_address: (f64, u32),
     /// Typing indicators per second (burst 1).
     typing_per_second: f64,
 }
@@ -52,10 +60,20 @@ impl RateLimits {
         let sends =
             Quota::per_second(nz(limits.sends_per_second)).allow_burst(nz(limits.sends_burst));
         let auth = Quota::per_minute(nz(limits.auth_per_minute)).allow_burst(nz(limits.auth_burst));
+        let per_address = Quota::per_minute(nz(limits.login_per_address_per_minute))
+            .allow_burst(nz(limits.login_per_address_burst));
+        let global =
+            Quota::per_second(nz(limits.login_per_second)).allow_burst(nz(limits.login_burst));
         Self {
             sends: Arc::new(KeyedLimit::new(sends)),
             auth: Arc::new(KeyedLimit::new(auth)),
             typing: Arc::new(KeyedLimit::new(typing_quota(limits.typing_interval_ms))),
+            login_per_address: Arc::new(KeyedLimit::new(per_address)),
+            login_global: Arc::new(DefaultDirectRateLimiter::direct(global)),
+            lockout: Arc::new(Lockout::new(
+                limits.login_failures_free,
+                limits.login_lockout_max_ms,
+            )),
             cluster: cluster.map(|limiter| ClusterLimits {
                 limiter,
                 sends: (
@@ -65,6 +83,10 @@ impl RateLimits {
                 auth: (
                     f64::from(limits.auth_per_minute.max(1)) / 60.0,
                     limits.auth_burst,
+                ),
+                login_per_address: (
+                    f64::from(limits.login_per_address_per_minute.max(1)) / 60.0,
+                    limits.login_per_address_burst,
                 ),
                 typing_per_second: 1000.0 / limits.typing_interval_ms.max(1) as f64,
             }),
@@ -80,6 +102,32 @@ impl RateLimits {
                 cluster_check(&*cluster.limiter, &format!("send:{}", user.0), rate, burst).await
             }
             None => Ok(()),
+        }
+    }
+
+    /// Count one login attempt for `username` (normalised) from `client`: refused while the pair
+    /// is locked out, or past the node's, the address's or the pair's quota.
+    pub async fn check_login(&self, username: &str, client: IpAddr) -> Result<(), DomainError> {
+        self.lockout.check(username, client)?;
+        self.login_global
+            .check()
+            .map_err(|not_until| refused(not_until, &DefaultClock::default()))?;
+        self.login_per_address.check(&client)?;
+        if let Some(cluster) = &self.cluster {
+            let (rate, burst) = cluster.login_per_address;
+            let key = format!("login-address:{client}");
+            cluster_check(&*cluster.limiter, &key, rate, burst).await?;
+        }
+        self.check_auth(&format!("login:{username}:{client}")).await
+    }
+
+    /// Record how a login checked by [`Self::check_login`] ended: a wrong password counts
+    /// towards the pair's lockout, a right one clears it.
+    pub fn login_outcome(&self, username: &str, client: IpAddr, right_password: bool) {
+        if right_password {
+            self.lockout.succeeded(username, client);
+        } else {
+            self.lockout.failed(username, client);
         }
     }
 
@@ -117,6 +165,8 @@ impl RateLimits {
         self.sends.limiter.retain_recent();
         self.auth.limiter.retain_recent();
         self.typing.limiter.retain_recent();
+        self.login_per_address.limiter.retain_recent();
+        self.lockout.sweep();
     }
 }
 
@@ -164,11 +214,74 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
     }
 
     fn check(&self, key: &K) -> Result<(), DomainError> {
-        self.limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            DomainError::RateLimited {
-                retry_after_ms: wait.as_millis().max(1) as u64,
-            }
-        })
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| refused(not_until, &self.clock))
+    }
+}
+
+/// A refusal that says when the quota allows the next attempt.
+fn refused(
+    not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>,
+    clock: &DefaultClock,
+) -> DomainError {
+    let wait = not_until.wait_time_from(clock.now());
+    DomainError::RateLimited {
+        retry_after_ms: wait.as_millis().max(1) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            auth_per_minute: 1_000,
+            auth_burst: 1_000,
+            login_per_address_per_minute: 1_000,
+            login_per_address_burst: 1_000,
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_node_wide_login_limit_counts_every_address() {
+        let limits = RateLimits::new(
+            &Limits {
+                login_per_second: 1,
+                login_burst: 3,
+                ..limits()
+            },
+            None,
+        );
+        for last in 1..=3 {
+            let client = IpAddr::from([10, 0, 0, last]);
+            limits.check_login("alice", client).await.expect("burst");
+        }
+        let refused = limits.check_login("bob", IpAddr::from([10, 0, 0, 9])).await;
+        assert!(matches!(refused, Err(DomainError::RateLimited { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_locked_pair_is_refused_and_cleared_by_a_success() {
+        let limits = RateLimits::new(
+            &Limits {
+                login_failures_free: 0,
+                ..limits()
+            },
+            None,
+        );
+        let client = IpAddr::from([10, 0, 0, 1]);
+        limits.login_outcome("alice", client, false);
+        assert!(limits.check_login("alice", client).await.is_err());
+        assert!(
+            limits
+                .check_login("alice", IpAddr::from([10, 0, 0, 2]))
+                .await
+                .is_ok()
+        );
+        limits.login_outcome("alice", client, true);
+        assert!(limits.check_login("alice", client).await.is_ok());
     }
 }

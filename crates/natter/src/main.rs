@@ -61,6 +61,10 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Where Prometheus metrics are served (port 0 picks a free port, printed on the second
+    /// line; "" turns metrics off).
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// Where the embedded database and the token key live.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -73,9 +77,13 @@ struct ServeArgs {
     /// Per-user message sends per second (burst is 5x).
     #[arg(long)]
     sends_per_second: Option<u32>,
-    /// Login attempts per username, and registrations per client address, per minute.
+    /// Login attempts per (username, client address), and registrations per client address,
+    /// per minute (burst is half).
     #[arg(long)]
     auth_per_minute: Option<u32>,
+    /// Login attempts per client address per minute, whatever the username (burst is half).
+    #[arg(long)]
+    login_per_address_per_minute: Option<u32>,
     /// Close WebSocket connections that send nothing for this long.
     #[arg(long)]
     ws_idle_timeout_ms: Option<u64>,
@@ -101,10 +109,19 @@ fn parse_role(raw: &str) -> Result<Role, String> {
 }
 
 impl ServeArgs {
-    fn apply(self, config: &mut ServerConfig) {
+    fn apply(self, config: &mut ServerConfig) -> anyhow::Result<()> {
         let limits = &mut config.limits;
         if let Some(listen) = self.listen {
             config.server.listen = listen;
+        }
+        if let Some(raw) = self.metrics_listen {
+            config.server.metrics_listen = match raw.trim() {
+                "" => None,
+                addr => Some(
+                    addr.parse()
+                        .with_context(|| format!("--metrics-listen {addr:?}"))?,
+                ),
+            };
         }
         if let Some(dir) = self.data_dir {
             config.server.data_dir = dir;
@@ -122,6 +139,10 @@ impl ServeArgs {
         if let Some(rate) = self.auth_per_minute {
             limits.auth_per_minute = rate;
             limits.auth_burst = rate.div_ceil(2).max(1);
+        }
+        if let Some(rate) = self.login_per_address_per_minute {
+            limits.login_per_address_per_minute = rate;
+            limits.login_per_address_burst = rate.div_ceil(2).max(1);
         }
         if let Some(ms) = self.ws_idle_timeout_ms {
             limits.ws_idle_timeout_ms = ms;
@@ -141,6 +162,7 @@ impl ServeArgs {
         if let Some(kib) = self.argon2_memory_kib {
             config.auth.argon2_memory_kib = kib;
         }
+        Ok(())
     }
 }
 
@@ -159,7 +181,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let mut config = settings::load(args.config.config.as_deref())?;
-            args.apply(&mut config);
+            args.apply(&mut config)?;
             runtime.block_on(serve(config))
         }
         Command::Migrate(args) => {
@@ -196,8 +218,11 @@ fn main() -> anyhow::Result<()> {
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let server = natter_server::start(config).await?;
-    // Tests and scripts read this line to learn the chosen port.
+    // Tests and scripts read these lines to learn the chosen ports: the public one first.
     println!("natter listening on http://{}", server.addr);
+    if let Some(addr) = server.metrics_addr {
+        println!("natter metrics on http://{addr}/metrics");
+    }
     let stopper = server.stopper();
     tokio::spawn(async move {
         wait_for_signal().await;

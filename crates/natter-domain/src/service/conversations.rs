@@ -316,11 +316,16 @@ impl Chat {
             .await?)
     }
 
+    /// What changed for `actor` since the sync cursor `since`. Cursors start at 0: a negative
+    /// one never came from the server, so it is refused rather than read as 0.
     pub async fn sync(&self, actor: UserId, since: i64) -> Result<SyncPage, DomainError> {
+        if since < 0 {
+            return Err(DomainError::invalid("since", "must be 0 or more"));
+        }
         Ok(self
             .ports()
             .conversations
-            .changed_since(actor, since.max(0))
+            .changed_since(actor, since)
             .await?)
     }
 }

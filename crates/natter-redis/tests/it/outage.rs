@@ -101,23 +101,33 @@ async fn survives_redis_dying_and_coming_back_empty() {
 
     server.kill();
 
-    let started = Instant::now();
+    // "Promptly" means bounded, not fast: a dead Redis refuses connections at once, so the only
+    // way past these bounds is waiting on a connection that never comes (the bug they catch).
     let (sender, conversation) = (UserId::new(), ConversationId::new());
-    let published = bus.publish(message_event(sender, conversation, 1)).await;
+    let published = within(
+        Duration::from_secs(15),
+        "publish with Redis down",
+        bus.publish(message_event(sender, conversation, 1)),
+    )
+    .await;
     assert!(published.is_err(), "publish with Redis down: {published:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "publish failed only after {:?}",
-        started.elapsed()
-    );
-    let started = Instant::now();
-    assert!(presence.connected(during).await.is_err());
-    assert!(started.elapsed() < Duration::from_secs(3));
-    let started = Instant::now();
-    for _ in 0..3 {
-        assert_eq!(limiter.check("k", 1.0, 1).await, Ok(()), "fails open");
-    }
-    assert!(started.elapsed() < Duration::from_secs(1));
+    let recorded = within(
+        Duration::from_secs(15),
+        "presence with Redis down",
+        presence.connected(during),
+    )
+    .await;
+    assert!(recorded.is_err(), "presence with Redis down: {recorded:?}");
+    within(
+        Duration::from_secs(15),
+        "the limiter with Redis down",
+        async {
+            for _ in 0..3 {
+                assert_eq!(limiter.check("k", 1.0, 1).await, Ok(()), "fails open");
+            }
+        },
+    )
+    .await;
 
     server.start(); // same port, empty
 

@@ -9,7 +9,9 @@ use crate::{eventually, raw, redis, url};
 #[tokio::test]
 async fn online_while_a_live_node_has_a_connection_and_offline_when_that_node_dies() {
     let redis = redis("presence").await; // one prefix: both nodes are in the same cluster
-    let ttl = Duration::from_secs(1);
+    // Long enough that a stalled test thread (a loaded machine) never outlives a live node's
+    // heartbeat between two checks; the node that dies is waited for, not timed.
+    let ttl = Duration::from_secs(3);
     let a = RedisPresence::start(&redis, 1, ttl).await.unwrap();
     let b = RedisPresence::start(&redis, 2, ttl).await.unwrap();
     let (user, stranger) = (UserId::new(), UserId::new());
@@ -36,7 +38,7 @@ async fn online_while_a_live_node_has_a_connection_and_offline_when_that_node_di
     drop(b);
     assert_eq!(a.online(&[user]).await.unwrap(), vec![user]);
     eventually(
-        Duration::from_secs(5),
+        Duration::from_secs(20),
         "user offline once b's heartbeat expired",
         || async { a.online(&[user]).await.unwrap().is_empty() },
     )
@@ -50,7 +52,7 @@ async fn online_while_a_live_node_has_a_connection_and_offline_when_that_node_di
     // Node a's heartbeat task sweeps b's dead count away.
     let mut admin = raw(&url()).await;
     let user_key = format!("{}:presence:user:{user}", redis.prefix());
-    eventually(Duration::from_secs(5), "b's count swept", || {
+    eventually(Duration::from_secs(20), "b's count swept", || {
         let mut admin = admin.clone();
         let user_key = user_key.clone();
         async move {

@@ -1,6 +1,8 @@
 //! Password hashing with argon2id, off the async runtime. Each hash uses ~19 MiB and tens of
 //! milliseconds of CPU, so hashing runs in `spawn_blocking` behind a semaphore that bounds how
-//! many run at once (a flood of logins cannot exhaust memory or starve the runtime).
+//! many run at once (a flood of logins cannot exhaust memory or starve the runtime), and at most
+//! `queue` more wait for a slot: past that a request is refused at once with `Unavailable` (503
+//! with `Retry-After`) instead of waiting behind the flood, so a real user's login stays fast.
 
 use std::sync::Arc;
 
@@ -8,25 +10,35 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use natter_domain::DomainError;
 use natter_domain::values::Password;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 #[derive(Clone)]
 pub struct PasswordHashing {
     params: Params,
+    /// Hashes running.
     permits: Arc<Semaphore>,
+    /// Hashes running or waiting: `concurrency + queue`.
+    admitted: Arc<Semaphore>,
     /// Computed on the first login for an unknown user, then reused: only its verification
     /// needs to cost what a real one does.
     decoy: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl PasswordHashing {
-    /// `memory_kib` and `iterations` are argon2id's cost; `concurrency` bounds parallel hashes.
-    pub fn new(memory_kib: u32, iterations: u32, concurrency: usize) -> anyhow::Result<Self> {
+    /// `memory_kib` and `iterations` are argon2id's cost; `concurrency` bounds parallel hashes,
+    /// `queue` those waiting for one.
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        concurrency: usize,
+        queue: usize,
+    ) -> anyhow::Result<Self> {
         let params = Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            admitted: Arc::new(Semaphore::new(concurrency.max(1).saturating_add(queue))),
             decoy: Arc::default(),
         })
     }
@@ -35,12 +47,22 @@ impl PasswordHashing {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
     }
 
-    pub async fn hash(&self, password: &Password) -> Result<String, DomainError> {
-        let _permit = self
+    /// A slot to hash in, waiting in the bounded queue; `Unavailable` when the queue is full.
+    async fn slot(&self) -> Result<[SemaphorePermit<'_>; 2], DomainError> {
+        let admitted = self
+            .admitted
+            .try_acquire()
+            .map_err(|_| DomainError::Unavailable)?;
+        let running = self
             .permits
             .acquire()
             .await
             .map_err(|_| DomainError::Unavailable)?;
+        Ok([admitted, running])
+    }
+
+    pub async fn hash(&self, password: &Password) -> Result<String, DomainError> {
+        let _slot = self.slot().await?;
         let params = self.params.clone();
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
@@ -59,11 +81,7 @@ impl PasswordHashing {
     /// True when `password` matches the PHC `hash`. Parameters come from the hash itself, so
     /// old hashes keep verifying after the cost is raised.
     pub async fn verify(&self, password: &str, hash: String) -> Result<bool, DomainError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| DomainError::Unavailable)?;
+        let _slot = self.slot().await?;
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
             Argon2::default()
@@ -95,7 +113,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_decoy_is_hashed_once_and_never_matches() {
-        let hashing = PasswordHashing::new(1024, 1, 2).unwrap();
+        let hashing = PasswordHashing::new(1024, 1, 2, 8).unwrap();
         let decoy = hashing.decoy_hash().await.unwrap();
         assert_eq!(
             hashing.decoy_hash().await.unwrap(),
@@ -107,7 +125,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_only_the_right_password() {
-        let hashing = PasswordHashing::new(1024, 1, 2).unwrap();
+        let hashing = PasswordHashing::new(1024, 1, 2, 8).unwrap();
         let hash = hashing
             .hash(&Password::parse("correct horse").unwrap())
             .await
@@ -115,5 +133,18 @@ mod tests {
         assert!(hash.starts_with("$argon2id$"));
         assert!(hashing.verify("correct horse", hash.clone()).await.unwrap());
         assert!(!hashing.verify("wrong horse!", hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hashing = PasswordHashing::new(1024, 1, 1, 1).unwrap();
+        let running = hashing.slot().await.unwrap();
+        let waiting = hashing.admitted.try_acquire().unwrap();
+        assert!(matches!(
+            hashing.verify("password123", String::new()).await,
+            Err(DomainError::Unavailable)
+        ));
+        drop((running, waiting));
+        assert!(!hashing.verify("password123", String::new()).await.unwrap());
     }
 }

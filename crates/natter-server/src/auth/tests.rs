@@ -39,7 +39,7 @@ async fn auth(dir: &tempfile::TempDir) -> (Auth, Arc<ManualClock>) {
         Arc::new(store),
         Arc::new(MemoryBus::new(16)),
         clock.clone(),
-        PasswordHashing::new(8, 1, 1).expect("hashing"),
+        PasswordHashing::new(8, 1, 1, 8).expect("hashing"),
         TokenKeys::new(b"0123456789abcdef0123456789abcdef", 900),
     )
     .with_session_lifetime(SessionLifetime::from_secs(MAX_AGE_S, IDLE_S));

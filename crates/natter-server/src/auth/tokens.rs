@@ -149,6 +149,23 @@ mod tests {
         assert_eq!(keys.verify(&expired), Err(DomainError::Unauthenticated));
     }
 
+    /// docs/protocol.md promises 5 seconds of leeway on `exp` (clock skew between nodes).
+    #[test]
+    fn access_tokens_are_accepted_for_5_seconds_after_expiry() {
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
+        let (user, session) = (UserId::new(), SessionId::new());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        // Expired 1 to 2 seconds ago (issued 61 s ago with a 60 s lifetime): within the leeway.
+        let just_expired = keys.issue(user, session, now - 61_000).unwrap();
+        assert!(keys.verify(&just_expired).is_ok());
+        // Expired 7 to 8 seconds ago: past it.
+        let expired = keys.issue(user, session, now - 67_000).unwrap();
+        assert_eq!(keys.verify(&expired), Err(DomainError::Unauthenticated));
+    }
+
     #[test]
     fn tokens_name_their_key_and_every_key_of_the_ring_verifies() {
         let (old, new) = (b"old-secret-old-secret-old-secret".to_vec(), [9u8; 32]);

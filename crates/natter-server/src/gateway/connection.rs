@@ -68,14 +68,14 @@ pub async fn serve(socket: WebSocket, state: AppState) {
             ))
             .await
             {
-                Ok(sent_up_to) => {
+                Ok(seen_up_to) => {
                     pump(
                         &state,
                         claims.user_id,
                         &mut sink,
                         &mut stream,
                         &mut registration,
-                        sent_up_to,
+                        seen_up_to,
                     )
                     .await
                 }
@@ -163,13 +163,23 @@ async fn authenticate(
                 token,
                 sync_cursor,
                 cursors,
-            }) => match state.auth.authenticate(&token).await {
-                Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
-                Err(err) => {
+            }) => {
+                // Refused like an unparsable frame: an error, and the connection still waits
+                // for a valid hello.
+                if let Err(err) = resume::check_cursors(sync_cursor, &cursors) {
                     let _ = send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err))).await;
-                    return Err(Ending::new(close_code::UNAUTHENTICATED, "invalid token"));
+                } else {
+                    match state.auth.authenticate(&token).await {
+                        Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
+                        Err(err) => {
+                            let _ =
+                                send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err)))
+                                    .await;
+                            return Err(Ending::new(close_code::UNAUTHENTICATED, "invalid token"));
+                        }
+                    }
                 }
-            },
+            }
             Ok(other) => {
                 let _ = send_frame(
                     sink,
@@ -202,8 +212,9 @@ fn frame_id(text: &str) -> Option<String> {
     value.get("id")?.as_str().map(str::to_owned)
 }
 
-/// Catch the client up and acknowledge its `hello`. Returns the per-conversation high-water
-/// marks of what was replayed, so live events the client already has are dropped.
+/// Catch the client up and acknowledge its `hello`. Returns, per conversation, the highest
+/// `mod_seq` the client has (its cursor or what was replayed, whichever is higher), so live
+/// events it already has are dropped.
 async fn handshake(
     state: &AppState,
     claims: AccessClaims,
@@ -220,8 +231,8 @@ async fn handshake(
         sink,
     ))
     .await;
-    let (sync_cursor, sent_up_to) = match caught_up {
-        Ok(done) => (done.sync_cursor, done.sent_up_to),
+    let (sync_cursor, seen_up_to) = match caught_up {
+        Ok(done) => (done.sync_cursor, done.seen_up_to),
         Err(CatchUpError::Closed) => return Err(Ending::new(0, "")),
         Err(CatchUpError::Domain(err)) => {
             let _ = send_frame(sink, &error_frame(Some(hello_id), &ApiError::Domain(err))).await;
@@ -244,7 +255,7 @@ async fn handshake(
     send_frame(sink, &ack)
         .await
         .map_err(|_| Ending::new(0, ""))?;
-    Ok(sent_up_to)
+    Ok(seen_up_to)
 }
 
 /// The live phase: forward queued events and answer commands until the connection ends.
@@ -256,7 +267,7 @@ async fn pump(
     sink: &mut Sink,
     stream: &mut Stream,
     registration: &mut Registration,
-    sent_up_to: HashMap<ConversationId, i64>,
+    seen_up_to: HashMap<ConversationId, i64>,
 ) -> Ending {
     let limits = &state.config.limits;
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
@@ -276,7 +287,7 @@ async fn pump(
             queued = registration.queue.recv() => {
                 let Some(frame) = queued else { return Ending::new(1011, "internal error") };
                 if let Some((conversation, mod_seq)) = frame.position
-                    && sent_up_to.get(&conversation).is_some_and(|sent| mod_seq <= *sent)
+                    && seen_up_to.get(&conversation).is_some_and(|seen| mod_seq <= *seen)
                 {
                     continue;
                 }

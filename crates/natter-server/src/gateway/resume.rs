@@ -3,8 +3,13 @@
 //!
 //! For every conversation changed since the client's sync cursor: a `conversation` frame with its
 //! summary, then, if the client gave a cursor for it, every message changed after that cursor in
-//! `mod_seq` order. The highest `mod_seq` sent per conversation is returned so live events the
-//! client already received here are dropped.
+//! `mod_seq` order.
+//!
+//! It also says which live message events the connection must drop: per conversation, those at or
+//! below the higher of the client's cursor and what was replayed here. The client's cursor counts
+//! even when nothing was replayed (the conversation is not in the sync page, or `sync_cursor` is
+//! absent): a message committed before the hello but published after it is queued as a live event
+//! although the client already has it from an earlier connection.
 
 use std::collections::HashMap;
 
@@ -16,10 +21,28 @@ use super::connection::{Sink, send_frame};
 use crate::convert;
 use crate::state::AppState;
 
-/// Frames to send and the per-conversation high-water marks, produced page by page.
+/// The outcome of a catch-up (its frames went straight to the socket).
 pub struct CatchUp {
     pub sync_cursor: i64,
-    pub sent_up_to: HashMap<ConversationId, i64>,
+    /// Per conversation, the highest `mod_seq` the client has: live message events at or below
+    /// it are duplicates.
+    pub seen_up_to: HashMap<ConversationId, i64>,
+}
+
+/// Refuses a `hello` whose cursors cannot have come from the server: `sync_cursor` and every
+/// per-conversation cursor are positions of change counters that start at 0, so a negative one
+/// is an error, not a request to replay everything.
+pub fn check_cursors(sync_cursor: Option<i64>, cursors: &Cursors) -> Result<(), DomainError> {
+    if sync_cursor.is_some_and(|cursor| cursor < 0) {
+        return Err(DomainError::invalid("sync_cursor", "must be 0 or more"));
+    }
+    if let Some((conversation, _)) = cursors.iter().find(|(_, cursor)| **cursor < 0) {
+        return Err(DomainError::invalid(
+            "cursors",
+            format!("the cursor of {conversation} must be 0 or more"),
+        ));
+    }
+    Ok(())
 }
 
 /// Replays what changed straight to the socket (an error writing ends the catch-up).
@@ -30,15 +53,18 @@ pub async fn catch_up(
     cursors: &Cursors,
     sink: &mut Sink,
 ) -> Result<CatchUp, CatchUpError> {
+    let mut seen_up_to: HashMap<ConversationId, i64> = cursors
+        .iter()
+        .map(|(&conversation, &mod_seq)| (ConversationId(conversation), mod_seq))
+        .collect();
     let Some(since) = sync_cursor else {
         let now = state.chat.sync(user, i64::MAX).await?;
         return Ok(CatchUp {
             sync_cursor: now.cursor,
-            sent_up_to: HashMap::new(),
+            seen_up_to,
         });
     };
     let page = state.chat.sync(user, since).await?;
-    let mut sent_up_to = HashMap::new();
     for removed in &page.removed {
         send_frame(
             sink,
@@ -60,7 +86,7 @@ pub async fn catch_up(
         .await
         .map_err(|_| CatchUpError::Closed)?;
         let Some(&from) = cursors.get(&conversation.0) else {
-            sent_up_to.insert(conversation, summary.conversation.last_mod);
+            seen_up_to.insert(conversation, summary.conversation.last_mod);
             continue;
         };
         let mut after = from;
@@ -89,11 +115,11 @@ pub async fn catch_up(
                 break;
             }
         }
-        sent_up_to.insert(conversation, after);
+        seen_up_to.insert(conversation, after);
     }
     Ok(CatchUp {
         sync_cursor: page.cursor,
-        sent_up_to,
+        seen_up_to,
     })
 }
 

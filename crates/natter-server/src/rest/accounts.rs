@@ -4,7 +4,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use natter_domain::values::{DeviceName, DisplayName, Password, Username};
-use natter_domain::{SessionId, UserId};
+use natter_domain::{DomainError, SessionId, UserId};
 use natter_protocol::*;
 use uuid::Uuid;
 
@@ -12,6 +12,7 @@ use crate::auth::{IssuedTokens, Registration};
 use crate::convert;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::rest::responses::*;
 use crate::state::AppState;
 
 /// A token pair as an answer: credentials, so no cache (browser, proxy) may keep it.
@@ -62,8 +63,11 @@ fn device(name: Option<&str>) -> ApiResult<Option<DeviceName>> {
     Ok(name.map(DeviceName::parse).transpose()?)
 }
 
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AuthTokens), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest, security(()),
+    responses((status = 201, description = "The account and a first session.", body = AuthTokens,
+            links(("open_direct" = (operation_id = "open_direct", description = "A direct conversation with the new user.",
+                request_body = json!({"user_id": "$response.body#/user/id"}))))),
+        (status = 409, response = Conflict), (status = 429, response = RateLimited)))]
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
@@ -95,19 +99,18 @@ pub async fn register(
     Ok((StatusCode::CREATED, tokens(issued)))
 }
 
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = AuthTokens), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, security(()),
+    responses((status = 200, description = "A new session.", body = AuthTokens),
+        (status = 401, response = Unauthorized), (status = 429, response = RateLimited)))]
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<TokenResponse> {
-    state
-        .rate_limits
-        .check_auth(&format!(
-            "login:{}",
-            body.username.trim().to_ascii_lowercase()
-        ))
-        .await?;
+    let client = client_address(&state.config.server.trusted_proxies, peer.ip(), &headers);
+    let username = body.username.trim().to_ascii_lowercase();
+    state.rate_limits.check_login(&username, client).await?;
     let issued = state
         .auth
         .login(
@@ -115,12 +118,20 @@ pub async fn login(
             &body.password,
             device(body.device_name.as_deref())?,
         )
-        .await?;
-    Ok(tokens(issued))
+        .await;
+    match &issued {
+        Ok(_) => state.rate_limits.login_outcome(&username, client, true),
+        Err(DomainError::BadCredentials) => {
+            state.rate_limits.login_outcome(&username, client, false)
+        }
+        Err(_) => {}
+    }
+    Ok(tokens(issued?))
 }
 
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = AuthTokens), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, security(()),
+    responses((status = 200, description = "New tokens for the same session; the refresh token is spent.", body = AuthTokens),
+        (status = 401, response = Unauthorized)))]
 pub async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshRequest>,
@@ -128,13 +139,15 @@ pub async fn refresh(
     Ok(tokens(state.auth.refresh(&body.refresh_token).await?))
 }
 
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "The calling session is revoked.")))]
 pub async fn logout(State(state): State<AppState>, me: AuthUser) -> ApiResult<StatusCode> {
     state.auth.revoke(me.user_id, me.session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/auth/sessions", tag = "auth", responses((status = 200, body = SessionList)))]
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth",
+    responses((status = 200, description = "The caller's active sessions.", body = SessionList)))]
 pub async fn sessions(
     State(state): State<AppState>,
     me: AuthUser,
@@ -149,7 +162,8 @@ pub async fn sessions(
 }
 
 #[utoipa::path(delete, path = "/auth/sessions/{session_id}", tag = "auth",
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("session_id" = Uuid, Path, description = "One of the caller's sessions.")),
+    responses((status = 204, description = "The session is revoked."), (status = 404, response = NotFound)))]
 pub async fn revoke_session(
     State(state): State<AppState>,
     me: AuthUser,
@@ -159,14 +173,15 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/users/me", tag = "users", responses((status = 200, body = UserView)))]
+#[utoipa::path(get, path = "/users/me", tag = "users",
+    responses((status = 200, description = "The caller, with presence.", body = UserView)))]
 pub async fn me(State(state): State<AppState>, me: AuthUser) -> ApiResult<axum::Json<UserView>> {
     let seen = state.chat.user(me.user_id, me.user_id).await?;
     Ok(axum::Json(convert::user_with_presence(&seen)))
 }
 
 #[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateProfileRequest,
-    responses((status = 200, body = UserView), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "The caller, updated.", body = UserView)))]
 pub async fn update_me(
     State(state): State<AppState>,
     me: AuthUser,
@@ -179,7 +194,8 @@ pub async fn update_me(
     Ok(axum::Json(convert::user(&user)))
 }
 
-#[utoipa::path(get, path = "/users", tag = "users", params(UserSearchQuery), responses((status = 200, body = UserList)))]
+#[utoipa::path(get, path = "/users", tag = "users", params(UserSearchQuery),
+    responses((status = 200, description = "Users whose username starts with the prefix.", body = UserList)))]
 pub async fn search(
     State(state): State<AppState>,
     _me: AuthUser,
@@ -194,8 +210,9 @@ pub async fn search(
     }))
 }
 
-#[utoipa::path(get, path = "/users/{user_id}", tag = "users",
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/users/{user_id}", tag = "users", params(("user_id" = Uuid, Path, description = "The user.")),
+    responses((status = 200, description = "The user; presence when the caller may see it.", body = UserView),
+        (status = 404, response = NotFound)))]
 pub async fn user(
     State(state): State<AppState>,
     me: AuthUser,

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::convert;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::rest::responses::*;
 use crate::state::AppState;
 
 fn role(raw: &str) -> Result<Role, DomainError> {
@@ -21,7 +22,9 @@ fn role(raw: &str) -> Result<Role, DomainError> {
 }
 
 #[utoipa::path(post, path = "/conversations/direct", tag = "conversations", request_body = CreateDirectRequest,
-    responses((status = 201, body = ConversationSummaryView), (status = 200, body = ConversationSummaryView), (status = 404, body = ErrorBody)))]
+    responses((status = 201, description = "Created.", body = ConversationSummaryView),
+        (status = 200, description = "It already existed.", body = ConversationSummaryView),
+        (status = 404, response = NotFound)))]
 pub async fn open_direct(
     State(state): State<AppState>,
     me: AuthUser,
@@ -40,7 +43,23 @@ pub async fn open_direct(
 }
 
 #[utoipa::path(post, path = "/conversations", tag = "conversations", request_body = CreateGroupRequest,
-    responses((status = 201, body = ConversationSummaryView), (status = 400, body = ErrorBody)))]
+    responses((status = 201, description = "Created; the caller is its owner.", body = ConversationSummaryView,
+        links(
+            ("get" = (operation_id = "get", parameters(("id" = "$response.body#/conversation/id")))),
+            ("update" = (operation_id = "update", parameters(("id" = "$response.body#/conversation/id")))),
+            ("mute" = (operation_id = "mute", parameters(("id" = "$response.body#/conversation/id")))),
+            ("members" = (operation_id = "members", parameters(("id" = "$response.body#/conversation/id")))),
+            ("add_member" = (operation_id = "add_member", parameters(("id" = "$response.body#/conversation/id")))),
+            ("send" = (operation_id = "send", parameters(("id" = "$response.body#/conversation/id")))),
+            ("history" = (operation_id = "history", parameters(("id" = "$response.body#/conversation/id")))),
+            ("read" = (operation_id = "read", parameters(("id" = "$response.body#/conversation/id")))),
+            ("delivered" = (operation_id = "delivered", parameters(("id" = "$response.body#/conversation/id")))),
+            ("typing" = (operation_id = "typing", parameters(("id" = "$response.body#/conversation/id")))),
+            ("update_member" = (operation_id = "update_member", description = "The caller's own membership.",
+                parameters(("id" = "$response.body#/conversation/id"), ("user_id" = "$response.body#/me/user_id")))),
+            ("remove_member" = (operation_id = "remove_member", description = "The caller leaves.",
+                parameters(("id" = "$response.body#/conversation/id"), ("user_id" = "$response.body#/me/user_id")))),
+        ))))]
 pub async fn create_group(
     State(state): State<AppState>,
     me: AuthUser,
@@ -56,7 +75,7 @@ pub async fn create_group(
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationListQuery),
-    responses((status = 200, body = ConversationList)))]
+    responses((status = 200, description = "The caller's conversations, most recent activity first.", body = ConversationList)))]
 pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
@@ -75,8 +94,9 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations",
-    responses((status = 200, body = ConversationSummaryView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 200, description = "The conversation as the caller sees it.", body = ConversationSummaryView),
+        (status = 404, response = NotFound)))]
 pub async fn get(
     State(state): State<AppState>,
     me: AuthUser,
@@ -86,8 +106,9 @@ pub async fn get(
     Ok(axum::Json(convert::summary(&summary)))
 }
 
-#[utoipa::path(patch, path = "/conversations/{id}", tag = "conversations", request_body = UpdateConversationRequest,
-    responses((status = 200, body = ConversationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/conversations/{id}", tag = "conversations", request_body = UpdateConversationRequest, params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 200, description = "Updated.", body = ConversationView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn update(
     State(state): State<AppState>,
     me: AuthUser,
@@ -103,8 +124,8 @@ pub async fn update(
     Ok(axum::Json(convert::conversation(&conversation)))
 }
 
-#[utoipa::path(put, path = "/conversations/{id}/mute", tag = "conversations", request_body = MuteRequest,
-    responses((status = 200, body = MemberView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(put, path = "/conversations/{id}/mute", tag = "conversations", request_body = MuteRequest, params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 200, description = "The caller's membership.", body = MemberView), (status = 404, response = NotFound)))]
 pub async fn mute(
     State(state): State<AppState>,
     me: AuthUser,
@@ -118,8 +139,8 @@ pub async fn mute(
     Ok(axum::Json(convert::member(&member)))
 }
 
-#[utoipa::path(get, path = "/conversations/{id}/members", tag = "conversations",
-    responses((status = 200, body = MemberList), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/conversations/{id}/members", tag = "conversations", params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 200, description = "The members.", body = MemberList), (status = 404, response = NotFound)))]
 pub async fn members(
     State(state): State<AppState>,
     me: AuthUser,
@@ -131,8 +152,9 @@ pub async fn members(
     }))
 }
 
-#[utoipa::path(post, path = "/conversations/{id}/members", tag = "conversations", request_body = AddMemberRequest,
-    responses((status = 201, body = MemberView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/conversations/{id}/members", tag = "conversations", request_body = AddMemberRequest, params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 201, description = "Added.", body = MemberView), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict)))]
 pub async fn add_member(
     State(state): State<AppState>,
     me: AuthUser,
@@ -148,7 +170,9 @@ pub async fn add_member(
 }
 
 #[utoipa::path(patch, path = "/conversations/{id}/members/{user_id}", tag = "conversations", request_body = UpdateMemberRequest,
-    responses((status = 200, body = MemberView), (status = 403, body = ErrorBody)))]
+    params(("id" = Uuid, Path, description = "The conversation."), ("user_id" = Uuid, Path, description = "The user.")),
+    responses((status = 200, description = "The member with the new role.", body = MemberView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn update_member(
     State(state): State<AppState>,
     me: AuthUser,
@@ -167,8 +191,9 @@ pub async fn update_member(
     Ok(axum::Json(convert::member(&member)))
 }
 
-#[utoipa::path(delete, path = "/conversations/{id}/members/{user_id}", tag = "conversations",
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/conversations/{id}/members/{user_id}", tag = "conversations", params(("id" = Uuid, Path, description = "The conversation."), ("user_id" = Uuid, Path, description = "The user.")),
+    responses((status = 204, description = "Removed (or left, when it is the caller)."),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn remove_member(
     State(state): State<AppState>,
     me: AuthUser,
@@ -181,7 +206,8 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/sync", tag = "conversations", params(SyncQuery), responses((status = 200, body = SyncView)))]
+#[utoipa::path(get, path = "/sync", tag = "conversations", params(SyncQuery),
+    responses((status = 200, description = "What changed since the cursor.", body = SyncView)))]
 pub async fn sync(
     State(state): State<AppState>,
     me: AuthUser,

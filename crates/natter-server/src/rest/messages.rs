@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::convert;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::rest::responses::*;
 use crate::state::AppState;
 
 /// Shared by REST and WebSocket: validate a send request into the domain's terms.
@@ -49,9 +50,16 @@ pub fn history_query(
     }
 }
 
-#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "messages", request_body = SendMessageRequest,
-    responses((status = 201, body = MessageView), (status = 200, description = "duplicate client_msg_id: the original", body = MessageView),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/conversations/{id}/messages", tag = "messages", request_body = SendMessageRequest, params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 201, description = "Stored durably and published.", body = MessageView,
+            links(
+            ("edit" = (operation_id = "edit", parameters(("id" = "$response.body#/conversation_id"), ("seq" = "$response.body#/seq")))),
+            ("delete" = (operation_id = "delete", parameters(("id" = "$response.body#/conversation_id"), ("seq" = "$response.body#/seq")))),
+            ("react" = (operation_id = "react", parameters(("id" = "$response.body#/conversation_id"), ("seq" = "$response.body#/seq")))),
+            ("unreact" = (operation_id = "unreact", parameters(("id" = "$response.body#/conversation_id"), ("seq" = "$response.body#/seq")))),
+        )),
+        (status = 200, description = "A duplicate client_msg_id: the original, unchanged.", body = MessageView),
+        (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 pub async fn send(
     State(state): State<AppState>,
     me: AuthUser,
@@ -79,8 +87,9 @@ pub async fn send(
     Ok((status, axum::Json(convert::message(&outcome.message))))
 }
 
-#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "messages", params(HistoryParams),
-    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), HistoryParams),
+    responses((status = 200, description = "A page of messages, ascending by seq.", body = MessagePage),
+        (status = 404, response = NotFound)))]
 pub async fn history(
     State(state): State<AppState>,
     me: AuthUser,
@@ -98,7 +107,9 @@ pub async fn history(
 }
 
 #[utoipa::path(patch, path = "/conversations/{id}/messages/{seq}", tag = "messages", request_body = EditMessageRequest,
-    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation.")),
+    responses((status = 200, description = "The edited message.", body = MessageView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn edit(
     State(state): State<AppState>,
     me: AuthUser,
@@ -114,8 +125,9 @@ pub async fn edit(
     Ok(axum::Json(convert::message(&message)))
 }
 
-#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}", tag = "messages",
-    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation.")),
+    responses((status = 200, description = "The message, soft-deleted.", body = MessageView),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn delete(
     State(state): State<AppState>,
     me: AuthUser,
@@ -128,8 +140,9 @@ pub async fn delete(
     Ok(axum::Json(convert::message(&message)))
 }
 
-#[utoipa::path(put, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages",
-    responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(put, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 characters, no whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
+    responses((status = 200, description = "The message with the caller's reaction.", body = MessageView),
+        (status = 404, response = NotFound), (status = 409, response = Conflict)))]
 pub async fn react(
     State(state): State<AppState>,
     me: AuthUser,
@@ -148,8 +161,9 @@ pub async fn react(
     Ok(axum::Json(convert::message(&message)))
 }
 
-#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages",
-    responses((status = 200, body = MessageView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 characters, no whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
+    responses((status = 200, description = "The message without the caller's reaction.", body = MessageView),
+        (status = 404, response = NotFound)))]
 pub async fn unreact(
     State(state): State<AppState>,
     me: AuthUser,
@@ -168,8 +182,9 @@ pub async fn unreact(
     Ok(axum::Json(convert::message(&message)))
 }
 
-#[utoipa::path(post, path = "/conversations/{id}/read", tag = "messages", request_body = CursorRequest,
-    responses((status = 200, body = MemberView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/conversations/{id}/read", tag = "messages", request_body = CursorRequest, params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 200, description = "The caller's membership; the cursor never moves back.", body = MemberView),
+        (status = 404, response = NotFound)))]
 pub async fn read(
     State(state): State<AppState>,
     me: AuthUser,
@@ -183,8 +198,9 @@ pub async fn read(
     Ok(axum::Json(convert::member(&member)))
 }
 
-#[utoipa::path(post, path = "/conversations/{id}/delivered", tag = "messages", request_body = CursorRequest,
-    responses((status = 200, body = MemberView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/conversations/{id}/delivered", tag = "messages", request_body = CursorRequest, params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 200, description = "The caller's membership; the cursor never moves back.", body = MemberView),
+        (status = 404, response = NotFound)))]
 pub async fn delivered(
     State(state): State<AppState>,
     me: AuthUser,
@@ -198,8 +214,8 @@ pub async fn delivered(
     Ok(axum::Json(convert::member(&member)))
 }
 
-#[utoipa::path(post, path = "/conversations/{id}/typing", tag = "messages",
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/conversations/{id}/typing", tag = "messages", params(("id" = Uuid, Path, description = "The conversation.")),
+    responses((status = 204, description = "Announced to the other members."), (status = 404, response = NotFound)))]
 pub async fn typing(
     State(state): State<AppState>,
     me: AuthUser,
@@ -210,8 +226,9 @@ pub async fn typing(
 }
 
 /// Publish a typing indicator, unless one was published for this user and conversation within
-/// `limits.typing_interval_ms` (on any node, with Redis): then it is dropped silently (membership is still checked, so a
-/// non-member gets `not_found` either way). Shared by REST and the WebSocket.
+/// `limits.typing_interval_ms` (on any node, with Redis): then it is dropped silently
+/// (membership is still checked, so a non-member gets `not_found` either way). Shared by REST
+/// and the WebSocket.
 pub async fn typing_throttled(
     state: &AppState,
     user: natter_domain::UserId,

@@ -5,6 +5,9 @@ mod accounts;
 mod conversations;
 pub mod messages;
 mod password;
+mod responses;
+#[cfg(test)]
+mod schema_limits;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +18,9 @@ use crate::state::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "natter", description = "natter chat server REST API. Real-time events: WebSocket at /api/v1/ws (see docs/protocol.md)."),
+    servers((url = "/api/v1", description = "This server: every path is relative to /api/v1.")),
     modifiers(&BearerAuth),
+    components(schemas(natter_protocol::ErrorBody)),
     security(("bearer" = [])),
     tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"))
 )]
@@ -41,6 +46,13 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API routes (relative to `/api/v1`) and their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
+    let mut router = routes();
+    // After the routes: it completes each operation's declared answers.
+    utoipa::Modify::modify(&responses::TransportErrors, router.get_openapi_mut());
+    router
+}
+
+fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))

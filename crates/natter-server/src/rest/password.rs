@@ -8,15 +8,15 @@ use natter_protocol::{ChangePasswordRequest, ErrorBody};
 use crate::auth::AccessClaims;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody};
+use crate::rest::responses::*;
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = ChangePasswordRequest,
-    security(("bearer" = [])),
     responses(
-        (status = 204, description = "Changed; every other session of the user is revoked, this one is kept"),
-        (status = 400, description = "Malformed body, or the new password is invalid or weak (`weak_password`)", body = ErrorBody),
-        (status = 401, description = "No valid token (`unauthenticated`) or a wrong current password (`bad_credentials`)", body = ErrorBody),
-        (status = 429, description = "Too many attempts (`rate_limited`, with `Retry-After`)", body = ErrorBody)))]
+        (status = 204, description = "Changed; every other session of the user is revoked (their sockets close with 4002), this one is kept."),
+        (status = 400, description = "`invalid`: a malformed body or a new password of the wrong length; `weak_password`: the new password is too easy to guess (the message says why).", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited)))]
 pub async fn change_password(
     State(state): State<AppState>,
     me: AuthUser,

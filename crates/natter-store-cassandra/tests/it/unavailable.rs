@@ -4,7 +4,7 @@
 //! end-to-end fault tests.)
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use natter_domain::StoreError;
 use natter_store_cassandra::{CassandraConfig, CassandraMessages};
@@ -17,23 +17,17 @@ async fn unreachable_nodes_are_unavailable() {
         connect_timeout: Duration::from_secs(1),
         ..CassandraConfig::default()
     };
-    let started = Instant::now();
-    // A port nothing listens on.
-    let result = CassandraMessages::connect_with(
-        &["127.0.0.1:9".to_owned()],
-        KEYSPACE,
-        Arc::new(postgres().await),
-        config,
-    )
-    .await;
+    // A port nothing listens on. "Quickly" is a bound, not a speed: the driver must give up
+    // instead of retrying forever (far above the 1 s connect timeout, so load cannot trip it).
+    let sequencer = Arc::new(postgres().await);
+    let nodes = ["127.0.0.1:9".to_owned()];
+    let connecting = CassandraMessages::connect_with(&nodes, KEYSPACE, sequencer, config);
+    let result = tokio::time::timeout(Duration::from_secs(30), connecting)
+        .await
+        .expect("connecting to nothing gave up");
     assert!(
         matches!(result, Err(StoreError::Unavailable(_))),
         "{result:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
     );
 }
 

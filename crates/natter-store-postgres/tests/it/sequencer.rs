@@ -121,7 +121,7 @@ async fn a_dropped_ticket_rolls_back_and_lets_the_next_in() {
     assert!(!waiting.is_finished());
     drop(first);
 
-    let next = tokio::time::timeout(Duration::from_secs(2), waiting)
+    let next = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await
         .expect("the rollback releases the row promptly")
         .unwrap()

@@ -35,8 +35,11 @@ fn config_file() -> &'static Path {
         let cassandra = var("NATTER_TEST_CASSANDRA_NODES", "127.0.0.1:59042");
         let redis = var("NATTER_TEST_REDIS_URL", "redis://127.0.0.1:56379");
         let kafka = var("NATTER_TEST_KAFKA_BROKERS", "127.0.0.1:59092");
+        // NGINX runs here, as in deploy/cluster/natter.toml: its connections are exempt from
+        // the per-address socket cap.
         let toml = format!(
-            "[backends]\naccounts = \"postgres\"\nmessages = \"cassandra\"\n\
+            "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+             [backends]\naccounts = \"postgres\"\nmessages = \"cassandra\"\n\
              realtime = \"redis\"\nevent_log = \"kafka\"\n\
              [postgres]\nurl = \"{postgres}\"\npool_size = 8\nlock_pool_size = 8\n\
              [cassandra]\nnodes = [{nodes}]\nkeyspace = \"natter_e2e\"\n\

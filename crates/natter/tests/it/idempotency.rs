@@ -127,3 +127,22 @@ async fn auth_routes_ignore_the_key_so_refresh_reuse_is_still_detected() {
         .expect("request");
     assert_eq!(after.status().as_u16(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_without_credentials_is_never_kept() {
+    let server = TestServer::spawn();
+    let http = reqwest::Client::new();
+    // Found by schemathesis: the second request was answered 409 (the key "used for a different
+    // request" by someone else without credentials) instead of 401.
+    for name in ["one", "two"] {
+        let response = http
+            .post(format!("{}/api/v1/conversations", server.base_url))
+            .header("Idempotency-Key", "anonymous-1")
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 401, "no token: 401, every time");
+        assert!(!response.headers().contains_key("idempotent-replayed"));
+    }
+}

@@ -5,6 +5,7 @@ mod accounts;
 mod cluster;
 mod conversations;
 mod crash;
+mod denial;
 mod files;
 mod http_errors;
 mod idempotency;

@@ -118,6 +118,32 @@ async fn a_repeated_client_msg_id_returns_the_original() {
     assert_eq!(bobs.status, 201);
     assert_eq!(bobs.json::<MessageView>().unwrap().seq, 2);
 
+    // And per conversation: the same key in another conversation is a new message there.
+    let direct = g
+        .alice
+        .create_direct(g.bob_id)
+        .await
+        .expect("direct")
+        .conversation
+        .id;
+    let elsewhere = raw_json(
+        &g.alice,
+        Method::POST,
+        &format!("/conversations/{direct}/messages"),
+        Some(json!({"client_msg_id": "retry-me-1", "text": "elsewhere"})),
+    )
+    .await;
+    assert_eq!(elsewhere.status, 201);
+    let elsewhere: MessageView = elsewhere.json().unwrap();
+    assert_eq!(
+        (
+            elsewhere.conversation_id,
+            elsewhere.seq,
+            elsewhere.text.as_str()
+        ),
+        (direct, 1, "elsewhere")
+    );
+
     let history = all_messages(&g.carol, g.id).await;
     assert_eq!(
         history
@@ -466,7 +492,7 @@ async fn reactions_are_idempotent_per_user() {
         "an emoji with no users disappears: {gone:?}"
     );
 
-    for bad in ["x".repeat(33), "a b".to_owned(), "🎉".repeat(9)] {
+    for bad in ["x".repeat(33), "a b".to_owned(), "🎉".repeat(33)] {
         let (status, code) = api_error(g.alice.react(g.id, 1, &bad).await);
         assert_eq!((status, code.as_str()), (400, "invalid"), "{bad:?}");
     }

@@ -107,6 +107,145 @@ async fn the_openapi_document_lists_every_documented_route() {
         spec["components"]["securitySchemes"]["bearer"].is_object(),
         "bearer auth is described"
     );
+    assert_complete(&spec);
+}
+
+/// The routes that need no token.
+const PUBLIC: [(&str, &str); 3] = [
+    ("post", "/auth/register"),
+    ("post", "/auth/login"),
+    ("post", "/auth/refresh"),
+];
+
+/// What tools need to call the API from the document alone: where it lives, every parameter,
+/// every answer described (errors with `ErrorBody`, `Retry-After` on 429 and 503), and which
+/// routes need a token.
+fn assert_complete(spec: &Value) {
+    let servers: Vec<&str> = spec["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .filter_map(|s| s["url"].as_str())
+        .collect();
+    assert_eq!(servers, ["/api/v1"], "tools call the paths under /api/v1");
+    let responses = &spec["components"]["responses"];
+    let resolve = |answer: &'_ Value| -> Value {
+        match answer["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference
+                    .strip_prefix("#/components/responses/")
+                    .unwrap_or_else(|| panic!("odd response $ref {reference}"));
+                assert!(responses[name].is_object(), "{reference} exists");
+                responses[name].clone()
+            }
+            None => answer.clone(),
+        }
+    };
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        let in_path: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, operation) in item.as_object().expect("path item") {
+            let at = format!("{method} {path}");
+            let params = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let declared: BTreeSet<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| {
+                    assert_eq!(p["required"], true, "{at}: path parameters are required");
+                    p["name"].as_str().expect("name")
+                })
+                .collect();
+            assert_eq!(declared, in_path, "{at}: every {{param}} declared in: path");
+            for param in &params {
+                assert!(param["schema"].is_object(), "{at}: {param} has a schema");
+            }
+
+            let answers = operation["responses"].as_object().expect("responses");
+            assert!(
+                answers.keys().any(|s| s.starts_with('2')),
+                "{at}: a success"
+            );
+            for (status, answer) in answers {
+                let answer = resolve(answer);
+                assert!(
+                    answer["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{at} {status}: described"
+                );
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        answer["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{at} {status}: the error body"
+                    );
+                }
+                if status == "429" || status == "503" {
+                    assert!(
+                        answer["headers"]["Retry-After"].is_object(),
+                        "{at} {status}: Retry-After"
+                    );
+                }
+            }
+            assert!(answers.contains_key("503"), "{at}: storage may be down");
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(answers.contains_key(status), "{at}: {status} for a body");
+                }
+            }
+            let public = PUBLIC.contains(&(method.as_str(), path.as_str()));
+            let security = &operation["security"];
+            if public {
+                assert_eq!(security, &serde_json::json!([{}]), "{at}: no token needed");
+            } else {
+                assert!(security.is_null(), "{at}: the global bearer requirement");
+                assert!(answers.contains_key("401"), "{at}: 401 without a token");
+            }
+        }
+    }
+    assert_eq!(spec["security"], serde_json::json!([{"bearer": []}]));
+
+    // Query parameters are in: query (never in: path), and not nullable.
+    for (path, name) in [
+        ("/users", "prefix"),
+        ("/users", "limit"),
+        ("/conversations", "limit"),
+        ("/conversations", "before_activity_ms"),
+        ("/conversations/{id}/messages", "before"),
+        ("/conversations/{id}/messages", "after"),
+        ("/conversations/{id}/messages", "limit"),
+        ("/sync", "since"),
+    ] {
+        let param = spec["paths"][path]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("{name} of GET {path}"));
+        assert_eq!(param["in"], "query", "{name} of GET {path}");
+        assert!(
+            param["schema"]["type"].is_string(),
+            "{name}: one type, no null"
+        );
+    }
+
+    // Strings have limits, and requests that refuse unknown fields say so.
+    let schemas = spec["components"]["schemas"].as_object().expect("schemas");
+    for (name, schema) in schemas.iter().filter(|(n, _)| n.ends_with("Request")) {
+        assert_eq!(
+            schema["additionalProperties"], false,
+            "{name}: unknown fields are refused"
+        );
+    }
+    let register = &schemas["RegisterRequest"]["properties"];
+    assert_eq!(register["username"]["maxLength"], 32);
+    assert_eq!(
+        schemas["SendMessageRequest"]["properties"]["text"]["maxLength"],
+        4000
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,10 +276,21 @@ async fn health_readiness_and_metrics() {
     session.ping().await.expect("ping");
 
     // Metrics are per node (Prometheus scrapes each); a cluster's traffic is spread over them.
+    // They are served on a listener of their own, never on the public one.
     let mut text = String::new();
     for node in 0..server.node_count() {
-        let metrics = server
+        let public = server
             .node_client(node)
+            .raw_request(Method::GET, "/metrics", RawBody::Empty, None)
+            .await
+            .expect("public /metrics");
+        assert!(
+            !String::from_utf8_lossy(&public.body).contains("natter_http_requests_total"),
+            "metrics leak on the public listener"
+        );
+        let metrics_url = server.metrics_url(node).expect("metrics listener");
+        let metrics = natter_sdk::Client::new(metrics_url.trim_end_matches("/metrics"))
+            .expect("metrics client")
             .raw_request(Method::GET, "/metrics", RawBody::Empty, None)
             .await
             .expect("metrics");

@@ -10,8 +10,8 @@ use natter_sdk::{ConnectionState, SessionConfig};
 
 use crate::server::TestServer;
 use crate::support::{
-    all_messages, assert_no_event, collect_new_messages, expect_event, raw_authenticated,
-    raw_close_code, user,
+    RawRead, RawWs, all_messages, api_error, assert_no_event, collect_new_messages, expect_event,
+    raw_authenticated, raw_close_code, raw_connect, raw_read, raw_send, user,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -350,6 +350,10 @@ async fn rest_sync_returns_only_changed_conversations() {
     want.sort_unstable();
     assert_eq!(all, want);
 
+    // Cursors start at 0: a negative one is refused, not read as 0.
+    let (status, code) = api_error(alice.sync(Some(-1)).await);
+    assert_eq!((status, code.as_str()), (400, "invalid"));
+
     // Nothing changed: nothing reported.
     let unchanged = alice.sync(Some(everything.cursor)).await.expect("sync");
     assert!(
@@ -395,4 +399,73 @@ async fn rest_sync_returns_only_changed_conversations() {
 
 async fn alice_id(alice: &natter_sdk::Client) -> uuid::Uuid {
     alice.me().await.expect("me").id
+}
+
+/// A raw socket that said `hello` with `resume` (its `sync_cursor` and `cursors`): the frames
+/// replayed before the ack, and the ack's `sync_cursor`.
+async fn raw_resume(
+    server: &TestServer,
+    client: &natter_sdk::Client,
+    resume: serde_json::Value,
+) -> (RawWs, Vec<ServerFrame>, i64) {
+    let mut ws = raw_connect(server).await;
+    let mut hello = serde_json::json!({"type": "hello", "id": "h", "token": client.access_token()});
+    for (key, value) in resume.as_object().expect("resume fields") {
+        hello[key] = value.clone();
+    }
+    raw_send(&mut ws, &hello.to_string()).await;
+    let mut replayed = Vec::new();
+    for _ in 0..100 {
+        match raw_read(&mut ws, WAIT).await {
+            RawRead::Frame(ServerFrame::Ack { id, body }) if id == "h" => {
+                let sync_cursor = body.hello.expect("hello ack").sync_cursor;
+                return (ws, replayed, sync_cursor);
+            }
+            RawRead::Frame(frame) => replayed.push(frame),
+            RawRead::Closed(code) => panic!("closed ({code:?}) after {replayed:?}"),
+        }
+    }
+    panic!("no hello ack after 100 frames: {replayed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_changes_cancel_out_while_away_is_replayed_as_new() {
+    let server = TestServer::spawn();
+    let (alice, _) = user(&server, "alice").await;
+    let (bob, bob_user) = user(&server, "bob").await;
+    let group = alice
+        .create_group("g", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let sent = alice.send_text(group, "hi").await.expect("send");
+    let (_, _, sync_cursor) = raw_resume(
+        &server,
+        &bob,
+        serde_json::json!({"sync_cursor": 0, "cursors": {group.to_string(): 0}}),
+    )
+    .await;
+
+    // While bob is away, a reaction comes and goes: the message is as bob last saw it, but it
+    // changed twice.
+    alice.react(group, sent.seq, "👍").await.expect("react");
+    let unreacted = alice.unreact(group, sent.seq, "👍").await.expect("unreact");
+    assert_eq!(unreacted.mod_seq, sent.mod_seq + 2);
+
+    let (_, replayed, _) = raw_resume(
+        &server,
+        &bob,
+        serde_json::json!({"sync_cursor": sync_cursor, "cursors": {group.to_string(): sent.mod_seq}}),
+    )
+    .await;
+    let messages: Vec<_> = replayed
+        .into_iter()
+        .filter(|frame| !matches!(frame, ServerFrame::Conversation { .. }))
+        .collect();
+    assert_eq!(
+        messages,
+        vec![ServerFrame::MessageNew { message: unreacted }],
+        "replayed once, as message.new, at its latest mod_seq"
+    );
 }

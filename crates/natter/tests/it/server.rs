@@ -25,6 +25,8 @@ struct Node {
     /// Environment of this node (cluster mode: its node id, data dir, the shared config).
     env: Vec<(String, String)>,
     base_url: String,
+    /// `http://addr/metrics` of this node's metrics listener, when it has one.
+    metrics_url: Option<String>,
 }
 
 impl TestServer {
@@ -37,6 +39,11 @@ impl TestServer {
     /// Cassandra, Redis and Kafka (from `scripts/services`) behind NGINX, and every method
     /// (kill, restart, terminate) applies to all three nodes.
     pub fn spawn_with(extra_args: &[&str]) -> Self {
+        Self::spawn_with_env(extra_args, &[])
+    }
+
+    /// [`Self::spawn_with`], with `NATTER__*` variables for keys that have no flag.
+    pub fn spawn_with_env(extra_args: &[&str], extra_env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         // Cluster nodes also start on port 0: NGINX learns their ports once they listen.
         let nodes = if crate::cluster::enabled() {
@@ -47,6 +54,14 @@ impl TestServer {
         } else {
             vec![Node::new(0, Vec::new())]
         };
+        let mut nodes = nodes;
+        for node in &mut nodes {
+            node.env.extend(
+                extra_env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+        }
         let mut server = Self {
             nodes,
             nginx: None,
@@ -78,8 +93,24 @@ impl TestServer {
     }
 
     /// A client of one node directly (cluster mode: node 0, 1 or 2), bypassing NGINX.
+    /// The process id of one node.
+    pub fn node_pid(&self, node: usize) -> u32 {
+        self.nodes[node].child.as_ref().expect("running").id()
+    }
+
+    /// The base URL of one node (cluster mode: bypassing NGINX).
+    pub fn node_url(&self, node: usize) -> &str {
+        &self.nodes[node].base_url
+    }
+
     pub fn node_client(&self, node: usize) -> Client {
         Client::new(&self.nodes[node].base_url).expect("client")
+    }
+
+    /// The metrics endpoint of `node` (the harness serves metrics on a port of their own
+    /// unless `--metrics-listen ""` is passed).
+    pub fn metrics_url(&self, node: usize) -> Option<String> {
+        self.nodes[node].metrics_url.clone()
     }
 
     pub fn node_count(&self) -> usize {
@@ -132,6 +163,7 @@ impl Node {
             port,
             env,
             base_url: String::new(),
+            metrics_url: None,
         }
     }
 
@@ -147,6 +179,8 @@ impl Node {
             ("--argon2-memory-kib", "512"),
             ("--sends-per-second", "10000"),
             ("--auth-per-minute", "10000"),
+            ("--login-per-address-per-minute", "10000"),
+            ("--metrics-listen", "127.0.0.1:0"),
         ];
         for (flag, value) in defaults {
             if !extra_args.iter().any(|a| a == flag) {
@@ -169,6 +203,22 @@ impl Node {
         reader
             .read_line(&mut line)
             .expect("read the listening line");
+        let metrics_off = args
+            .windows(2)
+            .rev()
+            .find(|pair| pair[0] == "--metrics-listen")
+            .is_some_and(|pair| pair[1].is_empty());
+        self.metrics_url = (!metrics_off).then(|| {
+            let mut metrics = String::new();
+            reader
+                .read_line(&mut metrics)
+                .expect("read the metrics line");
+            metrics
+                .trim()
+                .strip_prefix("natter metrics on ")
+                .unwrap_or_else(|| panic!("unexpected second line {metrics:?}"))
+                .to_owned()
+        });
         // Keep draining stdout so the server's later writes never hit a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let url = line

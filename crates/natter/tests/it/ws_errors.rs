@@ -134,6 +134,71 @@ async fn a_bad_token_gets_unauthenticated_then_4001() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_with_a_negative_cursor_is_refused_with_invalid() {
+    let server = TestServer::spawn();
+    let (alice, _) = user(&server, "alice").await;
+    let token = alice.access_token().expect("token");
+    let conversation = Uuid::now_v7().to_string();
+    let hello = |id: &str, resume: serde_json::Value| {
+        let mut frame = serde_json::json!({"type": "hello", "id": id, "token": token});
+        for (key, value) in resume.as_object().expect("resume fields") {
+            frame[key] = value.clone();
+        }
+        frame.to_string()
+    };
+
+    // Neither hello is accepted: each gets `invalid`, and the connection is still waiting for
+    // a valid hello (a command is unauthenticated), until the third bad frame closes it.
+    let mut ws = raw_connect(&server).await;
+    raw_send(
+        &mut ws,
+        &hello("h1", serde_json::json!({"sync_cursor": -1})),
+    )
+    .await;
+    expect_error(&mut ws, "invalid", Some("h1")).await;
+    raw_send(
+        &mut ws,
+        &hello(
+            "h2",
+            serde_json::json!({"sync_cursor": 0, "cursors": {&conversation: -5}}),
+        ),
+    )
+    .await;
+    expect_error(&mut ws, "invalid", Some("h2")).await;
+    raw_send(&mut ws, r#"{"type":"ping","id":"p1"}"#).await;
+    expect_error(&mut ws, "unauthenticated", Some("p1")).await;
+    assert_eq!(raw_close_code(&mut ws, WAIT).await, Some(4001));
+
+    // A corrected hello on the same connection is accepted.
+    let mut ws = raw_connect(&server).await;
+    raw_send(
+        &mut ws,
+        &hello("h3", serde_json::json!({"cursors": {&conversation: -1}})),
+    )
+    .await;
+    expect_error(&mut ws, "invalid", Some("h3")).await;
+    raw_send(
+        &mut ws,
+        &hello(
+            "h4",
+            serde_json::json!({"sync_cursor": 0, "cursors": {&conversation: 0}}),
+        ),
+    )
+    .await;
+    loop {
+        match raw_read(&mut ws, WAIT).await {
+            RawRead::Frame(ServerFrame::Ack { id, body }) if id == "h4" => {
+                assert!(body.hello.is_some(), "hello ack");
+                break;
+            }
+            RawRead::Frame(ServerFrame::Conversation { .. }) => {}
+            other => panic!("expected the hello ack, got {other:?}"),
+        }
+    }
+    expect_pong(&mut ws, "p2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_get_invalid_and_change_nothing() {
     let server = TestServer::spawn();
     let by = bystander(&server).await;

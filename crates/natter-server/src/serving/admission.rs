@@ -1,0 +1,343 @@
+//! Which TCP connections a node takes: at most `max_sockets_per_address` from one client
+//! address, so that silent or trickling sockets from a few hosts cannot take every file
+//! descriptor, and at most `max_sockets` in all. A connection over the per-address limit is
+//! closed as soon as it is accepted, before anything is read from it. At the overall limit a new
+//! connection takes the place of the one that has waited longest for a request head (silent,
+//! trickling, or idle between keep-alive requests), so many attacking addresses cannot lock
+//! healthy clients out either; only when no connection is waiting is the new one closed.
+//!
+//! The count is held by a [`Ticket`] that lives inside the connection's I/O ([`Admitted`]), so a
+//! connection upgraded to a WebSocket keeps counting until the socket closes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{IpAddr, Ipv6Addr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// The counts of open connections, overall and per client address, and which are waiting.
+pub struct Admission {
+    max_total: usize,
+    per_address: usize,
+    /// Trusted proxies carry many clients: only the overall limit applies to them.
+    exempt: Vec<IpAddr>,
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+    /// Source of connection ids and waiting stamps (increasing, so the first stamp is the oldest).
+    next: u64,
+    /// Connections waiting for a request head, oldest first: stamp to connection id.
+    waiting: BTreeMap<u64, u64>,
+    connections: HashMap<u64, Connection>,
+}
+
+struct Connection {
+    /// Its key in `waiting` while it waits for a request head.
+    waiting_since: Option<u64>,
+    evict: Arc<Notify>,
+}
+
+impl Open {
+    fn stamp(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+impl Admission {
+    pub fn new(max_total: usize, per_address: usize, exempt: Vec<IpAddr>) -> Arc<Self> {
+        Arc::new(Self {
+            max_total,
+            per_address,
+            exempt,
+            open: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A ticket for one more connection from `peer`, or `None` when it must be closed. At the
+    /// overall limit the connection waiting longest is told to close (see [`Ticket::evicted`]).
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Ticket> {
+        let key = address_key(peer);
+        let mut open = self.lock();
+        let from_peer = open.by_address.get(&key).copied().unwrap_or(0);
+        if !self.exempt.contains(&peer) && from_peer >= self.per_address {
+            return None;
+        }
+        if open.total >= self.max_total {
+            let (_, oldest) = open.waiting.pop_first()?;
+            if let Some(connection) = open.connections.get_mut(&oldest) {
+                connection.waiting_since = None;
+                connection.evict.notify_one();
+            }
+        }
+        *open.by_address.entry(key).or_default() += 1;
+        open.total += 1;
+        let id = open.stamp();
+        let stamp = open.stamp();
+        open.waiting.insert(stamp, id);
+        let evict = Arc::new(Notify::new());
+        open.connections.insert(
+            id,
+            Connection {
+                waiting_since: Some(stamp),
+                evict: evict.clone(),
+            },
+        );
+        Some(Ticket {
+            admission: self.clone(),
+            key,
+            id,
+            evict,
+        })
+    }
+
+    fn busy(&self, id: u64) {
+        let mut open = self.lock();
+        if let Some(stamp) = open
+            .connections
+            .get_mut(&id)
+            .and_then(|c| c.waiting_since.take())
+        {
+            open.waiting.remove(&stamp);
+        }
+    }
+
+    fn waiting(&self, id: u64) {
+        let mut open = self.lock();
+        let stamp = open.stamp();
+        if let Some(connection) = open.connections.get_mut(&id)
+            && connection.waiting_since.is_none()
+        {
+            connection.waiting_since = Some(stamp);
+            open.waiting.insert(stamp, id);
+        }
+    }
+
+    fn release(&self, key: IpAddr, id: u64) {
+        let mut open = self.lock();
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.by_address.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                open.by_address.remove(&key);
+            }
+        }
+        if let Some(stamp) = open.connections.remove(&id).and_then(|c| c.waiting_since) {
+            open.waiting.remove(&stamp);
+        }
+    }
+}
+
+/// IPv4 addresses count one by one; IPv6 ones by /64, the block one host usually holds.
+fn address_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(_) => peer,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
+
+/// One admitted connection; dropping it frees the slot.
+pub struct Ticket {
+    admission: Arc<Admission>,
+    key: IpAddr,
+    id: u64,
+    evict: Arc<Notify>,
+}
+
+impl Ticket {
+    /// The handle the connection's request handling uses to say when it is busy.
+    pub fn activity(&self) -> Activity {
+        Activity {
+            admission: self.admission.clone(),
+            id: self.id,
+        }
+    }
+
+    /// Notified when this connection must close to make room for a new one.
+    pub fn evicted(&self) -> Arc<Notify> {
+        self.evict.clone()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.admission.release(self.key, self.id);
+    }
+}
+
+/// Marks one connection busy (a request is being answered) or waiting for its next request.
+#[derive(Clone)]
+pub struct Activity {
+    admission: Arc<Admission>,
+    id: u64,
+}
+
+impl Activity {
+    pub fn busy(&self) {
+        self.admission.busy(self.id);
+    }
+
+    pub fn waiting(&self) {
+        self.admission.waiting(self.id);
+    }
+}
+
+/// A TCP stream that holds its [`Ticket`] for as long as it is open.
+pub struct Admitted {
+    stream: TcpStream,
+    /// Dropped with the stream, freeing its slot.
+    ticket: Ticket,
+}
+
+impl Admitted {
+    pub fn new(stream: TcpStream, ticket: Ticket) -> Self {
+        Self { stream, ticket }
+    }
+
+    pub fn activity(&self) -> Activity {
+        self.ticket.activity()
+    }
+
+    pub fn evicted(&self) -> Arc<Notify> {
+        self.ticket.evicted()
+    }
+}
+
+impl AsyncRead for Admitted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Admitted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// The overall limit, lowered to 90% of the open-file limit (raised to its hard maximum
+/// first), so the process keeps descriptors for its stores and logs and accepting never fails
+/// for want of one.
+pub fn socket_budget(configured: usize) -> usize {
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => files,
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the open-file limit");
+            return configured;
+        }
+    };
+    let usable = usize::try_from(files / 10 * 9).unwrap_or(usize::MAX).max(1);
+    if usable < configured {
+        tracing::info!(
+            configured,
+            usable,
+            "limits.max_sockets lowered to fit the open-file limit"
+        );
+    }
+    configured.min(usable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_per_address_and_overall_and_frees_on_drop() {
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let admission = Admission::new(4, 2, vec![proxy]);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let first = admission.admit(a).expect("first");
+        let second = admission.admit(a).expect("second");
+        assert!(admission.admit(a).is_none(), "third from one address");
+        drop(first);
+        let third = admission.admit(a).expect("a slot was freed");
+        let p1 = admission.admit(proxy).expect("proxy exempt");
+        let p2 = admission.admit(proxy).expect("proxy exempt");
+        for ticket in [&second, &third, &p1, &p2] {
+            ticket.activity().busy();
+        }
+        assert!(
+            admission.admit(proxy).is_none(),
+            "overall limit, every connection busy"
+        );
+    }
+
+    #[test]
+    fn at_the_overall_limit_the_longest_waiting_connection_makes_room() {
+        let admission = Admission::new(2, 10, Vec::new());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let silent = admission.admit(a).unwrap();
+        let served = admission.admit(a).unwrap();
+        served.activity().busy();
+        let newcomer = admission.admit(a).expect("room made");
+        let evicted = silent.evicted();
+        assert!(
+            futures_util::FutureExt::now_or_never(evicted.notified()).is_some(),
+            "the silent one is told to close"
+        );
+        drop(silent);
+        newcomer.activity().busy();
+        assert!(
+            admission.admit(a).is_none(),
+            "every connection busy: refused"
+        );
+        served.activity().waiting();
+        assert!(admission.admit(a).is_some(), "a connection waits again");
+    }
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        let admission = Admission::new(10, 1, Vec::new());
+        let _one = admission.admit("2001:db8::1".parse().unwrap()).unwrap();
+        assert!(admission.admit("2001:db8::2".parse().unwrap()).is_none());
+        assert!(
+            admission
+                .admit("2001:db8:0:1::1".parse().unwrap())
+                .is_some()
+        );
+    }
+}
