@@ -62,7 +62,7 @@ fn free_octet(seed: u32) -> u8 {
         .expect("ip addr");
     let used = String::from_utf8_lossy(&out.stdout).into_owned();
     (0..254)
-        .map(|k| ((seed + k * 37) % 253 + 1) as u8)
+        .map(|k| ((seed % 253 + k * 37) % 253 + 1) as u8)
         .find(|o| !used.contains(&format!("169.254.{o}.")))
         .expect("a free 169.254.x.0/24")
 }
