@@ -24,6 +24,9 @@ struct Node {
     port: u16,
     /// Environment of this node (cluster mode: its node id, data dir, the shared config).
     env: Vec<(String, String)>,
+    /// A command the binary runs under (`ip netns exec NS`), or empty: how the fault tests put
+    /// one node in a network namespace of its own.
+    wrapper: Vec<String>,
     base_url: String,
     /// `http://addr/metrics` of this node's metrics listener, when it has one.
     metrics_url: Option<String>,
@@ -44,6 +47,21 @@ impl TestServer {
 
     /// [`Self::spawn_with`], with `NATTER__*` variables for keys that have no flag.
     pub fn spawn_with_env(extra_args: &[&str], extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn_wrapped(extra_args, extra_env, None)
+    }
+
+    /// A cluster whose node 0 runs under `wrapper` (e.g. `ip netns exec NS`) on the fixed
+    /// `port`, which something must forward from the root namespace's loopback to it.
+    #[allow(dead_code)] // Only the fault tests (tests/faults/partition.rs) use it.
+    pub fn spawn_with_node0_wrapped(wrapper: &[String], port: u16) -> Self {
+        Self::spawn_wrapped(&[], &[], Some((wrapper, port)))
+    }
+
+    fn spawn_wrapped(
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+        node0: Option<(&[String], u16)>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         // Cluster nodes also start on port 0: NGINX learns their ports once they listen.
         let nodes = if crate::cluster::enabled() {
@@ -61,6 +79,10 @@ impl TestServer {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string())),
             );
+        }
+        if let Some((wrapper, port)) = node0 {
+            nodes[0].wrapper = wrapper.to_vec();
+            nodes[0].port = port;
         }
         let mut server = Self {
             nodes,
@@ -162,6 +184,7 @@ impl Node {
             child: None,
             port,
             env,
+            wrapper: Vec::new(),
             base_url: String::new(),
             metrics_url: None,
         }
@@ -189,7 +212,16 @@ impl Node {
             }
         }
         args.extend(extra_args.iter().cloned());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        let binary = env!("CARGO_BIN_EXE_natter");
+        let mut command = match self.wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(&args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "warn")
