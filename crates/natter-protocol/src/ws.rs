@@ -19,7 +19,7 @@ pub mod close_code {
     pub const IDLE_TIMEOUT: u16 = 4000;
     /// No valid `hello` in time, or the token was rejected.
     pub const UNAUTHENTICATED: u16 = 4001;
-    /// The session was logged out.
+    /// The session ended: logged out, its refresh token reused, or expired.
     pub const SESSION_REVOKED: u16 = 4002;
     /// The user already has the most connections allowed on this node
     /// (`limits.ws_connections_per_user`): close another tab or device, or retry later.

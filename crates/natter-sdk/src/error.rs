@@ -36,7 +36,7 @@ pub enum Error {
     #[error("protocol: {0}")]
     Protocol(String),
     /// The WebSocket session is over: the server closed it for good (4001 unauthenticated after
-    /// a failed token refresh, 4002 session revoked) or the application closed it.
+    /// a failed token refresh, 4002 session logged out or expired) or the application closed it.
     #[error("session closed (code {code:?}): {reason}")]
     Closed {
         /// The WebSocket close code (4001, 4002, 1000 for our own close...); `None` when the

@@ -7,6 +7,7 @@ mod password;
 mod tokens;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use natter_domain::events::Event;
 use natter_domain::model::{NewSession, NewUser, RefreshOutcome, Session, SessionCutoff, User};
@@ -48,6 +49,15 @@ pub struct SessionLifetime {
 }
 
 impl SessionLifetime {
+    /// The first millisecond at which a session created at `created_at_ms` and last refreshed
+    /// at `last_used_at_ms` is no longer admitted (one past its last valid millisecond).
+    pub fn expires_at_ms(&self, created_at_ms: i64, last_used_at_ms: i64) -> i64 {
+        created_at_ms
+            .saturating_add(self.max_age_ms)
+            .min(last_used_at_ms.saturating_add(self.idle_ms))
+            .saturating_add(1)
+    }
+
     /// From the configuration's seconds.
     pub fn from_secs(max_age_s: u64, idle_s: u64) -> Self {
         let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -221,17 +231,48 @@ impl Auth {
 
     /// Verify an access token and that its session is still active and not expired.
     pub async fn authenticate(&self, token: &str) -> Result<AccessClaims, DomainError> {
+        self.authenticate_with_time_left(token)
+            .await
+            .map(|(claims, _)| claims)
+    }
+
+    /// [`Auth::authenticate`], also answering how long the session has left (for a WebSocket,
+    /// which stays open until then).
+    pub async fn authenticate_with_time_left(
+        &self,
+        token: &str,
+    ) -> Result<(AccessClaims, Duration), DomainError> {
         let claims = self.keys.verify(token)?;
-        let cutoff = self.cutoff(self.clock.now_ms());
-        match self.accounts.session(claims.session_id).await? {
+        let left = self
+            .session_time_left(claims)
+            .await?
+            .ok_or(DomainError::Unauthenticated)?;
+        Ok((claims, left))
+    }
+
+    /// How long the session of `claims` has left before it expires (by the store's current
+    /// record, so a refresh made anywhere since counts); `None` when it is revoked or expired.
+    pub async fn session_time_left(
+        &self,
+        claims: AccessClaims,
+    ) -> Result<Option<Duration>, DomainError> {
+        let now = self.clock.now_ms();
+        let left = match self.accounts.session(claims.session_id).await? {
             Some(session)
                 if session.user_id == claims.user_id
-                    && cutoff.admits(session.created_at_ms, session.last_used_at_ms) =>
+                    && self
+                        .cutoff(now)
+                        .admits(session.created_at_ms, session.last_used_at_ms) =>
             {
-                Ok(claims)
+                self.lifetime
+                    .expires_at_ms(session.created_at_ms, session.last_used_at_ms)
+                    .saturating_sub(now)
             }
-            _ => Err(DomainError::Unauthenticated),
-        }
+            _ => return Ok(None),
+        };
+        Ok(Some(Duration::from_millis(
+            u64::try_from(left).unwrap_or(0).max(1),
+        )))
     }
 
     pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, DomainError> {

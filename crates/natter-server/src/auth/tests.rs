@@ -107,3 +107,53 @@ async fn a_session_in_use_still_ends_at_its_maximum_age() {
         Err(DomainError::Unauthenticated)
     );
 }
+
+#[tokio::test]
+async fn time_left_follows_refreshes_and_stops_at_the_maximum_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, clock) = auth(&dir).await;
+    let mut tokens = register(&auth).await;
+    let secs = |s: u64| Some(Duration::from_millis(s * 1000 + 1));
+    let (claims, left) = auth
+        .authenticate_with_time_left(&tokens.access_token)
+        .await
+        .expect("valid");
+    assert_eq!(
+        Some(left),
+        secs(IDLE_S),
+        "a fresh session has the idle time"
+    );
+    clock.advance_s(400);
+    assert_eq!(auth.session_time_left(claims).await, Ok(secs(IDLE_S - 400)));
+    // A refresh (on any connection) moves the idle expiry.
+    tokens = auth.refresh(&tokens.refresh_token).await.expect("in use");
+    assert_eq!(auth.session_time_left(claims).await, Ok(secs(IDLE_S)));
+    // Near the maximum age, that age is what is left, however recent the refresh.
+    let mut lived_s = 400;
+    while lived_s + IDLE_S < MAX_AGE_S {
+        clock.advance_s(IDLE_S as i64 - 1);
+        lived_s += IDLE_S - 1;
+        tokens = auth.refresh(&tokens.refresh_token).await.expect("in use");
+    }
+    assert_eq!(
+        auth.session_time_left(claims).await,
+        Ok(secs(MAX_AGE_S - lived_s))
+    );
+    clock.advance_s((MAX_AGE_S - lived_s) as i64 + 1);
+    assert_eq!(auth.session_time_left(claims).await, Ok(None), "expired");
+}
+
+#[tokio::test]
+async fn a_revoked_session_has_no_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, _clock) = auth(&dir).await;
+    let tokens = register(&auth).await;
+    let claims = auth
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("valid");
+    auth.revoke(claims.user_id, claims.session_id)
+        .await
+        .expect("revoke");
+    assert_eq!(auth.session_time_left(claims).await, Ok(None));
+}

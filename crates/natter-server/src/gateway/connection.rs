@@ -1,6 +1,6 @@
 //! One WebSocket connection: `hello` (authenticate, register with the hub, catch up), then a
 //! loop that answers commands and forwards queued events until the client leaves, idles out,
-//! floods, falls behind, or the server shuts down.
+//! floods, falls behind, its session ends (logout, reuse, expiry), or the server shuts down.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,7 +41,7 @@ pub async fn serve(socket: WebSocket, state: AppState) {
     metrics::gauge!("natter_ws_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
     let ending = match Box::pin(authenticate(&state, &mut sink, &mut stream)).await {
-        Ok((claims, hello_id, sync_cursor, cursors)) => 'connected: {
+        Ok((claims, session_left, hello_id, sync_cursor, cursors)) => 'connected: {
             let per_user = state.config.limits.ws_connections_per_user;
             let Some(registration) =
                 state
@@ -71,7 +71,8 @@ pub async fn serve(socket: WebSocket, state: AppState) {
                 Ok(seen_up_to) => {
                     pump(
                         &state,
-                        claims.user_id,
+                        claims,
+                        session_left,
                         &mut sink,
                         &mut stream,
                         &mut registration,
@@ -121,7 +122,14 @@ fn read_error_ending(err: &axum::Error) -> Ending {
     }
 }
 
-type Hello = (AccessClaims, String, Option<i64>, natter_protocol::Cursors);
+/// A valid hello: who, how long their session has left, and where to resume from.
+type Hello = (
+    AccessClaims,
+    Duration,
+    String,
+    Option<i64>,
+    natter_protocol::Cursors,
+);
 
 /// Wait for a valid `hello` within the deadline.
 async fn authenticate(
@@ -169,8 +177,8 @@ async fn authenticate(
                 if let Err(err) = resume::check_cursors(sync_cursor, &cursors) {
                     let _ = send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err))).await;
                 } else {
-                    match state.auth.authenticate(&token).await {
-                        Ok(claims) => return Ok((claims, id, sync_cursor, cursors)),
+                    match state.auth.authenticate_with_time_left(&token).await {
+                        Ok((claims, left)) => return Ok((claims, left, id, sync_cursor, cursors)),
                         Err(err) => {
                             let _ =
                                 send_frame(sink, &error_frame(Some(id), &ApiError::Domain(err)))
@@ -260,10 +268,12 @@ async fn handshake(
 
 /// The live phase: forward queued events and answer commands until the connection ends.
 /// Deliberately lean: this future is what every idle connection keeps in memory, so frames are
-/// encoded before any await and command handling is boxed ([`answer`]).
+/// encoded before any await, command handling and the session check are boxed ([`answer`],
+/// [`session_check`]), and one timer serves both the idle timeout and the session's expiry.
 async fn pump(
     state: &AppState,
-    user: UserId,
+    claims: AccessClaims,
+    session_left: Duration,
     sink: &mut Sink,
     stream: &mut Stream,
     registration: &mut Registration,
@@ -272,6 +282,7 @@ async fn pump(
     let limits = &state.config.limits;
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
     let mut idle_deadline = Instant::now() + idle;
+    let mut session_deadline = Instant::now().checked_add(session_left);
     let mut bad_frames = 0u32;
     let mut shutdown = state.shutdown.clone();
     let commands =
@@ -293,13 +304,22 @@ async fn pump(
                 }
                 frame.text.clone()
             }
-            incoming = timeout_at(idle_deadline, stream.next()) => {
-                let Ok(incoming) = incoming else { return Ending::new(close_code::IDLE_TIMEOUT, "idle timeout") };
+            incoming = timeout_at(session_deadline.map_or(idle_deadline, |at| at.min(idle_deadline)), stream.next()) => {
+                let Ok(incoming) = incoming else {
+                    if session_deadline.is_none_or(|at| idle_deadline <= at) {
+                        return Ending::new(close_code::IDLE_TIMEOUT, "idle timeout");
+                    }
+                    match Box::pin(session_check(state, claims)).await {
+                        Ok(next) => session_deadline = next,
+                        Err(ending) => return ending,
+                    }
+                    continue;
+                };
                 idle_deadline = Instant::now() + idle;
                 match incoming {
                     None | Some(Ok(Message::Close(_))) => return Ending::new(0, ""),
                     Some(Err(err)) => return read_error_ending(&err),
-                    Some(Ok(Message::Text(text))) => Box::pin(answer(state, user, &commands, &mut bad_frames, text)).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(answer(state, claims.user_id, &commands, &mut bad_frames, text)).await,
                     Some(Ok(Message::Binary(_))) => {
                         bad_frames += 1;
                         encode(&error_frame(None, &ApiError::BadRequest("binary frames are not supported".into())))
@@ -313,6 +333,21 @@ async fn pump(
         }
         if bad_frames >= limits.ws_bad_frames_max {
             return Ending::new(close_code::FLOOD, "too many bad frames");
+        }
+    }
+}
+
+/// The session's expiry came: look again in the store, as a refresh on another connection (or
+/// node) may have moved it. Still valid: the new deadline. Expired or revoked: close with 4002.
+/// The store unreachable: close so the client reconnects (and is checked again at `hello`),
+/// rather than keep an unchecked session open.
+async fn session_check(state: &AppState, claims: AccessClaims) -> Result<Option<Instant>, Ending> {
+    match state.auth.session_time_left(claims).await {
+        Ok(Some(left)) => Ok(Instant::now().checked_add(left)),
+        Ok(None) => Err(Ending::new(close_code::SESSION_REVOKED, "session expired")),
+        Err(err) => {
+            tracing::warn!(%err, "session not checked; closing the connection");
+            Err(Ending::new(1011, "session check failed; reconnect"))
         }
     }
 }

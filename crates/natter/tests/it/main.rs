@@ -17,5 +17,6 @@ mod resume;
 mod roles;
 mod scale_out;
 mod server;
+mod session_expiry;
 mod support;
 mod ws_errors;
