@@ -5,10 +5,12 @@
 //! integers sent as decimal strings; times are Unix milliseconds; unknown fields in requests are
 //! rejected (`deny_unknown_fields`), so a typo is an error rather than a silent no-op.
 
+pub mod ack;
 pub mod rest;
 mod whole;
 pub mod ws;
 
+pub use ack::Ack;
 pub use rest::*;
 pub use ws::*;
 

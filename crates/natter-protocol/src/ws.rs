@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ErrorBody;
+use crate::ack::Ack;
 use crate::rest::{
     ConversationSummaryView, ConversationView, Cursors, MemberView, MessageView, UserView,
 };
@@ -151,24 +152,6 @@ impl std::fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// The result carried by an `ack`, by command: `hello` -> `hello`; `send`, `edit`, `delete`,
-/// `react`, `unreact` -> `message`; `read`, `delivered` -> `member`; `history` -> `messages`;
-/// `typing`, `ping` -> nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AckBody {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hello: Option<HelloOk>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<MessageView>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member: Option<MemberView>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub messages: Option<Vec<MessageView>>,
-    /// For `send`: true when this `client_msg_id` was already used and `message` is the original.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub duplicate: bool,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HelloOk {
     pub user_id: Uuid,
@@ -180,13 +163,17 @@ pub struct HelloOk {
 }
 
 /// Server to client.
+// A frame lives only until it is written or matched: boxing the large `conversation` summary
+// would cost an allocation per such frame to save a few hundred bytes of stack.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     Ack {
         id: String,
+        /// The command's result, flattened next to `type` and `id`.
         #[serde(flatten)]
-        body: AckBody,
+        body: Ack,
     },
     Error {
         /// The command's id; absent for frames that could not be parsed far enough.
@@ -288,7 +275,7 @@ mod tests {
     fn ack_and_error_flatten_their_bodies() {
         let ack = ServerFrame::Ack {
             id: "1".into(),
-            body: AckBody::default(),
+            body: Ack::Done,
         };
         assert_eq!(
             serde_json::to_string(&ack).unwrap(),

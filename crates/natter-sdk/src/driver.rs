@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use natter_protocol::{AckBody, ClientFrame, HelloOk, ServerFrame, close_code};
+use natter_protocol::{Ack, ClientFrame, HelloOk, ServerFrame, close_code};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -38,7 +38,7 @@ pub(crate) enum Command {
     Request {
         key: u64,
         frame: ClientFrame,
-        reply: oneshot::Sender<Result<AckBody>>,
+        reply: oneshot::Sender<Result<Ack>>,
         deadline: Instant,
     },
     /// A raw text frame (tests); answered once written.
@@ -64,7 +64,7 @@ fn request_key(id: &str) -> Option<u64> {
 
 struct Pending {
     frame: ClientFrame,
-    reply: oneshot::Sender<Result<AckBody>>,
+    reply: oneshot::Sender<Result<Ack>>,
     deadline: Instant,
 }
 
@@ -352,9 +352,12 @@ impl Driver {
             };
             match incoming {
                 Incoming::Frame(ServerFrame::Ack { id, body }) if id == hello_id => {
-                    let ok = body.hello.ok_or_else(|| {
-                        Lost::Transient(Error::Protocol("hello ack without hello".into()))
-                    })?;
+                    let Ack::Hello(ok) = body else {
+                        return Err(Lost::Transient(Error::WrongAck {
+                            expected: "hello",
+                            got: body.kind(),
+                        }));
+                    };
                     self.shared.resume().on_hello_ok(&ok);
                     *lock(&self.shared.hello) = Some(ok.clone());
                     self.shared.state.send_replace(ConnectionState::Connected);
@@ -485,7 +488,7 @@ impl Driver {
     fn on_frame(&mut self, frame: ServerFrame) {
         match frame {
             ServerFrame::Ack { id, body } => self.answer(&id, Ok(body)),
-            ServerFrame::Pong { id } => self.answer(&id, Ok(AckBody::default())),
+            ServerFrame::Pong { id } => self.answer(&id, Ok(Ack::Done)),
             ServerFrame::Error {
                 id: Some(id),
                 error,
@@ -501,7 +504,7 @@ impl Driver {
         }
     }
 
-    fn answer(&mut self, id: &str, result: Result<AckBody>) {
+    fn answer(&mut self, id: &str, result: Result<Ack>) {
         match request_key(id).and_then(|key| self.pending.remove(&key)) {
             // The caller may have timed out and gone; that is fine.
             Some(pending) => {

@@ -35,6 +35,15 @@ pub enum Error {
     /// expected payload...).
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The server answered a WebSocket command with an `ack` of another kind than the command's
+    /// (a `member` for a `send`, say).
+    #[error("expected a {expected} ack, got a {got} ack")]
+    WrongAck {
+        /// The kind the command is answered with ([`Ack::kind`](natter_protocol::Ack::kind)).
+        expected: &'static str,
+        /// The kind that came.
+        got: &'static str,
+    },
     /// The WebSocket session is over: the server closed it for good (4001 unauthenticated after
     /// a failed token refresh, 4002 session logged out or expired) or the application closed it.
     #[error("session closed (code {code:?}): {reason}")]

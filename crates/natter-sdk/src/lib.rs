@@ -38,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+mod acks;
 mod backoff;
 mod driver;
 mod error;
@@ -49,6 +50,7 @@ mod session;
 mod socket;
 mod urls;
 
+pub use acks::Sent;
 pub use error::{Error, Result};
 pub use natter_protocol as protocol;
 pub use reqwest::Method;

@@ -8,14 +8,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use natter_protocol::{
-    AckBody, ClientFrame, Cursors, EditMessageRequest, HelloOk, HistoryParams, MemberView,
-    MessageView, SendMessageRequest, ServerFrame,
+    Ack, ClientFrame, Cursors, EditMessageRequest, HelloOk, HistoryParams, MemberView, MessageView,
+    SendMessageRequest, ServerFrame,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::acks::{self, Sent};
 use crate::driver::{self, Command};
 use crate::error::{Error, Result};
 use crate::limits::{
@@ -192,6 +193,18 @@ impl Session {
         conversation_id: Uuid,
         request: SendMessageRequest,
     ) -> Result<MessageView> {
+        self.send_deduped(conversation_id, request)
+            .await
+            .map(|sent| sent.message)
+    }
+
+    /// [`send_with`](Session::send_with), also telling whether the server had already stored
+    /// this `client_msg_id` (the message is then the original).
+    pub async fn send_deduped(
+        &self,
+        conversation_id: Uuid,
+        request: SendMessageRequest,
+    ) -> Result<Sent> {
         let SendMessageRequest {
             client_msg_id,
             text,
@@ -208,7 +221,7 @@ impl Session {
                 mentions,
             })
             .await?;
-        message_of(ack)
+        acks::sent(ack)
     }
 
     /// Replaces a message's text (no mentions).
@@ -237,7 +250,7 @@ impl Session {
         request: EditMessageRequest,
     ) -> Result<MessageView> {
         let EditMessageRequest { text, mentions } = request;
-        message_of(
+        acks::message(
             self.request(|id| ClientFrame::Edit {
                 id,
                 conversation_id,
@@ -251,7 +264,7 @@ impl Session {
 
     /// Soft-deletes a message.
     pub async fn delete(&self, conversation_id: Uuid, seq: i64) -> Result<MessageView> {
-        message_of(
+        acks::message(
             self.request(|id| ClientFrame::Delete {
                 id,
                 conversation_id,
@@ -269,7 +282,7 @@ impl Session {
         emoji: impl Into<String>,
     ) -> Result<MessageView> {
         let emoji = emoji.into();
-        message_of(
+        acks::message(
             self.request(|id| ClientFrame::React {
                 id,
                 conversation_id,
@@ -288,7 +301,7 @@ impl Session {
         emoji: impl Into<String>,
     ) -> Result<MessageView> {
         let emoji = emoji.into();
-        message_of(
+        acks::message(
             self.request(|id| ClientFrame::Unreact {
                 id,
                 conversation_id,
@@ -301,7 +314,7 @@ impl Session {
 
     /// Moves the caller's read cursor.
     pub async fn read(&self, conversation_id: Uuid, seq: i64) -> Result<MemberView> {
-        member_of(
+        acks::member(
             self.request(|id| ClientFrame::Read {
                 id,
                 conversation_id,
@@ -313,7 +326,7 @@ impl Session {
 
     /// Moves the caller's delivered cursor.
     pub async fn delivered(&self, conversation_id: Uuid, seq: i64) -> Result<MemberView> {
-        member_of(
+        acks::member(
             self.request(|id| ClientFrame::Delivered {
                 id,
                 conversation_id,
@@ -325,12 +338,13 @@ impl Session {
 
     /// Announces that the caller is typing.
     pub async fn typing(&self, conversation_id: Uuid) -> Result<()> {
-        self.request(|id| ClientFrame::Typing {
-            id,
-            conversation_id,
-        })
-        .await
-        .map(|_| ())
+        acks::done(
+            self.request(|id| ClientFrame::Typing {
+                id,
+                conversation_id,
+            })
+            .await?,
+        )
     }
 
     /// A page of history, ascending by seq.
@@ -353,21 +367,18 @@ impl Session {
                 limit,
             })
             .await?;
-        ack.messages
-            .ok_or_else(|| Error::Protocol("history ack without messages".into()))
+        acks::history(ack)
     }
 
     /// A round trip to the server (answered by `pong`).
     pub async fn ping(&self) -> Result<()> {
-        self.request(|id| ClientFrame::Ping { id })
-            .await
-            .map(|_| ())
+        acks::done(self.request(|id| ClientFrame::Ping { id }).await?)
     }
 
     /// Any command: `make` builds the frame from the request id it is given (the frame must
-    /// carry that id). Resolves with the raw ack body. Re-sent after a reconnect like the
+    /// carry that id). Resolves with the typed ack (a `pong` resolves as [`Ack::Done`]). Re-sent after a reconnect like the
     /// typed commands. Do not send `hello` this way: the session manages it.
-    pub async fn request(&self, make: impl FnOnce(String) -> ClientFrame) -> Result<AckBody> {
+    pub async fn request(&self, make: impl FnOnce(String) -> ClientFrame) -> Result<Ack> {
         let key = self.shared.next_id();
         let frame = make(driver::request_id(key));
         let deadline = Instant::now() + self.command_timeout;
@@ -543,14 +554,4 @@ impl Session {
             tracing::warn!(%error, "session task failed");
         }
     }
-}
-
-fn message_of(ack: AckBody) -> Result<MessageView> {
-    ack.message
-        .ok_or_else(|| Error::Protocol("ack without message".into()))
-}
-
-fn member_of(ack: AckBody) -> Result<MemberView> {
-    ack.member
-        .ok_or_else(|| Error::Protocol("ack without member".into()))
 }

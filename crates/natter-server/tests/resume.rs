@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use natter_domain::error::BusError;
 use natter_domain::events::Event;
 use natter_domain::ports::{BusSubscription, EventBus};
-use natter_protocol::{MessageView, ServerFrame};
+use natter_protocol::{Ack, MessageView, ServerFrame};
 use natter_sdk::Client;
 use natter_server::ServerConfig;
 use serde_json::json;
@@ -140,10 +140,11 @@ async fn hello(client: &Client, resume: serde_json::Value) -> (Ws, Vec<ServerFra
     let mut replayed = Vec::new();
     for _ in 0..100 {
         match next_frame(&mut ws).await {
-            ServerFrame::Ack { id, body } if id == "h" => {
-                let hello = body.hello.expect("hello ack");
-                return (ws, replayed, hello.sync_cursor);
-            }
+            ServerFrame::Ack {
+                id,
+                body: Ack::Hello(hello),
+            } if id == "h" => return (ws, replayed, hello.sync_cursor),
+            ServerFrame::Ack { id, body } if id == "h" => panic!("hello acked with {body:?}"),
             ServerFrame::Error { error, .. } => panic!("hello refused: {error:?}"),
             other => replayed.push(other),
         }

@@ -56,6 +56,37 @@ async fn commands_resolve_with_their_ack_and_events_stream() {
 }
 
 #[tokio::test]
+async fn acks_are_typed_per_command() {
+    let mock = Mock::spawn(Script::default()).await;
+    let session = connect(&mock, fast()).await;
+    let request = |text: &str| natter_protocol::SendMessageRequest {
+        client_msg_id: "c1".into(),
+        text: text.into(),
+        reply_to_seq: None,
+        mentions: Vec::new(),
+    };
+    let first = session.send_deduped(CONV, request("one")).await.unwrap();
+    let again = session.send_deduped(CONV, request("again")).await.unwrap();
+    assert!(!first.duplicate);
+    assert!(again.duplicate, "the repeat is flagged");
+    assert_eq!(again.message, first.message, "the original comes back");
+
+    // The mock answers `read` with an empty ack: the wrong kind for it.
+    let error = session.read(CONV, 1).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::WrongAck {
+                expected: "member",
+                got: "empty"
+            }
+        ),
+        "{error:?}"
+    );
+    session.close().await;
+}
+
+#[tokio::test]
 async fn a_send_in_flight_during_a_drop_is_resent_and_resume_fills_the_gap_once() {
     let mock = Mock::spawn(Script {
         drop_after_storing_send: Some(2),

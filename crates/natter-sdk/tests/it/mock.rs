@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
-use natter_protocol::{AckBody, ClientFrame, ErrorBody, HelloOk, MessageView, ServerFrame};
+use natter_protocol::{Ack, ClientFrame, ErrorBody, HelloOk, MessageView, ServerFrame};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -230,10 +230,7 @@ async fn serve(
     }
     let ack = ServerFrame::Ack {
         id,
-        body: AckBody {
-            hello: Some(ok),
-            ..AckBody::default()
-        },
+        body: Ack::Hello(ok),
     };
     if ws.send(text(&ack)).await.is_err() {
         return;
@@ -306,9 +303,9 @@ async fn answer(
                     let message = state.log[index].clone();
                     ServerFrame::Ack {
                         id,
-                        body: AckBody {
-                            message: Some(message),
-                            ..AckBody::default()
+                        body: Ack::Message {
+                            message,
+                            duplicate: true,
                         },
                     }
                 } else {
@@ -325,16 +322,16 @@ async fn answer(
                     );
                     ServerFrame::Ack {
                         id,
-                        body: AckBody {
-                            message: Some(message),
-                            ..AckBody::default()
+                        body: Ack::Message {
+                            message,
+                            duplicate: false,
                         },
                     }
                 }
             }
             other => ServerFrame::Ack {
                 id: other.id().to_owned(),
-                body: AckBody::default(),
+                body: Ack::Done,
             },
         }
     };

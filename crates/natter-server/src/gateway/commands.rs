@@ -3,7 +3,7 @@
 
 use natter_domain::values::{MessageText, Reaction};
 use natter_domain::{ConversationId, DomainError, UserId};
-use natter_protocol::{AckBody, ClientFrame, ServerFrame};
+use natter_protocol::{Ack, ClientFrame, ServerFrame};
 
 use crate::convert;
 use crate::error::ApiError;
@@ -32,20 +32,15 @@ async fn run(
     state: &AppState,
     user: UserId,
     frame: ClientFrame,
-) -> Result<Option<AckBody>, DomainError> {
+) -> Result<Option<Ack>, DomainError> {
     let chat = &state.chat;
     let message = |m: natter_domain::model::Message| {
-        Some(AckBody {
-            message: Some(convert::message(&m)),
-            ..AckBody::default()
+        Some(Ack::Message {
+            message: convert::message(&m),
+            duplicate: false,
         })
     };
-    let member = |m: natter_domain::model::Member| {
-        Some(AckBody {
-            member: Some(convert::member(&m)),
-            ..AckBody::default()
-        })
-    };
+    let member = |m: natter_domain::model::Member| Some(Ack::Member(convert::member(&m)));
     match frame {
         ClientFrame::Hello { .. } => Err(DomainError::Conflict("already authenticated".into())),
         ClientFrame::Ping { .. } => Ok(None),
@@ -64,10 +59,9 @@ async fn run(
                 .await?;
             let duplicate = !outcome.created;
             metrics::counter!("natter_messages_sent_total", "transport" => "ws", "duplicate" => if duplicate { "true" } else { "false" }).increment(1);
-            Ok(Some(AckBody {
-                message: Some(convert::message(&outcome.message)),
+            Ok(Some(Ack::Message {
+                message: convert::message(&outcome.message),
                 duplicate,
-                ..AckBody::default()
             }))
         }
         ClientFrame::Edit {
@@ -143,7 +137,7 @@ async fn run(
         } => {
             crate::rest::messages::typing_throttled(state, user, ConversationId(conversation_id))
                 .await?;
-            Ok(Some(AckBody::default()))
+            Ok(Some(Ack::Done))
         }
         ClientFrame::History {
             conversation_id,
@@ -159,10 +153,9 @@ async fn run(
                     history_query(before, after, limit)?,
                 )
                 .await?;
-            Ok(Some(AckBody {
-                messages: Some(page.iter().map(convert::message).collect()),
-                ..AckBody::default()
-            }))
+            Ok(Some(Ack::History(
+                page.iter().map(convert::message).collect(),
+            )))
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use natter_domain::{ConversationId, DomainError, UserId};
-use natter_protocol::{AckBody, ClientFrame, HelloOk, ServerFrame, close_code};
+use natter_protocol::{Ack, ClientFrame, HelloOk, ServerFrame, close_code};
 use tokio::time::{Instant, timeout_at};
 
 use super::commands::{self, error_frame};
@@ -255,10 +255,7 @@ async fn handshake(
     };
     let ack = ServerFrame::Ack {
         id: hello_id,
-        body: AckBody {
-            hello: Some(hello),
-            ..AckBody::default()
-        },
+        body: Ack::Hello(hello),
     };
     send_frame(sink, &ack)
         .await

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use natter_sdk::protocol::{ClientFrame, HistoryParams, ServerFrame, UpdateConversationRequest};
+use natter_sdk::protocol::{HistoryParams, ServerFrame, UpdateConversationRequest};
 use natter_sdk::{Client, Session};
 use uuid::Uuid;
 
@@ -608,25 +608,22 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
     let b = bob.connect().await.expect("bob");
 
     let send = |cmid: &str, text: &str| {
-        let (cmid, text) = (cmid.to_owned(), text.to_owned());
-        move |id| ClientFrame::Send {
-            id,
-            conversation_id: group,
-            client_msg_id: cmid,
-            text,
-            reply_to_seq: None,
-            mentions: Vec::new(),
-        }
+        a.send_deduped(
+            group,
+            natter_sdk::protocol::SendMessageRequest {
+                client_msg_id: cmid.to_owned(),
+                text: text.to_owned(),
+                reply_to_seq: None,
+                mentions: Vec::new(),
+            },
+        )
     };
 
     // WS twice.
     let cmid = natter_sdk::new_client_msg_id();
-    let first = a.request(send(&cmid, "once")).await.expect("first send");
-    let second = a.request(send(&cmid, "once")).await.expect("second send");
-    let (first_msg, second_msg) = (
-        first.message.expect("message"),
-        second.message.expect("message"),
-    );
+    let first = send(&cmid, "once").await.expect("first send");
+    let second = send(&cmid, "once").await.expect("second send");
+    let (first_msg, second_msg) = (first.message, second.message);
     assert!(!first.duplicate);
     assert!(second.duplicate, "the repeat is flagged as a duplicate");
     assert_eq!(
@@ -636,12 +633,7 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
 
     // WS then REST, with a different text (the original wins).
     let cmid2 = natter_sdk::new_client_msg_id();
-    let over_ws = a
-        .request(send(&cmid2, "ws first"))
-        .await
-        .expect("ws")
-        .message
-        .expect("message");
+    let over_ws = send(&cmid2, "ws first").await.expect("ws").message;
     let request = natter_sdk::protocol::SendMessageRequest {
         client_msg_id: cmid2.clone(),
         text: "rest second".into(),
@@ -661,9 +653,9 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
         ..request.clone()
     };
     let rest_first = alice.send_message(group, &request3).await.expect("rest");
-    let ws_again = a.request(send(&cmid3, "again")).await.expect("ws");
+    let ws_again = send(&cmid3, "again").await.expect("ws");
     assert!(ws_again.duplicate);
-    assert_eq!(ws_again.message.expect("message").seq, rest_first.seq);
+    assert_eq!(ws_again.message.seq, rest_first.seq);
 
     // One marker after them all; every member sees each message exactly once.
     let marker = alice.send_text(group, "marker").await.expect("marker");

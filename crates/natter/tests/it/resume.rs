@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use natter_sdk::protocol::{MessageView, ServerFrame};
+use natter_sdk::protocol::{Ack, MessageView, ServerFrame};
 use natter_sdk::{ConnectionState, SessionConfig};
 
 use crate::server::TestServer;
@@ -417,9 +417,12 @@ async fn raw_resume(
     let mut replayed = Vec::new();
     for _ in 0..100 {
         match raw_read(&mut ws, WAIT).await {
+            RawRead::Frame(ServerFrame::Ack {
+                id,
+                body: Ack::Hello(hello),
+            }) if id == "h" => return (ws, replayed, hello.sync_cursor),
             RawRead::Frame(ServerFrame::Ack { id, body }) if id == "h" => {
-                let sync_cursor = body.hello.expect("hello ack").sync_cursor;
-                return (ws, replayed, sync_cursor);
+                panic!("hello acked with {body:?}")
             }
             RawRead::Frame(frame) => replayed.push(frame),
             RawRead::Closed(code) => panic!("closed ({code:?}) after {replayed:?}"),

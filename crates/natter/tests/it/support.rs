@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use natter_sdk::Client;
-use natter_sdk::protocol::{ServerFrame, UserView};
+use natter_sdk::protocol::{Ack, ServerFrame, UserView};
 
 /// A unique username per call (tests share nothing but the server).
 pub fn username(prefix: &str) -> String {
@@ -193,7 +193,10 @@ pub async fn raw_authenticated(server: &crate::server::TestServer, client: &Clie
     )
     .await;
     match raw_read(&mut ws, Duration::from_secs(10)).await {
-        RawRead::Frame(ServerFrame::Ack { id, body }) if id == "h" && body.hello.is_some() => ws,
+        RawRead::Frame(ServerFrame::Ack {
+            id,
+            body: Ack::Hello(_),
+        }) if id == "h" => ws,
         other => panic!("expected the hello ack, got {other:?}"),
     }
 }

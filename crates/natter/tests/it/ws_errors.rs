@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use natter_sdk::protocol::{HelloOk, ServerFrame};
+use natter_sdk::protocol::{Ack, HelloOk, ServerFrame};
 use natter_sdk::{Client, Session, SessionConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -188,7 +188,7 @@ async fn a_hello_with_a_negative_cursor_is_refused_with_invalid() {
     loop {
         match raw_read(&mut ws, WAIT).await {
             RawRead::Frame(ServerFrame::Ack { id, body }) if id == "h4" => {
-                assert!(body.hello.is_some(), "hello ack");
+                assert!(matches!(body, Ack::Hello(_)), "hello ack: {body:?}");
                 break;
             }
             RawRead::Frame(ServerFrame::Conversation { .. }) => {}
@@ -287,7 +287,10 @@ async fn malformed_frames_get_invalid_and_change_nothing() {
     loop {
         match raw_read(&mut ws, WAIT).await {
             RawRead::Frame(ServerFrame::Ack { id, body }) if id == "ok" => {
-                assert_eq!(body.message.expect("message").text, "fine");
+                let Ack::Message { message, .. } = body else {
+                    panic!("expected a message ack, got {body:?}");
+                };
+                assert_eq!(message.text, "fine");
                 break;
             }
             RawRead::Frame(_) => {}
@@ -430,7 +433,10 @@ async fn a_slow_consumer_is_dropped_with_4008_and_resumes_without_loss() {
     )
     .await;
     let hello: HelloOk = match raw_read(&mut slow, WAIT).await {
-        RawRead::Frame(ServerFrame::Ack { body, .. }) => body.hello.expect("hello"),
+        RawRead::Frame(ServerFrame::Ack {
+            body: Ack::Hello(hello),
+            ..
+        }) => hello,
         other => panic!("expected the hello ack, got {other:?}"),
     };
 
