@@ -74,7 +74,10 @@ pub struct LoginRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub current_password: String,
+    /// 8 to 256 characters, and hard to guess (else 400 `weak_password`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub new_password: String,
 }
 
@@ -440,9 +443,12 @@ pub struct CursorRequest {
 #[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct SyncQuery {
-    /// The `cursor` of the previous sync; 0 or absent for everything.
+    /// The `cursor` of the previous sync; 0 or absent for everything. Negative is refused.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
+    #[cfg_attr(
+        feature = "openapi",
+        param(value_type = i64, required = false, minimum = 0)
+    )]
     pub since: Option<i64>,
 }
 

@@ -86,8 +86,10 @@ impl utoipa::Modify for TransportErrors {
         for (name, response) in all() {
             components.responses.insert(name.to_owned(), response);
         }
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
             let shared_params = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            // `/auth/*` ignores `Idempotency-Key` (see `crate::idempotency`).
+            let keyed = !path.starts_with("/auth/");
             for (method, operation) in [
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
@@ -96,14 +98,19 @@ impl utoipa::Modify for TransportErrors {
                 (HttpMethod::Delete, item.delete.as_mut()),
             ] {
                 if let Some(operation) = operation {
-                    add_transport_errors(method, operation, shared_params);
+                    add_transport_errors(method, operation, shared_params, keyed);
                 }
             }
         }
     }
 }
 
-fn add_transport_errors(method: HttpMethod, operation: &mut Operation, shared_params: bool) {
+fn add_transport_errors(
+    method: HttpMethod,
+    operation: &mut Operation,
+    shared_params: bool,
+    keyed: bool,
+) {
     let has_body = operation.request_body.is_some();
     let has_params = shared_params || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
     // `security(())` (an empty requirement) marks the routes that need no token.
@@ -112,7 +119,7 @@ fn add_transport_errors(method: HttpMethod, operation: &mut Operation, shared_pa
         .as_ref()
         .is_some_and(|s| !s.is_empty() && s.iter().all(is_empty_requirement));
     // `Idempotency-Key` is kept per credentials, so only writes that need a token take it.
-    let write = method != HttpMethod::Get && needs_token;
+    let write = method != HttpMethod::Get && needs_token && keyed;
     if write {
         operation
             .parameters
