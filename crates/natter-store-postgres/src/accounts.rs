@@ -219,7 +219,9 @@ impl AccountStore for PgStore {
         if revoked {
             return Ok(RefreshOutcome::Invalid);
         }
-        if !cutoff.admits(created_at, last_used) {
+        // An expired session, or a spent token presented again (reuse), ends the session.
+        let expired = !cutoff.admits(created_at, last_used);
+        if expired || spent {
             sqlx::query(
                 "UPDATE sessions SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
             )
@@ -229,21 +231,13 @@ impl AccountStore for PgStore {
             .await
             .map_err(db)?;
             commit(tx).await?;
-            return Ok(RefreshOutcome::Invalid);
-        }
-        if spent {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
-            )
-            .bind(now_ms)
-            .bind(session_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            commit(tx).await?;
-            return Ok(RefreshOutcome::Reused {
-                session_id: SessionId(session_id),
-                user_id: UserId(user_id),
+            return Ok(if expired {
+                RefreshOutcome::Invalid
+            } else {
+                RefreshOutcome::Reused {
+                    session_id: SessionId(session_id),
+                    user_id: UserId(user_id),
+                }
             });
         }
         let row: SessionRow = sqlx::query_as(concat!(

@@ -243,7 +243,9 @@ impl AccountStore for SqliteStore {
         if revoked.is_some() {
             return Ok(RefreshOutcome::Invalid);
         }
-        if !cutoff.admits(created_at, last_used) {
+        // An expired session, or a spent token presented again (reuse), ends the session.
+        let expired = !cutoff.admits(created_at, last_used);
+        if expired || spent {
             sqlx::query("UPDATE sessions SET revoked_at_ms = ? WHERE id = ?")
                 .bind(now_ms)
                 .bind(&session_id)
@@ -251,19 +253,13 @@ impl AccountStore for SqliteStore {
                 .await
                 .map_err(db)?;
             commit(tx).await?;
-            return Ok(RefreshOutcome::Invalid);
-        }
-        if spent {
-            sqlx::query("UPDATE sessions SET revoked_at_ms = ? WHERE id = ?")
-                .bind(now_ms)
-                .bind(&session_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            commit(tx).await?;
-            return Ok(RefreshOutcome::Reused {
-                session_id: SessionId(uuid_of(&session_id)?),
-                user_id: UserId(uuid_of(&user_id)?),
+            return Ok(if expired {
+                RefreshOutcome::Invalid
+            } else {
+                RefreshOutcome::Reused {
+                    session_id: SessionId(uuid_of(&session_id)?),
+                    user_id: UserId(uuid_of(&user_id)?),
+                }
             });
         }
         sqlx::query("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?")
