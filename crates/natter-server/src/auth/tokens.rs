@@ -127,14 +127,18 @@ pub fn hash_refresh_token(token: &str) -> [u8; 32] {
 mod tests {
     use super::*;
 
+    fn now_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+
     #[test]
     fn access_tokens_round_trip_and_reject_tampering() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
         let (user, session) = (UserId::new(), SessionId::new());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = now_ms();
         let token = keys.issue(user, session, now).unwrap();
         assert_eq!(
             keys.verify(&token).unwrap(),
@@ -154,10 +158,7 @@ mod tests {
     fn access_tokens_are_accepted_for_5_seconds_after_expiry() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60);
         let (user, session) = (UserId::new(), SessionId::new());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = now_ms();
         // Expired 1 to 2 seconds ago (issued 61 s ago with a 60 s lifetime): within the leeway.
         let just_expired = keys.issue(user, session, now - 61_000).unwrap();
         assert!(keys.verify(&just_expired).is_ok());
@@ -170,10 +171,7 @@ mod tests {
     fn tokens_name_their_key_and_every_key_of_the_ring_verifies() {
         let (old, new) = (b"old-secret-old-secret-old-secret".to_vec(), [9u8; 32]);
         let (user, session) = (UserId::new(), SessionId::new());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = now_ms();
         let before = TokenKeys::new(&old, 60);
         let issued_before = before.issue(user, session, now).unwrap();
         let after = TokenKeys::with_older(&new, std::slice::from_ref(&old), 60);
