@@ -6,6 +6,7 @@ import {
   ApiError,
   Outbox,
   Session,
+  type Command,
   type ConnectionState,
   type ConversationSummaryView,
   type EventFrame,
@@ -291,7 +292,7 @@ export class Store {
       setTimeout(() => {
         this.session
           ?.request({ type: 'read', conversation_id: id, seq })
-          .then((ack) => ack.member && this.setMe(ack.member))
+          .then((ack) => this.setMe(ack.member))
           .catch(() => {});
       }, 150),
     );
@@ -335,9 +336,10 @@ export class Store {
     return c.members.map((m) => this.users.get(m.user_id)).filter((u): u is UserView => !!u && names.has(u.username.toLowerCase())).map((u) => u.id);
   }
 
-  async command(cmd: Parameters<Session['request']>[0]): Promise<void> {
+  /** Edit, delete, react or unreact: the ack carries the message's new state. */
+  async command(cmd: Extract<Command, { type: 'edit' | 'delete' | 'react' | 'unreact' }>): Promise<void> {
     const ack = await this.session?.request(cmd);
-    if (ack?.message) this.upsertMessage(ack.message, false);
+    if (ack) this.upsertMessage(ack.message, false);
   }
 
   typing(id: Uuid): void {

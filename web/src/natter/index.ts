@@ -1,6 +1,6 @@
 export * from './types';
 export { Api, ApiError, localTokenStore } from './rest';
-export { Session, CommandError, TimeoutError, ClosedError, type ConnectionState } from './session';
+export { Session, CommandError, TimeoutError, ClosedError, WrongAckError, type ConnectionState } from './session';
 export { Outbox, newClientMsgId, type OutboxItem } from './outbox';
 export { ResumeState } from './resume';
 export * as limits from './limits';

@@ -102,7 +102,7 @@ export class Outbox {
           );
           this.items = this.load().filter((i) => i.client_msg_id !== item.client_msg_id);
           this.save();
-          if (ack.message) this.onSent(ack.message);
+          this.onSent(ack.message);
         } catch (error) {
           if (error instanceof CommandError) {
             if (error.code === 'rate_limited') {

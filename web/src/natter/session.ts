@@ -17,7 +17,7 @@ import {
   MIN_HEARTBEAT_MS,
 } from './limits';
 import { ResumeState } from './resume';
-import type { AckBody, ClientFrame, Command, ErrorBody, EventFrame, HelloOk, ServerFrame, Uuid } from './types';
+import { ACK_KEY, type AckKey, type AckOf, type ClientFrame, type Command, type ErrorBody, type EventFrame, type HelloOk, type ServerFrame, type Uuid } from './types';
 
 export type ConnectionState = 'connecting' | 'connected' | 'closed';
 
@@ -28,6 +28,14 @@ export class CommandError extends Error {
   }
   get code(): string {
     return this.body.code;
+  }
+}
+
+/** The server answered a command with an ack of another kind (a server or protocol bug). */
+export class WrongAckError extends Error {
+  constructor(readonly expected: AckKey | null, readonly found: string[]) {
+    super(`expected an ack carrying ${expected ?? 'nothing'}, got ${found.length ? found.join(', ') : 'nothing'}`);
+    this.name = 'WrongAckError';
   }
 }
 
@@ -47,7 +55,8 @@ export class ClosedError extends Error {
 
 interface Pending {
   frame: ClientFrame;
-  resolve: (ack: AckBody) => void;
+  /** Resolves with the ack's fields once they match what the command's kind carries. */
+  resolve: (ack: object) => void;
   reject: (error: Error) => void;
   deadline: number;
 }
@@ -114,13 +123,13 @@ export class Session {
    * re-sent after the reconnect (sends are idempotent by client_msg_id), so it only fails on its
    * timeout or when the session ends.
    */
-  request(command: Command, timeoutMs = COMMAND_TIMEOUT_MS): Promise<AckBody> {
+  request<C extends Command>(command: C, timeoutMs = COMMAND_TIMEOUT_MS): Promise<AckOf<C>> {
     if (this.state === 'closed') return Promise.reject(this.closeReason ?? new ClosedError(undefined, 'closed'));
     if (this.pending.size >= MAX_IN_FLIGHT) return Promise.reject(new Error('too many commands in flight'));
     const key = this.nextId++;
     const frame = { ...command, id: `r${key}` } as ClientFrame;
-    return new Promise<AckBody>((resolve, reject) => {
-      this.pending.set(key, { frame, resolve, reject, deadline: Date.now() + timeoutMs });
+    return new Promise<AckOf<C>>((resolve, reject) => {
+      this.pending.set(key, { frame, resolve: resolve as (ack: object) => void, reject, deadline: Date.now() + timeoutMs });
       if (this.state === 'connected') this.write(frame);
     });
   }
@@ -269,7 +278,12 @@ export class Session {
     switch (frame.type) {
       case 'ack': {
         const { type: _t, id, ...body } = frame;
-        this.answer(id, (p) => p.resolve(body));
+        this.answer(id, (p) => {
+          const expected = ACK_KEY[p.frame.type];
+          const found = (['hello', 'message', 'member', 'messages'] as const).filter((k) => body[k] !== undefined);
+          if (found.length === (expected ? 1 : 0) && (!expected || found[0] === expected)) p.resolve(body);
+          else p.reject(new WrongAckError(expected, found));
+        });
         return;
       }
       case 'pong':

@@ -95,13 +95,48 @@ export interface HelloOk {
   sync_cursor: number;
 }
 
-export interface AckBody {
-  hello?: HelloOk;
-  message?: MessageView;
-  member?: MemberView;
-  messages?: MessageView[];
-  duplicate?: boolean;
+/**
+ * What an `ack` carries, by the command it answers (docs/protocol.md, *ack*; natter-protocol's
+ * `Ack`): one result under a key naming its kind, or nothing. `Session.request` checks the ack
+ * against this table, so callers get the typed result, never a bag of optional fields.
+ */
+export interface Acks {
+  hello: { hello: HelloOk };
+  send: { message: MessageView; duplicate?: boolean };
+  edit: { message: MessageView };
+  delete: { message: MessageView };
+  react: { message: MessageView };
+  unreact: { message: MessageView };
+  read: { member: MemberView };
+  delivered: { member: MemberView };
+  history: { messages: MessageView[] };
+  typing: Record<string, never>;
+  ping: Record<string, never>;
 }
+
+/** The result keys an ack may carry. */
+export type AckKey = 'hello' | 'message' | 'member' | 'messages';
+
+/** Which key holds each command's result (`null`: the ack carries none). */
+export const ACK_KEY: { readonly [C in keyof Acks]: AckKey | null } = {
+  hello: 'hello',
+  send: 'message',
+  edit: 'message',
+  delete: 'message',
+  react: 'message',
+  unreact: 'message',
+  read: 'member',
+  delivered: 'member',
+  history: 'messages',
+  typing: null,
+  ping: null,
+};
+
+/** The ack of command `C`. */
+export type AckOf<C extends { type: keyof Acks }> = Acks[C['type']];
+
+/** An ack as it arrives, before it is checked against the command it answers. */
+type AckWire = { hello?: HelloOk; message?: MessageView; member?: MemberView; messages?: MessageView[]; duplicate?: boolean };
 
 /** Cursors: conversation id -> highest mod_seq the app has. */
 export type Cursors = Record<Uuid, number>;
@@ -145,7 +180,7 @@ export type EventFrame =
   | ({ type: 'error'; id?: undefined } & ErrorBody);
 
 export type ServerFrame =
-  | ({ type: 'ack'; id: string } & AckBody)
+  | ({ type: 'ack'; id: string } & AckWire)
   | ({ type: 'error'; id?: string } & ErrorBody)
   | { type: 'pong'; id: string }
   | EventFrame;
