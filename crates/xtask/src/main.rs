@@ -1,0 +1,101 @@
+//! `cargo xtask`: project tasks written in Rust instead of shell. Today one task, `services`:
+//! install and run the real servers (PostgreSQL, Redis, Kafka, Cassandra) that natter's scale-out
+//! mode and its tests use, each on a fixed loopback port, with readiness probes that speak each
+//! server's protocol through the client crates the adapters use. `scripts/services` runs it;
+//! docs/services.md describes what it does.
+
+mod cli;
+mod context;
+mod install;
+mod lock;
+mod process;
+mod services;
+mod settings;
+mod wait;
+
+use std::process::ExitCode;
+
+use cli::{Command, Parsed};
+use context::Ctx;
+use settings::Settings;
+
+/// One line of progress on stderr, as every `scripts/services` message is.
+macro_rules! say {
+    ($($arg:tt)*) => { eprintln!("services: {}", format_args!($($arg)*)) };
+}
+pub(crate) use say;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Parsed::Usage(code) => {
+            print!("{}", cli::USAGE);
+            ExitCode::from(code)
+        }
+        Parsed::Error(message) => fail(&anyhow::anyhow!(message)),
+        Parsed::Run(command) => match run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&err),
+        },
+    }
+}
+
+fn fail(err: &anyhow::Error) -> ExitCode {
+    say!("error: {err:#}");
+    ExitCode::FAILURE
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    let settings = Settings::from_lookup(|key| std::env::var(key).ok())?;
+    if let Command::Env = command {
+        print!("{}", settings.env_lines());
+        return Ok(());
+    }
+    let ctx = Ctx::new(settings)?;
+    let all = services::all(&ctx.settings);
+    let pick = |names: &[cli::Name]| -> Vec<&dyn services::Service> {
+        names
+            .iter()
+            .map(|name| all[*name as usize].as_ref())
+            .collect()
+    };
+    match command {
+        Command::Install(names) => {
+            for service in pick(&names) {
+                service.install(&ctx)?;
+            }
+        }
+        Command::Start(names) => {
+            for service in pick(&names) {
+                lock::with_lock(&ctx.settings.dir, service.name(), || service.start(&ctx))?;
+            }
+        }
+        Command::Stop(names) => {
+            for service in pick(&names) {
+                lock::with_lock(&ctx.settings.dir, service.name(), || service.stop(&ctx))?;
+            }
+        }
+        Command::Restart(names) => {
+            for service in pick(&names) {
+                lock::with_lock(&ctx.settings.dir, service.name(), || service.stop(&ctx))?;
+                lock::with_lock(&ctx.settings.dir, service.name(), || service.start(&ctx))?;
+            }
+        }
+        Command::Status => {
+            for service in &all {
+                println!("{}", service.status(&ctx));
+            }
+        }
+        Command::Down => {
+            for service in &all {
+                lock::with_lock(&ctx.settings.dir, service.name(), || service.stop(&ctx))?;
+            }
+            settings::check_deletable(&ctx.settings.dir)?;
+            say!("deleting {}", ctx.settings.dir.display());
+            std::fs::remove_dir_all(&ctx.settings.dir)
+                .map_err(|err| anyhow::anyhow!("delete {}: {err}", ctx.settings.dir.display()))?;
+        }
+        Command::Env => unreachable!("answered above"),
+    }
+    Ok(())
+}
