@@ -211,3 +211,45 @@ fn an_unknown_service_is_refused_and_nothing_is_created() {
     );
     assert!(!set.path().exists());
 }
+
+#[test]
+fn two_concurrent_starts_start_one_server() {
+    let set = std::sync::Arc::new(Set::new());
+    let starts: Vec<_> = (0..2)
+        .map(|_| {
+            let set = set.clone();
+            std::thread::spawn(move || set.run_ok(&["start", "redis"]).1)
+        })
+        .collect();
+    let errs: Vec<String> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    let started = errs
+        .iter()
+        .filter(|err| err.contains("services: starting redis"))
+        .count();
+    let reused = errs
+        .iter()
+        .filter(|err| err.contains("services: redis already running"))
+        .count();
+    assert_eq!((started, reused), (1, 1), "{errs:?}");
+    assert_eq!(redis_ping(set.redis), "PONG");
+    set.run_ok(&["down"]);
+}
+
+#[test]
+fn a_port_held_by_something_else_is_refused() {
+    let set = Set::new();
+    // Accepts connections and never answers: not a Redis.
+    let squatter = TcpListener::bind(("127.0.0.1", set.redis)).unwrap();
+    let output = set.run(&["start", "redis"]);
+    drop(squatter);
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.ends_with(&format!(
+            "services: error: port {} is taken by a process that is not Redis\n",
+            set.redis
+        )),
+        "{err}"
+    );
+    assert!(!set.path().join("redis/r.pid").exists());
+}
