@@ -1,13 +1,13 @@
 //! The command line of `xtask services`, parsed by hand: its usage text and its error for an
 //! unknown name are those `scripts/services` has always printed, which callers and docs rely on.
 
-/// The services, in the order `status`, `down` and "all of them" use.
+/// The services, in the order "all of them" uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Name {
-    Postgres = 0,
-    Redis = 1,
-    Kafka = 2,
-    Cassandra = 3,
+    Postgres,
+    Redis,
+    Kafka,
+    Cassandra,
 }
 
 pub const ALL: [Name; 4] = [Name::Postgres, Name::Redis, Name::Kafka, Name::Cassandra];
@@ -16,6 +16,10 @@ const NAMES: [&str; 4] = ["postgres", "redis", "kafka", "cassandra"];
 impl Name {
     fn parse(text: &str) -> Option<Self> {
         NAMES.iter().position(|n| *n == text).map(|i| ALL[i])
+    }
+
+    pub fn as_str(self) -> &'static str {
+        NAMES[self as usize]
     }
 }
 
@@ -144,6 +148,13 @@ mod tests {
         assert_eq!(parse_line("services"), Parsed::Usage(1));
         assert_eq!(parse_line("services frobnicate"), Parsed::Usage(1));
         assert_eq!(parse_line("other"), Parsed::Usage(1));
+    }
+
+    #[test]
+    fn every_name_reads_back() {
+        for name in ALL {
+            assert_eq!(Name::parse(name.as_str()), Some(name));
+        }
     }
 
     #[test]

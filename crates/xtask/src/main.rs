@@ -46,18 +46,18 @@ fn fail(err: &anyhow::Error) -> ExitCode {
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
-    let settings = Settings::from_lookup(|key| std::env::var(key).ok())?;
-    if let Command::Env = command {
-        print!("{}", settings.env_lines());
-        return Ok(());
-    }
-    let ctx = Ctx::new(settings)?;
+    let ctx = Ctx::new(Settings::from_lookup(|key| std::env::var(key).ok())?)?;
     let all = services::all(&ctx.settings);
     let pick = |names: &[cli::Name]| -> Vec<&dyn services::Service> {
         names
             .iter()
-            .map(|name| all[*name as usize].as_ref())
+            .filter_map(|name| all.iter().find(|s| s.name() == name.as_str()))
+            .map(AsRef::as_ref)
             .collect()
+    };
+    let locked = |service: &dyn services::Service,
+                  work: fn(&dyn services::Service, &Ctx) -> anyhow::Result<()>| {
+        lock::with_lock(&ctx.settings.dir, service.name(), || work(service, &ctx))
     };
     match command {
         Command::Install(names) => {
@@ -67,18 +67,18 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Start(names) => {
             for service in pick(&names) {
-                lock::with_lock(&ctx.settings.dir, service.name(), || service.start(&ctx))?;
+                locked(service, |s, ctx| s.start(ctx))?;
             }
         }
         Command::Stop(names) => {
             for service in pick(&names) {
-                lock::with_lock(&ctx.settings.dir, service.name(), || service.stop(&ctx))?;
+                locked(service, |s, ctx| s.stop(ctx))?;
             }
         }
         Command::Restart(names) => {
             for service in pick(&names) {
-                lock::with_lock(&ctx.settings.dir, service.name(), || service.stop(&ctx))?;
-                lock::with_lock(&ctx.settings.dir, service.name(), || service.start(&ctx))?;
+                locked(service, |s, ctx| s.stop(ctx))?;
+                locked(service, |s, ctx| s.start(ctx))?;
             }
         }
         Command::Status => {
@@ -86,16 +86,16 @@ fn run(command: Command) -> anyhow::Result<()> {
                 println!("{}", service.status(&ctx));
             }
         }
+        Command::Env => print!("{}", ctx.settings.env_lines()),
         Command::Down => {
             for service in &all {
-                lock::with_lock(&ctx.settings.dir, service.name(), || service.stop(&ctx))?;
+                locked(service.as_ref(), |s, ctx| s.stop(ctx))?;
             }
             settings::check_deletable(&ctx.settings.dir)?;
             say!("deleting {}", ctx.settings.dir.display());
             std::fs::remove_dir_all(&ctx.settings.dir)
                 .map_err(|err| anyhow::anyhow!("delete {}: {err}", ctx.settings.dir.display()))?;
         }
-        Command::Env => unreachable!("answered above"),
     }
     Ok(())
 }
