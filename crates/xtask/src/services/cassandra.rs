@@ -177,11 +177,10 @@ impl Service for Cassandra {
         if reuse_running(self, ctx)? {
             return Ok(());
         }
-        if port_open(self.port) {
-            bail!(
-                "port {} is taken by a process this script did not start",
-                self.port
-            );
+        for port in [self.port, self.storage_port] {
+            if port_open(port) {
+                bail!("port {port} is taken by a process this script did not start");
+            }
         }
         need_java(ctx)?;
         let libs = maven_libs(ctx, "cassandra")?;
