@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             print!("{}", cli::USAGE);
             ExitCode::from(code)
         }
-        Parsed::Error(message) => fail(&anyhow::anyhow!(message)),
+        Parsed::Error(unknown) => fail(&unknown.into()),
         Parsed::Run(command) => match run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => fail(&err),
