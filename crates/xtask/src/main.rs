@@ -9,6 +9,7 @@ mod context;
 mod install;
 mod lock;
 mod process;
+mod reserved_ports;
 mod services;
 mod settings;
 mod wait;
@@ -66,6 +67,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Start(names) => {
+            reserved_ports::reserve(&ctx.settings.ports.all());
             for service in pick(&names) {
                 locked(service, |s, ctx| s.start(ctx))?;
             }
@@ -76,6 +78,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Restart(names) => {
+            reserved_ports::reserve(&ctx.settings.ports.all());
             for service in pick(&names) {
                 locked(service, |s, ctx| s.stop(ctx))?;
                 locked(service, |s, ctx| s.start(ctx))?;

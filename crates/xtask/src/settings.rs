@@ -23,6 +23,20 @@ pub struct Ports {
     pub cassandra_storage: u16,
 }
 
+impl Ports {
+    /// Every port the services listen on.
+    pub fn all(&self) -> [u16; 6] {
+        [
+            self.postgres,
+            self.redis,
+            self.kafka,
+            self.kafka_controller,
+            self.cassandra,
+            self.cassandra_storage,
+        ]
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// The checkout: deploy/ holds the templates and poms.
