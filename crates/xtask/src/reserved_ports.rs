@@ -26,7 +26,12 @@ pub fn reserve(ports: &[u16]) {
 fn reserve_in(file: &Path, ports: &[u16]) -> std::io::Result<()> {
     let current = std::fs::read_to_string(file)?;
     if let Some(list) = with_ports(current.trim(), ports) {
-        std::fs::write(file, list)?;
+        std::fs::write(file, &list).map_err(|err| {
+            std::io::Error::new(
+                err.kind(),
+                format!("{err}; was {:?}, wrote {list:?}", current.trim()),
+            )
+        })?;
     }
     Ok(())
 }
