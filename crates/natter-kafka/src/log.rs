@@ -33,6 +33,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 
 use crate::config::{KafkaConfig, millis};
 use crate::errors::KafkaLogError;
+use crate::failover::Failover;
 use crate::record::{MessageRecord, RecordKind};
 
 /// An [`EventBus`] that forwards everything to an inner real-time bus and also writes message
@@ -41,6 +42,8 @@ pub struct KafkaEventLog {
     inner: Arc<dyn EventBus>,
     producer: ThreadedProducer<LogContext>,
     topic: String,
+    /// For the subscriptions' durable feeds.
+    config: KafkaConfig,
     /// Records enqueued whose outcome (delivered or failed) is not known yet: shared with the
     /// delivery-report context, which decrements it.
     undecided: Arc<AtomicUsize>,
@@ -68,6 +71,7 @@ impl KafkaEventLog {
             inner,
             producer,
             topic: config.topic.clone(),
+            config: config.clone(),
             undecided,
         })
     }
@@ -126,8 +130,9 @@ impl EventBus for KafkaEventLog {
         live
     }
 
+    /// The real-time bus's subscription, filled in from the topic while that bus is down.
     fn subscribe(&self) -> Box<dyn BusSubscription> {
-        self.inner.subscribe()
+        Box::new(Failover::new(self.inner.subscribe(), self.config.clone()))
     }
 }
 
