@@ -12,7 +12,9 @@
 //!   bus: a node's publishes fail at once, to the log only, while its own subscription is down)
 //!   the feed is asked to catch up with what was written until then; once it has, `Resumed`
 //!   passes on (the hub reloads member sets), then the held items, and the feed stops. The
-//!   overlap is dropped by the hub, so nothing is missed and nothing is delivered twice.
+//!   overlap is dropped by the hub, so nothing is missed and nothing is delivered twice. Message
+//!   events keep their latency meanwhile (the feed delivers them before the held copies); the
+//!   other events wait up to `SETTLE` plus the catch-up.
 //! - If the feed cannot start or fails, takes longer than `CATCH_UP_MAX` to catch up, more than
 //!   `HOLD_MAX` items are held, or the bus goes down again meanwhile: `Lagged` passes on, as
 //!   without a log (clients close with 4009 and resume from storage), then what was held.
