@@ -20,7 +20,6 @@
 //!   without a log (clients close with 4009 and resume from storage), then what was held.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -130,7 +129,7 @@ impl Failover {
                     },
                     item = feed.next() => match item {
                         Some(FeedItem::Event(event)) => {
-                            self.ready.push_back(BusItem::Event(Arc::new(event)));
+                            self.ready.push_back(BusItem::Event(event));
                             self.mode = Mode::Filling(Some(feed));
                         }
                         Some(FeedItem::CaughtUp) => self.mode = Mode::Filling(Some(feed)),
@@ -142,7 +141,7 @@ impl Failover {
                 tokio::select! {
                     item = catch_up.feed.next() => match item {
                         Some(FeedItem::Event(event)) => {
-                            self.ready.push_back(BusItem::Event(Arc::new(event)));
+                            self.ready.push_back(BusItem::Event(event));
                             self.mode = Mode::CatchingUp(catch_up);
                         }
                         Some(FeedItem::CaughtUp) => {

@@ -33,7 +33,7 @@ const FETCH_WAIT_MS: &str = "20";
 
 #[derive(Debug)]
 pub(crate) enum FeedItem {
-    Event(Event),
+    Event(Arc<Event>),
     /// Every record written before [`DurableFeed::catch_up`] was called has been handed over.
     CaughtUp,
     /// The feed cannot go on (the brokers cannot be reached, the topic is missing); logged.
@@ -119,7 +119,7 @@ async fn run(
                     next.insert(message.partition(), message.offset() + 1);
                     match MessageRecord::decode(message.payload()).and_then(|r| r.to_event()) {
                         Ok(event) => {
-                            if items.send(FeedItem::Event(event)).await.is_err() {
+                            if items.send(FeedItem::Event(Arc::new(event))).await.is_err() {
                                 break;
                             }
                         }
