@@ -13,8 +13,9 @@
 //!
 //! **Publishing** goes through the node's one multiplexed connection ([`Redis`]), so one node's
 //! publishes reach Redis, and every subscriber, in publish order. Each publish is bounded by the
-//! handle's timeout. While the subscriber connection is known to be lost (from its loss until
-//! the supervisor has subscribed again), `publish` fails at once with `BusError::Unavailable`
+//! handle's timeout. While Redis is known to be down (the subscriber connection failed its health
+//! check, or an attempt to reconnect it failed, until the supervisor has subscribed again),
+//! `publish` fails at once with `BusError::Unavailable`
 //! without trying: callers publish under the conversation's order lock, and waiting out the
 //! timeout there would slow that conversation on every node for the whole outage. The
 //! supervisor's reconnection attempts are the probe that ends this state.
@@ -82,7 +83,7 @@ pub struct RedisBus {
     redis: Redis,
     channel: Arc<str>,
     fanout: Arc<Fanout>,
-    /// Set by the supervisor while the subscriber connection is lost: publishes fail at once.
+    /// Set by the supervisor while Redis is known to be down: publishes fail at once.
     down: Arc<AtomicBool>,
     client_name: String,
     supervisor: AbortHandle,
@@ -133,7 +134,7 @@ impl RedisBus {
         &self.channel
     }
 
-    /// Whether the subscriber connection is lost (and publishes fail at once).
+    /// Whether Redis is known to be down (and publishes fail at once).
     pub fn is_down(&self) -> bool {
         self.down.load(Ordering::Acquire)
     }
@@ -184,6 +185,16 @@ impl BusSubscription for RedisSubscription {
     async fn next(&mut self) -> Option<BusItem> {
         self.receiver.recv().await
     }
+}
+
+/// How the subscriber connection was lost.
+#[derive(Debug, PartialEq, Eq)]
+enum Lost {
+    /// Closed (Redis stopped, or closed this connection alone, e.g. a slow subscriber): Redis
+    /// may be fine, so publishes go on until an attempt to reconnect fails.
+    Closed,
+    /// No answer to the health check: Redis is unreachable, publishes fail at once.
+    Unresponsive,
 }
 
 /// Everything the supervisor needs to (re)open the subscriber connection.
@@ -246,8 +257,9 @@ impl Subscriber {
 
     async fn supervise(self, mut connection: MultiplexedConnection) {
         loop {
-            self.until_lost(&mut connection).await;
-            self.down.store(true, Ordering::Release);
+            if self.until_lost(&mut connection).await == Lost::Unresponsive {
+                self.down.store(true, Ordering::Release);
+            }
             // Stop accepting the old connection's pushes before letting it go.
             let generation = self.fanout.next_generation();
             drop(connection);
@@ -260,27 +272,30 @@ impl Subscriber {
     }
 
     /// Wait until the connection is gone: a disconnection push or a failed health check.
-    async fn until_lost(&self, connection: &mut MultiplexedConnection) {
+    async fn until_lost(&self, connection: &mut MultiplexedConnection) -> Lost {
         loop {
             tokio::select! {
-                () = self.lost.notified() => return,
+                () = self.lost.notified() => return Lost::Closed,
                 () = tokio::time::sleep(self.options.health_interval) => {
                     let ping = redis::cmd("PING");
                     if let Err(err) = bounded(self.timeout, ping.query_async::<String>(connection)).await {
                         tracing::warn!(%err, "bus subscriber connection failed its health check");
-                        return;
+                        return Lost::Unresponsive;
                     }
                 }
             }
         }
     }
 
+    /// Connect again, first at once; Redis is known down (publishes fail at once) from the first
+    /// failed attempt until one succeeds.
     async fn reopen(&self, generation: u64) -> MultiplexedConnection {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.open(generation).await {
                 Ok(connection) => return connection,
                 Err(err) => {
+                    self.down.store(true, Ordering::Release);
                     let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
                     tracing::warn!(%err, wait_ms = wait.as_millis() as u64, "bus resubscribe failed");
                     tokio::time::sleep(wait).await;
