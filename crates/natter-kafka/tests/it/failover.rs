@@ -98,6 +98,9 @@ async fn message_events_come_from_the_log_while_the_bus_is_down_and_the_switch_b
     assert!(matches!(next(&mut subscription).await, BusItem::Down));
     for seq in 2..=4 {
         assert!(publish(seq).await.is_err(), "the bus is down");
+        // Written before publish returned (before the conversation's lock is released), so
+        // the next change, from any node, lands after it in the log.
+        assert_eq!(log.undecided(), 0, "seq {seq} not yet written");
     }
     // From the log (after a replay of the one delivered live).
     while delivered.len() < 4 {
