@@ -17,7 +17,8 @@
 //! read the log in the real-time bus's stead ([`crate::failover`]): so when the real-time
 //! publish fails, `publish` waits (at most [`DELIVERY_WAIT`]) until the broker has the record
 //! before returning, and the lock is released only then; the log then holds the conversation's
-//! events in commit order across nodes for as long as the bus is down.
+//! events in commit order across nodes for as long as the bus is down. A message event written
+//! so is published (`Ok`): every gateway reads it from the log meanwhile.
 //!
 //! Failures are logged with the conversation and seq and counted in
 //! `natter_kafka_produce_failures_total{stage="enqueue"|"delivery"}`. A record that is not
@@ -115,9 +116,9 @@ impl KafkaEventLog {
         self.undecided.load(Ordering::Acquire)
     }
 
-    /// Enqueue `record`; with `report`, the receiver resolves when the broker has it (or it
-    /// failed).
-    fn produce(&self, record: &MessageRecord, report: bool) -> Option<oneshot::Receiver<()>> {
+    /// Enqueue `record`; with `report`, the receiver resolves when the outcome is known (`true`:
+    /// the broker has it).
+    fn produce(&self, record: &MessageRecord, report: bool) -> Option<oneshot::Receiver<bool>> {
         let key = record.key();
         let payload = record.encode();
         let (done, delivered) = if report {
@@ -149,8 +150,11 @@ impl EventBus for KafkaEventLog {
             && let Some(delivered) = self.produce(&record, live.is_err())
         {
             // The log is how the other nodes get this event now: keep the lock until it is
-            // written, so the next change of the conversation lands after it.
-            let _ = tokio::time::timeout(DELIVERY_WAIT, delivered).await;
+            // written, so the next change of the conversation lands after it. Once written, it
+            // is published (gateways read it from the log while the bus is down).
+            if let Ok(Ok(true)) = tokio::time::timeout(DELIVERY_WAIT, delivered).await {
+                return Ok(());
+            }
         }
         live
     }
@@ -167,12 +171,12 @@ struct DeliveryTag {
     conversation: uuid::Uuid,
     seq: i64,
     kind: RecordKind,
-    /// Told when the outcome is known, if the publisher waits for it.
-    done: Option<oneshot::Sender<()>>,
+    /// Told the outcome (`true`: written), if the publisher waits for it.
+    done: Option<oneshot::Sender<bool>>,
 }
 
 impl DeliveryTag {
-    fn of(record: &MessageRecord, done: Option<oneshot::Sender<()>>) -> Self {
+    fn of(record: &MessageRecord, done: Option<oneshot::Sender<bool>>) -> Self {
         Self {
             conversation: record.conversation_id,
             seq: record.seq,
@@ -216,7 +220,7 @@ impl ProducerContext for LogContext {
         }
         self.undecided.fetch_sub(1, Ordering::AcqRel);
         if let Some(done) = tag.done.take() {
-            let _ = done.send(());
+            let _ = done.send(result.is_ok());
         }
     }
 }
