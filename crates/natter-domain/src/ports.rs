@@ -213,6 +213,16 @@ pub enum BusItem {
     Event(std::sync::Arc<Event>),
     /// Events were dropped for this subscriber; local connections must resync.
     Lagged,
+    /// The bus lost its connection: events published from now on may not arrive until it
+    /// reports `Lagged` (reconnected, what was published in between is missing) or, when a
+    /// durable feed fills in (`natter-kafka`), `Resumed`. Meanwhile only message events can
+    /// arrive (read from the durable log): membership events may be missing, so members must be
+    /// resolved from the store.
+    Down,
+    /// After `Down`: the bus is live again and every message event published in between was
+    /// delivered. Membership events published in between may be missing: member sets cached
+    /// before must be reloaded.
+    Resumed,
 }
 
 /// Who is online. Counts connections per user across the cluster.

@@ -4,6 +4,8 @@
 //!   every event goes to the real-time bus first; message events (created, updated) are then
 //!   also written to the topic (default `natter.messages`), keyed by conversation, so one
 //!   conversation's records keep their order in one partition.
+//!   Its subscriptions fill in from the topic while the real-time bus is down (`failover.rs`,
+//!   reading through `feed.rs`), so gateways keep delivering messages through a Redis outage.
 //! - [`MessageRecord`] (`record.rs`) is the versioned JSON record.
 //! - [`run_consumer`] (`consumer.rs`) runs one member of a consumer group: at least once, offsets
 //!   committed only after the handler succeeded.
@@ -18,6 +20,8 @@
 mod config;
 mod consumer;
 mod errors;
+mod failover;
+mod feed;
 mod log;
 mod notifier;
 mod record;
@@ -26,7 +30,8 @@ mod topics;
 pub use config::{DEFAULT_TOPIC, KafkaConfig};
 pub use consumer::{RecordHandler, run_consumer};
 pub use errors::{HandlerError, KafkaLogError};
+pub use failover::{CATCH_UP_MAX, HOLD_MAX, REPLAY_MARGIN, SETTLE};
 pub use log::KafkaEventLog;
 pub use notifier::{NOTIFIER_GROUP, Notifier, PREVIEW_CHARS};
-pub use record::{MessageRecord, RECORD_VERSION, RecordError, RecordKind};
+pub use record::{MessageRecord, RECORD_VERSION, RecordError, RecordKind, RecordReaction};
 pub use topics::ensure_topic;

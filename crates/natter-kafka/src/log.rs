@@ -5,13 +5,20 @@
 //! consumers (the notifier) need every message event, in order, and can be late. So `publish`
 //! hands the event to the real-time bus first and then *enqueues* the record with librdkafka,
 //! which batches, retries while a broker restarts (for up to `delivery_timeout`) and reports
-//! the outcome on its own thread. The caller (who holds the conversation's order lock) never
-//! waits for Kafka.
+//! the outcome on its own thread. The caller (who holds the conversation's order lock) does not
+//! wait for Kafka while the real-time bus works (see Order for when it does, briefly).
 //!
 //! Order: records are keyed by conversation, so each conversation maps to one partition, and
 //! the idempotent producer (`enable.idempotence`, `acks=all`) keeps their order and writes each
 //! once, even across its internal retries. Since `publish` is called under the conversation's
-//! lock, the log holds a conversation's events in commit order.
+//! lock, one node's records of a conversation are in commit order. Records of different nodes
+//! are not, in general: a node enqueues its record and releases the lock, and the next node's
+//! record can reach the broker first. That is harmless for the notifier, but not while gateways
+//! read the log in the real-time bus's stead ([`crate::failover`]): so when the real-time
+//! publish fails, `publish` waits (at most [`DELIVERY_WAIT`]) until the broker has the record
+//! before returning, and the lock is released only then; the log then holds the conversation's
+//! events in commit order across nodes for as long as the bus is down. A message event written
+//! so is published (`Ok`): every gateway reads it from the log meanwhile.
 //!
 //! Failures are logged with the conversation and seq and counted in
 //! `natter_kafka_produce_failures_total{stage="enqueue"|"delivery"}`. A record that is not
@@ -31,9 +38,15 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
+use tokio::sync::oneshot;
+
 use crate::config::{KafkaConfig, millis};
 use crate::errors::KafkaLogError;
+use crate::failover::Failover;
 use crate::record::{MessageRecord, RecordKind};
+
+/// How long `publish` waits for the broker to have a record the real-time bus did not take.
+pub const DELIVERY_WAIT: Duration = Duration::from_secs(1);
 
 /// An [`EventBus`] that forwards everything to an inner real-time bus and also writes message
 /// events (`MessageCreated`, `MessageUpdated`) to the Kafka topic.
@@ -41,6 +54,8 @@ pub struct KafkaEventLog {
     inner: Arc<dyn EventBus>,
     producer: ThreadedProducer<LogContext>,
     topic: String,
+    /// For the subscriptions' durable feeds.
+    config: KafkaConfig,
     /// Records enqueued whose outcome (delivered or failed) is not known yet: shared with the
     /// delivery-report context, which decrements it.
     undecided: Arc<AtomicUsize>,
@@ -68,6 +83,7 @@ impl KafkaEventLog {
             inner,
             producer,
             topic: config.topic.clone(),
+            config: config.clone(),
             undecided,
         })
     }
@@ -100,10 +116,18 @@ impl KafkaEventLog {
         self.undecided.load(Ordering::Acquire)
     }
 
-    fn produce(&self, record: &MessageRecord) {
+    /// Enqueue `record`; with `report`, the receiver resolves when the outcome is known (`true`:
+    /// the broker has it).
+    fn produce(&self, record: &MessageRecord, report: bool) -> Option<oneshot::Receiver<bool>> {
         let key = record.key();
         let payload = record.encode();
-        let tag = Box::new(DeliveryTag::of(record));
+        let (done, delivered) = if report {
+            let (done, delivered) = oneshot::channel();
+            (Some(done), Some(delivered))
+        } else {
+            (None, None)
+        };
+        let tag = Box::new(DeliveryTag::of(record, done));
         let base = BaseRecord::with_opaque_to(&self.topic, tag)
             .key(&key[..])
             .payload(&payload);
@@ -111,7 +135,9 @@ impl KafkaEventLog {
         if let Err((err, base)) = self.producer.send(base) {
             self.undecided.fetch_sub(1, Ordering::AcqRel);
             failed("enqueue", &base.delivery_opaque, &err);
+            return None;
         }
+        delivered
     }
 }
 
@@ -120,14 +146,22 @@ impl EventBus for KafkaEventLog {
     async fn publish(&self, event: Event) -> Result<(), BusError> {
         let record = MessageRecord::from_event(&event);
         let live = self.inner.publish(event).await;
-        if let Some(record) = record {
-            self.produce(&record);
+        if let Some(record) = record
+            && let Some(delivered) = self.produce(&record, live.is_err())
+        {
+            // The log is how the other nodes get this event now: keep the lock until it is
+            // written, so the next change of the conversation lands after it. Once written, it
+            // is published (gateways read it from the log while the bus is down).
+            if let Ok(Ok(true)) = tokio::time::timeout(DELIVERY_WAIT, delivered).await {
+                return Ok(());
+            }
         }
         live
     }
 
+    /// The real-time bus's subscription, filled in from the topic while that bus is down.
     fn subscribe(&self) -> Box<dyn BusSubscription> {
-        self.inner.subscribe()
+        Box::new(Failover::new(self.inner.subscribe(), self.config.clone()))
     }
 }
 
@@ -137,14 +171,17 @@ struct DeliveryTag {
     conversation: uuid::Uuid,
     seq: i64,
     kind: RecordKind,
+    /// Told the outcome (`true`: written), if the publisher waits for it.
+    done: Option<oneshot::Sender<bool>>,
 }
 
 impl DeliveryTag {
-    fn of(record: &MessageRecord) -> Self {
+    fn of(record: &MessageRecord, done: Option<oneshot::Sender<bool>>) -> Self {
         Self {
             conversation: record.conversation_id,
             seq: record.seq,
             kind: record.kind,
+            done,
         }
     }
 }
@@ -176,11 +213,14 @@ impl ClientContext for LogContext {
 impl ProducerContext for LogContext {
     type DeliveryOpaque = Box<DeliveryTag>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, tag: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, mut tag: Self::DeliveryOpaque) {
         match result {
             Ok(_) => metrics::counter!("natter_kafka_produced_total").increment(1),
             Err((err, _)) => failed("delivery", &tag, err),
         }
         self.undecided.fetch_sub(1, Ordering::AcqRel);
+        if let Some(done) = tag.done.take() {
+            let _ = done.send(result.is_ok());
+        }
     }
 }

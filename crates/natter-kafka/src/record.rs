@@ -6,11 +6,18 @@
 //! `v = 1` (readers ignore unknown fields, and new fields default when absent); a reader skips
 //! records of a version it does not know (see the consumer loop) rather than misreading them.
 //!
+//! The record carries the whole message (since the fields after `deleted` were added, still
+//! `v = 1`), so a gateway reading the log while the real-time bus is down ([`crate::failover`])
+//! builds the same `message.new` / `message.updated` frame as from the bus ([`MessageRecord::to_event`]).
+//! A record written before those fields existed has no `client_msg_id` and cannot be turned back
+//! into an event.
+//!
 //! Key: the conversation id's 16 bytes, so one conversation's records share a partition and
 //! keep their commit order.
 
 use natter_domain::events::Event;
-use natter_domain::model::Message;
+use natter_domain::model::{Message, ReactionCount};
+use natter_domain::values::{ClientMsgId, Reaction};
 use natter_domain::{ConversationId, MessageId, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -53,6 +60,22 @@ pub struct MessageRecord {
     pub created_at_ms: i64,
     #[serde(default)]
     pub deleted: bool,
+    /// Empty in records written before it was added.
+    #[serde(default)]
+    pub client_msg_id: String,
+    #[serde(default)]
+    pub reply_to_seq: Option<i64>,
+    #[serde(default)]
+    pub edited_at_ms: Option<i64>,
+    #[serde(default)]
+    pub reactions: Vec<RecordReaction>,
+}
+
+/// One reaction and who reacted, in order of reacting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordReaction {
+    pub emoji: String,
+    pub user_ids: Vec<Uuid>,
 }
 
 /// A record that cannot be read: never retried, the consumer skips it.
@@ -66,6 +89,8 @@ pub enum RecordError {
     Version(u32),
     #[error("bad message id {0:?}")]
     MessageId(String),
+    #[error("record cannot be turned back into an event: {0}")]
+    Incomplete(String),
 }
 
 impl MessageRecord {
@@ -96,7 +121,52 @@ impl MessageRecord {
             mentions: message.mentions.iter().map(|user| user.0).collect(),
             created_at_ms: message.created_at_ms,
             deleted: message.deleted,
+            client_msg_id: message.client_msg_id.as_str().to_owned(),
+            reply_to_seq: message.reply_to_seq,
+            edited_at_ms: message.edited_at_ms,
+            reactions: message
+                .reactions
+                .iter()
+                .map(|reaction| RecordReaction {
+                    emoji: reaction.emoji.as_str().to_owned(),
+                    user_ids: reaction.user_ids.iter().map(|user| user.0).collect(),
+                })
+                .collect(),
         }
+    }
+
+    /// The event this record was written for, as the real-time bus carried it.
+    pub fn to_event(&self) -> Result<Event, RecordError> {
+        let incomplete = |err: natter_domain::DomainError| RecordError::Incomplete(err.to_string());
+        let reactions = self
+            .reactions
+            .iter()
+            .map(|reaction| {
+                Ok(ReactionCount {
+                    emoji: Reaction::parse(&reaction.emoji).map_err(incomplete)?,
+                    user_ids: reaction.user_ids.iter().copied().map(UserId).collect(),
+                })
+            })
+            .collect::<Result<_, RecordError>>()?;
+        let message = Message {
+            id: self.message_id()?,
+            conversation_id: self.conversation(),
+            seq: self.seq,
+            mod_seq: self.mod_seq,
+            sender_id: self.sender(),
+            client_msg_id: ClientMsgId::parse(&self.client_msg_id).map_err(incomplete)?,
+            text: self.text.clone(),
+            reply_to_seq: self.reply_to_seq,
+            mentions: self.mentions.iter().copied().map(UserId).collect(),
+            created_at_ms: self.created_at_ms,
+            edited_at_ms: self.edited_at_ms,
+            deleted: self.deleted,
+            reactions,
+        };
+        Ok(match self.kind {
+            RecordKind::Created => Event::MessageCreated(message),
+            RecordKind::Updated => Event::MessageUpdated(message),
+        })
     }
 
     /// The Kafka key: the conversation id's bytes.
@@ -172,6 +242,42 @@ mod tests {
         assert_eq!(decoded.message_id().unwrap(), message.id);
         assert!(decoded.mentions(message.mentions[0]));
         assert_eq!(decoded.key(), *message.conversation_id.0.as_bytes());
+    }
+
+    #[test]
+    fn turns_back_into_the_same_event() {
+        let mut message = message();
+        message.reply_to_seq = Some(2);
+        message.edited_at_ms = Some(1_800_000_000_500);
+        message.reactions = vec![ReactionCount {
+            emoji: Reaction::parse(":tada:").unwrap(),
+            user_ids: vec![UserId::new(), message.sender_id],
+        }];
+        for event in [
+            Event::MessageCreated(message.clone()),
+            Event::MessageUpdated(message.clone()),
+        ] {
+            let record = MessageRecord::from_event(&event).unwrap();
+            let decoded = MessageRecord::decode(Some(&record.encode())).unwrap();
+            assert_eq!(decoded.to_event().unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn a_record_from_before_the_new_fields_still_reads() {
+        let old = r#"{"v":1,"kind":"created","conversation_id":"0190a5f2-7c3e-7b1a-9c1d-2f3e4a5b6c7d",
+            "seq":4,"mod_seq":9,"message_id":"7000000000123",
+            "sender_id":"0190a5f2-7c3e-7b1a-9c1d-2f3e4a5b6c7e","text":"hi","mentions":[],
+            "created_at_ms":1800000000000,"deleted":false}"#;
+        let record = MessageRecord::decode(Some(old.as_bytes())).unwrap();
+        assert_eq!(
+            (record.seq, record.mod_seq, record.text.as_str()),
+            (4, 9, "hi")
+        );
+        assert_eq!(record.client_msg_id, "");
+        assert_eq!(record.reply_to_seq, None);
+        assert!(record.reactions.is_empty());
+        assert!(matches!(record.to_event(), Err(RecordError::Incomplete(_))));
     }
 
     #[test]

@@ -13,7 +13,12 @@
 //!
 //! **Publishing** goes through the node's one multiplexed connection ([`Redis`]), so one node's
 //! publishes reach Redis, and every subscriber, in publish order. Each publish is bounded by the
-//! handle's timeout: with Redis down the caller gets `BusError::Unavailable` promptly.
+//! handle's timeout. While Redis is known to be down (the subscriber connection failed its health
+//! check, or an attempt to reconnect it failed, until the supervisor has subscribed again),
+//! `publish` fails at once with `BusError::Unavailable`
+//! without trying: callers publish under the conversation's order lock, and waiting out the
+//! timeout there would slow that conversation on every node for the whole outage. The
+//! supervisor's reconnection attempts are the probe that ends this state.
 //!
 //! **Subscribing** uses a dedicated connection (RESP3, so the same connection can also be named
 //! with `CLIENT SETNAME` and health-checked with `PING`; Redis 6 or later). Its pushes are decoded
@@ -23,13 +28,17 @@
 //! (`client-output-buffer-limit pubsub`), which is handled like any other drop.
 //!
 //! **Reconnecting.** A supervisor task watches the subscriber connection (a disconnection push,
-//! or a `PING` that fails or times out) and replaces it with bounded, jittered exponential
-//! backoff, forever, while the bus lives. Once the new connection is subscribed, every
-//! subscription gets [`BusItem::Lagged`]: events published in between are lost (pub/sub is
-//! at-most-once), so local clients must resync from storage, which is safe from that point on
-//! because the subscription is live again.
+//! or a `PING` that fails or times out, every second by default) and replaces it with bounded,
+//! jittered exponential backoff (at most a second by default, so every node is subscribed again
+//! within about a second of Redis's return), forever, while the bus lives. When the connection is
+//! lost every subscription gets [`BusItem::Down`] at once (a durable feed can fill in from then
+//! on); once the new connection is subscribed, every subscription gets [`BusItem::Lagged`]:
+//! events published in between are lost (pub/sub is at-most-once), so local clients must resync
+//! from storage (or from the durable feed), which is safe from that point on because the
+//! subscription is live again.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -64,8 +73,8 @@ impl Default for BusOptions {
         Self {
             channel: "natter:events".into(),
             subscriber_capacity: 65_536,
-            health_interval: Duration::from_secs(5),
-            max_backoff: Duration::from_secs(5),
+            health_interval: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -74,6 +83,8 @@ pub struct RedisBus {
     redis: Redis,
     channel: Arc<str>,
     fanout: Arc<Fanout>,
+    /// Set by the supervisor while Redis is known to be down: publishes fail at once.
+    down: Arc<AtomicBool>,
     client_name: String,
     supervisor: AbortHandle,
 }
@@ -91,6 +102,7 @@ impl RedisBus {
         let client_name = format!("natter-bus-{:016x}", rand::random::<u64>());
         let channel: Arc<str> = options.channel.as_str().into();
         let fanout = Arc::new(Fanout::new(options.subscriber_capacity));
+        let down = Arc::new(AtomicBool::new(false));
         let subscriber = Subscriber {
             client,
             client_name: client_name.clone(),
@@ -98,6 +110,7 @@ impl RedisBus {
             timeout: redis.timeout(),
             fanout: Arc::clone(&fanout),
             lost: Arc::new(Notify::new()),
+            down: Arc::clone(&down),
             options,
         };
         let connection = subscriber.open(fanout.generation()).await?;
@@ -106,6 +119,7 @@ impl RedisBus {
             redis: redis.clone(),
             channel,
             fanout,
+            down,
             client_name,
             supervisor,
         })
@@ -119,6 +133,11 @@ impl RedisBus {
     pub fn channel(&self) -> &str {
         &self.channel
     }
+
+    /// Whether Redis is known to be down (and publishes fail at once).
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for RedisBus {
@@ -131,6 +150,11 @@ impl Drop for RedisBus {
 #[async_trait]
 impl EventBus for RedisBus {
     async fn publish(&self, event: Event) -> Result<(), BusError> {
+        if self.is_down() {
+            return Err(BusError::Unavailable(
+                "Redis is unreachable (the bus lost its subscription)".into(),
+            ));
+        }
         let payload = codec::encode(&event);
         let mut connection = self.redis.connection();
         let _receivers: i64 = self
@@ -163,6 +187,16 @@ impl BusSubscription for RedisSubscription {
     }
 }
 
+/// How the subscriber connection was lost.
+#[derive(Debug, PartialEq, Eq)]
+enum Lost {
+    /// Closed (Redis stopped, or closed this connection alone, e.g. a slow subscriber): Redis
+    /// may be fine, so publishes go on until an attempt to reconnect fails.
+    Closed,
+    /// No answer to the health check: Redis is unreachable, publishes fail at once.
+    Unresponsive,
+}
+
 /// Everything the supervisor needs to (re)open the subscriber connection.
 struct Subscriber {
     client: redis::Client,
@@ -172,6 +206,8 @@ struct Subscriber {
     fanout: Arc<Fanout>,
     /// Notified by the current connection's disconnection push.
     lost: Arc<Notify>,
+    /// Shared with the bus: set while the connection is lost.
+    down: Arc<AtomicBool>,
     options: BusOptions,
 }
 
@@ -221,39 +257,45 @@ impl Subscriber {
 
     async fn supervise(self, mut connection: MultiplexedConnection) {
         loop {
-            self.until_lost(&mut connection).await;
+            if self.until_lost(&mut connection).await == Lost::Unresponsive {
+                self.down.store(true, Ordering::Release);
+            }
             // Stop accepting the old connection's pushes before letting it go.
             let generation = self.fanout.next_generation();
             drop(connection);
             tracing::warn!(channel = %self.channel, "bus subscriber connection lost; reconnecting");
             connection = self.reopen(generation).await;
+            self.down.store(false, Ordering::Release);
             self.fanout.resubscribed(generation);
             tracing::info!(channel = %self.channel, "bus resubscribed; subscribers resync");
         }
     }
 
     /// Wait until the connection is gone: a disconnection push or a failed health check.
-    async fn until_lost(&self, connection: &mut MultiplexedConnection) {
+    async fn until_lost(&self, connection: &mut MultiplexedConnection) -> Lost {
         loop {
             tokio::select! {
-                () = self.lost.notified() => return,
+                () = self.lost.notified() => return Lost::Closed,
                 () = tokio::time::sleep(self.options.health_interval) => {
                     let ping = redis::cmd("PING");
                     if let Err(err) = bounded(self.timeout, ping.query_async::<String>(connection)).await {
                         tracing::warn!(%err, "bus subscriber connection failed its health check");
-                        return;
+                        return Lost::Unresponsive;
                     }
                 }
             }
         }
     }
 
+    /// Connect again, first at once; Redis is known down (publishes fail at once) from the first
+    /// failed attempt until one succeeds.
     async fn reopen(&self, generation: u64) -> MultiplexedConnection {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.open(generation).await {
                 Ok(connection) => return connection,
                 Err(err) => {
+                    self.down.store(true, Ordering::Release);
                     let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
                     tracing::warn!(%err, wait_ms = wait.as_millis() as u64, "bus resubscribe failed");
                     tokio::time::sleep(wait).await;

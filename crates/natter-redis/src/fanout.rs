@@ -8,8 +8,9 @@
 //! reads it), then the events after. Events dropped while a marker is still queued need no new
 //! marker: the resync that marker triggers happens after they were committed.
 //!
-//! Connections come in generations: when the pub/sub connection is replaced, pushes still
-//! arriving from the old one are ignored, and every subscription gets `Lagged` once the new
+//! Connections come in generations: when the pub/sub connection is lost, every subscription
+//! gets [`BusItem::Down`] at once (so it can fill in from a durable feed), pushes still arriving
+//! from the old connection are ignored, and every subscription gets `Lagged` once the new
 //! connection is subscribed (what was published in between is lost: pub/sub is at-most-once).
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,11 +105,14 @@ impl Fanout {
         }
     }
 
-    /// The current connection is being replaced: stop accepting its pushes. Returns the next
-    /// connection's generation.
+    /// The current connection is lost and being replaced: stop accepting its pushes and tell
+    /// every subscription the bus is down. Returns the next connection's generation.
     pub(crate) fn next_generation(&self) -> u64 {
         let mut state = self.state();
         state.generation += 1;
+        if !state.gap_pending {
+            state.slots.retain_mut(|slot| slot.down() != Offer::Closed);
+        }
         state.gap_pending = true;
         state.generation
     }
@@ -171,6 +175,22 @@ impl Slot {
         }
     }
 
+    /// The connection is lost: queue [`BusItem::Down`] (in the reserved slot's stead, a marker
+    /// if the queue is full: this subscriber resyncs instead of filling in).
+    fn down(&mut self) -> Offer {
+        if self.marker_owed || self.sender.capacity() <= 1 {
+            return self.gap();
+        }
+        match self.sender.try_send(BusItem::Down) {
+            Ok(()) => {
+                self.marker_at_tail = false;
+                Offer::Queued
+            }
+            Err(TrySendError::Closed(_)) => Offer::Closed,
+            Err(TrySendError::Full(_)) => self.gap(),
+        }
+    }
+
     /// Something this subscriber should have seen is lost: make sure a marker follows.
     fn gap(&mut self) -> Offer {
         if self.sender.is_closed() {
@@ -219,6 +239,8 @@ mod tests {
                     _ => unreachable!(),
                 },
                 BusItem::Lagged => None,
+                BusItem::Down => Some(-1),
+                BusItem::Resumed => unreachable!(),
             });
         }
         out
@@ -264,11 +286,33 @@ mod tests {
         fanout.deliver(old, event(1));
         let new = fanout.next_generation();
         fanout.deliver(old, event(2)); // stale connection
-        assert_eq!(seen(&mut sub), vec![Some(1)]);
+        assert_eq!(
+            seen(&mut sub),
+            vec![Some(1), Some(-1)],
+            "the event, then down"
+        );
         fanout.resubscribed(new);
         fanout.resubscribed(new); // once only
         fanout.deliver(new, event(3));
-        assert_eq!(seen(&mut sub), vec![None, Some(3)]);
+        assert_eq!(
+            seen(&mut sub),
+            vec![None, Some(3)],
+            "lagged, then the event"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_gets_a_marker_instead_of_down() {
+        let fanout = Fanout::new(1);
+        let mut sub = fanout.subscribe();
+        fanout.deliver(fanout.generation(), event(1));
+        let new = fanout.next_generation();
+        fanout.resubscribed(new);
+        assert_eq!(
+            seen(&mut sub),
+            vec![Some(1), None],
+            "one marker covers both"
+        );
     }
 
     #[test]
@@ -278,7 +322,7 @@ mod tests {
         let new = fanout.next_generation();
         fanout.deliver(new, event(1));
         fanout.resubscribed(new);
-        assert_eq!(seen(&mut sub), vec![None, Some(1)]);
+        assert_eq!(seen(&mut sub), vec![Some(-1), None, Some(1)]);
     }
 
     #[tokio::test]

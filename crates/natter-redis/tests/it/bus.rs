@@ -25,7 +25,7 @@ async fn next(subscription: &mut Box<dyn BusSubscription>, what: &str) -> BusIte
 async fn next_event(subscription: &mut Box<dyn BusSubscription>, what: &str) -> Arc<Event> {
     match next(subscription, what).await {
         BusItem::Event(event) => event,
-        BusItem::Lagged => panic!("unexpected Lagged while waiting for {what}"),
+        other => panic!("unexpected {other:?} while waiting for {what}"),
     }
 }
 
@@ -191,7 +191,11 @@ async fn a_killed_pubsub_connection_yields_lagged_and_delivery_resumes() {
     assert_eq!(killed, 1);
 
     assert!(matches!(
-        next(&mut subscription, "Lagged after the kill").await,
+        next(&mut subscription, "Down at the kill").await,
+        BusItem::Down
+    ));
+    assert!(matches!(
+        next(&mut subscription, "Lagged after resubscribing").await,
         BusItem::Lagged
     ));
     // The subscription is live again once Lagged is delivered.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use natter_domain::ports::{BusItem, EventBus, PresenceStore};
 use natter_domain::{ConversationId, UserId};
-use natter_redis::{BusOptions, RedisBus, RedisPresence, RedisRateLimiter};
+use natter_redis::{BusOptions, Redis, RedisBus, RedisPresence, RedisRateLimiter};
 
 use crate::{eventually, message_event, redis_at, unique, within};
 
@@ -62,6 +62,17 @@ impl Server {
         }
     }
 
+    /// Send `signal` (`STOP`, `CONT`) to the server.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -100,6 +111,10 @@ async fn survives_redis_dying_and_coming_back_empty() {
     assert!(presence.connected(before).await.unwrap());
 
     server.kill();
+    assert!(matches!(
+        within(Duration::from_secs(15), "Down", subscription.next()).await,
+        Some(BusItem::Down)
+    ));
 
     // "Promptly" means bounded, not fast: a dead Redis refuses connections at once, so the only
     // way past these bounds is waiting on a connection that never comes (the bug they catch).
@@ -171,4 +186,65 @@ async fn survives_redis_dying_and_coming_back_empty() {
         observer.online(&[before, during]).await.unwrap(),
         vec![before]
     );
+}
+
+/// A Redis that stops answering (SIGSTOP: its connections stay open and nothing comes back) is
+/// found out by the health check; from then on publishes fail at once instead of each waiting out
+/// the handle's timeout (under a conversation's lock, in natter), until the bus is subscribed
+/// again.
+#[tokio::test]
+async fn publishes_fail_at_once_while_the_subscription_is_known_lost() {
+    let server = Server::new();
+    let redis = Redis::connect_with_timeout(&server.url(), Duration::from_secs(3))
+        .await
+        .unwrap();
+    let bus = RedisBus::start(
+        &redis,
+        BusOptions {
+            health_interval: Duration::from_millis(200),
+            max_backoff: Duration::from_millis(200),
+            ..BusOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut subscription = bus.subscribe();
+    server.signal("STOP");
+    let down = within(
+        Duration::from_secs(15),
+        "Down once the health check fails",
+        subscription.next(),
+    )
+    .await;
+    assert!(matches!(down, Some(BusItem::Down)), "{down:?}");
+    assert!(bus.is_down());
+    // Twenty publishes that each waited out the 3 s timeout would take a minute.
+    let (sender, conversation) = (UserId::new(), ConversationId::new());
+    within(
+        Duration::from_secs(20),
+        "twenty publishes with Redis known down",
+        async {
+            for seq in 1..=20 {
+                let published = bus.publish(message_event(sender, conversation, seq)).await;
+                assert!(published.is_err(), "{published:?}");
+            }
+        },
+    )
+    .await;
+    server.signal("CONT");
+    let lagged = within(
+        Duration::from_secs(30),
+        "Lagged once subscribed again",
+        subscription.next(),
+    )
+    .await;
+    assert!(matches!(lagged, Some(BusItem::Lagged)), "{lagged:?}");
+    assert!(!bus.is_down());
+    let event = message_event(sender, conversation, 21);
+    within(Duration::from_secs(10), "publishing again", async {
+        while bus.publish(event.clone()).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
 }

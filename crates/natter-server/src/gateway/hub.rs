@@ -16,10 +16,19 @@
 //!
 //! Message events of one conversation carry consecutive `mod_seq`s (every change is published,
 //! in commit order). With many nodes a publish can still be lost: its node died between commit
-//! and publish, or could not reach Redis. So for each cached conversation the hub remembers the
-//! last `mod_seq` it saw; an event that skips one means an event was lost, and the local members'
+//! and publish, or could not reach Redis. So per conversation the hub remembers the last
+//! `mod_seq` it handled (`positions`, updated by every message event it receives, bounded like
+//! the member cache); an event that skips one means an event was lost, and the local members'
 //! connections are told to resync (close 4009): they resume from storage, gap-free, instead of
-//! living with a hole.
+//! living with a hole. An event at or below the position was already handled and is dropped:
+//! while the real-time bus is down a durable feed (the Kafka log) delivers message events, and
+//! its replay overlaps what the bus delivered before and after.
+//!
+//! While the bus is down ([`BusItem::Down`] until `Resumed` or `Lagged`) membership events do
+//! not arrive (the durable feed carries message events only), so cached member sets would go
+//! stale: the cache is cleared and members are read from the store for each event instead, so a
+//! member removed meanwhile gets nothing and one added gets everything from then on. `Resumed`
+//! clears the cache again (it missed the membership events of the outage) and caching resumes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,8 +82,11 @@ struct HubState {
     connections: HashMap<u64, Connection>,
     by_user: HashMap<UserId, Vec<u64>>,
     members: HashMap<ConversationId, HashSet<UserId>>,
-    /// Last message `mod_seq` seen per conversation in `members` (same lifetime).
+    /// Last message `mod_seq` handled per conversation: exact for every conversation present
+    /// (every message event updates it), cleared on `Lagged`, bounded by `member_cache_max`.
     positions: HashMap<ConversationId, i64>,
+    /// The bus is down: events come from the durable feed, membership is read from the store.
+    degraded: bool,
 }
 
 struct Connection {
@@ -212,18 +224,36 @@ impl Hub {
     /// Consume the bus until it closes.
     pub async fn run(self, mut subscription: Box<dyn BusSubscription>) {
         while let Some(item) = subscription.next().await {
-            match item {
-                BusItem::Event(event) => self.dispatch(&event).await,
-                BusItem::Lagged => {
-                    tracing::warn!("event bus lagged; local clients will resync");
-                    metrics::counter!("natter_bus_lagged_total").increment(1);
-                    {
-                        let mut state = self.state();
-                        state.members.clear();
-                        state.positions.clear();
-                    }
-                    self.close_all(close_code::RESYNC);
+            self.handle(item).await;
+        }
+    }
+
+    async fn handle(&self, item: BusItem) {
+        match item {
+            BusItem::Event(event) => self.dispatch(&event).await,
+            BusItem::Lagged => {
+                tracing::warn!("event bus lagged; local clients will resync");
+                metrics::counter!("natter_bus_lagged_total").increment(1);
+                {
+                    let mut state = self.state();
+                    state.members.clear();
+                    state.positions.clear();
+                    state.degraded = false;
                 }
+                self.close_all(close_code::RESYNC);
+            }
+            BusItem::Down => {
+                tracing::warn!("event bus down; members are read from the store meanwhile");
+                metrics::counter!("natter_bus_down_total").increment(1);
+                let mut state = self.state();
+                state.members.clear();
+                state.degraded = true;
+            }
+            BusItem::Resumed => {
+                tracing::info!("event bus resumed without a gap; member sets reload");
+                let mut state = self.state();
+                state.members.clear();
+                state.degraded = false;
             }
         }
     }
@@ -273,54 +303,62 @@ impl Hub {
         event: &Event,
         frame: &natter_protocol::ServerFrame,
     ) {
-        let needs_load = {
-            let state = self.state();
+        let position = event.message_position().map(|(_, mod_seq)| mod_seq);
+        let (needs_load, degraded) = {
+            let mut state = self.state();
+            if let Some(mod_seq) = position
+                && state
+                    .positions
+                    .get(&conversation)
+                    .is_some_and(|last| mod_seq <= *last)
+            {
+                metrics::counter!("natter_duplicate_events_total").increment(1);
+                return;
+            }
             let cached = state.members.contains_key(&conversation);
             // Nobody here to deliver to and nothing cached to keep current. A cached member set
             // must see every membership event, even with no one connected, or it goes stale.
             if !cached && state.by_user.is_empty() {
+                if let Some(mod_seq) = position
+                    && let Some(last) = state.positions.get_mut(&conversation)
+                {
+                    *last = mod_seq;
+                }
                 return;
             }
-            !cached
+            (!cached || state.degraded, state.degraded)
         };
-        if needs_load {
+        let loaded: Option<HashSet<UserId>> = if needs_load {
             match self.inner.conversations.members(conversation).await {
-                Ok(members) => {
-                    let users = members.into_iter().map(|m| m.user_id).collect();
-                    let mut state = self.state();
-                    state.members.entry(conversation).or_insert(users);
-                    let excess = state
-                        .members
-                        .len()
-                        .saturating_sub(self.inner.member_cache_max);
-                    if excess > 0 {
-                        let evicted: Vec<ConversationId> = state
-                            .members
-                            .keys()
-                            .filter(|c| **c != conversation)
-                            .take(excess)
-                            .copied()
-                            .collect();
-                        for id in evicted {
-                            state.members.remove(&id);
-                            state.positions.remove(&id);
-                        }
-                    }
-                }
+                Ok(members) => Some(members.into_iter().map(|m| m.user_id).collect()),
                 Err(err) => {
                     tracing::warn!(%err, %conversation, "cannot load members; event not delivered live");
                     return;
                 }
             }
-        }
+        } else {
+            None
+        };
         let outbound = Arc::new(Frame {
             position: event.message_position(),
             text: frames::encode(frame),
         });
         let mut state = self.state();
         let state = &mut *state;
-        let Some(members) = state.members.get_mut(&conversation) else {
-            return;
+        let max = self.inner.member_cache_max;
+        let mut uncached;
+        let members = if degraded {
+            uncached = loaded.unwrap_or_default();
+            &mut uncached
+        } else {
+            if let Some(users) = loaded {
+                state.members.entry(conversation).or_insert(users);
+                evict_beyond(&mut state.members, max, conversation);
+            }
+            match state.members.get_mut(&conversation) {
+                Some(members) => members,
+                None => return,
+            }
         };
         if let Event::MemberAdded { member, .. } = event {
             members.insert(member.user_id);
@@ -346,7 +384,10 @@ impl Hub {
                 recipients.push(*user_id);
             }
         }
-        if let Some((_, mod_seq)) = event.message_position() {
+        if let Some(mod_seq) = position {
+            if !state.positions.contains_key(&conversation) {
+                evict_beyond(&mut state.positions, max.saturating_sub(1), conversation);
+            }
             let last = state.positions.entry(conversation).or_insert(mod_seq);
             let skipped = mod_seq > *last + 1;
             *last = (*last).max(mod_seq);
@@ -364,6 +405,23 @@ impl Hub {
         }
         let delivered = state.deliver(recipients.iter(), &outbound);
         metrics::counter!("natter_deliveries_total").increment(delivered as u64);
+    }
+}
+
+/// Remove arbitrary entries other than `keep` until `map` has at most `max` (always safe: a
+/// member set is reloaded on its conversation's next event, a position starts again from it).
+fn evict_beyond<V>(map: &mut HashMap<ConversationId, V>, max: usize, keep: ConversationId) {
+    let excess = map.len().saturating_sub(max);
+    if excess > 0 {
+        let evicted: Vec<ConversationId> = map
+            .keys()
+            .filter(|c| **c != keep)
+            .take(excess)
+            .copied()
+            .collect();
+        for id in evicted {
+            map.remove(&id);
+        }
     }
 }
 
@@ -510,5 +568,112 @@ mod tests {
             "other conversations are not disturbed"
         );
         assert_eq!(*carols.kill.borrow(), None);
+    }
+}
+
+#[cfg(test)]
+mod durable_feed_tests {
+    //! The hub while the durable feed fills in for the bus: duplicates dropped, members read
+    //! from the store.
+
+    use std::time::Duration;
+
+    use natter_conformance::Stores;
+    use natter_conformance::support::Fixture;
+    use natter_domain::model::{Message, Role};
+    use natter_domain::{SessionId, UserId};
+    use natter_store_sqlite::SqliteStore;
+
+    use super::*;
+
+    async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("hub.db"))
+            .await
+            .expect("store");
+        let conversations: Arc<dyn ConversationStore> = Arc::new(store.clone());
+        (
+            Fixture::new(Stores::from_backend(store)),
+            conversations,
+            dir,
+        )
+    }
+
+    /// The `client_msg_id`s of the `message.*` frames queued so far.
+    async fn received(registration: &mut Registration) -> Vec<String> {
+        let mut ids = Vec::new();
+        while let Ok(Some(frame)) =
+            tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await
+        {
+            let json: serde_json::Value = serde_json::from_str(&frame.text).expect("json");
+            if let Some(id) = json["message"]["client_msg_id"].as_str() {
+                ids.push(id.to_owned());
+            }
+        }
+        ids
+    }
+
+    fn ids(messages: &[&Message]) -> Vec<String> {
+        messages
+            .iter()
+            .map(|m| m.client_msg_id.to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_event_at_or_below_the_position_is_dropped() {
+        let (f, conversations, _dir) = fixture().await;
+        let [alice, bob]: [UserId; 2] = f.users(&["alice", "bob"]).await.try_into().unwrap();
+        let group = f.group(alice, &[bob]).await;
+        let hub = Hub::new(conversations, 64, 100);
+        let mut bobs = hub.register(bob, SessionId::new());
+        let m1 = f.send(group.id, alice, "one").await;
+        let m2 = f.send(group.id, alice, "two").await;
+        let m3 = f.send(group.id, alice, "three").await;
+        // The bus delivered m1 and m2; the durable feed replays from m1.
+        for message in [&m1, &m2, &m1, &m2, &m3] {
+            hub.dispatch(&Event::MessageCreated(message.clone())).await;
+        }
+        assert_eq!(received(&mut bobs).await, ids(&[&m1, &m2, &m3]));
+        assert_eq!(*bobs.kill.borrow(), None);
+    }
+
+    #[tokio::test]
+    async fn while_the_bus_is_down_members_come_from_the_store() {
+        let (f, conversations, _dir) = fixture().await;
+        let [alice, bob, carol]: [UserId; 3] = f
+            .users(&["alice", "bob", "carol"])
+            .await
+            .try_into()
+            .unwrap();
+        let group = f.group(alice, &[bob]).await;
+        let hub = Hub::new(conversations.clone(), 64, 100);
+        let mut bobs = hub.register(bob, SessionId::new());
+        let mut carols = hub.register(carol, SessionId::new());
+        let m1 = f.send(group.id, alice, "one").await;
+        hub.dispatch(&Event::MessageCreated(m1.clone())).await;
+
+        hub.handle(BusItem::Down).await;
+        // Membership changes whose events are lost with the bus.
+        conversations
+            .remove_member(group.id, bob, 0)
+            .await
+            .expect("remove bob");
+        conversations
+            .add_member(group.id, carol, Role::Member, 0)
+            .await
+            .expect("add carol");
+        let m2 = f.send(group.id, alice, "two").await;
+        hub.dispatch(&Event::MessageCreated(m2.clone())).await;
+        assert_eq!(received(&mut bobs).await, ids(&[&m1]), "bob left");
+        assert_eq!(received(&mut carols).await, ids(&[&m2]), "carol joined");
+
+        // Back to the cache, reloaded: still right.
+        hub.handle(BusItem::Resumed).await;
+        let m3 = f.send(group.id, alice, "three").await;
+        hub.dispatch(&Event::MessageCreated(m3.clone())).await;
+        assert_eq!(received(&mut bobs).await, Vec::<String>::new());
+        assert_eq!(received(&mut carols).await, ids(&[&m3]));
+        assert_eq!(*carols.kill.borrow(), None, "no resync");
     }
 }

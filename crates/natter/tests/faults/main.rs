@@ -1,5 +1,6 @@
-//! Fault tests of a cluster (three natter nodes behind NGINX): restart Redis, restart the Kafka
-//! broker, stop Cassandra, and partition one node from Redis or PostgreSQL (`partition.rs`). Each stops or restarts a shared server through `scripts/services`, so
+//! Fault tests of a cluster (three natter nodes behind NGINX): restart Redis, stop it for ten
+//! seconds while every node keeps delivering (`outage.rs`), restart the Kafka broker, stop
+//! Cassandra, and partition one node from Redis or PostgreSQL (`partition.rs`). Each stops or restarts a shared server through `scripts/services`, so
 //! they run one at a time in their own test binary, and only when asked
 //! (`NATTER_E2E_CLUSTER=1 cargo test -p natter --test faults -- --ignored --test-threads=1`,
 //! as `scripts/test` does). In every case nothing acknowledged is lost and nothing is duplicated.
@@ -7,6 +8,7 @@
 #[path = "../it/cluster.rs"]
 mod cluster;
 mod netns;
+mod outage;
 mod partition;
 #[path = "../it/server.rs"]
 #[allow(dead_code)]
