@@ -438,16 +438,14 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<SoakReport> {
 
     let mut losses = 0u64;
     for user in &finished {
-        for ((room, _), seen) in user.rooms.iter().zip(&user.seen) {
-            let missing = want[*room].difference(&seen.seqs).count() as u64;
-            if missing > 0 {
-                eprintln!(
-                    "soak: user {} is missing {missing} acknowledged messages of room {room}",
-                    user.index
-                );
-            }
-            losses += missing;
+        let missing = user.missing(&want);
+        if missing > 0 {
+            eprintln!(
+                "soak: user {} never received {missing} acknowledged messages",
+                user.index
+            );
         }
+        losses += missing;
     }
     let under_load: Vec<Sample> = samples.iter().filter(|s| s.traffic).cloned().collect();
     let trends: Vec<Trend> = samples

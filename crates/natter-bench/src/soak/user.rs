@@ -298,11 +298,13 @@ impl User {
         seen.max_seq = seen.max_seq.max(seq);
     }
 
-    fn satisfied(&self, want: &[HashSet<i64>]) -> bool {
+    /// Acknowledged messages (`want`, by global room) of this user's rooms it never received.
+    pub fn missing(&self, want: &[HashSet<i64>]) -> u64 {
         self.rooms
             .iter()
             .zip(&self.seen)
-            .all(|((room, _), seen)| want[*room].is_subset(&seen.seqs))
+            .map(|((room, _), seen)| want[*room].difference(&seen.seqs).count() as u64)
+            .sum()
     }
 
     async fn live(
@@ -318,7 +320,7 @@ impl User {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             if let Some((want, deadline)) = finish.as_ref()
-                && (self.satisfied(want) || Instant::now() > *deadline)
+                && (self.missing(want) == 0 || Instant::now() > *deadline)
             {
                 let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
                 return End::Finished;
@@ -675,5 +677,44 @@ async fn guest_session(
                 ws.send(Message::text(json!({"type": "ping", "id": "p"}).to_string())).await?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: &str, conv: Uuid, seq: i64, mod_seq: i64) -> Value {
+        json!({"type": kind, "message": {"conversation_id": conv, "seq": seq, "mod_seq": mod_seq}})
+    }
+
+    #[test]
+    fn every_change_counts_once_and_a_second_copy_is_a_duplicate() {
+        let env = Env {
+            addr: String::new(),
+            ws_url: String::new(),
+            counters: Counters::default(),
+        };
+        let (mine, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let client = Client::new("http://127.0.0.1:9").unwrap();
+        let mut user = User::new(0, "u".into(), "p".into(), client, vec![(3, mine)]);
+        user.on_change(&env, &change("message.new", mine, 1, 1));
+        user.on_change(&env, &change("message.new", mine, 2, 2));
+        user.on_change(&env, &change("message.updated", mine, 1, 3));
+        user.on_change(&env, &change("message.new", other, 9, 9));
+        assert_eq!(env.counters.get(C::Delivered), 2);
+        assert_eq!(env.counters.get(C::Updated), 1);
+        assert_eq!(env.counters.get(C::Duplicates), 0);
+        assert_eq!(user.seen[0].max_mod, 3);
+        // A replay after a resume that repeats a change already seen.
+        user.on_change(&env, &change("message.updated", mine, 1, 3));
+        assert_eq!(env.counters.get(C::Duplicates), 1);
+
+        let mut want = vec![HashSet::new(); 4];
+        want[3] = HashSet::from([1, 2]);
+        assert_eq!(user.missing(&want), 0);
+        want[3].insert(4);
+        want[2].insert(1); // another user's room
+        assert_eq!(user.missing(&want), 1);
     }
 }
