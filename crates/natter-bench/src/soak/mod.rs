@@ -575,7 +575,7 @@ fn print_summary(r: &SoakReport) {
 pub async fn command(args: &SoakArgs) -> anyhow::Result<()> {
     let report = run(args).await?;
     let out = args.out.clone().unwrap_or_else(|| {
-        let stamp = report.started_utc.replace(':', "").replace('-', "");
+        let stamp = report.started_utc.replace([':', '-'], "");
         PathBuf::from("bench/results").join(format!("soak-{stamp}.json"))
     });
     if let Some(dir) = out.parent() {

@@ -58,6 +58,9 @@ pub enum Action {
     Rest,
 }
 
+/// Where a quiescing device sends its acknowledged (room, seq) pairs.
+pub type AckedReply = oneshot::Sender<Vec<(usize, i64)>>;
+
 pub enum Cmd {
     Act(Action),
     /// Drop the connection (without a close frame when `abrupt`), stay offline for `pause`.
@@ -66,7 +69,7 @@ pub enum Cmd {
         pause: Duration,
     },
     /// Stop acting; answer with every acknowledged (room, seq) once no send is outstanding.
-    Quiesce(oneshot::Sender<Vec<(usize, i64)>>),
+    Quiesce(AckedReply),
     /// Stay connected until every listed seq of every own room was received, or `deadline`.
     Finish {
         want: Arc<Vec<HashSet<i64>>>,
@@ -315,7 +318,7 @@ impl User {
         finish: &mut Option<(Arc<Vec<HashSet<i64>>>, Instant)>,
     ) -> End {
         let mut pending: HashMap<String, Pending> = HashMap::new();
-        let mut quiesce: Option<(oneshot::Sender<Vec<(usize, i64)>>, Instant)> = None;
+        let mut quiesce: Option<(AckedReply, Instant)> = None;
         let mut last_sent = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
