@@ -339,6 +339,7 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<SoakReport> {
                 let sample = Sample {
                     t_s,
                     traffic: !*traffic_over.borrow(),
+                    load1: watch::load1(),
                     procs,
                     client: env.counters.snapshot(),
                 };
@@ -489,8 +490,14 @@ fn utc_now() -> String {
 }
 
 fn print_summary(r: &SoakReport) {
+    let loads: Vec<f64> = r.samples.iter().map(|s| s.load1).collect();
+    let max_load = loads.iter().copied().fold(0.0, f64::max);
     println!(
-        "\nsoak summary ({} min, {} users, {} rooms, {} actions/s, {} drops/s, {} guests/min)",
+        "\nmachine load average (1 min) mean {:.1}, max {max_load:.1}",
+        loads.iter().sum::<f64>() / loads.len().max(1) as f64
+    );
+    println!(
+        "soak summary ({:.1} min, {} users, {} rooms, {} actions/s, {} drops/s, {} guests/min)",
         r.minutes, r.population, r.rooms, r.rate, r.churn_per_s, r.guests_per_min
     );
     println!(

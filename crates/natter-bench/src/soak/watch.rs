@@ -50,6 +50,8 @@ pub struct Sample {
     pub t_s: f64,
     /// Taken while the traffic ran (the trends use only these), not while it drained.
     pub traffic: bool,
+    /// The machine's 1-minute load average (the machine is shared: builds show up here).
+    pub load1: f64,
     pub procs: Vec<Reading>,
     /// The client's running totals.
     pub client: BTreeMap<&'static str, u64>,
@@ -85,6 +87,14 @@ pub fn read(w: &Watched, previous: Option<(&Reading, f64)>, t_s: f64) -> Reading
             ((r.cpu_s - before.cpu_s).max(0.0) / (t_s - before_t) * 100.0 * 10.0).round() / 10.0;
     }
     r
+}
+
+/// The 1-minute load average from /proc/loadavg.
+pub fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Least-squares slope of `points` (seconds, value), per hour.
@@ -177,7 +187,7 @@ pub fn trend(samples: &[Sample], name: &str) -> Option<Trend> {
 
 /// One line per sample: every process, then the client's totals.
 pub fn line(s: &Sample) -> String {
-    let mut out = format!("[{:>6.0} s]", s.t_s);
+    let mut out = format!("[{:>6.0} s] load {:.1} |", s.t_s, s.load1);
     for r in &s.procs {
         if r.alive {
             out.push_str(&format!(
@@ -215,6 +225,7 @@ mod tests {
         Sample {
             t_s,
             traffic: true,
+            load1: 1.0,
             procs: vec![Reading {
                 name: "node-1".into(),
                 pid: 1,
