@@ -110,6 +110,8 @@ pub struct SoakReport {
     pub losses: u64,
     /// Devices that did not finish (their task failed or hung).
     pub devices_lost: usize,
+    /// The processes before the users were registered (idle, or left over from earlier runs).
+    pub before_setup: Vec<watch::Reading>,
     pub trends: Vec<Trend>,
     pub samples: Vec<Sample>,
 }
@@ -278,6 +280,8 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<SoakReport> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs()
     );
+    let before_setup: Vec<watch::Reading> =
+        procs.iter().map(|w| watch::read(w, None, 0.0)).collect();
     let setup_started = Instant::now();
     let (users, n_rooms) = setup(&base, &tag, args.population).await?;
     let names: Vec<String> = users.iter().map(|u| u.username.clone()).collect();
@@ -474,6 +478,7 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<SoakReport> {
         totals: env.counters.snapshot(),
         losses,
         devices_lost: names.len() - finished.len(),
+        before_setup,
         trends,
         samples,
     };
@@ -501,12 +506,12 @@ fn print_summary(r: &SoakReport) {
         r.minutes, r.population, r.rooms, r.rate, r.churn_per_s, r.guests_per_min
     );
     println!(
-        "| process | RSS MiB start / middle / end | RSS first / last window | RSS slope MiB/h | fds start / middle / end | fds first / last window | fds slope /h | threads | CPU % | verdict |"
+        "| process | RSS MiB start / middle / end | RSS first / last window | RSS slope MiB/h (after the first window) | fds start / middle / end | fds first / last window | fds slope /h (after the first window) | threads | CPU % | verdict |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for t in &r.trends {
         println!(
-            "| {} | {} / {} / {} | {} / {} | {:+} | {} / {} / {} | {} / {} | {:+} | {} -> {} | {} | {} |",
+            "| {} | {} / {} / {} | {} / {} | {:+} ({:+}) | {} / {} / {} | {} / {} | {:+} ({:+}) | {} -> {} | {} | {} |",
             t.name,
             t.rss_mib_start,
             t.rss_mib_middle,
@@ -514,12 +519,14 @@ fn print_summary(r: &SoakReport) {
             t.rss_mib_first_window,
             t.rss_mib_last_window,
             t.rss_mib_per_hour,
+            t.rss_mib_per_hour_after_first_window,
             t.fds_start,
             t.fds_middle,
             t.fds_end,
             t.fds_first_window,
             t.fds_last_window,
             t.fds_per_hour,
+            t.fds_per_hour_after_first_window,
             t.threads_start,
             t.threads_end,
             t.cpu_pct_mean,

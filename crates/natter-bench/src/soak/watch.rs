@@ -121,12 +121,16 @@ pub struct Trend {
     pub rss_mib_first_window: f64,
     pub rss_mib_last_window: f64,
     pub rss_mib_per_hour: f64,
+    /// The slope without the first window (start-up and set-up effects, such as the memory
+    /// of the registrations' password hashing, fade in it).
+    pub rss_mib_per_hour_after_first_window: f64,
     pub fds_start: u64,
     pub fds_middle: u64,
     pub fds_end: u64,
     pub fds_first_window: f64,
     pub fds_last_window: f64,
     pub fds_per_hour: f64,
+    pub fds_per_hour_after_first_window: f64,
     pub threads_start: u64,
     pub threads_end: u64,
     pub cpu_pct_mean: f64,
@@ -162,6 +166,12 @@ pub fn trend(samples: &[Sample], name: &str) -> Option<Trend> {
     let fds_last = mean(in_last().map(|p| p.1.fds as f64));
     let rss_points: Vec<(f64, f64)> = points.iter().map(|p| (p.0, mib(p.1))).collect();
     let fd_points: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1.fds as f64)).collect();
+    let later = |all: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        all.iter()
+            .copied()
+            .filter(|p| p.0 > first.0 + window_s)
+            .collect()
+    };
     Some(Trend {
         name: name.to_string(),
         window_s: round(window_s),
@@ -171,12 +181,14 @@ pub fn trend(samples: &[Sample], name: &str) -> Option<Trend> {
         rss_mib_first_window: round(rss_first),
         rss_mib_last_window: round(rss_last),
         rss_mib_per_hour: round(slope_per_hour(&rss_points)),
+        rss_mib_per_hour_after_first_window: round(slope_per_hour(&later(&rss_points))),
         fds_start: first.1.fds,
         fds_middle: middle.1.fds,
         fds_end: last.1.fds,
         fds_first_window: round(fds_first),
         fds_last_window: round(fds_last),
         fds_per_hour: round(slope_per_hour(&fd_points)),
+        fds_per_hour_after_first_window: round(slope_per_hour(&later(&fd_points))),
         threads_start: first.1.threads,
         threads_end: last.1.threads,
         cpu_pct_mean: round(mean(points.iter().skip(1).map(|p| p.1.cpu_pct))),
@@ -263,6 +275,10 @@ mod tests {
         let t = trend(&leaking, "node-1").unwrap();
         assert!(!t.flat, "{t:?}");
         assert!((t.fds_per_hour - 360.0).abs() < 1.0, "{t:?}");
+        assert!(
+            (t.fds_per_hour_after_first_window - 360.0).abs() < 1.0,
+            "{t:?}"
+        );
         // 1 MiB a minute.
         let growing: Vec<Sample> = (0..=60)
             .map(|i| sample(i as f64 * 30.0, 100 + i / 2, 150))
