@@ -88,7 +88,7 @@ pub struct SoakArgs {
         default_value = "/tmp/natter-cluster"
     )]
     pub cluster_dir: PathBuf,
-    /// Where to write the samples and the summary (default bench/results/soak-<time>.json).
+    /// Where to write the samples and the summary (default bench/results/soak/<time>.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -590,7 +590,8 @@ pub async fn command(args: &SoakArgs) -> anyhow::Result<()> {
     let report = run(args).await?;
     let out = args.out.clone().unwrap_or_else(|| {
         let stamp = report.started_utc.replace([':', '-'], "");
-        PathBuf::from("bench/results").join(format!("soak-{stamp}.json"))
+        // A directory of its own: `render` and `--merge` take the latest bench/results/*.json.
+        PathBuf::from("bench/results/soak").join(format!("{stamp}.json"))
     });
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;

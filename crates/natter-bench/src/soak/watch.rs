@@ -80,8 +80,10 @@ pub fn read(w: &Watched, previous: Option<(&Reading, f64)>, t_s: f64) -> Reading
         r.threads += procfs::threads(pid).unwrap_or(0);
         r.cpu_s += procfs::cpu_s(pid).unwrap_or(0.0);
     }
+    // Over less than half a second (the last sample follows the end of the traffic at once) the
+    // clock ticks of /proc make the rate meaningless.
     if let Some((before, before_t)) = previous
-        && t_s > before_t
+        && t_s - before_t >= 0.5
     {
         r.cpu_pct =
             ((r.cpu_s - before.cpu_s).max(0.0) / (t_s - before_t) * 100.0 * 10.0).round() / 10.0;
