@@ -5,9 +5,10 @@
 //! the mean of the last one: growth must stay within 10 % or 8 MiB of RSS (whichever is larger)
 //! and within 10 % or 10 descriptors. The allowances absorb what is not a leak: allocator arenas
 //! and caches still warming up in the first window, and the number of live sockets, which moves
-//! with the churn. A leak per reconnect does not fit in them: a soak makes thousands of
-//! reconnects, so even one descriptor or 4 KiB kept per reconnect overshoots the bound many times.
-//! The least-squares slope over the whole run is reported beside the verdict.
+//! with the churn. A descriptor leak does not fit in them: a soak makes thousands of reconnects,
+//! so one descriptor kept per reconnect overshoots the bound a hundredfold. The memory bound is
+//! coarser (10 % of a node's RSS); the least-squares slopes reported beside the verdict, over the
+//! whole run and without the first window, are the finer evidence.
 
 use std::collections::BTreeMap;
 
