@@ -533,9 +533,8 @@ fn print_summary(r: &SoakReport) {
             if t.flat { "flat" } else { "GROWING" }
         );
     }
-    if let Some(after) = r.samples.last() {
-        let idle: Vec<String> = after
-            .procs
+    let brief = |readings: &[watch::Reading]| -> String {
+        readings
             .iter()
             .map(|p| {
                 format!(
@@ -545,8 +544,12 @@ fn print_summary(r: &SoakReport) {
                     p.fds
                 )
             })
-            .collect();
-        println!("after every client left: {}", idle.join(", "));
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("before setup: {}", brief(&r.before_setup));
+    if let Some(after) = r.samples.last() {
+        println!("after every client left: {}", brief(&after.procs));
     }
     let c = |k: &str| r.totals.get(k).copied().unwrap_or(0);
     println!(
