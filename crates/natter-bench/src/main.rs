@@ -1,8 +1,9 @@
 //! `natter-bench`: load natter and its peers side by side, open-loop, and write the figures.
 //!
 //! One subcommand per scenario of issue 5, `all` (every scenario, every target, writes
-//! `bench/results/<date>.json` and the table in BENCHMARKS.md) and `smoke` (every scenario
-//! against natter only, for seconds at small sizes: CI runs it so the tool cannot rot).
+//! `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run of mixed
+//! traffic against a running cluster, see `soak`) and `smoke` (every scenario and a few seconds
+//! of the soak against natter only, at small sizes: CI runs it so the tool cannot rot).
 
 mod conn;
 mod fleet;
@@ -10,6 +11,7 @@ mod procfs;
 mod report;
 mod scenarios;
 mod sched;
+mod soak;
 mod stats;
 mod synapse;
 mod targets;
@@ -120,7 +122,7 @@ struct Sizes {
     synapse_history_rate: f64,
 }
 
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Clone, PartialEq)]
 enum Command {
     /// 1. Idle connections: server RSS and kernel memory per connection.
     Idle,
@@ -136,6 +138,9 @@ enum Command {
     All,
     /// Every scenario against natter only, small and short; fails if any does not complete.
     Smoke,
+    /// Mixed traffic with reconnects against a running natter (default: the cluster behind
+    /// NGINX) for 30 minutes, sampling the server processes' memory, descriptors and CPU.
+    Soak(soak::SoakArgs),
     /// Runs nothing: renders the latest bench/results/*.json into BENCHMARKS.md again.
     Render,
 }
@@ -175,6 +180,9 @@ fn smoke_sizes() -> Sizes {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Soak(args) = &cli.command {
+        return soak::command(args).await;
+    }
     if cli.command == Command::Render {
         let latest = report::latest_json(std::path::Path::new("bench/results"))?;
         let markdown = report::render_markdown(&Results::read_json(&latest)?);
@@ -255,11 +263,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let scenarios: Vec<Command> = match cli.command {
         Command::All | Command::Smoke => SCENARIOS.to_vec(),
-        one => vec![one],
+        ref one => vec![one.clone()],
     };
     for scenario in scenarios {
+        let scenario = &scenario;
         for &proto in &targets {
-            if scenario == Command::History && proto != Proto::Natter {
+            if *scenario == Command::History && proto != Proto::Natter {
                 continue;
             }
             if let Err(err) = run_one(&ctx, scenario, proto, &sizes, &mut results).await {
@@ -287,6 +296,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 results.failures.push(failure);
             }
         }
+    }
+    if smoke && let Err(err) = soak_smoke(&ctx).await {
+        let failure = format!("soak against natter: {err:#}");
+        eprintln!("FAILED: {failure}");
+        results.failures.push(failure);
     }
     fill_header(&mut results, &ctx, &cli);
     if cli.merge && !smoke {
@@ -327,20 +341,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn scenario_name(c: Command) -> &'static str {
+fn scenario_name(c: &Command) -> &'static str {
     match c {
         Command::Idle => "idle",
         Command::Fanout => "fan-out",
         Command::Latency => "latency",
         Command::Reconnect => "reconnect storm",
         Command::History => "history",
-        Command::All | Command::Smoke | Command::Render => "all",
+        Command::All | Command::Smoke | Command::Render | Command::Soak(_) => "all",
     }
 }
 
 async fn run_one(
     ctx: &Ctx,
-    scenario: Command,
+    scenario: &Command,
     proto: Proto,
     s: &Sizes,
     results: &mut Results,
@@ -370,14 +384,24 @@ async fn run_one(
             };
             scenarios::history(ctx, &opts, results).await
         }
-        Command::All | Command::Smoke | Command::Render => unreachable!("expanded by the caller"),
+        Command::All | Command::Smoke | Command::Render | Command::Soak(_) => {
+            unreachable!("expanded by the caller")
+        }
     }
+}
+
+/// A few seconds of the soak against a fresh embedded natter.
+async fn soak_smoke(ctx: &Ctx) -> anyhow::Result<()> {
+    let server = targets::Server::start(Proto::Natter, &ctx.bins).await?;
+    let outcome = soak::smoke(&server.base_url(), server.pid).await;
+    server.stop().await;
+    outcome
 }
 
 /// Synapse's scenarios, at its own load; natter beside it at the same load when it is a target.
 async fn run_synapse(
     ctx: &Ctx,
-    scenario: Command,
+    scenario: &Command,
     s: &Sizes,
     natter_too: bool,
     results: &mut Results,

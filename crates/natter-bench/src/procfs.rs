@@ -1,5 +1,5 @@
-//! Readings from /proc: a process's CPU seconds and resident memory, and the kernel's socket
-//! memory. Parsing is split from reading so it can be tested on fixed text.
+//! Readings from /proc: a process's CPU seconds, resident memory, open file descriptors and
+//! threads, its children, and the kernel's socket memory. Parsing is split from reading so it can be tested on fixed text.
 
 use std::fs;
 
@@ -22,6 +22,18 @@ pub fn parse_stat_cpu_s(stat: &str) -> Option<f64> {
 pub fn parse_status_rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `Threads` of `status` text.
+pub fn parse_status_threads(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("Threads:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The parent pid (field 4) of `stat` text.
+pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// TCP socket counts and buffer memory from /proc/net/sockstat.
@@ -75,6 +87,31 @@ pub fn slab_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Open file descriptors of `pid` (entries of /proc/PID/fd).
+pub fn fd_count(pid: u32) -> Option<u64> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+pub fn threads(pid: u32) -> Option<u64> {
+    parse_status_threads(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+/// The processes whose parent is `pid` (NGINX's workers under its master).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| parse_stat_ppid(&stat))
+                == Some(pid)
+        })
+        .collect()
+}
+
 /// A process's counters at one instant.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcSample {
@@ -106,6 +143,15 @@ mod tests {
         let status = "Name:\tnatter\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(parse_status_rss_kib(status), Some(12345));
         assert_eq!(parse_status_rss_kib("Name: x\n"), None);
+    }
+
+    #[test]
+    fn threads_and_parent() {
+        let status = "Name:\tnatter\nVmRSS:\t   12345 kB\nThreads:\t17\n";
+        assert_eq!(parse_status_threads(status), Some(17));
+        let stat = "4242 (nginx: worker) S 4200 4242 4242 0 -1 4194560";
+        assert_eq!(parse_stat_ppid(stat), Some(4200));
+        assert!(fd_count(std::process::id()).unwrap() > 0);
     }
 
     #[test]
