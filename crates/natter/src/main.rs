@@ -2,6 +2,7 @@
 //! whole system in one process on embedded storage. A TOML file (`--config`), `NATTER__*`
 //! environment variables and flags configure it; see `natter.example.toml`.
 
+mod allocator;
 mod settings;
 
 use std::net::SocketAddr;
@@ -167,6 +168,7 @@ impl ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    allocator::return_large_blocks_to_the_kernel();
     // Logs go to stderr; stdout carries only the "listening on" line that scripts read.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
