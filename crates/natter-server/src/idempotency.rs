@@ -11,6 +11,9 @@
 //! answers; requests without an `Authorization` header are never kept. The store is in memory
 //! (one node) or Redis (a cluster: `backends/redis.rs`).
 //!
+//! Upload chunks (tus `PATCH`) ignore it too: their body is streamed, never buffered, and
+//! `Upload-Offset` already makes a retry safe (a repeated chunk gets 409 with the offset).
+//!
 //! `/auth/*` ignores the header: replaying a token pair would hand live credentials to whoever
 //! repeats the request, and a replayed refresh would hide the reuse of a spent refresh token.
 
@@ -185,6 +188,7 @@ pub async fn idempotent_writes(
     // never kept nor replayed (a route that needs a token answers 401, not another caller's 409).
     if !is_write(request.method())
         || is_auth(request.uri().path())
+        || crate::serving::body::is_upload_chunk(&request)
         || !request.headers().contains_key(header::AUTHORIZATION)
     {
         return next.run(request).await;

@@ -97,6 +97,9 @@ impl utoipa::Modify for TransportErrors {
                 (HttpMethod::Patch, item.patch.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
             ] {
+                // Upload chunks ignore it (`crate::idempotency`).
+                let keyed =
+                    keyed && !(method == HttpMethod::Patch && path.starts_with("/files/uploads/"));
                 if let Some(operation) = operation {
                     add_transport_errors(method, operation, shared_params, keyed);
                 }
