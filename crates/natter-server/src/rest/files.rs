@@ -19,6 +19,22 @@ use crate::media::{FileService, Readable, sniff, tus};
 use crate::rest::responses::*;
 use crate::state::AppState;
 
+/// Raw bytes, as the OpenAPI document must describe them (`type: string, format: binary`; a
+/// `Vec<u8>` would read as an array of integers). Only a type: no value of it ever exists.
+enum Binary {}
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
+
 /// Most bytes of a refused `PATCH` body read and thrown away so the refusal reaches the client
 /// on a connection it can reuse (as `serving::body` does for other bodies).
 const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
@@ -133,7 +149,7 @@ pub async fn upload_status(
         ("Upload-Offset" = u64, Header, description = "Where these bytes start: the offset `HEAD` reports."),
         ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`."),
     ),
-    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream",
+    request_body(content = inline(Binary), content_type = "application/offset+octet-stream",
         description = "The next bytes of the file. A body cut short keeps what arrived (resume from `HEAD`'s offset)."),
     responses(
         (status = 204, description = "Appended; `Upload-Offset` is the new offset. The last byte completes the file.",
@@ -275,10 +291,10 @@ pub async fn file(
     ),
     responses(
         (status = 200, description = "The bytes. Safe images, video and audio inline with their type; anything else `application/octet-stream` as an attachment.",
-            content_type = "application/octet-stream", body = Vec<u8>,
+            content_type = "application/octet-stream", body = inline(Binary),
             headers(("ETag" = String), ("Cache-Control" = String), ("Content-Disposition" = String),
                 ("X-Content-Type-Options" = String), ("Content-Security-Policy" = String))),
-        (status = 206, description = "The requested range (`Content-Range`).", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range (`Content-Range`).", content_type = "application/octet-stream", body = inline(Binary)),
         (status = 304, description = "Not modified: the `If-None-Match` tag is current."),
         (status = 403, description = "`forbidden`: the URL's signature is wrong or it has expired.", body = ErrorBody),
         (status = 404, response = NotFound),
