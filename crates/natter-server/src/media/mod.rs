@@ -222,11 +222,11 @@ impl FileService {
             return Ok((record.clone(), record.size));
         }
         let offset = self.staged_len(id).await?;
-        if offset == record.size {
-            if let Ok(_busy) = self.claim(id) {
-                let done = self.finish(record).await?;
-                return Ok((done, offset));
-            }
+        if offset == record.size
+            && let Ok(_busy) = self.claim(id)
+        {
+            let done = self.finish(record).await?;
+            return Ok((done, offset));
         }
         Ok((record, offset))
     }
