@@ -103,7 +103,8 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, as hashes appear in URLs, `ETag`s and object keys.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -261,12 +261,7 @@ pub async fn file(
         id: readable.record.id.0,
         name: readable.record.name.as_str().to_owned(),
         size: readable.record.size,
-        sha256: readable
-            .content
-            .sha256
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        sha256: crate::media::hex(&readable.content.sha256),
         inline: sniff::is_inline(&readable.content.mime),
         mime: readable.content.mime,
         created_at_ms: readable.record.created_at_ms,
