@@ -7,7 +7,7 @@
 //! stores its answer for [`KEY_TTL`]; a retry replays that answer with `Idempotent-Replayed:
 //! true`. A retry while the first is still running gets 409; a key reused with a different
 //! request (method, path or body) gets 409 too. Server errors (5xx) are not stored, so a retry
-//! runs again. Keys are scoped to the caller's credentials, so one user cannot read another's
+//! runs again, and neither is a 401. Keys are scoped to the caller's credentials, so one user cannot read another's
 //! answers; requests without an `Authorization` header are never kept. The store is in memory
 //! (one node) or Redis (a cluster: `backends/redis.rs`).
 //!
@@ -269,7 +269,9 @@ async fn guarded(
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
-    if status.is_server_error() {
+    // Nor a 401: credentials that did not authenticate scope nothing, and a later request under
+    // the same bad token must get its own 401, not a 409 about the first one.
+    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
         let _ = store.release(&scoped).await;
         return Ok(response);
     }
