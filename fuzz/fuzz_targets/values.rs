@@ -19,4 +19,5 @@ fuzz_target!(|data: &[u8]| {
     checks::client_msg_id(raw);
     checks::device_name(raw);
     checks::password(raw);
+    checks::file_name(raw);
 });

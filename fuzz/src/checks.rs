@@ -26,6 +26,19 @@ stable!(reaction, Reaction);
 stable!(client_msg_id, ClientMsgId);
 stable!(device_name, DeviceName);
 
+/// An uploaded file's name: stable, and never a path or anything that hides what it shows.
+pub fn file_name(raw: &str) {
+    use natter_domain::files::FileName;
+    if let Ok(name) = FileName::parse(raw) {
+        let name = name.as_str();
+        assert!(!name.contains(['/', '\\']) && name != "." && name != "..", "{raw:?} is a path");
+        assert!(!name.chars().any(char::is_control), "{raw:?} has control characters");
+        assert!(!name.is_empty() && name.len() <= 255, "{raw:?} accepted as {name:?}");
+        let again = FileName::parse(name).unwrap_or_else(|err| panic!("{name:?} refused: {err}"));
+        assert_eq!(again.as_str(), name, "normalising {raw:?} twice");
+    }
+}
+
 pub fn password(raw: &str) {
     if let Ok(password) = Password::parse(raw) {
         assert_eq!(password.expose(), raw, "a password is kept exactly as typed");

@@ -30,6 +30,7 @@ use natter_domain::ports::{AccountStore, ConversationStore, MessageStore};
 pub mod accounts;
 pub mod concurrency;
 pub mod conversations;
+pub mod files;
 pub mod messages;
 pub mod presence;
 pub mod support;

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod ids;
 pub mod limits;
 pub mod model;

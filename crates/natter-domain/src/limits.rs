@@ -54,3 +54,7 @@ pub const RESUME_PAGE: u32 = 500;
 pub const PRESENCE_GROUP_MAX_MEMBERS: i64 = 100;
 /// How often buffered last-seen times are written to storage.
 pub const LAST_SEEN_FLUSH_MS: u64 = 2_000;
+/// Longest uploaded file name, in bytes of UTF-8 (what most file systems allow).
+pub const FILE_NAME_MAX_BYTES: usize = 255;
+/// Stale uploads the collector removes per pass, so one pass never holds the store for long.
+pub const FILE_COLLECT_BATCH: u32 = 100;

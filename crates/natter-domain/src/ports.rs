@@ -311,3 +311,4 @@ pub trait PushOutbox: Send + Sync + 'static {
     /// A user's pending pushes, oldest first.
     async fn pending(&self, user: UserId, limit: u32) -> StoreResult<Vec<PendingPush>>;
 }
+pub use crate::files::FileStore;

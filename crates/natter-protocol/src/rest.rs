@@ -476,3 +476,57 @@ pub struct SessionList {
 
 /// Map of conversation id to a cursor, used by resume.
 pub type Cursors = BTreeMap<Uuid, i64>;
+
+/// An upload in progress (`POST /files/uploads`). The bytes go to `upload_url` with tus 1.0
+/// `PATCH` requests (see docs/media.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UploadView {
+    /// The upload's id, and the file's once complete.
+    pub id: Uuid,
+    /// Where to send the bytes (`HEAD` for the offset, `PATCH` to append, `DELETE` to cancel),
+    /// relative to the server's origin.
+    pub upload_url: String,
+    pub name: String,
+    /// Declared size in bytes.
+    pub size: u64,
+    /// Bytes received so far.
+    pub offset: u64,
+    /// When an upload still incomplete is deleted (Unix ms).
+    pub expires_at_ms: i64,
+}
+
+/// A complete file as its owner sees it (`GET /files/{file_id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FileView {
+    pub id: Uuid,
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The media type the server found in the bytes (`application/octet-stream` when unknown),
+    /// never the client's claim.
+    pub mime: String,
+    /// SHA-256 of the bytes, lower-case hex; also the download's `ETag`.
+    pub sha256: String,
+    /// True when browsers may show it in place (a safe image, video or audio type); otherwise the
+    /// download is `Content-Disposition: attachment`.
+    pub inline: bool,
+    pub created_at_ms: i64,
+    /// A signed download URL (relative to the server's origin), valid until `url_expires_at_ms`;
+    /// anyone holding it can fetch the bytes until then, so treat it as a credential.
+    pub url: String,
+    pub url_expires_at_ms: i64,
+}
+
+/// The signature of a download URL (`GET /files/{file_id}/content/{sha256}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct DownloadQuery {
+    /// Unix seconds after which the URL no longer works.
+    pub expires: u64,
+    /// base64url HMAC-SHA-256 over the file id, its hash and `expires`.
+    #[cfg_attr(feature = "openapi", param(max_length = 64))]
+    pub signature: String,
+}

@@ -22,6 +22,7 @@ pub struct ServerConfig {
     pub kafka: KafkaConfig,
     pub limits: Limits,
     pub auth: AuthConfig,
+    pub files: FilesConfig,
 }
 
 /// This process: where it listens, its identity and what it runs.
@@ -411,6 +412,36 @@ impl Default for Limits {
     }
 }
 
+/// Uploaded files (`docs/media.md`): sizes, quota, download URLs, collection of abandoned
+/// uploads. Embedded mode only for now: with `backends.accounts = "postgres"` the file routes
+/// answer 503 until the PostgreSQL and S3 adapters exist.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest file; a larger declared size is refused with 413 before anything is stored.
+    pub max_bytes: u64,
+    /// What one user's files and unfinished uploads may take together (declared sizes).
+    pub quota_bytes: u64,
+    /// How long a signed download URL works after it is handed out.
+    pub url_ttl_s: u64,
+    /// An upload not completed this long after its creation is deleted with its bytes.
+    pub incomplete_max_age_s: u64,
+    /// How often the collector looks for such uploads.
+    pub collect_interval_s: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 100 * 1024 * 1024,
+            quota_bytes: 1024 * 1024 * 1024,
+            url_ttl_s: 300,
+            incomplete_max_age_s: 24 * 3600,
+            collect_interval_s: 600,
+        }
+    }
+}
+
 impl ServerConfig {
     /// Whether this process runs `role`.
     pub fn runs(&self, role: Role) -> bool {
@@ -433,6 +464,12 @@ impl ServerConfig {
         }
         if self.auth.session_max_age_s == 0 || self.auth.session_idle_s == 0 {
             return Err("auth.session_max_age_s and auth.session_idle_s must be positive".into());
+        }
+        if self.files.max_bytes == 0 || self.files.url_ttl_s == 0 {
+            return Err("files.max_bytes and files.url_ttl_s must be positive".into());
+        }
+        if self.files.collect_interval_s == 0 {
+            return Err("files.collect_interval_s must be positive".into());
         }
         if self.server.roles.is_empty() {
             return Err("server.roles must name at least one role".into());

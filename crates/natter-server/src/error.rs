@@ -18,6 +18,21 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("expected content-type application/json")]
     UnsupportedMediaType,
+    /// An upload larger than `files.max_bytes`.
+    #[error("the file is larger than the limit of {max_bytes} bytes")]
+    FileTooLarge { max_bytes: u64 },
+    /// An upload that would take the owner past `files.quota_bytes`.
+    #[error("over the storage quota: {used_bytes} of {quota_bytes} bytes used")]
+    QuotaExceeded { quota_bytes: u64, used_bytes: u64 },
+    /// A tus `PATCH` at another offset than the upload's (`Upload-Offset` says which).
+    #[error("the upload is at offset {current}")]
+    OffsetMismatch { current: u64 },
+    /// A tus `PATCH` whose body is not `application/offset+octet-stream`.
+    #[error("expected content-type application/offset+octet-stream")]
+    NotUploadChunk,
+    /// A `Range` outside the file (`Content-Range: bytes */size`).
+    #[error("the range is outside the file of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
     /// The path exists but not with this method (the `Allow` header lists those it has).
     #[error("method not allowed on this path")]
     MethodNotAllowed,
@@ -41,8 +56,12 @@ impl ApiError {
                 DomainError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge | Self::FileTooLarge { .. } | Self::QuotaExceeded { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Self::UnsupportedMediaType | Self::NotUploadChunk => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::OffsetMismatch { .. } => StatusCode::CONFLICT,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -54,8 +73,11 @@ impl ApiError {
             }
             Self::Domain(err) => (err.code(), None),
             Self::BadRequest(_) => ("invalid", None),
-            Self::PayloadTooLarge => ("payload_too_large", None),
-            Self::UnsupportedMediaType => ("unsupported_media_type", None),
+            Self::PayloadTooLarge | Self::FileTooLarge { .. } => ("payload_too_large", None),
+            Self::QuotaExceeded { .. } => ("quota_exceeded", None),
+            Self::OffsetMismatch { .. } => ("offset_mismatch", None),
+            Self::UnsupportedMediaType | Self::NotUploadChunk => ("unsupported_media_type", None),
+            Self::RangeNotSatisfiable { .. } => ("range_not_satisfiable", None),
             Self::MethodNotAllowed => ("method_not_allowed", None),
         };
         ErrorBody {
@@ -71,6 +93,20 @@ impl IntoResponse for ApiError {
         let body = self.body();
         let unavailable = matches!(self, Self::Domain(DomainError::Unavailable));
         let mut response = (self.status(), axum::Json(&body)).into_response();
+        match self {
+            // tus: a client that lost track of its offset resumes from this one.
+            Self::OffsetMismatch { current } => {
+                response
+                    .headers_mut()
+                    .insert("upload-offset", HeaderValue::from(current));
+            }
+            Self::RangeNotSatisfiable { size } => {
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+            }
+            _ => {}
+        }
         if unavailable {
             // Overloaded (the password-hash queue is full) or a store is down: worth a retry soon.
             response

@@ -7,9 +7,12 @@
 //! stores its answer for [`KEY_TTL`]; a retry replays that answer with `Idempotent-Replayed:
 //! true`. A retry while the first is still running gets 409; a key reused with a different
 //! request (method, path or body) gets 409 too. Server errors (5xx) are not stored, so a retry
-//! runs again. Keys are scoped to the caller's credentials, so one user cannot read another's
+//! runs again, and neither is a 401. Keys are scoped to the caller's credentials, so one user cannot read another's
 //! answers; requests without an `Authorization` header are never kept. The store is in memory
 //! (one node) or Redis (a cluster: `backends/redis.rs`).
+//!
+//! Upload chunks (tus `PATCH`) ignore it too: their body is streamed, never buffered, and
+//! `Upload-Offset` already makes a retry safe (a repeated chunk gets 409 with the offset).
 //!
 //! `/auth/*` ignores the header: replaying a token pair would hand live credentials to whoever
 //! repeats the request, and a replayed refresh would hide the reuse of a spent refresh token.
@@ -185,6 +188,7 @@ pub async fn idempotent_writes(
     // never kept nor replayed (a route that needs a token answers 401, not another caller's 409).
     if !is_write(request.method())
         || is_auth(request.uri().path())
+        || crate::serving::body::is_upload_chunk(&request)
         || !request.headers().contains_key(header::AUTHORIZATION)
     {
         return next.run(request).await;
@@ -265,7 +269,9 @@ async fn guarded(
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
-    if status.is_server_error() {
+    // Nor a 401: credentials that did not authenticate scope nothing, and a later request under
+    // the same bad token must get its own 401, not a 409 about the first one.
+    if status.is_server_error() || status == StatusCode::UNAUTHORIZED {
         let _ = store.release(&scoped).await;
         return Ok(response);
     }

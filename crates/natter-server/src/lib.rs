@@ -16,6 +16,7 @@ pub mod gateway;
 mod idempotency;
 mod limiter;
 mod lockout;
+mod media;
 mod observability;
 mod rest;
 pub mod secrets;
@@ -130,11 +131,22 @@ pub async fn start_with(
         config.limits.ws_outbound_queue,
         config.limits.hub_member_cache_max,
     );
+    let files = match backends.files.clone() {
+        Some(store) => Some(media::FileService::open(
+            &config.server.data_dir.join("files"),
+            store,
+            &keys,
+            config.files.clone(),
+            Duration::from_millis(config.limits.http_header_timeout_ms),
+        )?),
+        None => None,
+    };
     let (stop, shutdown) = watch::channel(false);
     let state = AppState::new(state::Shared {
         chat,
         auth,
         hub: hub.clone(),
+        files: files.clone(),
         rate_limits: RateLimits::new(&config.limits, backends.rate_limiter.clone()),
         idempotency: backends.idempotency.clone(),
         connection_permits: Arc::new(Semaphore::new(config.limits.max_connections)),
@@ -181,11 +193,17 @@ pub async fn start_with(
         .then(|| tokio::spawn(hub.clone().run(bus.subscribe())));
     let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
     let last_seen = tokio::spawn(flush_last_seen(state.chat.clone()));
+    let collector = files
+        .filter(|_| config.runs(Role::Api))
+        .map(|files| tokio::spawn(media::collect_forever(files)));
     let app = router(state.clone());
     let task = tokio::spawn(async move {
         serving::serve(listener, app, serving, shutdown.clone()).await;
         drain_connections(&state).await;
         last_seen.abort();
+        if let Some(collector) = collector {
+            collector.abort();
+        }
         if let Err(err) = state.chat.flush_last_seen().await {
             tracing::warn!(%err, "last-seen times not saved at shutdown");
         }

@@ -33,6 +33,8 @@ pub struct Shared {
     pub chat: Chat,
     pub auth: Auth,
     pub hub: Hub,
+    /// Uploads and downloads; `None` where the backends have no file metadata store yet.
+    pub files: Option<crate::media::FileService>,
     pub rate_limits: RateLimits,
     /// `Idempotency-Key` answers (in memory, or Redis across nodes).
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyStore>,

@@ -1,5 +1,6 @@
 //! natter's embedded storage: one SQLite file, reached through sqlx, implementing the storage
-//! ports of `natter-domain` ([`AccountStore`], [`ConversationStore`], [`MessageStore`]).
+//! ports of `natter-domain` ([`AccountStore`], [`ConversationStore`], [`MessageStore`], and the
+//! file metadata of [`FileStore`](natter_domain::files::FileStore)).
 //!
 //! Why it is shaped this way:
 //! - **One writer.** SQLite allows one writer at a time anyway; funnelling every write through a
@@ -25,6 +26,7 @@
 mod accounts;
 mod conversations;
 mod errors;
+mod file_meta;
 mod files;
 mod group_commit;
 mod messages;

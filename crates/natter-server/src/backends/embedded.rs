@@ -34,6 +34,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         locks: Arc::new(StripedLocks::default()),
     };
     let mut backends = Backends::new(ports);
+    backends.files = Some(Arc::new(store.clone()));
     backends.on_close(move || async move { store.close().await });
     Ok(backends)
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod conversations;
+mod files;
 pub mod messages;
 mod password;
 mod responses;
@@ -22,7 +23,7 @@ use crate::state::AppState;
     modifiers(&BearerAuth),
     components(schemas(natter_protocol::ErrorBody)),
     security(("bearer" = [])),
-    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"))
+    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "files"))
 )]
 struct ApiDoc;
 
@@ -80,4 +81,12 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::read))
         .routes(routes!(messages::delivered))
         .routes(routes!(messages::typing))
+        .routes(routes!(files::create_upload, files::discover))
+        .routes(routes!(
+            files::upload_status,
+            files::append,
+            files::cancel_upload
+        ))
+        .routes(routes!(files::file))
+        .routes(routes!(files::download))
 }

@@ -96,7 +96,12 @@ impl utoipa::Modify for TransportErrors {
                 (HttpMethod::Put, item.put.as_mut()),
                 (HttpMethod::Patch, item.patch.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
+                (HttpMethod::Head, item.head.as_mut()),
+                (HttpMethod::Options, item.options.as_mut()),
             ] {
+                // Upload chunks ignore it (`crate::idempotency`).
+                let keyed =
+                    keyed && !(method == HttpMethod::Patch && path.starts_with("/files/uploads/"));
                 if let Some(operation) = operation {
                     add_transport_errors(method, operation, shared_params, keyed);
                 }
@@ -119,7 +124,11 @@ fn add_transport_errors(
         .as_ref()
         .is_some_and(|s| !s.is_empty() && s.iter().all(is_empty_requirement));
     // `Idempotency-Key` is kept per credentials, so only writes that need a token take it.
-    let write = method != HttpMethod::Get && needs_token && keyed;
+    let write = matches!(
+        method,
+        HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch | HttpMethod::Delete
+    ) && needs_token
+        && keyed;
     if write {
         operation
             .parameters

@@ -5,7 +5,8 @@
 //! a body parses all of it anyway. A body over the limit gets 413 with `Connection: close`, after
 //! the rest of it is read and discarded (up to [`DRAIN_MAX_BYTES`]): closing a socket with unread
 //! bytes resets it, and a proxy (NGINX) still writing the body then answers its client 502
-//! instead of our 413. A body must also arrive within the header timeout (a trickled body would
+//! instead of our 413. Upload chunks (`PATCH /api/v1/files/uploads/{id}`) are the one exception:
+//! they stream to disk, so they pass through unread. A body must also arrive within the header timeout (a trickled body would
 //! otherwise hold the connection forever); past it the answer is 400 with `Connection: close`.
 
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub async fn read_body_first(
     request: Request,
     next: Next,
 ) -> Response {
+    if is_upload_chunk(&request) {
+        return next.run(request).await;
+    }
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -75,6 +79,15 @@ pub async fn read_body_first(
         Err(_) => unreadable("the request body did not arrive in time"),
     }
 }
+
+/// A tus `PATCH` of file bytes: the file service streams it to disk itself (`crate::media`),
+/// up to the upload's declared size and with its own idle timeout, and drains what it refuses.
+pub fn is_upload_chunk(request: &Request) -> bool {
+    request.method() == axum::http::Method::PATCH
+        && request.uri().path().starts_with(UPLOADS_PREFIX)
+}
+
+const UPLOADS_PREFIX: &str = "/api/v1/files/uploads/";
 
 /// What reading a body gave.
 enum Read {

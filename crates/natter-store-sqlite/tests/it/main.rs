@@ -16,3 +16,17 @@ async fn fresh_stores() -> Stores {
 }
 
 natter_conformance::conformance_suite!(fresh_stores);
+
+/// The file-metadata cases, each on a fresh database.
+async fn fresh_files() -> natter_conformance::files::Files {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("natter.db"))
+        .await
+        .expect("open store");
+    natter_conformance::files::Files {
+        store: std::sync::Arc::new(store),
+        guard: Some(Box::new(dir)),
+    }
+}
+
+natter_conformance::files_conformance_suite!(fresh_files);

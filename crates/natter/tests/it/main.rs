@@ -10,6 +10,7 @@ mod denial;
 mod files;
 mod http_errors;
 mod idempotency;
+mod media;
 mod memory;
 mod messages;
 mod openapi;

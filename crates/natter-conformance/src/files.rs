@@ -1,0 +1,181 @@
+//! Cases for the [`FileStore`] port: uploads become files once, the quota holds under
+//! concurrency, only incomplete uploads can be deleted or collected.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use natter_domain::files::{
+    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, NewUpload,
+};
+use natter_domain::{StoreError, UserId};
+
+use crate::support::T0;
+
+/// A backend's file store and what must stay alive while a case runs.
+pub struct Files {
+    pub store: Arc<dyn FileStore>,
+    pub guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+const QUOTA: u64 = 1_000;
+
+fn upload(owner: UserId, size: u64, created_at_ms: i64) -> NewUpload {
+    NewUpload {
+        id: FileId::new(),
+        owner,
+        name: FileName::parse("report.pdf").expect("name"),
+        size,
+        created_at_ms,
+    }
+}
+
+async fn create(files: &Files, new: NewUpload) -> FileRecord {
+    match files.store.create_upload(new, QUOTA).await.expect("create") {
+        CreateUpload::Created(record) => record,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+fn content(byte: u8) -> FileContent {
+    FileContent {
+        sha256: [byte; 32],
+        mime: "application/pdf".into(),
+        completed_at_ms: T0 + 5,
+    }
+}
+
+pub async fn upload_becomes_a_file_once(files: Files) {
+    let owner = UserId::new();
+    let new = upload(owner, 10, T0);
+    let created = create(&files, new.clone()).await;
+    assert_eq!(created.content, None);
+    assert_eq!(
+        files.store.file(new.id).await.unwrap(),
+        Some(created.clone())
+    );
+    let done = files.store.complete(new.id, content(1)).await.unwrap();
+    assert_eq!(done.content, Some(content(1)));
+    assert_eq!((done.owner, done.size, &done.name), (owner, 10, &new.name));
+    // Completing again changes nothing: the first content stays.
+    let again = files.store.complete(new.id, content(2)).await.unwrap();
+    assert_eq!(again, done);
+    assert_eq!(files.store.file(new.id).await.unwrap(), Some(done));
+    assert_eq!(
+        files.store.complete(FileId::new(), content(1)).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(files.store.file(FileId::new()).await.unwrap(), None);
+}
+
+pub async fn quota_counts_files_and_uploads_of_the_owner(files: Files) {
+    let owner = UserId::new();
+    let first = create(&files, upload(owner, 600, T0)).await;
+    files.store.complete(first.id, content(3)).await.unwrap();
+    create(&files, upload(owner, 300, T0)).await;
+    let refused = files
+        .store
+        .create_upload(upload(owner, 101, T0), QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(refused, CreateUpload::OverQuota { used_bytes: 900 });
+    // Exactly up to the quota is allowed; another user has a quota of their own.
+    create(&files, upload(owner, 100, T0)).await;
+    create(&files, upload(UserId::new(), QUOTA, T0)).await;
+}
+
+pub async fn concurrent_uploads_never_pass_the_quota(files: Files) {
+    let owner = UserId::new();
+    let store = files.store.clone();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_upload(upload(owner, 300, T0), QUOTA).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        if let CreateUpload::Created(_) = task.await.expect("task").expect("create") {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 3, "300 bytes fit 3 times in 1000");
+}
+
+pub async fn only_incomplete_uploads_are_deleted(files: Files) {
+    let owner = UserId::new();
+    let pending = create(&files, upload(owner, 10, T0)).await;
+    let done = create(&files, upload(owner, 10, T0)).await;
+    files.store.complete(done.id, content(4)).await.unwrap();
+    files.store.delete_upload(pending.id).await.unwrap();
+    assert_eq!(files.store.file(pending.id).await.unwrap(), None);
+    assert_eq!(
+        files.store.delete_upload(pending.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(matches!(
+        files.store.delete_upload(done.id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(files.store.file(done.id).await.unwrap().is_some());
+    // A deleted upload no longer counts against the quota.
+    create(&files, upload(owner, QUOTA - 10, T0)).await;
+}
+
+pub async fn stale_uploads_are_the_old_incomplete_ones(files: Files) {
+    let owner = UserId::new();
+    // Times far in the past so uploads of concurrent cases sharing a database never count.
+    let old = 1_000 + i64::from(rand_small());
+    let oldest = create(&files, upload(owner, 1, old)).await;
+    let older = create(&files, upload(owner, 1, old + 1)).await;
+    let complete = create(&files, upload(owner, 1, old + 2)).await;
+    files.store.complete(complete.id, content(5)).await.unwrap();
+    let young = create(&files, upload(owner, 1, old + 100)).await;
+    let stale = files.store.stale_uploads(old + 50, 100).await.unwrap();
+    let mine: Vec<FileId> = stale
+        .into_iter()
+        .filter(|id| [oldest.id, older.id, complete.id, young.id].contains(id))
+        .collect();
+    assert_eq!(mine, vec![oldest.id, older.id]);
+    let limited = files.store.stale_uploads(old + 50, 1).await.unwrap();
+    assert_eq!(limited.len(), 1);
+}
+
+/// Some spread between cases that share a database.
+fn rand_small() -> u16 {
+    let id = UserId::new().0;
+    u16::from_le_bytes([id.as_bytes()[15], id.as_bytes()[14]]) % 10_000
+}
+
+/// Expands to one `#[tokio::test]` per file case. The factory returns a future of [`Files`],
+/// called once per case.
+#[macro_export]
+macro_rules! files_conformance_suite {
+    ($factory:expr) => {
+        mod files_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__files_tests!(
+                ($factory)
+                upload_becomes_a_file_once,
+                quota_counts_files_and_uploads_of_the_owner,
+                concurrent_uploads_never_pass_the_quota,
+                only_incomplete_uploads_are_deleted,
+                stale_uploads_are_the_old_incomplete_ones,
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __files_tests {
+    (($factory:expr) $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let files: $crate::files::Files = ($factory)().await;
+                $crate::files::$case(files).await;
+            }
+        )*
+    };
+}

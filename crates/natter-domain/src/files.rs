@@ -1,0 +1,220 @@
+//! Files: uploaded bytes a user owns, and the rules about them that need no I/O. Metadata lives
+//! behind the [`FileStore`] port (SQLite embedded); the bytes themselves are the server's
+//! business (an object store), so this crate never sees them, only what was learned from them
+//! ([`FileContent`]).
+//!
+//! A file starts as an upload (declared size, no content yet) and becomes complete once every
+//! byte has arrived and the server has hashed and typed them. Only complete files are ever
+//! served; an incomplete one answers like a missing one.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::error::DomainError;
+use crate::ids::UserId;
+use crate::limits::FILE_NAME_MAX_BYTES;
+use crate::ports::StoreResult;
+
+/// An upload and, once complete, the file it became (the same id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub Uuid);
+
+impl FileId {
+    /// A fresh, time-sortable, unguessable id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for FileId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A file's name as its owner gave it, safe to show and to put in `Content-Disposition`: no
+/// path (no `/` or `\`, not `.` or `..`), no control or bidirectional-override characters
+/// (U+202E makes `evil<U+202E>gpj.exe` display as `evilexe.jpg`), at most [`FILE_NAME_MAX_BYTES`] bytes
+/// of UTF-8, surrounding whitespace trimmed. Bad names are refused, never silently rewritten, so
+/// what the owner sees is what they sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileName(String);
+
+/// The name of a file uploaded without one.
+pub const UNNAMED_FILE: &str = "file";
+
+impl FileName {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let name = raw.trim();
+        let invalid = |reason: &str| DomainError::invalid("name", reason);
+        if name.is_empty() {
+            return Err(invalid("must not be empty"));
+        }
+        if name.contains(['/', '\\']) || name == "." || name == ".." {
+            return Err(invalid("must be a file name, not a path"));
+        }
+        if name.chars().any(is_forbidden_char) {
+            return Err(invalid("must not contain control characters"));
+        }
+        if name.len() > FILE_NAME_MAX_BYTES {
+            return Err(invalid(&format!(
+                "must be at most {FILE_NAME_MAX_BYTES} bytes of UTF-8"
+            )));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// For adapters reading values that were validated when written.
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+}
+
+/// Control characters, and the bidirectional overrides and isolates that reorder how a name
+/// is displayed.
+fn is_forbidden_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// What the server learned from a complete upload's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    /// SHA-256 of the bytes: the object's key in the object store, and the `ETag`.
+    pub sha256: [u8; 32],
+    /// The media type decided from the bytes (never the client's claim or the name).
+    pub mime: String,
+    pub completed_at_ms: i64,
+}
+
+/// An upload about to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpload {
+    pub id: FileId,
+    pub owner: UserId,
+    pub name: FileName,
+    /// The size the client declared; the upload is complete when this many bytes arrived.
+    pub size: u64,
+    pub created_at_ms: i64,
+}
+
+/// An upload or a complete file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub id: FileId,
+    pub owner: UserId,
+    pub name: FileName,
+    pub size: u64,
+    pub created_at_ms: i64,
+    /// `None` while the upload is incomplete.
+    pub content: Option<FileContent>,
+}
+
+impl FileRecord {
+    /// The record as `caller` may know it: complete and their own, or nothing (a missing file, an
+    /// incomplete upload and another user's file look the same, so ids cannot be probed).
+    pub fn readable_by(self, caller: UserId) -> Option<(FileRecord, FileContent)> {
+        if self.owner != caller {
+            return None;
+        }
+        let content = self.content.clone()?;
+        Some((self, content))
+    }
+}
+
+/// The answer to [`FileStore::create_upload`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateUpload {
+    Created(FileRecord),
+    /// The owner's files and uploads already take `used_bytes`; the new one would pass the quota.
+    OverQuota {
+        used_bytes: u64,
+    },
+}
+
+/// File metadata: who owns what, how large it is, and what it turned out to be.
+#[async_trait]
+pub trait FileStore: Send + Sync + 'static {
+    /// Record an upload, unless the sizes of the owner's files and uploads plus this one would
+    /// exceed `quota_bytes` (checked and recorded atomically, so concurrent uploads cannot
+    /// together pass the quota).
+    async fn create_upload(&self, upload: NewUpload, quota_bytes: u64)
+    -> StoreResult<CreateUpload>;
+    /// A file or upload, complete or not.
+    async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>>;
+    /// Record what a finished upload's bytes are. `NotFound` if there is no such upload;
+    /// completing an already complete file changes nothing and returns it as it is.
+    async fn complete(&self, id: FileId, content: FileContent) -> StoreResult<FileRecord>;
+    /// Forget an upload that is not complete. `NotFound` if there is none; `Conflict` if the
+    /// file is complete (complete files are kept).
+    async fn delete_upload(&self, id: FileId) -> StoreResult<()>;
+    /// Incomplete uploads created before `before_ms`, oldest first, at most `limit`.
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileId>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_file_names_without_paths_or_controls() {
+        assert_eq!(FileName::parse("  cat.png ").unwrap().as_str(), "cat.png");
+        assert_eq!(
+            FileName::parse("résumé 2026.pdf").unwrap().as_str(),
+            "résumé 2026.pdf"
+        );
+        for bad in [
+            "",
+            "   ",
+            ".",
+            "..",
+            "../etc/passwd",
+            "a/b",
+            "..\\boot.ini",
+            "a\nb",
+            "nul\0byte",
+            "evil\u{202E}gpj.exe",
+            "tab\there",
+        ] {
+            assert!(FileName::parse(bad).is_err(), "{bad:?}");
+        }
+        let long = "x".repeat(FILE_NAME_MAX_BYTES + 1);
+        assert!(FileName::parse(&long).is_err());
+        assert!(FileName::parse(&long[1..]).is_ok());
+    }
+
+    #[test]
+    fn only_the_owner_reads_a_complete_file() {
+        let owner = UserId::new();
+        let mut record = FileRecord {
+            id: FileId::new(),
+            owner,
+            name: FileName::parse("a.txt").unwrap(),
+            size: 3,
+            created_at_ms: 1,
+            content: None,
+        };
+        assert!(record.clone().readable_by(owner).is_none(), "incomplete");
+        record.content = Some(FileContent {
+            sha256: [0; 32],
+            mime: "text/plain".into(),
+            completed_at_ms: 2,
+        });
+        assert!(
+            record.clone().readable_by(UserId::new()).is_none(),
+            "stranger"
+        );
+        assert!(record.readable_by(owner).is_some());
+    }
+}

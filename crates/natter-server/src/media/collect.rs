@@ -1,0 +1,53 @@
+//! The collector: uploads never completed are deleted, bytes and row, once they are older than
+//! `files.incomplete_max_age_s` (24 h by default), looked for every `files.collect_interval_s`.
+//! Each pass removes a bounded batch, so a backlog drains over a few passes without holding the
+//! store for long.
+
+use std::time::Duration;
+
+use natter_domain::DomainError;
+use natter_domain::limits::FILE_COLLECT_BATCH;
+
+use super::{FileService, now_ms};
+use crate::error::ApiResult;
+
+/// Runs until aborted at shutdown.
+pub async fn collect_forever(files: FileService) {
+    let mut every = tokio::time::interval(Duration::from_secs(
+        files.config().collect_interval_s.max(1),
+    ));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match files.collect().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "abandoned uploads collected"),
+            Err(err) => tracing::warn!(%err, "collecting abandoned uploads failed; will retry"),
+        }
+    }
+}
+
+impl FileService {
+    /// One pass of the collector: incomplete uploads older than `files.incomplete_max_age_s`,
+    /// at most [`FILE_COLLECT_BATCH`]; the number removed.
+    pub async fn collect(&self) -> ApiResult<usize> {
+        let age_ms = i64::try_from(self.inner.config.incomplete_max_age_s.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        let stale = self
+            .inner
+            .store
+            .stale_uploads(now_ms().saturating_sub(age_ms), FILE_COLLECT_BATCH)
+            .await
+            .map_err(DomainError::from)?;
+        let mut removed = 0;
+        for id in stale {
+            // One being written to right now is left for the next pass.
+            let Ok(_busy) = self.claim(id) else {
+                continue;
+            };
+            self.forget(id).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}

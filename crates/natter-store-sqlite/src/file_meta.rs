@@ -1,0 +1,172 @@
+//! [`FileStore`]: file and upload metadata. The quota check and the insert share one write
+//! transaction (`BEGIN IMMEDIATE`), so two uploads created at once cannot both pass the quota.
+
+use async_trait::async_trait;
+use natter_domain::StoreError;
+use natter_domain::UserId;
+use natter_domain::files::{
+    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, NewUpload,
+};
+use natter_domain::ports::StoreResult;
+
+use crate::errors::{corrupt, db};
+use crate::rows::uuid_of;
+use crate::{SqliteStore, commit};
+
+type FileRow = (
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// Column list of `files`, in [`FileRow`]'s order (a macro so it can be `concat!`ed).
+macro_rules! file_columns {
+    () => {
+        "id, owner_id, name, size, created_at_ms, sha256, mime, completed_at_ms"
+    };
+}
+
+fn size_of(size: u64) -> StoreResult<i64> {
+    i64::try_from(size).map_err(|_| corrupt(format!("file size {size}")))
+}
+
+fn record(row: FileRow) -> StoreResult<FileRecord> {
+    let (id, owner, name, size, created_at_ms, sha256, mime, completed_at_ms) = row;
+    let content = match (sha256, mime, completed_at_ms) {
+        (Some(sha256), Some(mime), Some(completed_at_ms)) => Some(FileContent {
+            sha256: sha256
+                .try_into()
+                .map_err(|_| corrupt("sha256 of the wrong length"))?,
+            mime,
+            completed_at_ms,
+        }),
+        (None, None, None) => None,
+        _ => return Err(corrupt("file half complete")),
+    };
+    Ok(FileRecord {
+        id: FileId(uuid_of(&id)?),
+        owner: UserId(uuid_of(&owner)?),
+        name: FileName::from_trusted(name),
+        size: u64::try_from(size).map_err(|_| corrupt(format!("file size {size}")))?,
+        created_at_ms,
+        content,
+    })
+}
+
+impl SqliteStore {
+    async fn file_in(
+        conn: &mut sqlx::SqliteConnection,
+        id: FileId,
+    ) -> StoreResult<Option<FileRecord>> {
+        let row: Option<FileRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM files WHERE id = ?"
+        ))
+        .bind(id.0.as_bytes().as_slice())
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?;
+        row.map(record).transpose()
+    }
+}
+
+#[async_trait]
+impl FileStore for SqliteStore {
+    async fn create_upload(
+        &self,
+        upload: NewUpload,
+        quota_bytes: u64,
+    ) -> StoreResult<CreateUpload> {
+        let mut tx = self.write().await?;
+        let used: i64 =
+            sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner_id = ?")
+                .bind(upload.owner.0.as_bytes().as_slice())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let used_bytes = u64::try_from(used).map_err(|_| corrupt("negative usage"))?;
+        if used_bytes.saturating_add(upload.size) > quota_bytes {
+            return Ok(CreateUpload::OverQuota { used_bytes });
+        }
+        sqlx::query(
+            "INSERT INTO files (id, owner_id, name, size, created_at_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(upload.id.0.as_bytes().as_slice())
+        .bind(upload.owner.0.as_bytes().as_slice())
+        .bind(upload.name.as_str())
+        .bind(size_of(upload.size)?)
+        .bind(upload.created_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await?;
+        Ok(CreateUpload::Created(FileRecord {
+            id: upload.id,
+            owner: upload.owner,
+            name: upload.name,
+            size: upload.size,
+            created_at_ms: upload.created_at_ms,
+            content: None,
+        }))
+    }
+
+    async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>> {
+        let mut conn = self.read_one().await?;
+        Self::file_in(&mut conn, id).await
+    }
+
+    async fn complete(&self, id: FileId, content: FileContent) -> StoreResult<FileRecord> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE files SET sha256 = ?, mime = ?, completed_at_ms = ? \
+             WHERE id = ? AND completed_at_ms IS NULL",
+        )
+        .bind(content.sha256.as_slice())
+        .bind(&content.mime)
+        .bind(content.completed_at_ms)
+        .bind(id.0.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let file = Self::file_in(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        commit(tx).await?;
+        Ok(file)
+    }
+
+    async fn delete_upload(&self, id: FileId) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let file = Self::file_in(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if file.content.is_some() {
+            return Err(StoreError::Conflict("the upload is complete".into()));
+        }
+        sqlx::query("DELETE FROM files WHERE id = ?")
+            .bind(id.0.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        commit(tx).await
+    }
+
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileId>> {
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT id FROM files WHERE completed_at_ms IS NULL AND created_at_ms < ? \
+             ORDER BY created_at_ms LIMIT ?",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        ids.iter().map(|id| uuid_of(id).map(FileId)).collect()
+    }
+}

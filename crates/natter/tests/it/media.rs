@@ -1,0 +1,661 @@
+//! Files end to end, through the real binary with plain HTTP (reqwest and, where a connection
+//! must break mid-body, a raw socket): tus uploads and every refusal, signed downloads with
+//! Range and ETag, the headers that keep uploaded bytes from running as a page, resuming after
+//! a dropped connection and after `kill -9`, and the collector of abandoned uploads.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use natter_protocol::{ErrorBody, FileView, UploadView};
+use natter_sdk::Client;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use tokio::io::AsyncWriteExt;
+
+use crate::server::TestServer;
+use crate::support::user;
+
+const CHUNK_TYPE: &str = "application/offset+octet-stream";
+const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+
+/// A user's HTTP view of the file routes.
+struct Files {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+fn metadata(name: &str) -> String {
+    format!("filename {},filetype aW1hZ2UvcG5n", STANDARD.encode(name))
+}
+
+impl Files {
+    async fn new(server: &TestServer) -> (Self, Client) {
+        let (client, _) = user(server, "filer").await;
+        let files = Self {
+            http: reqwest::Client::new(),
+            base: server.base_url.trim_end_matches('/').to_owned(),
+            token: client.access_token().expect("token"),
+        };
+        (files, client)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+            .header("tus-resumable", "1.0.0")
+    }
+
+    async fn create_raw(&self, size: &str, name: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .authed(reqwest::Method::POST, "/api/v1/files/uploads")
+            .header("upload-length", size);
+        if let Some(name) = name {
+            request = request.header("upload-metadata", metadata(name));
+        }
+        request.send().await.expect("create")
+    }
+
+    async fn create(&self, size: usize, name: &str) -> UploadView {
+        let response = self.create_raw(&size.to_string(), Some(name)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let location = header(response.headers(), "location");
+        let view: UploadView = response.json().await.expect("upload view");
+        assert_eq!(location, view.upload_url);
+        view
+    }
+
+    async fn patch(&self, upload: &UploadView, offset: u64, bytes: &[u8]) -> reqwest::Response {
+        self.authed(reqwest::Method::PATCH, &upload.upload_url)
+            .header("content-type", CHUNK_TYPE)
+            .header("upload-offset", offset.to_string())
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("patch")
+    }
+
+    /// `Upload-Offset` from `HEAD`, or the status when it is not 200.
+    async fn offset(&self, upload: &UploadView) -> Result<u64, StatusCode> {
+        let response = self
+            .authed(reqwest::Method::HEAD, &upload.upload_url)
+            .send()
+            .await
+            .expect("head");
+        if response.status() != StatusCode::OK {
+            return Err(response.status());
+        }
+        Ok(header(response.headers(), "upload-offset")
+            .parse()
+            .expect("offset"))
+    }
+
+    /// Upload `bytes` in chunks of `chunk`; the file's id.
+    async fn upload(&self, name: &str, bytes: &[u8], chunk: usize) -> UploadView {
+        let upload = self.create(bytes.len(), name).await;
+        let mut offset = 0;
+        for piece in bytes.chunks(chunk) {
+            let response = self.patch(&upload, offset, piece).await;
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+            offset += piece.len() as u64;
+            assert_eq!(
+                header(response.headers(), "upload-offset"),
+                offset.to_string()
+            );
+        }
+        upload
+    }
+
+    async fn file(&self, id: uuid::Uuid) -> reqwest::Response {
+        self.authed(reqwest::Method::GET, &format!("/api/v1/files/{id}"))
+            .send()
+            .await
+            .expect("file")
+    }
+
+    async fn view(&self, id: uuid::Uuid) -> FileView {
+        let response = self.file(id).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(response.headers(), "cache-control"), "no-store");
+        response.json().await.expect("file view")
+    }
+
+    /// A download without credentials: the signed URL is all it needs.
+    async fn get(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.get(self.url(url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("download")
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header in {headers:?}"))
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: ErrorBody = response.json().await.expect("error body");
+    (status, body.code)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn embedded_only() -> bool {
+    !crate::cluster::enabled()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_upload_in_chunks_then_download_with_range_and_etag() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn();
+    let (files, _) = Files::new(&server).await;
+    let mut bytes = PNG_MAGIC.to_vec();
+    bytes.extend(pattern(300_000));
+    let upload = files.upload("holiday.png", &bytes, 70_000).await;
+    let view = files.view(upload.id).await;
+    assert_eq!(view.size, bytes.len() as u64);
+    assert_eq!(view.sha256, sha256_hex(&bytes));
+    assert_eq!(view.mime, "image/png");
+    assert!(view.inline);
+    assert_eq!(view.name, "holiday.png");
+    assert!(
+        view.url.contains(&view.sha256),
+        "content-addressed: {}",
+        view.url
+    );
+
+    let whole = files.get(&view.url, &[]).await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    let h = whole.headers().clone();
+    assert_eq!(header(&h, "content-type"), "image/png");
+    assert_eq!(header(&h, "etag"), format!("\"{}\"", view.sha256));
+    assert!(header(&h, "cache-control").starts_with("private, max-age="));
+    assert!(header(&h, "cache-control").ends_with(", immutable"));
+    assert_eq!(header(&h, "x-content-type-options"), "nosniff");
+    assert_eq!(
+        header(&h, "content-security-policy"),
+        "default-src 'none'; sandbox"
+    );
+    assert!(header(&h, "content-disposition").starts_with("inline;"));
+    assert_eq!(header(&h, "accept-ranges"), "bytes");
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let part = files.get(&view.url, &[("range", "bytes=100-199")]).await;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        header(part.headers(), "content-range"),
+        format!("bytes 100-199/{}", bytes.len())
+    );
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[100..200]);
+    let tail = files.get(&view.url, &[("range", "bytes=-10")]).await;
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        tail.bytes().await.unwrap().as_ref(),
+        &bytes[bytes.len() - 10..]
+    );
+
+    let beyond = format!("bytes={}-", bytes.len());
+    let outside = files.get(&view.url, &[("range", beyond.as_str())]).await;
+    assert_eq!(
+        header(outside.headers(), "content-range"),
+        format!("bytes */{}", bytes.len())
+    );
+    assert_eq!(
+        error_code(outside).await,
+        (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable".into()
+        )
+    );
+
+    let etag = format!("\"{}\"", view.sha256);
+    let cached = files
+        .get(&view.url, &[("if-none-match", etag.as_str())])
+        .await;
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    assert!(cached.bytes().await.unwrap().is_empty());
+    let stale = files
+        .get(&view.url, &[("if-none-match", "\"other\"")])
+        .await;
+    assert_eq!(stale.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_tus_discovery_status_and_cancel() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn_with_env(&[], &[("NATTER__FILES__MAX_BYTES", "5000")]);
+    let (files, _) = Files::new(&server).await;
+    let options = files
+        .http
+        .request(reqwest::Method::OPTIONS, files.url("/api/v1/files/uploads"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(options.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(options.headers(), "tus-version"), "1.0.0");
+    assert_eq!(header(options.headers(), "tus-max-size"), "5000");
+    assert!(header(options.headers(), "tus-extension").contains("termination"));
+
+    let upload = files.create(100, "notes.txt").await;
+    assert_eq!(files.offset(&upload).await, Ok(0));
+    files.patch(&upload, 0, &pattern(40)).await;
+    assert_eq!(files.offset(&upload).await, Ok(40));
+    // Incomplete: no metadata, no download.
+    assert_eq!(files.file(upload.id).await.status(), StatusCode::NOT_FOUND);
+    let cancel = files
+        .authed(reqwest::Method::DELETE, &upload.upload_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), StatusCode::NO_CONTENT);
+    assert_eq!(files.offset(&upload).await, Err(StatusCode::NOT_FOUND));
+    let staged = server.data_dir.path().join("files/uploads");
+    assert_eq!(
+        std::fs::read_dir(staged).unwrap().count(),
+        0,
+        "bytes removed"
+    );
+    // A complete file cannot be cancelled.
+    let done = files.upload("done.bin", &pattern(10), 10).await;
+    let refused = files
+        .authed(reqwest::Method::DELETE, &done.upload_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(refused).await,
+        (StatusCode::CONFLICT, "conflict".into())
+    );
+    assert_eq!(files.offset(&done).await, Ok(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_bad_uploads_are_refused_and_change_nothing() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn_with_env(
+        &[],
+        &[
+            ("NATTER__FILES__MAX_BYTES", "1000"),
+            ("NATTER__FILES__QUOTA_BYTES", "1500"),
+        ],
+    );
+    let (files, _) = Files::new(&server).await;
+    // Zero bytes, over the limit, malformed sizes.
+    assert_eq!(
+        error_code(files.create_raw("0", Some("a.txt")).await).await,
+        (StatusCode::BAD_REQUEST, "invalid".into())
+    );
+    assert_eq!(
+        error_code(files.create_raw("1001", Some("a.txt")).await).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into())
+    );
+    for bad in ["-1", "abc", "1e3"] {
+        let (status, _) = error_code(files.create_raw(bad, Some("a.txt")).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // Path traversal and control characters in names.
+    for name in [
+        "../../etc/passwd",
+        "a\\b.txt",
+        "bell\u{7}.txt",
+        "new\nline",
+        "evil\u{202E}gpj.exe",
+    ] {
+        assert_eq!(
+            error_code(files.create_raw("10", Some(name)).await).await,
+            (StatusCode::BAD_REQUEST, "invalid".into()),
+            "{name:?}"
+        );
+    }
+    let not_base64 = files
+        .authed(reqwest::Method::POST, "/api/v1/files/uploads")
+        .header("upload-length", "10")
+        .header("upload-metadata", "filename %%%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(not_base64).await.0, StatusCode::BAD_REQUEST);
+    // Nothing was stored: the whole quota is still free.
+    let first = files.create(1000, "first.bin").await;
+    assert_eq!(
+        error_code(files.create_raw("501", Some("b.bin")).await).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded".into())
+    );
+    let second = files.create(500, "second.bin").await;
+
+    // Wrong offset: 409 with the current one; nothing written.
+    files.patch(&first, 0, &pattern(100)).await;
+    let wrong = files.patch(&first, 50, &pattern(10)).await;
+    assert_eq!(header(wrong.headers(), "upload-offset"), "100");
+    assert_eq!(
+        error_code(wrong).await,
+        (StatusCode::CONFLICT, "offset_mismatch".into())
+    );
+    // More than declared: 413, the chunk leaves no trace.
+    let too_much = files.patch(&first, 100, &pattern(901)).await;
+    assert_eq!(
+        error_code(too_much).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".into())
+    );
+    assert_eq!(files.offset(&first).await, Ok(100));
+    // Not a tus chunk.
+    let json = files
+        .authed(reqwest::Method::PATCH, &first.upload_url)
+        .header("content-type", "application/json")
+        .header("upload-offset", "100")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(json).await,
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type".into()
+        )
+    );
+    assert_eq!(files.offset(&first).await, Ok(100));
+    // Truncated: all chunks sent but fewer bytes than declared stays incomplete and resumable.
+    files.patch(&second, 0, &pattern(499)).await;
+    assert_eq!(files.offset(&second).await, Ok(499));
+    assert_eq!(files.file(second.id).await.status(), StatusCode::NOT_FOUND);
+    let last = files.patch(&second, 499, &[7]).await;
+    assert_eq!(last.status(), StatusCode::NO_CONTENT);
+    assert_eq!(files.view(second.id).await.size, 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_bytes_never_run_as_a_page() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn();
+    let (files, _) = Files::new(&server).await;
+    // HTML claiming to be a PNG (name and tus `filetype`): the bytes say otherwise.
+    let html = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>";
+    let fake = files.upload("cat.png", html, 1000).await;
+    let view = files.view(fake.id).await;
+    assert_ne!(view.mime, "image/png");
+    assert!(!view.inline);
+    let served = files.get(&view.url, &[]).await;
+    assert_eq!(
+        header(served.headers(), "content-type"),
+        "application/octet-stream"
+    );
+    assert!(header(served.headers(), "content-disposition").starts_with("attachment;"));
+    assert_eq!(
+        header(served.headers(), "x-content-type-options"),
+        "nosniff"
+    );
+    // A real polyglot: PNG magic, then HTML. It is a PNG to every decoder, never a page: served
+    // as image/png with nosniff and a sandbox CSP, so no browser runs the script in it.
+    let mut polyglot = PNG_MAGIC.to_vec();
+    polyglot.extend_from_slice(html);
+    let poly = files.upload("poly.html", &polyglot, 1000).await;
+    let view = files.view(poly.id).await;
+    assert_eq!(view.mime, "image/png");
+    let served = files.get(&view.url, &[]).await;
+    assert_eq!(header(served.headers(), "content-type"), "image/png");
+    assert_eq!(
+        header(served.headers(), "content-security-policy"),
+        "default-src 'none'; sandbox"
+    );
+    // SVG is never inline (it is a document that runs scripts).
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
+    let svg = files.upload("logo.svg", svg, 1000).await;
+    let view = files.view(svg.id).await;
+    assert!(!view.inline);
+    let served = files.get(&view.url, &[]).await;
+    assert!(header(served.headers(), "content-disposition").starts_with("attachment;"));
+    // A name with quotes and non-ASCII reaches Content-Disposition escaped.
+    let odd = files.upload("ré\"sumé.pdf", b"%PDF-1.4 tiny", 100).await;
+    let view = files.view(odd.id).await;
+    let served = files.get(&view.url, &[]).await;
+    assert_eq!(
+        header(served.headers(), "content-disposition"),
+        "attachment; filename=\"r__sum_.pdf\"; filename*=UTF-8''r%C3%A9%22sum%C3%A9.pdf"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_only_the_owner_and_valid_urls_reach_a_file() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn_with_env(&[], &[("NATTER__FILES__URL_TTL_S", "1")]);
+    let (alice, _) = Files::new(&server).await;
+    let (bob, _) = Files::new(&server).await;
+    let upload = alice.upload("private.bin", &pattern(64), 64).await;
+    let pending = alice.create(10, "pending.bin").await;
+    // A stranger, a missing file and an incomplete upload: the same 404.
+    for (who, id) in [
+        (&bob, upload.id),
+        (&alice, uuid::Uuid::now_v7()),
+        (&alice, pending.id),
+    ] {
+        assert_eq!(
+            error_code(who.file(id).await).await,
+            (StatusCode::NOT_FOUND, "not_found".into())
+        );
+    }
+    assert_eq!(bob.offset(&pending).await, Err(StatusCode::NOT_FOUND));
+    assert_eq!(
+        error_code(bob.patch(&pending, 0, &[1]).await).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Without a token: 401.
+    let anonymous = alice
+        .http
+        .get(alice.url(&format!("/api/v1/files/{}", upload.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let view = alice.view(upload.id).await;
+    // Tampered: another expiry, another file, a flipped signature byte.
+    let later = view.url.replace("expires=", "expires=9");
+    let other_file = view
+        .url
+        .replace(&upload.id.to_string(), &pending.id.to_string());
+    let mut flipped = view.url.clone();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == 'A' { 'B' } else { 'A' });
+    for url in [&later, &other_file, &flipped] {
+        assert_eq!(
+            error_code(alice.get(url, &[]).await).await,
+            (StatusCode::FORBIDDEN, "forbidden".into()),
+            "{url}"
+        );
+    }
+    // Expired: the URL lives one second; poll (bounded) until it stops working.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = alice.get(&view.url, &[]).await;
+        if response.status() == StatusCode::FORBIDDEN {
+            let body: ErrorBody = response.json().await.unwrap();
+            assert!(body.message.contains("expired"), "{}", body.message);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(Instant::now() < deadline, "the URL never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sends the head of a `PATCH` that declares `declared` bytes and then only `sent`, over a raw
+/// socket the caller drops (a connection lost mid-upload).
+async fn start_patch(
+    files: &Files,
+    upload: &UploadView,
+    offset: u64,
+    declared: usize,
+    sent: &[u8],
+) -> tokio::net::TcpStream {
+    let authority = files.base.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&authority)
+        .await
+        .expect("connect");
+    let head = format!(
+        "PATCH {} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
+         Tus-Resumable: 1.0.0\r\nContent-Type: {CHUNK_TYPE}\r\nUpload-Offset: {offset}\r\n\
+         Content-Length: {declared}\r\n\r\n",
+        upload.upload_url, files.token
+    );
+    socket.write_all(head.as_bytes()).await.expect("head");
+    socket.write_all(sent).await.expect("body");
+    socket.flush().await.expect("flush");
+    socket
+}
+
+/// Polls `HEAD` until the offset is `want` (bounded).
+async fn wait_for_offset(files: &Files, upload: &UploadView, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if files.offset(upload).await == Ok(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "offset never reached {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// PATCH the rest, retrying (bounded) while the server still holds the dropped request.
+async fn finish_upload(files: &Files, upload: &UploadView, bytes: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let offset = files.offset(upload).await.expect("offset");
+        let response = files.patch(upload, offset, &bytes[offset as usize..]).await;
+        if response.status() == StatusCode::NO_CONTENT {
+            assert_eq!(
+                header(response.headers(), "upload-offset"),
+                bytes.len().to_string()
+            );
+            return;
+        }
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(Instant::now() < deadline, "the upload stayed busy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_an_upload_resumes_after_a_dropped_connection() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn();
+    let (files, _) = Files::new(&server).await;
+    let bytes = pattern(200_000);
+    let upload = files.create(bytes.len(), "big.bin").await;
+    let socket = start_patch(&files, &upload, 0, bytes.len(), &bytes[..80_000]).await;
+    wait_for_offset(&files, &upload, 80_000).await;
+    drop(socket);
+    finish_upload(&files, &upload, &bytes).await;
+    let view = files.view(upload.id).await;
+    assert_eq!(view.sha256, sha256_hex(&bytes));
+    let served = files.get(&view.url, &[]).await;
+    assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_kill_9_during_an_upload_serves_nothing_half_written_and_resumes() {
+    if !embedded_only() {
+        return;
+    }
+    let mut server = TestServer::spawn();
+    let (files, client) = Files::new(&server).await;
+    let bytes = pattern(150_000);
+    let upload = files.create(bytes.len(), "crash.bin").await;
+    let socket = start_patch(&files, &upload, 0, bytes.len(), &bytes[..60_000]).await;
+    wait_for_offset(&files, &upload, 60_000).await;
+    server.kill();
+    drop(socket);
+    server.restart();
+    // The same port, the same data: the session is still valid.
+    let _ = client;
+    assert_eq!(files.offset(&upload).await, Ok(60_000));
+    assert_eq!(files.file(upload.id).await.status(), StatusCode::NOT_FOUND);
+    finish_upload(&files, &upload, &bytes).await;
+    let view = files.view(upload.id).await;
+    assert_eq!(view.sha256, sha256_hex(&bytes));
+    let served = files.get(&view.url, &[]).await;
+    assert_eq!(served.bytes().await.unwrap().as_ref(), bytes.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_abandoned_uploads_are_collected() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn_with_env(
+        &[],
+        &[
+            ("NATTER__FILES__INCOMPLETE_MAX_AGE_S", "1"),
+            ("NATTER__FILES__COLLECT_INTERVAL_S", "1"),
+        ],
+    );
+    let (files, _) = Files::new(&server).await;
+    let complete = files.upload("kept.bin", &pattern(20), 20).await;
+    let abandoned = files.create(100, "abandoned.bin").await;
+    files.patch(&abandoned, 0, &pattern(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while files.offset(&abandoned).await != Err(StatusCode::NOT_FOUND) {
+        assert!(Instant::now() < deadline, "the upload was never collected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let staged = server.data_dir.path().join("files/uploads");
+    assert_eq!(
+        std::fs::read_dir(staged).unwrap().count(),
+        0,
+        "its bytes are gone"
+    );
+    assert_eq!(
+        files.view(complete.id).await.size,
+        20,
+        "complete files stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_routes_answer_503_in_cluster_mode() {
+    if embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn();
+    let (files, _) = Files::new(&server).await;
+    let response = files.create_raw("10", Some("a.txt")).await;
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
+    );
+}
