@@ -183,6 +183,9 @@ async fn kafka_restart_loses_no_event_and_the_notifier_queues_each_push_once() {
         let cmid = format!("before-{i}");
         acked.insert(cmid.clone(), send_until_acked(&alice, group, &cmid).await);
     }
+    // Every record is on the broker before it goes away (the producer gives a record up after
+    // `delivery_timeout`, 30 s, which this outage may reach): this tests the consumers' return.
+    await_pushes(bob_id, group, 5);
     services("stop", "kafka");
     // The fault itself (how long the broker is away), not a wait for something to happen.
     tokio::time::sleep(KAFKA_OUTAGE).await;
@@ -192,21 +195,26 @@ async fn kafka_restart_loses_no_event_and_the_notifier_queues_each_push_once() {
         acked.insert(cmid.clone(), send_until_acked(&alice, group, &cmid).await);
     }
     assert_exactly(&alice, group, &acked).await;
-    // Each acknowledged message becomes exactly one push: none lost, none for another seq.
-    let all: Vec<i64> = (1..=10).collect();
+    await_pushes(bob_id, group, 10);
+}
+
+/// Wait (bounded) until `user` has exactly one pending push for each of seqs 1..=`n` of `group`
+/// and no other: none lost, none for another seq.
+fn await_pushes(user: Uuid, group: Uuid, n: i64) {
+    let all: Vec<i64> = (1..=n).collect();
     let deadline = std::time::Instant::now() + WAIT * 3;
     loop {
-        let pushes = pending_pushes(bob_id, group);
+        let pushes = pending_pushes(user, group);
         assert!(
             pushes.iter().all(|seq| all.contains(seq)),
-            "pushes for unknown seqs: {pushes:?}"
+            "pushes for unexpected seqs: {pushes:?}"
         );
         if pushes == all {
-            break;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "only pushes {pushes:?} of seqs 1..=10 queued"
+            "only pushes {pushes:?} of seqs 1..={n} queued"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
