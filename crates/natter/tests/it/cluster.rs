@@ -108,8 +108,9 @@ pub fn node_envs() -> Vec<Vec<(String, String)>> {
     static NEXT_NODE_ID: AtomicU16 = AtomicU16::new(0);
     static NEXT_CLUSTER: AtomicU32 = AtomicU32::new(0);
     let config = config_file();
+    // `c` keeps the names apart from Kafka's `<topic>-<partition>` in its logs and data dir.
     let cluster = format!(
-        "{}-{}",
+        "{}.c{}",
         std::process::id(),
         NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed)
     );
