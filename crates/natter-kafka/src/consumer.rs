@@ -12,6 +12,10 @@
 //! restart delays records but skips none. [`HandlerError::Permanent`] and records that cannot be
 //! decoded are logged, counted (`natter_kafka_records_skipped_total`) and committed past.
 //!
+//! Error events on the queue (broker outages, failed rejoins) are logged by [`GroupContext`] and
+//! read past at once, never waited on: librdkafka recovers by itself, and the rebalance events
+//! queued behind them are what let this member (and the group waiting for it) consume again.
+//!
 //! Shutdown: cancelling the token stops the loop between records (or during a retry's backoff,
 //! leaving that record uncommitted), commits the handled positions of the partitions still
 //! assigned synchronously, and leaves the group so the partitions move at once.
