@@ -12,6 +12,10 @@
 //! restart delays records but skips none. [`HandlerError::Permanent`] and records that cannot be
 //! decoded are logged, counted (`natter_kafka_records_skipped_total`) and committed past.
 //!
+//! Error events on the queue (broker outages, failed rejoins) are logged by [`GroupContext`] and
+//! read past at once, never waited on: librdkafka recovers by itself, and the rebalance events
+//! queued behind them are what let this member (and the group waiting for it) consume again.
+//!
 //! Shutdown: cancelling the token stops the loop between records (or during a retry's backoff,
 //! leaving that record uncommitted), commits the handled positions of the partitions still
 //! assigned synchronously, and leaves the group so the partitions move at once.
@@ -102,10 +106,7 @@ impl Group<'_> {
             let message = match received {
                 Ok(message) => message,
                 Err(err) => {
-                    tracing::warn!(group = self.name, %err, "kafka consumer error");
-                    if !self.pause(Duration::from_secs(1)).await {
-                        return;
-                    }
+                    self.report(&err);
                     continue;
                 }
             };
@@ -175,6 +176,20 @@ impl Group<'_> {
         );
         metrics::counter!("natter_kafka_records_skipped_total", "group" => self.name.to_owned())
             .increment(1);
+    }
+
+    /// An error event from the queue. librdkafka recovers from broker and group trouble by
+    /// itself and [`GroupContext`] has logged the event already, so the loop reads on at once:
+    /// a broker outage queues an event per failed connection in front of the rebalance events
+    /// that let this member rejoin, and reading them at any slower pace keeps the member (and,
+    /// while the coordinator waits for it, the whole group) from consuming long after the
+    /// broker is back. A fatal error leaves the consumer unusable; it is reported loudly.
+    fn report(&self, err: &KafkaError) {
+        if let KafkaError::MessageConsumptionFatal(code) = err {
+            tracing::error!(group = self.name, %code, "kafka consumer failed fatally");
+        } else {
+            tracing::debug!(group = self.name, %err, "kafka consumer error event");
+        }
     }
 
     /// Sleep unless shut down first; `false` on shutdown.

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
 pub fn enabled() -> bool {
     std::env::var("NATTER_E2E_CLUSTER").is_ok_and(|v| v == "1")
@@ -99,10 +99,21 @@ fn free_port() -> u16 {
 }
 
 /// Environments of a cluster's nodes. Node ids are unique within this test process (message
-/// ids embed them).
+/// ids embed them). Each cluster has a Kafka topic and notifier group of its own (overriding the
+/// file's, which only `natter migrate` uses): test clusters are killed, so their members linger
+/// in a shared group until their session times out, every later cluster's rebalances wait for
+/// them and hand them partitions nobody reads; and a new group on a shared topic would read
+/// every earlier cluster's records again.
 pub fn node_envs() -> Vec<Vec<(String, String)>> {
     static NEXT_NODE_ID: AtomicU16 = AtomicU16::new(0);
+    static NEXT_CLUSTER: AtomicU32 = AtomicU32::new(0);
     let config = config_file();
+    // `c` keeps the names apart from Kafka's `<topic>-<partition>` in its logs and data dir.
+    let cluster = format!(
+        "{}.c{}",
+        std::process::id(),
+        NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed)
+    );
     (0..NODES)
         .map(|_| {
             let id = (std::process::id() as u16 % 64) * 16
@@ -110,6 +121,14 @@ pub fn node_envs() -> Vec<Vec<(String, String)>> {
             vec![
                 ("NATTER_CONFIG".to_owned(), config.display().to_string()),
                 ("NATTER__SERVER__NODE_ID".to_owned(), id.to_string()),
+                (
+                    "NATTER__KAFKA__TOPIC".to_owned(),
+                    format!("natter.e2e.{cluster}"),
+                ),
+                (
+                    "NATTER__KAFKA__NOTIFIER_GROUP".to_owned(),
+                    format!("natter-notifier-e2e-{cluster}"),
+                ),
             ]
         })
         .collect()
