@@ -22,6 +22,11 @@ pub struct KafkaConfig {
     /// Consumer group liveness (`session.timeout.ms`): a consumer that dies is replaced after
     /// this long.
     pub session_timeout: Duration,
+    /// How long `publish` waits for the broker to have a message event the real-time bus
+    /// refused, holding the conversation's order lock (see [`crate::KafkaEventLog`]). Short, so an
+    /// outage of both Redis and Kafka costs each send little; tests lengthen it to check the
+    /// mechanism without depending on the broker's speed.
+    pub log_wait: Duration,
     /// Extra librdkafka properties (security, tuning), applied last to every client.
     pub properties: Vec<(String, String)>,
 }
@@ -34,6 +39,7 @@ impl KafkaConfig {
             delivery_timeout: Duration::from_secs(30),
             linger: Duration::from_millis(5),
             session_timeout: Duration::from_secs(10),
+            log_wait: Duration::from_secs(1),
             properties: Vec::new(),
         }
     }

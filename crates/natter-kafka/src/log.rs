@@ -15,7 +15,7 @@
 //! are not, in general: a node enqueues its record and releases the lock, and the next node's
 //! record can reach the broker first. That is harmless for the notifier, but not while gateways
 //! read the log in the real-time bus's stead ([`crate::failover`]): so when the real-time
-//! publish fails, `publish` waits (at most [`DELIVERY_WAIT`]) until the broker has the record
+//! publish fails, `publish` waits (at most [`KafkaConfig::log_wait`], 1 s by default) until the broker has the record
 //! before returning, and the lock is released only then; the log then holds the conversation's
 //! events in commit order across nodes for as long as the bus is down. A message event written
 //! so is published (`Ok`): every gateway reads it from the log meanwhile.
@@ -44,9 +44,6 @@ use crate::config::{KafkaConfig, millis};
 use crate::errors::KafkaLogError;
 use crate::failover::Failover;
 use crate::record::{MessageRecord, RecordKind};
-
-/// How long `publish` waits for the broker to have a record the real-time bus did not take.
-pub const DELIVERY_WAIT: Duration = Duration::from_secs(1);
 
 /// An [`EventBus`] that forwards everything to an inner real-time bus and also writes message
 /// events (`MessageCreated`, `MessageUpdated`) to the Kafka topic.
@@ -152,7 +149,7 @@ impl EventBus for KafkaEventLog {
             // The log is how the other nodes get this event now: keep the lock until it is
             // written, so the next change of the conversation lands after it. Once written, it
             // is published (gateways read it from the log while the bus is down).
-            if let Ok(Ok(true)) = tokio::time::timeout(DELIVERY_WAIT, delivered).await {
+            if let Ok(Ok(true)) = tokio::time::timeout(self.config.log_wait, delivered).await {
                 return Ok(());
             }
         }

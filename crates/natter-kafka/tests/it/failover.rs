@@ -81,7 +81,11 @@ fn deliver(delivered: &mut Vec<i64>, item: &BusItem) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_events_come_from_the_log_while_the_bus_is_down_and_the_switch_back_loses_none() {
-    let config = topic("failover", 3).await;
+    let mut config = topic("failover", 3).await;
+    // Long enough for a broker that has just started (its first produce waits for a producer
+    // id and the new topic's leaders): the test checks that publish waits for the write, not
+    // how fast the broker is.
+    config.log_wait = Duration::from_secs(30);
     let bus = ScriptedBus::new();
     let log = KafkaEventLog::new(&config, bus.clone()).unwrap();
     let mut subscription = log.subscribe();
