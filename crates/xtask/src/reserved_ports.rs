@@ -24,7 +24,7 @@ pub fn reserve(ports: &[u16]) {
 }
 
 fn reserve_in(file: &Path, ports: &[u16]) -> std::io::Result<()> {
-    let current = std::fs::read_to_string(file)?;
+    let current = read_in_one_call(file)?;
     if let Some(list) = with_ports(current.trim(), ports) {
         std::fs::write(file, &list).map_err(|err| {
             std::io::Error::new(
@@ -34,6 +34,18 @@ fn reserve_in(file: &Path, ports: &[u16]) -> std::io::Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The whole file, read with a single `read`: this sysctl answers a read at a non-zero offset
+/// with end-of-file, so `read_to_string`, whose first read is a 32-byte probe for files that
+/// report no size (every /proc file), would see a list cut after 32 bytes and write it back.
+fn read_in_one_call(file: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buffer = vec![0; 64 * 1024];
+    let length = std::fs::File::open(file)?.read(&mut buffer)?;
+    buffer.truncate(length);
+    String::from_utf8(buffer)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
 
 /// The kernel's list (`"8080,9000-9010"`) with `ports` added, or `None` when it covers them all.
