@@ -25,15 +25,15 @@ pub struct SignedUrl {
 impl FileService {
     /// The owner's complete file.
     pub async fn readable(&self, caller: UserId, id: FileId) -> ApiResult<Readable> {
-        let record = self
-            .inner
-            .store
-            .file(id)
-            .await
-            .map_err(DomainError::from)?
-            .ok_or(DomainError::NotFound)?;
+        let record = self.record(id).await?;
         let (record, content) = record.readable_by(caller).ok_or(DomainError::NotFound)?;
         Ok(Readable { record, content })
+    }
+
+    /// The file's record, complete or not; 404 if there is none.
+    async fn record(&self, id: FileId) -> ApiResult<FileRecord> {
+        let record = self.inner.store.file(id).await.map_err(DomainError::from)?;
+        Ok(record.ok_or(DomainError::NotFound)?)
     }
 
     /// A download URL for a complete file, valid for `files.url_ttl_s`.
@@ -77,13 +77,7 @@ impl FileService {
                 return Err(DomainError::Forbidden("the download URL is not valid").into());
             }
         }
-        let record = self
-            .inner
-            .store
-            .file(id)
-            .await
-            .map_err(DomainError::from)?
-            .ok_or(DomainError::NotFound)?;
+        let record = self.record(id).await?;
         let content = record.content.clone().ok_or(DomainError::NotFound)?;
         if hex(&content.sha256) != sha256_hex {
             return Err(DomainError::NotFound.into());
