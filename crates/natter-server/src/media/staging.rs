@@ -57,6 +57,11 @@ impl Staging {
         File::open(self.path(id)).await
     }
 
+    /// All the upload's bytes (an image to decode: at most `files.max_bytes`).
+    pub async fn read_all(&self, id: FileId) -> io::Result<Vec<u8>> {
+        tokio::fs::read(self.path(id)).await
+    }
+
     /// Delete the upload's bytes; nothing to do if there are none.
     pub async fn remove(&self, id: FileId) -> io::Result<()> {
         match tokio::fs::remove_file(self.path(id)).await {
