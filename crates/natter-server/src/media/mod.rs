@@ -18,6 +18,7 @@ mod collect;
 mod download;
 pub mod http;
 mod image;
+mod probe;
 mod process;
 mod signing;
 pub mod sniff;

@@ -1,4 +1,4 @@
-//! Image processing at upload completion, between the staged bytes and the record that makes a
+//! Image processing (and sound and video probing) at upload completion, between the staged bytes and the record that makes a
 //! file complete: decode, strip, thumbnail (`image.rs`) on a blocking thread, at most
 //! `files.processing_concurrency` at once; then the thumbnails and the stripped picture go into
 //! the object store, each as an object of its own addressed by its hash.
@@ -15,7 +15,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
 use super::image::{ImageLimits, Refused};
-use super::{FileService, hex, image, io_error, now_ms, object_key};
+use super::{FileService, hex, image, io_error, now_ms, object_key, probe};
 use crate::error::{ApiError, ApiResult};
 
 /// The thumbnails made, smallest first.
@@ -127,6 +127,29 @@ impl FileService {
                 thumbnails,
             }),
         })
+    }
+
+    /// Dimensions and duration from the headers of the staged sound or video of upload `id`
+    /// (`probe.rs`), on a blocking thread; `None` when its container says nothing.
+    pub(super) async fn probe_media(&self, id: FileId) -> ApiResult<Option<MediaInfo>> {
+        let _permit = self
+            .inner
+            .processing
+            .acquire()
+            .await
+            .map_err(|e| io_error("media processing queue", e))?;
+        let path = self.inner.staging.path(id);
+        let probed = tokio::task::spawn_blocking(move || probe::probe(&path))
+            .await
+            .map_err(|e| io_error("media probing", e))?;
+        Ok(probed
+            .filter(|p| *p != probe::Probed::default())
+            .map(|p| MediaInfo {
+                width: p.width,
+                height: p.height,
+                duration_ms: p.duration_ms,
+                ..MediaInfo::default()
+            }))
     }
 
     /// Stores `hashed` under its hash unless an object with that hash exists (a single put:

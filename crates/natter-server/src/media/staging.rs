@@ -24,7 +24,8 @@ impl Staging {
         })
     }
 
-    fn path(&self, id: FileId) -> PathBuf {
+    /// Where the upload's bytes are (read by the blocking media probe).
+    pub fn path(&self, id: FileId) -> PathBuf {
         self.dir.join(id.0.simple().to_string())
     }
 

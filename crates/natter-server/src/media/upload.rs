@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     COPY_BUFFER_BYTES, FileService, OBJECT_PART_BYTES, hex, image, io_error, now_ms, object_key,
-    sniff,
+    probe, sniff,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -184,7 +184,11 @@ impl FileService {
                 Err(err) => return Err(err),
             }
         } else {
-            self.store_as_is(id, sha256, mime, len).await?
+            let mut content = self.store_as_is(id, sha256, len, &mime).await?;
+            if probe::is_probed(&mime) {
+                content.media = self.probe_media(id).await?;
+            }
+            content
         };
         let done = self
             .inner
@@ -203,8 +207,8 @@ impl FileService {
         &self,
         id: FileId,
         sha256: [u8; 32],
-        mime: String,
         len: u64,
+        mime: &str,
     ) -> ApiResult<FileContent> {
         let key = object_key(&hex(&sha256));
         if self.inner.objects.head(&key).await.is_err() {
@@ -213,7 +217,7 @@ impl FileService {
         Ok(FileContent {
             sha256,
             size: len,
-            mime,
+            mime: mime.to_owned(),
             completed_at_ms: now_ms(),
             media: None,
         })

@@ -1,7 +1,8 @@
 //! Images end to end, through the real binary: a JPEG with EXIF GPS and orientation 6 uploaded
 //! with tus is stored upright without its metadata, with two thumbnails downloadable through
 //! their signed URLs; a PNG bomb is refused with nothing stored; a `kill -9` while thumbnails
-//! are being written serves nothing half-made, and the next `HEAD` completes the upload.
+//! are being written serves nothing half-made, and the next `HEAD` completes the upload. A voice
+//! note (WAV) gets its duration from its header.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -350,4 +351,49 @@ async fn media_images_kill_9_while_thumbnailing_serves_nothing_then_head_complet
     assert_eq!(response.status(), StatusCode::OK);
     let view: Value = response.json().await.unwrap();
     check_upright_view(&files, &view).await;
+}
+
+/// A mono 16-bit PCM WAV of `samples` at `rate` Hz (silence).
+fn wav(rate: u32, samples: u32) -> Vec<u8> {
+    let data_len = samples * 2;
+    [
+        &b"RIFF"[..],
+        &(36 + data_len).to_le_bytes(),
+        b"WAVEfmt ",
+        &16u32.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &rate.to_le_bytes(),
+        &(rate * 2).to_le_bytes(),
+        &2u16.to_le_bytes(),
+        &16u16.to_le_bytes(),
+        b"data",
+        &data_len.to_le_bytes(),
+        &vec![0u8; data_len as usize],
+    ]
+    .concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_images_a_voice_note_has_its_duration() {
+    if !embedded_only() {
+        return;
+    }
+    let server = TestServer::spawn();
+    let files = Uploader::new(&server).await;
+    let note = wav(16_000, 40_000);
+    let (url, id) = files.create(note.len()).await;
+    assert_eq!(
+        files.patch(&url, 0, &note).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let view: Value = files.file(&id).await.json().await.unwrap();
+    assert_eq!(view["mime"], "audio/x-wav");
+    assert_eq!(view["duration_ms"].as_u64(), Some(2500));
+    assert!(view.get("width").is_none() && view.get("thumbnails").is_none());
+    assert_eq!(
+        view["sha256"].as_str().unwrap(),
+        sha256_hex(&note),
+        "stored as it is"
+    );
 }
