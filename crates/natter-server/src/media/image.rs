@@ -107,18 +107,19 @@ pub fn process(
         image.apply_orientation(orientation);
         reencode(format, &image)?
     };
+    let pixels = thumbnail::Pixels::of(&image);
     let thumbnails = thumbnail_sides
         .iter()
         .enumerate()
         .filter(|&(i, &side)| i == 0 || image.width().max(image.height()) > side)
-        .map(|(_, &side)| (side, thumbnail::render(&image, side)))
+        .map(|(_, &side)| (side, thumbnail::render(&pixels, side)))
         .collect();
     Ok(Processed {
         stored,
         width: image.width(),
         height: image.height(),
         thumbnails,
-        thumbhash: thumbnail::thumbhash(&image),
+        thumbhash: thumbnail::thumbhash(&pixels),
     })
 }
 

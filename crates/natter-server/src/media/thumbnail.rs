@@ -5,6 +5,7 @@
 //! has an alpha channel, then lossless WebP (the only WebP the `image` crate encodes): a JPEG
 //! would paint transparent stickers and logos black. Both carry no metadata.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use fast_image_resize::images::{Image, ImageRef};
@@ -41,36 +42,61 @@ pub fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
     (scale(width), scale(height))
 }
 
-/// The pixels of `image` as RGBA8 (alpha) or RGB8, and the matching pixel type.
-fn pixels(image: &DynamicImage) -> (Vec<u8>, PixelType, bool) {
-    if image.color().has_alpha() {
-        (image.to_rgba8().into_raw(), PixelType::U8x4, true)
-    } else {
-        (image.to_rgb8().into_raw(), PixelType::U8x3, false)
+/// The pixels of a picture as 8-bit RGB, or RGBA when it has an alpha channel: borrowed when
+/// the decoder produced that already (a JPEG decodes to RGB), so a 12 MP photo is not copied
+/// again for every rendering.
+pub struct Pixels<'a> {
+    buffer: Cow<'a, [u8]>,
+    width: u32,
+    height: u32,
+    alpha: bool,
+}
+
+impl<'a> Pixels<'a> {
+    pub fn of(image: &'a DynamicImage) -> Self {
+        let (buffer, alpha) = match image {
+            DynamicImage::ImageRgb8(rgb) => (Cow::Borrowed(rgb.as_raw().as_slice()), false),
+            DynamicImage::ImageRgba8(rgba) => (Cow::Borrowed(rgba.as_raw().as_slice()), true),
+            other if other.color().has_alpha() => (Cow::Owned(other.to_rgba8().into_raw()), true),
+            other => (Cow::Owned(other.to_rgb8().into_raw()), false),
+        };
+        Self {
+            buffer,
+            width: image.width(),
+            height: image.height(),
+            alpha,
+        }
+    }
+
+    fn pixel_type(&self) -> PixelType {
+        if self.alpha {
+            PixelType::U8x4
+        } else {
+            PixelType::U8x3
+        }
+    }
+
+    /// The pixels resized to exactly `width` x `height`.
+    fn resized(&self, width: u32, height: u32) -> Cow<'_, [u8]> {
+        if (width, height) == (self.width, self.height) {
+            return Cow::Borrowed(&self.buffer);
+        }
+        let source = ImageRef::new(self.width, self.height, &self.buffer, self.pixel_type())
+            .expect("buffer of the picture's own size");
+        let mut target = Image::new(width, height, self.pixel_type());
+        Resizer::new()
+            .resize(&source, &mut target, &ResizeOptions::new())
+            .expect("same pixel types, non-zero sizes");
+        Cow::Owned(target.into_vec())
     }
 }
 
-/// Resized pixels of `image`, to exactly `width` x `height`.
-fn resize(image: &DynamicImage, width: u32, height: u32) -> (Vec<u8>, bool) {
-    let (buffer, pixel_type, alpha) = pixels(image);
-    if (width, height) == (image.width(), image.height()) {
-        return (buffer, alpha);
-    }
-    let source = ImageRef::new(image.width(), image.height(), &buffer, pixel_type)
-        .expect("buffer of the image's own size");
-    let mut target = Image::new(width, height, pixel_type);
-    Resizer::new()
-        .resize(&source, &mut target, &ResizeOptions::new())
-        .expect("same pixel types, non-zero sizes");
-    (target.into_vec(), alpha)
-}
-
-/// `image` fitted in `max_side` x `max_side`, encoded.
-pub fn render(image: &DynamicImage, max_side: u32) -> Rendered {
-    let (width, height) = fit(image.width(), image.height(), max_side);
-    let (buffer, alpha) = resize(image, width, height);
+/// `pixels` fitted in `max_side` x `max_side`, encoded.
+pub fn render(pixels: &Pixels<'_>, max_side: u32) -> Rendered {
+    let (width, height) = fit(pixels.width, pixels.height, max_side);
+    let buffer = pixels.resized(width, height);
     let mut bytes = Cursor::new(Vec::new());
-    let mime = if alpha {
+    let mime = if pixels.alpha {
         WebPEncoder::new_lossless(&mut bytes)
             .write_image(&buffer, width, height, ExtendedColorType::Rgba8)
             .expect("in-memory WebP");
@@ -89,12 +115,19 @@ pub fn render(image: &DynamicImage, max_side: u32) -> Rendered {
     }
 }
 
-/// The ThumbHash of `image` (at most 25 bytes), from a downscale that fits in 100x100.
-pub fn thumbhash(image: &DynamicImage) -> Vec<u8> {
-    let (width, height) = fit(image.width(), image.height(), THUMBHASH_MAX_SIDE);
-    let rgba = DynamicImage::ImageRgba8(image.to_rgba8());
-    let (buffer, _) = resize(&rgba, width, height);
-    thumbhash::rgba_to_thumb_hash(width as usize, height as usize, &buffer)
+/// The ThumbHash of `pixels` (at most 25 bytes), from a downscale that fits in 100x100.
+pub fn thumbhash(pixels: &Pixels<'_>) -> Vec<u8> {
+    let (width, height) = fit(pixels.width, pixels.height, THUMBHASH_MAX_SIDE);
+    let small = pixels.resized(width, height);
+    let rgba: Vec<u8> = if pixels.alpha {
+        small.into_owned()
+    } else {
+        small
+            .chunks_exact(3)
+            .flat_map(|rgb| [rgb[0], rgb[1], rgb[2], 255])
+            .collect()
+    };
+    thumbhash::rgba_to_thumb_hash(width as usize, height as usize, &rgba)
 }
 
 #[cfg(test)]
@@ -113,7 +146,7 @@ mod tests {
     #[test]
     fn opaque_images_become_jpeg_and_transparent_ones_webp() {
         let photo = testdata::picture(1000, 500);
-        let small = render(&photo, 320);
+        let small = render(&Pixels::of(&photo), 320);
         assert_eq!(
             (small.mime, small.width, small.height),
             ("image/jpeg", 320, 160)
@@ -124,7 +157,7 @@ mod tests {
         assert!(left[0] > 200 && left[2] < 60, "red stays left: {left:?}");
 
         let sticker = image::load_from_memory(&testdata::png_rgba(600, 300)).unwrap();
-        let small = render(&sticker, 320);
+        let small = render(&Pixels::of(&sticker), 320);
         assert_eq!(
             (small.mime, small.width, small.height),
             ("image/webp", 320, 160)
@@ -135,7 +168,7 @@ mod tests {
 
     #[test]
     fn thumbhash_is_short_and_knows_the_aspect_ratio() {
-        let hash = thumbhash(&testdata::picture(400, 200));
+        let hash = thumbhash(&Pixels::of(&testdata::picture(400, 200)));
         assert!(!hash.is_empty() && hash.len() <= 25, "{} bytes", hash.len());
         let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
         assert!((ratio - 2.0).abs() < 0.3, "{ratio}");
