@@ -37,8 +37,8 @@ pub struct Backends {
     pub rate_limiter: Option<Arc<dyn ClusterLimiter>>,
     /// `Idempotency-Key` answers: in memory, or in Redis when configured.
     pub idempotency: Arc<dyn IdempotencyStore>,
-    /// File metadata: SQLite embedded; `None` scaled out until the PostgreSQL adapter exists
-    /// (the file routes then answer 503).
+    /// File metadata: SQLite embedded, PostgreSQL scaled out; `None` leaves the file routes
+    /// answering 503.
     pub files: Option<Arc<dyn natter_domain::files::FileStore>>,
     /// Run in order at shutdown: stop consumers, then close stores.
     closers: Vec<Closer>,

@@ -1,7 +1,8 @@
 //! The scaled-out backends, shared by every natter process of a deployment:
 //!
 //! - PostgreSQL: users, sessions, conversations, the per-conversation order (advisory locks for
-//!   "check, store, publish"; the conversation row for message seqs) and the push outbox.
+//!   "check, store, publish"; the conversation row for message seqs), the push outbox and file
+//!   metadata (the bytes go to S3: `files.store`).
 //! - Messages in PostgreSQL too, or in Cassandra (bodies, `cassandra.rs`), sequenced by
 //!   PostgreSQL.
 //! - Redis (optional, `redis.rs`): the bus between nodes, presence, limits, idempotency keys.
@@ -83,6 +84,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         #[cfg(not(feature = "kafka"))]
         return Err(not_built("kafka"));
     }
+    backends.files = Some(Arc::new(pg.clone()));
     backends.on_close(move || async move { pg.close().await });
     Ok(backends)
 }

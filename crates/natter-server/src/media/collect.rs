@@ -1,14 +1,16 @@
 //! The collector: uploads never completed are deleted, bytes and row, once they are older than
 //! `files.incomplete_max_age_s` (24 h by default), looked for every `files.collect_interval_s`.
 //! Each pass removes a bounded batch, so a backlog drains over a few passes without holding the
-//! store for long.
+//! store for long. Then each node clears its own staging directory of bytes untouched as long:
+//! scaled out, another node's collector may have removed their upload's row (the bytes of an
+//! upload live on the one node NGINX sends it to).
 
 use std::time::Duration;
 
 use natter_domain::DomainError;
 use natter_domain::limits::FILE_COLLECT_BATCH;
 
-use super::{FileService, now_ms};
+use super::{FileService, io_error, now_ms};
 use crate::error::ApiResult;
 
 /// Runs until aborted at shutdown.
@@ -46,6 +48,35 @@ impl FileService {
                 continue;
             };
             self.forget(id).await?;
+            removed += 1;
+        }
+        Ok(removed + self.collect_staged(age_ms).await?)
+    }
+
+    /// Staged bytes on this node untouched for `age_ms`: their upload is collected with them if
+    /// it is still incomplete; otherwise (gone, or completed) only the bytes go.
+    async fn collect_staged(&self, age_ms: i64) -> ApiResult<usize> {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(Duration::from_millis(u64::try_from(age_ms).unwrap_or(0)))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let staging = &self.inner.staging;
+        let stale = staging
+            .stale(cutoff, FILE_COLLECT_BATCH as usize)
+            .await
+            .map_err(|e| io_error("list staged uploads", e))?;
+        let mut removed = 0;
+        for id in stale {
+            let Ok(_busy) = self.claim(id) else {
+                continue;
+            };
+            let record = self.inner.store.file(id).await.map_err(DomainError::from)?;
+            match record {
+                Some(record) if record.content.is_none() => self.forget(id).await?,
+                _ => staging
+                    .remove(id)
+                    .await
+                    .map_err(|e| io_error("remove staged upload", e))?,
+            }
             removed += 1;
         }
         Ok(removed)

@@ -39,11 +39,10 @@ impl utoipa::ToSchema for Binary {}
 /// on a connection it can reuse (as `serving::body` does for other bodies).
 const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
 
-/// The file service, or 503 where it does not exist yet (scaled out: needs the PostgreSQL and
-/// S3 adapters).
+/// The file service, or 503 where the backends have no file store.
 fn service(state: &AppState) -> ApiResult<&FileService> {
     state.files.as_ref().ok_or_else(|| {
-        tracing::debug!("file routes need the embedded backends for now");
+        tracing::debug!("no file store configured");
         ApiError::Domain(DomainError::Unavailable)
     })
 }
@@ -389,4 +388,23 @@ fn matches_etag(header: Option<&HeaderValue>, etag: &str) -> bool {
         .split(',')
         .map(str::trim)
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+#[utoipa::path(get, path = "/files/{file_id}/content/{sha256}/check", tag = "files", security(()),
+    params(
+        ("file_id" = Uuid, Path, description = "The file."),
+        ("sha256" = String, Path, description = "Its SHA-256, lower-case hex.", pattern = "^[0-9a-f]{64}$"),
+        DownloadQuery,
+    ),
+    responses(
+        (status = 204, description = "The download URL is valid and has not expired. For a CDN's edge (NGINX `auth_request`, deploy/nginx): it asks this before serving bytes it has cached, so a cached file never reaches a tampered or expired URL. No lookup, no bytes."),
+        (status = 403, description = "`forbidden`: the URL's signature is wrong or it has expired.", body = ErrorBody),
+    ))]
+pub async fn check_url(
+    State(state): State<AppState>,
+    PathParams((id, sha256)): PathParams<(Uuid, String)>,
+    QueryParams(query): QueryParams<DownloadQuery>,
+) -> ApiResult<StatusCode> {
+    service(&state)?.verify_url(FileId(id), &sha256, query.expires, &query.signature)?;
+    Ok(StatusCode::NO_CONTENT)
 }
