@@ -398,13 +398,18 @@ fn matches_etag(header: Option<&HeaderValue>, etag: &str) -> bool {
     ),
     responses(
         (status = 204, description = "The download URL is valid and has not expired. For a CDN's edge (NGINX `auth_request`, deploy/nginx): it asks this before serving bytes it has cached, so a cached file never reaches a tampered or expired URL. No lookup, no bytes."),
-        (status = 403, description = "`forbidden`: the URL's signature is wrong or it has expired.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the URL's signature is wrong, it has expired, or its query is missing or malformed.", body = ErrorBody),
     ))]
 pub async fn check_url(
     State(state): State<AppState>,
     PathParams((id, sha256)): PathParams<(Uuid, String)>,
-    QueryParams(query): QueryParams<DownloadQuery>,
+    uri: axum::http::Uri,
 ) -> ApiResult<StatusCode> {
-    service(&state)?.verify_url(FileId(id), &sha256, query.expires, &query.signature)?;
+    let files = service(&state)?;
+    // A query that does not parse is a URL that is not valid: 403 like any other, never a 400,
+    // which the edge could only report as its own failure.
+    let axum::extract::Query(query) = axum::extract::Query::<DownloadQuery>::try_from_uri(&uri)
+        .map_err(|_| DomainError::Forbidden("the download URL is not valid"))?;
+    files.verify_url(FileId(id), &sha256, query.expires, &query.signature)?;
     Ok(StatusCode::NO_CONTENT)
 }
