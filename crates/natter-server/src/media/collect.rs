@@ -82,3 +82,79 @@ impl FileService {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use natter_domain::UserId;
+    use natter_domain::files::{CreateUpload, FileId, FileName, FileStore, NewUpload};
+    use natter_store_sqlite::SqliteStore;
+
+    use super::*;
+    use crate::config::FilesConfig;
+
+    /// Scaled out, another node's collector removed the row of an upload whose bytes are staged
+    /// here: this node's pass removes the bytes, and keeps those still being written.
+    #[tokio::test]
+    async fn staged_bytes_whose_row_is_gone_are_removed_once_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db/natter.db"))
+            .await
+            .unwrap();
+        let files = FileService::open(
+            &dir.path().join("files"),
+            Arc::new(store.clone()),
+            &[vec![7; 32]],
+            FilesConfig {
+                incomplete_max_age_s: 60,
+                ..FilesConfig::default()
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let upload = NewUpload {
+                id: FileId::new(),
+                owner: UserId::new(),
+                name: FileName::parse("a.bin").unwrap(),
+                size: 10,
+                created_at_ms: now_ms(),
+            };
+            let id = upload.id;
+            let CreateUpload::Created(_) = store.create_upload(upload, 1000).await.unwrap() else {
+                panic!("over quota");
+            };
+            files.inner.staging.appender(id).await.unwrap();
+            ids.push(id);
+        }
+        let (orphan, active) = (ids[0], ids[1]);
+        store.delete_upload(orphan).await.unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(
+                dir.path()
+                    .join("files/uploads")
+                    .join(orphan.0.simple().to_string()),
+            )
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+
+        assert_eq!(files.collect().await.unwrap(), 1);
+        assert_eq!(
+            files
+                .inner
+                .staging
+                .stale(SystemTime::now(), 10)
+                .await
+                .unwrap(),
+            vec![active],
+            "only the upload being written to keeps its bytes"
+        );
+        assert!(store.file(active).await.unwrap().is_some());
+        store.close().await;
+    }
+}
