@@ -23,3 +23,17 @@ CREATE TABLE files (
 CREATE INDEX files_by_owner ON files (owner_id);
 -- The collector's scan: only incomplete uploads, oldest first.
 CREATE INDEX files_incomplete ON files (created_at_ms) WHERE completed_at_ms IS NULL;
+
+-- One row per message that attaches a file, keyed by the message's idempotency key, so a
+-- retried send records nothing twice. A member of `conversation_id` may fetch the file while a
+-- row is not released (the message not deleted). The same as SQLite's `file_refs`.
+CREATE TABLE file_refs (
+    file_id         uuid NOT NULL,
+    conversation_id uuid NOT NULL,
+    sender_id       uuid NOT NULL,
+    client_msg_id   text NOT NULL,
+    created_at_ms   bigint NOT NULL,
+    released_at_ms  bigint,
+    PRIMARY KEY (file_id, conversation_id, sender_id, client_msg_id)
+);
+CREATE INDEX file_refs_by_message ON file_refs (conversation_id, sender_id, client_msg_id);

@@ -1,16 +1,18 @@
-//! [`FileStore`]: file and upload metadata, shared by every node. The quota check and the
+//! [`FileStore`]: file and upload metadata, and the references of messages to files, shared by
+//! every node. The quota check and the
 //! insert run in one transaction under a transaction-level advisory lock on the owner, so two
 //! uploads created at once on two nodes cannot both pass the quota. The lock uses the two-key
 //! form (`FILES_LOCK_SPACE`, hash of the owner), a key space apart from the conversation locks'
 //! single 64-bit keys: an owner can never wait on a conversation.
 
 use async_trait::async_trait;
-use natter_domain::StoreError;
-use natter_domain::UserId;
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, MediaInfo, NewUpload,
+    CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore, MediaInfo,
+    NewUpload,
 };
 use natter_domain::ports::StoreResult;
+use natter_domain::values::ClientMsgId;
+use natter_domain::{ConversationId, StoreError, UserId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -203,5 +205,71 @@ impl FileStore for PgStore {
         .await
         .map_err(db)?;
         Ok(ids.into_iter().map(FileId).collect())
+    }
+
+    async fn files(&self, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+        let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+        let rows: Vec<FileRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM files WHERE id = ANY($1)"
+        ))
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(record).collect()
+    }
+
+    async fn add_references(&self, references: &[FileReference]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for reference in references {
+            sqlx::query(
+                "INSERT INTO file_refs (file_id, conversation_id, sender_id, client_msg_id, \
+                 created_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(reference.file.0)
+            .bind(reference.conversation.0)
+            .bind(reference.sender.0)
+            .bind(reference.client_msg_id.as_str())
+            .bind(reference.at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn release_references(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client_msg_id: &ClientMsgId,
+        at_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE file_refs SET released_at_ms = $1 WHERE conversation_id = $2 \
+             AND sender_id = $3 AND client_msg_id = $4 AND released_at_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(conversation.0)
+        .bind(sender.0)
+        .bind(client_msg_id.as_str())
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn showing_conversations(&self, file: FileId) -> StoreResult<Vec<ConversationId>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT conversation_id FROM file_refs \
+             WHERE file_id = $1 AND released_at_ms IS NULL",
+        )
+        .bind(file.0)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(ConversationId).collect())
     }
 }

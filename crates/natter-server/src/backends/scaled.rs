@@ -66,6 +66,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         presence: Arc::new(MemoryPresence::default()),
         clock: Arc::new(SystemClock),
         locks: Arc::new(locks),
+        files: Some(Arc::new(pg.clone())),
     });
     if config.backends.realtime == RealtimeBackend::Redis {
         let (bus, presence) = realtime(config, &mut backends).await?;
@@ -84,7 +85,6 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         #[cfg(not(feature = "kafka"))]
         return Err(not_built("kafka"));
     }
-    backends.files = Some(Arc::new(pg.clone()));
     backends.on_close(move || async move { pg.close().await });
     Ok(backends)
 }

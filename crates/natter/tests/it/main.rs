@@ -2,6 +2,7 @@
 //! linking; one module per area.
 
 mod accounts;
+mod attachments;
 mod balancer;
 mod cluster;
 mod conversations;

@@ -20,10 +20,11 @@ use crate::support::user;
 mod scaled;
 
 const CHUNK_TYPE: &str = "application/offset+octet-stream";
-const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+pub(crate) const PNG_MAGIC: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
 
 /// A user's HTTP view of the file routes.
-struct Files {
+pub(crate) struct Files {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -34,7 +35,7 @@ fn metadata(name: &str) -> String {
 }
 
 impl Files {
-    async fn new(server: &TestServer) -> (Self, Client) {
+    pub(crate) async fn new(server: &TestServer) -> (Self, Client) {
         let (client, _) = user(server, "filer").await;
         let files = Self {
             http: reqwest::Client::new(),
@@ -65,7 +66,7 @@ impl Files {
         request.send().await.expect("create")
     }
 
-    async fn create(&self, size: usize, name: &str) -> UploadView {
+    pub(crate) async fn create(&self, size: usize, name: &str) -> UploadView {
         let response = self.create_raw(&size.to_string(), Some(name)).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let location = header(response.headers(), "location");
@@ -100,7 +101,7 @@ impl Files {
     }
 
     /// Upload `bytes` in chunks of `chunk`; the file's id.
-    async fn upload(&self, name: &str, bytes: &[u8], chunk: usize) -> UploadView {
+    pub(crate) async fn upload(&self, name: &str, bytes: &[u8], chunk: usize) -> UploadView {
         let upload = self.create(bytes.len(), name).await;
         let mut offset = 0;
         for piece in bytes.chunks(chunk) {
@@ -115,14 +116,14 @@ impl Files {
         upload
     }
 
-    async fn file(&self, id: uuid::Uuid) -> reqwest::Response {
+    pub(crate) async fn file(&self, id: uuid::Uuid) -> reqwest::Response {
         self.authed(reqwest::Method::GET, &format!("/api/v1/files/{id}"))
             .send()
             .await
             .expect("file")
     }
 
-    async fn view(&self, id: uuid::Uuid) -> FileView {
+    pub(crate) async fn view(&self, id: uuid::Uuid) -> FileView {
         let response = self.file(id).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(header(response.headers(), "cache-control"), "no-store");
@@ -130,7 +131,7 @@ impl Files {
     }
 
     /// A download without credentials: the signed URL is all it needs.
-    async fn get(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn get(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self.http.get(self.url(url));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -148,7 +149,7 @@ fn header(headers: &HeaderMap, name: &str) -> String {
         .to_owned()
 }
 
-async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+pub(crate) async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: ErrorBody = response.json().await.expect("error body");
     (status, body.code)
@@ -162,11 +163,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn pattern(len: usize) -> Vec<u8> {
+pub(crate) fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-fn embedded_only() -> bool {
+pub(crate) fn embedded_only() -> bool {
     !crate::cluster::enabled()
 }
 
