@@ -84,6 +84,13 @@ impl Settings {
                 .map(Duration::from_secs)
         };
         let home = get("HOME").unwrap_or_else(|| "/root".to_owned());
+        let s3 = port("NATTER_S3_PORT", 58333)?;
+        if s3 > u16::MAX - crate::services::S3_PORT_COUNT {
+            bail!(
+                "NATTER_S3_PORT={s3}: SeaweedFS also uses the {} ports after it",
+                crate::services::S3_PORT_COUNT - 1
+            );
+        }
         Ok(Self {
             root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
             dir: get("NATTER_SERVICES_DIR")
@@ -99,7 +106,7 @@ impl Settings {
                 kafka_controller: port("NATTER_KAFKA_CONTROLLER_PORT", 59093)?,
                 cassandra: port("NATTER_CASSANDRA_PORT", 59042)?,
                 cassandra_storage: port("NATTER_CASSANDRA_STORAGE_PORT", 57000)?,
-                s3: port("NATTER_S3_PORT", 58333)?,
+                s3,
             },
             cassandra_start_timeout: seconds("NATTER_CASSANDRA_START_TIMEOUT", 180)?,
             kafka_start_timeout: seconds("NATTER_KAFKA_START_TIMEOUT", 120)?,
@@ -260,6 +267,7 @@ mod tests {
             ("NATTER_REDIS_PORT", "70000"),
             ("NATTER_POSTGRES_PORT", "0"),
             ("NATTER_KAFKA_START_TIMEOUT", "-1"),
+            ("NATTER_S3_PORT", "65530"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.starts_with(key), "{err}");
