@@ -413,8 +413,8 @@ impl Default for Limits {
 }
 
 /// Uploaded files (`docs/media.md`): sizes, quota, download URLs, collection of abandoned
-/// uploads. Embedded mode only for now: with `backends.accounts = "postgres"` the file routes
-/// answer 503 until the PostgreSQL and S3 adapters exist.
+/// uploads, and where complete files' bytes live (`store`: this node's disk, or S3 when several
+/// nodes serve them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesConfig {
@@ -441,6 +441,60 @@ pub struct FilesConfig {
     /// thumbnails, creates `<this>.waiting` and waits until this file exists, so a test can
     /// `kill -9` the server at that point.
     pub processing_pause_file: String,
+    /// Where complete files' bytes live: `local` (`<data_dir>/files/objects`) or `s3`.
+    pub store: ObjectStoreKind,
+    /// The S3 endpoint (`http://127.0.0.1:58333` for SeaweedFS); empty: AWS in `s3_region`.
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    /// Credentials; empty: taken from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (or the
+    /// instance's role), as the AWS tools do.
+    pub s3_access_key_id: String,
+    /// Never printed (`natter config` shows it redacted) nor logged.
+    pub s3_secret_access_key: Secret,
+    /// Plain `http://` endpoints are refused unless this is set (loopback, tests).
+    pub s3_allow_http: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectStoreKind {
+    Local,
+    S3,
+}
+
+/// A credential: read from the file or the environment like any key, but never shown. `Debug`
+/// and serialisation (what `natter config` prints) give `<redacted>` for a set value.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+const REDACTED: &str = "<redacted>";
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn shown(&self) -> &str {
+        if self.0.is_empty() { "" } else { REDACTED }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.shown())
+    }
 }
 
 impl Default for FilesConfig {
@@ -455,6 +509,13 @@ impl Default for FilesConfig {
             max_frames: 1000,
             processing_concurrency: 2,
             processing_pause_file: String::new(),
+            store: ObjectStoreKind::Local,
+            s3_endpoint: String::new(),
+            s3_bucket: "natter".into(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: Secret::default(),
+            s3_allow_http: false,
         }
     }
 }
@@ -496,6 +557,9 @@ impl ServerConfig {
                 "files.max_image_pixels, files.max_frames and files.processing_concurrency must be positive"
                     .into(),
             );
+        }
+        if self.files.store == ObjectStoreKind::S3 && self.files.s3_bucket.is_empty() {
+            return Err("files.store = \"s3\" needs files.s3_bucket".into());
         }
         if self.server.roles.is_empty() {
             return Err("server.roles must name at least one role".into());

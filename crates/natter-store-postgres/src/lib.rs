@@ -4,7 +4,7 @@
 //! - [`PgStore`]: [`AccountStore`], [`ConversationStore`], [`MessageStore`] (message bodies in
 //!   PostgreSQL, so PostgreSQL alone is a complete backend), [`MessageSequencer`] (for a message
 //!   store that keeps bodies elsewhere, Cassandra, while conversations stay here) and
-//!   [`PushOutbox`].
+//!   [`PushOutbox`], and [`FileStore`] (file and upload metadata).
 //! - [`PgLocks`]: [`ConversationLocks`] as advisory locks, on a pool of its own.
 //!
 //! Why it is shaped this way:
@@ -30,11 +30,13 @@
 //! [`MessageStore`]: natter_domain::ports::MessageStore
 //! [`MessageSequencer`]: natter_domain::ports::MessageSequencer
 //! [`PushOutbox`]: natter_domain::ports::PushOutbox
+//! [`FileStore`]: natter_domain::files::FileStore
 //! [`ConversationLocks`]: natter_domain::ports::ConversationLocks
 
 mod accounts;
 mod conversations;
 mod errors;
+mod files;
 mod locks;
 mod messages;
 mod outbox;

@@ -139,4 +139,21 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn natter_config_never_prints_the_s3_secret() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("NATTER__FILES__S3_SECRET_ACCESS_KEY", "hunter2-s3-secret");
+            let config = load(None).unwrap();
+            assert_eq!(
+                config.files.s3_secret_access_key.expose(),
+                "hunter2-s3-secret"
+            );
+            let printed = to_toml(&config).unwrap();
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(printed.contains("s3_secret_access_key = \"<redacted>\""));
+            assert!(!format!("{config:?}").contains("hunter2"));
+            Ok(())
+        });
+    }
 }

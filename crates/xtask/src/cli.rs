@@ -8,10 +8,17 @@ pub enum Name {
     Redis,
     Kafka,
     Cassandra,
+    Seaweedfs,
 }
 
-pub const ALL: [Name; 4] = [Name::Postgres, Name::Redis, Name::Kafka, Name::Cassandra];
-const NAMES: [&str; 4] = ["postgres", "redis", "kafka", "cassandra"];
+pub const ALL: [Name; 5] = [
+    Name::Postgres,
+    Name::Redis,
+    Name::Kafka,
+    Name::Cassandra,
+    Name::Seaweedfs,
+];
+const NAMES: [&str; 5] = ["postgres", "redis", "kafka", "cassandra", "seaweedfs"];
 
 impl Name {
     fn parse(text: &str) -> Option<Self> {
@@ -61,11 +68,12 @@ impl std::error::Error for UnknownService {}
 
 pub const USAGE: &str = "\
 scripts/services (cargo xtask services): install and run the real servers that natter's
-scale-out mode and its tests use (PostgreSQL, Redis, Apache Kafka, Apache Cassandra), each on
-127.0.0.1 on a fixed non-default port, with everything (data, logs, pid files) under
+scale-out mode and its tests use (PostgreSQL, Redis, Apache Kafka, Apache Cassandra, SeaweedFS
+for S3), each on 127.0.0.1 on a fixed non-default port, with everything (data, logs, pid files) under
 ${NATTER_SERVICES_DIR:-/tmp/natter-services}/<name>/. See docs/services.md.
 
-  scripts/services install [NAME...]   apt packages / Maven jars; skips what is present
+  scripts/services install [NAME...]   apt packages / Maven jars / the SeaweedFS build; skips
+                                       what is present
   scripts/services start   [NAME...]   install if needed, start, wait until ready
   scripts/services stop    [NAME...]   graceful stop, data kept
   scripts/services restart [NAME...]
@@ -73,7 +81,7 @@ ${NATTER_SERVICES_DIR:-/tmp/natter-services}/<name>/. See docs/services.md.
   scripts/services env                 export lines for the tests
   scripts/services down                stop everything and delete the services dir
 
-NAME: postgres redis kafka cassandra (none = all four). Runs as root (as the machine and CI do).
+NAME: postgres redis kafka cassandra seaweedfs (none = all five). Runs as root (as the machine and CI do).
 ";
 
 /// `args` are what follows the binary's name: `services COMMAND [NAME...]`.
@@ -126,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn no_name_means_all_four_in_order() {
+    fn no_name_means_all_five_in_order() {
         assert_eq!(
             parse_line("services start"),
             Parsed::Run(Command::Start(ALL.to_vec()))
@@ -152,7 +160,7 @@ mod tests {
         };
         assert_eq!(
             unknown.to_string(),
-            "unknown service 'mysql' (one of: postgres redis kafka cassandra)"
+            "unknown service 'mysql' (one of: postgres redis kafka cassandra seaweedfs)"
         );
     }
 

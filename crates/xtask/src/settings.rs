@@ -1,5 +1,5 @@
-//! Where and how the services run: the services dir, the jar cache, the ports and the start
-//! timeouts, each with its `NATTER_*` override. Read once from the environment; a value that does
+//! Where and how the services run: the services dir, the jar and binary cache, the ports, the
+//! start timeouts and the S3 keys, each with its `NATTER_*` override. Read once from the environment; a value that does
 //! not parse is an error, never a silent default.
 
 use std::fmt::Write as _;
@@ -21,19 +21,23 @@ pub struct Ports {
     pub kafka_controller: u16,
     pub cassandra: u16,
     pub cassandra_storage: u16,
+    /// SeaweedFS's S3 port, the first of the `PORT_COUNT` ports `weed mini` uses.
+    pub s3: u16,
 }
 
 impl Ports {
     /// Every port the services listen on.
-    pub fn all(&self) -> [u16; 6] {
-        [
+    pub fn all(&self) -> Vec<u16> {
+        let mut all = vec![
             self.postgres,
             self.redis,
             self.kafka,
             self.kafka_controller,
             self.cassandra,
             self.cassandra_storage,
-        ]
+        ];
+        all.extend(self.s3..self.s3 + crate::services::S3_PORT_COUNT);
+        all
     }
 }
 
@@ -50,6 +54,10 @@ pub struct Settings {
     pub ports: Ports,
     pub cassandra_start_timeout: Duration,
     pub kafka_start_timeout: Duration,
+    /// `NATTER_S3_ACCESS_KEY_ID` / `NATTER_S3_SECRET_ACCESS_KEY`: the S3 identity SeaweedFS
+    /// creates and the tests use.
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
 }
 
 impl Settings {
@@ -76,6 +84,13 @@ impl Settings {
                 .map(Duration::from_secs)
         };
         let home = get("HOME").unwrap_or_else(|| "/root".to_owned());
+        let s3 = port("NATTER_S3_PORT", 58333)?;
+        if s3 > u16::MAX - crate::services::S3_PORT_COUNT {
+            bail!(
+                "NATTER_S3_PORT={s3}: SeaweedFS also uses the {} ports after it",
+                crate::services::S3_PORT_COUNT - 1
+            );
+        }
         Ok(Self {
             root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
             dir: get("NATTER_SERVICES_DIR")
@@ -91,9 +106,14 @@ impl Settings {
                 kafka_controller: port("NATTER_KAFKA_CONTROLLER_PORT", 59093)?,
                 cassandra: port("NATTER_CASSANDRA_PORT", 59042)?,
                 cassandra_storage: port("NATTER_CASSANDRA_STORAGE_PORT", 57000)?,
+                s3,
             },
             cassandra_start_timeout: seconds("NATTER_CASSANDRA_START_TIMEOUT", 180)?,
             kafka_start_timeout: seconds("NATTER_KAFKA_START_TIMEOUT", 120)?,
+            s3_access_key_id: get("NATTER_S3_ACCESS_KEY_ID")
+                .unwrap_or_else(|| crate::services::S3_DEFAULT_ACCESS_KEY_ID.into()),
+            s3_secret_access_key: get("NATTER_S3_SECRET_ACCESS_KEY")
+                .unwrap_or_else(|| crate::services::S3_DEFAULT_SECRET_ACCESS_KEY.into()),
         })
     }
 
@@ -120,6 +140,26 @@ impl Settings {
             out,
             "export NATTER_TEST_CASSANDRA_NODES=127.0.0.1:{}",
             p.cassandra
+        );
+        let _ = writeln!(
+            out,
+            "export NATTER_TEST_S3_ENDPOINT=http://127.0.0.1:{}",
+            p.s3
+        );
+        let _ = writeln!(
+            out,
+            "export NATTER_TEST_S3_BUCKET={}",
+            crate::services::S3_BUCKET
+        );
+        let _ = writeln!(
+            out,
+            "export NATTER_TEST_S3_ACCESS_KEY_ID={}",
+            self.s3_access_key_id
+        );
+        let _ = writeln!(
+            out,
+            "export NATTER_TEST_S3_SECRET_ACCESS_KEY={}",
+            self.s3_secret_access_key
         );
         out
     }
@@ -167,6 +207,7 @@ mod tests {
                 kafka_controller: 59093,
                 cassandra: 59042,
                 cassandra_storage: 57000,
+                s3: 58333,
             }
         );
         assert_eq!(s.dir, Path::new("/tmp/natter-services"));
@@ -191,6 +232,9 @@ mod tests {
             ("NATTER_CASSANDRA_STORAGE_PORT", "37000"),
             ("NATTER_CASSANDRA_START_TIMEOUT", "300"),
             ("NATTER_KAFKA_START_TIMEOUT", "30"),
+            ("NATTER_S3_PORT", "38333"),
+            ("NATTER_S3_ACCESS_KEY_ID", "ak"),
+            ("NATTER_S3_SECRET_ACCESS_KEY", "sk"),
         ])
         .unwrap();
         assert_eq!(s.dir, Path::new("/tmp/other"));
@@ -205,7 +249,12 @@ mod tests {
                 kafka_controller: 39093,
                 cassandra: 39042,
                 cassandra_storage: 37000,
+                s3: 38333,
             }
+        );
+        assert_eq!(
+            (s.s3_access_key_id.as_str(), s.s3_secret_access_key.as_str()),
+            ("ak", "sk")
         );
         assert_eq!(s.cassandra_start_timeout, Duration::from_secs(300));
         assert_eq!(s.kafka_start_timeout, Duration::from_secs(30));
@@ -218,6 +267,7 @@ mod tests {
             ("NATTER_REDIS_PORT", "70000"),
             ("NATTER_POSTGRES_PORT", "0"),
             ("NATTER_KAFKA_START_TIMEOUT", "-1"),
+            ("NATTER_S3_PORT", "65530"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.starts_with(key), "{err}");
@@ -236,7 +286,11 @@ mod tests {
             "export NATTER_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:35432/natter\n\
              export NATTER_TEST_REDIS_URL=redis://127.0.0.1:56379\n\
              export NATTER_TEST_KAFKA_BROKERS=127.0.0.1:59092\n\
-             export NATTER_TEST_CASSANDRA_NODES=127.0.0.1:39042\n"
+             export NATTER_TEST_CASSANDRA_NODES=127.0.0.1:39042\n\
+             export NATTER_TEST_S3_ENDPOINT=http://127.0.0.1:58333\n\
+             export NATTER_TEST_S3_BUCKET=natter\n\
+             export NATTER_TEST_S3_ACCESS_KEY_ID=natter\n\
+             export NATTER_TEST_S3_SECRET_ACCESS_KEY=natter-test-secret\n"
         );
     }
 

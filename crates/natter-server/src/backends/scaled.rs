@@ -1,7 +1,8 @@
 //! The scaled-out backends, shared by every natter process of a deployment:
 //!
 //! - PostgreSQL: users, sessions, conversations, the per-conversation order (advisory locks for
-//!   "check, store, publish"; the conversation row for message seqs) and the push outbox.
+//!   "check, store, publish"; the conversation row for message seqs), the push outbox and file
+//!   metadata (the bytes go to S3: `files.store`).
 //! - Messages in PostgreSQL too, or in Cassandra (bodies, `cassandra.rs`), sequenced by
 //!   PostgreSQL.
 //! - Redis (optional, `redis.rs`): the bus between nodes, presence, limits, idempotency keys.
@@ -65,8 +66,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         presence: Arc::new(MemoryPresence::default()),
         clock: Arc::new(SystemClock),
         locks: Arc::new(locks),
-        // No file store scaled out yet: attachments and the file routes answer 503.
-        files: None,
+        files: Some(Arc::new(pg.clone())),
     });
     if config.backends.realtime == RealtimeBackend::Redis {
         let (bus, presence) = realtime(config, &mut backends).await?;

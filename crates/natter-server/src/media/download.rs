@@ -26,6 +26,31 @@ impl FileService {
         Ok(record.ok_or(DomainError::NotFound)?)
     }
 
+    /// Whether a download URL's signature holds and it has not expired (403 otherwise). Pure
+    /// computation, no lookup: what a CDN's edge asks before serving bytes it has cached.
+    pub fn verify_url(
+        &self,
+        id: FileId,
+        sha256_hex: &str,
+        expires_s: u64,
+        signature: &str,
+    ) -> ApiResult<()> {
+        let now_s = u64::try_from(now_ms() / 1000).unwrap_or(0);
+        match self
+            .inner
+            .signer
+            .verify(id, sha256_hex, expires_s, signature, now_s)
+        {
+            Ok(()) => Ok(()),
+            Err(Refusal::Expired) => {
+                Err(DomainError::Forbidden("the download URL has expired").into())
+            }
+            Err(Refusal::Invalid) => {
+                Err(DomainError::Forbidden("the download URL is not valid").into())
+            }
+        }
+    }
+
     /// The object a download URL names (the file or one of its thumbnails), if its signature holds and it has not expired (403
     /// otherwise, checked first so nothing about the file is revealed without a valid URL).
     pub async fn by_url(
@@ -35,20 +60,7 @@ impl FileService {
         expires_s: u64,
         signature: &str,
     ) -> ApiResult<Download> {
-        let now_s = u64::try_from(now_ms() / 1000).unwrap_or(0);
-        match self
-            .inner
-            .signer
-            .verify(id, sha256_hex, expires_s, signature, now_s)
-        {
-            Ok(()) => {}
-            Err(Refusal::Expired) => {
-                return Err(DomainError::Forbidden("the download URL has expired").into());
-            }
-            Err(Refusal::Invalid) => {
-                return Err(DomainError::Forbidden("the download URL is not valid").into());
-            }
-        }
+        self.verify_url(id, sha256_hex, expires_s, signature)?;
         let record = self.record(id).await?;
         let content = record.content.ok_or(DomainError::NotFound)?;
         let thumbnails = content.media.iter().flat_map(|media| &media.thumbnails);

@@ -18,6 +18,7 @@ mod collect;
 mod download;
 pub mod http;
 mod image;
+mod objects;
 mod probe;
 mod process;
 mod signing;
@@ -112,7 +113,8 @@ fn object_key(sha256_hex: &str) -> ObjectPath {
 }
 
 impl FileService {
-    /// Files under `root` (`<data_dir>/files`): staging in `uploads/`, objects in `objects/`.
+    /// Files under `root` (`<data_dir>/files`): staging in `uploads/`, objects in `objects/` or
+    /// in S3 (`files.store`).
     pub fn open(
         root: &std::path::Path,
         store: Arc<dyn FileStore>,
@@ -121,14 +123,11 @@ impl FileService {
         chunk_idle: Duration,
     ) -> anyhow::Result<Self> {
         let staging = Staging::open(&root.join("uploads"))?;
-        let objects_dir = root.join("objects");
-        crate::secrets::create_private_dir(&objects_dir)?;
-        let objects = object_store::local::LocalFileSystem::new_with_prefix(&objects_dir)?
-            .with_automatic_cleanup(true);
+        let objects = objects::open(&config, &root.join("objects"))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
-                objects: Arc::new(objects),
+                objects,
                 staging,
                 signer: UrlSigner::new(keyring),
                 chunk_idle,

@@ -4,9 +4,14 @@
 //! sent in order, so whatever length survives is a valid offset (the client resends the rest);
 //! each append is synced to disk before its new offset is acknowledged. Nothing here is ever
 //! served: only complete, hashed objects in the object store are.
+//!
+//! Scaled out, the directory is one node's: NGINX sends every request of an upload to the same
+//! node (deploy/nginx), and the collector of each node also clears its own directory of bytes
+//! left untouched for too long (`stale`), whichever node removed their upload's row.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use natter_domain::files::FileId;
 use tokio::fs::{File, OpenOptions};
@@ -63,11 +68,61 @@ impl Staging {
         tokio::fs::read(self.path(id)).await
     }
 
+    /// Uploads whose staged bytes were last written before `cutoff`, at most `limit`.
+    pub async fn stale(&self, cutoff: SystemTime, limit: usize) -> io::Result<Vec<FileId>> {
+        let mut found = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while found.len() < limit {
+            let Some(entry) = entries.next_entry().await? else {
+                break;
+            };
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| uuid::Uuid::try_parse(name).ok())
+            else {
+                continue;
+            };
+            if entry.metadata().await?.modified()? < cutoff {
+                found.push(FileId(id));
+            }
+        }
+        Ok(found)
+    }
+
     /// Delete the upload's bytes; nothing to do if there are none.
     pub async fn remove(&self, id: FileId) -> io::Result<()> {
         match tokio::fs::remove_file(self.path(id)).await {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn stale_is_what_was_last_written_before_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::open(dir.path()).unwrap();
+        let (old, fresh) = (FileId::new(), FileId::new());
+        for id in [old, fresh] {
+            staging.appender(id).await.unwrap();
+        }
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(staging.path(old))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        std::fs::write(dir.path().join("not-an-upload"), b"x").unwrap();
+        let cutoff = SystemTime::now() - Duration::from_secs(60);
+        assert_eq!(staging.stale(cutoff, 10).await.unwrap(), vec![old]);
+        assert_eq!(staging.stale(cutoff, 0).await.unwrap(), vec![]);
     }
 }

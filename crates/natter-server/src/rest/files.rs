@@ -39,11 +39,10 @@ impl utoipa::ToSchema for Binary {}
 /// on a connection it can reuse (as `serving::body` does for other bodies).
 const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
 
-/// The file service, or 503 where it does not exist yet (scaled out: needs the PostgreSQL and
-/// S3 adapters).
+/// The file service, or 503 where the backends have no file store.
 fn service(state: &AppState) -> ApiResult<&FileService> {
     state.files.as_ref().ok_or_else(|| {
-        tracing::debug!("file routes need the embedded backends for now");
+        tracing::debug!("no file store configured");
         ApiError::Domain(DomainError::Unavailable)
     })
 }
@@ -389,4 +388,28 @@ fn matches_etag(header: Option<&HeaderValue>, etag: &str) -> bool {
         .split(',')
         .map(str::trim)
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+#[utoipa::path(get, path = "/files/{file_id}/content/{sha256}/check", tag = "files", security(()),
+    params(
+        ("file_id" = Uuid, Path, description = "The file."),
+        ("sha256" = String, Path, description = "Its SHA-256, lower-case hex.", pattern = "^[0-9a-f]{64}$"),
+        DownloadQuery,
+    ),
+    responses(
+        (status = 204, description = "The download URL is valid and has not expired. For a CDN's edge (NGINX `auth_request`, deploy/nginx): it asks this before serving bytes it has cached, so a cached file never reaches a tampered or expired URL. No lookup, no bytes."),
+        (status = 403, description = "`forbidden`: the URL's signature is wrong, it has expired, or its query is missing or malformed.", body = ErrorBody),
+    ))]
+pub async fn check_url(
+    State(state): State<AppState>,
+    PathParams((id, sha256)): PathParams<(Uuid, String)>,
+    uri: axum::http::Uri,
+) -> ApiResult<StatusCode> {
+    let files = service(&state)?;
+    // A query that does not parse is a URL that is not valid: 403 like any other, never a 400,
+    // which the edge could only report as its own failure.
+    let axum::extract::Query(query) = axum::extract::Query::<DownloadQuery>::try_from_uri(&uri)
+        .map_err(|_| DomainError::Forbidden("the download URL is not valid"))?;
+    files.verify_url(FileId(id), &sha256, query.expires, &query.signature)?;
+    Ok(StatusCode::NO_CONTENT)
 }

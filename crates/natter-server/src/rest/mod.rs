@@ -89,4 +89,5 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(files::file))
         .routes(routes!(files::download))
+        .routes(routes!(files::check_url))
 }

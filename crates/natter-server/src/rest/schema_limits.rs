@@ -65,7 +65,11 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
     }
     // A caption: empty is allowed when files are attached (the pattern's `^$`).
     let caption = property(&doc, "SendMessageRequest", "text");
-    assert_eq!(caption["minLength"], Value::Null, "no minLength for a caption");
+    assert_eq!(
+        caption["minLength"],
+        Value::Null,
+        "no minLength for a caption"
+    );
     assert_eq!(caption["maxLength"], MESSAGE_TEXT_MAX_CHARS);
     assert_eq!(
         property(&doc, "SendMessageRequest", "attachments")["maxItems"],

@@ -1,7 +1,7 @@
 //! Integration tests (one binary, per the workspace convention) against a running PostgreSQL
 //! server (`NATTER_TEST_POSTGRES_URL`, default in `support`): the storage conformance suite,
 //! twice (message facts of summaries from SQL, and through the `MessageStore` port as in a split
-//! deployment), plus what only this adapter has: the sequencer, sync cursors under concurrent
+//! deployment), the file metadata suite, plus what only this adapter has: the sequencer, sync cursors under concurrent
 //! commits, the advisory locks and the push outbox.
 
 mod locks;
@@ -42,3 +42,12 @@ mod native {
 mod through_port {
     natter_conformance::conformance_suite!(crate::split_stores);
 }
+
+async fn fresh_files() -> natter_conformance::files::Files {
+    natter_conformance::files::Files {
+        store: Arc::new(support::store(4).await),
+        guard: None,
+    }
+}
+
+natter_conformance::files_conformance_suite!(fresh_files);

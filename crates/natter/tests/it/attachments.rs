@@ -9,7 +9,7 @@ use natter_sdk::{Client, new_client_msg_id};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::media::{Files, embedded_only, error_code, png};
+use crate::media::{Files, error_code, png};
 use crate::server::TestServer;
 use crate::support::{all_messages, api_error, expect_event};
 
@@ -60,9 +60,6 @@ fn assert_same_files(got: &[FileView], want: &[&FileView]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attachments_reach_members_and_only_them() {
-    if !embedded_only() {
-        return;
-    }
     let server = TestServer::spawn();
     let (alice_files, alice, _) = person(&server).await;
     let (bob_files, bob, bob_id) = person(&server).await;
@@ -118,9 +115,6 @@ async fn attachments_reach_members_and_only_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_attachments_are_refused_and_change_nothing() {
-    if !embedded_only() {
-        return;
-    }
     let server = TestServer::spawn();
     let (alice_files, alice, _) = person(&server).await;
     let (bob_files, _, bob_id) = person(&server).await;
@@ -163,9 +157,6 @@ async fn bad_attachments_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_message_hides_its_attachments() {
-    if !embedded_only() {
-        return;
-    }
     let server = TestServer::spawn();
     let (alice_files, alice, _) = person(&server).await;
     let (bob_files, bob, bob_id) = person(&server).await;

@@ -1,6 +1,7 @@
 //! Cluster mode of the end-to-end suite (`NATTER_E2E_CLUSTER=1`): each `TestServer` is three
-//! natter nodes sharing PostgreSQL, Cassandra, Redis and Kafka, with NGINX in front on its own
-//! port, built from the same template as `scripts/cluster` (`deploy/nginx/natter.conf.template`).
+//! natter nodes sharing PostgreSQL, Cassandra, Redis, Kafka and S3 (SeaweedFS: file bytes), with
+//! NGINX in front on its own port (also the download cache), built from the same template as
+//! `scripts/cluster` (`deploy/nginx/natter.conf.template`).
 //! The servers are the ones `scripts/services start` runs; their addresses come from the
 //! `NATTER_TEST_*` variables that `scripts/services env` prints (defaults: its ports).
 //! Tests share one database and keyspace (`natter_e2e`); they never collide because every test
@@ -35,6 +36,10 @@ fn config_file() -> &'static Path {
         let cassandra = var("NATTER_TEST_CASSANDRA_NODES", "127.0.0.1:59042");
         let redis = var("NATTER_TEST_REDIS_URL", "redis://127.0.0.1:56379");
         let kafka = var("NATTER_TEST_KAFKA_BROKERS", "127.0.0.1:59092");
+        let s3 = var("NATTER_TEST_S3_ENDPOINT", "http://127.0.0.1:58333");
+        let s3_bucket = var("NATTER_TEST_S3_BUCKET", "natter");
+        let s3_key = var("NATTER_TEST_S3_ACCESS_KEY_ID", "natter");
+        let s3_secret = var("NATTER_TEST_S3_SECRET_ACCESS_KEY", "natter-test-secret");
         // NGINX runs here, as in deploy/cluster/natter.toml: its connections are exempt from
         // the per-address socket cap.
         let toml = format!(
@@ -45,7 +50,10 @@ fn config_file() -> &'static Path {
              [cassandra]\nnodes = [{nodes}]\nkeyspace = \"natter_e2e\"\n\
              [redis]\nurl = \"{redis}\"\nchannel = \"natter:e2e:{pid}\"\npresence_ttl_ms = 3000\n\
              [kafka]\nbrokers = \"{kafka}\"\ntopic = \"natter.e2e.{pid}\"\n\
-             notifier_group = \"natter-notifier-e2e-{pid}\"\n",
+             notifier_group = \"natter-notifier-e2e-{pid}\"\n\
+             [files]\nstore = \"s3\"\ns3_endpoint = \"{s3}\"\ns3_bucket = \"{s3_bucket}\"\n\
+             s3_access_key_id = \"{s3_key}\"\ns3_secret_access_key = \"{s3_secret}\"\n\
+             s3_allow_http = true\n",
             nodes = cassandra
                 .split(',')
                 .map(|n| format!("\"{n}\""))

@@ -16,6 +16,9 @@ use tokio::io::AsyncWriteExt;
 use crate::server::TestServer;
 use crate::support::user;
 
+#[path = "media_scaled.rs"]
+mod scaled;
+
 const CHUNK_TYPE: &str = "application/offset+octet-stream";
 pub(crate) const PNG_MAGIC: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
@@ -463,9 +466,7 @@ async fn media_bytes_never_run_as_a_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_only_the_owner_and_valid_urls_reach_a_file() {
-    if !embedded_only() {
-        return;
-    }
+    // Also in cluster mode, where the URLs are checked at the edge (NGINX) too.
     let server = TestServer::spawn_with_env(&[], &[("NATTER__FILES__URL_TTL_S", "1")]);
     let (alice, _) = Files::new(&server).await;
     let (bob, _) = Files::new(&server).await;
@@ -658,19 +659,5 @@ async fn media_abandoned_uploads_are_collected() {
         files.view(complete.id).await.size,
         20,
         "complete files stay"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn media_routes_answer_503_in_cluster_mode() {
-    if embedded_only() {
-        return;
-    }
-    let server = TestServer::spawn();
-    let (files, _) = Files::new(&server).await;
-    let response = files.create_raw("10", Some("a.txt")).await;
-    assert_eq!(
-        error_code(response).await,
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
     );
 }

@@ -111,13 +111,14 @@ async fn the_openapi_document_lists_every_documented_route() {
 }
 
 /// The routes that need no token.
-const PUBLIC: [(&str, &str); 5] = [
+const PUBLIC: [(&str, &str); 6] = [
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
-    // tus discovery, and downloads (the signed URL is the credential).
+    // tus discovery, and downloads and their check (the signed URL is the credential).
     ("options", "/files/uploads"),
     ("get", "/files/{file_id}/content/{sha256}"),
+    ("get", "/files/{file_id}/content/{sha256}/check"),
 ];
 
 /// What tools need to call the API from the document alone: where it lives, every parameter,

@@ -7,6 +7,7 @@ mod java;
 mod kafka;
 mod postgres;
 mod redis;
+mod seaweedfs;
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,11 @@ use crate::process::{port_open, rss_of};
 use crate::say;
 use crate::settings::Settings;
 use crate::wait::wait_ready;
+
+pub use seaweedfs::{
+    BUCKET as S3_BUCKET, DEFAULT_ACCESS_KEY_ID as S3_DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_SECRET_ACCESS_KEY as S3_DEFAULT_SECRET_ACCESS_KEY, PORT_COUNT as S3_PORT_COUNT,
+};
 
 pub trait Service {
     fn name(&self) -> &'static str;
@@ -39,12 +45,13 @@ pub trait Service {
 }
 
 /// Every service, in the order `status` and `down` use.
-pub fn all(settings: &Settings) -> [Box<dyn Service>; 4] {
+pub fn all(settings: &Settings) -> [Box<dyn Service>; 5] {
     [
         Box::new(postgres::Postgres::new(settings)),
         Box::new(redis::Redis::new(settings)),
         Box::new(kafka::Kafka::new(settings)),
         Box::new(cassandra::Cassandra::new(settings)),
+        Box::new(seaweedfs::SeaweedFs::new(settings)),
     ]
 }
 

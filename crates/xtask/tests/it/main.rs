@@ -19,7 +19,7 @@ struct Set {
     dir: tempfile::TempDir,
     postgres: u16,
     redis: u16,
-    others: [u16; 4],
+    others: [u16; 5],
 }
 
 impl Set {
@@ -30,7 +30,7 @@ impl Set {
             .unwrap();
         // The postgres user must reach its data dir inside.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let listeners: Vec<TcpListener> = (0..6)
+        let listeners: Vec<TcpListener> = (0..7)
             .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
             .collect();
         let ports: Vec<u16> = listeners
@@ -41,7 +41,7 @@ impl Set {
             dir,
             postgres: ports[0],
             redis: ports[1],
-            others: [ports[2], ports[3], ports[4], ports[5]],
+            others: [ports[2], ports[3], ports[4], ports[5], ports[6]],
         }
     }
 
@@ -61,7 +61,8 @@ impl Set {
             .env("NATTER_KAFKA_PORT", self.others[0].to_string())
             .env("NATTER_KAFKA_CONTROLLER_PORT", self.others[1].to_string())
             .env("NATTER_CASSANDRA_PORT", self.others[2].to_string())
-            .env("NATTER_CASSANDRA_STORAGE_PORT", self.others[3].to_string());
+            .env("NATTER_CASSANDRA_STORAGE_PORT", self.others[3].to_string())
+            .env("NATTER_S3_PORT", self.others[4].to_string());
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || tx.send(command.output()));
         rx.recv_timeout(COMMAND_LIMIT)
@@ -159,6 +160,10 @@ fn start_status_stop_and_down_of_redis_and_postgres() {
         status_of(&status, "cassandra").contains(" stopped "),
         "{status}"
     );
+    assert!(
+        status_of(&status, "seaweedfs").contains(" stopped "),
+        "{status}"
+    );
 
     let (env, _) = set.run_ok(&["env"]);
     assert!(env.contains(&format!(
@@ -207,7 +212,7 @@ fn an_unknown_service_is_refused_and_nothing_is_created() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         err,
-        "services: error: unknown service 'mysql' (one of: postgres redis kafka cassandra)\n"
+        "services: error: unknown service 'mysql' (one of: postgres redis kafka cassandra seaweedfs)\n"
     );
     assert!(!set.path().exists());
 }
