@@ -73,7 +73,12 @@ export class Upload {
     try {
       const created = await this.retrying(() => this.create());
       this.id = created.id;
-      this.location = created.upload_url;
+      this.location = this.api.baseUrl + created.upload_url;
+      if (this.state === 'cancelled') {
+        // Cancelled while being created: delete what the server just made.
+        void this.request('DELETE', this.location).catch(() => {});
+        throw new Aborted();
+      }
       while (this.sent < this.total) await this.retrying(() => this.patch());
       this.state = 'done';
       this.emit();

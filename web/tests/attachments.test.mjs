@@ -1,0 +1,191 @@
+// Files in messages, between two people in two browser contexts: Alice attaches a PNG (drawn on
+// a canvas) and a text file, sees them uploading (their PATCHes are held back until she has, and
+// the first one is cut as a network failure would, so the upload resumes from HEAD), sends them
+// without a caption; Bob sees the image in place and opens it in the lightbox, and downloads the
+// text file's bytes from its card. A cancelled upload is deleted on the server, a file over the
+// server's limit shows the server's message, and files pasted and dropped onto the conversation
+// are sent too.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { WAIT, launch, openPage, shot, signUp, uniqueName } from './helpers.mjs';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Polls `check` (node side) until it is true, at most `WAIT.timeout`. */
+async function until(check, what) {
+  const deadline = Date.now() + WAIT.timeout;
+  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A 64x48 PNG drawn in the page. */
+async function pngBytes(page) {
+  const dataUrl = await page.evaluate(() => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64;
+    canvas.height = 48;
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#3b5bdb';
+    g.fillRect(0, 0, 64, 48);
+    g.fillStyle = '#f59f00';
+    g.fillRect(16, 12, 32, 24);
+    return canvas.toDataURL('image/png');
+  });
+  return Buffer.from(dataUrl.split(',')[1], 'base64');
+}
+
+/** Hands `files` ({name, type, base64 | text | size}) to the page as a paste into the composer or a drop on the conversation. */
+async function pasteOrDrop(page, how, files) {
+  await page.evaluate(
+    ({ how, files }) => {
+      const dt = new DataTransfer();
+      for (const f of files) {
+        const bytes = f.base64 ? Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0)) : (f.text ?? new ArrayBuffer(f.size));
+        dt.items.add(new File([bytes], f.name, { type: f.type }));
+      }
+      if (how === 'paste') {
+        const target = document.querySelector('.composer textarea');
+        target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+      } else {
+        const target = document.querySelector('.messages');
+        target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }
+    },
+    { how, files },
+  );
+}
+
+test('two users exchange an image and a file; uploads show progress, resume, cancel and refusals', async () => {
+  const a = await openPage(browser);
+  const b = await openPage(browser);
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  await signUp(a.page, alice, 'Alice Files');
+  await signUp(b.page, bob, 'Bob Files');
+  await a.page.getByRole('button', { name: 'New message' }).click();
+  await a.page.getByLabel('To').fill(bob.slice(0, 8));
+  await a.page.getByRole('button', { name: /Bob Files/ }).click();
+  await a.page.getByRole('heading', { name: 'Bob Files' }).waitFor(WAIT);
+
+  // Alice's upload requests: PATCHes are held while `hold`, and `cut` of them fail as if the
+  // network dropped.
+  let hold = true;
+  let cut = 1;
+  const held = [];
+  const seen = [];
+  a.page.on('request', (r) => r.url().includes('/api/v1/files/uploads') && seen.push(r.method()));
+  await a.page.route('**/api/v1/files/uploads/**', async (route) => {
+    if (route.request().method() !== 'PATCH') return route.continue();
+    if (cut > 0) {
+      cut--;
+      return route.abort('connectionreset');
+    }
+    if (hold) held.push(route);
+    else await route.continue();
+  });
+  const release = async () => {
+    hold = false;
+    for (const route of held.splice(0)) await route.continue().catch(() => {});
+  };
+
+  const png = await pngBytes(a.page);
+  const notes = Buffer.from('Meeting notes\nline two — ünïcödé\n');
+  const send = a.page.getByRole('button', { name: 'Send' });
+  assert.equal(await send.isDisabled(), true, 'nothing to send yet');
+  await a.page.locator('.composer input[type="file"]').setInputFiles([
+    { name: 'square.png', mimeType: 'image/png', buffer: png },
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: notes },
+  ]);
+
+  // Both chips show their upload running; one PATCH was cut, and the upload asked the offset.
+  const chips = a.page.locator('.file-chip');
+  await until(async () => held.length === 2, 'both uploads to send their bytes');
+  assert.deepEqual(await chips.locator('.file-chip-name').allTextContents(), ['square.png', 'notes.txt']);
+  await a.page.getByRole('progressbar', { name: 'Uploading square.png' }).waitFor(WAIT);
+  await a.page.getByRole('progressbar', { name: 'Uploading notes.txt' }).waitFor(WAIT);
+  assert.ok(seen.includes('HEAD'), `the cut upload resumed from HEAD (saw ${seen.join(' ')})`);
+  await shot(a.page, 'attachments-uploading');
+  await release();
+  await a.page.locator('.file-chip[data-state="done"]').nth(1).waitFor(WAIT);
+
+  // A third file, cancelled mid-upload: its chip goes and the server deletes the upload.
+  hold = true;
+  await a.page.locator('.composer input[type="file"]').setInputFiles([{ name: 'cancel-me.txt', mimeType: 'text/plain', buffer: Buffer.from('never sent') }]);
+  await until(async () => held.length === 1, 'the third upload to send its bytes');
+  const deleted = a.page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().includes('/files/uploads/'));
+  await a.page.getByRole('button', { name: 'Remove cancel-me.txt' }).click();
+  assert.equal((await deleted).status(), 204);
+  await a.page.locator('.file-chip', { hasText: 'cancel-me.txt' }).waitFor({ state: 'detached', ...WAIT });
+  hold = false;
+  for (const route of held.splice(0)) await route.abort().catch(() => {});
+
+  // No caption needed: send the two files.
+  assert.equal(await chips.count(), 2);
+  await send.click();
+  await chips.first().waitFor({ state: 'detached', ...WAIT });
+  const sent = a.page.locator('.messages .msg:not(.pending)', { has: a.page.locator('.file-card') });
+  await sent.locator('.file-card[data-file="notes.txt"]').waitFor(WAIT);
+
+  // Bob: the image in place (decoded), the card with the file's name, type and size.
+  await b.page.locator('button.conv').first().click();
+  const image = b.page.getByRole('button', { name: 'Open image square.png' });
+  await image.waitFor(WAIT);
+  await b.page.waitForFunction(() => {
+    const img = document.querySelector('.messages .media img');
+    return !!img && img.complete && img.naturalWidth > 0;
+  }, undefined, WAIT);
+  const card = b.page.locator('.file-card[data-file="notes.txt"]');
+  await card.waitFor(WAIT);
+  assert.match(await card.innerText(), /notes\.txt/);
+  assert.match(await card.innerText(), new RegExp(`${notes.length} B`));
+
+  // The download is the bytes Alice uploaded.
+  const [download] = await Promise.all([b.page.waitForEvent('download', WAIT), card.getByRole('link', { name: 'Download' }).click()]);
+  assert.equal(download.suggestedFilename(), 'notes.txt');
+  assert.deepEqual(await readFile(await download.path()), notes);
+
+  // The lightbox shows the image; Escape closes it.
+  await image.click();
+  const lightbox = b.page.locator('dialog.lightbox');
+  await lightbox.waitFor(WAIT);
+  await b.page.waitForFunction(() => (document.querySelector('dialog.lightbox img')?.naturalWidth ?? 0) > 0, undefined, WAIT);
+  await shot(b.page, 'attachments-lightbox');
+  await b.page.keyboard.press('Escape');
+  await lightbox.waitFor({ state: 'detached', ...WAIT });
+  await shot(b.page, 'attachments-received');
+
+  // Over the server's size limit (100 MiB): refused at creation with the server's message, and
+  // send stays disabled until the file is removed.
+  await pasteOrDrop(a.page, 'drop', [{ name: 'huge.bin', type: 'application/octet-stream', size: 100 * 1024 * 1024 + 1 }]);
+  const refusal = a.page.locator('.file-chip.failed [role="alert"]');
+  await refusal.waitFor(WAIT);
+  assert.match(await refusal.innerText(), /larger than the limit/);
+  assert.equal(await send.isDisabled(), true);
+  await a.page.getByRole('button', { name: 'Remove huge.bin' }).click();
+
+  // An image pasted into the composer and a file dropped on the conversation, with a caption.
+  await pasteOrDrop(a.page, 'paste', [{ name: 'pasted.png', type: 'image/png', base64: png.toString('base64') }]);
+  await pasteOrDrop(a.page, 'drop', [{ name: 'dropped.txt', type: 'text/plain', text: 'dropped bytes' }]);
+  assert.deepEqual(await chips.locator('.file-chip-name').allTextContents(), ['pasted.png', 'dropped.txt']);
+  await a.page.getByLabel('Message', { exact: true }).fill('pasted and dropped');
+  await a.page.getByLabel('Message', { exact: true }).press('Enter');
+  const second = b.page.locator('.messages .msg', { hasText: 'pasted and dropped' });
+  await second.locator('.file-card[data-file="dropped.txt"]').waitFor(WAIT);
+  await second.getByRole('button', { name: 'Open image pasted.png' }).waitFor(WAIT);
+
+  assert.deepEqual(a.errors.filter((e) => !/413|Failed to load resource/.test(e)), []);
+  assert.deepEqual(b.errors, []);
+  await a.context.close();
+  await b.context.close();
+});
