@@ -52,7 +52,7 @@ function placeholder(f: FileView): string | undefined {
 }
 
 function ImageTile({ file, onOpen }: { file: FileView; onOpen: () => void }) {
-  const [view, onError] = useFreshFile(file);
+  const [view, onError, attempt] = useFreshFile(file);
   const { width, height } = box(view);
   const src = view.thumbnails?.find((t) => t.size === 'small')?.url ?? view.url;
   return (
@@ -63,17 +63,18 @@ function ImageTile({ file, onOpen }: { file: FileView; onOpen: () => void }) {
       aria-label={`Open image ${view.name}`}
       onClick={onOpen}
     >
-      <img src={src} alt={view.name} loading="lazy" decoding="async" onError={onError} />
+      <img key={attempt} src={src} alt={view.name} loading="lazy" decoding="async" onError={onError} />
     </button>
   );
 }
 
 function VideoTile({ file }: { file: FileView }) {
-  const [view, onError] = useFreshFile(file);
+  const [view, onError, attempt] = useFreshFile(file);
   const { width, height } = box(view);
   return (
     <div class="media" style={{ width: `${width}px`, aspectRatio: `${width} / ${height}`, backgroundImage: placeholder(view) }}>
       <video
+        key={attempt}
         src={view.url}
         poster={view.thumbnails?.find((t) => t.size === 'small')?.url}
         controls
@@ -86,11 +87,11 @@ function VideoTile({ file }: { file: FileView }) {
 }
 
 function AudioTile({ file }: { file: FileView }) {
-  const [view, onError] = useFreshFile(file);
+  const [view, onError, attempt] = useFreshFile(file);
   return (
     <div class="audio">
       <span class="small-text">{view.name}</span>
-      <audio src={view.url} controls preload="none" aria-label={view.name} onError={onError} />
+      <audio key={attempt} src={view.url} controls preload="none" aria-label={view.name} onError={onError} />
     </div>
   );
 }

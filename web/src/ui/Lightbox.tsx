@@ -8,7 +8,7 @@ import { useFreshFile } from './freshFile';
 export function Lightbox({ images, start, onClose }: { images: FileView[]; start: number; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const [index, setIndex] = useState(start);
-  const [view, onError] = useFreshFile(images[index]);
+  const [view, onError, attempt] = useFreshFile(images[index]);
   const src = view.thumbnails?.find((t) => t.size === 'large')?.url ?? view.url;
   const step = (by: number) => setIndex((i) => (i + by + images.length) % images.length);
 
@@ -30,7 +30,7 @@ export function Lightbox({ images, start, onClose }: { images: FileView[]; start
         else if (e.key === 'ArrowLeft') step(-1);
       }}
     >
-      <img key={src} src={src} alt={view.name} onError={onError} />
+      <img key={`${src} ${attempt}`} src={src} alt={view.name} onError={onError} />
       <div class="lightbox-bar">
         {images.length > 1 && (
           <button class="icon" aria-label="Previous image" onClick={() => step(-1)}>

@@ -49,17 +49,26 @@ export async function usable(file: FileView): Promise<FileView> {
 }
 
 /**
- * The view to render for `file`, and what to call when one of its URLs failed to load: that
- * refreshes the view once per URL (a URL that fails even fresh is not asked for again).
+ * The view to render for `file`, what to call when one of its URLs failed to load, and a number
+ * to key the media element with: it changes after a refresh, so the element loads again even
+ * when the server signed the same URL (same second). One refresh per URL: a URL that fails even
+ * fresh is not asked for again.
  */
-export function useFreshFile(file: FileView): [FileView, () => void] {
+export function useFreshFile(file: FileView): [FileView, () => void, number] {
   const [view, setView] = useState(() => latest(file));
   const [failed, setFailed] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => setView(latest(file)), [file.url]);
   const onError = () => {
     if (failed === view.url) return;
     setFailed(view.url);
-    refresh(view).then(setView, () => {});
+    refresh(view).then(
+      (fresh) => {
+        setView(fresh);
+        setAttempt((n) => n + 1);
+      },
+      () => {},
+    );
   };
-  return [view, onError];
+  return [view, onError, attempt];
 }
