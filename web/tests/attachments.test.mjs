@@ -4,8 +4,8 @@
 // without a caption; Bob sees the image in place and opens it in the lightbox, and downloads the
 // text file's bytes from its card. A cancelled upload is deleted on the server, a file over the
 // server's limit shows the server's message, an expired (403) URL is replaced by a fresh one,
-// files pasted and dropped onto the conversation are sent too, and the lightbox steps between a
-// message's images. Alice's page is audited with axe (hence her `bypassCSP`); Bob's keeps the
+// files pasted and dropped onto the conversation are sent too, the lightbox steps between a
+// message's images, a deleted message shows no files, and an eleventh file is not taken. Alice's page is audited with axe (hence her `bypassCSP`); Bob's keeps the
 // app's CSP, under which the images must load.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,7 +68,7 @@ async function pasteOrDrop(page, how, files) {
   );
 }
 
-test('two users exchange an image and a file; uploads show progress, resume, cancel and refusals', async () => {
+test('two users exchange images and files; uploads show progress, resume, cancel, refusals and the limit of 10; deletion hides them', async () => {
   const a = await openPage(browser, { bypassCSP: true });
   const b = await openPage(browser);
   const alice = uniqueName('alice');
@@ -213,6 +213,26 @@ test('two users exchange an image and a file; uploads show progress, resume, can
   await lightbox.locator('.lightbox-name', { hasText: 'pasted.png (1/2)' }).waitFor(WAIT);
   await b.page.keyboard.press('Escape');
   await lightbox.waitFor({ state: 'detached', ...WAIT });
+
+  // Alice deletes that message: Bob's copy shows no files any more.
+  a.page.once('dialog', (d) => d.accept());
+  const mine = a.page.locator('.messages .msg:not(.pending)', { hasText: 'pasted and dropped' });
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Delete' }).click();
+  const gone = b.page.locator('.messages .msg', { has: b.page.locator('.text.deleted') });
+  await gone.waitFor(WAIT);
+  assert.equal(await gone.locator('.attachments').count(), 0);
+
+  // Eleven files dropped at once: ten are taken, the composer says so, and all ten are sent.
+  const eleven = Array.from({ length: 11 }, (_, i) => ({ name: `f${i}.txt`, type: 'text/plain', text: `file ${i}` }));
+  await pasteOrDrop(a.page, 'drop', eleven);
+  await a.page.getByRole('status').filter({ hasText: 'At most 10 files per message: 1 not added.' }).waitFor(WAIT);
+  assert.equal(await chips.count(), 10);
+  await a.page.locator('.file-chip[data-state="done"]').nth(9).waitFor(WAIT);
+  await send.click();
+  const ten = b.page.locator('.messages .msg', { has: b.page.locator('.file-card[data-file="f9.txt"]') });
+  await ten.waitFor(WAIT);
+  assert.equal(await ten.locator('.file-card').count(), 10);
 
   assert.deepEqual(a.errors.filter((e) => !/413|Failed to load resource/.test(e)), []);
   assert.deepEqual(b.errors.filter((e) => !/403/.test(e)), []);
