@@ -5,8 +5,9 @@
 // text file's bytes from its card. A cancelled upload is deleted on the server, a file over the
 // server's limit shows the server's message, an expired (403) URL is replaced by a fresh one,
 // files pasted and dropped onto the conversation are sent too, the lightbox steps between a
-// message's images, a deleted message shows no files, and an eleventh file is not taken. Alice's page is audited with axe (hence her `bypassCSP`); Bob's keeps the
-// app's CSP, under which the images must load.
+// message's images, a deleted message shows no files, and an eleventh file is not taken.
+// Alice's page is audited with axe (hence her `bypassCSP`); Bob's keeps the app's CSP, under which
+// the images must load.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
