@@ -15,7 +15,8 @@ import { WAIT, audit, launch, openPage, shot, signUp, uniqueName } from './helpe
 
 let browser;
 before(async () => {
-  browser = await launch();
+  // A fake microphone (a beep) that needs no permission prompt, for the voice note.
+  browser = await launch(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
 });
 after(async () => {
   await browser?.close();
@@ -237,6 +238,42 @@ test('two users exchange images and files; uploads show progress, resume, cancel
 
   assert.deepEqual(a.errors.filter((e) => !/413|Failed to load resource/.test(e)), []);
   assert.deepEqual(b.errors.filter((e) => !/403/.test(e)), []);
+  await a.context.close();
+  await b.context.close();
+});
+
+test('a voice note is recorded, sent, and played as audio', async () => {
+  const a = await openPage(browser);
+  const b = await openPage(browser);
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  await signUp(a.page, alice, 'Alice Voice');
+  await signUp(b.page, bob, 'Bob Voice');
+  await a.page.getByRole('button', { name: 'New message' }).click();
+  await a.page.getByLabel('To').fill(bob.slice(0, 8));
+  await a.page.getByRole('button', { name: /Bob Voice/ }).click();
+  await a.page.getByRole('heading', { name: 'Bob Voice' }).waitFor(WAIT);
+
+  await a.page.getByRole('button', { name: 'Record a voice note' }).click();
+  const recording = a.page.getByRole('group', { name: 'Recording a voice note' });
+  await recording.waitFor(WAIT);
+  // Record until the clock shows a second (the recorder delivers data every second).
+  await recording.locator('.rec-time', { hasText: /^0:0[1-9]$/ }).waitFor(WAIT);
+  await a.page.getByRole('button', { name: 'Stop recording' }).click();
+  const chip = a.page.locator('.file-chip', { hasText: /^voice-\d{8}-\d{6}\.(webm|ogg|m4a)/ });
+  await chip.waitFor(WAIT);
+  await a.page.locator('.file-chip[data-state="done"]').waitFor(WAIT);
+  await a.page.getByRole('button', { name: 'Send' }).click();
+
+  // Bob gets a player (a WebM voice note is typed video/webm by the server, and has no picture).
+  await b.page.locator('button.conv').first().click();
+  const player = b.page.locator('.messages audio');
+  await player.waitFor(WAIT);
+  assert.match((await player.getAttribute('aria-label')) ?? '', /^voice-/);
+  assert.equal(await b.page.locator('.messages video').count(), 0);
+
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
   await a.context.close();
   await b.context.close();
 });

@@ -14,7 +14,7 @@ mkdirSync(RESULTS, { recursive: true });
 /** Every wait in these tests is bounded by this. */
 export const WAIT = { timeout: 15_000 };
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -27,6 +27,7 @@ export async function launch() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
 }

@@ -68,8 +68,11 @@ function ImageTile({ file, onOpen }: { file: FileView; onOpen: () => void }) {
   );
 }
 
+/** A video, or a sound in a video container (a WebM voice note): shown as audio once its metadata says it has no picture. */
 function VideoTile({ file }: { file: FileView }) {
   const [view, onError, attempt] = useFreshFile(file);
+  const [soundOnly, setSoundOnly] = useState(false);
+  if (soundOnly) return <AudioTile file={file} />;
   const { width, height } = box(view);
   return (
     <div class="media" style={{ width: `${width}px`, aspectRatio: `${width} / ${height}`, backgroundImage: placeholder(view) }}>
@@ -81,6 +84,7 @@ function VideoTile({ file }: { file: FileView }) {
         preload="metadata"
         aria-label={view.name}
         onError={onError}
+        onLoadedMetadata={(e) => (e.currentTarget as HTMLVideoElement).videoWidth === 0 && setSoundOnly(true)}
       />
     </div>
   );

@@ -7,6 +7,7 @@ import { Members, navigate } from './Dialogs';
 import { FileChips } from './FileChips';
 import { MessageList } from './MessageList';
 import { addFiles, removeFile, takeFiles, usePendingFiles } from './pendingFiles';
+import { VoiceRecorder } from './VoiceRecorder';
 
 const TYPING_EVERY_MS = 3000;
 
@@ -221,6 +222,7 @@ function Composer(props: {
                 <path d="M21 12.5l-8.5 8.5a5.5 5.5 0 0 1-7.8-7.8l9-9a3.7 3.7 0 0 1 5.2 5.2l-9 9a1.8 1.8 0 0 1-2.6-2.6l8.3-8.3" />
               </svg>
             </button>
+            <VoiceRecorder key={id} onRecorded={(file) => props.attach([file])} />
           </>
         )}
         <textarea
