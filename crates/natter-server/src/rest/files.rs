@@ -268,7 +268,7 @@ pub async fn file(
 #[utoipa::path(get, path = "/files/{file_id}/content/{sha256}", tag = "files", security(()),
     params(
         ("file_id" = Uuid, Path, description = "The file."),
-        ("sha256" = String, Path, description = "Its SHA-256, lower-case hex.", pattern = "^[0-9a-f]{64}$"),
+        ("sha256" = String, Path, description = "The SHA-256 (lower-case hex) of the file's stored bytes, or of one of its thumbnails (the `thumbnails[].url` of a `FileView`): the same route, signature and headers serve both.", pattern = "^[0-9a-f]{64}$"),
         DownloadQuery,
         ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-99`, `bytes=100-`, `bytes=-100`)."),
         ("If-None-Match" = Option<String>, Header, description = "The `ETag` held: 304 if it matches."),

@@ -9,7 +9,7 @@ use natter_sdk::{Client, new_client_msg_id};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::media::{Files, PNG_MAGIC, embedded_only, error_code, pattern};
+use crate::media::{Files, embedded_only, error_code, png};
 use crate::server::TestServer;
 use crate::support::{all_messages, api_error, expect_event};
 
@@ -34,9 +34,7 @@ async fn person(server: &TestServer) -> (Files, Client, Uuid) {
 
 /// A small PNG-typed file and a plain one, uploaded by `files`.
 async fn two_files(files: &Files) -> (FileView, FileView) {
-    let mut png = PNG_MAGIC.to_vec();
-    png.extend(pattern(100));
-    let picture = files.upload("cat.png", &png, 64).await;
+    let picture = files.upload("cat.png", &png(), 64).await;
     let notes = files.upload("notes.txt", b"remember the milk", 1024).await;
     (files.view(picture.id).await, files.view(notes.id).await)
 }
@@ -95,9 +93,7 @@ async fn attachments_reach_members_and_only_them() {
     // The URLs in the event work for the member, without a token.
     let download = bob_files.get(&live.attachments[1].url, &[]).await;
     assert_eq!(download.status(), StatusCode::OK);
-    let mut png = PNG_MAGIC.to_vec();
-    png.extend(pattern(100));
-    assert_eq!(download.bytes().await.unwrap().as_ref(), png.as_slice());
+    assert_eq!(download.bytes().await.unwrap().as_ref(), png().as_slice());
 
     // History carries them too, with fresh URLs; a member may ask for the file itself.
     let history = all_messages(&bob, group).await;

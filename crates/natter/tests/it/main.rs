@@ -12,6 +12,7 @@ mod files;
 mod http_errors;
 mod idempotency;
 mod media;
+mod media_images;
 mod memory;
 mod messages;
 mod openapi;

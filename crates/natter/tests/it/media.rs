@@ -19,6 +19,20 @@ use crate::support::user;
 const CHUNK_TYPE: &str = "application/offset+octet-stream";
 pub(crate) const PNG_MAGIC: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+/// A real 8x8 PNG as the `image` crate writes it (no metadata chunk): processing stores it byte
+/// for byte, with a thumbnail.
+pub(crate) fn png() -> Vec<u8> {
+    let picture =
+        image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(picture)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG");
+    out.into_inner()
+}
+
+/// An ID3 tag header: the bytes of an MP3 to `infer`, served inline, stored as they are.
+const MP3_MAGIC: &[u8] = b"ID3\x04\0\0\0\0\0\0";
 
 /// A user's HTTP view of the file routes.
 pub(crate) struct Files {
@@ -175,15 +189,15 @@ async fn media_upload_in_chunks_then_download_with_range_and_etag() {
     }
     let server = TestServer::spawn();
     let (files, _) = Files::new(&server).await;
-    let mut bytes = PNG_MAGIC.to_vec();
+    let mut bytes = MP3_MAGIC.to_vec();
     bytes.extend(pattern(300_000));
-    let upload = files.upload("holiday.png", &bytes, 70_000).await;
+    let upload = files.upload("holiday.mp3", &bytes, 70_000).await;
     let view = files.view(upload.id).await;
     assert_eq!(view.size, bytes.len() as u64);
     assert_eq!(view.sha256, sha256_hex(&bytes));
-    assert_eq!(view.mime, "image/png");
+    assert_eq!(view.mime, "audio/mpeg");
     assert!(view.inline);
-    assert_eq!(view.name, "holiday.png");
+    assert_eq!(view.name, "holiday.mp3");
     assert!(
         view.url.contains(&view.sha256),
         "content-addressed: {}",
@@ -193,7 +207,7 @@ async fn media_upload_in_chunks_then_download_with_range_and_etag() {
     let whole = files.get(&view.url, &[]).await;
     assert_eq!(whole.status(), StatusCode::OK);
     let h = whole.headers().clone();
-    assert_eq!(header(&h, "content-type"), "image/png");
+    assert_eq!(header(&h, "content-type"), "audio/mpeg");
     assert_eq!(header(&h, "etag"), format!("\"{}\"", view.sha256));
     assert!(header(&h, "cache-control").starts_with("private, max-age="));
     assert!(header(&h, "cache-control").ends_with(", immutable"));
@@ -417,19 +431,19 @@ async fn media_bytes_never_run_as_a_page() {
         header(served.headers(), "x-content-type-options"),
         "nosniff"
     );
-    // A real polyglot: PNG magic, then HTML. It is a PNG to every decoder, never a page: served
-    // as image/png with nosniff and a sandbox CSP, so no browser runs the script in it.
+    // PNG magic, then HTML: typed a PNG by its bytes, but no image decoder reads it, so it is
+    // refused (422 `invalid_media`) and nothing is kept. A real PNG carrying HTML loses it
+    // with its metadata (media_images.rs).
     let mut polyglot = PNG_MAGIC.to_vec();
     polyglot.extend_from_slice(html);
-    let poly = files.upload("poly.html", &polyglot, 1000).await;
-    let view = files.view(poly.id).await;
-    assert_eq!(view.mime, "image/png");
-    let served = files.get(&view.url, &[]).await;
-    assert_eq!(header(served.headers(), "content-type"), "image/png");
+    let poly = files.create(polyglot.len(), "poly.html").await;
+    let refused = files.patch(&poly, 0, &polyglot).await;
     assert_eq!(
-        header(served.headers(), "content-security-policy"),
-        "default-src 'none'; sandbox"
+        error_code(refused).await,
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_media".into())
     );
+    assert_eq!(files.offset(&poly).await, Err(StatusCode::NOT_FOUND));
+    assert_eq!(files.file(poly.id).await.status(), StatusCode::NOT_FOUND);
     // SVG is never inline (it is a document that runs scripts).
     let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
     let svg = files.upload("logo.svg", svg, 1000).await;
