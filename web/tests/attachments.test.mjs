@@ -5,7 +5,8 @@
 // text file's bytes from its card. A cancelled upload is deleted on the server, a file over the
 // server's limit shows the server's message, an expired (403) URL is replaced by a fresh one,
 // files pasted and dropped onto the conversation are sent too, the lightbox steps between a
-// message's images, a deleted message shows no files, and an eleventh file is not taken.
+// message's images, a deleted message shows no files, an eleventh file is not taken, and a
+// message sent before its upload completed waits for it without letting a later one pass.
 // Alice's page is audited with axe (hence her `bypassCSP`); Bob's keeps the app's CSP, under which
 // the images must load.
 import { test, before, after } from 'node:test';
@@ -32,17 +33,17 @@ async function until(check, what) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** A 64x48 PNG drawn in the page. */
+/** A 640x480 PNG drawn in the page. */
 async function pngBytes(page) {
   const dataUrl = await page.evaluate(() => {
     const canvas = document.createElement('canvas');
-    canvas.width = 64;
-    canvas.height = 48;
+    canvas.width = 640;
+    canvas.height = 480;
     const g = canvas.getContext('2d');
     g.fillStyle = '#3b5bdb';
-    g.fillRect(0, 0, 64, 48);
+    g.fillRect(0, 0, 640, 480);
     g.fillStyle = '#f59f00';
-    g.fillRect(16, 12, 32, 24);
+    g.fillRect(160, 120, 320, 240);
     return canvas.toDataURL('image/png');
   });
   return Buffer.from(dataUrl.split(',')[1], 'base64');
@@ -164,6 +165,23 @@ test('two users exchange images and files; uploads show progress, resume, cancel
     return !!img && img.complete && img.naturalWidth > 0;
   }, undefined, WAIT);
   assert.equal((await refreshed).status(), 200);
+  // The server read the picture: its box is its size fitted in 320x320 before any byte loads,
+  // the ThumbHash paints behind it, and the small thumbnail is what loads, not the original.
+  const tile = await image.evaluate((el) => ({
+    width: el.getBoundingClientRect().width,
+    height: el.getBoundingClientRect().height,
+    background: el.style.backgroundImage,
+    src: el.querySelector('img').currentSrc,
+  }));
+  assert.deepEqual([tile.width, tile.height], [320, 240]);
+  assert.match(tile.background, /^url\("data:image\/png;base64,/);
+  const view = await b.page.evaluate(() => {
+    const s = window.__natter.store;
+    return [...s.convs.values()].flatMap((c) => [...c.messages.values()]).flatMap((m) => m.attachments ?? []).find((f) => f.name === 'square.png');
+  });
+  assert.equal(view.width, 640);
+  const small = view.thumbnails.find((t) => t.size === 'small');
+  assert.equal(new URL(tile.src).pathname, new URL(small.url, tile.src).pathname);
   assert.equal(expire, false);
   const card = b.page.locator('.file-card[data-file="notes.txt"]');
   await card.waitFor(WAIT);
@@ -235,6 +253,23 @@ test('two users exchange images and files; uploads show progress, resume, cancel
   const ten = b.page.locator('.messages .msg', { has: b.page.locator('.file-card[data-file="f9.txt"]') });
   await ten.waitFor(WAIT);
   assert.equal(await ten.locator('.file-card').count(), 10);
+
+  // Sent while its upload is still running: the message waits in the outbox, showing progress,
+  // and holds back a message written after it, so Bob gets them in the order Alice sent them.
+  hold = true;
+  await pasteOrDrop(a.page, 'drop', [{ name: 'late.txt', type: 'text/plain', text: 'late bytes' }]);
+  await until(async () => held.length === 1, 'the late upload to send its bytes');
+  await send.click();
+  await a.page.locator('.msg.pending').getByRole('progressbar', { name: 'Uploading late.txt' }).waitFor(WAIT);
+  await a.page.getByLabel('Message', { exact: true }).fill('written after the file');
+  await a.page.getByLabel('Message', { exact: true }).press('Enter');
+  await a.page.locator('.msg.pending', { hasText: 'written after the file' }).waitFor(WAIT);
+  await release();
+  const after = b.page.locator('.messages .msg', { hasText: 'written after the file' });
+  await after.waitFor(WAIT);
+  const late = b.page.locator('.messages .msg', { has: b.page.locator('.file-card[data-file="late.txt"]') });
+  await late.waitFor(WAIT);
+  assert.ok(Number(await late.getAttribute('data-seq')) < Number(await after.getAttribute('data-seq')), 'sent in order');
 
   assert.deepEqual(a.errors.filter((e) => !/413|Failed to load resource/.test(e)), []);
   assert.deepEqual(b.errors.filter((e) => !/403/.test(e)), []);

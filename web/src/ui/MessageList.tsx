@@ -166,7 +166,10 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
       data-total={rows.length}
     >
       {c.loadingOlder && <div class="loading-older" role="status">Loading older messages…</div>}
-      {c.oldest === 1 && start === 0 && (
+      {/* Whenever the first message is loaded, not only when its row is rendered: a line that
+          came and went with the window changed the height it was computed from, and a list just
+          taller than the overscan flipped between the two forever. */}
+      {c.oldest === 1 && (
         <div class="beginning">{rows.length ? 'This is the beginning of the conversation.' : 'No messages yet. Say hello!'}</div>
       )}
       <div style={{ height: `${offsets[start]}px` }} aria-hidden="true" />
