@@ -224,6 +224,13 @@ function PendingRow({ item }: { item: OutboxItem }) {
                 Discard
               </button>
             </span>
+          ) : item.attachments?.some((a) => !a.file_id && !store.outbox?.upload(a.key)) ? (
+            <span class="status">
+              Waiting for its files to upload in another tab{' '}
+              <button class="link" onClick={() => store.outbox?.discard(item.client_msg_id)}>
+                Discard
+              </button>
+            </span>
           ) : (
             <span class="status">Sending…</span>
           )}
