@@ -6,6 +6,7 @@ import {
   ApiError,
   Outbox,
   Session,
+  type Upload,
   type Command,
   type ConnectionState,
   type ConversationSummaryView,
@@ -319,15 +320,18 @@ export class Store {
   }
 
   // --- commands ---
-  send(id: Uuid, text: string, replyTo?: number): void {
+  send(id: Uuid, text: string, replyTo?: number, uploads: Upload[] = []): void {
     const c = this.convs.get(id);
     const mentions = c ? this.mentionsIn(c, text) : [];
-    this.outbox?.add({
-      conversation_id: id,
-      text,
-      ...(replyTo !== undefined ? { reply_to_seq: replyTo } : {}),
-      ...(mentions.length ? { mentions } : {}),
-    });
+    this.outbox?.add(
+      {
+        conversation_id: id,
+        text,
+        ...(replyTo !== undefined ? { reply_to_seq: replyTo } : {}),
+        ...(mentions.length ? { mentions } : {}),
+      },
+      uploads,
+    );
   }
 
   mentionsIn(c: ConvState, text: string): Uuid[] {
@@ -385,7 +389,7 @@ export class Store {
     if (document.visibilityState === 'visible' || c.summary.me.muted) return;
     if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
     try {
-      const n = new Notification(this.title(c), { body: `${this.displayName(m.sender_id)}: ${m.text}`.slice(0, 200), tag: c.summary.conversation.id });
+      const n = new Notification(this.title(c), { body: `${this.displayName(m.sender_id)}: ${previewText(m)}`.slice(0, 200), tag: c.summary.conversation.id });
       n.onclick = () => {
         window.focus();
         void this.open(c.summary.conversation.id);
@@ -486,4 +490,10 @@ export function useStore(): Store {
   const [, force] = useReducer((n: number, _a: number) => n + 1, 0);
   useEffect(() => store.subscribe(() => force(0)), []);
   return store;
+}
+
+/** A message in one line: its text, or its files' names when it has no caption. */
+export function previewText(m: MessageView): string {
+  if (m.text || !m.attachments?.length) return m.text;
+  return '📎 ' + m.attachments.map((a) => a.name).join(', ');
 }

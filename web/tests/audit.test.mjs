@@ -3,10 +3,8 @@
 // API's JSON 404 beside the app's client-side routes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { BASE, WAIT, apiUser, launch, openPage, shot, signUp, uniqueName } from './helpers.mjs';
+import { BASE, WAIT, apiUser, audit, launch, openPage, shot, signUp, uniqueName } from './helpers.mjs';
 
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 let browser;
 before(async () => {
   browser = await launch();
@@ -14,15 +12,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-async function audit(page, what) {
-  await page.addScriptTag({ path: axePath });
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  assert.deepEqual(bad, [], `axe on ${what}`);
-}
 
 test('sign-in page: no console errors, accessible in light and dark', async () => {
   // bypassCSP: axe is injected as an inline script, which the app's CSP rightly refuses.

@@ -1,7 +1,9 @@
 // Shared helpers for the end-to-end tests: Debian's Chromium driven by playwright-core (no
 // browser download), a fresh profile per context, REST seeding with fetch.
 import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -12,7 +14,7 @@ mkdirSync(RESULTS, { recursive: true });
 /** Every wait in these tests is bounded by this. */
 export const WAIT = { timeout: 15_000 };
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -25,6 +27,7 @@ export async function launch() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
 }
@@ -86,4 +89,16 @@ export async function shot(page, name) {
 /** Texts of the message rows the list currently renders, in order. */
 export async function renderedTexts(page) {
   return page.locator('.messages .msg .text').allTextContents();
+}
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** No serious or critical axe-core violations on the page (its context needs `bypassCSP`). */
+export async function audit(page, what) {
+  await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(bad, [], `axe on ${what}`);
 }

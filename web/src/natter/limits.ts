@@ -21,3 +21,9 @@ export const OUTBOX_MAX = 500;
 export const OUTBOX_SEND_TIMEOUT_MS = 30_000;
 /** Message text limit enforced by the server (characters). */
 export const TEXT_MAX_CHARS = 4000;
+/** Files one message may carry (the server refuses more). */
+export const ATTACHMENTS_MAX = 10;
+/** Bytes per upload `PATCH`: small enough that a dropped connection loses little. */
+export const UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Failed upload requests in a row (network errors, 5xx) before an upload gives up. */
+export const UPLOAD_MAX_RETRIES = 8;

@@ -10,6 +10,7 @@ import type {
   ErrorBody,
   MemberView,
   MessageView,
+  FileView,
   SyncView,
   UserView,
   Uuid,
@@ -212,8 +213,12 @@ export class Api {
   // --- messages ---
   history = (id: Uuid, params: { before?: number; after?: number; limit?: number }) =>
     this.call<{ messages: MessageView[] }>('GET', `/conversations/${id}/messages`, undefined, params).then((r) => r.messages);
-  send = (id: Uuid, clientMsgId: string, text: string, extra: { reply_to_seq?: number; mentions?: Uuid[] } = {}) =>
+  send = (id: Uuid, clientMsgId: string, text: string, extra: { reply_to_seq?: number; mentions?: Uuid[]; attachments?: Uuid[] } = {}) =>
     this.call<MessageView>('POST', `/conversations/${id}/messages`, { client_msg_id: clientMsgId, text, ...extra });
   read = (id: Uuid, seq: number) => this.call<MemberView>('POST', `/conversations/${id}/read`, { seq });
   sync = (since?: number) => this.call<SyncView>('GET', '/sync', undefined, { since });
+
+  // --- files ---
+  /** A file's view with freshly signed URLs (its owner, or a member of a conversation showing it). */
+  file = (id: Uuid) => this.call<FileView>('GET', `/files/${id}`);
 }

@@ -65,6 +65,52 @@ export interface MessageView {
   edited_at_ms?: number;
   deleted?: boolean;
   reactions?: ReactionView[];
+  /** The files the message shows, in order (absent when none, and once deleted). */
+  attachments?: FileView[];
+}
+
+/** A smaller rendering of an image: `small` fits in 320x320, `large` in 1280x1280. */
+export interface ThumbnailView {
+  size: 'small' | 'large';
+  width: number;
+  height: number;
+  mime: string;
+  /** Signed like the file's `url`, with the same expiry. */
+  url: string;
+}
+
+/** A complete file (`GET /files/{id}`, and each of a message's `attachments`). */
+export interface FileView {
+  id: Uuid;
+  name: string;
+  /** Bytes a download returns. */
+  size: number;
+  /** Decided by the server from the bytes. */
+  mime: string;
+  sha256: string;
+  /** True when browsers may show it in place (a safe image, video or audio type). */
+  inline: boolean;
+  created_at_ms: number;
+  width?: number;
+  height?: number;
+  duration_ms?: number;
+  /** ThumbHash bytes, base64 (standard alphabet). */
+  thumbhash?: string;
+  thumbnails?: ThumbnailView[];
+  /** Signed download URL relative to the origin, valid until `url_expires_at_ms`. */
+  url: string;
+  url_expires_at_ms: number;
+}
+
+/** A tus upload as `POST /files/uploads` answers it; its id becomes the file's once complete. */
+export interface UploadView {
+  id: Uuid;
+  /** `HEAD` for the offset, `PATCH` to append, `DELETE` to cancel (relative to the origin). */
+  upload_url: string;
+  name: string;
+  size: number;
+  offset: number;
+  expires_at_ms: number;
 }
 
 export interface ConversationSummaryView {
@@ -152,6 +198,8 @@ export type ClientFrame =
       text: string;
       reply_to_seq?: number;
       mentions?: Uuid[];
+      /** Ids of complete files of the sender's, at most 10. */
+      attachments?: Uuid[];
     }>
   | WithId<{ type: 'edit'; conversation_id: Uuid; seq: number; text: string; mentions?: Uuid[] }>
   | WithId<{ type: 'delete'; conversation_id: Uuid; seq: number }>

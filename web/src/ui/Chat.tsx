@@ -1,10 +1,13 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { MessageView } from '../natter';
-import { TEXT_MAX_CHARS } from '../natter/limits';
-import { store, useStore, type ConvState } from '../store';
+import { ATTACHMENTS_MAX, TEXT_MAX_CHARS } from '../natter/limits';
+import { previewText, store, useStore, type ConvState } from '../store';
 import { Avatar, presenceLabel } from './common';
 import { Members, navigate } from './Dialogs';
+import { FileChips } from './FileChips';
 import { MessageList } from './MessageList';
+import { addFiles, removeFile, takeFiles, usePendingFiles } from './pendingFiles';
+import { VoiceRecorder } from './VoiceRecorder';
 
 const TYPING_EVERY_MS = 3000;
 
@@ -17,6 +20,12 @@ export function Chat({ c }: { c: ConvState }) {
   const title = s.title(c);
   const peer = c.summary.peer ? s.user(c.summary.peer) : undefined;
   const subtitle = conv.kind === 'direct' ? presenceLabel(peer) : `${conv.member_count} members${conv.topic ? ` · ${conv.topic}` : ''}`;
+  const [dragging, setDragging] = useState(false);
+  const [notice, setNotice] = useState('');
+  const attach = (files: File[]) => {
+    const left = addFiles(conv.id, files);
+    setNotice(left ? `At most ${ATTACHMENTS_MAX} files per message: ${left} not added.` : '');
+  };
   const typers = [...c.typing.entries()].filter(([, until]) => until > Date.now()).map(([u]) => s.displayName(u));
 
   useEffect(() => {
@@ -25,7 +34,24 @@ export function Chat({ c }: { c: ConvState }) {
   }, [conv.id]);
 
   return (
-    <section class="chat" aria-label={`Conversation with ${title}`}>
+    <section
+      class={dragging ? 'chat dragging' : 'chat'}
+      aria-label={`Conversation with ${title}`}
+      onDragOver={(e) => {
+        if (!e.dataTransfer?.types.includes('Files')) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (!(e.currentTarget as HTMLElement).contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        if (!e.dataTransfer?.files.length) return;
+        e.preventDefault();
+        setDragging(false);
+        attach([...e.dataTransfer.files]);
+      }}
+    >
       <header class="chat-head">
         <button class="icon back" aria-label="Back to conversations" onClick={() => navigate(null)}>
           ←
@@ -49,7 +75,15 @@ export function Chat({ c }: { c: ConvState }) {
       <div class="typing" aria-live="polite" data-testid="typing">
         {typers.length > 0 && `${typers.join(', ')} ${typers.length > 1 ? 'are' : 'is'} typing…`}
       </div>
-      <Composer c={c} replyTo={replyTo} editing={editing} clear={() => (setReplyTo(null), setEditing(null))} onEditLast={setEditing} />
+      <Composer
+        c={c}
+        replyTo={replyTo}
+        editing={editing}
+        clear={() => (setReplyTo(null), setEditing(null))}
+        onEditLast={setEditing}
+        attach={attach}
+        notice={notice}
+      />
       {members && <Members id={conv.id} onClose={() => setMembers(false)} />}
     </section>
   );
@@ -61,11 +95,17 @@ function Composer(props: {
   editing: MessageView | null;
   clear: () => void;
   onEditLast: (m: MessageView) => void;
+  attach: (files: File[]) => void;
+  notice: string;
 }) {
   const { c, replyTo, editing, clear } = props;
   const id = c.summary.conversation.id;
   const [text, setText] = useState('');
   const ref = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const files = usePendingFiles(id);
+  const filesOk = !files.some((u) => u.state === 'failed' || u.state === 'cancelled');
+  const canSend = editing ? !!text.trim() : (!!text.trim() || files.length > 0) && filesOk;
   const lastTyping = useRef(0);
   const drafts = useRef(new Map<string, string>());
 
@@ -91,14 +131,14 @@ function Composer(props: {
 
   function submit() {
     const value = text.trim();
-    if (!value) return;
+    if (!canSend) return;
     if (editing) {
       if (value !== editing.text) {
         const mentions = store.mentionsIn(c, value);
         void store.command({ type: 'edit', conversation_id: id, seq: editing.seq, text: value, ...(mentions.length ? { mentions } : {}) }).catch(() => {});
       }
     } else {
-      store.send(id, value, replyTo?.seq);
+      store.send(id, value, replyTo?.seq, takeFiles(id));
     }
     setText('');
     drafts.current.delete(id);
@@ -122,6 +162,13 @@ function Composer(props: {
     }
   }
 
+  function onPaste(e: ClipboardEvent) {
+    const pasted = [...(e.clipboardData?.files ?? [])];
+    if (!pasted.length || editing) return;
+    e.preventDefault();
+    props.attach(pasted);
+  }
+
   function onInput(e: Event) {
     const value = (e.target as HTMLTextAreaElement).value;
     setText(value);
@@ -133,7 +180,7 @@ function Composer(props: {
     }
   }
 
-  const context = editing ? 'Editing message' : replyTo ? `Replying to ${store.displayName(replyTo.sender_id)}: ${replyTo.text.slice(0, 80)}` : '';
+  const context = editing ? 'Editing message' : replyTo ? `Replying to ${store.displayName(replyTo.sender_id)}: ${previewText(replyTo).slice(0, 80)}` : '';
   return (
     <form
       class="composer"
@@ -150,7 +197,34 @@ function Composer(props: {
           </button>
         </div>
       )}
+      {!editing && <FileChips uploads={files} onRemove={(u) => removeFile(id, u)} />}
+      {props.notice && (
+        <div class="composer-notice" role="status">
+          {props.notice}
+        </div>
+      )}
       <div class="composer-row">
+        {!editing && (
+          <>
+            <input
+              ref={picker}
+              type="file"
+              multiple
+              hidden
+              onChange={(e) => {
+                const input = e.target as HTMLInputElement;
+                props.attach([...(input.files ?? [])]);
+                input.value = '';
+              }}
+            />
+            <button type="button" class="icon attach" aria-label="Attach files" onClick={() => picker.current?.click()}>
+              <svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+                <path d="M21 12.5l-8.5 8.5a5.5 5.5 0 0 1-7.8-7.8l9-9a3.7 3.7 0 0 1 5.2 5.2l-9 9a1.8 1.8 0 0 1-2.6-2.6l8.3-8.3" />
+              </svg>
+            </button>
+            <VoiceRecorder key={id} onRecorded={(file) => props.attach([file])} />
+          </>
+        )}
         <textarea
           ref={ref}
           rows={1}
@@ -160,8 +234,9 @@ function Composer(props: {
           aria-label="Message"
           onInput={onInput}
           onKeyDown={onKeyDown}
+          onPaste={onPaste}
         />
-        <button class="primary send" type="submit" disabled={!text.trim()} aria-label={editing ? 'Save edit' : 'Send'}>
+        <button class="primary send" type="submit" disabled={!canSend} aria-label={editing ? 'Save edit' : 'Send'}>
           {editing ? 'Save' : 'Send'}
         </button>
       </div>

@@ -3,9 +3,10 @@
 // estimate until measured); the list keeps its anchor row still while heights change or older
 // pages are prepended, and sticks to the bottom while the user is there.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { MessageView, OutboxItem, Uuid } from '../natter';
-import { store, type ConvState } from '../store';
-import { Avatar } from './common';
+import type { MessageView, OutboxAttachment, OutboxItem, Uuid } from '../natter';
+import { previewText, store, type ConvState } from '../store';
+import { Attachments } from './Attachments';
+import { Avatar, formatBytes } from './common';
 import { RichText, dayKey, dayLabel, timeLabel } from './text';
 
 type Row =
@@ -165,7 +166,10 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
       data-total={rows.length}
     >
       {c.loadingOlder && <div class="loading-older" role="status">Loading older messages…</div>}
-      {c.oldest === 1 && start === 0 && (
+      {/* Whenever the first message is loaded, not only when its row is rendered: a line that
+          came and went with the window changed the height it was computed from, and a list just
+          taller than the overscan flipped between the two forever. */}
+      {c.oldest === 1 && (
         <div class="beginning">{rows.length ? 'This is the beginning of the conversation.' : 'No messages yet. Say hello!'}</div>
       )}
       <div style={{ height: `${offsets[start]}px` }} aria-hidden="true" />
@@ -201,7 +205,14 @@ function PendingRow({ item }: { item: OutboxItem }) {
   return (
     <div data-row={`p${item.client_msg_id}`} class="msg mine pending" data-pending={item.client_msg_id}>
       <div class="bubble">
-        <div class="text">{item.text}</div>
+        {!!item.attachments?.length && (
+          <ul class="pending-files">
+            {item.attachments.map((a) => (
+              <PendingFile key={a.key} attachment={a} />
+            ))}
+          </ul>
+        )}
+        {item.text && <div class="text">{item.text}</div>}
         <div class="meta">
           {item.error ? (
             <span class="failed" role="alert">
@@ -213,6 +224,13 @@ function PendingRow({ item }: { item: OutboxItem }) {
                 Discard
               </button>
             </span>
+          ) : item.attachments?.some((a) => !a.file_id && !store.outbox?.upload(a.key)) ? (
+            <span class="status">
+              Waiting for its files to upload in another tab{' '}
+              <button class="link" onClick={() => store.outbox?.discard(item.client_msg_id)}>
+                Discard
+              </button>
+            </span>
           ) : (
             <span class="status">Sending…</span>
           )}
@@ -220,6 +238,19 @@ function PendingRow({ item }: { item: OutboxItem }) {
       </div>
       <span class="sr-only">{me?.display_name}</span>
     </div>
+  );
+}
+
+/** A file of an unsent message, with its upload's progress while this tab runs it. */
+function PendingFile({ attachment }: { attachment: OutboxAttachment }) {
+  const upload = store.outbox?.upload(attachment.key);
+  const [, bump] = useState(0);
+  useEffect(() => upload?.subscribe(() => bump((n) => n + 1)), [upload]);
+  return (
+    <li class="small-text">
+      📎 {attachment.name} <span class="muted">{formatBytes(attachment.size)}</span>
+      {upload?.state === 'uploading' && <progress max={upload.total || 1} value={upload.sent} aria-label={`Uploading ${attachment.name}`} />}
+    </li>
   );
 }
 
@@ -258,12 +289,15 @@ function MessageRow(props: {
         {m.reply_to_seq && (
           <div class="reply-quote">
             <span class="muted">↪ {reply ? store.displayName(reply.sender_id) : 'Reply'}:</span>{' '}
-            {reply ? (reply.deleted ? 'deleted message' : reply.text.slice(0, 120)) : `message #${m.reply_to_seq}`}
+            {reply ? (reply.deleted ? 'deleted message' : previewText(reply).slice(0, 120)) : `message #${m.reply_to_seq}`}
           </div>
         )}
-        <div class={m.deleted ? 'text deleted' : 'text'}>
-          {m.deleted ? 'This message was deleted' : <RichText text={m.text} mentionNames={mentionNames} myName={me?.username} />}
-        </div>
+        {!m.deleted && !!m.attachments?.length && <Attachments files={m.attachments} />}
+        {(m.deleted || m.text) && (
+          <div class={m.deleted ? 'text deleted' : 'text'}>
+            {m.deleted ? 'This message was deleted' : <RichText text={m.text} mentionNames={mentionNames} myName={me?.username} />}
+          </div>
+        )}
         <div class="meta">
           {m.edited_at_ms && !m.deleted && <span class="edited">edited</span>}
           <time dateTime={new Date(m.created_at_ms).toISOString()}>{timeLabel(m.created_at_ms)}</time>

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { store, useStore, type ConvState } from '../store';
+import { previewText, store, useStore, type ConvState } from '../store';
 import { Avatar } from './common';
 import { Members, NewDirect, NewGroup, navigate } from './Dialogs';
 import { whenLabel } from './text';
@@ -41,7 +41,7 @@ function ConvItem({ c, active }: { c: ConvState; active: boolean }) {
   if (typing) preview = 'typing…';
   else if (last) {
     const who = last.sender_id === s.me?.id ? 'You: ' : conv.kind === 'group' ? `${s.displayName(last.sender_id)}: ` : '';
-    preview = who + (last.deleted ? 'Message deleted' : last.text);
+    preview = who + (last.deleted ? 'Message deleted' : previewText(last));
   } else if (pending) preview = 'Sending…';
   else preview = conv.kind === 'group' ? `${conv.member_count} members` : 'No messages yet';
   const unread = c.summary.unread_count;

@@ -21,3 +21,16 @@ export function presenceLabel(user: UserView | undefined): string {
   if (hours < 24) return `last seen ${hours} h ago`;
   return `last seen ${new Date(user.last_seen_ms).toLocaleDateString()}`;
 }
+
+/** A size for people: `512 B`, `1.5 KB`, `12 MB` (powers of 1024). */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let value = n / 1024;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[i]}`;
+}
