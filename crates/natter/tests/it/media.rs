@@ -35,7 +35,7 @@ pub(crate) fn png() -> Vec<u8> {
 }
 
 /// An ID3 tag header: the bytes of an MP3 to `infer`, served inline, stored as they are.
-const MP3_MAGIC: &[u8] = b"ID3\x04\0\0\0\0\0\0";
+pub(crate) const MP3_MAGIC: &[u8] = b"ID3\x04\0\0\0\0\0\0";
 
 /// A user's HTTP view of the file routes.
 pub(crate) struct Files {
