@@ -42,6 +42,7 @@ mod acks;
 mod backoff;
 mod driver;
 mod error;
+mod files;
 mod limits;
 mod rest;
 mod resume;
@@ -52,6 +53,7 @@ mod urls;
 
 pub use acks::Sent;
 pub use error::{Error, Result};
+pub use files::{Download, DownloadOptions, Retries, Upload, UploadOptions};
 pub use natter_protocol as protocol;
 pub use reqwest::Method;
 pub use rest::{Client, RawBody, RawResponse};
