@@ -5,7 +5,8 @@ use std::any::Any;
 use std::sync::Arc;
 
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, NewUpload,
+    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, MediaInfo, NewUpload,
+    Thumbnail, ThumbnailSize,
 };
 use natter_domain::{StoreError, UserId};
 
@@ -39,9 +40,50 @@ async fn create(files: &Files, new: NewUpload) -> FileRecord {
 fn content(byte: u8) -> FileContent {
     FileContent {
         sha256: [byte; 32],
+        size: 10,
         mime: "application/pdf".into(),
         completed_at_ms: T0 + 5,
+        media: None,
     }
+}
+
+/// A picture's content: every media field set, so a store that drops one fails.
+fn picture(byte: u8) -> FileContent {
+    let thumbnail = |size, side: u32| Thumbnail {
+        size,
+        sha256: [byte.wrapping_add(side as u8); 32],
+        mime: "image/webp".into(),
+        width: side,
+        height: side * 3 / 4,
+        bytes: u64::from(side) * 10,
+    };
+    FileContent {
+        sha256: [byte; 32],
+        size: 7,
+        mime: "image/jpeg".into(),
+        completed_at_ms: T0 + 6,
+        media: Some(MediaInfo {
+            width: Some(4000),
+            height: Some(3000),
+            duration_ms: Some(1_500),
+            thumbhash: Some(vec![0x5a; 25]),
+            thumbnails: vec![
+                thumbnail(ThumbnailSize::Small, 320),
+                thumbnail(ThumbnailSize::Large, 1280),
+            ],
+        }),
+    }
+}
+
+pub async fn media_facts_are_kept_as_given(files: Files) {
+    let owner = UserId::new();
+    let new = upload(owner, 10, T0);
+    create(&files, new.clone()).await;
+    let done = files.store.complete(new.id, picture(9)).await.unwrap();
+    assert_eq!(done.content, Some(picture(9)));
+    assert_eq!(done.size, 10, "the uploaded size stays what counts");
+    let read = files.store.file(new.id).await.unwrap().expect("file");
+    assert_eq!(read.content, Some(picture(9)));
 }
 
 pub async fn upload_becomes_a_file_once(files: Files) {
@@ -157,6 +199,7 @@ macro_rules! files_conformance_suite {
             $crate::__files_tests!(
                 ($factory)
                 upload_becomes_a_file_once,
+                media_facts_are_kept_as_given,
                 quota_counts_files_and_uploads_of_the_owner,
                 concurrent_uploads_never_pass_the_quota,
                 only_incomplete_uploads_are_deleted,

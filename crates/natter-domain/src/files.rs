@@ -19,6 +19,11 @@ use crate::ports::StoreResult;
 
 /// An upload and, once complete, the file it became (the same id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct FileId(pub Uuid);
 
 impl FileId {
@@ -46,6 +51,11 @@ impl fmt::Display for FileId {
 /// of UTF-8, surrounding whitespace trimmed. Bad names are refused, never silently rewritten, so
 /// what the owner sees is what they sent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct FileName(String);
 
 /// The name of a file uploaded without one.
@@ -88,14 +98,93 @@ fn is_forbidden_char(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// What the server learned from a complete upload's bytes.
+/// What the server learned from a complete upload's bytes, and what it stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FileContent {
-    /// SHA-256 of the bytes: the object's key in the object store, and the `ETag`.
+    /// SHA-256 of the stored bytes (after metadata was stripped from an image): the object's key
+    /// in the object store, and the `ETag`.
     pub sha256: [u8; 32],
+    /// Length of the stored bytes. [`FileRecord::size`] stays the size the owner uploaded (what
+    /// counts against the quota); the two differ when metadata was stripped.
+    pub size: u64,
     /// The media type decided from the bytes (never the client's claim or the name).
     pub mime: String,
     pub completed_at_ms: i64,
+    /// Dimensions, duration and previews of an image, a video or a sound; `None` for other files
+    /// and for media whose container could not be read.
+    pub media: Option<MediaInfo>,
+}
+
+/// What a client needs to lay out and preview a picture, a video or a sound before fetching it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MediaInfo {
+    /// As displayed: after the EXIF orientation was applied.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    /// A ThumbHash (at most 25 bytes): a blurred placeholder small enough to travel in the
+    /// message itself.
+    pub thumbhash: Option<Vec<u8>>,
+    /// Smaller renderings, at most one per [`ThumbnailSize`].
+    pub thumbnails: Vec<Thumbnail>,
+}
+
+/// The bounding boxes thumbnails are made to fit (never upscaled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum ThumbnailSize {
+    /// Fits in 320x320: the preview in a conversation.
+    Small,
+    /// Fits in 1280x1280: the picture opened on a phone or in a lightbox.
+    Large,
+}
+
+impl ThumbnailSize {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Small => "small",
+            Self::Large => "large",
+        }
+    }
+
+    /// The longest side, in pixels.
+    pub fn max_side(self) -> u32 {
+        match self {
+            Self::Small => 320,
+            Self::Large => 1280,
+        }
+    }
+}
+
+/// One stored rendering of an image: an object of its own, addressed by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Thumbnail {
+    pub size: ThumbnailSize,
+    pub sha256: [u8; 32],
+    pub mime: String,
+    pub width: u32,
+    pub height: u32,
+    /// Length of the stored bytes.
+    pub bytes: u64,
+}
+
+/// A complete file as a message carries it: a snapshot taken when the message was sent. Files
+/// never change once complete, so the snapshot never goes stale, and reading a message needs
+/// no lookup in the file store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Attachment {
+    pub file_id: FileId,
+    pub name: FileName,
+    pub created_at_ms: i64,
+    pub content: FileContent,
 }
 
 /// An upload about to be recorded.
@@ -208,8 +297,10 @@ mod tests {
         assert!(record.clone().readable_by(owner).is_none(), "incomplete");
         record.content = Some(FileContent {
             sha256: [0; 32],
+            size: 3,
             mime: "text/plain".into(),
             completed_at_ms: 2,
+            media: None,
         });
         assert!(
             record.clone().readable_by(UserId::new()).is_none(),

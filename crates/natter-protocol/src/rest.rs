@@ -496,13 +496,14 @@ pub struct UploadView {
     pub expires_at_ms: i64,
 }
 
-/// A complete file as its owner sees it (`GET /files/{file_id}`).
+/// A complete file (`GET /files/{file_id}`, and each of a message's `attachments`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct FileView {
     pub id: Uuid,
     pub name: String,
-    /// Size in bytes.
+    /// Size in bytes of what a download returns (an image's metadata is stripped, so this can
+    /// be less than what was uploaded).
     pub size: u64,
     /// The media type the server found in the bytes (`application/octet-stream` when unknown),
     /// never the client's claim.
@@ -513,10 +514,41 @@ pub struct FileView {
     /// download is `Content-Disposition: attachment`.
     pub inline: bool,
     pub created_at_ms: i64,
+    /// Pixels, as displayed (EXIF orientation applied), for images and videos whose size was
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Length of a video or a sound, when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// A ThumbHash of an image, base64 (standard alphabet, padded): a blurred placeholder to show
+    /// before any byte of the image is fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbhash: Option<String>,
+    /// Smaller renderings of an image, smallest first; empty when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thumbnails: Vec<ThumbnailView>,
     /// A signed download URL (relative to the server's origin), valid until `url_expires_at_ms`;
     /// anyone holding it can fetch the bytes until then, so treat it as a credential.
     pub url: String,
+    /// When `url` and the thumbnails' URLs stop working (Unix ms): ask again
+    /// (`GET /files/{file_id}`, or the history) for fresh ones.
     pub url_expires_at_ms: i64,
+}
+
+/// A thumbnail of an image: `small` fits in 320x320, `large` in 1280x1280 (never upscaled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ThumbnailView {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(small|large)$"))]
+    pub size: String,
+    pub width: u32,
+    pub height: u32,
+    pub mime: String,
+    /// A signed URL like the file's, valid until the file's `url_expires_at_ms`.
+    pub url: String,
 }
 
 /// The signature of a download URL (`GET /files/{file_id}/content/{sha256}`).

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use natter_domain::StoreError;
 use natter_domain::UserId;
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, NewUpload,
+    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, MediaInfo, NewUpload,
 };
 use natter_domain::ports::StoreResult;
 
@@ -22,12 +22,14 @@ type FileRow = (
     Option<Vec<u8>>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
+    Option<String>,
 );
 
 /// Column list of `files`, in [`FileRow`]'s order (a macro so it can be `concat!`ed).
 macro_rules! file_columns {
     () => {
-        "id, owner_id, name, size, created_at_ms, sha256, mime, completed_at_ms"
+        "id, owner_id, name, size, created_at_ms, sha256, mime, completed_at_ms, content_size, media"
     };
 }
 
@@ -36,14 +38,27 @@ fn size_of(size: u64) -> StoreResult<i64> {
 }
 
 fn record(row: FileRow) -> StoreResult<FileRecord> {
-    let (id, owner, name, size, created_at_ms, sha256, mime, completed_at_ms) = row;
+    let (id, owner, name, size, created_at_ms, sha256, mime, completed_at_ms, content_size, media) =
+        row;
+    let size = u64::try_from(size).map_err(|_| corrupt(format!("file size {size}")))?;
     let content = match (sha256, mime, completed_at_ms) {
         (Some(sha256), Some(mime), Some(completed_at_ms)) => Some(FileContent {
             sha256: sha256
                 .try_into()
                 .map_err(|_| corrupt("sha256 of the wrong length"))?,
+            // Files completed before `content_size` existed were stored as uploaded.
+            size: match content_size {
+                Some(stored) => {
+                    u64::try_from(stored).map_err(|_| corrupt(format!("stored size {stored}")))?
+                }
+                None => size,
+            },
             mime,
             completed_at_ms,
+            media: media
+                .map(|json| serde_json::from_str::<MediaInfo>(&json))
+                .transpose()
+                .map_err(|err| corrupt(format!("media of a file: {err}")))?,
         }),
         (None, None, None) => None,
         _ => return Err(corrupt("file half complete")),
@@ -52,10 +67,17 @@ fn record(row: FileRow) -> StoreResult<FileRecord> {
         id: FileId(uuid_of(&id)?),
         owner: UserId(uuid_of(&owner)?),
         name: FileName::from_trusted(name),
-        size: u64::try_from(size).map_err(|_| corrupt(format!("file size {size}")))?,
+        size,
         created_at_ms,
         content,
     })
+}
+
+fn media_json(media: Option<&MediaInfo>) -> StoreResult<Option<String>> {
+    media
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|err| corrupt(format!("media of a file: {err}")))
 }
 
 impl SqliteStore {
@@ -124,12 +146,14 @@ impl FileStore for SqliteStore {
     async fn complete(&self, id: FileId, content: FileContent) -> StoreResult<FileRecord> {
         let mut tx = self.write().await?;
         sqlx::query(
-            "UPDATE files SET sha256 = ?, mime = ?, completed_at_ms = ? \
-             WHERE id = ? AND completed_at_ms IS NULL",
+            "UPDATE files SET sha256 = ?, mime = ?, completed_at_ms = ?, content_size = ?, \
+             media = ? WHERE id = ? AND completed_at_ms IS NULL",
         )
         .bind(content.sha256.as_slice())
         .bind(&content.mime)
         .bind(content.completed_at_ms)
+        .bind(size_of(content.size)?)
+        .bind(media_json(content.media.as_ref())?)
         .bind(id.0.as_bytes().as_slice())
         .execute(&mut *tx)
         .await

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use natter_domain::files::{FileContent, FileId, FileRecord};
+use natter_domain::files::{Attachment, FileContent, FileId, FileName, FileRecord};
 use natter_domain::{DomainError, UserId};
 use object_store::{GetOptions, GetRange};
 
@@ -16,10 +16,25 @@ pub struct Readable {
     pub content: FileContent,
 }
 
-/// A signed URL and when it stops working.
-pub struct SignedUrl {
-    pub url: String,
-    pub expires_at_ms: i64,
+impl Readable {
+    /// The file as a message carries it.
+    pub fn attachment(&self) -> Attachment {
+        Attachment {
+            file_id: self.record.id,
+            name: self.record.name.clone(),
+            created_at_ms: self.record.created_at_ms,
+            content: self.content.clone(),
+        }
+    }
+}
+
+/// What a download URL names: a complete file's bytes or one of its thumbnails'.
+pub struct Download {
+    /// The file's name (a thumbnail's too).
+    pub name: FileName,
+    pub sha256: [u8; 32],
+    pub size: u64,
+    pub mime: String,
 }
 
 impl FileService {
@@ -36,25 +51,7 @@ impl FileService {
         Ok(record.ok_or(DomainError::NotFound)?)
     }
 
-    /// A download URL for a complete file, valid for `files.url_ttl_s`.
-    pub fn signed_url(&self, file: &Readable) -> SignedUrl {
-        let now_s = u64::try_from(now_ms() / 1000).unwrap_or(0);
-        let expires_s = now_s.saturating_add(self.inner.config.url_ttl_s);
-        let sha256_hex = hex(&file.content.sha256);
-        let signature = self
-            .inner
-            .signer
-            .sign(file.record.id, &sha256_hex, expires_s);
-        SignedUrl {
-            url: format!(
-                "/api/v1/files/{}/content/{sha256_hex}?expires={expires_s}&signature={signature}",
-                file.record.id
-            ),
-            expires_at_ms: i64::try_from(expires_s.saturating_mul(1000)).unwrap_or(i64::MAX),
-        }
-    }
-
-    /// The file a download URL names, if its signature holds and it has not expired (403
+    /// The object a download URL names (the file or one of its thumbnails), if its signature holds and it has not expired (403
     /// otherwise, checked first so nothing about the file is revealed without a valid URL).
     pub async fn by_url(
         &self,
@@ -62,7 +59,7 @@ impl FileService {
         sha256_hex: &str,
         expires_s: u64,
         signature: &str,
-    ) -> ApiResult<Readable> {
+    ) -> ApiResult<Download> {
         let now_s = u64::try_from(now_ms() / 1000).unwrap_or(0);
         match self
             .inner
@@ -78,20 +75,32 @@ impl FileService {
             }
         }
         let record = self.record(id).await?;
-        let content = record.content.clone().ok_or(DomainError::NotFound)?;
-        if hex(&content.sha256) != sha256_hex {
-            return Err(DomainError::NotFound.into());
-        }
-        Ok(Readable { record, content })
+        let content = record.content.ok_or(DomainError::NotFound)?;
+        let thumbnails = content.media.iter().flat_map(|media| &media.thumbnails);
+        let (sha256, size, mime) = if hex(&content.sha256) == sha256_hex {
+            (content.sha256, content.size, content.mime)
+        } else {
+            let thumbnail = thumbnails
+                .into_iter()
+                .find(|thumbnail| hex(&thumbnail.sha256) == sha256_hex)
+                .ok_or(DomainError::NotFound)?;
+            (thumbnail.sha256, thumbnail.bytes, thumbnail.mime.clone())
+        };
+        Ok(Download {
+            name: record.name,
+            sha256,
+            size,
+            mime,
+        })
     }
 
     /// The bytes of `file`, all or `range`, as a stream.
     pub async fn bytes(
         &self,
-        file: &Readable,
+        file: &Download,
         range: Option<std::ops::Range<u64>>,
     ) -> ApiResult<BoxStream<'static, std::io::Result<Bytes>>> {
-        let key = object_key(&hex(&file.content.sha256));
+        let key = object_key(&hex(&file.sha256));
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()

@@ -21,6 +21,7 @@ pub mod sniff;
 mod staging;
 pub mod tus;
 mod upload;
+mod view;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -32,7 +33,7 @@ use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 
 pub use collect::collect_forever;
-pub use download::Readable;
+pub use download::Download;
 pub use signing::Refusal;
 
 use crate::config::FilesConfig;

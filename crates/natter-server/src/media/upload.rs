@@ -179,8 +179,10 @@ impl FileService {
         }
         let content = FileContent {
             sha256,
+            size: len,
             mime,
             completed_at_ms: now_ms(),
+            media: None,
         };
         let done = self
             .inner

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, PathParams, QueryParams};
 use crate::media::http::{Ranged, content_disposition, parse_range};
-use crate::media::{FileService, Readable, sniff, tus};
+use crate::media::{Download, FileService, sniff, tus};
 use crate::rest::responses::*;
 use crate::state::AppState;
 
@@ -256,18 +256,7 @@ pub async fn file(
 ) -> ApiResult<Response> {
     let files = service(&state)?;
     let readable = files.readable(me.user_id, FileId(id)).await?;
-    let signed = files.signed_url(&readable);
-    let view = FileView {
-        id: readable.record.id.0,
-        name: readable.record.name.as_str().to_owned(),
-        size: readable.record.size,
-        sha256: crate::media::hex(&readable.content.sha256),
-        inline: sniff::is_inline(&readable.content.mime),
-        mime: readable.content.mime,
-        created_at_ms: readable.record.created_at_ms,
-        url: signed.url,
-        url_expires_at_ms: signed.expires_at_ms,
-    };
+    let view = files.view(&readable.attachment());
     let mut response = axum::Json(view).into_response();
     // The URL in it is a credential.
     response
@@ -328,7 +317,7 @@ async fn serve(
     let file = files
         .by_url(id, sha256, query.expires, &query.signature)
         .await?;
-    let size = file.record.size;
+    let size = file.size;
     let etag = format!("\"{sha256}\"");
     let now_s = u64::try_from(crate::media::now_ms() / 1000).unwrap_or(0);
     let max_age = query.expires.saturating_sub(now_s);
@@ -372,17 +361,17 @@ async fn serve(
 }
 
 /// `Content-Type` and `Content-Disposition`: inline only for safe media types.
-fn content_headers(out: &mut HeaderMap, file: &Readable) -> ApiResult<()> {
-    let inline = sniff::is_inline(&file.content.mime);
+fn content_headers(out: &mut HeaderMap, file: &Download) -> ApiResult<()> {
+    let inline = sniff::is_inline(&file.mime);
     let served_type = if inline {
-        file.content.mime.as_str()
+        file.mime.as_str()
     } else {
         sniff::OCTET_STREAM
     };
     out.insert(header::CONTENT_TYPE, header_value(served_type)?);
     out.insert(
         header::CONTENT_DISPOSITION,
-        header_value(&content_disposition(inline, file.record.name.as_str()))?,
+        header_value(&content_disposition(inline, file.name.as_str()))?,
     );
     Ok(())
 }
