@@ -106,6 +106,12 @@ pub struct Concurrent {
     pub baseline_rss_mib: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     pub peak_minus_baseline_mib: Option<f64>,
+    /// When the peak was read, in seconds from the start of the run.
+    pub peak_at_s: Option<f64>,
+    /// The server's RSS halfway through the run, while the uploads stream.
+    pub mid_run_rss_mib: Option<f64>,
+    /// (seconds from the start, server RSS MiB), every 50 ms.
+    pub rss_samples: Vec<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -258,7 +264,10 @@ async fn measure(url: &str, procs: Procs, args: &MediaArgs) -> anyhow::Result<Me
     let mut concurrent = Vec::new();
     for (round, mib) in sizes.into_iter().enumerate() {
         let run = concurrent_uploads(&env, &uploaders, round, mib * MIB).await?;
-        eprintln!("media: concurrent {run:?}");
+        eprintln!(
+            "media: {} uploads of {} MiB at once: {:.1} MiB/s, server RSS peak {:?} MiB",
+            run.uploads, run.file_mib, run.mib_per_s, run.peak_rss_mib
+        );
         concurrent.push(run);
     }
 
@@ -314,24 +323,24 @@ async fn concurrent_uploads(
 ) -> anyhow::Result<Concurrent> {
     let baseline = env.procs.rss_mib();
     let (stop, mut stopped) = watch::channel(false);
+    let t = Instant::now();
     let sampler = {
         let procs = env.procs.clone();
         tokio::spawn(async move {
-            let mut peak = procs.rss_mib();
+            let mut samples = Vec::new();
             let mut tick = tokio::time::interval(RSS_EVERY);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
-                    _ = stopped.changed() => return peak,
+                    _ = stopped.changed() => return samples,
                 }
-                peak = match (peak, procs.rss_mib()) {
-                    (Some(peak), Some(now)) => Some(peak.max(now)),
-                    (peak, now) => peak.or(now),
-                };
+                if let Some(rss) = procs.rss_mib() {
+                    samples.push((t.elapsed().as_secs_f64(), rss));
+                }
             }
         })
     };
-    let (cpu, t) = (env.procs.cpu_s(), Instant::now());
+    let cpu = env.procs.cpu_s();
     let seed_base = 1_000 + (round * uploaders.len()) as u64;
     let outcome: anyhow::Result<Vec<FileView>> = futures_util::future::join_all(
         uploaders
@@ -345,9 +354,16 @@ async fn concurrent_uploads(
     let seconds = t.elapsed().as_secs_f64();
     let cpu_after = env.procs.cpu_s();
     let _ = stop.send(true);
-    let peak = sampler.await.context("the memory sampler failed")?;
+    let samples = sampler.await.context("the memory sampler failed")?;
     outcome.context("a concurrent upload failed")?;
     let bytes = uploaders.len() as u64 * size;
+    let peak = samples.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+    // Halfway: the uploads move in step, so they are still streaming their PATCHes and the
+    // copies into the object store (at each upload's completion) have not begun.
+    let mid_run = samples
+        .iter()
+        .find(|(at, _)| *at >= seconds / 2.0)
+        .map(|(_, rss)| *rss);
     Ok(Concurrent {
         uploads: uploaders.len(),
         file_mib: size / MIB,
@@ -355,8 +371,13 @@ async fn concurrent_uploads(
         mib_per_s: bytes as f64 / MIB as f64 / seconds,
         server_cpu_s_per_gib: per_gib(cpu, cpu_after, bytes),
         baseline_rss_mib: baseline,
-        peak_rss_mib: peak,
-        peak_minus_baseline_mib: peak.zip(baseline).map(|(peak, baseline)| peak - baseline),
+        peak_rss_mib: peak.map(|(_, rss)| rss),
+        peak_minus_baseline_mib: peak
+            .zip(baseline)
+            .map(|((_, rss), baseline)| rss - baseline),
+        peak_at_s: peak.map(|(at, _)| at),
+        mid_run_rss_mib: mid_run,
+        rss_samples: samples,
     })
 }
 
@@ -412,7 +433,7 @@ fn print_summary(r: &MediaReport) {
         r.download_origin.as_deref().unwrap_or("the same")
     );
     println!(
-        "| run | files | MiB/s | server CPU s per GiB | server RSS MiB: baseline / peak / peak - baseline |"
+        "| run | files | MiB/s | server CPU s per GiB | server RSS MiB: baseline / halfway / peak (at s of run) / peak - baseline |"
     );
     println!("|---|---|---|---|---|");
     for (name, t) in [
@@ -429,14 +450,17 @@ fn print_summary(r: &MediaReport) {
     }
     for c in &r.concurrent {
         println!(
-            "| {} uploads at once | {} x {} MiB | {:.1} | {} | {} / {} / {} |",
+            "| {} uploads at once | {} x {} MiB | {:.1} | {} | {} / {} / {} (at {} of {:.1}) / {} |",
             c.uploads,
             c.uploads,
             c.file_mib,
             c.mib_per_s,
             opt(c.server_cpu_s_per_gib),
             opt(c.baseline_rss_mib),
+            opt(c.mid_run_rss_mib),
             opt(c.peak_rss_mib),
+            opt(c.peak_at_s),
+            c.seconds,
             opt(c.peak_minus_baseline_mib)
         );
     }
