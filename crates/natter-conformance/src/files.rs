@@ -5,10 +5,11 @@ use std::any::Any;
 use std::sync::Arc;
 
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, MediaInfo, NewUpload,
-    Thumbnail, ThumbnailSize,
+    CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore, MediaInfo,
+    NewUpload, Thumbnail, ThumbnailSize,
 };
-use natter_domain::{StoreError, UserId};
+use natter_domain::values::ClientMsgId;
+use natter_domain::{ConversationId, StoreError, UserId};
 
 use crate::support::T0;
 
@@ -109,6 +110,103 @@ pub async fn upload_becomes_a_file_once(files: Files) {
     assert_eq!(files.store.file(FileId::new()).await.unwrap(), None);
 }
 
+pub async fn files_returns_those_that_exist(files: Files) {
+    let owner = UserId::new();
+    let a = create(&files, upload(owner, 10, T0)).await;
+    let b = create(&files, upload(owner, 20, T0)).await;
+    files.store.complete(b.id, content(4)).await.unwrap();
+    let b = files.store.file(b.id).await.unwrap().expect("b");
+    let mut found = files
+        .store
+        .files(&[b.id, FileId::new(), a.id])
+        .await
+        .unwrap();
+    found.sort_by_key(|record| record.size);
+    assert_eq!(found, vec![a, b]);
+    assert_eq!(files.store.files(&[]).await.unwrap(), vec![]);
+}
+
+fn reference(
+    file: FileId,
+    conversation: ConversationId,
+    sender: UserId,
+    key: &str,
+) -> FileReference {
+    FileReference {
+        file,
+        conversation,
+        sender,
+        client_msg_id: ClientMsgId::parse(key).expect("client id"),
+        at_ms: T0 + 10,
+    }
+}
+
+pub async fn references_show_a_file_until_their_messages_are_deleted(files: Files) {
+    let owner = UserId::new();
+    let file = create(&files, upload(owner, 10, T0)).await.id;
+    let (here, there) = (ConversationId::new(), ConversationId::new());
+    assert_eq!(
+        files.store.showing_conversations(file).await.unwrap(),
+        vec![]
+    );
+
+    let first = reference(file, here, owner, "m1");
+    let second = reference(file, here, owner, "m2");
+    let elsewhere = reference(file, there, owner, "m3");
+    files
+        .store
+        .add_references(&[first.clone(), second.clone(), elsewhere.clone()])
+        .await
+        .unwrap();
+    // Recording one again (a retried send) changes nothing.
+    files
+        .store
+        .add_references(std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let mut showing = files.store.showing_conversations(file).await.unwrap();
+    showing.sort();
+    let mut both = vec![here, there];
+    both.sort();
+    assert_eq!(showing, both);
+
+    // One of the two messages here is deleted: the other still shows the file here.
+    async fn release(files: &Files, r: &FileReference) {
+        files
+            .store
+            .release_references(r.conversation, r.sender, &r.client_msg_id, T0 + 20)
+            .await
+            .expect("release");
+    }
+    release(&files, &first).await;
+    let mut showing = files.store.showing_conversations(file).await.unwrap();
+    showing.sort();
+    assert_eq!(showing, both);
+    release(&files, &second).await;
+    assert_eq!(
+        files.store.showing_conversations(file).await.unwrap(),
+        vec![there]
+    );
+    // Releasing twice, or what was never recorded, changes nothing.
+    release(&files, &second).await;
+    release(&files, &reference(file, here, UserId::new(), "m9")).await;
+    assert_eq!(
+        files.store.showing_conversations(file).await.unwrap(),
+        vec![there]
+    );
+    // A deleted message stays deleted: recording its reference again does not revive it.
+    files.store.add_references(&[first]).await.unwrap();
+    assert_eq!(
+        files.store.showing_conversations(file).await.unwrap(),
+        vec![there]
+    );
+    release(&files, &elsewhere).await;
+    assert_eq!(
+        files.store.showing_conversations(file).await.unwrap(),
+        vec![]
+    );
+}
+
 pub async fn quota_counts_files_and_uploads_of_the_owner(files: Files) {
     let owner = UserId::new();
     let first = create(&files, upload(owner, 600, T0)).await;
@@ -200,6 +298,8 @@ macro_rules! files_conformance_suite {
                 ($factory)
                 upload_becomes_a_file_once,
                 media_facts_are_kept_as_given,
+                files_returns_those_that_exist,
+                references_show_a_file_until_their_messages_are_deleted,
                 quota_counts_files_and_uploads_of_the_owner,
                 concurrent_uploads_never_pass_the_quota,
                 only_incomplete_uploads_are_deleted,

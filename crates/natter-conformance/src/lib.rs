@@ -104,6 +104,7 @@ macro_rules! conformance_suite {
                 duplicate_client_msg_id_returns_original,
                 edit_changes_text_and_bumps_mod_seq,
                 delete_is_soft_and_final,
+                attachments_are_kept_in_order_until_deleted,
                 reactions_aggregate_in_order,
                 change_of_unknown_message_is_not_found,
                 history_pages_in_both_directions,

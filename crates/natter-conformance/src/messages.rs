@@ -1,8 +1,11 @@
 //! Cases for [`MessageStore`](natter_domain::ports::MessageStore): seq allocation, idempotent
 //! appends, edits, soft deletes, reactions, history pages and the per-conversation change feed.
 
+use natter_domain::files::{
+    Attachment, FileContent, FileId, FileName, MediaInfo, Thumbnail, ThumbnailSize,
+};
 use natter_domain::model::*;
-use natter_domain::values::ClientMsgId;
+use natter_domain::values::{ClientMsgId, MessageText};
 use natter_domain::{ConversationId, StoreError};
 
 use crate::Stores;
@@ -35,6 +38,7 @@ pub async fn append_assigns_gap_free_seq(stores: Stores) {
             edited_at_ms: None,
             deleted: false,
             reactions: vec![],
+            attachments: vec![],
         }
     );
     let mut reply = f.new_message(group.id, bob, "second");
@@ -237,6 +241,92 @@ pub async fn delete_is_soft_and_final(stores: Stores) {
         .await
         .unwrap();
     assert_eq!(history, vec![deleted]);
+}
+
+/// Two snapshots with every field set (a store that drops one fails).
+fn attachments() -> Vec<Attachment> {
+    let picture = Attachment {
+        file_id: FileId::new(),
+        name: FileName::parse("café.jpg").expect("name"),
+        created_at_ms: T0,
+        content: FileContent {
+            sha256: [7; 32],
+            size: 4_321,
+            mime: "image/jpeg".into(),
+            completed_at_ms: T0 + 1,
+            media: Some(MediaInfo {
+                width: Some(640),
+                height: Some(480),
+                duration_ms: None,
+                thumbhash: Some(vec![1, 2, 3]),
+                thumbnails: vec![Thumbnail {
+                    size: ThumbnailSize::Small,
+                    sha256: [8; 32],
+                    mime: "image/webp".into(),
+                    width: 320,
+                    height: 240,
+                    bytes: 999,
+                }],
+            }),
+        },
+    };
+    let document = Attachment {
+        file_id: FileId::new(),
+        name: FileName::parse("notes.pdf").expect("name"),
+        created_at_ms: T0 + 2,
+        content: FileContent {
+            sha256: [9; 32],
+            size: 12,
+            mime: "application/pdf".into(),
+            completed_at_ms: T0 + 3,
+            media: None,
+        },
+    };
+    vec![picture, document]
+}
+
+pub async fn attachments_are_kept_in_order_until_deleted(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let direct = f.direct(alice, bob).await;
+    let files = attachments();
+    let mut new = f.new_message(direct.id, alice, "x");
+    new.text = MessageText::caption("").expect("an empty caption");
+    new.attachments = files.clone();
+    let sent = f.send_new(new.clone()).await;
+    assert_eq!(sent.attachments, files);
+    assert_eq!(sent.text, "");
+    let plain = f.send(direct.id, bob, "no files").await;
+    assert!(plain.attachments.is_empty());
+
+    let page = f
+        .messages
+        .history(direct.id, HistoryQuery::Latest { limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(page[0].attachments, files, "history");
+    assert!(page[1].attachments.is_empty());
+    let one = f.messages.message(direct.id, sent.seq).await.unwrap();
+    assert_eq!(one.expect("message").attachments, files, "message");
+    match f.messages.append(new).await.unwrap() {
+        AppendOutcome::Duplicate(original) => assert_eq!(original.attachments, files),
+        other => panic!("a retry must return the original: {other:?}"),
+    }
+
+    let deleted = f
+        .messages
+        .change(direct.id, sent.seq, MessageChange::Delete, T0 + 9)
+        .await
+        .unwrap();
+    assert!(deleted.attachments.is_empty(), "deleted: {deleted:?}");
+    let changes = f.messages.changes_since(direct.id, 0, 10).await.unwrap();
+    let replayed = changes
+        .iter()
+        .find(|m| m.seq == sent.seq)
+        .expect("replayed");
+    assert!(replayed.attachments.is_empty());
 }
 
 pub async fn reactions_aggregate_in_order(stores: Stores) {

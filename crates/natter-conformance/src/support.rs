@@ -140,6 +140,7 @@ impl Fixture {
             reply_to_seq: None,
             mentions: Vec::new(),
             created_at_ms: T0 + 1_000 + n as i64,
+            attachments: Vec::new(),
         }
     }
 

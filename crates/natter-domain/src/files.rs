@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::DomainError;
-use crate::ids::UserId;
+use crate::ids::{ConversationId, UserId};
 use crate::limits::FILE_NAME_MAX_BYTES;
 use crate::ports::StoreResult;
+use crate::values::ClientMsgId;
 
 /// An upload and, once complete, the file it became (the same id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -187,6 +188,18 @@ pub struct Attachment {
     pub content: FileContent,
 }
 
+impl Attachment {
+    /// The snapshot of a complete file (`content` is `record`'s).
+    pub fn of(record: FileRecord, content: FileContent) -> Self {
+        Self {
+            file_id: record.id,
+            name: record.name,
+            created_at_ms: record.created_at_ms,
+            content,
+        }
+    }
+}
+
 /// An upload about to be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewUpload {
@@ -224,6 +237,8 @@ impl FileRecord {
 
 /// The answer to [`FileStore::create_upload`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+// One value per upload created, never kept in bulk: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum CreateUpload {
     Created(FileRecord),
     /// The owner's files and uploads already take `used_bytes`; the new one would pass the quota.
@@ -232,7 +247,21 @@ pub enum CreateUpload {
     },
 }
 
-/// File metadata: who owns what, how large it is, and what it turned out to be.
+/// A message's hold on a file: while it is not released, members of `conversation` may read the
+/// file. Keyed by the message's idempotency key (sender and `client_msg_id`), which is known
+/// before the message is stored, so the reference is recorded first and a retried send adds
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReference {
+    pub file: FileId,
+    pub conversation: ConversationId,
+    pub sender: UserId,
+    pub client_msg_id: ClientMsgId,
+    pub at_ms: i64,
+}
+
+/// File metadata: who owns what, how large it is, what it turned out to be, and which
+/// conversations show it.
 #[async_trait]
 pub trait FileStore: Send + Sync + 'static {
     /// Record an upload, unless the sizes of the owner's files and uploads plus this one would
@@ -250,6 +279,21 @@ pub trait FileStore: Send + Sync + 'static {
     async fn delete_upload(&self, id: FileId) -> StoreResult<()>;
     /// Incomplete uploads created before `before_ms`, oldest first, at most `limit`.
     async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileId>>;
+    /// The files among `ids` that exist, complete or not, in no particular order.
+    async fn files(&self, ids: &[FileId]) -> StoreResult<Vec<FileRecord>>;
+    /// Record references; one already recorded (same file and message) is left as it is.
+    async fn add_references(&self, references: &[FileReference]) -> StoreResult<()>;
+    /// The message (`sender`, `client_msg_id`) of `conversation` was deleted: its references no
+    /// longer let anyone read its files. Releasing what is released or absent changes nothing.
+    async fn release_references(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client_msg_id: &ClientMsgId,
+        at_ms: i64,
+    ) -> StoreResult<()>;
+    /// Conversations with a reference to `file` that is not released.
+    async fn showing_conversations(&self, file: FileId) -> StoreResult<Vec<ConversationId>>;
 }
 
 #[cfg(test)]

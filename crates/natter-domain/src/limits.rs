@@ -6,6 +6,8 @@ pub const MESSAGE_TEXT_MAX_CHARS: usize = 4_000;
 pub const CLIENT_MSG_ID_MAX_BYTES: usize = 64;
 /// Most users one message may mention.
 pub const MENTIONS_MAX: usize = 50;
+/// Files one message may carry.
+pub const ATTACHMENTS_MAX: usize = 10;
 /// Username length bounds (after lower-casing).
 pub const USERNAME_MIN_CHARS: usize = 3;
 pub const USERNAME_MAX_CHARS: usize = 32;

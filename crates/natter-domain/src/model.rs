@@ -1,5 +1,6 @@
 //! The entities the services work with and the stores persist. Times are Unix milliseconds.
 
+use crate::files::Attachment;
 use crate::ids::{ConversationId, MessageId, SessionId, UserId};
 use crate::values::{
     ClientMsgId, DeviceName, DisplayName, GroupName, MessageText, Reaction, Topic, Username,
@@ -237,6 +238,8 @@ pub struct Message {
     pub edited_at_ms: Option<i64>,
     pub deleted: bool,
     pub reactions: Vec<ReactionCount>,
+    /// The files sent with the message, in the sender's order; empty once deleted.
+    pub attachments: Vec<Attachment>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +252,8 @@ pub struct NewMessage {
     pub reply_to_seq: Option<i64>,
     pub mentions: Vec<UserId>,
     pub created_at_ms: i64,
+    /// Complete files of the sender, at most [`crate::limits::ATTACHMENTS_MAX`].
+    pub attachments: Vec<Attachment>,
 }
 
 /// What [`crate::ports::MessageStore::append`] did.

@@ -125,6 +125,21 @@ impl MessageText {
         if raw.trim().is_empty() {
             return Err(DomainError::invalid("text", "must not be empty"));
         }
+        Self::caption(raw)
+    }
+
+    /// The text of a message that carries files: like [`Self::parse`], but it may be empty
+    /// (no caption). Only whitespace is still refused.
+    pub fn caption(raw: &str) -> Result<Self, DomainError> {
+        if raw.is_empty() {
+            return Ok(Self(String::new()));
+        }
+        if raw.trim().is_empty() {
+            return Err(DomainError::invalid(
+                "text",
+                "must not be only whitespace (leave it empty for no caption)",
+            ));
+        }
         if raw.chars().count() > MESSAGE_TEXT_MAX_CHARS {
             return Err(DomainError::invalid(
                 "text",

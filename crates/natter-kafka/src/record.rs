@@ -16,6 +16,7 @@
 //! keep their commit order.
 
 use natter_domain::events::Event;
+use natter_domain::files::Attachment;
 use natter_domain::model::{Message, ReactionCount};
 use natter_domain::values::{ClientMsgId, Reaction};
 use natter_domain::{ConversationId, MessageId, UserId};
@@ -69,6 +70,10 @@ pub struct MessageRecord {
     pub edited_at_ms: Option<i64>,
     #[serde(default)]
     pub reactions: Vec<RecordReaction>,
+    /// Snapshots of the files the message carries, in the domain's own JSON shape (the same the
+    /// stores keep); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// One reaction and who reacted, in order of reacting.
@@ -132,6 +137,7 @@ impl MessageRecord {
                     user_ids: reaction.user_ids.iter().map(|user| user.0).collect(),
                 })
                 .collect(),
+            attachments: message.attachments.clone(),
         }
     }
 
@@ -162,6 +168,7 @@ impl MessageRecord {
             edited_at_ms: self.edited_at_ms,
             deleted: self.deleted,
             reactions,
+            attachments: self.attachments.clone(),
         };
         Ok(match self.kind {
             RecordKind::Created => Event::MessageCreated(message),
@@ -228,6 +235,23 @@ mod tests {
             edited_at_ms: None,
             deleted: false,
             reactions: vec![],
+            attachments: vec![Attachment {
+                file_id: natter_domain::files::FileId::new(),
+                name: natter_domain::files::FileName::parse("cat.png").unwrap(),
+                created_at_ms: 1_799_999_999_000,
+                content: natter_domain::files::FileContent {
+                    sha256: [3; 32],
+                    size: 1_234,
+                    mime: "image/png".into(),
+                    completed_at_ms: 1_799_999_999_500,
+                    media: Some(natter_domain::files::MediaInfo {
+                        width: Some(64),
+                        height: Some(48),
+                        thumbhash: Some(vec![1, 2, 3]),
+                        ..Default::default()
+                    }),
+                },
+            }],
         }
     }
 

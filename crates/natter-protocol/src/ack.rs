@@ -150,6 +150,7 @@ mod tests {
             edited_at_ms: None,
             deleted: false,
             reactions: Vec::new(),
+            attachments: vec![],
         }
     }
 

@@ -326,13 +326,15 @@ pub struct SendMessageRequest {
         schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")
     )]
     pub client_msg_id: String,
-    /// 1 to 4,000 characters, not only whitespace, no control characters but newline and tab.
+    /// Up to 4,000 characters, not only whitespace, no control characters but newline and tab;
+    /// 1 character at least unless `attachments` are given, when it may be empty or absent (no
+    /// caption).
+    #[serde(default)]
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
             max_length = 4000,
-            pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+            pattern = r"^$|^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
         )
     )]
     pub text: String,
@@ -347,6 +349,11 @@ pub struct SendMessageRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub mentions: Vec<Uuid>,
+    /// Ids of complete files of the sender's (`POST /files/uploads`), at most 10, each once,
+    /// shown in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub attachments: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -403,6 +410,10 @@ pub struct MessageView {
     pub deleted: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<ReactionView>,
+    /// The files sent with the message, in the sender's order, with signed URLs valid until
+    /// each one's `url_expires_at_ms`; empty (absent) when none, and once deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<FileView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,11 +53,16 @@ pub enum ClientFrame {
         id: String,
         conversation_id: Uuid,
         client_msg_id: String,
+        /// May be empty or absent when `attachments` are given (no caption).
+        #[serde(default)]
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to_seq: Option<i64>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<Uuid>,
+        /// Ids of complete files of the sender's, at most 10.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Uuid>,
     },
     Edit {
         id: String,

@@ -65,6 +65,18 @@ mod tests {
                 emoji: Reaction::parse("👍").unwrap(),
                 user_ids: vec![UserId::new()],
             }],
+            attachments: vec![natter_domain::files::Attachment {
+                file_id: natter_domain::files::FileId::new(),
+                name: natter_domain::files::FileName::parse("a.pdf").unwrap(),
+                created_at_ms: 1_799_999_999_000,
+                content: natter_domain::files::FileContent {
+                    sha256: [1; 32],
+                    size: 10,
+                    mime: "application/pdf".into(),
+                    completed_at_ms: 1_799_999_999_001,
+                    media: None,
+                },
+            }],
         }
     }
 

@@ -186,6 +186,7 @@ mod tests {
             edited_at_ms: None,
             deleted: false,
             reactions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 

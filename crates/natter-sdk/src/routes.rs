@@ -274,6 +274,7 @@ impl Client {
             text: text.into(),
             reply_to_seq: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         };
         self.send_message(conversation_id, &request).await
     }

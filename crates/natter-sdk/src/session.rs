@@ -183,11 +183,12 @@ impl Session {
             text: text.into(),
             reply_to_seq: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         };
         self.send_with(conversation_id, request).await
     }
 
-    /// Sends a message with a reply target and mentions.
+    /// Sends a message with a reply target, mentions or attachments.
     pub async fn send_with(
         &self,
         conversation_id: Uuid,
@@ -210,6 +211,7 @@ impl Session {
             text,
             reply_to_seq,
             mentions,
+            attachments,
         } = request;
         let ack = self
             .request(|id| ClientFrame::Send {
@@ -219,6 +221,7 @@ impl Session {
                 text,
                 reply_to_seq,
                 mentions,
+                attachments,
             })
             .await?;
         acks::sent(ack)

@@ -428,6 +428,19 @@ pub struct FilesConfig {
     pub incomplete_max_age_s: u64,
     /// How often the collector looks for such uploads.
     pub collect_interval_s: u64,
+    /// Most pixels (width x height) an uploaded image may decode to; a larger one (a
+    /// decompression bomb: a few KiB declaring 20000x20000) is refused with 422
+    /// `media_too_large` before it is decoded, nothing stored.
+    pub max_image_pixels: u64,
+    /// Most frames of an animated image (GIF, APNG, WebP), counted without decoding them.
+    pub max_frames: u64,
+    /// Images processed (decoded, stripped, thumbnailed) at once, on blocking threads; later
+    /// completions wait. Each may hold `max_image_pixels` x 8 bytes while it runs.
+    pub processing_concurrency: u32,
+    /// For tests only (empty: off). When set, image processing stops after writing the
+    /// thumbnails, creates `<this>.waiting` and waits until this file exists, so a test can
+    /// `kill -9` the server at that point.
+    pub processing_pause_file: String,
 }
 
 impl Default for FilesConfig {
@@ -438,6 +451,10 @@ impl Default for FilesConfig {
             url_ttl_s: 300,
             incomplete_max_age_s: 24 * 3600,
             collect_interval_s: 600,
+            max_image_pixels: 50_000_000,
+            max_frames: 1000,
+            processing_concurrency: 2,
+            processing_pause_file: String::new(),
         }
     }
 }
@@ -470,6 +487,15 @@ impl ServerConfig {
         }
         if self.files.collect_interval_s == 0 {
             return Err("files.collect_interval_s must be positive".into());
+        }
+        if self.files.max_image_pixels == 0
+            || self.files.max_frames == 0
+            || self.files.processing_concurrency == 0
+        {
+            return Err(
+                "files.max_image_pixels, files.max_frames and files.processing_concurrency must be positive"
+                    .into(),
+            );
         }
         if self.server.roles.is_empty() {
             return Err("server.roles must name at least one role".into());

@@ -4,6 +4,8 @@ use natter_domain::model::*;
 use natter_domain::service::UserWithPresence;
 use natter_protocol as wire;
 
+use crate::media::FileService;
+
 pub fn user(user: &User) -> wire::UserView {
     wire::UserView {
         id: user.id.0,
@@ -61,18 +63,24 @@ pub fn member(m: &Member) -> wire::MemberView {
     }
 }
 
-pub fn summary(s: &ConversationSummary) -> wire::ConversationSummaryView {
+/// A conversation summary; `files` signs the URLs of the last message's attachments.
+pub fn summary(
+    s: &ConversationSummary,
+    files: Option<&FileService>,
+) -> wire::ConversationSummaryView {
     wire::ConversationSummaryView {
         conversation: conversation(&s.conversation),
         me: member(&s.me),
-        last_message: s.last_message.as_ref().map(message),
+        last_message: s.last_message.as_ref().map(|m| message(m, files)),
         unread_count: s.unread_count,
         mention_count: s.mention_count,
         peer: s.peer.map(|p| p.0),
     }
 }
 
-pub fn message(m: &Message) -> wire::MessageView {
+/// A message as clients see it. Its attachments get fresh signed URLs from `files`, the node's
+/// file service (`None` only where no files are kept, so no message has any).
+pub fn message(m: &Message, files: Option<&FileService>) -> wire::MessageView {
     wire::MessageView {
         id: m.id.0.to_string(),
         conversation_id: m.conversation_id.0,
@@ -94,12 +102,16 @@ pub fn message(m: &Message) -> wire::MessageView {
                 user_ids: r.user_ids.iter().map(|u| u.0).collect(),
             })
             .collect(),
+        attachments: match files {
+            Some(files) => m.attachments.iter().map(|a| files.view(a)).collect(),
+            None => Vec::new(),
+        },
     }
 }
 
-pub fn sync(page: &SyncPage) -> wire::SyncView {
+pub fn sync(page: &SyncPage, files: Option<&FileService>) -> wire::SyncView {
     wire::SyncView {
-        changed: page.changed.iter().map(summary).collect(),
+        changed: page.changed.iter().map(|s| summary(s, files)).collect(),
         removed: page.removed.iter().map(|c| c.0).collect(),
         cursor: page.cursor,
     }

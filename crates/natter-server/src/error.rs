@@ -33,6 +33,13 @@ pub enum ApiError {
     /// A `Range` outside the file (`Content-Range: bytes */size`).
     #[error("the range is outside the file of {size} bytes")]
     RangeNotSatisfiable { size: u64 },
+    /// An image that would decode to more than `files.max_image_pixels` pixels or
+    /// `files.max_frames` frames (a decompression bomb).
+    #[error("{0}")]
+    MediaTooLarge(String),
+    /// Bytes that start like an image but do not decode as one.
+    #[error("{0}")]
+    InvalidMedia(String),
     /// The path exists but not with this method (the `Allow` header lists those it has).
     #[error("method not allowed on this path")]
     MethodNotAllowed,
@@ -63,6 +70,7 @@ impl ApiError {
             Self::OffsetMismatch { .. } => StatusCode::CONFLICT,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MediaTooLarge(_) | Self::InvalidMedia(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -79,6 +87,8 @@ impl ApiError {
             Self::UnsupportedMediaType | Self::NotUploadChunk => ("unsupported_media_type", None),
             Self::RangeNotSatisfiable { .. } => ("range_not_satisfiable", None),
             Self::MethodNotAllowed => ("method_not_allowed", None),
+            Self::MediaTooLarge(_) => ("media_too_large", None),
+            Self::InvalidMedia(_) => ("invalid_media", None),
         };
         ErrorBody {
             code: code.to_owned(),

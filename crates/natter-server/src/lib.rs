@@ -126,12 +126,7 @@ pub async fn start_with(
         config.auth.session_max_age_s,
         config.auth.session_idle_s,
     ));
-    let hub = Hub::new(
-        ports.conversations.clone(),
-        config.limits.ws_outbound_queue,
-        config.limits.hub_member_cache_max,
-    );
-    let files = match backends.files.clone() {
+    let files = match ports.files.clone() {
         Some(store) => Some(media::FileService::open(
             &config.server.data_dir.join("files"),
             store,
@@ -141,6 +136,12 @@ pub async fn start_with(
         )?),
         None => None,
     };
+    let hub = Hub::new(
+        ports.conversations.clone(),
+        files.clone(),
+        config.limits.ws_outbound_queue,
+        config.limits.hub_member_cache_max,
+    );
     let (stop, shutdown) = watch::channel(false);
     let state = AppState::new(state::Shared {
         chat,

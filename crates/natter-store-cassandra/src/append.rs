@@ -11,7 +11,7 @@ use natter_domain::model::{AppendOutcome, NewMessage};
 use natter_domain::ports::StoreResult;
 
 use crate::Inner;
-use crate::rows::{StoredMessage, Version, dedup_mentions};
+use crate::rows::{StoredMessage, Version, attachments_json, dedup_mentions};
 
 impl Inner {
     pub(crate) async fn append(&self, new: NewMessage) -> StoreResult<AppendOutcome> {
@@ -40,7 +40,7 @@ impl Inner {
             && let Some(version) = self.visible_one(conversation, head, &row).await?
         {
             // Dropping the ticket rolls it back: nothing was written.
-            return Ok(AppendOutcome::Duplicate(row.message(version)));
+            return Ok(AppendOutcome::Duplicate(row.message(version)?));
         }
 
         let row = StoredMessage {
@@ -58,11 +58,12 @@ impl Inner {
                 edited_at_ms: 0,
                 deleted: false,
                 reactions: Vec::new(),
+                attachments: attachments_json(&new.attachments)?,
             },
             prev: Version::none(),
         };
         self.write_append(&row, head.write_stamp).await?;
         ticket.commit_append(new.created_at_ms).await?;
-        Ok(AppendOutcome::Created(row.message(&row.current)))
+        Ok(AppendOutcome::Created(row.message(&row.current)?))
     }
 }

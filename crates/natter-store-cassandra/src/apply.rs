@@ -23,6 +23,7 @@ pub(crate) fn apply(base: &Version, change: MessageChange, now_ms: i64) -> Optio
             next.text.clear();
             next.mentions.clear();
             next.reactions.clear();
+            next.attachments.clear();
             next.deleted = true;
         }
         MessageChange::AddReaction { user_id, emoji } => {

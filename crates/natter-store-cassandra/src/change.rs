@@ -40,7 +40,7 @@ impl Inner {
                 ))
             })?;
         let Some(mut next) = apply(base, change, now_ms) else {
-            return Ok(row.message(base));
+            return row.message(base);
         };
         next.mod_seq = head.last_mod + 1;
         let changed = StoredMessage {
@@ -50,6 +50,6 @@ impl Inner {
         };
         self.write_change(&changed, head.write_stamp).await?;
         ticket.commit_change().await?;
-        Ok(changed.message(&changed.current))
+        changed.message(&changed.current)
     }
 }

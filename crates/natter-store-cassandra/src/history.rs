@@ -67,10 +67,10 @@ impl Inner {
         let Some(row) = self.load_row(conversation, seq).await? else {
             return Ok(None);
         };
-        Ok(self
-            .visible_one(conversation, head, &row)
+        self.visible_one(conversation, head, &row)
             .await?
-            .map(|version| row.message(version)))
+            .map(|version| row.message(version))
+            .transpose()
     }
 
     pub(crate) async fn history(

@@ -12,7 +12,10 @@
 //! the embedded store does): groups are ordered by their earliest *remaining* reaction, which a
 //! list of groups could not tell after a removal.
 
+use natter_domain::StoreError;
+use natter_domain::files::Attachment;
 use natter_domain::model::{Message, ReactionCount};
+use natter_domain::ports::StoreResult;
 use natter_domain::values::{ClientMsgId, Reaction};
 use natter_domain::{ConversationId, MessageId, UserId};
 use scylla::{DeserializeRow, SerializeRow};
@@ -31,6 +34,8 @@ pub(crate) struct Version {
     pub deleted: bool,
     /// `(emoji, user)` in reacting order.
     pub reactions: Vec<(String, Uuid)>,
+    /// The attachments as a JSON array; empty when there are none (and once deleted).
+    pub attachments: String,
 }
 
 impl Version {
@@ -43,6 +48,7 @@ impl Version {
             edited_at_ms: 0,
             deleted: false,
             reactions: Vec::new(),
+            attachments: String::new(),
         }
     }
 }
@@ -66,8 +72,8 @@ pub(crate) struct StoredMessage {
 
 impl StoredMessage {
     /// The message as it was at `version`.
-    pub fn message(&self, version: &Version) -> Message {
-        Message {
+    pub fn message(&self, version: &Version) -> StoreResult<Message> {
+        Ok(Message {
             id: MessageId(self.id),
             conversation_id: self.conversation_id,
             seq: self.seq,
@@ -81,7 +87,8 @@ impl StoredMessage {
             edited_at_ms: (version.edited_at_ms != 0).then_some(version.edited_at_ms),
             deleted: version.deleted,
             reactions: group_reactions(&version.reactions),
-        }
+            attachments: attachments_from_json(&version.attachments)?,
+        })
     }
 
     /// The bound values of the whole-row insert, written at `stamp`.
@@ -102,12 +109,14 @@ impl StoredMessage {
             edited_at_ms: c.edited_at_ms,
             deleted: c.deleted,
             reactions: &c.reactions,
+            attachments: &c.attachments,
             prev_mod_seq: p.mod_seq,
             prev_text: &p.text,
             prev_mentions: &p.mentions,
             prev_edited_at_ms: p.edited_at_ms,
             prev_deleted: p.deleted,
             prev_reactions: &p.reactions,
+            prev_attachments: &p.attachments,
             stamp,
         }
     }
@@ -129,6 +138,23 @@ pub(crate) fn group_reactions(pairs: &[(String, Uuid)]) -> Vec<ReactionCount> {
     groups
 }
 
+/// The `attachments` cell of a message: a JSON array of snapshots, empty when there are none.
+pub(crate) fn attachments_json(attachments: &[Attachment]) -> StoreResult<String> {
+    if attachments.is_empty() {
+        return Ok(String::new());
+    }
+    serde_json::to_string(attachments)
+        .map_err(|err| StoreError::Internal(format!("attachments of a message: {err}")))
+}
+
+fn attachments_from_json(json: &str) -> StoreResult<Vec<Attachment>> {
+    if json.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(json)
+        .map_err(|err| StoreError::Internal(format!("corrupt attachments of a message: {err}")))
+}
+
 /// Mentions without repeats, in order of first mention (as the embedded store keeps them).
 pub(crate) fn dedup_mentions(mentions: &[UserId]) -> Vec<Uuid> {
     let mut seen: Vec<Uuid> = Vec::with_capacity(mentions.len());
@@ -143,8 +169,9 @@ pub(crate) fn dedup_mentions(mentions: &[UserId]) -> Vec<Uuid> {
 /// Column list of `messages` (bucket excluded), in [`MessageRowRead`]'s order; every read
 /// selects exactly these.
 pub(crate) const MESSAGE_COLUMNS: &str = "seq, id, sender_id, client_msg_id, reply_to_seq, \
-     created_at_ms, mod_seq, text, mentions, edited_at_ms, deleted, reactions, prev_mod_seq, \
-     prev_text, prev_mentions, prev_edited_at_ms, prev_deleted, prev_reactions";
+     created_at_ms, mod_seq, text, mentions, edited_at_ms, deleted, reactions, attachments, \
+     prev_mod_seq, prev_text, prev_mentions, prev_edited_at_ms, prev_deleted, prev_reactions, \
+     prev_attachments";
 
 /// The bound values of `INSERT INTO messages (...) VALUES (...) USING TIMESTAMP :stamp`,
 /// matched to the statement's markers by name. Every field is a non-null value.
@@ -164,12 +191,14 @@ pub(crate) struct MessageRowValues<'a> {
     pub edited_at_ms: i64,
     pub deleted: bool,
     pub reactions: &'a [(String, Uuid)],
+    pub attachments: &'a str,
     pub prev_mod_seq: i64,
     pub prev_text: &'a str,
     pub prev_mentions: &'a [Uuid],
     pub prev_edited_at_ms: i64,
     pub prev_deleted: bool,
     pub prev_reactions: &'a [(String, Uuid)],
+    pub prev_attachments: &'a str,
     pub stamp: i64,
 }
 
@@ -188,12 +217,14 @@ pub(crate) struct MessageRowRead {
     edited_at_ms: i64,
     deleted: bool,
     reactions: Vec<(String, Uuid)>,
+    attachments: String,
     prev_mod_seq: i64,
     prev_text: String,
     prev_mentions: Vec<Uuid>,
     prev_edited_at_ms: i64,
     prev_deleted: bool,
     prev_reactions: Vec<(String, Uuid)>,
+    prev_attachments: String,
 }
 
 impl MessageRowRead {
@@ -213,6 +244,7 @@ impl MessageRowRead {
                 edited_at_ms: self.edited_at_ms,
                 deleted: self.deleted,
                 reactions: self.reactions,
+                attachments: self.attachments,
             },
             prev: Version {
                 mod_seq: self.prev_mod_seq,
@@ -221,6 +253,7 @@ impl MessageRowRead {
                 edited_at_ms: self.prev_edited_at_ms,
                 deleted: self.prev_deleted,
                 reactions: self.prev_reactions,
+                attachments: self.prev_attachments,
             },
         }
     }

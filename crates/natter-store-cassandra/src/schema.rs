@@ -54,13 +54,14 @@ pub(crate) fn check_keyspace(keyspace: &str) -> StoreResult<()> {
 }
 
 /// The columns of one message version; stored twice, as is and prefixed with `prev_`.
-const VERSION_COLUMNS: [(&str, &str); 6] = [
+const VERSION_COLUMNS: [(&str, &str); 7] = [
     ("mod_seq", "bigint"),
     ("text", "text"),
     ("mentions", "frozen<list<uuid>>"),
     ("edited_at_ms", "bigint"),
     ("deleted", "boolean"),
     ("reactions", "frozen<list<frozen<tuple<text, uuid>>>>"),
+    ("attachments", "text"),
 ];
 
 /// Every column of `messages` with its CQL type, key first. The DDL, the insert (which binds
@@ -150,7 +151,41 @@ pub(crate) async fn migrate(
             .await
             .map_err(errors::execution)?;
     }
+    add_missing_message_columns(session, keyspace).await
+}
+
+/// `messages` tables created by an older version lack the columns added since (`CREATE TABLE
+/// IF NOT EXISTS` leaves an existing table as it is): add them. Two nodes may do it at once;
+/// the loser's `ALTER` fails because the column exists, which is what it wanted.
+async fn add_missing_message_columns(session: &Session, keyspace: &str) -> StoreResult<()> {
+    for (name, typ) in message_columns() {
+        if has_message_column(session, keyspace, &name).await? {
+            continue;
+        }
+        let mut statement =
+            Statement::new(format!("ALTER TABLE {keyspace}.messages ADD {name} {typ}"));
+        statement.set_request_timeout(Some(DDL_TIMEOUT));
+        if let Err(err) = session.query_unpaged(statement, ()).await
+            && !has_message_column(session, keyspace, &name).await?
+        {
+            return Err(errors::execution(err));
+        }
+    }
     Ok(())
+}
+
+async fn has_message_column(session: &Session, keyspace: &str, column: &str) -> StoreResult<bool> {
+    let rows = session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns \
+             WHERE keyspace_name = ? AND table_name = 'messages' AND column_name = ?",
+            (keyspace, column),
+        )
+        .await
+        .map_err(errors::execution)?
+        .into_rows_result()
+        .map_err(|err| StoreError::Internal(format!("reading the schema: {err}")))?;
+    Ok(rows.rows_num() > 0)
 }
 
 #[cfg(test)]

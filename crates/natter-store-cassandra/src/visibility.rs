@@ -90,12 +90,11 @@ impl Inner {
         rows: &[StoredMessage],
         known: &HashMap<i64, i64>,
     ) -> StoreResult<Vec<Message>> {
-        Ok(self
-            .visible_versions(conversation, head, rows, known)
+        self.visible_versions(conversation, head, rows, known)
             .await?
             .into_iter()
             .map(|(row, version)| row.message(version))
-            .collect())
+            .collect()
     }
 
     /// The visible version of one row.

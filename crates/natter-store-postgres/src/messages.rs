@@ -21,7 +21,7 @@ use natter_domain::ports::{MessageStore, StoreResult};
 use sqlx::PgConnection;
 
 use crate::errors::db;
-use crate::rows::{MessageRow, distinct_mentions, message_columns};
+use crate::rows::{MessageRow, attachments_json, distinct_mentions, message_columns};
 use crate::sequencer::lock_conversation;
 use crate::{PgStore, commit};
 
@@ -63,7 +63,7 @@ async fn apply(
         .bind(now_ms),
         MessageChange::Delete => sqlx::query(
             "WITH r AS (DELETE FROM reactions WHERE conversation_id = $1 AND seq = $2) \
-             UPDATE messages SET text = '', mentions = '{}', deleted = true \
+             UPDATE messages SET text = '', mentions = '{}', deleted = true, attachments = NULL \
              WHERE conversation_id = $1 AND seq = $2",
         )
         .bind(conv)
@@ -109,8 +109,9 @@ impl MessageStore for PgStore {
             "WITH c AS MATERIALIZED (SELECT last_seq, last_mod FROM conversations \
                                      WHERE id = $1 FOR UPDATE), \
              ins AS (INSERT INTO messages (conversation_id, seq, id, mod_seq, sender_id, \
-                       client_msg_id, text, reply_to_seq, mentions, created_at_ms) \
-                     SELECT $1, c.last_seq + 1, $2, c.last_mod + 1, $3, $4, $5, $6, $7, $8 FROM c \
+                       client_msg_id, text, reply_to_seq, mentions, created_at_ms, attachments) \
+                     SELECT $1, c.last_seq + 1, $2, c.last_mod + 1, $3, $4, $5, $6, $7, $8, $9 \
+                     FROM c \
                      ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING \
                      RETURNING seq, mod_seq), \
              upd AS (UPDATE conversations SET last_seq = ins.seq, last_mod = ins.mod_seq, \
@@ -128,6 +129,7 @@ impl MessageStore for PgStore {
         .bind(message.reply_to_seq)
         .bind(&mentions)
         .bind(message.created_at_ms)
+        .bind(attachments_json(&message.attachments)?)
         .fetch_one(self.pool())
         .await
         .map_err(db)?;
@@ -164,6 +166,7 @@ impl MessageStore for PgStore {
             edited_at_ms: None,
             deleted: false,
             reactions: Vec::new(),
+            attachments: message.attachments,
         }))
     }
 

@@ -5,6 +5,7 @@
 //! Column lists are macros so they can be `concat!`ed into `&'static str` queries (sqlx only
 //! takes static SQL without an explicit "this is safe" wrapper).
 
+use natter_domain::files::Attachment;
 use natter_domain::model::*;
 use natter_domain::ports::StoreResult;
 use natter_domain::values::*;
@@ -47,7 +48,7 @@ pub(crate) use member_columns;
 macro_rules! message_columns {
     () => {
         "x.conversation_id, x.seq, x.id, x.mod_seq, x.sender_id, x.client_msg_id, x.text, \
-         x.reply_to_seq, x.mentions, x.created_at_ms, x.edited_at_ms, x.deleted, \
+         x.reply_to_seq, x.mentions, x.created_at_ms, x.edited_at_ms, x.deleted, x.attachments, \
          ARRAY(SELECT r.emoji FROM reactions r WHERE r.conversation_id = x.conversation_id \
                AND r.seq = x.seq ORDER BY r.position) AS reaction_emojis, \
          ARRAY(SELECT r.user_id FROM reactions r WHERE r.conversation_id = x.conversation_id \
@@ -178,6 +179,7 @@ pub(crate) struct MessageRow {
     created_at_ms: i64,
     edited_at_ms: Option<i64>,
     deleted: bool,
+    attachments: Option<String>,
     reaction_emojis: Vec<String>,
     reaction_users: Vec<Uuid>,
 }
@@ -209,8 +211,26 @@ impl MessageRow {
             edited_at_ms: self.edited_at_ms,
             deleted: self.deleted,
             reactions,
+            attachments: attachments_from_json(self.attachments.as_deref())?,
         })
     }
+}
+
+/// The `attachments` column: a JSON array of snapshots, NULL when there are none.
+pub(crate) fn attachments_json(attachments: &[Attachment]) -> StoreResult<Option<String>> {
+    if attachments.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(attachments)
+        .map(Some)
+        .map_err(|err| corrupt(format!("attachments of a message: {err}")))
+}
+
+fn attachments_from_json(json: Option<&str>) -> StoreResult<Vec<Attachment>> {
+    json.map(serde_json::from_str)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|err| corrupt(format!("attachments of a message: {err}")))
 }
 
 /// Group reactions (already in reacting order) by emoji, in order of each emoji's first reaction.

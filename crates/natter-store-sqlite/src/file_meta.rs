@@ -2,12 +2,13 @@
 //! transaction (`BEGIN IMMEDIATE`), so two uploads created at once cannot both pass the quota.
 
 use async_trait::async_trait;
-use natter_domain::StoreError;
-use natter_domain::UserId;
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileStore, MediaInfo, NewUpload,
+    CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore, MediaInfo,
+    NewUpload,
 };
 use natter_domain::ports::StoreResult;
+use natter_domain::values::ClientMsgId;
+use natter_domain::{ConversationId, StoreError, UserId};
 
 use crate::errors::{corrupt, db};
 use crate::rows::uuid_of;
@@ -192,5 +193,80 @@ impl FileStore for SqliteStore {
         .await
         .map_err(db)?;
         ids.iter().map(|id| uuid_of(id).map(FileId)).collect()
+    }
+
+    async fn files(&self, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+        let ids_json = format!(
+            "[{}]",
+            ids.iter()
+                .map(|id| format!("\"{}\"", id.0.simple()))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let rows: Vec<FileRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            file_columns!(),
+            " FROM files WHERE id IN (SELECT unhex(value) FROM json_each(?))"
+        ))
+        .bind(ids_json)
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(record).collect()
+    }
+
+    async fn add_references(&self, references: &[FileReference]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        for reference in references {
+            sqlx::query(
+                "INSERT INTO file_refs (file_id, conversation_id, sender_id, client_msg_id, \
+                 created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(reference.file.0.as_bytes().as_slice())
+            .bind(reference.conversation.0.as_bytes().as_slice())
+            .bind(reference.sender.0.as_bytes().as_slice())
+            .bind(reference.client_msg_id.as_str())
+            .bind(reference.at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        commit(tx).await
+    }
+
+    async fn release_references(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client_msg_id: &ClientMsgId,
+        at_ms: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE file_refs SET released_at_ms = ? WHERE conversation_id = ? AND sender_id = ? \
+             AND client_msg_id = ? AND released_at_ms IS NULL",
+        )
+        .bind(at_ms)
+        .bind(conversation.0.as_bytes().as_slice())
+        .bind(sender.0.as_bytes().as_slice())
+        .bind(client_msg_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await
+    }
+
+    async fn showing_conversations(&self, file: FileId) -> StoreResult<Vec<ConversationId>> {
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT DISTINCT conversation_id FROM file_refs \
+             WHERE file_id = ? AND released_at_ms IS NULL",
+        )
+        .bind(file.0.as_bytes().as_slice())
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        ids.iter()
+            .map(|id| uuid_of(id).map(ConversationId))
+            .collect()
     }
 }

@@ -15,7 +15,10 @@ use natter_domain::ports::{MessageStore, StoreResult};
 use sqlx::SqliteConnection;
 
 use crate::errors::db;
-use crate::rows::{MentionRow, MessageRow, ReactionRow, group_reactions, message_columns, user_id};
+use crate::rows::{
+    MentionRow, MessageRow, ReactionRow, attachments_json, group_reactions, message_columns,
+    user_id,
+};
 use crate::{SqliteStore, commit, next_change};
 
 /// Attach mentions and reactions to bare message rows (two queries, whatever the count).
@@ -176,7 +179,8 @@ async fn apply(
         }
         MessageChange::Delete => {
             for sql in [
-                "UPDATE messages SET text = '', deleted = 1 WHERE conversation_id = ? AND seq = ?",
+                "UPDATE messages SET text = '', deleted = 1, attachments = NULL \
+                 WHERE conversation_id = ? AND seq = ?",
                 "DELETE FROM mentions WHERE conversation_id = ? AND seq = ?",
                 "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?",
             ] {
@@ -263,7 +267,7 @@ pub(crate) async fn append_in(
     };
     sqlx::query(
         "INSERT INTO messages (conversation_id, seq, id, mod_seq, sender_id, client_msg_id, text, \
-         reply_to_seq, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         reply_to_seq, created_at_ms, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(conv)
     .bind(seq)
@@ -274,6 +278,7 @@ pub(crate) async fn append_in(
     .bind(message.text.as_str())
     .bind(message.reply_to_seq)
     .bind(message.created_at_ms)
+    .bind(attachments_json(&message.attachments)?)
     .execute(&mut *tx)
     .await
     .map_err(db)?;

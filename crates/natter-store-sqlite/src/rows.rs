@@ -2,6 +2,7 @@
 //! fallible: a malformed UUID or an unknown enum string is reported as corrupt data
 //! ([`StoreError::Internal`]), never a panic.
 
+use natter_domain::files::Attachment;
 use natter_domain::model::*;
 use natter_domain::ports::StoreResult;
 use natter_domain::values::*;
@@ -15,7 +16,7 @@ use crate::errors::corrupt;
 macro_rules! message_columns {
     () => {
         "conversation_id, seq, id, mod_seq, sender_id, client_msg_id, text, reply_to_seq, \
-         created_at_ms, edited_at_ms, deleted"
+         created_at_ms, edited_at_ms, deleted, attachments"
     };
 }
 pub(crate) use message_columns;
@@ -181,6 +182,7 @@ pub(crate) struct MessageRow {
     created_at_ms: i64,
     edited_at_ms: Option<i64>,
     deleted: bool,
+    attachments: Option<String>,
 }
 
 impl MessageRow {
@@ -200,8 +202,26 @@ impl MessageRow {
             edited_at_ms: self.edited_at_ms,
             deleted: self.deleted,
             reactions: Vec::new(),
+            attachments: attachments_from_json(self.attachments.as_deref())?,
         })
     }
+}
+
+/// The `attachments` column: a JSON array of snapshots, NULL when there are none.
+pub(crate) fn attachments_json(attachments: &[Attachment]) -> StoreResult<Option<String>> {
+    if attachments.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(attachments)
+        .map(Some)
+        .map_err(|err| corrupt(format!("attachments of a message: {err}")))
+}
+
+fn attachments_from_json(json: Option<&str>) -> StoreResult<Vec<Attachment>> {
+    json.map(serde_json::from_str)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|err| corrupt(format!("attachments of a message: {err}")))
 }
 
 /// One row of `mentions`, ordered by (seq, position) when loaded.

@@ -493,6 +493,7 @@ impl User {
                     text: format!("soak {} {id} (REST)", self.index),
                     reply_to_seq: None,
                     mentions: Vec::new(),
+                    attachments: Vec::new(),
                 };
                 match self.client.send_message(conv, &request).await {
                     Ok(message) => {

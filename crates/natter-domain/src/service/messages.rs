@@ -2,6 +2,7 @@
 
 use crate::error::DomainError;
 use crate::events::Event;
+use crate::files::FileId;
 use crate::ids::{ConversationId, UserId};
 use crate::limits::{HISTORY_PAGE_MAX, MENTIONS_MAX};
 use crate::model::*;
@@ -17,6 +18,8 @@ pub struct OutgoingMessage {
     pub text: MessageText,
     pub reply_to_seq: Option<i64>,
     pub mentions: Vec<UserId>,
+    /// Complete files of the sender's to send with it.
+    pub attachments: Vec<FileId>,
 }
 
 /// A durable message and whether this call created it (false: an idempotent retry).
@@ -53,6 +56,14 @@ impl Chat {
         let mentions = self
             .member_mentions(conversation, me.user_id, &outgoing.mentions)
             .await?;
+        let attachments = self
+            .attach(
+                actor,
+                conversation,
+                &outgoing.client_msg_id,
+                &outgoing.attachments,
+            )
+            .await?;
         let now = self.now();
         let new = NewMessage {
             id: self.inner.ids.next(now),
@@ -63,6 +74,7 @@ impl Chat {
             reply_to_seq: outgoing.reply_to_seq,
             mentions,
             created_at_ms: now,
+            attachments,
         };
         match self.ports().messages.append(new).await? {
             AppendOutcome::Created(message) => {
@@ -146,8 +158,14 @@ impl Chat {
         let me = self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_delete_message(&me, &message)?;
-        self.apply_change(conversation, seq, MessageChange::Delete)
-            .await
+        let deleted = self
+            .apply_change(conversation, seq, MessageChange::Delete)
+            .await?;
+        if !message.attachments.is_empty() {
+            self.release_attachments(conversation, message.sender_id, &message.client_msg_id)
+                .await;
+        }
+        Ok(deleted)
     }
 
     /// Add (`add = true`) or remove the actor's reaction. Repeating it changes nothing.

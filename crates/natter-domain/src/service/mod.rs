@@ -7,6 +7,7 @@
 //! member removed a moment ago cannot slip a message in.
 
 mod conversations;
+mod files;
 mod locks;
 mod messages;
 mod receipts;
@@ -57,6 +58,9 @@ pub struct Ports {
     /// processes share stores.
     pub locks: Arc<dyn ConversationLocks>,
     pub clock: Arc<dyn Clock>,
+    /// File metadata; `None` where the deployment keeps no files (sending attachments and
+    /// reading files are then `Unavailable`).
+    pub files: Option<Arc<dyn crate::files::FileStore>>,
 }
 
 /// A cheap-to-clone handle to every chat operation.

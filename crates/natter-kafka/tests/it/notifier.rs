@@ -75,6 +75,7 @@ impl World {
                 presence: presence.clone(),
                 locks: Arc::new(StripedLocks::default()),
                 clock: Arc::new(SystemClock),
+                files: None,
             },
             1,
         );
@@ -116,6 +117,7 @@ impl World {
             text: MessageText::parse(text).unwrap(),
             reply_to_seq: None,
             mentions,
+            attachments: Vec::new(),
         };
         self.chat
             .send_message(from, to, outgoing)

@@ -67,6 +67,7 @@ pub fn message(conversation: ConversationId, sender: UserId, seq: i64) -> Messag
         edited_at_ms: None,
         deleted: false,
         reactions: vec![],
+        attachments: vec![],
     }
 }
 

@@ -105,5 +105,6 @@ pub fn message_event(sender: UserId, conversation: ConversationId, seq: i64) -> 
         edited_at_ms: None,
         deleted: false,
         reactions: vec![],
+        attachments: vec![],
     })
 }

@@ -64,6 +64,7 @@ async fn acks_are_typed_per_command() {
         text: text.into(),
         reply_to_seq: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     };
     let first = session.send_deduped(CONV, request("one")).await.unwrap();
     let again = session.send_deduped(CONV, request("again")).await.unwrap();

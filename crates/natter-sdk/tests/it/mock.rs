@@ -138,6 +138,7 @@ fn append(state: &mut State, sender: Uuid, client_msg_id: String, text: String) 
         edited_at_ms: None,
         deleted: false,
         reactions: Vec::new(),
+        attachments: Vec::new(),
     };
     state.by_client_id.insert(client_msg_id, state.log.len());
     state.log.push(message.clone());

@@ -32,9 +32,9 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         presence: Arc::new(MemoryPresence::default()),
         clock: Arc::new(SystemClock),
         locks: Arc::new(StripedLocks::default()),
+        files: Some(Arc::new(store.clone())),
     };
     let mut backends = Backends::new(ports);
-    backends.files = Some(Arc::new(store.clone()));
     backends.on_close(move || async move { store.close().await });
     Ok(backends)
 }

@@ -37,9 +37,6 @@ pub struct Backends {
     pub rate_limiter: Option<Arc<dyn ClusterLimiter>>,
     /// `Idempotency-Key` answers: in memory, or in Redis when configured.
     pub idempotency: Arc<dyn IdempotencyStore>,
-    /// File metadata: SQLite embedded; `None` scaled out until the PostgreSQL adapter exists
-    /// (the file routes then answer 503).
-    pub files: Option<Arc<dyn natter_domain::files::FileStore>>,
     /// Run in order at shutdown: stop consumers, then close stores.
     closers: Vec<Closer>,
 }
@@ -50,7 +47,6 @@ impl Backends {
             ports,
             rate_limiter: None,
             idempotency: Arc::new(MemoryIdempotency::default()),
-            files: None,
             closers: Vec::new(),
         }
     }

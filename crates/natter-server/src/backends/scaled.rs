@@ -65,6 +65,8 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         presence: Arc::new(MemoryPresence::default()),
         clock: Arc::new(SystemClock),
         locks: Arc::new(locks),
+        // No file store scaled out yet: attachments and the file routes answer 503.
+        files: None,
     });
     if config.backends.realtime == RealtimeBackend::Redis {
         let (bus, presence) = realtime(config, &mut backends).await?;

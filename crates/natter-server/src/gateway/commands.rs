@@ -36,7 +36,7 @@ async fn run(
     let chat = &state.chat;
     let message = |m: natter_domain::model::Message| {
         Some(Ack::Message {
-            message: convert::message(&m),
+            message: convert::message(&m, state.files.as_ref()),
             duplicate: false,
         })
     };
@@ -50,9 +50,10 @@ async fn run(
             text,
             reply_to_seq,
             mentions,
+            attachments,
             ..
         } => {
-            let outgoing = outgoing(&client_msg_id, &text, reply_to_seq, &mentions)?;
+            let outgoing = outgoing(&client_msg_id, &text, reply_to_seq, &mentions, &attachments)?;
             state.rate_limits.check_send(&user).await?;
             let outcome = chat
                 .send_message(user, ConversationId(conversation_id), outgoing)
@@ -60,7 +61,7 @@ async fn run(
             let duplicate = !outcome.created;
             metrics::counter!("natter_messages_sent_total", "transport" => "ws", "duplicate" => if duplicate { "true" } else { "false" }).increment(1);
             Ok(Some(Ack::Message {
-                message: convert::message(&outcome.message),
+                message: convert::message(&outcome.message, state.files.as_ref()),
                 duplicate,
             }))
         }
@@ -154,7 +155,9 @@ async fn run(
                 )
                 .await?;
             Ok(Some(Ack::History(
-                page.iter().map(convert::message).collect(),
+                page.iter()
+                    .map(|x| convert::message(x, state.files.as_ref()))
+                    .collect(),
             )))
         }
     }

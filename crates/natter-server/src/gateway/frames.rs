@@ -6,15 +6,16 @@ use natter_domain::events::Event;
 use natter_protocol::ServerFrame;
 
 use crate::convert;
+use crate::media::FileService;
 
 /// The frame clients receive for an event; `None` for events that are not sent to clients.
-pub fn event_frame(event: &Event) -> Option<ServerFrame> {
+pub fn event_frame(event: &Event, files: Option<&FileService>) -> Option<ServerFrame> {
     let frame = match event {
         Event::MessageCreated(m) => ServerFrame::MessageNew {
-            message: convert::message(m),
+            message: convert::message(m, files),
         },
         Event::MessageUpdated(m) => ServerFrame::MessageUpdated {
-            message: convert::message(m),
+            message: convert::message(m, files),
         },
         Event::ConversationUpdated(c) => ServerFrame::ConversationUpdated {
             conversation: convert::conversation(c),

@@ -42,6 +42,7 @@ use natter_protocol::close_code;
 use tokio::sync::{mpsc, watch};
 
 use super::frames;
+use crate::media::FileService;
 
 /// An encoded event. `position` is set for message events so a resuming connection can drop
 /// what it already sent during catch-up.
@@ -72,6 +73,8 @@ struct HubInner {
     /// A std Mutex: held only for map updates and `try_send`s, never across an await.
     state: Mutex<HubState>,
     conversations: Arc<dyn ConversationStore>,
+    /// Signs the URLs of attachments in the frames it builds.
+    files: Option<FileService>,
     next_id: AtomicU64,
     queue_capacity: usize,
     member_cache_max: usize,
@@ -142,6 +145,7 @@ impl HubState {
 impl Hub {
     pub fn new(
         conversations: Arc<dyn ConversationStore>,
+        files: Option<FileService>,
         queue_capacity: usize,
         member_cache_max: usize,
     ) -> Self {
@@ -149,6 +153,7 @@ impl Hub {
             inner: Arc::new(HubInner {
                 state: Mutex::new(HubState::default()),
                 conversations,
+                files,
                 next_id: AtomicU64::new(1),
                 queue_capacity: queue_capacity.max(1),
                 member_cache_max: member_cache_max.max(1),
@@ -272,7 +277,7 @@ impl Hub {
             }
             return;
         }
-        let Some(frame) = frames::event_frame(event) else {
+        let Some(frame) = frames::event_frame(event, self.inner.files.as_ref()) else {
             return;
         };
         match event.audience() {
@@ -477,7 +482,7 @@ mod tests {
         let first = f.group(alice, &[bob]).await;
         let second = f.group(alice, &[carol]).await;
         // Room for one conversation's members only: every switch evicts the other.
-        let hub = Hub::new(conversations.clone(), 64, 1);
+        let hub = Hub::new(conversations.clone(), None, 64, 1);
         let mut bobs = hub.register(bob, SessionId::new());
         let mut carols = hub.register(carol, SessionId::new());
 
@@ -537,7 +542,7 @@ mod tests {
             .expect("three users");
         let group = f.group(alice, &[bob]).await;
         let other = f.group(alice, &[carol]).await;
-        let hub = Hub::new(conversations, 64, 100);
+        let hub = Hub::new(conversations, None, 64, 100);
         let mut bobs = hub.register(bob, SessionId::new());
         let mut carols = hub.register(carol, SessionId::new());
 
@@ -625,7 +630,7 @@ mod durable_feed_tests {
         let (f, conversations, _dir) = fixture().await;
         let [alice, bob]: [UserId; 2] = f.users(&["alice", "bob"]).await.try_into().unwrap();
         let group = f.group(alice, &[bob]).await;
-        let hub = Hub::new(conversations, 64, 100);
+        let hub = Hub::new(conversations, None, 64, 100);
         let mut bobs = hub.register(bob, SessionId::new());
         let m1 = f.send(group.id, alice, "one").await;
         let m2 = f.send(group.id, alice, "two").await;
@@ -647,7 +652,7 @@ mod durable_feed_tests {
             .try_into()
             .unwrap();
         let group = f.group(alice, &[bob]).await;
-        let hub = Hub::new(conversations.clone(), 64, 100);
+        let hub = Hub::new(conversations.clone(), None, 64, 100);
         let mut bobs = hub.register(bob, SessionId::new());
         let mut carols = hub.register(carol, SessionId::new());
         let m1 = f.send(group.id, alice, "one").await;

@@ -80,7 +80,7 @@ pub async fn catch_up(
         send_frame(
             sink,
             &ServerFrame::Conversation {
-                summary: convert::summary(summary),
+                summary: convert::summary(summary, state.files.as_ref()),
             },
         )
         .await
@@ -98,7 +98,7 @@ pub async fn catch_up(
             let done = changes.len() < RESUME_PAGE as usize;
             for message in &changes {
                 after = after.max(message.mod_seq);
-                let view = convert::message(message);
+                let view = convert::message(message, state.files.as_ref());
                 let untouched = message.edited_at_ms.is_none()
                     && !message.deleted
                     && message.reactions.is_empty();

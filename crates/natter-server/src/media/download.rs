@@ -3,30 +3,12 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use natter_domain::files::{Attachment, FileContent, FileId, FileName, FileRecord};
-use natter_domain::{DomainError, UserId};
+use natter_domain::DomainError;
+use natter_domain::files::{FileId, FileName, FileRecord};
 use object_store::{GetOptions, GetRange};
 
 use super::{FileService, Refusal, hex, io_error, now_ms, object_key};
 use crate::error::ApiResult;
-
-/// A complete file its reader may fetch.
-pub struct Readable {
-    pub record: FileRecord,
-    pub content: FileContent,
-}
-
-impl Readable {
-    /// The file as a message carries it.
-    pub fn attachment(&self) -> Attachment {
-        Attachment {
-            file_id: self.record.id,
-            name: self.record.name.clone(),
-            created_at_ms: self.record.created_at_ms,
-            content: self.content.clone(),
-        }
-    }
-}
 
 /// What a download URL names: a complete file's bytes or one of its thumbnails'.
 pub struct Download {
@@ -38,13 +20,6 @@ pub struct Download {
 }
 
 impl FileService {
-    /// The owner's complete file.
-    pub async fn readable(&self, caller: UserId, id: FileId) -> ApiResult<Readable> {
-        let record = self.record(id).await?;
-        let (record, content) = record.readable_by(caller).ok_or(DomainError::NotFound)?;
-        Ok(Readable { record, content })
-    }
-
     /// The file's record, complete or not; 404 if there is none.
     async fn record(&self, id: FileId) -> ApiResult<FileRecord> {
         let record = self.inner.store.file(id).await.map_err(DomainError::from)?;

@@ -8,7 +8,8 @@
 //! object is whole or absent), and only then records the file as complete. A crash at any point
 //! leaves an incomplete upload (never served; resumed or collected) or a complete file (whole).
 //! Memory per request is bounded by a read buffer and the object store's part size, whatever the
-//! file size.
+//! file size; images (`process.rs`) are the exception: they are decoded in memory, a bounded
+//! number at a time, under pixel and frame limits.
 //!
 //! This lives in the server, not the domain: it is I/O (files, object store). The rules that
 //! need none (names, ownership) are in `natter_domain::files`.
@@ -16,9 +17,16 @@
 mod collect;
 mod download;
 pub mod http;
+mod image;
+mod probe;
+mod process;
 mod signing;
 pub mod sniff;
 mod staging;
+mod strip;
+#[cfg(test)]
+mod testdata;
+mod thumbnail;
 pub mod tus;
 mod upload;
 mod view;
@@ -65,6 +73,8 @@ struct Inner {
     /// same upload gets 409 instead of interleaving bytes. A std mutex: held for an insert or a
     /// remove, never across an await.
     busy: Mutex<HashSet<FileId>>,
+    /// Images being processed at once (`files.processing_concurrency`).
+    processing: tokio::sync::Semaphore,
 }
 
 /// Holds an upload's place in [`Inner::busy`] until dropped.
@@ -121,9 +131,10 @@ impl FileService {
                 objects: Arc::new(objects),
                 staging,
                 signer: UrlSigner::new(keyring),
-                config,
                 chunk_idle,
                 busy: Mutex::new(HashSet::new()),
+                processing: tokio::sync::Semaphore::new(config.processing_concurrency as usize),
+                config,
             }),
         })
     }

@@ -24,7 +24,8 @@ impl Staging {
         })
     }
 
-    fn path(&self, id: FileId) -> PathBuf {
+    /// Where the upload's bytes are (read by the blocking media probe).
+    pub fn path(&self, id: FileId) -> PathBuf {
         self.dir.join(id.0.simple().to_string())
     }
 
@@ -55,6 +56,11 @@ impl Staging {
 
     pub async fn reader(&self, id: FileId) -> io::Result<File> {
         File::open(self.path(id)).await
+    }
+
+    /// All the upload's bytes (an image to decode: at most `files.max_bytes`).
+    pub async fn read_all(&self, id: FileId) -> io::Result<Vec<u8>> {
+        tokio::fs::read(self.path(id)).await
     }
 
     /// Delete the upload's bytes; nothing to do if there are none.

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
-    COPY_BUFFER_BYTES, FileService, OBJECT_PART_BYTES, hex, io_error, now_ms, object_key, sniff,
+    COPY_BUFFER_BYTES, FileService, OBJECT_PART_BYTES, hex, image, io_error, now_ms, object_key,
+    probe, sniff,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -164,25 +165,30 @@ impl FileService {
         }
     }
 
-    /// Hash and type the staged bytes, store them as an object, record the file complete, drop
-    /// the staged bytes. Call with the upload claimed.
+    /// Hash and type the staged bytes, store them as an object (an image: processed first, see
+    /// `process.rs`), record the file complete, drop the staged bytes. Call with the upload
+    /// claimed. An image refused by processing is forgotten (bytes and row), nothing stored.
     async fn finish(&self, record: FileRecord) -> ApiResult<FileRecord> {
         let id = record.id;
         let (sha256, mime, len) = self.digest(id).await?;
         if len != record.size {
             return Err(ApiError::OffsetMismatch { current: len });
         }
-        let sha256_hex = hex(&sha256);
-        let key = object_key(&sha256_hex);
-        if self.inner.objects.head(&key).await.is_err() {
-            self.copy_to_object(id, &key).await?;
-        }
-        let content = FileContent {
-            sha256,
-            size: len,
-            mime,
-            completed_at_ms: now_ms(),
-            media: None,
+        let content = if image::format_of(&mime).is_some() {
+            match self.process_image(id, &mime).await {
+                Ok(content) => content,
+                Err(err @ (ApiError::MediaTooLarge(_) | ApiError::InvalidMedia(_))) => {
+                    self.forget(id).await?;
+                    return Err(err);
+                }
+                Err(err) => return Err(err),
+            }
+        } else {
+            let mut content = self.store_as_is(id, sha256, len, &mime).await?;
+            if probe::is_probed(&mime) {
+                content.media = self.probe_media(id).await?;
+            }
+            content
         };
         let done = self
             .inner
@@ -194,6 +200,27 @@ impl FileService {
             tracing::warn!(%err, %id, "staged bytes of a complete file not removed");
         }
         Ok(done)
+    }
+
+    /// Copies the staged bytes into the object store unchanged (streaming).
+    async fn store_as_is(
+        &self,
+        id: FileId,
+        sha256: [u8; 32],
+        len: u64,
+        mime: &str,
+    ) -> ApiResult<FileContent> {
+        let key = object_key(&hex(&sha256));
+        if self.inner.objects.head(&key).await.is_err() {
+            self.copy_to_object(id, &key).await?;
+        }
+        Ok(FileContent {
+            sha256,
+            size: len,
+            mime: mime.to_owned(),
+            completed_at_ms: now_ms(),
+            media: None,
+        })
     }
 
     /// SHA-256, type and length of the staged bytes, in one streaming read.

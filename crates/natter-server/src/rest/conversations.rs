@@ -39,7 +39,10 @@ pub async fn open_direct(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(convert::summary(&summary))))
+    Ok((
+        status,
+        axum::Json(convert::summary(&summary, state.files.as_ref())),
+    ))
 }
 
 #[utoipa::path(post, path = "/conversations", tag = "conversations", request_body = CreateGroupRequest,
@@ -71,7 +74,10 @@ pub async fn create_group(
         member_ids: body.member_ids.into_iter().map(UserId).collect(),
     };
     let summary = state.chat.create_group(me.user_id, group).await?;
-    Ok((StatusCode::CREATED, axum::Json(convert::summary(&summary))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(convert::summary(&summary, state.files.as_ref())),
+    ))
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationListQuery),
@@ -90,7 +96,10 @@ pub async fn list(
         .list_conversations(me.user_id, query.before_activity_ms, limit)
         .await?;
     Ok(axum::Json(ConversationList {
-        conversations: summaries.iter().map(convert::summary).collect(),
+        conversations: summaries
+            .iter()
+            .map(|x| convert::summary(x, state.files.as_ref()))
+            .collect(),
     }))
 }
 
@@ -103,7 +112,7 @@ pub async fn get(
     PathParams(id): PathParams<Uuid>,
 ) -> ApiResult<axum::Json<ConversationSummaryView>> {
     let summary = state.chat.summary(me.user_id, ConversationId(id)).await?;
-    Ok(axum::Json(convert::summary(&summary)))
+    Ok(axum::Json(convert::summary(&summary, state.files.as_ref())))
 }
 
 #[utoipa::path(patch, path = "/conversations/{id}", tag = "conversations", request_body = UpdateConversationRequest, params(("id" = Uuid, Path, description = "The conversation.")),
@@ -217,5 +226,5 @@ pub async fn sync(
         .chat
         .sync(me.user_id, query.since.unwrap_or(0))
         .await?;
-    Ok(axum::Json(convert::sync(&page)))
+    Ok(axum::Json(convert::sync(&page, state.files.as_ref())))
 }

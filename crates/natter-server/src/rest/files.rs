@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use natter_domain::DomainError;
-use natter_domain::files::{FileId, FileRecord};
+use natter_domain::files::{Attachment, FileId, FileRecord};
 use natter_protocol::*;
 use uuid::Uuid;
 
@@ -244,7 +244,7 @@ pub async fn cancel_upload(
 }
 
 #[utoipa::path(get, path = "/files/{file_id}", tag = "files",
-    params(("file_id" = Uuid, Path, description = "One of the caller's complete files.")),
+    params(("file_id" = Uuid, Path, description = "A complete file of the caller's, or one a message shows in a conversation the caller is a member of.")),
     responses(
         (status = 200, description = "The file, with a download URL valid for `files.url_ttl_s`.", body = FileView),
         (status = 404, response = NotFound),
@@ -255,8 +255,8 @@ pub async fn file(
     PathParams(id): PathParams<Uuid>,
 ) -> ApiResult<Response> {
     let files = service(&state)?;
-    let readable = files.readable(me.user_id, FileId(id)).await?;
-    let view = files.view(&readable.attachment());
+    let (record, content) = state.chat.readable_file(me.user_id, FileId(id)).await?;
+    let view = files.view(&Attachment::of(record, content));
     let mut response = axum::Json(view).into_response();
     // The URL in it is a credential.
     response
@@ -268,7 +268,7 @@ pub async fn file(
 #[utoipa::path(get, path = "/files/{file_id}/content/{sha256}", tag = "files", security(()),
     params(
         ("file_id" = Uuid, Path, description = "The file."),
-        ("sha256" = String, Path, description = "Its SHA-256, lower-case hex.", pattern = "^[0-9a-f]{64}$"),
+        ("sha256" = String, Path, description = "The SHA-256 (lower-case hex) of the file's stored bytes, or of one of its thumbnails (the `thumbnails[].url` of a `FileView`): the same route, signature and headers serve both.", pattern = "^[0-9a-f]{64}$"),
         DownloadQuery,
         ("Range" = Option<String>, Header, description = "One byte range (`bytes=0-99`, `bytes=100-`, `bytes=-100`)."),
         ("If-None-Match" = Option<String>, Header, description = "The `ETag` held: 304 if it matches."),

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use natter_domain::files::FileId;
 use natter_domain::limits::HISTORY_PAGE_DEFAULT;
 use natter_domain::model::HistoryQuery;
 use natter_domain::service::OutgoingMessage;
@@ -17,18 +18,26 @@ use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
 use crate::rest::responses::*;
 use crate::state::AppState;
 
-/// Shared by REST and WebSocket: validate a send request into the domain's terms.
+/// Shared by REST and WebSocket: validate a send request into the domain's terms. The text may
+/// be empty only when files are attached (a message without a caption).
 pub fn outgoing(
     client_msg_id: &str,
     text: &str,
     reply_to_seq: Option<i64>,
     mentions: &[Uuid],
+    attachments: &[Uuid],
 ) -> Result<OutgoingMessage, DomainError> {
+    let text = if attachments.is_empty() {
+        MessageText::parse(text)?
+    } else {
+        MessageText::caption(text)?
+    };
     Ok(OutgoingMessage {
         client_msg_id: ClientMsgId::parse(client_msg_id)?,
-        text: MessageText::parse(text)?,
+        text,
         reply_to_seq,
         mentions: mentions.iter().copied().map(UserId).collect(),
+        attachments: attachments.iter().copied().map(FileId).collect(),
     })
 }
 
@@ -71,6 +80,7 @@ pub async fn send(
         &body.text,
         body.reply_to_seq,
         &body.mentions,
+        &body.attachments,
     )?;
     state.rate_limits.check_send(&me.user_id).await?;
     let outcome = state
@@ -84,7 +94,10 @@ pub async fn send(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(convert::message(&outcome.message))))
+    Ok((
+        status,
+        axum::Json(convert::message(&outcome.message, state.files.as_ref())),
+    ))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}/messages", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), HistoryParams),
@@ -102,7 +115,10 @@ pub async fn history(
         .history(me.user_id, ConversationId(id), query)
         .await?;
     Ok(axum::Json(MessagePage {
-        messages: messages.iter().map(convert::message).collect(),
+        messages: messages
+            .iter()
+            .map(|x| convert::message(x, state.files.as_ref()))
+            .collect(),
     }))
 }
 
@@ -122,7 +138,7 @@ pub async fn edit(
         .chat
         .edit_message(me.user_id, ConversationId(id), seq, text, mentions)
         .await?;
-    Ok(axum::Json(convert::message(&message)))
+    Ok(axum::Json(convert::message(&message, state.files.as_ref())))
 }
 
 #[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation.")),
@@ -137,7 +153,7 @@ pub async fn delete(
         .chat
         .delete_message(me.user_id, ConversationId(id), seq)
         .await?;
-    Ok(axum::Json(convert::message(&message)))
+    Ok(axum::Json(convert::message(&message, state.files.as_ref())))
 }
 
 #[utoipa::path(put, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 characters, no whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
@@ -158,7 +174,7 @@ pub async fn react(
             true,
         )
         .await?;
-    Ok(axum::Json(convert::message(&message)))
+    Ok(axum::Json(convert::message(&message, state.files.as_ref())))
 }
 
 #[utoipa::path(delete, path = "/conversations/{id}/messages/{seq}/reactions/{emoji}", tag = "messages", params(("id" = Uuid, Path, description = "The conversation."), ("seq" = i64, Path, description = "The message's seq in the conversation."), ("emoji" = String, Path, description = "The reaction: 1 to 32 characters, no whitespace or control characters.", min_length = 1, max_length = 32, pattern = r"^[^\s\x00-\x1F\x7F-\x9F]+$")),
@@ -179,7 +195,7 @@ pub async fn unreact(
             false,
         )
         .await?;
-    Ok(axum::Json(convert::message(&message)))
+    Ok(axum::Json(convert::message(&message, state.files.as_ref())))
 }
 
 #[utoipa::path(post, path = "/conversations/{id}/read", tag = "messages", request_body = CursorRequest, params(("id" = Uuid, Path, description = "The conversation.")),

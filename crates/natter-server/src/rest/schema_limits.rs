@@ -56,7 +56,6 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
             1,
             CLIENT_MSG_ID_MAX_BYTES,
         ),
-        ("SendMessageRequest", "text", 1, MESSAGE_TEXT_MAX_CHARS),
         ("EditMessageRequest", "text", 1, MESSAGE_TEXT_MAX_CHARS),
     ];
     for (schema, field, min, max) in lengths {
@@ -64,6 +63,14 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
         assert_eq!(p["minLength"], min, "{schema}.{field} minLength");
         assert_eq!(p["maxLength"], max, "{schema}.{field} maxLength");
     }
+    // A caption: empty is allowed when files are attached (the pattern's `^$`).
+    let caption = property(&doc, "SendMessageRequest", "text");
+    assert_eq!(caption["minLength"], Value::Null, "no minLength for a caption");
+    assert_eq!(caption["maxLength"], MESSAGE_TEXT_MAX_CHARS);
+    assert_eq!(
+        property(&doc, "SendMessageRequest", "attachments")["maxItems"],
+        ATTACHMENTS_MAX
+    );
     for (schema, field) in [
         ("CreateGroupRequest", "topic"),
         ("UpdateConversationRequest", "topic"),

@@ -174,6 +174,7 @@ impl Env {
             reply_to_seq: None,
             mentions: Vec::new(),
             created_at_ms: T0 + n as i64,
+            attachments: Vec::new(),
         }
     }
 

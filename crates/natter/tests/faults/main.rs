@@ -77,6 +77,7 @@ fn request(cmid: &str) -> SendMessageRequest {
         text: format!("text of {cmid}"),
         reply_to_seq: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -30,6 +30,7 @@ async fn send_mentioning(client: &Client, conversation: Uuid, text: &str, mentio
         text: text.into(),
         reply_to_seq: None,
         mentions,
+        attachments: Vec::new(),
     };
     client
         .send_message(conversation, &request)

@@ -129,6 +129,7 @@ async fn sigkill_during_rest_sends_loses_and_duplicates_nothing() {
             text: format!("message {i}"),
             reply_to_seq: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let message = loop {

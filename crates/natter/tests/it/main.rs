@@ -2,6 +2,7 @@
 //! linking; one module per area.
 
 mod accounts;
+mod attachments;
 mod balancer;
 mod cluster;
 mod conversations;
@@ -12,6 +13,7 @@ mod files;
 mod http_errors;
 mod idempotency;
 mod media;
+mod media_images;
 mod memory;
 mod messages;
 mod openapi;

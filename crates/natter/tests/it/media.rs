@@ -17,10 +17,25 @@ use crate::server::TestServer;
 use crate::support::user;
 
 const CHUNK_TYPE: &str = "application/offset+octet-stream";
-const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+pub(crate) const PNG_MAGIC: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+/// A real 8x8 PNG as the `image` crate writes it (no metadata chunk): processing stores it byte
+/// for byte, with a thumbnail.
+pub(crate) fn png() -> Vec<u8> {
+    let picture =
+        image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(picture)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG");
+    out.into_inner()
+}
+
+/// An ID3 tag header: the bytes of an MP3 to `infer`, served inline, stored as they are.
+const MP3_MAGIC: &[u8] = b"ID3\x04\0\0\0\0\0\0";
 
 /// A user's HTTP view of the file routes.
-struct Files {
+pub(crate) struct Files {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -31,7 +46,7 @@ fn metadata(name: &str) -> String {
 }
 
 impl Files {
-    async fn new(server: &TestServer) -> (Self, Client) {
+    pub(crate) async fn new(server: &TestServer) -> (Self, Client) {
         let (client, _) = user(server, "filer").await;
         let files = Self {
             http: reqwest::Client::new(),
@@ -62,7 +77,7 @@ impl Files {
         request.send().await.expect("create")
     }
 
-    async fn create(&self, size: usize, name: &str) -> UploadView {
+    pub(crate) async fn create(&self, size: usize, name: &str) -> UploadView {
         let response = self.create_raw(&size.to_string(), Some(name)).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let location = header(response.headers(), "location");
@@ -97,7 +112,7 @@ impl Files {
     }
 
     /// Upload `bytes` in chunks of `chunk`; the file's id.
-    async fn upload(&self, name: &str, bytes: &[u8], chunk: usize) -> UploadView {
+    pub(crate) async fn upload(&self, name: &str, bytes: &[u8], chunk: usize) -> UploadView {
         let upload = self.create(bytes.len(), name).await;
         let mut offset = 0;
         for piece in bytes.chunks(chunk) {
@@ -112,14 +127,14 @@ impl Files {
         upload
     }
 
-    async fn file(&self, id: uuid::Uuid) -> reqwest::Response {
+    pub(crate) async fn file(&self, id: uuid::Uuid) -> reqwest::Response {
         self.authed(reqwest::Method::GET, &format!("/api/v1/files/{id}"))
             .send()
             .await
             .expect("file")
     }
 
-    async fn view(&self, id: uuid::Uuid) -> FileView {
+    pub(crate) async fn view(&self, id: uuid::Uuid) -> FileView {
         let response = self.file(id).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(header(response.headers(), "cache-control"), "no-store");
@@ -127,7 +142,7 @@ impl Files {
     }
 
     /// A download without credentials: the signed URL is all it needs.
-    async fn get(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn get(&self, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self.http.get(self.url(url));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -145,7 +160,7 @@ fn header(headers: &HeaderMap, name: &str) -> String {
         .to_owned()
 }
 
-async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+pub(crate) async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: ErrorBody = response.json().await.expect("error body");
     (status, body.code)
@@ -159,11 +174,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn pattern(len: usize) -> Vec<u8> {
+pub(crate) fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-fn embedded_only() -> bool {
+pub(crate) fn embedded_only() -> bool {
     !crate::cluster::enabled()
 }
 
@@ -174,15 +189,15 @@ async fn media_upload_in_chunks_then_download_with_range_and_etag() {
     }
     let server = TestServer::spawn();
     let (files, _) = Files::new(&server).await;
-    let mut bytes = PNG_MAGIC.to_vec();
+    let mut bytes = MP3_MAGIC.to_vec();
     bytes.extend(pattern(300_000));
-    let upload = files.upload("holiday.png", &bytes, 70_000).await;
+    let upload = files.upload("holiday.mp3", &bytes, 70_000).await;
     let view = files.view(upload.id).await;
     assert_eq!(view.size, bytes.len() as u64);
     assert_eq!(view.sha256, sha256_hex(&bytes));
-    assert_eq!(view.mime, "image/png");
+    assert_eq!(view.mime, "audio/mpeg");
     assert!(view.inline);
-    assert_eq!(view.name, "holiday.png");
+    assert_eq!(view.name, "holiday.mp3");
     assert!(
         view.url.contains(&view.sha256),
         "content-addressed: {}",
@@ -192,7 +207,7 @@ async fn media_upload_in_chunks_then_download_with_range_and_etag() {
     let whole = files.get(&view.url, &[]).await;
     assert_eq!(whole.status(), StatusCode::OK);
     let h = whole.headers().clone();
-    assert_eq!(header(&h, "content-type"), "image/png");
+    assert_eq!(header(&h, "content-type"), "audio/mpeg");
     assert_eq!(header(&h, "etag"), format!("\"{}\"", view.sha256));
     assert!(header(&h, "cache-control").starts_with("private, max-age="));
     assert!(header(&h, "cache-control").ends_with(", immutable"));
@@ -416,19 +431,19 @@ async fn media_bytes_never_run_as_a_page() {
         header(served.headers(), "x-content-type-options"),
         "nosniff"
     );
-    // A real polyglot: PNG magic, then HTML. It is a PNG to every decoder, never a page: served
-    // as image/png with nosniff and a sandbox CSP, so no browser runs the script in it.
+    // PNG magic, then HTML: typed a PNG by its bytes, but no image decoder reads it, so it is
+    // refused (422 `invalid_media`) and nothing is kept. A real PNG carrying HTML loses it
+    // with its metadata (media_images.rs).
     let mut polyglot = PNG_MAGIC.to_vec();
     polyglot.extend_from_slice(html);
-    let poly = files.upload("poly.html", &polyglot, 1000).await;
-    let view = files.view(poly.id).await;
-    assert_eq!(view.mime, "image/png");
-    let served = files.get(&view.url, &[]).await;
-    assert_eq!(header(served.headers(), "content-type"), "image/png");
+    let poly = files.create(polyglot.len(), "poly.html").await;
+    let refused = files.patch(&poly, 0, &polyglot).await;
     assert_eq!(
-        header(served.headers(), "content-security-policy"),
-        "default-src 'none'; sandbox"
+        error_code(refused).await,
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_media".into())
     );
+    assert_eq!(files.offset(&poly).await, Err(StatusCode::NOT_FOUND));
+    assert_eq!(files.file(poly.id).await.status(), StatusCode::NOT_FOUND);
     // SVG is never inline (it is a document that runs scripts).
     let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
     let svg = files.upload("logo.svg", svg, 1000).await;

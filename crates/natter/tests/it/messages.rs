@@ -16,6 +16,7 @@ fn request(text: &str) -> SendMessageRequest {
         text: text.into(),
         reply_to_seq: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -624,6 +625,7 @@ async fn message_text_limits() {
             text: "fine".into(),
             reply_to_seq: None,
             mentions: vec![],
+            attachments: Vec::new(),
         };
         let (status, code) = api_error(g.alice.send_message(g.id, &request).await);
         assert_eq!(

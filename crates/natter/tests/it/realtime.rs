@@ -615,6 +615,7 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
                 text: text.to_owned(),
                 reply_to_seq: None,
                 mentions: Vec::new(),
+                attachments: Vec::new(),
             },
         )
     };
@@ -639,6 +640,7 @@ async fn a_repeated_client_msg_id_makes_one_message_and_one_event() {
         text: "rest second".into(),
         reply_to_seq: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     };
     let over_rest = alice.send_message(group, &request).await.expect("rest");
     assert_eq!(

@@ -138,6 +138,7 @@ async fn a_send_retried_on_another_node_is_not_duplicated() {
         text: "once".into(),
         reply_to_seq: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     };
     let first = alice.send_message(group, &request).await.expect("node 0");
     // The same device retries on node 1 (REST) and node 2 (WebSocket).

@@ -1,0 +1,128 @@
+//! Files in conversations: which of the sender's files a message may carry, and who may read a
+//! file. A file is readable by its owner and by the members of every conversation where a
+//! message still shows it (a deleted message releases its hold); to anyone else it does not
+//! exist (`NotFound`, the same as for an id that was never issued).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::error::DomainError;
+use crate::files::{Attachment, FileContent, FileId, FileRecord, FileReference, FileStore};
+use crate::ids::{ConversationId, UserId};
+use crate::limits::ATTACHMENTS_MAX;
+use crate::values::ClientMsgId;
+
+use super::Chat;
+
+impl Chat {
+    /// The file store, or `Unavailable` where this deployment keeps no files.
+    fn file_store(&self) -> Result<&Arc<dyn FileStore>, DomainError> {
+        self.ports().files.as_ref().ok_or(DomainError::Unavailable)
+    }
+
+    /// Snapshots of the files `ids` (in that order) for a message the actor sends to
+    /// `conversation`, after recording that the message holds them. Each must be a complete
+    /// file of the actor's; another user's file, an upload not yet complete and an unknown id
+    /// get the same answer. Call with the conversation's lock held and membership checked.
+    pub(super) async fn attach(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        client_msg_id: &ClientMsgId,
+        ids: &[FileId],
+    ) -> Result<Vec<Attachment>, DomainError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if ids.len() > ATTACHMENTS_MAX {
+            return Err(DomainError::invalid(
+                "attachments",
+                format!("at most {ATTACHMENTS_MAX} files per message"),
+            ));
+        }
+        let mut seen = HashSet::with_capacity(ids.len());
+        if let Some(twice) = ids.iter().find(|&&id| !seen.insert(id)) {
+            return Err(DomainError::invalid(
+                "attachments",
+                format!("file {twice} is attached twice"),
+            ));
+        }
+        let store = self.file_store()?;
+        let records = store.files(ids).await?;
+        let mut attachments = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let owned = records
+                .iter()
+                .find(|record| record.id == id)
+                .and_then(|record| record.clone().readable_by(actor));
+            let Some((record, content)) = owned else {
+                return Err(DomainError::invalid(
+                    "attachments",
+                    format!("{id} is not a complete upload of yours"),
+                ));
+            };
+            attachments.push(Attachment::of(record, content));
+        }
+        let now = self.now();
+        let references: Vec<FileReference> = ids
+            .iter()
+            .map(|&file| FileReference {
+                file,
+                conversation,
+                sender: actor,
+                client_msg_id: client_msg_id.clone(),
+                at_ms: now,
+            })
+            .collect();
+        store.add_references(&references).await?;
+        Ok(attachments)
+    }
+
+    /// After a message with attachments was deleted: its files are no longer readable through
+    /// it. The message is already hidden; a failure here only leaves the files readable by the
+    /// members a little longer, so it is logged, not reported.
+    pub(super) async fn release_attachments(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client_msg_id: &ClientMsgId,
+    ) {
+        let Ok(store) = self.file_store() else {
+            return;
+        };
+        let now = self.now();
+        if let Err(err) = store
+            .release_references(conversation, sender, client_msg_id, now)
+            .await
+        {
+            tracing::warn!(%err, "attachments of a deleted message not released");
+        }
+    }
+
+    /// A complete file the actor may read: their own, or one a message shows in a conversation
+    /// they are a member of. `NotFound` otherwise.
+    pub async fn readable_file(
+        &self,
+        actor: UserId,
+        id: FileId,
+    ) -> Result<(FileRecord, FileContent), DomainError> {
+        let store = self.file_store()?;
+        let record = store.file(id).await?.ok_or(DomainError::NotFound)?;
+        let content = record.content.clone().ok_or(DomainError::NotFound)?;
+        if record.owner == actor {
+            return Ok((record, content));
+        }
+        for conversation in store.showing_conversations(id).await? {
+            if self
+                .ports()
+                .conversations
+                .member(conversation, actor)
+                .await?
+                .is_some()
+            {
+                return Ok((record, content));
+            }
+        }
+        Err(DomainError::NotFound)
+    }
+}
