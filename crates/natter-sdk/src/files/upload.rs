@@ -369,14 +369,19 @@ impl Upload {
         }
     }
 
-    /// `GET /files/{id}` once the last byte is in, retried like a chunk.
+    /// `GET /files/{id}` once the last byte is in, retried like a chunk. A 404 is retried too:
+    /// when the last `PATCH` was lost (or timed out) while the server processed a picture, `HEAD`
+    /// already reports every byte but the file is recorded only once the processing is done.
     async fn complete_view(&self) -> Result<FileView> {
         let retries = self.inner.options.retries;
         let mut backoff = Backoff::new(retries.initial, retries.max_delay);
         let mut failures = 0;
         loop {
             match self.inner.client.file(self.id()).await {
-                Err(error) if retryable(&error) && failures < retries.max => {
+                Err(error)
+                    if (retryable(&error) || error.status() == Some(404))
+                        && failures < retries.max =>
+                {
                     failures += 1;
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
