@@ -2,11 +2,14 @@
 //!
 //! One subcommand per scenario of issue 5, `all` (every scenario, every target, writes
 //! `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run of mixed
-//! traffic against a running cluster, see `soak`) and `smoke` (every scenario and a few seconds
-//! of the soak against natter only, at small sizes: CI runs it so the tool cannot rot).
+//! traffic against a running cluster, see `soak`), `media` (file upload and download throughput,
+//! memory under concurrent uploads, time to the first thumbnail, see `media`) and `smoke` (every
+//! scenario and a few seconds of the soak and of `media` against natter only, at small sizes: CI
+//! runs it so the tool cannot rot).
 
 mod conn;
 mod fleet;
+mod media;
 mod procfs;
 mod report;
 mod scenarios;
@@ -141,6 +144,10 @@ enum Command {
     /// Mixed traffic with reconnects against a running natter (default: the cluster behind
     /// NGINX) for 30 minutes, sampling the server processes' memory, descriptors and CPU.
     Soak(soak::SoakArgs),
+    /// Files through the SDK: upload and download MiB/s and server CPU per GiB, server memory
+    /// while many uploads run at once, time to the first thumbnail; against a fresh embedded
+    /// natter or --url.
+    Media(media::MediaArgs),
     /// Runs nothing: renders the latest bench/results/*.json into BENCHMARKS.md again.
     Render,
 }
@@ -214,6 +221,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "{} not found: build it first (cargo build --release -p natter)",
             bins.natter.display()
         );
+    }
+    if let Command::Media(args) = &cli.command {
+        return media::command(args, &bins).await;
     }
     let run_tag = format!("b{}", std::process::id());
     let peers_dir = abs(cli.peers_dir.clone());
@@ -302,6 +312,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("FAILED: {failure}");
         results.failures.push(failure);
     }
+    if smoke && let Err(err) = media::smoke(&ctx.bins).await {
+        let failure = format!("media against natter: {err:#}");
+        eprintln!("FAILED: {failure}");
+        results.failures.push(failure);
+    }
     fill_header(&mut results, &ctx, &cli);
     if cli.merge && !smoke {
         let latest = report::latest_json(std::path::Path::new("bench/results"))?;
@@ -348,7 +363,9 @@ fn scenario_name(c: &Command) -> &'static str {
         Command::Latency => "latency",
         Command::Reconnect => "reconnect storm",
         Command::History => "history",
-        Command::All | Command::Smoke | Command::Render | Command::Soak(_) => "all",
+        Command::All | Command::Smoke | Command::Render | Command::Soak(_) | Command::Media(_) => {
+            "all"
+        }
     }
 }
 
@@ -384,7 +401,7 @@ async fn run_one(
             };
             scenarios::history(ctx, &opts, results).await
         }
-        Command::All | Command::Smoke | Command::Render | Command::Soak(_) => {
+        Command::All | Command::Smoke | Command::Render | Command::Soak(_) | Command::Media(_) => {
             unreachable!("expanded by the caller")
         }
     }

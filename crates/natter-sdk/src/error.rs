@@ -57,6 +57,34 @@ pub enum Error {
     /// No answer within the configured timeout.
     #[error("timed out")]
     Timeout,
+    /// Reading the source of an upload failed, or it ended before the declared size. Not
+    /// retried: the upload stays resumable from the offset the server holds.
+    #[error("upload source: {0}")]
+    Source(#[source] std::io::Error),
+    /// A non-seekable upload source cannot go back to the offset the server holds (the bytes
+    /// after it were already read and are no longer buffered).
+    #[error("the source cannot rewind to offset {server_offset}: it is at {source_position}")]
+    NotResumable {
+        /// The server's `Upload-Offset`.
+        server_offset: u64,
+        /// The first byte the source still holds.
+        source_position: u64,
+    },
+    /// The upload was cancelled with [`Upload::cancel`](crate::Upload::cancel).
+    #[error("upload cancelled")]
+    Cancelled,
+    /// Writing a download out failed ([`Client::download_to`](crate::Client::download_to)).
+    #[error("download destination: {0}")]
+    Destination(#[source] std::io::Error),
+    /// A downloaded file's bytes do not hash to the `sha256` of its `FileView`: corrupted on
+    /// the way or in storage. Discard what was received.
+    #[error("downloaded bytes hash to {actual}, the file's SHA-256 is {expected}")]
+    HashMismatch {
+        /// `FileView.sha256`.
+        expected: String,
+        /// SHA-256 of the bytes received (lower-case hex).
+        actual: String,
+    },
     /// The base URL given to [`Client::new`](crate::Client::new) is not `http://` or `https://`.
     #[error("invalid base URL: {0}")]
     InvalidUrl(String),

@@ -9,6 +9,28 @@
 //!   message change exactly once and in order, and a command in flight during a drop is simply
 //!   re-sent (sends are idempotent on `client_msg_id`).
 //!
+//! Files (docs/media.md has the routes): [`Client::create_upload`] starts a tus 1.0 upload
+//! and [`Upload::send`] streams it from any `AsyncRead + AsyncSeek` in chunks (8 MiB by default, [`UploadOptions`]), only 64 KiB
+//! of it in memory at a time. [`Upload::progress`] is a `watch` of the bytes the server confirmed;
+//! [`Upload::cancel`] stops it and deletes the upload. When a chunk fails (dropped connection,
+//! 5xx, 429, the upload still busy) the upload asks `HEAD` for the offset, seeks there and goes
+//! on, with backoff, up to [`Retries::max`] failures in a row; a 409 `offset_mismatch` re-syncs
+//! from its `Upload-Offset`. A reader that cannot seek goes through [`Upload::send_stream`],
+//! which holds one chunk in memory to re-send it. [`Client::download`] streams a file's bytes from
+//! its signed URL, resumes a dropped download with `Range` and `If-Range`, and ends with
+//! [`Error::HashMismatch`] if the bytes do not hash to the file's SHA-256. Refusals are
+//! [`Error::Api`] with the server's code (`payload_too_large`, `quota_exceeded`, `not_found`,
+//! `forbidden`...).
+//!
+//! ```no_run
+//! # async fn upload(client: natter_sdk::Client) -> natter_sdk::Result<()> {
+//! let bytes = vec![0u8; 30 << 20];
+//! let file = client.upload(std::io::Cursor::new(bytes), 30 << 20, Some("video.mp4")).await?;
+//! let mut out = Vec::new();
+//! client.download_to(&file, &mut out).await?; // SHA-256 checked
+//! # Ok(()) }
+//! ```
+//!
 //! Wire types are those of [`natter_protocol`], re-exported as [`protocol`].
 //!
 //! ```no_run
@@ -42,6 +64,7 @@ mod acks;
 mod backoff;
 mod driver;
 mod error;
+mod files;
 mod limits;
 mod rest;
 mod resume;
@@ -52,6 +75,7 @@ mod urls;
 
 pub use acks::Sent;
 pub use error::{Error, Result};
+pub use files::{Download, DownloadOptions, Retries, Upload, UploadOptions};
 pub use natter_protocol as protocol;
 pub use reqwest::Method;
 pub use rest::{Client, RawBody, RawResponse};

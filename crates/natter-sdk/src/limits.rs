@@ -49,3 +49,27 @@ pub(crate) const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 /// How long `close()` waits for the server to answer our close frame before dropping the TCP
 /// stream anyway.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Default bytes per `PATCH` of an upload: large enough that a request's overhead (a round
+/// trip, an fsync on the server) is small against the bytes, small enough that a dropped
+/// connection re-sends little and a progress bar moves.
+pub(crate) const DEFAULT_UPLOAD_CHUNK: u64 = 8 * 1024 * 1024;
+
+/// Bytes read from an upload source per body frame.
+pub(crate) const UPLOAD_FRAME: usize = 64 * 1024;
+
+/// Default failed attempts in a row (transport errors, 5xx, a busy upload) after which an
+/// upload or a download gives up. Any progress resets the count.
+pub(crate) const DEFAULT_TRANSFER_RETRIES: u32 = 8;
+
+/// Slowest average a `PATCH` may go before it is abandoned and resumed: its deadline is
+/// `HTTP_TIMEOUT` plus its size at this rate (8 MiB: 30 s + 128 s).
+pub(crate) const MIN_TRANSFER_BYTES_PER_S: u64 = 64 * 1024;
+
+/// Longest wait for the next piece of a download before the connection counts as dropped
+/// (and the download resumes with `Range`).
+pub(crate) const DOWNLOAD_IDLE: Duration = HTTP_TIMEOUT;
+
+/// A download's own request deadline: the client-wide `HTTP_TIMEOUT` would cut any large
+/// download; stalls are caught by `DOWNLOAD_IDLE` instead.
+pub(crate) const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);

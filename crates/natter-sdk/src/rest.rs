@@ -352,6 +352,21 @@ impl Client {
         })
     }
 
+    /// The shared HTTP pool, for the file transfers (`files/`), which build their own requests.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// A URL the server handed out (`upload_url`, a download `url`): relative ones are joined
+    /// to the base URL, absolute ones (a CDN's) are kept.
+    pub(crate) fn resolve(&self, url: &str) -> String {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_owned()
+        } else {
+            self.inner.base.join(url)
+        }
+    }
+
     /// `GET /healthz`: Ok when the server answers 2xx.
     pub async fn health(&self) -> Result<()> {
         let response = self

@@ -486,7 +486,7 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<SoakReport> {
     Ok(report)
 }
 
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
         .output()
