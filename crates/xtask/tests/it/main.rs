@@ -24,6 +24,13 @@ struct Set {
 
 impl Set {
     fn new() -> Self {
+        Self::with_listeners().0
+    }
+
+    /// A set and the listeners that reserved its ports, still bound (the caller drops them, or
+    /// keeps one to hold a port: re-binding a port once released can fail, as a client of any
+    /// other process may have been given it as its local port meanwhile).
+    fn with_listeners() -> (Self, Vec<TcpListener>) {
         let dir = tempfile::Builder::new()
             .prefix("xtask-it-")
             .tempdir()
@@ -37,12 +44,13 @@ impl Set {
             .iter()
             .map(|l| l.local_addr().unwrap().port())
             .collect();
-        Self {
+        let set = Self {
             dir,
             postgres: ports[0],
             redis: ports[1],
             others: [ports[2], ports[3], ports[4], ports[5], ports[6]],
-        }
+        };
+        (set, listeners)
     }
 
     fn path(&self) -> PathBuf {
@@ -242,9 +250,11 @@ fn two_concurrent_starts_start_one_server() {
 
 #[test]
 fn a_port_held_by_something_else_is_refused() {
-    let set = Set::new();
+    let (set, mut listeners) = Set::with_listeners();
     // Accepts connections and never answers: not a Redis.
-    let squatter = TcpListener::bind(("127.0.0.1", set.redis)).unwrap();
+    let squatter = listeners.swap_remove(1);
+    assert_eq!(squatter.local_addr().unwrap().port(), set.redis);
+    drop(listeners);
     let output = set.run(&["start", "redis"]);
     drop(squatter);
     assert!(!output.status.success());
