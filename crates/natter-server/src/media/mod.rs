@@ -52,6 +52,10 @@ use staging::Staging;
 
 /// Read buffer for hashing and copying a staged upload.
 const COPY_BUFFER_BYTES: usize = 64 * 1024;
+/// Copies of staged uploads into the object store running at once; later completions wait.
+/// Each holds up to three parts in memory (one filling, two in flight): 8 copies bound that to
+/// 120 MiB however many uploads complete together (100 at once took 1.5 GiB unbounded).
+const CONCURRENT_COPIES: usize = 8;
 /// Part size of the copy into the object store (S3's smallest multipart part).
 const OBJECT_PART_BYTES: usize = 5 * 1024 * 1024;
 
@@ -76,6 +80,8 @@ struct Inner {
     busy: Mutex<HashSet<FileId>>,
     /// Images being processed at once (`files.processing_concurrency`).
     processing: tokio::sync::Semaphore,
+    /// Copies into the object store at once ([`CONCURRENT_COPIES`]).
+    copies: tokio::sync::Semaphore,
 }
 
 /// Holds an upload's place in [`Inner::busy`] until dropped.
@@ -133,6 +139,7 @@ impl FileService {
                 chunk_idle,
                 busy: Mutex::new(HashSet::new()),
                 processing: tokio::sync::Semaphore::new(config.processing_concurrency as usize),
+                copies: tokio::sync::Semaphore::new(CONCURRENT_COPIES),
                 config,
             }),
         })

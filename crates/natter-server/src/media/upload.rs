@@ -253,6 +253,12 @@ impl FileService {
     }
 
     async fn copy_to_object(&self, id: FileId, key: &ObjectPath) -> ApiResult<()> {
+        let _permit = self
+            .inner
+            .copies
+            .acquire()
+            .await
+            .map_err(|e| io_error("object copy queue", e))?;
         let mut file = self
             .inner
             .staging
