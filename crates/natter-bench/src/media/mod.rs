@@ -274,10 +274,7 @@ async fn measure(url: &str, procs: Procs, args: &MediaArgs) -> anyhow::Result<Me
     let thumbnail = thumbnail(&owner, Duration::from_secs_f64(args.thumbnail_wait_s)).await?;
     eprintln!("media: thumbnail {thumbnail:?}");
     Ok(MediaReport {
-        command: format!(
-            "natter-bench {}",
-            std::env::args().skip(1).collect::<Vec<_>>().join(" ")
-        ),
+        command: crate::soak::command_line(),
         target: url.into(),
         download_origin: args.download_origin.clone(),
         started_utc,

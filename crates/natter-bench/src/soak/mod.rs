@@ -463,10 +463,7 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<SoakReport> {
         })
         .unwrap_or_default();
     let report = SoakReport {
-        command: format!(
-            "natter-bench {}",
-            std::env::args().skip(1).collect::<Vec<_>>().join(" ")
-        ),
+        command: command_line(),
         url: args.url.clone(),
         started_utc,
         minutes: args.minutes,
@@ -484,6 +481,12 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<SoakReport> {
     };
     print_summary(&report);
     Ok(report)
+}
+
+/// How this run was started, for its report.
+pub(crate) fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("natter-bench {}", args.join(" "))
 }
 
 pub(crate) fn utc_now() -> String {

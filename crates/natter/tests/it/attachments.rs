@@ -32,6 +32,15 @@ async fn person(server: &TestServer) -> (Files, Client, Uuid) {
     (files, client, id)
 }
 
+/// The direct conversation of `me` with `other`.
+async fn direct_chat(me: &Client, other: Uuid) -> Uuid {
+    me.create_direct(other)
+        .await
+        .expect("direct")
+        .conversation
+        .id
+}
+
 /// A small PNG-typed file and a plain one, uploaded by `files`.
 async fn two_files(files: &Files) -> (FileView, FileView) {
     let picture = files.upload("cat.png", &png(), 64).await;
@@ -118,12 +127,7 @@ async fn bad_attachments_are_refused_and_change_nothing() {
     let server = TestServer::spawn();
     let (alice_files, alice, _) = person(&server).await;
     let (bob_files, _, bob_id) = person(&server).await;
-    let direct = alice
-        .create_direct(bob_id)
-        .await
-        .expect("direct")
-        .conversation
-        .id;
+    let direct = direct_chat(&alice, bob_id).await;
     let (picture, _) = two_files(&alice_files).await;
     let (bobs, _) = two_files(&bob_files).await;
     let pending = alice_files.create(10, "pending.bin").await;
@@ -160,12 +164,7 @@ async fn deleting_a_message_hides_its_attachments() {
     let server = TestServer::spawn();
     let (alice_files, alice, _) = person(&server).await;
     let (bob_files, bob, bob_id) = person(&server).await;
-    let direct = alice
-        .create_direct(bob_id)
-        .await
-        .expect("direct")
-        .conversation
-        .id;
+    let direct = direct_chat(&alice, bob_id).await;
     let (picture, _) = two_files(&alice_files).await;
     let sent = alice
         .send_message(direct, &with_files("look", &[picture.id]))
