@@ -36,6 +36,7 @@
 mod accounts;
 mod conversations;
 mod errors;
+mod file_collection;
 mod files;
 mod locks;
 mod messages;

@@ -26,6 +26,7 @@
 mod accounts;
 mod conversations;
 mod errors;
+mod file_collection;
 mod file_meta;
 mod files;
 mod group_commit;
