@@ -102,7 +102,7 @@ impl FileService {
         let mut thumbnails = Vec::with_capacity(done.thumbnails.len());
         for (size, hashed, mime, width, height) in done.thumbnails {
             let bytes = hashed.bytes.len() as u64;
-            self.put_object(&hashed).await?;
+            self.put_object(id, &hashed).await?;
             thumbnails.push(Thumbnail {
                 size,
                 sha256: hashed.sha256,
@@ -113,7 +113,7 @@ impl FileService {
             });
         }
         self.pause_for_tests().await;
-        self.put_object(&done.stored).await?;
+        self.put_object(id, &done.stored).await?;
         Ok(FileContent {
             sha256: done.stored.sha256,
             size: done.stored.bytes.len() as u64,
@@ -152,9 +152,10 @@ impl FileService {
             }))
     }
 
-    /// Stores `hashed` under its hash unless an object with that hash exists (a single put:
-    /// whole or absent).
-    async fn put_object(&self, hashed: &Hashed) -> ApiResult<()> {
+    /// Stores `hashed` for upload `id` under its hash unless an object with that hash exists
+    /// (pinned first; a single put: whole or absent).
+    async fn put_object(&self, id: FileId, hashed: &Hashed) -> ApiResult<()> {
+        self.pin(id, &[hashed.sha256]).await?;
         let key = object_key(&hex(&hashed.sha256));
         if self.inner.objects.head(&key).await.is_ok() {
             return Ok(());

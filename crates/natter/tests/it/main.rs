@@ -13,6 +13,7 @@ mod files;
 mod http_errors;
 mod idempotency;
 mod media;
+mod media_collect;
 mod media_images;
 mod memory;
 mod messages;
