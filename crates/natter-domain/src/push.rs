@@ -103,7 +103,9 @@ impl PushTarget {
                 if token.is_empty() || token.len() > FCM_TOKEN_MAX || !printable {
                     return Err(DomainError::invalid(
                         "token",
-                        format!("an FCM registration token: 1-{FCM_TOKEN_MAX} printable ASCII characters"),
+                        format!(
+                            "an FCM registration token: 1-{FCM_TOKEN_MAX} printable ASCII characters"
+                        ),
                     ));
                 }
             }
@@ -181,6 +183,22 @@ pub enum NotifyLevel {
     Nothing,
 }
 
+impl NotifyLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::MentionsAndDirect => "mentions_and_direct",
+            Self::Nothing => "nothing",
+        }
+    }
+
+    pub fn parse(level: &str) -> Option<Self> {
+        [Self::All, Self::MentionsAndDirect, Self::Nothing]
+            .into_iter()
+            .find(|l| l.as_str() == level)
+    }
+}
+
 /// How much of a message a notification shows on a lock screen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PreviewLevel {
@@ -191,6 +209,22 @@ pub enum PreviewLevel {
     SenderOnly,
     /// "New message" only.
     Hidden,
+}
+
+impl PreviewLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::SenderOnly => "sender_only",
+            Self::Hidden => "hidden",
+        }
+    }
+
+    pub fn parse(preview: &str) -> Option<Self> {
+        [Self::Full, Self::SenderOnly, Self::Hidden]
+            .into_iter()
+            .find(|p| p.as_str() == preview)
+    }
 }
 
 /// Do not disturb: a daily window, in the user's time zone, during which notifications arrive
@@ -231,8 +265,8 @@ impl QuietHours {
             return false;
         };
         let local = zone.to_datetime(instant);
-        let minute = u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute()))
-            .unwrap_or(0);
+        let minute =
+            u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
         let (start, end) = (self.start_min, self.end_min);
         match start.cmp(&end) {
             std::cmp::Ordering::Equal => true,
@@ -257,8 +291,11 @@ pub trait PushDevices: Send + Sync + 'static {
     /// Register `device` (its id and time are the caller's). An address already registered (by
     /// anyone) is moved to this user and session, keeping its id; the answer is the device as
     /// stored. A user with `max_per_user` devices of live sessions loses the oldest.
-    async fn register_device(&self, device: PushDevice, max_per_user: u32)
-    -> StoreResult<PushDevice>;
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        max_per_user: u32,
+    ) -> StoreResult<PushDevice>;
     /// The devices of `user` whose session is live, oldest first.
     async fn devices(&self, user: UserId) -> StoreResult<Vec<PushDevice>>;
     /// The devices of any of `users` whose session is live.
@@ -354,7 +391,12 @@ mod tests {
             assert!(target.clone().validate().is_ok(), "{target:?}");
         }
         let bad = [
-            (PushTarget::Fcm { token: String::new() }, "token"),
+            (
+                PushTarget::Fcm {
+                    token: String::new(),
+                },
+                "token",
+            ),
             (
                 PushTarget::Fcm {
                     token: "has space".into(),
@@ -379,8 +421,14 @@ mod tests {
             ),
             (web("http://push.example.net/x", P256DH, AUTH), "endpoint"),
             (web("https:///x", P256DH, AUTH), "endpoint"),
-            (web("https://push.example.net/x", &P256DH[1..], AUTH), "keys.p256dh"),
-            (web("https://push.example.net/x", P256DH, "c2hvcnQ"), "keys.auth"),
+            (
+                web("https://push.example.net/x", &P256DH[1..], AUTH),
+                "keys.p256dh",
+            ),
+            (
+                web("https://push.example.net/x", P256DH, "c2hvcnQ"),
+                "keys.auth",
+            ),
         ];
         for (target, field) in bad {
             match target.clone().validate() {

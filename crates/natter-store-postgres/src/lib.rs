@@ -41,6 +41,7 @@ mod files;
 mod locks;
 mod messages;
 mod outbox;
+mod push_devices;
 mod rows;
 mod sequencer;
 mod stamps;

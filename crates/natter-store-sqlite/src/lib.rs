@@ -31,6 +31,7 @@ mod file_meta;
 mod files;
 mod group_commit;
 mod messages;
+mod push_devices;
 mod rows;
 mod summaries;
 
