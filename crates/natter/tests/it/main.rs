@@ -19,6 +19,7 @@ mod memory;
 mod messages;
 mod openapi;
 mod ordering;
+mod push_devices;
 mod realtime;
 mod resume;
 mod roles;
