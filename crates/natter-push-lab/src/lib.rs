@@ -1,0 +1,1 @@
+//! Local FCM, APNs and Web Push services for tests and the bench (being built).
