@@ -35,6 +35,8 @@ impl Clients {
                 .timeout(timeout)
                 .connect_timeout(timeout)
                 .https_only(true)
+                // A provider answers; it does not send pushes (and their credentials) elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
                 .tls_certs_merge(roots.clone())
                 .pool_idle_timeout(Duration::from_secs(600));
             let builder = if h2_only {

@@ -102,7 +102,26 @@ impl JwtKey {
 fn pem_der(pem: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(pem).ok()?;
     let rest = &text[text.find("-----BEGIN ")?..];
-    let body = &rest[rest.find('\n')? + 1..rest.find("-----END ")?];
+    let body = rest.get(rest.find('\n')? + 1..rest.find("-----END ")?)?;
     let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
     STANDARD.decode(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_pem_is_refused_not_a_panic() {
+        for text in [
+            "",
+            "-----BEGIN PRIVATE KEY-----",
+            "-----END X-----\n-----BEGIN PRIVATE KEY-----\n",
+            "{\"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n\"}",
+            "-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----\n",
+        ] {
+            assert!(JwtKey::es256(text.as_bytes()).is_err(), "{text}");
+            assert!(JwtKey::rs256(text.as_bytes()).is_err(), "{text}");
+        }
+    }
 }

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use natter_push::{Alert, Device, Notification, PushConfig, PushSender, Pusher, Urgency, Withdraw};
+use natter_push::{
+    Alert, ApnsConfig, Device, FcmConfig, Notification, PushConfig, PushSender, Pusher, Urgency,
+    WebPushConfig, Withdraw,
+};
 use natter_push_lab::{APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC, Lab, LabFiles, LabKeys};
 use tempfile::TempDir;
 
@@ -46,19 +49,28 @@ pub async fn setup_with(adjust: impl FnOnce(&mut PushConfig)) -> Setup {
 
 pub fn config_for(lab: &Lab, files: &LabFiles) -> PushConfig {
     let path = |path: &std::path::Path| path.to_str().unwrap().to_owned();
-    let mut config = PushConfig::default();
-    config.extra_root_ca_file = path(&files.ca);
-    config.fcm.service_account_file = path(&files.fcm_service_account);
-    config.fcm.endpoint = lab.base_url().to_owned();
-    config.apns.key_file = path(&files.apns_key);
-    config.apns.key_id = APNS_KEY_ID.into();
-    config.apns.team_id = APNS_TEAM_ID.into();
-    config.apns.topic = APNS_TOPIC.into();
-    config.apns.production_endpoint = lab.base_url().to_owned();
-    config.apns.sandbox_endpoint = lab.apns_sandbox_url();
-    config.web_push.vapid_key_file = path(&files.vapid_key);
-    config.web_push.subject = "mailto:push@natter.example".into();
-    config
+    PushConfig {
+        extra_root_ca_file: path(&files.ca),
+        request_timeout_s: 10,
+        fcm: FcmConfig {
+            service_account_file: path(&files.fcm_service_account),
+            project_id: String::new(),
+            endpoint: lab.base_url().to_owned(),
+        },
+        apns: ApnsConfig {
+            key_file: path(&files.apns_key),
+            key_id: APNS_KEY_ID.into(),
+            team_id: APNS_TEAM_ID.into(),
+            topic: APNS_TOPIC.into(),
+            production_endpoint: lab.base_url().to_owned(),
+            sandbox_endpoint: lab.apns_sandbox_url(),
+            ..ApnsConfig::default()
+        },
+        web_push: WebPushConfig {
+            vapid_key_file: path(&files.vapid_key),
+            subject: "mailto:push@natter.example".into(),
+        },
+    }
 }
 
 pub fn alert(body: &str) -> Notification {
