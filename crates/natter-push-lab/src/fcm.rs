@@ -280,3 +280,25 @@ pub(crate) fn codes_for(status: u16) -> (&'static str, Option<&'static str>) {
         _ => ("INTERNAL", Some("INTERNAL")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_fcm_would_refuse_are_refused() {
+        let ok = json!({ "token": "t", "data": { "a": "1" }, "android": { "ttl": "3600s", "priority": "HIGH" } });
+        assert_eq!(check_message(&ok), Ok(()));
+        let bad = [
+            json!({ "data": {} }),
+            json!({ "token": "t", "data": { "seq": 42 } }),
+            json!({ "token": "t", "data": { "big": "x".repeat(MAX_PAYLOAD) } }),
+            json!({ "token": "t", "android": { "ttl": "3600" } }),
+            json!({ "token": "t", "android": { "priority": "high" } }),
+            json!({ "token": "t", "apns": { "headers": { "apns-priority": 10 } } }),
+        ];
+        for message in bad {
+            assert!(check_message(&message).is_err(), "{message}");
+        }
+    }
+}

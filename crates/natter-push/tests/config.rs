@@ -31,14 +31,20 @@ async fn key_files_are_checked_at_start_and_errors_name_them() {
     let good = config_for(&lab, &files);
     let pusher = Pusher::from_config(&good).unwrap();
     assert!(pusher.supports(Provider::Fcm) && pusher.supports(Provider::Apns));
-    assert_eq!(pusher.vapid_public_key(), Some(lab.keys().vapid_public_key.as_str()));
+    assert_eq!(
+        pusher.vapid_public_key(),
+        Some(lab.keys().vapid_public_key.as_str())
+    );
     let shown = format!("{pusher:?}");
     assert_eq!(shown, "Pusher { fcm: true, apns: true, web_push: true }");
 
     let mut missing = good.clone();
     missing.apns.key_file = dir.path().join("nope.p8").to_str().unwrap().into();
     let err = Pusher::from_config(&missing).unwrap_err();
-    assert!(matches!(err, ConfigError::File { ref path, .. } if path.ends_with("nope.p8")), "{err}");
+    assert!(
+        matches!(err, ConfigError::File { ref path, .. } if path.ends_with("nope.p8")),
+        "{err}"
+    );
 
     // An RSA key where a P-256 one belongs, and the other way round.
     let mut swapped = good.clone();
@@ -50,11 +56,17 @@ async fn key_files_are_checked_at_start_and_errors_name_them() {
 
     let mut no_team = good.clone();
     no_team.apns.team_id.clear();
-    assert!(matches!(Pusher::from_config(&no_team), Err(ConfigError::Invalid(_))));
+    assert!(matches!(
+        Pusher::from_config(&no_team),
+        Err(ConfigError::Invalid(_))
+    ));
 
     let mut bad_subject = good.clone();
     bad_subject.web_push.subject = "push@natter.example".into();
-    assert!(matches!(Pusher::from_config(&bad_subject), Err(ConfigError::Invalid(_))));
+    assert!(matches!(
+        Pusher::from_config(&bad_subject),
+        Err(ConfigError::Invalid(_))
+    ));
 
     let mut bad_ca = good.clone();
     bad_ca.extra_root_ca_file = good.apns.key_file.clone();
