@@ -18,7 +18,7 @@ use crate::fcm::apns_expiration;
 use crate::fit::fit;
 use crate::http::{retry_after, unix_now};
 use crate::jwt::{JwtKey, SignError};
-use crate::model::{Alert, Notification, Outcome, Urgency, Withdraw};
+use crate::model::{Alert, Notification, Outcome, Urgency, Withdraw, valid_apns_token};
 
 /// The largest payload APNs takes for alert and background pushes.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
@@ -62,7 +62,7 @@ impl ApnsSender {
         sandbox: bool,
         notification: &Notification,
     ) -> Outcome {
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !valid_apns_token(token) {
             return Outcome::Unregistered;
         }
         let topic = if topic.is_empty() {

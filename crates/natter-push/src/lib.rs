@@ -24,7 +24,7 @@ use async_trait::async_trait;
 pub use apns::ApnsSender;
 pub use config::{ApnsConfig, ConfigError, FcmConfig, PushConfig, WebPushConfig};
 pub use fcm::FcmSender;
-pub use model::{Alert, Device, Notification, Outcome, Provider, Urgency, Withdraw};
+pub use model::{Alert, Device, DeviceError, Notification, Outcome, Provider, Urgency, Withdraw};
 pub use web_push::WebPushSender;
 
 /// Sends one notification to one device (the seam a notifier is tested through).

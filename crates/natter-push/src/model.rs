@@ -37,6 +37,62 @@ impl Device {
     }
 }
 
+/// The longest FCM registration or APNs device token natter stores (today's are 64 to ~200
+/// characters).
+const MAX_TOKEN: usize = 4096;
+
+impl Device {
+    /// Whether this device can be pushed to at all: what device registration checks before
+    /// storing one. A device that fails it is `Unregistered` at send time.
+    pub fn validate(&self) -> Result<(), DeviceError> {
+        match self {
+            Device::Fcm { token } => {
+                if token.is_empty()
+                    || token.len() > MAX_TOKEN
+                    || token.chars().any(char::is_whitespace)
+                {
+                    return Err(DeviceError::Token);
+                }
+            }
+            Device::Apns { token, topic, .. } => {
+                if !valid_apns_token(token) {
+                    return Err(DeviceError::Token);
+                }
+                if topic.len() > 255 || topic.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(DeviceError::Topic);
+                }
+            }
+            Device::WebPush {
+                endpoint,
+                p256dh,
+                auth,
+            } => {
+                crate::web_push::subscription(endpoint, p256dh, auth)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn valid_apns_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Why a device cannot be pushed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("the push token is empty, too long or malformed")]
+    Token,
+    #[error("the APNs topic (bundle id) is malformed")]
+    Topic,
+    #[error("the Web Push endpoint is not an https URL (of at most 2048 characters)")]
+    Endpoint,
+    #[error("p256dh is not a base64url uncompressed P-256 public key")]
+    P256dh,
+    #[error("auth is not a base64url 16-byte secret")]
+    Auth,
+}
+
 /// Tokens and subscription keys address one person's phone: shown shortened only.
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,4 +211,81 @@ pub enum Outcome {
     /// Permanent for this notification (bad request, too large, our credentials refused): do
     /// not retry it; the reason is for the logs.
     Rejected { reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_validated_before_they_are_stored() {
+        let fcm = |token: &str| Device::Fcm {
+            token: token.into(),
+        };
+        assert_eq!(fcm("dGVzdA:APA91b").validate(), Ok(()));
+        assert_eq!(fcm("").validate(), Err(DeviceError::Token));
+        assert_eq!(fcm("a b").validate(), Err(DeviceError::Token));
+        assert_eq!(
+            fcm(&"a".repeat(MAX_TOKEN + 1)).validate(),
+            Err(DeviceError::Token)
+        );
+        let apns = |token: &str, topic: &str| Device::Apns {
+            token: token.into(),
+            topic: topic.into(),
+            sandbox: false,
+        };
+        assert_eq!(apns("ab12", "org.natter.app").validate(), Ok(()));
+        assert_eq!(
+            apns("xyz", "org.natter.app").validate(),
+            Err(DeviceError::Token)
+        );
+        assert_eq!(
+            apns("ab12", "org natter").validate(),
+            Err(DeviceError::Topic)
+        );
+        let p256dh = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+        let web = |endpoint: &str, p256dh: &str, auth: &str| Device::WebPush {
+            endpoint: endpoint.into(),
+            p256dh: p256dh.into(),
+            auth: auth.into(),
+        };
+        let endpoint = "https://fcm.googleapis.com/fcm/send/abc";
+        assert_eq!(
+            web(endpoint, p256dh, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
+            Ok(())
+        );
+        assert_eq!(
+            web(endpoint, p256dh, "BTBZMqHH6r4Tts7J_aSIgg==").validate(),
+            Ok(())
+        );
+        assert_eq!(
+            web("http://push.example/x", p256dh, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
+            Err(DeviceError::Endpoint)
+        );
+        assert_eq!(
+            web("not a url", p256dh, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
+            Err(DeviceError::Endpoint)
+        );
+        let off_curve = format!("{}A", &p256dh[..p256dh.len() - 1]);
+        assert_eq!(
+            web(endpoint, &off_curve, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
+            Err(DeviceError::P256dh)
+        );
+        assert_eq!(
+            web(endpoint, "AAAA", "BTBZMqHH6r4Tts7J_aSIgg").validate(),
+            Err(DeviceError::P256dh)
+        );
+        assert_eq!(
+            web(endpoint, p256dh, "AAAA").validate(),
+            Err(DeviceError::Auth)
+        );
+    }
+
+    #[test]
+    fn debug_shows_devices_shortened() {
+        let device = Device::Fcm {
+            token: "0123456789abcdefSECRET".into(),
+        };
+        assert_eq!(format!("{device:?}"), "Fcm(0123456789ab…)");
+    }
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::Serialize;
@@ -18,7 +19,7 @@ use crate::ece::{self, MAX_PLAINTEXT};
 use crate::fit::fit;
 use crate::http::{retry_after, unix_now};
 use crate::jwt::{JwtKey, SignError};
-use crate::model::{Notification, Outcome, Urgency};
+use crate::model::{DeviceError, Notification, Outcome, Urgency};
 
 /// A VAPID JWT lives this long (RFC 8292 allows at most 24 hours)...
 const JWT_LIFETIME_S: u64 = 12 * 3600;
@@ -68,15 +69,9 @@ impl WebPushSender {
         auth: &str,
         notification: &Notification,
     ) -> Outcome {
-        let (Some(ua_public), Some(auth)) = (decode(p256dh), decode(auth)) else {
+        let Ok((url, ua_public, auth)) = subscription(endpoint, p256dh, auth) else {
             return Outcome::Unregistered;
         };
-        let Ok(url) = reqwest::Url::parse(endpoint) else {
-            return Outcome::Unregistered;
-        };
-        if url.scheme() != "https" || url.host_str().is_none() {
-            return Outcome::Unregistered;
-        }
         let Some(plaintext) = plaintext(notification) else {
             return Outcome::Rejected {
                 reason: "web push: the notification does not fit one record".into(),
@@ -197,6 +192,43 @@ fn plaintext(notification: &Notification) -> Option<Vec<u8>> {
             (body.len() <= MAX_PLAINTEXT).then_some(body)
         }
     }
+}
+
+/// The longest endpoint natter stores (push services' are under 300 characters).
+const MAX_ENDPOINT: usize = 2048;
+
+/// A subscription's endpoint, user agent public key and auth secret, checked: an `https` URL, an
+/// uncompressed point on P-256 (base64url), 16 bytes.
+pub(crate) fn subscription(
+    endpoint: &str,
+    p256dh: &str,
+    auth: &str,
+) -> Result<(reqwest::Url, Vec<u8>, Vec<u8>), DeviceError> {
+    if endpoint.len() > MAX_ENDPOINT {
+        return Err(DeviceError::Endpoint);
+    }
+    let url = reqwest::Url::parse(endpoint).map_err(|_| DeviceError::Endpoint)?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err(DeviceError::Endpoint);
+    }
+    let ua_public = decode(p256dh).ok_or(DeviceError::P256dh)?;
+    let probe = PrivateKey::generate(&ECDH_P256).map_err(|_| DeviceError::P256dh)?;
+    let on_curve = ua_public.len() == 65
+        && ua_public[0] == 4
+        && agreement::agree(
+            &probe,
+            UnparsedPublicKey::new(&ECDH_P256, &ua_public),
+            (),
+            |_| Ok(()),
+        )
+        .is_ok();
+    if !on_curve {
+        return Err(DeviceError::P256dh);
+    }
+    let auth = decode(auth)
+        .filter(|auth| auth.len() == 16)
+        .ok_or(DeviceError::Auth)?;
+    Ok((url, ua_public, auth))
 }
 
 /// Browsers hand out base64url without padding; some libraries add it.
