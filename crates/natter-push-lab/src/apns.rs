@@ -119,13 +119,14 @@ async fn send(
     } else {
         format!("/3/device/{token}")
     };
-    shared.lock().pushes.push(Pushed {
+    shared.record(Pushed {
         service: Service::Apns,
         device: token,
         path,
         headers: headers_of(&headers),
         payload,
         http2: true,
+        accepted_at: std::time::SystemTime::now(),
     });
     let id = random_bytes::<16>();
     let apns_id = format!(

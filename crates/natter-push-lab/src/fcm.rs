@@ -159,13 +159,14 @@ pub(crate) async fn send(
         );
     }
     let id = u64::from_be_bytes(random_bytes());
-    shared.lock().pushes.push(Pushed {
+    shared.record(Pushed {
         service: Service::Fcm,
         device: token,
         path: format!("/v1/projects/{project}/messages:send"),
         headers: headers_of(&headers),
         payload: message,
         http2: version == Version::HTTP_2,
+        accepted_at: std::time::SystemTime::now(),
     });
     axum::Json(json!({ "name": format!("projects/{project}/messages/{id}") })).into_response()
 }

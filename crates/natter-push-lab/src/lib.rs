@@ -90,6 +90,7 @@ impl Lab {
             token_lifetime: Mutex::new(Duration::from_secs(3600)),
             inner: Mutex::new(Inner::default()),
             release: tokio::sync::Notify::new(),
+            accepted: tokio::sync::watch::channel(0).0,
         });
         let router = Router::new()
             .route("/token", post(fcm::token))
@@ -217,6 +218,21 @@ impl Lab {
     /// Every accepted push, in order.
     pub fn pushes(&self) -> Vec<Pushed> {
         self.shared.lock().pushes.clone()
+    }
+
+    /// Waits until at least `count` pushes were accepted, at most `within`: all accepted pushes,
+    /// or `Err` with those that came when the time ran out.
+    pub async fn wait_for_pushes(
+        &self,
+        count: usize,
+        within: Duration,
+    ) -> Result<Vec<Pushed>, Vec<Pushed>> {
+        let mut accepted = self.shared.accepted.subscribe();
+        let reached = tokio::time::timeout(within, accepted.wait_for(|&n| n >= count)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(self.pushes()),
+            _ => Err(self.pushes()),
+        }
     }
 
     /// The accepted pushes to one device (token or endpoint), in order.

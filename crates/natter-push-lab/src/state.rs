@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::browser::BrowserKeys;
 use crate::keys::LabKeys;
@@ -30,6 +30,8 @@ pub struct Pushed {
     /// string when it is not JSON).
     pub payload: serde_json::Value,
     pub http2: bool,
+    /// When the lab accepted it (the bench measures commit-to-provider latency with it).
+    pub accepted_at: SystemTime,
 }
 
 /// One request the lab answered with an error of its own checks (not an injected fault).
@@ -87,6 +89,8 @@ pub(crate) struct Shared {
     pub token_lifetime: Mutex<Duration>,
     pub inner: Mutex<Inner>,
     pub release: Notify,
+    /// How many pushes were accepted so far (waiters watch it).
+    pub accepted: watch::Sender<usize>,
 }
 
 impl Shared {
@@ -94,6 +98,17 @@ impl Shared {
         self.inner
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Records an accepted push; its number (1-based).
+    pub fn record(&self, push: Pushed) -> usize {
+        let count = {
+            let mut inner = self.lock();
+            inner.pushes.push(push);
+            inner.pushes.len()
+        };
+        self.accepted.send_replace(count);
+        count
     }
 
     pub fn take_fault(&self, service: Service) -> Option<Fault> {

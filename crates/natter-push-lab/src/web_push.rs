@@ -92,19 +92,16 @@ pub(crate) async fn push(
             Err(reason) => return refuse(&shared, 400, &format!("undecryptable: {reason}")),
         }
     };
-    shared.lock().pushes.push(Pushed {
+    let number = shared.record(Pushed {
         service: Service::WebPush,
         device: endpoint,
         path: format!("/wp/{id}"),
         headers: headers_of(&headers),
         payload,
         http2: version == Version::HTTP_2,
+        accepted_at: std::time::SystemTime::now(),
     });
-    let location = format!(
-        "{}/message/{id}-{}",
-        shared.base_url,
-        shared.lock().pushes.len()
-    );
+    let location = format!("{}/message/{id}-{number}", shared.base_url);
     (StatusCode::CREATED, [("location", location)]).into_response()
 }
 

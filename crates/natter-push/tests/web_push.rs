@@ -157,3 +157,22 @@ async fn a_push_service_that_hangs_is_retried_later() {
         Outcome::Accepted
     );
 }
+
+#[tokio::test]
+async fn the_lab_lets_a_test_wait_for_pushes_without_sleeping() {
+    let s = setup().await;
+    let subscription = s.lab.subscribe();
+    let device = device(&subscription);
+    let waiting = s.lab.wait_for_pushes(2, Duration::from_secs(30));
+    let sending = async {
+        for _ in 0..2 {
+            assert_eq!(s.send(&device, &alert("hi")).await, Outcome::Accepted);
+        }
+    };
+    let (pushes, ()) = tokio::join!(waiting, sending);
+    let pushes = pushes.unwrap();
+    assert_eq!(pushes.len(), 2);
+    assert!(pushes[0].accepted_at <= pushes[1].accepted_at);
+    let short = s.lab.wait_for_pushes(3, Duration::from_millis(50)).await;
+    assert_eq!(short.unwrap_err().len(), 2);
+}
