@@ -25,6 +25,8 @@ use crate::model::{DeviceError, Notification, Outcome, Urgency};
 const JWT_LIFETIME_S: u64 = 12 * 3600;
 /// ...and is replaced when it has less than this left.
 const JWT_MARGIN_S: u64 = 3600;
+/// Push service origins whose JWT is kept (there are a handful of real push services).
+const MAX_ORIGINS: usize = 64;
 
 pub struct WebPushSender {
     client: reqwest::Client,
@@ -146,6 +148,13 @@ impl WebPushSender {
             sub: &self.subject,
         };
         let jwt = self.key.sign(None, &claims)?;
+        if jwts.len() >= MAX_ORIGINS {
+            // Endpoints come from browsers: bound what a flood of made-up origins can hold.
+            jwts.retain(|_, (_, exp)| *exp > now + JWT_MARGIN_S);
+            if jwts.len() >= MAX_ORIGINS {
+                jwts.clear();
+            }
+        }
         jwts.insert(origin.to_owned(), (jwt.clone(), exp));
         Ok(jwt)
     }
