@@ -104,3 +104,145 @@ async fn the_push_service_refuses_unknown_subscriptions_and_missing_vapid() {
     assert_eq!(answer.status().as_u16(), 404);
     assert!(lab.pushes().is_empty());
 }
+
+/// A JWT signed with one of the lab's P-256 keys (PKCS#8 PEM), made by hand.
+fn es256(pem: &str, kid: Option<&str>, claims: &Value) -> String {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(&der),
+    )
+    .unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn apns_checks_the_provider_token_age_and_how_often_it_changes() {
+    let lab = Lab::start().await.unwrap();
+    let client = client(&lab, false);
+    let keys = lab.keys();
+    let token = |iat: u64| {
+        es256(
+            &keys.apns_key_pem,
+            Some(&keys.apns_key_id),
+            &serde_json::json!({ "iss": keys.apns_team_id, "iat": iat }),
+        )
+    };
+    let push = |bearer: String| {
+        client
+            .post(format!("{}/3/device/ab12", lab.base_url()))
+            .bearer_auth(bearer)
+            .header("apns-topic", natter_push_lab::APNS_TOPIC)
+            .header("apns-push-type", "alert")
+            .body("{\"aps\":{\"alert\":\"hi\"}}")
+            .send()
+    };
+    let reason = |answer: reqwest::Response| async move {
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        (
+            status,
+            body["reason"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let now = now();
+    assert_eq!(
+        reason(push(token(now - 3700)).await.unwrap()).await,
+        (403, "ExpiredProviderToken".into())
+    );
+    assert_eq!(
+        reason(push(token(now + 600)).await.unwrap()).await,
+        (403, "InvalidProviderToken".into())
+    );
+    assert_eq!(push(token(now - 10)).await.unwrap().status().as_u16(), 200);
+    // A new token on the same connection minutes after the last: too many updates.
+    assert_eq!(
+        reason(push(token(now - 5)).await.unwrap()).await,
+        (429, "TooManyProviderTokenUpdates".into())
+    );
+    assert_eq!(push(token(now - 10)).await.unwrap().status().as_u16(), 200);
+    // Without the team as issuer, or without the key id, the signature alone is not enough.
+    let foreign = es256(
+        &keys.apns_key_pem,
+        Some(&keys.apns_key_id),
+        &serde_json::json!({ "iss": "OTHERTEAM1", "iat": now }),
+    );
+    assert_eq!(
+        reason(push(foreign).await.unwrap()).await,
+        (403, "InvalidProviderToken".into())
+    );
+    let no_kid = es256(
+        &keys.apns_key_pem,
+        None,
+        &serde_json::json!({ "iss": keys.apns_team_id, "iat": now }),
+    );
+    assert_eq!(
+        reason(push(no_kid).await.unwrap()).await,
+        (403, "InvalidProviderToken".into())
+    );
+    assert_eq!(lab.pushes().len(), 2);
+}
+
+#[tokio::test]
+async fn the_push_service_refuses_vapid_tokens_for_another_audience_or_over_24_hours() {
+    let lab = Lab::start().await.unwrap();
+    let client = client(&lab, false);
+    let subscription = lab.subscribe();
+    let keys = lab.keys();
+    let send = |claims: Value| {
+        let jwt = es256(&keys.vapid_key_pem, None, &claims);
+        client
+            .post(&subscription.endpoint)
+            .header(
+                "authorization",
+                format!("vapid t={jwt}, k={}", keys.vapid_public_key),
+            )
+            .header("ttl", "60")
+            .send()
+    };
+    let contact = "mailto:ops@natter.example";
+    let status = |claims: Value| async { send(claims).await.unwrap().status().as_u16() };
+    assert_eq!(
+        status(serde_json::json!({ "aud": lab.base_url(), "exp": now() + 3600, "sub": contact }))
+            .await,
+        201
+    );
+    assert_eq!(status(serde_json::json!({ "aud": "https://push.example", "exp": now() + 3600, "sub": contact })).await, 401);
+    assert_eq!(
+        status(
+            serde_json::json!({ "aud": lab.base_url(), "exp": now() + 25 * 3600, "sub": contact })
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        status(serde_json::json!({ "aud": lab.base_url(), "exp": now() - 120, "sub": contact }))
+            .await,
+        401
+    );
+    assert_eq!(
+        status(serde_json::json!({ "aud": lab.base_url(), "exp": now() + 3600 })).await,
+        401
+    );
+    assert_eq!(
+        lab.pushes().len(),
+        1,
+        "a push without payload is accepted as such"
+    );
+}

@@ -172,3 +172,18 @@ async fn a_sender_with_another_key_is_refused() {
     );
     assert!(s.lab.pushes().is_empty());
 }
+
+#[tokio::test]
+async fn expired_twice_in_a_row_is_retried_later_not_looped() {
+    let s = setup().await;
+    s.lab.fail_next(Service::Apns, 2, 403, None);
+    assert_eq!(
+        s.send(&apns(TOKEN, false), &alert("hi")).await,
+        Outcome::Retry { after: None }
+    );
+    assert_eq!(
+        s.send(&apns(TOKEN, false), &alert("hi")).await,
+        Outcome::Accepted
+    );
+    assert_eq!(s.lab.pushes().len(), 1);
+}
