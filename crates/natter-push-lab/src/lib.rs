@@ -220,8 +220,19 @@ impl Lab {
         self.shared.lock().pushes.clone()
     }
 
-    /// Waits until at least `count` pushes were accepted, at most `within`: all accepted pushes,
-    /// or `Err` with those that came when the time ran out.
+    /// Hands over the pushes recorded so far and forgets them (a long bench run keeps its memory
+    /// bounded this way); [`Lab::accepted`] still counts them.
+    pub fn take_pushes(&self) -> Vec<Pushed> {
+        std::mem::take(&mut self.shared.lock().pushes)
+    }
+
+    /// How many pushes were accepted since the start.
+    pub fn accepted(&self) -> usize {
+        self.shared.lock().accepted_total
+    }
+
+    /// Waits until at least `count` pushes were accepted since the start, at most `within`: the
+    /// recorded pushes, or `Err` with them when the time ran out.
     pub async fn wait_for_pushes(
         &self,
         count: usize,

@@ -70,6 +70,8 @@ pub(crate) struct ProviderToken {
 #[derive(Default)]
 pub(crate) struct Inner {
     pub pushes: Vec<Pushed>,
+    /// Accepted since the start, including pushes already taken.
+    pub accepted_total: usize,
     pub refusals: Vec<Refusal>,
     pub faults: HashMap<Service, VecDeque<Fault>>,
     pub unregistered: HashSet<String>,
@@ -105,7 +107,8 @@ impl Shared {
         let count = {
             let mut inner = self.lock();
             inner.pushes.push(push);
-            inner.pushes.len()
+            inner.accepted_total += 1;
+            inner.accepted_total
         };
         self.accepted.send_replace(count);
         count

@@ -196,3 +196,21 @@ async fn a_sender_with_another_key_is_refused() {
         "{refusals:?}"
     );
 }
+
+#[tokio::test]
+async fn taken_pushes_are_forgotten_but_still_counted() {
+    let s = setup().await;
+    for _ in 0..3 {
+        assert_eq!(s.send(&fcm("tok-1"), &alert("hi")).await, Outcome::Accepted);
+    }
+    assert_eq!(s.lab.take_pushes().len(), 3);
+    assert!(s.lab.pushes().is_empty());
+    assert_eq!(s.send(&fcm("tok-1"), &alert("hi")).await, Outcome::Accepted);
+    assert_eq!(s.lab.accepted(), 4);
+    let waited = s
+        .lab
+        .wait_for_pushes(4, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(waited.len(), 1);
+}
