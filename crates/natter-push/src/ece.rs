@@ -32,8 +32,12 @@ pub enum EceError {
     Crypto,
 }
 
+/// Padding rounds the record up to a multiple of this, so the push service sees the length of a
+/// message only to this precision (RFC 8291 §4, RFC 8188 §2).
+pub const PAD_TO: usize = 256;
+
 /// Encrypts `plaintext` for the subscription (`ua_public` 65 bytes, `auth_secret` 16 bytes) with
-/// a new key pair and salt: the request body of one push.
+/// a new key pair and salt, padded to a multiple of [`PAD_TO`]: the request body of one push.
 pub fn encrypt(
     plaintext: &[u8],
     ua_public: &[u8],
@@ -43,12 +47,18 @@ pub fn encrypt(
     let mut salt = [0u8; 16];
     rng.fill(&mut salt).map_err(|_| EceError::Crypto)?;
     let key = PrivateKey::generate(&ECDH_P256).map_err(|_| EceError::Crypto)?;
-    encrypt_with(plaintext, ua_public, auth_secret, &key, &salt)
+    let padded = (plaintext.len() + 1)
+        .next_multiple_of(PAD_TO)
+        .min(MAX_PLAINTEXT + 1);
+    let padding = padded.saturating_sub(plaintext.len() + 1);
+    encrypt_with(plaintext, padding, ua_public, auth_secret, &key, &salt)
 }
 
-/// [`encrypt`] with a given application server key and salt (RFC 8291 Appendix A uses fixed ones).
+/// [`encrypt`] with a given padding length, application server key and salt (RFC 8291
+/// Appendix A uses fixed ones and no padding).
 pub fn encrypt_with(
     plaintext: &[u8],
+    padding: usize,
     ua_public: &[u8],
     auth_secret: &[u8],
     as_private: &PrivateKey,
@@ -60,8 +70,8 @@ pub fn encrypt_with(
     if auth_secret.len() != 16 {
         return Err(EceError::BadAuthSecret);
     }
-    if plaintext.len() > MAX_PLAINTEXT {
-        return Err(EceError::TooLarge(plaintext.len()));
+    if plaintext.len() + padding > MAX_PLAINTEXT {
+        return Err(EceError::TooLarge(plaintext.len() + padding));
     }
     let as_public = as_private
         .compute_public_key()
@@ -88,9 +98,10 @@ pub fn encrypt_with(
     body.extend_from_slice(&RECORD_SIZE.to_be_bytes());
     body.push(65);
     body.extend_from_slice(as_public);
-    let mut record = Vec::with_capacity(plaintext.len() + 1 + TAG_LEN);
+    let mut record = Vec::with_capacity(plaintext.len() + 1 + padding + TAG_LEN);
     record.extend_from_slice(plaintext);
-    record.push(2); // the last record's padding delimiter, no padding after it
+    record.push(2); // the last record's padding delimiter, then zeros
+    record.resize(plaintext.len() + 1 + padding, 0);
     let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &cek).map_err(|_| EceError::Crypto)?);
     let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| EceError::Crypto)?;
     key.seal_in_place_append_tag(nonce, Aad::empty(), &mut record)
@@ -143,6 +154,7 @@ mod tests {
         let salt: [u8; 16] = b64("DGv6ra1nlYgDCS1FRnbzlw").try_into().unwrap();
         let body = encrypt_with(
             b"When I grow up, I want to be a watermelon",
+            0,
             &b64("BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"),
             &b64("BTBZMqHH6r4Tts7J_aSIgg"),
             &as_private,
@@ -177,6 +189,14 @@ mod tests {
         );
         let body = encrypt(&big[1..], ua_public, &[0; 16]).unwrap();
         assert_eq!(body.len(), RECORD_SIZE as usize);
+        let short = encrypt(b"x", ua_public, &[0; 16]).unwrap();
+        let longer = encrypt(&[b'y'; 200], ua_public, &[0; 16]).unwrap();
+        assert_eq!(
+            short.len(),
+            HEADER_LEN + PAD_TO + TAG_LEN,
+            "lengths hidden in 256-byte steps"
+        );
+        assert_eq!(short.len(), longer.len());
         let mut off_curve = ua_public.to_vec();
         off_curve[64] ^= 1;
         assert_eq!(
