@@ -117,7 +117,7 @@ impl ApnsSender {
             {
                 Ok(response) => response,
                 Err(err) => {
-                    tracing::warn!(error = %err, "apns send failed");
+                    tracing::warn!(error = %err.without_url(), "apns send failed");
                     return Outcome::Retry { after: None };
                 }
             };

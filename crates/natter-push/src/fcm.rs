@@ -72,7 +72,7 @@ impl FcmSender {
             {
                 Ok(response) => response,
                 Err(err) => {
-                    tracing::warn!(error = %err, "fcm send failed");
+                    tracing::warn!(error = %err.without_url(), "fcm send failed");
                     return Outcome::Retry { after: None };
                 }
             };

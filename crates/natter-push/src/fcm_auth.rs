@@ -152,13 +152,13 @@ impl AccessTokens {
             .send()
             .await
             .map_err(|err| {
-                tracing::warn!(error = %err, "fcm oauth token exchange failed");
+                tracing::warn!(error = %err.without_url(), "fcm oauth token exchange failed");
                 Outcome::Retry { after: None }
             })?;
         let status = response.status();
         if status.is_success() {
             let answer: Answer = response.json().await.map_err(|err| {
-                tracing::warn!(error = %err, "fcm oauth token answer unreadable");
+                tracing::warn!(error = %err.without_url(), "fcm oauth token answer unreadable");
                 Outcome::Retry { after: None }
             })?;
             return Ok(Cached {

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::collapse::web_push_topic;
 use crate::config::{ConfigError, WebPushConfig, file_error, read_file};
-use crate::ece::{self, MAX_PLAINTEXT};
+use crate::ece::{self, EceError, MAX_PLAINTEXT};
 use crate::fit::fit;
 use crate::http::{retry_after, unix_now};
 use crate::jwt::{JwtKey, SignError};
@@ -82,7 +82,13 @@ impl WebPushSender {
         let body = match ece::encrypt(&plaintext, &ua_public, &auth) {
             Ok(body) => body,
             // A subscription whose keys cannot be used will never receive anything.
-            Err(_) => return Outcome::Unregistered,
+            Err(EceError::BadPublicKey | EceError::BadAuthSecret) => return Outcome::Unregistered,
+            Err(err @ EceError::TooLarge(_)) => {
+                return Outcome::Rejected {
+                    reason: format!("web push: {err}"),
+                };
+            }
+            Err(EceError::Crypto) => return Outcome::Retry { after: None },
         };
         let origin = url.origin().ascii_serialization();
         let jwt = match self.jwt(&origin) {
@@ -115,7 +121,7 @@ impl WebPushSender {
         {
             Ok(response) => response,
             Err(err) => {
-                tracing::warn!(error = %err, "web push send failed");
+                tracing::warn!(error = %err.without_url(), "web push send failed");
                 return Outcome::Retry { after: None };
             }
         };
