@@ -38,6 +38,13 @@ impl ApnsSender {
                 "push.apns: key_id and team_id are required with key_file".into(),
             ));
         }
+        if !(20 * 60..60 * 60).contains(&config.token_refresh_s) {
+            return Err(ConfigError::Invalid(
+                "push.apns.token_refresh_s must be at least 1200 (APNs refuses new tokens more \
+                 often) and under 3600 (it refuses older ones)"
+                    .into(),
+            ));
+        }
         let pem = read_file(&config.key_file)?;
         let key = JwtKey::es256(&pem).map_err(|err| file_error(&config.key_file, err))?;
         Ok(Self {

@@ -61,6 +61,15 @@ async fn key_files_are_checked_at_start_and_errors_name_them() {
         Err(ConfigError::Invalid(_))
     ));
 
+    for refresh in [60, 3600] {
+        let mut too_often_or_late = good.clone();
+        too_often_or_late.apns.token_refresh_s = refresh;
+        assert!(matches!(
+            Pusher::from_config(&too_often_or_late),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
     let mut bad_subject = good.clone();
     bad_subject.web_push.subject = "push@natter.example".into();
     assert!(matches!(
