@@ -22,6 +22,7 @@ mod web_push;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +66,7 @@ pub struct Lab {
     shared: Arc<Shared>,
     ca_pem: String,
     server: JoinHandle<()>,
+    connections: Arc<AtomicU64>,
 }
 
 impl Drop for Lab {
@@ -99,11 +101,18 @@ impl Lab {
             .route("/sandbox/3/device/{token}", post(apns::sandbox))
             .route("/wp/{id}", post(web_push::push))
             .with_state(shared.clone());
-        let server = tokio::spawn(tls::serve(listener, certs.server, router));
+        let connections = Arc::new(AtomicU64::new(0));
+        let server = tokio::spawn(tls::serve(
+            listener,
+            certs.server,
+            router,
+            connections.clone(),
+        ));
         Ok(Lab {
             shared,
             ca_pem: certs.ca_pem,
             server,
+            connections,
         })
     }
 
@@ -260,6 +269,12 @@ impl Lab {
     /// The requests the lab's own checks refused.
     pub fn refusals(&self) -> Vec<Refusal> {
         self.shared.lock().refusals.clone()
+    }
+
+    /// How many TCP connections were accepted (APNs asks providers to keep theirs open rather
+    /// than connect per push).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// How many OAuth token exchanges succeeded.

@@ -3,6 +3,7 @@
 //! or HTTP/1.1, tagging each request with its connection (APNs tracks tokens per connection).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use hyper::body::Incoming;
@@ -64,7 +65,12 @@ pub(crate) fn certs() -> Result<Certs, String> {
 }
 
 /// Serves `router` on every connection until the task is aborted (which ends the connections).
-pub(crate) async fn serve(listener: TcpListener, config: Arc<ServerConfig>, router: Router) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    router: Router,
+    connections_made: Arc<AtomicU64>,
+) {
     let acceptor = TlsAcceptor::from(config);
     let mut connections = JoinSet::new();
     let mut next_id = 0u64;
@@ -73,6 +79,7 @@ pub(crate) async fn serve(listener: TcpListener, config: Arc<ServerConfig>, rout
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 next_id += 1;
+                connections_made.store(next_id, Ordering::Relaxed);
                 let id = ConnectionId(next_id);
                 let acceptor = acceptor.clone();
                 let router = router.clone();

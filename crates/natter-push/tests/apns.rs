@@ -187,3 +187,22 @@ async fn expired_twice_in_a_row_is_retried_later_not_looped() {
     );
     assert_eq!(s.lab.pushes().len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_pushes_share_one_http2_connection_and_one_provider_token() {
+    let s = setup().await;
+    let device = apns(TOKEN, false);
+    let notification = alert("hi");
+    let sends = (0..50).map(|_| s.pusher.send(&device, &notification));
+    let outcomes = futures_util::future::join_all(sends).await;
+    assert!(
+        outcomes.iter().all(|outcome| *outcome == Outcome::Accepted),
+        "{outcomes:?}"
+    );
+    assert_eq!(s.lab.apns_tokens_seen(), 1);
+    assert_eq!(s.lab.connections(), 1, "multiplexed over one connection");
+    for _ in 0..5 {
+        assert_eq!(s.send(&device, &notification).await, Outcome::Accepted);
+    }
+    assert_eq!(s.lab.connections(), 1, "kept open between pushes");
+}
