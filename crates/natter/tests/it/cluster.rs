@@ -82,6 +82,7 @@ fn config_file() -> &'static Path {
 /// Environment that points a cluster at a PostgreSQL database of its own, `natter_e2e_<name>`
 /// (created and migrated here): for a test whose settings act on every row of the database (a
 /// collector told to delete what other tests' files are), which must not reach the shared one.
+#[allow(dead_code)] // Only the e2e suite (media_collect.rs) uses it; tests/faults includes this file too.
 pub fn own_database(name: &str) -> Vec<(&'static str, String)> {
     let file = config_file();
     let postgres = var(
