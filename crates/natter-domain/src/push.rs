@@ -15,7 +15,7 @@ use crate::ids::{SessionId, UserId};
 use crate::ports::StoreResult;
 
 /// Where a push goes, by provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PushTarget {
     /// Firebase Cloud Messaging (Android, and browsers through FCM): a registration token.
     Fcm { token: String },
@@ -33,6 +33,29 @@ pub enum PushTarget {
         p256dh: String,
         auth: String,
     },
+}
+
+/// Tokens and subscription keys address one person's phone: logs show them shortened.
+impl std::fmt::Debug for PushTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn short(value: &str) -> String {
+            let head: String = value.chars().take(12).collect();
+            if head.len() < value.len() {
+                format!("{head}…")
+            } else {
+                head
+            }
+        }
+        match self {
+            Self::Fcm { token } => write!(f, "Fcm({})", short(token)),
+            Self::Apns {
+                token,
+                topic,
+                sandbox,
+            } => write!(f, "Apns({}, {topic}, sandbox: {sandbox})", short(token)),
+            Self::WebPush { endpoint, .. } => write!(f, "WebPush({})", short(endpoint)),
+        }
+    }
 }
 
 /// The providers, as stored and shown.
@@ -70,6 +93,8 @@ pub const ENDPOINT_MAX: usize = 2048;
 pub const APNS_TOPIC_MAX: usize = 255;
 
 fn base64url_len(value: &str) -> Option<usize> {
+    // Browsers give no padding; some libraries add it.
+    let value = value.trim_end_matches('=');
     let valid = value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -375,6 +400,14 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_addresses_shortened() {
+        let device = PushTarget::Fcm {
+            token: "0123456789abcdefSECRET".into(),
+        };
+        assert_eq!(format!("{device:?}"), "Fcm(0123456789ab…)");
+    }
+
+    #[test]
     fn addresses_are_checked() {
         let good = [
             PushTarget::Fcm {
@@ -386,6 +419,11 @@ mod tests {
                 sandbox: true,
             },
             web("https://push.example.net/wpush/v2/abc", P256DH, AUTH),
+            web(
+                "https://push.example.net/x",
+                P256DH,
+                "BTBZMqHH6r4Tts7J_aSIgg==",
+            ),
         ];
         for target in good {
             assert!(target.clone().validate().is_ok(), "{target:?}");

@@ -18,7 +18,7 @@ use crate::fcm::apns_expiration;
 use crate::fit::fit;
 use crate::http::{retry_after, unix_now};
 use crate::jwt::{JwtKey, SignError};
-use crate::model::{Alert, Notification, Outcome, Urgency, Withdraw, valid_apns_token};
+use crate::model::{Alert, Notification, Outcome, Urgency, Withdraw};
 
 /// The largest payload APNs takes for alert and background pushes.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
@@ -258,6 +258,11 @@ fn withdraw_payload(withdraw: &Withdraw) -> Value {
         "conversation_id": withdraw.conversation_id,
         "read_seq": withdraw.read_seq,
     })
+}
+
+/// A device token as APNs issues them: hex, 64 characters today (registration checks the same).
+fn valid_apns_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 200 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! natter's push senders: one [`Pusher`] that sends a [`Notification`] to a [`Device`] through
+//! natter's push senders: one [`Pusher`] that sends a [`Notification`] to a [`PushTarget`] through
 //! FCM (HTTP v1), APNs (HTTP/2, token auth) or Web Push (RFC 8030 + 8291 + 8292), and says what
 //! the provider's answer means as an [`Outcome`]. Retrying, backing off and pruning devices are
 //! the caller's (the notifier's outbox drain); this crate classifies every documented answer so
@@ -24,13 +24,15 @@ use async_trait::async_trait;
 pub use apns::ApnsSender;
 pub use config::{ApnsConfig, ConfigError, FcmConfig, PushConfig, WebPushConfig};
 pub use fcm::FcmSender;
-pub use model::{Alert, Device, DeviceError, Notification, Outcome, Provider, Urgency, Withdraw};
+pub use model::{
+    Alert, DeviceError, Notification, Outcome, PushKind, PushTarget, Urgency, Withdraw,
+};
 pub use web_push::WebPushSender;
 
 /// Sends one notification to one device (the seam a notifier is tested through).
 #[async_trait]
 pub trait PushSender: Send + Sync {
-    async fn send(&self, device: &Device, notification: &Notification) -> Outcome;
+    async fn send(&self, device: &PushTarget, notification: &Notification) -> Outcome;
 }
 
 /// The three senders, each present when configured.
@@ -61,11 +63,11 @@ impl Pusher {
     }
 
     /// Whether devices of `provider` can be reached (registration refuses the others).
-    pub fn supports(&self, provider: Provider) -> bool {
+    pub fn supports(&self, provider: PushKind) -> bool {
         match provider {
-            Provider::Fcm => self.fcm.is_some(),
-            Provider::Apns => self.apns.is_some(),
-            Provider::WebPush => self.web_push.is_some(),
+            PushKind::Fcm => self.fcm.is_some(),
+            PushKind::Apns => self.apns.is_some(),
+            PushKind::WebPush => self.web_push.is_some(),
         }
     }
 
@@ -87,30 +89,30 @@ impl std::fmt::Debug for Pusher {
 
 #[async_trait]
 impl PushSender for Pusher {
-    async fn send(&self, device: &Device, notification: &Notification) -> Outcome {
-        let off = |provider: Provider| Outcome::Rejected {
+    async fn send(&self, device: &PushTarget, notification: &Notification) -> Outcome {
+        let off = |provider: PushKind| Outcome::Rejected {
             reason: format!("{} is not configured", provider.as_str()),
         };
         match device {
-            Device::Fcm { token } => match &self.fcm {
+            PushTarget::Fcm { token } => match &self.fcm {
                 Some(fcm) => fcm.send(token, notification).await,
-                None => off(Provider::Fcm),
+                None => off(PushKind::Fcm),
             },
-            Device::Apns {
+            PushTarget::Apns {
                 token,
                 topic,
                 sandbox,
             } => match &self.apns {
                 Some(apns) => apns.send(token, topic, *sandbox, notification).await,
-                None => off(Provider::Apns),
+                None => off(PushKind::Apns),
             },
-            Device::WebPush {
+            PushTarget::WebPush {
                 endpoint,
                 p256dh,
                 auth,
             } => match &self.web_push {
                 Some(web_push) => web_push.send(endpoint, p256dh, auth, notification).await,
-                None => off(Provider::WebPush),
+                None => off(PushKind::WebPush),
             },
         }
     }

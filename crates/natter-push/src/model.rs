@@ -1,84 +1,15 @@
-//! What natter pushes and where: a [`Device`] (one provider's address of one app install), a
+//! What natter pushes and where: a [`PushTarget`] (one provider's address of one app install, the
+//! domain's type, validated when registered), a
 //! [`Notification`] (an alert, or a silent withdraw), and the [`Outcome`] every provider answer
 //! is classified into. The caller (the notifier) owns retries and device pruning; this crate only
 //! says which one each answer calls for.
 
 use std::time::Duration;
 
-/// One app install's push address, as the device registered it.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Device {
-    /// Android or a web app through Firebase: the FCM registration token.
-    Fcm { token: String },
-    /// iOS or macOS: the device token (hex), the app's bundle id (`apns-topic`), and whether the
-    /// token comes from the sandbox (development builds) or the production environment.
-    Apns {
-        token: String,
-        topic: String,
-        sandbox: bool,
-    },
-    /// A browser's `PushSubscription`: the push service URL, the user agent's P-256 public key
-    /// (`p256dh`, base64url, 65 bytes uncompressed) and its 16-byte auth secret (base64url).
-    WebPush {
-        endpoint: String,
-        p256dh: String,
-        auth: String,
-    },
-}
+pub use natter_domain::push::{PushKind, PushTarget};
 
-impl Device {
-    /// The provider this device is reached through.
-    pub fn provider(&self) -> Provider {
-        match self {
-            Device::Fcm { .. } => Provider::Fcm,
-            Device::Apns { .. } => Provider::Apns,
-            Device::WebPush { .. } => Provider::WebPush,
-        }
-    }
-}
-
-/// The longest FCM registration or APNs device token natter stores (today's are 64 to ~200
-/// characters).
-const MAX_TOKEN: usize = 4096;
-
-impl Device {
-    /// Whether this device can be pushed to at all: what device registration checks before
-    /// storing one. A device that fails it is `Unregistered` at send time.
-    pub fn validate(&self) -> Result<(), DeviceError> {
-        match self {
-            Device::Fcm { token } => {
-                if token.is_empty()
-                    || token.len() > MAX_TOKEN
-                    || token.chars().any(char::is_whitespace)
-                {
-                    return Err(DeviceError::Token);
-                }
-            }
-            Device::Apns { token, topic, .. } => {
-                if !valid_apns_token(token) {
-                    return Err(DeviceError::Token);
-                }
-                if topic.len() > 255 || topic.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(DeviceError::Topic);
-                }
-            }
-            Device::WebPush {
-                endpoint,
-                p256dh,
-                auth,
-            } => {
-                crate::web_push::subscription(endpoint, p256dh, auth)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-pub(crate) fn valid_apns_token(token: &str) -> bool {
-    !token.is_empty() && token.len() <= MAX_TOKEN && token.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Why a device cannot be pushed to.
+/// Why a Web Push subscription cannot be pushed to (checked again at send time: a key that is
+/// not a point on P-256 passes the shape check of registration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     #[error("the push token is empty, too long or malformed")]
@@ -91,49 +22,6 @@ pub enum DeviceError {
     P256dh,
     #[error("auth is not a base64url 16-byte secret")]
     Auth,
-}
-
-/// Tokens and subscription keys address one person's phone: shown shortened only.
-impl std::fmt::Debug for Device {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Device::Fcm { token } => write!(f, "Fcm({})", short(token)),
-            Device::Apns {
-                token,
-                topic,
-                sandbox,
-            } => {
-                write!(f, "Apns({}, {topic}, sandbox: {sandbox})", short(token))
-            }
-            Device::WebPush { endpoint, .. } => write!(f, "WebPush({})", short(endpoint)),
-        }
-    }
-}
-
-fn short(value: &str) -> String {
-    let head: String = value.chars().take(12).collect();
-    if head.len() < value.len() {
-        format!("{head}…")
-    } else {
-        head
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    Fcm,
-    Apns,
-    WebPush,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Fcm => "fcm",
-            Provider::Apns => "apns",
-            Provider::WebPush => "webpush",
-        }
-    }
 }
 
 /// What to push.
@@ -215,77 +103,29 @@ pub enum Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::DeviceError;
+    use crate::web_push::subscription;
 
+    /// What registration's shape check lets through and only a send can tell: a key that is
+    /// not a point on P-256.
     #[test]
-    fn devices_are_validated_before_they_are_stored() {
-        let fcm = |token: &str| Device::Fcm {
-            token: token.into(),
-        };
-        assert_eq!(fcm("dGVzdA:APA91b").validate(), Ok(()));
-        assert_eq!(fcm("").validate(), Err(DeviceError::Token));
-        assert_eq!(fcm("a b").validate(), Err(DeviceError::Token));
-        assert_eq!(
-            fcm(&"a".repeat(MAX_TOKEN + 1)).validate(),
-            Err(DeviceError::Token)
-        );
-        let apns = |token: &str, topic: &str| Device::Apns {
-            token: token.into(),
-            topic: topic.into(),
-            sandbox: false,
-        };
-        assert_eq!(apns("ab12", "org.natter.app").validate(), Ok(()));
-        assert_eq!(
-            apns("xyz", "org.natter.app").validate(),
-            Err(DeviceError::Token)
-        );
-        assert_eq!(
-            apns("ab12", "org natter").validate(),
-            Err(DeviceError::Topic)
-        );
+    fn subscriptions_are_checked_before_sending() {
         let p256dh = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
-        let web = |endpoint: &str, p256dh: &str, auth: &str| Device::WebPush {
-            endpoint: endpoint.into(),
-            p256dh: p256dh.into(),
-            auth: auth.into(),
-        };
+        let auth = "BTBZMqHH6r4Tts7J_aSIgg";
         let endpoint = "https://fcm.googleapis.com/fcm/send/abc";
-        assert_eq!(
-            web(endpoint, p256dh, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
-            Ok(())
-        );
-        assert_eq!(
-            web(endpoint, p256dh, "BTBZMqHH6r4Tts7J_aSIgg==").validate(),
-            Ok(())
-        );
-        assert_eq!(
-            web("http://push.example/x", p256dh, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
-            Err(DeviceError::Endpoint)
-        );
-        assert_eq!(
-            web("not a url", p256dh, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
-            Err(DeviceError::Endpoint)
-        );
-        let off_curve = format!("{}A", &p256dh[..p256dh.len() - 1]);
-        assert_eq!(
-            web(endpoint, &off_curve, "BTBZMqHH6r4Tts7J_aSIgg").validate(),
-            Err(DeviceError::P256dh)
-        );
-        assert_eq!(
-            web(endpoint, "AAAA", "BTBZMqHH6r4Tts7J_aSIgg").validate(),
-            Err(DeviceError::P256dh)
-        );
-        assert_eq!(
-            web(endpoint, p256dh, "AAAA").validate(),
-            Err(DeviceError::Auth)
-        );
-    }
-
-    #[test]
-    fn debug_shows_devices_shortened() {
-        let device = Device::Fcm {
-            token: "0123456789abcdefSECRET".into(),
+        let check = |endpoint: &str, p256dh: &str, auth: &str| {
+            subscription(endpoint, p256dh, auth).map(|_| ())
         };
-        assert_eq!(format!("{device:?}"), "Fcm(0123456789ab…)");
+        assert_eq!(check(endpoint, p256dh, auth), Ok(()));
+        assert_eq!(check(endpoint, p256dh, "BTBZMqHH6r4Tts7J_aSIgg=="), Ok(()));
+        assert_eq!(
+            check("http://push.example/x", p256dh, auth),
+            Err(DeviceError::Endpoint)
+        );
+        assert_eq!(check("not a url", p256dh, auth), Err(DeviceError::Endpoint));
+        let off_curve = format!("{}A", &p256dh[..p256dh.len() - 1]);
+        assert_eq!(check(endpoint, &off_curve, auth), Err(DeviceError::P256dh));
+        assert_eq!(check(endpoint, "AAAA", auth), Err(DeviceError::P256dh));
+        assert_eq!(check(endpoint, p256dh, "AAAA"), Err(DeviceError::Auth));
     }
 }

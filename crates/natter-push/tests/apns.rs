@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{alert, apns, setup, withdraw};
-use natter_push::{Device, Outcome, PushSender};
+use natter_push::{Outcome, PushSender, PushTarget};
 use natter_push_lab::Service;
 
 const TOKEN: &str = "5f3a9c0e1b2d4f6a8c0e1b2d4f6a8c0e1b2d4f6a8c0e1b2d4f6a8c0e1b2d4f6a";
@@ -135,7 +135,7 @@ async fn unregistered_and_malformed_tokens_are_reported_for_removal() {
         s.send(&apns("not-hex", false), &alert("hi")).await,
         Outcome::Unregistered
     );
-    let wrong_topic = Device::Apns {
+    let wrong_topic = PushTarget::Apns {
         token: "ab12".into(),
         topic: "com.example.other".into(),
         sandbox: false,

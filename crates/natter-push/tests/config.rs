@@ -4,13 +4,13 @@
 mod common;
 
 use common::{alert, config_for, fcm};
-use natter_push::{ConfigError, Outcome, Provider, PushConfig, PushSender, Pusher};
+use natter_push::{ConfigError, Outcome, PushConfig, PushKind, PushSender, Pusher};
 use natter_push_lab::Lab;
 
 #[tokio::test]
 async fn a_provider_without_keys_is_off_and_its_devices_are_refused() {
     let pusher = Pusher::from_config(&PushConfig::default()).unwrap();
-    for provider in [Provider::Fcm, Provider::Apns, Provider::WebPush] {
+    for provider in [PushKind::Fcm, PushKind::Apns, PushKind::WebPush] {
         assert!(!pusher.supports(provider));
     }
     assert_eq!(pusher.vapid_public_key(), None);
@@ -30,7 +30,7 @@ async fn key_files_are_checked_at_start_and_errors_name_them() {
     let files = lab.write_files(dir.path()).unwrap();
     let good = config_for(&lab, &files);
     let pusher = Pusher::from_config(&good).unwrap();
-    assert!(pusher.supports(Provider::Fcm) && pusher.supports(Provider::Apns));
+    assert!(pusher.supports(PushKind::Fcm) && pusher.supports(PushKind::Apns));
     assert_eq!(
         pusher.vapid_public_key(),
         Some(lab.keys().vapid_public_key.as_str())

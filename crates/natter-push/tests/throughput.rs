@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use common::{alert, apns, fcm, setup};
 use futures_util::StreamExt;
-use natter_push::{Device, Outcome, PushSender};
+use natter_push::{Outcome, PushSender, PushTarget};
 
 const PUSHES: usize = 2000;
 const IN_FLIGHT: usize = 64;
@@ -23,7 +23,7 @@ async fn pushes_per_second() {
         ("apns", apns("ab12", false)),
         (
             "webpush",
-            Device::WebPush {
+            PushTarget::WebPush {
                 endpoint: subscription.endpoint.clone(),
                 p256dh: subscription.p256dh.clone(),
                 auth: subscription.auth.clone(),

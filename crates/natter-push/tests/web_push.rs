@@ -5,11 +5,11 @@ mod common;
 use std::time::Duration;
 
 use common::{alert, setup, setup_with, withdraw};
-use natter_push::{Device, Outcome, PushSender};
+use natter_push::{Outcome, PushSender, PushTarget};
 use natter_push_lab::{Service, WebSubscription};
 
-fn device(subscription: &WebSubscription) -> Device {
-    Device::WebPush {
+fn device(subscription: &WebSubscription) -> PushTarget {
+    PushTarget::WebPush {
         endpoint: subscription.endpoint.clone(),
         p256dh: subscription.p256dh.clone(),
         auth: subscription.auth.clone(),
@@ -83,7 +83,7 @@ async fn throttling_and_outages_ask_for_a_retry_and_gone_subscriptions_for_remov
     assert_eq!(s.send(&device, &alert("hi")).await, Outcome::Accepted);
     s.lab.unregister(&subscription.endpoint);
     assert_eq!(s.send(&device, &alert("hi")).await, Outcome::Unregistered);
-    let unknown = Device::WebPush {
+    let unknown = PushTarget::WebPush {
         endpoint: format!("{}/wp/nobody", s.lab.base_url()),
         p256dh: subscription.p256dh.clone(),
         auth: subscription.auth.clone(),
@@ -124,13 +124,13 @@ async fn a_sender_with_another_vapid_key_is_refused() {
 async fn a_subscription_with_unusable_keys_is_reported_for_removal() {
     let s = setup().await;
     let subscription = s.lab.subscribe();
-    let broken = Device::WebPush {
+    let broken = PushTarget::WebPush {
         endpoint: subscription.endpoint.clone(),
         p256dh: "AAAA".into(),
         auth: subscription.auth.clone(),
     };
     assert_eq!(s.send(&broken, &alert("hi")).await, Outcome::Unregistered);
-    let plain_http = Device::WebPush {
+    let plain_http = PushTarget::WebPush {
         endpoint: subscription.endpoint.replace("https://", "http://"),
         p256dh: subscription.p256dh.clone(),
         auth: subscription.auth.clone(),

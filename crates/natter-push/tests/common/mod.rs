@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use natter_push::{
-    Alert, ApnsConfig, Device, FcmConfig, Notification, PushConfig, PushSender, Pusher, Urgency,
-    WebPushConfig, Withdraw,
+    Alert, ApnsConfig, FcmConfig, Notification, PushConfig, PushSender, PushTarget, Pusher,
+    Urgency, WebPushConfig, Withdraw,
 };
 use natter_push_lab::{APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC, Lab, LabFiles, LabKeys};
 use tempfile::TempDir;
@@ -19,7 +19,11 @@ pub struct Setup {
 }
 
 impl Setup {
-    pub async fn send(&self, device: &Device, notification: &Notification) -> natter_push::Outcome {
+    pub async fn send(
+        &self,
+        device: &PushTarget,
+        notification: &Notification,
+    ) -> natter_push::Outcome {
         self.pusher.send(device, notification).await
     }
 
@@ -97,14 +101,14 @@ pub fn withdraw() -> Notification {
     })
 }
 
-pub fn fcm(token: &str) -> Device {
-    Device::Fcm {
+pub fn fcm(token: &str) -> PushTarget {
+    PushTarget::Fcm {
         token: token.into(),
     }
 }
 
-pub fn apns(token: &str, sandbox: bool) -> Device {
-    Device::Apns {
+pub fn apns(token: &str, sandbox: bool) -> PushTarget {
+    PushTarget::Apns {
         token: token.into(),
         topic: APNS_TOPIC.into(),
         sandbox,
