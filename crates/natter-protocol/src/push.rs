@@ -55,7 +55,7 @@ pub struct WebPushSubscription {
     /// The push service's URL for this subscription (https).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 9, max_length = 2048, pattern = "^https://")
+        schema(min_length = 9, max_length = 2048, pattern = "^https://[!-.0-~][!-~]*$")
     )]
     pub endpoint: String,
     /// What browsers send (`null` or a time in milliseconds); accepted and not used: an expired

@@ -11,6 +11,7 @@ mod push;
 mod responses;
 #[cfg(test)]
 mod schema_limits;
+mod time_zones;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -53,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     // After the routes: it completes each operation's declared answers.
     utoipa::Modify::modify(&responses::TransportErrors, router.get_openapi_mut());
     utoipa::Modify::modify(&closed_variants::ClosedVariants, router.get_openapi_mut());
+    utoipa::Modify::modify(&time_zones::TimeZoneNames, router.get_openapi_mut());
     router
 }
 
