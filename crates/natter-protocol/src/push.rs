@@ -70,16 +70,17 @@ pub struct WebPushSubscription {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebPushKeys {
-    /// The subscription's P-256 public key (65 bytes, uncompressed).
+    /// The subscription's P-256 public key (65 bytes, uncompressed: 0x04 first, so `B` in
+    /// base64url).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 87, max_length = 88, pattern = "^[A-Za-z0-9_-]+=*$")
+        schema(min_length = 87, max_length = 88, pattern = "^B[A-Za-z0-9_-]{86}=?$")
     )]
     pub p256dh: String,
     /// The 16-byte authentication secret.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 22, max_length = 24, pattern = "^[A-Za-z0-9_-]+=*$")
+        schema(min_length = 22, max_length = 24, pattern = "^[A-Za-z0-9_-]{22}(==)?$")
     )]
     pub auth: String,
 }
