@@ -14,6 +14,7 @@ mod http_errors;
 mod idempotency;
 mod media;
 mod media_images;
+mod media_video;
 mod memory;
 mod messages;
 mod openapi;
