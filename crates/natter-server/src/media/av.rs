@@ -1,13 +1,13 @@
 //! Sounds and videos at upload completion (MP4, MOV, M4A, WebM/Matroska, Ogg/Opus, WAV, FLAC,
-//! MP3). Their container's headers give the duration and a video's coded size (`probe.rs`, no
-//! ffmpeg needed). With ffmpeg (`ffmpeg.rs`, optional), two more things happen:
+//! MP3). Their container's headers give the duration, a video's coded size and, in an MP4 or
+//! MOV, whether it is shown turned a quarter (`probe.rs`, no ffmpeg needed): `width` and
+//! `height` are as displayed. With ffmpeg (`ffmpeg.rs`, optional), two more things happen:
 //!
 //! - **A poster** for a video: one frame (10% in, at most 1 s; the first frame of a clip under
 //!   2 s), turned as displayed (ffmpeg applies the rotation matrix) and scaled down by ffmpeg to
 //!   fit the large thumbnail, becomes the video's thumbnails and ThumbHash (`thumbnail.rs`, as
-//!   for a picture). Its orientation also says whether the video is shown turned: `width` and
-//!   `height` are then swapped (a portrait phone video stores landscape frames and a 90°
-//!   matrix).
+//!   for a picture). Its orientation also says whether a video whose container has no matrix
+//!   is shown turned.
 //! - **Metadata stripped**: the file is remuxed (`-c copy`: no re-encoding, no quality lost) in
 //!   its own container without global, stream or chapter metadata and without data, subtitle,
 //!   attachment or cover-picture streams, into `<staging>/<id>.stripped`; that copy is hashed
@@ -69,21 +69,24 @@ impl FileService {
             .await
             .map_err(|e| io_error("media processing queue", e))?;
         let path = self.inner.staging.path(id);
+        let container = container_of(mime);
         let probe_path = path.clone();
-        let probed = tokio::task::spawn_blocking(move || probe::probe(&probe_path))
-            .await
-            .map_err(|e| io_error("media probing", e))?
-            .unwrap_or_default();
-        let (Some(ffmpeg), Some(container)) = (self.inner.ffmpeg.as_ref(), container_of(mime))
-        else {
+        let turnable = container.is_some_and(|c| c.has_matrix());
+        let probed = tokio::task::spawn_blocking(move || {
+            let probed = probe::probe(&probe_path).unwrap_or_default();
+            (probed, turnable && probe::quarter_turned(&probe_path))
+        })
+        .await
+        .map_err(|e| io_error("media probing", e))?;
+        let (Some(ffmpeg), Some(container)) = (self.inner.ffmpeg.as_ref(), container) else {
             let mut content = self.store_as_is(id, sha256, len, mime).await?;
-            content.media = media_info(&probed, None);
+            content.media = media_info(probed, None);
             return Ok(content);
         };
         let poster = if container.audio_only {
             None
         } else {
-            self.poster(ffmpeg, &path, container, probed.duration_ms, id)
+            self.poster(ffmpeg, &path, container, probed.0.duration_ms, id)
                 .await?
         };
         let stripped = self.inner.staging.stripped_path(id);
@@ -102,7 +105,7 @@ impl FileService {
         {
             tracing::warn!(%err, %id, "stripped copy not removed");
         }
-        content.media = media_info(&probed, poster);
+        content.media = media_info(probed, poster);
         Ok(content)
     }
 
@@ -250,28 +253,40 @@ fn render_poster(png: &[u8]) -> Option<(u32, u32, Vec<u8>, Vec<Rendered>)> {
     ))
 }
 
-/// Width and height as displayed: the coded size from the headers, swapped when the poster
-/// (turned by ffmpeg) is the other way round; the poster's own size when the headers say
-/// nothing and the poster was not scaled down.
+/// Width and height as displayed: the coded size from the headers, swapped when the track
+/// header turns it a quarter, or when the poster (turned by ffmpeg) is the other way round (a
+/// container without a matrix); the poster's own size when the headers say nothing and the
+/// poster was not scaled down.
 fn displayed(
     coded: (Option<u32>, Option<u32>),
+    quarter_turned: bool,
     poster: Option<(u32, u32)>,
 ) -> (Option<u32>, Option<u32>) {
-    match (coded, poster) {
+    let turned = if quarter_turned {
+        (coded.1, coded.0)
+    } else {
+        coded
+    };
+    match (turned, poster) {
         ((Some(w), Some(h)), Some((pw, ph))) if (w > h && pw < ph) || (w < h && pw > ph) => {
             (Some(h), Some(w))
         }
         ((None, None), Some((pw, ph))) if pw.max(ph) < ThumbnailSize::Large.max_side() => {
             (Some(pw), Some(ph))
         }
-        (coded, _) => coded,
+        (turned, _) => turned,
     }
 }
 
-/// What the file's record says of the sound or video; `None` when nothing is known.
-fn media_info(probed: &probe::Probed, poster: Option<Poster>) -> Option<MediaInfo> {
+/// What the file's record says of the sound or video (`probed`: the headers, and whether the
+/// track header turns it a quarter); `None` when nothing is known.
+fn media_info(
+    (probed, quarter_turned): (probe::Probed, bool),
+    poster: Option<Poster>,
+) -> Option<MediaInfo> {
     let (width, height) = displayed(
         (probed.width, probed.height),
+        quarter_turned,
         poster.as_ref().map(|p| (p.width, p.height)),
     );
     let info = MediaInfo {
@@ -299,24 +314,34 @@ mod tests {
     }
 
     #[test]
-    fn a_turned_poster_swaps_the_coded_size() {
+    fn a_quarter_turn_or_a_turned_poster_swaps_the_coded_size() {
         let coded = (Some(1920), Some(1080));
+        let portrait = (Some(1080), Some(1920));
         assert_eq!(
-            displayed(coded, Some((720, 1280))),
-            (Some(1080), Some(1920))
-        );
-        assert_eq!(displayed(coded, Some((1280, 720))), coded);
-        assert_eq!(displayed(coded, None), coded, "no ffmpeg: as coded");
-        assert_eq!(
-            displayed((Some(500), Some(500)), Some((500, 500))),
-            (Some(500), Some(500))
+            displayed(coded, true, None),
+            portrait,
+            "the matrix, no ffmpeg"
         );
         assert_eq!(
-            displayed((None, None), Some((240, 320))),
+            displayed(coded, true, Some((720, 1280))),
+            portrait,
+            "both agree"
+        );
+        assert_eq!(
+            displayed(coded, false, Some((720, 1280))),
+            portrait,
+            "no matrix"
+        );
+        assert_eq!(displayed(coded, false, Some((1280, 720))), coded);
+        assert_eq!(displayed(coded, false, None), coded);
+        let square = (Some(500), Some(500));
+        assert_eq!(displayed(square, false, Some((500, 500))), square);
+        assert_eq!(
+            displayed((None, None), false, Some((240, 320))),
             (Some(240), Some(320))
         );
         assert_eq!(
-            displayed((None, None), Some((720, 1280))),
+            displayed((None, None), false, Some((720, 1280))),
             (None, None),
             "scaled"
         );
@@ -343,11 +368,12 @@ mod tests {
 
     #[test]
     fn nothing_known_is_no_media_info() {
-        assert_eq!(media_info(&probe::Probed::default(), None), None);
+        assert_eq!(media_info((probe::Probed::default(), false), None), None);
         let probed = probe::Probed {
             duration_ms: Some(1500),
             ..Default::default()
         };
-        assert_eq!(media_info(&probed, None).unwrap().duration_ms, Some(1500));
+        let info = media_info((probed, false), None).unwrap();
+        assert_eq!(info.duration_ms, Some(1500));
     }
 }

@@ -53,6 +53,13 @@ pub struct Container {
     pub audio_only: bool,
 }
 
+impl Container {
+    /// An MP4, MOV or M4A: its track headers carry a display matrix (a rotation).
+    pub fn has_matrix(self) -> bool {
+        self.demuxer == "mov"
+    }
+}
+
 /// The container of a sniffed type natter remuxes (the types `probe.rs` reads), if any.
 pub fn container_of(mime: &str) -> Option<Container> {
     let (demuxer, muxer, audio_only) = match mime {

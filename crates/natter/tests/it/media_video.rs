@@ -4,7 +4,9 @@
 //! width and height), and what is served has lost its location and title (searched in the bytes
 //! and asked of ffprobe) but still plays; a sound loses its ID3 or Vorbis title; a "video" ffmpeg
 //! cannot read is still accepted, stored as it is without a poster; a `kill -9` after ffmpeg ran
-//! serves nothing half-made and the next `HEAD` completes the upload.
+//! serves nothing half-made and the next `HEAD` completes the upload. With `files.ffmpeg = ""` a
+//! portrait MOV is stored as it is, and still reports its displayed size (its track header's
+//! matrix).
 //!
 //! Needs `ffmpeg` and `ffprobe` on `PATH` (scripts/test installs them): without them each test
 //! says so and passes, except in CI (`CI=true`), where they must be there.
@@ -413,5 +415,30 @@ async fn media_video_kill_9_after_ffmpeg_serves_nothing_then_head_completes() {
         count_files(&root.join("objects")),
         2,
         "the thumbnail written before the kill was written again to the same object"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_video_without_ffmpeg_a_portrait_video_is_stored_as_is_with_its_displayed_size() {
+    if !embedded_only() || !ffmpeg_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mov = video(dir.path(), "portrait.mov", 90);
+    // ffmpeg made the test media; the server runs as on a machine without it.
+    let server = TestServer::spawn_with_env(&[], &[("NATTER__FILES__FFMPEG", "")]);
+    let files = Uploader::new(&server).await;
+    let view = upload(&files, &mov).await;
+    assert_eq!(view["mime"], "video/quicktime");
+    // The track header's matrix, read without ffmpeg.
+    assert_eq!(
+        (view["width"].as_u64(), view["height"].as_u64()),
+        (Some(240), Some(320))
+    );
+    assert!(view.get("thumbnails").is_none() && view.get("thumbhash").is_none());
+    assert_eq!(
+        view["sha256"].as_str().unwrap(),
+        sha256_hex(&mov),
+        "stored as uploaded"
     );
 }
