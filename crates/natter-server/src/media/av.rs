@@ -90,21 +90,23 @@ impl FileService {
                 .await?
         };
         let stripped = self.inner.staging.stripped_path(id);
-        let mut content = match ffmpeg.strip(&path, &stripped, container, len).await {
+        let stored = match ffmpeg.strip(&path, &stripped, container, len).await {
             Ok(()) => {
                 self.pause_for_tests().await;
-                self.store_file(&stripped, mime).await?
+                self.store_file(&stripped, mime).await
             }
             Err(failed) => {
                 tracing::warn!(%id, %mime, %failed, "metadata not stripped: stored as uploaded");
-                self.store_as_is(id, sha256, len, mime).await?
+                self.store_as_is(id, sha256, len, mime).await
             }
         };
+        // Whether or not it was stored (a partial copy of a failed run included).
         if let Err(err) = tokio::fs::remove_file(&stripped).await
             && err.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(%err, %id, "stripped copy not removed");
         }
+        let mut content = stored?;
         content.media = media_info(probed, poster);
         Ok(content)
     }
