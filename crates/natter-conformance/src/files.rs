@@ -5,8 +5,8 @@ use std::any::Any;
 use std::sync::Arc;
 
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore, MediaInfo,
-    NewUpload, Thumbnail, ThumbnailSize,
+    Collectable, CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore,
+    MediaInfo, NewUpload, ObjectHash, Pin, Thumbnail, ThumbnailSize,
 };
 use natter_domain::values::ClientMsgId;
 use natter_domain::{ConversationId, StoreError, UserId};
@@ -280,6 +280,232 @@ pub async fn stale_uploads_are_the_old_incomplete_ones(files: Files) {
     assert_eq!(limited.len(), 1);
 }
 
+/// A hash no other case uses (cases may share a database).
+fn fresh_hash() -> ObjectHash {
+    let mut hash = [0u8; 32];
+    hash[..16].copy_from_slice(UserId::new().0.as_bytes());
+    hash[16..].copy_from_slice(UserId::new().0.as_bytes());
+    hash
+}
+
+/// A complete file of `owner` whose content names `objects` (pinned first, as the file service
+/// does): the first is its bytes, the others its thumbnails.
+async fn complete_with(files: &Files, owner: UserId, objects: &[ObjectHash]) -> FileId {
+    let id = create(files, upload(owner, 10, T0)).await.id;
+    assert_eq!(
+        files.store.pin_objects(id, objects).await.unwrap(),
+        Pin::Pinned
+    );
+    let mut done = content(0);
+    done.sha256 = objects[0];
+    done.media = Some(MediaInfo {
+        thumbnails: objects[1..]
+            .iter()
+            .map(|hash| Thumbnail {
+                size: ThumbnailSize::Small,
+                sha256: *hash,
+                mime: "image/webp".into(),
+                width: 1,
+                height: 1,
+                bytes: 1,
+            })
+            .collect(),
+        ..MediaInfo::default()
+    });
+    files.store.complete(id, done).await.unwrap();
+    id
+}
+
+/// Which of `mine` the store lists as orphaned (other cases' objects are ignored).
+async fn orphaned_among(files: &Files, mine: &[ObjectHash]) -> Vec<ObjectHash> {
+    let mut orphaned: Vec<ObjectHash> = files
+        .store
+        .orphaned_objects(100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|hash| mine.contains(hash))
+        .collect();
+    orphaned.sort_unstable();
+    orphaned
+}
+
+/// Everything collectable: files completed at `T0 + 5` count as long unattached and long released.
+const EVERYTHING: Collectable = Collectable {
+    unattached_before_ms: T0 + 1_000,
+    released_before_ms: T0 + 1_000,
+};
+
+pub async fn an_object_is_deleted_only_once_nothing_pins_it(files: Files) {
+    let owner = UserId::new();
+    let (shared, own) = (fresh_hash(), fresh_hash());
+    let first = complete_with(&files, owner, &[own, shared]).await;
+    let second = complete_with(&files, owner, &[shared]).await;
+    assert!(orphaned_among(&files, &[shared, own]).await.is_empty());
+    assert!(
+        !files.store.begin_object_deletion(own).await.unwrap(),
+        "pinned"
+    );
+
+    // The first file goes: its own object is orphaned, the shared one is still pinned.
+    assert!(files.store.delete_file(first, EVERYTHING).await.unwrap());
+    assert_eq!(files.store.file(first).await.unwrap(), None);
+    assert_eq!(orphaned_among(&files, &[shared, own]).await, vec![own]);
+    assert!(!files.store.begin_object_deletion(shared).await.unwrap());
+    assert!(files.store.begin_object_deletion(own).await.unwrap());
+    // A collector that died here is finished by the next one: still listed, marked again.
+    assert_eq!(orphaned_among(&files, &[shared, own]).await, vec![own]);
+    assert!(files.store.begin_object_deletion(own).await.unwrap());
+
+    // While its bytes are being deleted, an upload with the same bytes cannot pin it...
+    let third = create(&files, upload(owner, 10, T0)).await.id;
+    assert_eq!(
+        files.store.pin_objects(third, &[own]).await.unwrap(),
+        Pin::BeingDeleted
+    );
+    // ...and once the deletion is over, it can (and writes the bytes anew).
+    files.store.end_object_deletion(own).await.unwrap();
+    assert!(orphaned_among(&files, &[shared, own]).await.is_empty());
+    assert_eq!(
+        files.store.pin_objects(third, &[own]).await.unwrap(),
+        Pin::Pinned
+    );
+    assert!(!files.store.begin_object_deletion(own).await.unwrap());
+
+    // Deleting an upload unpins its objects too.
+    files.store.delete_upload(third).await.unwrap();
+    assert_eq!(orphaned_among(&files, &[shared, own]).await, vec![own]);
+    // An object orphaned and then pinned again is not deleted (and is no longer listed).
+    let fourth = create(&files, upload(owner, 10, T0)).await.id;
+    files.store.pin_objects(fourth, &[own]).await.unwrap();
+    assert!(!files.store.begin_object_deletion(own).await.unwrap());
+    assert!(orphaned_among(&files, &[shared, own]).await.is_empty());
+    assert!(files.store.file(second).await.unwrap().is_some());
+}
+
+pub async fn pinning_needs_the_upload(files: Files) {
+    assert_eq!(
+        files
+            .store
+            .pin_objects(FileId::new(), &[fresh_hash()])
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn only_files_no_message_shows_are_collectable(files: Files) {
+    let owner = UserId::new();
+    let unattached = complete_with(&files, owner, &[fresh_hash()]).await;
+    let attached = complete_with(&files, owner, &[fresh_hash()]).await;
+    let pending = create(&files, upload(owner, 10, T0 - 100)).await.id;
+    let conversation = ConversationId::new();
+    let shown = reference(attached, conversation, owner, "m1");
+    files
+        .store
+        .add_references(std::slice::from_ref(&shown))
+        .await
+        .unwrap();
+    let collectable = |rule: Collectable| {
+        let files = &files;
+        async move {
+            let mut mine: Vec<FileId> = files
+                .store
+                .collectable_files(rule, 100_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|id| [unattached, attached, pending].contains(id))
+                .collect();
+            mine.sort();
+            mine
+        }
+    };
+    // Completed at T0 + 5: unattached since then.
+    let young = Collectable {
+        unattached_before_ms: T0 + 5,
+        released_before_ms: T0 + 1_000,
+    };
+    assert_eq!(collectable(young).await, vec![]);
+    assert!(!files.store.delete_file(unattached, young).await.unwrap());
+    assert_eq!(collectable(EVERYTHING).await, vec![unattached]);
+
+    // Released at T0 + 20: collectable once the retention before T0 + 20 is over.
+    files
+        .store
+        .release_references(conversation, owner, &shown.client_msg_id, T0 + 20)
+        .await
+        .unwrap();
+    let retained = Collectable {
+        unattached_before_ms: T0 + 1_000,
+        released_before_ms: T0 + 20,
+    };
+    assert_eq!(collectable(retained).await, vec![unattached]);
+    assert!(!files.store.delete_file(attached, retained).await.unwrap());
+    let mut both = vec![unattached, attached];
+    both.sort();
+    assert_eq!(collectable(EVERYTHING).await, both);
+
+    // Attached again before the collector got to it: it stays.
+    let again = reference(attached, conversation, owner, "m2");
+    files.store.add_references(&[again]).await.unwrap();
+    assert!(!files.store.delete_file(attached, EVERYTHING).await.unwrap());
+    assert!(files.store.file(attached).await.unwrap().is_some());
+    assert_eq!(
+        files.store.showing_conversations(attached).await.unwrap(),
+        vec![conversation]
+    );
+    // Collected: the file, and its references with it.
+    assert!(
+        files
+            .store
+            .delete_file(unattached, EVERYTHING)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !files
+            .store
+            .delete_file(unattached, EVERYTHING)
+            .await
+            .unwrap()
+    );
+    assert_eq!(files.store.file(unattached).await.unwrap(), None);
+    // Nothing shows a deleted file, and it cannot be attached any more.
+    assert_eq!(
+        files
+            .store
+            .add_references(&[reference(unattached, conversation, owner, "m3")])
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        files.store.showing_conversations(unattached).await.unwrap(),
+        vec![]
+    );
+    // An incomplete upload is never a collectable file (stale_uploads is its collector).
+    assert!(!files.store.delete_file(pending, EVERYTHING).await.unwrap());
+}
+
+pub async fn references_to_a_missing_file_record_nothing(files: Files) {
+    let owner = UserId::new();
+    let file = create(&files, upload(owner, 10, T0)).await.id;
+    let conversation = ConversationId::new();
+    assert_eq!(
+        files
+            .store
+            .add_references(&[
+                reference(file, conversation, owner, "m1"),
+                reference(FileId::new(), conversation, owner, "m1"),
+            ])
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        files.store.showing_conversations(file).await.unwrap(),
+        vec![]
+    );
+}
+
 /// Some spread between cases that share a database.
 fn rand_small() -> u16 {
     let id = UserId::new().0;
@@ -304,6 +530,10 @@ macro_rules! files_conformance_suite {
                 concurrent_uploads_never_pass_the_quota,
                 only_incomplete_uploads_are_deleted,
                 stale_uploads_are_the_old_incomplete_ones,
+                an_object_is_deleted_only_once_nothing_pins_it,
+                pinning_needs_the_upload,
+                only_files_no_message_shows_are_collectable,
+                references_to_a_missing_file_record_nothing,
             );
         }
     };

@@ -33,6 +33,7 @@ pub mod conversations;
 pub mod files;
 pub mod messages;
 pub mod presence;
+pub mod push;
 pub mod support;
 pub mod sync;
 

@@ -117,6 +117,19 @@ pub struct FileContent {
     pub media: Option<MediaInfo>,
 }
 
+impl FileContent {
+    /// Every object the content names (the bytes and the thumbnails), sorted, each once.
+    pub fn objects(&self) -> Vec<ObjectHash> {
+        let thumbnails = self.media.iter().flat_map(|m| &m.thumbnails);
+        let mut objects: Vec<ObjectHash> = std::iter::once(self.sha256)
+            .chain(thumbnails.map(|t| t.sha256))
+            .collect();
+        objects.sort_unstable();
+        objects.dedup();
+        objects
+    }
+}
+
 /// What a client needs to lay out and preview a picture, a video or a sound before fetching it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -260,6 +273,31 @@ pub struct FileReference {
     pub at_ms: i64,
 }
 
+/// A content hash naming one object in the object store. Objects are shared: files with the same
+/// bytes (and the same thumbnails) name the same object.
+pub type ObjectHash = [u8; 32];
+
+/// The answer to [`FileStore::pin_objects`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin {
+    /// The objects stay until the file is deleted: the caller may now check whether they exist
+    /// and write those that do not.
+    Pinned,
+    /// One of them is being deleted by the collector: pinned nothing. Its bytes may be gone at
+    /// any moment; try again once the deletion is over (the object then has to be written anew).
+    BeingDeleted,
+}
+
+/// Which complete files the collector removes: no message shows them any more (no reference
+/// that is not released), and either no message ever did and they were completed before
+/// `unattached_before_ms`, or the last message showing them was deleted before
+/// `released_before_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collectable {
+    pub unattached_before_ms: i64,
+    pub released_before_ms: i64,
+}
+
 /// File metadata: who owns what, how large it is, what it turned out to be, and which
 /// conversations show it.
 #[async_trait]
@@ -282,6 +320,8 @@ pub trait FileStore: Send + Sync + 'static {
     /// The files among `ids` that exist, complete or not, in no particular order.
     async fn files(&self, ids: &[FileId]) -> StoreResult<Vec<FileRecord>>;
     /// Record references; one already recorded (same file and message) is left as it is.
+    /// `NotFound` (and nothing recorded) if one of the files does not exist: the collector may
+    /// have removed it since the caller read it.
     async fn add_references(&self, references: &[FileReference]) -> StoreResult<()>;
     /// The message (`sender`, `client_msg_id`) of `conversation` was deleted: its references no
     /// longer let anyone read its files. Releasing what is released or absent changes nothing.
@@ -294,6 +334,30 @@ pub trait FileStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Conversations with a reference to `file` that is not released.
     async fn showing_conversations(&self, file: FileId) -> StoreResult<Vec<ConversationId>>;
+
+    // Collection. Objects are content-addressed and shared, so the store keeps, per upload or
+    // file, which objects it uses (its pins), and deletes an object only once nothing pins it,
+    // under a protocol that cannot race with an upload reusing the same bytes: an upload pins
+    // its objects *before* it checks whether they exist, and the collector marks an unpinned
+    // object as being deleted (which makes pinning it fail) before it deletes the bytes.
+
+    /// Pin `objects` for upload `file` (idempotent), unless one is being deleted. Pins go with
+    /// the upload or file: deleting either unpins its objects.
+    async fn pin_objects(&self, file: FileId, objects: &[ObjectHash]) -> StoreResult<Pin>;
+    /// Complete files that `rule` says the collector may remove, at most `limit`.
+    async fn collectable_files(&self, rule: Collectable, limit: u32) -> StoreResult<Vec<FileId>>;
+    /// Delete complete file `id`, its references and its pins, if `rule` still says it is
+    /// collectable (checked atomically with the delete: a file attached meanwhile stays).
+    /// Whether it was deleted. Objects left without a pin become [`Self::orphaned_objects`].
+    async fn delete_file(&self, id: FileId, rule: Collectable) -> StoreResult<bool>;
+    /// Objects nothing pins any more (and those whose deletion was begun), at most `limit`.
+    async fn orphaned_objects(&self, limit: u32) -> StoreResult<Vec<ObjectHash>>;
+    /// Mark `object` as being deleted if nothing pins it (then the caller deletes its bytes and
+    /// calls [`Self::end_object_deletion`]); whether it was marked. Marking one already marked
+    /// says true again, so a collector that died mid-deletion is finished by the next.
+    async fn begin_object_deletion(&self, object: ObjectHash) -> StoreResult<bool>;
+    /// The bytes of `object` are gone: forget it, so it can be pinned (and written) again.
+    async fn end_object_deletion(&self, object: ObjectHash) -> StoreResult<()>;
 }
 
 #[cfg(test)]

@@ -46,6 +46,10 @@ uuid_id!(
     /// One logged-in device of a user; refresh tokens and access tokens belong to one session.
     SessionId
 );
+uuid_id!(
+    /// One device registered for push notifications (it belongs to a session).
+    DeviceId
+);
 
 /// A message's global id: milliseconds since [`MessageIdGenerator::EPOCH_MS`] in the top 41 bits,
 /// then 10 bits of node id, then a 12-bit per-millisecond counter.

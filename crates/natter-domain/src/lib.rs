@@ -12,6 +12,7 @@ pub mod limits;
 pub mod model;
 pub mod permissions;
 pub mod ports;
+pub mod push;
 pub mod values;
 
 pub use error::{BusError, DomainError, StoreError};

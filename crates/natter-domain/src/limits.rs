@@ -60,3 +60,6 @@ pub const LAST_SEEN_FLUSH_MS: u64 = 2_000;
 pub const FILE_NAME_MAX_BYTES: usize = 255;
 /// Stale uploads the collector removes per pass, so one pass never holds the store for long.
 pub const FILE_COLLECT_BATCH: u32 = 100;
+/// Push devices a user may have; registering one more unregisters the oldest (reinstalled apps
+/// leave dead tokens behind, which must not lock a user out).
+pub const PUSH_DEVICES_MAX: u32 = 20;

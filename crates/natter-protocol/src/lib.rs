@@ -6,11 +6,13 @@
 //! rejected (`deny_unknown_fields`), so a typo is an error rather than a silent no-op.
 
 pub mod ack;
+pub mod push;
 pub mod rest;
 mod whole;
 pub mod ws;
 
 pub use ack::Ack;
+pub use push::*;
 pub use rest::*;
 pub use ws::*;
 

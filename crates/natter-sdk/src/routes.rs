@@ -4,10 +4,11 @@
 use natter_protocol::{
     AddMemberRequest, AuthTokens, ChangePasswordRequest, ConversationList, ConversationListQuery,
     ConversationSummaryView, ConversationView, CreateDirectRequest, CreateGroupRequest,
-    CursorRequest, EditMessageRequest, HistoryParams, LoginRequest, MemberList, MemberView,
-    MessagePage, MessageView, MuteRequest, RegisterRequest, SendMessageRequest, SessionList,
-    SyncQuery, SyncView, UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest,
-    UserList, UserSearchQuery, UserView,
+    CursorRequest, DeviceList, DeviceView, EditMessageRequest, HistoryParams, LoginRequest,
+    MemberList, MemberView, MessagePage, MessageView, MuteRequest, NotificationSettingsBody,
+    RegisterDeviceRequest, RegisterRequest, SendMessageRequest, SessionList, SyncQuery, SyncView,
+    UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest, UserList,
+    UserSearchQuery, UserView,
 };
 use uuid::Uuid;
 
@@ -85,6 +86,48 @@ impl Client {
         self.call_empty(
             |http, url| http.delete(url),
             &format!("/auth/sessions/{session_id}"),
+        )
+        .await
+    }
+}
+
+/// Push devices and notification settings.
+impl Client {
+    /// `POST /push/devices`: registers a device for this client's session (logging out
+    /// unregisters it).
+    pub async fn register_device(&self, request: &RegisterDeviceRequest) -> Result<DeviceView> {
+        self.call(|http, url| http.post(url).json(request), "/push/devices")
+            .await
+    }
+
+    /// `GET /push/devices`: the caller's devices whose session is live.
+    pub async fn devices(&self) -> Result<DeviceList> {
+        self.call(|http, url| http.get(url), "/push/devices").await
+    }
+
+    /// `DELETE /push/devices/{device_id}`.
+    pub async fn remove_device(&self, device_id: Uuid) -> Result<()> {
+        self.call_empty(
+            |http, url| http.delete(url),
+            &format!("/push/devices/{device_id}"),
+        )
+        .await
+    }
+
+    /// `GET /users/me/notifications`.
+    pub async fn notification_settings(&self) -> Result<NotificationSettingsBody> {
+        self.call(|http, url| http.get(url), "/users/me/notifications")
+            .await
+    }
+
+    /// `PUT /users/me/notifications`: replaces the settings whole.
+    pub async fn set_notification_settings(
+        &self,
+        settings: &NotificationSettingsBody,
+    ) -> Result<NotificationSettingsBody> {
+        self.call(
+            |http, url| http.put(url).json(settings),
+            "/users/me/notifications",
         )
         .await
     }

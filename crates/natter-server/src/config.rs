@@ -426,7 +426,11 @@ pub struct FilesConfig {
     pub url_ttl_s: u64,
     /// An upload not completed this long after its creation is deleted with its bytes.
     pub incomplete_max_age_s: u64,
-    /// How often the collector looks for such uploads.
+    /// A complete file no message ever showed is deleted this long after it was completed.
+    pub unattached_max_age_s: u64,
+    /// A file whose messages were all deleted is deleted this long after the last one was.
+    pub deleted_retention_s: u64,
+    /// How often the collector looks for such uploads and files, and for objects nothing uses.
     pub collect_interval_s: u64,
     /// Most pixels (width x height) an uploaded image may decode to; a larger one (a
     /// decompression bomb: a few KiB declaring 20000x20000) is refused with 422
@@ -511,6 +515,8 @@ impl Default for FilesConfig {
             quota_bytes: 1024 * 1024 * 1024,
             url_ttl_s: 300,
             incomplete_max_age_s: 24 * 3600,
+            unattached_max_age_s: 24 * 3600,
+            deleted_retention_s: 24 * 3600,
             collect_interval_s: 600,
             max_image_pixels: 50_000_000,
             max_frames: 1000,

@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore, MediaInfo,
-    NewUpload,
+    Collectable, CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore,
+    MediaInfo, NewUpload, ObjectHash, Pin,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::values::ClientMsgId;
@@ -186,6 +186,7 @@ impl FileStore for PgStore {
             Some(true) => return Err(StoreError::Conflict("the upload is complete".into())),
             Some(false) => {}
         }
+        crate::file_collection::unpin_all(&mut tx, id).await?;
         sqlx::query("DELETE FROM files WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -223,6 +224,19 @@ impl FileStore for PgStore {
 
     async fn add_references(&self, references: &[FileReference]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        // Each file locked against the collector's delete (in id order, as every locker here).
+        let mut files: Vec<Uuid> = references.iter().map(|r| r.file.0).collect();
+        files.sort_unstable();
+        files.dedup();
+        let found: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM files WHERE id = ANY($1) ORDER BY id FOR SHARE")
+                .bind(&files)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        if found.len() != files.len() {
+            return Err(StoreError::NotFound);
+        }
         for reference in references {
             sqlx::query(
                 "INSERT INTO file_refs (file_id, conversation_id, sender_id, client_msg_id, \
@@ -271,5 +285,29 @@ impl FileStore for PgStore {
         .await
         .map_err(db)?;
         Ok(ids.into_iter().map(ConversationId).collect())
+    }
+
+    async fn pin_objects(&self, file: FileId, objects: &[ObjectHash]) -> StoreResult<Pin> {
+        self.pin(file, objects).await
+    }
+
+    async fn collectable_files(&self, rule: Collectable, limit: u32) -> StoreResult<Vec<FileId>> {
+        self.collectable(rule, limit).await
+    }
+
+    async fn delete_file(&self, id: FileId, rule: Collectable) -> StoreResult<bool> {
+        self.delete_collectable(id, rule).await
+    }
+
+    async fn orphaned_objects(&self, limit: u32) -> StoreResult<Vec<ObjectHash>> {
+        self.orphans(limit).await
+    }
+
+    async fn begin_object_deletion(&self, object: ObjectHash) -> StoreResult<bool> {
+        self.begin_deletion(object).await
+    }
+
+    async fn end_object_deletion(&self, object: ObjectHash) -> StoreResult<()> {
+        self.end_deletion(object).await
     }
 }

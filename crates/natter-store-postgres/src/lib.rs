@@ -36,10 +36,12 @@
 mod accounts;
 mod conversations;
 mod errors;
+mod file_collection;
 mod files;
 mod locks;
 mod messages;
 mod outbox;
+mod push_devices;
 mod rows;
 mod sequencer;
 mod stamps;

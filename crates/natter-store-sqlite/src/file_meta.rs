@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use natter_domain::files::{
-    CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore, MediaInfo,
-    NewUpload,
+    Collectable, CreateUpload, FileContent, FileId, FileName, FileRecord, FileReference, FileStore,
+    MediaInfo, NewUpload, ObjectHash, Pin,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::values::ClientMsgId;
@@ -174,6 +174,7 @@ impl FileStore for SqliteStore {
         if file.content.is_some() {
             return Err(StoreError::Conflict("the upload is complete".into()));
         }
+        crate::file_collection::unpin_all(&mut tx, id).await?;
         sqlx::query("DELETE FROM files WHERE id = ?")
             .bind(id.0.as_bytes().as_slice())
             .execute(&mut *tx)
@@ -218,6 +219,9 @@ impl FileStore for SqliteStore {
     async fn add_references(&self, references: &[FileReference]) -> StoreResult<()> {
         let mut tx = self.write().await?;
         for reference in references {
+            if Self::file_in(&mut tx, reference.file).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
             sqlx::query(
                 "INSERT INTO file_refs (file_id, conversation_id, sender_id, client_msg_id, \
                  created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -268,5 +272,29 @@ impl FileStore for SqliteStore {
         ids.iter()
             .map(|id| uuid_of(id).map(ConversationId))
             .collect()
+    }
+
+    async fn pin_objects(&self, file: FileId, objects: &[ObjectHash]) -> StoreResult<Pin> {
+        self.pin(file, objects).await
+    }
+
+    async fn collectable_files(&self, rule: Collectable, limit: u32) -> StoreResult<Vec<FileId>> {
+        self.collectable(rule, limit).await
+    }
+
+    async fn delete_file(&self, id: FileId, rule: Collectable) -> StoreResult<bool> {
+        self.delete_collectable(id, rule).await
+    }
+
+    async fn orphaned_objects(&self, limit: u32) -> StoreResult<Vec<ObjectHash>> {
+        self.orphans(limit).await
+    }
+
+    async fn begin_object_deletion(&self, object: ObjectHash) -> StoreResult<bool> {
+        self.begin_deletion(object).await
+    }
+
+    async fn end_object_deletion(&self, object: ObjectHash) -> StoreResult<()> {
+        self.end_deletion(object).await
     }
 }

@@ -26,10 +26,12 @@
 mod accounts;
 mod conversations;
 mod errors;
+mod file_collection;
 mod file_meta;
 mod files;
 mod group_commit;
 mod messages;
+mod push_devices;
 mod rows;
 mod summaries;
 

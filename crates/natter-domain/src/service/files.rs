@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::error::DomainError;
+use crate::error::{DomainError, StoreError};
 use crate::files::{Attachment, FileContent, FileId, FileRecord, FileReference, FileStore};
 use crate::ids::{ConversationId, UserId};
 use crate::limits::ATTACHMENTS_MAX;
@@ -74,8 +74,15 @@ impl Chat {
                 at_ms: now,
             })
             .collect();
-        store.add_references(&references).await?;
-        Ok(attachments)
+        match store.add_references(&references).await {
+            Ok(()) => Ok(attachments),
+            // Collected since it was read above (it was never attached, for a day): gone now.
+            Err(StoreError::NotFound) => Err(DomainError::invalid(
+                "attachments",
+                "a file is not a complete upload of yours",
+            )),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// After a message with attachments was deleted: its files are no longer readable through

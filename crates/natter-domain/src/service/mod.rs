@@ -10,6 +10,7 @@ mod conversations;
 mod files;
 mod locks;
 mod messages;
+mod push;
 mod receipts;
 mod users;
 
@@ -61,6 +62,9 @@ pub struct Ports {
     /// File metadata; `None` where the deployment keeps no files (sending attachments and
     /// reading files are then `Unavailable`).
     pub files: Option<Arc<dyn crate::files::FileStore>>,
+    /// Push devices and notification settings (in the accounts' database: a device belongs to
+    /// a session).
+    pub push: Arc<dyn crate::push::PushDevices>,
 }
 
 /// A cheap-to-clone handle to every chat operation.

@@ -76,6 +76,7 @@ impl World {
                 locks: Arc::new(StripedLocks::default()),
                 clock: Arc::new(SystemClock),
                 files: None,
+                push: Arc::new(store.clone()),
             },
             1,
         );

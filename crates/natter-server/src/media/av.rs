@@ -93,7 +93,7 @@ impl FileService {
         let stored = match ffmpeg.strip(&path, &stripped, container, len).await {
             Ok(()) => {
                 self.pause_for_tests().await;
-                self.store_file(&stripped, mime).await
+                self.store_file(id, &stripped, mime).await
             }
             Err(failed) => {
                 tracing::warn!(%id, %mime, %failed, "metadata not stripped: stored as uploaded");
@@ -141,13 +141,13 @@ impl FileService {
             width,
             height,
             thumbhash,
-            thumbnails: self.put_thumbnails(rendered).await?,
+            thumbnails: self.put_thumbnails(id, rendered).await?,
         }))
     }
 
-    /// Hashes the file at `path` and copies it into the object store (streaming, like an
-    /// upload stored as it is).
-    async fn store_file(&self, path: &Path, mime: &str) -> ApiResult<FileContent> {
+    /// Hashes the file at `path` and copies it into the object store for upload `id` (pinned
+    /// first, streaming: like an upload stored as it is).
+    async fn store_file(&self, id: FileId, path: &Path, mime: &str) -> ApiResult<FileContent> {
         let open = || async {
             tokio::fs::File::open(path)
                 .await
@@ -169,6 +169,7 @@ impl FileService {
             len += n as u64;
         }
         let sha256: [u8; 32] = hasher.finalize().into();
+        self.pin(id, &[sha256]).await?;
         let key = object_key(&hex(&sha256));
         if self.inner.objects.head(&key).await.is_err() {
             self.copy_file(open().await?, &key).await?;

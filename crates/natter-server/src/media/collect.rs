@@ -1,17 +1,49 @@
-//! The collector: uploads never completed are deleted, bytes and row, once they are older than
-//! `files.incomplete_max_age_s` (24 h by default), looked for every `files.collect_interval_s`.
-//! Each pass removes a bounded batch, so a backlog drains over a few passes without holding the
-//! store for long. Then each node clears its own staging directory of bytes untouched as long:
-//! scaled out, another node's collector may have removed their upload's row (the bytes of an
-//! upload live on the one node NGINX sends it to).
+//! The collector, and the pins that keep it from deleting what an upload is about to use.
+//!
+//! Every `files.collect_interval_s`, each node's collector deletes, in bounded batches:
+//! - uploads never completed, bytes and row, `files.incomplete_max_age_s` (24 h) after they
+//!   were created; then the staging directory's bytes untouched as long (scaled out, another
+//!   node's collector may have removed their upload's row: an upload's bytes live on the one
+//!   node NGINX sends it to);
+//! - complete files no message ever showed, `files.unattached_max_age_s` after completion, and
+//!   files whose messages were all deleted, `files.deleted_retention_s` after the last was;
+//! - the objects nothing pins any more (the bytes and thumbnails of the files deleted).
+//!
+//! Objects are content-addressed and shared by every file with the same bytes, so deleting one
+//! must not race with an upload that finds it present and skips writing it. The protocol, in
+//! the [`FileStore`] port: an upload pins an object *before* it checks whether it exists, and
+//! the collector marks an unpinned object as being deleted (after which pinning it fails) before
+//! it deletes the bytes. An upload that meets an object being deleted waits for the deletion to
+//! end, then pins it again and writes the bytes anew.
+//!
+//! [`FileStore`]: natter_domain::files::FileStore
 
 use std::time::Duration;
 
 use natter_domain::DomainError;
+use natter_domain::files::{Collectable, FileId, ObjectHash, Pin};
 use natter_domain::limits::FILE_COLLECT_BATCH;
+use object_store::ObjectStoreExt;
 
-use super::{FileService, io_error, now_ms};
+use super::{FileService, hex, io_error, now_ms, object_key};
 use crate::error::ApiResult;
+
+/// How long an upload waits for the collector to finish deleting an object it needs, in steps
+/// of [`PIN_RETRY`]: the deletion is one object store call, so this only runs out when the
+/// collector died mid-deletion (the next pass finishes it) or the object store is down.
+const PIN_ATTEMPTS: u32 = 50;
+const PIN_RETRY: Duration = Duration::from_millis(100);
+
+/// What one pass of the collector removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Collected {
+    /// Uploads never completed (and staged bytes whose upload is gone).
+    pub uploads: usize,
+    /// Complete files no message shows.
+    pub files: usize,
+    /// Objects (bytes and thumbnails) no file uses.
+    pub objects: usize,
+}
 
 /// Runs until aborted at shutdown.
 pub async fn collect_forever(files: FileService) {
@@ -22,23 +54,69 @@ pub async fn collect_forever(files: FileService) {
     loop {
         every.tick().await;
         match files.collect().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "abandoned uploads collected"),
-            Err(err) => tracing::warn!(%err, "collecting abandoned uploads failed; will retry"),
+            Ok(collected) if collected == Collected::default() => {}
+            Ok(Collected {
+                uploads,
+                files,
+                objects,
+            }) => tracing::info!(uploads, files, objects, "files collected"),
+            Err(err) => tracing::warn!(%err, "collecting files failed; will retry"),
         }
     }
 }
 
+fn age_ms(seconds: u64) -> i64 {
+    i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 impl FileService {
-    /// One pass of the collector: incomplete uploads older than `files.incomplete_max_age_s`,
-    /// at most [`FILE_COLLECT_BATCH`]; the number removed.
-    pub async fn collect(&self) -> ApiResult<usize> {
-        let age_ms = i64::try_from(self.inner.config.incomplete_max_age_s.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
+    /// Pin `objects` for upload `id` before checking whether they exist or writing them.
+    pub(super) async fn pin(&self, id: FileId, objects: &[ObjectHash]) -> ApiResult<()> {
+        for _ in 0..PIN_ATTEMPTS {
+            let pin = self
+                .inner
+                .store
+                .pin_objects(id, objects)
+                .await
+                .map_err(DomainError::from)?;
+            match pin {
+                Pin::Pinned => return Ok(()),
+                Pin::BeingDeleted => tokio::time::sleep(PIN_RETRY).await,
+            }
+        }
+        Err(io_error(
+            "pin an object",
+            "the collector has been deleting it for too long",
+        ))
+    }
+
+    /// One pass of the collector (the module's doc says what goes when).
+    pub async fn collect(&self) -> ApiResult<Collected> {
+        let config = &self.inner.config;
+        let now = now_ms();
+        let uploads = self
+            .collect_uploads(now, age_ms(config.incomplete_max_age_s))
+            .await?;
+        let rule = Collectable {
+            unattached_before_ms: now.saturating_sub(age_ms(config.unattached_max_age_s)),
+            released_before_ms: now.saturating_sub(age_ms(config.deleted_retention_s)),
+        };
+        let files = self.collect_files(rule).await?;
+        let objects = self.collect_objects().await?;
+        Ok(Collected {
+            uploads,
+            files,
+            objects,
+        })
+    }
+
+    /// Incomplete uploads created more than `age_ms` before `now`, then staged bytes untouched
+    /// as long.
+    async fn collect_uploads(&self, now: i64, age_ms: i64) -> ApiResult<usize> {
         let stale = self
             .inner
             .store
-            .stale_uploads(now_ms().saturating_sub(age_ms), FILE_COLLECT_BATCH)
+            .stale_uploads(now.saturating_sub(age_ms), FILE_COLLECT_BATCH)
             .await
             .map_err(DomainError::from)?;
         let mut removed = 0;
@@ -51,6 +129,54 @@ impl FileService {
             removed += 1;
         }
         Ok(removed + self.collect_staged(age_ms).await?)
+    }
+
+    async fn collect_files(&self, rule: Collectable) -> ApiResult<usize> {
+        let store = &self.inner.store;
+        let candidates = store
+            .collectable_files(rule, FILE_COLLECT_BATCH)
+            .await
+            .map_err(DomainError::from)?;
+        let mut removed = 0;
+        for id in candidates {
+            // Checked again in the delete itself: attached meanwhile, it stays.
+            if store
+                .delete_file(id, rule)
+                .await
+                .map_err(DomainError::from)?
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn collect_objects(&self) -> ApiResult<usize> {
+        let store = &self.inner.store;
+        let orphaned = store
+            .orphaned_objects(FILE_COLLECT_BATCH)
+            .await
+            .map_err(DomainError::from)?;
+        let mut removed = 0;
+        for object in orphaned {
+            if !store
+                .begin_object_deletion(object)
+                .await
+                .map_err(DomainError::from)?
+            {
+                continue;
+            }
+            match self.inner.objects.delete(&object_key(&hex(&object))).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(io_error("delete object", err)),
+            }
+            store
+                .end_object_deletion(object)
+                .await
+                .map_err(DomainError::from)?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Staged bytes on this node untouched for `age_ms`: their upload is collected with them if
@@ -143,7 +269,7 @@ mod tests {
             .set_modified(SystemTime::now() - Duration::from_secs(3600))
             .unwrap();
 
-        assert_eq!(files.collect().await.unwrap(), 1);
+        assert_eq!(files.collect().await.unwrap().uploads, 1);
         assert_eq!(
             files
                 .inner

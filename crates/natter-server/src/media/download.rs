@@ -26,9 +26,8 @@ impl FileService {
         Ok(record.ok_or(DomainError::NotFound)?)
     }
 
-    /// Whether a download URL's signature holds and it has not expired (403 otherwise). Pure
-    /// computation, no lookup: what a CDN's edge asks before serving bytes it has cached.
-    pub fn verify_url(
+    /// Whether a download URL's signature holds and it has not expired (403 otherwise).
+    fn verify_url(
         &self,
         id: FileId,
         sha256_hex: &str,
@@ -51,8 +50,10 @@ impl FileService {
         }
     }
 
-    /// The object a download URL names (the file or one of its thumbnails), if its signature holds and it has not expired (403
-    /// otherwise, checked first so nothing about the file is revealed without a valid URL).
+    /// The object a download URL names (the file or one of its thumbnails), if its signature
+    /// holds and it has not expired (403 otherwise, checked first so nothing about the file is
+    /// revealed without a valid URL); 404 once the file was deleted. A CDN's edge asks this
+    /// (`.../check`) before serving bytes it has cached.
     pub async fn by_url(
         &self,
         id: FileId,

@@ -102,9 +102,9 @@ impl FileService {
         })
         .await
         .map_err(|e| io_error("image processing", e))??;
-        let thumbnails = self.put_thumbnails(done.thumbnails).await?;
+        let thumbnails = self.put_thumbnails(id, done.thumbnails).await?;
         self.pause_for_tests().await;
-        self.put_object(&done.stored).await?;
+        self.put_object(id, &done.stored).await?;
         Ok(FileContent {
             sha256: done.stored.sha256,
             size: done.stored.bytes.len() as u64,
@@ -120,15 +120,16 @@ impl FileService {
         })
     }
 
-    /// Stores each thumbnail as an object; what the file's record says of them.
+    /// Stores each thumbnail of upload `id` as an object; what the file's record says of them.
     pub(super) async fn put_thumbnails(
         &self,
+        id: FileId,
         rendered: Vec<Rendered>,
     ) -> ApiResult<Vec<Thumbnail>> {
         let mut thumbnails = Vec::with_capacity(rendered.len());
         for (size, hashed, mime, width, height) in rendered {
             let bytes = hashed.bytes.len() as u64;
-            self.put_object(&hashed).await?;
+            self.put_object(id, &hashed).await?;
             thumbnails.push(Thumbnail {
                 size,
                 sha256: hashed.sha256,
@@ -141,9 +142,10 @@ impl FileService {
         Ok(thumbnails)
     }
 
-    /// Stores `hashed` under its hash unless an object with that hash exists (a single put:
-    /// whole or absent).
-    pub(super) async fn put_object(&self, hashed: &Hashed) -> ApiResult<()> {
+    /// Stores `hashed` for upload `id` under its hash unless an object with that hash exists
+    /// (pinned first; a single put: whole or absent).
+    pub(super) async fn put_object(&self, id: FileId, hashed: &Hashed) -> ApiResult<()> {
+        self.pin(id, &[hashed.sha256]).await?;
         let key = object_key(&hex(&hashed.sha256));
         if self.inner.objects.head(&key).await.is_ok() {
             return Ok(());

@@ -208,6 +208,7 @@ impl FileService {
         len: u64,
         mime: &str,
     ) -> ApiResult<FileContent> {
+        self.pin(id, &[sha256]).await?;
         let key = object_key(&hex(&sha256));
         if self.inner.objects.head(&key).await.is_err() {
             self.copy_to_object(id, &key).await?;

@@ -397,8 +397,9 @@ fn matches_etag(header: Option<&HeaderValue>, etag: &str) -> bool {
         DownloadQuery,
     ),
     responses(
-        (status = 204, description = "The download URL is valid and has not expired. For a CDN's edge (NGINX `auth_request`, deploy/nginx): it asks this before serving bytes it has cached, so a cached file never reaches a tampered or expired URL. No lookup, no bytes."),
+        (status = 204, description = "The download URL is valid, has not expired, and the file still has that content (its bytes or a thumbnail). For a CDN's edge (NGINX `auth_request`, deploy/nginx): it asks this before serving bytes it has cached, so a cached file never reaches a tampered or expired URL, nor anyone once the file was deleted. One metadata lookup, no bytes."),
         (status = 403, description = "`forbidden`: the URL's signature is wrong, it has expired, or its query is missing or malformed.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the URL is valid but names no content any more (the file was deleted by the collector).", body = ErrorBody),
     ))]
 pub async fn check_url(
     State(state): State<AppState>,
@@ -410,6 +411,8 @@ pub async fn check_url(
     // which the edge could only report as its own failure.
     let axum::extract::Query(query) = axum::extract::Query::<DownloadQuery>::try_from_uri(&uri)
         .map_err(|_| DomainError::Forbidden("the download URL is not valid"))?;
-    files.verify_url(FileId(id), &sha256, query.expires, &query.signature)?;
+    files
+        .by_url(FileId(id), &sha256, query.expires, &query.signature)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

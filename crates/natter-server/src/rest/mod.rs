@@ -2,10 +2,12 @@
 //! document at `/api/v1/openapi.json` is generated from the same code that serves it.
 
 mod accounts;
+mod closed_variants;
 mod conversations;
 mod files;
 pub mod messages;
 mod password;
+mod push;
 mod responses;
 #[cfg(test)]
 mod schema_limits;
@@ -23,7 +25,7 @@ use crate::state::AppState;
     modifiers(&BearerAuth),
     components(schemas(natter_protocol::ErrorBody)),
     security(("bearer" = [])),
-    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "files"))
+    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "files"), (name = "push"))
 )]
 struct ApiDoc;
 
@@ -50,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     let mut router = routes();
     // After the routes: it completes each operation's declared answers.
     utoipa::Modify::modify(&responses::TransportErrors, router.get_openapi_mut());
+    utoipa::Modify::modify(&closed_variants::ClosedVariants, router.get_openapi_mut());
     router
 }
 
@@ -63,6 +66,12 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::sessions))
         .routes(routes!(accounts::revoke_session))
         .routes(routes!(accounts::me, accounts::update_me))
+        .routes(routes!(
+            push::notification_settings,
+            push::set_notification_settings
+        ))
+        .routes(routes!(push::register_device, push::devices))
+        .routes(routes!(push::remove_device))
         .routes(routes!(accounts::search))
         .routes(routes!(accounts::user))
         .routes(routes!(conversations::open_direct))

@@ -51,3 +51,13 @@ async fn fresh_files() -> natter_conformance::files::Files {
 }
 
 natter_conformance::files_conformance_suite!(fresh_files);
+
+async fn fresh_push() -> natter_conformance::push::Push {
+    let store = support::store(4).await;
+    natter_conformance::push::Push {
+        stores: Stores::from_backend(store.clone()),
+        devices: Arc::new(store),
+    }
+}
+
+natter_conformance::push_conformance_suite!(fresh_push);

@@ -30,3 +30,17 @@ async fn fresh_files() -> natter_conformance::files::Files {
 }
 
 natter_conformance::files_conformance_suite!(fresh_files);
+
+/// The push-device cases, each on a fresh database.
+async fn fresh_push() -> natter_conformance::push::Push {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("natter.db"))
+        .await
+        .expect("open store");
+    natter_conformance::push::Push {
+        stores: Stores::from_backend(store.clone()).with_guard(dir),
+        devices: std::sync::Arc::new(store),
+    }
+}
+
+natter_conformance::push_conformance_suite!(fresh_push);

@@ -15,7 +15,7 @@ use crate::support::{all_messages, api_error, expect_event};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn with_files(text: &str, attachments: &[Uuid]) -> SendMessageRequest {
+pub(crate) fn with_files(text: &str, attachments: &[Uuid]) -> SendMessageRequest {
     SendMessageRequest {
         client_msg_id: new_client_msg_id(),
         text: text.into(),
@@ -26,14 +26,14 @@ fn with_files(text: &str, attachments: &[Uuid]) -> SendMessageRequest {
 }
 
 /// A user with their file routes, and their id.
-async fn person(server: &TestServer) -> (Files, Client, Uuid) {
+pub(crate) async fn person(server: &TestServer) -> (Files, Client, Uuid) {
     let (files, client) = Files::new(server).await;
     let id = client.me().await.expect("me").id;
     (files, client, id)
 }
 
 /// The direct conversation of `me` with `other`.
-async fn direct_chat(me: &Client, other: Uuid) -> Uuid {
+pub(crate) async fn direct_chat(me: &Client, other: Uuid) -> Uuid {
     me.create_direct(other)
         .await
         .expect("direct")

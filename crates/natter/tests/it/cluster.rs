@@ -79,6 +79,29 @@ fn config_file() -> &'static Path {
     })
 }
 
+/// Environment that points a cluster at a PostgreSQL database of its own, `natter_e2e_<name>`
+/// (created and migrated here): for a test whose settings act on every row of the database (a
+/// collector told to delete what other tests' files are), which must not reach the shared one.
+pub fn own_database(name: &str) -> Vec<(&'static str, String)> {
+    let file = config_file();
+    let postgres = var(
+        "NATTER_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:55432/natter",
+    );
+    let (server, _) = postgres.rsplit_once('/').expect("database url");
+    let database = format!("natter_e2e_{name}");
+    create_database(server, &database);
+    let env = vec![("NATTER__POSTGRES__URL", format!("{server}/{database}"))];
+    let migrated = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["migrate", "--config"])
+        .arg(file)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .expect("run natter migrate");
+    assert!(migrated.success(), "natter migrate of {database} failed");
+    env
+}
+
 /// `CREATE DATABASE`, tolerating "already exists".
 fn create_database(server_url: &str, name: &str) {
     let out = Command::new("psql")

@@ -17,7 +17,7 @@ use crate::server::TestServer;
 use crate::support::user;
 
 #[path = "media_scaled.rs"]
-mod scaled;
+pub(crate) mod scaled;
 
 const CHUNK_TYPE: &str = "application/offset+octet-stream";
 pub(crate) const PNG_MAGIC: &[u8] =
@@ -169,7 +169,7 @@ pub(crate) async fn error_code(response: reqwest::Response) -> (StatusCode, Stri
     (status, body.code)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()

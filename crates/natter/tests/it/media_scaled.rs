@@ -18,7 +18,7 @@ fn cluster() -> bool {
 }
 
 /// The object of these bytes in the S3 the cluster uses (`scripts/services env`), if any.
-async fn object_in_s3(sha256_hex: &str) -> Option<u64> {
+pub(crate) async fn object_in_s3(sha256_hex: &str) -> Option<u64> {
     use object_store::ObjectStoreExt;
     use object_store::aws::AmazonS3Builder;
 

@@ -239,10 +239,18 @@ fn assert_complete(spec: &Value) {
     // Strings have limits, and requests that refuse unknown fields say so.
     let schemas = spec["components"]["schemas"].as_object().expect("schemas");
     for (name, schema) in schemas.iter().filter(|(n, _)| n.ends_with("Request")) {
-        assert_eq!(
-            schema["additionalProperties"], false,
-            "{name}: unknown fields are refused"
-        );
+        // A tagged enum: each variant refuses unknown fields (closing the `oneOf` itself
+        // would refuse every field).
+        let variants = match schema["oneOf"].as_array() {
+            Some(variants) => variants.iter().collect(),
+            None => vec![schema],
+        };
+        for variant in variants {
+            assert_eq!(
+                variant["additionalProperties"], false,
+                "{name}: unknown fields are refused"
+            );
+        }
     }
     let register = &schemas["RegisterRequest"]["properties"];
     assert_eq!(register["username"]["maxLength"], 32);

@@ -1,0 +1,54 @@
+//! `natter-push-lab [--listen 127.0.0.1:0] [--dir DIR]`: runs the lab until Ctrl-C, writes its
+//! CA and credentials into DIR (default: a new directory under the system's temp dir), and
+//! prints one JSON line saying where everything is, for the bench and manual runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use natter_push_lab::Lab;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut listen: SocketAddr = "127.0.0.1:0".parse()?;
+    let mut dir: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--listen", Some(value)) => listen = value.parse()?,
+            ("--dir", Some(value)) => dir = Some(value.into()),
+            _ => {
+                eprintln!("usage: natter-push-lab [--listen ADDR] [--dir DIR]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let lab = Lab::start_on(listen).await?;
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("natter-push-lab-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir)?;
+    let files = lab.write_files(&dir)?;
+    let subscription = lab.subscribe();
+    println!(
+        "{}",
+        serde_json::json!({
+            "base_url": lab.base_url(),
+            "apns_sandbox_url": lab.apns_sandbox_url(),
+            "ca": files.ca,
+            "fcm_service_account": files.fcm_service_account,
+            "apns_key": files.apns_key,
+            "apns_key_id": lab.keys().apns_key_id,
+            "apns_team_id": lab.keys().apns_team_id,
+            "apns_topic": natter_push_lab::APNS_TOPIC,
+            "vapid_key": files.vapid_key,
+            "vapid_public_key": lab.keys().vapid_public_key,
+            "web_push_subscription": {
+                "endpoint": subscription.endpoint,
+                "keys": { "p256dh": subscription.p256dh, "auth": subscription.auth },
+            },
+        })
+    );
+    tokio::signal::ctrl_c().await?;
+    eprintln!("{} pushes accepted", lab.pushes().len());
+    Ok(())
+}

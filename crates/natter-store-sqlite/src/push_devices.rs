@@ -1,0 +1,274 @@
+//! [`PushDevices`]: devices registered for push notifications, and notification settings. A
+//! device counts only while its session is live: every read joins `sessions`, so logging out or
+//! revoking a session unregisters its devices without the account code knowing about them; the
+//! rows of dead sessions are deleted the next time their user registers a device.
+
+use async_trait::async_trait;
+use natter_domain::ports::StoreResult;
+use natter_domain::push::{
+    DeviceId, NotificationSettings, NotifyLevel, PreviewLevel, PushDevice, PushDevices, PushKind,
+    PushTarget, QuietHours,
+};
+use natter_domain::{SessionId, StoreError, UserId};
+
+use crate::errors::{corrupt, db};
+use crate::rows::uuid_of;
+use crate::{SqliteStore, commit};
+
+type DeviceRow = (
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    String,
+    Option<String>,
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+/// Columns of `push_devices` as [`DeviceRow`], prefixed `d.` (a macro so it can be `concat!`ed).
+macro_rules! device_columns {
+    () => {
+        "d.id, d.user_id, d.session_id, d.kind, d.address, d.apns_topic, d.apns_sandbox, \
+         d.p256dh, d.auth, d.created_at_ms"
+    };
+}
+
+fn device(row: DeviceRow) -> StoreResult<PushDevice> {
+    let (id, user, session, kind, address, topic, sandbox, p256dh, auth, created_at_ms) = row;
+    let target = match (PushKind::parse(&kind), topic, sandbox, p256dh, auth) {
+        (Some(PushKind::Fcm), None, None, None, None) => PushTarget::Fcm { token: address },
+        (Some(PushKind::Apns), Some(topic), Some(sandbox), None, None) => PushTarget::Apns {
+            token: address,
+            topic,
+            sandbox,
+        },
+        (Some(PushKind::WebPush), None, None, Some(p256dh), Some(auth)) => PushTarget::WebPush {
+            endpoint: address,
+            p256dh,
+            auth,
+        },
+        _ => return Err(corrupt(format!("push device of kind {kind:?}"))),
+    };
+    Ok(PushDevice {
+        id: DeviceId(uuid_of(&id)?),
+        user: UserId(uuid_of(&user)?),
+        session: SessionId(uuid_of(&session)?),
+        target,
+        created_at_ms,
+    })
+}
+
+/// The provider-specific columns of `target`: topic, sandbox, p256dh, auth.
+fn extras(target: &PushTarget) -> (Option<&str>, Option<bool>, Option<&str>, Option<&str>) {
+    match target {
+        PushTarget::Fcm { .. } => (None, None, None, None),
+        PushTarget::Apns { topic, sandbox, .. } => (Some(topic), Some(*sandbox), None, None),
+        PushTarget::WebPush { p256dh, auth, .. } => (None, None, Some(p256dh), Some(auth)),
+    }
+}
+
+type SettingsRow = (
+    Vec<u8>,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn settings(row: SettingsRow) -> StoreResult<(UserId, NotificationSettings)> {
+    let (user, level, preview, start, end, zone) = row;
+    let minute = |m: i64| u16::try_from(m).map_err(|_| corrupt(format!("quiet minute {m}")));
+    let quiet_hours = match (start, end, zone) {
+        (Some(start), Some(end), Some(time_zone)) => Some(QuietHours {
+            start_min: minute(start)?,
+            end_min: minute(end)?,
+            time_zone,
+        }),
+        (None, None, None) => None,
+        _ => return Err(corrupt("quiet hours half set")),
+    };
+    Ok((
+        UserId(uuid_of(&user)?),
+        NotificationSettings {
+            level: NotifyLevel::parse(&level)
+                .ok_or_else(|| corrupt(format!("notify level {level:?}")))?,
+            preview: PreviewLevel::parse(&preview)
+                .ok_or_else(|| corrupt(format!("preview level {preview:?}")))?,
+            quiet_hours,
+        },
+    ))
+}
+
+/// A JSON array of the ids as hex strings, for `json_each` (SQLite has no array binding).
+fn ids_json(users: &[UserId]) -> String {
+    let ids: Vec<String> = users
+        .iter()
+        .map(|u| format!("\"{}\"", u.0.simple()))
+        .collect();
+    format!("[{}]", ids.join(","))
+}
+
+#[async_trait]
+impl PushDevices for SqliteStore {
+    async fn register_device(
+        &self,
+        device: PushDevice,
+        max_per_user: u32,
+    ) -> StoreResult<PushDevice> {
+        let user = device.user.0.as_bytes().to_vec();
+        let (topic, sandbox, p256dh, auth) = extras(&device.target);
+        let mut tx = self.write().await?;
+        let id: Vec<u8> = sqlx::query_scalar(
+            "INSERT INTO push_devices (id, user_id, session_id, kind, address, apns_topic, \
+             apns_sandbox, p256dh, auth, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (kind, address) DO UPDATE SET user_id = excluded.user_id, \
+             session_id = excluded.session_id, apns_topic = excluded.apns_topic, \
+             apns_sandbox = excluded.apns_sandbox, p256dh = excluded.p256dh, \
+             auth = excluded.auth, created_at_ms = excluded.created_at_ms RETURNING id",
+        )
+        .bind(device.id.0.as_bytes().as_slice())
+        .bind(&user)
+        .bind(device.session.0.as_bytes().as_slice())
+        .bind(device.target.kind().as_str())
+        .bind(device.target.address())
+        .bind(topic)
+        .bind(sandbox)
+        .bind(p256dh)
+        .bind(auth)
+        .bind(device.created_at_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        // Housekeeping: the user's devices of dead sessions, then the oldest past the maximum.
+        sqlx::query(
+            "DELETE FROM push_devices WHERE user_id = ? AND session_id NOT IN \
+             (SELECT id FROM sessions WHERE revoked_at_ms IS NULL)",
+        )
+        .bind(&user)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "DELETE FROM push_devices WHERE id IN (SELECT id FROM push_devices \
+             WHERE user_id = ? ORDER BY created_at_ms DESC, id DESC LIMIT -1 OFFSET ?)",
+        )
+        .bind(&user)
+        .bind(i64::from(max_per_user.max(1)))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await?;
+        Ok(PushDevice {
+            id: DeviceId(uuid_of(&id)?),
+            ..device
+        })
+    }
+
+    async fn devices(&self, user: UserId) -> StoreResult<Vec<PushDevice>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM push_devices AS d JOIN sessions AS s ON s.id = d.session_id \
+             WHERE d.user_id = ? AND s.revoked_at_ms IS NULL ORDER BY d.created_at_ms, d.id"
+        ))
+        .bind(user.0.as_bytes().as_slice())
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(device).collect()
+    }
+
+    async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<PushDevice>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM push_devices AS d JOIN sessions AS s ON s.id = d.session_id \
+             WHERE d.user_id IN (SELECT unhex(value) FROM json_each(?)) \
+             AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
+        ))
+        .bind(ids_json(users))
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(device).collect()
+    }
+
+    async fn remove_device(&self, user: UserId, id: DeviceId) -> StoreResult<()> {
+        let removed = sqlx::query("DELETE FROM push_devices WHERE id = ? AND user_id = ?")
+            .bind(id.0.as_bytes().as_slice())
+            .bind(user.0.as_bytes().as_slice())
+            .execute(&self.inner.writer)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if removed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn forget_address(&self, kind: PushKind, address: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM push_devices WHERE kind = ? AND address = ?")
+            .bind(kind.as_str())
+            .bind(address)
+            .execute(&self.inner.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn notification_settings(
+        &self,
+        users: &[UserId],
+    ) -> StoreResult<Vec<(UserId, NotificationSettings)>> {
+        let rows: Vec<SettingsRow> = sqlx::query_as(
+            "SELECT user_id, level, preview, quiet_start_min, quiet_end_min, quiet_time_zone \
+             FROM notification_settings WHERE user_id IN (SELECT unhex(value) FROM json_each(?))",
+        )
+        .bind(ids_json(users))
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        let stored = rows
+            .into_iter()
+            .map(settings)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(users
+            .iter()
+            .map(|user| {
+                let found = stored.iter().find(|(id, _)| id == user);
+                (*user, found.map(|(_, s)| s.clone()).unwrap_or_default())
+            })
+            .collect())
+    }
+
+    async fn set_notification_settings(
+        &self,
+        user: UserId,
+        settings: &NotificationSettings,
+    ) -> StoreResult<()> {
+        let quiet = settings.quiet_hours.as_ref();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO notification_settings (user_id, level, preview, quiet_start_min, \
+             quiet_end_min, quiet_time_zone) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET level = excluded.level, \
+             preview = excluded.preview, quiet_start_min = excluded.quiet_start_min, \
+             quiet_end_min = excluded.quiet_end_min, quiet_time_zone = excluded.quiet_time_zone",
+        )
+        .bind(user.0.as_bytes().as_slice())
+        .bind(settings.level.as_str())
+        .bind(settings.preview.as_str())
+        .bind(quiet.map(|q| i64::from(q.start_min)))
+        .bind(quiet.map(|q| i64::from(q.end_min)))
+        .bind(quiet.map(|q| q.time_zone.as_str()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        commit(tx).await
+    }
+}
