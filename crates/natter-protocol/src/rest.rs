@@ -525,8 +525,8 @@ pub struct FileView {
     /// download is `Content-Disposition: attachment`.
     pub inline: bool,
     pub created_at_ms: i64,
-    /// Pixels, as displayed (EXIF orientation applied), for images and videos whose size was
-    /// read.
+    /// Pixels, as displayed (an image's EXIF orientation, a video's rotation applied), for
+    /// images and videos whose size was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -534,11 +534,12 @@ pub struct FileView {
     /// Length of a video or a sound, when it was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    /// A ThumbHash of an image, base64 (standard alphabet, padded): a blurred placeholder to show
-    /// before any byte of the image is fetched.
+    /// A ThumbHash of an image (or of a video's poster frame), base64 (standard alphabet,
+    /// padded): a blurred placeholder to show before any byte of the file is fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbhash: Option<String>,
-    /// Smaller renderings of an image, smallest first; empty when there are none.
+    /// Smaller renderings of an image (or of a video's poster frame, when the server has
+    /// ffmpeg), smallest first; empty when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thumbnails: Vec<ThumbnailView>,
     /// A signed download URL (relative to the server's origin), valid until `url_expires_at_ms`;

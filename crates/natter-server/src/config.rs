@@ -445,6 +445,13 @@ pub struct FilesConfig {
     /// thumbnails, creates `<this>.waiting` and waits until this file exists, so a test can
     /// `kill -9` the server at that point.
     pub processing_pause_file: String,
+    /// The ffmpeg program that makes video posters and strips the metadata of sounds and videos
+    /// (docs/media.md): a path, or a name looked up on `PATH`; empty: not used. Optional: without
+    /// it those files are stored as they are, without a poster.
+    pub ffmpeg: String,
+    /// Longest one ffmpeg run may take (wall clock; its CPU time is limited to the same); it is
+    /// killed then, and the file stored as it is.
+    pub ffmpeg_timeout_s: u64,
     /// Where complete files' bytes live: `local` (`<data_dir>/files/objects`) or `s3`.
     pub store: ObjectStoreKind,
     /// The S3 endpoint (`http://127.0.0.1:58333` for SeaweedFS); empty: AWS in `s3_region`.
@@ -515,6 +522,8 @@ impl Default for FilesConfig {
             max_frames: 1000,
             processing_concurrency: 2,
             processing_pause_file: String::new(),
+            ffmpeg: "ffmpeg".into(),
+            ffmpeg_timeout_s: 30,
             store: ObjectStoreKind::Local,
             s3_endpoint: String::new(),
             s3_bucket: "natter".into(),
@@ -563,6 +572,9 @@ impl ServerConfig {
                 "files.max_image_pixels, files.max_frames and files.processing_concurrency must be positive"
                     .into(),
             );
+        }
+        if self.files.ffmpeg_timeout_s == 0 {
+            return Err("files.ffmpeg_timeout_s must be positive".into());
         }
         if self.files.store == ObjectStoreKind::S3 && self.files.s3_bucket.is_empty() {
             return Err("files.store = \"s3\" needs files.s3_bucket".into());

@@ -14,8 +14,10 @@
 //! This lives in the server, not the domain: it is I/O (files, object store). The rules that
 //! need none (names, ownership) are in `natter_domain::files`.
 
+mod av;
 mod collect;
 mod download;
+mod ffmpeg;
 pub mod http;
 mod image;
 mod objects;
@@ -78,8 +80,10 @@ struct Inner {
     /// same upload gets 409 instead of interleaving bytes. A std mutex: held for an insert or a
     /// remove, never across an await.
     busy: Mutex<HashSet<FileId>>,
-    /// Images being processed at once (`files.processing_concurrency`).
+    /// Images, sounds and videos being processed at once (`files.processing_concurrency`).
     processing: tokio::sync::Semaphore,
+    /// Makes video posters and strips sounds and videos (`av.rs`); none: stored as they are.
+    ffmpeg: Option<ffmpeg::Ffmpeg>,
     /// Copies into the object store at once ([`CONCURRENT_COPIES`]).
     copies: tokio::sync::Semaphore,
 }
@@ -139,6 +143,7 @@ impl FileService {
                 chunk_idle,
                 busy: Mutex::new(HashSet::new()),
                 processing: tokio::sync::Semaphore::new(config.processing_concurrency as usize),
+                ffmpeg: ffmpeg::Ffmpeg::find(&config),
                 copies: tokio::sync::Semaphore::new(CONCURRENT_COPIES),
                 config,
             }),

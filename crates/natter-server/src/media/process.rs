@@ -1,6 +1,6 @@
-//! Image processing (and sound and video probing) at upload completion, between the staged bytes and the record that makes a
-//! file complete: decode, strip, thumbnail (`image.rs`) on a blocking thread, at most
-//! `files.processing_concurrency` at once; then the thumbnails and the stripped picture go into
+//! Image processing at upload completion, between the staged bytes and the record that makes a
+//! file complete (sounds and videos: `av.rs`): decode, strip, thumbnail (`image.rs`) on a
+//! blocking thread, at most `files.processing_concurrency` at once; then the thumbnails and the stripped picture go into
 //! the object store, each as an object of its own addressed by its hash.
 //!
 //! Crash-safe by order: objects are written whole or not at all (temporary name, rename), and
@@ -15,20 +15,20 @@ use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
 use super::image::{ImageLimits, Refused};
-use super::{FileService, hex, image, io_error, now_ms, object_key, probe};
+use super::{FileService, hex, image, io_error, now_ms, object_key};
 use crate::error::{ApiError, ApiResult};
 
 /// The thumbnails made, smallest first.
-const SIZES: [ThumbnailSize; 2] = [ThumbnailSize::Small, ThumbnailSize::Large];
+pub(super) const SIZES: [ThumbnailSize; 2] = [ThumbnailSize::Small, ThumbnailSize::Large];
 
 /// Bytes to store, with their hash.
-struct Hashed {
-    sha256: [u8; 32],
-    bytes: Bytes,
+pub(super) struct Hashed {
+    pub(super) sha256: [u8; 32],
+    pub(super) bytes: Bytes,
 }
 
 impl Hashed {
-    fn new(bytes: Bytes) -> Self {
+    pub(super) fn new(bytes: Bytes) -> Self {
         Self {
             sha256: Sha256::digest(&bytes).into(),
             bytes,
@@ -36,13 +36,16 @@ impl Hashed {
     }
 }
 
+/// A rendered thumbnail to store: its size, bytes, type and dimensions.
+pub(super) type Rendered = (ThumbnailSize, Hashed, &'static str, u32, u32);
+
 /// What the blocking thread hands back.
 struct Done {
     stored: Hashed,
     width: u32,
     height: u32,
     thumbhash: Vec<u8>,
-    thumbnails: Vec<(ThumbnailSize, Hashed, &'static str, u32, u32)>,
+    thumbnails: Vec<Rendered>,
 }
 
 impl From<Refused> for ApiError {
@@ -99,19 +102,7 @@ impl FileService {
         })
         .await
         .map_err(|e| io_error("image processing", e))??;
-        let mut thumbnails = Vec::with_capacity(done.thumbnails.len());
-        for (size, hashed, mime, width, height) in done.thumbnails {
-            let bytes = hashed.bytes.len() as u64;
-            self.put_object(id, &hashed).await?;
-            thumbnails.push(Thumbnail {
-                size,
-                sha256: hashed.sha256,
-                mime: mime.to_owned(),
-                width,
-                height,
-                bytes,
-            });
-        }
+        let thumbnails = self.put_thumbnails(id, done.thumbnails).await?;
         self.pause_for_tests().await;
         self.put_object(id, &done.stored).await?;
         Ok(FileContent {
@@ -129,32 +120,31 @@ impl FileService {
         })
     }
 
-    /// Dimensions and duration from the headers of the staged sound or video of upload `id`
-    /// (`probe.rs`), on a blocking thread; `None` when its container says nothing.
-    pub(super) async fn probe_media(&self, id: FileId) -> ApiResult<Option<MediaInfo>> {
-        let _permit = self
-            .inner
-            .processing
-            .acquire()
-            .await
-            .map_err(|e| io_error("media processing queue", e))?;
-        let path = self.inner.staging.path(id);
-        let probed = tokio::task::spawn_blocking(move || probe::probe(&path))
-            .await
-            .map_err(|e| io_error("media probing", e))?;
-        Ok(probed
-            .filter(|p| *p != probe::Probed::default())
-            .map(|p| MediaInfo {
-                width: p.width,
-                height: p.height,
-                duration_ms: p.duration_ms,
-                ..MediaInfo::default()
-            }))
+    /// Stores each thumbnail of upload `id` as an object; what the file's record says of them.
+    pub(super) async fn put_thumbnails(
+        &self,
+        id: FileId,
+        rendered: Vec<Rendered>,
+    ) -> ApiResult<Vec<Thumbnail>> {
+        let mut thumbnails = Vec::with_capacity(rendered.len());
+        for (size, hashed, mime, width, height) in rendered {
+            let bytes = hashed.bytes.len() as u64;
+            self.put_object(id, &hashed).await?;
+            thumbnails.push(Thumbnail {
+                size,
+                sha256: hashed.sha256,
+                mime: mime.to_owned(),
+                width,
+                height,
+                bytes,
+            });
+        }
+        Ok(thumbnails)
     }
 
     /// Stores `hashed` for upload `id` under its hash unless an object with that hash exists
     /// (pinned first; a single put: whole or absent).
-    async fn put_object(&self, id: FileId, hashed: &Hashed) -> ApiResult<()> {
+    pub(super) async fn put_object(&self, id: FileId, hashed: &Hashed) -> ApiResult<()> {
         self.pin(id, &[hashed.sha256]).await?;
         let key = object_key(&hex(&hashed.sha256));
         if self.inner.objects.head(&key).await.is_ok() {
@@ -169,8 +159,9 @@ impl FileService {
     }
 
     /// `files.processing_pause_file` (tests only): says it is waiting, then waits (at most a
-    /// minute) for the file to appear, so a test can kill the server mid-processing.
-    async fn pause_for_tests(&self) {
+    /// minute) for the file to appear, so a test can kill the server mid-processing (of an
+    /// image after its thumbnails are written; of a sound or video after ffmpeg ran).
+    pub(super) async fn pause_for_tests(&self) {
         let path = &self.inner.config.processing_pause_file;
         if path.is_empty() {
             return;

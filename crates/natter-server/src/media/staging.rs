@@ -34,6 +34,12 @@ impl Staging {
         self.dir.join(id.0.simple().to_string())
     }
 
+    /// Where ffmpeg writes the stripped copy of the upload's sound or video (`av.rs`), next to
+    /// it: never served, removed with the upload's bytes.
+    pub fn stripped_path(&self, id: FileId) -> PathBuf {
+        self.dir.join(format!("{}.stripped", id.0.simple()))
+    }
+
     /// Bytes received so far (0 before the first append).
     pub async fn len(&self, id: FileId) -> io::Result<u64> {
         match tokio::fs::metadata(self.path(id)).await {
@@ -90,12 +96,16 @@ impl Staging {
         Ok(found)
     }
 
-    /// Delete the upload's bytes; nothing to do if there are none.
+    /// Delete the upload's bytes (and a stripped copy a crash left); nothing to do if there are
+    /// none.
     pub async fn remove(&self, id: FileId) -> io::Result<()> {
-        match tokio::fs::remove_file(self.path(id)).await {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
-            _ => Ok(()),
+        for path in [self.stripped_path(id), self.path(id)] {
+            match tokio::fs::remove_file(path).await {
+                Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
         }
+        Ok(())
     }
 }
 

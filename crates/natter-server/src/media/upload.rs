@@ -183,12 +183,10 @@ impl FileService {
                 }
                 Err(err) => return Err(err),
             }
+        } else if probe::is_probed(&mime) {
+            self.process_av(id, sha256, len, &mime).await?
         } else {
-            let mut content = self.store_as_is(id, sha256, len, &mime).await?;
-            if probe::is_probed(&mime) {
-                content.media = self.probe_media(id).await?;
-            }
-            content
+            self.store_as_is(id, sha256, len, &mime).await?
         };
         let done = self
             .inner
@@ -203,7 +201,7 @@ impl FileService {
     }
 
     /// Copies the staged bytes into the object store unchanged (streaming).
-    async fn store_as_is(
+    pub(super) async fn store_as_is(
         &self,
         id: FileId,
         sha256: [u8; 32],

@@ -15,6 +15,7 @@ mod idempotency;
 mod media;
 mod media_collect;
 mod media_images;
+mod media_video;
 mod memory;
 mod messages;
 mod openapi;

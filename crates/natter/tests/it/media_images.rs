@@ -1,8 +1,9 @@
 //! Images end to end, through the real binary: a JPEG with EXIF GPS and orientation 6 uploaded
 //! with tus is stored upright without its metadata, with two thumbnails downloadable through
 //! their signed URLs; a PNG bomb is refused with nothing stored; a `kill -9` while thumbnails
-//! are being written serves nothing half-made, and the next `HEAD` completes the upload. A voice
-//! note (WAV) gets its duration from its header.
+//! are being written serves nothing half-made, and the next `HEAD` completes the upload. Without
+//! ffmpeg a voice note (WAV) is stored as it is, with its duration from its header. (Sounds and
+//! videos with ffmpeg: `media_video.rs`.)
 
 use std::io::Cursor;
 use std::path::Path;
@@ -15,11 +16,11 @@ use serde_json::Value;
 use crate::server::TestServer;
 use crate::support::user;
 
-const CHUNK_TYPE: &str = "application/offset+octet-stream";
+pub(crate) const CHUNK_TYPE: &str = "application/offset+octet-stream";
 /// Bytes of the GPS IFD's `GPSAreaInformation`, to look for in what is served.
 const GPS_MARK: &[u8] = b"natter-e2e-gps-52.5200N-13.4050E";
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -103,14 +104,14 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-struct Uploader {
+pub(crate) struct Uploader {
     http: reqwest::Client,
     base: String,
     token: String,
 }
 
 impl Uploader {
-    async fn new(server: &TestServer) -> Self {
+    pub(crate) async fn new(server: &TestServer) -> Self {
         let (client, _) = user(server, "imager").await;
         Self {
             http: reqwest::Client::new(),
@@ -119,7 +120,7 @@ impl Uploader {
         }
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token)
@@ -127,7 +128,7 @@ impl Uploader {
     }
 
     /// Creates an upload of `len` bytes; its URL and file id.
-    async fn create(&self, len: usize) -> (String, String) {
+    pub(crate) async fn create(&self, len: usize) -> (String, String) {
         let response = self
             .request(reqwest::Method::POST, "/api/v1/files/uploads")
             .header("upload-length", len.to_string())
@@ -142,7 +143,7 @@ impl Uploader {
         )
     }
 
-    async fn patch(&self, url: &str, offset: usize, bytes: &[u8]) -> reqwest::Response {
+    pub(crate) async fn patch(&self, url: &str, offset: usize, bytes: &[u8]) -> reqwest::Response {
         self.request(reqwest::Method::PATCH, url)
             .header("content-type", CHUNK_TYPE)
             .header("upload-offset", offset.to_string())
@@ -152,21 +153,21 @@ impl Uploader {
             .unwrap()
     }
 
-    async fn head(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn head(&self, url: &str) -> reqwest::Response {
         self.request(reqwest::Method::HEAD, url)
             .send()
             .await
             .unwrap()
     }
 
-    async fn file(&self, id: &str) -> reqwest::Response {
+    pub(crate) async fn file(&self, id: &str) -> reqwest::Response {
         self.request(reqwest::Method::GET, &format!("/api/v1/files/{id}"))
             .send()
             .await
             .unwrap()
     }
 
-    async fn get(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, url: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{url}", self.base))
             .send()
@@ -180,7 +181,7 @@ fn embedded_only() -> bool {
 }
 
 /// Files under `dir`, recursively.
-fn count_files(dir: &Path) -> usize {
+pub(crate) fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries
             .map(|e| e.unwrap().path())
@@ -244,7 +245,7 @@ async fn check_upright_view(files: &Uploader, view: &Value) {
     assert_eq!(view["sha256"].as_str().unwrap(), sha256_hex(&bytes));
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()
@@ -375,11 +376,13 @@ fn wav(rate: u32, samples: u32) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn media_images_a_voice_note_has_its_duration() {
+async fn media_images_without_ffmpeg_a_voice_note_is_stored_as_is_with_its_duration() {
     if !embedded_only() {
         return;
     }
-    let server = TestServer::spawn();
+    // Without ffmpeg (files.ffmpeg empty: as on a machine without it), a sound is stored as
+    // it is, with what its header says.
+    let server = TestServer::spawn_with_env(&[], &[("NATTER__FILES__FFMPEG", "")]);
     let files = Uploader::new(&server).await;
     let note = wav(16_000, 40_000);
     let (url, id) = files.create(note.len()).await;
