@@ -120,6 +120,42 @@ impl PushTarget {
         }
     }
 
+    /// What stores keep beside the kind and the address: the APNs topic and sandbox flag, the
+    /// Web Push keys (`None` where the provider has none).
+    pub fn columns(&self) -> (Option<&str>, Option<bool>, Option<&str>, Option<&str>) {
+        match self {
+            Self::Fcm { .. } => (None, None, None, None),
+            Self::Apns { topic, sandbox, .. } => (Some(topic), Some(*sandbox), None, None),
+            Self::WebPush { p256dh, auth, .. } => (None, None, Some(p256dh), Some(auth)),
+        }
+    }
+
+    /// Back from what a store kept ([`Self::kind`] as a string, [`Self::address`],
+    /// [`Self::columns`]); `None` when they do not make a target (a corrupt row).
+    pub fn from_columns(
+        kind: &str,
+        address: String,
+        topic: Option<String>,
+        sandbox: Option<bool>,
+        p256dh: Option<String>,
+        auth: Option<String>,
+    ) -> Option<Self> {
+        match (PushKind::parse(kind)?, topic, sandbox, p256dh, auth) {
+            (PushKind::Fcm, None, None, None, None) => Some(Self::Fcm { token: address }),
+            (PushKind::Apns, Some(topic), Some(sandbox), None, None) => Some(Self::Apns {
+                token: address,
+                topic,
+                sandbox,
+            }),
+            (PushKind::WebPush, None, None, Some(p256dh), Some(auth)) => Some(Self::WebPush {
+                endpoint: address,
+                p256dh,
+                auth,
+            }),
+            _ => None,
+        }
+    }
+
     /// Checks what a client sent; `field` names the offending part.
     pub fn validate(self) -> Result<Self, DomainError> {
         match &self {
@@ -308,6 +344,32 @@ pub struct NotificationSettings {
     pub level: NotifyLevel,
     pub preview: PreviewLevel,
     pub quiet_hours: Option<QuietHours>,
+}
+
+impl NotificationSettings {
+    /// Back from what a store kept: the level and preview as [`NotifyLevel::as_str`] and
+    /// [`PreviewLevel::as_str`] give them, quiet hours as start and end minutes and a zone (all
+    /// three or none). `None` when they do not make settings (a corrupt row).
+    pub fn from_columns(
+        level: &str,
+        preview: &str,
+        quiet: (Option<i64>, Option<i64>, Option<String>),
+    ) -> Option<Self> {
+        let quiet_hours = match quiet {
+            (Some(start), Some(end), Some(time_zone)) => Some(QuietHours {
+                start_min: u16::try_from(start).ok()?,
+                end_min: u16::try_from(end).ok()?,
+                time_zone,
+            }),
+            (None, None, None) => None,
+            _ => return None,
+        };
+        Some(Self {
+            level: NotifyLevel::parse(level)?,
+            preview: PreviewLevel::parse(preview)?,
+            quiet_hours,
+        })
+    }
 }
 
 /// Registered devices and notification settings.

@@ -7,8 +7,7 @@
 use async_trait::async_trait;
 use natter_domain::ports::StoreResult;
 use natter_domain::push::{
-    DeviceId, NotificationSettings, NotifyLevel, PreviewLevel, PushDevice, PushDevices, PushKind,
-    PushTarget, QuietHours,
+    DeviceId, NotificationSettings, PushDevice, PushDevices, PushKind, PushTarget,
 };
 use natter_domain::{SessionId, StoreError, UserId};
 
@@ -40,20 +39,8 @@ macro_rules! device_columns {
 
 fn device(row: DeviceRow) -> StoreResult<PushDevice> {
     let (id, user, session, kind, address, topic, sandbox, p256dh, auth, created_at_ms) = row;
-    let target = match (PushKind::parse(&kind), topic, sandbox, p256dh, auth) {
-        (Some(PushKind::Fcm), None, None, None, None) => PushTarget::Fcm { token: address },
-        (Some(PushKind::Apns), Some(topic), Some(sandbox), None, None) => PushTarget::Apns {
-            token: address,
-            topic,
-            sandbox,
-        },
-        (Some(PushKind::WebPush), None, None, Some(p256dh), Some(auth)) => PushTarget::WebPush {
-            endpoint: address,
-            p256dh,
-            auth,
-        },
-        _ => return Err(corrupt(format!("push device of kind {kind:?}"))),
-    };
+    let target = PushTarget::from_columns(&kind, address, topic, sandbox, p256dh, auth)
+        .ok_or_else(|| corrupt(format!("push device of kind {kind:?}")))?;
     Ok(PushDevice {
         id: DeviceId(id),
         user: UserId(user),
@@ -61,15 +48,6 @@ fn device(row: DeviceRow) -> StoreResult<PushDevice> {
         target,
         created_at_ms,
     })
-}
-
-/// The provider-specific columns of `target`: topic, sandbox, p256dh, auth.
-fn extras(target: &PushTarget) -> (Option<&str>, Option<bool>, Option<&str>, Option<&str>) {
-    match target {
-        PushTarget::Fcm { .. } => (None, None, None, None),
-        PushTarget::Apns { topic, sandbox, .. } => (Some(topic), Some(*sandbox), None, None),
-        PushTarget::WebPush { p256dh, auth, .. } => (None, None, Some(p256dh), Some(auth)),
-    }
 }
 
 type SettingsRow = (
@@ -83,26 +61,10 @@ type SettingsRow = (
 
 fn settings(row: SettingsRow) -> StoreResult<(UserId, NotificationSettings)> {
     let (user, level, preview, start, end, zone) = row;
-    let minute = |m: i32| u16::try_from(m).map_err(|_| corrupt(format!("quiet minute {m}")));
-    let quiet_hours = match (start, end, zone) {
-        (Some(start), Some(end), Some(time_zone)) => Some(QuietHours {
-            start_min: minute(start)?,
-            end_min: minute(end)?,
-            time_zone,
-        }),
-        (None, None, None) => None,
-        _ => return Err(corrupt("quiet hours half set")),
-    };
-    Ok((
-        UserId(user),
-        NotificationSettings {
-            level: NotifyLevel::parse(&level)
-                .ok_or_else(|| corrupt(format!("notify level {level:?}")))?,
-            preview: PreviewLevel::parse(&preview)
-                .ok_or_else(|| corrupt(format!("preview level {preview:?}")))?,
-            quiet_hours,
-        },
-    ))
+    let quiet = (start.map(i64::from), end.map(i64::from), zone);
+    let settings = NotificationSettings::from_columns(&level, &preview, quiet)
+        .ok_or_else(|| corrupt(format!("notification settings {level:?}, {preview:?}")))?;
+    Ok((UserId(user), settings))
 }
 
 #[async_trait]
@@ -113,7 +75,7 @@ impl PushDevices for PgStore {
         max_per_user: u32,
     ) -> StoreResult<PushDevice> {
         let user = device.user.0;
-        let (topic, sandbox, p256dh, auth) = extras(&device.target);
+        let (topic, sandbox, p256dh, auth) = device.target.columns();
         let mut tx = self.begin().await?;
         let id: Uuid = sqlx::query_scalar(
             "INSERT INTO push_devices (id, user_id, session_id, kind, address, apns_topic, \

@@ -6,8 +6,7 @@
 use async_trait::async_trait;
 use natter_domain::ports::StoreResult;
 use natter_domain::push::{
-    DeviceId, NotificationSettings, NotifyLevel, PreviewLevel, PushDevice, PushDevices, PushKind,
-    PushTarget, QuietHours,
+    DeviceId, NotificationSettings, PushDevice, PushDevices, PushKind, PushTarget,
 };
 use natter_domain::{SessionId, StoreError, UserId};
 
@@ -38,20 +37,8 @@ macro_rules! device_columns {
 
 fn device(row: DeviceRow) -> StoreResult<PushDevice> {
     let (id, user, session, kind, address, topic, sandbox, p256dh, auth, created_at_ms) = row;
-    let target = match (PushKind::parse(&kind), topic, sandbox, p256dh, auth) {
-        (Some(PushKind::Fcm), None, None, None, None) => PushTarget::Fcm { token: address },
-        (Some(PushKind::Apns), Some(topic), Some(sandbox), None, None) => PushTarget::Apns {
-            token: address,
-            topic,
-            sandbox,
-        },
-        (Some(PushKind::WebPush), None, None, Some(p256dh), Some(auth)) => PushTarget::WebPush {
-            endpoint: address,
-            p256dh,
-            auth,
-        },
-        _ => return Err(corrupt(format!("push device of kind {kind:?}"))),
-    };
+    let target = PushTarget::from_columns(&kind, address, topic, sandbox, p256dh, auth)
+        .ok_or_else(|| corrupt(format!("push device of kind {kind:?}")))?;
     Ok(PushDevice {
         id: DeviceId(uuid_of(&id)?),
         user: UserId(uuid_of(&user)?),
@@ -59,15 +46,6 @@ fn device(row: DeviceRow) -> StoreResult<PushDevice> {
         target,
         created_at_ms,
     })
-}
-
-/// The provider-specific columns of `target`: topic, sandbox, p256dh, auth.
-fn extras(target: &PushTarget) -> (Option<&str>, Option<bool>, Option<&str>, Option<&str>) {
-    match target {
-        PushTarget::Fcm { .. } => (None, None, None, None),
-        PushTarget::Apns { topic, sandbox, .. } => (Some(topic), Some(*sandbox), None, None),
-        PushTarget::WebPush { p256dh, auth, .. } => (None, None, Some(p256dh), Some(auth)),
-    }
 }
 
 type SettingsRow = (
@@ -81,26 +59,10 @@ type SettingsRow = (
 
 fn settings(row: SettingsRow) -> StoreResult<(UserId, NotificationSettings)> {
     let (user, level, preview, start, end, zone) = row;
-    let minute = |m: i64| u16::try_from(m).map_err(|_| corrupt(format!("quiet minute {m}")));
-    let quiet_hours = match (start, end, zone) {
-        (Some(start), Some(end), Some(time_zone)) => Some(QuietHours {
-            start_min: minute(start)?,
-            end_min: minute(end)?,
-            time_zone,
-        }),
-        (None, None, None) => None,
-        _ => return Err(corrupt("quiet hours half set")),
-    };
-    Ok((
-        UserId(uuid_of(&user)?),
-        NotificationSettings {
-            level: NotifyLevel::parse(&level)
-                .ok_or_else(|| corrupt(format!("notify level {level:?}")))?,
-            preview: PreviewLevel::parse(&preview)
-                .ok_or_else(|| corrupt(format!("preview level {preview:?}")))?,
-            quiet_hours,
-        },
-    ))
+    let quiet = (start.map(i64::from), end.map(i64::from), zone);
+    let settings = NotificationSettings::from_columns(&level, &preview, quiet)
+        .ok_or_else(|| corrupt(format!("notification settings {level:?}, {preview:?}")))?;
+    Ok((UserId(uuid_of(&user)?), settings))
 }
 
 /// A JSON array of the ids as hex strings, for `json_each` (SQLite has no array binding).
@@ -120,7 +82,7 @@ impl PushDevices for SqliteStore {
         max_per_user: u32,
     ) -> StoreResult<PushDevice> {
         let user = device.user.0.as_bytes().to_vec();
-        let (topic, sandbox, p256dh, auth) = extras(&device.target);
+        let (topic, sandbox, p256dh, auth) = device.target.columns();
         let mut tx = self.write().await?;
         let id: Vec<u8> = sqlx::query_scalar(
             "INSERT INTO push_devices (id, user_id, session_id, kind, address, apns_topic, \
