@@ -24,17 +24,13 @@ use std::path::Path;
 use ::image::ImageFormat;
 use bytes::Bytes;
 use natter_domain::files::{FileContent, FileId, MediaInfo, Thumbnail, ThumbnailSize};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, WriteMultipart};
+use object_store::ObjectStoreExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use super::ffmpeg::{Container, Ffmpeg, container_of};
 use super::process::{Hashed, Rendered, SIZES};
-use super::{
-    COPY_BUFFER_BYTES, FileService, OBJECT_PART_BYTES, hex, io_error, now_ms, object_key, probe,
-    thumbnail,
-};
+use super::{COPY_BUFFER_BYTES, FileService, hex, io_error, now_ms, object_key, probe, thumbnail};
 use crate::error::ApiResult;
 
 /// Clips shorter than this get their first frame as poster.
@@ -181,45 +177,6 @@ impl FileService {
             completed_at_ms: now_ms(),
             media: None,
         })
-    }
-
-    async fn copy_file(&self, mut file: tokio::fs::File, key: &ObjectPath) -> ApiResult<()> {
-        let _permit = self
-            .inner
-            .copies
-            .acquire()
-            .await
-            .map_err(|e| io_error("object copy queue", e))?;
-        let upload = self
-            .inner
-            .objects
-            .put_multipart(key)
-            .await
-            .map_err(|e| io_error("start object", e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, OBJECT_PART_BYTES);
-        let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
-        loop {
-            let n = match file.read(&mut buffer).await {
-                Ok(n) => n,
-                Err(err) => {
-                    let _ = writer.abort().await;
-                    return Err(io_error("read stripped copy", err));
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            writer
-                .wait_for_capacity(2)
-                .await
-                .map_err(|e| io_error("write object", e))?;
-            writer.write(&buffer[..n]);
-        }
-        writer
-            .finish()
-            .await
-            .map_err(|e| io_error("finish object", e))?;
-        Ok(())
     }
 }
 

@@ -252,18 +252,28 @@ impl FileService {
     }
 
     async fn copy_to_object(&self, id: FileId, key: &ObjectPath) -> ApiResult<()> {
+        let file = self
+            .inner
+            .staging
+            .reader(id)
+            .await
+            .map_err(|e| io_error("open staged upload", e))?;
+        self.copy_file(file, key).await
+    }
+
+    /// Streams `file` into the object `key` (multipart, [`OBJECT_PART_BYTES`] parts, at most
+    /// `CONCURRENT_COPIES` copies at once on this node).
+    pub(super) async fn copy_file(
+        &self,
+        mut file: tokio::fs::File,
+        key: &ObjectPath,
+    ) -> ApiResult<()> {
         let _permit = self
             .inner
             .copies
             .acquire()
             .await
             .map_err(|e| io_error("object copy queue", e))?;
-        let mut file = self
-            .inner
-            .staging
-            .reader(id)
-            .await
-            .map_err(|e| io_error("open staged upload", e))?;
         let upload = self
             .inner
             .objects
@@ -277,7 +287,7 @@ impl FileService {
                 Ok(n) => n,
                 Err(err) => {
                     let _ = writer.abort().await;
-                    return Err(io_error("read staged upload", err));
+                    return Err(io_error("read the bytes to store", err));
                 }
             };
             if n == 0 {
