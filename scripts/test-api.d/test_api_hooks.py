@@ -1,16 +1,11 @@
 """schemathesis hooks for scripts/test-api: every test case logs in afresh, because the fuzzer
 itself may log out (POST /auth/logout) or revoke (DELETE /auth/sessions/{id}) the session it was
 given, and then every later case would only see 401. Also: tus upload chunks
-(`application/offset+octet-stream`) are raw bytes. And each request gets an `Idempotency-Key` of its
-own: the fuzzer draws the same key for the same request again (a create, then the caller leaves
-what it made, then the same create), and natter then replays the first answer as the header
-promises, which schemathesis' stateful checks take for a new resource that vanished. The key's
-rules are tested in the e2e suite (crates/natter/tests/it/idempotency.rs)."""
+(`application/offset+octet-stream`) are raw bytes."""
 
 import json
 import os
 import urllib.request
-import uuid
 
 import schemathesis
 from hypothesis import strategies as st
@@ -40,11 +35,3 @@ class FreshLogin:
     def set(self, case, data, context):
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {data}"
-
-
-@schemathesis.hook
-def before_call(context, case, kwargs):
-    headers = case.headers or {}
-    for name in list(headers):
-        if name.lower() == "idempotency-key":
-            headers[name] = uuid.uuid4().hex

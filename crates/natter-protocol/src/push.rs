@@ -15,8 +15,11 @@ use utoipa::ToSchema;
 pub enum RegisterDeviceRequest {
     /// Firebase Cloud Messaging (Android; browsers through FCM).
     Fcm {
-        /// The FCM registration token.
-        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4096))]
+        /// The FCM registration token (printable ASCII).
+        #[cfg_attr(
+            feature = "openapi",
+            schema(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")
+        )]
         token: String,
     },
     /// Apple Push Notification service (iOS, macOS).
@@ -24,7 +27,11 @@ pub enum RegisterDeviceRequest {
         /// The device token, in hexadecimal.
         #[cfg_attr(
             feature = "openapi",
-            schema(min_length = 64, max_length = 200, pattern = "^[0-9a-fA-F]+$")
+            schema(
+                min_length = 64,
+                max_length = 200,
+                pattern = "^([0-9a-fA-F]{2}){32,100}$"
+            )
         )]
         token: String,
         /// The app's bundle id (`apns-topic`).
@@ -55,7 +62,11 @@ pub struct WebPushSubscription {
     /// The push service's URL for this subscription (https).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 9, max_length = 2048, pattern = "^https://[!-.0-~][!-~]*$")
+        schema(
+            min_length = 9,
+            max_length = 2048,
+            pattern = "^https://[!-.0-~][!-~]*$"
+        )
     )]
     pub endpoint: String,
     /// What browsers send (`null` or a time in milliseconds); accepted and not used: an expired

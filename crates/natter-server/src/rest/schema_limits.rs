@@ -58,11 +58,35 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
         ),
         ("EditMessageRequest", "text", 1, MESSAGE_TEXT_MAX_CHARS),
     ];
+    let lengths = lengths.into_iter().chain([(
+        "WebPushSubscription",
+        "endpoint",
+        9,
+        natter_domain::push::ENDPOINT_MAX,
+    )]);
     for (schema, field, min, max) in lengths {
         let p = property(&doc, schema, field);
         assert_eq!(p["minLength"], min, "{schema}.{field} minLength");
         assert_eq!(p["maxLength"], max, "{schema}.{field} maxLength");
     }
+    // The tokens of a device registration, one variant each.
+    let variants = doc["components"]["schemas"]["RegisterDeviceRequest"]["oneOf"]
+        .as_array()
+        .expect("RegisterDeviceRequest variants");
+    let token_max = |kind: &str| {
+        variants
+            .iter()
+            .find(|v| v["properties"]["kind"]["enum"][0] == kind)
+            .map(|v| {
+                (
+                    v["properties"]["token"]["maxLength"].clone(),
+                    v["properties"]["topic"]["maxLength"].clone(),
+                )
+            })
+    };
+    use natter_domain::push::{APNS_TOPIC_MAX, FCM_TOKEN_MAX};
+    assert_eq!(token_max("fcm"), Some((FCM_TOKEN_MAX.into(), Value::Null)));
+    assert_eq!(token_max("apns"), Some((200.into(), APNS_TOPIC_MAX.into())));
     // A caption: empty is allowed when files are attached (the pattern's `^$`).
     let caption = property(&doc, "SendMessageRequest", "text");
     assert_eq!(
