@@ -21,6 +21,7 @@ mod image;
 mod objects;
 mod probe;
 mod process;
+mod refused;
 mod signing;
 pub mod sniff;
 mod staging;
@@ -82,6 +83,8 @@ struct Inner {
     processing: tokio::sync::Semaphore,
     /// Copies into the object store at once ([`CONCURRENT_COPIES`]).
     copies: tokio::sync::Semaphore,
+    /// Uploads refused at completion lately, and why (answered instead of 404).
+    refused: refused::Refused,
 }
 
 /// Holds an upload's place in [`Inner::busy`] until dropped.
@@ -140,6 +143,7 @@ impl FileService {
                 busy: Mutex::new(HashSet::new()),
                 processing: tokio::sync::Semaphore::new(config.processing_concurrency as usize),
                 copies: tokio::sync::Semaphore::new(CONCURRENT_COPIES),
+                refused: refused::Refused::default(),
                 config,
             }),
         })
@@ -162,11 +166,17 @@ impl FileService {
         })
     }
 
-    /// The owner's upload or file; `NotFound` for anyone else's and for none.
+    /// The owner's upload or file; `NotFound` for anyone else's and for none, except the
+    /// owner's upload refused at completion lately, which answers that refusal again.
     async fn owned(&self, owner: UserId, id: FileId) -> ApiResult<FileRecord> {
         match self.inner.store.file(id).await.map_err(DomainError::from)? {
             Some(record) if record.owner == owner => Ok(record),
-            _ => Err(DomainError::NotFound.into()),
+            Some(_) => Err(DomainError::NotFound.into()),
+            None => Err(self
+                .inner
+                .refused
+                .recall(id, owner)
+                .unwrap_or(DomainError::NotFound.into())),
         }
     }
 
