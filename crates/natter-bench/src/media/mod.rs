@@ -280,7 +280,7 @@ async fn measure(
         procs,
         edge,
         http: reqwest::Client::new(),
-        block: Block::new(),
+        block: Block::new(stamp.as_millis() as u64),
         upload: UploadOptions {
             chunk_size: args.chunk_mib.max(1) * MIB,
             ..UploadOptions::default()
