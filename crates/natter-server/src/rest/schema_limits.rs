@@ -56,21 +56,23 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
             1,
             CLIENT_MSG_ID_MAX_BYTES,
         ),
-        ("EditMessageRequest", "text", 1, MESSAGE_TEXT_MAX_CHARS),
     ];
     for (schema, field, min, max) in lengths {
         let p = property(&doc, schema, field);
         assert_eq!(p["minLength"], min, "{schema}.{field} minLength");
         assert_eq!(p["maxLength"], max, "{schema}.{field} maxLength");
     }
-    // A caption: empty is allowed when files are attached (the pattern's `^$`).
-    let caption = property(&doc, "SendMessageRequest", "text");
-    assert_eq!(
-        caption["minLength"],
-        Value::Null,
-        "no minLength for a caption"
-    );
-    assert_eq!(caption["maxLength"], MESSAGE_TEXT_MAX_CHARS);
+    // A caption: empty is allowed when files are attached (the pattern's `^$`), in a send and
+    // in an edit.
+    for schema in ["SendMessageRequest", "EditMessageRequest"] {
+        let caption = property(&doc, schema, "text");
+        assert_eq!(
+            caption["minLength"],
+            Value::Null,
+            "no minLength for a caption ({schema})"
+        );
+        assert_eq!(caption["maxLength"], MESSAGE_TEXT_MAX_CHARS, "{schema}");
+    }
     assert_eq!(
         property(&doc, "SendMessageRequest", "attachments")["maxItems"],
         ATTACHMENTS_MAX
