@@ -360,13 +360,14 @@ pub struct SendMessageRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EditMessageRequest {
-    /// 1 to 4,000 characters, not only whitespace, no control characters but newline and tab.
+    /// Up to 4,000 characters, not only whitespace, no control characters but newline and tab;
+    /// 1 character at least unless the message has attachments, whose caption may be cleared
+    /// (empty).
     #[cfg_attr(
         feature = "openapi",
         schema(
-            min_length = 1,
             max_length = 4000,
-            pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
+            pattern = r"^$|^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$"
         )
     )]
     pub text: String,

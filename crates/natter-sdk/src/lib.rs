@@ -20,7 +20,8 @@
 //! its signed URL, resumes a dropped download with `Range` and `If-Range`, and ends with
 //! [`Error::HashMismatch`] if the bytes do not hash to the file's SHA-256. Refusals are
 //! [`Error::Api`] with the server's code (`payload_too_large`, `quota_exceeded`, `not_found`,
-//! `forbidden`...).
+//! `forbidden`, and from the upload's completion `invalid_media`, `media_too_large` or
+//! `unavailable`...).
 //!
 //! ```no_run
 //! # async fn upload(client: natter_sdk::Client) -> natter_sdk::Result<()> {

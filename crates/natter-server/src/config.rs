@@ -420,7 +420,8 @@ impl Default for Limits {
 pub struct FilesConfig {
     /// Largest file; a larger declared size is refused with 413 before anything is stored.
     pub max_bytes: u64,
-    /// What one user's files and unfinished uploads may take together (declared sizes).
+    /// What one user's files and unfinished uploads may take together: the declared
+    /// `Upload-Length` of each, not the size stored after processing.
     pub quota_bytes: u64,
     /// How long a signed download URL works after it is handed out.
     pub url_ttl_s: u64,

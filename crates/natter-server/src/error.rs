@@ -30,6 +30,10 @@ pub enum ApiError {
     /// A tus `PATCH` whose body is not `application/offset+octet-stream`.
     #[error("expected content-type application/offset+octet-stream")]
     NotUploadChunk,
+    /// A tus request whose `Tus-Resumable` names another version than natter's (tus 1.0: 412
+    /// with the versions natter speaks in `Tus-Version`).
+    #[error("unsupported tus version {0:?}; this server speaks 1.0.0")]
+    TusVersion(String),
     /// A `Range` outside the file (`Content-Range: bytes */size`).
     #[error("the range is outside the file of {size} bytes")]
     RangeNotSatisfiable { size: u64 },
@@ -68,6 +72,7 @@ impl ApiError {
             }
             Self::UnsupportedMediaType | Self::NotUploadChunk => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::OffsetMismatch { .. } => StatusCode::CONFLICT,
+            Self::TusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::MediaTooLarge(_) | Self::InvalidMedia(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -84,6 +89,7 @@ impl ApiError {
             Self::PayloadTooLarge | Self::FileTooLarge { .. } => ("payload_too_large", None),
             Self::QuotaExceeded { .. } => ("quota_exceeded", None),
             Self::OffsetMismatch { .. } => ("offset_mismatch", None),
+            Self::TusVersion(_) => ("unsupported_version", None),
             Self::UnsupportedMediaType | Self::NotUploadChunk => ("unsupported_media_type", None),
             Self::RangeNotSatisfiable { .. } => ("range_not_satisfiable", None),
             Self::MethodNotAllowed => ("method_not_allowed", None),
@@ -109,6 +115,11 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert("upload-offset", HeaderValue::from(current));
+            }
+            Self::TusVersion(_) => {
+                response
+                    .headers_mut()
+                    .insert("tus-version", HeaderValue::from_static("1.0.0"));
             }
             Self::RangeNotSatisfiable { size } => {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {

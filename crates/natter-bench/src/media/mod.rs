@@ -4,7 +4,11 @@
 //!
 //! 1. throughput: `--files` files of `--file-mib` uploaded one after another, then downloaded
 //!    (SHA-256 checked by the SDK): MiB/s, and the server's CPU seconds per GiB moved (procfs of
-//!    the server processes, as the soak reads them);
+//!    the server processes, as the soak reads them). With `--download-origin` (a CDN) the
+//!    downloads go there twice, the first pass filling its cache (`MISS`), the second served
+//!    from it (`HIT`), each answer's `X-Cache-Status` counted (`fetch`), and the edge's CPU
+//!    (`--edge-pid`, NGINX's master with its workers) reported apart from the nodes'; with
+//!    `--node-origin` the same files once more straight from one node, for comparison;
 //! 2. memory: `--concurrent` uploads at once, by as many users, for each size in
 //!    `--concurrent-mib`: the server's resident memory sampled every 50 ms, peak minus the
 //!    baseline taken just before. Uploads stream to disk, so the figure must not grow with the
@@ -16,6 +20,7 @@
 //!
 //! Every upload has its own bytes (see `pattern`), so each is a new object in the store.
 
+mod fetch;
 mod pattern;
 mod png;
 
@@ -33,6 +38,7 @@ use tokio::sync::watch;
 use crate::conn::Proto;
 use crate::procfs;
 use crate::targets::{Bins, Server};
+use fetch::{CacheStatuses, fetch};
 use pattern::Block;
 
 const MIB: u64 = 1024 * 1024;
@@ -60,6 +66,15 @@ pub struct MediaArgs {
     /// CPU and memory are not reported.
     #[arg(long = "pid", value_name = "NAME=PID")]
     pub pids: Vec<String>,
+    /// With --url: the edge in front of the nodes (NGINX's master process), as NAME=PID
+    /// (repeatable); its children (the workers) are measured with it. Its CPU is reported
+    /// apart from the nodes'.
+    #[arg(long = "edge-pid", value_name = "NAME=PID")]
+    pub edge_pids: Vec<String>,
+    /// One node's own URL: the files are downloaded once more straight from it, bypassing the
+    /// CDN of --download-origin, for comparison.
+    #[arg(long)]
+    pub node_origin: Option<String>,
     /// Size of each file of the throughput runs, in MiB (at most `files.max_bytes`).
     #[arg(long, default_value_t = 50)]
     pub file_mib: u64,
@@ -92,6 +107,15 @@ pub struct Throughput {
     pub mib_per_s: f64,
     /// Server CPU seconds (user + system, all measured processes) per GiB moved.
     pub server_cpu_s_per_gib: Option<f64>,
+    /// The edge's (`--edge-pid`, workers included) CPU seconds per GiB moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_cpu_s_per_gib: Option<f64>,
+    /// Where the downloads went (`--download-origin`, `--node-origin`); absent: the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// `X-Cache-Status` of each answer (`none`: not given), for downloads fetched directly.
+    #[serde(skip_serializing_if = "CacheStatuses::is_empty")]
+    pub cache_status: CacheStatuses,
 }
 
 /// One run of concurrent uploads.
@@ -103,6 +127,8 @@ pub struct Concurrent {
     /// All uploads together.
     pub mib_per_s: f64,
     pub server_cpu_s_per_gib: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_cpu_s_per_gib: Option<f64>,
     pub baseline_rss_mib: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     pub peak_minus_baseline_mib: Option<f64>,
@@ -133,8 +159,16 @@ pub struct MediaReport {
     pub measured: Vec<String>,
     pub file_mib: u64,
     pub chunk_mib: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub measured_edge: Vec<String>,
     pub upload: Throughput,
     pub download: Throughput,
+    /// With --download-origin: the same files through it again (served from its cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_again: Option<Throughput>,
+    /// With --node-origin: the same files straight from that node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_from_node: Option<Throughput>,
     pub concurrent: Vec<Concurrent>,
     pub thumbnail: Thumbnail,
 }
@@ -149,6 +183,24 @@ impl Procs {
             self.0
                 .iter()
                 .map(|(_, pid)| procfs::cpu_s(*pid).unwrap_or(0.0))
+                .sum()
+        })
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|(name, pid)| format!("{name}={pid}"))
+            .collect()
+    }
+
+    /// [`cpu_s`](Self::cpu_s) with each process's children (NGINX's workers) counted.
+    fn cpu_s_with_children(&self) -> Option<f64> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .flat_map(|(_, pid)| std::iter::once(*pid).chain(procfs::children(*pid)))
+                .map(|pid| procfs::cpu_s(pid).unwrap_or(0.0))
                 .sum()
         })
     }
@@ -170,6 +222,8 @@ fn per_gib(cpu_before: Option<f64>, cpu_after: Option<f64>, bytes: u64) -> Optio
 struct Env {
     base: Client,
     procs: Procs,
+    edge: Procs,
+    http: reqwest::Client,
     block: Block,
     upload: UploadOptions,
     download: DownloadOptions,
@@ -210,7 +264,12 @@ impl Env {
 }
 
 /// Runs every part against `url` with the processes `procs`, and returns the report.
-async fn measure(url: &str, procs: Procs, args: &MediaArgs) -> anyhow::Result<MediaReport> {
+async fn measure(
+    url: &str,
+    procs: Procs,
+    edge: Procs,
+    args: &MediaArgs,
+) -> anyhow::Result<MediaReport> {
     let base = Client::new(url)?;
     base.health()
         .await
@@ -219,7 +278,9 @@ async fn measure(url: &str, procs: Procs, args: &MediaArgs) -> anyhow::Result<Me
     let env = Env {
         base,
         procs,
-        block: Block::new(),
+        edge,
+        http: reqwest::Client::new(),
+        block: Block::new(stamp.as_millis() as u64),
         upload: UploadOptions {
             chunk_size: args.chunk_mib.max(1) * MIB,
             ..UploadOptions::default()
@@ -238,25 +299,30 @@ async fn measure(url: &str, procs: Procs, args: &MediaArgs) -> anyhow::Result<Me
         .pop()
         .context("no user registered")?;
 
-    let (cpu, t) = (env.procs.cpu_s(), Instant::now());
+    let t = Instant::now();
+    let cpu = env.cpu();
     let mut views = Vec::new();
     for i in 0..args.files {
         views.push(env.upload(&owner, i as u64, size).await?);
     }
-    let upload = throughput(args.files, size, t, cpu, env.procs.cpu_s());
+    let upload = throughput(args.files, size, t, cpu, env.cpu(), None);
     eprintln!("media: upload {upload:?}");
 
-    let (cpu, t) = (env.procs.cpu_s(), Instant::now());
-    for view in &views {
-        let mut download = owner.download_with(view, env.download.clone());
-        let mut received = 0;
-        while let Some(piece) = download.next().await {
-            received += piece.context("download")?.len() as u64;
+    let (download, download_again) = match &args.download_origin {
+        None => (sdk_downloads(&env, &owner, &views, size).await?, None),
+        Some(cdn) => {
+            let first = fetched(&env, &owner, &views, cdn).await?;
+            eprintln!("media: download through {cdn} {first:?}");
+            let again = fetched(&env, &owner, &views, cdn).await?;
+            (first, Some(again))
         }
-        anyhow::ensure!(received == size, "downloaded {received} of {size} bytes");
-    }
-    let download = throughput(args.files, size, t, cpu, env.procs.cpu_s());
-    eprintln!("media: download {download:?}");
+    };
+    eprintln!("media: download {download:?} then {download_again:?}");
+    let download_from_node = match &args.node_origin {
+        Some(node) => Some(fetched(&env, &owner, &views, node).await?),
+        None => None,
+    };
+    eprintln!("media: download from the node {download_from_node:?}");
 
     let mut sizes = args.concurrent_mib.clone();
     sizes.sort_unstable();
@@ -278,27 +344,42 @@ async fn measure(url: &str, procs: Procs, args: &MediaArgs) -> anyhow::Result<Me
         target: url.into(),
         download_origin: args.download_origin.clone(),
         started_utc,
-        measured: env
-            .procs
-            .0
-            .iter()
-            .map(|(name, pid)| format!("{name}={pid}"))
-            .collect(),
+        measured: env.procs.names(),
+        measured_edge: env.edge.names(),
         file_mib: args.file_mib,
         chunk_mib: args.chunk_mib,
         upload,
         download,
+        download_again,
+        download_from_node,
         concurrent,
         thumbnail,
     })
+}
+
+/// CPU seconds so far of the nodes and of the edge.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    nodes: Option<f64>,
+    edge: Option<f64>,
+}
+
+impl Env {
+    fn cpu(&self) -> Cpu {
+        Cpu {
+            nodes: self.procs.cpu_s(),
+            edge: self.edge.cpu_s_with_children(),
+        }
+    }
 }
 
 fn throughput(
     files: usize,
     size: u64,
     started: Instant,
-    cpu_before: Option<f64>,
-    cpu_after: Option<f64>,
+    before: Cpu,
+    after: Cpu,
+    origin: Option<&str>,
 ) -> Throughput {
     let seconds = started.elapsed().as_secs_f64();
     let bytes = files as u64 * size;
@@ -307,8 +388,56 @@ fn throughput(
         bytes,
         seconds,
         mib_per_s: bytes as f64 / MIB as f64 / seconds,
-        server_cpu_s_per_gib: per_gib(cpu_before, cpu_after, bytes),
+        server_cpu_s_per_gib: per_gib(before.nodes, after.nodes, bytes),
+        edge_cpu_s_per_gib: per_gib(before.edge, after.edge, bytes),
+        origin: origin.map(str::to_owned),
+        cache_status: CacheStatuses::new(),
     }
+}
+
+/// Every file through the SDK's download from the server's own origin.
+async fn sdk_downloads(
+    env: &Env,
+    owner: &Client,
+    views: &[FileView],
+    size: u64,
+) -> anyhow::Result<Throughput> {
+    let t = Instant::now();
+    let cpu = env.cpu();
+    for view in views {
+        let mut download = owner.download_with(view, env.download.clone());
+        let mut received = 0;
+        while let Some(piece) = download.next().await {
+            received += piece.context("download")?.len() as u64;
+        }
+        anyhow::ensure!(received == size, "downloaded {received} of {size} bytes");
+    }
+    Ok(throughput(views.len(), size, t, cpu, env.cpu(), None))
+}
+
+/// Every file fetched from `origin` (`fetch`), with fresh signed URLs (the path, which is the
+/// edge's cache key, stays the same) asked for before the clock starts.
+async fn fetched(
+    env: &Env,
+    owner: &Client,
+    views: &[FileView],
+    origin: &str,
+) -> anyhow::Result<Throughput> {
+    let mut fresh = Vec::with_capacity(views.len());
+    for view in views {
+        fresh.push(owner.file(view.id).await.context("GET /files/{id}")?);
+    }
+    let mut statuses = CacheStatuses::new();
+    let t = Instant::now();
+    let cpu = env.cpu();
+    let mut bytes = 0;
+    for view in &fresh {
+        bytes += fetch(&env.http, origin, view, &mut statuses).await?;
+    }
+    let size = bytes / fresh.len().max(1) as u64;
+    let mut run = throughput(fresh.len(), size, t, cpu, env.cpu(), Some(origin));
+    run.cache_status = statuses;
+    Ok(run)
 }
 
 /// Every uploader sends one file of `size` at once; the server's memory is sampled meanwhile.
@@ -337,7 +466,7 @@ async fn concurrent_uploads(
             }
         })
     };
-    let cpu = env.procs.cpu_s();
+    let cpu = env.cpu();
     let seed_base = 1_000 + (round * uploaders.len()) as u64;
     let outcome: anyhow::Result<Vec<FileView>> = futures_util::future::join_all(
         uploaders
@@ -349,7 +478,7 @@ async fn concurrent_uploads(
     .into_iter()
     .collect();
     let seconds = t.elapsed().as_secs_f64();
-    let cpu_after = env.procs.cpu_s();
+    let cpu_after = env.cpu();
     let _ = stop.send(true);
     let samples = sampler.await.context("the memory sampler failed")?;
     outcome.context("a concurrent upload failed")?;
@@ -366,7 +495,8 @@ async fn concurrent_uploads(
         file_mib: size / MIB,
         seconds,
         mib_per_s: bytes as f64 / MIB as f64 / seconds,
-        server_cpu_s_per_gib: per_gib(cpu, cpu_after, bytes),
+        server_cpu_s_per_gib: per_gib(cpu.nodes, cpu_after.nodes, bytes),
+        edge_cpu_s_per_gib: per_gib(cpu.edge, cpu_after.edge, bytes),
         baseline_rss_mib: baseline,
         peak_rss_mib: peak.map(|(_, rss)| rss),
         peak_minus_baseline_mib: peak
@@ -430,29 +560,44 @@ fn print_summary(r: &MediaReport) {
         r.download_origin.as_deref().unwrap_or("the same")
     );
     println!(
-        "| run | files | MiB/s | server CPU s per GiB | server RSS MiB: baseline / halfway / peak (at s of run) / peak - baseline |"
+        "| run | files | MiB/s | server CPU s per GiB | edge CPU s per GiB | X-Cache-Status | server RSS MiB: baseline / halfway / peak (at s of run) / peak - baseline |"
     );
-    println!("|---|---|---|---|---|");
-    for (name, t) in [
-        ("upload, one at a time", &r.upload),
-        ("download, one at a time", &r.download),
-    ] {
+    println!("|---|---|---|---|---|---|---|");
+    let passes = [
+        ("upload, one at a time", Some(&r.upload)),
+        ("download, one at a time", Some(&r.download)),
+        ("download again", r.download_again.as_ref()),
+        ("download from the node", r.download_from_node.as_ref()),
+    ];
+    for (name, t) in passes {
+        let Some(t) = t else { continue };
+        let statuses: Vec<String> = t
+            .cache_status
+            .iter()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect();
         println!(
-            "| {name} | {} x {} MiB | {:.1} | {} | |",
+            "| {name}{} | {} x {} MiB | {:.1} | {} | {} | {} | |",
+            t.origin
+                .as_deref()
+                .map_or(String::new(), |o| format!(" ({o})")),
             t.files,
             r.file_mib,
             t.mib_per_s,
-            opt(t.server_cpu_s_per_gib)
+            opt(t.server_cpu_s_per_gib),
+            opt(t.edge_cpu_s_per_gib),
+            statuses.join(", ")
         );
     }
     for c in &r.concurrent {
         println!(
-            "| {} uploads at once | {} x {} MiB | {:.1} | {} | {} / {} / {} (at {} of {:.1}) / {} |",
+            "| {} uploads at once | {} x {} MiB | {:.1} | {} | {} | | {} / {} / {} (at {} of {:.1}) / {} |",
             c.uploads,
             c.uploads,
             c.file_mib,
             c.mib_per_s,
             opt(c.server_cpu_s_per_gib),
+            opt(c.edge_cpu_s_per_gib),
             opt(c.baseline_rss_mib),
             opt(c.mid_run_rss_mib),
             opt(c.peak_rss_mib),
@@ -472,8 +617,8 @@ fn print_summary(r: &MediaReport) {
     );
 }
 
-fn watched(args: &MediaArgs) -> anyhow::Result<Procs> {
-    args.pids
+fn watched(specs: &[String]) -> anyhow::Result<Procs> {
+    specs
         .iter()
         .map(|spec| {
             let (name, pid) = spec.split_once('=').context("--pid takes NAME=PID")?;
@@ -489,11 +634,14 @@ fn watched(args: &MediaArgs) -> anyhow::Result<Procs> {
 /// Runs against `args.url`, or a fresh embedded natter.
 async fn run(args: &MediaArgs, bins: &Bins) -> anyhow::Result<MediaReport> {
     match &args.url {
-        Some(url) => measure(url.trim_end_matches('/'), watched(args)?, args).await,
+        Some(url) => {
+            let (procs, edge) = (watched(&args.pids)?, watched(&args.edge_pids)?);
+            measure(url.trim_end_matches('/'), procs, edge, args).await
+        }
         None => {
             let server = Server::start(Proto::Natter, bins).await?;
             let procs = Procs(vec![("natter".into(), server.pid)]);
-            let outcome = measure(&server.base_url(), procs, args).await;
+            let outcome = measure(&server.base_url(), procs, Procs(Vec::new()), args).await;
             server.stop().await;
             outcome
         }
@@ -523,6 +671,8 @@ pub async fn smoke(bins: &Bins) -> anyhow::Result<()> {
         url: None,
         download_origin: None,
         pids: Vec::new(),
+        edge_pids: Vec::new(),
+        node_origin: None,
         file_mib: 2,
         files: 2,
         chunk_mib: 1,

@@ -1,7 +1,9 @@
 //! Upload sources for the media scenarios: `size` bytes that are never all in memory, seekable
 //! (so the SDK streams each chunk and resumes by seeking, as it would from a file), and
-//! different for every seed, so every upload is its own object in the content-addressed store
-//! (identical bytes would be stored once and skip the copy this benchmark measures).
+//! different for every seed and every run, so every upload is its own object in the
+//! content-addressed store (identical bytes would be stored once and skip the copy this
+//! benchmark measures; a store kept from an earlier run, such as a cluster's S3, holds that
+//! run's bytes).
 
 use std::io::SeekFrom;
 use std::pin::Pin;
@@ -21,8 +23,9 @@ const BLOCK: usize = 1_048_573;
 pub struct Block(Arc<[u8]>);
 
 impl Block {
-    pub fn new() -> Self {
-        let mut rng = SplitMix::new(0x004D_4544_4941);
+    /// The block of run `run` (any number that differs from run to run, e.g. the start time).
+    pub fn new(run: u64) -> Self {
+        let mut rng = SplitMix::new(0x004D_4544_4941 ^ run);
         let bytes: Vec<u8> = (0..BLOCK.div_ceil(8))
             .flat_map(|_| rng.next_u64().to_le_bytes())
             .take(BLOCK)
@@ -88,8 +91,8 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn sources_have_their_size_differ_by_seed_and_seek() {
-        let block = Block::new();
+    async fn sources_have_their_size_differ_by_seed_and_run_and_seek() {
+        let block = Block::new(1);
         let size = 3 * BLOCK as u64 + 17;
         let mut whole = Vec::new();
         block.source(1, size).read_to_end(&mut whole).await.unwrap();
@@ -97,6 +100,13 @@ mod tests {
         let mut other = Vec::new();
         block.source(2, size).read_to_end(&mut other).await.unwrap();
         assert_ne!(whole, other);
+        let mut next_run = Vec::new();
+        Block::new(2)
+            .source(1, size)
+            .read_to_end(&mut next_run)
+            .await
+            .unwrap();
+        assert_ne!(whole, next_run);
         let mut source = block.source(1, size);
         source
             .seek(SeekFrom::Start(BLOCK as u64 + 5))

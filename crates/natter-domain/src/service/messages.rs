@@ -131,6 +131,8 @@ impl Chat {
         Ok(kept)
     }
 
+    /// Replace a message's text. `text` may be empty (parsed with [`MessageText::caption`])
+    /// only when the message has attachments: clearing a caption.
     pub async fn edit_message(
         &self,
         actor: UserId,
@@ -143,6 +145,10 @@ impl Chat {
         self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_edit_message(actor, &message)?;
+        // Only a caption may be emptied: a message without files needs its text.
+        if text.as_str().is_empty() && message.attachments.is_empty() {
+            return Err(DomainError::invalid("text", "must not be empty"));
+        }
         let mentions = self.member_mentions(conversation, actor, &mentions).await?;
         let change = MessageChange::Edit { text, mentions };
         self.apply_change(conversation, seq, change).await

@@ -206,8 +206,16 @@ impl Upload {
     /// dropped request), it waits (backoff), asks `HEAD` for the offset, seeks there and goes
     /// on, up to [`Retries::max`] failures in a row. An error reading the reader is
     /// [`Error::Source`] and is not retried; a refusal ([`Error::Api`]) is returned as is; a
-    /// [`cancel`](Upload::cancel) makes it return [`Error::Cancelled`]. After any error the
-    /// upload stays resumable: call `send` again (this or another handle).
+    /// [`cancel`](Upload::cancel) makes it return [`Error::Cancelled`]. After any other error
+    /// the upload stays resumable: call `send` again (this or another handle).
+    ///
+    /// The file is complete only when the server says so in answer to a `PATCH` that reached
+    /// the end: when the end was learnt otherwise (the last chunk's answer was lost), an empty
+    /// `PATCH` at the end asks for that answer. So what completing the file cost is the error
+    /// returned, even when the answer carrying it was lost: 422 `invalid_media` or
+    /// `media_too_large` (a picture the server refused; the upload is gone, and the server
+    /// remembers the refusal for an hour), 503 `unavailable` (the object store is down after
+    /// the retries; the bytes are kept, `send` again later); never a 404 of a later request.
     pub async fn send<R>(&self, reader: R) -> Result<FileView>
     where
         R: AsyncRead + AsyncSeek + Unpin + Send + 'static,
@@ -270,12 +278,21 @@ impl Upload {
         let mut cancelled = self.inner.cancelled.subscribe();
         let mut offset = *self.inner.progress.borrow();
         let mut failures = 0;
-        while offset < size {
+        // Only the server's answer to the `PATCH` that reached the end says the file is
+        // complete: an offset at the end learnt otherwise (`HEAD`, a 409, another handle) may
+        // be an upload the server has yet to finish, or has refused. Then an empty `PATCH` at
+        // the end makes it finish now and answer how that went (204, a 422 refusal, a 503).
+        let mut complete = false;
+        while !complete {
             if *cancelled.borrow_and_update() {
                 return Err(Error::Cancelled);
             }
             let attempt = async {
-                let (body, len) = source.chunk(offset, (size - offset).min(chunk)).await?;
+                let (body, len) = if offset < size {
+                    source.chunk(offset, (size - offset).min(chunk)).await?
+                } else {
+                    (reqwest::Body::from(Vec::new()), 0)
+                };
                 self.patch(offset, body, len).await
             };
             let outcome = tokio::select! {
@@ -285,9 +302,12 @@ impl Upload {
             match outcome {
                 Ok(Patched::Offset(confirmed)) => {
                     offset = confirmed;
+                    complete = confirmed == size;
                     failures = 0;
                     backoff.reset();
                 }
+                // A complete file answers every PATCH with its size; at the end, that is done.
+                Ok(Patched::Mismatch(held)) if held == size && offset == size => complete = true,
                 Ok(Patched::Mismatch(held)) if failures < retries.max => {
                     tracing::debug!(offset, held, "upload offset re-synced");
                     offset = held;
@@ -315,6 +335,10 @@ impl Upload {
                         Ok(held) => offset = held,
                         // The next PATCH learns the offset (409) or fails and counts again.
                         Err(error) if retryable(&error) => {}
+                        // The HEAD completed the upload and the server refused the content (a
+                        // HEAD answer has no body): the empty PATCH at the end gets the
+                        // refusal with its code, which the server remembers for a while.
+                        Err(error) if error.status() == Some(422) => offset = size,
                         Err(error) => return Err(error),
                     }
                 }
@@ -369,19 +393,14 @@ impl Upload {
         }
     }
 
-    /// `GET /files/{id}` once the last byte is in, retried like a chunk. A 404 is retried too:
-    /// when the last `PATCH` was lost (or timed out) while the server processed a picture, `HEAD`
-    /// already reports every byte but the file is recorded only once the processing is done.
+    /// `GET /files/{id}` once the server said the upload is complete, retried like a chunk.
     async fn complete_view(&self) -> Result<FileView> {
         let retries = self.inner.options.retries;
         let mut backoff = Backoff::new(retries.initial, retries.max_delay);
         let mut failures = 0;
         loop {
             match self.inner.client.file(self.id()).await {
-                Err(error)
-                    if (retryable(&error) || error.status() == Some(404))
-                        && failures < retries.max =>
-                {
+                Err(error) if retryable(&error) && failures < retries.max => {
                     failures += 1;
                     tokio::time::sleep(backoff.next_delay()).await;
                 }

@@ -72,7 +72,7 @@ async fn run(
             mentions,
             ..
         } => {
-            let text = MessageText::parse(&text)?;
+            let text = MessageText::caption(&text)?;
             let mentions = mentions.into_iter().map(UserId).collect();
             Ok(message(
                 chat.edit_message(user, ConversationId(conversation_id), seq, text, mentions)

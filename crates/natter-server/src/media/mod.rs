@@ -23,6 +23,7 @@ mod image;
 mod objects;
 mod probe;
 mod process;
+mod refused;
 mod signing;
 pub mod sniff;
 mod staging;
@@ -86,6 +87,8 @@ struct Inner {
     ffmpeg: Option<ffmpeg::Ffmpeg>,
     /// Copies into the object store at once ([`CONCURRENT_COPIES`]).
     copies: tokio::sync::Semaphore,
+    /// Uploads refused at completion lately, and why (answered instead of 404).
+    refused: refused::Refused,
 }
 
 /// Holds an upload's place in [`Inner::busy`] until dropped.
@@ -145,6 +148,7 @@ impl FileService {
                 processing: tokio::sync::Semaphore::new(config.processing_concurrency as usize),
                 ffmpeg: ffmpeg::Ffmpeg::find(&config),
                 copies: tokio::sync::Semaphore::new(CONCURRENT_COPIES),
+                refused: refused::Refused::default(),
                 config,
             }),
         })
@@ -167,11 +171,17 @@ impl FileService {
         })
     }
 
-    /// The owner's upload or file; `NotFound` for anyone else's and for none.
+    /// The owner's upload or file; `NotFound` for anyone else's and for none, except the
+    /// owner's upload refused at completion lately, which answers that refusal again.
     async fn owned(&self, owner: UserId, id: FileId) -> ApiResult<FileRecord> {
         match self.inner.store.file(id).await.map_err(DomainError::from)? {
             Some(record) if record.owner == owner => Ok(record),
-            _ => Err(DomainError::NotFound.into()),
+            Some(_) => Err(DomainError::NotFound.into()),
+            None => Err(self
+                .inner
+                .refused
+                .recall(id, owner)
+                .unwrap_or(DomainError::NotFound.into())),
         }
     }
 

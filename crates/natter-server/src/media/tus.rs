@@ -9,12 +9,32 @@ use base64::engine::general_purpose::STANDARD;
 use natter_domain::DomainError;
 use natter_domain::files::{FileName, UNNAMED_FILE};
 
+use crate::error::ApiError;
+
 /// The protocol version natter speaks, sent back as `Tus-Resumable` on every upload answer.
 pub const VERSION: &str = "1.0.0";
 /// The extensions natter implements, for `Tus-Extension`.
 pub const EXTENSIONS: &str = "creation,termination,expiration";
 /// The content type of a `PATCH` body.
 pub const CHUNK_CONTENT_TYPE: &str = "application/offset+octet-stream";
+
+/// A request's `Tus-Resumable`: natter does not require it, but one naming another version
+/// than [`VERSION`] (in any of its values) is refused (tus 1.0: 412 Precondition Failed with `Tus-Version`).
+pub fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers
+        .get_all("tus-resumable")
+        .iter()
+        .find(|asked| asked.as_bytes() != VERSION.as_bytes())
+    {
+        Some(other) => Err(ApiError::TusVersion(
+            String::from_utf8_lossy(other.as_bytes())
+                .chars()
+                .take(32)
+                .collect(),
+        )),
+        None => Ok(()),
+    }
+}
 
 /// A non-negative integer header, required.
 pub fn number(headers: &HeaderMap, name: &'static str) -> Result<u64, DomainError> {
@@ -84,6 +104,25 @@ mod tests {
         assert!(name("filename YQpi").is_err());
         assert!(name("filename not*base64").is_err());
         assert!(name("filename a b c").is_err());
+    }
+
+    #[test]
+    fn only_another_tus_version_is_refused() {
+        let mut h = HeaderMap::new();
+        assert!(check_version(&h).is_ok(), "not required");
+        h.insert("tus-resumable", HeaderValue::from_static("1.0.0"));
+        assert!(check_version(&h).is_ok());
+        h.append("tus-resumable", HeaderValue::from_static("0.2.2"));
+        assert!(check_version(&h).is_err(), "every value counts");
+        for other in ["0.2.2", "1.0", "1.0.0 ", "2.0.0"] {
+            h.insert("tus-resumable", HeaderValue::from_str(other).unwrap());
+            let refused = check_version(&h).unwrap_err();
+            assert_eq!(
+                refused.status(),
+                axum::http::StatusCode::PRECONDITION_FAILED
+            );
+            assert_eq!(refused.body().code, "unsupported_version");
+        }
     }
 
     #[test]

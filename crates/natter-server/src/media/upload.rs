@@ -179,6 +179,7 @@ impl FileService {
                 Ok(content) => content,
                 Err(err @ (ApiError::MediaTooLarge(_) | ApiError::InvalidMedia(_))) => {
                     self.forget(id).await?;
+                    self.inner.refused.remember(id, record.owner, &err);
                     return Err(err);
                 }
                 Err(err) => return Err(err),

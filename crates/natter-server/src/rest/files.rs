@@ -90,11 +90,12 @@ pub async fn discover(State(state): State<AppState>) -> ApiResult<Response> {
     params(
         ("Upload-Length" = u64, Header, minimum = 1, description = "The file's size in bytes (at most `files.max_bytes`)."),
         ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: comma-separated `key base64(value)` pairs; `filename` (or `name`) names the file. A claimed type is ignored."),
-        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`."),
+        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412."),
     ),
     responses(
         (status = 201, description = "The upload exists; send its bytes to `Location` (tus `PATCH`).", body = UploadView,
             headers(("Location" = String, description = "The upload's URL."), ("Tus-Resumable" = String), ("Upload-Expires" = String))),
+        (status = 412, description = "`unsupported_version`: `Tus-Resumable` names another tus version; `Tus-Version` lists the one natter speaks (`1.0.0`).", body = ErrorBody, headers(("Tus-Version" = String))),
         (status = 413, response = PayloadTooLarge),
     ))]
 pub async fn create_upload(
@@ -103,6 +104,7 @@ pub async fn create_upload(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let files = service(&state)?;
+    tus::check_version(&headers)?;
     let size = tus::number(&headers, "upload-length")?;
     let name = tus::file_name(&headers)?;
     let record = files.create(me.user_id, size, name).await?;
@@ -124,18 +126,21 @@ pub async fn create_upload(
 }
 
 #[utoipa::path(head, path = "/files/uploads/{upload_id}", tag = "files",
-    params(("upload_id" = Uuid, Path, description = "One of the caller's uploads.")),
+    params(("upload_id" = Uuid, Path, description = "One of the caller's uploads."), ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412."),),
     responses(
         (status = 200, description = "`Upload-Offset`: bytes received; `Upload-Length`: the declared size (equal once complete).",
             headers(("Upload-Offset" = u64), ("Upload-Length" = u64), ("Tus-Resumable" = String))),
         (status = 404, response = NotFound),
+        (status = 412, description = "`unsupported_version`: `Tus-Resumable` names another tus version; `Tus-Version` lists the one natter speaks (`1.0.0`).", body = ErrorBody, headers(("Tus-Version" = String))),
     ))]
 pub async fn upload_status(
     State(state): State<AppState>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let files = service(&state)?;
+    tus::check_version(&headers)?;
     let (record, offset) = files.status(me.user_id, FileId(id)).await?;
     let mut response = StatusCode::OK.into_response();
     offset_headers(response.headers_mut(), files, &record, offset);
@@ -146,7 +151,7 @@ pub async fn upload_status(
     params(
         ("upload_id" = Uuid, Path, description = "One of the caller's uploads."),
         ("Upload-Offset" = u64, Header, description = "Where these bytes start: the offset `HEAD` reports."),
-        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`."),
+        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412."),
     ),
     request_body(content = inline(Binary), content_type = "application/offset+octet-stream",
         description = "The next bytes of the file. A body cut short keeps what arrived (resume from `HEAD`'s offset)."),
@@ -156,6 +161,7 @@ pub async fn upload_status(
         (status = 404, response = NotFound),
         (status = 409, description = "`offset_mismatch`: `Upload-Offset` is not the upload's offset (the answer's `Upload-Offset` is); or `conflict`: another request is writing this upload.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the body goes past the declared `Upload-Length`; nothing of it is kept.", body = ErrorBody),
+        (status = 412, description = "`unsupported_version`: `Tus-Resumable` names another tus version; `Tus-Version` lists the one natter speaks (`1.0.0`).", body = ErrorBody, headers(("Tus-Version" = String))),
         (status = 415, description = "`unsupported_media_type`: the body is not `application/offset+octet-stream`.", body = ErrorBody),
     ))]
 pub async fn append(
@@ -194,6 +200,7 @@ async fn append_body(
     body: &mut Body,
 ) -> ApiResult<Response> {
     let files = service(state)?;
+    tus::check_version(headers)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -224,18 +231,21 @@ async fn drain(mut body: Body) {
 }
 
 #[utoipa::path(delete, path = "/files/uploads/{upload_id}", tag = "files",
-    params(("upload_id" = Uuid, Path, description = "One of the caller's incomplete uploads.")),
+    params(("upload_id" = Uuid, Path, description = "One of the caller's incomplete uploads."), ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412."),),
     responses(
         (status = 204, description = "Cancelled: the upload and its bytes are gone.", headers(("Tus-Resumable" = String))),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 412, description = "`unsupported_version`: `Tus-Resumable` names another tus version; `Tus-Version` lists the one natter speaks (`1.0.0`).", body = ErrorBody, headers(("Tus-Version" = String))),
     ))]
 pub async fn cancel_upload(
     State(state): State<AppState>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let files = service(&state)?;
+    tus::check_version(&headers)?;
     files.cancel(me.user_id, FileId(id)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     tus_headers(response.headers_mut());

@@ -132,7 +132,7 @@ pub async fn edit(
     PathParams((id, seq)): PathParams<(Uuid, i64)>,
     JsonBody(body): JsonBody<EditMessageRequest>,
 ) -> ApiResult<axum::Json<MessageView>> {
-    let text = MessageText::parse(&body.text)?;
+    let text = MessageText::caption(&body.text)?;
     let mentions = body.mentions.into_iter().map(UserId).collect();
     let message = state
         .chat

@@ -56,7 +56,6 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
             1,
             CLIENT_MSG_ID_MAX_BYTES,
         ),
-        ("EditMessageRequest", "text", 1, MESSAGE_TEXT_MAX_CHARS),
     ];
     let lengths = lengths.into_iter().chain([(
         "WebPushSubscription",
@@ -87,14 +86,17 @@ fn schema_lengths_and_counts_are_the_domain_limits() {
     use natter_domain::push::{APNS_TOPIC_MAX, FCM_TOKEN_MAX};
     assert_eq!(token_max("fcm"), Some((FCM_TOKEN_MAX.into(), Value::Null)));
     assert_eq!(token_max("apns"), Some((200.into(), APNS_TOPIC_MAX.into())));
-    // A caption: empty is allowed when files are attached (the pattern's `^$`).
-    let caption = property(&doc, "SendMessageRequest", "text");
-    assert_eq!(
-        caption["minLength"],
-        Value::Null,
-        "no minLength for a caption"
-    );
-    assert_eq!(caption["maxLength"], MESSAGE_TEXT_MAX_CHARS);
+    // A caption: empty is allowed when files are attached (the pattern's `^$`), in a send and
+    // in an edit.
+    for schema in ["SendMessageRequest", "EditMessageRequest"] {
+        let caption = property(&doc, schema, "text");
+        assert_eq!(
+            caption["minLength"],
+            Value::Null,
+            "no minLength for a caption ({schema})"
+        );
+        assert_eq!(caption["maxLength"], MESSAGE_TEXT_MAX_CHARS, "{schema}");
+    }
     assert_eq!(
         property(&doc, "SendMessageRequest", "attachments")["maxItems"],
         ATTACHMENTS_MAX

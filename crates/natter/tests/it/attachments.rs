@@ -192,3 +192,58 @@ async fn deleting_a_message_hides_its_attachments() {
     );
     assert_eq!(alice_files.view(picture.id).await.id, picture.id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caption_can_be_cleared_but_a_text_only_message_keeps_its_text() {
+    let server = TestServer::spawn();
+    let (alice_files, alice, _) = person(&server).await;
+    let (_, _, bob_id) = person(&server).await;
+    let direct = direct_chat(&alice, bob_id).await;
+    let (picture, _) = two_files(&alice_files).await;
+    let with_picture = alice
+        .send_message(direct, &with_files("look at this", &[picture.id]))
+        .await
+        .expect("send");
+    let text_only = alice
+        .send_message(direct, &with_files("just words", &[]))
+        .await
+        .expect("send");
+
+    // REST: the caption goes, the attachments stay.
+    let cleared = alice
+        .edit_message(direct, with_picture.seq, "")
+        .await
+        .expect("clear the caption");
+    assert_eq!(cleared.text, "");
+    assert!(cleared.edited_at_ms.is_some());
+    assert_same_files(&cleared.attachments, &[&picture]);
+    // A caption of spaces is still refused, and so is emptying a message without files.
+    for (what, seq, text) in [
+        ("spaces", with_picture.seq, "  "),
+        ("text only", text_only.seq, ""),
+    ] {
+        let refused = alice.edit_message(direct, seq, text).await;
+        assert_eq!(api_error(refused), (400, "invalid".into()), "{what}");
+    }
+
+    // The WebSocket: a caption back, cleared again; a text-only message still refuses.
+    let live = alice.connect().await.expect("alice connects");
+    let captioned = live
+        .edit(direct, with_picture.seq, "a cat")
+        .await
+        .expect("ws caption");
+    assert_eq!(captioned.text, "a cat");
+    let cleared = live
+        .edit(direct, with_picture.seq, "")
+        .await
+        .expect("ws clear");
+    assert_eq!(cleared.text, "");
+    assert_same_files(&cleared.attachments, &[&picture]);
+    let refused = live.edit(direct, text_only.seq, "").await.unwrap_err();
+    assert_eq!((refused.status(), refused.code()), (None, Some("invalid")));
+    let history = all_messages(&alice, direct).await;
+    assert_eq!(
+        history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["", "just words"]
+    );
+}

@@ -445,7 +445,11 @@ async fn media_bytes_never_run_as_a_page() {
         error_code(refused).await,
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_media".into())
     );
-    assert_eq!(files.offset(&poly).await, Err(StatusCode::NOT_FOUND));
+    // Its owner's later requests about the upload get the refusal again (docs/media.md).
+    assert_eq!(
+        files.offset(&poly).await,
+        Err(StatusCode::UNPROCESSABLE_ENTITY)
+    );
     assert_eq!(files.file(poly.id).await.status(), StatusCode::NOT_FOUND);
     // SVG is never inline (it is a document that runs scripts).
     let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
@@ -659,5 +663,154 @@ async fn media_abandoned_uploads_are_collected() {
         files.view(complete.id).await.size,
         20,
         "complete files stay"
+    );
+}
+
+/// tus 1.0: a request naming another protocol version is refused with 412 and the versions the
+/// server speaks, and changes nothing; one without `Tus-Resumable` is served (natter does not
+/// require it). Through NGINX too in cluster mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_another_tus_version_is_412_with_tus_version() {
+    let server = TestServer::spawn();
+    let (files, _) = Files::new(&server).await;
+    let upload = files.create(100, "v.bin").await;
+    files.patch(&upload, 0, &pattern(10)).await;
+    let other = |method: reqwest::Method, path: &str| {
+        files
+            .http
+            .request(method, files.url(path))
+            .bearer_auth(&files.token)
+            .header("tus-resumable", "0.2.2")
+    };
+    let refused = [
+        (
+            "POST",
+            other(reqwest::Method::POST, "/api/v1/files/uploads").header("upload-length", "10"),
+        ),
+        ("HEAD", other(reqwest::Method::HEAD, &upload.upload_url)),
+        (
+            "PATCH",
+            other(reqwest::Method::PATCH, &upload.upload_url)
+                .header("content-type", CHUNK_TYPE)
+                .header("upload-offset", "10")
+                .body(pattern(5)),
+        ),
+        ("DELETE", other(reqwest::Method::DELETE, &upload.upload_url)),
+    ];
+    for (what, request) in refused {
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::PRECONDITION_FAILED, "{what}");
+        assert_eq!(header(response.headers(), "tus-version"), "1.0.0", "{what}");
+        if what != "HEAD" {
+            let body: ErrorBody = response.json().await.expect("error body");
+            assert_eq!(body.code, "unsupported_version", "{what}");
+        }
+    }
+    // Nothing changed: the upload is where it was and still there.
+    assert_eq!(files.offset(&upload).await, Ok(10));
+    // Without the header: served.
+    let unversioned = files
+        .http
+        .patch(files.url(&upload.upload_url))
+        .bearer_auth(&files.token)
+        .header("content-type", CHUNK_TYPE)
+        .header("upload-offset", "10")
+        .body(pattern(90))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(unversioned.status(), StatusCode::NO_CONTENT);
+    assert_eq!(files.view(upload.id).await.size, 100);
+}
+
+/// A small JPEG with a comment segment of `comment_len` bytes: stored smaller than uploaded,
+/// since processing strips comments (docs/media.md "Images").
+fn jpeg_with_comment(comment_len: usize) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 16, 90, y as u8]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(picture)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("JPEG");
+    let jpeg = out.into_inner();
+    let segment_len = u16::try_from(comment_len + 2).expect("a JPEG segment");
+    [
+        &jpeg[..2],
+        &[0xff, 0xfe],
+        &segment_len.to_be_bytes(),
+        &vec![b'c'; comment_len],
+        &jpeg[2..],
+    ]
+    .concat()
+}
+
+/// What the quota charges (docs/media.md "Quota"): the declared `Upload-Length` of every upload
+/// from its creation, so a complete file counts the bytes uploaded even when processing stored
+/// fewer; a cancelled upload and one refused at completion stop counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_the_quota_charges_declared_lengths_until_an_upload_is_gone() {
+    const QUOTA: usize = 20_000;
+    let server =
+        TestServer::spawn_with_env(&[], &[("NATTER__FILES__QUOTA_BYTES", &QUOTA.to_string())]);
+    let (files, _) = Files::new(&server).await;
+    let over_quota = |used: usize| {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("over the storage quota: {used} of {QUOTA} bytes used"),
+        )
+    };
+    let refusal = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: ErrorBody = response.json().await.expect("error body");
+        assert_eq!(body.code, "quota_exceeded");
+        (status, body.message)
+    };
+
+    // A photo stored smaller than uploaded: the upload's length counts.
+    let photo = jpeg_with_comment(6_000);
+    let uploaded = photo.len();
+    let view = files
+        .view(files.upload("p.jpg", &photo, 4096).await.id)
+        .await;
+    assert!(
+        (view.size as usize) < uploaded - 5_000,
+        "stored {} of {uploaded}",
+        view.size
+    );
+    let left = QUOTA - uploaded;
+    let one_more = (left + 1).to_string();
+    assert_eq!(
+        refusal(files.create_raw(&one_more, Some("x")).await).await,
+        over_quota(uploaded)
+    );
+
+    // An incomplete upload counts its declared length from its creation.
+    let pending = files.create(left - 100, "pending.bin").await;
+    files.patch(&pending, 0, &pattern(10)).await;
+    assert_eq!(
+        refusal(files.create_raw("101", Some("x")).await).await,
+        over_quota(QUOTA - 100)
+    );
+    // Cancelled: it no longer counts.
+    let cancel = files
+        .authed(reqwest::Method::DELETE, &pending.upload_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), StatusCode::NO_CONTENT);
+
+    // Refused at completion (not a picture after all): it no longer counts either.
+    let mut fake = PNG_MAGIC.to_vec();
+    fake.extend_from_slice(&[b'<'; 2_000]);
+    let fake_upload = files.create(fake.len(), "fake.png").await;
+    let refused = files.patch(&fake_upload, 0, &fake).await;
+    assert_eq!(
+        error_code(refused).await,
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_media".into())
+    );
+    let rest = files.create(left, "rest.bin").await;
+    assert_eq!(rest.size, left as u64);
+    assert_eq!(
+        refusal(files.create_raw("1", Some("x")).await).await,
+        over_quota(QUOTA)
     );
 }

@@ -293,7 +293,11 @@ async fn media_images_a_png_bomb_is_refused_and_nothing_is_stored() {
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["code"], "media_too_large");
     assert!(body["message"].as_str().unwrap().contains("20000x20000"));
-    assert_eq!(files.head(&url).await.status(), StatusCode::NOT_FOUND);
+    // Forgotten; only its refusal is remembered for its owner (docs/media.md).
+    assert_eq!(
+        files.head(&url).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     assert_eq!(files.file(&id).await.status(), StatusCode::NOT_FOUND);
     let root = server.data_dir.path().join("files");
     assert_eq!(count_files(&root.join("objects")), 0, "no object");

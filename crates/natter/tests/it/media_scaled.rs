@@ -17,13 +17,10 @@ fn cluster() -> bool {
     crate::cluster::enabled()
 }
 
-/// The object of these bytes in the S3 the cluster uses (`scripts/services env`), if any.
-pub(crate) async fn object_in_s3(sha256_hex: &str) -> Option<u64> {
-    use object_store::ObjectStoreExt;
-    use object_store::aws::AmazonS3Builder;
-
+/// The S3 the cluster uses (`scripts/services env`).
+pub(crate) fn cluster_s3() -> object_store::aws::AmazonS3 {
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let s3 = AmazonS3Builder::new()
+    object_store::aws::AmazonS3Builder::new()
         .with_endpoint(var("NATTER_TEST_S3_ENDPOINT", "http://127.0.0.1:58333"))
         .with_allow_http(true)
         .with_region("us-east-1")
@@ -34,9 +31,20 @@ pub(crate) async fn object_in_s3(sha256_hex: &str) -> Option<u64> {
             "natter-test-secret",
         ))
         .build()
-        .expect("S3 client");
-    let key = object_store::path::Path::from(format!("blobs/{}/{sha256_hex}", &sha256_hex[..2]));
-    s3.head(&key).await.ok().map(|meta| meta.size)
+        .expect("S3 client")
+}
+
+/// The key of an object (docs/media.md: `blobs/<2 hex>/<sha256 hex>`).
+pub(crate) fn object_key(sha256_hex: &str) -> object_store::path::Path {
+    object_store::path::Path::from(format!("blobs/{}/{sha256_hex}", &sha256_hex[..2]))
+}
+
+/// The object of these bytes in the S3 the cluster uses, if any.
+pub(crate) async fn object_in_s3(sha256_hex: &str) -> Option<u64> {
+    use object_store::ObjectStoreExt;
+
+    let key = object_key(sha256_hex);
+    cluster_s3().head(&key).await.ok().map(|meta| meta.size)
 }
 
 /// `PATCH`es of uploads each node answered, from its metrics.

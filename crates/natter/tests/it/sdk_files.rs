@@ -1,7 +1,10 @@
 //! Files through the SDK (`Client::create_upload`, `Upload::send`, `Client::download`): chunked
 //! uploads with progress, resuming after a connection cut mid-`PATCH` (a proxy that cuts at an
 //! exact byte), cancelling, downloads resumed with `Range`, a corrupted object caught by the
-//! SHA-256 check, and every refusal as a typed error. The wire itself is tested raw in media.rs.
+//! SHA-256 check, and every refusal as a typed error, including those of the upload's
+//! completion when their answer was lost. The wire itself is tested raw in media.rs. Every
+//! test runs in both modes: in cluster mode (`NATTER_E2E_CLUSTER=1`) through NGINX, with the
+//! bytes in S3 and the nodes sharing the test's data directory (so its staging directory).
 
 use std::io::Cursor;
 use std::pin::Pin;
@@ -28,11 +31,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// File routes answer 503 in cluster mode until the S3 slice lands; the data dir is local.
-fn embedded_only() -> bool {
-    !crate::cluster::enabled()
 }
 
 async fn registered(base_url: &str) -> Client {
@@ -73,9 +71,6 @@ fn assert_monotone_to(seen: &[u64], size: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_upload_in_chunks_with_progress_resumes_after_a_cut_mid_patch() {
-    if !embedded_only() {
-        return;
-    }
     let server = TestServer::spawn();
     let proxy = Cutter::start(&server.base_url).await;
     let client = registered(&proxy.base_url).await;
@@ -159,9 +154,6 @@ impl AsyncSeek for Stall {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_cancel_stops_a_patch_in_flight_and_deletes_the_upload() {
-    if !embedded_only() {
-        return;
-    }
     let server = TestServer::spawn();
     let client = registered(&server.base_url).await;
     let bytes = pattern(3 * MIB);
@@ -216,9 +208,6 @@ async fn sdk_cancel_stops_a_patch_in_flight_and_deletes_the_upload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_download_resumes_with_range_and_catches_corrupted_bytes() {
-    if !embedded_only() {
-        return;
-    }
     let server = TestServer::spawn();
     let proxy = Cutter::start(&server.base_url).await;
     let client = registered(&proxy.base_url).await;
@@ -243,12 +232,22 @@ async fn sdk_download_resumes_with_range_and_catches_corrupted_bytes() {
     assert_eq!(proxy.cuts(), 1, "the download was cut");
     assert!(back == bytes, "resumed bytes differ");
 
-    // Bit rot in storage: same length, other bytes. The SHA-256 check catches it at the end.
-    let object = find_file(&server.data_dir.path().join("files/objects"), &view.sha256)
-        .expect("the object file");
-    let mut rotten = std::fs::read(&object).unwrap();
+    // Bit rot in storage: same length, other bytes, in a file never downloaded before (in
+    // cluster mode the edge keeps what it served once). The SHA-256 check catches it at the end.
+    // Bytes of their own (S3 is shared by every run, and stores the same bytes once).
+    let mut bytes = pattern(2 * MIB + 5);
+    bytes[..16].copy_from_slice(uuid::Uuid::now_v7().as_bytes());
+    let view = client
+        .upload(
+            Cursor::new(bytes.clone()),
+            bytes.len() as u64,
+            Some("rot.bin"),
+        )
+        .await
+        .expect("upload");
+    let mut rotten = bytes.clone();
     rotten[MIB] ^= 0xff;
-    std::fs::write(&object, &rotten).unwrap();
+    rot(&server, &view.sha256, &rotten).await;
     let mut sink = Vec::new();
     let error = client
         .download_to(&view, &mut sink)
@@ -260,6 +259,25 @@ async fn sdk_download_resumes_with_range_and_catches_corrupted_bytes() {
             assert_eq!(actual, sha256_hex(&rotten));
         }
         other => panic!("expected a hash mismatch, got {other:?}"),
+    }
+}
+
+/// Replaces the stored object of `sha256` with `bytes`: a file under the data directory, or in
+/// cluster mode the object in S3.
+async fn rot(server: &TestServer, sha256: &str, bytes: &[u8]) {
+    if crate::cluster::enabled() {
+        use object_store::ObjectStoreExt;
+        crate::media::scaled::cluster_s3()
+            .put(
+                &crate::media::scaled::object_key(sha256),
+                bytes.to_vec().into(),
+            )
+            .await
+            .expect("overwrite the object in S3");
+    } else {
+        let object = find_file(&server.data_dir.path().join("files/objects"), sha256)
+            .expect("the object file");
+        std::fs::write(&object, bytes).unwrap();
     }
 }
 
@@ -279,9 +297,6 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_file_refusals_are_typed_errors() {
-    if !embedded_only() {
-        return;
-    }
     let server = TestServer::spawn_with_env(
         &[],
         &[
@@ -339,4 +354,103 @@ async fn sdk_file_refusals_are_typed_errors() {
     let forbidden = download.next().await.expect("an item").unwrap_err();
     assert_eq!(code(forbidden), refused(403, "forbidden"));
     assert!(download.next().await.is_none(), "the stream ends");
+}
+
+/// Bytes that start like a PNG and then are a web page: refused at completion (422
+/// `invalid_media`, the upload forgotten). `uuid` keeps them apart from other runs'.
+fn fake_png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0".to_vec();
+    bytes.extend_from_slice(b"<html><script>alert(1)</script>");
+    bytes.extend_from_slice(uuid::Uuid::now_v7().as_bytes());
+    bytes.extend(pattern(3000));
+    bytes
+}
+
+/// Few, quick retries: the failures below are not transient.
+fn quick_retries() -> UploadOptions {
+    UploadOptions {
+        retries: natter_sdk::Retries {
+            max: 3,
+            initial: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        },
+        ..UploadOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_a_refusal_at_completion_is_the_error_even_when_its_answer_is_lost() {
+    let server = TestServer::spawn();
+    let proxy = Cutter::start(&server.base_url).await;
+    let client = registered(&proxy.base_url).await;
+    let code = |error: Error| (error.status(), error.code().map(str::to_owned));
+    let invalid = (Some(422), Some("invalid_media".to_owned()));
+
+    // The answer arrives: the last PATCH's refusal is returned as it is.
+    let bytes = fake_png();
+    let refused = client
+        .upload(
+            Cursor::new(bytes.clone()),
+            bytes.len() as u64,
+            Some("a.png"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(refused), invalid);
+
+    // The connection drops just before the answer to the last PATCH: the server refused and
+    // forgot the upload meanwhile. The SDK's HEAD, then its empty PATCH at the end, learn the
+    // refusal the server remembers; not a 404.
+    let bytes = fake_png();
+    let upload = client
+        .create_upload_with(bytes.len() as u64, Some("b.png"), quick_retries())
+        .await
+        .expect("create");
+    proxy.cut_downstream_after(0);
+    let refused = upload.send(Cursor::new(bytes)).await.unwrap_err();
+    assert_eq!(proxy.cuts(), 1, "the answer was cut");
+    assert_eq!(code(refused), invalid);
+    // And so does every later request of the owner about it (a stranger still gets 404).
+    let again = upload.send(Cursor::new(fake_png())).await.unwrap_err();
+    assert_eq!(code(again), invalid);
+    let stranger = registered(&server.base_url).await;
+    let theirs = stranger.resume_upload(upload.view().clone(), UploadOptions::default());
+    assert_eq!(
+        code(theirs.offset().await.unwrap_err()),
+        (Some(404), Some("not_found".to_owned()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_an_unreachable_object_store_is_503_not_a_later_404() {
+    // A port nothing listens on: an S3 that is down refuses connections.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{dead}");
+    let server = TestServer::spawn_with_env(
+        &[],
+        &[
+            ("NATTER__FILES__STORE", "s3"),
+            ("NATTER__FILES__S3_ENDPOINT", &endpoint),
+            ("NATTER__FILES__S3_ACCESS_KEY_ID", "natter"),
+            ("NATTER__FILES__S3_SECRET_ACCESS_KEY", "natter-test-secret"),
+            ("NATTER__FILES__S3_ALLOW_HTTP", "true"),
+        ],
+    );
+    let client = registered(&server.base_url).await;
+    let bytes = pattern(100_000);
+    let upload = client
+        .create_upload_with(bytes.len() as u64, Some("report.bin"), quick_retries())
+        .await
+        .expect("create");
+    // The last PATCH is 503; so is every retry (HEAD, then the empty PATCH at the end).
+    let error = upload.send(Cursor::new(bytes.clone())).await.unwrap_err();
+    assert_eq!(
+        (error.status(), error.code()),
+        (Some(503), Some("unavailable"))
+    );
+    // The bytes are kept: the upload is at its end, waiting for the store.
+    assert_eq!(upload.offset().await.unwrap_err().status(), Some(503));
 }
