@@ -185,7 +185,9 @@ pub trait PushQueue: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<()>;
     /// Mark up to `limit` deliveries due at `now_ms` in flight and return them, oldest first,
-    /// at most `per_user` of any one user. Deliveries of devices no longer live are dropped.
+    /// at most `per_user` of any one user and only the oldest delivery of each device (a device
+    /// gets its notifications in order, one at a time). Deliveries of devices no longer live
+    /// are dropped.
     async fn claim_due(&self, now_ms: i64, limit: u32, per_user: u32)
     -> StoreResult<Vec<Delivery>>;
     /// The delivery is done (sent, or given up): remove it.
