@@ -15,7 +15,7 @@ use natter_sdk::Client;
 use uuid::Uuid;
 
 use crate::server::TestServer;
-use crate::support::{raw_authenticated, user};
+use crate::support::{raw_authenticated, raw_json, user};
 
 /// Bounds every wait for pushes (the drain polls every 100 ms; retries back off for seconds).
 const WITHIN: Duration = Duration::from_secs(60);
@@ -280,4 +280,32 @@ async fn a_push_committed_before_a_kill_arrives_once_after_the_restart() {
         bodies(&rig.lab.pushes_to(&bob_token)),
         ["before the crash", "after"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vapid_public_key_is_served_when_web_push_is_configured() {
+    let rig = Rig::start(false).await;
+    let anonymous = rig.server.client();
+    let key = raw_json(
+        &anonymous,
+        natter_sdk::Method::GET,
+        "/push/vapid-public-key",
+        None,
+    )
+    .await;
+    assert_eq!(key.status, 200);
+    let key: serde_json::Value = serde_json::from_slice(&key.body).unwrap();
+    assert_eq!(key["public_key"], rig.lab.keys().vapid_public_key);
+
+    let plain = TestServer::spawn();
+    let off = raw_json(
+        &plain.client(),
+        natter_sdk::Method::GET,
+        "/push/vapid-public-key",
+        None,
+    )
+    .await;
+    assert_eq!(off.status, 404);
+    let off: serde_json::Value = serde_json::from_slice(&off.body).unwrap();
+    assert_eq!(off["code"], "not_found");
 }
