@@ -264,7 +264,7 @@ fn preview_counts_characters_not_bytes() {
 fn files_without_a_caption_say_what_they_are() {
     let photo = attachment("cat.jpg", "image/jpeg");
     let pdf = attachment("report.pdf", "application/pdf");
-    assert_eq!(preview_text("", &[photo.clone()]), "📷 Photo");
+    assert_eq!(preview_text("", std::slice::from_ref(&photo)), "📷 Photo");
     assert_eq!(
         preview_text("", &[pdf, photo.clone(), photo.clone()]),
         "📎 report.pdf +2"

@@ -94,7 +94,7 @@ async fn messages_are_queued_with_their_commit_and_fanned_out_once() {
     let (device, _) = case.device(bob, 1).await;
     let one = delivery(bob, device, &queued[0], 1);
     case.store
-        .fan_out(queued[0].queue_id, &[one.clone()], T0)
+        .fan_out(queued[0].queue_id, std::slice::from_ref(&one), T0)
         .await
         .unwrap();
     // Planned again (a crash lost the answer): nothing more.
