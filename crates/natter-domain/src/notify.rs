@@ -146,7 +146,23 @@ pub struct QueuedMessage {
     /// Commit order.
     pub queue_id: i64,
     pub conversation_id: ConversationId,
+    /// The new message; or, with `reader`, how far the reader has now read.
     pub seq: i64,
+    /// Set when this is not a new message but `reader`'s read cursor passing what was pushed to
+    /// them: their devices get a withdraw.
+    pub reader: Option<UserId>,
+}
+
+/// What one delivery sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    Alert(PushContent),
+    /// The conversation is read up to `read_seq`: the devices remove what they show of it.
+    Withdraw {
+        conversation_id: ConversationId,
+        read_seq: i64,
+        badge: Option<u32>,
+    },
 }
 
 /// One notification for one device, to be sent.
@@ -154,7 +170,7 @@ pub struct QueuedMessage {
 pub struct NewDelivery {
     pub user: UserId,
     pub device: DeviceId,
-    pub content: PushContent,
+    pub payload: Payload,
 }
 
 /// A delivery claimed for sending (marked in flight).
@@ -163,7 +179,7 @@ pub struct Delivery {
     pub id: i64,
     pub user: UserId,
     pub target: PushTarget,
-    pub content: PushContent,
+    pub payload: Payload,
     /// Sends tried before this one.
     pub attempts: u32,
     pub created_at_ms: i64,
@@ -175,9 +191,10 @@ pub struct Delivery {
 pub trait PushQueue: Send + Sync + 'static {
     /// The oldest queued messages, in commit order.
     async fn queued(&self, limit: u32) -> StoreResult<Vec<QueuedMessage>>;
-    /// In one transaction: add `deliveries` (due at `now_ms`) and remove the queue entry. An
-    /// entry already removed adds nothing, and a delivery of a (device, message) already there
-    /// is not added again, so planning a message twice is harmless.
+    /// In one transaction: add `deliveries` (due at `now_ms`), remember each alerted user's
+    /// newest pushed message per conversation (the read cursor passing it queues a withdraw),
+    /// and remove the queue entry. An entry already removed adds nothing, and a delivery of a
+    /// (device, message) already there is not added again, so planning twice is harmless.
     async fn fan_out(
         &self,
         queue_id: i64,

@@ -6,9 +6,13 @@
 //! answer.
 
 use async_trait::async_trait;
-use natter_domain::notify::{Delivery, NewDelivery, PushContent, PushQueue, QueuedMessage};
+use natter_domain::notify::{
+    Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
+};
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
+
+use sqlx::SqliteConnection;
 
 use crate::errors::db;
 use crate::push_devices::{DeviceRow, device, ids_json};
@@ -25,31 +29,88 @@ struct DeliveryRow {
     id: i64,
     user_id: Vec<u8>,
     conversation_id: Vec<u8>,
-    message_id: i64,
+    message_id: Option<i64>,
     seq: i64,
     title: String,
     body: String,
     badge: Option<i64>,
     quiet: bool,
+    withdraw: bool,
     attempts: i64,
     created_at_ms: i64,
+}
+
+fn payload(row: &DeliveryRow) -> StoreResult<Payload> {
+    let conversation_id = ConversationId(uuid_of(&row.conversation_id)?);
+    let badge = row.badge.and_then(|b| u32::try_from(b).ok());
+    Ok(match row.message_id {
+        Some(message_id) if !row.withdraw => Payload::Alert(PushContent {
+            conversation_id,
+            message_id: MessageId(message_id),
+            seq: row.seq,
+            title: row.title.clone(),
+            body: row.body.clone(),
+            badge,
+            quiet: row.quiet,
+        }),
+        _ => Payload::Withdraw {
+            conversation_id,
+            read_seq: row.seq,
+            badge,
+        },
+    })
+}
+
+/// `user`'s read cursor in `conversation` moved to `read_seq`: when that passes the newest
+/// message pushed to them there, queue a withdraw for their devices (in the cursor's
+/// transaction, like a message's push).
+pub(crate) async fn read_moved(
+    tx: &mut SqliteConnection,
+    conversation: ConversationId,
+    user: UserId,
+    read_seq: i64,
+) -> StoreResult<()> {
+    let user = user.0.as_bytes().as_slice();
+    let conversation = conversation.0.as_bytes().as_slice();
+    let shown = sqlx::query(
+        "DELETE FROM push_shown WHERE user_id = ? AND conversation_id = ? AND seq <= ?",
+    )
+    .bind(user)
+    .bind(conversation)
+    .bind(read_seq)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    if shown > 0 {
+        sqlx::query("INSERT INTO push_queue (conversation_id, seq, reader) VALUES (?, ?, ?)")
+            .bind(conversation)
+            .bind(read_seq)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl PushQueue for SqliteStore {
     async fn queued(&self, limit: u32) -> StoreResult<Vec<QueuedMessage>> {
-        let rows: Vec<(i64, Vec<u8>, i64)> =
-            sqlx::query_as("SELECT id, conversation_id, seq FROM push_queue ORDER BY id LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.inner.reader)
-                .await
-                .map_err(db)?;
+        let rows: Vec<(i64, Vec<u8>, i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT id, conversation_id, seq, reader FROM push_queue ORDER BY id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
         rows.into_iter()
-            .map(|(queue_id, conversation, seq)| {
+            .map(|(queue_id, conversation, seq, reader)| {
                 Ok(QueuedMessage {
                     queue_id,
                     conversation_id: ConversationId(uuid_of(&conversation)?),
                     seq,
+                    reader: reader.as_deref().map(user_id).transpose()?,
                 })
             })
             .collect()
@@ -73,26 +134,68 @@ impl PushQueue for SqliteStore {
             return Ok(());
         }
         for delivery in deliveries {
-            let content = &delivery.content;
+            let (conversation, message_id, seq, title, body, badge, quiet, withdraw) =
+                match &delivery.payload {
+                    Payload::Alert(c) => (
+                        c.conversation_id,
+                        Some(c.message_id.0),
+                        c.seq,
+                        c.title.as_str(),
+                        c.body.as_str(),
+                        c.badge,
+                        c.quiet,
+                        false,
+                    ),
+                    Payload::Withdraw {
+                        conversation_id,
+                        read_seq,
+                        badge,
+                    } => (
+                        *conversation_id,
+                        None,
+                        *read_seq,
+                        "",
+                        "",
+                        *badge,
+                        false,
+                        true,
+                    ),
+                };
+            let user = delivery.user.0.as_bytes().as_slice();
+            let conversation = conversation.0.as_bytes().as_slice();
             sqlx::query(
                 "INSERT OR IGNORE INTO push_deliveries (user_id, device_id, conversation_id, \
-                 message_id, seq, title, body, badge, quiet, due_at_ms, created_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 message_id, seq, title, body, badge, quiet, withdraw, due_at_ms, created_at_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(delivery.user.0.as_bytes().as_slice())
+            .bind(user)
             .bind(delivery.device.0.as_bytes().as_slice())
-            .bind(content.conversation_id.0.as_bytes().as_slice())
-            .bind(content.message_id.0)
-            .bind(content.seq)
-            .bind(&content.title)
-            .bind(&content.body)
-            .bind(content.badge.map(i64::from))
-            .bind(content.quiet)
+            .bind(conversation)
+            .bind(message_id)
+            .bind(seq)
+            .bind(title)
+            .bind(body)
+            .bind(badge.map(i64::from))
+            .bind(quiet)
+            .bind(withdraw)
             .bind(now_ms)
             .bind(now_ms)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            if !withdraw {
+                sqlx::query(
+                    "INSERT INTO push_shown (user_id, conversation_id, seq) VALUES (?, ?, ?) \
+                     ON CONFLICT (user_id, conversation_id) DO UPDATE \
+                     SET seq = MAX(seq, excluded.seq)",
+                )
+                .bind(user)
+                .bind(conversation)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
         }
         commit(tx).await
     }
@@ -129,8 +232,8 @@ impl PushQueue for SqliteStore {
         for (id,) in rows {
             let row: DeliveryRow = sqlx::query_as(
                 "UPDATE push_deliveries SET in_flight = 1 WHERE id = ? RETURNING id, user_id, \
-                 conversation_id, message_id, seq, title, body, badge, quiet, attempts, \
-                 created_at_ms",
+                 conversation_id, message_id, seq, title, body, badge, quiet, withdraw, \
+                 attempts, created_at_ms",
             )
             .bind(id)
             .fetch_one(&mut *tx)
@@ -149,15 +252,7 @@ impl PushQueue for SqliteStore {
                 id: row.id,
                 user: user_id(&row.user_id)?,
                 target: device(target)?.target,
-                content: PushContent {
-                    conversation_id: ConversationId(uuid_of(&row.conversation_id)?),
-                    message_id: MessageId(row.message_id),
-                    seq: row.seq,
-                    title: row.title,
-                    body: row.body,
-                    badge: row.badge.and_then(|b| u32::try_from(b).ok()),
-                    quiet: row.quiet,
-                },
+                payload: payload(&row)?,
                 attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
                 created_at_ms: row.created_at_ms,
             });

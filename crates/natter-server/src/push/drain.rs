@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use natter_domain::Ports;
-use natter_domain::notify::{Delivery, PushQueue};
+use natter_domain::notify::{Delivery, Payload, PushQueue};
 use natter_domain::ports::StoreResult;
-use natter_push::{Alert, Notification, Outcome, PushSender, Urgency};
+use natter_push::{Alert, Notification, Outcome, PushSender, Urgency, Withdraw};
 
 use super::backoff;
 use crate::config::NotifierConfig;
@@ -74,7 +74,23 @@ pub async fn run(
 
 /// The notification a delivery sends.
 pub fn notification(delivery: &Delivery) -> Notification {
-    let content = &delivery.content;
+    let content = match &delivery.payload {
+        Payload::Alert(content) => content,
+        Payload::Withdraw {
+            conversation_id,
+            read_seq,
+            badge,
+        } => {
+            let conversation = conversation_id.0.to_string();
+            return Notification::Withdraw(Withdraw {
+                collapse_key: conversation.clone(),
+                conversation_id: conversation,
+                read_seq: *read_seq,
+                badge: *badge,
+                ttl: TTL,
+            });
+        }
+    };
     let conversation = content.conversation_id.0.to_string();
     Notification::Alert(Alert {
         title: content.title.clone(),

@@ -1,6 +1,7 @@
 //! Planning: each queued message, in commit order, becomes one delivery per (device, message)
 //! of every user [`natter_domain::notify::plan`] picks, written together with the removal of the
-//! queue entry in one transaction. A crash before that commit plans the message again, which
+//! queue entry in one transaction; a queued read (the cursor passed what was pushed) becomes a
+//! withdraw for each of the reader's devices. A crash before that commit plans the message again, which
 //! adds nothing twice.
 
 use std::collections::{HashMap, HashSet};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use natter_domain::Ports;
 use natter_domain::UserId;
 use natter_domain::model::ConversationKind;
-use natter_domain::notify::{NewDelivery, PlanInput, PushQueue, QueuedMessage, plan};
+use natter_domain::notify::{NewDelivery, Payload, PlanInput, PushQueue, QueuedMessage, plan};
 use natter_domain::ports::StoreResult;
 
 use crate::config::NotifierConfig;
@@ -48,6 +49,9 @@ pub async fn run(queue: Arc<dyn PushQueue>, ports: Ports, config: Arc<NotifierCo
 
 async fn plan_one(queue: &dyn PushQueue, ports: &Ports, queued: QueuedMessage) -> StoreResult<()> {
     let now_ms = ports.clock.now_ms();
+    if let Some(reader) = queued.reader {
+        return withdraw(queue, ports, queued, reader, now_ms).await;
+    }
     let conversation = ports
         .conversations
         .conversation(queued.conversation_id)
@@ -120,11 +124,40 @@ async fn plan_one(queue: &dyn PushQueue, ports: &Ports, queued: QueuedMessage) -
                 .map(move |device| NewDelivery {
                     user: *user,
                     device: device.id,
-                    content: content.clone(),
+                    payload: Payload::Alert(content.clone()),
                 })
         })
         .collect();
     queue.fan_out(queued.queue_id, &deliveries, now_ms).await?;
     metrics::counter!("natter_push_deliveries_planned_total").increment(deliveries.len() as u64);
     Ok(())
+}
+
+/// The reader's devices remove what they show of the conversation, whichever device read it.
+async fn withdraw(
+    queue: &dyn PushQueue,
+    ports: &Ports,
+    queued: QueuedMessage,
+    reader: UserId,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let devices = ports.push.devices_of(&[reader]).await?;
+    let badge = queue
+        .unread_totals(&[reader])
+        .await?
+        .first()
+        .map(|(_, count)| u32::try_from(*count).unwrap_or(u32::MAX));
+    let deliveries: Vec<NewDelivery> = devices
+        .iter()
+        .map(|device| NewDelivery {
+            user: reader,
+            device: device.id,
+            payload: Payload::Withdraw {
+                conversation_id: queued.conversation_id,
+                read_seq: queued.seq,
+                badge,
+            },
+        })
+        .collect();
+    queue.fan_out(queued.queue_id, &deliveries, now_ms).await
 }

@@ -5,7 +5,9 @@
 use natter_conformance::Stores;
 use natter_conformance::support::{Fixture, T0, token};
 use natter_domain::model::AppendOutcome;
-use natter_domain::notify::{NewDelivery, PushContent, PushQueue, QueuedMessage};
+use natter_domain::notify::{
+    Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
+};
 use natter_domain::push::{DeviceId, PushDevice, PushDevices, PushTarget};
 use natter_domain::{SessionId, UserId};
 use natter_store_sqlite::SqliteStore;
@@ -59,7 +61,7 @@ fn delivery(user: UserId, device: DeviceId, queued: &QueuedMessage, id: i64) -> 
     NewDelivery {
         user,
         device,
-        content: PushContent {
+        payload: Payload::Alert(PushContent {
             conversation_id: queued.conversation_id,
             message_id: natter_domain::MessageId(id),
             seq: queued.seq,
@@ -67,7 +69,14 @@ fn delivery(user: UserId, device: DeviceId, queued: &QueuedMessage, id: i64) -> 
             body: format!("message {}", queued.seq),
             badge: Some(1),
             quiet: false,
-        },
+        }),
+    }
+}
+
+fn alert(delivery: &Delivery) -> &PushContent {
+    match &delivery.payload {
+        Payload::Alert(content) => content,
+        other => panic!("not an alert: {other:?}"),
     }
 }
 
@@ -105,13 +114,30 @@ async fn messages_are_queued_with_their_commit_and_fanned_out_once() {
     assert_eq!(case.queued().await, queued[1..]);
     let claimed = case.store.claim_due(T0, 10, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].content.body, "message 1");
+    assert_eq!(alert(&claimed[0]).body, "message 1");
     assert_eq!(
         case.store.unread_totals(&[bob, ada]).await.unwrap().len(),
         2
     );
     let totals = case.store.unread_totals(&[bob]).await.unwrap();
     assert_eq!(totals, [(bob, 2)]);
+
+    // Bob reads message 1 (pushed to him): a withdraw is queued with the cursor; reading again
+    // (nothing pushed past it) queues nothing more.
+    case.fixture
+        .conversations
+        .mark_read(group.id, bob, 1, T0)
+        .await
+        .unwrap();
+    let read = case.queued().await;
+    assert_eq!(read.len(), 2);
+    assert_eq!((read[1].reader, read[1].seq), (Some(bob), 1));
+    case.fixture
+        .conversations
+        .mark_read(group.id, bob, 2, T0)
+        .await
+        .unwrap();
+    assert_eq!(case.queued().await, read);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,12 +168,12 @@ async fn claims_keep_device_order_are_fair_and_survive_a_crash() {
     }
     // One per device (its oldest), at most one per user here.
     let first = case.store.claim_due(T0, 10, 1).await.unwrap();
-    let seqs: Vec<_> = first.iter().map(|d| (d.user, d.content.seq)).collect();
+    let seqs: Vec<_> = first.iter().map(|d| (d.user, alert(d).seq)).collect();
     assert_eq!(seqs, [(bob, 1), (carol, 1)]);
     // Nothing else of those devices while they are in flight; bob's laptop is next.
     let second = case.store.claim_due(T0, 10, 10).await.unwrap();
     assert_eq!(second.len(), 1);
-    assert_eq!((second[0].user, second[0].content.seq), (bob, 1));
+    assert_eq!((second[0].user, alert(&second[0]).seq), (bob, 1));
 
     // A crash: what was in flight is due again.
     assert_eq!(case.store.recover_in_flight().await.unwrap(), 3);
@@ -159,7 +185,7 @@ async fn claims_keep_device_order_are_fair_and_survive_a_crash() {
     // Rescheduled: not due before its time, and counted.
     let next = case.store.claim_due(T0, 10, 10).await.unwrap();
     assert_eq!(next.len(), 3);
-    assert!(next.iter().all(|d| d.content.seq == 2));
+    assert!(next.iter().all(|d| alert(d).seq == 2));
     case.store.retry_at(next[0].id, T0 + 1_000).await.unwrap();
     assert!(
         case.store

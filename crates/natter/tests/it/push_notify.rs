@@ -319,3 +319,47 @@ async fn the_vapid_public_key_is_served_when_web_push_is_configured() {
     let off: serde_json::Value = serde_json::from_slice(&off.body).unwrap();
     assert_eq!(off["code"], "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_on_any_device_withdraws_what_the_others_show() {
+    if crate::cluster::enabled() {
+        return; // the scaled-out notifier does not send yet (docs/push.md)
+    }
+    let rig = Rig::start(false).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let phone = with_fcm(&bob).await;
+    let browser = rig.lab.subscribe();
+    bob.register_device(&web(&browser)).await.expect("web push");
+    let direct = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    send(&ada, direct, "one", vec![]).await;
+    send(&ada, direct, "two", vec![]).await;
+    rig.wait_for(4).await;
+
+    // Bob reads both (on a third device, over REST): his phone and browser are told.
+    bob.mark_read(direct, 2).await.expect("read");
+    let pushes = rig.wait_for(6).await;
+    assert_eq!(pushes.len(), 6, "{pushes:#?}");
+    let on_phone = rig.lab.pushes_to(&phone);
+    let withdraw = &on_phone[2].payload;
+    assert_eq!(withdraw["data"]["type"], "withdraw");
+    assert_eq!(withdraw["data"]["read_seq"], "2");
+    assert_eq!(withdraw["data"]["badge"], "0");
+    assert_eq!(withdraw["android"]["collapse_key"], direct.to_string());
+    let in_browser = rig.lab.pushes_to(&browser.endpoint);
+    assert_eq!(in_browser[2].payload["type"], "withdraw");
+    assert_eq!(in_browser[2].payload["read_seq"], 2);
+
+    // Read again, nothing new pushed since: no other withdraw. A new message is pushed, and
+    // is the next (and only) push after the withdraws.
+    bob.mark_read(direct, 2).await.expect("read again");
+    send(&ada, direct, "three", vec![]).await;
+    rig.wait_for(8).await;
+    assert_eq!(bodies(&rig.lab.pushes_to(&phone)[3..]), ["three"]);
+    assert_eq!(rig.lab.accepted(), 8);
+}
