@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use natter_protocol::{
-    NotificationSettingsBody, NotifyLevelView, PreviewView, RegisterDeviceRequest,
+    NotificationSettingsBody, NotifyLevelView, PreviewView, QuietHoursView, RegisterDeviceRequest,
     SendMessageRequest, WebPushKeys, WebPushSubscription,
 };
 use natter_push_lab::{Lab, Pushed, Service, WebSubscription};
@@ -162,6 +162,19 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
     })
     .await
     .expect("settings");
+    // Frank is in do-not-disturb all day and shows only who wrote.
+    frank
+        .set_notification_settings(&NotificationSettingsBody {
+            level: NotifyLevelView::All,
+            preview: PreviewView::SenderOnly,
+            quiet_hours: Some(QuietHoursView {
+                start: "00:00".into(),
+                end: "00:00".into(),
+                time_zone: "UTC".into(),
+            }),
+        })
+        .await
+        .expect("settings");
     // Carol reads live: connected over the WebSocket.
     let _carol_live = raw_authenticated(server, &carol).await;
 
@@ -178,7 +191,15 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
     send(&ada, direct, "last", vec![]).await;
 
     let all = rig.wait_for(6).await;
-    assert_eq!(bodies(&rig.lab.pushes_to(&frank_token)), ["last"]);
+    let to_frank = rig.lab.pushes_to(&frank_token);
+    assert_eq!(bodies(&to_frank), ["New message"]);
+    let quiet = &to_frank[0].payload["android"];
+    assert_eq!(quiet["priority"], "NORMAL");
+    assert_eq!(quiet["notification"]["default_sound"], false);
+    assert_eq!(
+        to_frank[0].payload["notification"]["title"],
+        ada_view.display_name
+    );
     assert_eq!(all.len(), 6, "{all:#?}");
     let to_bob = rig.lab.pushes_to(&bob_token);
     assert_eq!(bodies(&to_bob), ["hello team", "dave, look"]);
