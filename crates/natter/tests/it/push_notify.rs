@@ -384,3 +384,39 @@ async fn reading_on_any_device_withdraws_what_the_others_show() {
     assert_eq!(bodies(&rig.lab.pushes_to(&phone)[3..]), ["three"]);
     assert_eq!(rig.lab.accepted(), 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_in_flight_at_a_kill_is_sent_again_after_the_restart() {
+    if crate::cluster::enabled() {
+        return; // the scaled-out notifier does not send yet (docs/push.md)
+    }
+    let mut rig = Rig::start(false).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let bob_token = with_fcm(&bob).await;
+    let direct = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    // The provider holds the send: the delivery is in flight when natter dies.
+    rig.lab.hang_next(Service::Fcm, 1);
+    send(&ada, direct, "in flight", vec![]).await;
+    assert!(
+        rig.lab.wait_for_hung(1, WITHIN).await,
+        "the send never started"
+    );
+    rig.server.kill();
+    rig.lab.release_hung();
+    assert_eq!(rig.lab.accepted(), 0);
+
+    rig.server.restart();
+    rig.wait_for(1).await;
+    send(&ada, direct, "after", vec![]).await;
+    rig.wait_for(2).await;
+    assert_eq!(
+        bodies(&rig.lab.pushes_to(&bob_token)),
+        ["in flight", "after"]
+    );
+}
