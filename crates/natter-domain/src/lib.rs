@@ -10,6 +10,7 @@ pub mod files;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod notify;
 pub mod permissions;
 pub mod ports;
 pub mod push;

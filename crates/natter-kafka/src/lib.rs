@@ -32,6 +32,7 @@ pub use consumer::{RecordHandler, run_consumer};
 pub use errors::{HandlerError, KafkaLogError};
 pub use failover::{CATCH_UP_MAX, HOLD_MAX, REPLAY_MARGIN, SETTLE};
 pub use log::KafkaEventLog;
-pub use notifier::{NOTIFIER_GROUP, Notifier, PREVIEW_CHARS};
+pub use natter_domain::notify::PREVIEW_CHARS;
+pub use notifier::{NOTIFIER_GROUP, Notifier};
 pub use record::{MessageRecord, RECORD_VERSION, RecordError, RecordKind, RecordReaction};
 pub use topics::ensure_topic;

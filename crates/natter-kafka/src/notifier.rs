@@ -24,8 +24,6 @@ use crate::record::{MessageRecord, RecordKind};
 
 /// The notifier's consumer group.
 pub const NOTIFIER_GROUP: &str = "natter-notifier";
-/// How many characters of the text a notification shows.
-pub const PREVIEW_CHARS: usize = 100;
 
 pub struct Notifier {
     conversations: Arc<dyn ConversationStore>,
@@ -105,90 +103,7 @@ impl RecordHandler for Notifier {
     }
 }
 
-/// The text of the notification: the message's text, or for files sent without a caption
-/// what they are ("📷 Photo", "📎 report.pdf", with "+2" for more).
+/// The text of the notification (the shared rules of natter-domain's notifier).
 fn preview(record: &MessageRecord) -> String {
-    let text = match record.attachments.split_first() {
-        Some((first, rest)) if record.text.is_empty() => {
-            let kind = first.content.mime.split('/').next().unwrap_or_default();
-            let what = match kind {
-                "image" => "📷 Photo".to_owned(),
-                "video" => "🎥 Video".to_owned(),
-                "audio" => "🎤 Audio".to_owned(),
-                _ => format!("📎 {}", first.name.as_str()),
-            };
-            if rest.is_empty() {
-                what
-            } else {
-                format!("{what} +{}", rest.len())
-            }
-        }
-        _ => record.text.clone(),
-    };
-    text.chars().take(PREVIEW_CHARS).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use natter_domain::files::{Attachment, FileContent, FileId, FileName};
-
-    use super::*;
-
-    fn record(text: &str, files: &[(&str, &str)]) -> MessageRecord {
-        let mut record = MessageRecord::from_message(
-            RecordKind::Created,
-            &natter_domain::model::Message {
-                id: natter_domain::MessageId(1),
-                conversation_id: natter_domain::ConversationId::new(),
-                seq: 1,
-                mod_seq: 1,
-                sender_id: UserId::new(),
-                client_msg_id: natter_domain::values::ClientMsgId::parse("c").unwrap(),
-                text: text.into(),
-                reply_to_seq: None,
-                mentions: vec![],
-                created_at_ms: 0,
-                edited_at_ms: None,
-                deleted: false,
-                reactions: vec![],
-                attachments: vec![],
-            },
-        );
-        record.attachments = files
-            .iter()
-            .map(|(name, mime)| Attachment {
-                file_id: FileId::new(),
-                name: FileName::parse(name).unwrap(),
-                created_at_ms: 0,
-                content: FileContent {
-                    sha256: [0; 32],
-                    size: 1,
-                    mime: (*mime).into(),
-                    completed_at_ms: 0,
-                    media: None,
-                },
-            })
-            .collect();
-        record
-    }
-
-    #[test]
-    fn preview_counts_characters_not_bytes() {
-        let text = "é".repeat(150);
-        assert_eq!(preview(&record(&text, &[])).chars().count(), 100);
-        assert_eq!(preview(&record("short", &[])), "short");
-    }
-
-    #[test]
-    fn files_without_a_caption_say_what_they_are() {
-        let photo = ("cat.jpg", "image/jpeg");
-        let pdf = ("report.pdf", "application/pdf");
-        assert_eq!(preview(&record("", &[photo])), "📷 Photo");
-        assert_eq!(
-            preview(&record("", &[pdf, photo, photo])),
-            "📎 report.pdf +2"
-        );
-        assert_eq!(preview(&record("", &[("a.ogg", "audio/ogg")])), "🎤 Audio");
-        assert_eq!(preview(&record("look", &[photo])), "look", "a caption wins");
-    }
+    natter_domain::notify::preview_text(&record.text, &record.attachments)
 }

@@ -120,6 +120,15 @@ pub struct DeviceList {
     pub devices: Vec<DeviceView>,
 }
 
+/// The server's VAPID public key: the web app subscribes with it
+/// (`pushManager.subscribe({applicationServerKey})`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VapidPublicKey {
+    /// The uncompressed P-256 public key, base64url without padding.
+    pub public_key: String,
+}
+
 /// What a user wants to be notified of. The body of `PUT /users/me/notifications` too (every
 /// field required).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,7 +16,9 @@ pub(crate) async fn apply(shared: &Shared, service: Service) -> Option<Response>
             retry_after,
         } => Some(status_response(service, status, retry_after)),
         Fault::Hang => {
-            shared.release.notified().await;
+            let released = shared.release.notified();
+            shared.hung.send_modify(|n| *n += 1);
+            released.await;
             Some(status_response(service, 503, None))
         }
     }

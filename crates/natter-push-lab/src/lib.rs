@@ -93,6 +93,7 @@ impl Lab {
             inner: Mutex::new(Inner::default()),
             release: tokio::sync::Notify::new(),
             accepted: tokio::sync::watch::channel(0).0,
+            hung: tokio::sync::watch::channel(0).0,
         });
         let router = Router::new()
             .route("/token", post(fcm::token))
@@ -188,6 +189,16 @@ impl Lab {
     /// The next `count` requests to `service` hang until [`Lab::release_hung`].
     pub fn hang_next(&self, service: Service, count: usize) {
         self.queue(service, count, Fault::Hang);
+    }
+
+    /// Waits until at least `count` requests have started hanging since the start (a sender is
+    /// then mid-send), at most `within`; whether they had.
+    pub async fn wait_for_hung(&self, count: usize, within: Duration) -> bool {
+        let mut hung = self.shared.hung.subscribe();
+        matches!(
+            tokio::time::timeout(within, hung.wait_for(|&n| n >= count)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Hung requests answer 503 now.

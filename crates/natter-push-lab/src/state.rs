@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub release: Notify,
     /// How many pushes were accepted so far (waiters watch it).
     pub accepted: watch::Sender<usize>,
+    /// How many requests have started hanging (an injected `Hang`) since the start.
+    pub hung: watch::Sender<usize>,
 }
 
 impl Shared {

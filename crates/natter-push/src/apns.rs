@@ -231,10 +231,12 @@ fn payload(notification: &Notification) -> Option<Vec<u8>> {
 fn alert_payload(alert: &Alert, title: &str, body: &str) -> Value {
     let mut aps = json!({
         "alert": { "title": title, "body": body },
-        "sound": "default",
         "thread-id": alert.conversation_id,
         "mutable-content": 1,
     });
+    if !alert.silent {
+        aps["sound"] = json!("default");
+    }
     if let Some(badge) = alert.badge {
         aps["badge"] = json!(badge);
     }

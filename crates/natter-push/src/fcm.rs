@@ -160,6 +160,11 @@ fn alert_message(token: &str, alert: &Alert, title: &str, body: &str) -> Value {
     let ttl = alert.ttl.as_secs();
     let high = alert.urgency == Urgency::High;
     let mut android_notification = json!({ "tag": alert.collapse_key });
+    if alert.silent {
+        android_notification["notification_priority"] = json!("PRIORITY_LOW");
+        android_notification["default_sound"] = json!(false);
+        android_notification["default_vibrate_timings"] = json!(false);
+    }
     let mut aps = json!({ "thread-id": alert.conversation_id });
     if let Some(badge) = alert.badge {
         android_notification["notification_count"] = json!(badge);

@@ -66,6 +66,10 @@ pub struct Alert {
     /// How long the provider keeps it for an offline device; zero: now or never.
     pub ttl: Duration,
     pub urgency: Urgency,
+    /// Do not disturb: shown without sound (APNs: no `sound`; FCM: Android
+    /// `PRIORITY_LOW` and no default sound; Web Push: `"silent": true` for the service
+    /// worker's `showNotification`). Pair it with `Urgency::Normal`.
+    pub silent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -191,6 +191,7 @@ fn plaintext(notification: &Notification) -> Option<Vec<u8>> {
                     "seq": alert.seq,
                     "badge": alert.badge,
                     "tag": alert.collapse_key,
+                    "silent": alert.silent,
                 }))
                 .unwrap_or_default()
             })

@@ -206,3 +206,23 @@ async fn concurrent_pushes_share_one_http2_connection_and_one_provider_token() {
     }
     assert_eq!(s.lab.connections(), 1, "kept open between pushes");
 }
+
+/// Do not disturb: shown without sound, at priority 5.
+#[tokio::test]
+async fn a_silent_alert_has_no_sound() {
+    let s = setup().await;
+    let mut quiet = alert("shh");
+    if let natter_push::Notification::Alert(alert) = &mut quiet {
+        alert.silent = true;
+        alert.urgency = natter_push::Urgency::Normal;
+    }
+    assert_eq!(s.send(&apns(TOKEN, false), &quiet).await, Outcome::Accepted);
+    assert_eq!(
+        s.send(&apns(TOKEN, false), &alert("ring")).await,
+        Outcome::Accepted
+    );
+    let pushes = s.lab.pushes_to(TOKEN);
+    assert_eq!(pushes[0].headers["apns-priority"], "5");
+    assert!(pushes[0].payload["aps"].get("sound").is_none());
+    assert_eq!(pushes[1].payload["aps"]["sound"], "default");
+}

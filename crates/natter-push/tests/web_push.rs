@@ -38,6 +38,7 @@ async fn the_browser_decrypts_what_was_sent() {
             "seq": 42,
             "badge": 3,
             "tag": "0190f2a4-5b6c-7d8e-9f00-112233445566",
+            "silent": false,
         })
     );
     assert!(push.http2);
@@ -175,4 +176,23 @@ async fn the_lab_lets_a_test_wait_for_pushes_without_sleeping() {
     assert!(pushes[0].accepted_at <= pushes[1].accepted_at);
     let short = s.lab.wait_for_pushes(3, Duration::from_millis(50)).await;
     assert_eq!(short.unwrap_err().len(), 2);
+}
+
+/// Do not disturb: the service worker shows it with `silent: true`, at normal urgency.
+#[tokio::test]
+async fn a_silent_alert_says_so_to_the_service_worker() {
+    let s = setup().await;
+    let subscription = s.lab.subscribe();
+    let mut quiet = alert("shh");
+    if let natter_push::Notification::Alert(alert) = &mut quiet {
+        alert.silent = true;
+        alert.urgency = natter_push::Urgency::Normal;
+    }
+    assert_eq!(
+        s.send(&device(&subscription), &quiet).await,
+        Outcome::Accepted
+    );
+    let push = &s.lab.pushes_to(&subscription.endpoint)[0];
+    assert_eq!(push.payload["silent"], true);
+    assert_eq!(push.headers["urgency"], "normal");
 }

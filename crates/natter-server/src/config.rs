@@ -23,6 +23,33 @@ pub struct ServerConfig {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub files: FilesConfig,
+    /// The push providers (FCM, APNs, Web Push): key files and endpoints (docs/push.md).
+    pub push: natter_push::PushConfig,
+    pub notifier: NotifierConfig,
+}
+
+/// The notifier that sends push notifications (docs/push.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifierConfig {
+    /// A push the provider keeps refusing for now (throttled, down) is given up after this many
+    /// sends...
+    pub max_attempts: u32,
+    /// ...or once it is this old.
+    pub max_age_s: u64,
+    /// For tests only (empty: off). While this file exists the notifier plans and sends
+    /// nothing, so a test can `kill -9` the server between a message's commit and its push.
+    pub pause_file: String,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            max_age_s: 3600,
+            pause_file: String::new(),
+        }
+    }
 }
 
 /// This process: where it listens, its identity and what it runs.
@@ -579,6 +606,9 @@ impl ServerConfig {
         }
         if self.files.store == ObjectStoreKind::S3 && self.files.s3_bucket.is_empty() {
             return Err("files.store = \"s3\" needs files.s3_bucket".into());
+        }
+        if self.notifier.max_attempts == 0 || self.notifier.max_age_s == 0 {
+            return Err("notifier.max_attempts and notifier.max_age_s must be positive".into());
         }
         if self.server.roles.is_empty() {
             return Err("server.roles must name at least one role".into());

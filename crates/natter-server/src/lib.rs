@@ -18,6 +18,7 @@ mod limiter;
 mod lockout;
 mod media;
 mod observability;
+mod push;
 mod rest;
 pub mod secrets;
 mod serving;
@@ -109,6 +110,17 @@ pub async fn start_with(
     let keys = secrets::load_or_create(&key_file)?;
     let (signing, older) = keys.split_first().context("the token keyring is empty")?;
     let chat = Chat::new(ports.clone(), config.server.node_id);
+    let pusher =
+        Arc::new(natter_push::Pusher::from_config(&config.push).context("the push configuration")?);
+    let notifier = match &backends.push_queue {
+        Some(queue) => push::spawn(
+            queue.clone(),
+            ports.clone(),
+            pusher.clone(),
+            config.notifier.clone(),
+        ),
+        None => Vec::new(),
+    };
     let hashing = PasswordHashing::new(
         config.auth.argon2_memory_kib,
         config.auth.argon2_iterations,
@@ -150,6 +162,7 @@ pub async fn start_with(
         files: files.clone(),
         rate_limits: RateLimits::new(&config.limits, backends.rate_limiter.clone()),
         idempotency: backends.idempotency.clone(),
+        pusher,
         connection_permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: Arc::new(config.clone()),
         metrics: metrics_handle()?,
@@ -215,6 +228,9 @@ pub async fn start_with(
             let _ = task.await;
         }
         sweeper.abort();
+        for task in notifier {
+            task.abort();
+        }
         backends.close().await;
         Ok(())
     });

@@ -38,6 +38,8 @@ pub struct Shared {
     pub rate_limits: RateLimits,
     /// `Idempotency-Key` answers (in memory, or Redis across nodes).
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyStore>,
+    /// The push senders (the VAPID public key the web app subscribes with).
+    pub pusher: Arc<natter_push::Pusher>,
     pub config: Arc<ServerConfig>,
     pub metrics: PrometheusHandle,
     /// Flips to `true` when the server starts shutting down; connections then close with 1001.

@@ -115,6 +115,9 @@ impl SqliteStore {
             return Ok(member);
         }
         save_member(&mut tx, &member).await?;
+        if member.read_seq > before.read_seq {
+            crate::push_queue::read_moved(&mut tx, conversation, user, member.read_seq).await?;
+        }
         commit(tx).await?;
         Ok(member)
     }

@@ -31,7 +31,9 @@ mod file_meta;
 mod files;
 mod group_commit;
 mod messages;
+#[macro_use]
 mod push_devices;
+mod push_queue;
 mod rows;
 mod summaries;
 

@@ -283,6 +283,13 @@ pub(crate) async fn append_in(
     .await
     .map_err(db)?;
     insert_mentions(tx, message.conversation_id, seq, &message.mentions).await?;
+    // Its notifications are owed from the moment it commits (docs/push.md).
+    sqlx::query("INSERT INTO push_queue (conversation_id, seq) VALUES (?, ?)")
+        .bind(conv)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     let stored = load(tx, message.conversation_id, seq)
         .await?
         .ok_or(StoreError::NotFound)?;

@@ -14,7 +14,7 @@ use crate::errors::{corrupt, db};
 use crate::rows::uuid_of;
 use crate::{SqliteStore, commit};
 
-type DeviceRow = (
+pub(crate) type DeviceRow = (
     Vec<u8>,
     Vec<u8>,
     Vec<u8>,
@@ -35,7 +35,7 @@ macro_rules! device_columns {
     };
 }
 
-fn device(row: DeviceRow) -> StoreResult<PushDevice> {
+pub(crate) fn device(row: DeviceRow) -> StoreResult<PushDevice> {
     let (id, user, session, kind, address, topic, sandbox, p256dh, auth, created_at_ms) = row;
     let target = PushTarget::from_columns(&kind, address, topic, sandbox, p256dh, auth)
         .ok_or_else(|| corrupt(format!("push device of kind {kind:?}")))?;
@@ -66,7 +66,7 @@ fn settings(row: SettingsRow) -> StoreResult<(UserId, NotificationSettings)> {
 }
 
 /// A JSON array of the ids as hex strings, for `json_each` (SQLite has no array binding).
-fn ids_json(users: &[UserId]) -> String {
+pub(crate) fn ids_json(users: &[UserId]) -> String {
     let ids: Vec<String> = users
         .iter()
         .map(|u| format!("\"{}\"", u.0.simple()))

@@ -88,6 +88,7 @@ pub fn alert(body: &str) -> Notification {
         collapse_key: "0190f2a4-5b6c-7d8e-9f00-112233445566".into(),
         ttl: Duration::from_secs(3600),
         urgency: Urgency::High,
+        silent: false,
     })
 }
 

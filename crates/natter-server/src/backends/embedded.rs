@@ -36,6 +36,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         push: Arc::new(store.clone()),
     };
     let mut backends = Backends::new(ports);
+    backends.push_queue = Some(Arc::new(store.clone()));
     backends.on_close(move || async move { store.close().await });
     Ok(backends)
 }

@@ -37,6 +37,8 @@ pub struct Backends {
     pub rate_limiter: Option<Arc<dyn ClusterLimiter>>,
     /// `Idempotency-Key` answers: in memory, or in Redis when configured.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// The durable push queue the in-process notifier drains (embedded mode).
+    pub push_queue: Option<Arc<dyn natter_domain::notify::PushQueue>>,
     /// Run in order at shutdown: stop consumers, then close stores.
     closers: Vec<Closer>,
 }
@@ -47,6 +49,7 @@ impl Backends {
             ports,
             rate_limiter: None,
             idempotency: Arc::new(MemoryIdempotency::default()),
+            push_queue: None,
             closers: Vec::new(),
         }
     }

@@ -74,6 +74,7 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(push::register_device, push::devices))
         .routes(routes!(push::remove_device))
+        .routes(routes!(push::vapid_public_key))
         .routes(routes!(accounts::search))
         .routes(routes!(accounts::user))
         .routes(routes!(conversations::open_direct))

@@ -96,6 +96,20 @@ pub async fn devices(
     }))
 }
 
+#[utoipa::path(get, path = "/push/vapid-public-key", tag = "push", security(()),
+    responses((status = 200, description = "The VAPID public key browsers subscribe with (no authentication: it is public).", body = VapidPublicKey), (status = 404, response = NotFound)))]
+pub async fn vapid_public_key(
+    State(state): State<AppState>,
+) -> ApiResult<axum::Json<VapidPublicKey>> {
+    let key = state
+        .pusher
+        .vapid_public_key()
+        .ok_or(DomainError::NotFound)?;
+    Ok(axum::Json(VapidPublicKey {
+        public_key: key.to_owned(),
+    }))
+}
+
 #[utoipa::path(delete, path = "/push/devices/{device_id}", tag = "push",
     params(("device_id" = Uuid, Path, description = "One of the caller's devices.")),
     responses((status = 204, description = "The device is unregistered."), (status = 404, response = NotFound)))]

@@ -2,6 +2,7 @@
 //! against a fresh SQLite file per case, plus what only a file-backed store can show.
 
 mod durability;
+mod push_queue;
 
 use natter_conformance::Stores;
 use natter_store_sqlite::SqliteStore;

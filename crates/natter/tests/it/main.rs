@@ -21,6 +21,7 @@ mod messages;
 mod openapi;
 mod ordering;
 mod push_devices;
+mod push_notify;
 mod realtime;
 mod resume;
 mod roles;

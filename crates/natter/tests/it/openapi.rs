@@ -111,7 +111,7 @@ async fn the_openapi_document_lists_every_documented_route() {
 }
 
 /// The routes that need no token.
-const PUBLIC: [(&str, &str); 6] = [
+const PUBLIC: [(&str, &str); 7] = [
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
@@ -119,6 +119,8 @@ const PUBLIC: [(&str, &str); 6] = [
     ("options", "/files/uploads"),
     ("get", "/files/{file_id}/content/{sha256}"),
     ("get", "/files/{file_id}/content/{sha256}/check"),
+    // A service worker fetches it before anyone signs in.
+    ("get", "/push/vapid-public-key"),
 ];
 
 /// What tools need to call the API from the document alone: where it lives, every parameter,

@@ -1,0 +1,166 @@
+//! Sending: claims due deliveries (a bounded batch, at most [`PER_USER`] of any one user, so one
+//! user's flood does not delay everyone else), sends them [`CONCURRENCY`] at a time, and acts on
+//! each answer: `Accepted` removes the delivery, `Retry` reschedules it (backoff.rs) until
+//! `notifier.max_attempts` or `notifier.max_age_s` and then gives it up, `Unregistered` forgets
+//! the device, `Rejected` drops the delivery. A delivery is in flight from its claim to that
+//! step; a crash in between sends it again at the next start (at most the claimed batch).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use natter_domain::Ports;
+use natter_domain::notify::{Delivery, Payload, PushQueue};
+use natter_domain::ports::StoreResult;
+use natter_push::{Alert, Notification, Outcome, PushSender, Urgency, Withdraw};
+
+use super::backoff;
+use crate::config::NotifierConfig;
+
+/// Deliveries claimed per look at the queue.
+const BATCH: u32 = 64;
+/// At most this many of one user in one batch.
+const PER_USER: u32 = 8;
+/// Sends in progress at once.
+const CONCURRENCY: usize = 16;
+/// How long a provider keeps a notification for a device that is offline.
+const TTL: Duration = Duration::from_secs(24 * 3600);
+
+pub async fn run(
+    queue: Arc<dyn PushQueue>,
+    ports: Ports,
+    sender: Arc<dyn PushSender>,
+    config: Arc<NotifierConfig>,
+) {
+    match queue.recover_in_flight().await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "pushes in flight at the last stop are sent again"),
+        Err(err) => tracing::warn!(%err, "in-flight pushes not recovered"),
+    }
+    loop {
+        if super::paused(&config) {
+            tokio::time::sleep(super::IDLE_POLL).await;
+            continue;
+        }
+        let now_ms = ports.clock.now_ms();
+        let batch = match queue.claim_due(now_ms, BATCH, PER_USER).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                tracing::warn!(%err, "push deliveries unreadable");
+                tokio::time::sleep(super::IDLE_POLL).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::time::sleep(super::IDLE_POLL).await;
+            continue;
+        }
+        futures_util::stream::iter(batch)
+            .for_each_concurrent(CONCURRENCY, |delivery| {
+                let (queue, ports, sender, config) = (&queue, &ports, &sender, &config);
+                async move {
+                    let id = delivery.id;
+                    if let Err(err) =
+                        deliver(queue.as_ref(), ports, sender.as_ref(), config, delivery).await
+                    {
+                        // Left in flight: sent again at the next start.
+                        tracing::warn!(%err, id, "push delivery not settled");
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+/// The notification a delivery sends.
+pub fn notification(delivery: &Delivery) -> Notification {
+    let content = match &delivery.payload {
+        Payload::Alert(content) => content,
+        Payload::Withdraw {
+            conversation_id,
+            read_seq,
+            badge,
+        } => {
+            let conversation = conversation_id.0.to_string();
+            return Notification::Withdraw(Withdraw {
+                collapse_key: conversation.clone(),
+                conversation_id: conversation,
+                read_seq: *read_seq,
+                badge: *badge,
+                ttl: TTL,
+            });
+        }
+    };
+    let conversation = content.conversation_id.0.to_string();
+    Notification::Alert(Alert {
+        title: content.title.clone(),
+        body: content.body.clone(),
+        collapse_key: conversation.clone(),
+        conversation_id: conversation,
+        message_id: content.message_id.0.to_string(),
+        seq: content.seq,
+        badge: content.badge,
+        ttl: TTL,
+        urgency: if content.quiet {
+            Urgency::Normal
+        } else {
+            Urgency::High
+        },
+        silent: content.quiet,
+    })
+}
+
+async fn deliver(
+    queue: &dyn PushQueue,
+    ports: &Ports,
+    sender: &dyn PushSender,
+    config: &NotifierConfig,
+    delivery: Delivery,
+) -> StoreResult<()> {
+    let outcome = sender
+        .send(&delivery.target, &notification(&delivery))
+        .await;
+    let target = &delivery.target;
+    metrics::counter!("natter_push_sends_total", "outcome" => outcome_name(&outcome)).increment(1);
+    match outcome {
+        Outcome::Accepted => queue.finish(delivery.id).await,
+        Outcome::Retry { after } => {
+            let now_ms = ports.clock.now_ms();
+            let attempts = delivery.attempts + 1;
+            let age_ms = now_ms.saturating_sub(delivery.created_at_ms);
+            if attempts >= config.max_attempts
+                || age_ms >= i64::try_from(config.max_age_s * 1000).unwrap_or(i64::MAX)
+            {
+                tracing::warn!(?target, attempts, age_ms, "push given up");
+                return queue.finish(delivery.id).await;
+            }
+            let wait = backoff::delay(delivery.attempts, after, rand::random::<f64>());
+            let due = now_ms + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+            queue.retry_at(delivery.id, due).await
+        }
+        Outcome::Unregistered => {
+            tracing::info!(
+                ?target,
+                "push device unregistered by its provider: forgotten"
+            );
+            ports
+                .push
+                .forget_address(target.kind(), target.address())
+                .await?;
+            queue.finish(delivery.id).await
+        }
+        Outcome::Rejected { reason } => {
+            tracing::warn!(?target, %reason, "push rejected: dropped");
+            queue.finish(delivery.id).await
+        }
+    }
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Accepted => "accepted",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Unregistered => "unregistered",
+        Outcome::Rejected { .. } => "rejected",
+    }
+}

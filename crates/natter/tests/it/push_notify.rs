@@ -1,0 +1,422 @@
+//! Push notifications end to end (embedded): the real binary against natter-push-lab's FCM and
+//! Web Push services, configured through `NATTER__PUSH__...`. Who gets a push (offline members,
+//! once per device; not the sender, a connected member, a muted conversation without a mention,
+//! a user who wants nothing), a provider outage retried until delivered once, a dead token
+//! forgotten, and a `kill -9` between a message's commit and its push. The delivery tests are
+//! embedded only: the scaled-out notifier does not send yet.
+
+use std::time::Duration;
+
+use natter_protocol::{
+    NotificationSettingsBody, NotifyLevelView, PreviewView, QuietHoursView, RegisterDeviceRequest,
+    SendMessageRequest, WebPushKeys, WebPushSubscription,
+};
+use natter_push_lab::{Lab, Pushed, Service, WebSubscription};
+use natter_sdk::Client;
+use uuid::Uuid;
+
+use crate::server::TestServer;
+use crate::support::{raw_authenticated, raw_json, user};
+
+/// Bounds every wait for pushes (the drain polls every 100 ms; retries back off for seconds).
+const WITHIN: Duration = Duration::from_secs(60);
+
+struct Rig {
+    lab: Lab,
+    server: TestServer,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn start(paused: bool) -> Self {
+        let lab = Lab::start().await.expect("lab");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = lab.write_files(dir.path()).expect("lab files");
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let pause = dir.path().join("pause");
+        if paused {
+            std::fs::write(&pause, b"").unwrap();
+        }
+        let env = [
+            ("NATTER__PUSH__EXTRA_ROOT_CA_FILE", path(&files.ca)),
+            (
+                "NATTER__PUSH__FCM__SERVICE_ACCOUNT_FILE",
+                path(&files.fcm_service_account),
+            ),
+            ("NATTER__PUSH__FCM__ENDPOINT", lab.base_url().to_owned()),
+            (
+                "NATTER__PUSH__WEB_PUSH__VAPID_KEY_FILE",
+                path(&files.vapid_key),
+            ),
+            (
+                "NATTER__PUSH__WEB_PUSH__SUBJECT",
+                "mailto:push@natter.example".to_owned(),
+            ),
+            ("NATTER__NOTIFIER__PAUSE_FILE", path(&pause)),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let server = TestServer::spawn_with_env(&[], &env);
+        Self { lab, server, dir }
+    }
+
+    fn resume(&self) {
+        std::fs::remove_file(self.dir.path().join("pause")).unwrap();
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<Pushed> {
+        match self.lab.wait_for_pushes(count, WITHIN).await {
+            Ok(pushes) => pushes,
+            Err(got) => panic!("expected {count} pushes, got {got:#?}"),
+        }
+    }
+}
+
+fn fcm() -> (String, RegisterDeviceRequest) {
+    let token = format!("fcm-{}", Uuid::now_v7().simple());
+    let request = RegisterDeviceRequest::Fcm {
+        token: token.clone(),
+    };
+    (token, request)
+}
+
+fn web(subscription: &WebSubscription) -> RegisterDeviceRequest {
+    RegisterDeviceRequest::WebPush {
+        subscription: WebPushSubscription {
+            endpoint: subscription.endpoint.clone(),
+            expiration_time: None,
+            keys: WebPushKeys {
+                p256dh: subscription.p256dh.clone(),
+                auth: subscription.auth.clone(),
+            },
+        },
+    }
+}
+
+async fn with_fcm(client: &Client) -> String {
+    let (token, request) = fcm();
+    client.register_device(&request).await.expect("register");
+    token
+}
+
+async fn send(client: &Client, conversation: Uuid, text: &str, mentions: Vec<Uuid>) {
+    client
+        .send_message(
+            conversation,
+            &SendMessageRequest {
+                client_msg_id: natter_sdk::new_client_msg_id(),
+                text: text.into(),
+                reply_to_seq: None,
+                mentions,
+                attachments: Vec::new(),
+            },
+        )
+        .await
+        .expect("send");
+}
+
+fn bodies(pushes: &[Pushed]) -> Vec<String> {
+    pushes
+        .iter()
+        .map(|push| match push.service {
+            Service::Fcm => push.payload["notification"]["body"].as_str(),
+            _ => push.payload["body"].as_str(),
+        })
+        .map(|body| body.unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
+    if crate::cluster::enabled() {
+        return; // the scaled-out notifier does not send yet (docs/push.md)
+    }
+    let rig = Rig::start(false).await;
+    let server = &rig.server;
+    let (ada, ada_view) = user(server, "ada").await;
+    let (bob, bob_view) = user(server, "bob").await;
+    let (carol, carol_view) = user(server, "carol").await;
+    let (dave, dave_view) = user(server, "dave").await;
+    let (erin, erin_view) = user(server, "erin").await;
+    let (frank, frank_view) = user(server, "frank").await;
+    let ada_token = with_fcm(&ada).await;
+    let bob_token = with_fcm(&bob).await;
+    let browser = rig.lab.subscribe();
+    bob.register_device(&web(&browser)).await.expect("web push");
+    let carol_token = with_fcm(&carol).await;
+    let dave_token = with_fcm(&dave).await;
+    let erin_token = with_fcm(&erin).await;
+    let frank_token = with_fcm(&frank).await;
+
+    let members = [bob_view.id, carol_view.id, dave_view.id, erin_view.id];
+    let group = ada
+        .create_group("general", None, &members)
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    dave.set_muted(group, true).await.expect("mute");
+    erin.set_notification_settings(&NotificationSettingsBody {
+        level: NotifyLevelView::Nothing,
+        preview: PreviewView::Full,
+        quiet_hours: None,
+    })
+    .await
+    .expect("settings");
+    // Frank is in do-not-disturb all day and shows only who wrote.
+    frank
+        .set_notification_settings(&NotificationSettingsBody {
+            level: NotifyLevelView::All,
+            preview: PreviewView::SenderOnly,
+            quiet_hours: Some(QuietHoursView {
+                start: "00:00".into(),
+                end: "00:00".into(),
+                time_zone: "UTC".into(),
+            }),
+        })
+        .await
+        .expect("settings");
+    // Carol reads live: connected over the WebSocket.
+    let _carol_live = raw_authenticated(server, &carol).await;
+
+    send(&ada, group, "hello team", vec![]).await;
+    send(&ada, group, "dave, look", vec![dave_view.id]).await;
+    // Planned and sent after the group's messages (commit order): when it has arrived, so has
+    // every push of theirs.
+    let direct = ada
+        .create_direct(frank_view.id)
+        .await
+        .expect("direct")
+        .conversation
+        .id;
+    send(&ada, direct, "last", vec![]).await;
+
+    let all = rig.wait_for(6).await;
+    let to_frank = rig.lab.pushes_to(&frank_token);
+    assert_eq!(bodies(&to_frank), ["New message"]);
+    let quiet = &to_frank[0].payload["android"];
+    assert_eq!(quiet["priority"], "NORMAL");
+    assert_eq!(quiet["notification"]["default_sound"], false);
+    assert_eq!(
+        to_frank[0].payload["notification"]["title"],
+        ada_view.display_name
+    );
+    assert_eq!(all.len(), 6, "{all:#?}");
+    let to_bob = rig.lab.pushes_to(&bob_token);
+    assert_eq!(bodies(&to_bob), ["hello team", "dave, look"]);
+    let collapse = to_bob[0].payload["android"]["collapse_key"].as_str();
+    assert_eq!(collapse, Some(group.to_string().as_str()));
+    let title = to_bob[0].payload["notification"]["title"].as_str().unwrap();
+    assert_eq!(title, format!("{} in general", ada_view.display_name));
+    // The lab decrypted the browser's pushes as the browser would.
+    let to_browser = rig.lab.pushes_to(&browser.endpoint);
+    assert_eq!(bodies(&to_browser), ["hello team", "dave, look"]);
+    assert_eq!(to_browser[0].payload["tag"], group.to_string());
+    // The badge is bob's unread count when the push was planned: the second message's sees
+    // both (the first's may too, when both were committed before it was planned).
+    assert!(
+        to_browser[0].payload["badge"]
+            .as_u64()
+            .is_some_and(|n| n >= 1)
+    );
+    assert_eq!(to_browser[1].payload["badge"], 2);
+    assert_eq!(bodies(&rig.lab.pushes_to(&dave_token)), ["dave, look"]);
+    for nobody in [&ada_token, &carol_token, &erin_token] {
+        assert!(rig.lab.pushes_to(nobody).is_empty(), "{nobody}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_retried_until_delivered_once_and_dead_tokens_are_forgotten() {
+    if crate::cluster::enabled() {
+        return; // the scaled-out notifier does not send yet (docs/push.md)
+    }
+    let rig = Rig::start(false).await;
+    let server = &rig.server;
+    let (ada, _) = user(server, "ada").await;
+    let (bob, bob_view) = user(server, "bob").await;
+    let (carol, carol_view) = user(server, "carol").await;
+    let bob_token = with_fcm(&bob).await;
+    let carol_token = with_fcm(&carol).await;
+    let to_bob = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    let to_carol = ada
+        .create_direct(carol_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+
+    rig.lab.fail_next(Service::Fcm, 3, 503, Some(1));
+    send(&ada, to_bob, "through the outage", vec![]).await;
+    rig.wait_for(1).await;
+    assert_eq!(
+        bodies(&rig.lab.pushes_to(&bob_token)),
+        ["through the outage"]
+    );
+
+    // Carol uninstalled the app: FCM says UNREGISTERED, natter forgets the token.
+    rig.lab.unregister(&carol_token);
+    send(&ada, to_carol, "anyone there?", vec![]).await;
+    send(&ada, to_bob, "after", vec![]).await;
+    rig.wait_for(2).await;
+    let mut forgotten = false;
+    for _ in 0..200 {
+        if carol.devices().await.expect("devices").devices.is_empty() {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(forgotten, "the unregistered token is still listed");
+    assert_eq!(
+        bodies(&rig.lab.pushes_to(&bob_token)),
+        ["through the outage", "after"],
+        "delivered exactly once"
+    );
+    assert!(rig.lab.pushes_to(&carol_token).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_committed_before_a_kill_arrives_once_after_the_restart() {
+    if crate::cluster::enabled() {
+        return; // the scaled-out notifier does not send yet (docs/push.md)
+    }
+    let mut rig = Rig::start(true).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let bob_token = with_fcm(&bob).await;
+    let direct = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    // Committed; the notifier is paused, so nothing has been planned or sent.
+    send(&ada, direct, "before the crash", vec![]).await;
+    rig.server.kill();
+    assert_eq!(rig.lab.accepted(), 0);
+
+    rig.resume();
+    rig.server.restart();
+    rig.wait_for(1).await;
+    // Sent, and planned, after the restart: once it has arrived, a second copy of the first
+    // would have too.
+    send(&ada, direct, "after", vec![]).await;
+    rig.wait_for(2).await;
+    assert_eq!(
+        bodies(&rig.lab.pushes_to(&bob_token)),
+        ["before the crash", "after"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vapid_public_key_is_served_when_web_push_is_configured() {
+    let rig = Rig::start(false).await;
+    let anonymous = rig.server.client();
+    let key = raw_json(
+        &anonymous,
+        natter_sdk::Method::GET,
+        "/push/vapid-public-key",
+        None,
+    )
+    .await;
+    assert_eq!(key.status, 200);
+    let key: serde_json::Value = serde_json::from_slice(&key.body).unwrap();
+    assert_eq!(key["public_key"], rig.lab.keys().vapid_public_key);
+
+    let plain = TestServer::spawn();
+    let off = raw_json(
+        &plain.client(),
+        natter_sdk::Method::GET,
+        "/push/vapid-public-key",
+        None,
+    )
+    .await;
+    assert_eq!(off.status, 404);
+    let off: serde_json::Value = serde_json::from_slice(&off.body).unwrap();
+    assert_eq!(off["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_on_any_device_withdraws_what_the_others_show() {
+    if crate::cluster::enabled() {
+        return; // the scaled-out notifier does not send yet (docs/push.md)
+    }
+    let rig = Rig::start(false).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let phone = with_fcm(&bob).await;
+    let browser = rig.lab.subscribe();
+    bob.register_device(&web(&browser)).await.expect("web push");
+    let direct = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    send(&ada, direct, "one", vec![]).await;
+    send(&ada, direct, "two", vec![]).await;
+    rig.wait_for(4).await;
+
+    // Bob reads both (on a third device, over REST): his phone and browser are told.
+    bob.mark_read(direct, 2).await.expect("read");
+    let pushes = rig.wait_for(6).await;
+    assert_eq!(pushes.len(), 6, "{pushes:#?}");
+    let on_phone = rig.lab.pushes_to(&phone);
+    let withdraw = &on_phone[2].payload;
+    assert_eq!(withdraw["data"]["type"], "withdraw");
+    assert_eq!(withdraw["data"]["read_seq"], "2");
+    assert_eq!(withdraw["data"]["badge"], "0");
+    assert_eq!(withdraw["android"]["collapse_key"], direct.to_string());
+    let in_browser = rig.lab.pushes_to(&browser.endpoint);
+    assert_eq!(in_browser[2].payload["type"], "withdraw");
+    assert_eq!(in_browser[2].payload["read_seq"], 2);
+
+    // Read again, nothing new pushed since: no other withdraw. A new message is pushed, and
+    // is the next (and only) push after the withdraws.
+    bob.mark_read(direct, 2).await.expect("read again");
+    send(&ada, direct, "three", vec![]).await;
+    rig.wait_for(8).await;
+    assert_eq!(bodies(&rig.lab.pushes_to(&phone)[3..]), ["three"]);
+    assert_eq!(rig.lab.accepted(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_in_flight_at_a_kill_is_sent_again_after_the_restart() {
+    if crate::cluster::enabled() {
+        return; // the scaled-out notifier does not send yet (docs/push.md)
+    }
+    let mut rig = Rig::start(false).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let bob_token = with_fcm(&bob).await;
+    let direct = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    // The provider holds the send: the delivery is in flight when natter dies.
+    rig.lab.hang_next(Service::Fcm, 1);
+    send(&ada, direct, "in flight", vec![]).await;
+    assert!(
+        rig.lab.wait_for_hung(1, WITHIN).await,
+        "the send never started"
+    );
+    rig.server.kill();
+    rig.lab.release_hung();
+    assert_eq!(rig.lab.accepted(), 0);
+
+    rig.server.restart();
+    rig.wait_for(1).await;
+    send(&ada, direct, "after", vec![]).await;
+    rig.wait_for(2).await;
+    assert_eq!(
+        bodies(&rig.lab.pushes_to(&bob_token)),
+        ["in flight", "after"]
+    );
+}
