@@ -90,7 +90,7 @@ pub async fn discover(State(state): State<AppState>) -> ApiResult<Response> {
     params(
         ("Upload-Length" = u64, Header, minimum = 1, description = "The file's size in bytes (at most `files.max_bytes`)."),
         ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: comma-separated `key base64(value)` pairs; `filename` (or `name`) names the file. A claimed type is ignored."),
-        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", pattern = "^1\\.0\\.0$", nullable = false),
+        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", nullable = false),
     ),
     responses(
         (status = 201, description = "The upload exists; send its bytes to `Location` (tus `PATCH`).", body = UploadView,
@@ -126,7 +126,7 @@ pub async fn create_upload(
 }
 
 #[utoipa::path(head, path = "/files/uploads/{upload_id}", tag = "files",
-    params(("upload_id" = Uuid, Path, description = "One of the caller's uploads."), ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", pattern = "^1\\.0\\.0$", nullable = false),),
+    params(("upload_id" = Uuid, Path, description = "One of the caller's uploads."), ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", nullable = false),),
     responses(
         (status = 200, description = "`Upload-Offset`: bytes received; `Upload-Length`: the declared size (equal once complete).",
             headers(("Upload-Offset" = u64), ("Upload-Length" = u64), ("Tus-Resumable" = String))),
@@ -151,7 +151,7 @@ pub async fn upload_status(
     params(
         ("upload_id" = Uuid, Path, description = "One of the caller's uploads."),
         ("Upload-Offset" = u64, Header, description = "Where these bytes start: the offset `HEAD` reports."),
-        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", pattern = "^1\\.0\\.0$", nullable = false),
+        ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", nullable = false),
     ),
     request_body(content = inline(Binary), content_type = "application/offset+octet-stream",
         description = "The next bytes of the file. A body cut short keeps what arrived (resume from `HEAD`'s offset)."),
@@ -231,7 +231,7 @@ async fn drain(mut body: Body) {
 }
 
 #[utoipa::path(delete, path = "/files/uploads/{upload_id}", tag = "files",
-    params(("upload_id" = Uuid, Path, description = "One of the caller's incomplete uploads."), ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", pattern = "^1\\.0\\.0$", nullable = false),),
+    params(("upload_id" = Uuid, Path, description = "One of the caller's incomplete uploads."), ("Tus-Resumable" = Option<String>, Header, description = "`1.0.0`, or absent (natter does not require it); another version is refused with 412.", nullable = false),),
     responses(
         (status = 204, description = "Cancelled: the upload and its bytes are gone.", headers(("Tus-Resumable" = String))),
         (status = 404, response = NotFound),

@@ -12,6 +12,7 @@ mod responses;
 #[cfg(test)]
 mod schema_limits;
 mod time_zones;
+mod tus_header;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -55,6 +56,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     utoipa::Modify::modify(&responses::TransportErrors, router.get_openapi_mut());
     utoipa::Modify::modify(&closed_variants::ClosedVariants, router.get_openapi_mut());
     utoipa::Modify::modify(&time_zones::TimeZoneNames, router.get_openapi_mut());
+    utoipa::Modify::modify(&tus_header::TusResumable, router.get_openapi_mut());
     router
 }
 
