@@ -107,40 +107,34 @@ pub fn own_database(name: &str) -> Vec<(&'static str, String)> {
 
 /// `DROP DATABASE IF EXISTS`, closing its connections.
 fn drop_database(server_url: &str, name: &str) {
-    let out = Command::new("psql")
-        .arg(format!("{server_url}/postgres"))
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "cannot drop database {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, stderr) = admin(
+        server_url,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     );
+    assert!(ok, "cannot drop database {name}: {stderr}");
 }
 
 /// `CREATE DATABASE`, tolerating "already exists".
 fn create_database(server_url: &str, name: &str) {
-    let out = Command::new("psql")
-        .arg(format!("{server_url}/postgres"))
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .output()
-        .expect("run psql");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, stderr) = admin(server_url, &format!("CREATE DATABASE {name}"));
     assert!(
-        out.status.success() || stderr.contains("already exists"),
+        ok || stderr.contains("already exists"),
         "cannot create database {name}: {stderr}"
     );
+}
+
+/// Run one statement in the server's `postgres` database: whether it succeeded, and psql's
+/// error output.
+fn admin(server_url: &str, statement: &str) -> (bool, String) {
+    let out = Command::new("psql")
+        .arg(format!("{server_url}/postgres"))
+        .args(["-v", "ON_ERROR_STOP=1", "-c", statement])
+        .output()
+        .expect("run psql");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A free port on loopback (released before use, so NGINX may lose a race for it: retried).
