@@ -2,8 +2,8 @@
 //! services, configured through `NATTER__PUSH__...`. Who gets a push (offline members, once per
 //! device; not the sender, a connected member, a muted conversation without a mention, a user
 //! who wants nothing), a provider outage retried until delivered once, a dead token forgotten,
-//! withdraw on read, and a `kill -9` between a message's commit and its push or while its send
-//! is in flight. In cluster mode (`NATTER_E2E_CLUSTER=1`) each test runs three notifier
+//! withdraw on read, a `kill -9` between a message's commit and its push or while its send is in
+//! flight, and a flood to one device that holds back nobody else's pushes. In cluster mode (`NATTER_E2E_CLUSTER=1`) each test runs three notifier
 //! processes sharing the Kafka consumer group and the PostgreSQL pipeline, and every count the
 //! tests assert (the lab's accepted pushes) says nothing was sent twice.
 
@@ -399,4 +399,52 @@ async fn a_push_in_flight_at_a_kill_is_sent_again_after_the_restart() {
         bodies(&rig.lab.pushes_to(&bob_token)),
         ["in flight", "after"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_to_one_device_holds_back_nobody_else_and_arrives_in_order_once() {
+    const FLOOD: usize = 40;
+    let rig = Rig::start("push_flood", true).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let (carol, carol_view) = user(&rig.server, "carol").await;
+    let browser = rig.lab.subscribe();
+    bob.register_device(&web(&browser)).await.expect("web push");
+    let carol_token = with_fcm(&carol).await;
+    let to_bob = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    let to_carol = ada
+        .create_direct(carol_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    // Queued while the notifier is paused: bob's flood first, then carol's one message.
+    for i in 0..FLOOD {
+        send(&ada, to_bob, &format!("flood {i}"), vec![]).await;
+    }
+    send(&ada, to_carol, "for carol", vec![]).await;
+
+    // Bob's first push hangs at his push service: his device is busy, and the rest of his
+    // flood waits behind it, but nobody else's pushes do.
+    rig.lab.hang_next(Service::WebPush, 1);
+    rig.resume();
+    assert!(
+        rig.lab.wait_for_hung(1, WITHIN).await,
+        "bob's push never started"
+    );
+    rig.wait_for(1).await;
+    assert_eq!(bodies(&rig.lab.pushes_to(&carol_token)), ["for carol"]);
+    assert!(rig.lab.pushes_to(&browser.endpoint).is_empty());
+
+    // Released (answered 503): retried, then the whole flood, in order, each once.
+    rig.lab.release_hung();
+    rig.wait_for(FLOOD + 1).await;
+    let expected: Vec<String> = (0..FLOOD).map(|i| format!("flood {i}")).collect();
+    assert_eq!(bodies(&rig.lab.pushes_to(&browser.endpoint)), expected);
+    assert_eq!(rig.lab.accepted(), FLOOD + 1);
 }
