@@ -201,6 +201,7 @@ macro_rules! push_queue_conformance_suite {
                 claims_keep_device_order_are_fair_and_come_back_after_a_crash,
                 concurrent_claims_never_overlap,
                 the_badge_counts_unread_messages_of_others,
+                a_change_to_what_is_shown_is_queued_and_a_withdraw_forgets_it,
             );
         }
     };

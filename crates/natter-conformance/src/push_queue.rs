@@ -7,9 +7,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use natter_domain::model::{AppendOutcome, Message};
+use natter_domain::model::{AppendOutcome, Message, MessageChange};
 use natter_domain::notify::{
-    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
+    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, Queued, QueuedMessage,
 };
 use natter_domain::push::{DeviceId, PushDevice, PushDevices, PushTarget};
 use natter_domain::{SessionId, UserId};
@@ -64,7 +64,10 @@ impl Case {
     /// The queued read cursors.
     async fn reads(&self) -> Vec<QueuedMessage> {
         let queued = self.queue.queued(1_000, i64::MAX).await.expect("queued");
-        queued.into_iter().filter(|q| q.reader.is_some()).collect()
+        queued
+            .into_iter()
+            .filter(|q| matches!(q.kind, Queued::Read(_)))
+            .collect()
     }
 
     async fn claim(&self, owner: &str, now_ms: i64, limit: u32, per_user: u32) -> Vec<Delivery> {
@@ -130,9 +133,13 @@ pub async fn a_message_is_queued_with_its_commit_and_planned_once(pipeline: Push
     let queued = case.queue.queued(100, i64::MAX).await.unwrap();
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(
-        (queued[0].conversation_id, queued[0].seq, queued[0].reader),
-        (group.id, 1, None)
+        (queued[0].conversation_id, queued[0].seq, queued[0].kind),
+        (group.id, 1, Queued::Message)
     );
+    // Before a later message (Kafka's records can arrive out of order): what precedes it.
+    let before = |seq| case.queue.queued_before(group.id, seq, 10);
+    assert!(before(1).await.unwrap().is_empty());
+    assert_eq!(before(2).await.unwrap(), queued);
     // Not yet when messages committed since `messages_before_ms` are left to Kafka.
     let young = case.queue.queued(100, message.created_at_ms).await.unwrap();
     assert!(young.is_empty(), "{young:?}");
@@ -193,7 +200,7 @@ pub async fn reading_past_a_push_queues_one_withdraw(pipeline: PushPipeline) {
         .unwrap();
     let reads = case.reads().await;
     assert_eq!(reads.len(), 1, "{reads:?}");
-    assert_eq!((reads[0].reader, reads[0].seq), (Some(bob), 1));
+    assert_eq!((reads[0].kind, reads[0].seq), (Queued::Read(bob), 1));
     assert_eq!(reads[0].conversation_id, group.id);
     // Reading on past it, with nothing newer pushed: nothing more.
     case.fixture
@@ -384,4 +391,71 @@ pub async fn the_badge_counts_unread_messages_of_others(pipeline: PushPipeline) 
     let mut expected = vec![(bob, 2), (carol, 1)];
     expected.sort();
     assert_eq!(totals, expected);
+}
+
+pub async fn a_change_to_what_is_shown_is_queued_and_a_withdraw_forgets_it(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob] = case.fixture.users(&["ada", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob]).await;
+    let one = case.fixture.send(group.id, ada, "one").await;
+    let two = case.fixture.send(group.id, ada, "two").await;
+    let (phone, _) = case.device(bob, 1).await;
+    case.plan(&one, &[(bob, phone)]).await;
+    case.plan(&two, &[(bob, phone)]).await;
+    assert!(case.queue.queued(100, i64::MAX).await.unwrap().is_empty());
+    // Bob's phone shows message 2 (the newest pushed), planned at T0.
+    assert!(case.queue.shown_to(group.id, 1).await.unwrap().is_empty());
+    assert_eq!(case.queue.shown_to(group.id, 2).await.unwrap(), [(bob, T0)]);
+
+    // A change to message 1, shown to nobody any more: nothing queued. To message 2: queued
+    // in the change's commit.
+    let edit = |text: &str| MessageChange::Edit {
+        text: crate::support::text(text),
+        mentions: Vec::new(),
+    };
+    case.fixture
+        .messages
+        .change(group.id, 1, edit("one!"), T0 + 1)
+        .await
+        .unwrap();
+    assert!(case.queue.queued(100, i64::MAX).await.unwrap().is_empty());
+    case.fixture
+        .messages
+        .change(group.id, 2, edit("two!"), T0 + 1)
+        .await
+        .unwrap();
+    let queued = case.queue.queued(100, i64::MAX).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!((queued[0].kind, queued[0].seq), (Queued::Changed, 2));
+    // Planned (a withdraw: message 2 was deleted, say): nothing shown of it any more, and a
+    // later change queues nothing.
+    let withdraw = NewDelivery {
+        user: bob,
+        device: phone,
+        payload: Payload::Withdraw {
+            conversation_id: group.id,
+            read_seq: 2,
+            badge: Some(0),
+        },
+    };
+    case.queue
+        .fan_out(queued[0].queue_id, &[withdraw], T0 + 2)
+        .await
+        .unwrap();
+    assert!(case.queue.shown_to(group.id, 2).await.unwrap().is_empty());
+    case.fixture
+        .messages
+        .change(group.id, 2, edit("two!!"), T0 + 3)
+        .await
+        .unwrap();
+    assert!(case.queue.queued(100, i64::MAX).await.unwrap().is_empty());
+    // Nor does reading past it.
+    case.fixture
+        .conversations
+        .mark_read(group.id, bob, 2, T0)
+        .await
+        .unwrap();
+    assert!(case.reads().await.is_empty());
 }

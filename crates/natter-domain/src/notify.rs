@@ -140,17 +140,27 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<(UserId, PushContent)> {
         .collect()
 }
 
-/// A committed message whose notifications are not planned yet.
+/// A queue entry: something committed whose notifications are not planned yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueuedMessage {
     /// Commit order.
     pub queue_id: i64,
     pub conversation_id: ConversationId,
-    /// The new message; or, with `reader`, how far the reader has now read.
+    /// The message; for a read, how far the reader has now read.
     pub seq: i64,
-    /// Set when this is not a new message but `reader`'s read cursor passing what was pushed to
-    /// them: their devices get a withdraw.
-    pub reader: Option<UserId>,
+    pub kind: Queued,
+}
+
+/// What a queue entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// A new message: its alerts.
+    Message,
+    /// The user's read cursor passed what was pushed to them: their devices get a withdraw.
+    Read(UserId),
+    /// A message shown as someone's newest push changed (edited, deleted, reacted to): an
+    /// edit updates the alert, a delete withdraws it.
+    Changed,
 }
 
 /// What one delivery sends.
@@ -208,12 +218,22 @@ pub struct Claim {
 /// ([`PushQueue::fan_out_message`]); the queue is the safety net for records Kafka lost.
 #[async_trait]
 pub trait PushQueue: Send + Sync + 'static {
-    /// The oldest queued entries, in commit order: every queued read, and the messages
-    /// committed before `messages_before_ms` (scaled out, younger ones are Kafka's to plan).
+    /// The oldest queued entries, in commit order: every queued read and change, and the
+    /// messages committed before `messages_before_ms` (scaled out, younger ones are Kafka's).
     async fn queued(&self, limit: u32, messages_before_ms: i64) -> StoreResult<Vec<QueuedMessage>>;
+    /// The queued messages of `conversation` before `seq`, in seq order: scaled out, Kafka
+    /// can deliver one conversation's records out of commit order (two nodes' producers race),
+    /// so the Kafka planner plans these first and each device still gets them in order.
+    async fn queued_before(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMessage>>;
     /// In one transaction: add `deliveries` (due at `now_ms`), remember each alerted user's
-    /// newest pushed message per conversation (the read cursor passing it queues a withdraw),
-    /// and remove the queue entry. An entry already removed adds nothing, and a delivery of a
+    /// newest pushed message per conversation and when it was planned (the read cursor passing
+    /// it queues a withdraw, a change to it queues a [`Queued::Changed`]; a withdraw up to a
+    /// seq forgets what it withdraws), and remove the queue entry. An entry already removed adds nothing, and a delivery of a
     /// (device, message) already there is not added again, so planning twice is harmless.
     async fn fan_out(
         &self,
@@ -246,6 +266,13 @@ pub trait PushQueue: Send + Sync + 'static {
     async fn recover_in_flight(&self, owner: &str) -> StoreResult<u64>;
     /// Each user's total unread count over their conversations.
     async fn unread_totals(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, i64)>>;
+    /// The users whose newest push in `conversation` is the message `seq` (what their devices
+    /// show of it), each with when it was planned.
+    async fn shown_to(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> StoreResult<Vec<(UserId, i64)>>;
 }
 
 #[cfg(test)]

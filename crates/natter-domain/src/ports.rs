@@ -283,8 +283,8 @@ pub trait SequenceTicket: Send {
     /// Commit a new message at `head.last_seq + 1` with change number `head.last_mod + 1`,
     /// stamping the conversation's activity with `created_at_ms`.
     async fn commit_append(self: Box<Self>, created_at_ms: i64) -> StoreResult<()>;
-    /// Commit a change to an existing message with change number `head.last_mod + 1`.
-    async fn commit_change(self: Box<Self>) -> StoreResult<()>;
+    /// Commit a change to the existing message `seq` with change number `head.last_mod + 1`.
+    async fn commit_change(self: Box<Self>, seq: i64) -> StoreResult<()>;
 }
 
 pub use crate::files::FileStore;

@@ -49,7 +49,7 @@ impl Inner {
             ..row.clone()
         };
         self.write_change(&changed, head.write_stamp).await?;
-        ticket.commit_change().await?;
+        ticket.commit_change(seq).await?;
         changed.message(&changed.current)
     }
 }

@@ -191,9 +191,13 @@ impl MessageStore for PgStore {
         }
         // The next change number, for the conversation and the message; RETURNING reads the
         // message as changed by the statements before.
+        // A change to a message someone's devices show queues its update (push_queue.rs).
         let row: MessageRow = sqlx::query_as(concat!(
             "WITH c AS (UPDATE conversations SET last_mod = last_mod + 1, \
-                          changed_at = natter_change_stamp() WHERE id = $1 RETURNING last_mod) \
+                          changed_at = natter_change_stamp() WHERE id = $1 RETURNING last_mod), \
+             push AS (INSERT INTO push_queue (conversation_id, seq, changed) \
+                      SELECT $1, $2, true WHERE EXISTS (SELECT 1 FROM push_shown \
+                        WHERE conversation_id = $1 AND seq = $2)) \
              UPDATE messages x SET mod_seq = c.last_mod FROM c \
              WHERE x.conversation_id = $1 AND x.seq = $2 RETURNING ",
             message_columns!()

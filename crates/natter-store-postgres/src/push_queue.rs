@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use natter_domain::notify::{
-    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
+    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, Queued, QueuedMessage,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
@@ -120,13 +120,19 @@ async fn add_deliveries(
     }
     let mut columns = Columns::default();
     let mut shown: HashMap<(Uuid, Uuid), i64> = HashMap::new();
+    let mut withdrawn: HashMap<(Uuid, Uuid), i64> = HashMap::new();
     for delivery in deliveries {
         columns.push(delivery);
-        if let Payload::Alert(content) = &delivery.payload {
-            let key = (delivery.user.0, content.conversation_id.0);
-            let seq = shown.entry(key).or_insert(content.seq);
-            *seq = (*seq).max(content.seq);
-        }
+        let (key, seq, into) = match &delivery.payload {
+            Payload::Alert(content) => (content.conversation_id, content.seq, &mut shown),
+            Payload::Withdraw {
+                conversation_id,
+                read_seq,
+                ..
+            } => (*conversation_id, *read_seq, &mut withdrawn),
+        };
+        let newest = into.entry((delivery.user.0, key.0)).or_insert(seq);
+        *newest = (*newest).max(seq);
     }
     sqlx::query(
         "INSERT INTO push_deliveries (user_id, device_id, conversation_id, message_id, seq, \
@@ -154,10 +160,26 @@ async fn add_deliveries(
         let (keys, seqs): (Vec<_>, Vec<_>) = shown.into_iter().unzip();
         let (users, conversations): (Vec<_>, Vec<_>) = keys.into_iter().unzip();
         sqlx::query(
-            "INSERT INTO push_shown AS p (user_id, conversation_id, seq) \
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) \
+            "INSERT INTO push_shown AS p (user_id, conversation_id, seq, pushed_at_ms) \
+             SELECT u, c, s, $4 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS x(u, c, s) \
              ON CONFLICT (user_id, conversation_id) DO UPDATE \
-             SET seq = GREATEST(p.seq, excluded.seq)",
+             SET pushed_at_ms = CASE WHEN excluded.seq >= p.seq THEN excluded.pushed_at_ms \
+               ELSE p.pushed_at_ms END, seq = GREATEST(p.seq, excluded.seq)",
+        )
+        .bind(users)
+        .bind(conversations)
+        .bind(seqs)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    if !withdrawn.is_empty() {
+        let (keys, seqs): (Vec<_>, Vec<_>) = withdrawn.into_iter().unzip();
+        let (users, conversations): (Vec<_>, Vec<_>) = keys.into_iter().unzip();
+        sqlx::query(
+            "DELETE FROM push_shown p USING unnest($1::uuid[], $2::uuid[], $3::bigint[]) \
+               AS x(u, c, s) WHERE p.user_id = x.u AND p.conversation_id = x.c AND p.seq <= x.s",
         )
         .bind(users)
         .bind(conversations)
@@ -220,9 +242,9 @@ impl Columns {
 #[async_trait]
 impl PushQueue for PgStore {
     async fn queued(&self, limit: u32, messages_before_ms: i64) -> StoreResult<Vec<QueuedMessage>> {
-        let rows: Vec<(i64, Uuid, i64, Option<Uuid>)> = sqlx::query_as(
-            "SELECT id, conversation_id, seq, reader FROM push_queue \
-             WHERE reader IS NOT NULL OR created_at_ms < $2 ORDER BY id LIMIT $1",
+        let rows: Vec<(i64, Uuid, i64, Option<Uuid>, bool)> = sqlx::query_as(
+            "SELECT id, conversation_id, seq, reader, changed FROM push_queue \
+             WHERE reader IS NOT NULL OR changed OR created_at_ms < $2 ORDER BY id LIMIT $1",
         )
         .bind(i64::from(limit))
         .bind(messages_before_ms)
@@ -231,11 +253,44 @@ impl PushQueue for PgStore {
         .map_err(db)?;
         Ok(rows
             .into_iter()
-            .map(|(queue_id, conversation, seq, reader)| QueuedMessage {
+            .map(
+                |(queue_id, conversation, seq, reader, changed)| QueuedMessage {
+                    queue_id,
+                    conversation_id: ConversationId(conversation),
+                    seq,
+                    kind: match reader {
+                        Some(reader) => Queued::Read(UserId(reader)),
+                        None if changed => Queued::Changed,
+                        None => Queued::Message,
+                    },
+                },
+            )
+            .collect())
+    }
+
+    async fn queued_before(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMessage>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, seq FROM push_queue WHERE conversation_id = $1 AND seq < $2 \
+             AND reader IS NULL AND NOT changed ORDER BY seq LIMIT $3",
+        )
+        .bind(conversation.0)
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(queue_id, seq)| QueuedMessage {
                 queue_id,
-                conversation_id: ConversationId(conversation),
+                conversation_id: conversation,
                 seq,
-                reader: reader.map(UserId),
+                kind: Queued::Message,
             })
             .collect())
     }
@@ -272,7 +327,8 @@ impl PushQueue for PgStore {
         let mut tx = self.begin().await?;
         // As in `fan_out`: a concurrent planner of the same message waits for this commit.
         let removed = sqlx::query(
-            "DELETE FROM push_queue WHERE conversation_id = $1 AND seq = $2 AND reader IS NULL",
+            "DELETE FROM push_queue WHERE conversation_id = $1 AND seq = $2 \
+             AND reader IS NULL AND NOT changed",
         )
         .bind(conversation.0)
         .bind(seq)
@@ -362,6 +418,25 @@ impl PushQueue for PgStore {
         .await
         .map_err(db)?;
         Ok(recovered.rows_affected())
+    }
+
+    async fn shown_to(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> StoreResult<Vec<(UserId, i64)>> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT user_id, pushed_at_ms FROM push_shown WHERE conversation_id = $1 AND seq = $2",
+        )
+        .bind(conversation.0)
+        .bind(seq)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, at)| (UserId(user), at))
+            .collect())
     }
 
     async fn unread_totals(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, i64)>> {

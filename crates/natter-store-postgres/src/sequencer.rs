@@ -131,11 +131,16 @@ impl SequenceTicket for PgTicket {
         .await
     }
 
-    async fn commit_change(self: Box<Self>) -> StoreResult<()> {
+    async fn commit_change(self: Box<Self>, seq: i64) -> StoreResult<()> {
+        // A change to a message someone's devices show queues its update (push_queue.rs).
         self.finish(
-            "UPDATE conversations SET last_mod = last_mod + 1, \
-             changed_at = natter_change_stamp() WHERE id = $1",
-            None,
+            "WITH upd AS (UPDATE conversations SET last_mod = last_mod + 1, \
+               changed_at = natter_change_stamp() WHERE id = $1 RETURNING id), \
+             push AS (INSERT INTO push_queue (conversation_id, seq, changed) \
+               SELECT $1, $2, true FROM upd WHERE EXISTS (SELECT 1 FROM push_shown \
+                 WHERE conversation_id = $1 AND seq = $2)) \
+             SELECT 1 FROM upd",
+            Some(seq),
         )
         .await
     }

@@ -320,6 +320,7 @@ impl MessageStore for SqliteStore {
             return Ok(current);
         }
         bump(&mut tx, conversation, seq).await?;
+        crate::push_queue::message_changed(&mut tx, conversation, seq).await?;
         let changed = load(&mut tx, conversation, seq)
             .await?
             .ok_or(StoreError::NotFound)?;

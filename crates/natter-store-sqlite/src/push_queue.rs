@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use natter_domain::notify::{
-    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
+    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, Queued, QueuedMessage,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
@@ -152,29 +152,51 @@ async fn add_deliveries(
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        if !withdraw {
+        let shown = if withdraw {
             sqlx::query(
-                "INSERT INTO push_shown (user_id, conversation_id, seq) VALUES (?, ?, ?) \
-                 ON CONFLICT (user_id, conversation_id) DO UPDATE \
-                 SET seq = MAX(seq, excluded.seq)",
+                "DELETE FROM push_shown WHERE user_id = ? AND conversation_id = ? AND seq <= ?",
             )
-            .bind(user)
-            .bind(conversation)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
+        } else {
+            sqlx::query(
+                "INSERT INTO push_shown (user_id, conversation_id, seq, pushed_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, conversation_id) DO UPDATE \
+                 SET pushed_at_ms = CASE WHEN excluded.seq >= seq THEN excluded.pushed_at_ms \
+                   ELSE pushed_at_ms END, seq = MAX(seq, excluded.seq)",
+            )
+        };
+        let shown = shown.bind(user).bind(conversation).bind(seq);
+        let shown = if withdraw { shown } else { shown.bind(now_ms) };
+        shown.execute(&mut *tx).await.map_err(db)?;
     }
+    Ok(())
+}
+
+/// The message `seq` changed: if it is someone's newest push in its conversation, queue its
+/// update (in the change's transaction).
+pub(crate) async fn message_changed(
+    tx: &mut SqliteConnection,
+    conversation: ConversationId,
+    seq: i64,
+) -> StoreResult<()> {
+    let conversation = conversation.0.as_bytes().as_slice();
+    sqlx::query(
+        "INSERT INTO push_queue (conversation_id, seq, changed) SELECT ?1, ?2, 1 \
+         WHERE EXISTS (SELECT 1 FROM push_shown WHERE conversation_id = ?1 AND seq = ?2)",
+    )
+    .bind(conversation)
+    .bind(seq)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
 #[async_trait]
 impl PushQueue for SqliteStore {
     async fn queued(&self, limit: u32, messages_before_ms: i64) -> StoreResult<Vec<QueuedMessage>> {
-        let rows: Vec<(i64, Vec<u8>, i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT id, conversation_id, seq, reader FROM push_queue \
-             WHERE reader IS NOT NULL OR created_at_ms < ? ORDER BY id LIMIT ?",
+        let rows: Vec<(i64, Vec<u8>, i64, Option<Vec<u8>>, bool)> = sqlx::query_as(
+            "SELECT id, conversation_id, seq, reader, changed FROM push_queue \
+             WHERE reader IS NOT NULL OR changed = 1 OR created_at_ms < ? ORDER BY id LIMIT ?",
         )
         .bind(messages_before_ms)
         .bind(limit)
@@ -182,15 +204,47 @@ impl PushQueue for SqliteStore {
         .await
         .map_err(db)?;
         rows.into_iter()
-            .map(|(queue_id, conversation, seq, reader)| {
+            .map(|(queue_id, conversation, seq, reader, changed)| {
+                let kind = match reader {
+                    Some(reader) => Queued::Read(user_id(&reader)?),
+                    None if changed => Queued::Changed,
+                    None => Queued::Message,
+                };
                 Ok(QueuedMessage {
                     queue_id,
                     conversation_id: ConversationId(uuid_of(&conversation)?),
                     seq,
-                    reader: reader.as_deref().map(user_id).transpose()?,
+                    kind,
                 })
             })
             .collect()
+    }
+
+    async fn queued_before(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMessage>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, seq FROM push_queue WHERE conversation_id = ? AND seq < ? \
+             AND reader IS NULL AND changed = 0 ORDER BY seq LIMIT ?",
+        )
+        .bind(conversation.0.as_bytes().as_slice())
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(queue_id, seq)| QueuedMessage {
+                queue_id,
+                conversation_id: conversation,
+                seq,
+                kind: Queued::Message,
+            })
+            .collect())
     }
 
     async fn fan_out(
@@ -223,7 +277,8 @@ impl PushQueue for SqliteStore {
     ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
         let removed = sqlx::query(
-            "DELETE FROM push_queue WHERE conversation_id = ? AND seq = ? AND reader IS NULL",
+            "DELETE FROM push_queue WHERE conversation_id = ? AND seq = ? AND reader IS NULL \
+             AND changed = 0",
         )
         .bind(conversation.0.as_bytes().as_slice())
         .bind(seq)
@@ -331,6 +386,24 @@ impl PushQueue for SqliteStore {
         .await
         .map_err(db)?;
         Ok(recovered.rows_affected())
+    }
+
+    async fn shown_to(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> StoreResult<Vec<(UserId, i64)>> {
+        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT user_id, pushed_at_ms FROM push_shown WHERE conversation_id = ? AND seq = ?",
+        )
+        .bind(conversation.0.as_bytes().as_slice())
+        .bind(seq)
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        rows.into_iter()
+            .map(|(user, at)| Ok((user_id(&user)?, at)))
+            .collect()
     }
 
     async fn unread_totals(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, i64)>> {

@@ -9,10 +9,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use natter_domain::Ports;
-use natter_domain::UserId;
 use natter_domain::model::{ConversationKind, Message};
-use natter_domain::notify::{NewDelivery, Payload, PlanInput, PushQueue, QueuedMessage, plan};
+use natter_domain::notify::{
+    NewDelivery, Payload, PlanInput, PushQueue, Queued, QueuedMessage, plan,
+};
 use natter_domain::ports::StoreResult;
+use natter_domain::{ConversationId, UserId};
 
 use crate::config::NotifierConfig;
 
@@ -65,25 +67,67 @@ pub async fn run(
     }
 }
 
-async fn plan_one(
+/// Plan one queue entry: its deliveries are written and the entry removed in one transaction.
+pub async fn plan_one(
     queue: &dyn PushQueue,
     ports: &Ports,
     config: &NotifierConfig,
     queued: QueuedMessage,
 ) -> StoreResult<()> {
     let now_ms = ports.clock.now_ms();
-    if let Some(reader) = queued.reader {
-        return withdraw(queue, ports, queued, reader, now_ms).await;
-    }
-    let message = ports
-        .messages
-        .message(queued.conversation_id, queued.seq)
-        .await?;
-    let deliveries = match message {
-        Some(message) => deliveries_for(queue, ports, &message, config, now_ms).await?,
-        None => Vec::new(),
+    let message = match queued.kind {
+        Queued::Read(_) => None,
+        Queued::Message | Queued::Changed => {
+            ports
+                .messages
+                .message(queued.conversation_id, queued.seq)
+                .await?
+        }
+    };
+    let deliveries = match (queued.kind, message) {
+        (Queued::Read(reader), _) => {
+            withdrawals(queue, ports, queued.conversation_id, queued.seq, &[reader]).await?
+        }
+        (Queued::Message, Some(message)) => {
+            deliveries_for(queue, ports, &message, config, now_ms).await?
+        }
+        (Queued::Changed, Some(message)) => updates(queue, ports, config, &message, now_ms).await?,
+        (_, None) => Vec::new(),
     };
     queue.fan_out(queued.queue_id, &deliveries, now_ms).await
+}
+
+/// A message someone's devices show changed: deleted, their devices withdraw it; edited since
+/// it was pushed, it is pushed again, silently, with the new text (the collapse key replaces
+/// the one shown); a reaction changes nothing shown.
+async fn updates(
+    queue: &dyn PushQueue,
+    ports: &Ports,
+    config: &NotifierConfig,
+    message: &Message,
+    now_ms: i64,
+) -> StoreResult<Vec<NewDelivery>> {
+    let shown = queue.shown_to(message.conversation_id, message.seq).await?;
+    if message.deleted {
+        let users: Vec<UserId> = shown.iter().map(|(user, _)| *user).collect();
+        return withdrawals(queue, ports, message.conversation_id, message.seq, &users).await;
+    }
+    let edited_since: HashSet<UserId> = shown
+        .iter()
+        .filter(|(_, pushed_at)| message.edited_at_ms.is_some_and(|at| at > *pushed_at))
+        .map(|(user, _)| *user)
+        .collect();
+    if edited_since.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut deliveries = deliveries_for(queue, ports, message, config, now_ms).await?;
+    deliveries.retain(|delivery| edited_since.contains(&delivery.user));
+    for delivery in &mut deliveries {
+        if let Payload::Alert(content) = &mut delivery.payload {
+            content.quiet = true;
+        }
+    }
+    Ok(deliveries)
 }
 
 /// The deliveries a new message calls for: one per device of every user
@@ -177,31 +221,32 @@ pub async fn deliveries_for(
     Ok(deliveries)
 }
 
-/// The reader's devices remove what they show of the conversation, whichever device read it.
-async fn withdraw(
+/// A withdraw of what `users`' devices show of the conversation up to `seq` (read on any of
+/// their devices, or deleted), each with the user's unread total as the badge.
+async fn withdrawals(
     queue: &dyn PushQueue,
     ports: &Ports,
-    queued: QueuedMessage,
-    reader: UserId,
-    now_ms: i64,
-) -> StoreResult<()> {
-    let devices = ports.push.devices_of(&[reader]).await?;
-    let badge = queue
-        .unread_totals(&[reader])
-        .await?
-        .first()
-        .map(|(_, count)| u32::try_from(*count).unwrap_or(u32::MAX));
-    let deliveries: Vec<NewDelivery> = devices
+    conversation_id: ConversationId,
+    seq: i64,
+    users: &[UserId],
+) -> StoreResult<Vec<NewDelivery>> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let devices = ports.push.devices_of(users).await?;
+    let badges: HashMap<UserId, i64> = queue.unread_totals(users).await?.into_iter().collect();
+    Ok(devices
         .iter()
         .map(|device| NewDelivery {
-            user: reader,
+            user: device.user,
             device: device.id,
             payload: Payload::Withdraw {
-                conversation_id: queued.conversation_id,
-                read_seq: queued.seq,
-                badge,
+                conversation_id,
+                read_seq: seq,
+                badge: badges
+                    .get(&device.user)
+                    .map(|count| u32::try_from(*count).unwrap_or(u32::MAX)),
             },
         })
-        .collect();
-    queue.fan_out(queued.queue_id, &deliveries, now_ms).await
+        .collect())
 }

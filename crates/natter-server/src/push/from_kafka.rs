@@ -3,7 +3,9 @@
 //! partition. Each `created` record is planned like a queue entry
 //! ([`super::fanout::deliveries_for`]) and written with [`PushQueue::fan_out_message`], which
 //! removes the message's queue entry in the same transaction, so a record Kafka delivers again
-//! (a crash before the offset commit, a rebalance) adds nothing, whichever notifier gets it. A
+//! (a crash before the offset commit, a rebalance) adds nothing, whichever notifier gets it.
+//! The conversation's earlier messages still queued are planned first, so a device gets them
+//! in seq order even when two nodes' records reach the broker out of order. A
 //! record Kafka never got (its node died within the producer's linger) is planned from the
 //! queue after [`super::KAFKA_GRACE`]. `updated` records notify nobody.
 
@@ -16,6 +18,10 @@ use natter_domain::notify::PushQueue;
 use natter_kafka::{HandlerError, MessageRecord, RecordHandler, RecordKind};
 
 use crate::config::NotifierConfig;
+
+/// At most this many earlier messages planned before a record (a conversation's backlog beyond
+/// it is the queue planner's).
+const EARLIER_MAX: u32 = 256;
 
 pub struct KafkaPlanner {
     queue: Arc<dyn PushQueue>,
@@ -48,6 +54,15 @@ impl RecordHandler for KafkaPlanner {
         else {
             return Ok(());
         };
+        // Records of one conversation can arrive out of commit order (two nodes' producers
+        // race): its earlier messages still queued are planned first, from the queue.
+        let earlier = self
+            .queue
+            .queued_before(message.conversation_id, message.seq, EARLIER_MAX)
+            .await?;
+        for queued in earlier {
+            super::fanout::plan_one(self.queue.as_ref(), &self.ports, &self.config, queued).await?;
+        }
         let now_ms = self.ports.clock.now_ms();
         let deliveries = super::fanout::deliveries_for(
             self.queue.as_ref(),

@@ -71,10 +71,10 @@ impl SequenceTicket for Ticket {
         self.inner.commit_append(created_at_ms).await
     }
 
-    async fn commit_change(self: Box<Self>) -> StoreResult<()> {
+    async fn commit_change(self: Box<Self>, seq: i64) -> StoreResult<()> {
         if self.injected() {
             return Err(died());
         }
-        self.inner.commit_change().await
+        self.inner.commit_change(seq).await
     }
 }

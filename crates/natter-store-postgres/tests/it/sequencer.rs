@@ -39,7 +39,7 @@ async fn tickets_from_two_nodes_are_gap_free() {
                     let at = 2_000_000_000_000 + n as i64;
                     ticket.commit_append(at).await.expect("append");
                 } else {
-                    ticket.commit_change().await.expect("change");
+                    ticket.commit_change(1).await.expect("change");
                 }
                 granted.push((head, append));
             }
@@ -176,7 +176,7 @@ async fn commits_stamp_the_conversation_for_sync() {
         .begin(quiet)
         .await
         .unwrap()
-        .commit_change()
+        .commit_change(1)
         .await
         .unwrap();
     let page2 = store.changed_since(bob, page.cursor).await.unwrap();

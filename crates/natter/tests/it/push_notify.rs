@@ -2,7 +2,7 @@
 //! services, configured through `NATTER__PUSH__...`. Who gets a push (offline members, once per
 //! device; not the sender, a connected member, a muted conversation without a mention, a user
 //! who wants nothing), a provider outage retried until delivered once, a dead token forgotten,
-//! withdraw on read, a `kill -9` between a message's commit and its push or while its send is in
+//! withdraw on read, edits updating and deletes withdrawing what is shown, a `kill -9` between a message's commit and its push or while its send is in
 //! flight, and a flood to one device that holds back nobody else's pushes. In cluster mode (`NATTER_E2E_CLUSTER=1`) each test runs three notifier
 //! processes sharing the Kafka consumer group and the PostgreSQL pipeline, and every count the
 //! tests assert (the lab's accepted pushes) says nothing was sent twice.
@@ -447,4 +447,43 @@ async fn a_flood_to_one_device_holds_back_nobody_else_and_arrives_in_order_once(
     let expected: Vec<String> = (0..FLOOD).map(|i| format!("flood {i}")).collect();
     assert_eq!(bodies(&rig.lab.pushes_to(&browser.endpoint)), expected);
     assert_eq!(rig.lab.accepted(), FLOOD + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_updates_the_alert_shown_and_a_delete_withdraws_it() {
+    let rig = Rig::start("push_changes", false).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let phone = with_fcm(&bob).await;
+    let direct = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    send(&ada, direct, "helo", vec![]).await;
+    rig.wait_for(1).await;
+
+    // Edited after it was pushed: pushed again with the new text, silently, under the same
+    // collapse key (so it replaces what the phone shows).
+    ada.edit_message(direct, 1, "hello").await.expect("edit");
+    rig.wait_for(2).await;
+    let updated = &rig.lab.pushes_to(&phone)[1].payload;
+    assert_eq!(updated["notification"]["body"], "hello");
+    assert_eq!(updated["android"]["priority"], "NORMAL");
+    assert_eq!(updated["android"]["collapse_key"], direct.to_string());
+
+    // A reaction changes nothing shown; a delete withdraws it.
+    ada.react(direct, 1, "👍").await.expect("react");
+    ada.delete_message(direct, 1).await.expect("delete");
+    let pushes = rig.wait_for(3).await;
+    let withdraw = &rig.lab.pushes_to(&phone)[2].payload;
+    assert_eq!(withdraw["data"]["type"], "withdraw", "{pushes:#?}");
+    assert_eq!(withdraw["data"]["read_seq"], "1");
+
+    // Nothing more about message 1: the next message is the next push.
+    send(&ada, direct, "two", vec![]).await;
+    rig.wait_for(4).await;
+    assert_eq!(bodies(&rig.lab.pushes_to(&phone)[3..]), ["two"]);
+    assert_eq!(rig.lab.accepted(), 4);
 }
