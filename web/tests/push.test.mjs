@@ -30,13 +30,16 @@ async function labPush(match, what) {
   throw new Error(`the lab got no push ${what}: ${JSON.stringify(labLines().slice(1))}`);
 }
 
-/** Waits until `user` sees `other` offline: the server pushes only to members not connected. */
-async function offline(user, other) {
+/** Waits until the user of `token` is offline (no WebSocket open): the server pushes only then. */
+async function offline(token) {
+  const me = await fetchJson(token, 'GET', '/users/me');
+  let view;
   for (let i = 0; i < 300; i++) {
-    if ((await user.call('GET', `/users/${other}`)).online === false) return;
+    view = await fetchJson(token, 'GET', `/users/${me.id}`);
+    if (view.online === false) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error('still online after 30 s');
+  throw new Error(`still online after 30 s: ${JSON.stringify(view)}`);
 }
 
 /** Signs `username` in over REST (another device): its access token. */
@@ -86,13 +89,17 @@ function stubPushManager(subscription) {
 /** Hands `payload` to the page's service worker as a push message, over CDP. */
 async function deliver(context, page, payload) {
   const cdp = await context.newCDPSession(page);
-  const registrations = new Map();
-  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
-    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+  // Enabling the domain reports the registrations, in events that may come after its answer.
+  const registrationId = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no service worker registration for ${BASE}/`)), WAIT.timeout);
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const ours = registrations.find((r) => r.scopeURL === `${BASE}/` && !r.isDeleted);
+      if (!ours) return;
+      clearTimeout(timer);
+      resolve(ours.registrationId);
+    });
+    cdp.send('ServiceWorker.enable').catch(reject);
   });
-  await cdp.send('ServiceWorker.enable');
-  const registrationId = registrations.get(`${BASE}/`);
-  assert.ok(registrationId, `a service worker registration for ${BASE}/: ${JSON.stringify([...registrations])}`);
   await cdp.send('ServiceWorker.deliverPushMessage', { origin: BASE, registrationId, data: JSON.stringify(payload) });
   await cdp.detach();
 }
@@ -135,6 +142,7 @@ test('a push arrives in the service worker, is withdrawn when read elsewhere, an
   const bob = await page.evaluate(() => JSON.parse(localStorage.getItem('natter.auth')).user);
   const ada = await apiUser(uniqueName('ada'));
   const carol = await apiUser(uniqueName('carol'));
+  const phone = await login(bobName); // Bob's other device, over REST only
   const withAda = (await ada.call('POST', '/conversations/direct', { user_id: bob.id })).conversation.id;
   const withCarol = (await carol.call('POST', '/conversations/direct', { user_id: bob.id })).conversation.id;
 
@@ -142,7 +150,7 @@ test('a push arrives in the service worker, is withdrawn when read elsewhere, an
   // and the server has it as this session's device.
   await page.getByRole('button', { name: 'Notifications' }).click();
   const toggle = page.getByLabel(/Push notifications on this device/);
-  await toggle.check();
+  await toggle.click(); // checked once the device is registered
   await page.locator('fieldset[data-push="on"]').waitFor(WAIT);
   const asked = await page.evaluate(() => JSON.parse(localStorage.getItem('natter.test.push')));
   const vapid = Buffer.from(lab.vapid_public_key, 'base64url').toString('base64');
@@ -157,7 +165,7 @@ test('a push arrives in the service worker, is withdrawn when read elsewhere, an
 
   // Bob closes natter; Ada writes. The lab gets the push and decrypts it.
   await page.close();
-  await offline(ada, bob.id);
+  await offline(phone);
   await ada.call('POST', `/conversations/${withAda}/messages`, { client_msg_id: crypto.randomUUID(), text: 'Lunch at noon?' });
   const first = await labPush((p) => p.payload.type === 'message' && p.payload.conversation_id === withAda, 'for the first message');
   assert.equal(first.device, lab.web_push_subscription.endpoint);
@@ -176,7 +184,6 @@ test('a push arrives in the service worker, is withdrawn when read elsewhere, an
   ]);
 
   // Bob reads it on another device: the withdraw the lab gets closes the notification.
-  const phone = await login(bobName);
   await fetchJson(phone, 'POST', `/conversations/${withAda}/read`, { seq: first.payload.seq });
   const withdraw = await labPush((p) => p.payload.type === 'withdraw' && p.payload.conversation_id === withAda, 'withdrawing the first message');
   assert.equal(withdraw.device, lab.web_push_subscription.endpoint);
@@ -186,7 +193,7 @@ test('a push arrives in the service worker, is withdrawn when read elsewhere, an
 
   // Another message while Bob is away; clicking its notification opens Ada's conversation.
   await second.close();
-  await offline(ada, bob.id);
+  await offline(phone);
   await ada.call('POST', `/conversations/${withAda}/messages`, { client_msg_id: crypto.randomUUID(), text: 'See you there' });
   const again = await labPush((p) => p.payload.type === 'message' && p.payload.body === 'See you there', 'for the second message');
   const third = await context.newPage();
