@@ -12,9 +12,12 @@ if (import.meta.env.PROD && 'serviceWorker' in navigator) {
   window.addEventListener('load', () => {
     navigator.serviceWorker.register('/sw.js').catch(() => {});
   });
-  // From the worker (src/sw-push.js): a notification was clicked, or the push subscription changed.
+  // From the worker (src/sw-push.js): which conversation is on screen (a push of it shows
+  // nothing), a notification was clicked, or the push subscription changed.
   navigator.serviceWorker.addEventListener('message', (e: MessageEvent<{ type?: string; conversation_id?: string | null }>) => {
-    if (e.data?.type === 'natter.open') {
+    if (e.data?.type === 'natter.showing') {
+      e.ports[0]?.postMessage({ conversation_id: store.me ? store.activeId : null });
+    } else if (e.data?.type === 'natter.open') {
       const id = e.data.conversation_id ?? null;
       if (store.me) navigate(id);
       else history.pushState(null, '', id ? `/c/${id}` : '/'); // opened after signing in

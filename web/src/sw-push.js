@@ -16,12 +16,27 @@ function setBadge(count) {
   return (count > 0 ? navigator.setAppBadge(count) : navigator.clearAppBadge()).catch(() => {});
 }
 
+/**
+ * The conversation a window shows, asked over a MessageChannel (its URL here is the one it was
+ * loaded with: the app routes with pushState); null when it does not answer within a second.
+ */
+function showing(w) {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(null), 1000);
+    channel.port1.onmessage = (e) => {
+      clearTimeout(timer);
+      resolve((e.data && e.data.conversation_id) || null);
+    };
+    w.postMessage({ type: 'natter.showing' }, [channel.port2]);
+  });
+}
+
 async function showAlert(push) {
-  const path = conversationPath(push.conversation_id);
-  const windows = await appWindows();
+  const watching = (await appWindows()).filter((w) => w.focused && w.visibilityState === 'visible');
   await setBadge(push.badge);
   // Someone looking at this conversation right now has it on screen already.
-  if (windows.some((w) => w.focused && w.visibilityState === 'visible' && new URL(w.url).pathname === path)) return;
+  if ((await Promise.all(watching.map(showing))).includes(push.conversation_id)) return;
   const tag = push.tag || push.conversation_id;
   await self.registration.showNotification(push.title || 'natter', {
     body: push.body || '',
