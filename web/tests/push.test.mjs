@@ -4,8 +4,8 @@
 // PushManager is stubbed to hand out the lab's subscription, and the decrypted payload the lab
 // received is delivered into the service worker over CDP (ServiceWorker.deliverPushMessage):
 // the worker shows it, a withdraw (the conversation read on another device) closes it, a click
-// opens the conversation, and a push of the conversation on screen shows nothing. Then the
-// notification settings, kept across a reload.
+// opens the conversation, a push of the conversation on screen shows nothing, and turning push
+// off deletes the device. Then the notification settings, kept across a reload.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -132,7 +132,7 @@ after(async () => {
   await browser?.close();
 });
 
-test('a push arrives in the service worker, is withdrawn when read elsewhere, and a click opens the conversation', { skip: !LAB_OUT && 'needs natter-push-lab (scripts/test-web)' }, async () => {
+test('push is turned on, arrives in the service worker, is withdrawn when read elsewhere, opens the conversation when clicked, and is turned off', { skip: !LAB_OUT && 'needs natter-push-lab (scripts/test-web)' }, async () => {
   const lab = labLines()[0];
   const { context, page, errors } = await openPage(browser);
   await context.grantPermissions(['notifications'], { origin: BASE });
@@ -221,6 +221,14 @@ test('a push arrives in the service worker, is withdrawn when read elsewhere, an
   await deliver(context, third, { ...again.payload, conversation_id: withCarol, tag: withCarol, body: 'From Carol' });
   notes = await waitShown(third, 1);
   assert.deepEqual(notes.map((n) => [n.tag, n.body]), [[withCarol, 'From Carol']]);
+
+  // Turning push off deletes the device and unsubscribes the browser.
+  await third.getByRole('button', { name: 'Notifications' }).click();
+  await third.locator('fieldset[data-push="on"]').waitFor(WAIT);
+  await third.getByLabel(/Push notifications on this device/).click();
+  await third.locator('fieldset[data-push="off"]').waitFor(WAIT);
+  assert.deepEqual((await fetchJson(bobToken, 'GET', '/push/devices')).devices, []);
+  assert.equal(await third.evaluate(() => localStorage.getItem('natter.test.push')), null);
   assert.deepEqual(errors, []);
   await context.close();
 });
