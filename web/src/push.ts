@@ -14,10 +14,19 @@ function browserSupports(): boolean {
   return typeof Notification !== 'undefined' && 'serviceWorker' in navigator && 'PushManager' in window;
 }
 
-/** The app's active service worker registration (none in `vite dev`, which serves no sw.js). */
-async function registration(): Promise<ServiceWorkerRegistration | null> {
-  if (!browserSupports() || !import.meta.env.PROD) return null;
-  return navigator.serviceWorker.ready;
+/** Where push can work: the browser has the Push API and this is a build with its service worker (`vite dev` has none). */
+const available = () => browserSupports() && import.meta.env.PROD;
+
+/**
+ * The app's service worker registration. Subscribing needs it `active` (waits for it, at most 10 s);
+ * reading or dropping the subscription takes it as it is, so a worker that never starts holds
+ * nothing up.
+ */
+async function registration(active: boolean): Promise<ServiceWorkerRegistration | null> {
+  if (!available()) return null;
+  if (!active) return (await navigator.serviceWorker.getRegistration('/')) ?? null;
+  const late = new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000));
+  return Promise.race([navigator.serviceWorker.ready, late]);
 }
 
 /** The server's VAPID public key, or null when Web Push is off there. */
@@ -47,10 +56,9 @@ async function isRegistered(api: Api): Promise<boolean> {
 }
 
 export async function pushState(api: Api): Promise<PushState> {
-  const reg = await registration();
-  if (!reg || !(await serverKey(api))) return 'unsupported';
+  if (!available() || !(await serverKey(api))) return 'unsupported';
   if (Notification.permission === 'denied') return 'denied';
-  const subscription = await reg.pushManager.getSubscription();
+  const subscription = await (await registration(false))?.pushManager.getSubscription();
   return subscription && localStorage.getItem(FLAG) === 'on' && (await isRegistered(api)) ? 'on' : 'off';
 }
 
@@ -71,7 +79,7 @@ async function register(api: Api, reg: ServiceWorkerRegistration, key: string): 
 /** Turns push on for this browser and session; asks for the permission first. */
 export async function enablePush(api: Api): Promise<void> {
   if ((await Notification.requestPermission()) !== 'granted') throw new Error('Notifications are blocked for this site');
-  const reg = await registration();
+  const reg = await registration(true);
   const key = await serverKey(api);
   if (!reg || !key) throw new Error('Push notifications are not available here');
   await register(api, reg, key);
@@ -82,13 +90,13 @@ export async function enablePush(api: Api): Promise<void> {
 export async function disablePush(api: Api): Promise<void> {
   localStorage.removeItem(FLAG);
   for (const device of await api.devices()) if (device.current && device.kind === 'web_push') await api.deleteDevice(device.id);
-  await (await (await registration())?.pushManager.getSubscription())?.unsubscribe();
+  await (await (await registration(false))?.pushManager.getSubscription())?.unsubscribe();
 }
 
 /** At start and after the worker re-subscribed: the server gets this browser's current subscription. */
 export async function syncPush(api: Api): Promise<void> {
-  if (localStorage.getItem(FLAG) !== 'on' || !browserSupports() || Notification.permission !== 'granted') return;
-  const reg = await registration();
+  if (localStorage.getItem(FLAG) !== 'on' || !available() || Notification.permission !== 'granted') return;
+  const reg = await registration(true);
   const key = await serverKey(api);
   if (reg && key) await register(api, reg, key);
 }
@@ -96,5 +104,5 @@ export async function syncPush(api: Api): Promise<void> {
 /** Sign-out: the server already dropped the session's devices; the browser stops receiving. */
 export async function forgetPush(): Promise<void> {
   localStorage.removeItem(FLAG);
-  await (await (await registration())?.pushManager.getSubscription())?.unsubscribe();
+  await (await (await registration(false))?.pushManager.getSubscription())?.unsubscribe();
 }
