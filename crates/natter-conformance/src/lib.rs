@@ -34,6 +34,7 @@ pub mod files;
 pub mod messages;
 pub mod presence;
 pub mod push;
+pub mod push_queue;
 pub mod support;
 pub mod sync;
 
@@ -180,6 +181,40 @@ macro_rules! __conformance_tests {
                         $crate::$module::$case(stores).await;
                     }
                 )*
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per push pipeline case (`push_queue.rs`). The factory
+/// returns a future of [`push_queue::PushPipeline`], called once per case.
+#[macro_export]
+macro_rules! push_queue_conformance_suite {
+    ($factory:expr) => {
+        mod push_queue_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__push_queue_tests!(
+                ($factory)
+                a_message_is_queued_with_its_commit_and_planned_once,
+                reading_past_a_push_queues_one_withdraw,
+                claims_keep_device_order_are_fair_and_come_back_after_a_crash,
+                concurrent_claims_never_overlap,
+                the_badge_counts_unread_messages_of_others,
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __push_queue_tests {
+    (($factory:expr) $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let pipeline: $crate::push_queue::PushPipeline = ($factory)().await;
+                $crate::push_queue::$case(pipeline).await;
             }
         )*
     };

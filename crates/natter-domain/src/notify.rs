@@ -185,12 +185,32 @@ pub struct Delivery {
     pub created_at_ms: i64,
 }
 
-/// The durable push pipeline: messages waiting to be planned (written in the transaction that
-/// commits the message), then deliveries per (device, message) waiting to be sent.
+/// Who claims deliveries, and until when: a claim is a lease, so several notifier processes
+/// can share one queue. A delivery claimed by a process that died is claimable again once its
+/// lease has run out (or at once by the same owner's next start: [`PushQueue::recover_in_flight`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub now_ms: i64,
+    /// At most this many deliveries.
+    pub limit: u32,
+    /// At most this many of any one user.
+    pub per_user: u32,
+    /// The claiming process (stable across its restarts: the node id).
+    pub owner: String,
+    /// The lease's end: longer than any send takes.
+    pub lease_until_ms: i64,
+}
+
+/// The durable push pipeline: messages waiting to be planned, then deliveries per (device,
+/// message) waiting to be sent. A message is queued in the transaction that commits it, and a
+/// read cursor passing what was pushed in the cursor's, so nothing owed a push can be lost.
+/// Scaled out, messages are planned as their Kafka records arrive
+/// ([`PushQueue::fan_out_message`]); the queue is the safety net for records Kafka lost.
 #[async_trait]
 pub trait PushQueue: Send + Sync + 'static {
-    /// The oldest queued messages, in commit order.
-    async fn queued(&self, limit: u32) -> StoreResult<Vec<QueuedMessage>>;
+    /// The oldest queued entries, in commit order: every queued read, and the messages
+    /// committed before `messages_before_ms` (scaled out, younger ones are Kafka's to plan).
+    async fn queued(&self, limit: u32, messages_before_ms: i64) -> StoreResult<Vec<QueuedMessage>>;
     /// In one transaction: add `deliveries` (due at `now_ms`), remember each alerted user's
     /// newest pushed message per conversation (the read cursor passing it queues a withdraw),
     /// and remove the queue entry. An entry already removed adds nothing, and a delivery of a
@@ -201,19 +221,29 @@ pub trait PushQueue: Send + Sync + 'static {
         deliveries: &[NewDelivery],
         now_ms: i64,
     ) -> StoreResult<()>;
-    /// Mark up to `limit` deliveries due at `now_ms` in flight and return them, oldest first,
-    /// at most `per_user` of any one user and only the oldest delivery of each device (a device
-    /// gets its notifications in order, one at a time). Deliveries of devices no longer live
-    /// are dropped.
-    async fn claim_due(&self, now_ms: i64, limit: u32, per_user: u32)
-    -> StoreResult<Vec<Delivery>>;
+    /// [`PushQueue::fan_out`] by the message's place rather than its queue entry (scaled out,
+    /// the message came through Kafka, which may deliver it again): a message whose entry is
+    /// gone (planned already) adds nothing. Answers whether it was added.
+    async fn fan_out_message(
+        &self,
+        conversation: ConversationId,
+        seq: i64,
+        deliveries: &[NewDelivery],
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Claim up to `claim.limit` deliveries due at `claim.now_ms` (or whose claim's lease ran
+    /// out) and return them, oldest first, at most `claim.per_user` of any one user and only the
+    /// oldest delivery of each device (a device gets its notifications in order, one at a
+    /// time). Claims never overlap, whichever process makes them. Deliveries of devices no
+    /// longer live are dropped.
+    async fn claim_due(&self, claim: &Claim) -> StoreResult<Vec<Delivery>>;
     /// The delivery is done (sent, or given up): remove it.
     async fn finish(&self, id: i64) -> StoreResult<()>;
-    /// Send again at `due_at_ms` (no longer in flight, one more attempt counted).
+    /// Send again at `due_at_ms` (no longer claimed, one more attempt counted).
     async fn retry_at(&self, id: i64, due_at_ms: i64) -> StoreResult<()>;
-    /// Deliveries left in flight by a crash are due again: the one call at start, before any
-    /// claim. Answers how many.
-    async fn recover_in_flight(&self) -> StoreResult<u64>;
+    /// The deliveries `owner` claimed before it stopped (a crash) are due again: the one call
+    /// at its start, before any claim. Answers how many.
+    async fn recover_in_flight(&self, owner: &str) -> StoreResult<u64>;
     /// Each user's total unread count over their conversations.
     async fn unread_totals(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, i64)>>;
 }

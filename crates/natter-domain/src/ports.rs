@@ -287,28 +287,4 @@ pub trait SequenceTicket: Send {
     async fn commit_change(self: Box<Self>) -> StoreResult<()>;
 }
 
-/// A push notification waiting to be sent to a user's devices (the FCM, APNs and Web Push
-/// senders drain it). Written by the notifier, a consumer of the message event log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingPush {
-    pub user_id: UserId,
-    pub conversation_id: ConversationId,
-    pub message_id: crate::ids::MessageId,
-    pub seq: i64,
-    pub sender_id: UserId,
-    /// The start of the message text, as the notification shows it.
-    pub preview: String,
-    /// The message mentions this user (mentions notify even in muted conversations).
-    pub mentioned: bool,
-    pub created_at_ms: i64,
-}
-
-/// Durable queue of push notifications per user.
-#[async_trait]
-pub trait PushOutbox: Send + Sync + 'static {
-    /// Enqueue; idempotent per `(user_id, message_id)`, so a replayed event adds nothing.
-    async fn enqueue(&self, pushes: &[PendingPush]) -> StoreResult<()>;
-    /// A user's pending pushes, oldest first.
-    async fn pending(&self, user: UserId, limit: u32) -> StoreResult<Vec<PendingPush>>;
-}
 pub use crate::files::FileStore;

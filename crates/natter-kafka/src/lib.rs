@@ -9,13 +9,11 @@
 //! - [`MessageRecord`] (`record.rs`) is the versioned JSON record.
 //! - [`run_consumer`] (`consumer.rs`) runs one member of a consumer group: at least once, offsets
 //!   committed only after the handler succeeded.
-//! - [`Notifier`] (`notifier.rs`) is the handler of the `natter-notifier` group: it turns new
-//!   messages into pending push notifications for offline members.
 //! - [`ensure_topic`] (`topics.rs`) creates the topic if it is missing.
 //!
-//! Consumer groups: `natter-notifier` ([`NOTIFIER_GROUP`]) only, for now. Each group reads the
-//! whole log independently, so adding one (search indexing, analytics) changes nothing for the
-//! others.
+//! Consumer groups: the notifier's (`kafka.notifier_group`, its handler is natter-server's
+//! `push::KafkaPlanner`) only, for now. Each group reads the whole log independently, so adding
+//! one (search indexing, analytics) changes nothing for the others.
 
 mod config;
 mod consumer;
@@ -23,7 +21,6 @@ mod errors;
 mod failover;
 mod feed;
 mod log;
-mod notifier;
 mod record;
 mod topics;
 
@@ -32,7 +29,5 @@ pub use consumer::{RecordHandler, run_consumer};
 pub use errors::{HandlerError, KafkaLogError};
 pub use failover::{CATCH_UP_MAX, HOLD_MAX, REPLAY_MARGIN, SETTLE};
 pub use log::KafkaEventLog;
-pub use natter_domain::notify::PREVIEW_CHARS;
-pub use notifier::{NOTIFIER_GROUP, Notifier};
 pub use record::{MessageRecord, RECORD_VERSION, RecordError, RecordKind, RecordReaction};
 pub use topics::ensure_topic;

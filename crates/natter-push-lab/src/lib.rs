@@ -142,6 +142,29 @@ impl Lab {
         write_files(&self.shared.keys, &self.ca_pem, dir)
     }
 
+    /// The environment that points a natter server's FCM and Web Push senders at this lab
+    /// (`NATTER__PUSH__...`), with its files written into `dir`.
+    pub fn natter_env(&self, dir: &Path) -> std::io::Result<Vec<(&'static str, String)>> {
+        let files = self.write_files(dir)?;
+        let path = |p: &Path| p.display().to_string();
+        Ok(vec![
+            ("NATTER__PUSH__EXTRA_ROOT_CA_FILE", path(&files.ca)),
+            (
+                "NATTER__PUSH__FCM__SERVICE_ACCOUNT_FILE",
+                path(&files.fcm_service_account),
+            ),
+            ("NATTER__PUSH__FCM__ENDPOINT", self.base_url().to_owned()),
+            (
+                "NATTER__PUSH__WEB_PUSH__VAPID_KEY_FILE",
+                path(&files.vapid_key),
+            ),
+            (
+                "NATTER__PUSH__WEB_PUSH__SUBJECT",
+                "mailto:push@natter.example".to_owned(),
+            ),
+        ])
+    }
+
     /// Writes `keys` (another set: a sender the lab must refuse) with the lab's CA into `dir`.
     pub fn write_other_files(&self, keys: &LabKeys, dir: &Path) -> std::io::Result<LabFiles> {
         write_files(keys, &self.ca_pem, dir)

@@ -42,6 +42,12 @@ pub struct NotifierConfig {
     pub pause_file: String,
 }
 
+impl NotifierConfig {
+    pub fn max_age_ms(&self) -> i64 {
+        i64::try_from(self.max_age_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
 impl Default for NotifierConfig {
     fn default() -> Self {
         Self {
@@ -121,7 +127,8 @@ pub enum Role {
     Api,
     /// WebSocket connections and the hub that fans events out to them.
     Gateway,
-    /// Consumes the message event log and queues push notifications (needs `event_log = kafka`).
+    /// Plans and sends push notifications (embedded: always; scaled out: from the Kafka event
+    /// log when there is one, and from the PostgreSQL queue).
     Notifier,
 }
 
@@ -619,12 +626,6 @@ impl ServerConfig {
                  (the notifier queues pushes there)"
                     .into(),
             );
-        }
-        if self.runs(Role::Notifier)
-            && self.server.roles.len() == 1
-            && self.backends.event_log != EventLogBackend::Kafka
-        {
-            return Err("the notifier role needs backends.event_log = \"kafka\"".into());
         }
         Ok(())
     }

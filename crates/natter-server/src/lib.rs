@@ -118,6 +118,8 @@ pub async fn start_with(
             ports.clone(),
             pusher.clone(),
             config.notifier.clone(),
+            format!("node-{}", config.server.node_id),
+            config.backends.event_log == config::EventLogBackend::Kafka,
         ),
         None => Vec::new(),
     };

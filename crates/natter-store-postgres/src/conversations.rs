@@ -78,13 +78,21 @@ impl PgStore {
             if after == before {
                 return Ok(after);
             }
+            // One statement: the cursor passing the newest message pushed to this member
+            // queues a withdraw for their devices (push_queue.rs) in the same commit.
             let saved: Option<MemberRow> = sqlx::query_as(concat!(
-                "UPDATE members m SET role = $3, muted = $4, read_seq = $5, delivered_seq = $6, \
-                 changed_at = natter_change_stamp() \
-                 WHERE m.conversation_id = $1 AND m.user_id = $2 AND m.left_at_ms IS NULL \
+                "WITH saved AS (UPDATE members m SET role = $3, muted = $4, read_seq = $5, \
+                   delivered_seq = $6, changed_at = natter_change_stamp() \
+                   WHERE m.conversation_id = $1 AND m.user_id = $2 AND m.left_at_ms IS NULL \
                    AND m.role = $7 AND m.muted = $8 AND m.read_seq = $9 AND m.delivered_seq = $10 \
-                 RETURNING ",
-                member_columns!()
+                   RETURNING ",
+                member_columns!(),
+                "), read AS (DELETE FROM push_shown p USING saved \
+                   WHERE $5 > $9 AND p.user_id = $2 AND p.conversation_id = $1 AND p.seq <= $5 \
+                   RETURNING p.seq), \
+                 queued AS (INSERT INTO push_queue (conversation_id, seq, reader) \
+                   SELECT $1, $5, $2 WHERE EXISTS (SELECT 1 FROM read)) \
+                 SELECT * FROM saved"
             ))
             .bind(conversation.0)
             .bind(user.0)

@@ -4,7 +4,8 @@
 //! - [`PgStore`]: [`AccountStore`], [`ConversationStore`], [`MessageStore`] (message bodies in
 //!   PostgreSQL, so PostgreSQL alone is a complete backend), [`MessageSequencer`] (for a message
 //!   store that keeps bodies elsewhere, Cassandra, while conversations stay here) and
-//!   [`PushOutbox`], and [`FileStore`] (file and upload metadata).
+//!   [`FileStore`] (file and upload metadata), [`PushDevices`] and [`PushQueue`] (the push
+//!   pipeline every notifier process shares).
 //! - [`PgLocks`]: [`ConversationLocks`] as advisory locks, on a pool of its own.
 //!
 //! Why it is shaped this way:
@@ -29,7 +30,8 @@
 //! [`ConversationStore`]: natter_domain::ports::ConversationStore
 //! [`MessageStore`]: natter_domain::ports::MessageStore
 //! [`MessageSequencer`]: natter_domain::ports::MessageSequencer
-//! [`PushOutbox`]: natter_domain::ports::PushOutbox
+//! [`PushDevices`]: natter_domain::push::PushDevices
+//! [`PushQueue`]: natter_domain::notify::PushQueue
 //! [`FileStore`]: natter_domain::files::FileStore
 //! [`ConversationLocks`]: natter_domain::ports::ConversationLocks
 
@@ -40,8 +42,8 @@ mod file_collection;
 mod files;
 mod locks;
 mod messages;
-mod outbox;
 mod push_devices;
+mod push_queue;
 mod rows;
 mod sequencer;
 mod stamps;

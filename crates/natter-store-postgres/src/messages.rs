@@ -117,7 +117,9 @@ impl MessageStore for PgStore {
              upd AS (UPDATE conversations SET last_seq = ins.seq, last_mod = ins.mod_seq, \
                        last_activity_ms = GREATEST(last_activity_ms, $8), \
                        changed_at = natter_change_stamp() \
-                     FROM ins WHERE id = $1) \
+                     FROM ins WHERE id = $1), \
+             push AS (INSERT INTO push_queue (conversation_id, seq, created_at_ms) \
+                      SELECT $1, ins.seq, $8 FROM ins) \
              SELECT EXISTS (SELECT 1 FROM c) AS found, \
                     (SELECT seq FROM ins) AS seq, (SELECT mod_seq FROM ins) AS mod_seq",
         )

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::errors::{corrupt, db};
 
-type DeviceRow = (
+pub(crate) type DeviceRow = (
     Uuid,
     Uuid,
     Uuid,
@@ -37,7 +37,7 @@ macro_rules! device_columns {
     };
 }
 
-fn device(row: DeviceRow) -> StoreResult<PushDevice> {
+pub(crate) fn device(row: DeviceRow) -> StoreResult<PushDevice> {
     let (id, user, session, kind, address, topic, sandbox, p256dh, auth, created_at_ms) = row;
     let target = PushTarget::from_columns(&kind, address, topic, sandbox, p256dh, auth)
         .ok_or_else(|| corrupt(format!("push device of kind {kind:?}")))?;

@@ -88,8 +88,8 @@ struct PgTicket {
 }
 
 impl PgTicket {
-    /// Run `sql` (which must update exactly the conversation row, bound as `$1`, and may bind
-    /// `$2`) and commit.
+    /// Run `sql` (which must update exactly the conversation row, bound as `$1`, count that one
+    /// row, and may bind `$2`) and commit.
     async fn finish(mut self: Box<Self>, sql: &'static str, arg: Option<i64>) -> StoreResult<()> {
         let mut tx = self
             .tx
@@ -118,10 +118,14 @@ impl SequenceTicket for PgTicket {
     }
 
     async fn commit_append(self: Box<Self>, created_at_ms: i64) -> StoreResult<()> {
+        // The message's pushes are owed from this commit on (push_queue.rs).
         self.finish(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_mod = last_mod + 1, \
-             last_activity_ms = GREATEST(last_activity_ms, $2), \
-             changed_at = natter_change_stamp() WHERE id = $1",
+            "WITH upd AS (UPDATE conversations SET last_seq = last_seq + 1, \
+               last_mod = last_mod + 1, last_activity_ms = GREATEST(last_activity_ms, $2), \
+               changed_at = natter_change_stamp() WHERE id = $1 RETURNING last_seq), \
+             push AS (INSERT INTO push_queue (conversation_id, seq, created_at_ms) \
+               SELECT $1, upd.last_seq, $2 FROM upd) \
+             SELECT 1 FROM upd",
             Some(created_at_ms),
         )
         .await

@@ -284,9 +284,10 @@ pub(crate) async fn append_in(
     .map_err(db)?;
     insert_mentions(tx, message.conversation_id, seq, &message.mentions).await?;
     // Its notifications are owed from the moment it commits (docs/push.md).
-    sqlx::query("INSERT INTO push_queue (conversation_id, seq) VALUES (?, ?)")
+    sqlx::query("INSERT INTO push_queue (conversation_id, seq, created_at_ms) VALUES (?, ?, ?)")
         .bind(conv)
         .bind(seq)
+        .bind(message.created_at_ms)
         .execute(&mut *tx)
         .await
         .map_err(db)?;

@@ -3,11 +3,12 @@
 //! without its pending notifications cannot exist; the notifier turns each row into
 //! `push_deliveries` (one per device) and removes it in one transaction; the drain claims due
 //! deliveries (marking them in flight) and removes or reschedules each after the provider's
-//! answer.
+//! answer. Claims are leases (`Claim`), as in PostgreSQL where several notifiers share the
+//! pipeline; one process here, so only its own restart recovers them.
 
 use async_trait::async_trait;
 use natter_domain::notify::{
-    Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
+    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
@@ -94,12 +95,88 @@ pub(crate) async fn read_moved(
     Ok(())
 }
 
+/// Add `deliveries` (due at `now_ms`; a (device, message) already there is not added again)
+/// and remember each alerted user's newest pushed message per conversation.
+async fn add_deliveries(
+    tx: &mut SqliteConnection,
+    deliveries: &[NewDelivery],
+    now_ms: i64,
+) -> StoreResult<()> {
+    for delivery in deliveries {
+        let (conversation, message_id, seq, title, body, badge, quiet, withdraw) =
+            match &delivery.payload {
+                Payload::Alert(c) => (
+                    c.conversation_id,
+                    Some(c.message_id.0),
+                    c.seq,
+                    c.title.as_str(),
+                    c.body.as_str(),
+                    c.badge,
+                    c.quiet,
+                    false,
+                ),
+                Payload::Withdraw {
+                    conversation_id,
+                    read_seq,
+                    badge,
+                } => (
+                    *conversation_id,
+                    None,
+                    *read_seq,
+                    "",
+                    "",
+                    *badge,
+                    false,
+                    true,
+                ),
+            };
+        let user = delivery.user.0.as_bytes().as_slice();
+        let conversation = conversation.0.as_bytes().as_slice();
+        sqlx::query(
+            "INSERT OR IGNORE INTO push_deliveries (user_id, device_id, conversation_id, \
+             message_id, seq, title, body, badge, quiet, withdraw, due_at_ms, created_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user)
+        .bind(delivery.device.0.as_bytes().as_slice())
+        .bind(conversation)
+        .bind(message_id)
+        .bind(seq)
+        .bind(title)
+        .bind(body)
+        .bind(badge.map(i64::from))
+        .bind(quiet)
+        .bind(withdraw)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if !withdraw {
+            sqlx::query(
+                "INSERT INTO push_shown (user_id, conversation_id, seq) VALUES (?, ?, ?) \
+                 ON CONFLICT (user_id, conversation_id) DO UPDATE \
+                 SET seq = MAX(seq, excluded.seq)",
+            )
+            .bind(user)
+            .bind(conversation)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl PushQueue for SqliteStore {
-    async fn queued(&self, limit: u32) -> StoreResult<Vec<QueuedMessage>> {
+    async fn queued(&self, limit: u32, messages_before_ms: i64) -> StoreResult<Vec<QueuedMessage>> {
         let rows: Vec<(i64, Vec<u8>, i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT id, conversation_id, seq, reader FROM push_queue ORDER BY id LIMIT ?",
+            "SELECT id, conversation_id, seq, reader FROM push_queue \
+             WHERE reader IS NOT NULL OR created_at_ms < ? ORDER BY id LIMIT ?",
         )
+        .bind(messages_before_ms)
         .bind(limit)
         .fetch_all(&self.inner.reader)
         .await
@@ -133,79 +210,36 @@ impl PushQueue for SqliteStore {
             // Planned already (dropping the transaction rolls it back).
             return Ok(());
         }
-        for delivery in deliveries {
-            let (conversation, message_id, seq, title, body, badge, quiet, withdraw) =
-                match &delivery.payload {
-                    Payload::Alert(c) => (
-                        c.conversation_id,
-                        Some(c.message_id.0),
-                        c.seq,
-                        c.title.as_str(),
-                        c.body.as_str(),
-                        c.badge,
-                        c.quiet,
-                        false,
-                    ),
-                    Payload::Withdraw {
-                        conversation_id,
-                        read_seq,
-                        badge,
-                    } => (
-                        *conversation_id,
-                        None,
-                        *read_seq,
-                        "",
-                        "",
-                        *badge,
-                        false,
-                        true,
-                    ),
-                };
-            let user = delivery.user.0.as_bytes().as_slice();
-            let conversation = conversation.0.as_bytes().as_slice();
-            sqlx::query(
-                "INSERT OR IGNORE INTO push_deliveries (user_id, device_id, conversation_id, \
-                 message_id, seq, title, body, badge, quiet, withdraw, due_at_ms, created_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(user)
-            .bind(delivery.device.0.as_bytes().as_slice())
-            .bind(conversation)
-            .bind(message_id)
-            .bind(seq)
-            .bind(title)
-            .bind(body)
-            .bind(badge.map(i64::from))
-            .bind(quiet)
-            .bind(withdraw)
-            .bind(now_ms)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if !withdraw {
-                sqlx::query(
-                    "INSERT INTO push_shown (user_id, conversation_id, seq) VALUES (?, ?, ?) \
-                     ON CONFLICT (user_id, conversation_id) DO UPDATE \
-                     SET seq = MAX(seq, excluded.seq)",
-                )
-                .bind(user)
-                .bind(conversation)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            }
-        }
+        add_deliveries(&mut tx, deliveries, now_ms).await?;
         commit(tx).await
     }
 
-    async fn claim_due(
+    async fn fan_out_message(
         &self,
+        conversation: ConversationId,
+        seq: i64,
+        deliveries: &[NewDelivery],
         now_ms: i64,
-        limit: u32,
-        per_user: u32,
-    ) -> StoreResult<Vec<Delivery>> {
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        let removed = sqlx::query(
+            "DELETE FROM push_queue WHERE conversation_id = ? AND seq = ? AND reader IS NULL",
+        )
+        .bind(conversation.0.as_bytes().as_slice())
+        .bind(seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if removed == 0 {
+            return Ok(false);
+        }
+        add_deliveries(&mut tx, deliveries, now_ms).await?;
+        commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn claim_due(&self, claim: &Claim) -> StoreResult<Vec<Delivery>> {
         let mut tx = self.write().await?;
         sqlx::query(DEAD_DELIVERIES)
             .execute(&mut *tx)
@@ -218,23 +252,27 @@ impl PushQueue for SqliteStore {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT id FROM (SELECT q.id, q.due_at_ms, ROW_NUMBER() OVER \
              (PARTITION BY q.user_id ORDER BY q.due_at_ms, q.id) AS n FROM push_deliveries q \
-             WHERE q.in_flight = 0 AND q.due_at_ms <= ? AND NOT EXISTS (SELECT 1 FROM \
-             push_deliveries o WHERE o.device_id = q.device_id AND o.id < q.id)) \
-             WHERE n <= ? ORDER BY due_at_ms, id LIMIT ?",
+             WHERE ((q.in_flight = 0 AND q.due_at_ms <= ?1) \
+               OR (q.in_flight = 1 AND q.lease_until_ms < ?1)) \
+             AND NOT EXISTS (SELECT 1 FROM push_deliveries o \
+               WHERE o.device_id = q.device_id AND o.id < q.id)) \
+             WHERE n <= ?2 ORDER BY due_at_ms, id LIMIT ?3",
         )
-        .bind(now_ms)
-        .bind(per_user)
-        .bind(limit)
+        .bind(claim.now_ms)
+        .bind(claim.per_user)
+        .bind(claim.limit)
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
         let mut claimed = Vec::with_capacity(rows.len());
         for (id,) in rows {
             let row: DeliveryRow = sqlx::query_as(
-                "UPDATE push_deliveries SET in_flight = 1 WHERE id = ? RETURNING id, user_id, \
-                 conversation_id, message_id, seq, title, body, badge, quiet, withdraw, \
-                 attempts, created_at_ms",
+                "UPDATE push_deliveries SET in_flight = 1, claimed_by = ?, lease_until_ms = ? \
+                 WHERE id = ? RETURNING id, user_id, conversation_id, message_id, seq, title, \
+                 body, badge, quiet, withdraw, attempts, created_at_ms",
             )
+            .bind(&claim.owner)
+            .bind(claim.lease_until_ms)
             .bind(id)
             .fetch_one(&mut *tx)
             .await
@@ -272,8 +310,8 @@ impl PushQueue for SqliteStore {
 
     async fn retry_at(&self, id: i64, due_at_ms: i64) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE push_deliveries SET in_flight = 0, attempts = attempts + 1, due_at_ms = ? \
-             WHERE id = ?",
+            "UPDATE push_deliveries SET in_flight = 0, claimed_by = NULL, lease_until_ms = NULL, \
+             attempts = attempts + 1, due_at_ms = ? WHERE id = ?",
         )
         .bind(due_at_ms)
         .bind(id)
@@ -283,11 +321,15 @@ impl PushQueue for SqliteStore {
         Ok(())
     }
 
-    async fn recover_in_flight(&self) -> StoreResult<u64> {
-        let recovered = sqlx::query("UPDATE push_deliveries SET in_flight = 0 WHERE in_flight = 1")
-            .execute(&self.inner.writer)
-            .await
-            .map_err(db)?;
+    async fn recover_in_flight(&self, owner: &str) -> StoreResult<u64> {
+        let recovered = sqlx::query(
+            "UPDATE push_deliveries SET in_flight = 0, claimed_by = NULL, lease_until_ms = NULL \
+             WHERE in_flight = 1 AND (claimed_by = ? OR claimed_by IS NULL)",
+        )
+        .bind(owner)
+        .execute(&self.inner.writer)
+        .await
+        .map_err(db)?;
         Ok(recovered.rows_affected())
     }
 

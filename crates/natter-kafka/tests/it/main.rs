@@ -4,7 +4,6 @@
 //! each other's records. Every wait is bounded.
 
 mod failover;
-mod notifier;
 mod offsets;
 mod order;
 mod retries;

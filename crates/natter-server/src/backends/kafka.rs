@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_domain::ports::{EventBus, PushOutbox};
-use natter_kafka::{KafkaEventLog, Notifier};
+use natter_domain::notify::PushQueue;
+use natter_domain::ports::EventBus;
+use natter_kafka::KafkaEventLog;
 use tokio_util::sync::CancellationToken;
 
 use super::Backends;
@@ -50,14 +51,12 @@ pub async fn event_log(
     Ok(log)
 }
 
-/// The `notifier` role: one member of the notifier consumer group (`kafka.notifier_group`),
-/// stopped (and its offsets committed) at shutdown.
-pub fn start_notifier(config: &ServerConfig, backends: &mut Backends, outbox: Arc<dyn PushOutbox>) {
-    let notifier = Notifier::new(
-        backends.ports.conversations.clone(),
-        backends.ports.presence.clone(),
-        outbox,
-    );
+/// The `notifier` role's consumer: one member of the notifier consumer group
+/// (`kafka.notifier_group`), planning each message's pushes into `queue`, stopped (and its
+/// offsets committed) at shutdown. Sending is `crate::push`'s, as embedded.
+pub fn start_notifier(config: &ServerConfig, backends: &mut Backends, queue: Arc<dyn PushQueue>) {
+    let notifier =
+        crate::push::KafkaPlanner::new(queue, backends.ports.clone(), config.notifier.clone());
     let kafka = settings(config);
     let group = config.kafka.notifier_group.clone();
     let stop = CancellationToken::new();

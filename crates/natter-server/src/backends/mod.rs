@@ -37,7 +37,8 @@ pub struct Backends {
     pub rate_limiter: Option<Arc<dyn ClusterLimiter>>,
     /// `Idempotency-Key` answers: in memory, or in Redis when configured.
     pub idempotency: Arc<dyn IdempotencyStore>,
-    /// The durable push queue the in-process notifier drains (embedded mode).
+    /// The durable push pipeline this process plans and sends from (embedded, or scaled out
+    /// in the notifier role).
     pub push_queue: Option<Arc<dyn natter_domain::notify::PushQueue>>,
     /// Run in order at shutdown: stop consumers, then close stores.
     closers: Vec<Closer>,

@@ -1,8 +1,8 @@
 //! The scaled-out backends, shared by every natter process of a deployment:
 //!
 //! - PostgreSQL: users, sessions, conversations, the per-conversation order (advisory locks for
-//!   "check, store, publish"; the conversation row for message seqs), the push outbox and file
-//!   metadata (the bytes go to S3: `files.store`).
+//!   "check, store, publish"; the conversation row for message seqs), the push pipeline and
+//!   file metadata (the bytes go to S3: `files.store`).
 //! - Messages in PostgreSQL too, or in Cassandra (bodies, `cassandra.rs`), sequenced by
 //!   PostgreSQL.
 //! - Redis (optional, `redis.rs`): the bus between nodes, presence, limits, idempotency keys.
@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use natter_domain::ports::{ConversationStore, EventBus, MessageStore, PresenceStore};
+use natter_domain::ports::{EventBus, MessageStore, PresenceStore};
 use natter_domain::{Ports, SystemClock};
 use natter_store_postgres::{PgLocks, PgStore};
 
@@ -49,18 +49,19 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
     let locks = PgLocks::connect_with_size(&config.postgres.url, config.postgres.lock_pool_size)
         .await
         .map_err(|e| anyhow::anyhow!("PostgreSQL (locks): {e}"))?;
-    let (conversations, messages): (Arc<dyn ConversationStore>, Arc<dyn MessageStore>) =
-        match config.backends.messages {
-            MessagesBackend::Cassandra => {
-                let bodies = bodies(config, &pg).await?;
-                (Arc::new(pg.clone().with_messages(bodies.clone())), bodies)
-            }
-            _ => (Arc::new(pg.clone()), Arc::new(pg.clone())),
-        };
+    // `conversations`: the store that knows where message bodies are (summaries, badges).
+    let (conversations, messages): (PgStore, Arc<dyn MessageStore>) = match config.backends.messages
+    {
+        MessagesBackend::Cassandra => {
+            let bodies = bodies(config, &pg).await?;
+            (pg.clone().with_messages(bodies.clone()), bodies)
+        }
+        _ => (pg.clone(), Arc::new(pg.clone())),
+    };
     // Filled in below; the in-process defaults serve one process.
     let mut backends = Backends::new(Ports {
         accounts: Arc::new(pg.clone()),
-        conversations,
+        conversations: Arc::new(conversations.clone()),
         messages,
         bus: Arc::new(MemoryBus::new(config.limits.bus_capacity)),
         presence: Arc::new(MemoryPresence::default()),
@@ -80,11 +81,18 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
             let bus = backends.ports.bus.clone();
             backends.ports.bus = super::kafka::event_log(config, bus, &mut backends).await?;
             if config.runs(crate::config::Role::Notifier) {
-                super::kafka::start_notifier(config, &mut backends, Arc::new(pg.clone()));
+                super::kafka::start_notifier(
+                    config,
+                    &mut backends,
+                    Arc::new(conversations.clone()),
+                );
             }
         }
         #[cfg(not(feature = "kafka"))]
         return Err(not_built("kafka"));
+    }
+    if config.runs(crate::config::Role::Notifier) {
+        backends.push_queue = Some(Arc::new(conversations));
     }
     backends.on_close(move || async move { pg.close().await });
     Ok(backends)

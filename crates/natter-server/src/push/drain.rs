@@ -3,14 +3,15 @@
 //! each answer: `Accepted` removes the delivery, `Retry` reschedules it (backoff.rs) until
 //! `notifier.max_attempts` or `notifier.max_age_s` and then gives it up, `Unregistered` forgets
 //! the device, `Rejected` drops the delivery. A delivery is in flight from its claim to that
-//! step; a crash in between sends it again at the next start (at most the claimed batch).
+//! step; a crash in between sends it again at this owner's next start (at most the claimed
+//! batch), or from another notifier once the claim's [`LEASE`] has run out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use natter_domain::Ports;
-use natter_domain::notify::{Delivery, Payload, PushQueue};
+use natter_domain::notify::{Claim, Delivery, Payload, PushQueue};
 use natter_domain::ports::StoreResult;
 use natter_push::{Alert, Notification, Outcome, PushSender, Urgency, Withdraw};
 
@@ -25,14 +26,18 @@ const PER_USER: u32 = 8;
 const CONCURRENCY: usize = 16;
 /// How long a provider keeps a notification for a device that is offline.
 const TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a claim holds its deliveries: far longer than a batch's sends take (each is bounded
+/// by `push.request_timeout_s`), so no live notifier's claim runs out under it.
+const LEASE: Duration = Duration::from_secs(300);
 
 pub async fn run(
     queue: Arc<dyn PushQueue>,
     ports: Ports,
     sender: Arc<dyn PushSender>,
     config: Arc<NotifierConfig>,
+    owner: String,
 ) {
-    match queue.recover_in_flight().await {
+    match queue.recover_in_flight(&owner).await {
         Ok(0) => {}
         Ok(count) => tracing::info!(count, "pushes in flight at the last stop are sent again"),
         Err(err) => tracing::warn!(%err, "in-flight pushes not recovered"),
@@ -43,7 +48,14 @@ pub async fn run(
             continue;
         }
         let now_ms = ports.clock.now_ms();
-        let batch = match queue.claim_due(now_ms, BATCH, PER_USER).await {
+        let claim = Claim {
+            now_ms,
+            limit: BATCH,
+            per_user: PER_USER,
+            owner: owner.clone(),
+            lease_until_ms: now_ms + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX / 2),
+        };
+        let batch = match queue.claim_due(&claim).await {
             Ok(batch) => batch,
             Err(err) => {
                 tracing::warn!(%err, "push deliveries unreadable");
@@ -128,9 +140,7 @@ async fn deliver(
             let now_ms = ports.clock.now_ms();
             let attempts = delivery.attempts + 1;
             let age_ms = now_ms.saturating_sub(delivery.created_at_ms);
-            if attempts >= config.max_attempts
-                || age_ms >= i64::try_from(config.max_age_s * 1000).unwrap_or(i64::MAX)
-            {
+            if attempts >= config.max_attempts || age_ms >= config.max_age_ms() {
                 tracing::warn!(?target, attempts, age_ms, "push given up");
                 return queue.finish(delivery.id).await;
             }

@@ -2,10 +2,9 @@
 //! server (`NATTER_TEST_POSTGRES_URL`, default in `support`): the storage conformance suite,
 //! twice (message facts of summaries from SQL, and through the `MessageStore` port as in a split
 //! deployment), the file metadata suite, plus what only this adapter has: the sequencer, sync cursors under concurrent
-//! commits, the advisory locks and the push outbox.
+//! commits, the advisory locks.
 
 mod locks;
-mod outbox;
 mod sequencer;
 mod summaries;
 mod support;
@@ -61,3 +60,18 @@ async fn fresh_push() -> natter_conformance::push::Push {
 }
 
 natter_conformance::push_conformance_suite!(fresh_push);
+
+/// Each case on a database of its own: claims take whatever is due in the whole table.
+async fn fresh_push_pipeline() -> natter_conformance::push_queue::PushPipeline {
+    static CASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let case = CASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("push_{case}");
+    let store = support::own_store(&name, 4).await;
+    natter_conformance::push_queue::PushPipeline {
+        stores: Stores::from_backend(store.clone()),
+        devices: Arc::new(store.clone()),
+        queue: Arc::new(store),
+    }
+}
+
+natter_conformance::push_queue_conformance_suite!(fresh_push_pipeline);

@@ -56,3 +56,31 @@ pub async fn group(f: &Fixture) -> ConversationId {
     };
     f.group(alice, &[bob]).await.id
 }
+
+/// A store on a database of its own, `<database>_<name>`, dropped and created again: for cases
+/// whose operations act on every row of a table (push claims take whatever is due), which
+/// must not see other cases' rows or an earlier run's.
+pub async fn own_store(name: &str, pool_size: u32) -> PgStore {
+    use sqlx::Connection;
+    let url = url();
+    let (server, database) = url.rsplit_once('/').expect("database url");
+    let own = format!("{database}_{name}");
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| unreachable(&url, e));
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {own} WITH (FORCE)"),
+        format!("CREATE DATABASE {own}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .expect("recreate the database");
+    }
+    let own_url = format!("{server}/{own}");
+    let store = PgStore::connect(&own_url, pool_size)
+        .await
+        .unwrap_or_else(|e| unreachable(&own_url, e));
+    store.migrate().await.expect("migrate");
+    store
+}

@@ -2,7 +2,6 @@
 //! against a fresh SQLite file per case, plus what only a file-backed store can show.
 
 mod durability;
-mod push_queue;
 
 use natter_conformance::Stores;
 use natter_store_sqlite::SqliteStore;
@@ -45,3 +44,18 @@ async fn fresh_push() -> natter_conformance::push::Push {
 }
 
 natter_conformance::push_conformance_suite!(fresh_push);
+
+/// The push pipeline cases, each on a fresh database.
+async fn fresh_push_pipeline() -> natter_conformance::push_queue::PushPipeline {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("natter.db"))
+        .await
+        .expect("open store");
+    natter_conformance::push_queue::PushPipeline {
+        stores: Stores::from_backend(store.clone()).with_guard(dir),
+        devices: std::sync::Arc::new(store.clone()),
+        queue: std::sync::Arc::new(store),
+    }
+}
+
+natter_conformance::push_queue_conformance_suite!(fresh_push_pipeline);

@@ -80,9 +80,10 @@ fn config_file() -> &'static Path {
 }
 
 /// Environment that points a cluster at a PostgreSQL database of its own, `natter_e2e_<name>`
-/// (created and migrated here): for a test whose settings act on every row of the database (a
-/// collector told to delete what other tests' files are), which must not reach the shared one.
-#[allow(dead_code)] // Only the e2e suite (media_collect.rs) uses it; tests/faults includes this file too.
+/// (dropped, created and migrated here, so an earlier run leaves nothing in it): for a test whose
+/// servers act on every row of the database (a collector told to delete what other tests' files
+/// are, notifiers sending whatever push is due), which must not reach the shared one.
+#[allow(dead_code)] // Only the e2e suite uses it; tests/faults includes this file too.
 pub fn own_database(name: &str) -> Vec<(&'static str, String)> {
     let file = config_file();
     let postgres = var(
@@ -91,6 +92,7 @@ pub fn own_database(name: &str) -> Vec<(&'static str, String)> {
     );
     let (server, _) = postgres.rsplit_once('/').expect("database url");
     let database = format!("natter_e2e_{name}");
+    drop_database(server, &database);
     create_database(server, &database);
     let env = vec![("NATTER__POSTGRES__URL", format!("{server}/{database}"))];
     let migrated = Command::new(env!("CARGO_BIN_EXE_natter"))
@@ -103,23 +105,36 @@ pub fn own_database(name: &str) -> Vec<(&'static str, String)> {
     env
 }
 
+/// `DROP DATABASE IF EXISTS`, closing its connections.
+fn drop_database(server_url: &str, name: &str) {
+    let (ok, stderr) = admin(
+        server_url,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    assert!(ok, "cannot drop database {name}: {stderr}");
+}
+
 /// `CREATE DATABASE`, tolerating "already exists".
 fn create_database(server_url: &str, name: &str) {
-    let out = Command::new("psql")
-        .arg(format!("{server_url}/postgres"))
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .output()
-        .expect("run psql");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, stderr) = admin(server_url, &format!("CREATE DATABASE {name}"));
     assert!(
-        out.status.success() || stderr.contains("already exists"),
+        ok || stderr.contains("already exists"),
         "cannot create database {name}: {stderr}"
     );
+}
+
+/// Run one statement in the server's `postgres` database: whether it succeeded, and psql's
+/// error output.
+fn admin(server_url: &str, statement: &str) -> (bool, String) {
+    let out = Command::new("psql")
+        .arg(format!("{server_url}/postgres"))
+        .args(["-v", "ON_ERROR_STOP=1", "-c", statement])
+        .output()
+        .expect("run psql");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A free port on loopback (released before use, so NGINX may lose a race for it: retried).

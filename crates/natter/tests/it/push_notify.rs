@@ -1,9 +1,11 @@
-//! Push notifications end to end (embedded): the real binary against natter-push-lab's FCM and
-//! Web Push services, configured through `NATTER__PUSH__...`. Who gets a push (offline members,
-//! once per device; not the sender, a connected member, a muted conversation without a mention,
-//! a user who wants nothing), a provider outage retried until delivered once, a dead token
-//! forgotten, and a `kill -9` between a message's commit and its push. The delivery tests are
-//! embedded only: the scaled-out notifier does not send yet.
+//! Push notifications end to end: the real binary against natter-push-lab's FCM and Web Push
+//! services, configured through `NATTER__PUSH__...`. Who gets a push (offline members, once per
+//! device; not the sender, a connected member, a muted conversation without a mention, a user
+//! who wants nothing), a provider outage retried until delivered once, a dead token forgotten,
+//! withdraw on read, a `kill -9` between a message's commit and its push or while its send is in
+//! flight, and a flood to one device that holds back nobody else's pushes. In cluster mode (`NATTER_E2E_CLUSTER=1`) each test runs three notifier
+//! processes sharing the Kafka consumer group and the PostgreSQL pipeline, and every count the
+//! tests assert (the lab's accepted pushes) says nothing was sent twice.
 
 use std::time::Duration;
 
@@ -28,32 +30,21 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start(paused: bool) -> Self {
+    /// A server sending to a new lab. In cluster mode on a database of its own, `name`: the
+    /// notifiers send whatever is due in their database, and the shared one holds other tests'
+    /// devices (and an earlier run's deliveries).
+    async fn start(name: &str, paused: bool) -> Self {
         let lab = Lab::start().await.expect("lab");
         let dir = tempfile::tempdir().expect("tempdir");
-        let files = lab.write_files(dir.path()).expect("lab files");
-        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
         let pause = dir.path().join("pause");
         if paused {
             std::fs::write(&pause, b"").unwrap();
         }
-        let env = [
-            ("NATTER__PUSH__EXTRA_ROOT_CA_FILE", path(&files.ca)),
-            (
-                "NATTER__PUSH__FCM__SERVICE_ACCOUNT_FILE",
-                path(&files.fcm_service_account),
-            ),
-            ("NATTER__PUSH__FCM__ENDPOINT", lab.base_url().to_owned()),
-            (
-                "NATTER__PUSH__WEB_PUSH__VAPID_KEY_FILE",
-                path(&files.vapid_key),
-            ),
-            (
-                "NATTER__PUSH__WEB_PUSH__SUBJECT",
-                "mailto:push@natter.example".to_owned(),
-            ),
-            ("NATTER__NOTIFIER__PAUSE_FILE", path(&pause)),
-        ];
+        let mut env = lab.natter_env(dir.path()).expect("lab files");
+        env.push(("NATTER__NOTIFIER__PAUSE_FILE", pause.display().to_string()));
+        if crate::cluster::enabled() {
+            env.extend(crate::cluster::own_database(name));
+        }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let server = TestServer::spawn_with_env(&[], &env);
         Self { lab, server, dir }
@@ -127,10 +118,7 @@ fn bodies(pushes: &[Pushed]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
-    if crate::cluster::enabled() {
-        return; // the scaled-out notifier does not send yet (docs/push.md)
-    }
-    let rig = Rig::start(false).await;
+    let rig = Rig::start("push_offline", false).await;
     let server = &rig.server;
     let (ada, ada_view) = user(server, "ada").await;
     let (bob, bob_view) = user(server, "bob").await;
@@ -216,7 +204,9 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
     assert!(
         to_browser[0].payload["badge"]
             .as_u64()
-            .is_some_and(|n| n >= 1)
+            .is_some_and(|n| n >= 1),
+        "{:#?}",
+        to_browser[0].payload
     );
     assert_eq!(to_browser[1].payload["badge"], 2);
     assert_eq!(bodies(&rig.lab.pushes_to(&dave_token)), ["dave, look"]);
@@ -227,10 +217,7 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_retried_until_delivered_once_and_dead_tokens_are_forgotten() {
-    if crate::cluster::enabled() {
-        return; // the scaled-out notifier does not send yet (docs/push.md)
-    }
-    let rig = Rig::start(false).await;
+    let rig = Rig::start("push_outage", false).await;
     let server = &rig.server;
     let (ada, _) = user(server, "ada").await;
     let (bob, bob_view) = user(server, "bob").await;
@@ -282,10 +269,7 @@ async fn an_outage_is_retried_until_delivered_once_and_dead_tokens_are_forgotten
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_committed_before_a_kill_arrives_once_after_the_restart() {
-    if crate::cluster::enabled() {
-        return; // the scaled-out notifier does not send yet (docs/push.md)
-    }
-    let mut rig = Rig::start(true).await;
+    let mut rig = Rig::start("push_committed_kill", true).await;
     let (ada, _) = user(&rig.server, "ada").await;
     let (bob, bob_view) = user(&rig.server, "bob").await;
     let bob_token = with_fcm(&bob).await;
@@ -309,13 +293,15 @@ async fn a_push_committed_before_a_kill_arrives_once_after_the_restart() {
     rig.wait_for(2).await;
     assert_eq!(
         bodies(&rig.lab.pushes_to(&bob_token)),
-        ["before the crash", "after"]
+        ["before the crash", "after"],
+        "{:#?}",
+        rig.lab.pushes()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vapid_public_key_is_served_when_web_push_is_configured() {
-    let rig = Rig::start(false).await;
+    let rig = Rig::start("push_vapid", false).await;
     let anonymous = rig.server.client();
     let key = raw_json(
         &anonymous,
@@ -343,10 +329,7 @@ async fn the_vapid_public_key_is_served_when_web_push_is_configured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_on_any_device_withdraws_what_the_others_show() {
-    if crate::cluster::enabled() {
-        return; // the scaled-out notifier does not send yet (docs/push.md)
-    }
-    let rig = Rig::start(false).await;
+    let rig = Rig::start("push_withdraw", false).await;
     let (ada, _) = user(&rig.server, "ada").await;
     let (bob, bob_view) = user(&rig.server, "bob").await;
     let phone = with_fcm(&bob).await;
@@ -387,10 +370,7 @@ async fn reading_on_any_device_withdraws_what_the_others_show() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_in_flight_at_a_kill_is_sent_again_after_the_restart() {
-    if crate::cluster::enabled() {
-        return; // the scaled-out notifier does not send yet (docs/push.md)
-    }
-    let mut rig = Rig::start(false).await;
+    let mut rig = Rig::start("push_in_flight_kill", false).await;
     let (ada, _) = user(&rig.server, "ada").await;
     let (bob, bob_view) = user(&rig.server, "bob").await;
     let bob_token = with_fcm(&bob).await;
@@ -419,4 +399,52 @@ async fn a_push_in_flight_at_a_kill_is_sent_again_after_the_restart() {
         bodies(&rig.lab.pushes_to(&bob_token)),
         ["in flight", "after"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_to_one_device_holds_back_nobody_else_and_arrives_in_order_once() {
+    const FLOOD: usize = 40;
+    let rig = Rig::start("push_flood", true).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let (carol, carol_view) = user(&rig.server, "carol").await;
+    let browser = rig.lab.subscribe();
+    bob.register_device(&web(&browser)).await.expect("web push");
+    let carol_token = with_fcm(&carol).await;
+    let to_bob = ada
+        .create_direct(bob_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    let to_carol = ada
+        .create_direct(carol_view.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    // Queued while the notifier is paused: bob's flood first, then carol's one message.
+    for i in 0..FLOOD {
+        send(&ada, to_bob, &format!("flood {i}"), vec![]).await;
+    }
+    send(&ada, to_carol, "for carol", vec![]).await;
+
+    // Bob's first push hangs at his push service: his device is busy, and the rest of his
+    // flood waits behind it, but nobody else's pushes do.
+    rig.lab.hang_next(Service::WebPush, 1);
+    rig.resume();
+    assert!(
+        rig.lab.wait_for_hung(1, WITHIN).await,
+        "bob's push never started"
+    );
+    rig.wait_for(1).await;
+    assert_eq!(bodies(&rig.lab.pushes_to(&carol_token)), ["for carol"]);
+    assert!(rig.lab.pushes_to(&browser.endpoint).is_empty());
+
+    // Released (answered 503): retried, then the whole flood, in order, each once.
+    rig.lab.release_hung();
+    rig.wait_for(FLOOD + 1).await;
+    let expected: Vec<String> = (0..FLOOD).map(|i| format!("flood {i}")).collect();
+    assert_eq!(bodies(&rig.lab.pushes_to(&browser.endpoint)), expected);
+    assert_eq!(rig.lab.accepted(), FLOOD + 1);
 }

@@ -1,0 +1,387 @@
+//! Cases for the [`PushQueue`] port, the durable push pipeline: a message is queued with its
+//! commit and planned once however often it arrives, a read cursor passing what was pushed queues one withdraw, claims
+//! keep each device's order, are fair across users, never overlap between notifiers and come
+//! back after their owner's crash or their lease's end, dead devices' deliveries go, and the
+//! badge counts unread messages.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use natter_domain::model::{AppendOutcome, Message};
+use natter_domain::notify::{
+    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, QueuedMessage,
+};
+use natter_domain::push::{DeviceId, PushDevice, PushDevices, PushTarget};
+use natter_domain::{SessionId, UserId};
+
+use crate::Stores;
+use crate::support::{Fixture, T0, token};
+
+/// A backend's stores, its device store and its push pipeline.
+pub struct PushPipeline {
+    pub stores: Stores,
+    pub devices: Arc<dyn PushDevices>,
+    pub queue: Arc<dyn PushQueue>,
+}
+
+struct Case {
+    fixture: Fixture,
+    devices: Arc<dyn PushDevices>,
+    queue: Arc<dyn PushQueue>,
+}
+
+impl Case {
+    fn new(pipeline: PushPipeline) -> Self {
+        Self {
+            fixture: Fixture::new(pipeline.stores),
+            devices: pipeline.devices,
+            queue: pipeline.queue,
+        }
+    }
+
+    /// A device of `user` on a session of its own.
+    async fn device(&self, user: UserId, n: u8) -> (DeviceId, SessionId) {
+        let session = self.fixture.new_session(user, T0, token(n)).await.id;
+        let device = self
+            .devices
+            .register_device(
+                PushDevice {
+                    id: DeviceId::new(),
+                    user,
+                    session,
+                    target: PushTarget::Fcm {
+                        token: format!("fcm-{}-{n}", user.0.simple()),
+                    },
+                    created_at_ms: T0,
+                },
+                20,
+            )
+            .await
+            .expect("register");
+        (device.id, session)
+    }
+
+    /// The queued read cursors.
+    async fn reads(&self) -> Vec<QueuedMessage> {
+        let queued = self.queue.queued(1_000, i64::MAX).await.expect("queued");
+        queued.into_iter().filter(|q| q.reader.is_some()).collect()
+    }
+
+    async fn claim(&self, owner: &str, now_ms: i64, limit: u32, per_user: u32) -> Vec<Delivery> {
+        self.queue
+            .claim_due(&Claim {
+                now_ms,
+                limit,
+                per_user,
+                owner: owner.to_owned(),
+                lease_until_ms: now_ms + 60_000,
+            })
+            .await
+            .expect("claim")
+    }
+
+    /// Plan `message` for the given (user, device) pairs.
+    async fn plan(&self, message: &Message, to: &[(UserId, DeviceId)]) -> bool {
+        let deliveries: Vec<NewDelivery> = to
+            .iter()
+            .map(|(user, device)| alert(*user, *device, message))
+            .collect();
+        self.queue
+            .fan_out_message(message.conversation_id, message.seq, &deliveries, T0)
+            .await
+            .expect("fan out")
+    }
+}
+
+fn alert(user: UserId, device: DeviceId, message: &Message) -> NewDelivery {
+    NewDelivery {
+        user,
+        device,
+        payload: Payload::Alert(PushContent {
+            conversation_id: message.conversation_id,
+            message_id: message.id,
+            seq: message.seq,
+            title: "Ada".into(),
+            body: message.text.clone(),
+            badge: Some(1),
+            quiet: false,
+        }),
+    }
+}
+
+fn seq_of(delivery: &Delivery) -> i64 {
+    match &delivery.payload {
+        Payload::Alert(content) => content.seq,
+        Payload::Withdraw { read_seq, .. } => *read_seq,
+    }
+}
+
+pub async fn a_message_is_queued_with_its_commit_and_planned_once(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob] = case.fixture.users(&["ada", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob]).await;
+    let first = case.fixture.new_message(group.id, ada, "hello");
+    let message = case.fixture.send_new(first.clone()).await;
+    // The same client_msg_id again is the same message: not queued twice.
+    let again = case.fixture.messages.append(first).await.unwrap();
+    assert!(matches!(again, AppendOutcome::Duplicate(_)));
+    let queued = case.queue.queued(100, i64::MAX).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(
+        (queued[0].conversation_id, queued[0].seq, queued[0].reader),
+        (group.id, 1, None)
+    );
+    // Not yet when messages committed since `messages_before_ms` are left to Kafka.
+    let young = case.queue.queued(100, message.created_at_ms).await.unwrap();
+    assert!(young.is_empty(), "{young:?}");
+
+    let (phone, _) = case.device(bob, 1).await;
+    assert!(case.plan(&message, &[(bob, phone)]).await);
+    // Kafka delivers the record again (a crash before the offset commit, a rebalance), or
+    // the queue's planner got there first: nothing more.
+    assert!(!case.plan(&message, &[(bob, phone)]).await);
+    case.queue
+        .fan_out(queued[0].queue_id, &[alert(bob, phone, &message)], T0)
+        .await
+        .unwrap();
+    assert!(case.queue.queued(100, i64::MAX).await.unwrap().is_empty());
+    let claimed = case.claim("a", T0, 10, 10).await;
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].user, bob);
+    assert_eq!(
+        claimed[0].target,
+        PushTarget::Fcm {
+            token: format!("fcm-{}-1", bob.0.simple())
+        }
+    );
+    match &claimed[0].payload {
+        Payload::Alert(content) => {
+            assert_eq!((content.seq, content.body.as_str()), (1, "hello"));
+            assert_eq!(content.message_id, message.id);
+        }
+        other => panic!("not an alert: {other:?}"),
+    }
+}
+
+pub async fn reading_past_a_push_queues_one_withdraw(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob, carol] = case.fixture.users(&["ada", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob, carol]).await;
+    let one = case.fixture.send(group.id, ada, "one").await;
+    case.fixture.send(group.id, ada, "two").await;
+    let three = case.fixture.send(group.id, ada, "three").await;
+    let (phone, _) = case.device(bob, 1).await;
+    let (laptop, _) = case.device(bob, 2).await;
+    case.plan(&one, &[(bob, phone), (bob, laptop)]).await;
+
+    // Carol was pushed nothing: her reading queues nothing.
+    case.fixture
+        .conversations
+        .mark_read(group.id, carol, 2, T0)
+        .await
+        .unwrap();
+    assert!(case.reads().await.is_empty());
+    // Bob reads message 1, pushed to him: one withdraw, whichever device showed it.
+    case.fixture
+        .conversations
+        .mark_read(group.id, bob, 1, T0)
+        .await
+        .unwrap();
+    let reads = case.reads().await;
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!((reads[0].reader, reads[0].seq), (Some(bob), 1));
+    assert_eq!(reads[0].conversation_id, group.id);
+    // Reading on past it, with nothing newer pushed: nothing more.
+    case.fixture
+        .conversations
+        .mark_read(group.id, bob, 2, T0)
+        .await
+        .unwrap();
+    assert_eq!(case.reads().await, reads);
+
+    // Planned twice (a crash lost the answer): one withdraw per device.
+    let withdraws: Vec<NewDelivery> = [phone, laptop]
+        .into_iter()
+        .map(|device| NewDelivery {
+            user: bob,
+            device,
+            payload: Payload::Withdraw {
+                conversation_id: group.id,
+                read_seq: 1,
+                badge: Some(0),
+            },
+        })
+        .collect();
+    for _ in 0..2 {
+        case.queue
+            .fan_out(reads[0].queue_id, &withdraws, T0)
+            .await
+            .unwrap();
+    }
+    assert!(case.reads().await.is_empty());
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        for delivery in case.claim("a", T0, 10, 10).await {
+            case.queue.finish(delivery.id).await.unwrap();
+            claimed.push(delivery);
+        }
+    }
+    // The alert and then the withdraw on each device, nothing twice.
+    let withdrawn: Vec<_> = claimed
+        .iter()
+        .filter(|d| matches!(d.payload, Payload::Withdraw { .. }))
+        .collect();
+    assert_eq!(claimed.len(), 4, "{claimed:?}");
+    assert_eq!(withdrawn.len(), 2, "{claimed:?}");
+    assert!(withdrawn.iter().all(|d| seq_of(d) == 1));
+
+    // Pushed again (message 3) and read: queued again.
+    case.plan(&three, &[(bob, phone)]).await;
+    case.fixture
+        .conversations
+        .mark_read(group.id, bob, 3, T0)
+        .await
+        .unwrap();
+    assert_eq!(case.reads().await.len(), 1);
+}
+
+pub async fn claims_keep_device_order_are_fair_and_come_back_after_a_crash(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob, carol] = case.fixture.users(&["ada", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob, carol]).await;
+    let (bob_phone, _) = case.device(bob, 1).await;
+    let (bob_laptop, _) = case.device(bob, 2).await;
+    let (carol_phone, carol_session) = case.device(carol, 3).await;
+    for n in 0..4 {
+        let message = case.fixture.send(group.id, ada, &format!("m{n}")).await;
+        let to = [(bob, bob_phone), (bob, bob_laptop), (carol, carol_phone)];
+        case.plan(&message, &to).await;
+    }
+    // One per device (its oldest), at most one per user here.
+    let first = case.claim("a", T0, 10, 1).await;
+    let seqs: Vec<_> = first.iter().map(|d| (d.user, seq_of(d))).collect();
+    assert_eq!(seqs, [(bob, 1), (carol, 1)]);
+    // Nothing else of those devices while they are in flight; bob's laptop is next.
+    let second = case.claim("a", T0, 10, 10).await;
+    assert_eq!(second.len(), 1);
+    assert_eq!((second[0].user, seq_of(&second[0])), (bob, 1));
+
+    // Another notifier's start recovers nothing of "a"'s; "a"'s restart recovers its own.
+    assert_eq!(case.queue.recover_in_flight("b").await.unwrap(), 0);
+    assert!(case.claim("b", T0, 10, 10).await.is_empty());
+    assert_eq!(case.queue.recover_in_flight("a").await.unwrap(), 3);
+    let again = case.claim("b", T0, 10, 10).await;
+    assert_eq!(again.len(), 3);
+    for delivery in &again {
+        case.queue.finish(delivery.id).await.unwrap();
+    }
+    // Rescheduled: not due before its time, and counted.
+    let next = case.claim("a", T0, 10, 10).await;
+    assert_eq!(next.len(), 3);
+    assert!(next.iter().all(|d| seq_of(d) == 2));
+    case.queue.retry_at(next[0].id, T0 + 1_000).await.unwrap();
+    assert!(case.claim("a", T0 + 999, 10, 10).await.is_empty());
+    let retried = case.claim("a", T0 + 1_000, 10, 10).await;
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].id, retried[0].attempts), (next[0].id, 1));
+
+    // A claimer that never comes back: its leases run out (claims here last 60 s), then
+    // anyone may claim what it held.
+    assert!(case.claim("b", T0 + 60_000, 10, 10).await.is_empty());
+    let mut expired = case.claim("b", T0 + 60_001, 10, 10).await;
+    assert_eq!(expired.len(), 2, "claimed at T0: {expired:?}");
+    expired.extend(case.claim("b", T0 + 61_001, 10, 10).await);
+    assert_eq!(
+        expired.len(),
+        3,
+        "and the one claimed at T0 + 1 s: {expired:?}"
+    );
+    assert!(expired.iter().all(|d| seq_of(d) == 2));
+
+    // Carol logs out: her pending deliveries go with her device.
+    for delivery in &expired {
+        case.queue.finish(delivery.id).await.unwrap();
+    }
+    case.fixture
+        .accounts
+        .revoke_session(carol_session)
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    for _ in 0..4 {
+        for delivery in case.claim("a", T0 + 61_001, 100, 100).await {
+            case.queue.finish(delivery.id).await.unwrap();
+            rest.push(delivery);
+        }
+    }
+    assert!(rest.iter().all(|d| d.user == bob), "{rest:?}");
+    assert_eq!(rest.len(), 4, "seqs 3 and 4 on bob's two devices: {rest:?}");
+}
+
+pub async fn concurrent_claims_never_overlap(pipeline: PushPipeline) {
+    let case = Arc::new(Case::new(pipeline));
+    let [ada, bob] = case.fixture.users(&["ada", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob]).await;
+    let mut devices = Vec::new();
+    for n in 0..20 {
+        devices.push((bob, case.device(bob, n + 1).await.0));
+    }
+    for n in 0..3 {
+        let message = case.fixture.send(group.id, ada, &format!("m{n}")).await;
+        case.plan(&message, &devices).await;
+    }
+    // Four notifiers claiming at once, each finishing what it got, until all 60 are sent.
+    let mut claimers = Vec::new();
+    for owner in ["a", "b", "c", "d"] {
+        let case = case.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..50 {
+                let batch = case.claim(owner, T0, 7, 100).await;
+                for delivery in &batch {
+                    case.queue.finish(delivery.id).await.unwrap();
+                }
+                mine.extend(batch.into_iter().map(|d| d.id));
+                tokio::task::yield_now().await;
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let distinct: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(distinct.len(), all.len(), "a delivery claimed twice");
+    assert_eq!(all.len(), 60);
+}
+
+pub async fn the_badge_counts_unread_messages_of_others(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob, carol] = case.fixture.users(&["ada", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob, carol]).await;
+    let direct = case.fixture.direct(ada, bob).await;
+    case.fixture.send(group.id, ada, "one").await;
+    case.fixture.send(group.id, carol, "two").await;
+    case.fixture.send(direct.id, ada, "three").await;
+    case.fixture
+        .conversations
+        .mark_read(group.id, bob, 1, T0)
+        .await
+        .unwrap();
+    let mut totals = case.queue.unread_totals(&[bob, carol]).await.unwrap();
+    totals.sort();
+    let mut expected = vec![(bob, 2), (carol, 1)];
+    expected.sort();
+    assert_eq!(totals, expected);
+}
