@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig, type Plugin } from 'vite';
 
 // The service worker caches the app shell (index.html and the hashed assets of this build) and
 // never touches /api. Generated here so its asset list and cache name follow the build exactly
-// (deterministic: the same sources give the same file).
+// (deterministic: the same sources give the same file). Push notifications: src/sw-push.js,
+// appended as it is.
 function serviceWorker(): Plugin {
   return {
     name: 'natter-sw',
@@ -33,7 +35,7 @@ self.addEventListener('fetch', (e) => {
     e.respondWith(caches.match(e.request).then((hit) => hit || fetch(e.request)));
   }
 });
-`;
+` + readFileSync(new URL('./src/sw-push.js', import.meta.url), 'utf8');
       this.emitFile({ type: 'asset', fileName: 'sw.js', source });
     },
   };

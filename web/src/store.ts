@@ -16,6 +16,7 @@ import {
   type UserView,
   type Uuid,
 } from './natter';
+import { forgetPush, syncPush } from './push';
 
 export const PAGE = 100;
 
@@ -86,6 +87,7 @@ export class Store {
     } catch {
       /* signed out locally anyway */
     }
+    await forgetPush().catch(() => {});
     this.reset();
   }
 
@@ -109,6 +111,7 @@ export class Store {
     this.outbox.subscribe(() => this.emit());
     this.outbox.onSent = (m) => this.upsertMessage(m, false);
     session.onEvent((e) => this.onEvent(e));
+    void syncPush(this.api).catch(() => {});
     let everConnected = false;
     let connectedOnce = false;
     session.onState((state) => {

@@ -1,11 +1,16 @@
 //! `natter-push-lab [--listen 127.0.0.1:0] [--dir DIR]`: runs the lab until Ctrl-C, writes its
 //! CA and credentials into DIR (default: a new directory under the system's temp dir), and
-//! prints one JSON line saying where everything is, for the bench and manual runs.
+//! prints one JSON line saying where everything is, for the bench and manual runs. Then one JSON
+//! line per accepted push (`{"push": {...}}`, Web Push payloads decrypted), so a test outside Rust
+//! (the web app's, which hands the decrypted payload to a browser's service worker) sees what a
+//! device would get. Printed pushes are forgotten, so a long run keeps its memory bounded.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use natter_push_lab::Lab;
+use natter_push_lab::{Lab, Pushed, Service};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,7 +53,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         })
     );
-    tokio::signal::ctrl_c().await?;
-    eprintln!("{} pushes accepted", lab.pushes().len());
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        result = print_pushes(&lab) => result?,
+    }
+    eprintln!("{} pushes accepted", lab.accepted());
     Ok(())
+}
+
+/// Prints every accepted push as it comes, one JSON line each, flushed (the reader may be a
+/// pipe or a file another process follows).
+async fn print_pushes(lab: &Lab) -> std::io::Result<()> {
+    let mut printed = 0;
+    loop {
+        // Waits for the next push; the bound only keeps the wait finite.
+        if lab
+            .wait_for_pushes(printed + 1, Duration::from_secs(3600))
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let pushes = lab.take_pushes();
+        printed += pushes.len();
+        let mut out = std::io::stdout().lock();
+        for push in &pushes {
+            writeln!(out, "{}", push_line(push))?;
+        }
+        out.flush()?;
+    }
+}
+
+fn push_line(push: &Pushed) -> serde_json::Value {
+    let service = match push.service {
+        Service::Fcm => "fcm",
+        Service::Apns => "apns",
+        Service::WebPush => "web_push",
+    };
+    serde_json::json!({
+        "push": {
+            "service": service,
+            "device": push.device,
+            "path": push.path,
+            "headers": push.headers,
+            "payload": push.payload,
+        }
+    })
 }

@@ -7,10 +7,13 @@ import type {
   ConversationList,
   ConversationSummaryView,
   ConversationView,
+  DeviceView,
   ErrorBody,
   MemberView,
   MessageView,
   FileView,
+  NotificationSettings,
+  RegisterDeviceRequest,
   SyncView,
   UserView,
   Uuid,
@@ -221,4 +224,15 @@ export class Api {
   // --- files ---
   /** A file's view with freshly signed URLs (its owner, or a member of a conversation showing it). */
   file = (id: Uuid) => this.call<FileView>('GET', `/files/${id}`);
+
+  // --- push ---
+  /** The VAPID key browsers subscribe with; 404 `not_found` when the server has no Web Push. */
+  vapidPublicKey = () =>
+    this.raw<{ public_key: string }>('GET', '/push/vapid-public-key', undefined, undefined, false).then((r) => r.public_key);
+  registerDevice = (request: RegisterDeviceRequest) => this.call<DeviceView>('POST', '/push/devices', request);
+  devices = () => this.call<{ devices: DeviceView[] }>('GET', '/push/devices').then((r) => r.devices);
+  deleteDevice = (id: Uuid) => this.call<void>('DELETE', `/push/devices/${id}`);
+  notificationSettings = () => this.call<NotificationSettings>('GET', '/users/me/notifications');
+  setNotificationSettings = (settings: NotificationSettings) =>
+    this.call<NotificationSettings>('PUT', '/users/me/notifications', settings);
 }

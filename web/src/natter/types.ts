@@ -236,3 +236,46 @@ export type ServerFrame =
 export interface ConversationList {
   conversations: ConversationSummaryView[];
 }
+
+// --- push (docs/push.md) ---
+
+/** A browser's `PushSubscription.toJSON()`, as `POST /push/devices` takes it. */
+export interface WebPushSubscriptionJson {
+  endpoint: string;
+  expirationTime?: number | null;
+  keys: { p256dh: string; auth: string };
+}
+
+export type RegisterDeviceRequest =
+  | { kind: 'fcm'; token: string }
+  | { kind: 'apns'; token: string; topic: string; environment: 'sandbox' | 'production' }
+  | { kind: 'web_push'; subscription: WebPushSubscriptionJson };
+
+export interface DeviceView {
+  id: Uuid;
+  /** `fcm`, `apns` or `web_push`. */
+  kind: string;
+  session_id: Uuid;
+  /** Registered by the session making the request. */
+  current: boolean;
+  /** The end of a token or the push service's host, never the address. */
+  hint: string;
+  created_at_ms: number;
+}
+
+export type NotifyLevel = 'all' | 'mentions_and_direct' | 'nothing';
+export type PreviewLevel = 'full' | 'sender_only' | 'hidden';
+
+export interface QuietHours {
+  /** `HH:MM`, local to `time_zone`. */
+  start: string;
+  end: string;
+  /** IANA name, e.g. `Europe/Paris`. */
+  time_zone: string;
+}
+
+export interface NotificationSettings {
+  level: NotifyLevel;
+  preview: PreviewLevel;
+  quiet_hours: QuietHours | null;
+}

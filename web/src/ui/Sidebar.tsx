@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { previewText, store, useStore, type ConvState } from '../store';
 import { Avatar } from './common';
 import { Members, NewDirect, NewGroup, navigate } from './Dialogs';
+import { NotificationSettingsDialog } from './NotificationSettings';
 import { whenLabel } from './text';
 
 export function ConnectionBanner() {
@@ -16,16 +17,6 @@ export function ConnectionBanner() {
     <div class={`conn ${cls}`} role="status" aria-live="polite" data-state={s.connection}>
       {text}
     </div>
-  );
-}
-
-function NotificationsButton() {
-  const [perm, setPerm] = useState(typeof Notification === 'undefined' ? 'denied' : Notification.permission);
-  if (perm !== 'default') return null;
-  return (
-    <button class="small" onClick={() => Notification.requestPermission().then(setPerm)} title="Get notified of new messages while natter is in the background">
-      Enable notifications
-    </button>
   );
 }
 
@@ -84,7 +75,7 @@ function ConvItem({ c, active }: { c: ConvState; active: boolean }) {
 
 export function Sidebar() {
   const s = useStore();
-  const [dialog, setDialog] = useState<'dm' | 'group' | null>(null);
+  const [dialog, setDialog] = useState<'dm' | 'group' | 'notifications' | null>(null);
   const convs = s.sortedConversations();
   const me = s.me;
   function onKey(e: KeyboardEvent) {
@@ -117,7 +108,7 @@ export function Sidebar() {
       <div class="side-actions">
         <button onClick={() => setDialog('dm')}>New message</button>
         <button onClick={() => setDialog('group')}>New group</button>
-        <NotificationsButton />
+        <button onClick={() => setDialog('notifications')}>Notifications</button>
       </div>
       <nav aria-label="Conversations" onKeyDown={onKey}>
         <ul class="conv-list">
@@ -129,6 +120,7 @@ export function Sidebar() {
       </nav>
       {dialog === 'dm' && <NewDirect onClose={() => setDialog(null)} />}
       {dialog === 'group' && <NewGroup onClose={() => setDialog(null)} />}
+      {dialog === 'notifications' && <NotificationSettingsDialog onClose={() => setDialog(null)} />}
     </aside>
   );
 }
