@@ -162,6 +162,11 @@ impl Lab {
                 "NATTER__PUSH__WEB_PUSH__SUBJECT",
                 "mailto:push@natter.example".to_owned(),
             ),
+            // The lab's subscriptions are on its own host.
+            (
+                "NATTER__PUSH__WEB_PUSH__ALLOWED_HOSTS",
+                "[\"127.0.0.1\"]".to_owned(),
+            ),
         ])
     }
 

@@ -88,7 +88,7 @@ impl Default for ApnsConfig {
 }
 
 /// Standard Web Push (RFC 8030) with VAPID (RFC 8292).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebPushConfig {
     /// The application server's P-256 key (PKCS#8 PEM); its public half is what browsers
@@ -96,6 +96,22 @@ pub struct WebPushConfig {
     pub vapid_key_file: String,
     /// Who push services contact about our traffic: `mailto:` or `https:` (the VAPID `sub`).
     pub subject: String,
+    /// The push services subscriptions may point at: hosts, each also admitting its subdomains
+    /// (`endpoints.rs`). Registering another endpoint is refused.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for WebPushConfig {
+    fn default() -> Self {
+        Self {
+            vapid_key_file: String::new(),
+            subject: String::new(),
+            allowed_hosts: crate::endpoints::KNOWN_PUSH_SERVICES
+                .iter()
+                .map(|host| host.to_string())
+                .collect(),
+        }
+    }
 }
 
 /// A configuration that cannot work: natter refuses to start with it.

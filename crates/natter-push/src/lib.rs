@@ -11,6 +11,7 @@ mod apns;
 mod collapse;
 mod config;
 pub mod ece;
+mod endpoints;
 mod fcm;
 mod fcm_auth;
 mod fit;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 
 pub use apns::ApnsSender;
 pub use config::{ApnsConfig, ConfigError, FcmConfig, PushConfig, WebPushConfig};
+pub use endpoints::{AllowedHosts, KNOWN_PUSH_SERVICES};
 pub use fcm::FcmSender;
 pub use model::{
     Alert, DeviceError, Notification, Outcome, PushKind, PushTarget, Urgency, Withdraw,
@@ -40,6 +42,7 @@ pub struct Pusher {
     fcm: Option<FcmSender>,
     apns: Option<ApnsSender>,
     web_push: Option<WebPushSender>,
+    web_push_hosts: AllowedHosts,
 }
 
 impl Pusher {
@@ -59,7 +62,17 @@ impl Pusher {
             fcm,
             apns,
             web_push,
+            web_push_hosts: AllowedHosts::new(&config.web_push.allowed_hosts),
         })
+    }
+
+    /// Why natter will not send to `device` (registration refuses it): a Web Push endpoint
+    /// that is not on `push.web_push.allowed_hosts`.
+    pub fn refusal(&self, device: &PushTarget) -> Option<String> {
+        match device {
+            PushTarget::WebPush { endpoint, .. } => self.web_push_hosts.refusal(endpoint),
+            PushTarget::Fcm { .. } | PushTarget::Apns { .. } => None,
+        }
     }
 
     /// Whether devices of `provider` can be reached (registration refuses the others).
@@ -111,6 +124,8 @@ impl PushSender for Pusher {
                 p256dh,
                 auth,
             } => match &self.web_push {
+                // Registered before the list was narrowed: never sent to again.
+                Some(_) if self.web_push_hosts.refusal(endpoint).is_some() => Outcome::Unregistered,
                 Some(web_push) => web_push.send(endpoint, p256dh, auth, notification).await,
                 None => off(PushKind::WebPush),
             },

@@ -65,15 +65,20 @@ fn device_view(device: &PushDevice, current: SessionId) -> DeviceView {
 }
 
 #[utoipa::path(post, path = "/push/devices", tag = "push", request_body = RegisterDeviceRequest,
-    responses((status = 201, description = "The device, registered for the calling session (logging out or revoking that session unregisters it). An address already registered (by this user or another) is the same device, moved to this session; a user's 21st device unregisters their oldest.", body = DeviceView)))]
+    responses((status = 201, description = "The device, registered for the calling session (logging out or revoking that session unregisters it). An address already registered (by this user or another) is the same device, moved to this session; a user's 21st device unregisters their oldest. A Web Push endpoint must be on a known push service (push.web_push.allowed_hosts): another is 400 invalid.", body = DeviceView)))]
 pub async fn register_device(
     State(state): State<AppState>,
     me: AuthUser,
     JsonBody(body): JsonBody<RegisterDeviceRequest>,
 ) -> ApiResult<impl IntoResponse> {
+    // The shape first (the same errors as without a list), then whether natter sends there.
+    let target = target(body).validate()?;
+    if let Some(reason) = state.pusher.refusal(&target) {
+        return Err(DomainError::invalid("endpoint", reason).into());
+    }
     let device = state
         .chat
-        .register_device(me.user_id, me.session_id, target(body))
+        .register_device(me.user_id, me.session_id, target)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -60,10 +60,12 @@ async fn push_devices_live_and_die_with_their_session() {
         .await
         .expect("login");
     let browser = laptop
-        .register_device(&web("https://push.example.net/wpush/v2/abc"))
+        .register_device(&web(
+            "https://updates.push.services.mozilla.com/wpush/v2/abc",
+        ))
         .await
         .expect("web push");
-    assert_eq!(browser.hint, "push.example.net");
+    assert_eq!(browser.hint, "updates.push.services.mozilla.com");
     let listed = laptop.devices().await.expect("devices").devices;
     let ids: Vec<_> = listed.iter().map(|d| d.id).collect();
     assert_eq!(ids.len(), 3);
@@ -118,6 +120,11 @@ async fn bad_devices_are_refused_and_register_nothing() {
             },
         ),
         ("a plain-http endpoint", web("http://push.example.net/x")),
+        (
+            "an endpoint of no known push service",
+            web("https://push.example.net/x"),
+        ),
+        ("an endpoint on loopback", web("https://127.0.0.1:8443/x")),
         ("an endpoint without a host", web("https:///x")),
     ];
     for (what, request) in &refused {
