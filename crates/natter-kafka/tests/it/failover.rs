@@ -62,8 +62,10 @@ impl BusSubscription for Scripted {
     }
 }
 
+/// The next item, waiting at most 90 s: reading from the log starts a consumer on a new topic,
+/// which a loaded machine (CI running beside builds) has been seen to take over 30 s to assign.
 async fn next(subscription: &mut Box<dyn BusSubscription>) -> BusItem {
-    match tokio::time::timeout(Duration::from_secs(30), subscription.next()).await {
+    match tokio::time::timeout(Duration::from_secs(90), subscription.next()).await {
         Ok(Some(item)) => item,
         other => panic!("expected an item: {other:?}"),
     }
