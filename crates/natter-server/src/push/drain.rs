@@ -36,6 +36,7 @@ pub async fn run(
     sender: Arc<dyn PushSender>,
     config: Arc<NotifierConfig>,
     owner: String,
+    wake: Arc<super::wake::Wake>,
 ) {
     match queue.recover_in_flight(&owner).await {
         Ok(0) => {}
@@ -64,7 +65,7 @@ pub async fn run(
             }
         };
         if batch.is_empty() {
-            tokio::time::sleep(super::IDLE_POLL).await;
+            wake.until_send().await;
             continue;
         }
         futures_util::stream::iter(batch)

@@ -28,6 +28,7 @@ pub async fn run(
     ports: Ports,
     config: Arc<NotifierConfig>,
     kafka_first: bool,
+    wake: Arc<super::wake::Wake>,
 ) {
     let grace_ms = if kafka_first {
         i64::try_from(super::KAFKA_GRACE.as_millis()).unwrap_or(i64::MAX)
@@ -53,7 +54,7 @@ pub async fn run(
             }
         };
         if queued.is_empty() {
-            tokio::time::sleep(super::IDLE_POLL).await;
+            wake.until_plan().await;
             continue;
         }
         for message in queued {
@@ -64,6 +65,7 @@ pub async fn run(
                 break;
             }
         }
+        wake.send();
     }
 }
 

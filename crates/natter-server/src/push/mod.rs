@@ -1,7 +1,8 @@
 //! The notifier: carries each committed message's notifications to FCM, APNs and Web Push
 //! through the durable [`PushQueue`] (docs/push.md). Two tasks: [`fanout`] plans each queued
 //! entry (in commit order) into one delivery per device, [`drain`] sends due deliveries and
-//! acts on each provider's answer. Both poll the queue and loop at once while there is work.
+//! acts on each provider's answer. Both loop at once while there is work; idle, they wait for a
+//! wake-up (`wake.rs`: the bus announces commits) or at most [`IDLE_POLL`].
 //! Messages are queued with their commit in every mode; scaled out they are planned as their
 //! Kafka records arrive (`from_kafka.rs`) and from the queue only when a record is late, and
 //! every process of the notifier role runs both tasks on the shared PostgreSQL pipeline, which
@@ -12,6 +13,7 @@ mod drain;
 mod fanout;
 #[cfg(feature = "kafka")]
 mod from_kafka;
+mod wake;
 
 #[cfg(feature = "kafka")]
 pub use from_kafka::KafkaPlanner;
@@ -47,14 +49,19 @@ pub fn spawn(
     kafka_first: bool,
 ) -> Vec<JoinHandle<()>> {
     let config = Arc::new(config);
+    let wake = Arc::new(wake::Wake::default());
+    let bus = ports.bus.clone();
+    let listener = wake.clone();
     vec![
+        tokio::spawn(async move { listener.listen(bus.as_ref()).await }),
         tokio::spawn(fanout::run(
             queue.clone(),
             ports.clone(),
             config.clone(),
             kafka_first,
+            wake.clone(),
         )),
-        tokio::spawn(drain::run(queue, ports, sender, config, owner)),
+        tokio::spawn(drain::run(queue, ports, sender, config, owner, wake)),
     ]
 }
 
