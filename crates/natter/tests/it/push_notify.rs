@@ -89,6 +89,16 @@ async fn with_fcm(client: &Client) -> String {
     token
 }
 
+/// The direct conversation of `client` and `peer`.
+async fn open_direct(client: &Client, peer: Uuid) -> Uuid {
+    client
+        .create_direct(peer)
+        .await
+        .expect("direct conversation")
+        .conversation
+        .id
+}
+
 async fn send(client: &Client, conversation: Uuid, text: &str, mentions: Vec<Uuid>) {
     client
         .send_message(
@@ -224,18 +234,8 @@ async fn an_outage_is_retried_until_delivered_once_and_dead_tokens_are_forgotten
     let (carol, carol_view) = user(server, "carol").await;
     let bob_token = with_fcm(&bob).await;
     let carol_token = with_fcm(&carol).await;
-    let to_bob = ada
-        .create_direct(bob_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
-    let to_carol = ada
-        .create_direct(carol_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
+    let to_bob = open_direct(&ada, bob_view.id).await;
+    let to_carol = open_direct(&ada, carol_view.id).await;
 
     rig.lab.fail_next(Service::Fcm, 3, 503, Some(1));
     send(&ada, to_bob, "through the outage", vec![]).await;
@@ -273,12 +273,7 @@ async fn a_push_committed_before_a_kill_arrives_once_after_the_restart() {
     let (ada, _) = user(&rig.server, "ada").await;
     let (bob, bob_view) = user(&rig.server, "bob").await;
     let bob_token = with_fcm(&bob).await;
-    let direct = ada
-        .create_direct(bob_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
+    let direct = open_direct(&ada, bob_view.id).await;
     // Committed; the notifier is paused, so nothing has been planned or sent.
     send(&ada, direct, "before the crash", vec![]).await;
     rig.server.kill();
@@ -335,12 +330,7 @@ async fn reading_on_any_device_withdraws_what_the_others_show() {
     let phone = with_fcm(&bob).await;
     let browser = rig.lab.subscribe();
     bob.register_device(&web(&browser)).await.expect("web push");
-    let direct = ada
-        .create_direct(bob_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
+    let direct = open_direct(&ada, bob_view.id).await;
     send(&ada, direct, "one", vec![]).await;
     send(&ada, direct, "two", vec![]).await;
     rig.wait_for(4).await;
@@ -374,12 +364,7 @@ async fn a_push_in_flight_at_a_kill_is_sent_again_after_the_restart() {
     let (ada, _) = user(&rig.server, "ada").await;
     let (bob, bob_view) = user(&rig.server, "bob").await;
     let bob_token = with_fcm(&bob).await;
-    let direct = ada
-        .create_direct(bob_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
+    let direct = open_direct(&ada, bob_view.id).await;
     // The provider holds the send: the delivery is in flight when natter dies.
     rig.lab.hang_next(Service::Fcm, 1);
     send(&ada, direct, "in flight", vec![]).await;
@@ -411,18 +396,8 @@ async fn a_flood_to_one_device_holds_back_nobody_else_and_arrives_in_order_once(
     let browser = rig.lab.subscribe();
     bob.register_device(&web(&browser)).await.expect("web push");
     let carol_token = with_fcm(&carol).await;
-    let to_bob = ada
-        .create_direct(bob_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
-    let to_carol = ada
-        .create_direct(carol_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
+    let to_bob = open_direct(&ada, bob_view.id).await;
+    let to_carol = open_direct(&ada, carol_view.id).await;
     // Queued while the notifier is paused: bob's flood first, then carol's one message.
     for i in 0..FLOOD {
         send(&ada, to_bob, &format!("flood {i}"), vec![]).await;
@@ -455,12 +430,7 @@ async fn an_edit_updates_the_alert_shown_and_a_delete_withdraws_it() {
     let (ada, _) = user(&rig.server, "ada").await;
     let (bob, bob_view) = user(&rig.server, "bob").await;
     let phone = with_fcm(&bob).await;
-    let direct = ada
-        .create_direct(bob_view.id)
-        .await
-        .unwrap()
-        .conversation
-        .id;
+    let direct = open_direct(&ada, bob_view.id).await;
     send(&ada, direct, "helo", vec![]).await;
     rig.wait_for(1).await;
 
