@@ -142,7 +142,7 @@ impl Lab {
         write_files(&self.shared.keys, &self.ca_pem, dir)
     }
 
-    /// The environment that points a natter server's FCM and Web Push senders at this lab
+    /// The environment that points a natter server's FCM, APNs and Web Push senders at this lab
     /// (`NATTER__PUSH__...`), with its files written into `dir`.
     pub fn natter_env(&self, dir: &Path) -> std::io::Result<Vec<(&'static str, String)>> {
         let files = self.write_files(dir)?;
@@ -161,6 +161,23 @@ impl Lab {
             (
                 "NATTER__PUSH__WEB_PUSH__SUBJECT",
                 "mailto:push@natter.example".to_owned(),
+            ),
+            ("NATTER__PUSH__APNS__KEY_FILE", path(&files.apns_key)),
+            (
+                "NATTER__PUSH__APNS__KEY_ID",
+                self.shared.keys.apns_key_id.clone(),
+            ),
+            (
+                "NATTER__PUSH__APNS__TEAM_ID",
+                self.shared.keys.apns_team_id.clone(),
+            ),
+            (
+                "NATTER__PUSH__APNS__PRODUCTION_ENDPOINT",
+                self.base_url().to_owned(),
+            ),
+            (
+                "NATTER__PUSH__APNS__SANDBOX_ENDPOINT",
+                self.apns_sandbox_url(),
             ),
             // The lab's subscriptions are on its own host.
             (

@@ -1,5 +1,5 @@
-//! Push notifications end to end: the real binary against natter-push-lab's FCM and Web Push
-//! services, configured through `NATTER__PUSH__...`. Who gets a push (offline members, once per
+//! Push notifications end to end: the real binary against natter-push-lab's FCM, APNs and Web
+//! Push services, configured through `NATTER__PUSH__...`. Who gets a push (offline members, once per
 //! device; not the sender, a connected member, a muted conversation without a mention, a user
 //! who wants nothing), a provider outage retried until delivered once, a dead token forgotten,
 //! withdraw on read, edits updating and deletes withdrawing what is shown, a `kill -9` between a message's commit and its push or while its send is in
@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use natter_protocol::{
-    NotificationSettingsBody, NotifyLevelView, PreviewView, QuietHoursView, RegisterDeviceRequest,
-    SendMessageRequest, WebPushKeys, WebPushSubscription,
+    ApnsEnvironment, NotificationSettingsBody, NotifyLevelView, PreviewView, QuietHoursView,
+    RegisterDeviceRequest, SendMessageRequest, WebPushKeys, WebPushSubscription,
 };
 use natter_push_lab::{Lab, Pushed, Service, WebSubscription};
 use natter_sdk::Client;
@@ -120,6 +120,7 @@ fn bodies(pushes: &[Pushed]) -> Vec<String> {
         .iter()
         .map(|push| match push.service {
             Service::Fcm => push.payload["notification"]["body"].as_str(),
+            Service::Apns => push.payload["aps"]["alert"]["body"].as_str(),
             _ => push.payload["body"].as_str(),
         })
         .map(|body| body.unwrap_or_default().to_owned())
@@ -140,6 +141,14 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
     let bob_token = with_fcm(&bob).await;
     let browser = rig.lab.subscribe();
     bob.register_device(&web(&browser)).await.expect("web push");
+    let bob_iphone = format!("{}{}", bob_view.id.simple(), bob_view.id.simple());
+    bob.register_device(&RegisterDeviceRequest::Apns {
+        token: bob_iphone.clone(),
+        topic: natter_push_lab::APNS_TOPIC.into(),
+        environment: ApnsEnvironment::Sandbox,
+    })
+    .await
+    .expect("apns");
     let carol_token = with_fcm(&carol).await;
     let dave_token = with_fcm(&dave).await;
     let erin_token = with_fcm(&erin).await;
@@ -188,7 +197,7 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
         .id;
     send(&ada, direct, "last", vec![]).await;
 
-    let all = rig.wait_for(6).await;
+    let all = rig.wait_for(8).await;
     let to_frank = rig.lab.pushes_to(&frank_token);
     assert_eq!(bodies(&to_frank), ["New message"]);
     let quiet = &to_frank[0].payload["android"];
@@ -198,7 +207,7 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
         to_frank[0].payload["notification"]["title"],
         ada_view.display_name
     );
-    assert_eq!(all.len(), 6, "{all:#?}");
+    assert_eq!(all.len(), 8, "{all:#?}");
     let to_bob = rig.lab.pushes_to(&bob_token);
     assert_eq!(bodies(&to_bob), ["hello team", "dave, look"]);
     let collapse = to_bob[0].payload["android"]["collapse_key"].as_str();
@@ -219,6 +228,17 @@ async fn offline_members_get_one_push_per_device_and_nobody_else_does() {
         to_browser[0].payload
     );
     assert_eq!(to_browser[1].payload["badge"], 2);
+    // The iPhone, through APNs' sandbox: collapsed per conversation, a thread per conversation.
+    let to_iphone = rig.lab.pushes_to(&bob_iphone);
+    assert_eq!(bodies(&to_iphone), ["hello team", "dave, look"]);
+    assert!(to_iphone[0].path.starts_with("/sandbox/3/device/"));
+    assert_eq!(
+        to_iphone[0].headers["apns-topic"],
+        natter_push_lab::APNS_TOPIC
+    );
+    assert_eq!(to_iphone[0].headers["apns-push-type"], "alert");
+    assert_eq!(to_iphone[0].headers["apns-collapse-id"], group.to_string());
+    assert_eq!(to_iphone[1].payload["aps"]["badge"], 2);
     assert_eq!(bodies(&rig.lab.pushes_to(&dave_token)), ["dave, look"]);
     for nobody in [&ada_token, &carol_token, &erin_token] {
         assert!(rig.lab.pushes_to(nobody).is_empty(), "{nobody}");
