@@ -73,6 +73,8 @@ pub fn config_for(lab: &Lab, files: &LabFiles) -> PushConfig {
         web_push: WebPushConfig {
             vapid_key_file: path(&files.vapid_key),
             subject: "mailto:push@natter.example".into(),
+            // The lab's subscriptions are on its own host.
+            allowed_hosts: vec!["127.0.0.1".into()],
         },
     }
 }
