@@ -101,6 +101,8 @@ pub async fn start_with(
     config: ServerConfig,
     backends: backends::Backends,
 ) -> anyhow::Result<RunningServer> {
+    // First: what starts below records metrics from its first step.
+    let metrics = metrics_handle()?;
     let ports = backends.ports.clone();
     let bus = ports.bus.clone();
     let key_file = config.token_key_path();
@@ -167,7 +169,7 @@ pub async fn start_with(
         pusher,
         connection_permits: Arc::new(Semaphore::new(config.limits.max_connections)),
         config: Arc::new(config.clone()),
-        metrics: metrics_handle()?,
+        metrics,
         shutdown: shutdown.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.server.listen)

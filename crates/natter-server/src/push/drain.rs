@@ -167,6 +167,9 @@ async fn deliver(
     }
 }
 
+/// The `outcome` label's values.
+pub const OUTCOMES: [&str; 4] = ["accepted", "retry", "unregistered", "rejected"];
+
 fn outcome_name(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Accepted => "accepted",

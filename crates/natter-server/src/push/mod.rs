@@ -48,6 +48,7 @@ pub fn spawn(
     owner: String,
     kafka_first: bool,
 ) -> Vec<JoinHandle<()>> {
+    register_metrics();
     let config = Arc::new(config);
     let wake = Arc::new(wake::Wake::default());
     let bus = ports.bus.clone();
@@ -63,6 +64,16 @@ pub fn spawn(
         )),
         tokio::spawn(drain::run(queue, ports, sender, config, owner, wake)),
     ]
+}
+
+/// Every series of the notifier exists from its start, at 0: a dashboard sees "none yet"
+/// rather than nothing, and the set of series does not change with traffic.
+fn register_metrics() {
+    metrics::counter!("natter_push_deliveries_planned_total").increment(0);
+    metrics::counter!("natter_push_messages_too_old_total").increment(0);
+    for outcome in drain::OUTCOMES {
+        metrics::counter!("natter_push_sends_total", "outcome" => outcome).increment(0);
+    }
 }
 
 /// Tests only: while `notifier.pause_file` exists, neither task does anything.
