@@ -62,8 +62,15 @@ impl Pusher {
             fcm,
             apns,
             web_push,
-            web_push_hosts: AllowedHosts::new(&config.web_push.allowed_hosts),
+            web_push_hosts: AllowedHosts::new(&config.web_push.allowed_hosts).ok_or_else(|| {
+                ConfigError::Invalid("push.web_push.allowed_hosts must name a host".into())
+            })?,
         })
+    }
+
+    /// The regular expression a Web Push endpoint must match (the OpenAPI document states it).
+    pub fn web_push_endpoint_pattern(&self) -> &str {
+        self.web_push_hosts.pattern()
     }
 
     /// Why natter will not send to `device` (registration refuses it): a Web Push endpoint

@@ -296,7 +296,11 @@ fn metrics_router(metrics: PrometheusHandle) -> Router {
 /// The routes of this process's roles: the REST API and the web app with `api`, the WebSocket
 /// endpoint with `gateway`; health and readiness always.
 fn router(state: AppState) -> Router {
-    let (api, openapi) = rest::router().split_for_parts();
+    let (api, mut openapi) = rest::router().split_for_parts();
+    utoipa::Modify::modify(
+        &rest::push_endpoints::EndpointPattern(state.pusher.web_push_endpoint_pattern()),
+        &mut openapi,
+    );
     let openapi = Arc::new(openapi);
     let max_body = state.config.limits.max_body_bytes;
     let body_within = Duration::from_millis(state.config.limits.http_header_timeout_ms);

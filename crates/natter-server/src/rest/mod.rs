@@ -8,6 +8,7 @@ mod files;
 pub mod messages;
 mod password;
 mod push;
+pub mod push_endpoints;
 mod responses;
 #[cfg(test)]
 mod schema_limits;
