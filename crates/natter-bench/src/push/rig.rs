@@ -80,6 +80,7 @@ impl Rig {
             .args(["migrate", "--config"])
             .arg(&config)
             .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "warn")
             .status()
             .context("run natter migrate")?;
         if !migrated.success() {
