@@ -35,7 +35,7 @@ pub struct Rig {
 }
 
 enum Servers {
-    Embedded(Server),
+    Embedded(Box<Server>),
     Cluster(Vec<Child>),
 }
 
@@ -48,7 +48,7 @@ impl Rig {
             url: server.base_url(),
             notifier_pids: vec![server.pid],
             pause: pause_file(dir.path()),
-            servers: Servers::Embedded(server),
+            servers: Servers::Embedded(Box::new(server)),
             _dir: dir,
         })
     }
