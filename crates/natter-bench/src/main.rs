@@ -3,14 +3,16 @@
 //! One subcommand per scenario of issue 5, `all` (every scenario, every target, writes
 //! `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run of mixed
 //! traffic against a running cluster, see `soak`), `media` (file upload and download throughput,
-//! memory under concurrent uploads, time to the first thumbnail, see `media`) and `smoke` (every
-//! scenario and a few seconds of the soak and of `media` against natter only, at small sizes: CI
-//! runs it so the tool cannot rot).
+//! memory under concurrent uploads, time to the first thumbnail, see `media`), `push` (commit to
+//! provider latency and pushes per notifier CPU-second, embedded and scaled out, see `push`) and
+//! `smoke` (every scenario and a few seconds of the soak, of `media` and of `push` against natter
+//! only, at small sizes: CI runs it so the tool cannot rot).
 
 mod conn;
 mod fleet;
 mod media;
 mod procfs;
+mod push;
 mod report;
 mod scenarios;
 mod sched;
@@ -148,6 +150,10 @@ enum Command {
     /// while many uploads run at once, time to the first thumbnail; against a fresh embedded
     /// natter or --url.
     Media(media::MediaArgs),
+    /// Push notifications: from a message's commit to the provider (a local lab) accepting its
+    /// push, p50/p99, and pushes per notifier CPU-second, embedded and scaled out; at a fixed
+    /// rate and draining a backlog; every push checked (none lost, none twice).
+    Push(push::PushArgs),
     /// Runs nothing: renders the latest bench/results/*.json into BENCHMARKS.md again.
     Render,
 }
@@ -224,6 +230,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Command::Media(args) = &cli.command {
         return media::command(args, &bins).await;
+    }
+    if let Command::Push(args) = &cli.command {
+        return push::command(args, &bins, duration).await;
     }
     let run_tag = format!("b{}", std::process::id());
     let peers_dir = abs(cli.peers_dir.clone());
@@ -317,6 +326,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("FAILED: {failure}");
         results.failures.push(failure);
     }
+    if smoke && let Err(err) = push::smoke(&ctx.bins).await {
+        let failure = format!("push against natter: {err:#}");
+        eprintln!("FAILED: {failure}");
+        results.failures.push(failure);
+    }
     fill_header(&mut results, &ctx, &cli);
     if cli.merge && !smoke {
         let latest = report::latest_json(std::path::Path::new("bench/results"))?;
@@ -363,9 +377,12 @@ fn scenario_name(c: &Command) -> &'static str {
         Command::Latency => "latency",
         Command::Reconnect => "reconnect storm",
         Command::History => "history",
-        Command::All | Command::Smoke | Command::Render | Command::Soak(_) | Command::Media(_) => {
-            "all"
-        }
+        Command::All
+        | Command::Smoke
+        | Command::Render
+        | Command::Soak(_)
+        | Command::Media(_)
+        | Command::Push(_) => "all",
     }
 }
 
@@ -401,7 +418,12 @@ async fn run_one(
             };
             scenarios::history(ctx, &opts, results).await
         }
-        Command::All | Command::Smoke | Command::Render | Command::Soak(_) | Command::Media(_) => {
+        Command::All
+        | Command::Smoke
+        | Command::Render
+        | Command::Soak(_)
+        | Command::Media(_)
+        | Command::Push(_) => {
             unreachable!("expanded by the caller")
         }
     }

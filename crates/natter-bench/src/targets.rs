@@ -60,6 +60,15 @@ pub fn natter_flags() -> Vec<String> {
 
 impl Server {
     pub async fn start(proto: Proto, bins: &Bins) -> anyhow::Result<Self> {
+        Self::start_with_env(proto, bins, &[]).await
+    }
+
+    /// [`start`](Self::start) with extra environment for natter (`NATTER__...` settings).
+    pub async fn start_with_env(
+        proto: Proto,
+        bins: &Bins,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("natter-bench-").tempdir()?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let (child, addr) = match proto {
@@ -70,7 +79,9 @@ impl Server {
                     .arg("127.0.0.1:0")
                     .arg("--data-dir")
                     .arg(dir.path().join("data"));
-                cmd.args(natter_flags()).env("RUST_LOG", "warn");
+                cmd.args(natter_flags())
+                    .env("RUST_LOG", "warn")
+                    .envs(env.iter().map(|(k, v)| (k, v)));
                 let child = spawn(cmd, &log)?;
                 let addr = wait_for_natter_addr(&dir.path().join("server.log")).await?;
                 (child, addr)
@@ -120,7 +131,7 @@ impl Server {
     }
 }
 
-fn spawn(mut cmd: Command, log: &std::fs::File) -> anyhow::Result<Child> {
+pub fn spawn(mut cmd: Command, log: &std::fs::File) -> anyhow::Result<Child> {
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log.try_clone()?)
@@ -133,7 +144,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-async fn wait_for_natter_addr(log: &Path) -> anyhow::Result<SocketAddr> {
+pub async fn wait_for_natter_addr(log: &Path) -> anyhow::Result<SocketAddr> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let text = std::fs::read_to_string(log).unwrap_or_default();
