@@ -54,6 +54,8 @@ pub async fn measure(pushes: usize) -> anyhow::Result<Vec<SenderRun>> {
         web_push: WebPushConfig {
             vapid_key_file: path(&files.vapid_key),
             subject: "mailto:push@natter.example".into(),
+            // The lab's subscriptions are on its own host.
+            allowed_hosts: vec!["127.0.0.1".into()],
         },
     };
     let pusher = Pusher::from_config(&config)?;
