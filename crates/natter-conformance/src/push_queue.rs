@@ -233,7 +233,7 @@ pub async fn reading_past_a_push_queues_one_withdraw(pipeline: PushPipeline) {
     let mut claimed = Vec::new();
     for _ in 0..3 {
         for delivery in case.claim("a", T0, 10, 10).await {
-            case.queue.finish(delivery.id).await.unwrap();
+            case.queue.finish(&[delivery.id]).await.unwrap();
             claimed.push(delivery);
         }
     }
@@ -285,9 +285,9 @@ pub async fn claims_keep_device_order_are_fair_and_come_back_after_a_crash(pipel
     assert_eq!(case.queue.recover_in_flight("a").await.unwrap(), 3);
     let again = case.claim("b", T0, 10, 10).await;
     assert_eq!(again.len(), 3);
-    for delivery in &again {
-        case.queue.finish(delivery.id).await.unwrap();
-    }
+    // Finished in one call.
+    let ids: Vec<i64> = again.iter().map(|d| d.id).collect();
+    case.queue.finish(&ids).await.unwrap();
     // Rescheduled: not due before its time, and counted.
     let next = case.claim("a", T0, 10, 10).await;
     assert_eq!(next.len(), 3);
@@ -313,7 +313,7 @@ pub async fn claims_keep_device_order_are_fair_and_come_back_after_a_crash(pipel
 
     // Carol logs out: her pending deliveries go with her device.
     for delivery in &expired {
-        case.queue.finish(delivery.id).await.unwrap();
+        case.queue.finish(&[delivery.id]).await.unwrap();
     }
     case.fixture
         .accounts
@@ -323,7 +323,7 @@ pub async fn claims_keep_device_order_are_fair_and_come_back_after_a_crash(pipel
     let mut rest = Vec::new();
     for _ in 0..4 {
         for delivery in case.claim("a", T0 + 61_001, 100, 100).await {
-            case.queue.finish(delivery.id).await.unwrap();
+            case.queue.finish(&[delivery.id]).await.unwrap();
             rest.push(delivery);
         }
     }
@@ -354,7 +354,7 @@ pub async fn concurrent_claims_never_overlap(pipeline: PushPipeline) {
             for _ in 0..50 {
                 let batch = case.claim(owner, T0, 7, 100).await;
                 for delivery in &batch {
-                    case.queue.finish(delivery.id).await.unwrap();
+                    case.queue.finish(&[delivery.id]).await.unwrap();
                 }
                 mine.extend(batch.into_iter().map(|d| d.id));
                 tokio::task::yield_now().await;

@@ -257,8 +257,8 @@ pub trait PushQueue: Send + Sync + 'static {
     /// time). Claims never overlap, whichever process makes them. Deliveries of devices no
     /// longer live are dropped.
     async fn claim_due(&self, claim: &Claim) -> StoreResult<Vec<Delivery>>;
-    /// The delivery is done (sent, or given up): remove it.
-    async fn finish(&self, id: i64) -> StoreResult<()>;
+    /// The deliveries are done (sent, or given up): remove them, in one write.
+    async fn finish(&self, ids: &[i64]) -> StoreResult<()>;
     /// Send again at `due_at_ms` (no longer claimed, one more attempt counted).
     async fn retry_at(&self, id: i64, due_at_ms: i64) -> StoreResult<()>;
     /// The deliveries `owner` claimed before it stopped (a crash) are due again: the one call

@@ -386,9 +386,12 @@ impl PushQueue for PgStore {
         rows.into_iter().map(DeliveryRow::into_delivery).collect()
     }
 
-    async fn finish(&self, id: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM push_deliveries WHERE id = $1")
-            .bind(id)
+    async fn finish(&self, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("DELETE FROM push_deliveries WHERE id = ANY($1)")
+            .bind(ids)
             .execute(self.pool())
             .await
             .map_err(db)?;

@@ -354,9 +354,13 @@ impl PushQueue for SqliteStore {
         Ok(claimed)
     }
 
-    async fn finish(&self, id: i64) -> StoreResult<()> {
-        sqlx::query("DELETE FROM push_deliveries WHERE id = ?")
-            .bind(id)
+    async fn finish(&self, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids = serde_json::to_string(ids).expect("numbers serialise");
+        sqlx::query("DELETE FROM push_deliveries WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(ids)
             .execute(&self.inner.writer)
             .await
             .map_err(db)?;

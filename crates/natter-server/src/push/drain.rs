@@ -68,21 +68,41 @@ pub async fn run(
             wake.until_send().await;
             continue;
         }
-        futures_util::stream::iter(batch)
-            .for_each_concurrent(CONCURRENCY, |delivery| {
+        // Sent CONCURRENTLY at a time; the deliveries done are then removed in one write (a
+        // crash before it sends them again, as it would any delivery claimed).
+        let settled: Vec<i64> = futures_util::stream::iter(batch)
+            .map(|delivery| {
                 let (queue, ports, sender, config) = (&queue, &ports, &sender, &config);
                 async move {
                     let id = delivery.id;
-                    if let Err(err) =
-                        deliver(queue.as_ref(), ports, sender.as_ref(), config, delivery).await
-                    {
-                        // Left in flight: sent again at the next start.
-                        tracing::warn!(%err, id, "push delivery not settled");
+                    match deliver(queue.as_ref(), ports, sender.as_ref(), config, delivery).await {
+                        Ok(Settled::Done) => Some(id),
+                        Ok(Settled::Rescheduled) => None,
+                        Err(err) => {
+                            // Left in flight: sent again at the next start.
+                            tracing::warn!(%err, id, "push delivery not settled");
+                            None
+                        }
                     }
                 }
             })
+            .buffer_unordered(CONCURRENCY)
+            .filter_map(std::future::ready)
+            .collect()
             .await;
+        if let Err(err) = queue.finish(&settled).await {
+            // Left in flight: sent again at the next start.
+            tracing::warn!(%err, count = settled.len(), "push deliveries not settled");
+        }
     }
+}
+
+/// What became of a delivery after its send.
+enum Settled {
+    /// Accepted, given up, or its device forgotten: to be removed.
+    Done,
+    /// Due again later.
+    Rescheduled,
 }
 
 /// The notification a delivery sends.
@@ -129,25 +149,26 @@ async fn deliver(
     sender: &dyn PushSender,
     config: &NotifierConfig,
     delivery: Delivery,
-) -> StoreResult<()> {
+) -> StoreResult<Settled> {
     let outcome = sender
         .send(&delivery.target, &notification(&delivery))
         .await;
     let target = &delivery.target;
     metrics::counter!("natter_push_sends_total", "outcome" => outcome_name(&outcome)).increment(1);
     match outcome {
-        Outcome::Accepted => queue.finish(delivery.id).await,
+        Outcome::Accepted => Ok(Settled::Done),
         Outcome::Retry { after } => {
             let now_ms = ports.clock.now_ms();
             let attempts = delivery.attempts + 1;
             let age_ms = now_ms.saturating_sub(delivery.created_at_ms);
             if attempts >= config.max_attempts || age_ms >= config.max_age_ms() {
                 tracing::warn!(?target, attempts, age_ms, "push given up");
-                return queue.finish(delivery.id).await;
+                return Ok(Settled::Done);
             }
             let wait = backoff::delay(delivery.attempts, after, rand::random::<f64>());
             let due = now_ms + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-            queue.retry_at(delivery.id, due).await
+            queue.retry_at(delivery.id, due).await?;
+            Ok(Settled::Rescheduled)
         }
         Outcome::Unregistered => {
             tracing::info!(
@@ -158,11 +179,11 @@ async fn deliver(
                 .push
                 .forget_address(target.kind(), target.address())
                 .await?;
-            queue.finish(delivery.id).await
+            Ok(Settled::Done)
         }
         Outcome::Rejected { reason } => {
             tracing::warn!(?target, %reason, "push rejected: dropped");
-            queue.finish(delivery.id).await
+            Ok(Settled::Done)
         }
     }
 }
