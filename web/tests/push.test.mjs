@@ -89,6 +89,8 @@ function stubPushManager(subscription) {
 
 /** Hands `payload` to the page's service worker as a push message, over CDP. */
 async function deliver(context, page, payload) {
+  // A push handed to a worker still installing is lost: wait until one is active.
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   const cdp = await context.newCDPSession(page);
   // Enabling the domain reports the registrations, in events that may come after its answer.
   const registrationId = await new Promise((resolve, reject) => {
@@ -113,14 +115,21 @@ function shown(page) {
   });
 }
 
-/** Waits (at most 15 s) until the worker shows `count` notifications; it shows them asynchronously. */
-async function waitShown(page, count) {
+/** What the worker shows once it shows `count` notifications, or after `polls` looks 100 ms apart. */
+async function waitShownWithin(page, count, polls) {
   let notes = [];
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < polls; i++) {
     notes = await shown(page);
     if (notes.length === count) return notes;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  return notes;
+}
+
+/** Waits (at most 15 s) until the worker shows `count` notifications; it shows them asynchronously. */
+async function waitShown(page, count) {
+  const notes = await waitShownWithin(page, count, 150);
+  if (notes.length === count) return notes;
   throw new Error(`expected ${count} notifications, the worker shows ${JSON.stringify(notes)}`);
 }
 
@@ -179,7 +188,11 @@ test('push is turned on, arrives in the service worker, is withdrawn when read e
   second.on('pageerror', (error) => errors.push(String(error)));
   await second.goto(`${BASE}/c/${withCarol}`);
   await second.locator('.conn[data-state="connected"]').waitFor({ state: 'attached', ...WAIT });
+  // The first push into a worker Chromium has just started is now and then dropped by the CDP
+  // hand-off (1 run in 3 here, under load): handed over again if nothing shows in 5 s. The same
+  // tag replaces, so a late first copy cannot make two.
   await deliver(context, second, first.payload);
+  if ((await waitShownWithin(second, 1, 50)).length !== 1) await deliver(context, second, first.payload);
   let notes = await waitShown(second, 1);
   assert.deepEqual(notes, [
     { title: first.payload.title, body: 'Lunch at noon?', tag: first.payload.tag, data: { conversation_id: withAda, message_id: first.payload.message_id, seq: first.payload.seq } },
