@@ -27,7 +27,7 @@ fn now_ms() -> i64 {
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE username = ?")
             .bind(user.username.as_str())
             .fetch_optional(&mut *tx)
@@ -96,7 +96,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn credentials(&self, username: &Username) -> StoreResult<Option<(User, String)>> {
-        let mut tx = self.read().await?;
+        let mut tx = self.sqlx_read().await?;
         let row: Option<UserRow> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
@@ -135,7 +135,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let row: Option<UserRow> = sqlx::query_as(concat!(
             "UPDATE users SET display_name = ? WHERE id = ? RETURNING ",
             user_columns!()
@@ -154,7 +154,7 @@ impl AccountStore for SqliteStore {
         if seen.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         for (id, at_ms) in seen {
             // Never move last-seen backwards (an older batch retried after a newer one).
             sqlx::query(
@@ -171,7 +171,7 @@ impl AccountStore for SqliteStore {
 
     async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
         let session = new.session;
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, device_name, created_at_ms, last_used_at_ms) VALUES (?, ?, ?, ?, ?)",
         )
@@ -226,7 +226,7 @@ impl AccountStore for SqliteStore {
         now_ms: i64,
         cutoff: SessionCutoff,
     ) -> StoreResult<RefreshOutcome> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         type Found = (Vec<u8>, bool, Option<i64>, Vec<u8>, i64, i64);
         let found: Option<Found> = sqlx::query_as(
             "SELECT t.session_id, t.spent, s.revoked_at_ms, s.user_id, s.created_at_ms, \
@@ -300,7 +300,7 @@ impl AccountStore for SqliteStore {
         keep: SessionId,
         now_ms: i64,
     ) -> StoreResult<Vec<SessionId>> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let user = id.0.as_bytes().as_slice();
         let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
             .bind(password_hash)
@@ -329,7 +329,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         sqlx::query("UPDATE sessions SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL")
             .bind(now_ms())
             .bind(id.0.as_bytes().as_slice())

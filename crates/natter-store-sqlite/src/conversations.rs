@@ -20,7 +20,7 @@ use crate::errors::db;
 use crate::rows::{
     ConversationRow, MemberRow, conversation_columns, direct_key, member_columns, user_id, uuid_of,
 };
-use crate::{SqliteStore, commit, next_change, summaries};
+use crate::{SqliteStore, commit, next_change_sqlx, summaries};
 
 async fn fetch_conversation(
     conn: &mut SqliteConnection,
@@ -73,7 +73,7 @@ async fn touch_conversation(
 
 /// Write a member's mutable fields and stamp the row as changed for that member.
 async fn save_member(conn: &mut SqliteConnection, member: &Member) -> StoreResult<()> {
-    let change = next_change(conn).await?;
+    let change = next_change_sqlx(conn).await?;
     sqlx::query(
         "UPDATE members SET role = ?, muted = ?, read_seq = ?, delivered_seq = ?, changed_at = ? \
          WHERE conversation_id = ? AND user_id = ?",
@@ -99,7 +99,7 @@ impl SqliteStore {
         user: UserId,
         edit: impl FnOnce(&mut Member, i64) + Send,
     ) -> StoreResult<Member> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let mut member = current_member(&mut tx, conversation, user)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -116,7 +116,8 @@ impl SqliteStore {
         }
         save_member(&mut tx, &member).await?;
         if member.read_seq > before.read_seq {
-            crate::push_queue::read_moved(&mut tx, conversation, user, member.read_seq).await?;
+            crate::push_queue::read_moved_sqlx(&mut tx, conversation, user, member.read_seq)
+                .await?;
         }
         commit(tx).await?;
         Ok(member)
@@ -137,7 +138,7 @@ impl ConversationStore for SqliteStore {
                 }
             },
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         if let Some(key) = &key {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT 1 FROM conversations WHERE direct_key = ?")
@@ -151,7 +152,7 @@ impl ConversationStore for SqliteStore {
                 ));
             }
         }
-        let change = next_change(&mut tx).await?;
+        let change = next_change_sqlx(&mut tx).await?;
         let id = new.id.0.as_bytes().as_slice();
         sqlx::query(
             "INSERT INTO conversations (id, kind, name, topic, created_by, created_at_ms, direct_key, \
@@ -214,8 +215,8 @@ impl ConversationStore for SqliteStore {
         topic: Option<Topic>,
         _now_ms: i64,
     ) -> StoreResult<Conversation> {
-        let mut tx = self.write().await?;
-        let change = next_change(&mut tx).await?;
+        let mut tx = self.sqlx_write().await?;
+        let change = next_change_sqlx(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE conversations SET name = COALESCE(?, name), topic = COALESCE(?, topic), changed_at = ? WHERE id = ?",
         )
@@ -265,7 +266,7 @@ impl ConversationStore for SqliteStore {
         role: Role,
         now_ms: i64,
     ) -> StoreResult<Member> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let conv = conversation.0.as_bytes().as_slice();
         let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
             .bind(conv)
@@ -276,7 +277,7 @@ impl ConversationStore for SqliteStore {
         if current_member(&mut tx, conversation, user).await?.is_some() {
             return Err(StoreError::Conflict("already a member".into()));
         }
-        let change = next_change(&mut tx).await?;
+        let change = next_change_sqlx(&mut tx).await?;
         // Insert, or reactivate a former member's row with fresh cursors and a new position.
         sqlx::query(
             "INSERT INTO members (conversation_id, user_id, role, muted, read_seq, delivered_seq, joined_at_ms, \
@@ -311,8 +312,8 @@ impl ConversationStore for SqliteStore {
         user: UserId,
         now_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        let change = next_change(&mut tx).await?;
+        let mut tx = self.sqlx_write().await?;
+        let change = next_change_sqlx(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE members SET left_at_ms = ?, changed_at = ? \
              WHERE conversation_id = ? AND user_id = ? AND left_at_ms IS NULL",
@@ -386,7 +387,7 @@ impl ConversationStore for SqliteStore {
         before_activity_ms: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<ConversationSummary>> {
-        let mut tx = self.read().await?;
+        let mut tx = self.sqlx_read().await?;
         summaries::page(&mut tx, user, before_activity_ms, limit).await
     }
 
@@ -395,7 +396,7 @@ impl ConversationStore for SqliteStore {
         conversation: ConversationId,
         user: UserId,
     ) -> StoreResult<Option<ConversationSummary>> {
-        let mut tx = self.read().await?;
+        let mut tx = self.sqlx_read().await?;
         summaries::one(&mut tx, conversation, user).await
     }
 
@@ -440,7 +441,7 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn mark_replied(&self, conversation: ConversationId, user: UserId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         sqlx::query(
             "UPDATE members SET replied = 1 WHERE conversation_id = ? AND user_id = ? AND NOT replied",
         )
@@ -455,7 +456,7 @@ impl ConversationStore for SqliteStore {
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage> {
         // One read transaction: the cursor and the pages come from the same snapshot, so a change
         // committed meanwhile is either in this page or after the returned cursor.
-        let mut tx = self.read().await?;
+        let mut tx = self.sqlx_read().await?;
         let cursor: i64 = sqlx::query_scalar("SELECT change_seq FROM meta WHERE id = 1")
             .fetch_one(&mut *tx)
             .await

@@ -54,7 +54,7 @@ pub(crate) async fn unpin_all(conn: &mut SqliteConnection, file: FileId) -> Stor
 
 impl SqliteStore {
     pub(crate) async fn pin(&self, file: FileId, objects: &[ObjectHash]) -> StoreResult<Pin> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM files WHERE id = ?")
             .bind(file.0.as_bytes().as_slice())
             .fetch_optional(&mut *tx)
@@ -117,7 +117,7 @@ impl SqliteStore {
         id: FileId,
         rule: Collectable,
     ) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let collectable: Option<i64> = sqlx::query_scalar(concat!(
             "SELECT 1 FROM files AS f WHERE f.id = ?1 AND ",
             collectable_file!()
@@ -157,7 +157,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn begin_deletion(&self, object: ObjectHash) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let marked = sqlx::query(
             "UPDATE objects SET deleting = 1 WHERE sha256 = ?1 \
              AND (deleting OR NOT EXISTS (SELECT 1 FROM file_objects WHERE sha256 = ?1))",

@@ -106,7 +106,7 @@ impl FileStore for SqliteStore {
         upload: NewUpload,
         quota_bytes: u64,
     ) -> StoreResult<CreateUpload> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let used: i64 =
             sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner_id = ?")
                 .bind(upload.owner.0.as_bytes().as_slice())
@@ -145,7 +145,7 @@ impl FileStore for SqliteStore {
     }
 
     async fn complete(&self, id: FileId, content: FileContent) -> StoreResult<FileRecord> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         sqlx::query(
             "UPDATE files SET sha256 = ?, mime = ?, completed_at_ms = ?, content_size = ?, \
              media = ? WHERE id = ? AND completed_at_ms IS NULL",
@@ -167,7 +167,7 @@ impl FileStore for SqliteStore {
     }
 
     async fn delete_upload(&self, id: FileId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let file = Self::file_in(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -217,7 +217,7 @@ impl FileStore for SqliteStore {
     }
 
     async fn add_references(&self, references: &[FileReference]) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         for reference in references {
             if Self::file_in(&mut tx, reference.file).await?.is_none() {
                 return Err(StoreError::NotFound);
@@ -245,7 +245,7 @@ impl FileStore for SqliteStore {
         client_msg_id: &ClientMsgId,
         at_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         sqlx::query(
             "UPDATE file_refs SET released_at_ms = ? WHERE conversation_id = ? AND sender_id = ? \
              AND client_msg_id = ? AND released_at_ms IS NULL",

@@ -24,13 +24,18 @@
 //! [`MessageStore`]: natter_domain::ports::MessageStore
 
 mod accounts;
+mod checkpoints;
+mod connections;
 mod conversations;
 mod errors;
 mod file_collection;
 mod file_meta;
 mod files;
-mod group_commit;
 mod messages;
+mod migrate;
+mod query;
+mod readers;
+mod writer;
 #[macro_use]
 mod push_devices;
 mod push_queue;
@@ -48,8 +53,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
-use crate::errors::{db, migrate_error};
-use crate::group_commit::Appender;
+use crate::checkpoints::Checkpoints;
+use crate::errors::db;
+use crate::readers::Readers;
+use crate::writer::Writer;
 
 /// How long a connection waits on a lock held by another process (or a second `open` of the same
 /// file) before the statement fails with `SQLITE_BUSY`.
@@ -71,8 +78,12 @@ struct Inner {
     writer: SqlitePool,
     /// Readers never take the write lock; in WAL mode they read a consistent snapshot.
     reader: SqlitePool,
-    /// Appends are batched into shared transactions by a task (group commit).
-    appends: Appender,
+    /// The writer thread: every write, batched into shared transactions.
+    writes: Writer,
+    /// The reader threads.
+    reads: Readers,
+    /// Copies the WAL into the database file, off the commit path.
+    _checkpoints: Checkpoints,
 }
 
 impl SqliteStore {
@@ -90,6 +101,15 @@ impl SqliteStore {
         }
         files::make_private(path)
             .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", path.display())))?;
+        let mut writer_conn = connections::open_writer(path)?;
+        migrate::run(&mut writer_conn)?;
+        let reader_conns = (0..READ_CONNECTIONS_MAX)
+            .map(|_| connections::open_reader(path))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let spawned = |e: std::io::Error| StoreError::Unavailable(format!("start a thread: {e}"));
+        let (writes, _) = Writer::spawn(writer_conn).map_err(spawned)?;
+        let (reads, _) = Readers::spawn(reader_conns).map_err(spawned)?;
+        let checkpoints = Checkpoints::spawn(connections::open_reader(path)?).map_err(spawned)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -104,34 +124,52 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db)?;
-        sqlx::migrate!("./migrations")
-            .run(&writer)
-            .await
-            .map_err(migrate_error)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS_MAX)
             .acquire_timeout(Duration::from_millis(ACQUIRE_TIMEOUT_MS))
             .connect_with(options)
             .await
             .map_err(db)?;
-        let appends = Appender::spawn(writer.clone());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer,
                 reader,
-                appends,
+                writes,
+                reads,
+                _checkpoints: checkpoints,
             }),
         })
     }
 
-    /// Close both pools, waiting for running queries. Clones become unusable.
+    /// Close the connections once the work already queued is done. Clones become unusable.
     pub async fn close(&self) {
+        self.inner.writes.close().await;
+        self.inner.reads.close().await;
         self.inner.writer.close().await;
         self.inner.reader.close().await;
     }
 
+    /// Run `work` on the writer thread, in the next batch's transaction; returns once that batch
+    /// is durable. If `work` fails, what it wrote is rolled back and the rest of the batch stays.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writes.write(work).await
+    }
+
+    /// Run `work` on a reader thread, inside one read transaction (one snapshot).
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.reads.read(work).await
+    }
+
     /// A write transaction holding SQLite's write lock from its first statement.
-    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+    async fn sqlx_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.inner
             .writer
             .begin_with("BEGIN IMMEDIATE")
@@ -140,7 +178,7 @@ impl SqliteStore {
     }
 
     /// A read transaction: every query in it sees the same snapshot.
-    async fn read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+    async fn sqlx_read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.inner.reader.begin().await.map_err(db)
     }
 
@@ -153,7 +191,16 @@ impl SqliteStore {
 }
 
 /// Bump the global change counter and return its new value. Call inside a write transaction.
-async fn next_change(conn: &mut SqliteConnection) -> StoreResult<i64> {
+fn next_change(conn: &rusqlite::Connection) -> StoreResult<i64> {
+    conn.prepare_cached(
+        "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
+    )
+    .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+    .map_err(errors::sql)
+}
+
+/// [`next_change`] on a sqlx connection, for the modules not yet on the storage threads.
+async fn next_change_sqlx(conn: &mut SqliteConnection) -> StoreResult<i64> {
     sqlx::query_scalar(
         "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
     )

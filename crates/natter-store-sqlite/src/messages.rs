@@ -1,5 +1,5 @@
 //! [`MessageStore`]: append with gap-free seq allocation and idempotency (batched into shared
-//! transactions by [`crate::group_commit`]), changes (edit, delete,
+//! transactions by [`crate::writer`]), changes (edit, delete,
 //! reactions) that bump the conversation's change counter, and history reads.
 //!
 //! Deleting is soft and final: the text becomes empty, mentions and reactions are removed, and
@@ -10,19 +10,90 @@
 use async_trait::async_trait;
 use natter_domain::ConversationId;
 use natter_domain::StoreError;
+use natter_domain::UserId;
 use natter_domain::model::*;
 use natter_domain::ports::{MessageStore, StoreResult};
+use rusqlite::{Connection, params};
 use sqlx::SqliteConnection;
 
 use crate::errors::db;
+use crate::query::{all, exec, one};
 use crate::rows::{
     MentionRow, MessageRow, ReactionRow, attachments_json, group_reactions, message_columns,
     user_id,
 };
-use crate::{SqliteStore, commit, next_change};
+use crate::{SqliteStore, next_change};
 
 /// Attach mentions and reactions to bare message rows (two queries, whatever the count).
-pub(crate) async fn complete(
+pub(crate) fn complete(conn: &Connection, rows: Vec<MessageRow>) -> StoreResult<Vec<Message>> {
+    let seqs = format!(
+        "[{}]",
+        rows.iter()
+            .map(|r| r.seq.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut messages = rows
+        .into_iter()
+        .map(MessageRow::into_message)
+        .collect::<StoreResult<Vec<_>>>()?;
+    // Every caller loads rows of one conversation.
+    let Some(conversation) = messages.first().map(|m| m.conversation_id) else {
+        return Ok(messages);
+    };
+    let conv = conversation.0.as_bytes().as_slice();
+    let mentions: Vec<MentionRow> = all(
+        conn,
+        "SELECT seq, user_id FROM mentions \
+         WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
+        params![conv, seqs],
+        MentionRow::from_row,
+    )?;
+    let reactions: Vec<ReactionRow> = all(
+        conn,
+        "SELECT seq, emoji, user_id FROM reactions \
+         WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
+        params![conv, seqs],
+        ReactionRow::from_row,
+    )?;
+    for message in &mut messages {
+        for mention in mentions.iter().filter(|m| m.seq == message.seq) {
+            message.mentions.push(user_id(&mention.user_id)?);
+        }
+        let mine = reactions
+            .iter()
+            .filter(|r| r.seq == message.seq)
+            .map(|r| Ok((r.emoji.clone(), user_id(&r.user_id)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        message.reactions = group_reactions(mine);
+    }
+    Ok(messages)
+}
+
+/// The message at `seq`, with its mentions and reactions.
+pub(crate) fn load(
+    conn: &Connection,
+    conversation: ConversationId,
+    seq: i64,
+) -> StoreResult<Option<Message>> {
+    let row = one(
+        conn,
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND seq = ?"
+        ),
+        params![conversation.0.as_bytes().as_slice(), seq],
+        MessageRow::from_row,
+    )?;
+    match row {
+        Some(row) => Ok(complete(conn, vec![row])?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// [`complete`] on a sqlx connection (summaries.rs, until it moves).
+pub(crate) async fn complete_sqlx(
     conn: &mut SqliteConnection,
     rows: Vec<MessageRow>,
 ) -> StoreResult<Vec<Message>> {
@@ -76,7 +147,8 @@ pub(crate) async fn complete(
     Ok(messages)
 }
 
-pub(crate) async fn load(
+/// [`load`] on a sqlx connection (summaries.rs, until it moves).
+pub(crate) async fn load_sqlx(
     conn: &mut SqliteConnection,
     conversation: ConversationId,
     seq: i64,
@@ -92,66 +164,60 @@ pub(crate) async fn load(
     .await
     .map_err(db)?;
     match row {
-        Some(row) => Ok(complete(conn, vec![row]).await?.pop()),
+        Some(row) => Ok(complete_sqlx(conn, vec![row]).await?.pop()),
         None => Ok(None),
     }
 }
 
-async fn insert_mentions(
-    conn: &mut SqliteConnection,
+/// Insert `mentions` (duplicates dropped, first one kept); the ones inserted, in order.
+fn insert_mentions(
+    conn: &Connection,
     conversation: ConversationId,
     seq: i64,
-    mentions: &[natter_domain::UserId],
-) -> StoreResult<()> {
-    let mut seen = Vec::with_capacity(mentions.len());
+    mentions: &[UserId],
+) -> StoreResult<Vec<UserId>> {
+    let mut seen: Vec<UserId> = Vec::with_capacity(mentions.len());
     for user in mentions {
         if seen.contains(user) {
             continue;
         }
         seen.push(*user);
-        sqlx::query(
+        exec(
+            conn,
             "INSERT INTO mentions (conversation_id, seq, user_id, position) VALUES (?, ?, ?, ?)",
-        )
-        .bind(conversation.0.as_bytes().as_slice())
-        .bind(seq)
-        .bind(user.0.as_bytes().as_slice())
-        .bind(seen.len() as i64)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+            params![
+                conversation.0.as_bytes().as_slice(),
+                seq,
+                user.0.as_bytes().as_slice(),
+                seen.len() as i64
+            ],
+        )?;
     }
-    Ok(())
+    Ok(seen)
 }
 
 /// Give the message the conversation's next change number (and stamp the conversation for sync).
-async fn bump(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    seq: i64,
-) -> StoreResult<()> {
-    let change = next_change(conn).await?;
+fn bump(conn: &Connection, conversation: ConversationId, seq: i64) -> StoreResult<()> {
+    let change = next_change(conn)?;
     let conv = conversation.0.as_bytes().as_slice();
-    let mod_seq: i64 = sqlx::query_scalar(
+    let mod_seq: i64 = one(
+        conn,
         "UPDATE conversations SET last_mod = last_mod + 1, changed_at = ? WHERE id = ? RETURNING last_mod",
-    )
-    .bind(change)
-    .bind(conv)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
-    sqlx::query("UPDATE messages SET mod_seq = ? WHERE conversation_id = ? AND seq = ?")
-        .bind(mod_seq)
-        .bind(conv)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        params![change, conv],
+        |row| row.get(0),
+    )?
+    .ok_or(StoreError::NotFound)?;
+    exec(
+        conn,
+        "UPDATE messages SET mod_seq = ? WHERE conversation_id = ? AND seq = ?",
+        params![mod_seq, conv, seq],
+    )?;
     Ok(())
 }
 
 /// Apply `change` to an existing, not deleted message; `false` if it was a no-op.
-async fn apply(
-    conn: &mut SqliteConnection,
+fn apply(
+    conn: &Connection,
     message: &Message,
     change: MessageChange,
     now_ms: i64,
@@ -160,147 +226,171 @@ async fn apply(
     let seq = message.seq;
     match change {
         MessageChange::Edit { text, mentions } => {
-            sqlx::query("UPDATE messages SET text = ?, edited_at_ms = ? WHERE conversation_id = ? AND seq = ?")
-                .bind(text.as_str())
-                .bind(now_ms)
-                .bind(conv)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-            sqlx::query("DELETE FROM mentions WHERE conversation_id = ? AND seq = ?")
-                .bind(conv)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-            insert_mentions(conn, message.conversation_id, seq, &mentions).await?;
+            exec(
+                conn,
+                "UPDATE messages SET text = ?, edited_at_ms = ? WHERE conversation_id = ? AND seq = ?",
+                params![text.as_str(), now_ms, conv, seq],
+            )?;
+            exec(
+                conn,
+                "DELETE FROM mentions WHERE conversation_id = ? AND seq = ?",
+                params![conv, seq],
+            )?;
+            insert_mentions(conn, message.conversation_id, seq, &mentions)?;
             Ok(true)
         }
         MessageChange::Delete => {
-            for sql in [
+            for text in [
                 "UPDATE messages SET text = '', deleted = 1, attachments = NULL \
                  WHERE conversation_id = ? AND seq = ?",
                 "DELETE FROM mentions WHERE conversation_id = ? AND seq = ?",
                 "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?",
             ] {
-                sqlx::query(sql)
-                    .bind(conv)
-                    .bind(seq)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
+                exec(conn, text, params![conv, seq])?;
             }
             Ok(true)
         }
         MessageChange::AddReaction { user_id, emoji } => {
-            let inserted = sqlx::query(
+            let inserted = exec(
+                conn,
                 "INSERT INTO reactions (conversation_id, seq, emoji, user_id, position) \
                  SELECT ?1, ?2, ?3, ?4, COALESCE(MAX(position), 0) + 1 FROM reactions \
                  WHERE conversation_id = ?1 AND seq = ?2 \
                  ON CONFLICT (conversation_id, seq, emoji, user_id) DO NOTHING",
-            )
-            .bind(conv)
-            .bind(seq)
-            .bind(emoji.as_str())
-            .bind(user_id.0.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            Ok(inserted.rows_affected() > 0)
+                params![conv, seq, emoji.as_str(), user_id.0.as_bytes().as_slice()],
+            )?;
+            Ok(inserted > 0)
         }
         MessageChange::RemoveReaction { user_id, emoji } => {
-            let removed = sqlx::query(
+            let removed = exec(
+                conn,
                 "DELETE FROM reactions WHERE conversation_id = ? AND seq = ? AND emoji = ? AND user_id = ?",
-            )
-            .bind(conv)
-            .bind(seq)
-            .bind(emoji.as_str())
-            .bind(user_id.0.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            Ok(removed.rows_affected() > 0)
+                params![conv, seq, emoji.as_str(), user_id.0.as_bytes().as_slice()],
+            )?;
+            Ok(removed > 0)
         }
     }
 }
 
-/// Append inside the caller's write transaction (see [`crate::group_commit`]). Nothing is
-/// durable until that transaction commits.
-pub(crate) async fn append_in(
-    tx: &mut SqliteConnection,
-    message: &NewMessage,
-) -> StoreResult<AppendOutcome> {
+/// Append on the writer thread, inside its batch's transaction: nothing is durable until that
+/// commits. The stored message is built from what was inserted, not read back.
+fn append_in(conn: &Connection, message: NewMessage) -> StoreResult<AppendOutcome> {
     let conv = message.conversation_id.0.as_bytes().as_slice();
-    let existing: Option<MessageRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
-    ))
-    .bind(conv)
-    .bind(message.sender_id.0.as_bytes().as_slice())
-    .bind(message.client_msg_id.as_str())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
+    let existing = one(
+        conn,
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
+        ),
+        params![
+            conv,
+            message.sender_id.0.as_bytes().as_slice(),
+            message.client_msg_id.as_str()
+        ],
+        MessageRow::from_row,
+    )?;
     if let Some(row) = existing {
-        let original = complete(tx, vec![row])
-            .await?
+        let original = complete(conn, vec![row])?
             .pop()
             .ok_or(StoreError::NotFound)?;
         return Ok(AppendOutcome::Duplicate(original));
     }
 
-    let change = next_change(tx).await?;
-    let allocated: Option<(i64, i64)> = sqlx::query_as(
+    let change = next_change(conn)?;
+    let (seq, mod_seq): (i64, i64) = one(
+        conn,
         "UPDATE conversations SET last_seq = last_seq + 1, last_mod = last_mod + 1, \
-         last_activity_ms = MAX(last_activity_ms, ?), changed_at = ? WHERE id = ? RETURNING last_seq, last_mod",
-    )
-    .bind(message.created_at_ms)
-    .bind(change)
-    .bind(conv)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some((seq, mod_seq)) = allocated else {
-        return Err(StoreError::NotFound);
-    };
-    sqlx::query(
+         last_activity_ms = MAX(last_activity_ms, ?), changed_at = ? WHERE id = ? \
+         RETURNING last_seq, last_mod",
+        params![message.created_at_ms, change, conv],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?
+    .ok_or(StoreError::NotFound)?;
+    exec(
+        conn,
         "INSERT INTO messages (conversation_id, seq, id, mod_seq, sender_id, client_msg_id, text, \
          reply_to_seq, created_at_ms, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(conv)
-    .bind(seq)
-    .bind(message.id.0)
-    .bind(mod_seq)
-    .bind(message.sender_id.0.as_bytes().as_slice())
-    .bind(message.client_msg_id.as_str())
-    .bind(message.text.as_str())
-    .bind(message.reply_to_seq)
-    .bind(message.created_at_ms)
-    .bind(attachments_json(&message.attachments)?)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    insert_mentions(tx, message.conversation_id, seq, &message.mentions).await?;
+        params![
+            conv,
+            seq,
+            message.id.0,
+            mod_seq,
+            message.sender_id.0.as_bytes().as_slice(),
+            message.client_msg_id.as_str(),
+            message.text.as_str(),
+            message.reply_to_seq,
+            message.created_at_ms,
+            attachments_json(&message.attachments)?
+        ],
+    )?;
+    let mentions = insert_mentions(conn, message.conversation_id, seq, &message.mentions)?;
     // Its notifications are owed from the moment it commits (docs/push.md).
-    sqlx::query("INSERT INTO push_queue (conversation_id, seq, created_at_ms) VALUES (?, ?, ?)")
-        .bind(conv)
-        .bind(seq)
-        .bind(message.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let stored = load(tx, message.conversation_id, seq)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    Ok(AppendOutcome::Created(stored))
+    exec(
+        conn,
+        "INSERT INTO push_queue (conversation_id, seq, created_at_ms) VALUES (?, ?, ?)",
+        params![conv, seq, message.created_at_ms],
+    )?;
+    Ok(AppendOutcome::Created(Message {
+        id: message.id,
+        conversation_id: message.conversation_id,
+        seq,
+        mod_seq,
+        sender_id: message.sender_id,
+        client_msg_id: message.client_msg_id,
+        text: message.text.as_str().to_owned(),
+        reply_to_seq: message.reply_to_seq,
+        mentions,
+        created_at_ms: message.created_at_ms,
+        edited_at_ms: None,
+        deleted: false,
+        reactions: Vec::new(),
+        attachments: message.attachments,
+    }))
+}
+
+/// The newest page is the page before "infinity"; pages before a seq are read newest first (so
+/// LIMIT keeps the closest ones) and reversed.
+fn history_in(
+    conn: &Connection,
+    conversation: ConversationId,
+    query: HistoryQuery,
+) -> StoreResult<Vec<Message>> {
+    const BEFORE: &str = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+    );
+    const AFTER: &str = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+    );
+    let (text, bound, limit, descending) = match query {
+        HistoryQuery::Latest { limit } => (BEFORE, i64::MAX, limit, true),
+        HistoryQuery::Before { before, limit } => (BEFORE, before, limit, true),
+        HistoryQuery::After { after, limit } => (AFTER, after, limit, false),
+    };
+    let mut rows = all(
+        conn,
+        text,
+        params![
+            conversation.0.as_bytes().as_slice(),
+            bound,
+            i64::from(limit)
+        ],
+        MessageRow::from_row,
+    )?;
+    if descending {
+        rows.reverse();
+    }
+    complete(conn, rows)
 }
 
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        self.inner.appends.append(message).await
+        self.write(move |conn| append_in(conn, message)).await
     }
 
     async fn change(
@@ -310,22 +400,17 @@ impl MessageStore for SqliteStore {
         change: MessageChange,
         now_ms: i64,
     ) -> StoreResult<Message> {
-        let mut tx = self.write().await?;
-        let current = load(&mut tx, conversation, seq)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        if current.deleted || !apply(&mut tx, &current, change, now_ms).await? {
-            // Nothing changed: roll back (the transaction wrote nothing) and report the state.
-            tx.rollback().await.map_err(db)?;
-            return Ok(current);
-        }
-        bump(&mut tx, conversation, seq).await?;
-        crate::push_queue::message_changed(&mut tx, conversation, seq).await?;
-        let changed = load(&mut tx, conversation, seq)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        commit(tx).await?;
-        Ok(changed)
+        self.write(move |conn| {
+            let current = load(conn, conversation, seq)?.ok_or(StoreError::NotFound)?;
+            // A no-op writes nothing and reports the state as it is.
+            if current.deleted || !apply(conn, &current, change, now_ms)? {
+                return Ok(current);
+            }
+            bump(conn, conversation, seq)?;
+            crate::push_queue::message_changed(conn, conversation, seq)?;
+            load(conn, conversation, seq)?.ok_or(StoreError::NotFound)
+        })
+        .await
     }
 
     async fn message(
@@ -333,8 +418,7 @@ impl MessageStore for SqliteStore {
         conversation: ConversationId,
         seq: i64,
     ) -> StoreResult<Option<Message>> {
-        let mut tx = self.read().await?;
-        load(&mut tx, conversation, seq).await
+        self.read(move |conn| load(conn, conversation, seq)).await
     }
 
     async fn history(
@@ -342,36 +426,8 @@ impl MessageStore for SqliteStore {
         conversation: ConversationId,
         query: HistoryQuery,
     ) -> StoreResult<Vec<Message>> {
-        let conv = conversation.0.as_bytes().as_slice();
-        let mut tx = self.read().await?;
-        const BEFORE: &str = concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-        );
-        const AFTER: &str = concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
-        );
-        // The newest page is the page before "infinity"; pages before a seq are read newest
-        // first (so LIMIT keeps the closest ones) and reversed below.
-        let (sql, bound, limit, descending) = match query {
-            HistoryQuery::Latest { limit } => (BEFORE, i64::MAX, limit, true),
-            HistoryQuery::Before { before, limit } => (BEFORE, before, limit, true),
-            HistoryQuery::After { after, limit } => (AFTER, after, limit, false),
-        };
-        let mut rows: Vec<MessageRow> = sqlx::query_as(sql)
-            .bind(conv)
-            .bind(bound)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+        self.read(move |conn| history_in(conn, conversation, query))
             .await
-            .map_err(db)?;
-        if descending {
-            rows.reverse();
-        }
-        complete(&mut tx, rows).await
     }
 
     async fn changes_since(
@@ -380,18 +436,23 @@ impl MessageStore for SqliteStore {
         after_mod: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        let mut tx = self.read().await?;
-        let rows: Vec<MessageRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND mod_seq > ? ORDER BY mod_seq LIMIT ?"
-        ))
-        .bind(conversation.0.as_bytes().as_slice())
-        .bind(after_mod)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        self.read(move |conn| {
+            let rows = all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE conversation_id = ? AND mod_seq > ? ORDER BY mod_seq LIMIT ?"
+                ),
+                params![
+                    conversation.0.as_bytes().as_slice(),
+                    after_mod,
+                    i64::from(limit)
+                ],
+                MessageRow::from_row,
+            )?;
+            complete(conn, rows)
+        })
         .await
-        .map_err(db)?;
-        complete(&mut tx, rows).await
     }
 }

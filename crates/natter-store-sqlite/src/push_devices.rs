@@ -83,7 +83,7 @@ impl PushDevices for SqliteStore {
     ) -> StoreResult<PushDevice> {
         let user = device.user.0.as_bytes().to_vec();
         let (topic, sandbox, p256dh, auth) = device.target.columns();
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let id: Vec<u8> = sqlx::query_scalar(
             "INSERT INTO push_devices (id, user_id, session_id, kind, address, apns_topic, \
              apns_sandbox, p256dh, auth, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -214,7 +214,7 @@ impl PushDevices for SqliteStore {
         settings: &NotificationSettings,
     ) -> StoreResult<()> {
         let quiet = settings.quiet_hours.as_ref();
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         sqlx::query(
             "INSERT INTO notification_settings (user_id, level, preview, quiet_start_min, \
              quiet_end_min, quiet_time_zone) VALUES (?, ?, ?, ?, ?, ?) \

@@ -15,7 +15,7 @@ use natter_domain::{ConversationId, MessageId, UserId};
 
 use sqlx::SqliteConnection;
 
-use crate::errors::db;
+use crate::errors::{db, sql};
 use crate::push_devices::{DeviceRow, device, ids_json};
 use crate::rows::{user_id, uuid_of};
 use crate::{SqliteStore, commit};
@@ -65,7 +65,30 @@ fn payload(row: &DeliveryRow) -> StoreResult<Payload> {
 /// `user`'s read cursor in `conversation` moved to `read_seq`: when that passes the newest
 /// message pushed to them there, queue a withdraw for their devices (in the cursor's
 /// transaction, like a message's push).
-pub(crate) async fn read_moved(
+pub(crate) fn read_moved(
+    tx: &rusqlite::Connection,
+    conversation: ConversationId,
+    user: UserId,
+    read_seq: i64,
+) -> StoreResult<()> {
+    let user = user.0.as_bytes().as_slice();
+    let conversation = conversation.0.as_bytes().as_slice();
+    let shown = tx
+        .prepare_cached(
+            "DELETE FROM push_shown WHERE user_id = ? AND conversation_id = ? AND seq <= ?",
+        )
+        .and_then(|mut s| s.execute(rusqlite::params![user, conversation, read_seq]))
+        .map_err(sql)?;
+    if shown > 0 {
+        tx.prepare_cached("INSERT INTO push_queue (conversation_id, seq, reader) VALUES (?, ?, ?)")
+            .and_then(|mut s| s.execute(rusqlite::params![conversation, read_seq, user]))
+            .map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// [`read_moved`] on a sqlx connection, until conversations.rs is on the storage threads.
+pub(crate) async fn read_moved_sqlx(
     tx: &mut SqliteConnection,
     conversation: ConversationId,
     user: UserId,
@@ -173,21 +196,17 @@ async fn add_deliveries(
 
 /// The message `seq` changed: if it is someone's newest push in its conversation, queue its
 /// update (in the change's transaction).
-pub(crate) async fn message_changed(
-    tx: &mut SqliteConnection,
+pub(crate) fn message_changed(
+    tx: &rusqlite::Connection,
     conversation: ConversationId,
     seq: i64,
 ) -> StoreResult<()> {
-    let conversation = conversation.0.as_bytes().as_slice();
-    sqlx::query(
+    tx.prepare_cached(
         "INSERT INTO push_queue (conversation_id, seq, changed) SELECT ?1, ?2, 1 \
          WHERE EXISTS (SELECT 1 FROM push_shown WHERE conversation_id = ?1 AND seq = ?2)",
     )
-    .bind(conversation)
-    .bind(seq)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    .and_then(|mut s| s.execute(rusqlite::params![conversation.0.as_bytes().as_slice(), seq]))
+    .map_err(sql)?;
     Ok(())
 }
 
@@ -253,7 +272,7 @@ impl PushQueue for SqliteStore {
         deliveries: &[NewDelivery],
         now_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let removed = sqlx::query("DELETE FROM push_queue WHERE id = ?")
             .bind(queue_id)
             .execute(&mut *tx)
@@ -275,7 +294,7 @@ impl PushQueue for SqliteStore {
         deliveries: &[NewDelivery],
         now_ms: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         let removed = sqlx::query(
             "DELETE FROM push_queue WHERE conversation_id = ? AND seq = ? AND reader IS NULL \
              AND changed = 0",
@@ -295,7 +314,7 @@ impl PushQueue for SqliteStore {
     }
 
     async fn claim_due(&self, claim: &Claim) -> StoreResult<Vec<Delivery>> {
-        let mut tx = self.write().await?;
+        let mut tx = self.sqlx_write().await?;
         sqlx::query(DEAD_DELIVERIES)
             .execute(&mut *tx)
             .await

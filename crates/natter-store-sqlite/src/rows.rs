@@ -53,6 +53,21 @@ macro_rules! session_columns {
 }
 pub(crate) use session_columns;
 
+/// `from_row`, reading a row's columns in the order of the struct's fields (which is the order
+/// of the matching column list above).
+macro_rules! from_row {
+    ($row_type:ident { $($field:ident),* $(,)? }) => {
+        impl $row_type {
+            pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                let mut column = 0usize..;
+                Ok(Self { $($field: row.get(column.next().unwrap_or_default())?),* })
+            }
+        }
+    };
+}
+#[allow(unused_imports)] // for the modules still moving onto the storage threads
+pub(crate) use from_row;
+
 pub(crate) fn uuid_of(bytes: &[u8]) -> StoreResult<Uuid> {
     Uuid::from_slice(bytes).map_err(|_| corrupt(format!("uuid of {} bytes", bytes.len())))
 }
@@ -76,6 +91,14 @@ pub(crate) struct UserRow {
     last_seen_ms: Option<i64>,
 }
 
+from_row!(UserRow {
+    id,
+    username,
+    display_name,
+    created_at_ms,
+    last_seen_ms
+});
+
 impl UserRow {
     pub(crate) fn into_user(self) -> StoreResult<User> {
         Ok(User {
@@ -96,6 +119,14 @@ pub(crate) struct SessionRow {
     created_at_ms: i64,
     last_used_at_ms: i64,
 }
+
+from_row!(SessionRow {
+    id,
+    user_id,
+    device_name,
+    created_at_ms,
+    last_used_at_ms
+});
 
 impl SessionRow {
     pub(crate) fn into_session(self) -> StoreResult<Session> {
@@ -122,6 +153,19 @@ pub(crate) struct ConversationRow {
     last_activity_ms: i64,
     member_count: i64,
 }
+
+from_row!(ConversationRow {
+    id,
+    kind,
+    name,
+    topic,
+    created_by,
+    created_at_ms,
+    last_seq,
+    last_mod,
+    last_activity_ms,
+    member_count
+});
 
 impl ConversationRow {
     pub(crate) fn into_conversation(self) -> StoreResult<Conversation> {
@@ -152,6 +196,17 @@ pub(crate) struct MemberRow {
     joined_at_ms: i64,
     replied: bool,
 }
+
+from_row!(MemberRow {
+    conversation_id,
+    user_id,
+    role,
+    muted,
+    read_seq,
+    delivered_seq,
+    joined_at_ms,
+    replied
+});
 
 impl MemberRow {
     pub(crate) fn into_member(self) -> StoreResult<Member> {
@@ -184,6 +239,21 @@ pub(crate) struct MessageRow {
     deleted: bool,
     attachments: Option<String>,
 }
+
+from_row!(MessageRow {
+    conversation_id,
+    seq,
+    id,
+    mod_seq,
+    sender_id,
+    client_msg_id,
+    text,
+    reply_to_seq,
+    created_at_ms,
+    edited_at_ms,
+    deleted,
+    attachments
+});
 
 impl MessageRow {
     /// The message without its mentions and reactions (they live in their own tables).
@@ -231,6 +301,8 @@ pub(crate) struct MentionRow {
     pub(crate) user_id: Vec<u8>,
 }
 
+from_row!(MentionRow { seq, user_id });
+
 /// One row of `reactions`, ordered by (seq, position) when loaded.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ReactionRow {
@@ -238,6 +310,12 @@ pub(crate) struct ReactionRow {
     pub(crate) emoji: String,
     pub(crate) user_id: Vec<u8>,
 }
+
+from_row!(ReactionRow {
+    seq,
+    emoji,
+    user_id
+});
 
 /// Group reactions (already in reacting order) by emoji, in order of each emoji's first reaction.
 pub(crate) fn group_reactions(

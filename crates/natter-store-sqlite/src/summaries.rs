@@ -55,7 +55,7 @@ async fn complete(
         let conversation = row.conversation.into_conversation()?;
         let last_message = match conversation.last_seq {
             0 => None,
-            seq => messages::load(conn, conversation.id, seq).await?,
+            seq => messages::load_sqlx(conn, conversation.id, seq).await?,
         };
         summaries.push(ConversationSummary {
             conversation,
