@@ -393,6 +393,9 @@ pub struct Limits {
     /// A user's typing indicator is published at most once per conversation in this interval;
     /// extra ones are acknowledged and dropped.
     pub typing_interval_ms: u64,
+    /// A user's last connection closing announces them offline only after this long without a
+    /// new one: a reload or a network switch announces nothing. 0 announces at once.
+    pub presence_grace_ms: u64,
     /// Most TCP connections (HTTP and WebSocket) this node holds at once. At the limit a new one
     /// replaces the connection that has waited longest for a request head (silent, trickling or
     /// idle keep-alive); if none is waiting, the new one is closed at once. Lowered to 90% of the
@@ -437,6 +440,7 @@ impl Default for Limits {
             max_connections: 100_000,
             ws_connections_per_user: 20,
             typing_interval_ms: 2_500,
+            presence_grace_ms: 3_000,
             max_sockets: 120_000,
             max_sockets_per_address: 512,
             http_header_timeout_ms: 15_000,

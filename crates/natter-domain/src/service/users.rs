@@ -117,10 +117,12 @@ impl Chat {
         Ok(())
     }
 
-    /// A connection of `user` closed. Records last-seen and announces them offline on the last one.
-    pub async fn disconnected(&self, user: UserId) -> Result<(), DomainError> {
+    /// A connection of `user` closed at `left_at_ms`. Records last-seen and announces them
+    /// offline on the last one. The server calls this after its presence grace period, so a
+    /// connection that came back meanwhile keeps the count up and nothing is announced.
+    pub async fn disconnected(&self, user: UserId, left_at_ms: i64) -> Result<(), DomainError> {
         if self.ports().presence.disconnected(user).await? {
-            let now = self.now();
+            let now = left_at_ms;
             self.inner.last_seen.lock().insert(user, now);
             let audience = self.presence_audience(user).await?;
             self.publish(Event::Presence {

@@ -21,6 +21,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(super) type Sink = SplitSink<WebSocket, Message>;
+
+/// Encoded frames gathered before they are written to the socket; the buffer is allocated only
+/// as far as a batch needs.
+pub(super) const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Queued events written per flush at most, so commands are still read between batches.
+const EVENTS_PER_FLUSH: usize = 64;
 type Stream = SplitStream<WebSocket>;
 
 /// Why the connection ended, and the close frame to send (if the socket is still writable).
@@ -83,9 +89,7 @@ pub async fn serve(socket: WebSocket, state: AppState) {
                 Err(ending) => ending,
             };
             state.hub.unregister(hub_id);
-            if let Err(err) = Box::pin(state.chat.disconnected(claims.user_id)).await {
-                tracing::warn!(%err, "presence not recorded");
-            }
+            leave_after_grace(&state, claims.user_id);
             ending
         }
         Err(ending) => ending,
@@ -102,6 +106,33 @@ pub async fn serve(socket: WebSocket, state: AppState) {
         .await;
     }
     metrics::gauge!("natter_ws_connections").decrement(1.0);
+}
+
+/// The user's presence keeps this connection for `limits.presence_grace_ms` after it closed
+/// (at once when the server is stopping): a client back within it never appeared offline, and
+/// its contacts hear nothing of the round trip.
+fn leave_after_grace(state: &AppState, user: UserId) {
+    let state = state.clone();
+    let left_at_ms = state.chat.ports().clock.now_ms();
+    let grace = Duration::from_millis(state.config.limits.presence_grace_ms);
+    tokio::spawn(async move {
+        let mut shutdown = state.shutdown.clone();
+        tokio::select! {
+            () = tokio::time::sleep(grace) => {}
+            () = stopping(&mut shutdown) => {}
+        }
+        if let Err(err) = state.chat.disconnected(user, left_at_ms).await {
+            tracing::warn!(%err, "presence not recorded");
+        }
+    });
+}
+
+/// Queue `frame` in the write buffer without flushing: a later send (the hello ack, for the
+/// catch-up) writes everything queued at once.
+pub(super) async fn feed_frame(sink: &mut Sink, frame: &ServerFrame) -> Result<(), ()> {
+    sink.feed(Message::Text(encode(frame)))
+        .await
+        .map_err(|_| ())
 }
 
 pub(super) async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> Result<(), ()> {
@@ -294,12 +325,23 @@ async fn pump(
             }
             queued = registration.queue.recv() => {
                 let Some(frame) = queued else { return Ending::new(1011, "internal error") };
-                if let Some((conversation, mod_seq)) = frame.position
-                    && seen_up_to.get(&conversation).is_some_and(|seen| mod_seq <= *seen)
-                {
+                if !fresh(&seen_up_to, &frame) {
                     continue;
                 }
-                frame.text.clone()
+                // Every other event already waiting goes out in the same write.
+                if sink.feed(Message::Text(frame.text.clone())).await.is_err() {
+                    return Ending::new(0, "");
+                }
+                for _ in 1..EVENTS_PER_FLUSH {
+                    let Ok(next) = registration.queue.try_recv() else { break };
+                    if fresh(&seen_up_to, &next) && sink.feed(Message::Text(next.text.clone())).await.is_err() {
+                        return Ending::new(0, "");
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return Ending::new(0, "");
+                }
+                continue;
             }
             incoming = timeout_at(session_deadline.map_or(idle_deadline, |at| at.min(idle_deadline)), stream.next()) => {
                 let Ok(incoming) = incoming else {
@@ -332,6 +374,15 @@ async fn pump(
             return Ending::new(close_code::FLOOD, "too many bad frames");
         }
     }
+}
+
+/// Whether the client does not have `frame` yet (catch-up may have sent it already).
+fn fresh(seen_up_to: &HashMap<ConversationId, i64>, frame: &super::hub::Frame) -> bool {
+    frame.position.is_none_or(|(conversation, mod_seq)| {
+        seen_up_to
+            .get(&conversation)
+            .is_none_or(|seen| mod_seq > *seen)
+    })
 }
 
 /// The session's expiry came: look again in the store, as a refresh on another connection (or

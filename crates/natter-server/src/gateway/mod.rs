@@ -43,9 +43,11 @@ pub async fn upgrade(
         return ApiError::Domain(DomainError::Unavailable).into_response();
     };
     let limits = &state.config.limits;
+    // Frames are written to the socket once the buffer passes WRITE_BUFFER_BYTES or at a flush:
+    // the connection queues every event waiting for it and flushes once (one write for many).
     ws.read_buffer_size(1024)
-        .write_buffer_size(0)
-        .max_write_buffer_size(limits.ws_max_message_bytes * 4)
+        .write_buffer_size(connection::WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(connection::WRITE_BUFFER_BYTES + limits.ws_max_message_bytes * 4)
         .max_message_size(limits.ws_max_message_bytes)
         .max_frame_size(limits.ws_max_message_bytes)
         .on_upgrade(move |socket| async move {

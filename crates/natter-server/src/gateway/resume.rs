@@ -3,7 +3,8 @@
 //!
 //! For every conversation changed since the client's sync cursor: a `conversation` frame with its
 //! summary, then, if the client gave a cursor for it, every message changed after that cursor in
-//! `mod_seq` order.
+//! `mod_seq` order. The frames are buffered, not flushed one by one: the hello ack that follows
+//! writes them with it.
 //!
 //! It also says which live message events the connection must drop: per conversation, those at or
 //! below the higher of the client's cursor and what was replayed here. The client's cursor counts
@@ -17,7 +18,7 @@ use natter_domain::limits::RESUME_PAGE;
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::{Cursors, ServerFrame};
 
-use super::connection::{Sink, send_frame};
+use super::connection::{Sink, feed_frame};
 use crate::convert;
 use crate::state::AppState;
 
@@ -66,7 +67,7 @@ pub async fn catch_up(
     };
     let page = state.chat.sync(user, since).await?;
     for removed in &page.removed {
-        send_frame(
+        feed_frame(
             sink,
             &ServerFrame::ConversationRemoved {
                 conversation_id: removed.0,
@@ -77,7 +78,7 @@ pub async fn catch_up(
     }
     for summary in &page.changed {
         let conversation = summary.conversation.id;
-        send_frame(
+        feed_frame(
             sink,
             &ServerFrame::Conversation {
                 summary: convert::summary(summary, state.files.as_ref()),
@@ -107,7 +108,7 @@ pub async fn catch_up(
                 } else {
                     ServerFrame::MessageUpdated { message: view }
                 };
-                send_frame(sink, &frame)
+                feed_frame(sink, &frame)
                     .await
                     .map_err(|_| CatchUpError::Closed)?;
             }

@@ -396,6 +396,40 @@ async fn presence_follows_the_last_connection_of_a_contact() {
     a.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_within_the_presence_grace_announces_nothing() {
+    // A grace far longer than the test, so the reconnect is within it however slow the machine.
+    let server =
+        TestServer::spawn_with_env(&[], &[("NATTER__LIMITS__PRESENCE_GRACE_MS", "600000")]);
+    let (alice, alice_user) = user(&server, "alice").await;
+    let (bob, bob_user) = user(&server, "bob").await;
+    bob.create_direct(alice_user.id).await.expect("direct");
+    let a = alice.connect().await.expect("alice session");
+    let bob1 = bob.connect().await.expect("bob");
+    expect_event(&a, WAIT, |e| match e {
+        ServerFrame::Presence {
+            user_id,
+            online: true,
+            ..
+        } if *user_id == bob_user.id => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // Bob's only connection drops and a new one opens: alice hears nothing of it.
+    bob1.close().await;
+    let bob2 = bob.connect().await.expect("bob again");
+    assert_no_event(&a, Duration::from_millis(1_000), |e| {
+        matches!(e, ServerFrame::Presence { user_id, .. } if *user_id == bob_user.id)
+    })
+    .await;
+    // And he reads as online all along.
+    let seen = alice.user(bob_user.id).await.expect("bob's profile");
+    assert_eq!(seen.online, Some(true));
+    bob2.close().await;
+    a.close().await;
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
