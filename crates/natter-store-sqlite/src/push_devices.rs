@@ -1,7 +1,8 @@
 //! [`PushDevices`]: devices registered for push notifications, and notification settings. A
 //! device counts only while its session is live: every read joins `sessions`, so logging out or
 //! revoking a session unregisters its devices without the account code knowing about them; the
-//! rows of dead sessions are deleted the next time their user registers a device.
+//! rows of dead sessions are deleted the next time their user registers a device. Writes run on
+//! the writer thread ([`crate::writer`]), reads on the reader threads ([`crate::readers`]).
 
 use async_trait::async_trait;
 use natter_domain::ports::StoreResult;
@@ -9,23 +10,39 @@ use natter_domain::push::{
     DeviceId, NotificationSettings, PushDevice, PushDevices, PushKind, PushTarget,
 };
 use natter_domain::{SessionId, StoreError, UserId};
+use rusqlite::params;
 
-use crate::errors::{corrupt, db};
-use crate::rows::uuid_of;
-use crate::{SqliteStore, commit};
+use crate::SqliteStore;
+use crate::errors::corrupt;
+use crate::query::{all, exec, one};
+use crate::rows::{from_row, uuid_of};
 
-pub(crate) type DeviceRow = (
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    String,
-    Option<String>,
-    Option<bool>,
-    Option<String>,
-    Option<String>,
-    i64,
-);
+/// One row of `push_devices`, in [`device_columns`]' order.
+pub(crate) struct DeviceRow {
+    id: Vec<u8>,
+    user_id: Vec<u8>,
+    session_id: Vec<u8>,
+    kind: String,
+    address: String,
+    apns_topic: Option<String>,
+    apns_sandbox: Option<bool>,
+    p256dh: Option<String>,
+    auth: Option<String>,
+    created_at_ms: i64,
+}
+
+from_row!(DeviceRow {
+    id,
+    user_id,
+    session_id,
+    kind,
+    address,
+    apns_topic,
+    apns_sandbox,
+    p256dh,
+    auth,
+    created_at_ms
+});
 
 /// Columns of `push_devices` as [`DeviceRow`], prefixed `d.` (a macro so it can be `concat!`ed).
 macro_rules! device_columns {
@@ -36,33 +53,49 @@ macro_rules! device_columns {
 }
 
 pub(crate) fn device(row: DeviceRow) -> StoreResult<PushDevice> {
-    let (id, user, session, kind, address, topic, sandbox, p256dh, auth, created_at_ms) = row;
-    let target = PushTarget::from_columns(&kind, address, topic, sandbox, p256dh, auth)
-        .ok_or_else(|| corrupt(format!("push device of kind {kind:?}")))?;
+    let target = PushTarget::from_columns(
+        &row.kind,
+        row.address,
+        row.apns_topic,
+        row.apns_sandbox,
+        row.p256dh,
+        row.auth,
+    )
+    .ok_or_else(|| corrupt(format!("push device of kind {:?}", row.kind)))?;
     Ok(PushDevice {
-        id: DeviceId(uuid_of(&id)?),
-        user: UserId(uuid_of(&user)?),
-        session: SessionId(uuid_of(&session)?),
+        id: DeviceId(uuid_of(&row.id)?),
+        user: UserId(uuid_of(&row.user_id)?),
+        session: SessionId(uuid_of(&row.session_id)?),
         target,
-        created_at_ms,
+        created_at_ms: row.created_at_ms,
     })
 }
 
-type SettingsRow = (
-    Vec<u8>,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
+/// One row of `notification_settings`.
+struct SettingsRow {
+    user_id: Vec<u8>,
+    level: String,
+    preview: String,
+    quiet_start_min: Option<i64>,
+    quiet_end_min: Option<i64>,
+    quiet_time_zone: Option<String>,
+}
+
+from_row!(SettingsRow {
+    user_id,
+    level,
+    preview,
+    quiet_start_min,
+    quiet_end_min,
+    quiet_time_zone
+});
 
 fn settings(row: SettingsRow) -> StoreResult<(UserId, NotificationSettings)> {
-    let (user, level, preview, start, end, zone) = row;
-    let quiet = (start.map(i64::from), end.map(i64::from), zone);
+    let (level, preview) = (row.level, row.preview);
+    let quiet = (row.quiet_start_min, row.quiet_end_min, row.quiet_time_zone);
     let settings = NotificationSettings::from_columns(&level, &preview, quiet)
         .ok_or_else(|| corrupt(format!("notification settings {level:?}, {preview:?}")))?;
-    Ok((UserId(uuid_of(&user)?), settings))
+    Ok((UserId(uuid_of(&row.user_id)?), settings))
 }
 
 /// A JSON array of the ids as hex strings, for `json_each` (SQLite has no array binding).
@@ -81,124 +114,143 @@ impl PushDevices for SqliteStore {
         device: PushDevice,
         max_per_user: u32,
     ) -> StoreResult<PushDevice> {
-        let user = device.user.0.as_bytes().to_vec();
-        let (topic, sandbox, p256dh, auth) = device.target.columns();
-        let mut tx = self.sqlx_write().await?;
-        let id: Vec<u8> = sqlx::query_scalar(
-            "INSERT INTO push_devices (id, user_id, session_id, kind, address, apns_topic, \
-             apns_sandbox, p256dh, auth, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (kind, address) DO UPDATE SET user_id = excluded.user_id, \
-             session_id = excluded.session_id, apns_topic = excluded.apns_topic, \
-             apns_sandbox = excluded.apns_sandbox, p256dh = excluded.p256dh, \
-             auth = excluded.auth, created_at_ms = excluded.created_at_ms RETURNING id",
-        )
-        .bind(device.id.0.as_bytes().as_slice())
-        .bind(&user)
-        .bind(device.session.0.as_bytes().as_slice())
-        .bind(device.target.kind().as_str())
-        .bind(device.target.address())
-        .bind(topic)
-        .bind(sandbox)
-        .bind(p256dh)
-        .bind(auth)
-        .bind(device.created_at_ms)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        // Housekeeping: the user's devices of dead sessions, then the oldest past the maximum.
-        sqlx::query(
-            "DELETE FROM push_devices WHERE user_id = ? AND session_id NOT IN \
-             (SELECT id FROM sessions WHERE revoked_at_ms IS NULL)",
-        )
-        .bind(&user)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
-            "DELETE FROM push_devices WHERE id IN (SELECT id FROM push_devices \
-             WHERE user_id = ? ORDER BY created_at_ms DESC, id DESC LIMIT -1 OFFSET ?)",
-        )
-        .bind(&user)
-        .bind(i64::from(max_per_user.max(1)))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        commit(tx).await?;
-        Ok(PushDevice {
-            id: DeviceId(uuid_of(&id)?),
-            ..device
+        self.write(move |conn| {
+            let user = device.user.0.as_bytes().as_slice();
+            let (topic, sandbox, p256dh, auth) = device.target.columns();
+            let id: Vec<u8> = one(
+                conn,
+                "INSERT INTO push_devices (id, user_id, session_id, kind, address, apns_topic, \
+                 apns_sandbox, p256dh, auth, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (kind, address) DO UPDATE SET user_id = excluded.user_id, \
+                 session_id = excluded.session_id, apns_topic = excluded.apns_topic, \
+                 apns_sandbox = excluded.apns_sandbox, p256dh = excluded.p256dh, \
+                 auth = excluded.auth, created_at_ms = excluded.created_at_ms RETURNING id",
+                params![
+                    device.id.0.as_bytes().as_slice(),
+                    user,
+                    device.session.0.as_bytes().as_slice(),
+                    device.target.kind().as_str(),
+                    device.target.address(),
+                    topic,
+                    sandbox,
+                    p256dh,
+                    auth,
+                    device.created_at_ms
+                ],
+                |row| row.get(0),
+            )?
+            .ok_or_else(|| corrupt("push device upsert returned no id"))?;
+            // Housekeeping: the user's devices of dead sessions, then the oldest past the maximum.
+            exec(
+                conn,
+                "DELETE FROM push_devices WHERE user_id = ? AND session_id NOT IN \
+                 (SELECT id FROM sessions WHERE revoked_at_ms IS NULL)",
+                params![user],
+            )?;
+            exec(
+                conn,
+                "DELETE FROM push_devices WHERE id IN (SELECT id FROM push_devices \
+                 WHERE user_id = ? ORDER BY created_at_ms DESC, id DESC LIMIT -1 OFFSET ?)",
+                params![user, i64::from(max_per_user.max(1))],
+            )?;
+            Ok(PushDevice {
+                id: DeviceId(uuid_of(&id)?),
+                ..device
+            })
         })
+        .await
     }
 
     async fn devices(&self, user: UserId) -> StoreResult<Vec<PushDevice>> {
-        let rows: Vec<DeviceRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM push_devices AS d JOIN sessions AS s ON s.id = d.session_id \
-             WHERE d.user_id = ? AND s.revoked_at_ms IS NULL ORDER BY d.created_at_ms, d.id"
-        ))
-        .bind(user.0.as_bytes().as_slice())
-        .fetch_all(&self.inner.reader)
+        self.read(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    device_columns!(),
+                    " FROM push_devices AS d JOIN sessions AS s ON s.id = d.session_id \
+                     WHERE d.user_id = ? AND s.revoked_at_ms IS NULL ORDER BY d.created_at_ms, d.id"
+                ),
+                params![user.0.as_bytes().as_slice()],
+                DeviceRow::from_row,
+            )?
+            .into_iter()
+            .map(device)
+            .collect()
+        })
         .await
-        .map_err(db)?;
-        rows.into_iter().map(device).collect()
     }
 
     async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<PushDevice>> {
-        let rows: Vec<DeviceRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            device_columns!(),
-            " FROM push_devices AS d JOIN sessions AS s ON s.id = d.session_id \
-             WHERE d.user_id IN (SELECT unhex(value) FROM json_each(?)) \
-             AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
-        ))
-        .bind(ids_json(users))
-        .fetch_all(&self.inner.reader)
+        let ids = ids_json(users);
+        self.read(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    device_columns!(),
+                    " FROM push_devices AS d JOIN sessions AS s ON s.id = d.session_id \
+                     WHERE d.user_id IN (SELECT unhex(value) FROM json_each(?)) \
+                     AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
+                ),
+                params![ids],
+                DeviceRow::from_row,
+            )?
+            .into_iter()
+            .map(device)
+            .collect()
+        })
         .await
-        .map_err(db)?;
-        rows.into_iter().map(device).collect()
     }
 
     async fn remove_device(&self, user: UserId, id: DeviceId) -> StoreResult<()> {
-        let removed = sqlx::query("DELETE FROM push_devices WHERE id = ? AND user_id = ?")
-            .bind(id.0.as_bytes().as_slice())
-            .bind(user.0.as_bytes().as_slice())
-            .execute(&self.inner.writer)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if removed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.write(move |conn| {
+            let removed = exec(
+                conn,
+                "DELETE FROM push_devices WHERE id = ? AND user_id = ?",
+                params![id.0.as_bytes().as_slice(), user.0.as_bytes().as_slice()],
+            )?;
+            if removed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn forget_address(&self, kind: PushKind, address: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM push_devices WHERE kind = ? AND address = ?")
-            .bind(kind.as_str())
-            .bind(address)
-            .execute(&self.inner.writer)
-            .await
-            .map_err(db)?;
-        Ok(())
+        let address = address.to_owned();
+        self.write(move |conn| {
+            exec(
+                conn,
+                "DELETE FROM push_devices WHERE kind = ? AND address = ?",
+                params![kind.as_str(), address],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn notification_settings(
         &self,
         users: &[UserId],
     ) -> StoreResult<Vec<(UserId, NotificationSettings)>> {
-        let rows: Vec<SettingsRow> = sqlx::query_as(
-            "SELECT user_id, level, preview, quiet_start_min, quiet_end_min, quiet_time_zone \
-             FROM notification_settings WHERE user_id IN (SELECT unhex(value) FROM json_each(?))",
-        )
-        .bind(ids_json(users))
-        .fetch_all(&self.inner.reader)
-        .await
-        .map_err(db)?;
-        let stored = rows
-            .into_iter()
-            .map(settings)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let ids = ids_json(users);
+        let stored = self
+            .read(move |conn| {
+                all(
+                    conn,
+                    "SELECT user_id, level, preview, quiet_start_min, quiet_end_min, \
+                     quiet_time_zone FROM notification_settings \
+                     WHERE user_id IN (SELECT unhex(value) FROM json_each(?))",
+                    params![ids],
+                    SettingsRow::from_row,
+                )?
+                .into_iter()
+                .map(settings)
+                .collect::<StoreResult<Vec<_>>>()
+            })
+            .await?;
         Ok(users
             .iter()
             .map(|user| {
@@ -213,24 +265,34 @@ impl PushDevices for SqliteStore {
         user: UserId,
         settings: &NotificationSettings,
     ) -> StoreResult<()> {
-        let quiet = settings.quiet_hours.as_ref();
-        let mut tx = self.sqlx_write().await?;
-        sqlx::query(
-            "INSERT INTO notification_settings (user_id, level, preview, quiet_start_min, \
-             quiet_end_min, quiet_time_zone) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (user_id) DO UPDATE SET level = excluded.level, \
-             preview = excluded.preview, quiet_start_min = excluded.quiet_start_min, \
-             quiet_end_min = excluded.quiet_end_min, quiet_time_zone = excluded.quiet_time_zone",
-        )
-        .bind(user.0.as_bytes().as_slice())
-        .bind(settings.level.as_str())
-        .bind(settings.preview.as_str())
-        .bind(quiet.map(|q| i64::from(q.start_min)))
-        .bind(quiet.map(|q| i64::from(q.end_min)))
-        .bind(quiet.map(|q| q.time_zone.as_str()))
-        .execute(&mut *tx)
+        let level = settings.level.as_str();
+        let preview = settings.preview.as_str();
+        let quiet = settings.quiet_hours.as_ref().map(|q| {
+            (
+                i64::from(q.start_min),
+                i64::from(q.end_min),
+                q.time_zone.clone(),
+            )
+        });
+        self.write(move |conn| {
+            exec(
+                conn,
+                "INSERT INTO notification_settings (user_id, level, preview, quiet_start_min, \
+                 quiet_end_min, quiet_time_zone) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (user_id) DO UPDATE SET level = excluded.level, \
+                 preview = excluded.preview, quiet_start_min = excluded.quiet_start_min, \
+                 quiet_end_min = excluded.quiet_end_min, quiet_time_zone = excluded.quiet_time_zone",
+                params![
+                    user.0.as_bytes().as_slice(),
+                    level,
+                    preview,
+                    quiet.as_ref().map(|q| q.0),
+                    quiet.as_ref().map(|q| q.1),
+                    quiet.as_ref().map(|q| q.2.as_str())
+                ],
+            )?;
+            Ok(())
+        })
         .await
-        .map_err(db)?;
-        commit(tx).await
     }
 }

@@ -1,10 +1,12 @@
 //! [`PushQueue`]: the durable push pipeline of embedded mode. A created message adds its
 //! `push_queue` row in the group-commit transaction that commits it (messages.rs), so a commit
 //! without its pending notifications cannot exist; the notifier turns each row into
-//! `push_deliveries` (one per device) and removes it in one transaction; the drain claims due
+//! `push_deliveries` (one per device) and removes it in one write; the drain claims due
 //! deliveries (marking them in flight) and removes or reschedules each after the provider's
-//! answer. Claims are leases (`Claim`), as in PostgreSQL where several notifiers share the
-//! pipeline; one process here, so only its own restart recovers them.
+//! answer. Every write runs on the writer thread ([`crate::writer`]), one at a time, so a claim
+//! is exclusive and sees every claim before it. Claims are leases (`Claim`), as in PostgreSQL
+//! where several notifiers share the pipeline; one process here, so only its own restart
+//! recovers them.
 
 use async_trait::async_trait;
 use natter_domain::notify::{
@@ -12,20 +14,20 @@ use natter_domain::notify::{
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
-
+use rusqlite::{Connection, params};
 use sqlx::SqliteConnection;
 
-use crate::errors::{db, sql};
+use crate::SqliteStore;
+use crate::errors::{corrupt, db};
 use crate::push_devices::{DeviceRow, device, ids_json};
-use crate::rows::{user_id, uuid_of};
-use crate::{SqliteStore, commit};
+use crate::query::{all, exec, one};
+use crate::rows::{from_row, user_id, uuid_of};
 
 /// Deliveries of devices that no longer count (removed, or their session revoked).
 const DEAD_DELIVERIES: &str = "DELETE FROM push_deliveries WHERE in_flight = 0 AND device_id NOT IN \
      (SELECT d.id FROM push_devices d JOIN sessions s ON s.id = d.session_id \
       WHERE s.revoked_at_ms IS NULL)";
 
-#[derive(sqlx::FromRow)]
 struct DeliveryRow {
     id: i64,
     user_id: Vec<u8>,
@@ -40,6 +42,21 @@ struct DeliveryRow {
     attempts: i64,
     created_at_ms: i64,
 }
+
+from_row!(DeliveryRow {
+    id,
+    user_id,
+    conversation_id,
+    message_id,
+    seq,
+    title,
+    body,
+    badge,
+    quiet,
+    withdraw,
+    attempts,
+    created_at_ms
+});
 
 fn payload(row: &DeliveryRow) -> StoreResult<Payload> {
     let conversation_id = ConversationId(uuid_of(&row.conversation_id)?);
@@ -66,23 +83,24 @@ fn payload(row: &DeliveryRow) -> StoreResult<Payload> {
 /// message pushed to them there, queue a withdraw for their devices (in the cursor's
 /// transaction, like a message's push).
 pub(crate) fn read_moved(
-    tx: &rusqlite::Connection,
+    tx: &Connection,
     conversation: ConversationId,
     user: UserId,
     read_seq: i64,
 ) -> StoreResult<()> {
     let user = user.0.as_bytes().as_slice();
     let conversation = conversation.0.as_bytes().as_slice();
-    let shown = tx
-        .prepare_cached(
-            "DELETE FROM push_shown WHERE user_id = ? AND conversation_id = ? AND seq <= ?",
-        )
-        .and_then(|mut s| s.execute(rusqlite::params![user, conversation, read_seq]))
-        .map_err(sql)?;
+    let shown = exec(
+        tx,
+        "DELETE FROM push_shown WHERE user_id = ? AND conversation_id = ? AND seq <= ?",
+        params![user, conversation, read_seq],
+    )?;
     if shown > 0 {
-        tx.prepare_cached("INSERT INTO push_queue (conversation_id, seq, reader) VALUES (?, ?, ?)")
-            .and_then(|mut s| s.execute(rusqlite::params![conversation, read_seq, user]))
-            .map_err(sql)?;
+        exec(
+            tx,
+            "INSERT INTO push_queue (conversation_id, seq, reader) VALUES (?, ?, ?)",
+            params![conversation, read_seq, user],
+        )?;
     }
     Ok(())
 }
@@ -120,11 +138,7 @@ pub(crate) async fn read_moved_sqlx(
 
 /// Add `deliveries` (due at `now_ms`; a (device, message) already there is not added again)
 /// and remember each alerted user's newest pushed message per conversation.
-async fn add_deliveries(
-    tx: &mut SqliteConnection,
-    deliveries: &[NewDelivery],
-    now_ms: i64,
-) -> StoreResult<()> {
+fn add_deliveries(conn: &Connection, deliveries: &[NewDelivery], now_ms: i64) -> StoreResult<()> {
     for delivery in deliveries {
         let (conversation, message_id, seq, title, body, badge, quiet, withdraw) =
             match &delivery.payload {
@@ -155,41 +169,42 @@ async fn add_deliveries(
             };
         let user = delivery.user.0.as_bytes().as_slice();
         let conversation = conversation.0.as_bytes().as_slice();
-        sqlx::query(
+        exec(
+            conn,
             "INSERT OR IGNORE INTO push_deliveries (user_id, device_id, conversation_id, \
              message_id, seq, title, body, badge, quiet, withdraw, due_at_ms, created_at_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(user)
-        .bind(delivery.device.0.as_bytes().as_slice())
-        .bind(conversation)
-        .bind(message_id)
-        .bind(seq)
-        .bind(title)
-        .bind(body)
-        .bind(badge.map(i64::from))
-        .bind(quiet)
-        .bind(withdraw)
-        .bind(now_ms)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let shown = if withdraw {
-            sqlx::query(
+            params![
+                user,
+                delivery.device.0.as_bytes().as_slice(),
+                conversation,
+                message_id,
+                seq,
+                title,
+                body,
+                badge.map(i64::from),
+                quiet,
+                withdraw,
+                now_ms,
+                now_ms
+            ],
+        )?;
+        if withdraw {
+            exec(
+                conn,
                 "DELETE FROM push_shown WHERE user_id = ? AND conversation_id = ? AND seq <= ?",
-            )
+                params![user, conversation, seq],
+            )?;
         } else {
-            sqlx::query(
+            exec(
+                conn,
                 "INSERT INTO push_shown (user_id, conversation_id, seq, pushed_at_ms) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, conversation_id) DO UPDATE \
                  SET pushed_at_ms = CASE WHEN excluded.seq >= seq THEN excluded.pushed_at_ms \
                    ELSE pushed_at_ms END, seq = MAX(seq, excluded.seq)",
-            )
-        };
-        let shown = shown.bind(user).bind(conversation).bind(seq);
-        let shown = if withdraw { shown } else { shown.bind(now_ms) };
-        shown.execute(&mut *tx).await.map_err(db)?;
+                params![user, conversation, seq, now_ms],
+            )?;
+        }
     }
     Ok(())
 }
@@ -197,31 +212,97 @@ async fn add_deliveries(
 /// The message `seq` changed: if it is someone's newest push in its conversation, queue its
 /// update (in the change's transaction).
 pub(crate) fn message_changed(
-    tx: &rusqlite::Connection,
+    tx: &Connection,
     conversation: ConversationId,
     seq: i64,
 ) -> StoreResult<()> {
-    tx.prepare_cached(
+    exec(
+        tx,
         "INSERT INTO push_queue (conversation_id, seq, changed) SELECT ?1, ?2, 1 \
          WHERE EXISTS (SELECT 1 FROM push_shown WHERE conversation_id = ?1 AND seq = ?2)",
-    )
-    .and_then(|mut s| s.execute(rusqlite::params![conversation.0.as_bytes().as_slice(), seq]))
-    .map_err(sql)?;
+        params![conversation.0.as_bytes().as_slice(), seq],
+    )?;
     Ok(())
+}
+
+/// Claim the due deliveries `claim` allows (marking them in flight until its lease ends), in
+/// the writer's transaction: the one writer makes claims exclusive.
+fn claim_in(conn: &Connection, claim: &Claim) -> StoreResult<Vec<Delivery>> {
+    exec(conn, DEAD_DELIVERIES, [])?;
+    // Oldest first, but no user more than `per_user` of the batch (one user's flood does
+    // not hold back everyone else's notifications), and only a device's oldest delivery
+    // (a device gets its notifications in commit order, so the newest of a conversation
+    // is the one its collapse key leaves shown).
+    let ids: Vec<i64> = all(
+        conn,
+        "SELECT id FROM (SELECT q.id, q.due_at_ms, ROW_NUMBER() OVER \
+         (PARTITION BY q.user_id ORDER BY q.due_at_ms, q.id) AS n FROM push_deliveries q \
+         WHERE ((q.in_flight = 0 AND q.due_at_ms <= ?1) \
+           OR (q.in_flight = 1 AND q.lease_until_ms < ?1)) \
+         AND NOT EXISTS (SELECT 1 FROM push_deliveries o \
+           WHERE o.device_id = q.device_id AND o.id < q.id)) \
+         WHERE n <= ?2 ORDER BY due_at_ms, id LIMIT ?3",
+        params![claim.now_ms, claim.per_user, claim.limit],
+        |row| row.get(0),
+    )?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = one(
+            conn,
+            "UPDATE push_deliveries SET in_flight = 1, claimed_by = ?, lease_until_ms = ? \
+             WHERE id = ? RETURNING id, user_id, conversation_id, message_id, seq, title, \
+             body, badge, quiet, withdraw, attempts, created_at_ms",
+            params![claim.owner, claim.lease_until_ms, id],
+            DeliveryRow::from_row,
+        )?
+        .ok_or_else(|| corrupt(format!("push delivery {id} vanished while claimed")))?;
+        let target = one(
+            conn,
+            concat!(
+                "SELECT ",
+                device_columns!(),
+                " FROM push_devices d JOIN push_deliveries q ON q.device_id = d.id WHERE q.id = ?"
+            ),
+            params![id],
+            DeviceRow::from_row,
+        )?
+        .ok_or_else(|| corrupt(format!("push delivery {id} without its device")))?;
+        claimed.push(Delivery {
+            id: row.id,
+            user: user_id(&row.user_id)?,
+            target: device(target)?.target,
+            payload: payload(&row)?,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            created_at_ms: row.created_at_ms,
+        });
+    }
+    Ok(claimed)
 }
 
 #[async_trait]
 impl PushQueue for SqliteStore {
     async fn queued(&self, limit: u32, messages_before_ms: i64) -> StoreResult<Vec<QueuedMessage>> {
-        let rows: Vec<(i64, Vec<u8>, i64, Option<Vec<u8>>, bool)> = sqlx::query_as(
-            "SELECT id, conversation_id, seq, reader, changed FROM push_queue \
-             WHERE reader IS NOT NULL OR changed = 1 OR created_at_ms < ? ORDER BY id LIMIT ?",
-        )
-        .bind(messages_before_ms)
-        .bind(limit)
-        .fetch_all(&self.inner.reader)
-        .await
-        .map_err(db)?;
+        type Row = (i64, Vec<u8>, i64, Option<Vec<u8>>, bool);
+        let rows: Vec<Row> = self
+            .read(move |conn| {
+                all(
+                    conn,
+                    "SELECT id, conversation_id, seq, reader, changed FROM push_queue \
+                     WHERE reader IS NOT NULL OR changed = 1 OR created_at_ms < ? \
+                     ORDER BY id LIMIT ?",
+                    params![messages_before_ms, limit],
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    },
+                )
+            })
+            .await?;
         rows.into_iter()
             .map(|(queue_id, conversation, seq, reader, changed)| {
                 let kind = match reader {
@@ -245,16 +326,17 @@ impl PushQueue for SqliteStore {
         seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<QueuedMessage>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT id, seq FROM push_queue WHERE conversation_id = ? AND seq < ? \
-             AND reader IS NULL AND changed = 0 ORDER BY seq LIMIT ?",
-        )
-        .bind(conversation.0.as_bytes().as_slice())
-        .bind(seq)
-        .bind(limit)
-        .fetch_all(&self.inner.reader)
-        .await
-        .map_err(db)?;
+        let rows: Vec<(i64, i64)> = self
+            .read(move |conn| {
+                all(
+                    conn,
+                    "SELECT id, seq FROM push_queue WHERE conversation_id = ? AND seq < ? \
+                     AND reader IS NULL AND changed = 0 ORDER BY seq LIMIT ?",
+                    params![conversation.0.as_bytes().as_slice(), seq, limit],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(queue_id, seq)| QueuedMessage {
@@ -272,19 +354,20 @@ impl PushQueue for SqliteStore {
         deliveries: &[NewDelivery],
         now_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.sqlx_write().await?;
-        let removed = sqlx::query("DELETE FROM push_queue WHERE id = ?")
-            .bind(queue_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if removed == 0 {
-            // Planned already (dropping the transaction rolls it back).
-            return Ok(());
-        }
-        add_deliveries(&mut tx, deliveries, now_ms).await?;
-        commit(tx).await
+        let deliveries = deliveries.to_vec();
+        self.write(move |conn| {
+            let removed = exec(
+                conn,
+                "DELETE FROM push_queue WHERE id = ?",
+                params![queue_id],
+            )?;
+            // Planned already: nothing to add.
+            if removed > 0 {
+                add_deliveries(conn, &deliveries, now_ms)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn fan_out_message(
@@ -294,83 +377,26 @@ impl PushQueue for SqliteStore {
         deliveries: &[NewDelivery],
         now_ms: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.sqlx_write().await?;
-        let removed = sqlx::query(
-            "DELETE FROM push_queue WHERE conversation_id = ? AND seq = ? AND reader IS NULL \
-             AND changed = 0",
-        )
-        .bind(conversation.0.as_bytes().as_slice())
-        .bind(seq)
-        .execute(&mut *tx)
+        let deliveries = deliveries.to_vec();
+        self.write(move |conn| {
+            let removed = exec(
+                conn,
+                "DELETE FROM push_queue WHERE conversation_id = ? AND seq = ? \
+                 AND reader IS NULL AND changed = 0",
+                params![conversation.0.as_bytes().as_slice(), seq],
+            )?;
+            if removed == 0 {
+                return Ok(false);
+            }
+            add_deliveries(conn, &deliveries, now_ms)?;
+            Ok(true)
+        })
         .await
-        .map_err(db)?
-        .rows_affected();
-        if removed == 0 {
-            return Ok(false);
-        }
-        add_deliveries(&mut tx, deliveries, now_ms).await?;
-        commit(tx).await?;
-        Ok(true)
     }
 
     async fn claim_due(&self, claim: &Claim) -> StoreResult<Vec<Delivery>> {
-        let mut tx = self.sqlx_write().await?;
-        sqlx::query(DEAD_DELIVERIES)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        // Oldest first, but no user more than `per_user` of the batch (one user's flood does
-        // not hold back everyone else's notifications), and only a device's oldest delivery
-        // (a device gets its notifications in commit order, so the newest of a conversation
-        // is the one its collapse key leaves shown).
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM (SELECT q.id, q.due_at_ms, ROW_NUMBER() OVER \
-             (PARTITION BY q.user_id ORDER BY q.due_at_ms, q.id) AS n FROM push_deliveries q \
-             WHERE ((q.in_flight = 0 AND q.due_at_ms <= ?1) \
-               OR (q.in_flight = 1 AND q.lease_until_ms < ?1)) \
-             AND NOT EXISTS (SELECT 1 FROM push_deliveries o \
-               WHERE o.device_id = q.device_id AND o.id < q.id)) \
-             WHERE n <= ?2 ORDER BY due_at_ms, id LIMIT ?3",
-        )
-        .bind(claim.now_ms)
-        .bind(claim.per_user)
-        .bind(claim.limit)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for (id,) in rows {
-            let row: DeliveryRow = sqlx::query_as(
-                "UPDATE push_deliveries SET in_flight = 1, claimed_by = ?, lease_until_ms = ? \
-                 WHERE id = ? RETURNING id, user_id, conversation_id, message_id, seq, title, \
-                 body, badge, quiet, withdraw, attempts, created_at_ms",
-            )
-            .bind(&claim.owner)
-            .bind(claim.lease_until_ms)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-            let target: DeviceRow = sqlx::query_as(concat!(
-                "SELECT ",
-                device_columns!(),
-                " FROM push_devices d JOIN push_deliveries q ON q.device_id = d.id WHERE q.id = ?"
-            ))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-            claimed.push(Delivery {
-                id: row.id,
-                user: user_id(&row.user_id)?,
-                target: device(target)?.target,
-                payload: payload(&row)?,
-                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                created_at_ms: row.created_at_ms,
-            });
-        }
-        commit(tx).await?;
-        Ok(claimed)
+        let claim = claim.clone();
+        self.write(move |conn| claim_in(conn, &claim)).await
     }
 
     async fn finish(&self, ids: &[i64]) -> StoreResult<()> {
@@ -378,37 +404,44 @@ impl PushQueue for SqliteStore {
             return Ok(());
         }
         let ids = serde_json::to_string(ids).expect("numbers serialise");
-        sqlx::query("DELETE FROM push_deliveries WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(ids)
-            .execute(&self.inner.writer)
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.write(move |conn| {
+            exec(
+                conn,
+                "DELETE FROM push_deliveries WHERE id IN (SELECT value FROM json_each(?))",
+                params![ids],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn retry_at(&self, id: i64, due_at_ms: i64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE push_deliveries SET in_flight = 0, claimed_by = NULL, lease_until_ms = NULL, \
-             attempts = attempts + 1, due_at_ms = ? WHERE id = ?",
-        )
-        .bind(due_at_ms)
-        .bind(id)
-        .execute(&self.inner.writer)
+        self.write(move |conn| {
+            exec(
+                conn,
+                "UPDATE push_deliveries SET in_flight = 0, claimed_by = NULL, \
+                 lease_until_ms = NULL, attempts = attempts + 1, due_at_ms = ? WHERE id = ?",
+                params![due_at_ms, id],
+            )?;
+            Ok(())
+        })
         .await
-        .map_err(db)?;
-        Ok(())
     }
 
     async fn recover_in_flight(&self, owner: &str) -> StoreResult<u64> {
-        let recovered = sqlx::query(
-            "UPDATE push_deliveries SET in_flight = 0, claimed_by = NULL, lease_until_ms = NULL \
-             WHERE in_flight = 1 AND (claimed_by = ? OR claimed_by IS NULL)",
-        )
-        .bind(owner)
-        .execute(&self.inner.writer)
-        .await
-        .map_err(db)?;
-        Ok(recovered.rows_affected())
+        let owner = owner.to_owned();
+        let recovered = self
+            .write(move |conn| {
+                exec(
+                    conn,
+                    "UPDATE push_deliveries SET in_flight = 0, claimed_by = NULL, \
+                     lease_until_ms = NULL \
+                     WHERE in_flight = 1 AND (claimed_by = ? OR claimed_by IS NULL)",
+                    params![owner],
+                )
+            })
+            .await?;
+        Ok(u64::try_from(recovered).unwrap_or(u64::MAX))
     }
 
     async fn shown_to(
@@ -416,30 +449,38 @@ impl PushQueue for SqliteStore {
         conversation: ConversationId,
         seq: i64,
     ) -> StoreResult<Vec<(UserId, i64)>> {
-        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT user_id, pushed_at_ms FROM push_shown WHERE conversation_id = ? AND seq = ?",
-        )
-        .bind(conversation.0.as_bytes().as_slice())
-        .bind(seq)
-        .fetch_all(&self.inner.reader)
-        .await
-        .map_err(db)?;
+        let rows: Vec<(Vec<u8>, i64)> = self
+            .read(move |conn| {
+                all(
+                    conn,
+                    "SELECT user_id, pushed_at_ms FROM push_shown \
+                     WHERE conversation_id = ? AND seq = ?",
+                    params![conversation.0.as_bytes().as_slice(), seq],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+            })
+            .await?;
         rows.into_iter()
             .map(|(user, at)| Ok((user_id(&user)?, at)))
             .collect()
     }
 
     async fn unread_totals(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, i64)>> {
-        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT m.user_id, (SELECT COUNT(*) FROM messages x WHERE \
-             x.conversation_id = m.conversation_id AND x.seq > m.read_seq \
-             AND x.sender_id != m.user_id AND x.deleted = 0) FROM members m \
-             WHERE m.user_id IN (SELECT unhex(value) FROM json_each(?)) AND m.left_at_ms IS NULL",
-        )
-        .bind(ids_json(users))
-        .fetch_all(&self.inner.reader)
-        .await
-        .map_err(db)?;
+        let ids = ids_json(users);
+        let rows: Vec<(Vec<u8>, i64)> = self
+            .read(move |conn| {
+                all(
+                    conn,
+                    "SELECT m.user_id, (SELECT COUNT(*) FROM messages x WHERE \
+                     x.conversation_id = m.conversation_id AND x.seq > m.read_seq \
+                     AND x.sender_id != m.user_id AND x.deleted = 0) FROM members m \
+                     WHERE m.user_id IN (SELECT unhex(value) FROM json_each(?)) \
+                     AND m.left_at_ms IS NULL",
+                    params![ids],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+            })
+            .await?;
         let mut totals: Vec<(UserId, i64)> = Vec::new();
         for (user, count) in rows {
             let user = user_id(&user)?;
