@@ -1,4 +1,5 @@
-//! [`AccountStore`]: users, credentials, sessions and refresh-token rotation.
+//! [`AccountStore`]: users, credentials, sessions and refresh-token rotation. Reads run on the
+//! reader threads, writes on the writer thread (each in its own savepoint of the writer's batch).
 //!
 //! Refresh tokens are stored only as hashes. A spent hash is kept (flagged) rather than deleted,
 //! because presenting it again is the signal that a token was stolen: the session is revoked.
@@ -8,14 +9,11 @@ use natter_domain::model::*;
 use natter_domain::ports::{AccountStore, StoreResult};
 use natter_domain::values::{DisplayName, Username};
 use natter_domain::{SessionId, StoreError, UserId};
-use sqlx::{QueryBuilder, Sqlite};
+use rusqlite::{Connection, params};
 
-use crate::errors::db;
+use crate::SqliteStore;
+use crate::query::{all, exec, one};
 use crate::rows::{SessionRow, UserRow, session_columns, user_columns, uuid_of};
-use crate::{SqliteStore, commit};
-
-/// Ids per `IN (...)` query: far below SQLite's bound-parameter limit.
-const IDS_PER_QUERY: usize = 500;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -24,199 +22,327 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A JSON array of the ids as hex strings, for `json_each` (SQLite has no array binding).
+fn ids_json(ids: &[UserId]) -> String {
+    let ids: Vec<String> = ids
+        .iter()
+        .map(|id| format!("\"{}\"", id.0.simple()))
+        .collect();
+    format!("[{}]", ids.join(","))
+}
+
+/// What rotation needs to know about the presented token and its session.
+struct Presented {
+    session_id: Vec<u8>,
+    spent: bool,
+    revoked: Option<i64>,
+    user_id: Vec<u8>,
+    created_at_ms: i64,
+    last_used_at_ms: i64,
+}
+
+/// Rotate `presented` for `replacement` inside the writer's transaction (see
+/// [`AccountStore::rotate_refresh`]).
+fn rotate_in(
+    conn: &Connection,
+    presented: [u8; 32],
+    replacement: [u8; 32],
+    now_ms: i64,
+    cutoff: SessionCutoff,
+) -> StoreResult<RefreshOutcome> {
+    let found = one(
+        conn,
+        "SELECT t.session_id, t.spent, s.revoked_at_ms, s.user_id, s.created_at_ms, \
+         s.last_used_at_ms FROM refresh_tokens t \
+         JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?",
+        params![presented.as_slice()],
+        |row| {
+            Ok(Presented {
+                session_id: row.get(0)?,
+                spent: row.get(1)?,
+                revoked: row.get(2)?,
+                user_id: row.get(3)?,
+                created_at_ms: row.get(4)?,
+                last_used_at_ms: row.get(5)?,
+            })
+        },
+    )?;
+    let Some(found) = found else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    if found.revoked.is_some() {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    let session_id = found.session_id.as_slice();
+    // An expired session, or a spent token presented again (reuse), ends the session.
+    let expired = !cutoff.admits(found.created_at_ms, found.last_used_at_ms);
+    if expired || found.spent {
+        exec(
+            conn,
+            "UPDATE sessions SET revoked_at_ms = ? WHERE id = ?",
+            params![now_ms, session_id],
+        )?;
+        return Ok(if expired {
+            RefreshOutcome::Invalid
+        } else {
+            RefreshOutcome::Reused {
+                session_id: SessionId(uuid_of(session_id)?),
+                user_id: UserId(uuid_of(&found.user_id)?),
+            }
+        });
+    }
+    exec(
+        conn,
+        "UPDATE refresh_tokens SET spent = 1 WHERE hash = ?",
+        params![presented.as_slice()],
+    )?;
+    exec(
+        conn,
+        "INSERT INTO refresh_tokens (hash, session_id) VALUES (?, ?)",
+        params![replacement.as_slice(), session_id],
+    )?;
+    exec(
+        conn,
+        "UPDATE sessions SET last_used_at_ms = ? WHERE id = ?",
+        params![now_ms, session_id],
+    )?;
+    let session = one(
+        conn,
+        concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE s.id = ?"
+        ),
+        params![session_id],
+        SessionRow::from_row,
+    )?
+    .ok_or(StoreError::NotFound)?
+    .into_session()?;
+    Ok(RefreshOutcome::Rotated(session))
+}
+
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-        let mut tx = self.sqlx_write().await?;
-        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE username = ?")
-            .bind(user.username.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if taken.is_some() {
-            return Err(StoreError::Conflict("username taken".into()));
-        }
-        sqlx::query(
-            "INSERT INTO users (id, username, display_name, password_hash, created_at_ms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(user.id.0.as_bytes().as_slice())
-        .bind(user.username.as_str())
-        .bind(user.display_name.as_str())
-        .bind(&user.password_hash)
-        .bind(user.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        commit(tx).await?;
-        Ok(User {
-            id: user.id,
-            username: user.username,
-            display_name: user.display_name,
-            created_at_ms: user.created_at_ms,
-            last_seen_ms: None,
+        self.write(move |conn| {
+            let taken = one(
+                conn,
+                "SELECT 1 FROM users WHERE username = ?",
+                params![user.username.as_str()],
+                |row| row.get::<_, i64>(0),
+            )?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict("username taken".into()));
+            }
+            exec(
+                conn,
+                "INSERT INTO users (id, username, display_name, password_hash, created_at_ms) \
+                 VALUES (?, ?, ?, ?, ?)",
+                params![
+                    user.id.0.as_bytes().as_slice(),
+                    user.username.as_str(),
+                    user.display_name.as_str(),
+                    user.password_hash.as_str(),
+                    user.created_at_ms
+                ],
+            )?;
+            Ok(User {
+                id: user.id,
+                username: user.username,
+                display_name: user.display_name,
+                created_at_ms: user.created_at_ms,
+                last_seen_ms: None,
+            })
         })
+        .await
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = ?"
-        ))
-        .bind(id.0.as_bytes().as_slice())
-        .fetch_optional(&self.inner.reader)
+        self.read(move |conn| {
+            one(
+                conn,
+                concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?"),
+                params![id.0.as_bytes().as_slice()],
+                UserRow::from_row,
+            )?
+            .map(UserRow::into_user)
+            .transpose()
+        })
         .await
-        .map_err(db)?;
-        row.map(UserRow::into_user).transpose()
     }
 
     async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
-        let mut users = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let mut query = QueryBuilder::<Sqlite>::new(concat!(
-                "SELECT ",
-                user_columns!(),
-                " FROM users WHERE id IN ("
-            ));
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0.as_bytes().to_vec());
-            }
-            query.push(")");
-            let rows: Vec<UserRow> = query
-                .build_query_as()
-                .fetch_all(&self.inner.reader)
-                .await
-                .map_err(db)?;
-            for row in rows {
-                users.push(row.into_user()?);
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(users)
+        let ids = ids_json(ids);
+        self.read(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE id IN (SELECT unhex(value) FROM json_each(?))"
+                ),
+                params![ids],
+                UserRow::from_row,
+            )?
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect()
+        })
+        .await
     }
 
     async fn credentials(&self, username: &Username) -> StoreResult<Option<(User, String)>> {
-        let mut tx = self.sqlx_read().await?;
-        let row: Option<UserRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE username = ?"
-        ))
-        .bind(username.as_str())
-        .fetch_optional(&mut *tx)
+        let username = username.clone();
+        self.read(move |conn| {
+            let row = one(
+                conn,
+                concat!("SELECT ", user_columns!(), " FROM users WHERE username = ?"),
+                params![username.as_str()],
+                UserRow::from_row,
+            )?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let user = row.into_user()?;
+            let hash: String = one(
+                conn,
+                "SELECT password_hash FROM users WHERE id = ?",
+                params![user.id.0.as_bytes().as_slice()],
+                |row| row.get(0),
+            )?
+            .ok_or(StoreError::NotFound)?;
+            Ok(Some((user, hash)))
+        })
         .await
-        .map_err(db)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let user = row.into_user()?;
-        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
-            .bind(user.id.0.as_bytes().as_slice())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        Ok(Some((user, hash)))
     }
 
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
-        // A range scan rather than LIKE: no wildcard escaping, and it uses the username index.
-        // char(0x10FFFF) sorts after every character a username may contain.
-        let rows: Vec<UserRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE username >= ?1 AND username < ?1 || char(1114111) ORDER BY username LIMIT ?2"
-        ))
-        .bind(prefix)
-        .bind(i64::from(limit))
-        .fetch_all(&self.inner.reader)
+        let prefix = prefix.to_owned();
+        self.read(move |conn| {
+            // A range scan rather than LIKE: no wildcard escaping, and it uses the username
+            // index. char(0x10FFFF) sorts after every character a username may contain.
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE username >= ?1 AND username < ?1 || char(1114111) \
+                     ORDER BY username LIMIT ?2"
+                ),
+                params![prefix, i64::from(limit)],
+                UserRow::from_row,
+            )?
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect()
+        })
         .await
-        .map_err(db)?;
-        rows.into_iter().map(UserRow::into_user).collect()
     }
 
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User> {
-        let mut tx = self.sqlx_write().await?;
-        let row: Option<UserRow> = sqlx::query_as(concat!(
-            "UPDATE users SET display_name = ? WHERE id = ? RETURNING ",
-            user_columns!()
-        ))
-        .bind(name.as_str())
-        .bind(id.0.as_bytes().as_slice())
-        .fetch_optional(&mut *tx)
+        let name = name.clone();
+        self.write(move |conn| {
+            one(
+                conn,
+                concat!(
+                    "UPDATE users SET display_name = ? WHERE id = ? RETURNING ",
+                    user_columns!()
+                ),
+                params![name.as_str(), id.0.as_bytes().as_slice()],
+                UserRow::from_row,
+            )?
+            .ok_or(StoreError::NotFound)?
+            .into_user()
+        })
         .await
-        .map_err(db)?;
-        let user = row.ok_or(StoreError::NotFound)?.into_user()?;
-        commit(tx).await?;
-        Ok(user)
     }
 
     async fn record_last_seen(&self, seen: &[(UserId, i64)]) -> StoreResult<()> {
         if seen.is_empty() {
             return Ok(());
         }
-        let mut tx = self.sqlx_write().await?;
-        for (id, at_ms) in seen {
-            // Never move last-seen backwards (an older batch retried after a newer one).
-            sqlx::query(
-                "UPDATE users SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) WHERE id = ?",
-            )
-            .bind(at_ms)
-            .bind(id.0.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        commit(tx).await
+        let seen = seen.to_vec();
+        self.write(move |conn| {
+            for (id, at_ms) in seen {
+                // Never move last-seen backwards (an older batch retried after a newer one).
+                exec(
+                    conn,
+                    "UPDATE users SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) WHERE id = ?",
+                    params![at_ms, id.0.as_bytes().as_slice()],
+                )?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
-        let session = new.session;
-        let mut tx = self.sqlx_write().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, device_name, created_at_ms, last_used_at_ms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(session.id.0.as_bytes().as_slice())
-        .bind(session.user_id.0.as_bytes().as_slice())
-        .bind(session.device_name.as_str())
-        .bind(session.created_at_ms)
-        .bind(session.last_used_at_ms)
-        .execute(&mut *tx)
+        self.write(move |conn| {
+            let session = new.session;
+            exec(
+                conn,
+                "INSERT INTO sessions (id, user_id, device_name, created_at_ms, last_used_at_ms) \
+                 VALUES (?, ?, ?, ?, ?)",
+                params![
+                    session.id.0.as_bytes().as_slice(),
+                    session.user_id.0.as_bytes().as_slice(),
+                    session.device_name.as_str(),
+                    session.created_at_ms,
+                    session.last_used_at_ms
+                ],
+            )?;
+            exec(
+                conn,
+                "INSERT INTO refresh_tokens (hash, session_id) VALUES (?, ?)",
+                params![
+                    new.refresh_hash.as_slice(),
+                    session.id.0.as_bytes().as_slice()
+                ],
+            )?;
+            Ok(session)
+        })
         .await
-        .map_err(db)?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id) VALUES (?, ?)")
-            .bind(new.refresh_hash.as_slice())
-            .bind(session.id.0.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        commit(tx).await?;
-        Ok(session)
     }
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        let row: Option<SessionRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions s WHERE s.id = ? AND s.revoked_at_ms IS NULL"
-        ))
-        .bind(id.0.as_bytes().as_slice())
-        .fetch_optional(&self.inner.reader)
+        self.read(move |conn| {
+            one(
+                conn,
+                concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions s WHERE s.id = ? AND s.revoked_at_ms IS NULL"
+                ),
+                params![id.0.as_bytes().as_slice()],
+                SessionRow::from_row,
+            )?
+            .map(SessionRow::into_session)
+            .transpose()
+        })
         .await
-        .map_err(db)?;
-        row.map(SessionRow::into_session).transpose()
     }
 
     async fn sessions(&self, user: UserId) -> StoreResult<Vec<Session>> {
-        let rows: Vec<SessionRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions s WHERE s.user_id = ? AND s.revoked_at_ms IS NULL ORDER BY s.created_at_ms, s.id"
-        ))
-        .bind(user.0.as_bytes().as_slice())
-        .fetch_all(&self.inner.reader)
+        self.read(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions s WHERE s.user_id = ? AND s.revoked_at_ms IS NULL \
+                     ORDER BY s.created_at_ms, s.id"
+                ),
+                params![user.0.as_bytes().as_slice()],
+                SessionRow::from_row,
+            )?
+            .into_iter()
+            .map(SessionRow::into_session)
+            .collect()
+        })
         .await
-        .map_err(db)?;
-        rows.into_iter().map(SessionRow::into_session).collect()
     }
 
     async fn rotate_refresh(
@@ -226,71 +352,8 @@ impl AccountStore for SqliteStore {
         now_ms: i64,
         cutoff: SessionCutoff,
     ) -> StoreResult<RefreshOutcome> {
-        let mut tx = self.sqlx_write().await?;
-        type Found = (Vec<u8>, bool, Option<i64>, Vec<u8>, i64, i64);
-        let found: Option<Found> = sqlx::query_as(
-            "SELECT t.session_id, t.spent, s.revoked_at_ms, s.user_id, s.created_at_ms, \
-             s.last_used_at_ms FROM refresh_tokens t \
-             JOIN sessions s ON s.id = t.session_id WHERE t.hash = ?",
-        )
-        .bind(presented.as_slice())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let Some((session_id, spent, revoked, user_id, created_at, last_used)) = found else {
-            return Ok(RefreshOutcome::Invalid);
-        };
-        if revoked.is_some() {
-            return Ok(RefreshOutcome::Invalid);
-        }
-        // An expired session, or a spent token presented again (reuse), ends the session.
-        let expired = !cutoff.admits(created_at, last_used);
-        if expired || spent {
-            sqlx::query("UPDATE sessions SET revoked_at_ms = ? WHERE id = ?")
-                .bind(now_ms)
-                .bind(&session_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            commit(tx).await?;
-            return Ok(if expired {
-                RefreshOutcome::Invalid
-            } else {
-                RefreshOutcome::Reused {
-                    session_id: SessionId(uuid_of(&session_id)?),
-                    user_id: UserId(uuid_of(&user_id)?),
-                }
-            });
-        }
-        sqlx::query("UPDATE refresh_tokens SET spent = 1 WHERE hash = ?")
-            .bind(presented.as_slice())
-            .execute(&mut *tx)
+        self.write(move |conn| rotate_in(conn, presented, replacement, now_ms, cutoff))
             .await
-            .map_err(db)?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id) VALUES (?, ?)")
-            .bind(replacement.as_slice())
-            .bind(&session_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("UPDATE sessions SET last_used_at_ms = ? WHERE id = ?")
-            .bind(now_ms)
-            .bind(&session_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        let row: SessionRow = sqlx::query_as(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions s WHERE s.id = ?"
-        ))
-        .bind(&session_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        let session = row.into_session()?;
-        commit(tx).await?;
-        Ok(RefreshOutcome::Rotated(session))
     }
 
     async fn set_password(
@@ -300,42 +363,42 @@ impl AccountStore for SqliteStore {
         keep: SessionId,
         now_ms: i64,
     ) -> StoreResult<Vec<SessionId>> {
-        let mut tx = self.sqlx_write().await?;
-        let user = id.0.as_bytes().as_slice();
-        let updated = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let revoked: Vec<Vec<u8>> = sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at_ms = ? \
-             WHERE user_id = ? AND id <> ? AND revoked_at_ms IS NULL RETURNING id",
-        )
-        .bind(now_ms)
-        .bind(user)
-        .bind(keep.0.as_bytes().as_slice())
-        .fetch_all(&mut *tx)
+        let password_hash = password_hash.to_owned();
+        self.write(move |conn| {
+            let user = id.0.as_bytes().as_slice();
+            let updated = exec(
+                conn,
+                "UPDATE users SET password_hash = ? WHERE id = ?",
+                params![password_hash, user],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let revoked: Vec<Vec<u8>> = all(
+                conn,
+                "UPDATE sessions SET revoked_at_ms = ? \
+                 WHERE user_id = ? AND id <> ? AND revoked_at_ms IS NULL RETURNING id",
+                params![now_ms, user, keep.0.as_bytes().as_slice()],
+                |row| row.get(0),
+            )?;
+            revoked
+                .iter()
+                .map(|id| uuid_of(id).map(SessionId))
+                .collect()
+        })
         .await
-        .map_err(db)?;
-        commit(tx).await?;
-        revoked
-            .iter()
-            .map(|id| uuid_of(id).map(SessionId))
-            .collect()
     }
 
     async fn revoke_session(&self, id: SessionId) -> StoreResult<()> {
-        let mut tx = self.sqlx_write().await?;
-        sqlx::query("UPDATE sessions SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL")
-            .bind(now_ms())
-            .bind(id.0.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        commit(tx).await
+        let now_ms = now_ms();
+        self.write(move |conn| {
+            exec(
+                conn,
+                "UPDATE sessions SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL",
+                params![now_ms, id.0.as_bytes().as_slice()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }

@@ -1,17 +1,18 @@
-//! The collector's side of [`FileStore`]: pins, collectable files, orphaned objects. One
-//! writer serialises every write transaction here, so the protocol of the port (pin before
-//! checking an object exists; mark an unpinned object as being deleted before deleting its
-//! bytes) needs no locks of its own: each step is one `BEGIN IMMEDIATE` transaction.
+//! The collector's side of [`FileStore`]: pins, collectable files, orphaned objects. Every write
+//! here runs on the one writer thread, so the protocol of the port (pin before checking an object
+//! exists; mark an unpinned object as being deleted before deleting its bytes) needs no locks of
+//! its own: each step is one write, all or nothing.
 //!
 //! [`FileStore`]: natter_domain::files::FileStore
 
 use natter_domain::StoreError;
 use natter_domain::files::{Collectable, FileId, ObjectHash, Pin};
 use natter_domain::ports::StoreResult;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
-use crate::errors::{corrupt, db};
-use crate::{SqliteStore, commit};
+use crate::SqliteStore;
+use crate::errors::corrupt;
+use crate::query::{all, exec, one};
 
 /// The collectable rule for file `f`, `?2`/`?3` the rule's times (`?1` is the query's own). A
 /// macro so it can be `concat!`ed into static SQL.
@@ -31,64 +32,93 @@ fn hash_of(bytes: Vec<u8>) -> StoreResult<ObjectHash> {
         .map_err(|_| corrupt("object hash of the wrong length"))
 }
 
-/// Remove every pin of `file`, marking the objects nothing pins any more as orphaned.
-pub(crate) async fn unpin_all(conn: &mut SqliteConnection, file: FileId) -> StoreResult<()> {
-    let pinned: Vec<Vec<u8>> =
-        sqlx::query_scalar("DELETE FROM file_objects WHERE file_id = ? RETURNING sha256")
-            .bind(file.0.as_bytes().as_slice())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
+/// Remove every pin of `file`, marking the objects nothing pins any more as orphaned. Call
+/// inside a write.
+pub(crate) fn unpin_all(conn: &Connection, file: FileId) -> StoreResult<()> {
+    let pinned: Vec<Vec<u8>> = all(
+        conn,
+        "DELETE FROM file_objects WHERE file_id = ? RETURNING sha256",
+        params![file.0.as_bytes().as_slice()],
+        |row| row.get(0),
+    )?;
     for object in pinned {
-        sqlx::query(
+        exec(
+            conn,
             "UPDATE objects SET orphaned = 1 WHERE sha256 = ?1 \
              AND NOT EXISTS (SELECT 1 FROM file_objects WHERE sha256 = ?1)",
-        )
-        .bind(object.as_slice())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+            params![object.as_slice()],
+        )?;
     }
     Ok(())
 }
 
+/// Pin `objects` to `file` inside a write; writes nothing if one of them is being deleted.
+fn pin_in(conn: &Connection, file: FileId, objects: &[ObjectHash]) -> StoreResult<Pin> {
+    let exists = one(
+        conn,
+        "SELECT 1 FROM files WHERE id = ?",
+        params![file.0.as_bytes().as_slice()],
+        |row| row.get::<_, i64>(0),
+    )?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    // Every object is checked before any is pinned, so a refusal leaves nothing behind.
+    for object in objects {
+        let deleting: Option<bool> = one(
+            conn,
+            "SELECT deleting FROM objects WHERE sha256 = ?",
+            params![object.as_slice()],
+            |row| row.get(0),
+        )?;
+        if deleting == Some(true) {
+            return Ok(Pin::BeingDeleted);
+        }
+    }
+    for object in objects {
+        exec(
+            conn,
+            "INSERT INTO objects (sha256) VALUES (?) ON CONFLICT DO UPDATE SET orphaned = 0",
+            params![object.as_slice()],
+        )?;
+        exec(
+            conn,
+            "INSERT OR IGNORE INTO file_objects (file_id, sha256) VALUES (?, ?)",
+            params![file.0.as_bytes().as_slice(), object.as_slice()],
+        )?;
+    }
+    Ok(Pin::Pinned)
+}
+
+/// Delete `id` and its references and pins inside a write, if `rule` makes it collectable.
+fn delete_collectable_in(conn: &Connection, id: FileId, rule: Collectable) -> StoreResult<bool> {
+    let file = id.0.as_bytes().as_slice();
+    let collectable = one(
+        conn,
+        concat!(
+            "SELECT 1 FROM files AS f WHERE f.id = ?1 AND ",
+            collectable_file!()
+        ),
+        params![file, rule.unattached_before_ms, rule.released_before_ms],
+        |row| row.get::<_, i64>(0),
+    )?;
+    if collectable.is_none() {
+        return Ok(false);
+    }
+    exec(
+        conn,
+        "DELETE FROM file_refs WHERE file_id = ?",
+        params![file],
+    )?;
+    unpin_all(conn, id)?;
+    exec(conn, "DELETE FROM files WHERE id = ?", params![file])?;
+    Ok(true)
+}
+
 impl SqliteStore {
     pub(crate) async fn pin(&self, file: FileId, objects: &[ObjectHash]) -> StoreResult<Pin> {
-        let mut tx = self.sqlx_write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM files WHERE id = ?")
-            .bind(file.0.as_bytes().as_slice())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        for object in objects {
-            let deleting: Option<bool> =
-                sqlx::query_scalar("SELECT deleting FROM objects WHERE sha256 = ?")
-                    .bind(object.as_slice())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            if deleting == Some(true) {
-                return Ok(Pin::BeingDeleted);
-            }
-            sqlx::query(
-                "INSERT INTO objects (sha256) VALUES (?) ON CONFLICT DO UPDATE SET orphaned = 0",
-            )
-            .bind(object.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            sqlx::query("INSERT OR IGNORE INTO file_objects (file_id, sha256) VALUES (?, ?)")
-                .bind(file.0.as_bytes().as_slice())
-                .bind(object.as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        commit(tx).await?;
-        Ok(Pin::Pinned)
+        let objects = objects.to_vec();
+        self.write(move |conn| pin_in(conn, file, &objects)).await
     }
 
     pub(crate) async fn collectable(
@@ -96,20 +126,26 @@ impl SqliteStore {
         rule: Collectable,
         limit: u32,
     ) -> StoreResult<Vec<FileId>> {
-        let ids: Vec<Vec<u8>> = sqlx::query_scalar(concat!(
-            "SELECT f.id FROM files AS f WHERE ",
-            collectable_file!(),
-            " ORDER BY f.completed_at_ms LIMIT ?1"
-        ))
-        .bind(i64::from(limit))
-        .bind(rule.unattached_before_ms)
-        .bind(rule.released_before_ms)
-        .fetch_all(&self.inner.reader)
+        self.read(move |conn| {
+            let ids: Vec<Vec<u8>> = all(
+                conn,
+                concat!(
+                    "SELECT f.id FROM files AS f WHERE ",
+                    collectable_file!(),
+                    " ORDER BY f.completed_at_ms LIMIT ?1"
+                ),
+                params![
+                    i64::from(limit),
+                    rule.unattached_before_ms,
+                    rule.released_before_ms
+                ],
+                |row| row.get(0),
+            )?;
+            ids.iter()
+                .map(|id| crate::rows::uuid_of(id).map(FileId))
+                .collect()
+        })
         .await
-        .map_err(db)?;
-        ids.iter()
-            .map(|id| crate::rows::uuid_of(id).map(FileId))
-            .collect()
     }
 
     pub(crate) async fn delete_collectable(
@@ -117,85 +153,101 @@ impl SqliteStore {
         id: FileId,
         rule: Collectable,
     ) -> StoreResult<bool> {
-        let mut tx = self.sqlx_write().await?;
-        let collectable: Option<i64> = sqlx::query_scalar(concat!(
-            "SELECT 1 FROM files AS f WHERE f.id = ?1 AND ",
-            collectable_file!()
-        ))
-        .bind(id.0.as_bytes().as_slice())
-        .bind(rule.unattached_before_ms)
-        .bind(rule.released_before_ms)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if collectable.is_none() {
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM file_refs WHERE file_id = ?")
-            .bind(id.0.as_bytes().as_slice())
-            .execute(&mut *tx)
+        self.write(move |conn| delete_collectable_in(conn, id, rule))
             .await
-            .map_err(db)?;
-        unpin_all(&mut tx, id).await?;
-        sqlx::query("DELETE FROM files WHERE id = ?")
-            .bind(id.0.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        commit(tx).await?;
-        Ok(true)
     }
 
     pub(crate) async fn orphans(&self, limit: u32) -> StoreResult<Vec<ObjectHash>> {
-        let hashes: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT sha256 FROM objects WHERE orphaned OR deleting LIMIT ?")
-                .bind(i64::from(limit))
-                .fetch_all(&self.inner.reader)
-                .await
-                .map_err(db)?;
-        hashes.into_iter().map(hash_of).collect()
+        self.read(move |conn| {
+            all(
+                conn,
+                "SELECT sha256 FROM objects WHERE orphaned OR deleting LIMIT ?",
+                params![i64::from(limit)],
+                |row| row.get(0),
+            )?
+            .into_iter()
+            .map(hash_of)
+            .collect()
+        })
+        .await
     }
 
     pub(crate) async fn begin_deletion(&self, object: ObjectHash) -> StoreResult<bool> {
-        let mut tx = self.sqlx_write().await?;
-        let marked = sqlx::query(
-            "UPDATE objects SET deleting = 1 WHERE sha256 = ?1 \
-             AND (deleting OR NOT EXISTS (SELECT 1 FROM file_objects WHERE sha256 = ?1))",
-        )
-        .bind(object.as_slice())
-        .execute(&mut *tx)
+        self.write(move |conn| {
+            let marked = exec(
+                conn,
+                "UPDATE objects SET deleting = 1 WHERE sha256 = ?1 \
+                 AND (deleting OR NOT EXISTS (SELECT 1 FROM file_objects WHERE sha256 = ?1))",
+                params![object.as_slice()],
+            )? == 1;
+            if !marked {
+                // Pinned again since it was orphaned: no longer a candidate.
+                exec(
+                    conn,
+                    "UPDATE objects SET orphaned = 0 WHERE sha256 = ?",
+                    params![object.as_slice()],
+                )?;
+            }
+            Ok(marked)
+        })
         .await
-        .map_err(db)?
-        .rows_affected()
-            == 1;
-        if !marked {
-            // Pinned again since it was orphaned: no longer a candidate.
-            sqlx::query("UPDATE objects SET orphaned = 0 WHERE sha256 = ?")
-                .bind(object.as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        commit(tx).await?;
-        Ok(marked)
     }
 
     pub(crate) async fn end_deletion(&self, object: ObjectHash) -> StoreResult<()> {
-        sqlx::query("DELETE FROM objects WHERE sha256 = ? AND deleting")
-            .bind(object.as_slice())
-            .execute(&self.inner.writer)
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.write(move |conn| {
+            exec(
+                conn,
+                "DELETE FROM objects WHERE sha256 = ? AND deleting",
+                params![object.as_slice()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use natter_domain::files::{FileId, FileStore, MediaInfo, Thumbnail, ThumbnailSize};
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use rusqlite::{Connection, params};
+    use sha2::{Digest, Sha384};
 
     use crate::SqliteStore;
+
+    /// The schema as the version before pins left it: the migration files before "object pins"
+    /// applied and booked the way the store books them.
+    fn schema_before_pins(conn: &Connection) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let pins = files
+            .iter()
+            .position(|f| f.ends_with("_object_pins.sql"))
+            .expect("the pins migration");
+        conn.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+             checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)",
+        )
+        .unwrap();
+        for file in &files[..pins] {
+            let sql = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+            conn.execute_batch(&sql).unwrap();
+            conn.execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (?, ?, 1, ?, 0)",
+                params![
+                    file[..4].parse::<i64>().unwrap(),
+                    file.as_str(),
+                    Sha384::digest(sql.as_bytes()).to_vec()
+                ],
+            )
+            .unwrap();
+        }
+    }
 
     /// A database made by the version before pins, holding a complete picture: opening it with
     /// this version pins the picture's bytes and thumbnails, so the collector never deletes them.
@@ -203,23 +255,8 @@ mod tests {
     async fn files_completed_before_pins_existed_are_pinned_by_the_migration() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("natter.db");
-        let old = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .create_if_missing(true),
-            )
-            .await
-            .unwrap();
-        let mut before_pins = sqlx::migrate!("./migrations");
-        let last = before_pins
-            .migrations
-            .iter()
-            .position(|m| m.description.as_ref() == "object pins")
-            .expect("the pins migration");
-        before_pins.migrations = before_pins.migrations[..last].to_vec().into();
-        before_pins.run(&old).await.unwrap();
+        let old = Connection::open(&path).unwrap();
+        schema_before_pins(&old);
 
         let (bytes, small) = ([1u8; 32], [2u8; 32]);
         let media = MediaInfo {
@@ -234,19 +271,19 @@ mod tests {
             ..MediaInfo::default()
         };
         let id = FileId::new();
-        sqlx::query(
+        old.execute(
             "INSERT INTO files (id, owner_id, name, size, created_at_ms, sha256, mime, \
              completed_at_ms, content_size, media) VALUES (?, ?, 'a.png', 1, 1, ?, 'image/png', \
              2, 1, ?)",
+            params![
+                id.0.as_bytes().as_slice(),
+                FileId::new().0.as_bytes().as_slice(),
+                bytes.as_slice(),
+                serde_json::to_string(&media).unwrap()
+            ],
         )
-        .bind(id.0.as_bytes().as_slice())
-        .bind(FileId::new().0.as_bytes().as_slice())
-        .bind(bytes.as_slice())
-        .bind(serde_json::to_string(&media).unwrap())
-        .execute(&old)
-        .await
         .unwrap();
-        old.close().await;
+        drop(old);
 
         let store = SqliteStore::open(&path).await.unwrap();
         for object in [bytes, small] {
@@ -264,6 +301,45 @@ mod tests {
         let mut orphaned = store.orphaned_objects(10).await.unwrap();
         orphaned.sort_unstable();
         assert_eq!(orphaned, vec![bytes, small]);
+        store.close().await;
+    }
+
+    /// A pin that meets an object being deleted pins none of the objects it was given, not even
+    /// the ones listed before it.
+    #[tokio::test]
+    async fn a_refused_pin_leaves_no_pin_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("natter.db"))
+            .await
+            .unwrap();
+        let (first, doomed) = ([3u8; 32], [4u8; 32]);
+        let owner = natter_domain::UserId::new();
+        let upload = |id| natter_domain::files::NewUpload {
+            id,
+            owner,
+            name: natter_domain::files::FileName::parse("a.bin").unwrap(),
+            size: 1,
+            created_at_ms: 1,
+        };
+        let (a, b) = (FileId::new(), FileId::new());
+        for id in [a, b] {
+            store.create_upload(upload(id), 100).await.unwrap();
+        }
+        // `doomed` is pinned by `a` only, then `a` goes: the collector starts deleting it.
+        assert_eq!(
+            store.pin_objects(a, &[doomed]).await.unwrap(),
+            natter_domain::files::Pin::Pinned
+        );
+        store.delete_upload(a).await.unwrap();
+        assert!(store.begin_object_deletion(doomed).await.unwrap());
+
+        assert_eq!(
+            store.pin_objects(b, &[first, doomed]).await.unwrap(),
+            natter_domain::files::Pin::BeingDeleted
+        );
+        // Had `first` been pinned to `b`, deleting `b` would orphan it.
+        store.delete_upload(b).await.unwrap();
+        assert_eq!(store.orphaned_objects(10).await.unwrap(), vec![doomed]);
         store.close().await;
     }
 }

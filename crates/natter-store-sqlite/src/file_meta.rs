@@ -1,5 +1,7 @@
-//! [`FileStore`]: file and upload metadata. The quota check and the insert share one write
-//! transaction (`BEGIN IMMEDIATE`), so two uploads created at once cannot both pass the quota.
+//! [`FileStore`]: file and upload metadata. Reads run on the reader threads, writes on the writer
+//! thread; the quota check and the insert run in one write (one savepoint of the writer's
+//! transaction, with SQLite's write lock held), so two uploads created at once cannot both pass
+//! the quota.
 
 use async_trait::async_trait;
 use natter_domain::files::{
@@ -9,23 +11,39 @@ use natter_domain::files::{
 use natter_domain::ports::StoreResult;
 use natter_domain::values::ClientMsgId;
 use natter_domain::{ConversationId, StoreError, UserId};
+use rusqlite::{Connection, params};
 
-use crate::errors::{corrupt, db};
-use crate::rows::uuid_of;
-use crate::{SqliteStore, commit};
+use crate::SqliteStore;
+use crate::errors::corrupt;
+use crate::query::{all, exec, one};
+use crate::rows::{from_row, uuid_of};
 
-type FileRow = (
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    i64,
-    i64,
-    Option<Vec<u8>>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
+/// One row of `files`, its columns in the order of `file_columns!`.
+struct FileRow {
+    id: Vec<u8>,
+    owner_id: Vec<u8>,
+    name: String,
+    size: i64,
+    created_at_ms: i64,
+    sha256: Option<Vec<u8>>,
+    mime: Option<String>,
+    completed_at_ms: Option<i64>,
+    content_size: Option<i64>,
+    media: Option<String>,
+}
+
+from_row!(FileRow {
+    id,
+    owner_id,
+    name,
+    size,
+    created_at_ms,
+    sha256,
+    mime,
+    completed_at_ms,
+    content_size,
+    media
+});
 
 /// Column list of `files`, in [`FileRow`]'s order (a macro so it can be `concat!`ed).
 macro_rules! file_columns {
@@ -39,8 +57,18 @@ fn size_of(size: u64) -> StoreResult<i64> {
 }
 
 fn record(row: FileRow) -> StoreResult<FileRecord> {
-    let (id, owner, name, size, created_at_ms, sha256, mime, completed_at_ms, content_size, media) =
-        row;
+    let FileRow {
+        id,
+        owner_id,
+        name,
+        size,
+        created_at_ms,
+        sha256,
+        mime,
+        completed_at_ms,
+        content_size,
+        media,
+    } = row;
     let size = u64::try_from(size).map_err(|_| corrupt(format!("file size {size}")))?;
     let content = match (sha256, mime, completed_at_ms) {
         (Some(sha256), Some(mime), Some(completed_at_ms)) => Some(FileContent {
@@ -66,7 +94,7 @@ fn record(row: FileRow) -> StoreResult<FileRecord> {
     };
     Ok(FileRecord {
         id: FileId(uuid_of(&id)?),
-        owner: UserId(uuid_of(&owner)?),
+        owner: UserId(uuid_of(&owner_id)?),
         name: FileName::from_trusted(name),
         size,
         created_at_ms,
@@ -81,22 +109,16 @@ fn media_json(media: Option<&MediaInfo>) -> StoreResult<Option<String>> {
         .map_err(|err| corrupt(format!("media of a file: {err}")))
 }
 
-impl SqliteStore {
-    async fn file_in(
-        conn: &mut sqlx::SqliteConnection,
-        id: FileId,
-    ) -> StoreResult<Option<FileRecord>> {
-        let row: Option<FileRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            file_columns!(),
-            " FROM files WHERE id = ?"
-        ))
-        .bind(id.0.as_bytes().as_slice())
-        .fetch_optional(conn)
-        .await
-        .map_err(db)?;
-        row.map(record).transpose()
-    }
+/// The file `id`, complete or not.
+fn file_in(conn: &Connection, id: FileId) -> StoreResult<Option<FileRecord>> {
+    one(
+        conn,
+        concat!("SELECT ", file_columns!(), " FROM files WHERE id = ?"),
+        params![id.0.as_bytes().as_slice()],
+        FileRow::from_row,
+    )?
+    .map(record)
+    .transpose()
 }
 
 #[async_trait]
@@ -106,97 +128,101 @@ impl FileStore for SqliteStore {
         upload: NewUpload,
         quota_bytes: u64,
     ) -> StoreResult<CreateUpload> {
-        let mut tx = self.sqlx_write().await?;
-        let used: i64 =
-            sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner_id = ?")
-                .bind(upload.owner.0.as_bytes().as_slice())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
-        let used_bytes = u64::try_from(used).map_err(|_| corrupt("negative usage"))?;
-        if used_bytes.saturating_add(upload.size) > quota_bytes {
-            return Ok(CreateUpload::OverQuota { used_bytes });
-        }
-        sqlx::query(
-            "INSERT INTO files (id, owner_id, name, size, created_at_ms) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(upload.id.0.as_bytes().as_slice())
-        .bind(upload.owner.0.as_bytes().as_slice())
-        .bind(upload.name.as_str())
-        .bind(size_of(upload.size)?)
-        .bind(upload.created_at_ms)
-        .execute(&mut *tx)
+        let size = size_of(upload.size)?;
+        self.write(move |conn| {
+            let used: i64 = one(
+                conn,
+                "SELECT COALESCE(SUM(size), 0) FROM files WHERE owner_id = ?",
+                params![upload.owner.0.as_bytes().as_slice()],
+                |row| row.get(0),
+            )?
+            .unwrap_or(0);
+            let used_bytes = u64::try_from(used).map_err(|_| corrupt("negative usage"))?;
+            if used_bytes.saturating_add(upload.size) > quota_bytes {
+                return Ok(CreateUpload::OverQuota { used_bytes });
+            }
+            exec(
+                conn,
+                "INSERT INTO files (id, owner_id, name, size, created_at_ms) VALUES (?, ?, ?, ?, ?)",
+                params![
+                    upload.id.0.as_bytes().as_slice(),
+                    upload.owner.0.as_bytes().as_slice(),
+                    upload.name.as_str(),
+                    size,
+                    upload.created_at_ms
+                ],
+            )?;
+            Ok(CreateUpload::Created(FileRecord {
+                id: upload.id,
+                owner: upload.owner,
+                name: upload.name,
+                size: upload.size,
+                created_at_ms: upload.created_at_ms,
+                content: None,
+            }))
+        })
         .await
-        .map_err(db)?;
-        commit(tx).await?;
-        Ok(CreateUpload::Created(FileRecord {
-            id: upload.id,
-            owner: upload.owner,
-            name: upload.name,
-            size: upload.size,
-            created_at_ms: upload.created_at_ms,
-            content: None,
-        }))
     }
 
     async fn file(&self, id: FileId) -> StoreResult<Option<FileRecord>> {
-        let mut conn = self.read_one().await?;
-        Self::file_in(&mut conn, id).await
+        self.read(move |conn| file_in(conn, id)).await
     }
 
     async fn complete(&self, id: FileId, content: FileContent) -> StoreResult<FileRecord> {
-        let mut tx = self.sqlx_write().await?;
-        sqlx::query(
-            "UPDATE files SET sha256 = ?, mime = ?, completed_at_ms = ?, content_size = ?, \
-             media = ? WHERE id = ? AND completed_at_ms IS NULL",
-        )
-        .bind(content.sha256.as_slice())
-        .bind(&content.mime)
-        .bind(content.completed_at_ms)
-        .bind(size_of(content.size)?)
-        .bind(media_json(content.media.as_ref())?)
-        .bind(id.0.as_bytes().as_slice())
-        .execute(&mut *tx)
+        let size = size_of(content.size)?;
+        let media = media_json(content.media.as_ref())?;
+        self.write(move |conn| {
+            exec(
+                conn,
+                "UPDATE files SET sha256 = ?, mime = ?, completed_at_ms = ?, content_size = ?, \
+                 media = ? WHERE id = ? AND completed_at_ms IS NULL",
+                params![
+                    content.sha256.as_slice(),
+                    content.mime.as_str(),
+                    content.completed_at_ms,
+                    size,
+                    media,
+                    id.0.as_bytes().as_slice()
+                ],
+            )?;
+            file_in(conn, id)?.ok_or(StoreError::NotFound)
+        })
         .await
-        .map_err(db)?;
-        let file = Self::file_in(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        commit(tx).await?;
-        Ok(file)
     }
 
     async fn delete_upload(&self, id: FileId) -> StoreResult<()> {
-        let mut tx = self.sqlx_write().await?;
-        let file = Self::file_in(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        if file.content.is_some() {
-            return Err(StoreError::Conflict("the upload is complete".into()));
-        }
-        crate::file_collection::unpin_all(&mut tx, id).await?;
-        sqlx::query("DELETE FROM files WHERE id = ?")
-            .bind(id.0.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        commit(tx).await
+        self.write(move |conn| {
+            let file = file_in(conn, id)?.ok_or(StoreError::NotFound)?;
+            if file.content.is_some() {
+                return Err(StoreError::Conflict("the upload is complete".into()));
+            }
+            crate::file_collection::unpin_all(conn, id)?;
+            exec(
+                conn,
+                "DELETE FROM files WHERE id = ?",
+                params![id.0.as_bytes().as_slice()],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<FileId>> {
-        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT id FROM files WHERE completed_at_ms IS NULL AND created_at_ms < ? \
-             ORDER BY created_at_ms LIMIT ?",
-        )
-        .bind(before_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&self.inner.reader)
+        self.read(move |conn| {
+            let ids: Vec<Vec<u8>> = all(
+                conn,
+                "SELECT id FROM files WHERE completed_at_ms IS NULL AND created_at_ms < ? \
+                 ORDER BY created_at_ms LIMIT ?",
+                params![before_ms, i64::from(limit)],
+                |row| row.get(0),
+            )?;
+            ids.iter().map(|id| uuid_of(id).map(FileId)).collect()
+        })
         .await
-        .map_err(db)?;
-        ids.iter().map(|id| uuid_of(id).map(FileId)).collect()
     }
 
     async fn files(&self, ids: &[FileId]) -> StoreResult<Vec<FileRecord>> {
+        // A JSON array of the ids as hex strings, for `json_each` (SQLite has no array binding).
         let ids_json = format!(
             "[{}]",
             ids.iter()
@@ -204,38 +230,48 @@ impl FileStore for SqliteStore {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        let rows: Vec<FileRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            file_columns!(),
-            " FROM files WHERE id IN (SELECT unhex(value) FROM json_each(?))"
-        ))
-        .bind(ids_json)
-        .fetch_all(&self.inner.reader)
+        self.read(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    file_columns!(),
+                    " FROM files WHERE id IN (SELECT unhex(value) FROM json_each(?))"
+                ),
+                params![ids_json],
+                FileRow::from_row,
+            )?
+            .into_iter()
+            .map(record)
+            .collect()
+        })
         .await
-        .map_err(db)?;
-        rows.into_iter().map(record).collect()
     }
 
     async fn add_references(&self, references: &[FileReference]) -> StoreResult<()> {
-        let mut tx = self.sqlx_write().await?;
-        for reference in references {
-            if Self::file_in(&mut tx, reference.file).await?.is_none() {
-                return Err(StoreError::NotFound);
+        let references = references.to_vec();
+        self.write(move |conn| {
+            for reference in references {
+                // Failing rolls back the references this call already added.
+                if file_in(conn, reference.file)?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                exec(
+                    conn,
+                    "INSERT INTO file_refs (file_id, conversation_id, sender_id, client_msg_id, \
+                     created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    params![
+                        reference.file.0.as_bytes().as_slice(),
+                        reference.conversation.0.as_bytes().as_slice(),
+                        reference.sender.0.as_bytes().as_slice(),
+                        reference.client_msg_id.as_str(),
+                        reference.at_ms
+                    ],
+                )?;
             }
-            sqlx::query(
-                "INSERT INTO file_refs (file_id, conversation_id, sender_id, client_msg_id, \
-                 created_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(reference.file.0.as_bytes().as_slice())
-            .bind(reference.conversation.0.as_bytes().as_slice())
-            .bind(reference.sender.0.as_bytes().as_slice())
-            .bind(reference.client_msg_id.as_str())
-            .bind(reference.at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        commit(tx).await
+            Ok(())
+        })
+        .await
     }
 
     async fn release_references(
@@ -245,35 +281,39 @@ impl FileStore for SqliteStore {
         client_msg_id: &ClientMsgId,
         at_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.sqlx_write().await?;
-        sqlx::query(
-            "UPDATE file_refs SET released_at_ms = ? WHERE conversation_id = ? AND sender_id = ? \
-             AND client_msg_id = ? AND released_at_ms IS NULL",
-        )
-        .bind(at_ms)
-        .bind(conversation.0.as_bytes().as_slice())
-        .bind(sender.0.as_bytes().as_slice())
-        .bind(client_msg_id.as_str())
-        .execute(&mut *tx)
+        let client_msg_id = client_msg_id.clone();
+        self.write(move |conn| {
+            exec(
+                conn,
+                "UPDATE file_refs SET released_at_ms = ? WHERE conversation_id = ? \
+                 AND sender_id = ? AND client_msg_id = ? AND released_at_ms IS NULL",
+                params![
+                    at_ms,
+                    conversation.0.as_bytes().as_slice(),
+                    sender.0.as_bytes().as_slice(),
+                    client_msg_id.as_str()
+                ],
+            )?;
+            Ok(())
+        })
         .await
-        .map_err(db)?;
-        commit(tx).await
     }
 
     async fn showing_conversations(&self, file: FileId) -> StoreResult<Vec<ConversationId>> {
-        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT DISTINCT conversation_id FROM file_refs \
-             WHERE file_id = ? AND released_at_ms IS NULL",
-        )
-        .bind(file.0.as_bytes().as_slice())
-        .fetch_all(&self.inner.reader)
+        self.read(move |conn| {
+            let ids: Vec<Vec<u8>> = all(
+                conn,
+                "SELECT DISTINCT conversation_id FROM file_refs \
+                 WHERE file_id = ? AND released_at_ms IS NULL",
+                params![file.0.as_bytes().as_slice()],
+                |row| row.get(0),
+            )?;
+            ids.iter()
+                .map(|id| uuid_of(id).map(ConversationId))
+                .collect()
+        })
         .await
-        .map_err(db)?;
-        ids.iter()
-            .map(|id| uuid_of(id).map(ConversationId))
-            .collect()
     }
-
     async fn pin_objects(&self, file: FileId, objects: &[ObjectHash]) -> StoreResult<Pin> {
         self.pin(file, objects).await
     }
