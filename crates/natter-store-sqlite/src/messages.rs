@@ -14,9 +14,7 @@ use natter_domain::UserId;
 use natter_domain::model::*;
 use natter_domain::ports::{MessageStore, StoreResult};
 use rusqlite::{Connection, params};
-use sqlx::SqliteConnection;
 
-use crate::errors::db;
 use crate::query::{all, exec, one};
 use crate::rows::{
     MentionRow, MessageRow, ReactionRow, attachments_json, group_reactions, message_columns,
@@ -88,83 +86,6 @@ pub(crate) fn load(
     )?;
     match row {
         Some(row) => Ok(complete(conn, vec![row])?.pop()),
-        None => Ok(None),
-    }
-}
-
-/// [`complete`] on a sqlx connection (summaries.rs, until it moves).
-pub(crate) async fn complete_sqlx(
-    conn: &mut SqliteConnection,
-    rows: Vec<MessageRow>,
-) -> StoreResult<Vec<Message>> {
-    let seqs = format!(
-        "[{}]",
-        rows.iter()
-            .map(|r| r.seq.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    let mut messages = rows
-        .into_iter()
-        .map(MessageRow::into_message)
-        .collect::<StoreResult<Vec<_>>>()?;
-    // Every caller loads rows of one conversation.
-    let Some(conversation) = messages.first().map(|m| m.conversation_id) else {
-        return Ok(messages);
-    };
-    let conv = conversation.0.as_bytes().as_slice();
-
-    let mentions: Vec<MentionRow> = sqlx::query_as(
-        "SELECT seq, user_id FROM mentions \
-         WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
-    )
-    .bind(conv)
-    .bind(&seqs)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    let reactions: Vec<ReactionRow> = sqlx::query_as(
-        "SELECT seq, emoji, user_id FROM reactions \
-         WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
-    )
-    .bind(conv)
-    .bind(&seqs)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-
-    for message in &mut messages {
-        for mention in mentions.iter().filter(|m| m.seq == message.seq) {
-            message.mentions.push(user_id(&mention.user_id)?);
-        }
-        let mine = reactions
-            .iter()
-            .filter(|r| r.seq == message.seq)
-            .map(|r| Ok((r.emoji.clone(), user_id(&r.user_id)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        message.reactions = group_reactions(mine);
-    }
-    Ok(messages)
-}
-
-/// [`load`] on a sqlx connection (summaries.rs, until it moves).
-pub(crate) async fn load_sqlx(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    seq: i64,
-) -> StoreResult<Option<Message>> {
-    let row: Option<MessageRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages WHERE conversation_id = ? AND seq = ?"
-    ))
-    .bind(conversation.0.as_bytes().as_slice())
-    .bind(seq)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?;
-    match row {
-        Some(row) => Ok(complete_sqlx(conn, vec![row]).await?.pop()),
         None => Ok(None),
     }
 }

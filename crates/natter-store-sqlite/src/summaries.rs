@@ -1,27 +1,29 @@
 //! Conversation summaries (a conversation as one member sees it in their list): one query for the
-//! conversation, the member's own row and the unread/mention counts, then the last message.
+//! conversation and the unread/mention counts, then the member's own row and the last message,
+//! all inside the caller's read transaction (one snapshot).
 //!
 //! Three readers share the query: the list page, a single summary, and sync's "changed since".
 
 use natter_domain::model::*;
 use natter_domain::ports::StoreResult;
-use natter_domain::{ConversationId, UserId};
-use sqlx::SqliteConnection;
+use natter_domain::{ConversationId, StoreError, UserId};
+use rusqlite::{Connection, params};
 
-use crate::errors::db;
+use crate::conversations::current_member;
 use crate::messages;
-use crate::rows::{ConversationRow, MemberRow, conversation_columns, member_columns, user_id};
+use crate::query::all;
+use crate::rows::{ConversationRow, conversation_columns, user_id};
 
-/// `SELECT` of a summary row for `m.user_id = ?1`, over current memberships only. Unread counts
-/// are messages after the member's read cursor, from others, not deleted; mention counts are
-/// those of them that mention the member. The peer is the other member of a direct conversation.
+/// `SELECT` of a summary row for `m.user_id = ?1`, over current memberships only: the
+/// conversation's columns first (read by [`ConversationRow::from_row`]), then the summary's own
+/// columns (read by name). Unread counts are messages after the member's read cursor, from
+/// others, not deleted; mention counts are those of them that mention the member. The peer is the
+/// other member of a direct conversation.
 macro_rules! summary_select {
     () => {
         concat!(
             "SELECT ",
             conversation_columns!(),
-            ", ",
-            member_columns!(),
             ", (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.read_seq \
                 AND x.sender_id != m.user_id AND x.deleted = 0) AS unread_count, \
               (SELECT COUNT(*) FROM messages x JOIN mentions n ON n.conversation_id = x.conversation_id \
@@ -35,31 +37,41 @@ macro_rules! summary_select {
     };
 }
 
-#[derive(sqlx::FromRow)]
 struct SummaryRow {
-    #[sqlx(flatten)]
     conversation: ConversationRow,
-    #[sqlx(flatten)]
-    me: MemberRow,
     unread_count: i64,
     mention_count: i64,
     peer: Option<Vec<u8>>,
 }
 
-async fn complete(
-    conn: &mut SqliteConnection,
+impl SummaryRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(SummaryRow {
+            conversation: ConversationRow::from_row(row)?,
+            unread_count: row.get("unread_count")?,
+            mention_count: row.get("mention_count")?,
+            peer: row.get("peer")?,
+        })
+    }
+}
+
+fn complete(
+    conn: &Connection,
+    user: UserId,
     rows: Vec<SummaryRow>,
 ) -> StoreResult<Vec<ConversationSummary>> {
     let mut summaries = Vec::with_capacity(rows.len());
     for row in rows {
         let conversation = row.conversation.into_conversation()?;
+        // The same snapshot as the summary row: the membership is there.
+        let me = current_member(conn, conversation.id, user)?.ok_or(StoreError::NotFound)?;
         let last_message = match conversation.last_seq {
             0 => None,
-            seq => messages::load_sqlx(conn, conversation.id, seq).await?,
+            seq => messages::load(conn, conversation.id, seq)?,
         };
         summaries.push(ConversationSummary {
             conversation,
-            me: row.me.into_member()?,
+            me,
             last_message,
             unread_count: row.unread_count,
             mention_count: row.mention_count,
@@ -71,54 +83,60 @@ async fn complete(
 
 /// The user's conversations, most recent activity first (ties by id), optionally only those
 /// with activity before `before_activity_ms`.
-pub(crate) async fn page(
-    conn: &mut SqliteConnection,
+pub(crate) fn page(
+    conn: &Connection,
     user: UserId,
     before_activity_ms: Option<i64>,
     limit: u32,
 ) -> StoreResult<Vec<ConversationSummary>> {
-    let rows: Vec<SummaryRow> = sqlx::query_as(concat!(
-        summary_select!(),
-        "AND (?2 IS NULL OR c.last_activity_ms < ?2) ORDER BY c.last_activity_ms DESC, c.id LIMIT ?3"
-    ))
-    .bind(user.0.as_bytes().as_slice())
-    .bind(before_activity_ms)
-    .bind(i64::from(limit))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    complete(conn, rows).await
+    let rows = all(
+        conn,
+        concat!(
+            summary_select!(),
+            "AND (?2 IS NULL OR c.last_activity_ms < ?2) ORDER BY c.last_activity_ms DESC, c.id LIMIT ?3"
+        ),
+        params![
+            user.0.as_bytes().as_slice(),
+            before_activity_ms,
+            i64::from(limit)
+        ],
+        SummaryRow::from_row,
+    )?;
+    complete(conn, user, rows)
 }
 
-pub(crate) async fn one(
-    conn: &mut SqliteConnection,
+pub(crate) fn one(
+    conn: &Connection,
     conversation: ConversationId,
     user: UserId,
 ) -> StoreResult<Option<ConversationSummary>> {
-    let rows: Vec<SummaryRow> = sqlx::query_as(concat!(summary_select!(), "AND c.id = ?2"))
-        .bind(user.0.as_bytes().as_slice())
-        .bind(conversation.0.as_bytes().as_slice())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-    Ok(complete(conn, rows).await?.pop())
+    let rows = all(
+        conn,
+        concat!(summary_select!(), "AND c.id = ?2"),
+        params![
+            user.0.as_bytes().as_slice(),
+            conversation.0.as_bytes().as_slice()
+        ],
+        SummaryRow::from_row,
+    )?;
+    Ok(complete(conn, user, rows)?.pop())
 }
 
 /// Current conversations where the conversation or the user's own membership changed after
 /// `since` (a value of the global change counter).
-pub(crate) async fn changed(
-    conn: &mut SqliteConnection,
+pub(crate) fn changed(
+    conn: &Connection,
     user: UserId,
     since: i64,
 ) -> StoreResult<Vec<ConversationSummary>> {
-    let rows: Vec<SummaryRow> = sqlx::query_as(concat!(
-        summary_select!(),
-        "AND (c.changed_at > ?2 OR m.changed_at > ?2) ORDER BY c.last_activity_ms DESC, c.id"
-    ))
-    .bind(user.0.as_bytes().as_slice())
-    .bind(since)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    complete(conn, rows).await
+    let rows = all(
+        conn,
+        concat!(
+            summary_select!(),
+            "AND (c.changed_at > ?2 OR m.changed_at > ?2) ORDER BY c.last_activity_ms DESC, c.id"
+        ),
+        params![user.0.as_bytes().as_slice(), since],
+        SummaryRow::from_row,
+    )?;
+    complete(conn, user, rows)
 }
