@@ -39,35 +39,6 @@ pub(crate) fn sql(err: rusqlite::Error) -> StoreError {
     }
 }
 
-pub(crate) fn db(err: sqlx::Error) -> StoreError {
-    match &err {
-        sqlx::Error::Database(e) if e.is_unique_violation() => {
-            // The driver's text names tables and constraints: logged, never shown to clients.
-            tracing::debug!(detail = e.message(), "unique violation");
-            StoreError::Conflict(CONFLICT.to_owned())
-        }
-        sqlx::Error::Database(e) => {
-            // The extended result code; its low byte is the primary code.
-            let primary = e
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .map(|c| c & 0xff);
-            match primary {
-                Some(
-                    SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_IOERR | SQLITE_FULL
-                    | SQLITE_CANTOPEN,
-                ) => StoreError::Unavailable(err.to_string()),
-                _ => StoreError::Internal(err.to_string()),
-            }
-        }
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
-        _ => StoreError::Internal(err.to_string()),
-    }
-}
-
 /// Data read back that the schema should have made impossible.
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
@@ -76,24 +47,6 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::sqlite::SqlitePoolOptions;
-
-    #[tokio::test]
-    async fn a_unique_violation_never_carries_the_driver_text() {
-        let pool = SqlitePoolOptions::new()
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE secret_users (name TEXT UNIQUE)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let insert = || sqlx::query("INSERT INTO secret_users VALUES ('a')").execute(&pool);
-        insert().await.unwrap();
-        let err = db(insert().await.unwrap_err());
-        assert_eq!(err, StoreError::Conflict(CONFLICT.to_owned()));
-        assert!(!err.to_string().contains("secret_users"), "{err}");
-    }
 
     #[test]
     fn a_unique_violation_from_rusqlite_is_a_conflict_without_the_driver_text() {

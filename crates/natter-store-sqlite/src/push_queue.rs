@@ -15,10 +15,9 @@ use natter_domain::notify::{
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
 use rusqlite::{Connection, params};
-use sqlx::SqliteConnection;
 
 use crate::SqliteStore;
-use crate::errors::{corrupt, db};
+use crate::errors::corrupt;
 use crate::push_devices::{DeviceRow, device, ids_json};
 use crate::query::{all, exec, one};
 use crate::rows::{from_row, user_id, uuid_of};
@@ -101,37 +100,6 @@ pub(crate) fn read_moved(
             "INSERT INTO push_queue (conversation_id, seq, reader) VALUES (?, ?, ?)",
             params![conversation, read_seq, user],
         )?;
-    }
-    Ok(())
-}
-
-/// [`read_moved`] on a sqlx connection, until conversations.rs is on the storage threads.
-pub(crate) async fn read_moved_sqlx(
-    tx: &mut SqliteConnection,
-    conversation: ConversationId,
-    user: UserId,
-    read_seq: i64,
-) -> StoreResult<()> {
-    let user = user.0.as_bytes().as_slice();
-    let conversation = conversation.0.as_bytes().as_slice();
-    let shown = sqlx::query(
-        "DELETE FROM push_shown WHERE user_id = ? AND conversation_id = ? AND seq <= ?",
-    )
-    .bind(user)
-    .bind(conversation)
-    .bind(read_seq)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?
-    .rows_affected();
-    if shown > 0 {
-        sqlx::query("INSERT INTO push_queue (conversation_id, seq, reader) VALUES (?, ?, ?)")
-            .bind(conversation)
-            .bind(read_seq)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
     }
     Ok(())
 }

@@ -65,7 +65,6 @@ macro_rules! from_row {
         }
     };
 }
-#[allow(unused_imports)] // for the modules still moving onto the storage threads
 pub(crate) use from_row;
 
 pub(crate) fn uuid_of(bytes: &[u8]) -> StoreResult<Uuid> {
@@ -82,7 +81,6 @@ pub(crate) fn direct_key(a: UserId, b: UserId) -> String {
     format!("{lo}:{hi}")
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
     id: Vec<u8>,
     username: String,
@@ -111,7 +109,6 @@ impl UserRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
     id: Vec<u8>,
     user_id: Vec<u8>,
@@ -140,7 +137,6 @@ impl SessionRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct ConversationRow {
     id: Vec<u8>,
     kind: String,
@@ -185,7 +181,6 @@ impl ConversationRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct MemberRow {
     conversation_id: Vec<u8>,
     user_id: Vec<u8>,
@@ -224,7 +219,6 @@ impl MemberRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct MessageRow {
     conversation_id: Vec<u8>,
     pub(crate) seq: i64,
@@ -295,7 +289,6 @@ fn attachments_from_json(json: Option<&str>) -> StoreResult<Vec<Attachment>> {
 }
 
 /// One row of `mentions`, ordered by (seq, position) when loaded.
-#[derive(sqlx::FromRow)]
 pub(crate) struct MentionRow {
     pub(crate) seq: i64,
     pub(crate) user_id: Vec<u8>,
@@ -304,7 +297,6 @@ pub(crate) struct MentionRow {
 from_row!(MentionRow { seq, user_id });
 
 /// One row of `reactions`, ordered by (seq, position) when loaded.
-#[derive(sqlx::FromRow)]
 pub(crate) struct ReactionRow {
     pub(crate) seq: i64,
     pub(crate) emoji: String,

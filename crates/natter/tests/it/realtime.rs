@@ -419,9 +419,11 @@ async fn a_reconnect_within_the_presence_grace_announces_nothing() {
     // Bob's only connection drops and a new one opens: alice hears nothing of it.
     bob1.close().await;
     let bob2 = bob.connect().await.expect("bob again");
-    assert_no_event(&a, Duration::from_millis(1_000), |e| {
-        matches!(e, ServerFrame::Presence { user_id, .. } if *user_id == bob_user.id)
-    })
+    assert_no_event(
+        &a,
+        Duration::from_millis(1_000),
+        |e| matches!(e, ServerFrame::Presence { user_id, .. } if *user_id == bob_user.id),
+    )
     .await;
     // And he reads as online all along.
     let seen = alice.user(bob_user.id).await.expect("bob's profile");
