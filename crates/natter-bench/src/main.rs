@@ -29,10 +29,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::conn::Proto;
 use crate::report::Results;
-use crate::scenarios::{Ctx, FanoutOpts, HistoryOpts, LatencyOpts};
-use crate::targets::Bins;
+use crate::scenarios::Ctx;
+use crate::scenarios::fanout::FanoutOpts;
+use crate::scenarios::history::HistoryOpts;
+use crate::scenarios::latency::LatencyOpts;
+use crate::targets::{Bins, Kind};
 
 #[derive(Parser)]
 #[command(
@@ -265,14 +267,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             continue;
         }
-        let (proto, bin) = match name.as_str() {
-            "natter" => (Proto::Natter, &ctx.bins.natter),
-            "bun" => (Proto::Bun, &ctx.bins.bun),
-            "centrifugo" => (Proto::Centrifugo, &ctx.bins.centrifugo),
-            other => bail!("unknown target {other}"),
-        };
+        let kind = Kind::parse(&name)?;
+        let bin = kind.binary(&ctx.bins);
         if bin.exists() {
-            targets.push(proto);
+            targets.push(kind);
         } else {
             results.failures.push(format!(
                 "{name}: not installed ({}); run scripts/bench to install peers",
@@ -286,15 +284,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     for scenario in scenarios {
         let scenario = &scenario;
-        for &proto in &targets {
-            if *scenario == Command::History && proto != Proto::Natter {
+        for &kind in &targets {
+            if *scenario == Command::History && kind != Kind::Natter {
                 continue;
             }
-            if let Err(err) = run_one(&ctx, scenario, proto, &sizes, &mut results).await {
+            if let Err(err) = run_one(&ctx, scenario, kind, &sizes, &mut results).await {
                 let failure = format!(
                     "{} against {}: {err:#}",
                     scenario_name(scenario),
-                    proto.name()
+                    kind.name()
                 );
                 eprintln!("FAILED: {failure}");
                 results.failures.push(failure);
@@ -305,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &ctx,
                 scenario,
                 &sizes,
-                targets.contains(&Proto::Natter),
+                targets.contains(&Kind::Natter),
                 &mut results,
             )
             .await
@@ -389,18 +387,18 @@ fn scenario_name(c: &Command) -> &'static str {
 async fn run_one(
     ctx: &Ctx,
     scenario: &Command,
-    proto: Proto,
+    kind: Kind,
     s: &Sizes,
     results: &mut Results,
 ) -> anyhow::Result<()> {
     match scenario {
-        Command::Idle => scenarios::idle(ctx, proto, s.connections, results).await,
+        Command::Idle => scenarios::idle::run(ctx, kind, s.connections, results).await,
         Command::Fanout => {
             let opts = FanoutOpts {
                 sizes: s.sizes.clone(),
                 fixed_deliveries_per_s: s.fixed_deliveries,
             };
-            scenarios::fanout(ctx, proto, &opts, results).await
+            scenarios::fanout::run(ctx, kind, &opts, results).await
         }
         Command::Latency => {
             let opts = LatencyOpts {
@@ -408,15 +406,15 @@ async fn run_one(
                 group_size: s.group_size,
                 rates: s.rates.clone(),
             };
-            scenarios::latency(ctx, proto, &opts, results).await
+            scenarios::latency::run(ctx, kind, &opts, results).await
         }
-        Command::Reconnect => scenarios::reconnect(ctx, proto, s.connections, results).await,
+        Command::Reconnect => scenarios::storm::run(ctx, kind, s.connections, results).await,
         Command::History => {
             let opts = HistoryOpts {
                 messages: s.history_messages,
                 rate: s.history_rate,
             };
-            scenarios::history(ctx, &opts, results).await
+            scenarios::history::run(ctx, &opts, results).await
         }
         Command::All
         | Command::Smoke
@@ -431,7 +429,7 @@ async fn run_one(
 
 /// A few seconds of the soak against a fresh embedded natter.
 async fn soak_smoke(ctx: &Ctx) -> anyhow::Result<()> {
-    let server = targets::Server::start(Proto::Natter, &ctx.bins).await?;
+    let server = targets::Server::start(Kind::Natter, &ctx.bins).await?;
     let outcome = soak::smoke(&server.base_url(), server.pid).await;
     server.stop().await;
     outcome
@@ -454,11 +452,11 @@ async fn run_synapse(
             };
             let same_as_natter = opts.users == s.users && opts.rates == s.rates;
             if natter_too && !same_as_natter {
-                scenarios::latency(ctx, Proto::Natter, &opts, results)
+                scenarios::latency::run(ctx, Kind::Natter, &opts, results)
                     .await
                     .context("natter at Synapse's load")?;
             }
-            scenarios::synapse_latency(ctx, &opts, results).await
+            scenarios::latency::synapse(ctx, &opts, results).await
         }
         Command::History => {
             let opts = HistoryOpts {
@@ -467,11 +465,11 @@ async fn run_synapse(
             };
             let same_as_natter = opts.messages == s.history_messages && opts.rate == s.history_rate;
             if natter_too && !same_as_natter {
-                scenarios::history(ctx, &opts, results)
+                scenarios::history::run(ctx, &opts, results)
                     .await
                     .context("natter at Synapse's load")?;
             }
-            scenarios::synapse_history(ctx, &opts, results).await
+            scenarios::history::synapse(ctx, &opts, results).await
         }
         _ => Ok(()),
     }
