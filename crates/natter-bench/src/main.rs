@@ -9,6 +9,7 @@
 //! only, at small sizes: CI runs it so the tool cannot rot).
 
 mod conn;
+mod disk;
 mod fleet;
 mod media;
 mod procfs;

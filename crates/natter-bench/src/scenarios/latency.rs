@@ -10,6 +10,7 @@ use super::{
     Ctx, Outcome, SynapsePhase, completed_pct, http_client, log, measured, open_loop,
     require_complete,
 };
+use crate::disk;
 use crate::fleet::Fleet;
 use crate::report::Results;
 use crate::sched::{SplitMix, intended_offset, total_events};
@@ -17,6 +18,9 @@ use crate::stats::summarize;
 use crate::synapse::{self, SynapseServer, Syncers};
 use crate::targets::Kind;
 use crate::world;
+
+/// How long the disk's fdatasync latency is probed (shorter if the phases are).
+const FDATASYNC_PROBE: Duration = Duration::from_secs(2);
 
 pub struct LatencyOpts {
     pub users: usize,
@@ -31,6 +35,23 @@ pub async fn run(
     results: &mut Results,
 ) -> anyhow::Result<()> {
     let target = ctx.start(kind).await?;
+    // The disk's own fdatasync latency, on the filesystem of the data, before any load.
+    let disk = match target.data_dir() {
+        Some(dir) => {
+            let probe = ctx.duration.min(FDATASYNC_PROBE);
+            let disk =
+                tokio::task::spawn_blocking(move || disk::fdatasync_probe(&dir, probe)).await??;
+            log(
+                kind.name(),
+                format!(
+                    "disk: {} fdatasyncs of 4 KiB, p50 {:.3} ms p99 {:.3} ms",
+                    disk.count, disk.p50_ms, disk.p99_ms
+                ),
+            );
+            Some(disk)
+        }
+        None => None,
+    };
     let rooms = world::directs_and_groups(opts.users, opts.group_size);
     let world = world::build(&*target, opts.users, rooms).await?;
     let mut fleet = Fleet::open(&target, &world, &ctx.run_tag).await?;
@@ -82,6 +103,34 @@ pub async fn run(
                 false,
                 kind.name(),
                 measured(v, p),
+            );
+        }
+        if let Some(disk) = &disk {
+            for (metric, v) in [
+                ("disk fdatasync, p50", disk.p50_ms),
+                ("disk fdatasync, p99", disk.p99_ms),
+                (
+                    "send to each device p99 - disk fdatasync p99",
+                    o.per_delivery.p99_ms - disk.p99_ms,
+                ),
+            ] {
+                results.add(
+                    scen,
+                    &case,
+                    metric,
+                    "ms",
+                    false,
+                    kind.name(),
+                    measured(v, p),
+                );
+            }
+            log(
+                kind.name(),
+                format!(
+                    "at {rate} msg/s: p99 {:.3} ms, {:.3} ms above the disk's fdatasync p99",
+                    o.per_delivery.p99_ms,
+                    o.per_delivery.p99_ms - disk.p99_ms
+                ),
             );
         }
         results.add(

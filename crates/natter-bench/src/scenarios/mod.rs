@@ -18,7 +18,7 @@ use anyhow::bail;
 use crate::conn::Cmd;
 use crate::fleet::Fleet;
 use crate::procfs::{self, ProcSample};
-use crate::report::{Measured, Results};
+use crate::report::Measured;
 use crate::sched::{due_by, intended_offset, total_events};
 use crate::stats::{Summary, summarize};
 use crate::synapse::SynapseServer;

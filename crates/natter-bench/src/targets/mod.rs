@@ -214,10 +214,6 @@ impl Server {
         self.dir.path()
     }
 
-    pub fn sample(&self) -> ProcSample {
-        procfs::sample(self.pid)
-    }
-
     pub async fn stop(self) {
         self.kill().await;
     }
