@@ -1,7 +1,7 @@
 //! `natter-bench`: load natter and its peers side by side, open-loop, and write the figures.
 //!
-//! One subcommand per scenario of issue 5, `all` (every scenario, every target, writes
-//! `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run of mixed
+//! One subcommand per scenario of issue 5 and issue 12's isolation, `all` (every scenario, every
+//! target, writes `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run of mixed
 //! traffic against a running cluster, see `soak`), `media` (file upload and download throughput,
 //! memory under concurrent uploads, time to the first thumbnail, see `media`), `push` (commit to
 //! provider latency and pushes per notifier CPU-second, embedded and scaled out, see `push`) and
@@ -34,6 +34,7 @@ use crate::report::Results;
 use crate::scenarios::Ctx;
 use crate::scenarios::fanout::FanoutOpts;
 use crate::scenarios::history::HistoryOpts;
+use crate::scenarios::isolation::IsolationOpts;
 use crate::scenarios::latency::LatencyOpts;
 use crate::targets::{Bins, Kind};
 
@@ -116,6 +117,15 @@ struct Sizes {
     /// History pages per second.
     #[arg(long, global = true, default_value_t = 1_000.0)]
     history_rate: f64,
+    /// Members of the flooded room in the isolation scenario (at saturation).
+    #[arg(long, global = true, default_value_t = 1_000)]
+    isolation_flooded: usize,
+    /// Members of the quiet room in the isolation scenario.
+    #[arg(long, global = true, default_value_t = 10)]
+    isolation_quiet: usize,
+    /// Messages per second offered in the quiet room (open loop).
+    #[arg(long, global = true, default_value_t = 10.0)]
+    isolation_quiet_rate: f64,
     /// Synapse's load (Python, one process): users in the latency scenario.
     #[arg(long, global = true, default_value_t = 200)]
     synapse_users: usize,
@@ -142,6 +152,8 @@ enum Command {
     Reconnect,
     /// 5. History: REST pages of 50 at a fixed rate (natter, and Synapse's `/messages`).
     History,
+    /// 6. Isolation: a quiet room's p99 alone and while another room on the node is flooded.
+    Isolation,
     /// Every scenario against every target; writes bench/results/<date>.json and BENCHMARKS.md.
     All,
     /// Every scenario against natter only, small and short; fails if any does not complete.
@@ -161,12 +173,13 @@ enum Command {
     Render,
 }
 
-const SCENARIOS: [Command; 5] = [
+const SCENARIOS: [Command; 6] = [
     Command::Idle,
     Command::Fanout,
     Command::Latency,
     Command::Reconnect,
     Command::History,
+    Command::Isolation,
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -188,6 +201,9 @@ fn smoke_sizes() -> Sizes {
         rates: vec![200.0],
         history_messages: 200,
         history_rate: 50.0,
+        isolation_flooded: 40,
+        isolation_quiet: 10,
+        isolation_quiet_rate: 10.0,
         synapse_users: 20,
         synapse_rates: vec![10.0],
         synapse_history_messages: 100,
@@ -376,6 +392,7 @@ fn scenario_name(c: &Command) -> &'static str {
         Command::Latency => "latency",
         Command::Reconnect => "reconnect storm",
         Command::History => "history",
+        Command::Isolation => "isolation",
         Command::All
         | Command::Smoke
         | Command::Render
@@ -416,6 +433,14 @@ async fn run_one(
                 rate: s.history_rate,
             };
             scenarios::history::run(ctx, &opts, results).await
+        }
+        Command::Isolation => {
+            let opts = IsolationOpts {
+                flooded: s.isolation_flooded,
+                quiet: s.isolation_quiet,
+                quiet_rate: s.isolation_quiet_rate,
+            };
+            scenarios::isolation::run(ctx, kind, &opts, results).await
         }
         Command::All
         | Command::Smoke

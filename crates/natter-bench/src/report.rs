@@ -155,7 +155,9 @@ pub fn latest_json(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
 
 /// Scenarios Matrix's protocol has no counterpart for.
 fn synapse_not_applicable(scenario: &str) -> bool {
-    ["1.", "2.", "4."].iter().any(|p| scenario.starts_with(p))
+    ["1.", "2.", "4.", "6."]
+        .iter()
+        .any(|p| scenario.starts_with(p))
 }
 
 const SYNAPSE_NA: &str = "Synapse is not run in this scenario: a Matrix client holds no push connection (it \

@@ -6,6 +6,7 @@
 pub mod fanout;
 pub mod history;
 pub mod idle;
+pub mod isolation;
 pub mod latency;
 pub mod storm;
 
