@@ -551,5 +551,10 @@ fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
     results
         .versions
         .insert("synapse".into(), synapse::version(&ctx.peers_dir));
-    results.natter_flags = targets::natter_flags();
+    // Environment first, as on a command line.
+    results.natter_flags = targets::natter_env()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(targets::natter_flags())
+        .collect();
 }

@@ -25,7 +25,7 @@ use crate::procfs::{self, ProcSample};
 use crate::track::Tracker;
 use crate::world::{RoomSpec, World};
 
-pub use natter::natter_flags;
+pub use natter::{natter_env, natter_flags};
 
 /// Where the binaries are.
 #[derive(Debug, Clone)]

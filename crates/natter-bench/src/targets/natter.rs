@@ -53,6 +53,16 @@ pub fn natter_flags() -> Vec<String> {
     .collect()
 }
 
+/// Settings without a flag that the bench changes (recorded with the flags): the clients come
+/// from 8 loopback addresses, so the per-address socket cap (512 by default, a guard against one
+/// host holding a node's sockets) would refuse every connection past 4,096.
+pub fn natter_env() -> Vec<(String, String)> {
+    vec![(
+        "NATTER__LIMITS__MAX_SOCKETS_PER_ADDRESS".into(),
+        "100000".into(),
+    )]
+}
+
 /// Starts `natter serve` with its data in `dir/data`; returns once it printed its address.
 pub(super) async fn spawn(
     bins: &Bins,
@@ -68,6 +78,7 @@ pub(super) async fn spawn(
         .arg(dir.join("data"));
     cmd.args(natter_flags())
         .env("RUST_LOG", "warn")
+        .envs(natter_env())
         .envs(env.iter().map(|(k, v)| (k, v)));
     let child = super::spawn(cmd, log)?;
     let addr = super::wait_for_natter_addr(&dir.join("server.log")).await?;
