@@ -34,7 +34,7 @@ pub struct Ctx {
     pub run_tag: String,
     /// Smoke runs fail when any message is not delivered; measured runs record the shortfall.
     pub strict: bool,
-    /// Largest fan-out room natter is run with (see BENCHMARKS.md).
+    /// Largest fan-out (and isolation) room natter is run with (`--natter-room-max`).
     pub natter_room_max: usize,
     /// Where scripts/bench installed the peers (Synapse's venv among them).
     pub peers_dir: std::path::PathBuf,
