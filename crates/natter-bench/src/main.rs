@@ -56,6 +56,9 @@ struct Cli {
     /// Targets to run, comma-separated; peers that are not installed are skipped and reported.
     /// synapse runs only the latency and history scenarios, at its own (lower) load, and natter
     /// is then also measured at that load so that the ratio compares equal offered rates.
+    /// natter-cluster (not by default): three nodes behind NGINX on the scale-out backends,
+    /// started by `scripts/cluster up` unless running (NATTER_CLUSTER_DIR, NATTER_CLUSTER_PORT),
+    /// left running after.
     #[arg(
         long,
         global = true,
@@ -240,6 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .join("node_modules/@oven/bun-linux-x64/bin/bun")),
         relay_js: abs(cli.relay_js.clone()),
         centrifugo: abs(cli.peers_dir.join("bin/centrifugo")),
+        cluster_script: abs(PathBuf::from("scripts/cluster")),
     };
     if !bins.natter.exists() {
         bail!(
@@ -530,6 +534,16 @@ fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
             targets::version_of(&ctx.bins.natter, &["--version"])
         ),
     );
+    if results
+        .figures
+        .iter()
+        .any(|f| f.values.contains_key("natter-cluster"))
+    {
+        results.versions.insert(
+            "natter-cluster".into(),
+            "the same natter binary, three nodes behind NGINX on PostgreSQL, Cassandra, Redis and Kafka (scripts/cluster); CPU and RSS summed over the nodes".into(),
+        );
+    }
     results.versions.insert(
         "bun (relay)".into(),
         targets::version_of(&ctx.bins.bun, &["--version"]),

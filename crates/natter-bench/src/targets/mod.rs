@@ -8,6 +8,7 @@
 
 mod bun;
 mod centrifugo;
+mod cluster;
 mod natter;
 
 use std::net::SocketAddr;
@@ -34,6 +35,8 @@ pub struct Bins {
     pub bun: PathBuf,
     pub relay_js: PathBuf,
     pub centrifugo: PathBuf,
+    /// scripts/cluster, which starts the natter-cluster target.
+    pub cluster_script: PathBuf,
 }
 
 /// Which server a scenario runs against (`--targets`).
@@ -42,6 +45,8 @@ pub enum Kind {
     Natter,
     Bun,
     Centrifugo,
+    /// Three natter nodes behind NGINX on the scale-out backends (`scripts/cluster`).
+    NatterCluster,
 }
 
 impl Kind {
@@ -50,6 +55,7 @@ impl Kind {
             "natter" => Kind::Natter,
             "bun" => Kind::Bun,
             "centrifugo" => Kind::Centrifugo,
+            "natter-cluster" => Kind::NatterCluster,
             other => bail!("unknown target {other}"),
         })
     }
@@ -60,6 +66,7 @@ impl Kind {
             Kind::Natter => "natter",
             Kind::Bun => "bun",
             Kind::Centrifugo => "centrifugo",
+            Kind::NatterCluster => "natter-cluster",
         }
     }
 
@@ -69,16 +76,21 @@ impl Kind {
             Kind::Natter => &bins.natter,
             Kind::Bun => &bins.bun,
             Kind::Centrifugo => &bins.centrifugo,
+            Kind::NatterCluster => &bins.cluster_script,
         }
     }
 
     /// Starts a fresh server of this kind.
     pub async fn start(self, bins: &Bins) -> anyhow::Result<Arc<dyn Target>> {
-        let server = Server::start(self, bins).await?;
         Ok(match self {
-            Kind::Natter => Arc::new(natter::Natter::new(server)),
-            Kind::Bun => Arc::new(bun::Relay { server }),
-            Kind::Centrifugo => Arc::new(centrifugo::Centrifugo { server }),
+            Kind::Natter => Arc::new(natter::Natter::new(Server::start(self, bins).await?)),
+            Kind::Bun => Arc::new(bun::Relay {
+                server: Server::start(self, bins).await?,
+            }),
+            Kind::Centrifugo => Arc::new(centrifugo::Centrifugo {
+                server: Server::start(self, bins).await?,
+            }),
+            Kind::NatterCluster => Arc::new(cluster::Cluster::start(bins).await?),
         })
     }
 }
@@ -188,6 +200,7 @@ impl Server {
             Kind::Natter => natter::spawn(bins, dir.path(), &log, env).await?,
             Kind::Bun => bun::spawn(bins, &log)?,
             Kind::Centrifugo => centrifugo::spawn(bins, dir.path(), &log)?,
+            Kind::NatterCluster => bail!("the cluster is three processes: see Kind::start"),
         };
         wait_for_port(addr).await.with_context(|| {
             format!(

@@ -22,7 +22,7 @@ use crate::world::{PASSWORD, RoomSpec, World};
 
 /// natter refuses more than 200 commands per second on one connection (and closes it after 20
 /// refusals): publishers stay under that.
-const COMMANDS_PER_CONN_PER_S: f64 = 180.0;
+pub const COMMANDS_PER_CONN_PER_S: f64 = 180.0;
 /// Concurrent REST calls while setting up (the server has 2 cores too).
 const SETUP_CONCURRENCY: usize = 16;
 /// Members natter accepts when a group is created; the rest are added one by one.
@@ -127,7 +127,7 @@ impl Target for Natter {
     }
 
     async fn setup(&self, n_users: usize, rooms: &[RoomSpec]) -> anyhow::Result<Setup> {
-        setup(&self.server.base_url(), n_users, rooms).await
+        setup(&self.server.base_url(), "bench", n_users, rooms).await
     }
 
     fn ws_url(&self, _ident: &Identity, _room_names: &[String]) -> String {
@@ -228,9 +228,14 @@ pub async fn send_aside(world: &World, room: usize, text: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// Registers the users and creates the rooms over REST.
-pub async fn setup(base_url: &str, n_users: usize, rooms: &[RoomSpec]) -> anyhow::Result<Setup> {
-    let (clients, ids) = register(base_url, n_users).await?;
+/// Registers the users (`<prefix>000000`, ...) and creates the rooms over REST.
+pub async fn setup(
+    base_url: &str,
+    prefix: &str,
+    n_users: usize,
+    rooms: &[RoomSpec],
+) -> anyhow::Result<Setup> {
+    let (clients, ids) = register(base_url, prefix, n_users).await?;
     let room_names = create_rooms(&clients, &ids, rooms).await?;
     let tokens = clients
         .iter()
@@ -243,14 +248,18 @@ pub async fn setup(base_url: &str, n_users: usize, rooms: &[RoomSpec]) -> anyhow
     })
 }
 
-async fn register(base_url: &str, n_users: usize) -> anyhow::Result<(Vec<Client>, Vec<Uuid>)> {
+async fn register(
+    base_url: &str,
+    prefix: &str,
+    n_users: usize,
+) -> anyhow::Result<(Vec<Client>, Vec<Uuid>)> {
     let base = Client::new(base_url)?;
     let registered: Vec<(usize, Client, Uuid)> = stream::iter(0..n_users)
         .map(|u| {
             let client = base.anonymous();
             async move {
                 let tokens = client
-                    .register(&format!("bench{u:06}"), PASSWORD)
+                    .register(&format!("{prefix}{u:06}"), PASSWORD)
                     .await
                     .with_context(|| format!("register user {u}"))?;
                 anyhow::Ok((u, client, tokens.user.id))
