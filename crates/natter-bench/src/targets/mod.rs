@@ -1,6 +1,7 @@
 //! The servers under test behind one trait, so that each scenario is written once for every
 //! peer: natter (the release binary, embedded storage, a temporary data directory), the bare Bun
-//! relay and Centrifugo, each started fresh for every scenario on 127.0.0.1 and killed after it.
+//! relay and Centrifugo, each started fresh for every scenario on 127.0.0.1 and killed after it,
+//! and natter-cluster (three nodes behind NGINX, `scripts/cluster`; see `cluster`), kept running.
 //!
 //! A [`Target`] knows its processes (for CPU and RSS), how to set up users and rooms, how a
 //! client connects and authenticates, how it publishes and how a delivery looks on the wire.
