@@ -1,12 +1,12 @@
 //! `natter-bench`: load natter and its peers side by side, open-loop, and write the figures.
 //!
 //! One subcommand per scenario of issue 5 and issue 12's isolation, `all` (every scenario, every
-//! target, writes `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run of mixed
-//! traffic against a running cluster, see `soak`), `media` (file upload and download throughput,
-//! memory under concurrent uploads, time to the first thumbnail, see `media`), `push` (commit to
-//! provider latency and pushes per notifier CPU-second, embedded and scaled out, see `push`) and
-//! `smoke` (every scenario and a few seconds of the soak, of `media` and of `push` against natter
-//! only, at small sizes: CI runs it so the tool cannot rot).
+//! target, writes `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run
+//! of mixed traffic against a running cluster, see `soak`), `media` (file upload and download
+//! throughput, memory under concurrent uploads, time to the first thumbnail, see `media`), `push`
+//! (commit to provider latency and pushes per notifier CPU-second, embedded and scaled out, see
+//! `push`) and `smoke` (every scenario and a few seconds of the soak, of `media` and of `push`
+//! against natter only, at small sizes: CI runs it so the tool cannot rot).
 
 mod conn;
 mod disk;
@@ -319,8 +319,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 results.failures.push(failure);
             }
         }
-        if with_synapse && matches!(scenario, Command::Latency | Command::History) {
-            if let Err(err) = run_synapse(
+        if with_synapse
+            && matches!(scenario, Command::Latency | Command::History)
+            && let Err(err) = run_synapse(
                 &ctx,
                 scenario,
                 &sizes,
@@ -328,11 +329,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut results,
             )
             .await
-            {
-                let failure = format!("{} against synapse: {err:#}", scenario_name(scenario));
-                eprintln!("FAILED: {failure}");
-                results.failures.push(failure);
-            }
+        {
+            let failure = format!("{} against synapse: {err:#}", scenario_name(scenario));
+            eprintln!("FAILED: {failure}");
+            results.failures.push(failure);
         }
     }
     if smoke && let Err(err) = soak_smoke(&ctx).await {

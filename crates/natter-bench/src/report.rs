@@ -108,10 +108,10 @@ impl Results {
                 );
             }
         }
-        if targets.contains("synapse") {
-            if let Some(v) = later.versions.get("synapse") {
-                self.versions.insert("synapse".into(), v.clone());
-            }
+        if targets.contains("synapse")
+            && let Some(v) = later.versions.get("synapse")
+        {
+            self.versions.insert("synapse".into(), v.clone());
         }
         let natter = later
             .versions
@@ -437,7 +437,7 @@ mod tests {
         assert_eq!(fmt_value(12.345), "12.3");
         assert_eq!(fmt_value(0.1234), "0.123");
         assert_eq!(fmt_ratio(0.5), "0.50");
-        assert_eq!(fmt_ratio(0.000_1904), "0.000190");
+        assert_eq!(fmt_ratio(0.000_190_4), "0.000190");
         assert_eq!(fmt_ratio(0.0652), "0.0652");
     }
 }

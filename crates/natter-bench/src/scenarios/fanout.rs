@@ -1,4 +1,5 @@
-//! 2. Fan-out: one room of each size, at a fixed offered rate of deliveries and at saturation.
+//! Scenario 2, fan-out: one room of each size, at a fixed offered rate of deliveries and at
+//! saturation.
 
 use std::time::Duration;
 

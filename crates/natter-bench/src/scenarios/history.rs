@@ -1,5 +1,5 @@
-//! 5. History: REST pages of 50 at a fixed rate from random points of a conversation (natter;
-//! the relay and Centrifugo keep no history to page through), and Synapse's `/messages`.
+//! Scenario 5, history: REST pages of 50 at a fixed rate from random points of a conversation
+//! (natter; the relay and Centrifugo keep no history to page through), and Synapse's `/messages`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -1,4 +1,4 @@
-//! 1. Idle connections: server RSS and kernel memory per connection, and the connect +
+//! Scenario 1, idle connections: server RSS and kernel memory per connection, and the connect +
 //! authenticate + subscribe rate.
 
 use std::time::Duration;

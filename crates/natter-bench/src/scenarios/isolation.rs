@@ -1,8 +1,8 @@
-//! 6. Isolation: a quiet room beside a flooded one on the same server. Room B (a few members)
-//! sends at a low fixed rate, open loop, first alone and then while room A is at saturation (as
-//! in fan-out); B's p99 under the flood over its p99 alone says how much one busy room costs the
-//! others (issue 12's target: at most 2x). The two rooms' clients are separate fleets, so their
-//! deliveries are counted apart.
+//! Scenario 6, isolation: a quiet room beside a flooded one on the same server. Room B (a few
+//! members) sends at a low fixed rate, open loop, first alone and then while room A is at
+//! saturation (as in fan-out); B's p99 under the flood over its p99 alone says how much one busy
+//! room costs the others (issue 12's target: at most 2x). The two rooms' clients are separate
+//! fleets, so their deliveries are counted apart.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! 3. End-to-end latency: every user in one direct conversation and one group, messages at
-//! fixed offered rates, from the intended send time to each device (and to every member).
-//! Synapse runs it with its own driver (HTTP sends, `/sync` long-polls), at its own load.
+//! Scenario 3, end-to-end latency: every user in one direct conversation and one group, messages at
+//! fixed offered rates, from the intended send time to each device (and to every member). Synapse
+//! runs it with its own driver (HTTP sends, `/sync` long-polls), at its own load.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -1,5 +1,5 @@
-//! 4. Reconnect storm: every client dropped at once (no close frame); time until all are back,
-//! authenticated and (natter) resumed with what was sent while they were away.
+//! Scenario 4, reconnect storm: every client dropped at once (no close frame); time until all are
+//! back, authenticated and (natter) resumed with what was sent while they were away.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
