@@ -1,8 +1,7 @@
 //! One benchmark client connection, for every target: open (from a chosen 127.0.0.x source
-//! address), authenticate and subscribe in the target's own protocol, then loop: count what
-//! arrives, publish what the scenario asks, drop or reconnect on command.
+//! address), authenticate and subscribe in the target's own protocol (see [`Target`]), then
+//! loop: count what arrives, publish what the scenario asks, drop or reconnect on command.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::targets::Target;
 use crate::track::{Tracker, payload};
 
 pub type Ws = WebSocketStream<TcpStream>;
@@ -28,31 +28,6 @@ const CONNECT_ATTEMPTS: u32 = 30;
 /// Longest wait for a handshake, an authentication or a subscription answer.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Natter,
-    Bun,
-    Centrifugo,
-}
-
-impl Proto {
-    pub fn name(self) -> &'static str {
-        match self {
-            Proto::Natter => "natter",
-            Proto::Bun => "bun",
-            Proto::Centrifugo => "centrifugo",
-        }
-    }
-}
-
-/// Where and how to connect.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub proto: Proto,
-    pub addr: SocketAddr,
-}
-
 /// Who a connection is: its credential (natter access token, Centrifugo JWT, nothing for the
 /// relay) and its rooms (natter knows a user's conversations itself; peers subscribe to them).
 #[derive(Debug, Clone)]
@@ -63,7 +38,7 @@ pub struct Identity {
 
 /// State shared by all connections of a run.
 pub struct Shared {
-    pub endpoint: Endpoint,
+    pub target: Arc<dyn Target>,
     pub tracker: Arc<Tracker>,
     /// Wire name of each room: a conversation id for natter, `r<i>` for peers.
     pub room_names: Arc<Vec<String>>,
@@ -139,36 +114,25 @@ pub async fn connect(
     index: usize,
     resume: &mut ResumeState,
 ) -> anyhow::Result<Ws> {
-    let ep = &shared.endpoint;
+    let target = &*shared.target;
     let _permit = shared.connect_gate.acquire().await?;
-    let tcp = open_tcp(source_address(index), ep.addr).await?;
-    let url = match ep.proto {
-        Proto::Natter => format!("ws://{}/api/v1/ws", ep.addr),
-        Proto::Centrifugo => format!("ws://{}/connection/websocket", ep.addr),
-        Proto::Bun => {
-            let rooms: Vec<&str> = ident
-                .rooms
-                .iter()
-                .map(|r| shared.room_names[*r].as_str())
-                .collect();
-            format!("ws://{}/?r={}", ep.addr, rooms.join(","))
-        }
-    };
+    let tcp = open_tcp(source_address(index), target.addr()).await?;
+    let url = target.ws_url(ident, &shared.room_names);
     let (mut ws, _) = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
         tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config())),
     )
     .await
     .context("websocket handshake timed out")??;
-    match ep.proto {
-        Proto::Bun => {} // subscribed by the upgrade itself
-        Proto::Natter => natter_hello(shared, ident, &mut ws, resume).await?,
-        Proto::Centrifugo => centrifugo_connect(shared, ident, &mut ws).await?,
-    }
+    let replayed = target
+        .authenticate(&mut ws, ident, &shared.room_names, resume)
+        .await?;
+    shared.replayed.fetch_add(replayed, Ordering::Relaxed);
     Ok(ws)
 }
 
-async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
+/// The next text frame during a handshake (bounded in time).
+pub async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     loop {
         let msg = tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next())
             .await
@@ -179,115 +143,6 @@ async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
             Some(Ok(_)) => continue,
             Some(Err(err)) => return Err(err.into()),
             None => bail!("closed during handshake"),
-        }
-    }
-}
-
-async fn natter_hello(
-    shared: &Shared,
-    ident: &Identity,
-    ws: &mut Ws,
-    resume: &mut ResumeState,
-) -> anyhow::Result<()> {
-    let mut hello = serde_json::json!({"type": "hello", "id": "h", "token": ident.token});
-    if let Some(cursor) = resume.sync_cursor {
-        hello["sync_cursor"] = cursor.into();
-        // Nothing was seen in these rooms before the drop: replay everything since.
-        let cursors: BTreeMap<&str, i64> = ident
-            .rooms
-            .iter()
-            .map(|r| (shared.room_names[*r].as_str(), 0))
-            .collect();
-        hello["cursors"] = serde_json::to_value(cursors)?;
-    }
-    ws.send(Message::text(hello.to_string())).await?;
-    loop {
-        let text = next_text(ws).await?;
-        if text.starts_with(r#"{"type":"ack","id":"h""#) {
-            let value: serde_json::Value = serde_json::from_str(&text)?;
-            resume.sync_cursor = value["hello"]["sync_cursor"].as_i64();
-            return Ok(());
-        }
-        if text.starts_with(r#"{"type":"error""#) {
-            bail!("hello refused: {text}");
-        }
-        shared.replayed.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-async fn centrifugo_connect(shared: &Shared, ident: &Identity, ws: &mut Ws) -> anyhow::Result<()> {
-    let mut batch = format!(r#"{{"id":1,"connect":{{"token":"{}"}}}}"#, ident.token);
-    for (i, room) in ident.rooms.iter().enumerate() {
-        batch.push_str(&format!(
-            "\n{{\"id\":{},\"subscribe\":{{\"channel\":\"{}\"}}}}",
-            i + 2,
-            shared.room_names[*room]
-        ));
-    }
-    ws.send(Message::text(batch)).await?;
-    let mut answers = 0;
-    while answers < ident.rooms.len() + 1 {
-        let text = next_text(ws).await?;
-        for line in text.lines() {
-            if line.contains(r#""error""#) {
-                bail!("centrifugo refused: {line}");
-            }
-            if line.starts_with(r#"{"id":"#) {
-                answers += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn publish_frame(shared: &Shared, room: usize, g: u64, n: u32, t_us: u64) -> String {
-    let name = &shared.room_names[room];
-    let text = payload(g, n, t_us);
-    match shared.endpoint.proto {
-        Proto::Natter => format!(
-            r#"{{"type":"send","id":"{g}","conversation_id":"{name}","client_msg_id":"{}-{g}","text":"{text}"}}"#,
-            shared.run_tag
-        ),
-        Proto::Bun => format!("{name}|{text}"),
-        Proto::Centrifugo => format!(
-            r#"{{"id":{},"publish":{{"channel":"{name}","data":"{text}"}}}}"#,
-            g + 1000
-        ),
-    }
-}
-
-/// What the loop saw in one text frame: maybe something to answer.
-fn on_text(shared: &Shared, shard: usize, text: &str) -> Option<&'static str> {
-    match shared.endpoint.proto {
-        Proto::Natter => {
-            if text.starts_with(r#"{"type":"ack""#) {
-                return None;
-            }
-            if text.starts_with(r#"{"type":"error""#) {
-                shared.tracker.on_error();
-                return None;
-            }
-            shared.tracker.on_text(shard, text);
-            None
-        }
-        Proto::Bun => {
-            shared.tracker.on_text(shard, text);
-            None
-        }
-        Proto::Centrifugo => {
-            let mut reply = None;
-            for line in text.lines() {
-                if line == "{}" {
-                    reply = Some("{}"); // server ping: answer with a pong
-                } else if line.starts_with(r#"{"id":"#) {
-                    if line.contains(r#""error""#) {
-                        shared.tracker.on_error();
-                    }
-                } else {
-                    shared.tracker.on_text(shard, line);
-                }
-            }
-            reply
         }
     }
 }
@@ -330,7 +185,7 @@ pub async fn run(
         tokio::select! {
             msg = socket.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = on_text(&shared, index, text.as_str()) {
+                    if let Some(reply) = shared.target.on_text(&shared.tracker, index, text.as_str()) {
                         let _ = socket.send(Message::text(reply)).await;
                     }
                 }
@@ -341,7 +196,7 @@ pub async fn run(
             },
             cmd = rx.recv() => match cmd {
                 Some(Cmd::Publish { room, g, n, t_us }) => {
-                    let frame = publish_frame(&shared, room, g, n, t_us);
+                    let frame = shared.target.publish_frame(&shared.room_names[room], g, &payload(g, n, t_us), &shared.run_tag);
                     shared.tracker.published.fetch_add(1, Ordering::Relaxed);
                     if socket.send(Message::text(frame)).await.is_err() {
                         shared.tracker.on_error();

@@ -8,8 +8,9 @@ use anyhow::bail;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::conn::{self, Cmd, Endpoint, Shared};
+use crate::conn::{self, Cmd, Shared};
 use crate::stats::Sharded;
+use crate::targets::Target;
 use crate::track::Tracker;
 use crate::world::World;
 
@@ -27,9 +28,25 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub async fn open(endpoint: Endpoint, world: &World, run_tag: &str) -> anyhow::Result<Self> {
+    /// One connection per user of `world`.
+    pub async fn open(
+        target: &Arc<dyn Target>,
+        world: &World,
+        run_tag: &str,
+    ) -> anyhow::Result<Self> {
+        Self::open_users(target, world, 0..world.idents.len(), run_tag).await
+    }
+
+    /// One connection per user of `users` (connection `i` is the `i`-th of them), with a
+    /// tracker of its own: the deliveries of two fleets on one server are counted apart.
+    pub async fn open_users(
+        target: &Arc<dyn Target>,
+        world: &World,
+        users: std::ops::Range<usize>,
+        run_tag: &str,
+    ) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared {
-            endpoint,
+            target: target.clone(),
             tracker: Tracker::new(TRACKER_CAPACITY),
             room_names: world.room_names.clone(),
             run_tag: run_tag.to_string(),
@@ -39,8 +56,8 @@ impl Fleet {
             connect_gate: tokio::sync::Semaphore::new(CONNECT_IN_FLIGHT),
         });
         let mut tasks = JoinSet::new();
-        let mut senders = Vec::with_capacity(world.idents.len());
-        for (index, ident) in world.idents.iter().enumerate() {
+        let mut senders = Vec::with_capacity(users.len());
+        for (index, ident) in world.idents[users].iter().enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
             senders.push(tx);
             tasks.spawn(conn::run(shared.clone(), ident.clone(), index, rx));

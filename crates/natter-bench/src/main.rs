@@ -1,14 +1,15 @@
 //! `natter-bench`: load natter and its peers side by side, open-loop, and write the figures.
 //!
-//! One subcommand per scenario of issue 5, `all` (every scenario, every target, writes
-//! `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run of mixed
-//! traffic against a running cluster, see `soak`), `media` (file upload and download throughput,
-//! memory under concurrent uploads, time to the first thumbnail, see `media`), `push` (commit to
-//! provider latency and pushes per notifier CPU-second, embedded and scaled out, see `push`) and
-//! `smoke` (every scenario and a few seconds of the soak, of `media` and of `push` against natter
-//! only, at small sizes: CI runs it so the tool cannot rot).
+//! One subcommand per scenario of issue 5 and issue 12's isolation, `all` (every scenario, every
+//! target, writes `bench/results/<date>.json` and the table in BENCHMARKS.md), `soak` (a long run
+//! of mixed traffic against a running cluster, see `soak`), `media` (file upload and download
+//! throughput, memory under concurrent uploads, time to the first thumbnail, see `media`), `push`
+//! (commit to provider latency and pushes per notifier CPU-second, embedded and scaled out, see
+//! `push`) and `smoke` (every scenario and a few seconds of the soak, of `media` and of `push`
+//! against natter only, at small sizes: CI runs it so the tool cannot rot).
 
 mod conn;
+mod disk;
 mod fleet;
 mod media;
 mod procfs;
@@ -29,10 +30,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::conn::Proto;
 use crate::report::Results;
-use crate::scenarios::{Ctx, FanoutOpts, HistoryOpts, LatencyOpts};
-use crate::targets::Bins;
+use crate::scenarios::Ctx;
+use crate::scenarios::fanout::FanoutOpts;
+use crate::scenarios::history::HistoryOpts;
+use crate::scenarios::isolation::IsolationOpts;
+use crate::scenarios::latency::LatencyOpts;
+use crate::targets::{Bins, Kind};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +56,9 @@ struct Cli {
     /// Targets to run, comma-separated; peers that are not installed are skipped and reported.
     /// synapse runs only the latency and history scenarios, at its own (lower) load, and natter
     /// is then also measured at that load so that the ratio compares equal offered rates.
+    /// natter-cluster (not by default): three nodes behind NGINX on the scale-out backends,
+    /// started by `scripts/cluster up` unless running (NATTER_CLUSTER_DIR, NATTER_CLUSTER_PORT),
+    /// left running after.
     #[arg(
         long,
         global = true,
@@ -89,10 +96,10 @@ struct Sizes {
     /// Offered deliveries per second in the fixed-rate fan-out runs.
     #[arg(long, global = true, default_value_t = 20_000.0)]
     fixed_deliveries: f64,
-    /// Largest fan-out room natter is run with: connecting the members of a room costs natter
-    /// O(members²) presence deliveries, and a room of 10,000 does not finish connecting in
-    /// minutes (see BENCHMARKS.md).
-    #[arg(long, global = true, default_value_t = 1_000)]
+    /// Largest fan-out (and isolation) room natter is run with; larger sizes are reported as not
+    /// run. A room of 10,000 takes about 70 s to set up (10,000 registrations, 9,500 members
+    /// added one by one) and 10 s to connect on 2 cores.
+    #[arg(long, global = true, default_value_t = 10_000)]
     natter_room_max: usize,
     /// Users in the latency scenario (each in one direct conversation and one group).
     #[arg(long, global = true, default_value_t = 2_000)]
@@ -113,6 +120,15 @@ struct Sizes {
     /// History pages per second.
     #[arg(long, global = true, default_value_t = 1_000.0)]
     history_rate: f64,
+    /// Members of the flooded room in the isolation scenario (at saturation).
+    #[arg(long, global = true, default_value_t = 1_000)]
+    isolation_flooded: usize,
+    /// Members of the quiet room in the isolation scenario.
+    #[arg(long, global = true, default_value_t = 10)]
+    isolation_quiet: usize,
+    /// Messages per second offered in the quiet room (open loop).
+    #[arg(long, global = true, default_value_t = 10.0)]
+    isolation_quiet_rate: f64,
     /// Synapse's load (Python, one process): users in the latency scenario.
     #[arg(long, global = true, default_value_t = 200)]
     synapse_users: usize,
@@ -139,6 +155,8 @@ enum Command {
     Reconnect,
     /// 5. History: REST pages of 50 at a fixed rate (natter, and Synapse's `/messages`).
     History,
+    /// 6. Isolation: a quiet room's p99 alone and while another room on the node is flooded.
+    Isolation,
     /// Every scenario against every target; writes bench/results/<date>.json and BENCHMARKS.md.
     All,
     /// Every scenario against natter only, small and short; fails if any does not complete.
@@ -158,12 +176,13 @@ enum Command {
     Render,
 }
 
-const SCENARIOS: [Command; 5] = [
+const SCENARIOS: [Command; 6] = [
     Command::Idle,
     Command::Fanout,
     Command::Latency,
     Command::Reconnect,
     Command::History,
+    Command::Isolation,
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -185,6 +204,9 @@ fn smoke_sizes() -> Sizes {
         rates: vec![200.0],
         history_messages: 200,
         history_rate: 50.0,
+        isolation_flooded: 40,
+        isolation_quiet: 10,
+        isolation_quiet_rate: 10.0,
         synapse_users: 20,
         synapse_rates: vec![10.0],
         synapse_history_messages: 100,
@@ -221,6 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .join("node_modules/@oven/bun-linux-x64/bin/bun")),
         relay_js: abs(cli.relay_js.clone()),
         centrifugo: abs(cli.peers_dir.join("bin/centrifugo")),
+        cluster_script: abs(PathBuf::from("scripts/cluster")),
     };
     if !bins.natter.exists() {
         bail!(
@@ -265,14 +288,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             continue;
         }
-        let (proto, bin) = match name.as_str() {
-            "natter" => (Proto::Natter, &ctx.bins.natter),
-            "bun" => (Proto::Bun, &ctx.bins.bun),
-            "centrifugo" => (Proto::Centrifugo, &ctx.bins.centrifugo),
-            other => bail!("unknown target {other}"),
-        };
+        let kind = Kind::parse(&name)?;
+        let bin = kind.binary(&ctx.bins);
         if bin.exists() {
-            targets.push(proto);
+            targets.push(kind);
         } else {
             results.failures.push(format!(
                 "{name}: not installed ({}); run scripts/bench to install peers",
@@ -286,34 +305,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     for scenario in scenarios {
         let scenario = &scenario;
-        for &proto in &targets {
-            if *scenario == Command::History && proto != Proto::Natter {
+        for &kind in &targets {
+            if *scenario == Command::History && kind != Kind::Natter {
                 continue;
             }
-            if let Err(err) = run_one(&ctx, scenario, proto, &sizes, &mut results).await {
+            if let Err(err) = run_one(&ctx, scenario, kind, &sizes, &mut results).await {
                 let failure = format!(
                     "{} against {}: {err:#}",
                     scenario_name(scenario),
-                    proto.name()
+                    kind.name()
                 );
                 eprintln!("FAILED: {failure}");
                 results.failures.push(failure);
             }
         }
-        if with_synapse && matches!(scenario, Command::Latency | Command::History) {
-            if let Err(err) = run_synapse(
+        if with_synapse
+            && matches!(scenario, Command::Latency | Command::History)
+            && let Err(err) = run_synapse(
                 &ctx,
                 scenario,
                 &sizes,
-                targets.contains(&Proto::Natter),
+                targets.contains(&Kind::Natter),
                 &mut results,
             )
             .await
-            {
-                let failure = format!("{} against synapse: {err:#}", scenario_name(scenario));
-                eprintln!("FAILED: {failure}");
-                results.failures.push(failure);
-            }
+        {
+            let failure = format!("{} against synapse: {err:#}", scenario_name(scenario));
+            eprintln!("FAILED: {failure}");
+            results.failures.push(failure);
         }
     }
     if smoke && let Err(err) = soak_smoke(&ctx).await {
@@ -377,6 +396,7 @@ fn scenario_name(c: &Command) -> &'static str {
         Command::Latency => "latency",
         Command::Reconnect => "reconnect storm",
         Command::History => "history",
+        Command::Isolation => "isolation",
         Command::All
         | Command::Smoke
         | Command::Render
@@ -389,18 +409,18 @@ fn scenario_name(c: &Command) -> &'static str {
 async fn run_one(
     ctx: &Ctx,
     scenario: &Command,
-    proto: Proto,
+    kind: Kind,
     s: &Sizes,
     results: &mut Results,
 ) -> anyhow::Result<()> {
     match scenario {
-        Command::Idle => scenarios::idle(ctx, proto, s.connections, results).await,
+        Command::Idle => scenarios::idle::run(ctx, kind, s.connections, results).await,
         Command::Fanout => {
             let opts = FanoutOpts {
                 sizes: s.sizes.clone(),
                 fixed_deliveries_per_s: s.fixed_deliveries,
             };
-            scenarios::fanout(ctx, proto, &opts, results).await
+            scenarios::fanout::run(ctx, kind, &opts, results).await
         }
         Command::Latency => {
             let opts = LatencyOpts {
@@ -408,15 +428,23 @@ async fn run_one(
                 group_size: s.group_size,
                 rates: s.rates.clone(),
             };
-            scenarios::latency(ctx, proto, &opts, results).await
+            scenarios::latency::run(ctx, kind, &opts, results).await
         }
-        Command::Reconnect => scenarios::reconnect(ctx, proto, s.connections, results).await,
+        Command::Reconnect => scenarios::storm::run(ctx, kind, s.connections, results).await,
         Command::History => {
             let opts = HistoryOpts {
                 messages: s.history_messages,
                 rate: s.history_rate,
             };
-            scenarios::history(ctx, &opts, results).await
+            scenarios::history::run(ctx, &opts, results).await
+        }
+        Command::Isolation => {
+            let opts = IsolationOpts {
+                flooded: s.isolation_flooded,
+                quiet: s.isolation_quiet,
+                quiet_rate: s.isolation_quiet_rate,
+            };
+            scenarios::isolation::run(ctx, kind, &opts, results).await
         }
         Command::All
         | Command::Smoke
@@ -431,7 +459,7 @@ async fn run_one(
 
 /// A few seconds of the soak against a fresh embedded natter.
 async fn soak_smoke(ctx: &Ctx) -> anyhow::Result<()> {
-    let server = targets::Server::start(Proto::Natter, &ctx.bins).await?;
+    let server = targets::Server::start(Kind::Natter, &ctx.bins).await?;
     let outcome = soak::smoke(&server.base_url(), server.pid).await;
     server.stop().await;
     outcome
@@ -454,11 +482,11 @@ async fn run_synapse(
             };
             let same_as_natter = opts.users == s.users && opts.rates == s.rates;
             if natter_too && !same_as_natter {
-                scenarios::latency(ctx, Proto::Natter, &opts, results)
+                scenarios::latency::run(ctx, Kind::Natter, &opts, results)
                     .await
                     .context("natter at Synapse's load")?;
             }
-            scenarios::synapse_latency(ctx, &opts, results).await
+            scenarios::latency::synapse(ctx, &opts, results).await
         }
         Command::History => {
             let opts = HistoryOpts {
@@ -467,11 +495,11 @@ async fn run_synapse(
             };
             let same_as_natter = opts.messages == s.history_messages && opts.rate == s.history_rate;
             if natter_too && !same_as_natter {
-                scenarios::history(ctx, &opts, results)
+                scenarios::history::run(ctx, &opts, results)
                     .await
                     .context("natter at Synapse's load")?;
             }
-            scenarios::synapse_history(ctx, &opts, results).await
+            scenarios::history::synapse(ctx, &opts, results).await
         }
         _ => Ok(()),
     }
@@ -506,6 +534,16 @@ fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
             targets::version_of(&ctx.bins.natter, &["--version"])
         ),
     );
+    if results
+        .figures
+        .iter()
+        .any(|f| f.values.contains_key("natter-cluster"))
+    {
+        results.versions.insert(
+            "natter-cluster".into(),
+            "the same natter binary, three nodes behind NGINX on PostgreSQL, Cassandra, Redis and Kafka (scripts/cluster); CPU and RSS summed over the nodes".into(),
+        );
+    }
     results.versions.insert(
         "bun (relay)".into(),
         targets::version_of(&ctx.bins.bun, &["--version"]),
@@ -527,5 +565,10 @@ fn fill_header(results: &mut Results, ctx: &Ctx, _cli: &Cli) {
     results
         .versions
         .insert("synapse".into(), synapse::version(&ctx.peers_dir));
-    results.natter_flags = targets::natter_flags();
+    // Environment first, as on a command line.
+    results.natter_flags = targets::natter_env()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(targets::natter_flags())
+        .collect();
 }

@@ -126,6 +126,16 @@ pub fn sample(pid: u32) -> ProcSample {
     }
 }
 
+/// Several processes' counters summed (a cluster's nodes).
+pub fn sample_all(pids: &[u32]) -> ProcSample {
+    pids.iter()
+        .map(|pid| sample(*pid))
+        .fold(ProcSample::default(), |a, b| ProcSample {
+            cpu_s: a.cpu_s + b.cpu_s,
+            rss_kib: a.rss_kib + b.rss_kib,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +185,8 @@ mod tests {
     fn this_process_can_be_read() {
         let s = sample(std::process::id());
         assert!(s.rss_kib > 0);
+        let twice = sample_all(&[std::process::id(), std::process::id()]);
+        assert!(twice.rss_kib > s.rss_kib, "summed, not one of them");
+        assert_eq!(sample_all(&[]).rss_kib, 0);
     }
 }

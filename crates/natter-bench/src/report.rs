@@ -108,10 +108,10 @@ impl Results {
                 );
             }
         }
-        if targets.contains("synapse") {
-            if let Some(v) = later.versions.get("synapse") {
-                self.versions.insert("synapse".into(), v.clone());
-            }
+        if targets.contains("synapse")
+            && let Some(v) = later.versions.get("synapse")
+        {
+            self.versions.insert("synapse".into(), v.clone());
         }
         let natter = later
             .versions
@@ -140,6 +140,8 @@ impl Results {
 }
 
 const PEERS: [&str; 3] = ["bun", "centrifugo", "synapse"];
+/// The scaled-out natter (`--targets natter-cluster`), a column of its own when measured.
+const CLUSTER: &str = "natter-cluster";
 
 /// The newest results file (names are dates).
 pub fn latest_json(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
@@ -155,7 +157,9 @@ pub fn latest_json(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
 
 /// Scenarios Matrix's protocol has no counterpart for.
 fn synapse_not_applicable(scenario: &str) -> bool {
-    ["1.", "2.", "4."].iter().any(|p| scenario.starts_with(p))
+    ["1.", "2.", "4.", "6."]
+        .iter()
+        .any(|p| scenario.starts_with(p))
 }
 
 const SYNAPSE_NA: &str = "Synapse is not run in this scenario: a Matrix client holds no push connection (it \
@@ -223,12 +227,19 @@ pub fn render_markdown(r: &Results) -> String {
         "Each cell: the figure, then the server's CPU seconds over the measured phase and its RSS at \
          its end. Ratios are natter / peer; ↑ means higher is better, ↓ lower is better.\n\n",
     );
+    // The cluster's column and its ratio to the embedded node, only when it was measured.
+    let cluster = r.figures.iter().any(|f| f.values.contains_key(CLUSTER));
     let mut scenario = "";
     for f in &r.figures {
         if f.scenario != scenario {
             scenario = &f.scenario;
+            let (col, ratio_col, rule) = if cluster {
+                (" natter-cluster |", " natter-cluster/natter |", "---|---|")
+            } else {
+                ("", "", "")
+            };
             out.push_str(&format!(
-                "\n### {scenario}\n\n{}| case | metric | natter | bun relay | centrifugo | synapse | natter/bun | natter/centrifugo | natter/synapse |\n|---|---|---|---|---|---|---|---|---|\n",
+                "\n### {scenario}\n\n{}| case | metric | natter |{col} bun relay | centrifugo | synapse | natter/bun | natter/centrifugo | natter/synapse |{ratio_col}\n|---|---|---|---|---|---|---|---|---|{rule}\n",
                 if synapse_not_applicable(scenario) { format!("{SYNAPSE_NA}\n\n") } else { String::new() }
             ));
         }
@@ -241,8 +252,22 @@ pub fn render_markdown(r: &Results) -> String {
                     .unwrap_or_else(|| "-".into())
             })
             .collect();
+        let (cluster_cell, cluster_ratio) = if cluster {
+            let value = f.values.get(CLUSTER).map(|m| m.value);
+            (
+                format!(" {} |", cell(f.values.get(CLUSTER))),
+                format!(
+                    " {} |",
+                    ratio(value, natter)
+                        .map(fmt_ratio)
+                        .unwrap_or_else(|| "-".into())
+                ),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         out.push_str(&format!(
-            "| {} | {} ({}) {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} ({}) {} | {} |{cluster_cell} {} | {} | {} | {} | {} | {} |{cluster_ratio}\n",
             f.case,
             f.metric,
             f.unit,
@@ -329,6 +354,31 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_has_a_column_only_when_measured() {
+        let mut r = Results::default();
+        r.add("3. latency", "c", "p99", "ms", false, "natter", m(2.0));
+        r.add("3. latency", "c", "p99", "ms", false, "bun", m(1.0));
+        let without = render_markdown(&r);
+        assert!(!without.contains("natter-cluster"), "{without}");
+        r.add(
+            "3. latency",
+            "c",
+            "p99",
+            "ms",
+            false,
+            "natter-cluster",
+            m(3.0),
+        );
+        let with = render_markdown(&r);
+        assert!(
+            with.contains("| natter | natter-cluster | bun relay |")
+                && with.contains("| natter/synapse | natter-cluster/natter |\n|---|---|---|---|---|---|---|---|---|---|---|\n"),
+            "{with}"
+        );
+        assert!(with.contains("| 2.00 | - | - | 1.50 |\n"), "{with}");
+    }
+
+    #[test]
     fn merge_keeps_other_targets_and_groups_by_scenario() {
         let mut base = Results::default();
         base.add("1. idle", "c", "rss", "KiB", false, "bun", m(2.0));
@@ -368,12 +418,26 @@ mod tests {
     }
 
     #[test]
+    fn synapse_is_marked_not_applicable_where_matrix_has_no_counterpart() {
+        for scenario in [
+            "1. idle connections",
+            "2. fan-out",
+            "4. reconnect storm",
+            "6. isolation",
+        ] {
+            assert!(synapse_not_applicable(scenario), "{scenario}");
+        }
+        assert!(!synapse_not_applicable("3. end-to-end latency"));
+        assert!(!synapse_not_applicable("5. history"));
+    }
+
+    #[test]
     fn numbers_are_readable() {
         assert_eq!(fmt_value(1234567.8), "1,234,568");
         assert_eq!(fmt_value(12.345), "12.3");
         assert_eq!(fmt_value(0.1234), "0.123");
         assert_eq!(fmt_ratio(0.5), "0.50");
-        assert_eq!(fmt_ratio(0.000_1904), "0.000190");
+        assert_eq!(fmt_ratio(0.000_190_4), "0.000190");
         assert_eq!(fmt_ratio(0.0652), "0.0652");
     }
 }

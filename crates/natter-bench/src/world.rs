@@ -1,22 +1,16 @@
-//! The users and rooms of a scenario, created on the target before any load: natter users are
-//! registered and their conversations created over REST (through the SDK); peers need only a
-//! token (Centrifugo) or nothing (the relay), and rooms are channel names.
+//! The users and rooms of a scenario, created on the target before any load (see
+//! [`Target::setup`]): natter registers users and creates conversations over REST; peers need
+//! only a token (Centrifugo) or nothing (the relay), and rooms are channel names.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
-use futures_util::{StreamExt, TryStreamExt, stream};
 use natter_sdk::Client;
-use uuid::Uuid;
 
-use crate::conn::{Identity, Proto};
-use crate::targets::{self, Server};
+use crate::conn::Identity;
+use crate::targets::Target;
 
-/// Concurrent REST calls while setting up (the server has 2 cores too).
-const SETUP_CONCURRENCY: usize = 16;
-/// Members natter accepts when a group is created; the rest are added one by one.
-const GROUP_INITIAL_MEMBERS_MAX: usize = 499;
+/// Every user's password (natter and Synapse).
 pub const PASSWORD: &str = "bench-password-1";
 
 #[derive(Debug, Clone)]
@@ -47,120 +41,27 @@ fn rooms_of(n_users: usize, rooms: &[RoomSpec]) -> Vec<Vec<usize>> {
     of
 }
 
-pub async fn build(server: &Server, n_users: usize, rooms: Vec<RoomSpec>) -> anyhow::Result<World> {
+pub async fn build(
+    target: &dyn Target,
+    n_users: usize,
+    rooms: Vec<RoomSpec>,
+) -> anyhow::Result<World> {
     let started = Instant::now();
     let of = rooms_of(n_users, &rooms);
-    let (tokens, names, clients) = match server.proto {
-        Proto::Natter => {
-            let (clients, ids) = register(server, n_users).await?;
-            let names = create_rooms(&clients, &ids, &rooms).await?;
-            let tokens = clients
-                .iter()
-                .map(|c| c.access_token().unwrap_or_default())
-                .collect();
-            (tokens, names, clients)
-        }
-        Proto::Centrifugo => {
-            let tokens = (0..n_users)
-                .map(|u| targets::centrifugo_token(&format!("u{u}")))
-                .collect::<anyhow::Result<_>>()?;
-            (tokens, peer_room_names(rooms.len()), Vec::new())
-        }
-        Proto::Bun => (
-            vec![String::new(); n_users],
-            peer_room_names(rooms.len()),
-            Vec::new(),
-        ),
-    };
-    let idents = tokens
+    let setup = target.setup(n_users, &rooms).await?;
+    let idents = setup
+        .tokens
         .into_iter()
         .zip(of)
         .map(|(token, rooms)| Identity { token, rooms })
         .collect();
     Ok(World {
         idents,
-        room_names: Arc::new(names),
+        room_names: Arc::new(setup.room_names),
         rooms,
-        clients,
+        clients: setup.clients,
         setup_s: started.elapsed().as_secs_f64(),
     })
-}
-
-fn peer_room_names(n: usize) -> Vec<String> {
-    (0..n).map(|r| format!("r{r}")).collect()
-}
-
-async fn register(server: &Server, n_users: usize) -> anyhow::Result<(Vec<Client>, Vec<Uuid>)> {
-    let base = Client::new(&server.base_url())?;
-    let registered: Vec<(usize, Client, Uuid)> = stream::iter(0..n_users)
-        .map(|u| {
-            let client = base.anonymous();
-            async move {
-                let tokens = client
-                    .register(&format!("bench{u:06}"), PASSWORD)
-                    .await
-                    .with_context(|| format!("register user {u}"))?;
-                anyhow::Ok((u, client, tokens.user.id))
-            }
-        })
-        .buffer_unordered(SETUP_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let mut sorted = registered;
-    sorted.sort_by_key(|(u, _, _)| *u);
-    Ok(sorted.into_iter().map(|(_, c, id)| (c, id)).unzip())
-}
-
-async fn create_rooms(
-    clients: &[Client],
-    ids: &[Uuid],
-    rooms: &[RoomSpec],
-) -> anyhow::Result<Vec<String>> {
-    let created: Vec<(usize, Uuid)> = stream::iter(rooms.iter().enumerate())
-        .map(|(r, room)| async move { anyhow::Ok((r, create_room(clients, ids, r, room).await?)) })
-        .buffer_unordered(SETUP_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let mut names = vec![String::new(); rooms.len()];
-    for (r, id) in created {
-        names[r] = id.to_string();
-    }
-    Ok(names)
-}
-
-async fn create_room(
-    clients: &[Client],
-    ids: &[Uuid],
-    r: usize,
-    room: &RoomSpec,
-) -> anyhow::Result<Uuid> {
-    let owner = &clients[room.members[0]];
-    if room.direct {
-        let summary = owner
-            .create_direct(ids[room.members[1]])
-            .await
-            .context("create direct")?;
-        return Ok(summary.conversation.id);
-    }
-    let others: Vec<Uuid> = room.members[1..].iter().map(|u| ids[*u]).collect();
-    let first = &others[..others.len().min(GROUP_INITIAL_MEMBERS_MAX)];
-    let summary = owner
-        .create_group(&format!("room {r}"), None, first)
-        .await
-        .context("create group")?;
-    let id = summary.conversation.id;
-    // Membership changes serialise on the conversation's lock; a few in flight keep it busy.
-    stream::iter(&others[first.len()..])
-        .map(|user| async move {
-            owner
-                .add_member(id, *user, None)
-                .await
-                .context("add member")
-        })
-        .buffer_unordered(4)
-        .try_collect::<Vec<_>>()
-        .await?;
-    Ok(id)
 }
 
 /// Groups of `size` over `n_users` users (the last one may be smaller).

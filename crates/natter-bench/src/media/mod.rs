@@ -35,9 +35,8 @@ use natter_sdk::{Client, DownloadOptions, UploadOptions};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::conn::Proto;
 use crate::procfs;
-use crate::targets::{Bins, Server};
+use crate::targets::{Bins, Kind, Server};
 use fetch::{CacheStatuses, fetch};
 use pattern::Block;
 
@@ -639,7 +638,7 @@ async fn run(args: &MediaArgs, bins: &Bins) -> anyhow::Result<MediaReport> {
             measure(url.trim_end_matches('/'), procs, edge, args).await
         }
         None => {
-            let server = Server::start(Proto::Natter, bins).await?;
+            let server = Server::start(Kind::Natter, bins).await?;
             let procs = Procs(vec![("natter".into(), server.pid)]);
             let outcome = measure(&server.base_url(), procs, Procs(Vec::new()), args).await;
             server.stop().await;

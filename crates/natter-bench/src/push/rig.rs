@@ -16,9 +16,8 @@ use anyhow::{Context, bail};
 use natter_push_lab::Lab;
 use tokio::process::{Child, Command};
 
-use crate::conn::Proto;
 use crate::procfs;
-use crate::targets::{self, Bins, Server};
+use crate::targets::{self, Bins, Kind, Server};
 
 /// The database and keyspace of the cluster runs.
 const DATABASE: &str = "natter_bench_push";
@@ -42,7 +41,7 @@ enum Servers {
 impl Rig {
     pub async fn embedded(bins: &Bins) -> anyhow::Result<Self> {
         let (lab, dir, env) = lab().await?;
-        let server = Server::start_with_env(Proto::Natter, bins, &env).await?;
+        let server = Server::start_with_env(Kind::Natter, bins, &env).await?;
         Ok(Self {
             lab,
             url: server.base_url(),
