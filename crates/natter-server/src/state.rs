@@ -1,8 +1,11 @@
 //! The state every handler and connection shares. One `Arc`, so each request and each
-//! WebSocket connection holds a pointer rather than its own copy of every handle.
+//! WebSocket connection holds a pointer rather than its own copy of every handle. A handler
+//! takes only the part it uses (axum's `FromRef`): `State<Chat>`, `State<MessagingState>`...,
+//! so its signature says what it can reach.
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use metrics_exporter_prometheus::PrometheusHandle;
 use natter_domain::Chat;
 use tokio::sync::{Semaphore, watch};
@@ -11,6 +14,7 @@ use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::gateway::Hub;
 use crate::limiter::RateLimits;
+use crate::media::FileService;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -34,7 +38,7 @@ pub struct Shared {
     pub auth: Auth,
     pub hub: Hub,
     /// Uploads and downloads; `None` where the backends have no file metadata store yet.
-    pub files: Option<crate::media::FileService>,
+    pub files: Option<FileService>,
     pub rate_limits: RateLimits,
     /// `Idempotency-Key` answers (in memory, or Redis across nodes).
     pub idempotency: Arc<dyn crate::idempotency::IdempotencyStore>,
@@ -47,3 +51,37 @@ pub struct Shared {
     /// One permit per open WebSocket: bounds connections per node.
     pub connection_permits: Arc<Semaphore>,
 }
+
+/// What the message operations (`operations/`) use: the domain, the send and typing rate
+/// limits, and the file service that signs attachment URLs.
+#[derive(Clone)]
+pub struct MessagingState {
+    pub chat: Chat,
+    pub rate_limits: RateLimits,
+    /// `None` where no files are kept (then no message has attachments).
+    pub files: Option<FileService>,
+}
+
+impl FromRef<AppState> for MessagingState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            chat: state.chat.clone(),
+            rate_limits: state.rate_limits.clone(),
+            files: state.files.clone(),
+        }
+    }
+}
+
+/// `impl FromRef<AppState>` for handles a handler takes alone (`State<Chat>`), each cloned out
+/// of its field.
+macro_rules! handles {
+    ($($field:ident: $handle:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $handle {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+handles!(chat: Chat);
