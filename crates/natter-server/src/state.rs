@@ -84,4 +84,7 @@ macro_rules! handles {
     )*};
 }
 
-handles!(chat: Chat);
+handles!(
+    chat: Chat,
+    files: Option<FileService>,
+);
