@@ -87,4 +87,7 @@ macro_rules! handles {
 handles!(
     chat: Chat,
     files: Option<FileService>,
+    auth: Auth,
+    rate_limits: RateLimits,
+    config: Arc<ServerConfig>,
 );
