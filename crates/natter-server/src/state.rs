@@ -89,5 +89,6 @@ handles!(
     files: Option<FileService>,
     auth: Auth,
     rate_limits: RateLimits,
+    pusher: Arc<natter_push::Pusher>,
     config: Arc<ServerConfig>,
 );
