@@ -17,11 +17,28 @@ use crate::limiter::RateLimits;
 use crate::media::FileService;
 
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    shared: Shared,
+    /// `shared`'s chat, rate limits and file service grouped once at start, so a WebSocket
+    /// command borrows them (`AppState::messaging`) instead of cloning every handle.
+    messaging: MessagingState,
+}
 
 impl AppState {
     pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
+        let messaging = MessagingState {
+            chat: shared.chat.clone(),
+            rate_limits: shared.rate_limits.clone(),
+            files: shared.files.clone(),
+        };
+        Self(Arc::new(Inner { shared, messaging }))
+    }
+
+    /// What the message operations use, borrowed.
+    pub fn messaging(&self) -> &MessagingState {
+        &self.0.messaging
     }
 }
 
@@ -29,7 +46,7 @@ impl std::ops::Deref for AppState {
     type Target = Shared;
 
     fn deref(&self) -> &Shared {
-        &self.0
+        &self.0.shared
     }
 }
 
@@ -64,11 +81,7 @@ pub struct MessagingState {
 
 impl FromRef<AppState> for MessagingState {
     fn from_ref(state: &AppState) -> Self {
-        Self {
-            chat: state.chat.clone(),
-            rate_limits: state.rate_limits.clone(),
-            files: state.files.clone(),
-        }
+        state.messaging().clone()
     }
 }
 

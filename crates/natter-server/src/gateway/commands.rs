@@ -2,7 +2,6 @@
 //! same ones the REST API calls), answered by an `ack` carrying the result or an `error` with the
 //! same typed codes as the REST API.
 
-use axum::extract::FromRef;
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::{Ack, ClientFrame, ServerFrame};
 
@@ -10,7 +9,7 @@ use crate::error::ApiError;
 use crate::operations::history::PageInput;
 use crate::operations::messages::SendInput;
 use crate::operations::{self, Transport};
-use crate::state::{AppState, MessagingState};
+use crate::state::AppState;
 
 /// Run one command for `user` and build the answer frame.
 pub async fn execute(state: &AppState, user: UserId, frame: ClientFrame) -> ServerFrame {
@@ -35,7 +34,7 @@ async fn run(
     user: UserId,
     frame: ClientFrame,
 ) -> Result<Option<Ack>, DomainError> {
-    let messaging = || MessagingState::from_ref(state);
+    let messaging = state.messaging();
     let message = |message| {
         Some(Ack::Message {
             message,
@@ -64,7 +63,7 @@ async fn run(
                 attachments,
             };
             let sent = operations::messages::send(
-                &messaging(),
+                messaging,
                 Transport::WebSocket,
                 user,
                 ConversationId(conversation_id),
@@ -84,7 +83,7 @@ async fn run(
             ..
         } => message(
             operations::messages::edit(
-                &messaging(),
+                messaging,
                 user,
                 ConversationId(conversation_id),
                 seq,
@@ -98,7 +97,7 @@ async fn run(
             seq,
             ..
         } => message(
-            operations::messages::delete(&messaging(), user, ConversationId(conversation_id), seq)
+            operations::messages::delete(messaging, user, ConversationId(conversation_id), seq)
                 .await?,
         ),
         ClientFrame::React {
@@ -108,7 +107,7 @@ async fn run(
             ..
         } => message(
             operations::messages::react(
-                &messaging(),
+                messaging,
                 user,
                 ConversationId(conversation_id),
                 seq,
@@ -124,7 +123,7 @@ async fn run(
             ..
         } => message(
             operations::messages::react(
-                &messaging(),
+                messaging,
                 user,
                 ConversationId(conversation_id),
                 seq,
@@ -152,7 +151,7 @@ async fn run(
         ClientFrame::Typing {
             conversation_id, ..
         } => {
-            operations::typing::typing(&messaging(), user, ConversationId(conversation_id)).await?;
+            operations::typing::typing(messaging, user, ConversationId(conversation_id)).await?;
             Some(Ack::Done)
         }
         ClientFrame::History {
@@ -168,13 +167,8 @@ async fn run(
                 limit,
             };
             Some(Ack::History(
-                operations::history::page(
-                    &messaging(),
-                    user,
-                    ConversationId(conversation_id),
-                    input,
-                )
-                .await?,
+                operations::history::page(messaging, user, ConversationId(conversation_id), input)
+                    .await?,
             ))
         }
     };
