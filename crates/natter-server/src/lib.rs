@@ -18,6 +18,7 @@ mod limiter;
 mod lockout;
 mod media;
 mod observability;
+mod operations;
 mod push;
 mod rest;
 pub mod secrets;

@@ -1,13 +1,14 @@
-//! WebSocket commands: each client frame after `hello` becomes one domain call, answered by an
-//! `ack` carrying the result or an `error` with the same typed codes as the REST API.
+//! WebSocket commands: each client frame after `hello` runs one operation of `operations/` (the
+//! same ones the REST API calls), answered by an `ack` carrying the result or an `error` with the
+//! same typed codes as the REST API.
 
-use natter_domain::values::{MessageText, Reaction};
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::{Ack, ClientFrame, ServerFrame};
 
-use crate::convert;
 use crate::error::ApiError;
-use crate::rest::messages::{history_query, outgoing};
+use crate::operations::history::PageInput;
+use crate::operations::messages::SendInput;
+use crate::operations::{self, Transport};
 use crate::state::AppState;
 
 /// Run one command for `user` and build the answer frame.
@@ -33,17 +34,18 @@ async fn run(
     user: UserId,
     frame: ClientFrame,
 ) -> Result<Option<Ack>, DomainError> {
-    let chat = &state.chat;
-    let message = |m: natter_domain::model::Message| {
+    let messaging = state.messaging();
+    let message = |message| {
         Some(Ack::Message {
-            message: convert::message(&m, state.files.as_ref()),
+            message,
             duplicate: false,
         })
     };
-    let member = |m: natter_domain::model::Member| Some(Ack::Member(convert::member(&m)));
-    match frame {
-        ClientFrame::Hello { .. } => Err(DomainError::Conflict("already authenticated".into())),
-        ClientFrame::Ping { .. } => Ok(None),
+    let ack = match frame {
+        ClientFrame::Hello { .. } => {
+            return Err(DomainError::Conflict("already authenticated".into()));
+        }
+        ClientFrame::Ping { .. } => None,
         ClientFrame::Send {
             conversation_id,
             client_msg_id,
@@ -53,17 +55,25 @@ async fn run(
             attachments,
             ..
         } => {
-            let outgoing = outgoing(&client_msg_id, &text, reply_to_seq, &mentions, &attachments)?;
-            state.rate_limits.check_send(&user).await?;
-            let outcome = chat
-                .send_message(user, ConversationId(conversation_id), outgoing)
-                .await?;
-            let duplicate = !outcome.created;
-            metrics::counter!("natter_messages_sent_total", "transport" => "ws", "duplicate" => if duplicate { "true" } else { "false" }).increment(1);
-            Ok(Some(Ack::Message {
-                message: convert::message(&outcome.message, state.files.as_ref()),
-                duplicate,
-            }))
+            let input = SendInput {
+                client_msg_id,
+                text,
+                reply_to_seq,
+                mentions,
+                attachments,
+            };
+            let sent = operations::messages::send(
+                messaging,
+                Transport::WebSocket,
+                user,
+                ConversationId(conversation_id),
+                input,
+            )
+            .await?;
+            Some(Ack::Message {
+                message: sent.message,
+                duplicate: !sent.created,
+            })
         }
         ClientFrame::Edit {
             conversation_id,
@@ -71,74 +81,78 @@ async fn run(
             text,
             mentions,
             ..
-        } => {
-            let text = MessageText::caption(&text)?;
-            let mentions = mentions.into_iter().map(UserId).collect();
-            Ok(message(
-                chat.edit_message(user, ConversationId(conversation_id), seq, text, mentions)
-                    .await?,
-            ))
-        }
+        } => message(
+            operations::messages::edit(
+                messaging,
+                user,
+                ConversationId(conversation_id),
+                seq,
+                &text,
+                mentions,
+            )
+            .await?,
+        ),
         ClientFrame::Delete {
             conversation_id,
             seq,
             ..
-        } => Ok(message(
-            chat.delete_message(user, ConversationId(conversation_id), seq)
+        } => message(
+            operations::messages::delete(messaging, user, ConversationId(conversation_id), seq)
                 .await?,
-        )),
+        ),
         ClientFrame::React {
             conversation_id,
             seq,
             emoji,
             ..
-        } => Ok(message(
-            chat.react(
+        } => message(
+            operations::messages::react(
+                messaging,
                 user,
                 ConversationId(conversation_id),
                 seq,
-                Reaction::parse(&emoji)?,
+                &emoji,
                 true,
             )
             .await?,
-        )),
+        ),
         ClientFrame::Unreact {
             conversation_id,
             seq,
             emoji,
             ..
-        } => Ok(message(
-            chat.react(
+        } => message(
+            operations::messages::react(
+                messaging,
                 user,
                 ConversationId(conversation_id),
                 seq,
-                Reaction::parse(&emoji)?,
+                &emoji,
                 false,
             )
             .await?,
-        )),
+        ),
         ClientFrame::Read {
             conversation_id,
             seq,
             ..
-        } => Ok(member(
-            chat.mark_read(user, ConversationId(conversation_id), seq)
+        } => Some(Ack::Member(
+            operations::cursors::read(&state.chat, user, ConversationId(conversation_id), seq)
                 .await?,
         )),
         ClientFrame::Delivered {
             conversation_id,
             seq,
             ..
-        } => Ok(member(
-            chat.mark_delivered(user, ConversationId(conversation_id), seq)
+        } => Some(Ack::Member(
+            operations::cursors::delivered(&state.chat, user, ConversationId(conversation_id), seq)
                 .await?,
         )),
         ClientFrame::Typing {
             conversation_id, ..
         } => {
-            crate::rest::messages::typing_throttled(state, user, ConversationId(conversation_id))
-                .await?;
-            Ok(Some(Ack::Done))
+            operations::typing::typing(messaging, user, ConversationId(conversation_id)).await?;
+            Some(Ack::Done)
         }
         ClientFrame::History {
             conversation_id,
@@ -147,18 +161,16 @@ async fn run(
             limit,
             ..
         } => {
-            let page = chat
-                .history(
-                    user,
-                    ConversationId(conversation_id),
-                    history_query(before, after, limit)?,
-                )
-                .await?;
-            Ok(Some(Ack::History(
-                page.iter()
-                    .map(|x| convert::message(x, state.files.as_ref()))
-                    .collect(),
-            )))
+            let input = PageInput {
+                before,
+                after,
+                limit,
+            };
+            Some(Ack::History(
+                operations::history::page(messaging, user, ConversationId(conversation_id), input)
+                    .await?,
+            ))
         }
-    }
+    };
+    Ok(ack)
 }

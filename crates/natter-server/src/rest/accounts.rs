@@ -1,19 +1,22 @@
 //! `/auth/*` and `/users/*`.
 
+use std::sync::Arc;
+
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use natter_domain::values::{DeviceName, DisplayName, Password, Username};
-use natter_domain::{DomainError, SessionId, UserId};
+use natter_domain::{Chat, DomainError, SessionId, UserId};
 use natter_protocol::*;
 use uuid::Uuid;
 
-use crate::auth::{IssuedTokens, Registration};
+use crate::auth::{Auth, IssuedTokens, Registration};
+use crate::config::ServerConfig;
 use crate::convert;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::limiter::RateLimits;
 use crate::rest::responses::*;
-use crate::state::AppState;
 
 /// A token pair as an answer: credentials, so no cache (browser, proxy) may keep it.
 pub struct TokenResponse(AuthTokens);
@@ -69,14 +72,15 @@ fn device(name: Option<&str>) -> ApiResult<Option<DeviceName>> {
                 request_body = json!({"user_id": "$response.body#/user/id"}))))),
         (status = 409, response = Conflict), (status = 429, response = RateLimited)))]
 pub async fn register(
-    State(state): State<AppState>,
+    State(config): State<Arc<ServerConfig>>,
+    State(rate_limits): State<RateLimits>,
+    State(auth): State<Auth>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let client = client_address(&state.config.server.trusted_proxies, peer.ip(), &headers);
-    state
-        .rate_limits
+    let client = client_address(&config.server.trusted_proxies, peer.ip(), &headers);
+    rate_limits
         .check_auth(&format!("register:{client}"))
         .await?;
     let registration = Registration {
@@ -95,7 +99,7 @@ pub async fn register(
             .transpose()?,
         device_name: device(body.device_name.as_deref())?,
     };
-    let issued = state.auth.register(registration).await?;
+    let issued = auth.register(registration).await?;
     Ok((StatusCode::CREATED, tokens(issued)))
 }
 
@@ -103,16 +107,17 @@ pub async fn register(
     responses((status = 200, description = "A new session.", body = AuthTokens),
         (status = 401, response = Unauthorized), (status = 429, response = RateLimited)))]
 pub async fn login(
-    State(state): State<AppState>,
+    State(config): State<Arc<ServerConfig>>,
+    State(rate_limits): State<RateLimits>,
+    State(auth): State<Auth>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<TokenResponse> {
-    let client = client_address(&state.config.server.trusted_proxies, peer.ip(), &headers);
+    let client = client_address(&config.server.trusted_proxies, peer.ip(), &headers);
     let username = body.username.trim().to_ascii_lowercase();
-    state.rate_limits.check_login(&username, client).await?;
-    let issued = state
-        .auth
+    rate_limits.check_login(&username, client).await?;
+    let issued = auth
         .login(
             &body.username,
             &body.password,
@@ -120,10 +125,8 @@ pub async fn login(
         )
         .await;
     match &issued {
-        Ok(_) => state.rate_limits.login_outcome(&username, client, true),
-        Err(DomainError::BadCredentials) => {
-            state.rate_limits.login_outcome(&username, client, false)
-        }
+        Ok(_) => rate_limits.login_outcome(&username, client, true),
+        Err(DomainError::BadCredentials) => rate_limits.login_outcome(&username, client, false),
         Err(_) => {}
     }
     Ok(tokens(issued?))
@@ -133,26 +136,26 @@ pub async fn login(
     responses((status = 200, description = "New tokens for the same session; the refresh token is spent.", body = AuthTokens),
         (status = 401, response = Unauthorized)))]
 pub async fn refresh(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> ApiResult<TokenResponse> {
-    Ok(tokens(state.auth.refresh(&body.refresh_token).await?))
+    Ok(tokens(auth.refresh(&body.refresh_token).await?))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204, description = "The calling session is revoked.")))]
-pub async fn logout(State(state): State<AppState>, me: AuthUser) -> ApiResult<StatusCode> {
-    state.auth.revoke(me.user_id, me.session_id).await?;
+pub async fn logout(State(auth): State<Auth>, me: AuthUser) -> ApiResult<StatusCode> {
+    auth.revoke(me.user_id, me.session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/auth/sessions", tag = "auth",
     responses((status = 200, description = "The caller's active sessions.", body = SessionList)))]
 pub async fn sessions(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     me: AuthUser,
 ) -> ApiResult<axum::Json<SessionList>> {
-    let sessions = state.auth.sessions(me.user_id).await?;
+    let sessions = auth.sessions(me.user_id).await?;
     Ok(axum::Json(SessionList {
         sessions: sessions
             .iter()
@@ -165,30 +168,29 @@ pub async fn sessions(
     params(("session_id" = Uuid, Path, description = "One of the caller's sessions.")),
     responses((status = 204, description = "The session is revoked."), (status = 404, response = NotFound)))]
 pub async fn revoke_session(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     me: AuthUser,
     PathParams(session_id): PathParams<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state.auth.revoke(me.user_id, SessionId(session_id)).await?;
+    auth.revoke(me.user_id, SessionId(session_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/users/me", tag = "users",
     responses((status = 200, description = "The caller, with presence.", body = UserView)))]
-pub async fn me(State(state): State<AppState>, me: AuthUser) -> ApiResult<axum::Json<UserView>> {
-    let seen = state.chat.user(me.user_id, me.user_id).await?;
+pub async fn me(State(chat): State<Chat>, me: AuthUser) -> ApiResult<axum::Json<UserView>> {
+    let seen = chat.user(me.user_id, me.user_id).await?;
     Ok(axum::Json(convert::user_with_presence(&seen)))
 }
 
 #[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateProfileRequest,
     responses((status = 200, description = "The caller, updated.", body = UserView)))]
 pub async fn update_me(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     JsonBody(body): JsonBody<UpdateProfileRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let user = state
-        .chat
+    let user = chat
         .set_display_name(me.user_id, DisplayName::parse(&body.display_name)?)
         .await?;
     Ok(axum::Json(convert::user(&user)))
@@ -197,14 +199,14 @@ pub async fn update_me(
 #[utoipa::path(get, path = "/users", tag = "users", params(UserSearchQuery),
     responses((status = 200, description = "Users whose username starts with the prefix.", body = UserList)))]
 pub async fn search(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     _me: AuthUser,
     QueryParams(query): QueryParams<UserSearchQuery>,
 ) -> ApiResult<axum::Json<UserList>> {
     let limit = query
         .limit
         .unwrap_or(natter_domain::limits::USER_SEARCH_MAX);
-    let users = state.chat.search_users(&query.prefix, limit).await?;
+    let users = chat.search_users(&query.prefix, limit).await?;
     Ok(axum::Json(UserList {
         users: users.iter().map(convert::user).collect(),
     }))
@@ -214,11 +216,11 @@ pub async fn search(
     responses((status = 200, description = "The user; presence when the caller may see it.", body = UserView),
         (status = 404, response = NotFound)))]
 pub async fn user(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams(user_id): PathParams<Uuid>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let seen = state.chat.user(me.user_id, UserId(user_id)).await?;
+    let seen = chat.user(me.user_id, UserId(user_id)).await?;
     Ok(axum::Json(convert::user_with_presence(&seen)))
 }
 

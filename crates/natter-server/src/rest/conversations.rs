@@ -7,15 +7,15 @@ use natter_domain::limits::CONVERSATION_PAGE_MAX;
 use natter_domain::model::Role;
 use natter_domain::service::NewGroup;
 use natter_domain::values::{GroupName, Topic};
-use natter_domain::{ConversationId, DomainError, UserId};
+use natter_domain::{Chat, ConversationId, DomainError, UserId};
 use natter_protocol::*;
 use uuid::Uuid;
 
 use crate::convert;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::media::FileService;
 use crate::rest::responses::*;
-use crate::state::AppState;
 
 fn role(raw: &str) -> Result<Role, DomainError> {
     Role::parse(raw).ok_or_else(|| DomainError::invalid("role", "must be member or admin"))
@@ -26,14 +26,12 @@ fn role(raw: &str) -> Result<Role, DomainError> {
         (status = 200, description = "It already existed.", body = ConversationSummaryView),
         (status = 404, response = NotFound)))]
 pub async fn open_direct(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     JsonBody(body): JsonBody<CreateDirectRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let (summary, created) = state
-        .chat
-        .open_direct(me.user_id, UserId(body.user_id))
-        .await?;
+    let (summary, created) = chat.open_direct(me.user_id, UserId(body.user_id)).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -41,7 +39,7 @@ pub async fn open_direct(
     };
     Ok((
         status,
-        axum::Json(convert::summary(&summary, state.files.as_ref())),
+        axum::Json(convert::summary(&summary, files.as_ref())),
     ))
 }
 
@@ -64,7 +62,8 @@ pub async fn open_direct(
                 parameters(("id" = "$response.body#/conversation/id"), ("user_id" = "$response.body#/me/user_id")))),
         ))))]
 pub async fn create_group(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     JsonBody(body): JsonBody<CreateGroupRequest>,
 ) -> ApiResult<impl IntoResponse> {
@@ -73,17 +72,18 @@ pub async fn create_group(
         topic: body.topic.as_deref().map(Topic::parse).transpose()?,
         member_ids: body.member_ids.into_iter().map(UserId).collect(),
     };
-    let summary = state.chat.create_group(me.user_id, group).await?;
+    let summary = chat.create_group(me.user_id, group).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(convert::summary(&summary, state.files.as_ref())),
+        axum::Json(convert::summary(&summary, files.as_ref())),
     ))
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationListQuery),
     responses((status = 200, description = "The caller's conversations, most recent activity first.", body = ConversationList)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     QueryParams(query): QueryParams<ConversationListQuery>,
 ) -> ApiResult<axum::Json<ConversationList>> {
@@ -91,14 +91,13 @@ pub async fn list(
         .limit
         .unwrap_or(natter_domain::limits::CONVERSATION_PAGE_DEFAULT)
         .clamp(1, CONVERSATION_PAGE_MAX);
-    let summaries = state
-        .chat
+    let summaries = chat
         .list_conversations(me.user_id, query.before_activity_ms, limit)
         .await?;
     Ok(axum::Json(ConversationList {
         conversations: summaries
             .iter()
-            .map(|x| convert::summary(x, state.files.as_ref()))
+            .map(|x| convert::summary(x, files.as_ref()))
             .collect(),
     }))
 }
@@ -107,27 +106,27 @@ pub async fn list(
     responses((status = 200, description = "The conversation as the caller sees it.", body = ConversationSummaryView),
         (status = 404, response = NotFound)))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
 ) -> ApiResult<axum::Json<ConversationSummaryView>> {
-    let summary = state.chat.summary(me.user_id, ConversationId(id)).await?;
-    Ok(axum::Json(convert::summary(&summary, state.files.as_ref())))
+    let summary = chat.summary(me.user_id, ConversationId(id)).await?;
+    Ok(axum::Json(convert::summary(&summary, files.as_ref())))
 }
 
 #[utoipa::path(patch, path = "/conversations/{id}", tag = "conversations", request_body = UpdateConversationRequest, params(("id" = Uuid, Path, description = "The conversation.")),
     responses((status = 200, description = "Updated.", body = ConversationView),
         (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
     JsonBody(body): JsonBody<UpdateConversationRequest>,
 ) -> ApiResult<axum::Json<ConversationView>> {
     let name = body.name.as_deref().map(GroupName::parse).transpose()?;
     let topic = body.topic.as_deref().map(Topic::parse).transpose()?;
-    let conversation = state
-        .chat
+    let conversation = chat
         .update_conversation(me.user_id, ConversationId(id), name, topic)
         .await?;
     Ok(axum::Json(convert::conversation(&conversation)))
@@ -136,13 +135,12 @@ pub async fn update(
 #[utoipa::path(put, path = "/conversations/{id}/mute", tag = "conversations", request_body = MuteRequest, params(("id" = Uuid, Path, description = "The conversation.")),
     responses((status = 200, description = "The caller's membership.", body = MemberView), (status = 404, response = NotFound)))]
 pub async fn mute(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
     JsonBody(body): JsonBody<MuteRequest>,
 ) -> ApiResult<axum::Json<MemberView>> {
-    let member = state
-        .chat
+    let member = chat
         .set_muted(me.user_id, ConversationId(id), body.muted)
         .await?;
     Ok(axum::Json(convert::member(&member)))
@@ -151,11 +149,11 @@ pub async fn mute(
 #[utoipa::path(get, path = "/conversations/{id}/members", tag = "conversations", params(("id" = Uuid, Path, description = "The conversation.")),
     responses((status = 200, description = "The members.", body = MemberList), (status = 404, response = NotFound)))]
 pub async fn members(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
 ) -> ApiResult<axum::Json<MemberList>> {
-    let members = state.chat.members(me.user_id, ConversationId(id)).await?;
+    let members = chat.members(me.user_id, ConversationId(id)).await?;
     Ok(axum::Json(MemberList {
         members: members.iter().map(convert::member).collect(),
     }))
@@ -165,14 +163,13 @@ pub async fn members(
     responses((status = 201, description = "Added.", body = MemberView), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict)))]
 pub async fn add_member(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
     JsonBody(body): JsonBody<AddMemberRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let role = role(body.role.as_deref().unwrap_or("member"))?;
-    let member = state
-        .chat
+    let member = chat
         .add_member(me.user_id, ConversationId(id), UserId(body.user_id), role)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(convert::member(&member))))
@@ -183,13 +180,12 @@ pub async fn add_member(
     responses((status = 200, description = "The member with the new role.", body = MemberView),
         (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn update_member(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams((id, user_id)): PathParams<(Uuid, Uuid)>,
     JsonBody(body): JsonBody<UpdateMemberRequest>,
 ) -> ApiResult<axum::Json<MemberView>> {
-    let member = state
-        .chat
+    let member = chat
         .set_role(
             me.user_id,
             ConversationId(id),
@@ -204,13 +200,11 @@ pub async fn update_member(
     responses((status = 204, description = "Removed (or left, when it is the caller)."),
         (status = 403, response = Forbidden), (status = 404, response = NotFound)))]
 pub async fn remove_member(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams((id, user_id)): PathParams<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    state
-        .chat
-        .remove_member(me.user_id, ConversationId(id), UserId(user_id))
+    chat.remove_member(me.user_id, ConversationId(id), UserId(user_id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -218,13 +212,11 @@ pub async fn remove_member(
 #[utoipa::path(get, path = "/sync", tag = "conversations", params(SyncQuery),
     responses((status = 200, description = "What changed since the cursor.", body = SyncView)))]
 pub async fn sync(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     QueryParams(query): QueryParams<SyncQuery>,
 ) -> ApiResult<axum::Json<SyncView>> {
-    let page = state
-        .chat
-        .sync(me.user_id, query.since.unwrap_or(0))
-        .await?;
-    Ok(axum::Json(convert::sync(&page, state.files.as_ref())))
+    let page = chat.sync(me.user_id, query.since.unwrap_or(0)).await?;
+    Ok(axum::Json(convert::sync(&page, files.as_ref())))
 }

@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use natter_domain::DomainError;
 use natter_domain::files::{Attachment, FileId, FileRecord};
+use natter_domain::{Chat, DomainError};
 use natter_protocol::*;
 use uuid::Uuid;
 
@@ -17,7 +17,6 @@ use crate::extract::{AuthUser, PathParams, QueryParams};
 use crate::media::http::{Ranged, content_disposition, parse_range};
 use crate::media::{Download, FileService, sniff, tus};
 use crate::rest::responses::*;
-use crate::state::AppState;
 
 /// Raw bytes, as the OpenAPI document must describe them (`type: string, format: binary`; a
 /// `Vec<u8>` would read as an array of integers). Only a type: no value of it ever exists.
@@ -40,8 +39,8 @@ impl utoipa::ToSchema for Binary {}
 const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
 
 /// The file service, or 503 where the backends have no file store.
-fn service(state: &AppState) -> ApiResult<&FileService> {
-    state.files.as_ref().ok_or_else(|| {
+fn service(files: Option<&FileService>) -> ApiResult<&FileService> {
+    files.ok_or_else(|| {
         tracing::debug!("no file store configured");
         ApiError::Domain(DomainError::Unavailable)
     })
@@ -75,8 +74,8 @@ fn offset_headers(headers: &mut HeaderMap, files: &FileService, record: &FileRec
 #[utoipa::path(options, path = "/files/uploads", tag = "files", security(()),
     responses((status = 204, description = "tus discovery: the version, extensions and largest size natter accepts.",
         headers(("Tus-Version" = String), ("Tus-Resumable" = String), ("Tus-Extension" = String), ("Tus-Max-Size" = u64)))))]
-pub async fn discover(State(state): State<AppState>) -> ApiResult<Response> {
-    let files = service(&state)?;
+pub async fn discover(State(files): State<Option<FileService>>) -> ApiResult<Response> {
+    let files = service(files.as_ref())?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     tus_headers(headers);
@@ -99,11 +98,11 @@ pub async fn discover(State(state): State<AppState>) -> ApiResult<Response> {
         (status = 413, response = PayloadTooLarge),
     ))]
 pub async fn create_upload(
-    State(state): State<AppState>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let files = service(&state)?;
+    let files = service(files.as_ref())?;
     tus::check_version(&headers)?;
     let size = tus::number(&headers, "upload-length")?;
     let name = tus::file_name(&headers)?;
@@ -134,12 +133,12 @@ pub async fn create_upload(
         (status = 412, description = "`unsupported_version`: `Tus-Resumable` names another tus version; `Tus-Version` lists the one natter speaks (`1.0.0`).", body = ErrorBody, headers(("Tus-Version" = String))),
     ))]
 pub async fn upload_status(
-    State(state): State<AppState>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let files = service(&state)?;
+    let files = service(files.as_ref())?;
     tus::check_version(&headers)?;
     let (record, offset) = files.status(me.user_id, FileId(id)).await?;
     let mut response = StatusCode::OK.into_response();
@@ -165,14 +164,14 @@ pub async fn upload_status(
         (status = 415, description = "`unsupported_media_type`: the body is not `application/offset+octet-stream`.", body = ErrorBody),
     ))]
 pub async fn append(
-    State(state): State<AppState>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let mut body = body;
-    let result = append_body(&state, me, FileId(id), &headers, &mut body).await;
+    let result = append_body(files.as_ref(), me, FileId(id), &headers, &mut body).await;
     if result.is_err() {
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -193,13 +192,13 @@ pub async fn append(
 }
 
 async fn append_body(
-    state: &AppState,
+    files: Option<&FileService>,
     me: AuthUser,
     id: FileId,
     headers: &HeaderMap,
     body: &mut Body,
 ) -> ApiResult<Response> {
-    let files = service(state)?;
+    let files = service(files)?;
     tus::check_version(headers)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -239,12 +238,12 @@ async fn drain(mut body: Body) {
         (status = 412, description = "`unsupported_version`: `Tus-Resumable` names another tus version; `Tus-Version` lists the one natter speaks (`1.0.0`).", body = ErrorBody, headers(("Tus-Version" = String))),
     ))]
 pub async fn cancel_upload(
-    State(state): State<AppState>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let files = service(&state)?;
+    let files = service(files.as_ref())?;
     tus::check_version(&headers)?;
     files.cancel(me.user_id, FileId(id)).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -259,12 +258,13 @@ pub async fn cancel_upload(
         (status = 404, response = NotFound),
     ))]
 pub async fn file(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     PathParams(id): PathParams<Uuid>,
 ) -> ApiResult<Response> {
-    let files = service(&state)?;
-    let (record, content) = state.chat.readable_file(me.user_id, FileId(id)).await?;
+    let files = service(files.as_ref())?;
+    let (record, content) = chat.readable_file(me.user_id, FileId(id)).await?;
     let view = files.view(&Attachment::of(record, content));
     let mut response = axum::Json(view).into_response();
     // The URL in it is a credential.
@@ -294,12 +294,12 @@ pub async fn file(
         (status = 416, description = "`range_not_satisfiable`: the range is outside the file (`Content-Range: bytes */size`).", body = ErrorBody),
     ))]
 pub async fn download(
-    State(state): State<AppState>,
+    State(files): State<Option<FileService>>,
     PathParams((id, sha256)): PathParams<(Uuid, String)>,
     QueryParams(query): QueryParams<DownloadQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let mut response = match serve(&state, FileId(id), &sha256, &query, &headers).await {
+    let mut response = match serve(files.as_ref(), FileId(id), &sha256, &query, &headers).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
@@ -316,13 +316,13 @@ pub async fn download(
 }
 
 async fn serve(
-    state: &AppState,
+    files: Option<&FileService>,
     id: FileId,
     sha256: &str,
     query: &DownloadQuery,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let files = service(state)?;
+    let files = service(files)?;
     let file = files
         .by_url(id, sha256, query.expires, &query.signature)
         .await?;
@@ -412,11 +412,11 @@ fn matches_etag(header: Option<&HeaderValue>, etag: &str) -> bool {
         (status = 404, description = "`not_found`: the URL is valid but names no content any more (the file was deleted by the collector).", body = ErrorBody),
     ))]
 pub async fn check_url(
-    State(state): State<AppState>,
+    State(files): State<Option<FileService>>,
     PathParams((id, sha256)): PathParams<(Uuid, String)>,
     uri: axum::http::Uri,
 ) -> ApiResult<StatusCode> {
-    let files = service(&state)?;
+    let files = service(files.as_ref())?;
     // A query that does not parse is a URL that is not valid: 403 like any other, never a 400,
     // which the edge could only report as its own failure.
     let axum::extract::Query(query) = axum::extract::Query::<DownloadQuery>::try_from_uri(&uri)

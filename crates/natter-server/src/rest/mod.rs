@@ -5,7 +5,7 @@ mod accounts;
 mod closed_variants;
 mod conversations;
 mod files;
-pub mod messages;
+mod messages;
 mod password;
 mod push;
 pub mod push_endpoints;

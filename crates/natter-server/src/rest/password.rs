@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use natter_protocol::{ChangePasswordRequest, ErrorBody};
 
-use crate::auth::AccessClaims;
+use crate::auth::{AccessClaims, Auth};
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody};
+use crate::limiter::RateLimits;
 use crate::rest::responses::*;
-use crate::state::AppState;
 
 #[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = ChangePasswordRequest,
     responses(
@@ -18,22 +18,20 @@ use crate::state::AppState;
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited)))]
 pub async fn change_password(
-    State(state): State<AppState>,
+    State(rate_limits): State<RateLimits>,
+    State(auth): State<Auth>,
     me: AuthUser,
     JsonBody(body): JsonBody<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     // Limited like logins, per user: a stolen access token must not become a password oracle.
-    state
-        .rate_limits
+    rate_limits
         .check_auth(&format!("password:{}", me.user_id.0))
         .await?;
     let claims = AccessClaims {
         user_id: me.user_id,
         session_id: me.session_id,
     };
-    state
-        .auth
-        .change_password(claims, &body.current_password, &body.new_password)
+    auth.change_password(claims, &body.current_password, &body.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,20 +1,22 @@
 //! `/push/devices` and `/users/me/notifications`: the devices a user registers for push
 //! notifications, and what they want to be told.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use natter_domain::push::{
     DeviceId, NotificationSettings, NotifyLevel, PreviewLevel, PushDevice, PushTarget, QuietHours,
 };
-use natter_domain::{DomainError, SessionId};
+use natter_domain::{Chat, DomainError, SessionId};
 use natter_protocol::*;
+use natter_push::Pusher;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams};
 use crate::rest::responses::*;
-use crate::state::AppState;
 
 fn target(request: RegisterDeviceRequest) -> PushTarget {
     match request {
@@ -67,17 +69,17 @@ fn device_view(device: &PushDevice, current: SessionId) -> DeviceView {
 #[utoipa::path(post, path = "/push/devices", tag = "push", request_body = RegisterDeviceRequest,
     responses((status = 201, description = "The device, registered for the calling session (logging out or revoking that session unregisters it). An address already registered (by this user or another) is the same device, moved to this session; a user's 21st device unregisters their oldest. A Web Push endpoint must be on a known push service (push.web_push.allowed_hosts): another is 400 invalid.", body = DeviceView)))]
 pub async fn register_device(
-    State(state): State<AppState>,
+    State(pusher): State<Arc<Pusher>>,
+    State(chat): State<Chat>,
     me: AuthUser,
     JsonBody(body): JsonBody<RegisterDeviceRequest>,
 ) -> ApiResult<impl IntoResponse> {
     // The shape first (the same errors as without a list), then whether natter sends there.
     let target = target(body).validate()?;
-    if let Some(reason) = state.pusher.refusal(&target) {
+    if let Some(reason) = pusher.refusal(&target) {
         return Err(DomainError::invalid("endpoint", reason).into());
     }
-    let device = state
-        .chat
+    let device = chat
         .register_device(me.user_id, me.session_id, target)
         .await?;
     Ok((
@@ -88,11 +90,8 @@ pub async fn register_device(
 
 #[utoipa::path(get, path = "/push/devices", tag = "push",
     responses((status = 200, description = "The caller's devices whose session is live, oldest first.", body = DeviceList)))]
-pub async fn devices(
-    State(state): State<AppState>,
-    me: AuthUser,
-) -> ApiResult<axum::Json<DeviceList>> {
-    let devices = state.chat.devices(me.user_id).await?;
+pub async fn devices(State(chat): State<Chat>, me: AuthUser) -> ApiResult<axum::Json<DeviceList>> {
+    let devices = chat.devices(me.user_id).await?;
     Ok(axum::Json(DeviceList {
         devices: devices
             .iter()
@@ -104,12 +103,9 @@ pub async fn devices(
 #[utoipa::path(get, path = "/push/vapid-public-key", tag = "push", security(()),
     responses((status = 200, description = "The VAPID public key browsers subscribe with (no authentication: it is public).", body = VapidPublicKey), (status = 404, response = NotFound)))]
 pub async fn vapid_public_key(
-    State(state): State<AppState>,
+    State(pusher): State<Arc<Pusher>>,
 ) -> ApiResult<axum::Json<VapidPublicKey>> {
-    let key = state
-        .pusher
-        .vapid_public_key()
-        .ok_or(DomainError::NotFound)?;
+    let key = pusher.vapid_public_key().ok_or(DomainError::NotFound)?;
     Ok(axum::Json(VapidPublicKey {
         public_key: key.to_owned(),
     }))
@@ -119,14 +115,11 @@ pub async fn vapid_public_key(
     params(("device_id" = Uuid, Path, description = "One of the caller's devices.")),
     responses((status = 204, description = "The device is unregistered."), (status = 404, response = NotFound)))]
 pub async fn remove_device(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     PathParams(device_id): PathParams<Uuid>,
 ) -> ApiResult<StatusCode> {
-    state
-        .chat
-        .remove_device(me.user_id, DeviceId(device_id))
-        .await?;
+    chat.remove_device(me.user_id, DeviceId(device_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,10 +185,10 @@ fn settings_body(settings: &NotificationSettings) -> NotificationSettingsBody {
 #[utoipa::path(get, path = "/users/me/notifications", tag = "push",
     responses((status = 200, description = "The caller's notification settings (the defaults until set: `all`, `full`, no quiet hours).", body = NotificationSettingsBody)))]
 pub async fn notification_settings(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
 ) -> ApiResult<axum::Json<NotificationSettingsBody>> {
-    let settings = state.chat.notification_settings(me.user_id).await?;
+    let settings = chat.notification_settings(me.user_id).await?;
     Ok(axum::Json(settings_body(&settings)))
 }
 
@@ -203,12 +196,11 @@ pub async fn notification_settings(
     request_body = NotificationSettingsBody,
     responses((status = 200, description = "The settings as stored, replacing the previous ones whole.", body = NotificationSettingsBody)))]
 pub async fn set_notification_settings(
-    State(state): State<AppState>,
+    State(chat): State<Chat>,
     me: AuthUser,
     JsonBody(body): JsonBody<NotificationSettingsBody>,
 ) -> ApiResult<axum::Json<NotificationSettingsBody>> {
-    let stored = state
-        .chat
+    let stored = chat
         .set_notification_settings(me.user_id, settings(body)?)
         .await?;
     Ok(axum::Json(settings_body(&stored)))
