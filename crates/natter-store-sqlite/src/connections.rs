@@ -23,6 +23,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 256;
 /// The log is truncated back to this size after a checkpoint has emptied it.
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// The writer's page cache: appends to many conversations touch many index pages, and a page
+/// evicted between batches is read back from the file (measured: 12% of the writer's time with
+/// SQLite's default 2 MiB).
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Each reader's page cache.
+const READER_CACHE_KIB: i64 = 16 * 1024;
 
 fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
@@ -49,13 +55,18 @@ pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
         .map_err(sql)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
         .map_err(sql)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(sql)?;
     Ok(conn)
 }
 
 /// A reader's connection (also the checkpointer's: a checkpoint needs no write lock).
 pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
-    open(
+    let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    )?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+        .map_err(sql)?;
+    Ok(conn)
 }
