@@ -43,8 +43,7 @@ pub async fn upgrade(
         return ApiError::Domain(DomainError::Unavailable).into_response();
     };
     let limits = &state.config.limits;
-    // Frames are written to the socket once the buffer passes WRITE_BUFFER_BYTES or at a flush:
-    // the connection queues every event waiting for it and flushes once (one write for many).
+    // Frames are written as they are fed (WRITE_BUFFER_BYTES says why).
     ws.read_buffer_size(1024)
         .write_buffer_size(connection::WRITE_BUFFER_BYTES)
         .max_write_buffer_size(connection::WRITE_BUFFER_BYTES + limits.ws_max_message_bytes * 4)

@@ -3,8 +3,7 @@
 //!
 //! For every conversation changed since the client's sync cursor: a `conversation` frame with its
 //! summary, then, if the client gave a cursor for it, every message changed after that cursor in
-//! `mod_seq` order. The frames are buffered, not flushed one by one: the hello ack that follows
-//! writes them with it.
+//! `mod_seq` order.
 //!
 //! It also says which live message events the connection must drop: per conversation, those at or
 //! below the higher of the client's cursor and what was replayed here. The client's cursor counts
@@ -18,7 +17,7 @@ use natter_domain::limits::RESUME_PAGE;
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::{Cursors, ServerFrame};
 
-use super::connection::{Sink, feed_frame};
+use super::connection::{Sink, send_frame};
 use crate::convert;
 use crate::state::AppState;
 
@@ -67,7 +66,7 @@ pub async fn catch_up(
     };
     let page = state.chat.sync(user, since).await?;
     for removed in &page.removed {
-        feed_frame(
+        send_frame(
             sink,
             &ServerFrame::ConversationRemoved {
                 conversation_id: removed.0,
@@ -78,7 +77,7 @@ pub async fn catch_up(
     }
     for summary in &page.changed {
         let conversation = summary.conversation.id;
-        feed_frame(
+        send_frame(
             sink,
             &ServerFrame::Conversation {
                 summary: convert::summary(summary, state.files.as_ref()),
@@ -108,7 +107,7 @@ pub async fn catch_up(
                 } else {
                     ServerFrame::MessageUpdated { message: view }
                 };
-                feed_frame(sink, &frame)
+                send_frame(sink, &frame)
                     .await
                     .map_err(|_| CatchUpError::Closed)?;
             }
