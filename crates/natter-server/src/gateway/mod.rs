@@ -48,7 +48,11 @@ pub async fn upgrade(
         .write_buffer_size(connection::WRITE_BUFFER_BYTES)
         .max_write_buffer_size(connection::WRITE_BUFFER_BYTES + limits.ws_max_message_bytes * 4)
         .max_message_size(limits.ws_max_message_bytes)
-        .max_frame_size(limits.ws_max_message_bytes)
+        // A frame up to twice the message limit is read to its end before it is refused as a
+        // message too long (1009): a client still writing it would otherwise have its
+        // connection reset under it and never see the close frame. Larger frames are refused
+        // from their header, unread.
+        .max_frame_size(limits.ws_max_message_bytes * 2)
         .on_upgrade(move |socket| async move {
             connection::serve(socket, state).await;
             drop(permit);
