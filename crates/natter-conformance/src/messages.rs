@@ -180,6 +180,32 @@ pub async fn edit_changes_text_and_bumps_mod_seq(stores: Stores) {
     assert_eq!(bob_view.mention_count, 0);
 }
 
+/// Rule (natter_domain::rules): mentions are kept once each, in order of first mention, on an
+/// append and on an edit.
+pub async fn mentions_are_kept_once_in_order_of_first_mention(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [alice, bob, carol] = f.users(&["alice", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
+    let group = f.group(alice, &[bob, carol]).await;
+    let sent = f
+        .send_mentioning(group.id, alice, "@carol @bob @carol", &[carol, bob, carol])
+        .await;
+    assert_eq!(sent.mentions, vec![carol, bob]);
+    let change = MessageChange::Edit {
+        text: text("@bob @bob @carol"),
+        mentions: vec![bob, bob, carol, bob],
+    };
+    let edited = f
+        .messages
+        .change(group.id, sent.seq, change, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(edited.mentions, vec![bob, carol]);
+    let stored = f.messages.message(group.id, sent.seq).await.unwrap();
+    assert_eq!(stored.map(|m| m.mentions), Some(vec![bob, carol]));
+}
+
 pub async fn delete_is_soft_and_final(stores: Stores) {
     let f = Fixture::new(stores);
     let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod permissions;
 pub mod ports;
 pub mod push;
+pub mod rules;
 pub mod values;
 
 pub use error::{BusError, DomainError, StoreError};

@@ -9,9 +9,10 @@
 use natter_domain::StoreError;
 use natter_domain::model::{AppendOutcome, NewMessage};
 use natter_domain::ports::StoreResult;
+use natter_domain::rules;
 
 use crate::Inner;
-use crate::rows::{StoredMessage, Version, attachments_json, dedup_mentions};
+use crate::rows::{StoredMessage, Version, attachments_json};
 
 impl Inner {
     pub(crate) async fn append(&self, new: NewMessage) -> StoreResult<AppendOutcome> {
@@ -54,7 +55,7 @@ impl Inner {
             current: Version {
                 mod_seq: head.last_mod + 1,
                 text: new.text.as_str().to_owned(),
-                mentions: dedup_mentions(&new.mentions),
+                mentions: rules::distinct(&new.mentions).iter().map(|u| u.0).collect(),
                 edited_at_ms: 0,
                 deleted: false,
                 reactions: Vec::new(),

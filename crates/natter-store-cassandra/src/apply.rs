@@ -1,45 +1,54 @@
-//! The effect of a [`MessageChange`] on a message version, as a pure function, with the embedded
-//! store's rules: deleting is soft and final (text emptied, mentions and reactions dropped);
-//! any change to a deleted message, adding a reaction that exists, or removing one that does not
-//! is a no-op that changes nothing and so bumps nothing.
+//! A [`MessageChange`] on a message version: the domain's rules (`natter_domain::rules`) decide
+//! what it does, and this writes that effect into the next version of the row. Deleting is soft
+//! and final (text emptied, mentions, reactions and attachments dropped); a no-op changes nothing
+//! and so bumps nothing.
 
+use natter_domain::UserId;
 use natter_domain::model::MessageChange;
+use natter_domain::rules::{Effect, MessageState, message_effect};
+use natter_domain::values::Reaction;
 
-use crate::rows::{Version, dedup_mentions};
+use crate::rows::Version;
+
+impl MessageState for Version {
+    fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
+    fn has_reaction(&self, user: UserId, emoji: &Reaction) -> bool {
+        self.reactions
+            .iter()
+            .any(|(e, u)| *u == user.0 && e == emoji.as_str())
+    }
+}
 
 /// The version after `change` (its `mod_seq` left to the caller), or `None` for a no-op.
 pub(crate) fn apply(base: &Version, change: MessageChange, now_ms: i64) -> Option<Version> {
-    if base.deleted {
-        return None;
-    }
+    let effect = message_effect(base, change, now_ms)?;
     let mut next = base.clone();
-    match change {
-        MessageChange::Edit { text, mentions } => {
+    match effect {
+        Effect::Edit {
+            text,
+            mentions,
+            edited_at_ms,
+        } => {
             next.text = text.as_str().to_owned();
-            next.mentions = dedup_mentions(&mentions);
-            next.edited_at_ms = now_ms;
+            next.mentions = mentions.iter().map(|u| u.0).collect();
+            next.edited_at_ms = edited_at_ms;
         }
-        MessageChange::Delete => {
+        Effect::Delete => {
             next.text.clear();
             next.mentions.clear();
             next.reactions.clear();
             next.attachments.clear();
             next.deleted = true;
         }
-        MessageChange::AddReaction { user_id, emoji } => {
-            let pair = (emoji.as_str().to_owned(), user_id.0);
-            if next.reactions.contains(&pair) {
-                return None;
-            }
-            next.reactions.push(pair);
+        Effect::AddReaction { user_id, emoji } => {
+            next.reactions.push((emoji.as_str().to_owned(), user_id.0));
         }
-        MessageChange::RemoveReaction { user_id, emoji } => {
-            let before = next.reactions.len();
+        Effect::RemoveReaction { user_id, emoji } => {
             next.reactions
                 .retain(|(e, u)| !(e == emoji.as_str() && *u == user_id.0));
-            if next.reactions.len() == before {
-                return None;
-            }
         }
     }
     Some(next)
@@ -48,8 +57,7 @@ pub(crate) fn apply(base: &Version, change: MessageChange, now_ms: i64) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use natter_domain::UserId;
-    use natter_domain::values::{MessageText, Reaction};
+    use natter_domain::values::MessageText;
 
     fn base() -> Version {
         Version {

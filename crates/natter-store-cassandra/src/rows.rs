@@ -155,17 +155,6 @@ fn attachments_from_json(json: &str) -> StoreResult<Vec<Attachment>> {
         .map_err(|err| StoreError::Internal(format!("corrupt attachments of a message: {err}")))
 }
 
-/// Mentions without repeats, in order of first mention (as the embedded store keeps them).
-pub(crate) fn dedup_mentions(mentions: &[UserId]) -> Vec<Uuid> {
-    let mut seen: Vec<Uuid> = Vec::with_capacity(mentions.len());
-    for user in mentions {
-        if !seen.contains(&user.0) {
-            seen.push(user.0);
-        }
-    }
-    seen
-}
-
 /// Column list of `messages` (bucket excluded), in [`MessageRowRead`]'s order; every read
 /// selects exactly these.
 pub(crate) const MESSAGE_COLUMNS: &str = "seq, id, sender_id, client_msg_id, reply_to_seq, \

@@ -16,6 +16,7 @@
 use async_trait::async_trait;
 use natter_domain::model::*;
 use natter_domain::ports::{ConversationStore, StoreResult};
+use natter_domain::rules;
 use natter_domain::values::{GroupName, Topic};
 use natter_domain::{ConversationId, StoreError, UserId};
 use uuid::Uuid;
@@ -356,8 +357,7 @@ impl ConversationStore for PgStore {
         _now_ms: i64,
     ) -> StoreResult<Member> {
         self.update_member(conversation, user, |m, last_seq| {
-            m.read_seq = m.read_seq.max(seq.min(last_seq));
-            m.delivered_seq = m.delivered_seq.max(m.read_seq);
+            rules::read_up_to(m, seq, last_seq);
         })
         .await
     }
@@ -370,7 +370,7 @@ impl ConversationStore for PgStore {
         _now_ms: i64,
     ) -> StoreResult<Member> {
         self.update_member(conversation, user, |m, last_seq| {
-            m.delivered_seq = m.delivered_seq.max(seq.min(last_seq));
+            rules::delivered_up_to(m, seq, last_seq);
         })
         .await
     }

@@ -18,10 +18,11 @@ use natter_domain::ConversationId;
 use natter_domain::StoreError;
 use natter_domain::model::*;
 use natter_domain::ports::{MessageStore, StoreResult};
+use natter_domain::rules::{self, Effect, message_effect};
 use sqlx::PgConnection;
 
 use crate::errors::db;
-use crate::rows::{MessageRow, attachments_json, distinct_mentions, message_columns};
+use crate::rows::{MessageRow, attachments_json, message_columns};
 use crate::sequencer::lock_conversation;
 use crate::{PgStore, commit};
 
@@ -43,40 +44,42 @@ async fn load(
     row.map(MessageRow::into_message).transpose()
 }
 
-/// Apply `change` to an existing, not deleted message; `false` if it was a no-op.
-async fn apply(
+/// Write what a change does to `message` (the rules decided it: `natter_domain::rules`).
+async fn write_effect(
     conn: &mut PgConnection,
     message: &Message,
-    change: MessageChange,
-    now_ms: i64,
-) -> StoreResult<bool> {
+    effect: Effect,
+) -> StoreResult<()> {
     let (conv, seq) = (message.conversation_id.0, message.seq);
-    let done = match change {
-        MessageChange::Edit { text, mentions } => sqlx::query(
+    match effect {
+        Effect::Edit {
+            text,
+            mentions,
+            edited_at_ms,
+        } => sqlx::query(
             "UPDATE messages SET text = $3, mentions = $4, edited_at_ms = $5 \
              WHERE conversation_id = $1 AND seq = $2",
         )
         .bind(conv)
         .bind(seq)
         .bind(text.as_str())
-        .bind(distinct_mentions(&mentions))
-        .bind(now_ms),
-        MessageChange::Delete => sqlx::query(
+        .bind(mentions.iter().map(|u| u.0).collect::<Vec<_>>())
+        .bind(edited_at_ms),
+        Effect::Delete => sqlx::query(
             "WITH r AS (DELETE FROM reactions WHERE conversation_id = $1 AND seq = $2) \
              UPDATE messages SET text = '', mentions = '{}', deleted = true, attachments = NULL \
              WHERE conversation_id = $1 AND seq = $2",
         )
         .bind(conv)
         .bind(seq),
-        MessageChange::AddReaction { user_id, emoji } => sqlx::query(
-            "INSERT INTO reactions (conversation_id, seq, emoji, user_id) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (conversation_id, seq, emoji, user_id) DO NOTHING",
+        Effect::AddReaction { user_id, emoji } => sqlx::query(
+            "INSERT INTO reactions (conversation_id, seq, emoji, user_id) VALUES ($1, $2, $3, $4)",
         )
         .bind(conv)
         .bind(seq)
         .bind(emoji.as_str().to_owned())
         .bind(user_id.0),
-        MessageChange::RemoveReaction { user_id, emoji } => sqlx::query(
+        Effect::RemoveReaction { user_id, emoji } => sqlx::query(
             "DELETE FROM reactions \
              WHERE conversation_id = $1 AND seq = $2 AND emoji = $3 AND user_id = $4",
         )
@@ -88,7 +91,7 @@ async fn apply(
     .execute(conn)
     .await
     .map_err(db)?;
-    Ok(done.rows_affected() > 0)
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -101,7 +104,10 @@ struct Appended {
 #[async_trait]
 impl MessageStore for PgStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        let mentions = distinct_mentions(&message.mentions);
+        let mentions: Vec<_> = rules::distinct(&message.mentions)
+            .iter()
+            .map(|u| u.0)
+            .collect();
         // c locks the row (MATERIALIZED: before anything reads its values); ins inserts at the
         // next seq unless the idempotency key exists; upd advances the conversation only if
         // ins inserted. Data-modifying CTEs always run to completion.
@@ -184,11 +190,12 @@ impl MessageStore for PgStore {
         let current = load(&mut tx, conversation, seq)
             .await?
             .ok_or(StoreError::NotFound)?;
-        if current.deleted || !apply(&mut tx, &current, change, now_ms).await? {
-            // Nothing changed: roll back (the transaction wrote nothing) and report the state.
+        let Some(effect) = message_effect(&current, change, now_ms) else {
+            // A no-op: roll back (the transaction wrote nothing) and report the state.
             tx.rollback().await.map_err(db)?;
             return Ok(current);
-        }
+        };
+        write_effect(&mut tx, &current, effect).await?;
         // The next change number, for the conversation and the message; RETURNING reads the
         // message as changed by the statements before.
         // A change to a message someone's devices show queues its update (push_queue.rs).

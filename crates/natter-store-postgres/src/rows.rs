@@ -247,14 +247,3 @@ fn group_reactions(rows: impl IntoIterator<Item = (String, UserId)>) -> Vec<Reac
     }
     groups
 }
-
-/// Mentions as stored: each user once, in order of first mention.
-pub(crate) fn distinct_mentions(mentions: &[UserId]) -> Vec<Uuid> {
-    let mut seen: Vec<Uuid> = Vec::with_capacity(mentions.len());
-    for user in mentions {
-        if !seen.contains(&user.0) {
-            seen.push(user.0);
-        }
-    }
-    seen
-}

@@ -14,6 +14,7 @@
 use async_trait::async_trait;
 use natter_domain::model::*;
 use natter_domain::ports::{ConversationStore, StoreResult};
+use natter_domain::rules;
 use natter_domain::values::{GroupName, Topic};
 use natter_domain::{ConversationId, StoreError, UserId};
 use rusqlite::{Connection, params};
@@ -379,8 +380,7 @@ impl ConversationStore for SqliteStore {
         _now_ms: i64,
     ) -> StoreResult<Member> {
         self.update_member(conversation, user, move |m, last_seq| {
-            m.read_seq = m.read_seq.max(seq.min(last_seq));
-            m.delivered_seq = m.delivered_seq.max(m.read_seq);
+            rules::read_up_to(m, seq, last_seq);
         })
         .await
     }
@@ -393,7 +393,7 @@ impl ConversationStore for SqliteStore {
         _now_ms: i64,
     ) -> StoreResult<Member> {
         self.update_member(conversation, user, move |m, last_seq| {
-            m.delivered_seq = m.delivered_seq.max(seq.min(last_seq));
+            rules::delivered_up_to(m, seq, last_seq);
         })
         .await
     }

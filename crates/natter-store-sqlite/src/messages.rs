@@ -13,6 +13,7 @@ use natter_domain::StoreError;
 use natter_domain::UserId;
 use natter_domain::model::*;
 use natter_domain::ports::{MessageStore, StoreResult};
+use natter_domain::rules::{Effect, message_effect};
 use rusqlite::{Connection, params};
 
 use crate::query::{all, exec, one};
@@ -136,21 +137,20 @@ fn bump(conn: &Connection, conversation: ConversationId, seq: i64) -> StoreResul
     Ok(())
 }
 
-/// Apply `change` to an existing, not deleted message; `false` if it was a no-op.
-fn apply(
-    conn: &Connection,
-    message: &Message,
-    change: MessageChange,
-    now_ms: i64,
-) -> StoreResult<bool> {
+/// Write what a change does to `message` (the rules decided it: `natter_domain::rules`).
+fn write_effect(conn: &Connection, message: &Message, effect: Effect) -> StoreResult<()> {
     let conv = message.conversation_id.0.as_bytes().as_slice();
     let seq = message.seq;
-    match change {
-        MessageChange::Edit { text, mentions } => {
+    match effect {
+        Effect::Edit {
+            text,
+            mentions,
+            edited_at_ms,
+        } => {
             exec(
                 conn,
                 "UPDATE messages SET text = ?, edited_at_ms = ? WHERE conversation_id = ? AND seq = ?",
-                params![text.as_str(), now_ms, conv, seq],
+                params![text.as_str(), edited_at_ms, conv, seq],
             )?;
             exec(
                 conn,
@@ -158,9 +158,8 @@ fn apply(
                 params![conv, seq],
             )?;
             insert_mentions(conn, message.conversation_id, seq, &mentions)?;
-            Ok(true)
         }
-        MessageChange::Delete => {
+        Effect::Delete => {
             for text in [
                 "UPDATE messages SET text = '', deleted = 1, attachments = NULL \
                  WHERE conversation_id = ? AND seq = ?",
@@ -169,28 +168,25 @@ fn apply(
             ] {
                 exec(conn, text, params![conv, seq])?;
             }
-            Ok(true)
         }
-        MessageChange::AddReaction { user_id, emoji } => {
-            let inserted = exec(
+        Effect::AddReaction { user_id, emoji } => {
+            exec(
                 conn,
                 "INSERT INTO reactions (conversation_id, seq, emoji, user_id, position) \
                  SELECT ?1, ?2, ?3, ?4, COALESCE(MAX(position), 0) + 1 FROM reactions \
-                 WHERE conversation_id = ?1 AND seq = ?2 \
-                 ON CONFLICT (conversation_id, seq, emoji, user_id) DO NOTHING",
+                 WHERE conversation_id = ?1 AND seq = ?2",
                 params![conv, seq, emoji.as_str(), user_id.0.as_bytes().as_slice()],
             )?;
-            Ok(inserted > 0)
         }
-        MessageChange::RemoveReaction { user_id, emoji } => {
-            let removed = exec(
+        Effect::RemoveReaction { user_id, emoji } => {
+            exec(
                 conn,
                 "DELETE FROM reactions WHERE conversation_id = ? AND seq = ? AND emoji = ? AND user_id = ?",
                 params![conv, seq, emoji.as_str(), user_id.0.as_bytes().as_slice()],
             )?;
-            Ok(removed > 0)
         }
     }
+    Ok(())
 }
 
 /// Append on the writer thread, inside its batch's transaction: nothing is durable until that
@@ -324,9 +320,10 @@ impl MessageStore for SqliteStore {
         self.write(move |conn| {
             let current = load(conn, conversation, seq)?.ok_or(StoreError::NotFound)?;
             // A no-op writes nothing and reports the state as it is.
-            if current.deleted || !apply(conn, &current, change, now_ms)? {
+            let Some(effect) = message_effect(&current, change, now_ms) else {
                 return Ok(current);
-            }
+            };
+            write_effect(conn, &current, effect)?;
             bump(conn, conversation, seq)?;
             crate::push_queue::message_changed(conn, conversation, seq)?;
             load(conn, conversation, seq)?.ok_or(StoreError::NotFound)
