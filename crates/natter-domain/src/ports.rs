@@ -3,6 +3,9 @@
 //!
 //! Every store method is atomic: it either fully happens or returns an error and changes nothing.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 
 use crate::error::{BusError, StoreError};
@@ -168,6 +171,15 @@ pub trait MessageStore: Send + Sync + 'static {
     /// sender already used this `client_msg_id` in this conversation, return that message instead
     /// (`Duplicate`) and change nothing.
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
+    /// Queue an append behind every write queued before it, and return once it is queued: the
+    /// [`QueuedAppend`] resolves as [`append`](Self::append) would, after the commit. A store
+    /// whose writes commit in the order they were queued (the embedded store's one writer)
+    /// implements it, and the caller releases the conversation's order lock before the commit,
+    /// so sends to one busy conversation share commits. The default appends before returning.
+    async fn queue_append(&self, message: NewMessage) -> StoreResult<QueuedAppend> {
+        let outcome = self.append(message).await?;
+        Ok(QueuedAppend::done(outcome))
+    }
     /// Apply a change, bumping the conversation's change counter. `NotFound` if no such message.
     async fn change(
         &self,
@@ -191,6 +203,32 @@ pub trait MessageStore: Send + Sync + 'static {
         after_mod: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
+}
+
+/// An append queued by [`MessageStore::queue_append`], not necessarily committed yet.
+pub struct QueuedAppend {
+    committed: Pin<Box<dyn Future<Output = StoreResult<AppendOutcome>> + Send>>,
+}
+
+impl QueuedAppend {
+    /// An append whose outcome `committed` gives once it is durable.
+    pub fn new(
+        committed: impl Future<Output = StoreResult<AppendOutcome>> + Send + 'static,
+    ) -> Self {
+        Self {
+            committed: Box::pin(committed),
+        }
+    }
+
+    /// An append already committed (or refused).
+    pub fn done(outcome: AppendOutcome) -> Self {
+        Self::new(std::future::ready(Ok(outcome)))
+    }
+
+    /// Wait for the commit.
+    pub async fn committed(self) -> StoreResult<AppendOutcome> {
+        self.committed.await
+    }
 }
 
 /// Delivers events to every gateway node. Contract: events published by one caller for one

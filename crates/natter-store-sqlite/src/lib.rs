@@ -126,6 +126,19 @@ impl SqliteStore {
         self.inner.writes.write(work).await
     }
 
+    /// Queue `work` for the writer thread and return once it is queued (writes commit in queue
+    /// order); the future resolves as [`write`](Self::write) would.
+    async fn queue_write<T, F>(
+        &self,
+        work: F,
+    ) -> StoreResult<impl Future<Output = StoreResult<T>> + Send + 'static>
+    where
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writes.queue(work).await
+    }
+
     /// Run `work` on a reader thread, inside one read transaction (one snapshot).
     async fn read<T, F>(&self, work: F) -> StoreResult<T>
     where

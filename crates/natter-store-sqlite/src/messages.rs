@@ -12,7 +12,7 @@ use natter_domain::ConversationId;
 use natter_domain::StoreError;
 use natter_domain::UserId;
 use natter_domain::model::*;
-use natter_domain::ports::{MessageStore, StoreResult};
+use natter_domain::ports::{MessageStore, QueuedAppend, StoreResult};
 use natter_domain::rules::{Effect, message_effect};
 use rusqlite::{Connection, params};
 
@@ -308,6 +308,15 @@ fn history_in(
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
         self.write(move |conn| append_in(conn, message)).await
+    }
+
+    /// The one writer commits in queue order: the append is queued, and the caller may let the
+    /// conversation's next write in before this one's commit.
+    async fn queue_append(&self, message: NewMessage) -> StoreResult<QueuedAppend> {
+        let committed = self
+            .queue_write(move |conn| append_in(conn, message))
+            .await?;
+        Ok(QueuedAppend::new(committed))
     }
 
     async fn change(

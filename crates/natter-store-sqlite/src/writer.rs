@@ -112,6 +112,20 @@ impl Writer {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.queue(work).await?.await
+    }
+
+    /// Queue `work` behind every write queued before it, and return once it is queued: the
+    /// future resolves once its batch has committed (or failed). Writes run and commit in the
+    /// order they were queued.
+    pub(crate) async fn queue<T, F>(
+        &self,
+        work: F,
+    ) -> StoreResult<impl Future<Output = StoreResult<T>> + Send + 'static>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Write {
             work: Some(work),
@@ -122,7 +136,7 @@ impl Writer {
             .send(Msg::Job(Box::new(job)))
             .await
             .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        Ok(async move { answer.await.map_err(|_| stopped())? })
     }
 
     /// Let the writes already queued finish, then close the connection. Later writes fail with

@@ -107,13 +107,16 @@ impl Chat {
         conversation: &Conversation,
         by: UserId,
     ) -> Result<(), DomainError> {
-        let _order = self.ports().locks.lock(conversation.id).await?;
+        let mut order = self.order(conversation.id).await?;
         for member in self.ports().conversations.members(conversation.id).await? {
-            self.publish(Event::MemberAdded {
-                conversation: conversation.clone(),
-                member,
-                by,
-            })
+            self.publish_ordered(
+                &mut order,
+                Event::MemberAdded {
+                    conversation: conversation.clone(),
+                    member,
+                    by,
+                },
+            )
             .await;
         }
         Ok(())
@@ -151,7 +154,7 @@ impl Chat {
         name: Option<GroupName>,
         topic: Option<Topic>,
     ) -> Result<Conversation, DomainError> {
-        let _order = self.ports().locks.lock(id).await?;
+        let mut order = self.order(id).await?;
         let me = self.require_member(id, actor).await?;
         let conversation = self
             .ports()
@@ -165,7 +168,7 @@ impl Chat {
             .conversations
             .update_conversation(id, name, topic, self.now())
             .await?;
-        self.publish(Event::ConversationUpdated(updated.clone()))
+        self.publish_ordered(&mut order, Event::ConversationUpdated(updated.clone()))
             .await;
         Ok(updated)
     }
@@ -186,7 +189,7 @@ impl Chat {
         user: UserId,
         role: Role,
     ) -> Result<Member, DomainError> {
-        let _order = self.ports().locks.lock(id).await?;
+        let mut order = self.order(id).await?;
         let me = self.require_member(id, actor).await?;
         let conversation = self
             .ports()
@@ -214,11 +217,14 @@ impl Chat {
             .conversation(id)
             .await?
             .ok_or(DomainError::Internal)?;
-        self.publish(Event::MemberAdded {
-            conversation,
-            member: member.clone(),
-            by: actor,
-        })
+        self.publish_ordered(
+            &mut order,
+            Event::MemberAdded {
+                conversation,
+                member: member.clone(),
+                by: actor,
+            },
+        )
         .await;
         Ok(member)
     }
@@ -231,7 +237,7 @@ impl Chat {
         id: ConversationId,
         user: UserId,
     ) -> Result<(), DomainError> {
-        let _order = self.ports().locks.lock(id).await?;
+        let mut order = self.order(id).await?;
         let me = self.require_member(id, actor).await?;
         let conversation = self
             .ports()
@@ -255,7 +261,7 @@ impl Chat {
                     .conversations
                     .set_role(id, heir.user_id, Role::Owner, now)
                     .await?;
-                self.publish(Event::MemberUpdated { member: promoted })
+                self.publish_ordered(&mut order, Event::MemberUpdated { member: promoted })
                     .await;
             }
         }
@@ -263,11 +269,14 @@ impl Chat {
             .conversations
             .remove_member(id, user, now)
             .await?;
-        self.publish(Event::MemberRemoved {
-            conversation_id: id,
-            user_id: user,
-            by: actor,
-        })
+        self.publish_ordered(
+            &mut order,
+            Event::MemberRemoved {
+                conversation_id: id,
+                user_id: user,
+                by: actor,
+            },
+        )
         .await;
         Ok(())
     }
@@ -279,7 +288,7 @@ impl Chat {
         user: UserId,
         role: Role,
     ) -> Result<Member, DomainError> {
-        let _order = self.ports().locks.lock(id).await?;
+        let mut order = self.order(id).await?;
         let me = self.require_member(id, actor).await?;
         let target = self
             .ports()
@@ -293,9 +302,12 @@ impl Chat {
             .conversations
             .set_role(id, user, role, self.now())
             .await?;
-        self.publish(Event::MemberUpdated {
-            member: member.clone(),
-        })
+        self.publish_ordered(
+            &mut order,
+            Event::MemberUpdated {
+                member: member.clone(),
+            },
+        )
         .await;
         Ok(member)
     }

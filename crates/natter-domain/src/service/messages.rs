@@ -7,9 +7,11 @@ use crate::ids::{ConversationId, UserId};
 use crate::limits::{HISTORY_PAGE_MAX, MENTIONS_MAX};
 use crate::model::*;
 use crate::permissions;
+use crate::rules::MessageState;
 use crate::values::{ClientMsgId, MessageText, Reaction};
 
 use super::Chat;
+use super::order::Order;
 
 /// A message as the sender asked for it, already validated.
 #[derive(Debug, Clone)]
@@ -38,7 +40,7 @@ impl Chat {
         conversation: ConversationId,
         outgoing: OutgoingMessage,
     ) -> Result<SendOutcome, DomainError> {
-        let _order = self.ports().locks.lock(conversation).await?;
+        let mut order = self.order(conversation).await?;
         let me = self.require_member(conversation, actor).await?;
         if let Some(reply_to) = outgoing.reply_to_seq
             && self
@@ -76,7 +78,11 @@ impl Chat {
             created_at_ms: now,
             attachments,
         };
-        match self.ports().messages.append(new).await? {
+        let queued = self.ports().messages.queue_append(new).await?;
+        // Queued in a store that commits in queue order (or already committed): the next write
+        // of this conversation may go in. Its event still follows this one (`order.rs`).
+        order.release_lock();
+        match queued.committed().await? {
             AppendOutcome::Created(message) => {
                 if !me.replied
                     && let Err(err) = self
@@ -88,7 +94,8 @@ impl Chat {
                     // The message is stored; only presence visibility waits for the next one.
                     tracing::warn!(%err, "reply not recorded");
                 }
-                self.publish(Event::MessageCreated(message.clone())).await;
+                self.publish_ordered(&mut order, Event::MessageCreated(message.clone()))
+                    .await;
                 Ok(SendOutcome {
                     message,
                     created: true,
@@ -141,7 +148,7 @@ impl Chat {
         text: MessageText,
         mentions: Vec<UserId>,
     ) -> Result<Message, DomainError> {
-        let _order = self.ports().locks.lock(conversation).await?;
+        let mut order = self.order(conversation).await?;
         self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_edit_message(actor, &message)?;
@@ -151,7 +158,8 @@ impl Chat {
         }
         let mentions = self.member_mentions(conversation, actor, &mentions).await?;
         let change = MessageChange::Edit { text, mentions };
-        self.apply_change(conversation, seq, change).await
+        self.apply_change(&mut order, conversation, seq, change)
+            .await
     }
 
     pub async fn delete_message(
@@ -160,12 +168,12 @@ impl Chat {
         conversation: ConversationId,
         seq: i64,
     ) -> Result<Message, DomainError> {
-        let _order = self.ports().locks.lock(conversation).await?;
+        let mut order = self.order(conversation).await?;
         let me = self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_delete_message(&me, &message)?;
         let deleted = self
-            .apply_change(conversation, seq, MessageChange::Delete)
+            .apply_change(&mut order, conversation, seq, MessageChange::Delete)
             .await?;
         if !message.attachments.is_empty() {
             self.release_attachments(conversation, message.sender_id, &message.client_msg_id)
@@ -183,14 +191,11 @@ impl Chat {
         emoji: Reaction,
         add: bool,
     ) -> Result<Message, DomainError> {
-        let _order = self.ports().locks.lock(conversation).await?;
+        let mut order = self.order(conversation).await?;
         self.require_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_react(&message)?;
-        let already = message
-            .reactions
-            .iter()
-            .any(|r| r.emoji == emoji && r.user_ids.contains(&actor));
+        let already = message.has_reaction(actor, &emoji);
         if already == add {
             return Ok(message);
         }
@@ -213,7 +218,8 @@ impl Chat {
                 emoji,
             }
         };
-        self.apply_change(conversation, seq, change).await
+        self.apply_change(&mut order, conversation, seq, change)
+            .await
     }
 
     async fn existing_message(
@@ -228,9 +234,9 @@ impl Chat {
             .ok_or(DomainError::NotFound)
     }
 
-    /// Caller holds the conversation lock.
     async fn apply_change(
         &self,
+        order: &mut Order,
         conversation: ConversationId,
         seq: i64,
         change: MessageChange,
@@ -240,7 +246,8 @@ impl Chat {
             .messages
             .change(conversation, seq, change, self.now())
             .await?;
-        self.publish(Event::MessageUpdated(message.clone())).await;
+        self.publish_ordered(order, Event::MessageUpdated(message.clone()))
+            .await;
         Ok(message)
     }
 

@@ -10,6 +10,7 @@ mod conversations;
 mod files;
 mod locks;
 mod messages;
+mod order;
 mod push;
 mod receipts;
 mod users;
@@ -23,6 +24,7 @@ use crate::model::Member;
 use crate::ports::{
     AccountStore, ConversationLocks, ConversationStore, EventBus, MessageStore, PresenceStore,
 };
+use order::Order;
 
 pub use conversations::NewGroup;
 pub use locks::StripedLocks;
@@ -75,6 +77,7 @@ pub struct Chat {
 
 struct Inner {
     ports: Ports,
+    turns: order::PublishTurns,
     ids: MessageIdGenerator,
     last_seen: users::LastSeenBuffer,
 }
@@ -85,6 +88,7 @@ impl Chat {
         Self {
             inner: Arc::new(Inner {
                 ports,
+                turns: Default::default(),
                 ids: MessageIdGenerator::new(node_id),
                 last_seen: Default::default(),
             }),
@@ -112,6 +116,19 @@ impl Chat {
             .member(conversation, actor)
             .await?
             .ok_or(DomainError::NotFound)
+    }
+
+    /// Take `conversation`'s write order: its lock, then the next publish turn (`order.rs`).
+    async fn order(&self, conversation: ConversationId) -> Result<Order, DomainError> {
+        let lock = self.inner.ports.locks.lock(conversation).await?;
+        Ok(Order::new(lock, self.inner.turns.take(conversation)))
+    }
+
+    /// Publish an event of the conversation whose `order` this write holds, after the events
+    /// of every write that took its order before.
+    async fn publish_ordered(&self, order: &mut Order, event: Event) {
+        order.turn().await;
+        self.publish(event).await;
     }
 
     /// Publish after a durable write. The write already happened, so a bus failure is logged
