@@ -208,6 +208,10 @@ pub trait MessageStore: Send + Sync + 'static {
 /// An append queued by [`MessageStore::queue_append`], not necessarily committed yet.
 pub struct QueuedAppend {
     committed: Pin<Box<dyn Future<Output = StoreResult<AppendOutcome>> + Send>>,
+    /// Queued in a store that commits in queue order, not yet committed: the conversation's
+    /// lock may be released now. `false` when the append is over (the default `queue_append`):
+    /// then the lock must be held until the publish, since other processes may share the store.
+    queued: bool,
 }
 
 impl QueuedAppend {
@@ -217,12 +221,21 @@ impl QueuedAppend {
     ) -> Self {
         Self {
             committed: Box::pin(committed),
+            queued: true,
         }
     }
 
-    /// An append already committed (or refused).
+    /// An append already committed.
     pub fn done(outcome: AppendOutcome) -> Self {
-        Self::new(std::future::ready(Ok(outcome)))
+        Self {
+            queued: false,
+            ..Self::new(std::future::ready(Ok(outcome)))
+        }
+    }
+
+    /// Whether the append was only queued, in a store that commits in queue order.
+    pub fn is_queued(&self) -> bool {
+        self.queued
     }
 
     /// Wait for the commit.

@@ -79,9 +79,13 @@ impl Chat {
             attachments,
         };
         let queued = self.ports().messages.queue_append(new).await?;
-        // Queued in a store that commits in queue order (or already committed): the next write
-        // of this conversation may go in. Its event still follows this one (`order.rs`).
-        order.release_lock();
+        // Queued in a store that commits in queue order: the next write of this conversation may
+        // be queued behind it, and its event will still follow this one (`order.rs`). A store
+        // that appended before returning may be shared by other processes: the lock is what
+        // orders their publishes, so it is held until this one's.
+        if queued.is_queued() {
+            order.release_lock();
+        }
         match queued.committed().await? {
             AppendOutcome::Created(message) => {
                 if !me.replied
