@@ -42,6 +42,7 @@ mod file_collection;
 mod files;
 mod locks;
 mod messages;
+mod one_trip;
 mod push_devices;
 mod push_queue;
 mod rows;
@@ -70,6 +71,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// holding a conversation's row lock (a sequencer ticket, an advisory lock) cannot block that
 /// conversation forever. Far above any legitimate hold time.
 const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+/// A pooled connection idle at least this long is pinged before it is handed out (one that
+/// fails is replaced). Busier ones are not: sqlx pings every connection as it comes back to the
+/// pool anyway, and a ping on every acquire was a round trip in front of each of a send's
+/// statements, the lock's and the sequencer's included (BENCHMARKS.md, natter-cluster).
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A handle to one PostgreSQL database. Cheap to clone: clones share the same pool.
 #[derive(Clone)]
@@ -126,6 +132,15 @@ pub(crate) async fn connect_pool(
     PgPoolOptions::new()
         .max_connections(size.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options.clone())
         .await
         .map_err(unreachable)
@@ -191,24 +206,6 @@ impl PgStore {
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await
             .map_err(db)
-    }
-}
-
-/// Roll `tx` back without waiting, from a `Drop` impl: the rollback (which releases the row or
-/// advisory locks the transaction holds) is spawned on the current Tokio runtime right away.
-/// Without a runtime, dropping the transaction closes nothing gracefully, but the connection
-/// still queues the rollback, and a connection that is dropped ends its session, which releases
-/// every lock on the server.
-pub(crate) fn roll_back_soon(tx: Transaction<'static, Postgres>) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn(async move {
-                if let Err(error) = tx.rollback().await {
-                    tracing::warn!(%error, "rollback of an abandoned transaction failed");
-                }
-            });
-        }
-        Err(_) => drop(tx),
     }
 }
 

@@ -8,10 +8,12 @@
 //! - **Key**: a stable 64-bit hash (FNV-1a) of the conversation's uuid, the same in every process
 //!   and every build. Two conversations that collide merely serialise with each other. The
 //!   one-bigint form of the advisory lock never collides with the store's two-key sync fences.
+//! - **One round trip to take it**: `BEGIN` and `pg_advisory_xact_lock` go to the server as one
+//!   message ([`OneTripTx`]), so a send waits for one answer here, not two.
 //! - **Release on drop**: the guard owns the transaction; dropping it spawns the rollback on the
-//!   Tokio runtime at once (see [`roll_back_soon`]), which ends the transaction and so the lock.
-//!   If the process dies, the server ends the session and releases the lock with it; a holder
-//!   that stalls is ended by `idle_in_transaction_session_timeout`.
+//!   Tokio runtime at once, which ends the transaction and so the lock. If the process dies, the
+//!   server ends the session and releases the lock with it; a holder that stalls is ended by
+//!   `idle_in_transaction_session_timeout`.
 //! - **Bounded waits**: `lock_timeout` on these connections turns a lock that cannot be had in
 //!   [`LOCK_WAIT_MAX`] into `Unavailable` instead of a hung request.
 
@@ -21,10 +23,10 @@ use async_trait::async_trait;
 use natter_domain::ConversationId;
 use natter_domain::ports::{ConversationLocks, OrderGuard, StoreResult};
 use sqlx::postgres::PgPool;
-use sqlx::{Postgres, Transaction};
 
+use crate::connect_pool;
 use crate::errors::db;
-use crate::{connect_pool, roll_back_soon};
+use crate::one_trip::{self, OneTripTx};
 
 /// Connections of the lock pool by default: the most locks one node holds at once.
 pub const LOCK_POOL_SIZE: u32 = 16;
@@ -72,27 +74,18 @@ impl PgLocks {
 #[async_trait]
 impl ConversationLocks for PgLocks {
     async fn lock(&self, conversation: ConversationId) -> StoreResult<OrderGuard> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        // If this future is dropped while waiting, the transaction drops with it and sqlx rolls
-        // it back when the connection returns to the pool (after the wait ends).
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock_key(conversation))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        Ok(Box::new(PgLockGuard { tx: Some(tx) }))
+        // If this future is dropped while waiting, the transaction drops with it and is rolled
+        // back once the wait ends (one_trip.rs).
+        let lock = format!(
+            "SELECT pg_advisory_xact_lock({})",
+            one_trip::int(lock_key(conversation))
+        );
+        let (tx, _) = OneTripTx::begin(&self.pool, &lock).await.map_err(db)?;
+        Ok(Box::new(PgLockGuard { _tx: tx }))
     }
 }
 
-/// Holds one conversation's advisory lock until dropped.
+/// Holds one conversation's advisory lock until dropped (the transaction rolls back on drop).
 struct PgLockGuard {
-    tx: Option<Transaction<'static, Postgres>>,
-}
-
-impl Drop for PgLockGuard {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            roll_back_soon(tx);
-        }
-    }
+    _tx: OneTripTx,
 }

@@ -81,6 +81,29 @@ async fn holders_run_one_at_a_time() {
     assert_eq!(most.load(Ordering::SeqCst), 1, "two holders at once");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_waiting_leaves_nothing_held() {
+    // b has one connection: if giving up left its transaction open, that connection would hold
+    // the lock once granted, and go on holding it under b's next lock.
+    let (a, b, c) = (locks(2).await, locks(1).await, locks(2).await);
+    let id = ConversationId::new();
+
+    let held = a.lock(id).await.expect("lock on a");
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), b.lock(id)).await;
+    assert!(gave_up.is_err(), "b took a lock that a holds");
+    drop(held);
+
+    let other = tokio::time::timeout(Duration::from_secs(10), b.lock(ConversationId::new()))
+        .await
+        .expect("b's connection is back in its pool")
+        .expect("lock on b");
+    let again = tokio::time::timeout(Duration::from_secs(10), c.lock(id))
+        .await
+        .expect("nobody holds the lock b gave up on");
+    assert!(again.is_ok());
+    drop(other);
+}
+
 #[test]
 fn lock_keys_are_stable() {
     // FNV-1a 64 of the uuid's bytes: every process and build must agree on the key, so the
