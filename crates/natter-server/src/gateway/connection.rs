@@ -99,10 +99,13 @@ pub async fn serve(mut socket: Socket, state: AppState) {
         }
         Err(ending) => ending,
     };
+    // A client that reads slowly gets what was queued, then the close, if it reads it all
+    // within the idle timeout.
+    let write_within = Duration::from_millis(state.config.limits.ws_idle_timeout_ms);
     match ending.code {
         0 => {}
-        NO_CODE => socket.close(None, "").await,
-        code => socket.close(Some(code), ending.reason).await,
+        NO_CODE => socket.close(None, "", write_within).await,
+        code => socket.close(Some(code), ending.reason, write_within).await,
     }
     metrics::gauge!("natter_ws_connections").decrement(1.0);
 }

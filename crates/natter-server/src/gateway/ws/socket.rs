@@ -27,8 +27,8 @@ use crate::serving::admission::Ticket;
 const READ_BUFFER: usize = 64 * 1024;
 /// Frames written per system call at most.
 const SLICES_PER_WRITE: usize = 64;
-/// How long a closing connection waits for its close frame to be written and for the client
-/// to close its side (so the close frame is not lost to a reset).
+/// How long a closing connection waits for the client to close its side after the close frame
+/// was written (so the close frame is not lost to a reset).
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 thread_local! {
@@ -180,14 +180,21 @@ impl Socket {
     }
 
     /// The closing handshake from the server's side: send a close frame (`None`: one without a
-    /// code, the answer to a client's close that had none), end the TCP stream's sending side,
-    /// and read (dropping it) what the client still sends until it closes too, within
-    /// [`CLOSE_LINGER`]. Closing at once could reset the connection under data the client
-    /// had in flight, and a reset can lose the close frame.
-    pub async fn close(mut self, code: Option<u16>, reason: &str) {
+    /// code, the answer to a client's close that had none) after the frames still queued,
+    /// waiting up to `write_within` for a client that reads slowly (a slow consumer reads what
+    /// was queued, then its 4008), then end the TCP stream's sending side and read (dropping
+    /// it) what the client still sends until it closes too, within [`CLOSE_LINGER`]. Closing at
+    /// once could reset the connection under data the client had in flight, and a reset can
+    /// lose the close frame.
+    pub async fn close(mut self, code: Option<u16>, reason: &str, write_within: Duration) {
         self.queue(frame::close(code, reason));
+        if !matches!(
+            tokio::time::timeout(write_within, self.flush()).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
         let _ = tokio::time::timeout(CLOSE_LINGER, async {
-            self.flush().await?;
             self.stream.shutdown().await?;
             self.drain().await;
             io::Result::Ok(())
