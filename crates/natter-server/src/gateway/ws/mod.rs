@@ -6,7 +6,7 @@
 //!
 //! `handshake` checks the upgrade request and answers it, `parser` reads client frames,
 //! `frame` builds server frames, `socket` drives one connection's stream.
-//! natter-sdk and natter-bench, the clients, keep tokio-tungstenite.
+//! natter-sdk, natter-bench and the tests, the clients, keep tokio-tungstenite.
 
 pub mod frame;
 pub mod handshake;
