@@ -48,6 +48,7 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
         return ApiError::Domain(DomainError::Unavailable).into_response();
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
+    let max_message = state.config.limits.ws_max_message_bytes;
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -56,15 +57,25 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
                 return;
             }
         };
-        let Ok(parts) = upgraded.downcast::<TokioIo<Admitted>>() else {
+        let Some(socket) = take_socket(upgraded, max_message) else {
             tracing::error!("an upgraded connection is not an admitted TCP stream");
             return;
         };
-        let (stream, ticket) = parts.io.into_inner().into_parts();
-        let max_message = state.config.limits.ws_max_message_bytes;
-        let socket = ws::Socket::new(stream, ticket, &parts.read_buf, max_message);
         connection::serve(socket, state).await;
         drop(permit);
     });
     ws::handshake::switching(&accept)
+}
+
+/// The TCP stream hyper served, with its admission ticket and the bytes hyper read past the
+/// request. hyper's read buffer is released here, not kept for the connection's life.
+fn take_socket(upgraded: hyper::upgrade::Upgraded, max_message: usize) -> Option<ws::Socket> {
+    let parts = upgraded.downcast::<TokioIo<Admitted>>().ok()?;
+    let (stream, ticket) = parts.io.into_inner().into_parts();
+    Some(ws::Socket::new(
+        stream,
+        ticket,
+        &parts.read_buf,
+        max_message,
+    ))
 }
