@@ -1,55 +1,58 @@
 //! One WebSocket connection: `hello` (authenticate, register with the hub, catch up), then a
 //! loop that answers commands and forwards queued events until the client leaves, idles out,
 //! floods, falls behind, its session ends (logout, reuse, expiry), or the server shuts down.
+//! The WebSocket protocol (frames, pings, the closing handshake) is `ws/`'s.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::{Ack, ClientFrame, HelloOk, ServerFrame, close_code};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::commands::{self, error_frame};
 use super::frames::encode;
 use super::hub::Registration;
 use super::resume::{self, CatchUpError};
+use super::ws::{Incoming, Socket};
 use crate::auth::AccessClaims;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub(super) type Sink = SplitSink<WebSocket, Message>;
+pub(super) type Sink = Socket;
 
-/// tungstenite's write buffer: 0 writes each frame as it is fed. A 16 KiB buffer let a batch of
-/// events go out in one write (+15% deliveries per CPU-second at saturation in a room of 1,000)
-/// but cost every connection ~5 KiB more RSS (8 -> 12 KiB with 10,000 idle connections): idle
-/// memory matters more. Writing shared pre-framed bytes with vectored writes needs our own
-/// WebSocket writer (issue 12, item 4).
-pub(super) const WRITE_BUFFER_BYTES: usize = 0;
-/// Queued events written per wake-up at most, so commands are still read between batches.
+/// Queued events written per wake-up at most (in one system call), so commands are still read
+/// between batches.
 const EVENTS_PER_FLUSH: usize = 64;
-type Stream = SplitStream<WebSocket>;
 
 /// Why the connection ended, and the close frame to send (if the socket is still writable).
 struct Ending {
+    /// 0: the connection is gone, no close frame. [`NO_CODE`]: a close frame without a code.
     code: u16,
     reason: &'static str,
 }
+
+/// RFC 6455's "no status code" (never sent): the answer to a client's close that had no code
+/// is a close frame without one.
+const NO_CODE: u16 = 1005;
 
 impl Ending {
     const fn new(code: u16, reason: &'static str) -> Self {
         Self { code, reason }
     }
+
+    /// The answer to the client's close: its code echoed (section 5.5.1).
+    fn echo(code: Option<u16>) -> Self {
+        Self::new(code.unwrap_or(NO_CODE), "")
+    }
 }
 
 /// Large one-off futures (authentication, catch-up, commands) are boxed so that the state machine
 /// an idle connection keeps alive stays small: its size is that of its largest inline future.
-pub async fn serve(socket: WebSocket, state: AppState) {
+pub async fn serve(mut socket: Socket, state: AppState) {
     metrics::gauge!("natter_ws_connections").increment(1.0);
-    let (mut sink, mut stream) = socket.split();
-    let ending = match Box::pin(authenticate(&state, &mut sink, &mut stream)).await {
+    let ending = match Box::pin(authenticate(&state, &mut socket)).await {
         Ok((claims, session_left, hello_id, sync_cursor, cursors)) => 'connected: {
             let per_user = state.config.limits.ws_connections_per_user;
             let Some(registration) =
@@ -70,7 +73,7 @@ pub async fn serve(socket: WebSocket, state: AppState) {
             let ending = match Box::pin(handshake(
                 &state,
                 claims,
-                &mut sink,
+                &mut socket,
                 hello_id,
                 sync_cursor,
                 cursors,
@@ -82,8 +85,7 @@ pub async fn serve(socket: WebSocket, state: AppState) {
                         &state,
                         claims,
                         session_left,
-                        &mut sink,
-                        &mut stream,
+                        &mut socket,
                         &mut registration,
                         seen_up_to,
                     )
@@ -97,16 +99,13 @@ pub async fn serve(socket: WebSocket, state: AppState) {
         }
         Err(ending) => ending,
     };
-    if ending.code != 0 {
-        let close = CloseFrame {
-            code: ending.code,
-            reason: Utf8Bytes::from_static(ending.reason),
-        };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            sink.send(Message::Close(Some(close))),
-        )
-        .await;
+    // A client that reads slowly gets what was queued, then the close, if it reads it all
+    // within the idle timeout.
+    let write_within = Duration::from_millis(state.config.limits.ws_idle_timeout_ms);
+    match ending.code {
+        0 => {}
+        NO_CODE => socket.close(None, "", write_within).await,
+        code => socket.close(Some(code), ending.reason, write_within).await,
     }
     metrics::gauge!("natter_ws_connections").decrement(1.0);
 }
@@ -131,21 +130,7 @@ fn leave_after_grace(state: &AppState, user: UserId) {
 }
 
 pub(super) async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> Result<(), ()> {
-    sink.send(Message::Text(encode(frame)))
-        .await
-        .map_err(|_| ())
-}
-
-/// Map a read error to the close code RFC 6455 asks for.
-fn read_error_ending(err: &axum::Error) -> Ending {
-    let text = err.to_string();
-    if text.contains("Space limit") || text.contains("too long") || text.contains("Capacity") {
-        Ending::new(1009, "frame too large")
-    } else if text.to_ascii_lowercase().contains("utf") {
-        Ending::new(1007, "invalid UTF-8")
-    } else {
-        Ending::new(0, "")
-    }
+    sink.send(encode(frame)).await.map_err(|_| ())
 }
 
 /// A valid hello: who, how long their session has left, and where to resume from.
@@ -158,23 +143,19 @@ type Hello = (
 );
 
 /// Wait for a valid `hello` within the deadline.
-async fn authenticate(
-    state: &AppState,
-    sink: &mut Sink,
-    stream: &mut Stream,
-) -> Result<Hello, Ending> {
+async fn authenticate(state: &AppState, sink: &mut Sink) -> Result<Hello, Ending> {
     let deadline = Instant::now() + Duration::from_millis(state.config.limits.ws_hello_timeout_ms);
     let mut bad_frames = 0;
     loop {
-        let next = timeout_at(deadline, stream.next())
+        let next = timeout_at(deadline, sink.recv())
             .await
             .map_err(|_| Ending::new(close_code::UNAUTHENTICATED, "no hello in time"))?;
         let text = match next {
             None => return Err(Ending::new(0, "")),
-            Some(Err(err)) => return Err(read_error_ending(&err)),
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_))) => return Err(Ending::new(0, "")),
-            Some(Ok(Message::Binary(_))) => {
+            Some(Incoming::Fail(code, reason)) => return Err(Ending::new(code, reason)),
+            Some(Incoming::Text(text)) => text,
+            Some(Incoming::Close(code)) => return Err(Ending::echo(code)),
+            Some(Incoming::Binary) => {
                 let _ = send_frame(
                     sink,
                     &error_frame(
@@ -189,7 +170,7 @@ async fn authenticate(
                 }
                 continue;
             }
-            Some(Ok(_)) => continue,
+            Some(Incoming::Ping(_) | Incoming::Pong) => continue,
         };
         match ClientFrame::parse(&text) {
             Ok(ClientFrame::Hello {
@@ -292,25 +273,36 @@ async fn handshake(
 /// The live phase: forward queued events and answer commands until the connection ends.
 /// Deliberately lean: this future is what every idle connection keeps in memory, so frames are
 /// encoded before any await, command handling and the session check are boxed ([`answer`],
-/// [`session_check`]), and one timer serves both the idle timeout and the session's expiry.
+/// [`session_check`]), and one timer serves both the idle timeout and the session's expiry. The
+/// timer is not re-armed per frame: it fires at the earlier deadline seen when it was set, and
+/// if the client was heard from since, it is set again from then.
+///
+/// While frames wait to be written (the client does not read fast enough), the hub's queue is
+/// not read: it fills, and the hub cuts the connection as a slow consumer (4008).
 async fn pump(
     state: &AppState,
     claims: AccessClaims,
     session_left: Duration,
     sink: &mut Sink,
-    stream: &mut Stream,
     registration: &mut Registration,
     seen_up_to: HashMap<ConversationId, i64>,
 ) -> Ending {
     let limits = &state.config.limits;
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
-    let mut idle_deadline = Instant::now() + idle;
+    let mut heard_at = Instant::now();
     let mut session_deadline = Instant::now().checked_add(session_left);
+    let next_deadline = |heard_at: Instant, session: Option<Instant>| {
+        let idle_deadline = heard_at + idle;
+        session.map_or(idle_deadline, |at| at.min(idle_deadline))
+    };
+    let timer = sleep_until(next_deadline(heard_at, session_deadline));
+    tokio::pin!(timer);
     let mut bad_frames = 0u32;
     let mut shutdown = state.shutdown.clone();
     let commands =
         crate::limiter::connection_limit(limits.ws_commands_per_second, limits.ws_commands_burst);
     loop {
+        let writing = sink.pending();
         let outgoing = tokio::select! {
             biased;
             () = stopping(&mut shutdown) => return Ending::new(1001, "server shutting down; reconnect"),
@@ -318,51 +310,54 @@ async fn pump(
                 let code = if changed.is_ok() { (*registration.kill.borrow()).unwrap_or(1011) } else { 1011 };
                 return Ending::new(code, kill_reason(code));
             }
-            queued = registration.queue.recv() => {
+            queued = registration.queue.recv(), if !writing => {
                 let Some(frame) = queued else { return Ending::new(1011, "internal error") };
-                if !fresh(&seen_up_to, &frame) {
-                    continue;
-                }
-                // Every other event already waiting goes out in the same wake-up.
-                if sink.feed(Message::Text(frame.text.clone())).await.is_err() {
-                    return Ending::new(0, "");
+                // Every other event already waiting goes out in the same write.
+                if fresh(&seen_up_to, &frame) {
+                    sink.queue(frame.wire.clone());
                 }
                 for _ in 1..EVENTS_PER_FLUSH {
                     let Ok(next) = registration.queue.try_recv() else { break };
-                    if fresh(&seen_up_to, &next) && sink.feed(Message::Text(next.text.clone())).await.is_err() {
-                        return Ending::new(0, "");
+                    if fresh(&seen_up_to, &next) {
+                        sink.queue(next.wire.clone());
                     }
                 }
-                if sink.flush().await.is_err() {
+                if sink.try_flush().is_err() {
                     return Ending::new(0, "");
                 }
                 continue;
             }
-            incoming = timeout_at(session_deadline.map_or(idle_deadline, |at| at.min(idle_deadline)), stream.next()) => {
-                let Ok(incoming) = incoming else {
-                    if session_deadline.is_none_or(|at| idle_deadline <= at) {
-                        return Ending::new(close_code::IDLE_TIMEOUT, "idle timeout");
-                    }
+            () = &mut timer => {
+                let now = Instant::now();
+                if heard_at + idle <= now {
+                    return Ending::new(close_code::IDLE_TIMEOUT, "idle timeout");
+                }
+                if session_deadline.is_some_and(|at| at <= now) {
                     match Box::pin(session_check(state, claims)).await {
                         Ok(next) => session_deadline = next,
                         Err(ending) => return ending,
                     }
-                    continue;
-                };
-                idle_deadline = Instant::now() + idle;
+                }
+                timer.as_mut().reset(next_deadline(heard_at, session_deadline));
+                continue;
+            }
+            incoming = sink.recv() => {
+                heard_at = Instant::now();
                 match incoming {
-                    None | Some(Ok(Message::Close(_))) => return Ending::new(0, ""),
-                    Some(Err(err)) => return read_error_ending(&err),
-                    Some(Ok(Message::Text(text))) => Box::pin(answer(state, claims.user_id, &commands, &mut bad_frames, text)).await,
-                    Some(Ok(Message::Binary(_))) => {
+                    None => return Ending::new(0, ""),
+                    Some(Incoming::Close(code)) => return Ending::echo(code),
+                    Some(Incoming::Fail(code, reason)) => return Ending::new(code, reason),
+                    Some(Incoming::Text(text)) => Box::pin(answer(state, claims.user_id, &commands, &mut bad_frames, text)).await,
+                    Some(Incoming::Binary) => {
                         bad_frames += 1;
                         encode(&error_frame(None, &ApiError::BadRequest("binary frames are not supported".into())))
                     }
-                    Some(Ok(_)) => continue,
+                    Some(Incoming::Ping(_) | Incoming::Pong) => continue,
                 }
             }
         };
-        if sink.send(Message::Text(outgoing)).await.is_err() {
+        sink.queue(outgoing);
+        if sink.try_flush().is_err() {
             return Ending::new(0, "");
         }
         if bad_frames >= limits.ws_bad_frames_max {
@@ -403,8 +398,8 @@ async fn answer(
     user: UserId,
     commands: &governor::DefaultDirectRateLimiter,
     bad_frames: &mut u32,
-    text: Utf8Bytes,
-) -> Utf8Bytes {
+    text: String,
+) -> Bytes {
     let frame = match ClientFrame::parse(&text) {
         Ok(frame) if commands.check().is_err() => {
             *bad_frames += 1;

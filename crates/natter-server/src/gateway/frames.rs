@@ -1,10 +1,12 @@
-//! Events to server frames, serialised once: the JSON text is built a single time per event per
-//! node and the same reference-counted bytes go to every local connection.
+//! Events to server frames, serialised once: the JSON text and its WebSocket frame are built a
+//! single time per event per node and the same reference-counted bytes go to every local
+//! connection.
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use natter_domain::events::Event;
 use natter_protocol::ServerFrame;
 
+use super::ws;
 use crate::convert;
 use crate::media::FileService;
 
@@ -80,14 +82,15 @@ pub fn event_frame(event: &Event, files: Option<&FileService>) -> Option<ServerF
     Some(frame)
 }
 
-pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
-    match serde_json::to_string(frame) {
-        Ok(json) => Utf8Bytes::from(json),
+/// The WebSocket text frame of `frame`, ready to write (the JSON is written after room for the
+/// frame header, so it is never copied).
+pub fn encode(frame: &ServerFrame) -> Bytes {
+    let mut buffer = ws::frame::payload_buffer(256);
+    match serde_json::to_writer(&mut buffer, frame) {
+        Ok(()) => ws::frame::text_frame(buffer),
         Err(err) => {
             tracing::error!(%err, "cannot serialise frame");
-            Utf8Bytes::from_static(
-                r#"{"type":"error","code":"internal","message":"internal error"}"#,
-            )
+            ws::frame::text(br#"{"type":"error","code":"internal","message":"internal error"}"#)
         }
     }
 }

@@ -4,7 +4,8 @@
 //! events it needs the members; it keeps a per-conversation member set, loaded from the store the
 //! first time an event for that conversation arrives while anyone is connected, then maintained by
 //! membership events (which arrive in commit order, see the domain's per-conversation locks).
-//! Each event is serialised at most once and the same bytes are queued to every recipient.
+//! Each event is serialised and framed at most once and the same bytes are queued to every
+//! recipient (server WebSocket frames are unmasked: identical for everyone).
 //!
 //! The member cache is bounded: past `member_cache_max` conversations, arbitrary other entries
 //! are evicted. Eviction is always safe, because a set is reloaded from the store, in event
@@ -34,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use natter_domain::events::{Audience, Event};
 use natter_domain::ports::{BusItem, BusSubscription, ConversationStore};
 use natter_domain::{ConversationId, SessionId, UserId};
@@ -49,7 +50,16 @@ use crate::media::FileService;
 #[derive(Debug)]
 pub struct Frame {
     pub position: Option<(ConversationId, i64)>,
-    pub text: Utf8Bytes,
+    /// The whole WebSocket frame, header included.
+    pub wire: Bytes,
+}
+
+impl Frame {
+    /// The JSON text the frame carries.
+    #[cfg(test)]
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(super::ws::frame::payload(&self.wire)).unwrap_or_default()
+    }
 }
 
 /// What a connection's queue holds: a pointer to a frame shared by every recipient, so each
@@ -288,14 +298,14 @@ impl Hub {
             Audience::Users(users) => {
                 let outbound = Arc::new(Frame {
                     position: None,
-                    text: frames::encode(&frame),
+                    wire: frames::encode(&frame),
                 });
                 self.state().deliver(users.iter(), &outbound);
             }
             Audience::User(user) => {
                 let outbound = Arc::new(Frame {
                     position: None,
-                    text: frames::encode(&frame),
+                    wire: frames::encode(&frame),
                 });
                 self.state().deliver(std::iter::once(&user), &outbound);
             }
@@ -346,7 +356,7 @@ impl Hub {
         };
         let outbound = Arc::new(Frame {
             position: event.message_position(),
-            text: frames::encode(frame),
+            wire: frames::encode(frame),
         });
         let mut state = self.state();
         let state = &mut *state;
@@ -460,7 +470,7 @@ mod tests {
         while let Ok(Some(frame)) =
             tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await
         {
-            texts.push(frame.text.to_string());
+            texts.push(frame.text().to_owned());
         }
         texts
     }
@@ -610,7 +620,7 @@ mod durable_feed_tests {
         while let Ok(Some(frame)) =
             tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await
         {
-            let json: serde_json::Value = serde_json::from_str(&frame.text).expect("json");
+            let json: serde_json::Value = serde_json::from_str(frame.text()).expect("json");
             if let Some(id) = json["message"]["client_msg_id"].as_str() {
                 ids.push(id.to_owned());
             }

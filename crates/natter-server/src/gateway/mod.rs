@@ -1,5 +1,6 @@
 //! The WebSocket gateway at `/api/v1/ws`: the upgrade handler, the per-connection task, the hub
-//! that routes bus events to local connections, and catch-up for resuming clients.
+//! that routes bus events to local connections, and catch-up for resuming clients. The
+//! WebSocket protocol itself is natter's own (`ws/`).
 
 mod commands;
 mod connection;
@@ -7,27 +8,31 @@ mod frames;
 mod hub;
 mod origin;
 mod resume;
+mod ws;
 
-use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, header};
+use axum::extract::{Request, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
 use natter_domain::DomainError;
 
 use crate::error::ApiError;
+use crate::serving::admission::Admitted;
 use crate::state::AppState;
 
 pub use hub::Hub;
 
-/// Upgrade to a WebSocket. Buffers are sized so an idle connection costs a few KiB (tungstenite's
-/// defaults allocate ~128 KiB per connection): a 1 KiB read buffer (chat frames are small; larger
-/// ones are read in several steps), no write buffering, and a bounded write backlog.
-/// A browser page of another origin is refused with 403 (`origin.rs`).
-pub async fn upgrade(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
+/// Upgrade to a WebSocket: a request that is not a valid upgrade is refused (`ws::handshake`),
+/// so is a browser page of another origin (403, `origin.rs`) and one over the node's
+/// connection limit (503). The connection then takes the TCP stream back from hyper, with the
+/// bytes hyper read past the request.
+pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Response {
+    let accept = match ws::handshake::accept(request.method(), request.version(), request.headers())
+    {
+        Ok(accept) => accept,
+        Err(refused) => return refused,
+    };
+    let headers = request.headers();
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if !origin::allowed(
         header(header::ORIGIN),
@@ -42,19 +47,35 @@ pub async fn upgrade(
     let Ok(permit) = state.connection_permits.clone().try_acquire_owned() else {
         return ApiError::Domain(DomainError::Unavailable).into_response();
     };
-    let limits = &state.config.limits;
-    // Frames are written as they are fed (WRITE_BUFFER_BYTES says why).
-    ws.read_buffer_size(1024)
-        .write_buffer_size(connection::WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(connection::WRITE_BUFFER_BYTES + limits.ws_max_message_bytes * 4)
-        .max_message_size(limits.ws_max_message_bytes)
-        // A frame up to twice the message limit is read to its end before it is refused as a
-        // message too long (1009): a client still writing it would otherwise have its
-        // connection reset under it and never see the close frame. Larger frames are refused
-        // from their header, unread.
-        .max_frame_size(limits.ws_max_message_bytes * 2)
-        .on_upgrade(move |socket| async move {
-            connection::serve(socket, state).await;
-            drop(permit);
-        })
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let max_message = state.config.limits.ws_max_message_bytes;
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!(%err, "WebSocket upgrade failed");
+                return;
+            }
+        };
+        let Some(socket) = take_socket(upgraded, max_message) else {
+            tracing::error!("an upgraded connection is not an admitted TCP stream");
+            return;
+        };
+        connection::serve(socket, state).await;
+        drop(permit);
+    });
+    ws::handshake::switching(&accept)
+}
+
+/// The TCP stream hyper served, with its admission ticket and the bytes hyper read past the
+/// request. hyper's read buffer is released here, not kept for the connection's life.
+fn take_socket(upgraded: hyper::upgrade::Upgraded, max_message: usize) -> Option<ws::Socket> {
+    let parts = upgraded.downcast::<TokioIo<Admitted>>().ok()?;
+    let (stream, ticket) = parts.io.into_inner().into_parts();
+    Some(ws::Socket::new(
+        stream,
+        ticket,
+        &parts.read_buf,
+        max_message,
+    ))
 }

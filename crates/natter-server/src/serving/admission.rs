@@ -217,6 +217,12 @@ impl Admitted {
     pub fn evicted(&self) -> Arc<Notify> {
         self.ticket.evicted()
     }
+
+    /// The stream and its ticket, for a connection upgraded to a WebSocket (which drives the
+    /// stream itself and keeps the ticket as long as it is open).
+    pub fn into_parts(self) -> (TcpStream, Ticket) {
+        (self.stream, self.ticket)
+    }
 }
 
 impl AsyncRead for Admitted {

@@ -31,3 +31,4 @@ mod server;
 mod session_expiry;
 mod support;
 mod ws_errors;
+mod ws_protocol;

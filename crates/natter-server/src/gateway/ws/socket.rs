@@ -1,0 +1,216 @@
+//! One WebSocket over its TCP stream, without buffers of its own while idle.
+//!
+//! Reading: wait for readiness, `try_read` into a buffer shared by every connection of the
+//! thread, parse every complete frame from it, and copy out only the bytes of a frame not
+//! complete yet (`partial`, empty and unallocated between frames). Pings are answered here.
+//!
+//! Writing: frames are shared [`Bytes`] (an event is framed once for all its recipients) queued
+//! in `outbox` and written with `try_write_vectored`, every pending frame in one system call;
+//! the queue is freed once written. The caller bounds what it queues (the hub's bounded
+//! queue is not read while frames wait to be written, so a client that does not read is cut as
+//! a slow consumer).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::frame;
+use super::parser::{Incoming, Parser};
+use crate::serving::admission::Ticket;
+
+/// The read buffer of each thread: one `try_read` takes up to this much.
+const READ_BUFFER: usize = 64 * 1024;
+/// Frames written per system call at most.
+const SLICES_PER_WRITE: usize = 64;
+/// How long a closing connection waits for the client to close its side after the close frame
+/// was written (so the close frame is not lost to a reset).
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+thread_local! {
+    static READ: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BUFFER].into_boxed_slice());
+}
+
+pub struct Socket {
+    stream: TcpStream,
+    /// Holds the connection's admission slot for as long as the socket is open.
+    _ticket: Ticket,
+    parser: Parser,
+    /// The start of a frame not complete yet.
+    partial: Vec<u8>,
+    /// What the last read parsed, not handed out yet.
+    inbox: std::vec::IntoIter<Incoming>,
+    outbox: VecDeque<Bytes>,
+    /// Bytes of the first frame of `outbox` already written.
+    written: usize,
+    /// The client closed its side, or reading failed.
+    ended: bool,
+}
+
+impl Socket {
+    /// `read_already`: bytes the HTTP layer read past the upgrade request.
+    pub fn new(stream: TcpStream, ticket: Ticket, read_already: &[u8], max_message: usize) -> Self {
+        let mut socket = Self {
+            stream,
+            _ticket: ticket,
+            parser: Parser::new(max_message),
+            partial: Vec::new(),
+            inbox: Vec::new().into_iter(),
+            outbox: VecDeque::new(),
+            written: 0,
+            ended: false,
+        };
+        if !read_already.is_empty() {
+            socket.parse(read_already);
+        }
+        socket
+    }
+
+    /// The next message, control frame or protocol error; `None` once the connection is gone.
+    /// Pings are answered here (the pong is queued with the other frames) and still returned,
+    /// as the client was heard from. Frames waiting to be
+    /// written go out first: nothing more is read from a client that does not read.
+    /// Cancel-safe: all its state is in the socket.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        loop {
+            if self.pending() && self.flush().await.is_err() {
+                return None;
+            }
+            if let Some(incoming) = self.inbox.next() {
+                if let Incoming::Ping(payload) = &incoming {
+                    self.queue(frame::pong(payload));
+                }
+                return Some(incoming);
+            }
+            // Drained: free what the last read parsed.
+            self.inbox = Vec::new().into_iter();
+            if self.ended || self.stream.readable().await.is_err() {
+                return None;
+            }
+            self.read();
+        }
+    }
+
+    /// Read what the kernel has into the thread's buffer and parse it.
+    fn read(&mut self) {
+        READ.with_borrow_mut(|buffer| match self.stream.try_read(buffer) {
+            Ok(0) => self.ended = true,
+            Ok(n) => self.parse(&buffer[..n]),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => self.ended = true,
+        });
+    }
+
+    fn parse(&mut self, bytes: &[u8]) {
+        let mut out = Vec::new();
+        if self.partial.is_empty() {
+            let used = self.parser.feed(bytes, &mut out);
+            self.partial.extend_from_slice(&bytes[used..]);
+        } else {
+            self.partial.extend_from_slice(bytes);
+            let used = self.parser.feed(&self.partial, &mut out);
+            self.partial.drain(..used);
+            if self.partial.is_empty() {
+                self.partial = Vec::new();
+            }
+        }
+        self.inbox = out.into_iter();
+    }
+
+    /// Add a frame to write (see [`Self::try_flush`], [`Self::flush`]).
+    pub fn queue(&mut self, frame: Bytes) {
+        self.outbox.push_back(frame);
+    }
+
+    /// Whether frames wait to be written.
+    pub fn pending(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Write what the socket takes now, without waiting.
+    pub fn try_flush(&mut self) -> io::Result<()> {
+        while !self.outbox.is_empty() {
+            let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(&self.outbox) {
+                let from = if count == 0 { self.written } else { 0 };
+                *slot = IoSlice::new(&frame[from..]);
+                count += 1;
+            }
+            let mut wrote = match self.stream.try_write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) => return Err(err),
+            };
+            while let Some(first) = self.outbox.front() {
+                let left = first.len() - self.written;
+                if wrote < left {
+                    self.written += wrote;
+                    break;
+                }
+                wrote -= left;
+                self.written = 0;
+                self.outbox.pop_front();
+            }
+        }
+        self.outbox = VecDeque::new();
+        Ok(())
+    }
+
+    /// Write every queued frame, waiting for the socket as needed. Cancel-safe.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        loop {
+            self.try_flush()?;
+            if !self.pending() {
+                return Ok(());
+            }
+            self.stream.writable().await?;
+        }
+    }
+
+    /// Queue `frame` and write everything queued.
+    pub async fn send(&mut self, frame: Bytes) -> io::Result<()> {
+        self.queue(frame);
+        self.flush().await
+    }
+
+    /// The closing handshake from the server's side: send a close frame (`None`: one without a
+    /// code, the answer to a client's close that had none) after the frames still queued,
+    /// waiting up to `write_within` for a client that reads slowly (a slow consumer reads what
+    /// was queued, then its 4008), then end the TCP stream's sending side and read (dropping
+    /// it) what the client still sends until it closes too, within [`CLOSE_LINGER`]. Closing at
+    /// once could reset the connection under data the client had in flight, and a reset can
+    /// lose the close frame.
+    pub async fn close(mut self, code: Option<u16>, reason: &str, write_within: Duration) {
+        self.queue(frame::close(code, reason));
+        if !matches!(
+            tokio::time::timeout(write_within, self.flush()).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            self.stream.shutdown().await?;
+            self.drain().await;
+            io::Result::Ok(())
+        })
+        .await;
+    }
+
+    async fn drain(&mut self) {
+        while self.stream.readable().await.is_ok() {
+            let read = READ.with_borrow_mut(|buffer| self.stream.try_read(buffer));
+            match read {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
