@@ -4,8 +4,9 @@
 //! Why: the conversation lock ([`crate::PgLocks`]) and the sequencer ticket are taken on every
 //! scaled-out send, one after the other, and the ticket is held, under the lock, until the body
 //! store's write is done. sqlx's `Transaction` sends `BEGIN` and waits for its answer before the
-//! first statement, and `COMMIT` after the last: four of the round trips of a send (measured in
-//! BENCHMARKS.md, natter-cluster), each of them time a busy conversation is locked.
+//! first statement, and `COMMIT` after the last: three round trips of a send (the lock's
+//! `BEGIN`, the ticket's `BEGIN` and `COMMIT`; BENCHMARKS.md, natter-cluster), each of them time
+//! a busy conversation is locked.
 //!
 //! How: the simple query protocol runs the statements of one message in order and skips the
 //! rest at the first error, so `BEGIN; <first>` either opens the transaction with `<first>`
