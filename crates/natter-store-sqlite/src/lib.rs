@@ -17,11 +17,18 @@
 //!   so a write that returned survives SIGKILL and power loss. Nobody is answered before the
 //!   commit of their batch. Checkpoints run on a thread of their own ([`checkpoints`]), not
 //!   inside a commit.
-//! - **Counters inside the transaction.** `seq` and `mod_seq` come from
-//!   `UPDATE conversations ... RETURNING` in the same transaction as the insert, so they are
-//!   gap-free, never reused, and allocated in the order writes were queued; a global change
-//!   counter (`meta.change_seq`) stamps every row a client's sync must see. (Kept in the
-//!   database rather than in memory, so a second process on the same file stays correct.)
+//! - **Counters in the writer, rows as the truth.** `seq` and `mod_seq` are allocated by the writer
+//!   thread from an in-memory copy of each conversation's counters ([`counters`]), written to the
+//!   conversation row in the same savepoint as the message: gap-free, never reused (a rolled-back
+//!   write puts its numbers back, a failed batch or another connection's commit makes the copy be
+//!   read again), in the order writes were queued. A global change counter (`meta.change_seq`)
+//!   stamps every row a client's sync must see.
+//! - **Appends stay together.** Messages live in a rowid table keyed by their id, which grows on
+//!   a node, so a batch of appends to many conversations fills the table's last pages; per
+//!   append, one `(conversation, seq)` index entry and one idempotency entry are the only pages
+//!   found by conversation. Changes are found without a `mod_seq` index over every message: an
+//!   unchanged message's `mod_seq` grows with its seq, and changed ones have a partial index
+//!   (migration 0010, [`messages`]).
 //!
 //! [`AccountStore`]: natter_domain::ports::AccountStore
 //! [`ConversationStore`]: natter_domain::ports::ConversationStore
@@ -31,6 +38,7 @@ mod accounts;
 mod checkpoints;
 mod connections;
 mod conversations;
+mod counters;
 mod errors;
 mod file_collection;
 mod file_meta;
@@ -126,17 +134,30 @@ impl SqliteStore {
         self.inner.writes.write(work).await
     }
 
-    /// Queue `work` for the writer thread and return once it is queued (writes commit in queue
-    /// order); the future resolves as [`write`](Self::write) would.
-    async fn queue_write<T, F>(
+    /// [`write`](Self::write) for a write that allocates or reads conversations' counters.
+    async fn write_counted<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&rusqlite::Connection, &mut counters::Counters) -> StoreResult<T>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        self.inner.writes.write_counted(work).await
+    }
+
+    /// [`write_counted`](Self::write_counted), returning once `work` is queued (writes commit
+    /// in queue order); the future resolves as `write_counted` would.
+    async fn queue_counted<T, F>(
         &self,
         work: F,
     ) -> StoreResult<impl Future<Output = StoreResult<T>> + Send + 'static>
     where
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &mut counters::Counters) -> StoreResult<T>
+            + Send
+            + 'static,
         T: Send + 'static,
     {
-        self.inner.writes.queue(work).await
+        self.inner.writes.queue_counted(work).await
     }
 
     /// Run `work` on a reader thread, inside one read transaction (one snapshot).

@@ -16,6 +16,8 @@ use natter_domain::ports::{MessageStore, QueuedAppend, StoreResult};
 use natter_domain::rules::{Effect, message_effect};
 use rusqlite::{Connection, params};
 
+use crate::counters::{Counter, Counters};
+use crate::errors::corrupt;
 use crate::query::{all, exec, one};
 use crate::rows::{
     MentionRow, MessageRow, ReactionRow, attachments_json, group_reactions, message_columns,
@@ -119,19 +121,33 @@ fn insert_mentions(
 }
 
 /// Give the message the conversation's next change number (and stamp the conversation for sync).
-fn bump(conn: &Connection, conversation: ConversationId, seq: i64) -> StoreResult<()> {
+fn bump(
+    conn: &Connection,
+    counters: &mut Counters,
+    conversation: ConversationId,
+    seq: i64,
+) -> StoreResult<()> {
+    let counter = counters
+        .get(conn, conversation)?
+        .ok_or(StoreError::NotFound)?;
+    let mod_seq = counter.last_mod + 1;
     let change = next_change(conn)?;
     let conv = conversation.0.as_bytes().as_slice();
-    let mod_seq: i64 = one(
-        conn,
-        "UPDATE conversations SET last_mod = last_mod + 1, changed_at = ? WHERE id = ? RETURNING last_mod",
-        params![change, conv],
-        |row| row.get(0),
-    )?
-    .ok_or(StoreError::NotFound)?;
     exec(
         conn,
-        "UPDATE messages SET mod_seq = ? WHERE conversation_id = ? AND seq = ?",
+        "UPDATE conversations SET last_mod = ?, changed_at = ? WHERE id = ?",
+        params![mod_seq, change, conv],
+    )?;
+    counters.set(
+        conversation,
+        Counter {
+            last_mod: mod_seq,
+            ..counter
+        },
+    );
+    exec(
+        conn,
+        "UPDATE messages SET mod_seq = ?, changed = 1 WHERE conversation_id = ? AND seq = ?",
         params![mod_seq, conv, seq],
     )?;
     Ok(())
@@ -190,44 +206,25 @@ fn write_effect(conn: &Connection, message: &Message, effect: Effect) -> StoreRe
 }
 
 /// Append on the writer thread, inside its batch's transaction: nothing is durable until that
-/// commits. The stored message is built from what was inserted, not read back.
-fn append_in(conn: &Connection, message: NewMessage) -> StoreResult<AppendOutcome> {
+/// commits. `seq` and `mod_seq` come from the writer's [`Counters`]; the insert itself tells a
+/// retry (the idempotency key exists: nothing is written and the original is returned). The
+/// stored message is built from what was inserted, not read back.
+fn append_in(
+    conn: &Connection,
+    counters: &mut Counters,
+    message: NewMessage,
+) -> StoreResult<AppendOutcome> {
     let conv = message.conversation_id.0.as_bytes().as_slice();
-    let existing = one(
+    let counter = counters
+        .get(conn, message.conversation_id)?
+        .ok_or(StoreError::NotFound)?;
+    let (seq, mod_seq) = (counter.last_seq + 1, counter.last_mod + 1);
+    let inserted = exec(
         conn,
-        concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
-        ),
-        params![
-            conv,
-            message.sender_id.0.as_bytes().as_slice(),
-            message.client_msg_id.as_str()
-        ],
-        MessageRow::from_row,
-    )?;
-    if let Some(row) = existing {
-        let original = complete(conn, vec![row])?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
-        return Ok(AppendOutcome::Duplicate(original));
-    }
-
-    let change = next_change(conn)?;
-    let (seq, mod_seq): (i64, i64) = one(
-        conn,
-        "UPDATE conversations SET last_seq = last_seq + 1, last_mod = last_mod + 1, \
-         last_activity_ms = MAX(last_activity_ms, ?), changed_at = ? WHERE id = ? \
-         RETURNING last_seq, last_mod",
-        params![message.created_at_ms, change, conv],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?
-    .ok_or(StoreError::NotFound)?;
-    exec(
-        conn,
-        "INSERT INTO messages (conversation_id, seq, id, mod_seq, sender_id, client_msg_id, text, \
-         reply_to_seq, created_at_ms, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (conversation_id, seq, id, mod_seq, created_mod, sender_id, \
+         client_msg_id, text, reply_to_seq, created_at_ms, attachments) \
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING",
         params![
             conv,
             seq,
@@ -240,6 +237,23 @@ fn append_in(conn: &Connection, message: NewMessage) -> StoreResult<AppendOutcom
             message.created_at_ms,
             attachments_json(&message.attachments)?
         ],
+    )?;
+    if inserted == 0 {
+        return duplicate(conn, &message).map(AppendOutcome::Duplicate);
+    }
+    counters.set(
+        message.conversation_id,
+        Counter {
+            last_seq: seq,
+            last_mod: mod_seq,
+        },
+    );
+    let change = next_change(conn)?;
+    exec(
+        conn,
+        "UPDATE conversations SET last_seq = ?, last_mod = ?, \
+         last_activity_ms = MAX(last_activity_ms, ?), changed_at = ? WHERE id = ?",
+        params![seq, mod_seq, message.created_at_ms, change, conv],
     )?;
     let mentions = insert_mentions(conn, message.conversation_id, seq, &message.mentions)?;
     // Its notifications are owed from the moment it commits (docs/push.md).
@@ -264,6 +278,26 @@ fn append_in(conn: &Connection, message: NewMessage) -> StoreResult<AppendOutcom
         reactions: Vec::new(),
         attachments: message.attachments,
     }))
+}
+
+/// The message `message` retries (same conversation, sender and client id), as stored.
+fn duplicate(conn: &Connection, message: &NewMessage) -> StoreResult<Message> {
+    let row = one(
+        conn,
+        concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
+        ),
+        params![
+            message.conversation_id.0.as_bytes().as_slice(),
+            message.sender_id.0.as_bytes().as_slice(),
+            message.client_msg_id.as_str()
+        ],
+        MessageRow::from_row,
+    )?
+    .ok_or_else(|| corrupt("an insert conflicted with a message that is not there"))?;
+    complete(conn, vec![row])?.pop().ok_or(StoreError::NotFound)
 }
 
 /// The newest page is the page before "infinity"; pages before a seq are read newest first (so
@@ -304,17 +338,76 @@ fn history_in(
     complete(conn, rows)
 }
 
+/// The first seq of `conversation` created after change `after_mod` (one past its last message if
+/// none was): `created_mod` never decreases as `seq` grows, so a binary search over seqs, each
+/// probe one lookup in `messages_by_seq`.
+fn first_created_after(conn: &Connection, conv: &[u8], after_mod: i64) -> StoreResult<i64> {
+    let last_seq: i64 = one(
+        conn,
+        "SELECT last_seq FROM conversations WHERE id = ?",
+        params![conv],
+        |row| row.get(0),
+    )?
+    .unwrap_or(0);
+    let (mut low, mut high) = (1, last_seq + 1);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let created: i64 = one(
+            conn,
+            "SELECT created_mod FROM messages WHERE conversation_id = ? AND seq = ?",
+            params![conv, middle],
+            |row| row.get(0),
+        )?
+        .ok_or_else(|| corrupt(format!("message {middle} missing below the last seq")))?;
+        if created > after_mod {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Ok(low)
+}
+
+/// Messages whose `mod_seq` is above `after_mod`, in `mod_seq` order: the unchanged ones are the
+/// seqs from [`first_created_after`] on (their `mod_seq` grows with `seq`), the changed ones come
+/// from their partial index; the two are merged.
+fn changes_in(
+    conn: &Connection,
+    conversation: ConversationId,
+    after_mod: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let conv = conversation.0.as_bytes().as_slice();
+    let first = first_created_after(conn, conv, after_mod)?;
+    let rows = all(
+        conn,
+        concat!(
+            "SELECT * FROM (SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ?1 AND seq >= ?3 AND changed = 0 \
+             ORDER BY seq LIMIT ?4) UNION ALL SELECT * FROM (SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ?1 AND changed = 1 AND mod_seq > ?2 \
+             ORDER BY mod_seq LIMIT ?4) ORDER BY mod_seq LIMIT ?4"
+        ),
+        params![conv, after_mod, first, i64::from(limit)],
+        MessageRow::from_row,
+    )?;
+    complete(conn, rows)
+}
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        self.write(move |conn| append_in(conn, message)).await
+        self.write_counted(move |conn, counters| append_in(conn, counters, message))
+            .await
     }
 
     /// The one writer commits in queue order: the append is queued, and the caller may let the
     /// conversation's next write in before this one's commit.
     async fn queue_append(&self, message: NewMessage) -> StoreResult<QueuedAppend> {
         let committed = self
-            .queue_write(move |conn| append_in(conn, message))
+            .queue_counted(move |conn, counters| append_in(conn, counters, message))
             .await?;
         Ok(QueuedAppend::new(committed))
     }
@@ -326,14 +419,14 @@ impl MessageStore for SqliteStore {
         change: MessageChange,
         now_ms: i64,
     ) -> StoreResult<Message> {
-        self.write(move |conn| {
+        self.write_counted(move |conn, counters| {
             let current = load(conn, conversation, seq)?.ok_or(StoreError::NotFound)?;
             // A no-op writes nothing and reports the state as it is.
             let Some(effect) = message_effect(&current, change, now_ms) else {
                 return Ok(current);
             };
             write_effect(conn, &current, effect)?;
-            bump(conn, conversation, seq)?;
+            bump(conn, counters, conversation, seq)?;
             crate::push_queue::message_changed(conn, conversation, seq)?;
             load(conn, conversation, seq)?.ok_or(StoreError::NotFound)
         })
@@ -363,23 +456,54 @@ impl MessageStore for SqliteStore {
         after_mod: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        self.read(move |conn| {
-            let rows = all(
-                conn,
-                concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ? AND mod_seq > ? ORDER BY mod_seq LIMIT ?"
-                ),
-                params![
-                    conversation.0.as_bytes().as_slice(),
-                    after_mod,
-                    i64::from(limit)
-                ],
-                MessageRow::from_row,
-            )?;
-            complete(conn, rows)
-        })
-        .await
+        self.read(move |conn| changes_in(conn, conversation, after_mod, limit))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_conformance::Stores;
+    use natter_conformance::support::Fixture;
+
+    use super::*;
+
+    /// An append whose write fails after it ran is rolled back with its savepoint, and so are
+    /// the counters it moved: the next append takes the same seq and mod_seq (no gap), and the
+    /// ones after it continue from there (none reused).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rolled_back_append_gives_its_numbers_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("natter.db"))
+            .await
+            .unwrap();
+        let f = Fixture::new(Stores::from_backend(store.clone()));
+        let alice = f.user("alice").await.id;
+        let group = f.group(alice, &[]).await;
+        assert_eq!(f.send(group.id, alice, "one").await.seq, 1);
+        let doomed = f.new_message(group.id, alice, "rolled back");
+        let failed = store
+            .write_counted(move |conn, counters| {
+                let outcome = append_in(conn, counters, doomed)?;
+                assert!(matches!(outcome, AppendOutcome::Created(ref m) if m.seq == 2));
+                Err::<(), _>(StoreError::Internal("fails after appending".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        let two = f.send(group.id, alice, "two").await;
+        let three = f.send(group.id, alice, "three").await;
+        assert_eq!(
+            [(two.seq, two.mod_seq), (three.seq, three.mod_seq)],
+            [(2, 2), (3, 3)]
+        );
+        let texts: Vec<String> = store
+            .history(group.id, HistoryQuery::Latest { limit: 10 })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["one", "two", "three"]);
+        store.close().await;
     }
 }

@@ -5,6 +5,10 @@
 //! same SHA-384 checksum of each file), because the store used sqlx before it moved onto its own
 //! threads: a database created by an older natter opens without re-running anything, and an
 //! applied migration whose file changed since is refused rather than silently skipped.
+//!
+//! Migrations run with foreign keys off (SQLite's way to rebuild a table that others refer to:
+//! the switch is ignored inside a transaction, so it is set around them) and each is checked
+//! with `PRAGMA foreign_key_check` before it commits.
 
 use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
@@ -40,10 +44,24 @@ const MIGRATIONS: &[Migration] = migrations![
     (7, "push queue", "0007_push_queue.sql"),
     (8, "push claims", "0008_push_claims.sql"),
     (9, "push changes", "0009_push_changes.sql"),
+    (
+        10,
+        "messages in commit order",
+        "0010_messages_in_commit_order.sql"
+    ),
 ];
 
 /// Bring the schema up to date.
 pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(sql)?;
+    let migrated = apply(conn, MIGRATIONS);
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(sql)?;
+    migrated
+}
+
+fn apply(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
              version BIGINT PRIMARY KEY,
@@ -55,7 +73,7 @@ pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
          );",
     )
     .map_err(sql)?;
-    for migration in MIGRATIONS {
+    for migration in migrations {
         // Taken before reading what is applied, so two processes opening one new file at once
         // cannot both apply a migration.
         let tx = conn
@@ -88,6 +106,16 @@ pub(crate) fn run(conn: &mut Connection) -> StoreResult<()> {
         }
         let started = std::time::Instant::now();
         tx.execute_batch(migration.sql).map_err(sql)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()
+            .map_err(sql)?;
+        if let Some(table) = broken {
+            return Err(StoreError::Internal(format!(
+                "migration {} leaves rows of {table} without their parent",
+                migration.version
+            )));
+        }
         tx.execute(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (?, ?, 1, ?, ?)",
@@ -140,5 +168,104 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(run(&mut conn), Err(StoreError::Internal(_))));
+    }
+
+    /// A database of schema 9 (messages keyed by (conversation, seq), one edited and one
+    /// reacted to since they were created) opens, and its messages read back the same: history,
+    /// changes since a point, a retried send, and the next append continuing the counters.
+    #[tokio::test]
+    async fn messages_of_the_old_schema_survive_the_move_to_commit_order() {
+        use natter_domain::model::{AppendOutcome, HistoryQuery, NewMessage};
+        use natter_domain::ports::MessageStore;
+        use natter_domain::values::{ClientMsgId, MessageText};
+        use natter_domain::{ConversationId, MessageId, UserId};
+        use uuid::Uuid;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("natter.db");
+        let alice = UserId(Uuid::from_bytes([1; 16]));
+        let room = ConversationId(Uuid::from_bytes([2; 16]));
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            apply(&mut conn, &MIGRATIONS[..9]).unwrap();
+            conn.execute_batch(
+                "UPDATE meta SET change_seq = 10;
+                 INSERT INTO users (id, username, display_name, password_hash, created_at_ms)
+                   VALUES (x'01010101010101010101010101010101', 'alice', 'Alice', 'x', 1);
+                 INSERT INTO conversations (id, kind, name, created_by, created_at_ms, last_seq,
+                   last_mod, last_activity_ms, changed_at)
+                   VALUES (x'02020202020202020202020202020202', 'group', 'room',
+                   x'01010101010101010101010101010101', 1, 3, 5, 30, 10);
+                 INSERT INTO members (conversation_id, user_id, role, joined_at_ms, join_order, changed_at)
+                   VALUES (x'02020202020202020202020202020202', x'01010101010101010101010101010101',
+                   'owner', 1, 1, 1);
+                 INSERT INTO messages (conversation_id, seq, id, mod_seq, sender_id, client_msg_id,
+                   text, created_at_ms, edited_at_ms) VALUES
+                   (x'02020202020202020202020202020202', 1, 101, 1, x'01010101010101010101010101010101', 'c-1', 'one', 10, NULL),
+                   (x'02020202020202020202020202020202', 2, 102, 4, x'01010101010101010101010101010101', 'c-2', 'two', 20, NULL),
+                   (x'02020202020202020202020202020202', 3, 103, 5, x'01010101010101010101010101010101', 'c-3', 'three, edited', 30, 40);
+                 INSERT INTO reactions (conversation_id, seq, emoji, user_id, position)
+                   VALUES (x'02020202020202020202020202020202', 2, '👍', x'01010101010101010101010101010101', 1);
+                 INSERT INTO mentions (conversation_id, seq, user_id, position)
+                   VALUES (x'02020202020202020202020202020202', 3, x'01010101010101010101010101010101', 1);",
+            )
+            .unwrap();
+        }
+        let store = crate::SqliteStore::open(&path).await.unwrap();
+        let seqs_and_mods = |messages: Vec<natter_domain::model::Message>| {
+            messages
+                .iter()
+                .map(|m| (m.seq, m.mod_seq))
+                .collect::<Vec<_>>()
+        };
+        let history = store
+            .history(room, HistoryQuery::Latest { limit: 10 })
+            .await
+            .unwrap();
+        assert_eq!(
+            history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+            ["one", "two", "three, edited"]
+        );
+        assert_eq!(history[1].reactions.len(), 1);
+        assert_eq!(history[2].mentions, [alice]);
+        assert_eq!(history[2].edited_at_ms, Some(40));
+        assert_eq!(
+            seqs_and_mods(store.changes_since(room, 0, 10).await.unwrap()),
+            [(1, 1), (2, 4), (3, 5)]
+        );
+        assert_eq!(
+            seqs_and_mods(store.changes_since(room, 3, 10).await.unwrap()),
+            [(2, 4), (3, 5)]
+        );
+        let send = |client_msg_id: &str, id: i64| NewMessage {
+            id: MessageId(id),
+            conversation_id: room,
+            sender_id: alice,
+            client_msg_id: ClientMsgId::parse(client_msg_id).unwrap(),
+            text: MessageText::parse("four").unwrap(),
+            reply_to_seq: None,
+            mentions: Vec::new(),
+            created_at_ms: 50,
+            attachments: Vec::new(),
+        };
+        match store.append(send("c-1", 104)).await.unwrap() {
+            AppendOutcome::Duplicate(original) => {
+                assert_eq!((original.seq, original.text.as_str()), (1, "one"))
+            }
+            other => panic!("a retry made {other:?}"),
+        }
+        let AppendOutcome::Created(fourth) = store.append(send("c-4", 105)).await.unwrap() else {
+            panic!("not created")
+        };
+        assert_eq!((fourth.seq, fourth.mod_seq), (4, 6));
+        assert_eq!(
+            seqs_and_mods(store.changes_since(room, 4, 10).await.unwrap()),
+            [(3, 5), (4, 6)]
+        );
+        assert_eq!(
+            seqs_and_mods(store.changes_since(room, 4, 1).await.unwrap()),
+            [(3, 5)]
+        );
+        store.close().await;
     }
 }

@@ -7,6 +7,11 @@
 //! is exclusive and sees every claim before it. Claims are leases (`Claim`), as in PostgreSQL
 //! where several notifiers share the pipeline; one process here, so only its own restart
 //! recovers them.
+//!
+//! Entries are read in commit order and removed by id; nothing indexes them by message (an index
+//! keyed by conversation cost every append a page), so the lookups by message that only
+//! scaled-out mode's Kafka planner makes ([`PushQueue::queued_before`],
+//! [`PushQueue::fan_out_message`]) scan the queue here.
 
 use async_trait::async_trait;
 use natter_domain::notify::{

@@ -15,6 +15,10 @@
 //!
 //! The answers are sent in commit order from this one thread, so callers woken by one batch see
 //! the effects of all of it.
+//!
+//! The thread also owns the conversations' counters ([`Counters`]): a write that allocates
+//! `seq`/`mod_seq` is given them ([`Writer::write_counted`]), and the thread keeps them in step
+//! with what commits (put back when a savepoint rolls back, forgotten when a batch fails).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
@@ -24,6 +28,7 @@ use natter_domain::ports::StoreResult;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::counters::Counters;
 use crate::errors::sql;
 
 /// Writes waiting for the thread; callers beyond this wait to enqueue (backpressure).
@@ -35,7 +40,7 @@ const BATCH_MAX: usize = 512;
 /// commit went.
 trait Job: Send {
     /// Run the write; `false` if it failed (its savepoint is then rolled back).
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Connection, counters: &mut Counters) -> bool;
     /// Answer the caller, once the batch's fate (`committed`) is known.
     fn finish(self: Box<Self>, committed: StoreResult<()>);
 }
@@ -48,14 +53,14 @@ struct Write<F, T> {
 
 impl<F, T> Job for Write<F, T>
 where
-    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+    F: FnOnce(&Connection, &mut Counters) -> StoreResult<T> + Send,
     T: Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection, counters: &mut Counters) -> bool {
         let Some(work) = self.work.take() else {
             return false;
         };
-        let outcome = contain_panic(|| work(conn));
+        let outcome = contain_panic(|| work(conn, counters));
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
@@ -112,18 +117,27 @@ impl Writer {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.queue(work).await?.await
+        self.write_counted(move |conn, _| work(conn)).await
+    }
+
+    /// [`write`](Self::write) for a write that reads or moves conversations' counters.
+    pub(crate) async fn write_counted<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection, &mut Counters) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.queue_counted(work).await?.await
     }
 
     /// Queue `work` behind every write queued before it, and return once it is queued: the
     /// future resolves once its batch has committed (or failed). Writes run and commit in the
     /// order they were queued.
-    pub(crate) async fn queue<T, F>(
+    pub(crate) async fn queue_counted<T, F>(
         &self,
         work: F,
     ) -> StoreResult<impl Future<Output = StoreResult<T>> + Send + 'static>
     where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut Counters) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -151,6 +165,7 @@ impl Writer {
 
 fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
+    let mut counters = Counters::default();
     let mut closing = None;
     while closing.is_none() {
         match messages.blocking_recv() {
@@ -166,7 +181,7 @@ fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut batch);
+            commit_batch(&conn, &mut counters, &mut batch);
         }
     }
     messages.close();
@@ -177,21 +192,31 @@ fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>) {
 }
 
 /// Run every job of `batch` in one transaction and answer each; leaves `batch` empty.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
-    let committed = run_in_transaction(conn, batch);
+fn commit_batch(conn: &Connection, counters: &mut Counters, batch: &mut Vec<Box<dyn Job>>) {
+    let committed = run_in_transaction(conn, counters, batch);
+    if committed.is_err() {
+        counters.forget();
+    }
     for job in batch.drain(..) {
         job.finish(committed.clone());
     }
 }
 
-fn run_in_transaction(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
+fn run_in_transaction(
+    conn: &Connection,
+    counters: &mut Counters,
+    batch: &mut [Box<dyn Job>],
+) -> StoreResult<()> {
     let tx =
         rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(sql)?;
+    counters.begin_batch(&tx)?;
     for job in batch.iter_mut() {
         // If the savepoint machinery itself fails, the transaction is in an unknown state:
         // dropping `tx` rolls everything back and every job gets the error.
         tx.execute_batch("SAVEPOINT write").map_err(sql)?;
-        if !job.run(&tx) {
+        counters.begin_job();
+        if !job.run(&tx, counters) {
+            counters.rollback_job();
             tx.execute_batch("ROLLBACK TO write").map_err(sql)?;
         }
         tx.execute_batch("RELEASE write").map_err(sql)?;

@@ -1,6 +1,7 @@
 //! Integration tests (one binary, per the workspace convention): the storage conformance suite
 //! against a fresh SQLite file per case, plus what only a file-backed store can show.
 
+mod append_bench;
 mod durability;
 
 use natter_conformance::Stores;
