@@ -203,11 +203,13 @@ impl Chat {
         if self.ports().accounts.user(user).await?.is_none() {
             return Err(DomainError::invalid("user_id", "unknown user"));
         }
-        let member = self
+        let added = self
             .ports()
             .conversations
             .add_member(id, user, role, self.now())
-            .await?;
+            .await;
+        self.forget_member(id, user);
+        let member = added?;
         let conversation = self
             .ports()
             .conversations
@@ -254,15 +256,20 @@ impl Chat {
                     .ports()
                     .conversations
                     .set_role(id, heir.user_id, Role::Owner, now)
-                    .await?;
+                    .await;
+                self.forget_member(id, heir.user_id);
+                let promoted = promoted?;
                 self.publish(Event::MemberUpdated { member: promoted })
                     .await;
             }
         }
-        self.ports()
+        let removed = self
+            .ports()
             .conversations
             .remove_member(id, user, now)
-            .await?;
+            .await;
+        self.forget_member(id, user);
+        removed?;
         self.publish(Event::MemberRemoved {
             conversation_id: id,
             user_id: user,
@@ -288,11 +295,13 @@ impl Chat {
             .await?
             .ok_or(DomainError::NotFound)?;
         permissions::can_set_role(&me, &target, role)?;
-        let member = self
+        let changed = self
             .ports()
             .conversations
             .set_role(id, user, role, self.now())
-            .await?;
+            .await;
+        self.forget_member(id, user);
+        let member = changed?;
         self.publish(Event::MemberUpdated {
             member: member.clone(),
         })

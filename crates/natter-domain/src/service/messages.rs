@@ -39,7 +39,7 @@ impl Chat {
         outgoing: OutgoingMessage,
     ) -> Result<SendOutcome, DomainError> {
         let _order = self.ports().locks.lock(conversation).await?;
-        let me = self.require_member(conversation, actor).await?;
+        let me = self.check_member(conversation, actor).await?;
         if let Some(reply_to) = outgoing.reply_to_seq
             && self
                 .ports()
@@ -54,7 +54,7 @@ impl Chat {
             ));
         }
         let mentions = self
-            .member_mentions(conversation, me.user_id, &outgoing.mentions)
+            .member_mentions(conversation, actor, &outgoing.mentions)
             .await?;
         let attachments = self
             .attach(
@@ -87,6 +87,8 @@ impl Chat {
                 {
                     // The message is stored; only presence visibility waits for the next one.
                     tracing::warn!(%err, "reply not recorded");
+                } else {
+                    self.remember_replied(conversation, actor);
                 }
                 self.publish(Event::MessageCreated(message.clone())).await;
                 Ok(SendOutcome {
@@ -116,16 +118,13 @@ impl Chat {
         }
         let mut kept = Vec::with_capacity(asked.len());
         for &user in asked {
-            if user != sender
-                && !kept.contains(&user)
-                && self
-                    .ports()
-                    .conversations
-                    .member(conversation, user)
-                    .await?
-                    .is_some()
-            {
-                kept.push(user);
+            if user == sender || kept.contains(&user) {
+                continue;
+            }
+            match self.check_member(conversation, user).await {
+                Ok(_) => kept.push(user),
+                Err(DomainError::NotFound) => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(kept)
@@ -142,7 +141,7 @@ impl Chat {
         mentions: Vec<UserId>,
     ) -> Result<Message, DomainError> {
         let _order = self.ports().locks.lock(conversation).await?;
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_edit_message(actor, &message)?;
         // Only a caption may be emptied: a message without files needs its text.
@@ -184,7 +183,7 @@ impl Chat {
         add: bool,
     ) -> Result<Message, DomainError> {
         let _order = self.ports().locks.lock(conversation).await?;
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_react(&message)?;
         let already = message
@@ -250,7 +249,7 @@ impl Chat {
         conversation: ConversationId,
         query: HistoryQuery,
     ) -> Result<Vec<Message>, DomainError> {
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         let clamp = |limit: u32| limit.clamp(1, HISTORY_PAGE_MAX);
         let query = match query {
             HistoryQuery::Latest { limit } => HistoryQuery::Latest {
@@ -276,7 +275,7 @@ impl Chat {
         after_mod: i64,
         limit: u32,
     ) -> Result<Vec<Message>, DomainError> {
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         Ok(self
             .ports()
             .messages
