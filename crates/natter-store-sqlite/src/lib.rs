@@ -22,6 +22,8 @@
 //!   gap-free, never reused, and allocated in the order writes were queued; a global change
 //!   counter (`meta.change_seq`) stamps every row a client's sync must see. (Kept in the
 //!   database rather than in memory, so a second process on the same file stays correct.)
+//!   Its last value seen committed by this handle is also kept in memory, so a client that has
+//!   nothing yet gets a sync cursor without a read ([`SqliteStore::committed_change`]).
 //!
 //! [`AccountStore`]: natter_domain::ports::AccountStore
 //! [`ConversationStore`]: natter_domain::ports::ConversationStore
@@ -46,8 +48,10 @@ mod push_queue;
 mod rows;
 mod summaries;
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
@@ -74,6 +78,9 @@ struct Inner {
     reads: Readers,
     /// Copies the WAL into the database file, off the commit path.
     _checkpoints: Checkpoints,
+    /// The highest `meta.change_seq` a write of this handle committed (or read at open): a
+    /// value of the counter that is committed, so a valid sync cursor for a new client.
+    committed_change: AtomicI64,
 }
 
 impl SqliteStore {
@@ -94,6 +101,11 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", path.display())))?;
         let mut writer_conn = connections::open_writer(path)?;
         migrate::run(&mut writer_conn)?;
+        let committed_change = writer_conn
+            .query_row("SELECT change_seq FROM meta WHERE id = 1", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map_err(errors::sql)?;
         let reader_conns = (0..READERS)
             .map(|_| connections::open_reader(path))
             .collect::<StoreResult<Vec<_>>>()?;
@@ -106,6 +118,7 @@ impl SqliteStore {
                 writes,
                 reads,
                 _checkpoints: checkpoints,
+                committed_change: AtomicI64::new(committed_change),
             }),
         })
     }
@@ -118,12 +131,33 @@ impl SqliteStore {
 
     /// Run `work` on the writer thread, in the next batch's transaction; returns once that batch
     /// is durable. If `work` fails, what it wrote is rolled back and the rest of the batch stays.
+    /// Also notes the change counter's value if `work` advanced it ([`next_change`]).
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.writes.write(work).await
+        let (value, change) = self
+            .inner
+            .writes
+            .write(move |conn| {
+                CHANGE_OF_THIS_WRITE.set(None);
+                let value = work(conn)?;
+                Ok((value, CHANGE_OF_THIS_WRITE.take()))
+            })
+            .await?;
+        if let Some(change) = change {
+            // Committed: the write returned after its batch's commit.
+            self.inner
+                .committed_change
+                .fetch_max(change, Ordering::Relaxed);
+        }
+        Ok(value)
+    }
+
+    /// A committed value of the global change counter (see `Inner::committed_change`).
+    pub(crate) fn committed_change(&self) -> i64 {
+        self.inner.committed_change.load(Ordering::Relaxed)
     }
 
     /// Run `work` on a reader thread, inside one read transaction (one snapshot).
@@ -136,11 +170,19 @@ impl SqliteStore {
     }
 }
 
+thread_local! {
+    /// On the writer thread: the change counter's last value taken by the running write.
+    static CHANGE_OF_THIS_WRITE: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
 /// Bump the global change counter and return its new value. Call inside a write transaction.
 fn next_change(conn: &rusqlite::Connection) -> StoreResult<i64> {
-    conn.prepare_cached(
-        "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
-    )
-    .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-    .map_err(errors::sql)
+    let change = conn
+        .prepare_cached(
+            "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
+        )
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+        .map_err(errors::sql)?;
+    CHANGE_OF_THIS_WRITE.set(Some(change));
+    Ok(change)
 }

@@ -325,6 +325,12 @@ impl Chat {
             .await?)
     }
 
+    /// Where a client that has nothing yet starts syncing from (see
+    /// [`ConversationStore::change_cursor`](crate::ports::ConversationStore::change_cursor)).
+    pub async fn sync_cursor(&self) -> Result<i64, DomainError> {
+        Ok(self.ports().conversations.change_cursor().await?)
+    }
+
     /// What changed for `actor` since the sync cursor `since`. Cursors start at 0: a negative
     /// one never came from the server, so it is refused rather than read as 0.
     pub async fn sync(&self, actor: UserId, since: i64) -> Result<SyncPage, DomainError> {
