@@ -120,6 +120,7 @@ macro_rules! conformance_suite {
                 removal_is_reported_then_rejoin,
                 metadata_and_membership_changes_sync,
                 message_changes_sync,
+                a_new_clients_cursor_is_current_and_loses_nothing,
             }
             concurrency {
                 concurrent_appends_are_gap_free,

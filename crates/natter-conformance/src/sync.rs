@@ -240,3 +240,24 @@ pub async fn message_changes_sync(stores: Stores) {
         .unwrap();
     assert!(f.sync(bob, page.cursor).await.changed.is_empty());
 }
+
+/// `change_cursor`, the cursor a client that has nothing yet starts from: every change after it
+/// is reported, and (from a single writer) nothing committed before it is replayed.
+pub async fn a_new_clients_cursor_is_current_and_loses_nothing(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let g1 = f.group(alice, &[bob]).await;
+    f.send(g1.id, bob, "before").await;
+    let cursor = f.conversations.change_cursor().await.expect("cursor");
+    assert!(
+        f.sync(alice, cursor).await.changed.is_empty(),
+        "what was committed before is not replayed"
+    );
+    let after = f.send(g1.id, bob, "after").await;
+    let page = f.sync(alice, cursor).await;
+    assert_eq!(changed_ids(&page), vec![g1.id]);
+    assert_eq!(page.changed[0].last_message, Some(after));
+    assert!(f.conversations.change_cursor().await.expect("cursor") > cursor);
+}

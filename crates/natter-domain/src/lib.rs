@@ -4,6 +4,7 @@
 //!
 //! Invariant: this crate does no network or disk I/O except through the ports in [`ports`].
 
+pub mod cache;
 pub mod error;
 pub mod events;
 pub mod files;

@@ -162,6 +162,16 @@ pub trait ConversationStore: Send + Sync + 'static {
     /// Conversations that changed for `user` after `since` (0 = all): new messages, metadata,
     /// membership, own cursors. Also those the user left since then.
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage>;
+
+    /// A sync cursor for a client that has nothing yet: every change committed after it is
+    /// reported by a later `changed_since` from it. Any committed value of the change counter
+    /// will do (an older one only replays more), so a store may answer from memory.
+    async fn change_cursor(&self) -> StoreResult<i64> {
+        Ok(self
+            .changed_since(UserId(uuid::Uuid::nil()), i64::MAX)
+            .await?
+            .cursor)
+    }
 }
 
 /// Messages. Implementations allocate `seq` and `mod_seq` atomically with the write.

@@ -412,6 +412,13 @@ pub struct Limits {
     /// Conversations whose member sets the hub keeps in memory; beyond it, sets are evicted and
     /// reloaded from the store on their next event.
     pub hub_member_cache_max: usize,
+    /// Memberships (conversation, user) kept in memory for the check of every send, history
+    /// page, resume and typing indicator. Embedded only (one process owns the stores); 0 turns
+    /// the cache off.
+    pub member_cache_max: usize,
+    /// Sessions kept in memory for the check of every access token. Embedded only; 0 turns the
+    /// cache off.
+    pub session_cache_max: usize,
     /// Events buffered for the gateway before it must resync its clients.
     pub bus_capacity: usize,
 }
@@ -445,6 +452,8 @@ impl Default for Limits {
             max_sockets_per_address: 512,
             http_header_timeout_ms: 15_000,
             hub_member_cache_max: 100_000,
+            member_cache_max: 200_000,
+            session_cache_max: 100_000,
             bus_capacity: 65_536,
         }
     }

@@ -112,7 +112,13 @@ pub async fn start_with(
     }
     let keys = secrets::load_or_create(&key_file)?;
     let (signing, older) = keys.split_first().context("the token keyring is empty")?;
-    let chat = Chat::new(ports.clone(), config.server.node_id);
+    // Memory caches in front of the stores only where this process alone writes them.
+    let caching = |max: usize| if config.backends.shared() { 0 } else { max };
+    let chat = Chat::with_member_cache(
+        ports.clone(),
+        config.server.node_id,
+        caching(config.limits.member_cache_max),
+    );
     let pusher =
         Arc::new(natter_push::Pusher::from_config(&config.push).context("the push configuration")?);
     let notifier = match &backends.push_queue {
@@ -142,7 +148,8 @@ pub async fn start_with(
     .with_session_lifetime(auth::SessionLifetime::from_secs(
         config.auth.session_max_age_s,
         config.auth.session_idle_s,
-    ));
+    ))
+    .with_session_cache(caching(config.limits.session_cache_max));
     let files = match ports.files.clone() {
         Some(store) => Some(media::FileService::open(
             &config.server.data_dir.join("files"),

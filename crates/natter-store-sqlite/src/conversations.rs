@@ -477,6 +477,11 @@ impl ConversationStore for SqliteStore {
         .await
     }
 
+    /// From memory: the last change this handle committed.
+    async fn change_cursor(&self) -> StoreResult<i64> {
+        Ok(self.committed_change())
+    }
+
     async fn changed_since(&self, user: UserId, since: i64) -> StoreResult<SyncPage> {
         // One read transaction: the cursor and the pages come from the same snapshot, so a change
         // committed meanwhile is either in this page or after the returned cursor.

@@ -29,6 +29,8 @@
 //!   found by conversation. Changes are found without a `mod_seq` index over every message: an
 //!   unchanged message's `mod_seq` grows with its seq, and changed ones have a partial index
 //!   (migration 0010, [`messages`]).
+//!   Its last value seen committed by this handle is also kept in memory, so a client that has
+//!   nothing yet gets a sync cursor without a read ([`SqliteStore::committed_change`]).
 //!
 //! [`AccountStore`]: natter_domain::ports::AccountStore
 //! [`ConversationStore`]: natter_domain::ports::ConversationStore
@@ -54,8 +56,10 @@ mod push_queue;
 mod rows;
 mod summaries;
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
@@ -82,6 +86,9 @@ struct Inner {
     reads: Readers,
     /// Copies the WAL into the database file, off the commit path.
     _checkpoints: Checkpoints,
+    /// The highest `meta.change_seq` a write of this handle committed (or read at open): a
+    /// value of the counter that is committed, so a valid sync cursor for a new client.
+    committed_change: AtomicI64,
 }
 
 impl SqliteStore {
@@ -102,6 +109,11 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("create {}: {e}", path.display())))?;
         let mut writer_conn = connections::open_writer(path)?;
         migrate::run(&mut writer_conn)?;
+        let committed_change = writer_conn
+            .query_row("SELECT change_seq FROM meta WHERE id = 1", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map_err(errors::sql)?;
         let reader_conns = (0..READERS)
             .map(|_| connections::open_reader(path))
             .collect::<StoreResult<Vec<_>>>()?;
@@ -114,6 +126,7 @@ impl SqliteStore {
                 writes,
                 reads,
                 _checkpoints: checkpoints,
+                committed_change: AtomicI64::new(committed_change),
             }),
         })
     }
@@ -126,12 +139,33 @@ impl SqliteStore {
 
     /// Run `work` on the writer thread, in the next batch's transaction; returns once that batch
     /// is durable. If `work` fails, what it wrote is rolled back and the rest of the batch stays.
+    /// Also notes the change counter's value if `work` advanced it ([`next_change`]).
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.writes.write(work).await
+        let (value, change) = self
+            .inner
+            .writes
+            .write(move |conn| {
+                CHANGE_OF_THIS_WRITE.set(None);
+                let value = work(conn)?;
+                Ok((value, CHANGE_OF_THIS_WRITE.take()))
+            })
+            .await?;
+        if let Some(change) = change {
+            // Committed: the write returned after its batch's commit.
+            self.inner
+                .committed_change
+                .fetch_max(change, Ordering::Relaxed);
+        }
+        Ok(value)
+    }
+
+    /// A committed value of the global change counter (see `Inner::committed_change`).
+    pub(crate) fn committed_change(&self) -> i64 {
+        self.inner.committed_change.load(Ordering::Relaxed)
     }
 
     /// [`write`](Self::write) for a write that allocates or reads conversations' counters.
@@ -170,11 +204,19 @@ impl SqliteStore {
     }
 }
 
+thread_local! {
+    /// On the writer thread: the change counter's last value taken by the running write.
+    static CHANGE_OF_THIS_WRITE: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
 /// Bump the global change counter and return its new value. Call inside a write transaction.
 fn next_change(conn: &rusqlite::Connection) -> StoreResult<i64> {
-    conn.prepare_cached(
-        "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
-    )
-    .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-    .map_err(errors::sql)
+    let change = conn
+        .prepare_cached(
+            "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
+        )
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+        .map_err(errors::sql)?;
+    CHANGE_OF_THIS_WRITE.set(Some(change));
+    Ok(change)
 }

@@ -206,11 +206,13 @@ impl Chat {
         if self.ports().accounts.user(user).await?.is_none() {
             return Err(DomainError::invalid("user_id", "unknown user"));
         }
-        let member = self
+        let added = self
             .ports()
             .conversations
             .add_member(id, user, role, self.now())
-            .await?;
+            .await;
+        self.forget_member(id, user);
+        let member = added?;
         let conversation = self
             .ports()
             .conversations
@@ -260,23 +262,25 @@ impl Chat {
                     .ports()
                     .conversations
                     .set_role(id, heir.user_id, Role::Owner, now)
-                    .await?;
+                    .await;
+                self.forget_member(id, heir.user_id);
+                let promoted = promoted?;
                 self.publish_ordered(&mut order, Event::MemberUpdated { member: promoted })
                     .await;
             }
         }
-        self.ports()
+        let removed = self
+            .ports()
             .conversations
             .remove_member(id, user, now)
-            .await?;
-        self.publish_ordered(
-            &mut order,
-            Event::MemberRemoved {
-                conversation_id: id,
-                user_id: user,
-                by: actor,
-            },
-        )
+            .await;
+        self.forget_member(id, user);
+        removed?;
+        self.publish_ordered(&mut order, Event::MemberRemoved {
+            conversation_id: id,
+            user_id: user,
+            by: actor,
+        })
         .await;
         Ok(())
     }
@@ -297,17 +301,16 @@ impl Chat {
             .await?
             .ok_or(DomainError::NotFound)?;
         permissions::can_set_role(&me, &target, role)?;
-        let member = self
+        let changed = self
             .ports()
             .conversations
             .set_role(id, user, role, self.now())
-            .await?;
-        self.publish_ordered(
-            &mut order,
-            Event::MemberUpdated {
-                member: member.clone(),
-            },
-        )
+            .await;
+        self.forget_member(id, user);
+        let member = changed?;
+        self.publish_ordered(&mut order, Event::MemberUpdated {
+            member: member.clone(),
+        })
         .await;
         Ok(member)
     }
@@ -326,6 +329,12 @@ impl Chat {
             .conversations
             .set_muted(id, actor, muted, self.now())
             .await?)
+    }
+
+    /// Where a client that has nothing yet starts syncing from (see
+    /// [`ConversationStore::change_cursor`](crate::ports::ConversationStore::change_cursor)).
+    pub async fn sync_cursor(&self) -> Result<i64, DomainError> {
+        Ok(self.ports().conversations.change_cursor().await?)
     }
 
     /// What changed for `actor` since the sync cursor `since`. Cursors start at 0: a negative

@@ -41,7 +41,7 @@ impl Chat {
         outgoing: OutgoingMessage,
     ) -> Result<SendOutcome, DomainError> {
         let mut order = self.order(conversation).await?;
-        let me = self.require_member(conversation, actor).await?;
+        let me = self.check_member(conversation, actor).await?;
         if let Some(reply_to) = outgoing.reply_to_seq
             && self
                 .ports()
@@ -56,7 +56,7 @@ impl Chat {
             ));
         }
         let mentions = self
-            .member_mentions(conversation, me.user_id, &outgoing.mentions)
+            .member_mentions(conversation, actor, &outgoing.mentions)
             .await?;
         let attachments = self
             .attach(
@@ -97,6 +97,8 @@ impl Chat {
                 {
                     // The message is stored; only presence visibility waits for the next one.
                     tracing::warn!(%err, "reply not recorded");
+                } else {
+                    self.remember_replied(conversation, actor);
                 }
                 self.publish_ordered(&mut order, Event::MessageCreated(message.clone()))
                     .await;
@@ -127,16 +129,13 @@ impl Chat {
         }
         let mut kept = Vec::with_capacity(asked.len());
         for &user in asked {
-            if user != sender
-                && !kept.contains(&user)
-                && self
-                    .ports()
-                    .conversations
-                    .member(conversation, user)
-                    .await?
-                    .is_some()
-            {
-                kept.push(user);
+            if user == sender || kept.contains(&user) {
+                continue;
+            }
+            match self.check_member(conversation, user).await {
+                Ok(_) => kept.push(user),
+                Err(DomainError::NotFound) => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(kept)
@@ -153,7 +152,7 @@ impl Chat {
         mentions: Vec<UserId>,
     ) -> Result<Message, DomainError> {
         let mut order = self.order(conversation).await?;
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_edit_message(actor, &message)?;
         // Only a caption may be emptied: a message without files needs its text.
@@ -196,7 +195,7 @@ impl Chat {
         add: bool,
     ) -> Result<Message, DomainError> {
         let mut order = self.order(conversation).await?;
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_react(&message)?;
         let already = message.has_reaction(actor, &emoji);
@@ -261,7 +260,7 @@ impl Chat {
         conversation: ConversationId,
         query: HistoryQuery,
     ) -> Result<Vec<Message>, DomainError> {
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         let clamp = |limit: u32| limit.clamp(1, HISTORY_PAGE_MAX);
         let query = match query {
             HistoryQuery::Latest { limit } => HistoryQuery::Latest {
@@ -287,7 +286,7 @@ impl Chat {
         after_mod: i64,
         limit: u32,
     ) -> Result<Vec<Message>, DomainError> {
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         Ok(self
             .ports()
             .messages

@@ -9,6 +9,7 @@
 mod conversations;
 mod files;
 mod locks;
+mod membership;
 mod messages;
 mod order;
 mod push;
@@ -28,6 +29,7 @@ use order::Order;
 
 pub use conversations::NewGroup;
 pub use locks::StripedLocks;
+pub use membership::Membership;
 pub use messages::{OutgoingMessage, SendOutcome};
 pub use users::UserWithPresence;
 
@@ -80,17 +82,25 @@ struct Inner {
     turns: order::PublishTurns,
     ids: MessageIdGenerator,
     last_seen: users::LastSeenBuffer,
+    members: membership::MemberCache,
 }
 
 impl Chat {
     /// `node_id` must be unique among the processes sharing the same stores (see [`MessageIdGenerator`]).
     pub fn new(ports: Ports, node_id: u16) -> Self {
+        Self::with_member_cache(ports, node_id, 0)
+    }
+
+    /// [`Chat::new`], keeping up to `max` memberships in memory (`membership.rs`). Only for a
+    /// process that alone writes the stores (process-local order locks).
+    pub fn with_member_cache(ports: Ports, node_id: u16, max: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ports,
                 turns: Default::default(),
                 ids: MessageIdGenerator::new(node_id),
                 last_seen: Default::default(),
+                members: crate::cache::Cache::new(max),
             }),
         }
     }

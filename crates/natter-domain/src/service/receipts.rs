@@ -61,7 +61,7 @@ impl Chat {
         actor: UserId,
         conversation: ConversationId,
     ) -> Result<(), DomainError> {
-        self.require_member(conversation, actor).await?;
+        self.check_member(conversation, actor).await?;
         self.publish(Event::Typing {
             conversation_id: conversation,
             user_id: actor,

@@ -35,7 +35,11 @@ impl Auth {
         let revoked = self
             .accounts
             .set_password(me.user_id, &new_hash, me.session_id, self.clock.now_ms())
-            .await?;
+            .await
+            .inspect_err(|_| self.sessions.forget_all())?;
+        for &session in &revoked {
+            self.sessions.forget(session);
+        }
         for session in revoked {
             self.announce_revoked(me.user_id, session).await;
         }

@@ -4,6 +4,7 @@
 
 mod change;
 mod password;
+mod sessions;
 mod tokens;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct Auth {
     hashing: PasswordHashing,
     keys: TokenKeys,
     lifetime: SessionLifetime,
+    sessions: Arc<sessions::SessionCache>,
 }
 
 /// How long a session lives: at most `max_age_ms` after login, and only while it is refreshed at
@@ -91,7 +93,15 @@ impl Auth {
             hashing,
             keys,
             lifetime: SessionLifetime::from_secs(u64::MAX, u64::MAX),
+            sessions: Arc::new(sessions::SessionCache::new(0)),
         }
+    }
+
+    /// Keep up to `max` sessions in memory (`sessions.rs`). Only for a process that alone
+    /// writes the accounts' store.
+    pub fn with_session_cache(mut self, max: usize) -> Self {
+        self.sessions = Arc::new(sessions::SessionCache::new(max));
+        self
     }
 
     /// Sessions expire after `lifetime` (without this, never).
@@ -174,6 +184,7 @@ impl Auth {
             created_at_ms: now,
             last_used_at_ms: now,
         };
+        let ticket = self.sessions.ticket();
         let session = self
             .accounts
             .create_session(NewSession {
@@ -181,6 +192,7 @@ impl Auth {
                 refresh_hash,
             })
             .await?;
+        self.sessions.remember(ticket, &session);
         let access_token = self.keys.issue(user.id, session.id, now)?;
         Ok(IssuedTokens {
             user,
@@ -197,12 +209,15 @@ impl Auth {
         let presented = tokens::hash_refresh_token(refresh_token);
         let (next_token, next_hash) = tokens::new_refresh_token();
         let now = self.clock.now_ms();
+        let ticket = self.sessions.ticket();
         match self
             .accounts
             .rotate_refresh(presented, next_hash, now, self.cutoff(now))
-            .await?
+            .await
+            .inspect_err(|_| self.sessions.forget_all())?
         {
             RefreshOutcome::Rotated(session) => {
+                self.sessions.remember(ticket, &session);
                 let user = self
                     .accounts
                     .user(session.user_id)
@@ -221,6 +236,7 @@ impl Auth {
                 session_id,
                 user_id,
             } => {
+                self.sessions.forget(session_id);
                 tracing::warn!(%session_id, "refresh token reused; session revoked");
                 self.announce_revoked(user_id, session_id).await;
                 Err(DomainError::Unauthenticated)
@@ -257,7 +273,11 @@ impl Auth {
         claims: AccessClaims,
     ) -> Result<Option<Duration>, DomainError> {
         let now = self.clock.now_ms();
-        let left = match self.accounts.session(claims.session_id).await? {
+        let left = match self
+            .sessions
+            .session(&*self.accounts, claims.session_id, self.cutoff(now))
+            .await?
+        {
             Some(session)
                 if session.user_id == claims.user_id
                     && self
@@ -291,7 +311,9 @@ impl Auth {
         if !owned {
             return Err(DomainError::NotFound);
         }
-        self.accounts.revoke_session(session).await?;
+        let revoked = self.accounts.revoke_session(session).await;
+        self.sessions.forget(session);
+        revoked?;
         self.announce_revoked(user, session).await;
         Ok(())
     }

@@ -27,6 +27,8 @@ impl ManualClock {
 const MAX_AGE_S: u64 = 10_000;
 const IDLE_S: u64 = 1_000;
 
+/// With a session cache, as the embedded server runs it: every test also checks that what the
+/// cache answers is what the store says.
 async fn auth(dir: &tempfile::TempDir) -> (Auth, Arc<ManualClock>) {
     let store = SqliteStore::open(&dir.path().join("natter.db"))
         .await
@@ -35,15 +37,19 @@ async fn auth(dir: &tempfile::TempDir) -> (Auth, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock(AtomicI64::new(
         natter_domain::SystemClock.now_ms(),
     )));
-    let auth = Auth::new(
-        Arc::new(store),
+    (auth_on(Arc::new(store), clock.clone()), clock)
+}
+
+fn auth_on(store: Arc<SqliteStore>, clock: Arc<ManualClock>) -> Auth {
+    Auth::new(
+        store,
         Arc::new(MemoryBus::new(16)),
-        clock.clone(),
+        clock,
         PasswordHashing::new(8, 1, 1, 8).expect("hashing"),
         TokenKeys::new(b"0123456789abcdef0123456789abcdef", 900),
     )
-    .with_session_lifetime(SessionLifetime::from_secs(MAX_AGE_S, IDLE_S));
-    (auth, clock)
+    .with_session_lifetime(SessionLifetime::from_secs(MAX_AGE_S, IDLE_S))
+    .with_session_cache(100)
 }
 
 async fn register(auth: &Auth) -> IssuedTokens {
@@ -156,4 +162,105 @@ async fn a_revoked_session_has_no_time_left() {
         .await
         .expect("revoke");
     assert_eq!(auth.session_time_left(claims).await, Ok(None));
+}
+
+#[tokio::test]
+async fn a_logged_out_session_is_refused_at_once_though_it_was_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, _clock) = auth(&dir).await;
+    let tokens = register(&auth).await;
+    let claims = auth
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("valid");
+    auth.authenticate(&tokens.access_token)
+        .await
+        .expect("valid again, from the cache");
+    auth.revoke(claims.user_id, claims.session_id)
+        .await
+        .expect("revoke");
+    assert_eq!(
+        auth.authenticate(&tokens.access_token).await,
+        Err(DomainError::Unauthenticated)
+    );
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_ends_the_cached_session_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, _clock) = auth(&dir).await;
+    let first = register(&auth).await;
+    let next = auth.refresh(&first.refresh_token).await.expect("rotated");
+    auth.authenticate(&next.access_token).await.expect("valid");
+    assert_eq!(
+        auth.refresh(&first.refresh_token).await.unwrap_err(),
+        DomainError::Unauthenticated,
+        "a spent token"
+    );
+    assert_eq!(
+        auth.authenticate(&next.access_token).await,
+        Err(DomainError::Unauthenticated),
+        "the whole session is revoked"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_cached_sessions_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, _clock) = auth(&dir).await;
+    let laptop = register(&auth).await;
+    let phone = auth
+        .login("alice", "correct horse battery staple", None)
+        .await
+        .expect("login");
+    let me = auth
+        .authenticate(&laptop.access_token)
+        .await
+        .expect("valid");
+    auth.authenticate(&phone.access_token).await.expect("valid");
+    auth.change_password(
+        me,
+        "correct horse battery staple",
+        "tangerine submarine quietly orbits the lighthouse",
+    )
+    .await
+    .expect("changed");
+    assert_eq!(
+        auth.authenticate(&phone.access_token).await,
+        Err(DomainError::Unauthenticated)
+    );
+    auth.authenticate(&laptop.access_token)
+        .await
+        .expect("the device that changed it stays signed in");
+}
+
+/// The cache only admits: an entry that says "expired" is checked against the store, where a
+/// refresh the entry did not see may have extended the session.
+#[tokio::test]
+async fn a_cached_session_that_looks_expired_is_looked_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("natter.db"))
+            .await
+            .expect("store"),
+    );
+    let clock = Arc::new(ManualClock(AtomicI64::new(
+        natter_domain::SystemClock.now_ms(),
+    )));
+    let (caching, other) = (
+        auth_on(store.clone(), clock.clone()),
+        auth_on(store, clock.clone()),
+    );
+    let tokens = register(&other).await;
+    caching
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("valid, now cached");
+    clock.advance_s(IDLE_S as i64 - 1);
+    let refreshed = other.refresh(&tokens.refresh_token).await.expect("in use");
+    clock.advance_s(2);
+    caching
+        .authenticate(&refreshed.access_token)
+        .await
+        .expect("the refresh the cache did not see extended it");
 }

@@ -58,9 +58,8 @@ pub async fn catch_up(
         .map(|(&conversation, &mod_seq)| (ConversationId(conversation), mod_seq))
         .collect();
     let Some(since) = sync_cursor else {
-        let now = state.chat.sync(user, i64::MAX).await?;
         return Ok(CatchUp {
-            sync_cursor: now.cursor,
+            sync_cursor: state.chat.sync_cursor().await?,
             seen_up_to,
         });
     };

@@ -15,10 +15,6 @@ pub async fn typing(
     if state.rate_limits.typing_allowed(user, conversation).await {
         state.chat.typing(user, conversation).await
     } else {
-        state
-            .chat
-            .require_member(conversation, user)
-            .await
-            .map(drop)
+        state.chat.check_member(conversation, user).await.map(drop)
     }
 }

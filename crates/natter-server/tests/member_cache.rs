@@ -1,0 +1,190 @@
+//! The membership cache of the embedded deployment (`natter-domain/src/service/membership.rs`)
+//! on a real SQLite store: a change of membership is seen by the next check, even before its
+//! event is published.
+//!
+//! A bus decorator holds the `MemberRemoved` event between the store's commit and the publish,
+//! which makes "refused from the moment the removal is stored" deterministic.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use natter_domain::error::BusError;
+use natter_domain::events::Event;
+use natter_domain::model::{HistoryQuery, NewUser, Role};
+use natter_domain::ports::{BusSubscription, EventBus};
+use natter_domain::service::{NewGroup, OutgoingMessage};
+use natter_domain::values::{ClientMsgId, DisplayName, GroupName, MessageText, Username};
+use natter_domain::{Chat, ConversationId, DomainError, UserId};
+use natter_server::ServerConfig;
+use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Passes every event through, except that the next `MemberRemoved` can be held after its
+/// commit until the test releases it.
+struct HoldingBus {
+    inner: Arc<dyn EventBus>,
+    next: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+}
+
+impl HoldingBus {
+    fn hold_next_removal(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        let (reached, reached_rx) = oneshot::channel();
+        let (release, release_rx) = oneshot::channel();
+        *self.next.lock().expect("hold lock") = Some((reached, release_rx));
+        (reached_rx, release)
+    }
+}
+
+#[async_trait]
+impl EventBus for HoldingBus {
+    async fn publish(&self, event: Event) -> Result<(), BusError> {
+        if matches!(event, Event::MemberRemoved { .. }) {
+            let hold = self.next.lock().expect("hold lock").take();
+            if let Some((reached, release)) = hold {
+                let _ = reached.send(());
+                let _ = release.await;
+            }
+        }
+        self.inner.publish(event).await
+    }
+
+    fn subscribe(&self) -> Box<dyn BusSubscription> {
+        self.inner.subscribe()
+    }
+}
+
+async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<HoldingBus>) {
+    let mut config = ServerConfig::default();
+    config.server.data_dir = dir.path().to_owned();
+    let mut backends = natter_server::backends::open(&config)
+        .await
+        .expect("backends");
+    let bus = Arc::new(HoldingBus {
+        inner: backends.ports.bus.clone(),
+        next: Mutex::new(None),
+    });
+    backends.ports.bus = bus.clone();
+    (Chat::with_member_cache(backends.ports, 1, 100), bus)
+}
+
+async fn user(chat: &Chat, name: &str) -> UserId {
+    chat.ports()
+        .accounts
+        .create_user(NewUser {
+            id: UserId::new(),
+            username: Username::parse(name).expect("name"),
+            display_name: DisplayName::parse(name).expect("display name"),
+            password_hash: "not used".into(),
+            created_at_ms: 1,
+        })
+        .await
+        .expect("user")
+        .id
+}
+
+fn text(id: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        client_msg_id: ClientMsgId::parse(id).expect("id"),
+        text: MessageText::parse("hello").expect("text"),
+        reply_to_seq: None,
+        mentions: Vec::new(),
+        attachments: Vec::new(),
+    }
+}
+
+async fn page(chat: &Chat, user: UserId, id: ConversationId) -> Result<usize, DomainError> {
+    chat.history(user, id, HistoryQuery::Latest { limit: 50 })
+        .await
+        .map(|messages| messages.len())
+}
+
+#[tokio::test]
+async fn a_removed_member_is_refused_once_the_removal_is_stored() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (chat, bus) = chat(&dir).await;
+    let (alice, bob) = (user(&chat, "alice").await, user(&chat, "bob").await);
+    let id = chat
+        .create_group(
+            alice,
+            NewGroup {
+                name: GroupName::parse("g").expect("name"),
+                topic: None,
+                member_ids: vec![bob],
+            },
+        )
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    chat.send_message(bob, id, text("1")).await.expect("send");
+    assert_eq!(page(&chat, bob, id).await, Ok(1), "bob's membership cached");
+
+    let (reached, release) = bus.hold_next_removal();
+    let removal = tokio::spawn({
+        let chat = chat.clone();
+        async move { chat.remove_member(alice, id, bob).await }
+    });
+    tokio::time::timeout(WAIT, reached)
+        .await
+        .expect("the removal is stored in time")
+        .expect("held");
+    // Stored, its event not yet published: refused already.
+    assert_eq!(page(&chat, bob, id).await, Err(DomainError::NotFound));
+    assert_eq!(chat.typing(bob, id).await, Err(DomainError::NotFound));
+    let _ = release.send(());
+    tokio::time::timeout(WAIT, removal)
+        .await
+        .expect("removal in time")
+        .expect("task")
+        .expect("removed");
+    assert_eq!(
+        chat.send_message(bob, id, text("2")).await.err(),
+        Some(DomainError::NotFound)
+    );
+    assert_eq!(
+        page(&chat, alice, id).await,
+        Ok(1),
+        "the refused send stored nothing"
+    );
+
+    chat.add_member(alice, id, bob, Role::Member)
+        .await
+        .expect("added back");
+    assert_eq!(page(&chat, bob, id).await, Ok(1));
+}
+
+#[tokio::test]
+async fn a_role_change_and_a_first_reply_show_in_the_next_check() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (chat, _bus) = chat(&dir).await;
+    let (alice, bob) = (user(&chat, "alice").await, user(&chat, "bob").await);
+    let id = chat
+        .create_group(
+            alice,
+            NewGroup {
+                name: GroupName::parse("g").expect("name"),
+                topic: None,
+                member_ids: vec![bob],
+            },
+        )
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let before = chat.check_member(id, bob).await.expect("member");
+    assert_eq!((before.role, before.replied), (Role::Member, false));
+    chat.send_message(bob, id, text("1")).await.expect("send");
+    assert!(chat.check_member(id, bob).await.expect("member").replied);
+    chat.set_role(alice, id, bob, Role::Admin)
+        .await
+        .expect("promoted");
+    assert_eq!(
+        chat.check_member(id, bob).await.expect("member").role,
+        Role::Admin
+    );
+    // The store agrees with what the cache answered.
+    let stored = chat.require_member(id, bob).await.expect("member");
+    assert_eq!((stored.role, stored.replied), (Role::Admin, true));
+}
