@@ -139,33 +139,12 @@ impl SqliteStore {
 
     /// Run `work` on the writer thread, in the next batch's transaction; returns once that batch
     /// is durable. If `work` fails, what it wrote is rolled back and the rest of the batch stays.
-    /// Also notes the change counter's value if `work` advanced it ([`next_change`]).
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (value, change) = self
-            .inner
-            .writes
-            .write(move |conn| {
-                CHANGE_OF_THIS_WRITE.set(None);
-                let value = work(conn)?;
-                Ok((value, CHANGE_OF_THIS_WRITE.take()))
-            })
-            .await?;
-        if let Some(change) = change {
-            // Committed: the write returned after its batch's commit.
-            self.inner
-                .committed_change
-                .fetch_max(change, Ordering::Relaxed);
-        }
-        Ok(value)
-    }
-
-    /// A committed value of the global change counter (see `Inner::committed_change`).
-    pub(crate) fn committed_change(&self) -> i64 {
-        self.inner.committed_change.load(Ordering::Relaxed)
+        self.write_counted(move |conn, _| work(conn)).await
     }
 
     /// [`write`](Self::write) for a write that allocates or reads conversations' counters.
@@ -176,11 +155,13 @@ impl SqliteStore {
             + 'static,
         T: Send + 'static,
     {
-        self.inner.writes.write_counted(work).await
+        self.queue_counted(work).await?.await
     }
 
     /// [`write_counted`](Self::write_counted), returning once `work` is queued (writes commit
-    /// in queue order); the future resolves as `write_counted` would.
+    /// in queue order); the future resolves as `write_counted` would. Every write goes through
+    /// here, which notes the change counter's value once the write that advanced it
+    /// ([`next_change`]) has committed.
     async fn queue_counted<T, F>(
         &self,
         work: F,
@@ -191,7 +172,28 @@ impl SqliteStore {
             + 'static,
         T: Send + 'static,
     {
-        self.inner.writes.queue_counted(work).await
+        let committed = self
+            .inner
+            .writes
+            .queue_counted(move |conn, counters| {
+                CHANGE_OF_THIS_WRITE.set(None);
+                let value = work(conn, counters)?;
+                Ok((value, CHANGE_OF_THIS_WRITE.take()))
+            })
+            .await?;
+        let inner = self.inner.clone();
+        Ok(async move {
+            let (value, change) = committed.await?;
+            if let Some(change) = change {
+                inner.committed_change.fetch_max(change, Ordering::Relaxed);
+            }
+            Ok(value)
+        })
+    }
+
+    /// A committed value of the global change counter (see `Inner::committed_change`).
+    pub(crate) fn committed_change(&self) -> i64 {
+        self.inner.committed_change.load(Ordering::Relaxed)
     }
 
     /// Run `work` on a reader thread, inside one read transaction (one snapshot).

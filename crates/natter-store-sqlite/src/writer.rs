@@ -111,24 +111,6 @@ impl Writer {
         Ok((Writer { queue }, thread))
     }
 
-    /// Run `work` in the next batch; returns once that batch has committed (or failed).
-    pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
-    where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.write_counted(move |conn, _| work(conn)).await
-    }
-
-    /// [`write`](Self::write) for a write that reads or moves conversations' counters.
-    pub(crate) async fn write_counted<T, F>(&self, work: F) -> StoreResult<T>
-    where
-        F: FnOnce(&Connection, &mut Counters) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.queue_counted(work).await?.await
-    }
-
     /// Queue `work` behind every write queued before it, and return once it is queued: the
     /// future resolves once its batch has committed (or failed). Writes run and commit in the
     /// order they were queued.

@@ -276,11 +276,14 @@ impl Chat {
             .await;
         self.forget_member(id, user);
         removed?;
-        self.publish_ordered(&mut order, Event::MemberRemoved {
-            conversation_id: id,
-            user_id: user,
-            by: actor,
-        })
+        self.publish_ordered(
+            &mut order,
+            Event::MemberRemoved {
+                conversation_id: id,
+                user_id: user,
+                by: actor,
+            },
+        )
         .await;
         Ok(())
     }
@@ -308,9 +311,12 @@ impl Chat {
             .await;
         self.forget_member(id, user);
         let member = changed?;
-        self.publish_ordered(&mut order, Event::MemberUpdated {
-            member: member.clone(),
-        })
+        self.publish_ordered(
+            &mut order,
+            Event::MemberUpdated {
+                member: member.clone(),
+            },
+        )
         .await;
         Ok(member)
     }
