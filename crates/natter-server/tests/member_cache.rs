@@ -5,55 +5,17 @@
 //! A bus decorator holds the `MemberRemoved` event between the store's commit and the publish,
 //! which makes "refused from the moment the removal is stored" deterministic.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod support;
 
-use async_trait::async_trait;
-use natter_domain::error::BusError;
+use std::sync::Arc;
+
 use natter_domain::events::Event;
 use natter_domain::model::{HistoryQuery, NewUser, Role};
-use natter_domain::ports::{BusSubscription, EventBus};
 use natter_domain::service::{NewGroup, OutgoingMessage};
 use natter_domain::values::{ClientMsgId, DisplayName, GroupName, MessageText, Username};
 use natter_domain::{Chat, ConversationId, DomainError, UserId};
 use natter_server::ServerConfig;
-use tokio::sync::oneshot;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Passes every event through, except that the next `MemberRemoved` can be held after its
-/// commit until the test releases it.
-struct HoldingBus {
-    inner: Arc<dyn EventBus>,
-    next: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
-}
-
-impl HoldingBus {
-    fn hold_next_removal(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
-        let (reached, reached_rx) = oneshot::channel();
-        let (release, release_rx) = oneshot::channel();
-        *self.next.lock().expect("hold lock") = Some((reached, release_rx));
-        (reached_rx, release)
-    }
-}
-
-#[async_trait]
-impl EventBus for HoldingBus {
-    async fn publish(&self, event: Event) -> Result<(), BusError> {
-        if matches!(event, Event::MemberRemoved { .. }) {
-            let hold = self.next.lock().expect("hold lock").take();
-            if let Some((reached, release)) = hold {
-                let _ = reached.send(());
-                let _ = release.await;
-            }
-        }
-        self.inner.publish(event).await
-    }
-
-    fn subscribe(&self) -> Box<dyn BusSubscription> {
-        self.inner.subscribe()
-    }
-}
+use support::{HoldingBus, WAIT};
 
 async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<HoldingBus>) {
     let mut config = ServerConfig::default();
@@ -61,10 +23,7 @@ async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<HoldingBus>) {
     let mut backends = natter_server::backends::open(&config)
         .await
         .expect("backends");
-    let bus = Arc::new(HoldingBus {
-        inner: backends.ports.bus.clone(),
-        next: Mutex::new(None),
-    });
+    let bus = HoldingBus::wrap(backends.ports.bus.clone());
     backends.ports.bus = bus.clone();
     (Chat::with_member_cache(backends.ports, 1, 100), bus)
 }
@@ -121,7 +80,7 @@ async fn a_removed_member_is_refused_once_the_removal_is_stored() {
     chat.send_message(bob, id, text("1")).await.expect("send");
     assert_eq!(page(&chat, bob, id).await, Ok(1), "bob's membership cached");
 
-    let (reached, release) = bus.hold_next_removal();
+    let (reached, release) = bus.hold_next(|event| matches!(event, Event::MemberRemoved { .. }));
     let removal = tokio::spawn({
         let chat = chat.clone();
         async move { chat.remove_member(alice, id, bob).await }

@@ -1,6 +1,8 @@
 //! What the embedded server's end-to-end tests in this folder share: the server with its bus
 //! wrapped in a [`HoldingBus`] (an event held between commit and publish, so races are forced
-//! deterministically), users, and raw WebSocket clients.
+//! deterministically), users, and raw WebSocket clients. Each test file uses part of it.
+
+#![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,38 +23,66 @@ use uuid::Uuid;
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const PASSWORD: &str = "resume-test-passphrase-7Q";
 
-/// Passes every event through to the real bus, except that the next message event can be held
-/// between its commit and its publish until the test releases it.
+/// Passes every event through to the real bus, except that the next event of a kind can be
+/// held between its commit and its publish until the test releases it.
 pub struct HoldingBus {
     inner: Arc<dyn EventBus>,
     next: Mutex<Option<Hold>>,
 }
 
 struct Hold {
+    which: fn(&Event) -> bool,
     reached: oneshot::Sender<()>,
     release: oneshot::Receiver<()>,
 }
 
 impl HoldingBus {
-    /// Hold the next `MessageCreated`: the first receiver resolves once it is committed and held;
-    /// it is published when the sender fires (or is dropped).
-    pub fn hold_next_message(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+    /// `inner`, with nothing held yet.
+    pub fn wrap(inner: Arc<dyn EventBus>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            next: Mutex::new(None),
+        })
+    }
+
+    /// Hold the next event `which` accepts: the first receiver resolves once it is committed and
+    /// held; it is published when the sender fires (or is dropped).
+    pub fn hold_next(
+        &self,
+        which: fn(&Event) -> bool,
+    ) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
         let (reached, reached_rx) = oneshot::channel();
         let (release_tx, release) = oneshot::channel();
-        *self.next.lock().expect("hold lock") = Some(Hold { reached, release });
+        *self.next.lock().expect("hold lock") = Some(Hold {
+            which,
+            reached,
+            release,
+        });
         (reached_rx, release_tx)
+    }
+
+    /// Hold the next `MessageCreated` ([`hold_next`](Self::hold_next)).
+    pub fn hold_next_message(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
+        self.hold_next(|event| matches!(event, Event::MessageCreated(_)))
     }
 }
 
 #[async_trait]
 impl EventBus for HoldingBus {
     async fn publish(&self, event: Event) -> Result<(), BusError> {
-        if matches!(event, Event::MessageCreated(_)) {
-            let hold = self.next.lock().expect("hold lock").take();
-            if let Some(hold) = hold {
-                let _ = hold.reached.send(());
-                let _ = hold.release.await;
+        let hold = {
+            let mut next = self.next.lock().expect("hold lock");
+            match next.take() {
+                Some(hold) if (hold.which)(&event) => Some(hold),
+                other => {
+                    *next = other;
+                    None
+                }
             }
+        };
+        if let Some(hold) = hold {
+            let _ = hold.reached.send(());
+            let _ = hold.release.await;
         }
         self.inner.publish(event).await
     }
@@ -71,10 +101,7 @@ pub async fn start(dir: &tempfile::TempDir) -> (natter_server::RunningServer, Ar
     let mut backends = natter_server::backends::open(&config)
         .await
         .expect("backends");
-    let bus = Arc::new(HoldingBus {
-        inner: backends.ports.bus.clone(),
-        next: Mutex::new(None),
-    });
+    let bus = HoldingBus::wrap(backends.ports.bus.clone());
     backends.ports.bus = bus.clone();
     let server = natter_server::start_with(config, backends)
         .await
