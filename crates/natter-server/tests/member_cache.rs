@@ -53,6 +53,22 @@ fn text(id: &str) -> OutgoingMessage {
     }
 }
 
+/// A group of `owner` and `member`.
+async fn group(chat: &Chat, owner: UserId, member: UserId) -> ConversationId {
+    chat.create_group(
+        owner,
+        NewGroup {
+            name: GroupName::parse("g").expect("name"),
+            topic: None,
+            member_ids: vec![member],
+        },
+    )
+    .await
+    .expect("group")
+    .conversation
+    .id
+}
+
 async fn page(chat: &Chat, user: UserId, id: ConversationId) -> Result<usize, DomainError> {
     chat.history(user, id, HistoryQuery::Latest { limit: 50 })
         .await
@@ -64,19 +80,7 @@ async fn a_removed_member_is_refused_once_the_removal_is_stored() {
     let dir = tempfile::tempdir().expect("dir");
     let (chat, bus) = chat(&dir).await;
     let (alice, bob) = (user(&chat, "alice").await, user(&chat, "bob").await);
-    let id = chat
-        .create_group(
-            alice,
-            NewGroup {
-                name: GroupName::parse("g").expect("name"),
-                topic: None,
-                member_ids: vec![bob],
-            },
-        )
-        .await
-        .expect("group")
-        .conversation
-        .id;
+    let id = group(&chat, alice, bob).await;
     chat.send_message(bob, id, text("1")).await.expect("send");
     assert_eq!(page(&chat, bob, id).await, Ok(1), "bob's membership cached");
 
@@ -119,19 +123,7 @@ async fn a_role_change_and_a_first_reply_show_in_the_next_check() {
     let dir = tempfile::tempdir().expect("dir");
     let (chat, _bus) = chat(&dir).await;
     let (alice, bob) = (user(&chat, "alice").await, user(&chat, "bob").await);
-    let id = chat
-        .create_group(
-            alice,
-            NewGroup {
-                name: GroupName::parse("g").expect("name"),
-                topic: None,
-                member_ids: vec![bob],
-            },
-        )
-        .await
-        .expect("group")
-        .conversation
-        .id;
+    let id = group(&chat, alice, bob).await;
     let before = chat.check_member(id, bob).await.expect("member");
     assert_eq!((before.role, before.replied), (Role::Member, false));
     chat.send_message(bob, id, text("1")).await.expect("send");
