@@ -267,6 +267,12 @@ pub trait EventBus: Send + Sync + 'static {
 pub trait BusSubscription: Send {
     /// `None` when the bus is shut down.
     async fn next(&mut self) -> Option<BusItem>;
+
+    /// The next item if one is ready now, without waiting (`None`: nothing ready, or the bus is
+    /// shut down; [`Self::next`] tells which). Lets a subscriber take what is waiting as one batch.
+    fn try_next(&mut self) -> Option<BusItem> {
+        None
+    }
 }
 
 #[derive(Debug, Clone)]

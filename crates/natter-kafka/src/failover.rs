@@ -92,15 +92,19 @@ impl Failover {
 
     /// Handle one step of the current mode; items to pass on go to `ready`. `false` when the
     /// bus has closed.
+    /// An item of the bus while it is live: passed on; `Down` also starts the durable feed.
+    fn live(&mut self, item: BusItem) {
+        if matches!(item, BusItem::Down) {
+            self.mode = Mode::Filling(Some(self.start_feed()));
+        }
+        self.ready.push_back(item);
+    }
+
     async fn step(&mut self) -> bool {
         match std::mem::replace(&mut self.mode, Mode::Live) {
             Mode::Live => match self.inner.next().await {
                 None => return false,
-                Some(BusItem::Down) => {
-                    self.ready.push_back(BusItem::Down);
-                    self.mode = Mode::Filling(Some(self.start_feed()));
-                }
-                Some(item) => self.ready.push_back(item),
+                Some(item) => self.live(item),
             },
             Mode::Filling(None) => match self.inner.next().await {
                 None => return false,
@@ -193,5 +197,19 @@ impl BusSubscription for Failover {
                 return None;
             }
         }
+    }
+
+    /// Only what is already sorted out: while live, what the bus has ready. Deciding anything
+    /// else (the bus going down, the feed catching up) waits for [`Self::next`].
+    fn try_next(&mut self) -> Option<BusItem> {
+        if let Some(item) = self.ready.pop_front() {
+            return Some(item);
+        }
+        if !matches!(self.mode, Mode::Live) {
+            return None;
+        }
+        let item = self.inner.try_next()?;
+        self.live(item);
+        self.ready.pop_front()
     }
 }

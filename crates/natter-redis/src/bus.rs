@@ -185,6 +185,10 @@ impl BusSubscription for RedisSubscription {
     async fn next(&mut self) -> Option<BusItem> {
         self.receiver.recv().await
     }
+
+    fn try_next(&mut self) -> Option<BusItem> {
+        self.receiver.try_recv().ok()
+    }
 }
 
 /// How the subscriber connection was lost.

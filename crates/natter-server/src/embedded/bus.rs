@@ -49,6 +49,16 @@ impl BusSubscription for MemorySubscription {
             Err(broadcast::error::RecvError::Closed) => None,
         }
     }
+
+    fn try_next(&mut self) -> Option<BusItem> {
+        match self.receiver.try_recv() {
+            Ok(event) => Some(BusItem::Event(event)),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(BusItem::Lagged),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => {
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]

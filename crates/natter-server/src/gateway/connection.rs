@@ -3,17 +3,15 @@
 //! floods, falls behind, its session ends (logout, reuse, expiry), or the server shuts down.
 //! The WebSocket protocol (frames, pings, the closing handshake) is `ws/`'s.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use natter_domain::{ConversationId, DomainError, UserId};
+use natter_domain::{DomainError, UserId};
 use natter_protocol::{Ack, ClientFrame, HelloOk, ServerFrame, close_code};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::commands::{self, error_frame};
 use super::frames::encode;
-use super::hub::Registration;
 use super::resume::{self, CatchUpError};
 use super::ws::{Incoming, Socket};
 use crate::auth::AccessClaims;
@@ -21,10 +19,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(super) type Sink = Socket;
-
-/// Queued events written per wake-up at most (in one system call), so commands are still read
-/// between batches.
-const EVENTS_PER_FLUSH: usize = 64;
 
 /// Why the connection ended, and the close frame to send (if the socket is still writable).
 struct Ending {
@@ -55,21 +49,20 @@ pub async fn serve(mut socket: Socket, state: AppState) {
     let ending = match Box::pin(authenticate(&state, &mut socket)).await {
         Ok((claims, session_left, hello_id, sync_cursor, cursors)) => 'connected: {
             let per_user = state.config.limits.ws_connections_per_user;
-            let Some(registration) =
-                state
-                    .hub
-                    .try_register(claims.user_id, claims.session_id, per_user)
-            else {
+            let Some(hub_id) = state.hub.try_register(
+                claims.user_id,
+                claims.session_id,
+                socket.outlet(),
+                per_user,
+            ) else {
                 break 'connected Ending::new(
                     close_code::TOO_MANY_CONNECTIONS,
                     "too many connections for this user",
                 );
             };
-            let hub_id = registration.id;
             if let Err(err) = Box::pin(state.chat.connected(claims.user_id)).await {
                 tracing::warn!(%err, "presence not recorded");
             }
-            let mut registration = registration;
             let ending = match Box::pin(handshake(
                 &state,
                 claims,
@@ -80,17 +73,7 @@ pub async fn serve(mut socket: Socket, state: AppState) {
             ))
             .await
             {
-                Ok(seen_up_to) => {
-                    pump(
-                        &state,
-                        claims,
-                        session_left,
-                        &mut socket,
-                        &mut registration,
-                        seen_up_to,
-                    )
-                    .await
-                }
+                Ok(()) => pump(&state, claims, session_left, &mut socket).await,
                 Err(ending) => ending,
             };
             state.hub.unregister(hub_id);
@@ -227,9 +210,9 @@ fn frame_id(text: &str) -> Option<String> {
     value.get("id")?.as_str().map(str::to_owned)
 }
 
-/// Catch the client up and acknowledge its `hello`. Returns, per conversation, the highest
-/// `mod_seq` the client has (its cursor or what was replayed, whichever is higher), so live
-/// events it already has are dropped.
+/// Catch the client up, acknowledge its `hello`, then go live: the hub writes events from now
+/// on, except those the client has (per conversation, its cursor or what was replayed, whichever
+/// is higher).
 async fn handshake(
     state: &AppState,
     claims: AccessClaims,
@@ -237,7 +220,7 @@ async fn handshake(
     hello_id: String,
     sync_cursor: Option<i64>,
     cursors: natter_protocol::Cursors,
-) -> Result<HashMap<ConversationId, i64>, Ending> {
+) -> Result<(), Ending> {
     let caught_up = Box::pin(resume::catch_up(
         state,
         claims.user_id,
@@ -267,25 +250,26 @@ async fn handshake(
     send_frame(sink, &ack)
         .await
         .map_err(|_| Ending::new(0, ""))?;
-    Ok(seen_up_to)
+    sink.outlet().go_live(seen_up_to);
+    sink.try_flush().map_err(|_| Ending::new(0, ""))
 }
 
-/// The live phase: forward queued events and answer commands until the connection ends.
-/// Deliberately lean: this future is what every idle connection keeps in memory, so frames are
-/// encoded before any await, command handling and the session check are boxed ([`answer`],
-/// [`session_check`]), and one timer serves both the idle timeout and the session's expiry. The
-/// timer is not re-armed per frame: it fires at the earlier deadline seen when it was set, and
-/// if the client was heard from since, it is set again from then.
+/// The live phase: answer commands until the connection ends (the hub writes the events itself,
+/// see `outlet.rs`; this task is woken only to finish a write the socket did not take at once,
+/// or to close). Deliberately lean: this future is what every idle connection keeps in memory,
+/// so frames are encoded before any await, command handling and the session check are boxed
+/// ([`answer`], [`session_check`]), and one timer serves both the idle timeout and the
+/// session's expiry. The timer is not re-armed per frame: it fires at the earlier deadline seen
+/// when it was set, and if the client was heard from since, it is set again from then.
 ///
-/// While frames wait to be written (the client does not read fast enough), the hub's queue is
-/// not read: it fills, and the hub cuts the connection as a slow consumer (4008).
+/// While frames wait to be written (the client does not read fast enough), nothing more is read
+/// from the client; the hub cuts the connection as a slow consumer (4008) once
+/// `limits.ws_outbound_queue` frames wait.
 async fn pump(
     state: &AppState,
     claims: AccessClaims,
     session_left: Duration,
     sink: &mut Sink,
-    registration: &mut Registration,
-    seen_up_to: HashMap<ConversationId, i64>,
 ) -> Ending {
     let limits = &state.config.limits;
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
@@ -301,32 +285,16 @@ async fn pump(
     let mut shutdown = state.shutdown.clone();
     let commands =
         crate::limiter::connection_limit(limits.ws_commands_per_second, limits.ws_commands_burst);
+    let outlet = std::sync::Arc::clone(sink.outlet());
     loop {
-        let writing = sink.pending();
+        if let Some(code) = outlet.killed() {
+            return Ending::new(code, kill_reason(code));
+        }
         let outgoing = tokio::select! {
             biased;
             () = stopping(&mut shutdown) => return Ending::new(1001, "server shutting down; reconnect"),
-            changed = registration.kill.changed() => {
-                let code = if changed.is_ok() { (*registration.kill.borrow()).unwrap_or(1011) } else { 1011 };
-                return Ending::new(code, kill_reason(code));
-            }
-            queued = registration.queue.recv(), if !writing => {
-                let Some(frame) = queued else { return Ending::new(1011, "internal error") };
-                // Every other event already waiting goes out in the same write.
-                if fresh(&seen_up_to, &frame) {
-                    sink.queue(frame.wire.clone());
-                }
-                for _ in 1..EVENTS_PER_FLUSH {
-                    let Ok(next) = registration.queue.try_recv() else { break };
-                    if fresh(&seen_up_to, &next) {
-                        sink.queue(next.wire.clone());
-                    }
-                }
-                if sink.try_flush().is_err() {
-                    return Ending::new(0, "");
-                }
-                continue;
-            }
+            // Killed (checked above), or frames the hub could not write: `recv` writes them first.
+            () = outlet.woken() => continue,
             () = &mut timer => {
                 let now = Instant::now();
                 if heard_at + idle <= now {
@@ -364,15 +332,6 @@ async fn pump(
             return Ending::new(close_code::FLOOD, "too many bad frames");
         }
     }
-}
-
-/// Whether the client does not have `frame` yet (catch-up may have sent it already).
-fn fresh(seen_up_to: &HashMap<ConversationId, i64>, frame: &super::hub::Frame) -> bool {
-    frame.position.is_none_or(|(conversation, mod_seq)| {
-        seen_up_to
-            .get(&conversation)
-            .is_none_or(|seen| mod_seq > *seen)
-    })
 }
 
 /// The session's expiry came: look again in the store, as a refresh on another connection (or

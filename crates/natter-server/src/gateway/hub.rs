@@ -5,14 +5,17 @@
 //! first time an event for that conversation arrives while anyone is connected, then maintained by
 //! membership events (which arrive in commit order, see the domain's per-conversation locks).
 //! Each event is serialised and framed at most once and the same bytes are queued to every
-//! recipient (server WebSocket frames are unmasked: identical for everyone).
+//! recipient (server WebSocket frames are unmasked: identical for everyone). The hub takes every
+//! event waiting on the bus as one batch, queues each to its recipients' outlets, and then writes
+//! each outlet it touched once, the whole batch in one system call (`outlet.rs`): no task is
+//! woken per delivery.
 //!
 //! The member cache is bounded: past `member_cache_max` conversations, arbitrary other entries
 //! are evicted. Eviction is always safe, because a set is reloaded from the store, in event
 //! order, the next time its conversation has an event.
 //!
-//! A connection whose bounded queue is full is dropped as a slow consumer (close 4008); it
-//! reconnects and resumes without loss. If the bus reports lag, every local connection is told to
+//! A connection with `queue_capacity` frames waiting is dropped as a slow consumer (close 4008);
+//! it reconnects and resumes without loss. If the bus reports lag, every local connection is told to
 //! resync (close 4009) and the member cache is cleared.
 //!
 //! Message events of one conversation carry consecutive `mod_seq`s (every change is published,
@@ -35,15 +38,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::frames;
+use super::outlet::{Offer, Outlet};
+use crate::media::FileService;
 use bytes::Bytes;
 use natter_domain::events::{Audience, Event};
 use natter_domain::ports::{BusItem, BusSubscription, ConversationStore};
 use natter_domain::{ConversationId, SessionId, UserId};
 use natter_protocol::close_code;
-use tokio::sync::{mpsc, watch};
 
-use super::frames;
-use crate::media::FileService;
+/// Events handled per batch at most before the outlets are written.
+const EVENTS_PER_BATCH: usize = 256;
 
 /// An encoded event. `position` is set for message events so a resuming connection can drop
 /// what it already sent during catch-up.
@@ -60,18 +65,6 @@ impl Frame {
     pub fn text(&self) -> &str {
         std::str::from_utf8(super::ws::frame::payload(&self.wire)).unwrap_or_default()
     }
-}
-
-/// What a connection's queue holds: a pointer to a frame shared by every recipient, so each
-/// queue slot is one word (tokio allocates a connection's first 32 slots up front).
-pub type Outbound = Arc<Frame>;
-
-/// What a connection gets when it registers.
-pub struct Registration {
-    pub id: u64,
-    pub queue: mpsc::Receiver<Outbound>,
-    /// Set to a close code when the hub wants the connection closed.
-    pub kill: watch::Receiver<Option<u16>>,
 }
 
 #[derive(Clone)]
@@ -93,7 +86,9 @@ struct HubInner {
 #[derive(Default)]
 struct HubState {
     connections: HashMap<u64, Connection>,
-    by_user: HashMap<UserId, Vec<u64>>,
+    by_user: HashMap<UserId, Vec<(u64, Arc<Outlet>)>>,
+    /// The outlets queued to in the current batch, written at its end.
+    dirty: Vec<Arc<Outlet>>,
     members: HashMap<ConversationId, HashSet<UserId>>,
     /// Last message `mod_seq` handled per conversation: exact for every conversation present
     /// (every message event updates it), cleared on `Lagged`, bounded by `member_cache_max`.
@@ -105,18 +100,17 @@ struct HubState {
 struct Connection {
     user: UserId,
     session: SessionId,
-    queue: mpsc::Sender<Outbound>,
-    kill: watch::Sender<Option<u16>>,
+    outlet: Arc<Outlet>,
 }
 
 impl HubState {
     fn drop_connection(&mut self, id: u64, code: Option<u16>) {
         if let Some(connection) = self.connections.remove(&id) {
             if let Some(code) = code {
-                let _ = connection.kill.send(Some(code));
+                connection.outlet.kill(code);
             }
             if let Some(ids) = self.by_user.get_mut(&connection.user) {
-                ids.retain(|c| *c != id);
+                ids.retain(|(c, _)| *c != id);
                 if ids.is_empty() {
                     self.by_user.remove(&connection.user);
                 }
@@ -124,24 +118,27 @@ impl HubState {
         }
     }
 
-    /// Queue `outbound` to every connection of `users`; drop the ones that cannot keep up.
+    /// Queue `frame` to every connection of `users`; drop the ones that cannot keep up.
     fn deliver<'a>(
         &mut self,
         users: impl Iterator<Item = &'a UserId>,
-        outbound: &Outbound,
+        frame: &Arc<Frame>,
+        capacity: usize,
     ) -> usize {
         let mut slow = Vec::new();
         let mut delivered = 0;
         for user in users {
-            for id in self.by_user.get(user).into_iter().flatten() {
-                if let Some(connection) = self.connections.get(id) {
-                    match connection.queue.try_send(outbound.clone()) {
-                        Ok(()) => delivered += 1,
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            slow.push((*id, Some(close_code::SLOW_CONSUMER)))
+            for (id, outlet) in self.by_user.get(user).into_iter().flatten() {
+                match outlet.offer(frame, capacity) {
+                    Offer::Queued { first } => {
+                        delivered += 1;
+                        if first {
+                            self.dirty.push(Arc::clone(outlet));
                         }
-                        Err(mpsc::error::TrySendError::Closed(_)) => slow.push((*id, None)),
                     }
+                    Offer::Skipped => {}
+                    Offer::Full => slow.push((*id, Some(close_code::SLOW_CONSUMER))),
+                    Offer::Broken => slow.push((*id, None)),
                 }
             }
         }
@@ -178,9 +175,11 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Start receiving events for `user`. Events published from now on are queued.
-    pub fn register(&self, user: UserId, session: SessionId) -> Registration {
-        self.register_locked(&mut self.state(), user, session)
+    /// Start receiving events for `user` on `outlet`: events published from now on are held
+    /// there until the connection goes live ([`Outlet::go_live`]). Returns the registration's id.
+    #[cfg(test)]
+    pub fn register(&self, user: UserId, session: SessionId, outlet: &Arc<Outlet>) -> u64 {
+        self.register_locked(&mut self.state(), user, session, outlet)
     }
 
     /// [`Self::register`], unless `user` already has `max_per_user` connections here.
@@ -188,13 +187,14 @@ impl Hub {
         &self,
         user: UserId,
         session: SessionId,
+        outlet: &Arc<Outlet>,
         max_per_user: usize,
-    ) -> Option<Registration> {
+    ) -> Option<u64> {
         let mut state = self.state();
         if state.by_user.get(&user).map_or(0, Vec::len) >= max_per_user {
             return None;
         }
-        Some(self.register_locked(&mut state, user, session))
+        Some(self.register_locked(&mut state, user, session, outlet))
     }
 
     fn register_locked(
@@ -202,21 +202,23 @@ impl Hub {
         state: &mut HubState,
         user: UserId,
         session: SessionId,
-    ) -> Registration {
+        outlet: &Arc<Outlet>,
+    ) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (queue_tx, queue) = mpsc::channel(self.inner.queue_capacity);
-        let (kill_tx, kill) = watch::channel(None);
         state.connections.insert(
             id,
             Connection {
                 user,
                 session,
-                queue: queue_tx,
-                kill: kill_tx,
+                outlet: Arc::clone(outlet),
             },
         );
-        state.by_user.entry(user).or_default().push(id);
-        Registration { id, queue, kill }
+        state
+            .by_user
+            .entry(user)
+            .or_default()
+            .push((id, Arc::clone(outlet)));
+        id
     }
 
     pub fn unregister(&self, id: u64) {
@@ -236,10 +238,26 @@ impl Hub {
         }
     }
 
-    /// Consume the bus until it closes.
+    /// Consume the bus until it closes: every event waiting is handled as one batch, then the
+    /// outlets it touched are written.
     pub async fn run(self, mut subscription: Box<dyn BusSubscription>) {
         while let Some(item) = subscription.next().await {
             self.handle(item).await;
+            for _ in 1..EVENTS_PER_BATCH {
+                let Some(item) = subscription.try_next() else {
+                    break;
+                };
+                self.handle(item).await;
+            }
+            self.write_batch();
+        }
+    }
+
+    /// Write every outlet queued to since the last batch.
+    fn write_batch(&self) {
+        let dirty = std::mem::take(&mut self.state().dirty);
+        for outlet in dirty {
+            outlet.write_batch();
         }
     }
 
@@ -300,14 +318,17 @@ impl Hub {
                     position: None,
                     wire: frames::encode(&frame),
                 });
-                self.state().deliver(users.iter(), &outbound);
+                let capacity = self.inner.queue_capacity;
+                self.state().deliver(users.iter(), &outbound, capacity);
             }
             Audience::User(user) => {
                 let outbound = Arc::new(Frame {
                     position: None,
                     wire: frames::encode(&frame),
                 });
-                self.state().deliver(std::iter::once(&user), &outbound);
+                let capacity = self.inner.queue_capacity;
+                self.state()
+                    .deliver(std::iter::once(&user), &outbound, capacity);
             }
         }
     }
@@ -410,7 +431,13 @@ impl Hub {
                 tracing::warn!(%conversation, mod_seq, "a message event was lost; members resync");
                 metrics::counter!("natter_event_gaps_total").increment(1);
                 for user in &recipients {
-                    let ids = state.by_user.get(user).cloned().unwrap_or_default();
+                    let ids: Vec<u64> = state
+                        .by_user
+                        .get(user)
+                        .into_iter()
+                        .flatten()
+                        .map(|(id, _)| *id)
+                        .collect();
                     for id in ids {
                         state.drop_connection(id, Some(close_code::RESYNC));
                     }
@@ -418,7 +445,7 @@ impl Hub {
                 return;
             }
         }
-        let delivered = state.deliver(recipients.iter(), &outbound);
+        let delivered = state.deliver(recipients.iter(), &outbound, self.inner.queue_capacity);
         metrics::counter!("natter_deliveries_total").increment(delivered as u64);
     }
 }
@@ -442,7 +469,6 @@ fn evict_beyond<V>(map: &mut HashMap<ConversationId, V>, max: usize, keep: Conve
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use natter_conformance::Stores;
     use natter_conformance::support::Fixture;
@@ -450,6 +476,7 @@ mod tests {
     use natter_domain::{SessionId, UserId};
     use natter_store_sqlite::SqliteStore;
 
+    use super::super::outlet::peer::Peer;
     use super::*;
 
     async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
@@ -465,14 +492,18 @@ mod tests {
         )
     }
 
-    async fn received(registration: &mut Registration) -> Vec<String> {
-        let mut texts = Vec::new();
-        while let Ok(Some(frame)) =
-            tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await
-        {
-            texts.push(frame.text().to_owned());
-        }
-        texts
+    /// A connection of `user`, registered and live.
+    async fn live(hub: &Hub, user: UserId) -> Peer {
+        let peer = Peer::connect().await;
+        hub.register(user, SessionId::new(), &peer.outlet);
+        peer.outlet.go_live(std::collections::HashMap::new());
+        peer
+    }
+
+    /// What the hub does with an event of the bus, the batch's writes included.
+    async fn publish(hub: &Hub, event: &Event) {
+        hub.dispatch(event).await;
+        hub.write_batch();
     }
 
     fn says(frames: &[String], message: &Message) -> bool {
@@ -493,23 +524,23 @@ mod tests {
         let second = f.group(alice, &[carol]).await;
         // Room for one conversation's members only: every switch evicts the other.
         let hub = Hub::new(conversations.clone(), None, 64, 1);
-        let mut bobs = hub.register(bob, SessionId::new());
-        let mut carols = hub.register(carol, SessionId::new());
+        let mut bobs = live(&hub, bob).await;
+        let mut carols = live(&hub, carol).await;
 
         let m1 = f.send(first.id, alice, "one").await;
-        hub.dispatch(&Event::MessageCreated(m1.clone())).await;
+        publish(&hub, &Event::MessageCreated(m1.clone())).await;
         let m2 = f.send(second.id, alice, "two").await;
-        hub.dispatch(&Event::MessageCreated(m2.clone())).await;
+        publish(&hub, &Event::MessageCreated(m2.clone())).await;
         assert_eq!(
             hub.state().members.len(),
             1,
             "the cache stays within its bound"
         );
         let m3 = f.send(first.id, alice, "three").await;
-        hub.dispatch(&Event::MessageCreated(m3.clone())).await;
+        publish(&hub, &Event::MessageCreated(m3.clone())).await;
 
-        let to_bob = received(&mut bobs).await;
-        let to_carol = received(&mut carols).await;
+        let to_bob = bobs.received().await;
+        let to_carol = carols.received().await;
         assert!(
             says(&to_bob, &m1) && says(&to_bob, &m3) && !says(&to_bob, &m2),
             "{to_bob:?}"
@@ -521,20 +552,23 @@ mod tests {
 
         // Bob is removed while the first group's set is evicted: the reload reflects it.
         let m4 = f.send(second.id, alice, "four").await;
-        hub.dispatch(&Event::MessageCreated(m4)).await;
+        publish(&hub, &Event::MessageCreated(m4)).await;
         conversations
             .remove_member(first.id, bob, 0)
             .await
             .expect("remove bob");
-        hub.dispatch(&Event::MemberRemoved {
-            conversation_id: first.id,
-            user_id: bob,
-            by: alice,
-        })
+        publish(
+            &hub,
+            &Event::MemberRemoved {
+                conversation_id: first.id,
+                user_id: bob,
+                by: alice,
+            },
+        )
         .await;
         let m5 = f.send(first.id, alice, "five").await;
-        hub.dispatch(&Event::MessageCreated(m5.clone())).await;
-        let to_bob = received(&mut bobs).await;
+        publish(&hub, &Event::MessageCreated(m5.clone())).await;
+        let to_bob = bobs.received().await;
         assert!(
             to_bob.iter().any(|f| f.contains("member.removed")),
             "bob hears of his removal: {to_bob:?}"
@@ -553,36 +587,33 @@ mod tests {
         let group = f.group(alice, &[bob]).await;
         let other = f.group(alice, &[carol]).await;
         let hub = Hub::new(conversations, None, 64, 100);
-        let mut bobs = hub.register(bob, SessionId::new());
-        let mut carols = hub.register(carol, SessionId::new());
+        let mut bobs = live(&hub, bob).await;
+        let mut carols = live(&hub, carol).await;
 
         let m1 = f.send(group.id, alice, "one").await;
-        hub.dispatch(&Event::MessageCreated(m1.clone())).await;
+        publish(&hub, &Event::MessageCreated(m1.clone())).await;
         let m2 = f.send(group.id, alice, "two").await;
-        hub.dispatch(&Event::MessageCreated(m2.clone())).await;
-        assert!(says(&received(&mut bobs).await, &m2));
-        assert_eq!(*bobs.kill.borrow(), None, "consecutive events: no resync");
+        publish(&hub, &Event::MessageCreated(m2.clone())).await;
+        assert!(says(&bobs.received().await, &m2));
+        assert_eq!(bobs.outlet.killed(), None, "consecutive events: no resync");
 
         // The event of m3 is never published (its node died after the commit).
         let _m3 = f.send(group.id, alice, "three").await;
         let m4 = f.send(group.id, alice, "four").await;
         let c1 = f.send(other.id, alice, "elsewhere").await;
-        hub.dispatch(&Event::MessageCreated(m4.clone())).await;
-        hub.dispatch(&Event::MessageCreated(c1.clone())).await;
-        assert!(
-            !says(&received(&mut bobs).await, &m4),
-            "no event after a hole"
-        );
+        publish(&hub, &Event::MessageCreated(m4.clone())).await;
+        publish(&hub, &Event::MessageCreated(c1.clone())).await;
+        assert!(!says(&bobs.received().await, &m4), "no event after a hole");
         assert_eq!(
-            *bobs.kill.borrow(),
+            bobs.outlet.killed(),
             Some(close_code::RESYNC),
             "bob resumes from storage"
         );
         assert!(
-            says(&received(&mut carols).await, &c1),
+            says(&carols.received().await, &c1),
             "other conversations are not disturbed"
         );
-        assert_eq!(*carols.kill.borrow(), None);
+        assert_eq!(carols.outlet.killed(), None);
     }
 }
 
@@ -591,7 +622,6 @@ mod durable_feed_tests {
     //! The hub while the durable feed fills in for the bus: duplicates dropped, members read
     //! from the store.
 
-    use std::time::Duration;
 
     use natter_conformance::Stores;
     use natter_conformance::support::Fixture;
@@ -599,6 +629,7 @@ mod durable_feed_tests {
     use natter_domain::{SessionId, UserId};
     use natter_store_sqlite::SqliteStore;
 
+    use super::super::outlet::peer::Peer;
     use super::*;
 
     async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
@@ -614,13 +645,25 @@ mod durable_feed_tests {
         )
     }
 
-    /// The `client_msg_id`s of the `message.*` frames queued so far.
-    async fn received(registration: &mut Registration) -> Vec<String> {
+    /// A connection of `user`, registered and live.
+    async fn live(hub: &Hub, user: UserId) -> Peer {
+        let peer = Peer::connect().await;
+        hub.register(user, SessionId::new(), &peer.outlet);
+        peer.outlet.go_live(std::collections::HashMap::new());
+        peer
+    }
+
+    /// What the hub does with an event of the bus, the batch's writes included.
+    async fn publish(hub: &Hub, event: &Event) {
+        hub.dispatch(event).await;
+        hub.write_batch();
+    }
+
+    /// The `client_msg_id`s of the `message.*` frames received so far.
+    async fn received(peer: &mut Peer) -> Vec<String> {
         let mut ids = Vec::new();
-        while let Ok(Some(frame)) =
-            tokio::time::timeout(Duration::from_millis(50), registration.queue.recv()).await
-        {
-            let json: serde_json::Value = serde_json::from_str(frame.text()).expect("json");
+        for text in peer.received().await {
+            let json: serde_json::Value = serde_json::from_str(&text).expect("json");
             if let Some(id) = json["message"]["client_msg_id"].as_str() {
                 ids.push(id.to_owned());
             }
@@ -641,16 +684,16 @@ mod durable_feed_tests {
         let [alice, bob]: [UserId; 2] = f.users(&["alice", "bob"]).await.try_into().unwrap();
         let group = f.group(alice, &[bob]).await;
         let hub = Hub::new(conversations, None, 64, 100);
-        let mut bobs = hub.register(bob, SessionId::new());
+        let mut bobs = live(&hub, bob).await;
         let m1 = f.send(group.id, alice, "one").await;
         let m2 = f.send(group.id, alice, "two").await;
         let m3 = f.send(group.id, alice, "three").await;
         // The bus delivered m1 and m2; the durable feed replays from m1.
         for message in [&m1, &m2, &m1, &m2, &m3] {
-            hub.dispatch(&Event::MessageCreated(message.clone())).await;
+            publish(&hub, &Event::MessageCreated(message.clone())).await;
         }
         assert_eq!(received(&mut bobs).await, ids(&[&m1, &m2, &m3]));
-        assert_eq!(*bobs.kill.borrow(), None);
+        assert_eq!(bobs.outlet.killed(), None);
     }
 
     #[tokio::test]
@@ -663,10 +706,10 @@ mod durable_feed_tests {
             .unwrap();
         let group = f.group(alice, &[bob]).await;
         let hub = Hub::new(conversations.clone(), None, 64, 100);
-        let mut bobs = hub.register(bob, SessionId::new());
-        let mut carols = hub.register(carol, SessionId::new());
+        let mut bobs = live(&hub, bob).await;
+        let mut carols = live(&hub, carol).await;
         let m1 = f.send(group.id, alice, "one").await;
-        hub.dispatch(&Event::MessageCreated(m1.clone())).await;
+        publish(&hub, &Event::MessageCreated(m1.clone())).await;
 
         hub.handle(BusItem::Down).await;
         // Membership changes whose events are lost with the bus.
@@ -679,16 +722,16 @@ mod durable_feed_tests {
             .await
             .expect("add carol");
         let m2 = f.send(group.id, alice, "two").await;
-        hub.dispatch(&Event::MessageCreated(m2.clone())).await;
+        publish(&hub, &Event::MessageCreated(m2.clone())).await;
         assert_eq!(received(&mut bobs).await, ids(&[&m1]), "bob left");
         assert_eq!(received(&mut carols).await, ids(&[&m2]), "carol joined");
 
         // Back to the cache, reloaded: still right.
         hub.handle(BusItem::Resumed).await;
         let m3 = f.send(group.id, alice, "three").await;
-        hub.dispatch(&Event::MessageCreated(m3.clone())).await;
+        publish(&hub, &Event::MessageCreated(m3.clone())).await;
         assert_eq!(received(&mut bobs).await, Vec::<String>::new());
         assert_eq!(received(&mut carols).await, ids(&[&m3]));
-        assert_eq!(*carols.kill.borrow(), None, "no resync");
+        assert_eq!(carols.outlet.killed(), None, "no resync");
     }
 }

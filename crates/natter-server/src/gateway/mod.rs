@@ -7,6 +7,7 @@ mod connection;
 mod frames;
 mod hub;
 mod origin;
+mod outlet;
 mod resume;
 mod ws;
 

@@ -4,29 +4,27 @@
 //! thread, parse every complete frame from it, and copy out only the bytes of a frame not
 //! complete yet (`partial`, empty and unallocated between frames). Pings are answered here.
 //!
-//! Writing: frames are shared [`Bytes`] (an event is framed once for all its recipients) queued
-//! in `outbox` and written with `try_write_vectored`, every pending frame in one system call;
-//! the queue is freed once written. The caller bounds what it queues (the hub's bounded
-//! queue is not read while frames wait to be written, so a client that does not read is cut as
-//! a slow consumer).
+//! Writing goes through the connection's [`Outlet`], shared with the hub, which writes events
+//! to the socket itself (see `gateway/outlet.rs`): frames are shared [`Bytes`] written with
+//! vectored writes, and the queue is freed once written.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::time::Duration;
 
+use std::net::Shutdown;
+use std::sync::Arc;
+
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::frame;
 use super::parser::{Incoming, Parser};
+use crate::gateway::outlet::Outlet;
 use crate::serving::admission::Ticket;
 
 /// The read buffer of each thread: one `try_read` takes up to this much.
 const READ_BUFFER: usize = 64 * 1024;
-/// Frames written per system call at most.
-const SLICES_PER_WRITE: usize = 64;
 /// How long a closing connection waits for the client to close its side after the close frame
 /// was written (so the close frame is not lost to a reset).
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -36,7 +34,7 @@ thread_local! {
 }
 
 pub struct Socket {
-    stream: TcpStream,
+    outlet: Arc<Outlet>,
     /// Holds the connection's admission slot for as long as the socket is open.
     _ticket: Ticket,
     parser: Parser,
@@ -44,9 +42,6 @@ pub struct Socket {
     partial: Vec<u8>,
     /// What the last read parsed, not handed out yet.
     inbox: std::vec::IntoIter<Incoming>,
-    outbox: VecDeque<Bytes>,
-    /// Bytes of the first frame of `outbox` already written.
-    written: usize,
     /// The client closed its side, or reading failed.
     ended: bool,
 }
@@ -55,13 +50,11 @@ impl Socket {
     /// `read_already`: bytes the HTTP layer read past the upgrade request.
     pub fn new(stream: TcpStream, ticket: Ticket, read_already: &[u8], max_message: usize) -> Self {
         let mut socket = Self {
-            stream,
+            outlet: Arc::new(Outlet::new(stream)),
             _ticket: ticket,
             parser: Parser::new(max_message),
             partial: Vec::new(),
             inbox: Vec::new().into_iter(),
-            outbox: VecDeque::new(),
-            written: 0,
             ended: false,
         };
         if !read_already.is_empty() {
@@ -88,7 +81,7 @@ impl Socket {
             }
             // Drained: free what the last read parsed.
             self.inbox = Vec::new().into_iter();
-            if self.ended || self.stream.readable().await.is_err() {
+            if self.ended || self.outlet.stream().readable().await.is_err() {
                 return None;
             }
             self.read();
@@ -97,7 +90,7 @@ impl Socket {
 
     /// Read what the kernel has into the thread's buffer and parse it.
     fn read(&mut self) {
-        READ.with_borrow_mut(|buffer| match self.stream.try_read(buffer) {
+        READ.with_borrow_mut(|buffer| match self.outlet.stream().try_read(buffer) {
             Ok(0) => self.ended = true,
             Ok(n) => self.parse(&buffer[..n]),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
@@ -121,60 +114,33 @@ impl Socket {
         self.inbox = out.into_iter();
     }
 
+    /// The outgoing side, shared with the hub.
+    pub fn outlet(&self) -> &Arc<Outlet> {
+        &self.outlet
+    }
+
     /// Add a frame to write (see [`Self::try_flush`], [`Self::flush`]).
-    pub fn queue(&mut self, frame: Bytes) {
-        self.outbox.push_back(frame);
+    pub fn queue(&self, frame: Bytes) {
+        self.outlet.queue(frame);
     }
 
     /// Whether frames wait to be written.
     pub fn pending(&self) -> bool {
-        !self.outbox.is_empty()
+        self.outlet.pending()
     }
 
     /// Write what the socket takes now, without waiting.
-    pub fn try_flush(&mut self) -> io::Result<()> {
-        while !self.outbox.is_empty() {
-            let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
-            let mut count = 0;
-            for (slot, frame) in slices.iter_mut().zip(&self.outbox) {
-                let from = if count == 0 { self.written } else { 0 };
-                *slot = IoSlice::new(&frame[from..]);
-                count += 1;
-            }
-            let mut wrote = match self.stream.try_write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(err) => return Err(err),
-            };
-            while let Some(first) = self.outbox.front() {
-                let left = first.len() - self.written;
-                if wrote < left {
-                    self.written += wrote;
-                    break;
-                }
-                wrote -= left;
-                self.written = 0;
-                self.outbox.pop_front();
-            }
-        }
-        self.outbox = VecDeque::new();
-        Ok(())
+    pub fn try_flush(&self) -> io::Result<()> {
+        self.outlet.try_flush()
     }
 
     /// Write every queued frame, waiting for the socket as needed. Cancel-safe.
-    pub async fn flush(&mut self) -> io::Result<()> {
-        loop {
-            self.try_flush()?;
-            if !self.pending() {
-                return Ok(());
-            }
-            self.stream.writable().await?;
-        }
+    pub async fn flush(&self) -> io::Result<()> {
+        self.outlet.flush().await
     }
 
     /// Queue `frame` and write everything queued.
-    pub async fn send(&mut self, frame: Bytes) -> io::Result<()> {
+    pub async fn send(&self, frame: Bytes) -> io::Result<()> {
         self.queue(frame);
         self.flush().await
     }
@@ -186,7 +152,7 @@ impl Socket {
     /// it) what the client still sends until it closes too, within [`CLOSE_LINGER`]. Closing at
     /// once could reset the connection under data the client had in flight, and a reset can
     /// lose the close frame.
-    pub async fn close(mut self, code: Option<u16>, reason: &str, write_within: Duration) {
+    pub async fn close(self, code: Option<u16>, reason: &str, write_within: Duration) {
         self.queue(frame::close(code, reason));
         if !matches!(
             tokio::time::timeout(write_within, self.flush()).await,
@@ -195,16 +161,17 @@ impl Socket {
             return;
         }
         let _ = tokio::time::timeout(CLOSE_LINGER, async {
-            self.stream.shutdown().await?;
+            socket2::SockRef::from(self.outlet.stream()).shutdown(Shutdown::Write)?;
             self.drain().await;
             io::Result::Ok(())
         })
         .await;
     }
 
-    async fn drain(&mut self) {
-        while self.stream.readable().await.is_ok() {
-            let read = READ.with_borrow_mut(|buffer| self.stream.try_read(buffer));
+    async fn drain(&self) {
+        let stream = self.outlet.stream();
+        while stream.readable().await.is_ok() {
+            let read = READ.with_borrow_mut(|buffer| stream.try_read(buffer));
             match read {
                 Ok(0) => return,
                 Ok(_) => {}

@@ -1,0 +1,397 @@
+//! A connection's outgoing side, shared by the hub and the connection's own task.
+//!
+//! The hub writes events straight to the socket. While it handles a batch of events it queues
+//! each event's frame (the same shared bytes for every recipient) to each recipient's outlet,
+//! then writes every outlet it touched once, all of that batch's frames in one vectored write
+//! (uWebSockets calls this corking). A delivery costs no task wake-up and no channel: the
+//! connection's task is woken only when the socket does not take everything (it then waits
+//! until the socket is writable and writes the rest), when a write failed, or to close the
+//! connection.
+//!
+//! Until the connection is live (its catch-up replayed and its hello acknowledged) the hub's
+//! frames are held, not written, so that live events come after the replay; going live queues
+//! the held frames the client does not have yet. From then on the hub drops a message event the
+//! client already has (`seen_up_to`, from its cursors and the replay). The connection's own
+//! frames (acks, errors, pongs, the replay, the close) go through the same queue, in order with
+//! the events.
+//!
+//! A client that does not read: once `capacity` frames wait, the hub closes the connection as a
+//! slow consumer (4008); it resumes without loss.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use natter_domain::ConversationId;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use super::hub::Frame;
+
+/// Frames written per system call at most.
+const SLICES_PER_WRITE: usize = 64;
+
+pub struct Outlet {
+    stream: TcpStream,
+    state: Mutex<Outgoing>,
+    /// Wakes the connection's task: see the module docs for when.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Outgoing {
+    /// Frames waiting to be written, in order; unallocated when empty.
+    frames: VecDeque<Bytes>,
+    /// Bytes of the first frame already written.
+    written: usize,
+    /// The hub's frames, held until the connection is live; `None` once it is.
+    held: Option<Vec<Arc<Frame>>>,
+    /// Per conversation, the highest `mod_seq` the client has.
+    seen_up_to: HashMap<ConversationId, i64>,
+    /// Queued to in the hub's current batch: the hub writes it at the end of the batch.
+    dirty: bool,
+    /// The hub wants the connection closed with this code.
+    kill: Option<u16>,
+    /// A write failed: the connection is gone.
+    broken: bool,
+}
+
+/// What became of a frame the hub offered.
+pub enum Offer {
+    /// Queued; `first` if it is the outlet's first in this batch (the hub writes it later).
+    Queued { first: bool },
+    /// The client has it already.
+    Skipped,
+    /// `capacity` frames already wait: a slow consumer.
+    Full,
+    /// A write failed earlier: the connection is gone.
+    Broken,
+}
+
+impl Outlet {
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            state: Mutex::new(Outgoing {
+                held: Some(Vec::new()),
+                ..Outgoing::default()
+            }),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The stream, for the connection's reads.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn state(&self) -> MutexGuard<'_, Outgoing> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    // The hub's side.
+
+    /// Queue an event's frame, unless the client has it, or `capacity` frames already wait.
+    pub fn offer(&self, frame: &Arc<Frame>, capacity: usize) -> Offer {
+        let mut state = self.state();
+        let state = &mut *state;
+        if state.broken {
+            return Offer::Broken;
+        }
+        if let Some(held) = &mut state.held {
+            if held.len() >= capacity {
+                return Offer::Full;
+            }
+            held.push(Arc::clone(frame));
+            return Offer::Queued { first: false };
+        }
+        if !fresh(&state.seen_up_to, frame) {
+            return Offer::Skipped;
+        }
+        if state.frames.len() >= capacity {
+            return Offer::Full;
+        }
+        state.frames.push_back(frame.wire.clone());
+        let first = !state.dirty;
+        state.dirty = true;
+        Offer::Queued { first }
+    }
+
+    /// The end of the hub's batch: write what the socket takes now. What it does not take, the
+    /// connection's task writes once the socket is writable.
+    pub fn write_batch(&self) {
+        let mut state = self.state();
+        state.dirty = false;
+        if state.write_now(&self.stream).is_err() {
+            state.broken = true;
+        }
+        let wake = state.broken || !state.frames.is_empty();
+        drop(state);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Ask the connection to close with `code` (the first code asked for wins).
+    pub fn kill(&self, code: u16) {
+        self.state().kill.get_or_insert(code);
+        self.wake.notify_one();
+    }
+
+    // The connection's side.
+
+    /// The code the hub asked the connection to close with.
+    pub fn killed(&self) -> Option<u16> {
+        self.state().kill
+    }
+
+    /// Resolves when the hub woke the connection (see the module docs). Cancel-safe: a wake-up
+    /// while nobody waits is kept for the next call.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// The catch-up is done and the hello acknowledged: queue the held frames the client does
+    /// not have (`seen_up_to`), and let the hub write from now on.
+    pub fn go_live(&self, seen_up_to: HashMap<ConversationId, i64>) {
+        let mut state = self.state();
+        let state = &mut *state;
+        state.seen_up_to = seen_up_to;
+        for frame in state.held.take().unwrap_or_default() {
+            if fresh(&state.seen_up_to, &frame) {
+                state.frames.push_back(frame.wire.clone());
+            }
+        }
+    }
+
+    /// Add a frame to write (see [`Self::try_flush`], [`Self::flush`]).
+    pub fn queue(&self, frame: Bytes) {
+        self.state().frames.push_back(frame);
+    }
+
+    /// Whether frames wait to be written.
+    pub fn pending(&self) -> bool {
+        !self.state().frames.is_empty()
+    }
+
+    /// Write what the socket takes now, without waiting.
+    pub fn try_flush(&self) -> io::Result<()> {
+        let mut state = self.state();
+        let written = state.write_now(&self.stream);
+        if written.is_err() {
+            state.broken = true;
+        }
+        written
+    }
+
+    /// Write every queued frame, waiting for the socket as needed. Cancel-safe.
+    pub async fn flush(&self) -> io::Result<()> {
+        loop {
+            self.try_flush()?;
+            if !self.pending() {
+                return Ok(());
+            }
+            self.stream.writable().await?;
+        }
+    }
+}
+
+impl Outgoing {
+    /// Write queued frames until the socket takes no more; the queue is freed once empty.
+    fn write_now(&mut self, stream: &TcpStream) -> io::Result<()> {
+        if self.broken {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        while !self.frames.is_empty() {
+            let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(&self.frames) {
+                let from = if count == 0 { self.written } else { 0 };
+                *slot = IoSlice::new(&frame[from..]);
+                count += 1;
+            }
+            let mut wrote = match stream.try_write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) => return Err(err),
+            };
+            while let Some(first) = self.frames.front() {
+                let left = first.len() - self.written;
+                if wrote < left {
+                    self.written += wrote;
+                    break;
+                }
+                wrote -= left;
+                self.written = 0;
+                self.frames.pop_front();
+            }
+        }
+        self.frames = VecDeque::new();
+        Ok(())
+    }
+}
+
+/// Whether the client does not have `frame` yet (catch-up may have sent it already).
+fn fresh(seen_up_to: &HashMap<ConversationId, i64>, frame: &Frame) -> bool {
+    frame.position.is_none_or(|(conversation, mod_seq)| {
+        seen_up_to
+            .get(&conversation)
+            .is_none_or(|seen| mod_seq > *seen)
+    })
+}
+
+/// The client's end of an outlet's connection, for tests: reads the frames the server wrote.
+#[cfg(test)]
+pub mod peer {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::Outlet;
+
+    pub struct Peer {
+        pub outlet: Arc<Outlet>,
+        client: TcpStream,
+        bytes: Vec<u8>,
+    }
+
+    impl Peer {
+        /// A loopback connection: the server's end in an outlet, the client's end here.
+        pub async fn connect() -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let address = listener.local_addr().expect("address");
+            let (client, accepted) = tokio::join!(TcpStream::connect(address), listener.accept());
+            let (server, _) = accepted.expect("accept");
+            Self {
+                outlet: Arc::new(Outlet::new(server)),
+                client: client.expect("connect"),
+                bytes: Vec::new(),
+            }
+        }
+
+        /// The payloads of the frames received until nothing more comes for 50 ms.
+        pub async fn received(&mut self) -> Vec<String> {
+            let mut chunk = [0u8; 16 * 1024];
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(50), self.client.read(&mut chunk)).await
+            {
+                if n == 0 {
+                    break;
+                }
+                self.bytes.extend_from_slice(&chunk[..n]);
+            }
+            let mut texts = Vec::new();
+            while let Some((header, len)) = frame_length(&self.bytes) {
+                if self.bytes.len() < header + len {
+                    break;
+                }
+                let frame: Vec<u8> = self.bytes.drain(..header + len).collect();
+                texts.push(String::from_utf8_lossy(&frame[header..]).into_owned());
+            }
+            texts
+        }
+    }
+
+    /// The header size and payload length of the unmasked frame `bytes` starts with.
+    fn frame_length(bytes: &[u8]) -> Option<(usize, usize)> {
+        match *bytes.get(1)? & 0x7F {
+            126 => Some((
+                4,
+                u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize,
+            )),
+            127 => Some((
+                10,
+                u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+            )),
+            len => Some((2, len as usize)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_domain::ConversationId;
+
+    use super::peer::Peer;
+    use super::*;
+    use crate::gateway::ws::frame;
+
+    fn event(conversation: ConversationId, mod_seq: i64) -> Arc<Frame> {
+        Arc::new(Frame {
+            position: Some((conversation, mod_seq)),
+            wire: frame::text(format!("{mod_seq}").as_bytes()),
+        })
+    }
+
+    #[tokio::test]
+    async fn frames_are_held_until_live_then_only_those_the_client_lacks_are_written() {
+        let mut peer = Peer::connect().await;
+        let conversation = ConversationId::new();
+        for mod_seq in 1..=4 {
+            assert!(matches!(
+                peer.outlet.offer(&event(conversation, mod_seq), 16),
+                Offer::Queued { first: false }
+            ));
+        }
+        peer.outlet.write_batch();
+        assert!(peer.received().await.is_empty(), "nothing before go_live");
+
+        peer.outlet.queue(frame::text(b"ack"));
+        peer.outlet.go_live(HashMap::from([(conversation, 2)]));
+        peer.outlet.try_flush().expect("write");
+        assert_eq!(peer.received().await, ["ack", "3", "4"]);
+
+        assert!(matches!(
+            peer.outlet.offer(&event(conversation, 2), 16),
+            Offer::Skipped
+        ));
+        assert!(matches!(
+            peer.outlet.offer(&event(conversation, 5), 16),
+            Offer::Queued { first: true }
+        ));
+        assert!(matches!(
+            peer.outlet.offer(&event(conversation, 6), 16),
+            Offer::Queued { first: false }
+        ));
+        assert!(
+            peer.received().await.is_empty(),
+            "queued until the batch ends"
+        );
+        peer.outlet.write_batch();
+        assert_eq!(peer.received().await, ["5", "6"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused() {
+        let peer = Peer::connect().await;
+        let conversation = ConversationId::new();
+        peer.outlet.go_live(HashMap::new());
+        for mod_seq in 1..=2 {
+            assert!(matches!(
+                peer.outlet.offer(&event(conversation, mod_seq), 2),
+                Offer::Queued { .. }
+            ));
+        }
+        assert!(matches!(
+            peer.outlet.offer(&event(conversation, 3), 2),
+            Offer::Full
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_kill_wakes_the_connection_with_its_first_code() {
+        let peer = Peer::connect().await;
+        peer.outlet.kill(4008);
+        peer.outlet.kill(4009);
+        tokio::time::timeout(std::time::Duration::from_secs(10), peer.outlet.woken())
+            .await
+            .expect("woken");
+        assert_eq!(peer.outlet.killed(), Some(4008));
+    }
+}
