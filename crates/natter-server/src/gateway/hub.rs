@@ -243,6 +243,9 @@ impl Hub {
     pub async fn run(self, mut subscription: Box<dyn BusSubscription>) {
         while let Some(item) = subscription.next().await {
             self.handle(item).await;
+            // Let the tasks about to publish (a commit answers many sends at once) do so first:
+            // one more scheduler turn makes the batch, and each write, larger.
+            tokio::task::yield_now().await;
             for _ in 1..EVENTS_PER_BATCH {
                 let Some(item) = subscription.try_next() else {
                     break;
