@@ -1,6 +1,7 @@
 //! One WebSocket connection: `hello` (authenticate, register with the hub, catch up), then a
-//! loop that answers commands and forwards queued events until the client leaves, idles out,
-//! floods, falls behind, its session ends (logout, reuse, expiry), or the server shuts down.
+//! loop that answers commands (the hub writes the events itself, `outlet.rs`) until the client
+//! leaves, idles out, floods, falls behind, its session ends (logout, reuse, expiry), or the
+//! server shuts down.
 //! The WebSocket protocol (frames, pings, the closing handshake) is `ws/`'s.
 
 use std::time::Duration;
