@@ -358,7 +358,8 @@ pub struct Limits {
     pub ws_max_message_bytes: usize,
     /// Frames queued for one connection before it is dropped as a slow consumer (close 4008).
     pub ws_outbound_queue: usize,
-    /// Close a connection that sent nothing for this long (close 4000).
+    /// Close a connection that sent nothing for this long (close 4000; checked every quarter of
+    /// it, at most every second).
     pub ws_idle_timeout_ms: u64,
     /// Time allowed between connecting and a valid `hello` (close 4001).
     pub ws_hello_timeout_ms: u64,

@@ -214,9 +214,20 @@ pub async fn start_with(
         None => None,
     };
     let metrics_addr = metrics.as_ref().map(|(addr, _)| *addr);
-    let hub_task = config
-        .runs(Role::Gateway)
-        .then(|| tokio::spawn(hub.clone().run(bus.subscribe())));
+    let hub_task = config.runs(Role::Gateway).then(|| {
+        let idle = Duration::from_millis(config.limits.ws_idle_timeout_ms);
+        let mut stopping = shutdown.clone();
+        let on_stop = hub.clone();
+        [
+            tokio::spawn(hub.clone().run(bus.subscribe())),
+            tokio::spawn(hub.clone().sweep_forever(idle)),
+            // Stopping: every WebSocket is closed with 1001 (clients reconnect elsewhere).
+            tokio::spawn(async move {
+                let _ = stopping.wait_for(|stopping| *stopping).await;
+                on_stop.shut(1001);
+            }),
+        ]
+    });
     let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
     let last_seen = tokio::spawn(flush_last_seen(state.chat.clone()));
     let collector = files
@@ -233,8 +244,8 @@ pub async fn start_with(
         if let Err(err) = state.chat.flush_last_seen().await {
             tracing::warn!(%err, "last-seen times not saved at shutdown");
         }
-        if let Some(hub_task) = hub_task {
-            hub_task.abort();
+        for task in hub_task.into_iter().flatten() {
+            task.abort();
         }
         if let Some((_, task)) = metrics {
             let _ = task.await;

@@ -9,10 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use natter_domain::{DomainError, UserId};
 use natter_protocol::{Ack, ClientFrame, HelloOk, ServerFrame, close_code};
-use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio::time::{Instant, timeout_at};
 
 use super::commands::{self, error_frame};
 use super::frames::encode;
+use super::hub::Refused;
 use super::resume::{self, CatchUpError};
 use super::ws::{Incoming, Socket};
 use crate::auth::AccessClaims;
@@ -50,16 +51,20 @@ pub async fn serve(mut socket: Socket, state: AppState) {
     let ending = match Box::pin(authenticate(&state, &mut socket)).await {
         Ok((claims, session_left, hello_id, sync_cursor, cursors)) => 'connected: {
             let per_user = state.config.limits.ws_connections_per_user;
-            let Some(hub_id) = state.hub.try_register(
+            let hub_id = match state.hub.try_register(
                 claims.user_id,
                 claims.session_id,
                 socket.outlet(),
                 per_user,
-            ) else {
-                break 'connected Ending::new(
-                    close_code::TOO_MANY_CONNECTIONS,
-                    "too many connections for this user",
-                );
+            ) {
+                Ok(id) => id,
+                Err(Refused::TooMany) => {
+                    break 'connected Ending::new(
+                        close_code::TOO_MANY_CONNECTIONS,
+                        "too many connections for this user",
+                    );
+                }
+                Err(Refused::Shut(code)) => break 'connected Ending::new(code, kill_reason(code)),
             };
             if let Err(err) = Box::pin(state.chat.connected(claims.user_id)).await {
                 tracing::warn!(%err, "presence not recorded");
@@ -257,11 +262,10 @@ async fn handshake(
 
 /// The live phase: answer commands until the connection ends (the hub writes the events itself,
 /// see `outlet.rs`; this task is woken only to finish a write the socket did not take at once,
-/// or to close). Deliberately lean: this future is what every idle connection keeps in memory,
-/// so frames are encoded before any await, command handling and the session check are boxed
-/// ([`answer`], [`session_check`]), and one timer serves both the idle timeout and the
-/// session's expiry. The timer is not re-armed per frame: it fires at the earlier deadline seen
-/// when it was set, and if the client was heard from since, it is set again from then.
+/// to check the session when it is due, or to close). Deliberately lean: this future is what
+/// every idle connection keeps in memory, so frames are encoded before any await, command
+/// handling and the session check are boxed ([`answer`], [`session_check`]), and there is no
+/// timer: the hub's sweep watches the idle timeout and the session's expiry (`Hub::sweep`).
 ///
 /// While frames wait to be written (the client does not read fast enough), nothing more is read
 /// from the client; the hub cuts the connection as a slow consumer (4008) once
@@ -273,45 +277,28 @@ async fn pump(
     sink: &mut Sink,
 ) -> Ending {
     let limits = &state.config.limits;
-    let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
-    let mut heard_at = Instant::now();
-    let mut session_deadline = Instant::now().checked_add(session_left);
-    let next_deadline = |heard_at: Instant, session: Option<Instant>| {
-        let idle_deadline = heard_at + idle;
-        session.map_or(idle_deadline, |at| at.min(idle_deadline))
-    };
-    let timer = sleep_until(next_deadline(heard_at, session_deadline));
-    tokio::pin!(timer);
     let mut bad_frames = 0u32;
-    let mut shutdown = state.shutdown.clone();
     let commands =
         crate::limiter::connection_limit(limits.ws_commands_per_second, limits.ws_commands_burst);
     let outlet = std::sync::Arc::clone(sink.outlet());
+    outlet.session_left(Some(session_left));
     loop {
         if let Some(code) = outlet.killed() {
             return Ending::new(code, kill_reason(code));
         }
+        if outlet.take_session_check() {
+            match Box::pin(session_check(state, claims)).await {
+                Ok(left) => outlet.session_left(left),
+                Err(ending) => return ending,
+            }
+        }
         let outgoing = tokio::select! {
             biased;
-            () = stopping(&mut shutdown) => return Ending::new(1001, "server shutting down; reconnect"),
-            // Killed (checked above), or frames the hub could not write: `recv` writes them first.
+            // Killed or due for a session check (both checked above), or frames the hub could
+            // not write (`recv` writes them first).
             () = outlet.woken() => continue,
-            () = &mut timer => {
-                let now = Instant::now();
-                if heard_at + idle <= now {
-                    return Ending::new(close_code::IDLE_TIMEOUT, "idle timeout");
-                }
-                if session_deadline.is_some_and(|at| at <= now) {
-                    match Box::pin(session_check(state, claims)).await {
-                        Ok(next) => session_deadline = next,
-                        Err(ending) => return ending,
-                    }
-                }
-                timer.as_mut().reset(next_deadline(heard_at, session_deadline));
-                continue;
-            }
             incoming = sink.recv() => {
-                heard_at = Instant::now();
+                outlet.heard();
                 match incoming {
                     None => return Ending::new(0, ""),
                     Some(Incoming::Close(code)) => return Ending::echo(code),
@@ -339,9 +326,9 @@ async fn pump(
 /// node) may have moved it. Still valid: the new deadline. Expired or revoked: close with 4002.
 /// The store unreachable: close so the client reconnects (and is checked again at `hello`),
 /// rather than keep an unchecked session open.
-async fn session_check(state: &AppState, claims: AccessClaims) -> Result<Option<Instant>, Ending> {
+async fn session_check(state: &AppState, claims: AccessClaims) -> Result<Option<Duration>, Ending> {
     match state.auth.session_time_left(claims).await {
-        Ok(Some(left)) => Ok(Instant::now().checked_add(left)),
+        Ok(Some(left)) => Ok(Some(left)),
         Ok(None) => Err(Ending::new(close_code::SESSION_REVOKED, "session expired")),
         Err(err) => {
             tracing::warn!(%err, "session not checked; closing the connection");
@@ -393,6 +380,7 @@ fn kill_reason(code: u16) -> &'static str {
         close_code::SLOW_CONSUMER => "too slow: reconnect and resume",
         close_code::RESYNC => "events lost: reconnect and resume",
         close_code::SESSION_REVOKED => "session revoked",
+        close_code::IDLE_TIMEOUT => "idle timeout",
         1001 => "server shutting down; reconnect",
         _ => "closed by server",
     }

@@ -15,7 +15,12 @@
 //! order, the next time its conversation has an event.
 //!
 //! A connection with `queue_capacity` frames waiting is dropped as a slow consumer (close 4008);
-//! it reconnects and resumes without loss. If the bus reports lag, every local connection is told to
+//! it reconnects and resumes without loss.
+//!
+//! No connection has a timer of its own: the hub's sweep ([`Hub::sweep_forever`]) closes the
+//! connections not heard from within the idle timeout (4000) and asks those whose session is due
+//! to check it. When the server stops, [`Hub::shut`] closes every connection with 1001 and
+//! refuses new ones. If the bus reports lag, every local connection is told to
 //! resync (close 4009) and the member cache is cleared.
 //!
 //! Message events of one conversation carry consecutive `mod_seq`s (every change is published,
@@ -37,15 +42,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use super::frames;
-use super::outlet::{Offer, Outlet};
-use crate::media::FileService;
 use bytes::Bytes;
 use natter_domain::events::{Audience, Event};
 use natter_domain::ports::{BusItem, BusSubscription, ConversationStore};
 use natter_domain::{ConversationId, SessionId, UserId};
 use natter_protocol::close_code;
+
+use super::frames;
+use super::outlet::{Offer, Outlet, now_ms};
+use crate::media::FileService;
 
 /// Events handled per batch at most before the outlets are written.
 const EVENTS_PER_BATCH: usize = 256;
@@ -95,6 +102,16 @@ struct HubState {
     positions: HashMap<ConversationId, i64>,
     /// The bus is down: events come from the durable feed, membership is read from the store.
     degraded: bool,
+    /// The server is stopping: connections are closed with this code and no new one registers.
+    shut: Option<u16>,
+}
+
+/// Why a connection was not registered.
+pub enum Refused {
+    /// The user has as many connections here as allowed.
+    TooMany,
+    /// The server is stopping (the close code to send).
+    Shut(u16),
 }
 
 struct Connection {
@@ -189,12 +206,15 @@ impl Hub {
         session: SessionId,
         outlet: &Arc<Outlet>,
         max_per_user: usize,
-    ) -> Option<u64> {
+    ) -> Result<u64, Refused> {
         let mut state = self.state();
-        if state.by_user.get(&user).map_or(0, Vec::len) >= max_per_user {
-            return None;
+        if let Some(code) = state.shut {
+            return Err(Refused::Shut(code));
         }
-        Some(self.register_locked(&mut state, user, session, outlet))
+        if state.by_user.get(&user).map_or(0, Vec::len) >= max_per_user {
+            return Err(Refused::TooMany);
+        }
+        Ok(self.register_locked(&mut state, user, session, outlet))
     }
 
     fn register_locked(
@@ -235,6 +255,41 @@ impl Hub {
         let ids: Vec<u64> = state.connections.keys().copied().collect();
         for id in ids {
             state.drop_connection(id, Some(code));
+        }
+    }
+
+    /// The server is stopping: close every connection with `code` and refuse new ones.
+    pub fn shut(&self, code: u16) {
+        self.state().shut = Some(code);
+        self.close_all(code);
+    }
+
+    /// Sweep the connections until aborted, a few times per `idle` (at most every second).
+    pub async fn sweep_forever(self, idle: Duration) {
+        let every = (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.sweep(now_ms(), idle_ms);
+        }
+    }
+
+    /// Close the connections not heard from for `idle_ms` (4000); ask those whose session is
+    /// due to check it.
+    fn sweep(&self, now_ms: u64, idle_ms: u64) {
+        let mut state = self.state();
+        let mut idle = Vec::new();
+        for (id, connection) in &state.connections {
+            if now_ms.saturating_sub(connection.outlet.heard_at_ms()) >= idle_ms {
+                idle.push(*id);
+            } else {
+                connection.outlet.check_session_if_due(now_ms);
+            }
+        }
+        for id in idle {
+            state.drop_connection(id, Some(close_code::IDLE_TIMEOUT));
         }
     }
 
@@ -580,6 +635,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sweep_closes_idle_connections_and_asks_for_due_session_checks() {
+        let (f, conversations, _dir) = fixture().await;
+        let [alice, bob]: [UserId; 2] = f.users(&["alice", "bob"]).await.try_into().unwrap();
+        let hub = Hub::new(conversations, None, 64, 100);
+        let quiet = live(&hub, alice).await;
+        let talking = live(&hub, bob).await;
+        talking.outlet.session_left(Some(Duration::ZERO));
+        let later = now_ms() + 5_000;
+        talking.outlet.heard_at(later);
+
+        hub.sweep(later, 10_000);
+        assert_eq!(quiet.outlet.killed(), None, "within the idle timeout");
+        assert!(talking.outlet.take_session_check(), "the session is due");
+        assert!(!talking.outlet.take_session_check(), "asked once");
+
+        hub.sweep(later + 6_000, 10_000);
+        assert_eq!(quiet.outlet.killed(), Some(close_code::IDLE_TIMEOUT));
+        assert_eq!(
+            talking.outlet.killed(),
+            None,
+            "heard from 6 s later than alice"
+        );
+        assert_eq!(hub.connection_count(), 1);
+        assert!(!talking.outlet.take_session_check(), "not due again");
+    }
+
+    #[tokio::test]
+    async fn a_shut_hub_closes_every_connection_and_refuses_new_ones() {
+        let (f, conversations, _dir) = fixture().await;
+        let [alice]: [UserId; 1] = f.users(&["alice"]).await.try_into().unwrap();
+        let hub = Hub::new(conversations, None, 64, 100);
+        let open = live(&hub, alice).await;
+        hub.shut(1001);
+        assert_eq!(open.outlet.killed(), Some(1001));
+        let late = Peer::connect().await;
+        assert!(matches!(
+            hub.try_register(alice, SessionId::new(), &late.outlet, 10),
+            Err(Refused::Shut(1001))
+        ));
+    }
+
+    #[tokio::test]
     async fn a_lost_message_event_makes_the_members_resync() {
         let (f, conversations, _dir) = fixture().await;
         let [alice, bob, carol]: [UserId; 3] = f
@@ -624,7 +721,6 @@ mod tests {
 mod durable_feed_tests {
     //! The hub while the durable feed fills in for the bus: duplicates dropped, members read
     //! from the store.
-
 
     use natter_conformance::Stores;
     use natter_conformance::support::Fixture;

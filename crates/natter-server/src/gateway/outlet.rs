@@ -17,10 +17,16 @@
 //!
 //! A client that does not read: once `capacity` frames wait, the hub closes the connection as a
 //! slow consumer (4008); it resumes without loss.
+//!
+//! The outlet also holds the connection's two deadlines, so that an idle connection needs no
+//! timer of its own: when the client was last heard from and when its session is due for a
+//! check. The hub's sweep looks at every outlet a few times per idle timeout (`Hub::sweep`).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natter_domain::ConversationId;
@@ -37,6 +43,16 @@ pub struct Outlet {
     state: Mutex<Outgoing>,
     /// Wakes the connection's task: see the module docs for when.
     wake: Notify,
+    /// When the client was last heard from ([`now_ms`]).
+    heard_at_ms: AtomicU64,
+    /// When the session must be looked at again ([`now_ms`]; `u64::MAX`: not due).
+    session_due_ms: AtomicU64,
+}
+
+/// Milliseconds on the gateway's monotonic clock.
+pub fn now_ms() -> u64 {
+    static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Default)]
@@ -53,6 +69,8 @@ struct Outgoing {
     dirty: bool,
     /// The hub wants the connection closed with this code.
     kill: Option<u16>,
+    /// The session is due for a check (the hub's sweep found it so).
+    check_session: bool,
     /// A write failed: the connection is gone.
     broken: bool,
 }
@@ -78,6 +96,8 @@ impl Outlet {
                 ..Outgoing::default()
             }),
             wake: Notify::new(),
+            heard_at_ms: AtomicU64::new(now_ms()),
+            session_due_ms: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -141,11 +161,49 @@ impl Outlet {
         self.wake.notify_one();
     }
 
+    /// When the client was last heard from ([`now_ms`]).
+    pub fn heard_at_ms(&self) -> u64 {
+        self.heard_at_ms.load(Ordering::Relaxed)
+    }
+
+    /// If the session is due for a check at `now_ms`, ask the connection to check it (once).
+    pub fn check_session_if_due(&self, now_ms: u64) {
+        if self.session_due_ms.load(Ordering::Relaxed) <= now_ms {
+            self.session_due_ms.store(u64::MAX, Ordering::Relaxed);
+            self.state().check_session = true;
+            self.wake.notify_one();
+        }
+    }
+
     // The connection's side.
 
     /// The code the hub asked the connection to close with.
     pub fn killed(&self) -> Option<u16> {
         self.state().kill
+    }
+
+    /// The client was heard from.
+    pub fn heard(&self) {
+        self.heard_at_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// The client was heard from at `at_ms` (tests move the clock this way).
+    #[cfg(test)]
+    pub fn heard_at(&self, at_ms: u64) {
+        self.heard_at_ms.store(at_ms, Ordering::Relaxed);
+    }
+
+    /// The session must be looked at again after `left` (never for `None`).
+    pub fn session_left(&self, left: Option<Duration>) {
+        let due = left.map_or(u64::MAX, |left| {
+            now_ms().saturating_add(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
+        });
+        self.session_due_ms.store(due, Ordering::Relaxed);
+    }
+
+    /// Whether the hub's sweep found the session due for a check (then cleared).
+    pub fn take_session_check(&self) -> bool {
+        std::mem::take(&mut self.state().check_session)
     }
 
     /// Resolves when the hub woke the connection (see the module docs). Cancel-safe: a wake-up
