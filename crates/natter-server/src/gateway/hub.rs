@@ -537,7 +537,7 @@ mod tests {
     use super::super::outlet::peer::Peer;
     use super::*;
 
-    async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
+    pub(super) async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(&dir.path().join("hub.db"))
             .await
@@ -551,7 +551,7 @@ mod tests {
     }
 
     /// A connection of `user`, registered and live.
-    async fn live(hub: &Hub, user: UserId) -> Peer {
+    pub(super) async fn live(hub: &Hub, user: UserId) -> Peer {
         let peer = Peer::connect().await;
         hub.register(user, SessionId::new(), &peer.outlet);
         peer.outlet.go_live(std::collections::HashMap::new());
@@ -559,7 +559,7 @@ mod tests {
     }
 
     /// What the hub does with an event of the bus, the batch's writes included.
-    async fn publish(hub: &Hub, event: &Event) {
+    pub(super) async fn publish(hub: &Hub, event: &Event) {
         hub.dispatch(event).await;
         hub.write_batch();
     }
@@ -722,41 +722,12 @@ mod durable_feed_tests {
     //! The hub while the durable feed fills in for the bus: duplicates dropped, members read
     //! from the store.
 
-    use natter_conformance::Stores;
-    use natter_conformance::support::Fixture;
+    use natter_domain::UserId;
     use natter_domain::model::{Message, Role};
-    use natter_domain::{SessionId, UserId};
-    use natter_store_sqlite::SqliteStore;
 
     use super::super::outlet::peer::Peer;
+    use super::tests::{fixture, live, publish};
     use super::*;
-
-    async fn fixture() -> (Fixture, Arc<dyn ConversationStore>, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&dir.path().join("hub.db"))
-            .await
-            .expect("store");
-        let conversations: Arc<dyn ConversationStore> = Arc::new(store.clone());
-        (
-            Fixture::new(Stores::from_backend(store)),
-            conversations,
-            dir,
-        )
-    }
-
-    /// A connection of `user`, registered and live.
-    async fn live(hub: &Hub, user: UserId) -> Peer {
-        let peer = Peer::connect().await;
-        hub.register(user, SessionId::new(), &peer.outlet);
-        peer.outlet.go_live(std::collections::HashMap::new());
-        peer
-    }
-
-    /// What the hub does with an event of the bus, the batch's writes included.
-    async fn publish(hub: &Hub, event: &Event) {
-        hub.dispatch(event).await;
-        hub.write_batch();
-    }
 
     /// The `client_msg_id`s of the `message.*` frames received so far.
     async fn received(peer: &mut Peer) -> Vec<String> {
