@@ -106,6 +106,7 @@ macro_rules! conformance_suite {
                 duplicate_client_msg_id_returns_original,
                 edit_changes_text_and_bumps_mod_seq,
                 mentions_are_kept_once_in_order_of_first_mention,
+                pages_carry_each_messages_mentions_and_reactions,
                 delete_is_soft_and_final,
                 attachments_are_kept_in_order_until_deleted,
                 reactions_aggregate_in_order,

@@ -206,6 +206,61 @@ pub async fn mentions_are_kept_once_in_order_of_first_mention(stores: Stores) {
     assert_eq!(stored.map(|m| m.mentions), Some(vec![bob, carol]));
 }
 
+/// Each message of a page (a history page: consecutive seqs; a resume: the changed ones, with
+/// gaps) carries its own mentions and reactions, not its neighbours'.
+pub async fn pages_carry_each_messages_mentions_and_reactions(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [alice, bob, carol] = f.users(&["alice", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
+    let group = f.group(alice, &[bob, carol]).await;
+    let first = f.send_mentioning(group.id, alice, "@bob", &[bob]).await;
+    let plain = f.send(group.id, alice, "nothing").await;
+    let third = f.send_mentioning(group.id, alice, "@carol", &[carol]).await;
+    let sent_up_to = third.mod_seq;
+    for (seq, user_id) in [(first.seq, carol), (third.seq, bob)] {
+        let react = MessageChange::AddReaction {
+            user_id,
+            emoji: emoji("👍"),
+        };
+        f.messages.change(group.id, seq, react, T0).await.unwrap();
+    }
+    let shown = |messages: Vec<Message>| {
+        messages
+            .into_iter()
+            .map(|m| {
+                let reacted: Vec<_> = m.reactions.into_iter().flat_map(|r| r.user_ids).collect();
+                (m.seq, m.mentions, reacted)
+            })
+            .collect::<Vec<_>>()
+    };
+    let page = f
+        .messages
+        .history(group.id, HistoryQuery::Latest { limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(
+        shown(page),
+        vec![
+            (first.seq, vec![bob], vec![carol]),
+            (plain.seq, vec![], vec![]),
+            (third.seq, vec![carol], vec![bob]),
+        ]
+    );
+    let changed = f
+        .messages
+        .changes_since(group.id, sent_up_to, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        shown(changed),
+        vec![
+            (first.seq, vec![bob], vec![carol]),
+            (third.seq, vec![carol], vec![bob]),
+        ]
+    );
+}
+
 pub async fn delete_is_soft_and_final(stores: Stores) {
     let f = Fixture::new(stores);
     let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {

@@ -25,15 +25,11 @@ use crate::rows::{
 };
 use crate::{SqliteStore, next_change};
 
-/// Attach mentions and reactions to bare message rows (two queries, whatever the count).
+/// Attach mentions and reactions to bare message rows (two queries, whatever the count). A run
+/// of consecutive seqs (every history page) is read as one index range; other sets (a resume's
+/// changed messages) as a list.
 pub(crate) fn complete(conn: &Connection, rows: Vec<MessageRow>) -> StoreResult<Vec<Message>> {
-    let seqs = format!(
-        "[{}]",
-        rows.iter()
-            .map(|r| r.seq.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let seqs = Seqs::of(&rows);
     let mut messages = rows
         .into_iter()
         .map(MessageRow::into_message)
@@ -43,20 +39,40 @@ pub(crate) fn complete(conn: &Connection, rows: Vec<MessageRow>) -> StoreResult<
         return Ok(messages);
     };
     let conv = conversation.0.as_bytes().as_slice();
-    let mentions: Vec<MentionRow> = all(
-        conn,
-        "SELECT seq, user_id FROM mentions \
-         WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
-        params![conv, seqs],
-        MentionRow::from_row,
-    )?;
-    let reactions: Vec<ReactionRow> = all(
-        conn,
-        "SELECT seq, emoji, user_id FROM reactions \
-         WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
-        params![conv, seqs],
-        ReactionRow::from_row,
-    )?;
+    let (mentions, reactions): (Vec<MentionRow>, Vec<ReactionRow>) = match &seqs {
+        Seqs::Range(first, last) => (
+            all(
+                conn,
+                "SELECT seq, user_id FROM mentions \
+                 WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq, position",
+                params![conv, first, last],
+                MentionRow::from_row,
+            )?,
+            all(
+                conn,
+                "SELECT seq, emoji, user_id FROM reactions \
+                 WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq, position",
+                params![conv, first, last],
+                ReactionRow::from_row,
+            )?,
+        ),
+        Seqs::List(list) => (
+            all(
+                conn,
+                "SELECT seq, user_id FROM mentions \
+                 WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
+                params![conv, list],
+                MentionRow::from_row,
+            )?,
+            all(
+                conn,
+                "SELECT seq, emoji, user_id FROM reactions \
+                 WHERE conversation_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq, position",
+                params![conv, list],
+                ReactionRow::from_row,
+            )?,
+        ),
+    };
     for message in &mut messages {
         for mention in mentions.iter().filter(|m| m.seq == message.seq) {
             message.mentions.push(user_id(&mention.user_id)?);
@@ -69,6 +85,30 @@ pub(crate) fn complete(conn: &Connection, rows: Vec<MessageRow>) -> StoreResult<
         message.reactions = group_reactions(mine);
     }
     Ok(messages)
+}
+
+/// The seqs of the rows [`complete`] is given (distinct: one conversation's).
+enum Seqs {
+    /// Every seq from the first to the last, in one index range.
+    Range(i64, i64),
+    /// A JSON array of the seqs.
+    List(String),
+}
+
+impl Seqs {
+    fn of(rows: &[MessageRow]) -> Self {
+        let first = rows.iter().map(|r| r.seq).min().unwrap_or(0);
+        let last = rows.iter().map(|r| r.seq).max().unwrap_or(-1);
+        if usize::try_from(last - first + 1).is_ok_and(|span| span == rows.len()) {
+            return Self::Range(first, last);
+        }
+        let list = rows
+            .iter()
+            .map(|r| r.seq.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        Self::List(format!("[{list}]"))
+    }
 }
 
 /// The message at `seq`, with its mentions and reactions.

@@ -11,7 +11,7 @@ use natter_domain::ports::StoreResult;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::errors::sql;
+use crate::query::exec;
 use crate::writer::contain_panic;
 
 /// Reads waiting for a thread; callers beyond this wait to enqueue.
@@ -90,9 +90,23 @@ fn snapshot<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    // Dropped at the end: a read transaction has nothing to keep, so it rolls back.
-    let tx = conn.unchecked_transaction().map_err(sql)?;
-    work(&tx)
+    // `BEGIN` and `ROLLBACK` as cached statements: rusqlite's transactions parse them at every
+    // read. A read transaction has nothing to keep, so it always rolls back, also when `work`
+    // fails or panics (the guard's drop).
+    exec(conn, "BEGIN", [])?;
+    let _end = RollBack(conn);
+    work(conn)
+}
+
+/// Ends the read transaction of [`snapshot`] when dropped.
+struct RollBack<'a>(&'a Connection);
+
+impl Drop for RollBack<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = exec(self.0, "ROLLBACK", []) {
+            tracing::warn!(%err, "a read transaction did not end");
+        }
+    }
 }
 
 fn serve(conn: Connection, messages: &Mutex<mpsc::Receiver<Msg>>) {
@@ -111,5 +125,30 @@ fn serve(conn: Connection, messages: &Mutex<mpsc::Receiver<Msg>>) {
             }
             None => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connections::{open_reader, open_writer};
+
+    /// A read that fails or panics still ends its transaction: the connection serves the next.
+    #[test]
+    fn every_read_ends_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let _writer = open_writer(&path).unwrap();
+        let conn = open_reader(&path).unwrap();
+        let inside = snapshot(&conn, |conn| Ok(conn.is_autocommit())).unwrap();
+        assert!(!inside, "the work runs inside a transaction");
+        assert!(conn.is_autocommit());
+        let failed: StoreResult<()> = snapshot(&conn, |_| Err(stopped()));
+        assert!(failed.is_err());
+        assert!(conn.is_autocommit());
+        let panicked: StoreResult<()> = contain_panic(|| snapshot(&conn, |_| panic!("a bug")));
+        assert!(panicked.is_err());
+        assert!(conn.is_autocommit());
+        assert!(snapshot(&conn, |_| Ok(())).is_ok());
     }
 }

@@ -31,7 +31,7 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
     let accept = match ws::handshake::accept(request.method(), request.version(), request.headers())
     {
         Ok(accept) => accept,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let headers = request.headers();
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());

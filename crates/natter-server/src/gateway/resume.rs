@@ -10,6 +10,12 @@
 //! even when nothing was replayed (the conversation is not in the sync page, or `sync_cursor` is
 //! absent): a message committed before the hello but published after it is queued as a live event
 //! although the client already has it from an earlier connection.
+//!
+//! The replayed frames are queued on the socket and written [`REPLAY_BATCH`] at a time, in one
+//! system call each, rather than one write per frame; the last batch stays queued and goes out
+//! in the same write as the `hello` ack (or the error) that the connection sends next. In a
+//! reconnect storm a client resuming one conversation got three writes (summary, message, ack);
+//! it now gets one.
 
 use std::collections::HashMap;
 
@@ -17,9 +23,13 @@ use natter_domain::limits::RESUME_PAGE;
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::{Cursors, ServerFrame};
 
-use super::connection::{Sink, send_frame};
+use super::connection::Sink;
+use super::frames::encode;
 use crate::convert;
 use crate::state::AppState;
+
+/// Replayed frames written per system call at most (the socket's vectored write takes 64).
+const REPLAY_BATCH: usize = 64;
 
 /// The outcome of a catch-up (its frames went straight to the socket).
 pub struct CatchUp {
@@ -45,7 +55,26 @@ pub fn check_cursors(sync_cursor: Option<i64>, cursors: &Cursors) -> Result<(), 
     Ok(())
 }
 
-/// Replays what changed straight to the socket (an error writing ends the catch-up).
+/// Queues replayed frames on the socket, writing them a batch at a time.
+struct Replay<'a> {
+    sink: &'a mut Sink,
+    queued: usize,
+}
+
+impl Replay<'_> {
+    async fn push(&mut self, frame: &ServerFrame) -> Result<(), CatchUpError> {
+        self.sink.queue(encode(frame));
+        self.queued += 1;
+        if self.queued >= REPLAY_BATCH {
+            self.queued = 0;
+            self.sink.flush().await.map_err(|_| CatchUpError::Closed)?;
+        }
+        Ok(())
+    }
+}
+
+/// Replays what changed to the socket (an error writing ends the catch-up); the last frames
+/// are left queued for the connection's next write.
 pub async fn catch_up(
     state: &AppState,
     user: UserId,
@@ -64,26 +93,21 @@ pub async fn catch_up(
         });
     };
     let page = state.chat.sync(user, since).await?;
+    let mut replay = Replay { sink, queued: 0 };
     for removed in &page.removed {
-        send_frame(
-            sink,
-            &ServerFrame::ConversationRemoved {
+        replay
+            .push(&ServerFrame::ConversationRemoved {
                 conversation_id: removed.0,
-            },
-        )
-        .await
-        .map_err(|_| CatchUpError::Closed)?;
+            })
+            .await?;
     }
     for summary in &page.changed {
         let conversation = summary.conversation.id;
-        send_frame(
-            sink,
-            &ServerFrame::Conversation {
+        replay
+            .push(&ServerFrame::Conversation {
                 summary: convert::summary(summary, state.files.as_ref()),
-            },
-        )
-        .await
-        .map_err(|_| CatchUpError::Closed)?;
+            })
+            .await?;
         let Some(&from) = cursors.get(&conversation.0) else {
             seen_up_to.insert(conversation, summary.conversation.last_mod);
             continue;
@@ -106,9 +130,7 @@ pub async fn catch_up(
                 } else {
                     ServerFrame::MessageUpdated { message: view }
                 };
-                send_frame(sink, &frame)
-                    .await
-                    .map_err(|_| CatchUpError::Closed)?;
+                replay.push(&frame).await?;
             }
             if done {
                 break;

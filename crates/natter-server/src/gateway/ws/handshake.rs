@@ -15,9 +15,14 @@ const VERSION: &str = "13";
 /// Appended to the client's key before hashing (section 4.2.2).
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// Checks a request against section 4.2.1; returns the `Sec-WebSocket-Accept` value.
-pub fn accept(method: &Method, version: Version, headers: &HeaderMap) -> Result<String, Response> {
-    let bad = |message: &str| ApiError::BadRequest(message.to_owned()).into_response();
+/// Checks a request against section 4.2.1; returns the `Sec-WebSocket-Accept` value, or the
+/// refusal to answer (boxed: a response is large, and every accepted upgrade carries the room).
+pub fn accept(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<String, Box<Response>> {
+    let bad = |message: &str| Box::new(ApiError::BadRequest(message.to_owned()).into_response());
     if method != Method::GET {
         return Err(bad("a WebSocket upgrade is a GET"));
     }
