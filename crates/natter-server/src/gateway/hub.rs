@@ -55,7 +55,7 @@ use super::outlet::{Offer, Outlet, now_ms};
 use crate::media::FileService;
 
 /// Events handled per batch at most before the outlets are written.
-const EVENTS_PER_BATCH: usize = 256;
+const EVENTS_PER_BATCH: usize = 2048;
 
 /// An encoded event. `position` is set for message events so a resuming connection can drop
 /// what it already sent during catch-up.
