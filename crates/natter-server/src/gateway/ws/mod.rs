@@ -5,7 +5,8 @@
 //!   thread and only the bytes of an incomplete frame are kept.
 //!
 //! `handshake` checks the upgrade request and answers it, `parser` reads client frames,
-//! `frame` builds server frames, `socket` drives one connection's stream.
+//! `frame` builds server frames, `socket` reads one connection's stream and closes it; writes
+//! go through the connection's outlet (`gateway/outlet.rs`), which the hub writes to as well.
 //! natter-sdk, natter-bench and the tests, the clients, keep tokio-tungstenite.
 
 pub mod frame;
