@@ -259,6 +259,8 @@ impl QueuedAppend {
 /// lags or reconnects must resync from storage (it is told via [`BusItem::Lagged`]).
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
+    /// An error means the event did not reach the bus now. Do not publish it again: a bus may
+    /// keep it and publish it once it can (the Redis bus does, in order).
     async fn publish(&self, event: Event) -> Result<(), BusError>;
     fn subscribe(&self) -> Box<dyn BusSubscription>;
 }

@@ -18,7 +18,10 @@
 //! `publish` fails at once with `BusError::Unavailable`
 //! without trying: callers publish under the conversation's order lock, and waiting out the
 //! timeout there would slow that conversation on every node for the whole outage. The
-//! supervisor's reconnection attempts are the probe that ends this state.
+//! supervisor's reconnection attempts are the probe that ends this state. An event whose publish
+//! failed is not forgotten: it is kept and published again, in order and before anything newer,
+//! once Redis takes publishes ([`crate::redo`]), so the other nodes hear of everything this node
+//! did while cut off, even when nothing later reveals the hole.
 //!
 //! **Subscribing** uses a dedicated connection (RESP3, so the same connection can also be named
 //! with `CLIENT SETNAME` and health-checked with `PING`; Redis 6 or later). Its pushes are decoded
@@ -54,6 +57,10 @@ use crate::codec;
 use crate::connection::Redis;
 use crate::errors::{Error, bounded};
 use crate::fanout::Fanout;
+use crate::redo::{Channel, Unheard};
+
+/// How often events kept while Redis is away are offered to it again.
+const REPUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct BusOptions {
@@ -80,13 +87,58 @@ impl Default for BusOptions {
 }
 
 pub struct RedisBus {
-    redis: Redis,
-    channel: Arc<str>,
+    publisher: Publisher,
     fanout: Arc<Fanout>,
-    /// Set by the supervisor while Redis is known to be down: publishes fail at once.
-    down: Arc<AtomicBool>,
+    /// Events whose publish failed, published again once Redis takes them.
+    unheard: Arc<Unheard>,
     client_name: String,
     supervisor: AbortHandle,
+    /// Publishes what `unheard` keeps while Redis is away.
+    republisher: AbortHandle,
+}
+
+/// One PUBLISH to the cluster channel on the node's shared connection.
+#[derive(Clone)]
+struct Publisher {
+    redis: Redis,
+    channel: Arc<str>,
+    /// Set by the supervisor while Redis is known to be down: publishes fail at once.
+    down: Arc<AtomicBool>,
+}
+
+impl Channel for Publisher {
+    async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        if self.down.load(Ordering::Acquire) {
+            return Err(BusError::Unavailable(
+                "Redis is unreachable (the bus lost its subscription)".into(),
+            ));
+        }
+        let payload = codec::encode(event);
+        let mut connection = self.redis.connection();
+        let _receivers: i64 = self
+            .redis
+            .run(
+                redis::cmd("PUBLISH")
+                    .arg(&*self.channel)
+                    .arg(payload)
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl Publisher {
+    /// Publish what `unheard` keeps, as soon as Redis takes it: tried every `every` until
+    /// nothing is left, then again when something is kept.
+    async fn republish_forever(self, unheard: Arc<Unheard>, every: Duration) {
+        loop {
+            unheard.until_waiting().await;
+            while !unheard.retry(&self).await {
+                tokio::time::sleep(every).await;
+            }
+        }
+    }
 }
 
 impl RedisBus {
@@ -115,13 +167,25 @@ impl RedisBus {
         };
         let connection = subscriber.open(fanout.generation()).await?;
         let supervisor = tokio::spawn(subscriber.supervise(connection)).abort_handle();
-        Ok(Self {
+        let publisher = Publisher {
             redis: redis.clone(),
             channel,
-            fanout,
             down,
+        };
+        let unheard = Arc::new(Unheard::default());
+        let republisher = tokio::spawn(
+            publisher
+                .clone()
+                .republish_forever(Arc::clone(&unheard), REPUBLISH_EVERY),
+        )
+        .abort_handle();
+        Ok(Self {
+            publisher,
+            fanout,
+            unheard,
             client_name,
             supervisor,
+            republisher,
         })
     }
 
@@ -131,18 +195,19 @@ impl RedisBus {
     }
 
     pub fn channel(&self) -> &str {
-        &self.channel
+        &self.publisher.channel
     }
 
     /// Whether Redis is known to be down (and publishes fail at once).
     pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::Acquire)
+        self.publisher.down.load(Ordering::Acquire)
     }
 }
 
 impl Drop for RedisBus {
     fn drop(&mut self) {
         self.supervisor.abort();
+        self.republisher.abort();
         self.fanout.close();
     }
 }
@@ -150,23 +215,9 @@ impl Drop for RedisBus {
 #[async_trait]
 impl EventBus for RedisBus {
     async fn publish(&self, event: Event) -> Result<(), BusError> {
-        if self.is_down() {
-            return Err(BusError::Unavailable(
-                "Redis is unreachable (the bus lost its subscription)".into(),
-            ));
-        }
-        let payload = codec::encode(&event);
-        let mut connection = self.redis.connection();
-        let _receivers: i64 = self
-            .redis
-            .run(
-                redis::cmd("PUBLISH")
-                    .arg(&*self.channel)
-                    .arg(payload)
-                    .query_async(&mut connection),
-            )
-            .await?;
-        Ok(())
+        self.unheard
+            .publish(event, &self.publisher)
+            .await
     }
 
     fn subscribe(&self) -> Box<dyn BusSubscription> {

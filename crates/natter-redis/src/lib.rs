@@ -1,7 +1,8 @@
 //! Redis adapters for a natter cluster: what the nodes of one deployment share in real time.
 //!
 //! - [`RedisBus`] ([`natter_domain::ports::EventBus`]): every event to every node, once, over
-//!   one pub/sub channel, with `Lagged` after any loss ([`bus`]).
+//!   one pub/sub channel, with `Lagged` after any loss ([`bus`]); what a node could not publish
+//!   is published again once Redis is back (`redo`).
 //! - [`RedisPresence`] ([`natter_domain::ports::PresenceStore`]): connection counts per user and
 //!   node, with node heartbeats so a dead node's users go offline ([`presence`]).
 //! - [`RedisRateLimiter`]: cluster-wide GCRA limits, failing open ([`limiter`]).
@@ -19,6 +20,7 @@ mod fanout;
 pub mod idempotency;
 pub mod limiter;
 pub mod presence;
+mod redo;
 
 pub use bus::{BusOptions, RedisBus};
 pub use connection::Redis;
