@@ -68,8 +68,8 @@ use crate::checkpoints::Checkpoints;
 use crate::readers::Readers;
 use crate::writer::Writer;
 
-/// Reader threads. Reads are short index lookups; a few keep 2 cores busy while one waits on
-/// the disk.
+/// Read connections. A read runs on its caller's thread, so at most one per runtime worker
+/// thread runs at a time; a few more serve callers from other runtimes (tests, tools).
 const READERS: usize = 4;
 
 /// A handle to one SQLite database file. Cheap to clone: clones share the same threads.
@@ -82,7 +82,7 @@ pub struct SqliteStore {
 struct Inner {
     /// The writer thread: every write, batched into shared transactions.
     writes: Writer,
-    /// The reader threads.
+    /// The read connections.
     reads: Readers,
     /// Copies the WAL into the database file, off the commit path.
     _checkpoints: Checkpoints,
@@ -119,7 +119,7 @@ impl SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         let spawned = |e: std::io::Error| StoreError::Unavailable(format!("start a thread: {e}"));
         let (writes, _) = Writer::spawn(writer_conn).map_err(spawned)?;
-        let (reads, _) = Readers::spawn(reader_conns).map_err(spawned)?;
+        let reads = Readers::new(reader_conns);
         let checkpoints = Checkpoints::spawn(connections::open_reader(path)?).map_err(spawned)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -196,7 +196,8 @@ impl SqliteStore {
         self.inner.committed_change.load(Ordering::Relaxed)
     }
 
-    /// Run `work` on a reader thread, inside one read transaction (one snapshot).
+    /// Run `work` on a read connection, inside one read transaction (one snapshot), on this
+    /// task's thread.
     async fn read<T, F>(&self, work: F) -> StoreResult<T>
     where
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,

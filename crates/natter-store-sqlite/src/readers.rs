@@ -1,35 +1,32 @@
-//! The reader threads: a few connections, each owned by a thread, serving read closures from
-//! one shared queue. In WAL mode a reader sees the last committed state and never waits for the
-//! writer. Each closure runs inside one read transaction, so all its statements see the same
-//! snapshot; a read costs one hop to a thread and one back, whatever its number of statements.
+//! The read connections: a small pool, each read running on the calling task's own thread
+//! inside one read transaction, so all its statements see the same snapshot. In WAL mode a
+//! reader sees the last committed state and never waits for the writer.
+//!
+//! Why on the caller's thread: a read here is an index range over pages in memory, tens to a few
+//! hundred microseconds, less than what handing it to a thread of its own cost: that thread's
+//! wake-up, the caller's wake-up with the answer, and a third one as idle reader threads passed
+//! a shared queue between them (two thirds of a history page's server time was task switches).
+//! On 2 cores a reader thread took the caller's CPU anyway. The writer keeps its own thread: a
+//! commit waits milliseconds for its fsync.
 
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 
 use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Semaphore;
 
 use crate::query::exec;
 use crate::writer::contain_panic;
 
-/// Reads waiting for a thread; callers beyond this wait to enqueue.
-const QUEUE_MAX: usize = 4_096;
-
-type Read = Box<dyn FnOnce(&Connection) + Send>;
-
-enum Msg {
-    Read(Read),
-    /// One reader closes its connection, answers and ends.
-    Close(oneshot::Sender<()>),
-}
-
-/// The handle to the reader threads.
+/// The handle to the read connections.
 #[derive(Debug)]
 pub(crate) struct Readers {
-    queue: mpsc::Sender<Msg>,
-    threads: usize,
+    /// The connections not in use.
+    idle: Mutex<Vec<Connection>>,
+    /// One permit per connection in `idle`; closed once the readers are.
+    free: Semaphore,
+    count: usize,
 }
 
 fn stopped() -> StoreError {
@@ -37,52 +34,50 @@ fn stopped() -> StoreError {
 }
 
 impl Readers {
-    /// One thread per connection.
-    pub(crate) fn spawn(
-        connections: Vec<Connection>,
-    ) -> std::io::Result<(Readers, Vec<JoinHandle<()>>)> {
-        let (queue, messages) = mpsc::channel(QUEUE_MAX);
-        let messages = Arc::new(Mutex::new(messages));
-        let threads = connections.len();
-        let handles = connections
-            .into_iter()
-            .enumerate()
-            .map(|(n, conn)| {
-                let messages = messages.clone();
-                std::thread::Builder::new()
-                    .name(format!("natter-sqlite-reader-{n}"))
-                    .spawn(move || serve(conn, &messages))
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok((Readers { queue, threads }, handles))
+    pub(crate) fn new(connections: Vec<Connection>) -> Readers {
+        let count = connections.len();
+        Readers {
+            idle: Mutex::new(connections),
+            free: Semaphore::new(count),
+            count,
+        }
     }
 
-    /// Run `work` on a reader connection inside one read transaction.
+    /// Run `work` on a read connection inside one read transaction (waiting for a connection
+    /// while all are in use).
     pub(crate) async fn read<T, F>(&self, work: F) -> StoreResult<T>
     where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T>,
     {
-        let (reply, answer) = oneshot::channel();
-        let read: Read = Box::new(move |conn: &Connection| {
-            let _ = reply.send(contain_panic(|| snapshot(conn, work)));
-        });
-        self.queue
-            .send(Msg::Read(read))
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let _permit = self.free.acquire().await.map_err(|_| stopped())?;
+        let conn = self.take().ok_or_else(stopped)?;
+        let result = contain_panic(|| snapshot(&conn, work));
+        self.put_back(conn);
+        result
     }
 
-    /// Close every reader once the reads queued before are done.
+    /// Close every connection once the reads running are done; later reads fail.
     pub(crate) async fn close(&self) {
-        for _ in 0..self.threads {
-            let (done, closed) = oneshot::channel();
-            if self.queue.send(Msg::Close(done)).await.is_err() {
-                return;
-            }
-            let _ = closed.await;
+        let all = u32::try_from(self.count).unwrap_or(u32::MAX);
+        if let Ok(permits) = self.free.acquire_many(all).await {
+            permits.forget();
+            self.free.close();
+            drop(std::mem::take(&mut *self.lock()));
         }
+    }
+
+    fn take(&self) -> Option<Connection> {
+        self.lock().pop()
+    }
+
+    fn put_back(&self, conn: Connection) {
+        self.lock().push(conn);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        // Nothing runs while the lock is held but a push or a pop: it cannot be poisoned
+        // half-way through one.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -105,25 +100,6 @@ impl Drop for RollBack<'_> {
     fn drop(&mut self) {
         if let Err(err) = exec(self.0, "ROLLBACK", []) {
             tracing::warn!(%err, "a read transaction did not end");
-        }
-    }
-}
-
-fn serve(conn: Connection, messages: &Mutex<mpsc::Receiver<Msg>>) {
-    loop {
-        // Idle readers queue on the mutex; the one holding it waits for the next message.
-        let next = match messages.lock() {
-            Ok(mut queue) => queue.blocking_recv(),
-            Err(_) => None,
-        };
-        match next {
-            Some(Msg::Read(read)) => read(&conn),
-            Some(Msg::Close(done)) => {
-                drop(conn);
-                let _ = done.send(());
-                return;
-            }
-            None => return,
         }
     }
 }
