@@ -2,8 +2,86 @@
 //! seconds after the start, whether or not earlier events have completed. Latency is measured
 //! from that intended time, so a stall delays (and is charged to) every event scheduled during
 //! it instead of silently lowering the offered rate (no coordinated omission).
+//!
+//! Events are released on time by [`Ticks`], a thread sleeping on the kernel's high-resolution
+//! timers: tokio's timer wheel rounds every sleep up to the next millisecond, which would start
+//! each event up to a millisecond late and charge that to the server.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+/// The pacing thread's finest step: at high rates it releases every event due within it at once.
+const TICK_MIN: Duration = Duration::from_micros(100);
+
+/// Releases the events of an open-loop run at their intended times: [`Ticks::due`] returns
+/// once more events are due than the caller has sent.
+pub struct Ticks {
+    shared: Arc<TickState>,
+}
+
+struct TickState {
+    /// Events due so far (events `0..due`).
+    due: AtomicU64,
+    ready: Notify,
+    stop: AtomicBool,
+}
+
+impl Ticks {
+    /// Start pacing `total` events at `rate_per_s` from `start`.
+    pub fn start(start: Instant, rate_per_s: f64, total: u64) -> Self {
+        let shared = Arc::new(TickState {
+            due: AtomicU64::new(0),
+            ready: Notify::new(),
+            stop: AtomicBool::new(false),
+        });
+        let state = shared.clone();
+        std::thread::Builder::new()
+            .name("bench-ticks".into())
+            .spawn(move || {
+                while !state.stop.load(Ordering::Relaxed) {
+                    let now = Instant::now();
+                    let due = due_by(now.saturating_duration_since(start), rate_per_s).min(total);
+                    if now >= start && due > state.due.load(Ordering::Relaxed) {
+                        state.due.store(due, Ordering::Release);
+                        state.ready.notify_one();
+                    }
+                    if due >= total {
+                        return;
+                    }
+                    let next = start + intended_offset(due, rate_per_s);
+                    std::thread::sleep(next.saturating_duration_since(now).max(TICK_MIN));
+                }
+            })
+            .expect("start the pacing thread");
+        Self { shared }
+    }
+
+    /// Wait until event `i` is due.
+    pub async fn release(&self, i: u64) {
+        self.due(i).await;
+    }
+
+    /// Wait until more than `sent` events are due; how many are (at most the run's total).
+    pub async fn due(&self, sent: u64) -> u64 {
+        loop {
+            let ready = self.shared.ready.notified();
+            let due = self.shared.due.load(Ordering::Acquire);
+            if due > sent {
+                return due;
+            }
+            ready.await;
+        }
+    }
+}
+
+impl Drop for Ticks {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
 
 /// Offset of event `i` from the start of a run at `rate_per_s` events per second.
 pub fn intended_offset(i: u64, rate_per_s: f64) -> Duration {
@@ -67,6 +145,21 @@ mod tests {
     fn totals_round_and_never_vanish() {
         assert_eq!(total_events(Duration::from_secs(10), 2000.0), 20_000);
         assert_eq!(total_events(Duration::from_millis(1), 1.0), 1);
+    }
+
+    #[tokio::test]
+    async fn ticks_release_every_event_and_none_early() {
+        let start = Instant::now() + Duration::from_millis(5);
+        let (rate, total) = (2_000.0, 40);
+        let ticks = Ticks::start(start, rate, total);
+        let mut sent = 0;
+        while sent < total {
+            let due = ticks.due(sent).await;
+            assert!(due > sent && due <= total);
+            let last = start + intended_offset(due - 1, rate);
+            assert!(Instant::now() >= last, "event {} released early", due - 1);
+            sent = due;
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::check::SentMessage;
-use crate::sched::{SplitMix, intended_offset, total_events};
+use crate::sched::{SplitMix, Ticks, intended_offset, total_events};
 use crate::stats::{Sharded, Summary, summarize};
 
 /// Passes the server's password-strength check.
@@ -178,9 +178,10 @@ impl World {
         let results = Arc::new(Mutex::new(Sends::default()));
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
+        let ticks = Ticks::start(started, rate, total);
         for i in 0..total {
             let due = started + intended_offset(i, rate);
-            tokio::time::sleep_until(due.into()).await;
+            ticks.release(i).await;
             let permit = gate.clone().acquire_owned().await;
             let (world, acks, results) = (self.clone(), acks.clone(), results.clone());
             tasks.spawn(async move {

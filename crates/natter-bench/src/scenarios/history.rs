@@ -10,7 +10,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{Ctx, Phase, SynapsePhase, http_client, log, measured};
 use crate::report::Results;
-use crate::sched::{SplitMix, intended_offset, total_events};
+use crate::sched::{SplitMix, Ticks, intended_offset, total_events};
 use crate::stats::{Sharded, summarize};
 use crate::synapse::{self, SynapseServer};
 use crate::targets::Kind;
@@ -61,9 +61,10 @@ pub async fn run(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> anyhow
     let mut tasks = tokio::task::JoinSet::new();
     let phase = Phase::start(&*target);
     let start = Instant::now();
+    let ticks = Ticks::start(start, opts.rate, total);
     for i in 0..total {
         let intended = start + intended_offset(i, opts.rate);
-        tokio::time::sleep_until(intended.into()).await;
+        ticks.release(i).await;
         let before = 51 + rng.below((opts.messages as u64).saturating_sub(50).max(1)) as i64;
         let request = http
             .get(format!("{base}?before={before}&limit=50"))
@@ -180,9 +181,10 @@ pub async fn synapse(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> an
     let mut tasks = tokio::task::JoinSet::new();
     let phase = SynapsePhase::start(&server);
     let start = Instant::now();
+    let ticks = Ticks::start(start, opts.rate, total);
     for i in 0..total {
         let intended = start + intended_offset(i, opts.rate);
-        tokio::time::sleep_until(intended.into()).await;
+        ticks.release(i).await;
         let from = &tokens[rng.below(tokens.len() as u64) as usize];
         let q = [("dir", "b"), ("limit", "50"), ("from", from.as_str())];
         let request = http.get(&url).bearer_auth(&token).query(&q);

@@ -13,7 +13,7 @@ use super::{
 use crate::disk;
 use crate::fleet::Fleet;
 use crate::report::Results;
-use crate::sched::{SplitMix, intended_offset, total_events};
+use crate::sched::{SplitMix, Ticks, intended_offset, total_events};
 use crate::stats::summarize;
 use crate::synapse::{self, SynapseServer, Syncers};
 use crate::targets::Kind;
@@ -192,9 +192,9 @@ pub async fn synapse(ctx: &Ctx, opts: &LatencyOpts, results: &mut Results) -> an
         let start = Instant::now();
         let start_us = tracker.now_us();
         let mut sends = tokio::task::JoinSet::new();
+        let ticks = Ticks::start(start, rate, total);
         for i in 0..total {
-            let intended = start + intended_offset(i, rate);
-            tokio::time::sleep_until(intended.into()).await;
+            ticks.release(i).await;
             let room = if rng.below(2) == 0 || directs == rooms.len() {
                 rng.below(directs as u64) as usize
             } else {

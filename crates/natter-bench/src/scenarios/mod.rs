@@ -20,7 +20,7 @@ use crate::conn::Cmd;
 use crate::fleet::Fleet;
 use crate::procfs::{self, ProcSample};
 use crate::report::Measured;
-use crate::sched::{due_by, intended_offset, total_events};
+use crate::sched::{Ticks, intended_offset, total_events};
 use crate::stats::{Summary, summarize};
 use crate::synapse::SynapseServer;
 use crate::targets::{Bins, Kind, Target};
@@ -122,9 +122,10 @@ pub async fn open_loop(
     let phase = Phase::start(target);
     let start = Instant::now();
     let start_us = fleet.tracker().now_us();
+    let ticks = Ticks::start(start, rate, total);
     let mut i = 0;
     while i < total {
-        let due = due_by(start.elapsed(), rate).min(total);
+        let due = ticks.due(i).await;
         while i < due {
             let t_us = start_us + intended_offset(i, rate).as_micros() as u64;
             let (conn, room, n) = pick(i);
@@ -141,9 +142,6 @@ pub async fn open_loop(
             i += 1;
         }
         fleet.check()?;
-        if i < total {
-            tokio::time::sleep_until((start + intended_offset(i, rate)).into()).await;
-        }
     }
     let drained = drain(fleet, total, Duration::from_secs(10)).await?;
     let end = phase.end();
