@@ -1,5 +1,5 @@
 //! [`AccountStore`]: users, credentials, sessions and refresh-token rotation. Reads run on the
-//! reader threads, writes on the writer thread (each in its own savepoint of the writer's batch).
+//! read connections, writes on the writer thread (each in its own savepoint of the writer's batch).
 //!
 //! Refresh tokens are stored only as hashes. A spent hash is kept (flagged) rather than deleted,
 //! because presenting it again is the signal that a token was stolen: the session is revoked.

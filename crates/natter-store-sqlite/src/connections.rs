@@ -35,7 +35,7 @@ const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Each reader's page cache: SQLite's default. Readers serve small lookups, and every reader
 /// caches its own copy of what it touched: 16 MiB each cost ~4 KiB of RSS per connection when
-/// 10,000 clients connected at once (their sessions read by four readers).
+/// 10,000 clients connected at once (their sessions read by four read connections).
 const READER_CACHE_KIB: i64 = 2 * 1024;
 
 fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {

@@ -1,6 +1,6 @@
 //! [`ConversationStore`]: conversations, membership and per-member cursors. Writes run on the
-//! writer thread (each in its own savepoint of the batch's transaction), reads on a reader thread
-//! inside one read transaction.
+//! writer thread (each in its own savepoint of the batch's transaction), reads on a read
+//! connection inside one read transaction.
 //!
 //! Every write that a member's sync must see stamps rows with a fresh value of the global change
 //! counter: `conversations.changed_at` for what all members see (creation, metadata, messages,

@@ -1,4 +1,4 @@
-//! [`FileStore`]: file and upload metadata. Reads run on the reader threads, writes on the writer
+//! [`FileStore`]: file and upload metadata. Reads run on the read connections, writes on the writer
 //! thread; the quota check and the insert run in one write (one savepoint of the writer's
 //! transaction, with SQLite's write lock held), so two uploads created at once cannot both pass
 //! the quota.

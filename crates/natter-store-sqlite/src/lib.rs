@@ -3,16 +3,17 @@
 //! metadata of [`FileStore`](natter_domain::files::FileStore)).
 //!
 //! Why it is shaped this way:
-//! - **SQLite on threads of its own.** SQLite is a synchronous library; the store owns its
-//!   connections on dedicated threads (rusqlite, cached prepared statements) and async callers
-//!   hand each whole operation to them as a closure: one hop there and one back per operation,
-//!   whatever its number of statements. (The store used sqlx before: its per-statement hand-off
-//!   to a worker thread cost 65% of the server's CPU in context switches.)
+//! - **Whole operations as closures.** SQLite is a synchronous library; async callers hand each
+//!   whole operation to a connection as a closure (rusqlite, cached prepared statements): a write
+//!   goes to the writer's thread, one hop there and one back whatever its number of statements; a
+//!   read runs on the caller's own thread on a pooled read connection, no hop at all, because it
+//!   is shorter than a hop's wake-ups ([`readers`]). (The store used sqlx before: its
+//!   per-statement hand-off to a worker thread cost 65% of the server's CPU in context switches.)
 //! - **One writer, group commit for every write.** SQLite allows one writer at a time anyway. The
 //!   writer thread ([`writer`]) takes every write waiting into one `BEGIN IMMEDIATE` transaction,
 //!   each in its own savepoint, and commits once: one fsync for the batch, whatever mix of
-//!   appends, cursors, logins and push claims it holds. Reader threads ([`readers`]) see WAL
-//!   snapshots, so reads never wait for the writer.
+//!   appends, cursors, logins and push claims it holds. Reads ([`readers`]) see WAL snapshots,
+//!   so they never wait for the writer.
 //! - **Durable before returning.** WAL journal with `synchronous=FULL`: a commit fsyncs the log,
 //!   so a write that returned survives SIGKILL and power loss. Nobody is answered before the
 //!   commit of their batch. Checkpoints run on a thread of their own ([`checkpoints`]), not

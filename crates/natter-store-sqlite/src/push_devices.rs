@@ -2,7 +2,7 @@
 //! device counts only while its session is live: every read joins `sessions`, so logging out or
 //! revoking a session unregisters its devices without the account code knowing about them; the
 //! rows of dead sessions are deleted the next time their user registers a device. Writes run on
-//! the writer thread ([`crate::writer`]), reads on the reader threads ([`crate::readers`]).
+//! the writer thread ([`crate::writer`]), reads on the read connections ([`crate::readers`]).
 
 use async_trait::async_trait;
 use natter_domain::ports::StoreResult;
