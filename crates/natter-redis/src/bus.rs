@@ -215,9 +215,7 @@ impl Drop for RedisBus {
 #[async_trait]
 impl EventBus for RedisBus {
     async fn publish(&self, event: Event) -> Result<(), BusError> {
-        self.unheard
-            .publish(event, &self.publisher)
-            .await
+        self.unheard.publish(event, &self.publisher).await
     }
 
     fn subscribe(&self) -> Box<dyn BusSubscription> {

@@ -53,7 +53,11 @@ impl Unheard {
 
     /// Publish `event` with `publish`; if that fails, or earlier events are still kept and
     /// cannot all be published first, keep it (behind them) and return the error.
-    pub(crate) async fn publish(&self, event: Event, channel: &impl Channel) -> Result<(), BusError> {
+    pub(crate) async fn publish(
+        &self,
+        event: Event,
+        channel: &impl Channel,
+    ) -> Result<(), BusError> {
         let ephemeral = matches!(event, Event::Typing { .. });
         if ephemeral || !self.is_waiting() {
             let published = channel.publish(&event).await;
