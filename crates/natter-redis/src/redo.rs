@@ -27,7 +27,7 @@ pub(crate) trait Channel {
 }
 
 /// The most events kept while Redis is away.
-pub const UNHEARD_MAX: usize = 65_536;
+pub(crate) const UNHEARD_MAX: usize = 65_536;
 
 #[derive(Default)]
 pub(crate) struct Unheard {
@@ -51,8 +51,8 @@ impl Unheard {
         }
     }
 
-    /// Publish `event` with `publish`; if that fails, or earlier events are still kept and
-    /// cannot all be published first, keep it (behind them) and return the error.
+    /// Publish `event` on `channel`, after every event still kept; if that fails, keep it
+    /// (behind them) and return the error.
     pub(crate) async fn publish(
         &self,
         event: Event,
