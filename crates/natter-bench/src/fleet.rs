@@ -45,6 +45,24 @@ impl Fleet {
         users: std::ops::Range<usize>,
         run_tag: &str,
     ) -> anyhow::Result<Self> {
+        Self::open_users_on(
+            target,
+            world,
+            users,
+            run_tag,
+            &tokio::runtime::Handle::current(),
+        )
+        .await
+    }
+
+    /// As [`Fleet::open_users`], the connection tasks running on `runtime`.
+    pub async fn open_users_on(
+        target: &Arc<dyn Target>,
+        world: &World,
+        users: std::ops::Range<usize>,
+        run_tag: &str,
+        runtime: &tokio::runtime::Handle,
+    ) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared {
             target: target.clone(),
             tracker: Tracker::new(TRACKER_CAPACITY),
@@ -60,7 +78,7 @@ impl Fleet {
         for (index, ident) in world.idents[users].iter().enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
             senders.push(tx);
-            tasks.spawn(conn::run(shared.clone(), ident.clone(), index, rx));
+            tasks.spawn_on(conn::run(shared.clone(), ident.clone(), index, rx), runtime);
         }
         let started = Instant::now();
         let mut fleet = Self {
@@ -129,6 +147,52 @@ impl Fleet {
             .is_err()
         {
             self.tasks.abort_all();
+        }
+    }
+}
+
+/// A runtime on a thread of its own, for a fleet whose clients must not queue behind another
+/// fleet's: the quiet room's devices are not the flooded room's, and on one client process
+/// their reads would otherwise wait behind a thousand busy connections' in one run queue.
+pub struct Lane {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lane {
+    pub fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("bench-lane".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                })
+            })?;
+        Ok(Self {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

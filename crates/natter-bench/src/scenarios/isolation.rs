@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::{Ctx, Outcome, PUBLISHERS_MAX, log, measured, open_loop, require_complete, saturate};
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Lane};
 use crate::report::Results;
 use crate::stats::ratio;
 use crate::targets::Kind;
@@ -53,8 +53,15 @@ pub async fn run(
     ];
     let world = world::build(&*target, a + b, rooms).await?;
     let mut flood = Fleet::open_users(&target, &world, 0..a, &format!("{}a", ctx.run_tag)).await?;
-    let mut quiet =
-        Fleet::open_users(&target, &world, a..a + b, &format!("{}b", ctx.run_tag)).await?;
+    let lane = Lane::start()?;
+    let mut quiet = Fleet::open_users_on(
+        &target,
+        &world,
+        a..a + b,
+        &format!("{}b", ctx.run_tag),
+        lane.handle(),
+    )
+    .await?;
     log(
         kind.name(),
         format!(
