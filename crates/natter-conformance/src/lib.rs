@@ -35,6 +35,7 @@ pub mod messages;
 pub mod presence;
 pub mod push;
 pub mod push_queue;
+pub mod search;
 pub mod support;
 pub mod sync;
 
@@ -219,6 +220,43 @@ macro_rules! __push_queue_tests {
             async fn $case() {
                 let pipeline: $crate::push_queue::PushPipeline = ($factory)().await;
                 $crate::push_queue::$case(pipeline).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per message search case (`search.rs`). The factory returns a
+/// future of [`search::SearchBed`], called once per case.
+#[macro_export]
+macro_rules! search_conformance_suite {
+    ($factory:expr) => {
+        mod search_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__search_tests!(
+                ($factory)
+                words_fold_accents_case_and_width,
+                every_word_must_match_prefixes_and_phrases,
+                cjk_runs_match_as_phrases,
+                only_current_members_find_and_only_since_they_joined,
+                filters_narrow_the_hits,
+                newest_first_pages_follow_the_cursor,
+                relevance_puts_the_best_match_first_and_pages,
+                edits_and_deletes_change_what_is_found,
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __search_tests {
+    (($factory:expr) $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let bed: $crate::search::SearchBed = ($factory)().await;
+                $crate::search::$case(bed).await;
             }
         )*
     };

@@ -325,7 +325,7 @@ pub async fn delete_is_soft_and_final(stores: Stores) {
 }
 
 /// Two snapshots with every field set (a store that drops one fails).
-fn attachments() -> Vec<Attachment> {
+pub(crate) fn attachments() -> Vec<Attachment> {
     let picture = Attachment {
         file_id: FileId::new(),
         name: FileName::parse("café.jpg").expect("name"),

@@ -16,6 +16,7 @@ pub mod permissions;
 pub mod ports;
 pub mod push;
 pub mod rules;
+pub mod search;
 pub mod values;
 
 pub use error::{BusError, DomainError, StoreError};

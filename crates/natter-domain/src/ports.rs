@@ -215,6 +215,23 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<Message>>;
 }
 
+/// The message search index (`crate::search` says what matches). Embedded, SQLite FTS5 written
+/// in the same transaction as each message; scaled out, PostgreSQL full-text search written by
+/// an indexer from the message log, so it may lag a send by the log's delay. Either way it
+/// answers from the same database as the memberships, so a removed member stops finding a
+/// conversation's messages at once.
+#[async_trait]
+pub trait MessageSearch: Send + Sync + 'static {
+    /// Messages matching `query` in the conversations `user` is a current member of, created at
+    /// or after that membership began, not deleted; in `query.order`, after `query.cursor`, at
+    /// most `query.limit`.
+    async fn search_messages(
+        &self,
+        user: UserId,
+        query: &crate::search::MessageQuery,
+    ) -> StoreResult<crate::search::HitPage>;
+}
+
 /// An append queued by [`MessageStore::queue_append`], not necessarily committed yet.
 pub struct QueuedAppend {
     committed: Pin<Box<dyn Future<Output = StoreResult<AppendOutcome>> + Send>>,

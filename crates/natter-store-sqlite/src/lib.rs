@@ -50,6 +50,7 @@ mod messages;
 mod migrate;
 mod query;
 mod readers;
+mod search;
 mod writer;
 #[macro_use]
 mod push_devices;
@@ -205,6 +206,21 @@ impl SqliteStore {
         T: Send + 'static,
     {
         self.inner.reads.read(work).await
+    }
+
+    /// [`read`](Self::read) for a read that may take long (a search): on a blocking thread, so
+    /// it never holds a runtime worker. The read finishes (and gives its connection back) even
+    /// if the caller stops waiting.
+    async fn read_long<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(store.inner.reads.read(work)))
+            .await
+            .map_err(|err| StoreError::Internal(format!("a long read failed: {err}")))?
     }
 }
 

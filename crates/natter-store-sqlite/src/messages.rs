@@ -214,6 +214,8 @@ fn write_effect(conn: &Connection, message: &Message, effect: Effect) -> StoreRe
                 params![conv, seq],
             )?;
             insert_mentions(conn, message.conversation_id, seq, &mentions)?;
+            crate::search::unindex(conn, message.id.0)?;
+            crate::search::index(conn, message.id.0, text.as_str())?;
         }
         Effect::Delete => {
             for text in [
@@ -224,6 +226,7 @@ fn write_effect(conn: &Connection, message: &Message, effect: Effect) -> StoreRe
             ] {
                 exec(conn, text, params![conv, seq])?;
             }
+            crate::search::unindex(conn, message.id.0)?;
         }
         Effect::AddReaction { user_id, emoji } => {
             exec(
@@ -296,6 +299,7 @@ fn append_in(
         params![seq, mod_seq, message.created_at_ms, change, conv],
     )?;
     let mentions = insert_mentions(conn, message.conversation_id, seq, &message.mentions)?;
+    crate::search::index(conn, message.id.0, message.text.as_str())?;
     // Its notifications are owed from the moment it commits (docs/push.md).
     exec(
         conn,

@@ -21,16 +21,22 @@ struct Migration {
     version: i64,
     description: &'static str,
     sql: &'static str,
+    /// What the SQL cannot do, run after it in the same transaction (migration 11 indexes the
+    /// existing messages with Rust's folding).
+    then: Option<fn(&Connection) -> StoreResult<()>>,
 }
 
 macro_rules! migrations {
-    ($(($version:literal, $description:literal, $file:literal)),* $(,)?) => {
+    ($(($version:literal, $description:literal, $file:literal $(, $then:expr)?)),* $(,)?) => {
         &[$(Migration {
             version: $version,
             description: $description,
             sql: include_str!(concat!("../migrations/", $file)),
+            then: migrations!(@then $($then)?),
         }),*]
     };
+    (@then) => { None };
+    (@then $then:expr) => { Some($then) };
 }
 
 /// Every migration, in the order they apply. A new file needs its line here.
@@ -48,6 +54,12 @@ const MIGRATIONS: &[Migration] = migrations![
         10,
         "messages in commit order",
         "0010_messages_in_commit_order.sql"
+    ),
+    (
+        11,
+        "message search",
+        "0011_message_search.sql",
+        crate::search::index_existing
     ),
 ];
 
@@ -106,6 +118,9 @@ fn apply(conn: &mut Connection, migrations: &[Migration]) -> StoreResult<()> {
         }
         let started = std::time::Instant::now();
         tx.execute_batch(migration.sql).map_err(sql)?;
+        if let Some(then) = migration.then {
+            then(&tx)?;
+        }
         let broken: Option<String> = tx
             .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
             .optional()
@@ -229,6 +244,29 @@ mod tests {
         assert_eq!(history[1].reactions.len(), 1);
         assert_eq!(history[2].mentions, [alice]);
         assert_eq!(history[2].edited_at_ms, Some(40));
+        // Migration 11 indexed the messages already there.
+        let found = natter_domain::ports::MessageSearch::search_messages(
+            &store,
+            alice,
+            &natter_domain::search::MessageQuery {
+                text: natter_domain::search::SearchText::parse("EDITED").unwrap(),
+                conversation: None,
+                from: None,
+                before_ms: None,
+                after_ms: None,
+                has_attachment: false,
+                order: Default::default(),
+                cursor: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            found.hits.iter().map(|h| h.seq).collect::<Vec<_>>(),
+            [3],
+            "searchable after the migration"
+        );
         assert_eq!(
             seqs_and_mods(store.changes_since(room, 0, 10).await.unwrap()),
             [(1, 1), (2, 4), (3, 5)]

@@ -14,6 +14,7 @@ mod messages;
 mod order;
 mod push;
 mod receipts;
+mod search;
 mod users;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use conversations::NewGroup;
 pub use locks::StripedLocks;
 pub use membership::Membership;
 pub use messages::{OutgoingMessage, SendOutcome};
+pub use search::{MessageHit, SearchResults};
 pub use users::UserWithPresence;
 
 /// Reads the wall clock. A port so tests can control time.
@@ -66,6 +68,9 @@ pub struct Ports {
     /// File metadata; `None` where the deployment keeps no files (sending attachments and
     /// reading files are then `Unavailable`).
     pub files: Option<Arc<dyn crate::files::FileStore>>,
+    /// The message search index; `None` where the deployment has none (scaled out without the
+    /// message log): searching is then `Unavailable`.
+    pub search: Option<Arc<dyn crate::ports::MessageSearch>>,
     /// Push devices and notification settings (in the accounts' database: a device belongs to
     /// a session).
     pub push: Arc<dyn crate::push::PushDevices>,

@@ -33,6 +33,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         clock: Arc::new(SystemClock),
         locks: Arc::new(StripedLocks::default()),
         files: Some(Arc::new(store.clone())),
+        search: Some(Arc::new(store.clone())),
         push: Arc::new(store.clone()),
     };
     let mut backends = Backends::new(ports);

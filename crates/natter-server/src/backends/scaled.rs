@@ -68,6 +68,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         clock: Arc::new(SystemClock),
         locks: Arc::new(locks),
         files: Some(Arc::new(pg.clone())),
+        search: None,
         push: Arc::new(pg.clone()),
     });
     if config.backends.realtime == RealtimeBackend::Redis {

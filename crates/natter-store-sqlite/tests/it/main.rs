@@ -18,6 +18,22 @@ async fn fresh_stores() -> Stores {
 
 natter_conformance::conformance_suite!(fresh_stores);
 
+/// The search cases, each on a fresh database: the index is written with the messages, so there
+/// is nothing to feed it.
+async fn fresh_search() -> natter_conformance::search::SearchBed {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("natter.db"))
+        .await
+        .expect("open store");
+    natter_conformance::search::SearchBed {
+        stores: Stores::from_backend(store.clone()).with_guard(dir),
+        search: std::sync::Arc::new(store),
+        index: None,
+    }
+}
+
+natter_conformance::search_conformance_suite!(fresh_search);
+
 /// The file-metadata cases, each on a fresh database.
 async fn fresh_files() -> natter_conformance::files::Files {
     let dir = tempfile::tempdir().expect("temp dir");

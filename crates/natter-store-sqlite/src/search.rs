@@ -1,0 +1,165 @@
+//! [`MessageSearch`] on SQLite FTS5: the `message_search` table (migration 0011) holds each
+//! message's folded terms under the message's rowid and is written in the transaction that
+//! writes the message, so a send, an edit or a delete is searchable (or not) from its commit.
+//! A search joins the member's current memberships in the same snapshot.
+
+use async_trait::async_trait;
+use natter_domain::ports::{MessageSearch, StoreResult};
+use natter_domain::search::{
+    HitKey, HitPage, MessageQuery, Part, RELEVANCE_DEPTH_MAX, SearchCursor, SearchOrder,
+    SearchText, index_text,
+};
+use natter_domain::{ConversationId, MessageId, UserId};
+use rusqlite::{Connection, params};
+
+use crate::SqliteStore;
+use crate::query::{all, exec};
+use crate::rows::uuid_of;
+
+/// Index a message's text under its id (nothing for a text without terms).
+pub(crate) fn index(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
+    let terms = index_text(text);
+    if !terms.is_empty() {
+        exec(
+            conn,
+            "INSERT INTO message_search (rowid, terms) VALUES (?, ?)",
+            params![id, terms],
+        )?;
+    }
+    Ok(())
+}
+
+/// Take a message out of the index (nothing if it is not in it).
+pub(crate) fn unindex(conn: &Connection, id: i64) -> StoreResult<()> {
+    exec(conn, "DELETE FROM message_search WHERE rowid = ?", [id])?;
+    Ok(())
+}
+
+/// Index every message not deleted (migration 0011's step, in its transaction).
+pub(crate) fn index_existing(conn: &Connection) -> StoreResult<()> {
+    let messages = all(
+        conn,
+        "SELECT id, text FROM messages WHERE deleted = 0",
+        [],
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+    )?;
+    for (id, text) in messages {
+        index(conn, id, &text)?;
+    }
+    Ok(())
+}
+
+/// The FTS5 query for `text`: every part quoted (terms hold only letters and digits), a prefix
+/// word with `*`, parts side by side (all must match).
+fn fts_query(text: &SearchText) -> String {
+    let parts: Vec<String> = text
+        .parts()
+        .iter()
+        .map(|part| match part {
+            Part::Word { text, prefix } => {
+                format!("\"{text}\"{}", if *prefix { "*" } else { "" })
+            }
+            Part::Phrase(words) => format!("\"{}\"", words.join(" ")),
+        })
+        .collect();
+    parts.join(" ")
+}
+
+const FILTERS: &str = "\
+    FROM message_search s \
+    JOIN messages m ON m.id = s.rowid \
+    JOIN members b ON b.conversation_id = m.conversation_id AND b.user_id = :user \
+        AND b.left_at_ms IS NULL \
+    WHERE message_search MATCH :query \
+      AND m.deleted = 0 AND m.created_at_ms >= b.joined_at_ms \
+      AND (:conversation IS NULL OR m.conversation_id = :conversation) \
+      AND (:sender IS NULL OR m.sender_id = :sender) \
+      AND (:before IS NULL OR m.created_at_ms < :before) \
+      AND (:after IS NULL OR m.created_at_ms >= :after) \
+      AND (:attached = 0 OR m.attachments IS NOT NULL) \
+      AND (:older_than IS NULL OR s.rowid < :older_than)";
+
+fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResult<HitPage> {
+    let limit = i64::from(query.limit);
+    let (older_than, skip) = match query.cursor {
+        Some(SearchCursor::Before(id)) => (Some(id.0), 0),
+        Some(SearchCursor::Skip(n)) => (None, n),
+        None => (None, 0),
+    };
+    // One more than asked: whether there is a next page.
+    let take = match query.order {
+        SearchOrder::Newest => limit + 1,
+        SearchOrder::Relevance => (limit + 1).min(i64::from(RELEVANCE_DEPTH_MAX) - i64::from(skip)),
+    };
+    let order = match query.order {
+        SearchOrder::Newest => "s.rowid DESC",
+        SearchOrder::Relevance => "bm25(message_search), s.rowid DESC",
+    };
+    let text = format!(
+        "SELECT m.conversation_id, m.seq, m.id {FILTERS} ORDER BY {order} LIMIT :take OFFSET :skip"
+    );
+    let user_bytes = user.0.as_bytes().to_vec();
+    let conversation = query.conversation.map(|c| c.0.as_bytes().to_vec());
+    let sender = query.from.map(|u| u.0.as_bytes().to_vec());
+    let rows = all(
+        conn,
+        &text,
+        rusqlite::named_params! {
+            ":user": user_bytes,
+            ":query": fts_query(&query.text),
+            ":conversation": conversation,
+            ":sender": sender,
+            ":before": query.before_ms,
+            ":after": query.after_ms,
+            ":attached": query.has_attachment,
+            ":older_than": older_than,
+            ":take": take.max(0),
+            ":skip": skip,
+        },
+        |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        },
+    )?;
+    let mut hits = rows
+        .into_iter()
+        .map(|(conversation, seq, id)| {
+            Ok(HitKey {
+                conversation_id: ConversationId(uuid_of(&conversation)?),
+                seq,
+                message_id: MessageId(id),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let more = hits.len() as i64 > limit;
+    hits.truncate(query.limit as usize);
+    let next = match query.order {
+        SearchOrder::Newest if more => hits.last().map(|h| SearchCursor::Before(h.message_id)),
+        SearchOrder::Relevance if more => Some(SearchCursor::Skip(skip + query.limit)),
+        _ => None,
+    };
+    Ok(HitPage { hits, next })
+}
+
+#[async_trait]
+impl MessageSearch for SqliteStore {
+    async fn search_messages(&self, user: UserId, query: &MessageQuery) -> StoreResult<HitPage> {
+        let query = query.clone();
+        self.read_long(move |conn| search_in(conn, user, &query))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fts_query_quotes_every_part() {
+        let text = SearchText::parse(r#"Café "big cat" tom* 東京"#).unwrap();
+        assert_eq!(fts_query(&text), r#""cafe" "big cat" "tom"* "東 京""#);
+    }
+}
