@@ -474,6 +474,92 @@ pub struct SyncView {
     pub cursor: i64,
 }
 
+/// In which order search hits come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SearchOrderParam {
+    /// Newest message first.
+    #[default]
+    Newest,
+    /// Best match first, newest first among equals.
+    Relevance,
+}
+
+/// `GET /search/messages`: every filter narrows the hits; all are optional but `q`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct MessageSearchParams {
+    /// What to find (1 to 256 characters, at most 16 words): every word must be in the
+    /// message, in any order; `"quoted words"` must follow each other; a word ending in `*`
+    /// matches every word it begins. Case, accents and character width do not matter;
+    /// Chinese and Japanese characters match as written, in sequence.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 256))]
+    pub q: String,
+    /// Only in this conversation (404 if the caller is not a member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(required = false))]
+    pub conversation_id: Option<Uuid>,
+    /// Only messages this user sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(required = false))]
+    pub from: Option<Uuid>,
+    /// Only messages created before this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
+    pub before_ms: Option<i64>,
+    /// Only messages created at or after this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
+    pub after_ms: Option<i64>,
+    /// Only messages with at least one attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = bool, required = false))]
+    pub has_attachment: Option<bool>,
+    /// `newest` (default) or `relevance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(inline, required = false))]
+    pub order: Option<SearchOrderParam>,
+    /// The `next_cursor` of the page before, with the same query and order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(required = false, max_length = 24))]
+    pub cursor: Option<String>,
+    /// At most this many hits (1 to 50, default 20; values outside are clamped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = u64, required = false, minimum = 0, maximum = 4294967295_u64))]
+    pub limit: Option<u32>,
+}
+
+/// A piece of a hit's snippet; the pieces in order are the shown text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SnippetPartView {
+    pub text: String,
+    /// A word the query matched (to highlight).
+    pub hit: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MessageHitView {
+    /// The message as it is now.
+    pub message: MessageView,
+    /// Up to about 160 characters of its text around the first match (`…` where cut), in
+    /// pieces, matches marked.
+    pub snippet: Vec<SnippetPartView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MessageSearchPage {
+    pub hits: Vec<MessageHitView>,
+    /// Pass as `cursor` for the next page; absent on the last page. A page may hold fewer
+    /// hits than `limit` (even none) and still have a next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct UserList {

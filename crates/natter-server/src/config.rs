@@ -372,6 +372,9 @@ pub struct Limits {
     /// Per-user message sends (REST and WebSocket together).
     pub sends_per_second: u32,
     pub sends_burst: u32,
+    /// Per-user message searches (`GET /search/messages`), on each node.
+    pub searches_per_second: u32,
+    pub searches_burst: u32,
     /// Logins per (username, client address), and registrations per client address.
     pub auth_per_minute: u32,
     pub auth_burst: u32,
@@ -437,6 +440,8 @@ impl Default for Limits {
             ws_commands_burst: 400,
             sends_per_second: 20,
             sends_burst: 100,
+            searches_per_second: 5,
+            searches_burst: 20,
             auth_per_minute: 20,
             auth_burst: 10,
             login_per_address_per_minute: 60,

@@ -1,4 +1,4 @@
-//! Per-key rate limits (GCRA via `governor`): sends per user; registrations per client address;
+//! Per-key rate limits (GCRA via `governor`): sends and searches per user; registrations per client address;
 //! logins per (username, address), per address and per node, with the lockout of
 //! `lockout.rs` in front; typing indicators per user and conversation. Keys idle long enough are
 //! forgotten by a periodic sweep so memory stays bounded.
@@ -24,6 +24,8 @@ use crate::lockout::Lockout;
 #[derive(Clone)]
 pub struct RateLimits {
     sends: Arc<KeyedLimit<UserId>>,
+    /// Searches per user: each may read many index pages.
+    searches: Arc<KeyedLimit<UserId>>,
     auth: Arc<KeyedLimit<String>>,
     /// One typing indicator per interval: each fans out to every member, so one per keystroke
     /// would be a flood.
@@ -66,6 +68,10 @@ impl RateLimits {
             Quota::per_second(nz(limits.login_per_second)).allow_burst(nz(limits.login_burst));
         Self {
             sends: Arc::new(KeyedLimit::new(sends)),
+            searches: Arc::new(KeyedLimit::new(
+                Quota::per_second(nz(limits.searches_per_second))
+                    .allow_burst(nz(limits.searches_burst)),
+            )),
             auth: Arc::new(KeyedLimit::new(auth)),
             typing: Arc::new(KeyedLimit::new(typing_quota(limits.typing_interval_ms))),
             login_per_address: Arc::new(KeyedLimit::new(per_address)),
@@ -103,6 +109,12 @@ impl RateLimits {
             }
             None => Ok(()),
         }
+    }
+
+    /// Count one message search by `user` (node-local: a search is a read, it changes nothing
+    /// a quota across nodes would protect).
+    pub async fn check_search(&self, user: &UserId) -> Result<(), DomainError> {
+        self.searches.check(user)
     }
 
     /// Count one login attempt for `username` (normalised) from `client`: refused while the pair
@@ -163,6 +175,7 @@ impl RateLimits {
     /// Drop state of keys that are back to a full burst.
     pub fn sweep(&self) {
         self.sends.limiter.retain_recent();
+        self.searches.limiter.retain_recent();
         self.auth.limiter.retain_recent();
         self.typing.limiter.retain_recent();
         self.login_per_address.limiter.retain_recent();

@@ -12,6 +12,7 @@ pub mod push_endpoints;
 mod responses;
 #[cfg(test)]
 mod schema_limits;
+mod search;
 mod time_zones;
 mod tus_header;
 
@@ -28,7 +29,7 @@ use crate::state::AppState;
     modifiers(&BearerAuth),
     components(schemas(natter_protocol::ErrorBody)),
     security(("bearer" = [])),
-    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "files"), (name = "push"))
+    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "files"), (name = "push"), (name = "search"))
 )]
 struct ApiDoc;
 
@@ -95,6 +96,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::react, messages::unreact))
         .routes(routes!(messages::read))
         .routes(routes!(messages::delivered))
+        .routes(routes!(search::messages))
         .routes(routes!(messages::typing))
         .routes(routes!(files::create_upload, files::discover))
         .routes(routes!(
