@@ -5,10 +5,10 @@ use natter_protocol::{
     AddMemberRequest, AuthTokens, ChangePasswordRequest, ConversationList, ConversationListQuery,
     ConversationSummaryView, ConversationView, CreateDirectRequest, CreateGroupRequest,
     CursorRequest, DeviceList, DeviceView, EditMessageRequest, HistoryParams, LoginRequest,
-    MemberList, MemberView, MessagePage, MessageView, MuteRequest, NotificationSettingsBody,
-    RegisterDeviceRequest, RegisterRequest, SendMessageRequest, SessionList, SyncQuery, SyncView,
-    UpdateConversationRequest, UpdateMemberRequest, UpdateProfileRequest, UserList,
-    UserSearchQuery, UserView,
+    MemberList, MemberView, MessagePage, MessageSearchPage, MessageSearchParams, MessageView,
+    MuteRequest, NotificationSettingsBody, RegisterDeviceRequest, RegisterRequest,
+    SendMessageRequest, SessionList, SyncQuery, SyncView, UpdateConversationRequest,
+    UpdateMemberRequest, UpdateProfileRequest, UserList, UserSearchQuery, UserView,
 };
 use uuid::Uuid;
 
@@ -320,6 +320,13 @@ impl Client {
             attachments: Vec::new(),
         };
         self.send_message(conversation_id, &request).await
+    }
+
+    /// `GET /search/messages`: a page of the messages matching `params.q` that the caller may
+    /// read; pass `next_cursor` back as `params.cursor` for the next page.
+    pub async fn search_messages(&self, params: &MessageSearchParams) -> Result<MessageSearchPage> {
+        self.call(|http, url| http.get(url).query(params), "/search/messages")
+            .await
     }
 
     /// `GET /conversations/{id}/messages?before=&after=&limit=`: a page in ascending seq.

@@ -27,6 +27,7 @@ mod resume;
 mod roles;
 mod scale_out;
 mod sdk_files;
+mod search;
 mod server;
 mod session_expiry;
 mod support;
