@@ -6,6 +6,8 @@
 //!   store that keeps bodies elsewhere, Cassandra, while conversations stay here) and
 //!   [`FileStore`] (file and upload metadata), [`PushDevices`] and [`PushQueue`] (the push
 //!   pipeline every notifier process shares).
+//! - [`MessageSearch`] on PostgreSQL full-text search, over an index that the indexer writes
+//!   from the message log ([`PgStore::index`], `search`).
 //! - [`PgLocks`]: [`ConversationLocks`] as advisory locks, on a pool of its own.
 //!
 //! Why it is shaped this way:
@@ -33,6 +35,7 @@
 //! [`PushDevices`]: natter_domain::push::PushDevices
 //! [`PushQueue`]: natter_domain::notify::PushQueue
 //! [`FileStore`]: natter_domain::files::FileStore
+//! [`MessageSearch`]: natter_domain::ports::MessageSearch
 //! [`ConversationLocks`]: natter_domain::ports::ConversationLocks
 
 mod accounts;
@@ -46,11 +49,13 @@ mod one_trip;
 mod push_devices;
 mod push_queue;
 mod rows;
+mod search;
 mod sequencer;
 mod stamps;
 mod summaries;
 
 pub use locks::{LOCK_POOL_SIZE, LOCK_WAIT_MAX, PgLocks, lock_key};
+pub use search::SearchEntry;
 pub use summaries::UNREAD_SCAN_MAX;
 
 use std::str::FromStr;

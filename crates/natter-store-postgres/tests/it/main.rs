@@ -1,10 +1,12 @@
 //! Integration tests (one binary, per the workspace convention) against a running PostgreSQL
 //! server (`NATTER_TEST_POSTGRES_URL`, default in `support`): the storage conformance suite,
 //! twice (message facts of summaries from SQL, and through the `MessageStore` port as in a split
-//! deployment), the file metadata suite, plus what only this adapter has: the sequencer, sync cursors under concurrent
-//! commits, the advisory locks.
+//! deployment), the file metadata suite, the message search suite, plus what only this adapter
+//! has: the sequencer, sync cursors under concurrent commits, the advisory locks, the search
+//! index's terms and upserts.
 
 mod locks;
+mod search;
 mod sequencer;
 mod summaries;
 mod support;
@@ -75,3 +77,21 @@ async fn fresh_push_pipeline() -> natter_conformance::push_queue::PushPipeline {
 }
 
 natter_conformance::push_queue_conformance_suite!(fresh_push_pipeline);
+
+/// The search cases: the hook indexes each message state as the indexer does from its log
+/// record. Every case shares the database (fresh users: each finds only its own case's
+/// messages).
+async fn fresh_search() -> natter_conformance::search::SearchBed {
+    let store = support::store(4).await;
+    let indexer = store.clone();
+    natter_conformance::search::SearchBed {
+        stores: Stores::from_backend(store.clone()),
+        search: Arc::new(store),
+        index: Some(Arc::new(move |message| {
+            let indexer = indexer.clone();
+            Box::pin(async move { indexer.index_message(&message).await.expect("index") })
+        })),
+    }
+}
+
+natter_conformance::search_conformance_suite!(fresh_search);
