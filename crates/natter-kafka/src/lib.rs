@@ -12,8 +12,9 @@
 //! - [`ensure_topic`] (`topics.rs`) creates the topic if it is missing.
 //!
 //! Consumer groups: the notifier's (`kafka.notifier_group`, its handler is natter-server's
-//! `push::KafkaPlanner`) only, for now. Each group reads the whole log independently, so adding
-//! one (search indexing, analytics) changes nothing for the others.
+//! `push::KafkaPlanner`) and the indexer's (`kafka.indexer_group`: the message search index in
+//! PostgreSQL, its handler in natter-server's `backends/kafka.rs`). Each group reads the whole
+//! log independently, so adding one (analytics) changes nothing for the others.
 
 mod config;
 mod consumer;

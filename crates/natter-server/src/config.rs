@@ -130,16 +130,21 @@ pub enum Role {
     /// Plans and sends push notifications (embedded: always; scaled out: from the Kafka event
     /// log when there is one, and from the PostgreSQL queue).
     Notifier,
+    /// Scaled out with the Kafka event log: writes the message search index in PostgreSQL from
+    /// the log (consumer group `kafka.indexer_group`). Embedded, the index is written with each
+    /// message and the role does nothing.
+    Indexer,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Api, Role::Gateway, Role::Notifier];
+    pub const ALL: [Role; 4] = [Role::Api, Role::Gateway, Role::Notifier, Role::Indexer];
 
     pub fn parse(raw: &str) -> Option<Self> {
         match raw.trim() {
             "api" => Some(Self::Api),
             "gateway" => Some(Self::Gateway),
             "notifier" => Some(Self::Notifier),
+            "indexer" => Some(Self::Indexer),
             _ => None,
         }
     }
@@ -298,6 +303,8 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// The consumer group of the notifier role (one group reads the whole topic once).
     pub notifier_group: String,
+    /// The consumer group of the indexer role (the message search index).
+    pub indexer_group: String,
 }
 
 impl Default for KafkaConfig {
@@ -307,6 +314,7 @@ impl Default for KafkaConfig {
             topic: "natter.messages".into(),
             partitions: 8,
             notifier_group: "natter-notifier".into(),
+            indexer_group: "natter-indexer".into(),
         }
     }
 }

@@ -1,13 +1,17 @@
-//! Kafka: the durable log of message events (a decorator of the real-time bus) and the notifier
-//! role, one member of its consumer group (`natter-kafka`).
+//! Kafka: the durable log of message events (a decorator of the real-time bus), and the roles
+//! that consume it, each one member of its own consumer group (`natter-kafka`): the notifier
+//! and the indexer (the message search index in PostgreSQL).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use natter_domain::notify::PushQueue;
 use natter_domain::ports::EventBus;
-use natter_kafka::KafkaEventLog;
+use natter_domain::{ConversationId, UserId};
+use natter_kafka::{HandlerError, KafkaEventLog, MessageRecord, RecordHandler};
+use natter_store_postgres::{PgStore, SearchEntry};
 use tokio_util::sync::CancellationToken;
 
 use super::Backends;
@@ -57,16 +61,32 @@ pub async fn event_log(
 pub fn start_notifier(config: &ServerConfig, backends: &mut Backends, queue: Arc<dyn PushQueue>) {
     let notifier =
         crate::push::KafkaPlanner::new(queue, backends.ports.clone(), config.notifier.clone());
-    let kafka = settings(config);
     let group = config.kafka.notifier_group.clone();
+    start_consumer(config, backends, group, "notifier", Arc::new(notifier));
+}
+
+/// The `indexer` role's consumer: one member of the indexer consumer group
+/// (`kafka.indexer_group`), writing each message record's state to the search index in
+/// `pg`; stopped (and its offsets committed) at shutdown.
+pub fn start_indexer(config: &ServerConfig, backends: &mut Backends, pg: PgStore) {
+    let group = config.kafka.indexer_group.clone();
+    start_consumer(config, backends, group, "indexer", Arc::new(Indexer { pg }));
+}
+
+fn start_consumer(
+    config: &ServerConfig,
+    backends: &mut Backends,
+    group: String,
+    role: &'static str,
+    handler: Arc<dyn RecordHandler>,
+) {
+    let kafka = settings(config);
     let stop = CancellationToken::new();
     let task = {
         let stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(err) =
-                natter_kafka::run_consumer(&kafka, &group, Arc::new(notifier), stop).await
-            {
-                tracing::error!(%err, "the notifier consumer stopped");
+            if let Err(err) = natter_kafka::run_consumer(&kafka, &group, handler, stop).await {
+                tracing::error!(%err, role, "a consumer of the message log stopped");
             }
         })
     };
@@ -76,7 +96,77 @@ pub fn start_notifier(config: &ServerConfig, backends: &mut Backends, queue: Arc
             .await
             .is_err()
         {
-            tracing::warn!("the notifier consumer did not stop in time");
+            tracing::warn!(role, "a consumer of the message log did not stop in time");
         }
     });
+}
+
+/// Puts the state each record carries in the search index (created and updated alike: an
+/// upsert that an older state never wins, so replays and records out of order are harmless).
+/// A store that is down is waited for (the record is retried, `HandlerError::Transient`);
+/// undecodable records are skipped by the consumer loop. Records from before the log carried
+/// whole messages have every field the index needs.
+struct Indexer {
+    pg: PgStore,
+}
+
+#[async_trait]
+impl RecordHandler for Indexer {
+    async fn handle(&self, record: &MessageRecord) -> Result<(), HandlerError> {
+        self.pg.index(&entry(record)?).await?;
+        Ok(())
+    }
+}
+
+/// What the index keeps of a record.
+fn entry(record: &MessageRecord) -> Result<SearchEntry, HandlerError> {
+    Ok(SearchEntry {
+        id: record
+            .message_id()
+            .map_err(|err| HandlerError::Permanent(err.to_string()))?,
+        conversation_id: ConversationId(record.conversation_id),
+        seq: record.seq,
+        mod_seq: record.mod_seq,
+        sender_id: UserId(record.sender_id),
+        created_at_ms: record.created_at_ms,
+        has_attachment: !record.attachments.is_empty(),
+        deleted: record.deleted,
+        text: record.text.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natter_domain::MessageId;
+    use natter_domain::model::Message;
+    use natter_domain::values::ClientMsgId;
+    use natter_kafka::RecordKind;
+
+    #[test]
+    fn a_record_gives_the_entry_of_its_message() {
+        let message = Message {
+            id: MessageId(7_000_000_000_123),
+            conversation_id: ConversationId::new(),
+            seq: 4,
+            mod_seq: 9,
+            sender_id: UserId::new(),
+            client_msg_id: ClientMsgId::parse("c-1").unwrap(),
+            text: "Lunch at noon?".into(),
+            reply_to_seq: None,
+            mentions: Vec::new(),
+            created_at_ms: 1_800_000_000_000,
+            edited_at_ms: Some(1_800_000_000_500),
+            deleted: false,
+            reactions: Vec::new(),
+            attachments: Vec::new(),
+        };
+        for kind in [RecordKind::Created, RecordKind::Updated] {
+            let record = MessageRecord::from_message(kind, &message);
+            assert_eq!(entry(&record).unwrap(), SearchEntry::from_message(&message));
+        }
+        let mut bad = MessageRecord::from_message(RecordKind::Created, &message);
+        bad.message_id = "x".into();
+        assert!(matches!(entry(&bad), Err(HandlerError::Permanent(_))));
+    }
 }

@@ -6,7 +6,9 @@
 //! - Messages in PostgreSQL too, or in Cassandra (bodies, `cassandra.rs`), sequenced by
 //!   PostgreSQL.
 //! - Redis (optional, `redis.rs`): the bus between nodes, presence, limits, idempotency keys.
-//! - Kafka (optional, `kafka.rs`): the durable log of message events; the `notifier` role.
+//! - Kafka (optional, `kafka.rs`): the durable log of message events; the `notifier` role; the
+//!   message search index in PostgreSQL, written from the log by the `indexer` role. Without
+//!   the log there is no search index (`Ports::search` is `None`: searching is `Unavailable`).
 //!
 //! Each engine's crate sits behind a cargo feature of the same name (all on by default); a
 //! binary built without one refuses a configuration that names it.
@@ -68,6 +70,7 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         clock: Arc::new(SystemClock),
         locks: Arc::new(locks),
         files: Some(Arc::new(pg.clone())),
+        // Set below when the message log feeds the index.
         search: None,
         push: Arc::new(pg.clone()),
     });
@@ -81,6 +84,11 @@ pub async fn open(config: &ServerConfig) -> anyhow::Result<Backends> {
         {
             let bus = backends.ports.bus.clone();
             backends.ports.bus = super::kafka::event_log(config, bus, &mut backends).await?;
+            // Searched by every process, written by those of the indexer role.
+            backends.ports.search = Some(Arc::new(pg.clone()));
+            if config.runs(crate::config::Role::Indexer) {
+                super::kafka::start_indexer(config, &mut backends, pg.clone());
+            }
             if config.runs(crate::config::Role::Notifier) {
                 super::kafka::start_notifier(
                     config,
