@@ -65,10 +65,14 @@ fn fts_query(text: &SearchText) -> String {
     parts.join(" ")
 }
 
+/// `CROSS JOIN` fixes the order: the full-text match drives (in rowid order, so a newest-first
+/// page stops after its hits), and each match looks up its message and the membership by key.
+/// Left to itself the planner walks the member's conversations' messages and runs the match
+/// once per message.
 const FILTERS: &str = "\
     FROM message_search s \
-    JOIN messages m ON m.id = s.rowid \
-    JOIN members b ON b.conversation_id = m.conversation_id AND b.user_id = :user \
+    CROSS JOIN messages m ON m.id = s.rowid \
+    CROSS JOIN members b ON b.conversation_id = m.conversation_id AND b.user_id = :user \
         AND b.left_at_ms IS NULL \
     WHERE message_search MATCH :query \
       AND m.deleted = 0 AND m.created_at_ms >= b.joined_at_ms \
@@ -156,6 +160,43 @@ impl MessageSearch for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The match drives the query (never once per message), and a newest-first page comes in
+    /// the index's own order, without sorting every match.
+    #[test]
+    fn the_match_drives_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::connections::open_writer(&dir.path().join("plan.db")).unwrap();
+        crate::migrate::run(&mut conn).unwrap();
+        for (order, sorted) in [
+            ("s.rowid DESC", false),
+            ("bm25(message_search), s.rowid DESC", true),
+        ] {
+            let text = format!(
+                "EXPLAIN QUERY PLAN SELECT m.id {FILTERS} ORDER BY {order} LIMIT :take OFFSET :skip"
+            );
+            let mut statement = conn.prepare(&text).unwrap();
+            let plan: Vec<String> = statement
+                .query_map(
+                    rusqlite::named_params! {
+                        ":user": vec![0u8; 16], ":query": "\"a\"",
+                        ":conversation": None::<Vec<u8>>, ":sender": None::<Vec<u8>>,
+                        ":before": None::<i64>, ":after": None::<i64>, ":attached": false,
+                        ":older_than": None::<i64>, ":take": 21, ":skip": 0,
+                    },
+                    |row| row.get::<_, String>(3),
+                )
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(plan[0].starts_with("SCAN s VIRTUAL TABLE"), "{plan:#?}");
+            assert_eq!(
+                plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                sorted,
+                "{plan:#?}"
+            );
+        }
+    }
 
     #[test]
     fn the_fts_query_quotes_every_part() {
