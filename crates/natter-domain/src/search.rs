@@ -73,9 +73,11 @@ fn normalise(c: char) -> Option<String> {
     (!folded.is_empty() && folded.chars().all(char::is_alphanumeric)).then_some(folded)
 }
 
-/// The terms of `text`, in order.
+/// The terms of `text`, in order. A character whose compatibility form is several (㍜ is "4点")
+/// is split by the same rules as if they had been typed, each piece spanning the character.
 pub fn terms(text: &str) -> Vec<Term> {
     let mut out: Vec<Term> = Vec::new();
+    // Whether the last term is a word that the next letter or digit continues.
     let mut open = false;
     for (at, c) in text.char_indices() {
         let end = at + c.len_utf8();
@@ -84,33 +86,37 @@ pub fn terms(text: &str) -> Vec<Term> {
             continue;
         };
         if folded.is_empty() {
-            // A combining mark extends the word before it (or is nothing).
-            if open && let Some(last) = out.last_mut() {
+            // A combining mark extends the term before it (or is nothing).
+            if let Some(last) = out.last_mut()
+                && last.span.end == at
+            {
                 last.span.end = end;
             }
             continue;
         }
-        if is_cjk(c) {
-            out.push(Term {
-                text: folded,
-                span: at..end,
-                cjk: true,
-            });
-            open = true;
-            continue;
-        }
-        match out.last_mut() {
-            Some(last) if open && !last.cjk => {
-                last.text.push_str(&folded);
-                last.span.end = end;
-            }
-            _ => {
+        for d in folded.chars() {
+            if is_cjk(d) {
                 out.push(Term {
-                    text: folded,
+                    text: d.to_string(),
                     span: at..end,
-                    cjk: false,
+                    cjk: true,
                 });
-                open = true;
+                open = false;
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if open => {
+                    last.text.push(d);
+                    last.span.end = end;
+                }
+                _ => {
+                    out.push(Term {
+                        text: d.to_string(),
+                        span: at..end,
+                        cjk: false,
+                    });
+                    open = true;
+                }
             }
         }
     }
@@ -248,7 +254,7 @@ impl SearchText {
         }
         let mut at = from;
         for (term, is_hit) in terms.iter().zip(&hit) {
-            if !is_hit || term.span.start < from || term.span.end > to {
+            if !is_hit || term.span.start < from.max(at) || term.span.end > to {
                 continue;
             }
             if term.span.start > at {
@@ -463,6 +469,12 @@ mod tests {
         assert_eq!(words("東京都に行く"), ["東", "京", "都", "に", "行", "く"]);
         assert_eq!(words("안녕 세상"), ["안녕", "세상"]);
         assert_eq!(words("natter東京2"), ["natter", "東", "京", "2"]);
+        // One character, two terms, as if typed: the query "4点" finds it.
+        assert_eq!(words("会議は㍜"), ["会", "議", "は", "4", "点"]);
+        assert!(SearchText::parse("4点").unwrap().matches("会議は㍜"));
+        let shown = SearchText::parse("4点").unwrap().snippet("会議は㍜");
+        let joined: String = shown.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(joined, "会議は㍜");
         assert!(words("🙂 — !!").is_empty());
     }
 

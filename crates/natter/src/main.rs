@@ -72,7 +72,7 @@ struct ServeArgs {
     /// Unique id of this process among those sharing storage (0-1023); part of message ids.
     #[arg(long)]
     node_id: Option<u16>,
-    /// What this process runs, comma-separated: api, gateway, notifier (default: all).
+    /// What this process runs, comma-separated: api, gateway, notifier, indexer (default: all).
     #[arg(long, value_delimiter = ',', value_parser = parse_role)]
     roles: Option<Vec<Role>>,
     /// Per-user message sends per second (burst is 5x).
@@ -106,7 +106,8 @@ struct ServeArgs {
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
-    Role::parse(raw).ok_or_else(|| format!("unknown role {raw:?} (api, gateway, notifier)"))
+    Role::parse(raw)
+        .ok_or_else(|| format!("unknown role {raw:?} (api, gateway, notifier, indexer)"))
 }
 
 impl ServeArgs {

@@ -51,6 +51,7 @@ fn config_file() -> &'static Path {
              [redis]\nurl = \"{redis}\"\nchannel = \"natter:e2e:{pid}\"\npresence_ttl_ms = 3000\n\
              [kafka]\nbrokers = \"{kafka}\"\ntopic = \"natter.e2e.{pid}\"\n\
              notifier_group = \"natter-notifier-e2e-{pid}\"\n\
+             indexer_group = \"natter-indexer-e2e-{pid}\"\n\
              [files]\nstore = \"s3\"\ns3_endpoint = \"{s3}\"\ns3_bucket = \"{s3_bucket}\"\n\
              s3_access_key_id = \"{s3_key}\"\ns3_secret_access_key = \"{s3_secret}\"\n\
              s3_allow_http = true\n",
