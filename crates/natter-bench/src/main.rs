@@ -36,6 +36,7 @@ use crate::scenarios::fanout::FanoutOpts;
 use crate::scenarios::history::HistoryOpts;
 use crate::scenarios::isolation::IsolationOpts;
 use crate::scenarios::latency::LatencyOpts;
+use crate::scenarios::search::SearchOpts;
 use crate::targets::{Bins, Kind};
 
 #[derive(Parser)]
@@ -120,6 +121,12 @@ struct Sizes {
     /// History pages per second.
     #[arg(long, global = true, default_value_t = 1_000.0)]
     history_rate: f64,
+    /// Messages the search scenario loads before it searches.
+    #[arg(long, global = true, default_value_t = 1_000_000)]
+    search_messages: usize,
+    /// Searches per second.
+    #[arg(long, global = true, default_value_t = 50.0)]
+    search_rate: f64,
     /// Members of the flooded room in the isolation scenario (at saturation).
     #[arg(long, global = true, default_value_t = 1_000)]
     isolation_flooded: usize,
@@ -157,6 +164,8 @@ enum Command {
     History,
     /// 6. Isolation: a quiet room's p99 alone and while another room on the node is flooded.
     Isolation,
+    /// 7. Search: message searches at a fixed rate over a preloaded corpus (natter).
+    Search,
     /// Every scenario against every target; writes bench/results/<date>.json and BENCHMARKS.md.
     All,
     /// Every scenario against natter only, small and short; fails if any does not complete.
@@ -176,13 +185,14 @@ enum Command {
     Render,
 }
 
-const SCENARIOS: [Command; 6] = [
+const SCENARIOS: [Command; 7] = [
     Command::Idle,
     Command::Fanout,
     Command::Latency,
     Command::Reconnect,
     Command::History,
     Command::Isolation,
+    Command::Search,
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -204,6 +214,8 @@ fn smoke_sizes() -> Sizes {
         rates: vec![200.0],
         history_messages: 200,
         history_rate: 50.0,
+        search_messages: 2_000,
+        search_rate: 10.0,
         isolation_flooded: 40,
         isolation_quiet: 10,
         isolation_quiet_rate: 10.0,
@@ -306,7 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     for scenario in scenarios {
         let scenario = &scenario;
         for &kind in &targets {
-            if *scenario == Command::History && kind != Kind::Natter {
+            if matches!(scenario, Command::History | Command::Search) && kind != Kind::Natter {
                 continue;
             }
             if let Err(err) = run_one(&ctx, scenario, kind, &sizes, &mut results).await {
@@ -397,6 +409,7 @@ fn scenario_name(c: &Command) -> &'static str {
         Command::Reconnect => "reconnect storm",
         Command::History => "history",
         Command::Isolation => "isolation",
+        Command::Search => "search",
         Command::All
         | Command::Smoke
         | Command::Render
@@ -445,6 +458,13 @@ async fn run_one(
                 quiet_rate: s.isolation_quiet_rate,
             };
             scenarios::isolation::run(ctx, kind, &opts, results).await
+        }
+        Command::Search => {
+            let opts = SearchOpts {
+                messages: s.search_messages,
+                rate: s.search_rate,
+            };
+            scenarios::search::run(ctx, &opts, results).await
         }
         Command::All
         | Command::Smoke
