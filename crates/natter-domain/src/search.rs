@@ -81,6 +81,15 @@ pub fn terms(text: &str) -> Vec<Term> {
     let mut open = false;
     for (at, c) in text.char_indices() {
         let end = at + c.len_utf8();
+        // Most chat text is ASCII: folded without the Unicode tables.
+        if c.is_ascii() {
+            if !c.is_ascii_alphanumeric() {
+                open = false;
+                continue;
+            }
+            extend_word(&mut out, &mut open, c.to_ascii_lowercase(), at..end);
+            continue;
+        }
         let Some(folded) = normalise(c) else {
             open = false;
             continue;
@@ -104,23 +113,28 @@ pub fn terms(text: &str) -> Vec<Term> {
                 open = false;
                 continue;
             }
-            match out.last_mut() {
-                Some(last) if open => {
-                    last.text.push(d);
-                    last.span.end = end;
-                }
-                _ => {
-                    out.push(Term {
-                        text: d.to_string(),
-                        span: at..end,
-                        cjk: false,
-                    });
-                    open = true;
-                }
-            }
+            extend_word(&mut out, &mut open, d, at..end);
         }
     }
     out
+}
+
+/// Add `d` (from the character at `span`) to the open word, or start one.
+fn extend_word(out: &mut Vec<Term>, open: &mut bool, d: char, span: Range<usize>) {
+    match out.last_mut() {
+        Some(last) if *open => {
+            last.text.push(d);
+            last.span.end = span.end;
+        }
+        _ => {
+            out.push(Term {
+                text: d.to_string(),
+                span,
+                cjk: false,
+            });
+            *open = true;
+        }
+    }
 }
 
 /// What an index stores for `text`: its terms separated by single spaces. Both indexes split

@@ -12,6 +12,9 @@
 //!   SQLite's `PRAGMA data_version`, checked at the start of every batch with the write lock
 //!   held: the map is then forgotten too;
 //! - the map is bounded: past [`CONVERSATIONS_MAX`] entries it starts over.
+//!
+//! The same per-batch state carries the batch's search index writes ([`PendingIndex`]), kept in
+//! step with the savepoints the same way.
 
 use std::collections::HashMap;
 
@@ -20,6 +23,7 @@ use natter_domain::ports::StoreResult;
 use rusqlite::{Connection, params};
 
 use crate::query::one;
+use crate::search::PendingIndex;
 
 /// Conversations remembered at most (about 50 bytes each).
 const CONVERSATIONS_MAX: usize = 100_000;
@@ -39,6 +43,8 @@ pub(crate) struct Counters {
     undo: Vec<(ConversationId, Option<Counter>)>,
     /// `PRAGMA data_version` when the last batch began: another connection's commit changes it.
     data_version: Option<i64>,
+    /// The batch's search index writes, applied just before it commits.
+    pub(crate) search: PendingIndex,
 }
 
 impl Counters {
@@ -56,10 +62,12 @@ impl Counters {
     /// A write begins inside the batch.
     pub(crate) fn begin_job(&mut self) {
         self.undo.clear();
+        self.search.begin_job();
     }
 
     /// The write's savepoint was rolled back: put back every counter it changed.
     pub(crate) fn rollback_job(&mut self) {
+        self.search.rollback_job();
         for (conversation, before) in self.undo.drain(..).rev() {
             match before {
                 Some(counter) => self.known.insert(conversation, counter),
@@ -72,6 +80,7 @@ impl Counters {
     pub(crate) fn forget(&mut self) {
         self.known.clear();
         self.undo.clear();
+        self.search.forget();
     }
 
     /// The conversation's counters as of this point of the transaction (read from its row on

@@ -23,6 +23,7 @@ use crate::rows::{
     MentionRow, MessageRow, ReactionRow, attachments_json, group_reactions, message_columns,
     user_id,
 };
+use crate::search::PendingIndex;
 use crate::{SqliteStore, next_change};
 
 /// Attach mentions and reactions to bare message rows (two queries, whatever the count). A run
@@ -194,7 +195,12 @@ fn bump(
 }
 
 /// Write what a change does to `message` (the rules decided it: `natter_domain::rules`).
-fn write_effect(conn: &Connection, message: &Message, effect: Effect) -> StoreResult<()> {
+fn write_effect(
+    conn: &Connection,
+    search: &mut PendingIndex,
+    message: &Message,
+    effect: Effect,
+) -> StoreResult<()> {
     let conv = message.conversation_id.0.as_bytes().as_slice();
     let seq = message.seq;
     match effect {
@@ -214,8 +220,8 @@ fn write_effect(conn: &Connection, message: &Message, effect: Effect) -> StoreRe
                 params![conv, seq],
             )?;
             insert_mentions(conn, message.conversation_id, seq, &mentions)?;
-            crate::search::unindex(conn, message.id.0)?;
-            crate::search::index(conn, message.id.0, text.as_str())?;
+            search.remove(message.id.0);
+            search.put(message.id.0, text.as_str());
         }
         Effect::Delete => {
             for text in [
@@ -226,7 +232,7 @@ fn write_effect(conn: &Connection, message: &Message, effect: Effect) -> StoreRe
             ] {
                 exec(conn, text, params![conv, seq])?;
             }
-            crate::search::unindex(conn, message.id.0)?;
+            search.remove(message.id.0);
         }
         Effect::AddReaction { user_id, emoji } => {
             exec(
@@ -299,7 +305,7 @@ fn append_in(
         params![seq, mod_seq, message.created_at_ms, change, conv],
     )?;
     let mentions = insert_mentions(conn, message.conversation_id, seq, &message.mentions)?;
-    crate::search::index(conn, message.id.0, message.text.as_str())?;
+    counters.search.put(message.id.0, message.text.as_str());
     // Its notifications are owed from the moment it commits (docs/push.md).
     exec(
         conn,
@@ -469,7 +475,7 @@ impl MessageStore for SqliteStore {
             let Some(effect) = message_effect(&current, change, now_ms) else {
                 return Ok(current);
             };
-            write_effect(conn, &current, effect)?;
+            write_effect(conn, &mut counters.search, &current, effect)?;
             bump(conn, counters, conversation, seq)?;
             crate::push_queue::message_changed(conn, conversation, seq)?;
             load(conn, conversation, seq)?.ok_or(StoreError::NotFound)

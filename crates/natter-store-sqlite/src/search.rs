@@ -16,23 +16,62 @@ use crate::SqliteStore;
 use crate::query::{all, exec};
 use crate::rows::uuid_of;
 
-/// Index a message's text under its id (nothing for a text without terms).
-pub(crate) fn index(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
-    let terms = index_text(text);
-    if !terms.is_empty() {
-        exec(
-            conn,
-            "INSERT INTO message_search (rowid, terms) VALUES (?, ?)",
-            params![id, terms],
-        )?;
-    }
-    Ok(())
+/// The search index writes of the writer's running batch, applied together just before it
+/// commits ([`PendingIndex::apply`]), outside the writes' savepoints: FTS5 flushes what it holds
+/// to a new segment at every savepoint release, so writing it from each append's own savepoint
+/// cost a segment (and the merges after it) per message, a third of the appends' throughput.
+/// Carried by the writer's per-batch state ([`crate::counters::Counters`]), which keeps it in
+/// step with the savepoints: a write rolled back takes its index writes with it.
+#[derive(Debug, Default)]
+pub(crate) struct PendingIndex {
+    /// `(message id, its terms)`; `None`: take the message out of the index.
+    writes: Vec<(i64, Option<String>)>,
+    /// Where the running write's own entries begin.
+    job_start: usize,
 }
 
-/// Take a message out of the index (nothing if it is not in it).
-pub(crate) fn unindex(conn: &Connection, id: i64) -> StoreResult<()> {
-    exec(conn, "DELETE FROM message_search WHERE rowid = ?", [id])?;
-    Ok(())
+impl PendingIndex {
+    /// Index the message `id` with `text` (nothing for a text without terms).
+    pub(crate) fn put(&mut self, id: i64, text: &str) {
+        let terms = index_text(text);
+        if !terms.is_empty() {
+            self.writes.push((id, Some(terms)));
+        }
+    }
+
+    /// Take the message `id` out of the index (nothing if it is not in it).
+    pub(crate) fn remove(&mut self, id: i64) {
+        self.writes.push((id, None));
+    }
+
+    pub(crate) fn begin_job(&mut self) {
+        self.job_start = self.writes.len();
+    }
+
+    pub(crate) fn rollback_job(&mut self) {
+        self.writes.truncate(self.job_start);
+    }
+
+    pub(crate) fn forget(&mut self) {
+        self.writes.clear();
+        self.job_start = 0;
+    }
+
+    /// Write everything pending, in order, in the batch's transaction.
+    pub(crate) fn apply(&mut self, conn: &Connection) -> StoreResult<()> {
+        self.job_start = 0;
+        for (id, terms) in self.writes.drain(..) {
+            match terms {
+                Some(terms) => exec(
+                    conn,
+                    "INSERT INTO message_search (rowid, terms) VALUES (?, ?)",
+                    params![id, terms],
+                )?,
+                None => exec(conn, "DELETE FROM message_search WHERE rowid = ?", [id])?,
+            };
+        }
+        Ok(())
+    }
 }
 
 /// Index every message not deleted (migration 0011's step, in its transaction).
@@ -43,10 +82,11 @@ pub(crate) fn index_existing(conn: &Connection) -> StoreResult<()> {
         [],
         |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
     )?;
+    let mut pending = PendingIndex::default();
     for (id, text) in messages {
-        index(conn, id, &text)?;
+        pending.put(id, &text);
     }
-    Ok(())
+    pending.apply(conn)
 }
 
 /// The FTS5 query for `text`: every part quoted (terms hold only letters and digits), a prefix

@@ -203,5 +203,6 @@ fn run_in_transaction(
         }
         tx.execute_batch("RELEASE write").map_err(sql)?;
     }
+    counters.search.apply(&tx)?;
     tx.commit().map_err(sql)
 }
