@@ -19,6 +19,8 @@ import {
 import { forgetPush, syncPush } from './push';
 
 export const PAGE = 100;
+/** History pages while jumping to a search result: the server's largest. */
+const JUMP_PAGE = 200;
 
 export interface ConvState {
   summary: ConversationSummaryView;
@@ -239,13 +241,38 @@ export class Store {
     this.markRead(id);
   }
 
-  async loadOlder(id: Uuid): Promise<void> {
+  /** The message a search result opened: the list scrolls to it and marks it, once. */
+  focus: { conv: Uuid; seq: number } | null = null;
+
+  /** Open `id` with `seq` loaded (older pages, the largest the server gives, until it is) and
+   *  ask the list to show it. */
+  async jumpTo(id: Uuid, seq: number): Promise<void> {
+    await this.open(id);
+    const c = this.convs.get(id);
+    if (!c || this.activeId !== id) return;
+    while ((c.oldest === null || c.oldest > seq) && this.activeId === id) {
+      if (c.oldest === null || c.loadingOlder) {
+        // The first page (asked for by an earlier open) or a list's page is on its way.
+        if (!c.loaded) return;
+        await new Promise((done) => setTimeout(done, 20));
+        continue;
+      }
+      const before = c.oldest;
+      await this.loadOlder(id, JUMP_PAGE);
+      if (c.oldest === before) return;
+    }
+    if (this.activeId !== id) return;
+    this.focus = { conv: id, seq };
+    this.emit();
+  }
+
+  async loadOlder(id: Uuid, limit = PAGE): Promise<void> {
     const c = this.convs.get(id);
     if (!c || !c.loaded || c.loadingOlder || c.oldest === null || c.oldest <= 1) return;
     c.loadingOlder = true;
     this.emit();
     try {
-      const page = await this.api.history(id, { before: c.oldest, limit: PAGE });
+      const page = await this.api.history(id, { before: c.oldest, limit });
       this.addPage(c, page);
       c.oldest = page.length ? page[0].seq : 1;
     } finally {

@@ -10,6 +10,8 @@ import type {
   DeviceView,
   ErrorBody,
   MemberView,
+  MessageSearchPage,
+  MessageSearchParams,
   MessageView,
   FileView,
   NotificationSettings,
@@ -52,7 +54,7 @@ export const localTokenStore = (key = 'natter.auth'): TokenStore => ({
   },
 });
 
-type Query = Record<string, string | number | undefined>;
+type Query = Record<string, string | number | boolean | undefined>;
 
 export class Api {
   private tokens: AuthTokens | null;
@@ -218,6 +220,8 @@ export class Api {
     this.call<{ messages: MessageView[] }>('GET', `/conversations/${id}/messages`, undefined, params).then((r) => r.messages);
   send = (id: Uuid, clientMsgId: string, text: string, extra: { reply_to_seq?: number; mentions?: Uuid[]; attachments?: Uuid[] } = {}) =>
     this.call<MessageView>('POST', `/conversations/${id}/messages`, { client_msg_id: clientMsgId, text, ...extra });
+  searchMessages = (params: MessageSearchParams) =>
+    this.call<MessageSearchPage>('GET', '/search/messages', undefined, { ...params });
   read = (id: Uuid, seq: number) => this.call<MemberView>('POST', `/conversations/${id}/read`, { seq });
   sync = (since?: number) => this.call<SyncView>('GET', '/sync', undefined, { since });
 

@@ -279,3 +279,33 @@ export interface NotificationSettings {
   preview: PreviewLevel;
   quiet_hours: QuietHours | null;
 }
+
+/** `GET /search/messages`: a piece of a hit's snippet; the pieces in order are the shown text. */
+export interface SnippetPartView {
+  text: string;
+  /** A word the query matched (to highlight). */
+  hit: boolean;
+}
+
+export interface MessageHitView {
+  message: MessageView;
+  snippet: SnippetPartView[];
+}
+
+export interface MessageSearchPage {
+  hits: MessageHitView[];
+  /** Absent on the last page; a page may hold fewer hits than asked and still have a next one. */
+  next_cursor?: string;
+}
+
+export interface MessageSearchParams {
+  q: string;
+  conversation_id?: Uuid;
+  from?: Uuid;
+  before_ms?: number;
+  after_ms?: number;
+  has_attachment?: boolean;
+  order?: 'newest' | 'relevance';
+  cursor?: string;
+  limit?: number;
+}

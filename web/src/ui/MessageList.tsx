@@ -63,6 +63,8 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
   const anchor = useRef<{ key: string; delta: number } | null>(null);
   const [view, setView] = useState({ top: 0, height: 800 });
   const [, setMeasured] = useState(0);
+  // The seq a search result opened, marked for a moment.
+  const [flash, setFlash] = useState<number | null>(null);
 
   // Prefix sums of row heights.
   const offsets = new Float64Array(rows.length + 1);
@@ -127,6 +129,19 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
       setMeasured((n) => n + 1);
       return;
     }
+    const focus = store.focus;
+    const at = focus && focus.conv === id ? keyIndex(`m${focus.seq}`) : -1;
+    if (focus && at >= 0) {
+      // A search result: bring its row to the upper third and keep it there as rows measure.
+      store.focus = null;
+      stick.current = false;
+      const want = Math.max(0, offsets[at] - el.clientHeight / 3);
+      el.scrollTop = want;
+      anchor.current = { key: rows[at].key, delta: offsets[at] - el.scrollTop };
+      setFlash(focus.seq);
+      setView({ top: el.scrollTop, height: el.clientHeight });
+      return;
+    }
     if (stick.current) {
       el.scrollTop = el.scrollHeight;
     } else if (anchor.current) {
@@ -139,6 +154,14 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
     if (el.scrollTop !== view.top || el.clientHeight !== view.height) setView({ top: el.scrollTop, height: el.clientHeight });
     else if (el.scrollTop < LOAD_OLDER_PX) void store.loadOlder(id);
   });
+
+  useEffect(() => {
+    if (flash === null) return;
+    const el = scroller.current?.querySelector<HTMLElement>(`.msg[data-seq="${flash}"]`);
+    el?.focus({ preventScroll: true });
+    const t = setTimeout(() => setFlash(null), 2500);
+    return () => clearTimeout(t);
+  }, [flash]);
 
   // New conversation: start at the bottom.
   useEffect(() => {
@@ -190,6 +213,7 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
             m={r.m}
             head={r.head}
             seenBy={seenBy.map((m) => m.user_id)}
+            flash={r.m.seq === flash}
             mentionNames={mentionNames}
             actions={actions}
           />
@@ -261,8 +285,9 @@ function MessageRow(props: {
   seenBy: Uuid[];
   mentionNames: Set<string>;
   actions: ListActions;
+  flash: boolean;
 }) {
-  const { c, m, head, seenBy, mentionNames, actions } = props;
+  const { c, m, head, seenBy, mentionNames, actions, flash } = props;
   const me = store.me;
   const mine = m.sender_id === me?.id;
   const role = c.summary.me.role;
@@ -280,7 +305,7 @@ function MessageRow(props: {
       data-row={`m${m.seq}`}
       data-seq={m.seq}
       data-msg={m.client_msg_id}
-      class={`msg ${mine ? 'mine' : ''} ${head ? 'head' : ''} ${mentionsMe ? 'mentions-me' : ''}`}
+      class={`msg ${mine ? 'mine' : ''} ${head ? 'head' : ''} ${mentionsMe ? 'mentions-me' : ''} ${flash ? 'found' : ''}`}
       tabIndex={-1}
     >
       {!mine && (head ? <Avatar id={m.sender_id} name={name} size={32} /> : <span class="avatar-gap" />)}

@@ -3,6 +3,7 @@ import { previewText, store, useStore, type ConvState } from '../store';
 import { Avatar } from './common';
 import { Members, NewDirect, NewGroup, navigate } from './Dialogs';
 import { NotificationSettingsDialog } from './NotificationSettings';
+import { SearchBox, SearchResults } from './Search';
 import { whenLabel } from './text';
 
 export function ConnectionBanner() {
@@ -76,6 +77,7 @@ function ConvItem({ c, active }: { c: ConvState; active: boolean }) {
 export function Sidebar() {
   const s = useStore();
   const [dialog, setDialog] = useState<'dm' | 'group' | 'notifications' | null>(null);
+  const [query, setQuery] = useState('');
   const convs = s.sortedConversations();
   const me = s.me;
   function onKey(e: KeyboardEvent) {
@@ -110,7 +112,9 @@ export function Sidebar() {
         <button onClick={() => setDialog('group')}>New group</button>
         <button onClick={() => setDialog('notifications')}>Notifications</button>
       </div>
-      <nav aria-label="Conversations" onKeyDown={onKey}>
+      <SearchBox query={query} onQuery={setQuery} />
+      {query.trim() && <SearchResults query={query} convs={convs} onClose={() => setQuery('')} />}
+      <nav aria-label="Conversations" onKeyDown={onKey} hidden={!!query.trim()}>
         <ul class="conv-list">
           {convs.map((c) => (
             <ConvItem key={c.summary.conversation.id} c={c} active={c.summary.conversation.id === s.activeId} />
