@@ -86,6 +86,9 @@ struct Inner {
     writes: Writer,
     /// The read connections.
     reads: Readers,
+    /// The connection searches run on, apart: a search can read far more than a page of
+    /// history, and must never hold up the reads of history, resume and sync.
+    searches: Readers,
     /// Copies the WAL into the database file, off the commit path.
     _checkpoints: Checkpoints,
     /// The highest `meta.change_seq` a write of this handle committed (or read at open): a
@@ -122,11 +125,13 @@ impl SqliteStore {
         let spawned = |e: std::io::Error| StoreError::Unavailable(format!("start a thread: {e}"));
         let (writes, _) = Writer::spawn(writer_conn).map_err(spawned)?;
         let reads = Readers::new(reader_conns);
+        let searches = Readers::new(vec![connections::open_reader(path)?]);
         let checkpoints = Checkpoints::spawn(connections::open_reader(path)?).map_err(spawned)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writes,
                 reads,
+                searches,
                 _checkpoints: checkpoints,
                 committed_change: AtomicI64::new(committed_change),
             }),
@@ -137,6 +142,7 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.inner.writes.close().await;
         self.inner.reads.close().await;
+        self.inner.searches.close().await;
     }
 
     /// Run `work` on the writer thread, in the next batch's transaction; returns once that batch
@@ -208,19 +214,19 @@ impl SqliteStore {
         self.inner.reads.read(work).await
     }
 
-    /// [`read`](Self::read) for a read that may take long (a search): on a blocking thread, so
-    /// it never holds a runtime worker. The read finishes (and gives its connection back) even
-    /// if the caller stops waiting.
-    async fn read_long<T, F>(&self, work: F) -> StoreResult<T>
+    /// A search's read: on the search connection, on a blocking thread, so it never holds a
+    /// runtime worker. The read finishes (and gives its connection back) even if the caller
+    /// stops waiting.
+    async fn search_read<T, F>(&self, work: F) -> StoreResult<T>
     where
         F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let store = self.clone();
         let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || runtime.block_on(store.inner.reads.read(work)))
+        tokio::task::spawn_blocking(move || runtime.block_on(store.inner.searches.read(work)))
             .await
-            .map_err(|err| StoreError::Internal(format!("a long read failed: {err}")))?
+            .map_err(|err| StoreError::Internal(format!("a search failed: {err}")))?
     }
 }
 

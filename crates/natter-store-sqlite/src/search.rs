@@ -12,6 +12,10 @@ use natter_domain::search::{
 use natter_domain::{ConversationId, MessageId, UserId};
 use rusqlite::{Connection, params};
 
+use std::time::{Duration, Instant};
+
+use natter_domain::StoreError;
+
 use crate::SqliteStore;
 use crate::query::{all, exec};
 use crate::rows::uuid_of;
@@ -89,6 +93,30 @@ pub(crate) fn index_existing(conn: &Connection) -> StoreResult<()> {
     pending.apply(conn)
 }
 
+/// How long one search may run before it is stopped.
+const DEADLINE: Duration = Duration::from_secs(2);
+/// SQLite virtual machine steps between two looks at the clock (a few tens of microseconds).
+const PROGRESS_STEPS: i32 = 10_000;
+/// Relevance ranks the newest this many matches the searcher may read: ranking every match of
+/// a word in most messages costs a pass over all of them.
+const RELEVANCE_CANDIDATES: u32 = 5_000;
+
+/// The statement of a search in `order`.
+fn statement_text(order: SearchOrder) -> String {
+    match order {
+        SearchOrder::Newest => format!(
+            "SELECT m.conversation_id, m.seq, m.id {FILTERS} \
+             ORDER BY s.rowid DESC LIMIT :take OFFSET :skip"
+        ),
+        SearchOrder::Relevance => format!(
+            "SELECT conversation_id, seq, id FROM ( \
+                 SELECT m.conversation_id, m.seq, m.id, bm25(message_search) AS score {FILTERS} \
+                 ORDER BY s.rowid DESC LIMIT {RELEVANCE_CANDIDATES}) \
+             ORDER BY score, id DESC LIMIT :take OFFSET :skip"
+        ),
+    }
+}
+
 /// The FTS5 query for `text`: every part quoted (terms hold only letters and digits), a prefix
 /// word with `*`, parts side by side (all must match).
 fn fts_query(text: &SearchText) -> String {
@@ -135,13 +163,7 @@ fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResu
         SearchOrder::Newest => limit + 1,
         SearchOrder::Relevance => (limit + 1).min(i64::from(RELEVANCE_DEPTH_MAX) - i64::from(skip)),
     };
-    let order = match query.order {
-        SearchOrder::Newest => "s.rowid DESC",
-        SearchOrder::Relevance => "bm25(message_search), s.rowid DESC",
-    };
-    let text = format!(
-        "SELECT m.conversation_id, m.seq, m.id {FILTERS} ORDER BY {order} LIMIT :take OFFSET :skip"
-    );
+    let text = statement_text(query.order);
     let user_bytes = user.0.as_bytes().to_vec();
     let conversation = query.conversation.map(|c| c.0.as_bytes().to_vec());
     let sender = query.from.map(|u| u.0.as_bytes().to_vec());
@@ -192,9 +214,32 @@ fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResu
 impl MessageSearch for SqliteStore {
     async fn search_messages(&self, user: UserId, query: &MessageQuery) -> StoreResult<HitPage> {
         let query = query.clone();
-        self.read_long(move |conn| search_in(conn, user, &query))
-            .await
+        self.search_read(move |conn| {
+            within_deadline(conn, DEADLINE, || search_in(conn, user, &query))
+        })
+        .await
     }
+}
+
+/// Run `search` on `conn`, stopped (`Unavailable`) once it has run for `limit`.
+fn within_deadline<T>(
+    conn: &Connection,
+    limit: Duration,
+    search: impl FnOnce() -> StoreResult<T>,
+) -> StoreResult<T> {
+    let deadline = Instant::now() + limit;
+    conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))
+        .map_err(crate::errors::sql)?;
+    let found = search();
+    conn.progress_handler(0, None::<fn() -> bool>)
+        .map_err(crate::errors::sql)?;
+    found.map_err(|err| {
+        if Instant::now() > deadline {
+            StoreError::Unavailable(format!("a search ran past its {limit:?}: {err}"))
+        } else {
+            err
+        }
+    })
 }
 
 #[cfg(test)]
@@ -208,13 +253,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = crate::connections::open_writer(&dir.path().join("plan.db")).unwrap();
         crate::migrate::run(&mut conn).unwrap();
-        for (order, sorted) in [
-            ("s.rowid DESC", false),
-            ("bm25(message_search), s.rowid DESC", true),
-        ] {
-            let text = format!(
-                "EXPLAIN QUERY PLAN SELECT m.id {FILTERS} ORDER BY {order} LIMIT :take OFFSET :skip"
-            );
+        for (order, sorted) in [(SearchOrder::Newest, false), (SearchOrder::Relevance, true)] {
+            let text = format!("EXPLAIN QUERY PLAN {}", statement_text(order));
             let mut statement = conn.prepare(&text).unwrap();
             let plan: Vec<String> = statement
                 .query_map(
@@ -229,13 +269,44 @@ mod tests {
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
-            assert!(plan[0].starts_with("SCAN s VIRTUAL TABLE"), "{plan:#?}");
+            let first = plan
+                .iter()
+                .find(|step| step.starts_with("SCAN") || step.starts_with("SEARCH"));
+            assert!(
+                first.is_some_and(|step| step.starts_with("SCAN s VIRTUAL TABLE")),
+                "{plan:#?}"
+            );
             assert_eq!(
                 plan.iter().any(|step| step.contains("TEMP B-TREE")),
                 sorted,
                 "{plan:#?}"
             );
         }
+    }
+
+    /// A search past its deadline is stopped with `Unavailable`, and the connection serves the
+    /// next one in full.
+    #[test]
+    fn a_search_past_its_deadline_is_stopped() {
+        let conn = Connection::open_in_memory().unwrap();
+        let long = |conn: &Connection| {
+            crate::query::one(
+                conn,
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000000) \
+                 SELECT count(*) FROM c",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+        };
+        let stopped = within_deadline(&conn, Duration::from_millis(20), || long(&conn));
+        assert!(
+            matches!(stopped, Err(StoreError::Unavailable(_))),
+            "{stopped:?}"
+        );
+        let short = within_deadline(&conn, Duration::from_secs(60), || {
+            crate::query::one(&conn, "SELECT 41 + 1", [], |row| row.get::<_, i64>(0))
+        });
+        assert_eq!(short.unwrap(), Some(42));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! skipped. Texts are 6 to 12 words drawn from a vocabulary of 4,096 made-up words with a
 //! Zipf-like skew (a few words are in most messages, most words are rare), as chat is. The
 //! queries cycle through a common word, a rare word, two words, a prefix and a word in one
-//! conversation, newest first, 20 hits a page.
+//! conversation, newest first, and a common word by relevance, 20 hits a page.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +30,8 @@ const SCENARIO: &str = "7. search";
 const ROOMS: usize = 20;
 const ROOM_SIZE: usize = 10;
 const VOCABULARY: u64 = 4096;
+/// Kinds of query ([`query`]).
+const KINDS: u64 = 6;
 /// Sends in flight while the corpus loads.
 const LOADING: usize = 64;
 
@@ -63,9 +65,11 @@ fn text(rng: &mut SplitMix) -> String {
         .join(" ")
 }
 
-/// The query kinds, in the order they cycle; `(name, q, in_one_conversation)`.
+/// The query kinds, in the order they cycle; `(name, q, in_one_conversation)`. The sixth is
+/// the first again, by relevance.
 fn query(i: u64, rng: &mut SplitMix) -> (&'static str, String, bool) {
-    match i % 5 {
+    match i % KINDS {
+        5 => ("common word, by relevance", word(rng.below(4)), false),
         0 => ("common word", word(rng.below(4)), false),
         1 => ("rare word", word(3072 + rng.below(1024)), false),
         2 => (
@@ -135,6 +139,8 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
         target.base_url().context("natter serves REST")?
     );
     let histogram = Arc::new(Sharded::default());
+    let by_kind: Arc<Vec<Sharded>> = Arc::new((0..KINDS).map(|_| Sharded::default()).collect());
+    let mut names = [""; KINDS as usize];
     let errors = Arc::new(AtomicU64::new(0));
     let hits = Arc::new(AtomicU64::new(0));
     let total = total_events(ctx.duration, opts.rate);
@@ -146,8 +152,12 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
     for i in 0..total {
         let intended = start + intended_offset(i, opts.rate);
         ticks.release(i).await;
-        let (_, q, one) = query(i, &mut rng);
+        let (kind, q, one) = query(i, &mut rng);
+        names[(i % KINDS) as usize] = kind;
         let mut params = vec![("q", q), ("limit", "20".to_string())];
+        if kind.ends_with("by relevance") {
+            params.push(("order", "relevance".to_string()));
+        }
         if one {
             params.push((
                 "conversation_id",
@@ -156,6 +166,7 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
         }
         let request = http.get(&base).bearer_auth(&token).query(&params);
         let (histogram, errors, hits) = (histogram.clone(), errors.clone(), hits.clone());
+        let by_kind = by_kind.clone();
         tasks.spawn(async move {
             match request.send().await {
                 Ok(response) if response.status().is_success() => {
@@ -173,7 +184,9 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
                     errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            histogram.record(i as usize, intended.elapsed().as_micros() as u64);
+            let took = intended.elapsed().as_micros() as u64;
+            histogram.record(i as usize, took);
+            by_kind[(i % KINDS) as usize].record(i as usize, took);
         });
     }
     while tasks.join_next().await.is_some() {}
@@ -191,6 +204,13 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
             hits as f64 / s.count.max(1) as f64
         ),
     );
+    for (kind, name) in by_kind.iter().zip(names) {
+        let k = summarize(&kind.merged());
+        log(
+            "natter",
+            format!("search: {name}: p50 {:.2} ms p99 {:.2} ms", k.p50_ms, k.p99_ms),
+        );
+    }
     if errors > 0 {
         bail!("{errors} searches failed");
     }
