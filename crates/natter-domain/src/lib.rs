@@ -11,6 +11,7 @@ pub mod files;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod names;
 pub mod notify;
 pub mod permissions;
 pub mod ports;
