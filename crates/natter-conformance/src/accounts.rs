@@ -2,6 +2,7 @@
 //! sessions and refresh-token rotation with reuse detection.
 
 use natter_domain::model::*;
+use natter_domain::names::UserQuery;
 use natter_domain::values::DisplayName;
 use natter_domain::{SessionId, StoreError, UserId};
 
@@ -91,42 +92,152 @@ pub async fn search_users_by_prefix(stores: Stores) {
 
     let found = f
         .accounts
-        .search_users(&format!("{}ann", f.tag), 10)
+        .search_users(&query(&format!("{}ann", f.tag)), 10)
         .await
         .unwrap();
     assert_eq!(names(found), tagged(&["ann", "anna", "annabel"]));
     let limited = f
         .accounts
-        .search_users(&format!("{}ann", f.tag), 2)
+        .search_users(&query(&format!("{}ann", f.tag)), 2)
         .await
         .unwrap();
     assert_eq!(names(limited), tagged(&["ann", "anna"]));
     // LIKE wildcards in the prefix are literal characters.
     let underscore = f
         .accounts
-        .search_users(&format!("{}a_", f.tag), 10)
+        .search_users(&query(&format!("{}a_", f.tag)), 10)
         .await
         .unwrap();
     assert_eq!(names(underscore), tagged(&["a_x"]));
     assert!(
         f.accounts
-            .search_users(&format!("{}%", f.tag), 10)
+            .search_users(&query(&format!("{}%", f.tag)), 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         f.accounts
-            .search_users(&format!("{}zz", f.tag), 10)
+            .search_users(&query(&format!("{}zz", f.tag)), 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let all = f.accounts.search_users(&f.tag, 50).await.unwrap();
+    let all = f.accounts.search_users(&query(&f.tag), 50).await.unwrap();
     assert_eq!(
         names(all),
         tagged(&["a_x", "abx", "ann", "anna", "annabel", "bob"])
     );
+}
+
+/// A user query as the service parses it.
+fn query(text: &str) -> UserQuery {
+    UserQuery::parse(text).expect("query")
+}
+
+/// A user of the case named `name` whose display name is `display`.
+async fn user_named(f: &Fixture, name: &str, display: &str) -> User {
+    let username = f.username(name);
+    f.accounts
+        .create_user(NewUser {
+            id: UserId::new(),
+            password_hash: password_hash(username.as_str()),
+            display_name: DisplayName::parse(display).unwrap(),
+            username,
+            created_at_ms: T0,
+        })
+        .await
+        .expect("create user")
+}
+
+/// Display names are found by the beginnings of their words, folded like message search, from
+/// creation and after each rename. Every display name and query holds the case's tag as a word,
+/// so only this case's users match (cases share a database).
+pub async fn search_users_by_display_name(stores: Stores) {
+    let f = Fixture::new(stores);
+    let tag = f.tag.clone();
+    for (name, display) in [
+        ("ann", "Ann Smith"),
+        ("bel", "Annabel Smithers"),
+        ("jon", "Ann Jones"),
+        ("elo", "Éloïse Martin"),
+        ("smi", "Smith, Ann"),
+        ("tar", "山田 太郎"),
+    ] {
+        user_named(&f, name, &format!("{display} {tag}")).await;
+    }
+    let find = |text: String, limit: u32| {
+        let accounts = f.accounts.clone();
+        let tag = tag.clone();
+        async move {
+            accounts
+                .search_users(&query(&text), limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|u| u.username.into_inner()[tag.len()..].to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(
+        find(format!("ann {tag}"), 10).await,
+        ["ann", "bel", "jon", "smi"]
+    );
+    assert_eq!(find(format!("ann {tag}"), 2).await, ["ann", "bel"]);
+    assert_eq!(
+        find(format!("Ann Smi {tag}"), 10).await,
+        ["ann", "bel", "smi"],
+        "every word begins a word, in any order"
+    );
+    assert_eq!(
+        find(format!("{tag} SMITH annabel"), 10).await,
+        ["bel"],
+        "all the words"
+    );
+    for elo in ["élo", "ELO", "ｅｌｏ", "eloise mart"] {
+        assert_eq!(find(format!("{elo} {tag}"), 10).await, ["elo"], "{elo}");
+    }
+    assert_eq!(find(format!("山田 {tag}"), 10).await, ["tar"]);
+    assert!(
+        find(format!("nn {tag}"), 10).await.is_empty(),
+        "only beginnings"
+    );
+    assert!(find(format!("ann zed {tag}"), 10).await.is_empty());
+
+    // A rename replaces the words.
+    let jon = f
+        .accounts
+        .credentials(&f.username("jon"))
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    let renamed = DisplayName::parse(&format!("Bob Jones {tag}")).unwrap();
+    f.accounts.set_display_name(jon.id, &renamed).await.unwrap();
+    assert_eq!(find(format!("ann {tag}"), 10).await, ["ann", "bel", "smi"]);
+    assert_eq!(find(format!("bob jo {tag}"), 10).await, ["jon"]);
+    assert_eq!(find(format!("jones {tag}"), 10).await, ["jon"]);
+
+    // The exact username first, then the usernames it begins, then display names only.
+    user_named(&f, "z", "Zed").await;
+    user_named(&f, "zed", "Zed").await;
+    user_named(&f, "a", &format!("{tag}zora")).await;
+    user_named(&f, "b", &format!("Other {tag}zz {tag}zy")).await;
+    user_named(&f, "zoe", &format!("{tag}zoe")).await;
+    assert_eq!(
+        find(format!("{tag}z"), 10).await,
+        ["z", "zed", "zoe", "a", "b"],
+        "each user once"
+    );
+    assert_eq!(find(format!("{tag}z"), 4).await, ["z", "zed", "zoe", "a"]);
+    assert_eq!(find(format!("{tag}ZE"), 10).await, ["zed"]);
+    assert_eq!(find(format!("{tag}zo"), 10).await, ["zoe", "a"]);
+
+    // A longer word than the tag leads; the tag and the rest are checked on its rows.
+    user_named(&f, "max", &format!("Maximiliana Ann {tag}")).await;
+    assert_eq!(find(format!("maximilian ann {tag}"), 10).await, ["max"]);
+    assert!(find(format!("maximilian bob {tag}"), 10).await.is_empty());
 }
 
 pub async fn set_display_name_and_last_seen(stores: Stores) {

@@ -2,6 +2,8 @@
 //! uniqueness, metadata, membership (including rejoining), cursors, list order and summaries.
 
 use natter_domain::model::*;
+use natter_domain::names::ConversationTitle;
+use natter_domain::values::DisplayName;
 use natter_domain::values::{GroupName, Topic};
 use natter_domain::{ConversationId, StoreError, UserId};
 
@@ -734,4 +736,128 @@ pub async fn a_direct_conversation_counts_for_presence_once_replied(stores: Stor
         .await
         .unwrap();
     assert_eq!(member(other.id).await.unwrap(), None);
+}
+
+/// Titles: every current conversation of the user once, a group by its name, a direct
+/// conversation by the other member as they are named now; none of those the user left.
+pub async fn titles_name_groups_and_direct_peers(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [alice, bob, carol] = f.users(&["alice", "bob", "carol"]).await[..] else {
+        unreachable!()
+    };
+    let group = f.group_at(alice, &[bob], T0 + 1).await;
+    let direct = f.direct(alice, carol).await;
+    let left = f.group_at(alice, &[bob], T0 + 2).await;
+    f.conversations
+        .remove_member(left.id, alice, T0 + 3)
+        .await
+        .unwrap();
+    let mut message = f.new_message(direct.id, carol, "hi");
+    message.created_at_ms = T0 + 5;
+    f.send_new(message).await;
+    let carol_renamed = DisplayName::parse("Caroline Smith").unwrap();
+    f.accounts
+        .set_display_name(carol, &carol_renamed)
+        .await
+        .unwrap();
+
+    let titles = |user| {
+        let conversations = f.conversations.clone();
+        async move {
+            let mut titles = conversations.conversation_titles(user).await.unwrap();
+            titles.sort_by_key(|t| t.id);
+            titles
+        }
+    };
+    let mut expected = vec![
+        ConversationTitle {
+            id: group.id,
+            last_activity_ms: T0 + 1,
+            name: Some("Team".into()),
+            peer_display_name: None,
+            peer_username: None,
+        },
+        ConversationTitle {
+            id: direct.id,
+            last_activity_ms: T0 + 5,
+            name: None,
+            peer_display_name: Some("Caroline Smith".into()),
+            peer_username: Some(f.username("carol").into_inner()),
+        },
+    ];
+    expected.sort_by_key(|t| t.id);
+    assert_eq!(titles(alice).await, expected);
+    assert_eq!(
+        titles(carol).await,
+        [ConversationTitle {
+            id: direct.id,
+            last_activity_ms: T0 + 5,
+            name: None,
+            peer_display_name: Some("User alice".into()),
+            peer_username: Some(f.username("alice").into_inner()),
+        }]
+    );
+    let mut of_bob: Vec<ConversationId> = titles(bob).await.into_iter().map(|t| t.id).collect();
+    of_bob.sort();
+    assert_eq!(of_bob, sorted(vec![group.id, left.id]));
+    assert!(titles(UserId::new()).await.is_empty());
+}
+
+/// The summaries of a set of conversations are those the user is a current member of, each as
+/// `summary` reads it.
+pub async fn summaries_of_a_set_of_conversations(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [alice, bob] = f.users(&["alice", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let group = f.group_at(alice, &[bob], T0 + 1).await;
+    let direct = f.direct(alice, bob).await;
+    let left = f.group_at(alice, &[bob], T0 + 2).await;
+    let others = f.group_at(bob, &[], T0 + 3).await;
+    f.send(group.id, bob, "unread").await;
+    f.conversations
+        .remove_member(left.id, alice, T0 + 4)
+        .await
+        .unwrap();
+
+    let mut found = f
+        .conversations
+        .summaries(
+            alice,
+            &[
+                group.id,
+                direct.id,
+                left.id,
+                others.id,
+                ConversationId::new(),
+            ],
+        )
+        .await
+        .unwrap();
+    found.sort_by_key(|s| s.conversation.id);
+    let mut expected = Vec::new();
+    for id in sorted(vec![group.id, direct.id]) {
+        expected.push(f.conversations.summary(id, alice).await.unwrap().unwrap());
+    }
+    assert_eq!(found, expected);
+    let group_summary = found
+        .iter()
+        .find(|s| s.conversation.id == group.id)
+        .unwrap();
+    assert_eq!(group_summary.unread_count, 1);
+    assert_eq!(
+        found
+            .iter()
+            .find(|s| s.conversation.id == direct.id)
+            .unwrap()
+            .peer,
+        Some(bob)
+    );
+    assert!(
+        f.conversations
+            .summaries(alice, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -81,6 +81,7 @@ macro_rules! conformance_suite {
                 create_and_fetch_user,
                 username_taken_is_conflict,
                 search_users_by_prefix,
+                search_users_by_display_name,
                 set_display_name_and_last_seen,
                 set_password_revokes_the_other_sessions,
                 refresh_past_the_cutoff_expires_the_session,
@@ -101,6 +102,8 @@ macro_rules! conformance_suite {
                 summary_counts_unread_and_mentions,
                 contacts_are_current_co_members,
                 a_direct_conversation_counts_for_presence_once_replied,
+                titles_name_groups_and_direct_peers,
+                summaries_of_a_set_of_conversations,
             }
             messages {
                 append_assigns_gap_free_seq,

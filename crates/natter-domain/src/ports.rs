@@ -26,9 +26,17 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     /// The user and their PHC password hash.
     async fn credentials(&self, username: &Username) -> StoreResult<Option<(User, String)>>;
-    /// Users whose username starts with `prefix` (already lower-case), ordered by username.
-    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
-    /// `NotFound` if the user does not exist.
+    /// Users whose username starts with `query.username_prefix`, or whose display name
+    /// matches `query.name` ([`crate::names`]: each of its words begins a word of the name),
+    /// from an index of display-name words, not a scan of all users. The user whose username
+    /// is the prefix first, then the others whose username starts with it, then the rest; by
+    /// username within each. At most `limit`.
+    async fn search_users(
+        &self,
+        query: &crate::names::UserQuery,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+    /// `NotFound` if the user does not exist. Indexes the new name's words with it.
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User>;
     /// Record when users were last connected, in one write. Unknown users are skipped.
     async fn record_last_seen(&self, seen: &[(UserId, i64)]) -> StoreResult<()>;
@@ -149,6 +157,25 @@ pub trait ConversationStore: Send + Sync + 'static {
         conversation: ConversationId,
         user: UserId,
     ) -> StoreResult<Option<ConversationSummary>>;
+    /// Summaries of those of `ids` that `user` is a current member of, in no particular order.
+    async fn summaries(
+        &self,
+        user: UserId,
+        ids: &[ConversationId],
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.summary(*id, user).await?);
+        }
+        Ok(found)
+    }
+    /// What names each of the user's current conversations (a group's name, a direct
+    /// conversation's other member), in no particular order: one indexed read of the user's
+    /// memberships, which [`crate::names::matching_conversations`] filters.
+    async fn conversation_titles(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<crate::names::ConversationTitle>>;
     /// Ids of all the user's current conversations.
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>>;
     /// Who may see `user`'s presence: everyone who shares a conversation with `user`

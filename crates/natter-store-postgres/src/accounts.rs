@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use natter_domain::model::*;
+use natter_domain::names::{UserQuery, name_words};
 use natter_domain::ports::{AccountStore, StoreResult};
 use natter_domain::values::{DisplayName, Username};
 use natter_domain::{SessionId, StoreError, UserId};
@@ -23,19 +24,116 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Users indexed per transaction by [`index_unindexed_users`].
+const INDEX_BATCH: i64 = 1_000;
+
+/// Replace the indexed words of `user`'s display name, in the caller's transaction (which
+/// holds the user's row: it updated it or selected it `FOR UPDATE`).
+async fn index_name(
+    tx: &mut sqlx::PgConnection,
+    user: Uuid,
+    username: &str,
+    display_name: &str,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM user_words WHERE user_id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let words = name_words(display_name);
+    let all = words.join(" ");
+    sqlx::query(
+        "INSERT INTO user_words (word, user_id, username, words) \
+         SELECT unnest($1::text[]), $2, $3, $4",
+    )
+    .bind(words)
+    .bind(user)
+    .bind(username)
+    .bind(all)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Index the display names of the users whose words are not indexed (those from before
+/// migration 0011, or created by an older node since), a batch per transaction, in id order
+/// (the order every multi-row lock of `users` takes). Run by [`PgStore::migrate`]; a store
+/// migrating at the same time waits for a batch and then skips it.
+pub(crate) async fn index_unindexed_users(store: &PgStore) -> StoreResult<u64> {
+    let mut indexed = 0;
+    loop {
+        let mut tx = store.begin().await?;
+        let batch: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT id, username, display_name FROM users WHERE NOT words_indexed \
+             ORDER BY id LIMIT $1 FOR UPDATE",
+        )
+        .bind(INDEX_BATCH)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        if batch.is_empty() {
+            commit(tx).await?;
+            return Ok(indexed);
+        }
+        let ids: Vec<Uuid> = batch.iter().map(|(id, _, _)| *id).collect();
+        let mut rows: (Vec<String>, Vec<Uuid>, Vec<String>, Vec<String>) = Default::default();
+        for (id, username, display_name) in batch {
+            let words = name_words(&display_name);
+            let all = words.join(" ");
+            for word in words {
+                rows.0.push(word);
+                rows.1.push(id);
+                rows.2.push(username.clone());
+                rows.3.push(all.clone());
+            }
+        }
+        sqlx::query("DELETE FROM user_words WHERE user_id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO user_words (word, user_id, username, words) \
+             SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[])",
+        )
+        .bind(rows.0)
+        .bind(rows.1)
+        .bind(rows.2)
+        .bind(rows.3)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("UPDATE users SET words_indexed = true WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        commit(tx).await?;
+        indexed += ids.len() as u64;
+    }
+}
+
 #[async_trait]
 impl AccountStore for PgStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         // The unique index on username (and the primary key) make a taken name a `Conflict`.
+        // One statement: the user and the words of their display name.
+        let words = name_words(user.display_name.as_str());
         sqlx::query(
-            "INSERT INTO users (id, username, display_name, password_hash, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "WITH u AS (INSERT INTO users \
+                 (id, username, display_name, password_hash, created_at_ms, words_indexed) \
+                 VALUES ($1, $2, $3, $4, $5, true) RETURNING id) \
+             INSERT INTO user_words (word, user_id, username, words) \
+             SELECT w, u.id, $2, $7 FROM u, unnest($6::text[]) w",
         )
         .bind(user.id.0)
         .bind(user.username.as_str())
         .bind(user.display_name.as_str())
         .bind(&user.password_hash)
         .bind(user.created_at_ms)
+        .bind(&words)
+        .bind(words.join(" "))
         .execute(self.pool())
         .await
         .map_err(db)?;
@@ -94,17 +192,48 @@ impl AccountStore for PgStore {
         Ok(row.map(|r| (r.user.into_user(), r.password_hash)))
     }
 
-    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
-        // A range scan rather than LIKE: no wildcard escaping, and it uses the username index
-        // (bytewise "C" collation). chr(1114111) sorts after every character a username may hold.
+    async fn search_users(&self, query: &UserQuery, limit: u32) -> StoreResult<Vec<User>> {
+        // Users whose username starts with $1, then users with a display-name word beginning
+        // with $2 and one beginning with each word of $3, each part by username. Range scans
+        // rather than LIKE: no wildcard escaping, and they use the indexes (bytewise "C"
+        // collation); chr(1114111) sorts after every character a username or a word may hold.
+        // The first (longest) query word drives a range scan of the word index, whose entries
+        // carry what the rest needs: the username to order by, and the user's words
+        // (` `-separated, each only letters and digits), where ` word` is found exactly when
+        // a word begins with `word`. Of a user's words that begin with $2 only the first
+        // counts, so each user comes once; users the first part has are left out of the
+        // second.
+        let words = query.name.as_ref().map(|name| name.words());
+        let first = words.and_then(|w| w.first());
+        let others = words.map_or(&[][..], |w| &w[1..]);
         let rows: Vec<UserRow> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
-            " FROM users u WHERE u.username >= $1 AND u.username < $1 || chr(1114111) \
-             ORDER BY u.username LIMIT $2"
+            " FROM ( \
+               (SELECT p.id FROM users p \
+                WHERE p.username >= $1 AND p.username < $1 || chr(1114111) \
+                ORDER BY p.username LIMIT $4) \
+               UNION ALL \
+               (SELECT w.user_id FROM user_words w \
+                WHERE w.word >= $2::text AND w.word < $2::text || chr(1114111) \
+                  AND strpos(' ' || w.words || ' ', ' ' || w.word || ' ') \
+                    = strpos(' ' || w.words, ' ' || $2::text) \
+                  AND NOT (w.username >= $1 AND w.username < $1 || chr(1114111)) \
+                  AND NOT EXISTS (SELECT 1 FROM unnest($3::text[]) q(word) \
+                    WHERE strpos(' ' || w.words, ' ' || q.word) = 0) \
+                ORDER BY w.username LIMIT $4) \
+             ) found(id) JOIN users u ON u.id = found.id \
+             ORDER BY u.username = $1 DESC, \
+               (u.username >= $1 AND u.username < $1 || chr(1114111)) DESC, u.username \
+             LIMIT $4"
         ))
-        .bind(prefix)
+        .bind(&query.username_prefix)
+        .bind(first)
+        .bind(others)
         .bind(i64::from(limit))
+        // Planned for these values each time: a generic plan cannot tell how many users a
+        // prefix picks, and chose to read every user (a hash join on a scan of `users`).
+        .persistent(false)
         .fetch_all(self.pool())
         .await
         .map_err(db)?;
@@ -112,16 +241,23 @@ impl AccountStore for PgStore {
     }
 
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User> {
+        // The update locks the row first, so of two renames the second replaces the words
+        // the first wrote (each statement of the transaction reads what committed before it).
+        let mut tx = self.begin().await?;
         let row: Option<UserRow> = sqlx::query_as(concat!(
-            "UPDATE users u SET display_name = $1 WHERE u.id = $2 RETURNING ",
+            "UPDATE users u SET display_name = $1, words_indexed = true WHERE u.id = $2 \
+             RETURNING ",
             user_columns!()
         ))
         .bind(name.as_str())
         .bind(id.0)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(row.ok_or(StoreError::NotFound)?.into_user())
+        let user = row.ok_or(StoreError::NotFound)?.into_user();
+        index_name(&mut tx, id.0, user.username.as_str(), name.as_str()).await?;
+        commit(tx).await?;
+        Ok(user)
     }
 
     async fn record_last_seen(&self, seen: &[(UserId, i64)]) -> StoreResult<()> {

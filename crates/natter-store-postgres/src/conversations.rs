@@ -15,6 +15,7 @@
 
 use async_trait::async_trait;
 use natter_domain::model::*;
+use natter_domain::names::ConversationTitle;
 use natter_domain::ports::{ConversationStore, StoreResult};
 use natter_domain::rules;
 use natter_domain::values::{GroupName, Topic};
@@ -390,6 +391,49 @@ impl ConversationStore for PgStore {
         user: UserId,
     ) -> StoreResult<Option<ConversationSummary>> {
         summaries::one(self, conversation, user).await
+    }
+
+    async fn summaries(
+        &self,
+        user: UserId,
+        ids: &[ConversationId],
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        summaries::of(self, user, ids).await
+    }
+
+    async fn conversation_titles(&self, user: UserId) -> StoreResult<Vec<ConversationTitle>> {
+        // The user's memberships by the members_by_user index; a direct conversation's peer as
+        // summaries name it (the other member, first to join).
+        let rows: Vec<(Uuid, i64, Option<String>, Option<String>, Option<String>)> =
+            sqlx::query_as(
+                "SELECT c.id, c.last_activity_ms, c.name, u.display_name, u.username \
+                 FROM members m JOIN conversations c ON c.id = m.conversation_id \
+                 LEFT JOIN users u ON c.kind = 'direct' AND u.id = ( \
+                   SELECT p.user_id FROM members p WHERE p.conversation_id = c.id \
+                   AND p.user_id <> m.user_id ORDER BY p.join_order LIMIT 1) \
+                 WHERE m.user_id = $1 AND m.left_at_ms IS NULL",
+            )
+            .bind(user.0)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, last_activity_ms, name, peer_display_name, peer_username)| {
+                    ConversationTitle {
+                        id: ConversationId(id),
+                        last_activity_ms,
+                        name,
+                        peer_display_name,
+                        peer_username,
+                    }
+                },
+            )
+            .collect())
     }
 
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>> {

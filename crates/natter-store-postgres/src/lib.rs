@@ -165,13 +165,21 @@ impl PgStore {
         })
     }
 
-    /// Apply the pending migrations of `migrations/`. Safe to run from several processes at
-    /// once (sqlx serialises them with an advisory lock) and on every start.
+    /// Apply the pending migrations of `migrations/`, then index the display names of users
+    /// whose words are not indexed yet (what SQL cannot do: the folding is Rust's; nothing to
+    /// do after the first run, unless a node of an older version created users since). Safe to
+    /// run from several processes at once (sqlx serialises the migrations with an advisory
+    /// lock) and on every start.
     pub async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations")
             .run(&self.inner.pool)
             .await
-            .map_err(migrate_error)
+            .map_err(migrate_error)?;
+        let indexed = accounts::index_unindexed_users(self).await?;
+        if indexed > 0 {
+            tracing::info!(users = indexed, "indexed existing users' display names");
+        }
+        Ok(())
     }
 
     /// The same database, with message bodies kept by `messages` (a split deployment: bodies

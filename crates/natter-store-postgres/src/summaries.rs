@@ -1,5 +1,6 @@
 //! Conversation summaries (a conversation as one member sees it in their list), for the list
-//! page, a single summary, and sync's "changed since".
+//! page, a single summary, a set of them (the conversations a name search found), and sync's
+//! "changed since".
 //!
 //! The conversation, the member's own row and the direct peer always come from PostgreSQL. The
 //! message-derived parts (last message, unread and mention counts) come from wherever the
@@ -285,6 +286,21 @@ pub(crate) async fn one(
     let summaries = run(store, &mut tx, query).await?;
     tx.commit().await.map_err(db)?;
     Ok(finish(store, summaries).await?.pop())
+}
+
+/// Those of the conversations `ids` the user is a current member of.
+pub(crate) async fn of(
+    store: &PgStore,
+    user: UserId,
+    ids: &[ConversationId],
+) -> StoreResult<Vec<ConversationSummary>> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let mut tx = store.read().await?;
+    let sql = pick(store, summary_sql!("AND c.id = ANY($2)"));
+    let query = sqlx::query_as(sql).bind(user.0).bind(ids);
+    let summaries = run(store, &mut tx, query).await?;
+    tx.commit().await.map_err(db)?;
+    finish(store, summaries).await
 }
 
 /// Current conversations where the conversation or the user's own membership changed after

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use natter_domain::model::*;
+use natter_domain::names::{UserQuery, name_words};
 use natter_domain::ports::{AccountStore, StoreResult};
 use natter_domain::values::{DisplayName, Username};
 use natter_domain::{SessionId, StoreError, UserId};
@@ -30,6 +31,80 @@ fn ids_json(ids: &[UserId]) -> String {
         .collect();
     format!("[{}]", ids.join(","))
 }
+
+/// Replace the indexed words of `user`'s display name (inside the caller's transaction).
+fn index_name(
+    conn: &Connection,
+    user: &[u8],
+    username: &str,
+    display_name: &str,
+) -> StoreResult<()> {
+    exec(
+        conn,
+        "DELETE FROM user_words WHERE user_id = ?",
+        params![user],
+    )?;
+    let words = name_words(display_name);
+    let all = words.join(" ");
+    for word in &words {
+        exec(
+            conn,
+            "INSERT INTO user_words (word, user_id, username, words) VALUES (?, ?, ?, ?)",
+            params![word, user, username, all],
+        )?;
+    }
+    Ok(())
+}
+
+/// Index the display name of every user (migration 0012's step, in its transaction).
+pub(crate) fn index_existing_users(conn: &Connection) -> StoreResult<()> {
+    let users = all(
+        conn,
+        "SELECT id, username, display_name FROM users",
+        [],
+        |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        },
+    )?;
+    for (id, username, display_name) in users {
+        index_name(conn, &id, &username, &display_name)?;
+    }
+    Ok(())
+}
+
+/// Users whose username starts with ?1, then users with a display-name word beginning with ?2
+/// and one beginning with each word of the JSON array ?3, each part by username; at most ?4.
+/// Range scans rather than LIKE: no wildcard escaping, and they use the indexes; char(0x10FFFF)
+/// sorts after every character a username or a word may contain. The first (longest) query
+/// word drives a range scan of the word table, whose rows carry what the rest needs: the
+/// username to order by, and the user's words (` `-separated, each only letters and digits),
+/// where ` word` is found exactly when a word begins with `word`. Of a user's words that
+/// begin with ?2 only the first counts, so each user comes once; users the first part has are
+/// left out of the second.
+const SEARCH_USERS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM ( \
+       SELECT * FROM (SELECT p.id AS found_id FROM users p \
+         WHERE p.username >= ?1 AND p.username < ?1 || char(1114111) \
+         ORDER BY p.username LIMIT ?4) \
+       UNION ALL \
+       SELECT * FROM (SELECT w.user_id FROM user_words w \
+         WHERE w.word >= ?2 AND w.word < ?2 || char(1114111) \
+           AND instr(' ' || w.words || ' ', ' ' || w.word || ' ') = instr(' ' || w.words, ' ' || ?2) \
+           AND NOT (w.username >= ?1 AND w.username < ?1 || char(1114111)) \
+           AND NOT EXISTS (SELECT 1 FROM json_each(?3) q \
+             WHERE instr(' ' || w.words, ' ' || q.value) = 0) \
+         ORDER BY w.username LIMIT ?4) \
+     ) found JOIN users ON users.id = found.found_id \
+     ORDER BY users.username = ?1 DESC, \
+       (users.username >= ?1 AND users.username < ?1 || char(1114111)) DESC, users.username \
+     LIMIT ?4"
+);
 
 /// What rotation needs to know about the presented token and its session.
 struct Presented {
@@ -146,6 +221,12 @@ impl AccountStore for SqliteStore {
                     user.created_at_ms
                 ],
             )?;
+            index_name(
+                conn,
+                user.id.0.as_bytes(),
+                user.username.as_str(),
+                user.display_name.as_str(),
+            )?;
             Ok(User {
                 id: user.id,
                 username: user.username,
@@ -219,20 +300,17 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
-        let prefix = prefix.to_owned();
+    async fn search_users(&self, query: &UserQuery, limit: u32) -> StoreResult<Vec<User>> {
+        let prefix = query.username_prefix.clone();
+        let words = query.name.as_ref().map(|name| name.words());
+        let first = words.and_then(|w| w.first()).cloned();
+        let others = serde_json::to_string(words.map_or(&[][..], |w| &w[1..]))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
         self.read(move |conn| {
-            // A range scan rather than LIKE: no wildcard escaping, and it uses the username
-            // index. char(0x10FFFF) sorts after every character a username may contain.
             all(
                 conn,
-                concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    " FROM users WHERE username >= ?1 AND username < ?1 || char(1114111) \
-                     ORDER BY username LIMIT ?2"
-                ),
-                params![prefix, i64::from(limit)],
+                SEARCH_USERS,
+                params![prefix, first, others, i64::from(limit)],
                 UserRow::from_row,
             )?
             .into_iter()
@@ -245,7 +323,7 @@ impl AccountStore for SqliteStore {
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User> {
         let name = name.clone();
         self.write(move |conn| {
-            one(
+            let user = one(
                 conn,
                 concat!(
                     "UPDATE users SET display_name = ? WHERE id = ? RETURNING ",
@@ -255,7 +333,9 @@ impl AccountStore for SqliteStore {
                 UserRow::from_row,
             )?
             .ok_or(StoreError::NotFound)?
-            .into_user()
+            .into_user()?;
+            index_name(conn, id.0.as_bytes(), user.username.as_str(), name.as_str())?;
+            Ok(user)
         })
         .await
     }
@@ -400,5 +480,112 @@ impl AccountStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// People search reads ranges of the indexes, never every user or every word.
+    #[test]
+    fn the_search_scans_no_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::connections::open_writer(&dir.path().join("plan.db")).unwrap();
+        crate::migrate::run(&mut conn).unwrap();
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SEARCH_USERS}"))
+            .unwrap();
+        let plan: Vec<String> = statement
+            .query_map(params!["ann", "ann", r#"["smi"]"#, 50], |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // Scans only of what the ranges found and of the query's words (json_each).
+        for table in ["users", "p", "w"] {
+            let scan = format!("SCAN {table}");
+            assert!(
+                !plan
+                    .iter()
+                    .any(|step| step == &scan || step.starts_with(&format!("{scan} "))),
+                "{plan:#?}"
+            );
+        }
+        for range in [
+            "SEARCH p USING INDEX sqlite_autoindex_users_2 (username>? AND username<?)",
+            "SEARCH w USING PRIMARY KEY (word>? AND word<?)",
+            "SEARCH users USING INDEX sqlite_autoindex_users_1 (id=?)",
+        ] {
+            assert!(plan.iter().any(|step| step == range), "{range}: {plan:#?}");
+        }
+    }
+
+    /// How long searches take over many users (measured, not asserted): `cargo test -p
+    /// natter-store-sqlite --lib -- --ignored --nocapture people_at_scale`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: 200,000 users"]
+    async fn people_at_scale() {
+        const USERS: usize = 200_000;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("people.db");
+        let first = [
+            "Ann", "Bob", "Chloé", "David", "Éloïse", "Farid", "Grace", "Hiro", "Ines",
+        ];
+        let last = [
+            "Smith", "Martin", "Nguyen", "Okafor", "Schmidt", "Rossi", "Tanaka", "Silva",
+        ];
+        {
+            let mut conn = crate::connections::open_writer(&path).unwrap();
+            crate::migrate::run(&mut conn).unwrap();
+            let tx = conn.transaction().unwrap();
+            for i in 0..USERS {
+                let id = uuid::Uuid::now_v7();
+                let username = format!("user{i:06}");
+                // A made-up third word per user, so that prefixes spread like real names.
+                let tail: String = format!("{:x}", i.wrapping_mul(2_654_435_761) % 0xffffff)
+                    .chars()
+                    .map(|c| (b'a' + c.to_digit(16).unwrap() as u8) as char)
+                    .collect();
+                let display = format!("{} {} {tail}", first[i % 9], last[i / 7 % 8]);
+                exec(
+                    &tx,
+                    "INSERT INTO users (id, username, display_name, password_hash, created_at_ms) \
+                     VALUES (?, ?, ?, 'x', 1)",
+                    params![id.as_bytes().as_slice(), username, display],
+                )
+                .unwrap();
+                index_name(&tx, id.as_bytes(), &username, &display).unwrap();
+            }
+            tx.commit().unwrap();
+            conn.execute_batch("ANALYZE").unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        for text in [
+            "a",
+            "ann",
+            "élo mar",
+            "ann smi",
+            "bob okafor bc",
+            "user01234",
+            "zzz",
+        ] {
+            let query = UserQuery::parse(text).unwrap();
+            let mut times = Vec::new();
+            let mut found = 0;
+            for _ in 0..20 {
+                let started = std::time::Instant::now();
+                found = store.search_users(&query, 50).await.unwrap().len();
+                times.push(started.elapsed());
+            }
+            times.sort();
+            println!(
+                "{text:>14}: {found:>2} found, median {:?}, max {:?}",
+                times[times.len() / 2],
+                times[times.len() - 1]
+            );
+        }
+        store.close().await;
     }
 }

@@ -13,6 +13,7 @@
 
 use async_trait::async_trait;
 use natter_domain::model::*;
+use natter_domain::names::ConversationTitle;
 use natter_domain::ports::{ConversationStore, StoreResult};
 use natter_domain::rules;
 use natter_domain::values::{GroupName, Topic};
@@ -415,6 +416,59 @@ impl ConversationStore for SqliteStore {
     ) -> StoreResult<Option<ConversationSummary>> {
         self.read(move |conn| summaries::one(conn, conversation, user))
             .await
+    }
+
+    async fn summaries(
+        &self,
+        user: UserId,
+        ids: &[ConversationId],
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(|id| id.0.simple().to_string()).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.read(move |conn| summaries::of(conn, user, &ids)).await
+    }
+
+    async fn conversation_titles(&self, user: UserId) -> StoreResult<Vec<ConversationTitle>> {
+        self.read(move |conn| {
+            // The user's memberships by the members_by_user index; a direct conversation's
+            // peer as summaries name it (the other member, first to join).
+            all(
+                conn,
+                "SELECT c.id, c.last_activity_ms, c.name, u.display_name, u.username \
+                 FROM members m JOIN conversations c ON c.id = m.conversation_id \
+                 LEFT JOIN users u ON c.kind = 'direct' AND u.id = ( \
+                   SELECT p.user_id FROM members p WHERE p.conversation_id = c.id \
+                   AND p.user_id != m.user_id ORDER BY p.join_order LIMIT 1) \
+                 WHERE m.user_id = ? AND m.left_at_ms IS NULL",
+                params![user.0.as_bytes().as_slice()],
+                |row| {
+                    Ok((
+                        row.get::<_, Vec<u8>>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                },
+            )?
+            .into_iter()
+            .map(
+                |(id, last_activity_ms, name, peer_display_name, peer_username)| {
+                    Ok(ConversationTitle {
+                        id: ConversationId(uuid_of(&id)?),
+                        last_activity_ms,
+                        name,
+                        peer_display_name,
+                        peer_username,
+                    })
+                },
+            )
+            .collect()
+        })
+        .await
     }
 
     async fn conversation_ids_of(&self, user: UserId) -> StoreResult<Vec<ConversationId>> {

@@ -21,8 +21,8 @@ struct Migration {
     version: i64,
     description: &'static str,
     sql: &'static str,
-    /// What the SQL cannot do, run after it in the same transaction (migration 11 indexes the
-    /// existing messages with Rust's folding).
+    /// What the SQL cannot do, run after it in the same transaction (migrations 11 and 12 index
+    /// the existing messages and display names with Rust's folding).
     then: Option<fn(&Connection) -> StoreResult<()>>,
 }
 
@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = migrations![
         "message search",
         "0011_message_search.sql",
         crate::search::index_existing
+    ),
+    (
+        12,
+        "user words",
+        "0012_user_words.sql",
+        crate::accounts::index_existing_users
     ),
 ];
 
@@ -183,6 +189,45 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(run(&mut conn), Err(StoreError::Internal(_))));
+    }
+
+    /// Migration 12 indexes the display names of the users already there.
+    #[tokio::test]
+    async fn users_of_schema_11_are_found_by_display_name() {
+        use natter_domain::names::UserQuery;
+        use natter_domain::ports::AccountStore;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("natter.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            apply(&mut conn, &MIGRATIONS[..11]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO users (id, username, display_name, password_hash, created_at_ms) VALUES
+                   (x'01010101010101010101010101010101', 'eloise', 'Éloïse Martin', 'x', 1),
+                   (x'02020202020202020202020202020202', 'bob', 'Robert Martinez', 'x', 1),
+                   (x'03030303030303030303030303030303', 'party', '🎉', 'x', 1);",
+            )
+            .unwrap();
+        }
+        let store = crate::SqliteStore::open(&path).await.unwrap();
+        let find = |text: &str| {
+            let store = store.clone();
+            let query = UserQuery::parse(text).unwrap();
+            async move {
+                store
+                    .search_users(&query, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|u| u.username.into_inner())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(find("MART").await, ["bob", "eloise"]);
+        assert_eq!(find("élo mar").await, ["eloise"]);
+        assert_eq!(find("pa").await, ["party"], "by username still");
+        store.close().await;
     }
 
     /// A database of schema 9 (messages keyed by (conversation, seq), one edited and one

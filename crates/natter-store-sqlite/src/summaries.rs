@@ -2,7 +2,8 @@
 //! conversation and the unread/mention counts, then the member's own row and the last message,
 //! all inside the caller's read transaction (one snapshot).
 //!
-//! Three readers share the query: the list page, a single summary, and sync's "changed since".
+//! Four readers share the query: the list page, a single summary, a set of them (the conversations
+//! a name search found), and sync's "changed since".
 
 use natter_domain::model::*;
 use natter_domain::ports::StoreResult;
@@ -120,6 +121,24 @@ pub(crate) fn one(
         SummaryRow::from_row,
     )?;
     Ok(complete(conn, user, rows)?.pop())
+}
+
+/// Those of the conversations `ids` (a JSON array of hex ids) the user is a current member of.
+pub(crate) fn of(
+    conn: &Connection,
+    user: UserId,
+    ids: &str,
+) -> StoreResult<Vec<ConversationSummary>> {
+    let rows = all(
+        conn,
+        concat!(
+            summary_select!(),
+            "AND c.id IN (SELECT unhex(value) FROM json_each(?2))"
+        ),
+        params![user.0.as_bytes().as_slice(), ids],
+        SummaryRow::from_row,
+    )?;
+    complete(conn, user, rows)
 }
 
 /// Current conversations where the conversation or the user's own membership changed after

@@ -5,6 +5,7 @@ use crate::events::Event;
 use crate::ids::{ConversationId, UserId};
 use crate::limits::{GROUP_INITIAL_MEMBERS_MAX, GROUP_MEMBERS_MAX};
 use crate::model::*;
+use crate::names::{self, NameQuery};
 use crate::permissions;
 use crate::values::{GroupName, Topic};
 
@@ -145,6 +146,34 @@ impl Chat {
             .conversations
             .conversations_of(actor, before_activity_ms, limit)
             .await?)
+    }
+
+    /// The caller's current conversations whose title `query` matches ([`crate::names`]: a
+    /// group's name, a direct conversation's other member's display name and username), with
+    /// last activity before `before_activity_ms` when given; most recent activity first, at
+    /// most `limit`.
+    pub async fn find_conversations(
+        &self,
+        actor: UserId,
+        query: &NameQuery,
+        before_activity_ms: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ConversationSummary>, DomainError> {
+        let conversations = &self.ports().conversations;
+        let titles = conversations.conversation_titles(actor).await?;
+        let ids = names::matching_conversations(query, titles, before_activity_ms, limit as usize);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found = conversations.summaries(actor, &ids).await?;
+        // As they are now (a message since the titles were read moves its conversation up).
+        found.sort_by(|a, b| {
+            let (a, b) = (&a.conversation, &b.conversation);
+            b.last_activity_ms
+                .cmp(&a.last_activity_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(found)
     }
 
     pub async fn update_conversation(

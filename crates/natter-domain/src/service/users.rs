@@ -11,6 +11,7 @@ use crate::events::Event;
 use crate::ids::UserId;
 use crate::limits::{PRESENCE_GROUP_MAX_MEMBERS, USER_SEARCH_MAX};
 use crate::model::User;
+use crate::names::UserQuery;
 use crate::values::DisplayName;
 
 use super::Chat;
@@ -65,15 +66,15 @@ impl Chat {
         Ok(UserWithPresence { user, online })
     }
 
-    pub async fn search_users(&self, prefix: &str, limit: u32) -> Result<Vec<User>, DomainError> {
-        let prefix = prefix.trim().to_ascii_lowercase();
-        if prefix.is_empty() {
-            return Err(DomainError::invalid("prefix", "must not be empty"));
-        }
+    /// Users whose username starts with `query` or whose display name matches it
+    /// ([`crate::names`]): the exact username first, then the other usernames it begins, then
+    /// by username. `InvalidInput` for a blank query or one past the query limits.
+    pub async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<User>, DomainError> {
+        let query = UserQuery::parse(query)?;
         Ok(self
             .ports()
             .accounts
-            .search_users(&prefix, limit.clamp(1, USER_SEARCH_MAX))
+            .search_users(&query, limit.clamp(1, USER_SEARCH_MAX))
             .await?)
     }
 

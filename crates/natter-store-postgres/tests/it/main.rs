@@ -3,7 +3,7 @@
 //! twice (message facts of summaries from SQL, and through the `MessageStore` port as in a split
 //! deployment), the file metadata suite, the message search suite, plus what only this adapter
 //! has: the sequencer, sync cursors under concurrent commits, the advisory locks, the search
-//! index's terms and upserts.
+//! index's terms and upserts, the display-name word index's backfill.
 
 mod locks;
 mod search;
@@ -11,6 +11,7 @@ mod sequencer;
 mod summaries;
 mod support;
 mod sync_cursor;
+mod user_words;
 
 use std::sync::Arc;
 

@@ -57,6 +57,21 @@ pub async fn group(f: &Fixture) -> ConversationId {
     f.group(alice, &[bob]).await.id
 }
 
+/// The URL of the database [`own_store`] makes for `name`.
+pub fn own_url(name: &str) -> String {
+    let url = url();
+    let (server, database) = url.rsplit_once('/').expect("database url");
+    format!("{server}/{database}_{name}")
+}
+
+/// A plain connection to `url`.
+pub async fn connection_to(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| unreachable(url, e))
+}
+
 /// A store on a database of its own, `<database>_<name>`, dropped and created again: for cases
 /// whose operations act on every row of a table (push claims take whatever is due), which
 /// must not see other cases' rows or an earlier run's.
