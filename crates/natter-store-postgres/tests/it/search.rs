@@ -20,7 +20,8 @@ fn single_terms() -> Vec<(char, String)> {
         .filter_map(char::from_u32)
         .filter_map(|c| {
             let term = index_text(&c.to_string());
-            (!term.is_empty()).then_some((c, term))
+            // One character, one term (a compatibility form such as ㍜, "4点", is two).
+            (!term.is_empty() && !term.contains(' ')).then_some((c, term))
         })
         .collect()
 }
