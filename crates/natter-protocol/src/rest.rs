@@ -136,8 +136,14 @@ pub struct UpdateProfileRequest {
 #[cfg_attr(feature = "openapi", derive(IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct UserSearchQuery {
-    /// Username prefix (case-insensitive), not blank.
-    #[cfg_attr(feature = "openapi", param(min_length = 1, pattern = r"\S"))]
+    /// Who to find (not blank, at most 256 characters and 16 words): users whose username
+    /// starts with it (case-insensitive), and users whose display name has, for every word of
+    /// it, a word that it begins ("ann smi" finds "Ann Smith"; case, accents and character
+    /// width do not matter).
+    #[cfg_attr(
+        feature = "openapi",
+        param(min_length = 1, max_length = 256, pattern = r"\S")
+    )]
     pub prefix: String,
     /// At most this many users (1 to 50, default 50; larger values give 50).
     #[serde(default)]
@@ -303,6 +309,13 @@ pub struct ConversationListQuery {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", param(value_type = i64, required = false))]
     pub before_activity_ms: Option<i64>,
+    /// Only conversations whose title matches (1 to 256 characters, at most 16 words, at least
+    /// one letter or digit): every word of it begins a word of a group's name, or of a direct
+    /// conversation's other member's display name or username. Case, accents and character
+    /// width do not matter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = String, required = false, min_length = 1, max_length = 256))]
+    pub q: Option<String>,
     /// At most this many conversations (1 to 500, default 100; values outside are clamped).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", param(value_type = u64, required = false, minimum = 0, maximum = 4294967295_u64))]

@@ -149,7 +149,8 @@ impl Client {
             .await
     }
 
-    /// `GET /users?prefix=&limit=`: users whose username starts with `prefix`.
+    /// `GET /users?prefix=&limit=`: users whose username starts with `prefix`, or whose
+    /// display name has a word beginning with each word of it.
     pub async fn search_users(&self, prefix: &str, limit: Option<u32>) -> Result<UserList> {
         let query = UserSearchQuery {
             prefix: prefix.into(),
@@ -209,11 +210,36 @@ impl Client {
         before_activity_ms: Option<i64>,
         limit: Option<u32>,
     ) -> Result<ConversationList> {
-        let query = ConversationListQuery {
+        self.conversations_with(&ConversationListQuery {
             before_activity_ms,
+            q: None,
             limit,
-        };
-        self.call(|http, url| http.get(url).query(&query), "/conversations")
+        })
+        .await
+    }
+
+    /// `GET /conversations?q=`: the caller's conversations whose title (a group's name, a
+    /// direct conversation's other member's display name or username) matches `q`, most
+    /// recent activity first.
+    pub async fn find_conversations(
+        &self,
+        q: &str,
+        limit: Option<u32>,
+    ) -> Result<ConversationList> {
+        self.conversations_with(&ConversationListQuery {
+            before_activity_ms: None,
+            q: Some(q.into()),
+            limit,
+        })
+        .await
+    }
+
+    /// `GET /conversations` with a full query.
+    pub async fn conversations_with(
+        &self,
+        query: &ConversationListQuery,
+    ) -> Result<ConversationList> {
+        self.call(|http, url| http.get(url).query(query), "/conversations")
             .await
     }
 

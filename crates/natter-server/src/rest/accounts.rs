@@ -197,7 +197,7 @@ pub async fn update_me(
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", params(UserSearchQuery),
-    responses((status = 200, description = "Users whose username starts with the prefix.", body = UserList)))]
+    responses((status = 200, description = "Users whose username starts with `prefix` or whose display name has a word beginning with each of its words: the user whose username it is first, then the other usernames it begins, then by username.", body = UserList)))]
 pub async fn search(
     State(chat): State<Chat>,
     _me: AuthUser,

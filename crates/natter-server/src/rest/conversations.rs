@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use natter_domain::limits::CONVERSATION_PAGE_MAX;
 use natter_domain::model::Role;
+use natter_domain::names::NameQuery;
 use natter_domain::service::NewGroup;
 use natter_domain::values::{GroupName, Topic};
 use natter_domain::{Chat, ConversationId, DomainError, UserId};
@@ -80,7 +81,7 @@ pub async fn create_group(
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationListQuery),
-    responses((status = 200, description = "The caller's conversations, most recent activity first.", body = ConversationList)))]
+    responses((status = 200, description = "The caller's conversations (with `q`, those whose title matches it), most recent activity first.", body = ConversationList)))]
 pub async fn list(
     State(chat): State<Chat>,
     State(files): State<Option<FileService>>,
@@ -91,9 +92,17 @@ pub async fn list(
         .limit
         .unwrap_or(natter_domain::limits::CONVERSATION_PAGE_DEFAULT)
         .clamp(1, CONVERSATION_PAGE_MAX);
-    let summaries = chat
-        .list_conversations(me.user_id, query.before_activity_ms, limit)
-        .await?;
+    let summaries = match query.q.as_deref() {
+        Some(q) => {
+            let q = NameQuery::parse(q, "q")?;
+            chat.find_conversations(me.user_id, &q, query.before_activity_ms, limit)
+                .await?
+        }
+        None => {
+            chat.list_conversations(me.user_id, query.before_activity_ms, limit)
+                .await?
+        }
+    };
     Ok(axum::Json(ConversationList {
         conversations: summaries
             .iter()

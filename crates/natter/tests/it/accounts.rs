@@ -434,6 +434,80 @@ async fn search_finds_users_by_case_insensitive_prefix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_users_by_the_words_of_their_display_name() {
+    let server = TestServer::spawn();
+    let (searcher, _) = user(&server, "searcher").await;
+    // A word only this test's users have (servers of a cluster run share their database).
+    let tag = username("w");
+    let register = |name: &str, display: Option<String>| {
+        let client = server.client();
+        let request = RegisterRequest {
+            username: format!("{tag}{name}"),
+            password: "correct horse battery staple".into(),
+            display_name: display,
+            device_name: None,
+        };
+        async move {
+            client.register_with(&request).await.expect("register");
+            client
+        }
+    };
+    register("ann", Some(format!("Ann Smith {tag}"))).await;
+    register("elo", Some(format!("Éloïse Martin {tag}"))).await;
+    let bob = register("bob", Some("Bob".into())).await;
+    let find = |text: String, limit: Option<u32>| {
+        let searcher = searcher.clone();
+        let tag = tag.clone();
+        async move {
+            searcher
+                .search_users(&text, limit)
+                .await
+                .expect("search")
+                .users
+                .into_iter()
+                .map(|u| u.username[tag.len()..].to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(find(format!("ann {tag}"), None).await, ["ann"]);
+    assert_eq!(find(format!("Ann Smi {tag}"), None).await, ["ann"]);
+    assert_eq!(find(format!("smith ANN {tag}"), None).await, ["ann"]);
+    for elo in ["élo", "ELO", "ｅｌｏ", "Eloïse"] {
+        assert_eq!(find(format!("{elo} {tag}"), None).await, ["elo"], "{elo}");
+    }
+    assert!(
+        find(format!("nn {tag}"), None).await.is_empty(),
+        "beginnings only"
+    );
+    // Usernames by prefix as before: the tag begins all three (Bob's name has no tag).
+    assert_eq!(find(tag.to_uppercase(), None).await, ["ann", "bob", "elo"]);
+    assert_eq!(find(tag.clone(), Some(2)).await, ["ann", "bob"]);
+
+    // A rename is found at once, and the old name no more.
+    bob.update_profile(&format!("Annie Jones {tag}"))
+        .await
+        .expect("rename");
+    assert_eq!(find(format!("ann {tag}"), None).await, ["ann", "bob"]);
+    assert!(find(format!("bob {tag}"), None).await.is_empty());
+
+    // The exact username first, then the usernames it begins, then display names alone.
+    register("zed", Some("Zed".into())).await;
+    register("zedd", Some("Zed".into())).await;
+    register("amy", Some(format!("{tag}zedekiah"))).await;
+    assert_eq!(
+        find(format!("{tag}zed"), None).await,
+        ["zed", "zedd", "amy"]
+    );
+
+    let words = vec!["a"; 17].join(" ");
+    let (status, code) = api_error(searcher.search_users(&words, None).await);
+    assert_eq!((status, code.as_str()), (400, "invalid"), "17 words");
+    let (status, code) = api_error(searcher.search_users(&"a".repeat(257), None).await);
+    assert_eq!((status, code.as_str()), (400, "invalid"), "257 characters");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_is_visible_only_to_contacts() {
     let server = TestServer::spawn();
     let (alice, alice_user) = user(&server, "alice").await;

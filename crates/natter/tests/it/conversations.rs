@@ -1,10 +1,11 @@
 //! Conversations over REST: direct and group creation, the list (order, last message, unread and
-//! mention counts), metadata, membership and roles, mute, sync, and authorization (non-members
+//! mention counts, filtered by title), metadata, membership and roles, mute, sync, and authorization (non-members
 //! and removed members get the same 404 as for a conversation that does not exist).
 
 use natter_sdk::Method;
 use natter_sdk::protocol::{
-    ConversationSummaryView, MemberView, SendMessageRequest, UpdateConversationRequest,
+    ConversationListQuery, ConversationSummaryView, MemberView, SendMessageRequest,
+    UpdateConversationRequest,
 };
 use natter_sdk::{Client, new_client_msg_id};
 use serde_json::json;
@@ -281,6 +282,139 @@ async fn the_list_is_ordered_by_activity_with_counts() {
     let list = alice.conversations(None, None).await.unwrap().conversations;
     assert_eq!(ids(&list), vec![newer, older]);
     assert_eq!(list[0].unread_count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filters_by_title() {
+    let server = TestServer::spawn();
+    let (alice, alice_user) = user(&server, "alice").await;
+    let (bob, bob_user) = user(&server, "bob").await;
+    let (carol, carol_user) = user(&server, "carol").await;
+    bob.update_profile("Robert Smith").await.unwrap();
+    carol.update_profile("Éloïse Martin").await.unwrap();
+    let lunch = alice
+        .create_group("Lunch Crew", None, &[bob_user.id])
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    next_millisecond().await;
+    let launch = alice
+        .create_group("Launch plans", None, &[carol_user.id])
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    next_millisecond().await;
+    let with_bob = alice
+        .create_direct(bob_user.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    next_millisecond().await;
+    let with_carol = alice
+        .create_direct(carol_user.id)
+        .await
+        .unwrap()
+        .conversation
+        .id;
+    let find = |client: &Client, q: &str| {
+        let client = client.clone();
+        let q = q.to_owned();
+        async move {
+            client
+                .find_conversations(&q, None)
+                .await
+                .expect("find")
+                .conversations
+                .iter()
+                .map(|s| s.conversation.id)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(find(&alice, "lun").await, [lunch], "a group by its name");
+    assert_eq!(find(&alice, "CREW lunch").await, [lunch]);
+    assert_eq!(
+        find(&alice, "rob").await,
+        [with_bob],
+        "a direct one by the peer's name"
+    );
+    assert_eq!(find(&alice, "smi ROB").await, [with_bob]);
+    assert_eq!(
+        find(&alice, &bob_user.username).await,
+        [with_bob],
+        "or username"
+    );
+    assert_eq!(find(&alice, "élo").await, [with_carol]);
+    assert_eq!(find(&alice, "ELO").await, [with_carol]);
+    assert!(
+        find(&alice, "unch").await.is_empty(),
+        "beginnings of words only"
+    );
+    assert_eq!(find(&carol, "lau").await, [launch]);
+    assert!(
+        find(&carol, "lun").await.is_empty(),
+        "only the caller's own"
+    );
+    assert_eq!(
+        find(&bob, &alice_user.username).await,
+        [with_bob],
+        "the peer seen from the other side"
+    );
+
+    // Most recent activity first, with limit and paging, and the same views as the list.
+    assert_eq!(find(&alice, "l").await, [launch, lunch]);
+    send_mentioning(&bob, lunch, "hey @alice", vec![alice_user.id]).await;
+    let found = alice
+        .find_conversations("l", None)
+        .await
+        .unwrap()
+        .conversations;
+    assert_eq!(
+        found.iter().map(|s| s.conversation.id).collect::<Vec<_>>(),
+        [lunch, launch]
+    );
+    let listed = alice.conversations(None, None).await.unwrap().conversations;
+    assert_eq!(found[0], listed[0], "the list's own view, counts and all");
+    assert_eq!((found[0].unread_count, found[0].mention_count), (1, 1));
+    let first = alice
+        .find_conversations("l", Some(1))
+        .await
+        .unwrap()
+        .conversations;
+    assert_eq!(first.len(), 1);
+    let rest = alice
+        .conversations_with(&ConversationListQuery {
+            before_activity_ms: Some(first[0].conversation.last_activity_ms),
+            q: Some("l".into()),
+            limit: Some(10),
+        })
+        .await
+        .unwrap()
+        .conversations;
+    assert_eq!(
+        rest.iter().map(|s| s.conversation.id).collect::<Vec<_>>(),
+        [launch]
+    );
+
+    // Renames show at once; a conversation left is not found.
+    alice
+        .update_conversation(lunch, &update(Some("Dinner Crew"), None))
+        .await
+        .unwrap();
+    assert!(find(&alice, "lun").await.is_empty());
+    assert_eq!(find(&alice, "din").await, [lunch]);
+    bob.update_profile("Bobby Tables").await.unwrap();
+    assert_eq!(find(&alice, "tab").await, [with_bob]);
+    bob.remove_member(lunch, bob_user.id).await.unwrap();
+    assert!(find(&bob, "din").await.is_empty());
+
+    for bad in ["", "  ", "!!!", &"a ".repeat(17), &"a".repeat(257)] {
+        let (status, code) = api_error(alice.find_conversations(bad, None).await);
+        assert_eq!((status, code.as_str()), (400, "invalid"), "{bad:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,6 +222,7 @@ fn assert_complete(spec: &Value) {
         ("/users", "limit"),
         ("/conversations", "limit"),
         ("/conversations", "before_activity_ms"),
+        ("/conversations", "q"),
         ("/conversations/{id}/messages", "before"),
         ("/conversations/{id}/messages", "after"),
         ("/conversations/{id}/messages", "limit"),
