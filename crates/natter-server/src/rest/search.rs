@@ -12,7 +12,7 @@ use crate::extract::{AuthUser, QueryParams};
 use crate::rest::responses::*;
 use crate::state::MessagingState;
 
-#[utoipa::path(get, path = "/search/messages", tag = "search", params(MessageSearchParams),
+#[utoipa::path(get, path = "/search/messages", tag = "search", operation_id = "search_messages", params(MessageSearchParams),
     responses((status = 200, description = "A page of the messages that match, in the conversations the caller is a member of and since they joined each, not deleted; newest first or by relevance.", body = MessageSearchPage),
         (status = 404, response = NotFound), (status = 429, response = RateLimited)))]
 pub async fn messages(
