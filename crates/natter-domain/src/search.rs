@@ -440,6 +440,49 @@ pub struct MessageQuery {
     pub limit: u32,
 }
 
+/// The rows a store reads for one page of `query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Rows to read: one more than the page holds, which only says whether there is a next
+    /// page (by relevance, never past [`RELEVANCE_DEPTH_MAX`]).
+    pub take: u32,
+    /// Rows to skip first (relevance pages; newest-first pages start after their cursor's id).
+    pub skip: u32,
+    /// Newest first: only messages with a smaller id.
+    pub before: Option<MessageId>,
+}
+
+impl MessageQuery {
+    pub fn window(&self) -> Window {
+        let (skip, before) = match self.cursor {
+            Some(SearchCursor::Skip(n)) => (n, None),
+            Some(SearchCursor::Before(id)) => (0, Some(id)),
+            None => (0, None),
+        };
+        let take = match self.order {
+            SearchOrder::Newest => self.limit + 1,
+            SearchOrder::Relevance => {
+                (self.limit + 1).min(RELEVANCE_DEPTH_MAX.saturating_sub(skip))
+            }
+        };
+        Window { take, skip, before }
+    }
+}
+
+impl HitPage {
+    /// The page from what a store read for `query`'s [`MessageQuery::window`], in order.
+    pub fn from_rows(mut hits: Vec<HitKey>, query: &MessageQuery) -> Self {
+        let more = hits.len() > query.limit as usize;
+        hits.truncate(query.limit as usize);
+        let next = match query.order {
+            _ if !more => None,
+            SearchOrder::Newest => hits.last().map(|h| SearchCursor::Before(h.message_id)),
+            SearchOrder::Relevance => Some(SearchCursor::Skip(query.window().skip + query.limit)),
+        };
+        Self { hits, next }
+    }
+}
+
 /// Where a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HitKey {

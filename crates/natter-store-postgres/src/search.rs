@@ -30,8 +30,7 @@ use async_trait::async_trait;
 use natter_domain::model::Message;
 use natter_domain::ports::{MessageSearch, StoreResult};
 use natter_domain::search::{
-    HitKey, HitPage, MessageQuery, Part, RELEVANCE_DEPTH_MAX, SearchCursor, SearchOrder,
-    SearchText, terms,
+    HitKey, HitPage, MessageQuery, Part, SearchCursor, SearchOrder, SearchText, terms,
 };
 use natter_domain::{ConversationId, MessageId, UserId};
 use uuid::Uuid;
@@ -247,18 +246,7 @@ fn search_sql(query: &MessageQuery) -> String {
 #[async_trait]
 impl MessageSearch for PgStore {
     async fn search_messages(&self, user: UserId, query: &MessageQuery) -> StoreResult<HitPage> {
-        let limit = i64::from(query.limit);
-        let skip = match query.cursor {
-            Some(SearchCursor::Skip(n)) => n,
-            _ => 0,
-        };
-        // One more than asked: whether there is a next page.
-        let take = match query.order {
-            SearchOrder::Newest => limit + 1,
-            SearchOrder::Relevance => {
-                (limit + 1).min(i64::from(RELEVANCE_DEPTH_MAX) - i64::from(skip))
-            }
-        };
+        let window = query.window();
         let Some(tsquery) = tsquery(&query.text) else {
             return Ok(HitPage::default());
         };
@@ -266,8 +254,8 @@ impl MessageSearch for PgStore {
         let mut statement = sqlx::query_as::<_, (Uuid, i64, i64)>(sqlx::AssertSqlSafe(sql))
             .bind(tsquery)
             .bind(user.0)
-            .bind(take.max(0))
-            .bind(i64::from(skip));
+            .bind(i64::from(window.take))
+            .bind(i64::from(window.skip));
         if let Some(conversation) = query.conversation {
             statement = statement.bind(conversation.0);
         }
@@ -280,7 +268,7 @@ impl MessageSearch for PgStore {
         if let Some(after) = query.after_ms {
             statement = statement.bind(after);
         }
-        if let Some(SearchCursor::Before(id)) = query.cursor {
+        if let Some(id) = window.before {
             statement = statement.bind(id.0);
         }
         // A search that runs past its deadline is cancelled (57014: `Unavailable`).
@@ -291,7 +279,7 @@ impl MessageSearch for PgStore {
             .map_err(db)?;
         let rows = statement.fetch_all(&mut *tx).await.map_err(db)?;
         tx.rollback().await.map_err(db)?;
-        let mut hits: Vec<HitKey> = rows
+        let hits: Vec<HitKey> = rows
             .into_iter()
             .map(|(conversation, seq, id)| HitKey {
                 conversation_id: ConversationId(conversation),
@@ -299,14 +287,7 @@ impl MessageSearch for PgStore {
                 message_id: MessageId(id),
             })
             .collect();
-        let more = hits.len() as i64 > limit;
-        hits.truncate(query.limit as usize);
-        let next = match query.order {
-            SearchOrder::Newest if more => hits.last().map(|h| SearchCursor::Before(h.message_id)),
-            SearchOrder::Relevance if more => Some(SearchCursor::Skip(skip + query.limit)),
-            _ => None,
-        };
-        Ok(HitPage { hits, next })
+        Ok(HitPage::from_rows(hits, query))
     }
 }
 

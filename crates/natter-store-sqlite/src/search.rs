@@ -6,8 +6,7 @@
 use async_trait::async_trait;
 use natter_domain::ports::{MessageSearch, StoreResult};
 use natter_domain::search::{
-    HitKey, HitPage, MessageQuery, Part, RELEVANCE_DEPTH_MAX, SearchCursor, SearchOrder,
-    SearchText, index_text,
+    HitKey, HitPage, MessageQuery, Part, SearchOrder, SearchText, index_text,
 };
 use natter_domain::{ConversationId, MessageId, UserId};
 use rusqlite::{Connection, params};
@@ -152,17 +151,7 @@ const FILTERS: &str = "\
       AND (:older_than IS NULL OR s.rowid < :older_than)";
 
 fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResult<HitPage> {
-    let limit = i64::from(query.limit);
-    let (older_than, skip) = match query.cursor {
-        Some(SearchCursor::Before(id)) => (Some(id.0), 0),
-        Some(SearchCursor::Skip(n)) => (None, n),
-        None => (None, 0),
-    };
-    // One more than asked: whether there is a next page.
-    let take = match query.order {
-        SearchOrder::Newest => limit + 1,
-        SearchOrder::Relevance => (limit + 1).min(i64::from(RELEVANCE_DEPTH_MAX) - i64::from(skip)),
-    };
+    let window = query.window();
     let text = statement_text(query.order);
     let user_bytes = user.0.as_bytes().to_vec();
     let conversation = query.conversation.map(|c| c.0.as_bytes().to_vec());
@@ -178,9 +167,9 @@ fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResu
             ":before": query.before_ms,
             ":after": query.after_ms,
             ":attached": query.has_attachment,
-            ":older_than": older_than,
-            ":take": take.max(0),
-            ":skip": skip,
+            ":older_than": window.before.map(|id| id.0),
+            ":take": window.take,
+            ":skip": window.skip,
         },
         |row| {
             Ok((
@@ -190,7 +179,7 @@ fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResu
             ))
         },
     )?;
-    let mut hits = rows
+    let hits = rows
         .into_iter()
         .map(|(conversation, seq, id)| {
             Ok(HitKey {
@@ -200,14 +189,7 @@ fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResu
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    let more = hits.len() as i64 > limit;
-    hits.truncate(query.limit as usize);
-    let next = match query.order {
-        SearchOrder::Newest if more => hits.last().map(|h| SearchCursor::Before(h.message_id)),
-        SearchOrder::Relevance if more => Some(SearchCursor::Skip(skip + query.limit)),
-        _ => None,
-    };
-    Ok(HitPage { hits, next })
+    Ok(HitPage::from_rows(hits, query))
 }
 
 #[async_trait]
