@@ -105,7 +105,7 @@ mod tests {
         fallback(Method::GET, path.parse().expect("uri")).await
     }
 
-    fn header<'a>(response: &'a Response, name: header::HeaderName) -> &'a str {
+    fn header(response: &Response, name: header::HeaderName) -> &str {
         response
             .headers()
             .get(name)
