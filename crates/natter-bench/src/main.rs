@@ -200,7 +200,28 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(cli))
+    runtime.block_on(async {
+        tokio::select! {
+            done = run(cli) => done,
+            signal = stopped() => bail!("stopped by {signal}"),
+        }
+    })
+}
+
+/// SIGTERM or SIGINT. Returning drops the running scenario, and with it the servers it started
+/// (`kill_on_drop`): a bench stopped by `timeout` or Ctrl-C leaves no server running.
+async fn stopped() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 fn smoke_sizes() -> Sizes {

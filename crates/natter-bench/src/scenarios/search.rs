@@ -208,7 +208,10 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
         let k = summarize(&kind.merged());
         log(
             "natter",
-            format!("search: {name}: p50 {:.2} ms p99 {:.2} ms", k.p50_ms, k.p99_ms),
+            format!(
+                "search: {name}: p50 {:.2} ms p99 {:.2} ms",
+                k.p50_ms, k.p99_ms
+            ),
         );
     }
     if errors > 0 {
