@@ -197,12 +197,15 @@ pub async fn update_me(
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", params(UserSearchQuery),
-    responses((status = 200, description = "Users whose username starts with `prefix` or whose display name has a word beginning with each of its words: the user whose username it is first, then the other usernames it begins, then by username.", body = UserList)))]
+    responses((status = 200, description = "Users whose username starts with `prefix` or whose display name has a word beginning with each of its words: the user whose username it is first, then the other usernames it begins, then by username.", body = UserList),
+        (status = 429, response = RateLimited)))]
 pub async fn search(
     State(chat): State<Chat>,
-    _me: AuthUser,
+    State(rate_limits): State<RateLimits>,
+    me: AuthUser,
     QueryParams(query): QueryParams<UserSearchQuery>,
 ) -> ApiResult<axum::Json<UserList>> {
+    rate_limits.check_search(&me.user_id).await?;
     let limit = query
         .limit
         .unwrap_or(natter_domain::limits::USER_SEARCH_MAX);

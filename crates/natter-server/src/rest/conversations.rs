@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::convert;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
+use crate::limiter::RateLimits;
 use crate::media::FileService;
 use crate::rest::responses::*;
 
@@ -81,10 +82,12 @@ pub async fn create_group(
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(ConversationListQuery),
-    responses((status = 200, description = "The caller's conversations (with `q`, those whose title matches it), most recent activity first.", body = ConversationList)))]
+    responses((status = 200, description = "The caller's conversations (with `q`, those whose title matches it), most recent activity first.", body = ConversationList),
+        (status = 429, response = RateLimited)))]
 pub async fn list(
     State(chat): State<Chat>,
     State(files): State<Option<FileService>>,
+    State(rate_limits): State<RateLimits>,
     me: AuthUser,
     QueryParams(query): QueryParams<ConversationListQuery>,
 ) -> ApiResult<axum::Json<ConversationList>> {
@@ -94,6 +97,7 @@ pub async fn list(
         .clamp(1, CONVERSATION_PAGE_MAX);
     let summaries = match query.q.as_deref() {
         Some(q) => {
+            rate_limits.check_search(&me.user_id).await?;
             let q = NameQuery::parse(q, "q")?;
             chat.find_conversations(me.user_id, &q, query.before_activity_ms, limit)
                 .await?
