@@ -38,11 +38,21 @@ test('two users chat live, with typing, receipts, an offline spell and no duplic
   const conv = b.page.locator('button.conv').first();
   await conv.locator('[data-unread="1"]').waitFor(WAIT);
   await conv.locator('.badge.mention').waitFor(WAIT);
+  // The tab says so too: the count in the title and a badge drawn on the favicon.
+  await b.page.waitForFunction(() => document.title === '(1) natter', null, WAIT);
+  await b.page.waitForFunction(
+    () => document.querySelector('link[rel="icon"]')?.getAttribute('href')?.startsWith('data:image/png'),
+    null,
+    WAIT,
+  );
   await conv.click();
   await exactly(b.page, `Hello Bob, see https://example.com and @${bob}`).waitFor(WAIT);
   const link = b.page.locator('.messages a[href="https://example.com"]');
   assert.equal(await link.getAttribute('rel'), 'noopener noreferrer nofollow');
   await b.page.locator('.msg.mentions-me').waitFor(WAIT);
+  // Read: the title and the favicon are plain again.
+  await b.page.waitForFunction(() => document.title === 'natter', null, WAIT);
+  assert.equal(await b.page.locator('link[rel="icon"]').getAttribute('href'), '/icon.svg');
 
   // Read receipt: Alice sees "Seen" under her message once Bob has it open.
   await a.page.locator('[data-testid="seen"]').waitFor(WAIT);

@@ -4,6 +4,7 @@ import { Auth } from './Auth';
 import { Chat } from './Chat';
 import { navigate, routeId } from './Dialogs';
 import { Sidebar } from './Sidebar';
+import { showUnread, unreadTotal } from './tabBadge';
 
 export function App() {
   const s = useStore();
@@ -23,6 +24,8 @@ export function App() {
       window.removeEventListener('focus', onVisible);
     };
   }, [!!s.me]);
+
+  useEffect(() => showUnread(s.me ? unreadTotal(s.convs.values()) : 0));
 
   if (!s.me) return <Auth />;
   const active = s.activeId ? s.convs.get(s.activeId) : undefined;
