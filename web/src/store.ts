@@ -17,6 +17,7 @@ import {
   type Uuid,
 } from './natter';
 import { forgetPush, syncPush } from './push';
+import { forgetDrafts } from './ui/drafts';
 
 export const PAGE = 100;
 /** History pages while jumping to a search result: the server's largest. */
@@ -84,12 +85,15 @@ export class Store {
   }
 
   async signOut(): Promise<void> {
+    // Taken first: the logout's own sign-out hook resets `me`.
+    const user = this.me?.id;
     try {
       await this.api.logout();
     } catch {
       /* signed out locally anyway */
     }
     await forgetPush().catch(() => {});
+    if (user) forgetDrafts(user);
     this.reset();
   }
 

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { draftOf, keepDraft } from './drafts';
 import type { MessageView } from '../natter';
 import { ATTACHMENTS_MAX, TEXT_MAX_CHARS } from '../natter/limits';
 import { previewText, store, useStore, type ConvState } from '../store';
@@ -107,10 +108,10 @@ function Composer(props: {
   const filesOk = !files.some((u) => u.state === 'failed' || u.state === 'cancelled');
   const canSend = editing ? !!text.trim() : (!!text.trim() || files.length > 0) && filesOk;
   const lastTyping = useRef(0);
-  const drafts = useRef(new Map<string, string>());
+  const me = store.me?.id ?? '';
 
   useEffect(() => {
-    setText(drafts.current.get(id) ?? '');
+    setText(draftOf(me, id));
     if (matchMedia('(min-width: 721px)').matches) ref.current?.focus();
   }, [id]);
   useEffect(() => {
@@ -140,8 +141,13 @@ function Composer(props: {
     } else {
       store.send(id, value, replyTo?.seq, takeFiles(id));
     }
-    setText('');
-    drafts.current.delete(id);
+    if (editing) {
+      // Back to what was being written before the edit.
+      setText(draftOf(me, id));
+    } else {
+      setText('');
+      keepDraft(me, id, '');
+    }
     clear();
   }
 
@@ -151,7 +157,7 @@ function Composer(props: {
       submit();
     } else if (e.key === 'Escape' && (replyTo || editing)) {
       e.preventDefault();
-      if (editing) setText('');
+      if (editing) setText(draftOf(me, id));
       clear();
     } else if (e.key === 'ArrowUp' && !text) {
       const mine = [...c.messages.values()].reverse().find((m) => m.sender_id === store.me?.id && !m.deleted);
@@ -172,7 +178,7 @@ function Composer(props: {
   function onInput(e: Event) {
     const value = (e.target as HTMLTextAreaElement).value;
     setText(value);
-    drafts.current.set(id, value);
+    if (!editing) keepDraft(me, id, value);
     const now = Date.now();
     if (value && now - lastTyping.current > TYPING_EVERY_MS) {
       lastTyping.current = now;
@@ -192,7 +198,7 @@ function Composer(props: {
       {context && (
         <div class="composer-context">
           <span>{context}</span>
-          <button type="button" class="icon small" aria-label="Cancel" onClick={() => (editing && setText(''), clear())}>
+          <button type="button" class="icon small" aria-label="Cancel" onClick={() => (editing && setText(draftOf(me, id)), clear())}>
             ✕
           </button>
         </div>

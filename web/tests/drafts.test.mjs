@@ -1,0 +1,57 @@
+// Drafts: what is typed in a conversation stays there when switching to another, after a
+// reload and after the phone's back button, and is gone after sign-out.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE, WAIT, apiUser, launch, openPage, uniqueName } from './helpers.mjs';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test('a draft survives switching, a reload and the back button, not sign-out', async () => {
+  const me = await apiUser(uniqueName('drafter'));
+  const ann = await apiUser(uniqueName('ann'));
+  const bo = await apiUser(uniqueName('bo'));
+  const toAnn = (await me.call('POST', '/conversations/direct', { user_id: ann.user.id })).conversation.id;
+  const toBo = (await me.call('POST', '/conversations/direct', { user_id: bo.user.id })).conversation.id;
+
+  const { page, errors, context } = await openPage(browser, { viewport: { width: 390, height: 844 } });
+  await page.goto(BASE + '/');
+  await page.getByLabel('Username').fill(me.user.username);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const composer = page.getByLabel('Message', { exact: true });
+
+  await page.locator(`button.conv[data-conv="${toAnn}"]`).click();
+  await composer.fill('half a thought for Ann');
+  await page.getByRole('button', { name: 'Back to conversations' }).click();
+  await page.locator(`button.conv[data-conv="${toBo}"]`).click();
+  assert.equal(await composer.inputValue(), '', 'another conversation has its own');
+  await composer.fill('for Bo');
+  await page.getByRole('button', { name: 'Back to conversations' }).click();
+  await page.locator(`button.conv[data-conv="${toAnn}"]`).click();
+  assert.equal(await composer.inputValue(), 'half a thought for Ann');
+
+  await page.reload();
+  await composer.waitFor(WAIT);
+  await page.waitForFunction((want) => document.querySelector('textarea')?.value === want, 'half a thought for Ann', WAIT);
+  await page.goBack();
+  await page.locator(`button.conv[data-conv="${toBo}"]`).click();
+  assert.equal(await composer.inputValue(), 'for Bo');
+
+  // Sending clears it; signing out forgets the rest.
+  await composer.press('Enter');
+  await page.locator('.messages .msg:not(.pending) .text', { hasText: 'for Bo' }).waitFor(WAIT);
+  assert.equal(await composer.inputValue(), '');
+  await page.getByRole('button', { name: 'Back to conversations' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Username').waitFor(WAIT);
+  const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('natter.drafts.')));
+  assert.deepEqual(kept, []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
