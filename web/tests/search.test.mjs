@@ -78,3 +78,35 @@ for (const [size, viewport] of [
     await context.close();
   });
 }
+
+test('clicking a reply’s quote jumps to the original, however far back', async () => {
+  const reader = await apiUser(uniqueName('reader'));
+  const writer = await apiUser(uniqueName('writer'));
+  const summary = await writer.call('POST', '/conversations/direct', { user_id: reader.user.id });
+  const id = summary.conversation.id;
+  await writer.call('POST', `/conversations/${id}/messages`, { client_msg_id: 'original', text: 'Where do we meet?' });
+  for (let i = 0; i < 300; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, (_, k) =>
+        writer.call('POST', `/conversations/${id}/messages`, { client_msg_id: `mid-${i + k}`, text: `in between ${i + k}` }),
+      ),
+    );
+  }
+  await writer.call('POST', `/conversations/${id}/messages`, { client_msg_id: 'reply', text: 'مرحبا — at the station', reply_to_seq: 1 });
+
+  const { page, errors, context } = await openPage(browser, { bypassCSP: true });
+  await page.goto(`${BASE}/c/${id}`);
+  await page.getByLabel('Username').fill(reader.user.username);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const reply = page.locator('.msg[data-seq="302"]');
+  await reply.waitFor(WAIT);
+  assert.equal(await reply.locator('.text').getAttribute('dir'), 'auto');
+  await audit(page, 'a conversation with a reply');
+  await reply.locator('button.reply-quote').click();
+  const original = page.locator('.msg.found[data-seq="1"]');
+  await original.waitFor(WAIT);
+  assert.equal(await original.locator('.text').textContent(), 'Where do we meet?');
+  assert.deepEqual(errors, []);
+  await context.close();
+});

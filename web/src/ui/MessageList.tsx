@@ -312,14 +312,20 @@ function MessageRow(props: {
       <div class="bubble">
         {head && !mine && <div class="sender">{name}</div>}
         {m.reply_to_seq && (
-          <div class="reply-quote">
+          <button
+            type="button"
+            class="reply-quote"
+            dir="auto"
+            title="Go to the message replied to"
+            onClick={() => m.reply_to_seq && void store.jumpTo(conv, m.reply_to_seq)}
+          >
             <span class="muted">↪ {reply ? store.displayName(reply.sender_id) : 'Reply'}:</span>{' '}
             {reply ? (reply.deleted ? 'deleted message' : previewText(reply).slice(0, 120)) : `message #${m.reply_to_seq}`}
-          </div>
+          </button>
         )}
         {!m.deleted && !!m.attachments?.length && <Attachments files={m.attachments} />}
         {(m.deleted || m.text) && (
-          <div class={m.deleted ? 'text deleted' : 'text'}>
+          <div class={m.deleted ? 'text deleted' : 'text'} dir="auto">
             {m.deleted ? 'This message was deleted' : <RichText text={m.text} mentionNames={mentionNames} myName={me?.username} />}
           </div>
         )}
