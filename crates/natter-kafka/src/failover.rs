@@ -15,9 +15,14 @@
 //!   overlap is dropped by the hub, so nothing is missed and nothing is delivered twice. Message
 //!   events keep their latency meanwhile (the feed delivers them before the held copies); the
 //!   other events wait up to `SETTLE` plus the catch-up.
+//! - If the bus goes down again before the feed was asked to catch up (a reconnection that did
+//!   not hold), the feed goes on filling in: the held message events are dropped (the feed has
+//!   them too, in order), the other held items pass on, and the next `Lagged` starts the switch
+//!   back again.
 //! - If the feed cannot start or fails, takes longer than `CATCH_UP_MAX` to catch up, more than
-//!   `HOLD_MAX` items are held, or the bus goes down again meanwhile: `Lagged` passes on, as
-//!   without a log (clients close with 4009 and resume from storage), then what was held.
+//!   `HOLD_MAX` items are held, or the bus goes down again after the feed was asked to catch
+//!   up: `Lagged` passes on, as without a log (clients close with 4009 and resume from
+//!   storage), then what was held.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -165,6 +170,21 @@ impl Failover {
                     }
                     item = self.inner.next() => match item {
                         None => return false,
+                        Some(BusItem::Down) if !catch_up.asked => {
+                            // Down again before the feed was asked to catch up (a reconnection
+                            // that did not hold, as when Redis drops clients while it loads):
+                            // the feed, still reading, goes on filling in. Of what the bus
+                            // delivered meanwhile, the message events come from the feed too,
+                            // in order; the rest pass on, as while the bus is down.
+                            self.ready.push_back(BusItem::Down);
+                            self.ready.extend(
+                                catch_up
+                                    .held
+                                    .into_iter()
+                                    .filter(|item| !is_message_event(item)),
+                            );
+                            self.mode = Mode::Filling(Some(catch_up.feed));
+                        }
                         Some(BusItem::Down) => {
                             self.give_up("the bus went down again", catch_up.held);
                             self.ready.push_back(BusItem::Down);
@@ -184,6 +204,11 @@ impl Failover {
         }
         true
     }
+}
+
+/// A message event (the log has every one of them).
+fn is_message_event(item: &BusItem) -> bool {
+    matches!(item, BusItem::Event(event) if event.message_position().is_some())
 }
 
 #[async_trait]

@@ -173,3 +173,68 @@ async fn without_reachable_brokers_the_switch_back_is_a_resync() {
     bus.set(true, BusItem::Lagged);
     assert!(matches!(next(&mut subscription).await, BusItem::Lagged));
 }
+
+/// The bus comes back and goes down again at once (Redis restarting drops its first clients):
+/// the feed goes on, nothing is missed or sent twice, and no resync is asked of the clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnection_that_does_not_hold_keeps_the_feed_and_asks_no_resync() {
+    let mut config = topic("flap", 3).await;
+    config.log_wait = Duration::from_secs(30);
+    let bus = ScriptedBus::new();
+    let log = KafkaEventLog::new(&config, bus.clone()).unwrap();
+    let mut subscription = log.subscribe();
+    let (conversation, sender) = (ConversationId::new(), UserId::new());
+    let publish = |seq| log.publish(Event::MessageCreated(message(conversation, sender, seq)));
+    let mut delivered = Vec::new();
+
+    publish(1).await.unwrap();
+    deliver(&mut delivered, &next(&mut subscription).await);
+    bus.set(false, BusItem::Down);
+    assert!(matches!(next(&mut subscription).await, BusItem::Down));
+    publish(2).await.unwrap();
+    while delivered.len() < 2 {
+        let item = next(&mut subscription).await;
+        deliver(&mut delivered, &item);
+    }
+
+    // Back for a moment: one live message and a typing indicator, then down again.
+    bus.set(true, BusItem::Lagged);
+    publish(3).await.unwrap();
+    let typing = Event::Typing {
+        conversation_id: conversation,
+        user_id: sender,
+        expires_in_ms: 1000,
+    };
+    bus.set(true, BusItem::Event(Arc::new(typing)));
+    bus.set(false, BusItem::Down);
+    publish(4).await.unwrap();
+    bus.set(true, BusItem::Lagged);
+    publish(5).await.unwrap();
+
+    let mut typed = 0;
+    loop {
+        let item = next(&mut subscription).await;
+        match &item {
+            BusItem::Lagged => panic!("the clients were asked to resync"),
+            BusItem::Resumed => break,
+            BusItem::Event(e) if matches!(**e, Event::Typing { .. }) => typed += 1,
+            _ => deliver(&mut delivered, &item),
+        }
+    }
+    // What the bus held after the switch back, then live.
+    publish(6).await.unwrap();
+    while delivered.len() < 6 {
+        let item = next(&mut subscription).await;
+        assert!(
+            !matches!(item, BusItem::Lagged),
+            "the clients were asked to resync"
+        );
+        deliver(&mut delivered, &item);
+    }
+    assert_eq!(
+        delivered,
+        [1, 2, 3, 4, 5, 6],
+        "nothing missed, nothing twice"
+    );
+    assert_eq!(typed, 1, "the typing indicator passed on once");
+}
