@@ -50,6 +50,8 @@ test('two users chat live, with typing, receipts, an offline spell and no duplic
   const link = b.page.locator('.messages a[href="https://example.com"]');
   assert.equal(await link.getAttribute('rel'), 'noopener noreferrer nofollow');
   await b.page.locator('.msg.mentions-me').waitFor(WAIT);
+  // A mention of oneself stays in the line (it once took the sidebar's `.me` flex box).
+  assert.equal(await b.page.locator('.msg .mention.me').first().evaluate((el) => getComputedStyle(el).display), 'inline');
   // Read: the title and the favicon are plain again.
   await b.page.waitForFunction(() => document.title === 'natter', null, WAIT);
   assert.equal(await b.page.locator('link[rel="icon"]').getAttribute('href'), '/icon.svg');

@@ -19,7 +19,7 @@ test('a draft survives switching, a reload and the back button, not sign-out', a
   const toAnn = (await me.call('POST', '/conversations/direct', { user_id: ann.user.id })).conversation.id;
   const toBo = (await me.call('POST', '/conversations/direct', { user_id: bo.user.id })).conversation.id;
 
-  const { page, errors, context } = await openPage(browser, { viewport: { width: 390, height: 844 } });
+  const { page, errors, context } = await openPage(browser, { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
   await page.goto(BASE + '/');
   await page.getByLabel('Username').fill(me.user.username);
   await page.getByLabel('Password').fill('correct horse battery');
@@ -47,6 +47,12 @@ test('a draft survives switching, a reload and the back button, not sign-out', a
   await composer.press('Enter');
   await page.locator('.messages .msg:not(.pending) .text', { hasText: 'for Bo' }).waitFor(WAIT);
   assert.equal(await composer.inputValue(), '');
+  // A touch screen: a pointer resting on a message (where a tap left it) shows no toolbar.
+  assert.ok(await page.evaluate(() => matchMedia('(hover: none)').matches), 'a touch screen');
+  const sent = page.locator('.messages .msg:not(.pending)', { hasText: 'for Bo' });
+  await page.locator('textarea').evaluate((el) => el.blur());
+  await sent.hover();
+  assert.equal(await sent.locator('.toolbar').isVisible(), false, 'no toolbar stuck by :hover');
   await page.getByRole('button', { name: 'Back to conversations' }).click();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Username').waitFor(WAIT);
