@@ -25,28 +25,30 @@ test('a draft survives switching, a reload and the back button, not sign-out', a
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Sign in' }).click();
   const composer = page.getByLabel('Message', { exact: true });
+  // The composer shows `want` (polled: a switch re-renders it).
+  const holds = (want) => page.waitForFunction((w) => document.querySelector('textarea')?.value === w, want, WAIT);
 
   await page.locator(`button.conv[data-conv="${toAnn}"]`).click();
   await composer.fill('half a thought for Ann');
   await page.getByRole('button', { name: 'Back to conversations' }).click();
   await page.locator(`button.conv[data-conv="${toBo}"]`).click();
-  assert.equal(await composer.inputValue(), '', 'another conversation has its own');
+  await holds('');
   await composer.fill('for Bo');
   await page.getByRole('button', { name: 'Back to conversations' }).click();
   await page.locator(`button.conv[data-conv="${toAnn}"]`).click();
-  assert.equal(await composer.inputValue(), 'half a thought for Ann');
+  await holds('half a thought for Ann');
 
   await page.reload();
   await composer.waitFor(WAIT);
-  await page.waitForFunction((want) => document.querySelector('textarea')?.value === want, 'half a thought for Ann', WAIT);
+  await holds('half a thought for Ann');
   await page.goBack();
   await page.locator(`button.conv[data-conv="${toBo}"]`).click();
-  assert.equal(await composer.inputValue(), 'for Bo');
+  await holds('for Bo');
 
   // Sending clears it; signing out forgets the rest.
   await composer.press('Enter');
   await page.locator('.messages .msg:not(.pending) .text', { hasText: 'for Bo' }).waitFor(WAIT);
-  assert.equal(await composer.inputValue(), '');
+  await holds('');
   // A touch screen: a pointer resting on a message (where a tap left it) shows no toolbar.
   assert.ok(await page.evaluate(() => matchMedia('(hover: none)').matches), 'a touch screen');
   const sent = page.locator('.messages .msg:not(.pending)', { hasText: 'for Bo' });

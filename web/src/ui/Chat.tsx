@@ -101,14 +101,15 @@ function Composer(props: {
 }) {
   const { c, replyTo, editing, clear } = props;
   const id = c.summary.conversation.id;
-  const [text, setText] = useState('');
+  const me = store.me?.id ?? '';
+  // The draft from the first render: an effect would show an empty composer for a frame.
+  const [text, setText] = useState(() => draftOf(me, id));
   const ref = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
   const files = usePendingFiles(id);
   const filesOk = !files.some((u) => u.state === 'failed' || u.state === 'cancelled');
   const canSend = editing ? !!text.trim() : (!!text.trim() || files.length > 0) && filesOk;
   const lastTyping = useRef(0);
-  const me = store.me?.id ?? '';
 
   useEffect(() => {
     setText(draftOf(me, id));
