@@ -257,11 +257,13 @@ fn write_effect(
 /// Append on the writer thread, inside its batch's transaction: nothing is durable until that
 /// commits. `seq` and `mod_seq` come from the writer's [`Counters`]; the insert itself tells a
 /// retry (the idempotency key exists: nothing is written and the original is returned). The
-/// stored message is built from what was inserted, not read back.
+/// stored message is built from what was inserted, not read back. `terms`: the text folded for
+/// the search index ([`natter_domain::search::index_text`]).
 fn append_in(
     conn: &Connection,
     counters: &mut Counters,
     message: NewMessage,
+    terms: String,
 ) -> StoreResult<AppendOutcome> {
     let conv = message.conversation_id.0.as_bytes().as_slice();
     let counter = counters
@@ -305,7 +307,7 @@ fn append_in(
         params![seq, mod_seq, message.created_at_ms, change, conv],
     )?;
     let mentions = insert_mentions(conn, message.conversation_id, seq, &message.mentions)?;
-    counters.search.put(message.id.0, message.text.as_str());
+    counters.search.put_terms(message.id.0, terms);
     // Its notifications are owed from the moment it commits (docs/push.md).
     exec(
         conn,
@@ -449,15 +451,18 @@ fn changes_in(
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        self.write_counted(move |conn, counters| append_in(conn, counters, message))
+        let terms = natter_domain::search::index_text(message.text.as_str());
+        self.write_counted(move |conn, counters| append_in(conn, counters, message, terms))
             .await
     }
 
     /// The one writer commits in queue order: the append is queued, and the caller may let the
     /// conversation's next write in before this one's commit.
     async fn queue_append(&self, message: NewMessage) -> StoreResult<QueuedAppend> {
+        // Folded on the caller's thread: the writer thread is what bounds durable sends.
+        let terms = natter_domain::search::index_text(message.text.as_str());
         let committed = self
-            .queue_counted(move |conn, counters| append_in(conn, counters, message))
+            .queue_counted(move |conn, counters| append_in(conn, counters, message, terms))
             .await?;
         Ok(QueuedAppend::new(committed))
     }
@@ -534,7 +539,7 @@ mod tests {
         let doomed = f.new_message(group.id, alice, "rolled back");
         let failed = store
             .write_counted(move |conn, counters| {
-                let outcome = append_in(conn, counters, doomed)?;
+                let outcome = append_in(conn, counters, doomed, String::new())?;
                 assert!(matches!(outcome, AppendOutcome::Created(ref m) if m.seq == 2));
                 Err::<(), _>(StoreError::Internal("fails after appending".into()))
             })

@@ -36,7 +36,11 @@ pub(crate) struct PendingIndex {
 impl PendingIndex {
     /// Index the message `id` with `text` (nothing for a text without terms).
     pub(crate) fn put(&mut self, id: i64, text: &str) {
-        let terms = index_text(text);
+        self.put_terms(id, index_text(text));
+    }
+
+    /// [`put`](Self::put) with the terms already folded ([`index_text`]).
+    pub(crate) fn put_terms(&mut self, id: i64, terms: String) {
         if !terms.is_empty() {
             self.writes.push((id, Some(terms)));
         }
