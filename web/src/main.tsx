@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { store } from './store';
 import { syncPush } from './push';
 import { App } from './ui/App';
-import { navigate } from './ui/Dialogs';
+import { navigate } from './router';
 import './styles.css';
 
 render(<App />, document.getElementById('app')!);

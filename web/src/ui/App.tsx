@@ -1,43 +1,50 @@
 import { useEffect } from 'preact/hooks';
-import { store, useStore } from '../store';
+import { followHistory, navigate, routeId } from '../router';
+import { unreadTotal } from '../state/select';
+import { store, useSelector } from '../store';
 import { Auth } from './Auth';
 import { Chat } from './Chat';
-import { navigate, routeId } from './Dialogs';
 import { Sidebar } from './Sidebar';
-import { showUnread, unreadTotal } from './tabBadge';
+import { showUnread } from './tabBadge';
 
 export function App() {
-  const s = useStore();
+  const me = useSelector((s) => s.me);
+  const activeId = useSelector((s) => (s.activeId && s.convs.has(s.activeId) ? s.activeId : null));
+  const notFound = useSelector((s) => s.notFound);
+  const unread = useSelector((s) => (s.me ? unreadTotal(s) : 0));
   useEffect(() => {
-    if (s.me) {
-      s.start();
-      navigate(routeId(), true);
-    }
-    const onPop = () => void store.open(routeId());
+    if (!me) return;
+    store.start();
+    navigate(routeId(), true);
+    const stopHistory = followHistory();
     const onVisible = () => store.activeId && store.markRead(store.activeId);
-    window.addEventListener('popstate', onPop);
     document.addEventListener('visibilitychange', onVisible);
     window.addEventListener('focus', onVisible);
     return () => {
-      window.removeEventListener('popstate', onPop);
+      stopHistory();
       document.removeEventListener('visibilitychange', onVisible);
       window.removeEventListener('focus', onVisible);
     };
-  }, [!!s.me]);
+  }, [!!me]);
 
-  useEffect(() => showUnread(s.me ? unreadTotal(s.convs.values()) : 0));
+  useEffect(() => showUnread(unread), [unread]);
 
-  if (!s.me) return <Auth />;
-  const active = s.activeId ? s.convs.get(s.activeId) : undefined;
+  if (!me) return <Auth />;
   return (
-    <div class={`app ${active ? 'has-active' : ''}`}>
+    <div class={`app ${activeId || notFound ? 'has-active' : ''}`}>
       <Sidebar />
       <main class="main" aria-label="Conversation">
-        {active ? (
-          <Chat c={active} />
+        {activeId ? (
+          <Chat id={activeId} />
+        ) : notFound ? (
+          <div class="placeholder" role="alert">
+            <h1>Conversation not found</h1>
+            <p class="muted">It does not exist, or you are not a member of it.</p>
+            <button onClick={() => navigate(null)}>Back to conversations</button>
+          </div>
         ) : (
           <div class="placeholder">
-            <h1>Welcome{s.me.display_name ? `, ${s.me.display_name}` : ''}</h1>
+            <h1>Welcome{me.display_name ? `, ${me.display_name}` : ''}</h1>
             <p class="muted">Pick a conversation, or start a new one.</p>
           </div>
         )}

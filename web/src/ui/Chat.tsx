@@ -2,9 +2,11 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { draftOf, keepDraft } from './drafts';
 import type { MessageView } from '../natter';
 import { ATTACHMENTS_MAX, TEXT_MAX_CHARS } from '../natter/limits';
-import { previewText, store, useStore, type ConvState } from '../store';
+import { previewText, typers } from '../state/select';
+import { store, useSelector, type ConvState } from '../store';
 import { Avatar, presenceLabel } from './common';
-import { Members, navigate } from './Dialogs';
+import { navigate } from '../router';
+import { Members } from './Dialogs';
 import { FileChips } from './FileChips';
 import { MessageList } from './MessageList';
 import { addFiles, removeFile, takeFiles, usePendingFiles } from './pendingFiles';
@@ -12,8 +14,15 @@ import { VoiceRecorder } from './VoiceRecorder';
 
 const TYPING_EVERY_MS = 3000;
 
-export function Chat({ c }: { c: ConvState }) {
-  const s = useStore();
+export function Chat({ id }: { id: string }) {
+  const c = useSelector((s) => s.convs.get(id));
+  // The peer's name and presence in the header.
+  useSelector((s) => (c?.summary.peer ? s.users.get(c.summary.peer) : undefined));
+  return c ? <ChatView c={c} /> : null;
+}
+
+function ChatView({ c }: { c: ConvState }) {
+  const s = store;
   const [members, setMembers] = useState(false);
   const [replyTo, setReplyTo] = useState<MessageView | null>(null);
   const [editing, setEditing] = useState<MessageView | null>(null);
@@ -27,7 +36,6 @@ export function Chat({ c }: { c: ConvState }) {
     const left = addFiles(conv.id, files);
     setNotice(left ? `At most ${ATTACHMENTS_MAX} files per message: ${left} not added.` : '');
   };
-  const typers = [...c.typing.entries()].filter(([, until]) => until > Date.now()).map(([u]) => s.displayName(u));
 
   useEffect(() => {
     setReplyTo(null);
@@ -73,9 +81,7 @@ export function Chat({ c }: { c: ConvState }) {
           Loading…
         </div>
       )}
-      <div class="typing" aria-live="polite" data-testid="typing">
-        {typers.length > 0 && `${typers.join(', ')} ${typers.length > 1 ? 'are' : 'is'} typing…`}
-      </div>
+      <TypingLine id={conv.id} />
       <Composer
         c={c}
         replyTo={replyTo}
@@ -87,6 +93,17 @@ export function Chat({ c }: { c: ConvState }) {
       />
       {members && <Members id={conv.id} onClose={() => setMembers(false)} />}
     </section>
+  );
+}
+
+/** Who is typing: its own subscriber, so a typing event re-renders this line only. */
+function TypingLine({ id }: { id: string }) {
+  useSelector((s) => s.typing.get(id));
+  const names = typers(store.state, id, Date.now()).map((u) => store.displayName(u));
+  return (
+    <div class="typing" aria-live="polite" data-testid="typing">
+      {names.length > 0 && `${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…`}
+    </div>
   );
 }
 

@@ -2,7 +2,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
 import { ApiError, type UserView, type Uuid } from '../natter';
-import { store, useStore } from '../store';
+import { navigate } from '../router';
+import { store, useSelector } from '../store';
 import { Avatar, presenceLabel } from './common';
 
 export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
@@ -47,7 +48,7 @@ export function UserSearch({ onPick, exclude, label }: { onPick: (u: UserView) =
       store.api
         .searchUsers(q, 10)
         .then((users) => {
-          for (const u of users) if (!store.users.has(u.id)) store.users.set(u.id, u);
+          store.dispatch({ type: 'users', users });
           setResults(users);
         })
         .catch(() => setResults([]));
@@ -154,8 +155,9 @@ export function NewGroup({ onClose }: { onClose: () => void }) {
 }
 
 export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
-  const s = useStore();
-  const c = s.convs.get(id);
+  const s = store;
+  const c = useSelector((state) => state.convs.get(id));
+  useSelector((state) => state.users);
   const [error, setError] = useState('');
   const [adding, setAdding] = useState(false);
   useEffect(() => void s.loadMembers(id), [id]);
@@ -226,18 +228,6 @@ export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
       )}
     </Modal>
   );
-}
-
-/** Client-side routing: /c/<conversation id>. */
-export function navigate(id: Uuid | null, replace = false) {
-  const path = id ? `/c/${id}` : '/';
-  if (location.pathname !== path) history[replace ? 'replaceState' : 'pushState'](null, '', path);
-  void store.open(id);
-}
-
-export function routeId(): Uuid | null {
-  const m = /^\/c\/([0-9a-fA-F-]{36})$/.exec(location.pathname);
-  return m ? m[1] : null;
 }
 
 export { presenceLabel };

@@ -4,7 +4,8 @@
 // pages are prepended, and sticks to the bottom while the user is there.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { MessageView, OutboxAttachment, OutboxItem, Uuid } from '../natter';
-import { previewText, store, type ConvState } from '../store';
+import { previewText } from '../state/select';
+import { store, useSelector, type ConvState } from '../store';
 import { Attachments } from './Attachments';
 import { Avatar, formatBytes } from './common';
 import { RichText, dayKey, dayLabel, timeLabel } from './text';
@@ -55,6 +56,10 @@ export interface ListActions {
 
 export function MessageList({ c, actions }: { c: ConvState; actions: ListActions }) {
   const id = c.summary.conversation.id;
+  // Names, unsent messages and a search result to show: the list's other inputs.
+  useSelector((s) => s.users);
+  useSelector((s) => s.outboxVersion);
+  const focus = useSelector((s) => s.focus);
   const pending = store.outbox?.list(id) ?? [];
   const rows = buildRows(c, pending);
   const scroller = useRef<HTMLDivElement>(null);
@@ -129,11 +134,10 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
       setMeasured((n) => n + 1);
       return;
     }
-    const focus = store.focus;
     const at = focus && focus.conv === id ? keyIndex(`m${focus.seq}`) : -1;
     if (focus && at >= 0) {
       // A search result: bring its row to the upper third and keep it there as rows measure.
-      store.focus = null;
+      store.dispatch({ type: 'focus', focus: null });
       stick.current = false;
       const want = Math.max(0, offsets[at] - el.clientHeight / 3);
       el.scrollTop = want;

@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, type MessageHitView } from '../natter';
 import { store, type ConvState } from '../store';
-import { navigate } from './Dialogs';
+import { navigate } from '../router';
 import { whenLabel } from './text';
 
 const DEBOUNCE_MS = 300;

@@ -1,34 +1,39 @@
 import { useState } from 'preact/hooks';
-import { previewText, store, useStore, type ConvState } from '../store';
+import { previewText, sortedConversations, typers } from '../state/select';
+import { store, useSelector, type ConvState } from '../store';
 import { Avatar } from './common';
-import { Members, NewDirect, NewGroup, navigate } from './Dialogs';
+import { navigate } from '../router';
+import { Members, NewDirect, NewGroup } from './Dialogs';
 import { NotificationSettingsDialog } from './NotificationSettings';
 import { SearchBox, SearchResults } from './Search';
 import { whenLabel } from './text';
 
 export function ConnectionBanner() {
-  const s = useStore();
+  const connection = useSelector((s) => s.connection);
+  const backOnlineUntil = useSelector((s) => s.backOnlineUntil);
+  // The browser knows before the socket does: show it at once.
+  const browserOffline = useSelector((s) => s.browserOffline);
+  const state = browserOffline && connection !== 'closed' ? 'offline' : connection;
   let text = '';
   let cls = '';
-  if (s.connection === 'connecting') (text = 'Connecting…'), (cls = 'connecting');
-  else if (s.connection === 'offline') (text = 'Offline — messages will be sent when you are back'), (cls = 'offline');
-  else if (s.connection === 'closed') (text = 'Disconnected'), (cls = 'offline');
-  else if (s.backOnlineUntil > Date.now()) (text = 'Back online'), (cls = 'online');
+  if (state === 'connecting') (text = 'Connecting…'), (cls = 'connecting');
+  else if (state === 'offline') (text = 'Offline — messages will be sent when you are back'), (cls = 'offline');
+  else if (state === 'closed') (text = 'Disconnected'), (cls = 'offline');
+  else if (backOnlineUntil > Date.now()) (text = 'Back online'), (cls = 'online');
   return (
-    <div class={`conn ${cls}`} role="status" aria-live="polite" data-state={s.connection}>
+    <div class={`conn ${cls}`} role="status" aria-live="polite" data-state={state}>
       {text}
     </div>
   );
 }
 
-function ConvItem({ c, active }: { c: ConvState; active: boolean }) {
+function ConvItem({ c, active, typing }: { c: ConvState; active: boolean; typing: boolean }) {
   const s = store;
   const conv = c.summary.conversation;
   const title = s.title(c);
   const peer = c.summary.peer ? s.user(c.summary.peer) : undefined;
   const last = c.summary.last_message;
   const pending = s.outbox?.list(conv.id).length ?? 0;
-  const typing = [...c.typing.values()].some((t) => t > Date.now());
   let preview = '';
   if (typing) preview = 'typing…';
   else if (last) {
@@ -75,11 +80,18 @@ function ConvItem({ c, active }: { c: ConvState; active: boolean }) {
 }
 
 export function Sidebar() {
-  const s = useStore();
+  const s = store;
   const [dialog, setDialog] = useState<'dm' | 'group' | 'notifications' | null>(null);
   const [query, setQuery] = useState('');
-  const convs = s.sortedConversations();
-  const me = s.me;
+  const convs = useSelector(sortedConversations);
+  const me = useSelector((s) => s.me);
+  const activeId = useSelector((s) => s.activeId);
+  const listReady = useSelector((s) => s.listReady);
+  const typing = useSelector((s) => s.typing);
+  // Names and presence in the list, and its "Sending…" previews.
+  useSelector((s) => s.users);
+  useSelector((s) => s.outboxVersion);
+  const now = Date.now();
   function onKey(e: KeyboardEvent) {
     if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
     const items = [...(e.currentTarget as HTMLElement).querySelectorAll<HTMLButtonElement>('button.conv')];
@@ -117,10 +129,15 @@ export function Sidebar() {
       <nav aria-label="Conversations" onKeyDown={onKey} hidden={!!query.trim()}>
         <ul class="conv-list">
           {convs.map((c) => (
-            <ConvItem key={c.summary.conversation.id} c={c} active={c.summary.conversation.id === s.activeId} />
+            <ConvItem
+              key={c.summary.conversation.id}
+              c={c}
+              active={c.summary.conversation.id === activeId}
+              typing={typing.has(c.summary.conversation.id) && typers(s.state, c.summary.conversation.id, now).length > 0}
+            />
           ))}
         </ul>
-        {s.listReady && convs.length === 0 && <p class="muted empty">No conversations yet. Start one with “New message”.</p>}
+        {listReady && convs.length === 0 && <p class="muted empty">No conversations yet. Start one with “New message”.</p>}
       </nav>
       {dialog === 'dm' && <NewDirect onClose={() => setDialog(null)} />}
       {dialog === 'group' && <NewGroup onClose={() => setDialog(null)} />}

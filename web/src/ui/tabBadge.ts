@@ -1,18 +1,11 @@
 // The unread count outside the page: in the tab's title ("(3) natter") and as a badge drawn on
 // the favicon, so a background tab says there is something new. Muted conversations do not
 // count, as in the list's own badges.
-import type { ConvState } from '../store';
 
 const TITLE = 'natter';
 const ICON = '/icon.svg';
 let shown = -1;
 let icon: HTMLImageElement | null = null;
-
-export function unreadTotal(convs: Iterable<ConvState>): number {
-  let total = 0;
-  for (const c of convs) if (!c.summary.me.muted) total += c.summary.unread_count;
-  return total;
-}
 
 export function showUnread(total: number): void {
   if (total === shown) return;

@@ -1,0 +1,73 @@
+// The app's state as plain immutable data. Every change makes new objects along the path it
+// touches and keeps the rest, so a component that selects a slice (one conversation's messages,
+// the typing map) re-renders only when that slice is a new object. reducer.ts is the only code
+// that makes new states; store.ts holds the current one and runs the side effects.
+import type { ConnectionState } from '../natter/session.ts';
+import type { ConversationSummaryView, MemberView, MessageView, UserView, Uuid } from '../natter/types.ts';
+
+export interface Conv {
+  summary: ConversationSummaryView;
+  /** Loaded messages by seq; seqs are gap-free so [oldest..newest] is contiguous. */
+  messages: ReadonlyMap<number, MessageView>;
+  /** The oldest loaded seq (1 once the beginning is loaded); null before the first page. */
+  oldest: number | null;
+  newest: number;
+  loaded: boolean;
+  loadingOlder: boolean;
+  members: readonly MemberView[] | null;
+  /** My read position when the conversation was last opened: the "new messages" divider goes
+   *  after it, and stays there while the conversation is open even as it is marked read. */
+  readMark: number;
+}
+
+export interface State {
+  me: UserView | null;
+  convs: ReadonlyMap<Uuid, Conv>;
+  users: ReadonlyMap<Uuid, UserView>;
+  /** Who is typing where, until when (ms): apart from `convs` so typing re-renders no list. */
+  typing: ReadonlyMap<Uuid, ReadonlyMap<Uuid, number>>;
+  activeId: Uuid | null;
+  /** The conversation list has been loaded once. */
+  listReady: boolean;
+  connection: ConnectionState | 'offline';
+  /** Until when (ms) the "Back online" banner shows. */
+  backOnlineUntil: number;
+  /** The browser says it has no network (navigator.onLine false). */
+  browserOffline: boolean;
+  /** A conversation link (/c/<id>) that does not exist or is not mine. */
+  notFound: Uuid | null;
+  /** The message a search result or a quote opened: the list scrolls to it and marks it, once. */
+  focus: { conv: Uuid; seq: number } | null;
+  /** Bumped when the outbox (unsent messages) changes. */
+  outboxVersion: number;
+}
+
+export function initialState(me: UserView | null): State {
+  return {
+    me,
+    convs: new Map(),
+    users: me ? new Map([[me.id, me]]) : new Map(),
+    typing: new Map(),
+    activeId: null,
+    listReady: false,
+    connection: 'connecting',
+    backOnlineUntil: 0,
+    browserOffline: false,
+    notFound: null,
+    focus: null,
+    outboxVersion: 0,
+  };
+}
+
+export function newConv(summary: ConversationSummaryView): Conv {
+  return {
+    summary,
+    messages: new Map(),
+    oldest: null,
+    newest: 0,
+    loaded: false,
+    loadingOlder: false,
+    members: null,
+    readMark: summary.me.read_seq,
+  };
+}
