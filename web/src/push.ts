@@ -72,7 +72,10 @@ async function subscribe(reg: ServiceWorkerRegistration, key: string): Promise<P
 }
 
 async function register(api: Api, reg: ServiceWorkerRegistration, key: string): Promise<void> {
-  const subscription = (await subscribe(reg, key)).toJSON() as WebPushSubscriptionJson;
+  // The DOM types every member of `toJSON()` as optional; the server takes exactly these.
+  const { endpoint, expirationTime, keys } = (await subscribe(reg, key)).toJSON();
+  if (!endpoint || !keys?.p256dh || !keys.auth) throw new Error('The browser gave an incomplete push subscription');
+  const subscription: WebPushSubscriptionJson = { endpoint, expirationTime, keys: { p256dh: keys.p256dh, auth: keys.auth } };
   await api.registerDevice({ kind: 'web_push', subscription });
 }
 

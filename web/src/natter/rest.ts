@@ -3,22 +3,38 @@
 // revokes the session, so refreshes are serialised within the tab (a promise) and across tabs
 // (the Web Locks API, re-reading the shared tokens once the lock is held).
 import type {
+  AddMemberRequest,
   AuthTokens,
   ConversationList,
   ConversationSummaryView,
   ConversationView,
+  CreateDirectRequest,
+  CreateGroupRequest,
+  CursorRequest,
+  DeviceList,
   DeviceView,
   ErrorBody,
+  LoginRequest,
+  MemberList,
   MemberView,
+  MessagePage,
   MessageSearchPage,
   MessageSearchParams,
   MessageView,
+  MuteRequest,
   FileView,
   NotificationSettings,
+  RefreshRequest,
   RegisterDeviceRequest,
+  RegisterRequest,
+  SendMessageRequest,
   SyncView,
+  UpdateConversationRequest,
+  UpdateMemberRequest,
+  UserList,
   UserView,
   Uuid,
+  VapidPublicKey,
 } from './types';
 
 export class ApiError extends Error {
@@ -105,7 +121,7 @@ export class Api {
       if (!refreshToken) throw new ApiError(401, 'unauthenticated', 'signed out');
       let fresh: AuthTokens;
       try {
-        fresh = await this.raw<AuthTokens>('POST', '/auth/refresh', { refresh_token: refreshToken }, undefined, false);
+        fresh = await this.raw<AuthTokens>('POST', '/auth/refresh', { refresh_token: refreshToken } satisfies RefreshRequest, undefined, false);
       } catch (error) {
         if (error instanceof ApiError && error.status < 500 && error.status !== 429) {
           this.setTokens(null);
@@ -149,7 +165,7 @@ export class Api {
       } catch {
         /* not JSON: keep the status */
       }
-      throw new ApiError(response.status, err.code, err.message, err.retry_after_ms);
+      throw new ApiError(response.status, err.code, err.message, err.retry_after_ms ?? undefined);
     }
     return (text ? JSON.parse(text) : undefined) as T;
   }
@@ -168,7 +184,7 @@ export class Api {
 
   // --- auth ---
   async register(username: string, password: string, displayName?: string): Promise<AuthTokens> {
-    const body: Record<string, string> = { username, password, device_name: 'web' };
+    const body: RegisterRequest = { username, password, device_name: 'web' };
     if (displayName) body.display_name = displayName;
     const tokens = await this.raw<AuthTokens>('POST', '/auth/register', body, undefined, false);
     this.setTokens(tokens);
@@ -176,7 +192,7 @@ export class Api {
   }
 
   async login(username: string, password: string): Promise<AuthTokens> {
-    const body = { username, password, device_name: 'web' };
+    const body: LoginRequest = { username, password, device_name: 'web' };
     const tokens = await this.raw<AuthTokens>('POST', '/auth/login', body, undefined, false);
     this.setTokens(tokens);
     return tokens;
@@ -194,7 +210,7 @@ export class Api {
   me = () => this.call<UserView>('GET', '/users/me');
   user = (id: Uuid) => this.call<UserView>('GET', `/users/${id}`);
   searchUsers = (prefix: string, limit = 10) =>
-    this.call<{ users: UserView[] }>('GET', '/users', undefined, { prefix, limit }).then((r) => r.users);
+    this.call<UserList>('GET', '/users', undefined, { prefix, limit }).then((r) => r.users);
 
   // --- conversations ---
   conversations = (beforeActivityMs?: number, limit = 100) =>
@@ -202,27 +218,27 @@ export class Api {
       (r) => r.conversations,
     );
   conversation = (id: Uuid) => this.call<ConversationSummaryView>('GET', `/conversations/${id}`);
-  createDirect = (userId: Uuid) => this.call<ConversationSummaryView>('POST', '/conversations/direct', { user_id: userId });
+  createDirect = (userId: Uuid) => this.call<ConversationSummaryView>('POST', '/conversations/direct', { user_id: userId } satisfies CreateDirectRequest);
   createGroup = (name: string, memberIds: Uuid[], topic?: string) =>
-    this.call<ConversationSummaryView>('POST', '/conversations', { name, member_ids: memberIds, ...(topic ? { topic } : {}) });
+    this.call<ConversationSummaryView>('POST', '/conversations', { name, member_ids: memberIds, ...(topic ? { topic } : {}) } satisfies CreateGroupRequest);
   updateConversation = (id: Uuid, patch: { name?: string; topic?: string }) =>
-    this.call<ConversationView>('PATCH', `/conversations/${id}`, patch);
-  members = (id: Uuid) => this.call<{ members: MemberView[] }>('GET', `/conversations/${id}/members`).then((r) => r.members);
-  addMember = (id: Uuid, userId: Uuid, role?: 'member' | 'admin') =>
-    this.call<MemberView>('POST', `/conversations/${id}/members`, { user_id: userId, ...(role ? { role } : {}) });
-  setRole = (id: Uuid, userId: Uuid, role: 'member' | 'admin') =>
-    this.call<MemberView>('PATCH', `/conversations/${id}/members/${userId}`, { role });
+    this.call<ConversationView>('PATCH', `/conversations/${id}`, patch satisfies UpdateConversationRequest);
+  members = (id: Uuid) => this.call<MemberList>('GET', `/conversations/${id}/members`).then((r) => r.members);
+  addMember = (id: Uuid, userId: Uuid, role?: UpdateMemberRequest['role']) =>
+    this.call<MemberView>('POST', `/conversations/${id}/members`, { user_id: userId, ...(role ? { role } : {}) } satisfies AddMemberRequest);
+  setRole = (id: Uuid, userId: Uuid, role: UpdateMemberRequest['role']) =>
+    this.call<MemberView>('PATCH', `/conversations/${id}/members/${userId}`, { role } satisfies UpdateMemberRequest);
   removeMember = (id: Uuid, userId: Uuid) => this.call<void>('DELETE', `/conversations/${id}/members/${userId}`);
-  mute = (id: Uuid, muted: boolean) => this.call<MemberView>('PUT', `/conversations/${id}/mute`, { muted });
+  mute = (id: Uuid, muted: boolean) => this.call<MemberView>('PUT', `/conversations/${id}/mute`, { muted } satisfies MuteRequest);
 
   // --- messages ---
   history = (id: Uuid, params: { before?: number; after?: number; limit?: number }) =>
-    this.call<{ messages: MessageView[] }>('GET', `/conversations/${id}/messages`, undefined, params).then((r) => r.messages);
-  send = (id: Uuid, clientMsgId: string, text: string, extra: { reply_to_seq?: number; mentions?: Uuid[]; attachments?: Uuid[] } = {}) =>
-    this.call<MessageView>('POST', `/conversations/${id}/messages`, { client_msg_id: clientMsgId, text, ...extra });
+    this.call<MessagePage>('GET', `/conversations/${id}/messages`, undefined, params).then((r) => r.messages);
+  send = (id: Uuid, clientMsgId: string, text: string, extra: Pick<SendMessageRequest, 'reply_to_seq' | 'mentions' | 'attachments'> = {}) =>
+    this.call<MessageView>('POST', `/conversations/${id}/messages`, { client_msg_id: clientMsgId, text, ...extra } satisfies SendMessageRequest);
   searchMessages = (params: MessageSearchParams) =>
     this.call<MessageSearchPage>('GET', '/search/messages', undefined, { ...params });
-  read = (id: Uuid, seq: number) => this.call<MemberView>('POST', `/conversations/${id}/read`, { seq });
+  read = (id: Uuid, seq: number) => this.call<MemberView>('POST', `/conversations/${id}/read`, { seq } satisfies CursorRequest);
   sync = (since?: number) => this.call<SyncView>('GET', '/sync', undefined, { since });
 
   // --- files ---
@@ -232,9 +248,9 @@ export class Api {
   // --- push ---
   /** The VAPID key browsers subscribe with; 404 `not_found` when the server has no Web Push. */
   vapidPublicKey = () =>
-    this.raw<{ public_key: string }>('GET', '/push/vapid-public-key', undefined, undefined, false).then((r) => r.public_key);
+    this.raw<VapidPublicKey>('GET', '/push/vapid-public-key', undefined, undefined, false).then((r) => r.public_key);
   registerDevice = (request: RegisterDeviceRequest) => this.call<DeviceView>('POST', '/push/devices', request);
-  devices = () => this.call<{ devices: DeviceView[] }>('GET', '/push/devices').then((r) => r.devices);
+  devices = () => this.call<DeviceList>('GET', '/push/devices').then((r) => r.devices);
   deleteDevice = (id: Uuid) => this.call<void>('DELETE', `/push/devices/${id}`);
   notificationSettings = () => this.call<NotificationSettings>('GET', '/users/me/notifications');
   setNotificationSettings = (settings: NotificationSettings) =>

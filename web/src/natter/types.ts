@@ -1,138 +1,57 @@
-// Wire types of natter's REST API and WebSocket protocol, mirroring
-// crates/natter-protocol/src/{rest.rs,ws.rs}. Ids are UUID strings, message ids decimal strings,
-// times Unix milliseconds.
+// Wire types of natter's REST API and WebSocket protocol. Ids are UUID strings, message ids
+// decimal strings, times Unix milliseconds.
+//
+// The REST bodies are generated from the OpenAPI document the server serves into wire.gen.ts
+// (scripts/wire-types.mjs; tests/wire-types.test.mjs fails when the two differ), and exported
+// from here under the same names, with the aliases the app used before (NotificationSettings...).
+// The WebSocket frames, which the document does not describe, are written here after
+// natter-protocol's ws.rs and docs/protocol.md, out of the generated types they carry.
 
-export type Uuid = string;
+import type * as wire from './wire.gen';
+import type {
+  ConversationSummaryView,
+  ConversationView,
+  ErrorBody,
+  MemberView,
+  MessageView,
+  NotificationSettingsBody,
+  NotifyLevelView,
+  PreviewView,
+  QuietHoursView,
+  Uuid,
+  WebPushSubscription,
+} from './wire.gen';
 
-export interface UserView {
-  id: Uuid;
-  username: string;
-  display_name: string;
-  created_at_ms: number;
+// Every schema of the document; the interfaces declared below take precedence over theirs.
+export type * from './wire.gen';
+
+// Optional fields the server leaves out rather than sends as null (natter-protocol: each is an
+// `Option` with `skip_serializing_if = "Option::is_none"`, in a body only the server sends), though
+// the document, like utoipa for every `Option`, allows null. ui/ takes these two as
+// `T | undefined`, so here they are narrowed to what the server sends; `extends` checks that each
+// stays a subtype of the generated type. With `#[schema(nullable = false)]` on those fields the
+// document would say so itself and these could go.
+
+export interface UserView extends wire.UserView {
+  /** Present when the caller may see presence (themselves or a contact). */
   online?: boolean;
-  last_seen_ms?: number;
 }
 
-export interface AuthTokens {
+export interface AuthTokens extends wire.AuthTokens {
   user: UserView;
-  session_id: Uuid;
-  access_token: string;
-  expires_in_s: number;
-  refresh_token: string;
 }
 
-export interface ConversationView {
-  id: Uuid;
-  kind: 'direct' | 'group';
-  name?: string;
-  topic?: string;
-  created_by: Uuid;
-  created_at_ms: number;
-  last_seq: number;
-  last_mod: number;
-  last_activity_ms: number;
-  member_count: number;
+export interface UserList extends wire.UserList {
+  users: UserView[];
 }
 
+export interface MessageSearchPage extends wire.MessageSearchPage {
+  /** Absent on the last page; a page may hold fewer hits than asked and still have a next one. */
+  next_cursor?: string;
+}
+
+/** A member's role, `MemberView.role` (which the document types only as a string). */
 export type Role = 'owner' | 'admin' | 'member';
-
-export interface MemberView {
-  conversation_id: Uuid;
-  user_id: Uuid;
-  role: Role;
-  muted: boolean;
-  read_seq: number;
-  delivered_seq: number;
-  joined_at_ms: number;
-}
-
-export interface ReactionView {
-  emoji: string;
-  user_ids: Uuid[];
-}
-
-export interface MessageView {
-  id: string;
-  conversation_id: Uuid;
-  seq: number;
-  mod_seq: number;
-  sender_id: Uuid;
-  client_msg_id: string;
-  text: string;
-  reply_to_seq?: number;
-  mentions?: Uuid[];
-  created_at_ms: number;
-  edited_at_ms?: number;
-  deleted?: boolean;
-  reactions?: ReactionView[];
-  /** The files the message shows, in order (absent when none, and once deleted). */
-  attachments?: FileView[];
-}
-
-/** A smaller rendering of an image: `small` fits in 320x320, `large` in 1280x1280. */
-export interface ThumbnailView {
-  size: 'small' | 'large';
-  width: number;
-  height: number;
-  mime: string;
-  /** Signed like the file's `url`, with the same expiry. */
-  url: string;
-}
-
-/** A complete file (`GET /files/{id}`, and each of a message's `attachments`). */
-export interface FileView {
-  id: Uuid;
-  name: string;
-  /** Bytes a download returns. */
-  size: number;
-  /** Decided by the server from the bytes. */
-  mime: string;
-  sha256: string;
-  /** True when browsers may show it in place (a safe image, video or audio type). */
-  inline: boolean;
-  created_at_ms: number;
-  width?: number;
-  height?: number;
-  duration_ms?: number;
-  /** ThumbHash bytes, base64 (standard alphabet). */
-  thumbhash?: string;
-  thumbnails?: ThumbnailView[];
-  /** Signed download URL relative to the origin, valid until `url_expires_at_ms`. */
-  url: string;
-  url_expires_at_ms: number;
-}
-
-/** A tus upload as `POST /files/uploads` answers it; its id becomes the file's once complete. */
-export interface UploadView {
-  id: Uuid;
-  /** `HEAD` for the offset, `PATCH` to append, `DELETE` to cancel (relative to the origin). */
-  upload_url: string;
-  name: string;
-  size: number;
-  offset: number;
-  expires_at_ms: number;
-}
-
-export interface ConversationSummaryView {
-  conversation: ConversationView;
-  me: MemberView;
-  last_message?: MessageView;
-  unread_count: number;
-  mention_count: number;
-  peer?: Uuid;
-}
-
-export interface SyncView {
-  changed: ConversationSummaryView[];
-  removed: Uuid[];
-  cursor: number;
-}
-
-export interface ErrorBody {
-  code: string;
-  message: string;
-  retry_after_ms?: number;
-}
 
 export interface HelloOk {
   user_id: Uuid;
@@ -233,71 +152,22 @@ export type ServerFrame =
   | { type: 'pong'; id: string }
   | EventFrame;
 
-export interface ConversationList {
-  conversations: ConversationSummaryView[];
-}
-
 // --- push (docs/push.md) ---
 
 /** A browser's `PushSubscription.toJSON()`, as `POST /push/devices` takes it. */
-export interface WebPushSubscriptionJson {
-  endpoint: string;
-  expirationTime?: number | null;
-  keys: { p256dh: string; auth: string };
-}
+export type WebPushSubscriptionJson = WebPushSubscription;
 
-export type RegisterDeviceRequest =
-  | { kind: 'fcm'; token: string }
-  | { kind: 'apns'; token: string; topic: string; environment: 'sandbox' | 'production' }
-  | { kind: 'web_push'; subscription: WebPushSubscriptionJson };
+export type NotifyLevel = NotifyLevelView;
+export type PreviewLevel = PreviewView;
+export type QuietHours = QuietHoursView;
+export type NotificationSettings = NotificationSettingsBody;
 
-export interface DeviceView {
-  id: Uuid;
-  /** `fcm`, `apns` or `web_push`. */
-  kind: string;
-  session_id: Uuid;
-  /** Registered by the session making the request. */
-  current: boolean;
-  /** The end of a token or the push service's host, never the address. */
-  hint: string;
-  created_at_ms: number;
-}
+// --- search ---
 
-export type NotifyLevel = 'all' | 'mentions_and_direct' | 'nothing';
-export type PreviewLevel = 'full' | 'sender_only' | 'hidden';
-
-export interface QuietHours {
-  /** `HH:MM`, local to `time_zone`. */
-  start: string;
-  end: string;
-  /** IANA name, e.g. `Europe/Paris`. */
-  time_zone: string;
-}
-
-export interface NotificationSettings {
-  level: NotifyLevel;
-  preview: PreviewLevel;
-  quiet_hours: QuietHours | null;
-}
-
-/** `GET /search/messages`: a piece of a hit's snippet; the pieces in order are the shown text. */
-export interface SnippetPartView {
-  text: string;
-  /** A word the query matched (to highlight). */
-  hit: boolean;
-}
-
-export interface MessageHitView {
-  message: MessageView;
-  snippet: SnippetPartView[];
-}
-
-export interface MessageSearchPage {
-  hits: MessageHitView[];
-  /** Absent on the last page; a page may hold fewer hits than asked and still have a next one. */
-  next_cursor?: string;
-}
-
+/**
+ * The query of `GET /search/messages`. Query parameters are not among the document's schemas,
+ * so this one is written by hand.
+ */
 export interface MessageSearchParams {
   q: string;
   conversation_id?: Uuid;

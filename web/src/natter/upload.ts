@@ -164,7 +164,7 @@ export class Upload {
     } catch {
       /* not JSON: keep the status */
     }
-    throw new ApiError(res.status, err.code, err.message, err.retry_after_ms);
+    throw new ApiError(res.status, err.code, err.message, err.retry_after_ms ?? undefined);
   }
 
   private send(
