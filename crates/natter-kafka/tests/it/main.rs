@@ -3,6 +3,7 @@
 //! topic of its own (random suffix) and reads with consumer groups of its own, so runs never see
 //! each other's records. Every wait is bounded.
 
+mod batches;
 mod failover;
 mod offsets;
 mod order;
