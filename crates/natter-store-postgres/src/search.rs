@@ -19,12 +19,16 @@
 //! - **In order, idempotent**: an upsert keyed by the message id changes the row only for a
 //!   larger `mod_seq`, so a record handled twice, or an older one handled after a newer one
 //!   (two nodes' producers can race), changes nothing. A deleted message keeps its row with no
-//!   terms: a replayed "created" record cannot bring it back.
+//!   terms: a replayed "created" record cannot bring it back. The indexer writes a batch of
+//!   records in one statement (`UNNEST` of one array per column), each message's latest state
+//!   of the batch only.
 //! - **Order and pages** as the embedded index: newest first by message id (cursor: the last
 //!   id), or by `ts_rank` (newest first among equals) skipping what earlier pages showed, at
 //!   most `RELEVANCE_DEPTH_MAX` deep, ranking the newest 5,000 matches the searcher may read;
 //!   one more row than asked tells whether there is a next page. A search is cancelled after 2 s
 //!   (`statement_timeout` in its own transaction: `Unavailable`).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use natter_domain::model::Message;
@@ -81,39 +85,127 @@ const SEARCH_DEADLINE: &str = "SET LOCAL statement_timeout = '2s'";
 /// Relevance ranks the newest this many matches the searcher may read.
 const RELEVANCE_CANDIDATES: u32 = 5_000;
 
+/// The upsert of a batch of entries, one array per column (one entry per message id: a
+/// statement cannot change a row twice), in id order so that two batches lock common rows in
+/// the same order.
 const UPSERT: &str = "\
     INSERT INTO message_search AS s \
         (id, conversation_id, seq, sender_id, created_at_ms, has_attachment, mod_seq, deleted, \
          terms) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::tsvector) \
+    SELECT id, conversation_id, seq, sender_id, created_at_ms, has_attachment, mod_seq, deleted, \
+        terms::tsvector \
+    FROM UNNEST($1::bigint[], $2::uuid[], $3::bigint[], $4::uuid[], $5::bigint[], $6::bool[], \
+        $7::bigint[], $8::bool[], $9::text[]) \
+        AS e(id, conversation_id, seq, sender_id, created_at_ms, has_attachment, mod_seq, \
+             deleted, terms) \
     ON CONFLICT (id) DO UPDATE SET \
         has_attachment = excluded.has_attachment, mod_seq = excluded.mod_seq, \
         deleted = excluded.deleted, terms = excluded.terms \
     WHERE excluded.mod_seq > s.mod_seq AND NOT s.deleted";
 
+/// Of several states of one message, the one the index must end with whatever order they are
+/// applied in: a deleted one (deletion is final), else the largest `mod_seq`.
+fn latest<'a>(a: &'a SearchEntry, b: &'a SearchEntry) -> &'a SearchEntry {
+    if (b.deleted, b.mod_seq) > (a.deleted, a.mod_seq) {
+        b
+    } else {
+        a
+    }
+}
+
+/// `entries` as the columns of [`UPSERT`]: the latest state of each message, in id order.
+struct Columns {
+    ids: Vec<i64>,
+    conversations: Vec<Uuid>,
+    seqs: Vec<i64>,
+    senders: Vec<Uuid>,
+    created: Vec<i64>,
+    attachments: Vec<bool>,
+    mod_seqs: Vec<i64>,
+    deleted: Vec<bool>,
+    terms: Vec<String>,
+}
+
+impl Columns {
+    fn of(entries: &[SearchEntry]) -> Self {
+        let mut by_id: BTreeMap<i64, &SearchEntry> = BTreeMap::new();
+        for entry in entries {
+            by_id
+                .entry(entry.id.0)
+                .and_modify(|kept| *kept = latest(kept, entry))
+                .or_insert(entry);
+        }
+        let n = by_id.len();
+        let mut columns = Columns {
+            ids: Vec::with_capacity(n),
+            conversations: Vec::with_capacity(n),
+            seqs: Vec::with_capacity(n),
+            senders: Vec::with_capacity(n),
+            created: Vec::with_capacity(n),
+            attachments: Vec::with_capacity(n),
+            mod_seqs: Vec::with_capacity(n),
+            deleted: Vec::with_capacity(n),
+            terms: Vec::with_capacity(n),
+        };
+        for (id, entry) in by_id {
+            columns.ids.push(id);
+            columns.conversations.push(entry.conversation_id.0);
+            columns.seqs.push(entry.seq);
+            columns.senders.push(entry.sender_id.0);
+            columns.created.push(entry.created_at_ms);
+            columns.attachments.push(entry.has_attachment);
+            columns.mod_seqs.push(entry.mod_seq);
+            columns.deleted.push(entry.deleted);
+            columns.terms.push(if entry.deleted {
+                String::new()
+            } else {
+                tsvector(&entry.text)
+            });
+        }
+        columns
+    }
+}
+
+/// Write `entries` in one statement (see [`PgStore::index_batch`]); the rows it changed.
+pub(crate) async fn upsert<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    entries: &[SearchEntry],
+) -> StoreResult<u64> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let c = Columns::of(entries);
+    let done = sqlx::query(UPSERT)
+        .bind(c.ids)
+        .bind(c.conversations)
+        .bind(c.seqs)
+        .bind(c.senders)
+        .bind(c.created)
+        .bind(c.attachments)
+        .bind(c.mod_seqs)
+        .bind(c.deleted)
+        .bind(c.terms)
+        .execute(executor)
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected())
+}
+
 impl PgStore {
     /// Put this state of a message in the search index, unless the index holds a later one
     /// (a larger `mod_seq`) or the message is deleted there. Idempotent; one statement.
     pub async fn index(&self, entry: &SearchEntry) -> StoreResult<()> {
-        let terms = if entry.deleted {
-            String::new()
-        } else {
-            tsvector(&entry.text)
-        };
-        sqlx::query(UPSERT)
-            .bind(entry.id.0)
-            .bind(entry.conversation_id.0)
-            .bind(entry.seq)
-            .bind(entry.sender_id.0)
-            .bind(entry.created_at_ms)
-            .bind(entry.has_attachment)
-            .bind(entry.mod_seq)
-            .bind(entry.deleted)
-            .bind(terms)
-            .execute(self.pool())
+        self.index_batch(std::slice::from_ref(entry))
             .await
-            .map_err(db)?;
-        Ok(())
+            .map(|_| ())
+    }
+
+    /// [`index`](Self::index) every entry, in one statement (one transaction, one commit):
+    /// each message ends with the state it would after `index` of each entry in any order
+    /// (several states of one message in `entries` are reduced to the latest first, since one
+    /// statement cannot change a row twice). Returns how many rows changed.
+    pub async fn index_batch(&self, entries: &[SearchEntry]) -> StoreResult<u64> {
+        upsert(self.pool(), entries).await
     }
 
     /// [`index`](Self::index) a message's current state.
@@ -307,6 +399,38 @@ mod tests {
             cursor: None,
             limit: 20,
         }
+    }
+
+    fn entry(id: i64, mod_seq: i64, deleted: bool, text: &str) -> SearchEntry {
+        SearchEntry {
+            id: MessageId(id),
+            conversation_id: ConversationId(Uuid::nil()),
+            seq: id,
+            mod_seq,
+            sender_id: UserId(Uuid::nil()),
+            created_at_ms: 1,
+            has_attachment: false,
+            deleted,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_each_messages_latest_state_in_id_order() {
+        let columns = Columns::of(&[
+            entry(9, 3, false, "third"),
+            entry(4, 1, false, "one"),
+            entry(9, 5, false, "fifth"),
+            entry(9, 4, false, "fourth"),
+            entry(7, 2, false, "two"),
+            // A deletion is final, even before a (impossible) larger mod_seq.
+            entry(7, 1, true, ""),
+            entry(7, 6, false, "back"),
+        ]);
+        assert_eq!(columns.ids, [4, 7, 9]);
+        assert_eq!(columns.mod_seqs, [1, 1, 5]);
+        assert_eq!(columns.deleted, [false, true, false]);
+        assert_eq!(columns.terms, ["'one':1", "", "'fifth':1"]);
     }
 
     #[test]

@@ -291,3 +291,149 @@ async fn a_deleted_message_stays_out_whatever_comes_after() {
     .expect("the tombstone");
     assert_eq!((rows, terms), (1, 0), "a tombstone without terms");
 }
+
+/// Alice's messages in a group with bob, and what bob finds.
+struct Batch {
+    store: PgStore,
+    bob: UserId,
+}
+
+impl Batch {
+    async fn new(texts: &[&str]) -> (Self, Vec<Message>) {
+        let i = one_message(texts[0]).await;
+        let f = support::fixture(&i.store);
+        let mut sent = vec![i.message.clone()];
+        for text in &texts[1..] {
+            sent.push(
+                f.send(i.message.conversation_id, i.message.sender_id, text)
+                    .await,
+            );
+        }
+        let batch = Self {
+            store: i.store,
+            bob: i.bob,
+        };
+        (batch, sent)
+    }
+
+    async fn edit(&self, message: &Message, text: &str) -> Message {
+        let change = MessageChange::Edit {
+            text: natter_conformance::support::text(text),
+            mentions: Vec::new(),
+        };
+        self.store
+            .change(
+                message.conversation_id,
+                message.seq,
+                change,
+                message.created_at_ms + 1,
+            )
+            .await
+            .expect("edit")
+    }
+
+    async fn delete(&self, message: &Message) -> Message {
+        self.store
+            .change(
+                message.conversation_id,
+                message.seq,
+                MessageChange::Delete,
+                message.created_at_ms + 1,
+            )
+            .await
+            .expect("delete")
+    }
+
+    async fn found(&self, text: &str) -> Vec<i64> {
+        let page = self
+            .store
+            .search_messages(self.bob, &natter_conformance::search::query(text))
+            .await
+            .expect("search");
+        page.hits.iter().map(|h| h.seq).collect()
+    }
+
+    /// The row of `message`: its mod_seq, whether deleted, how many lexemes.
+    async fn row(&self, message: &Message) -> (i64, bool, i32) {
+        sqlx::query_as("SELECT mod_seq, deleted, length(terms) FROM message_search WHERE id = $1")
+            .bind(message.id.0)
+            .fetch_one(&mut support::connection().await)
+            .await
+            .expect("the row")
+    }
+}
+
+fn entries(states: &[&Message]) -> Vec<SearchEntry> {
+    states
+        .iter()
+        .map(|m| SearchEntry::from_message(m))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_ends_with_each_messages_latest_state() {
+    let (b, sent) = Batch::new(&["alpha draft", "bravo lunch", "charlie plans"]).await;
+    let [a, br, c] = &sent[..] else {
+        unreachable!()
+    };
+    let a2 = b.edit(a, "alpha second").await;
+    let a3 = b.edit(a, "alpha final").await;
+    let br_deleted = b.delete(br).await;
+    // Several states of one message, repeated and out of order, and a deletion, in one batch.
+    let changed = b
+        .store
+        .index_batch(&entries(&[a, br, &a2, c, &br_deleted, &a3, &a2, a, br]))
+        .await
+        .expect("index a batch");
+    assert_eq!(changed, 3, "one row per message");
+    assert_eq!(b.found("alpha").await, [a.seq]);
+    assert_eq!(b.found("final").await, [a.seq]);
+    assert!(b.found("draft").await.is_empty());
+    assert!(b.found("second").await.is_empty());
+    assert!(b.found("bravo").await.is_empty(), "deleted");
+    assert_eq!(b.found("charlie").await, [c.seq]);
+    assert_eq!(b.row(a).await, (a3.mod_seq, false, 2));
+    assert_eq!(b.row(br).await, (br_deleted.mod_seq, true, 0));
+
+    // The same batch again, and the older states alone: nothing changes.
+    let again = entries(&[a, br, &a2, c, &br_deleted, &a3]);
+    assert_eq!(b.store.index_batch(&again).await.expect("replay"), 0);
+    assert_eq!(
+        b.store
+            .index_batch(&entries(&[a, br, &a2]))
+            .await
+            .expect("replay"),
+        0
+    );
+    assert_eq!(b.found("final").await, [a.seq]);
+    assert!(b.found("bravo").await.is_empty());
+    assert_eq!(b.store.index_batch(&[]).await.expect("nothing"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_against_the_stored_states_keeps_the_newer_of_each() {
+    let (b, sent) = Batch::new(&["xray first", "yankee first", "zulu first"]).await;
+    let [x, y, z] = &sent[..] else { unreachable!() };
+    let x2 = b.edit(x, "xray second").await;
+    let x3 = b.edit(x, "xray third").await;
+    let y2 = b.edit(y, "yankee second").await;
+    let z_deleted = b.delete(z).await;
+    // Stored before the batch: x's newest state, y's oldest, z's deletion.
+    b.store.index_message(&x3).await.expect("index");
+    b.store.index_message(y).await.expect("index");
+    b.store.index_message(&z_deleted).await.expect("index");
+    // A batch that is late for x (older states only), ahead for y, and replays z's creation.
+    let changed = b
+        .store
+        .index_batch(&entries(&[&x2, &y2, z, x]))
+        .await
+        .expect("index a batch");
+    assert_eq!(changed, 1, "y only");
+    assert_eq!(b.found("third").await, [x.seq]);
+    assert!(b.found("\"xray second\"").await.is_empty());
+    assert_eq!(b.found("second").await, [y.seq]);
+    assert!(b.found("zulu").await.is_empty(), "still deleted");
+    assert_eq!(b.row(x).await, (x3.mod_seq, false, 2));
+    assert_eq!(b.row(y).await, (y2.mod_seq, false, 2));
+    assert_eq!(b.row(z).await, (z_deleted.mod_seq, true, 0));
+}
