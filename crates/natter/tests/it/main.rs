@@ -31,5 +31,6 @@ mod search;
 mod server;
 mod session_expiry;
 mod support;
+mod web_app;
 mod ws_errors;
 mod ws_protocol;
