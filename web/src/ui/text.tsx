@@ -1,31 +1,49 @@
-// Safe rendering of user text: text nodes and <a> elements built by Preact, never innerHTML.
+// Safe rendering of user text: Preact elements built from ui/markdown.ts's tree (text nodes,
+// <strong>, <em>, <del>, <code>, <pre>, <a> with a checked href), never innerHTML.
 import type { ComponentChildren } from 'preact';
+import { useMemo } from 'preact/hooks';
+import { parseMarkdown, type MdNode } from './markdown';
 
-const TOKEN = /(https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}])|(@[A-Za-z0-9_.-]+)/g;
-
-/** Text with clickable http(s) links and highlighted @mentions of known usernames. */
+/** Text with its Markdown subset, clickable http(s)/mailto links and highlighted @mentions of
+ * known usernames (`mention me` when it names the signed-in user). */
 export function RichText({ text, mentionNames, myName }: { text: string; mentionNames: Set<string>; myName?: string }) {
-  const out: ComponentChildren[] = [];
-  let last = 0;
-  for (const match of text.matchAll(TOKEN)) {
-    const index = match.index ?? 0;
-    if (index > last) out.push(text.slice(last, index));
-    if (match[1]) {
-      out.push(
-        <a href={match[1]} target="_blank" rel="noopener noreferrer nofollow">
-          {match[1]}
-        </a>,
-      );
-    } else {
-      const name = match[2].slice(1).toLowerCase();
-      if (mentionNames.has(name)) {
-        out.push(<span class={name === myName?.toLowerCase() ? 'mention me' : 'mention'}>{match[2]}</span>);
-      } else out.push(match[2]);
+  const nodes = useMemo(() => parseMarkdown(text), [text]);
+  return <>{render(nodes, mentionNames, myName?.toLowerCase())}</>;
+}
+
+function render(nodes: MdNode[], names: Set<string>, me: string | undefined): ComponentChildren[] {
+  return nodes.map((node) => {
+    switch (node.type) {
+      case 'text':
+        return node.text;
+      case 'strong':
+        return <strong>{render(node.children, names, me)}</strong>;
+      case 'em':
+        return <em>{render(node.children, names, me)}</em>;
+      case 'del':
+        return <del>{render(node.children, names, me)}</del>;
+      case 'code':
+        return <code>{node.text}</code>;
+      case 'codeblock':
+        // Focusable, so a block wider than the bubble can be scrolled from the keyboard.
+        return (
+          <pre class="code-block" dir="ltr" tabIndex={0}>
+            <code class={node.lang ? `language-${node.lang}` : undefined}>{node.text}</code>
+          </pre>
+        );
+      case 'link':
+        return (
+          <a href={node.href} target="_blank" rel="noopener noreferrer nofollow">
+            {render(node.children, names, me)}
+          </a>
+        );
+      case 'mention': {
+        const name = node.name.toLowerCase();
+        if (!names.has(name)) return `@${node.name}`;
+        return <span class={name === me ? 'mention me' : 'mention'}>{`@${node.name}`}</span>;
+      }
     }
-    last = index + match[0].length;
-  }
-  if (last < text.length) out.push(text.slice(last));
-  return <>{out}</>;
+  });
 }
 
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric' });
