@@ -101,11 +101,18 @@ fn start_consumer(
     });
 }
 
+/// The most records the indexer writes in one statement: every record the consumer holds, up
+/// to this many (measured in BENCHMARKS.md, "Search").
+pub const INDEX_BATCH_MAX: usize = 500;
+
 /// Puts the state each record carries in the search index (created and updated alike: an
-/// upsert that an older state never wins, so replays and records out of order are harmless).
-/// A store that is down is waited for (the record is retried, `HandlerError::Transient`);
-/// undecodable records are skipped by the consumer loop. Records from before the log carried
-/// whole messages have every field the index needs.
+/// upsert that an older state never wins, so replays and records out of order are harmless),
+/// every record the consumer has ready in one statement (`PgStore::index_batch`), whose offsets
+/// are committed only after it. A store that is down is waited for (the batch is retried,
+/// `HandlerError::Transient`); undecodable records are skipped by the consumer loop, and a batch
+/// holding a record without a valid message id is handled one record at a time, so only that
+/// record is skipped. Records from before the log carried whole messages have every field the
+/// index needs.
 struct Indexer {
     pg: PgStore,
 }
@@ -114,6 +121,16 @@ struct Indexer {
 impl RecordHandler for Indexer {
     async fn handle(&self, record: &MessageRecord) -> Result<(), HandlerError> {
         self.pg.index(&entry(record)?).await?;
+        Ok(())
+    }
+
+    fn batch_max(&self) -> usize {
+        INDEX_BATCH_MAX
+    }
+
+    async fn handle_batch(&self, records: &[MessageRecord]) -> Result<(), HandlerError> {
+        let entries = records.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+        self.pg.index_batch(&entries).await?;
         Ok(())
     }
 }
