@@ -7,7 +7,9 @@
 //!   [`FileStore`] (file and upload metadata), [`PushDevices`] and [`PushQueue`] (the push
 //!   pipeline every notifier process shares).
 //! - [`MessageSearch`] on PostgreSQL full-text search, over an index that the indexer writes
-//!   from the message log ([`PgStore::index`], `search`).
+//!   from the message log ([`PgStore::index`], [`PgStore::index_batch`], `search`), and fills
+//!   in for messages the log no longer holds ([`PgStore::backfill_search_step`],
+//!   `search_backfill`).
 //! - [`PgLocks`]: [`ConversationLocks`] as advisory locks, on a pool of its own.
 //!
 //! Why it is shaped this way:
@@ -50,12 +52,14 @@ mod push_devices;
 mod push_queue;
 mod rows;
 mod search;
+mod search_backfill;
 mod sequencer;
 mod stamps;
 mod summaries;
 
 pub use locks::{LOCK_POOL_SIZE, LOCK_WAIT_MAX, PgLocks, lock_key};
 pub use search::SearchEntry;
+pub use search_backfill::{BackfillProgress, BackfillStep};
 pub use summaries::UNREAD_SCAN_MAX;
 
 use std::str::FromStr;

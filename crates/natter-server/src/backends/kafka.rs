@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use natter_domain::notify::PushQueue;
-use natter_domain::ports::EventBus;
+use natter_domain::ports::{EventBus, MessageStore};
 use natter_domain::{ConversationId, UserId};
 use natter_kafka::{HandlerError, KafkaEventLog, MessageRecord, RecordHandler};
-use natter_store_postgres::{PgStore, SearchEntry};
+use natter_store_postgres::{BackfillStep, PgStore, SearchEntry};
 use tokio_util::sync::CancellationToken;
 
 use super::Backends;
@@ -67,10 +67,94 @@ pub fn start_notifier(config: &ServerConfig, backends: &mut Backends, queue: Arc
 
 /// The `indexer` role's consumer: one member of the indexer consumer group
 /// (`kafka.indexer_group`), writing each message record's state to the search index in
-/// `pg`; stopped (and its offsets committed) at shutdown.
+/// `pg`; stopped (and its offsets committed) at shutdown. Next to it, the backfill of the
+/// messages the index has no row for (read through `backends.ports.messages`), until it is over.
 pub fn start_indexer(config: &ServerConfig, backends: &mut Backends, pg: PgStore) {
     let group = config.kafka.indexer_group.clone();
+    start_backfill(backends, pg.clone());
     start_consumer(config, backends, group, "indexer", Arc::new(Indexer { pg }));
+}
+
+/// Messages read per step of the backfill (one transaction).
+const BACKFILL_BUDGET: u32 = 500;
+/// How often the backfill logs its progress, and how long it waits while another process walks.
+const BACKFILL_REPORT_EVERY: Duration = Duration::from_secs(10);
+/// The longest wait after a failed step.
+const BACKFILL_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Walk every message the search index has no row for (sent before the index existed, or
+/// whose records the log no longer holds) and index it, one step of `BACKFILL_BUDGET`
+/// messages after the other (`PgStore::backfill_search_step`: resumable, one walker across the
+/// processes of the role, never over a state the consumer wrote). Progress: an info line every
+/// `BACKFILL_REPORT_EVERY` and at the end, the counters `natter_search_backfill_read_total`
+/// and `natter_search_backfill_indexed_total`, the gauge `natter_search_backfill_done`. Stopped at
+/// shutdown (the step under way rolls back; the next start resumes before it).
+fn start_backfill(backends: &mut Backends, pg: PgStore) {
+    let messages = backends.ports.messages.clone();
+    let stop = CancellationToken::new();
+    let task = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = backfill(&pg, &*messages) => {}
+            }
+        })
+    };
+    backends.on_close(move || async move {
+        stop.cancel();
+        let _ = task.await;
+    });
+}
+
+async fn backfill(pg: &PgStore, messages: &dyn MessageStore) {
+    let started = tokio::time::Instant::now();
+    let mut reported = started;
+    let mut backoff = Duration::from_secs(1);
+    metrics::gauge!("natter_search_backfill_done").set(0.0);
+    loop {
+        match pg.backfill_search_step(messages, BACKFILL_BUDGET).await {
+            Ok(BackfillStep::Walked(progress)) => {
+                backoff = Duration::from_secs(1);
+                metrics::counter!("natter_search_backfill_read_total").increment(progress.read);
+                metrics::counter!("natter_search_backfill_indexed_total")
+                    .increment(progress.indexed);
+                if progress.done {
+                    metrics::gauge!("natter_search_backfill_done").set(1.0);
+                    if progress.read > 0 || started.elapsed() > Duration::from_secs(1) {
+                        tracing::info!(
+                            read = progress.total_read,
+                            indexed = progress.total_indexed,
+                            "search backfill: done"
+                        );
+                    } else {
+                        tracing::debug!(
+                            read = progress.total_read,
+                            indexed = progress.total_indexed,
+                            "search backfill: over already"
+                        );
+                    }
+                    return;
+                }
+                if reported.elapsed() >= BACKFILL_REPORT_EVERY {
+                    reported = tokio::time::Instant::now();
+                    tracing::info!(
+                        read = progress.total_read,
+                        indexed = progress.total_indexed,
+                        conversation = %progress.conversation,
+                        seq = progress.seq,
+                        "search backfill: walking the messages the index has no row for"
+                    );
+                }
+            }
+            Ok(BackfillStep::Busy) => tokio::time::sleep(BACKFILL_REPORT_EVERY).await,
+            Err(err) => {
+                tracing::warn!(%err, retry_in_s = backoff.as_secs(), "search backfill: a step failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKFILL_BACKOFF_MAX);
+            }
+        }
+    }
 }
 
 fn start_consumer(

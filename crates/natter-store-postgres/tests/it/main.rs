@@ -3,10 +3,11 @@
 //! twice (message facts of summaries from SQL, and through the `MessageStore` port as in a split
 //! deployment), the file metadata suite, the message search suite, plus what only this adapter
 //! has: the sequencer, sync cursors under concurrent commits, the advisory locks, the search
-//! index's terms and upserts, the display-name word index's backfill.
+//! index's terms, upserts and backfill, the display-name word index's backfill.
 
 mod locks;
 mod search;
+mod search_backfill;
 mod sequencer;
 mod summaries;
 mod support;

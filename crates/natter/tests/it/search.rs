@@ -265,3 +265,71 @@ async fn bad_queries_get_typed_errors() {
     );
     assert_eq!(status, 404);
 }
+
+/// `statement` on the PostgreSQL database at `url` (psql, as the cluster's helpers use).
+fn psql(url: &str, statement: &str) {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-c", statement])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Scaled out, messages the index never saw (sent before it existed, or whose records the log
+/// no longer holds) are found once the indexer's backfill has walked them: here a cluster on a
+/// database whose index was emptied and whose log is new, so only the backfill can find them,
+/// reading the bodies from Cassandra.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the cluster: NATTER_E2E_CLUSTER=1 (scripts/test runs it)"]
+async fn messages_the_index_never_saw_are_found_once_the_backfill_walked_them() {
+    assert!(
+        crate::cluster::enabled(),
+        "needs the cluster: NATTER_E2E_CLUSTER=1 (scripts/test runs it)"
+    );
+    let env = crate::cluster::own_database("search_backfill");
+    let url = env
+        .iter()
+        .find(|(k, _)| *k == "NATTER__POSTGRES__URL")
+        .map(|(_, v)| v.clone())
+        .expect("the database's URL");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut first = TestServer::spawn_with_env(&[], &env);
+    let (alice, _) = user(&first, "alice").await;
+    let (bob, bob_user) = user(&first, "bob").await;
+    let room = alice
+        .create_group("g", None, &[bob_user.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let mut sent = Vec::new();
+    for text in ["walked one", "walked two", "walked three"] {
+        sent.push(alice.send_text(room, text).await.expect("send").seq);
+    }
+    alice.delete_message(room, sent[1]).await.expect("delete");
+    until_found(&bob, &params("walked"), &[sent[2], sent[0]]).await;
+    first.kill();
+
+    // As if the index had never seen them: no rows, the walk not begun.
+    psql(
+        &url,
+        "DELETE FROM message_search; UPDATE search_backfill SET \
+         conversation_id = '00000000-0000-0000-0000-000000000000', seq = 0, read = 0, \
+         indexed = 0, started_at_ms = NULL, done_at_ms = NULL",
+    );
+    // A cluster on the same database with a log of its own (empty).
+    let second = TestServer::spawn_with_env(&[], &env);
+    let bob = second.client();
+    bob.login(&bob_user.username, "correct horse battery staple")
+        .await
+        .expect("login");
+    assert!(seqs(&bob, &params("zzz")).await.is_empty());
+    until_found(&bob, &params("walked"), &[sent[2], sent[0]]).await;
+    until_found(&bob, &params("three"), &[sent[2]]).await;
+    assert!(seqs(&bob, &params("two")).await.is_empty(), "deleted");
+}
