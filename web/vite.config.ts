@@ -23,16 +23,19 @@ self.addEventListener('install', (e) => {
 self.addEventListener('activate', (e) => {
   e.waitUntil(caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k)))).then(() => self.clients.claim()));
 });
+// A cached response is the shell whatever the request's headers: a Vary header the server sent
+// (Origin, which a module script's request carries and the install's did not) must not miss it.
+const MATCH = { ignoreVary: true };
 self.addEventListener('fetch', (e) => {
   const url = new URL(e.request.url);
   if (e.request.method !== 'GET' || url.origin !== location.origin || url.pathname.startsWith('/api/')) return;
   if (e.request.mode === 'navigate') {
     // Network first, so a new version shows at once; the cached shell when offline.
-    e.respondWith(fetch(e.request).catch(() => caches.match('/')));
+    e.respondWith(fetch(e.request).catch(() => caches.match('/', MATCH)));
     return;
   }
   if (url.pathname.startsWith('/assets/') || SHELL.includes(url.pathname)) {
-    e.respondWith(caches.match(e.request).then((hit) => hit || fetch(e.request)));
+    e.respondWith(caches.match(e.request, MATCH).then((hit) => hit || fetch(e.request)));
   }
 });
 ` + readFileSync(new URL('./src/sw-push.js', import.meta.url), 'utf8');
