@@ -104,6 +104,8 @@ export class Store {
     this.outbox.onSent = (m) => this.dispatch({ type: 'message', message: m });
     session.onEvent((e) => this.onEvent(e));
     void syncPush(this.api).catch(() => {});
+    // My profile as it is now (renamed on another device since these tokens were saved).
+    this.api.me().then((u) => this.profileChanged(u), () => {});
     let everConnected = false;
     session.onState((state) => {
       const now = Date.now();
@@ -131,6 +133,21 @@ export class Store {
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) this.reset();
     }
+  }
+
+  // --- my account ---
+  /** Renames me (PATCH /users/me): `me`, my entry among the users and the saved tokens follow. */
+  async rename(displayName: string): Promise<UserView> {
+    const user = await this.api.updateProfile(displayName);
+    this.profileChanged(user);
+    return user;
+  }
+
+  private profileChanged(user: UserView): void {
+    if (user.id !== this.me?.id) return;
+    this.dispatch({ type: 'users', users: [user] });
+    this.dispatch({ type: 'me', me: user });
+    void this.api.rememberUser(user).catch(() => {});
   }
 
   // --- selectors for code outside components ---
@@ -333,6 +350,10 @@ export class Store {
       }
       case 'presence':
         this.user(e.user_id);
+        break;
+      case 'user.updated':
+        // The next page load starts with my new name.
+        if (e.user.id === this.me?.id) void this.api.rememberUser(e.user).catch(() => {});
         break;
     }
   }

@@ -255,4 +255,45 @@ export class Api {
   notificationSettings = () => this.call<NotificationSettings>('GET', '/users/me/notifications');
   setNotificationSettings = (settings: NotificationSettings) =>
     this.call<NotificationSettings>('PUT', '/users/me/notifications', settings);
+
+  // --- account (the settings dialog) ---
+  updateProfile = (displayName: string) =>
+    this.call<UserView>('PATCH', '/users/me', { display_name: displayName } satisfies import('./types').UpdateProfileRequest);
+  /** The caller's live sessions (logins), `current` marking the calling one. */
+  sessions = () => this.call<import('./types').SessionList>('GET', '/auth/sessions').then((r) => r.sessions);
+  /** Signs another session out (its tokens stop working, its sockets close with 4002). */
+  revokeSession = (id: Uuid) => this.call<void>('DELETE', `/auth/sessions/${id}`);
+
+  /**
+   * Changes the password; the server signs out every other session and keeps this one. A wrong
+   * current password is 401 `bad_credentials`: thrown as it is, not taken for an expired token
+   * (refreshing and asking again would count a second failure towards the lockout).
+   */
+  async changePassword(current: string, next: string): Promise<void> {
+    const body = { current_password: current, new_password: next } satisfies import('./types').ChangePasswordRequest;
+    const used = this.accessToken();
+    try {
+      return await this.raw<void>('POST', '/auth/password', body);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401 || error.code === 'bad_credentials' || !this.tokens?.refresh_token) throw error;
+    }
+    await this.refreshIfStale(used);
+    return this.raw<void>('POST', '/auth/password', body);
+  }
+
+  /**
+   * Keeps the signed-in user's new profile with the saved tokens, so the next page load starts
+   * with it. Under the refresh lock, over the tokens as saved (another tab may have refreshed).
+   */
+  async rememberUser(user: UserView): Promise<void> {
+    while (this.refreshing) await this.refreshing.catch(() => {});
+    const run = async () => {
+      const saved = this.store.load();
+      if (!saved || saved.user.id !== user.id) return;
+      if (saved.user.display_name === user.display_name && saved.user.username === user.username) return;
+      this.setTokens({ ...saved, user: { ...saved.user, display_name: user.display_name, username: user.username } });
+    };
+    const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+    await (locks ? locks.request('natter.refresh', run) : run());
+  }
 }

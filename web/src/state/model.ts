@@ -15,6 +15,12 @@ export interface Conv {
   loaded: boolean;
   loadingOlder: boolean;
   members: readonly MemberView[] | null;
+  /** The summary is the copy saved on this device (state/cache.ts): the server's list has not
+   *  confirmed it yet, and drops it if the conversation is gone. */
+  savedSummary: boolean;
+  /** The messages are the copy saved on this device: the server's newest page replaces them,
+   *  and until it does a live message is kept only if it follows on without a gap. */
+  savedMessages: boolean;
   /** My read position when the conversation was last opened: the "new messages" divider goes
    *  after it, and stays there while the conversation is open even as it is marked read. */
   readMark: number;
@@ -27,8 +33,10 @@ export interface State {
   /** Who is typing where, until when (ms): apart from `convs` so typing re-renders no list. */
   typing: ReadonlyMap<Uuid, ReadonlyMap<Uuid, number>>;
   activeId: Uuid | null;
-  /** The conversation list has been loaded once. */
+  /** The conversation list has been loaded once (from the server). */
   listReady: boolean;
+  /** What the list shows is the copy saved on this device: the server's list has not come yet. */
+  fromCache: boolean;
   connection: ConnectionState | 'offline';
   /** Until when (ms) the "Back online" banner shows. */
   backOnlineUntil: number;
@@ -50,6 +58,7 @@ export function initialState(me: UserView | null): State {
     typing: new Map(),
     activeId: null,
     listReady: false,
+    fromCache: false,
     connection: 'connecting',
     backOnlineUntil: 0,
     browserOffline: false,
@@ -68,6 +77,8 @@ export function newConv(summary: ConversationSummaryView): Conv {
     loaded: false,
     loadingOlder: false,
     members: null,
+    savedSummary: false,
+    savedMessages: false,
     readMark: summary.me.read_seq,
   };
 }

@@ -35,6 +35,8 @@ export type Action =
   | { type: 'typing-expired'; conv: Uuid; user: Uuid; until: number }
   /** Users found by a search or fetched by id: known presence is kept. */
   | { type: 'users'; users: UserView[] }
+  /** My own profile as the server now has it (renamed in the settings, or on another device). */
+  | { type: 'me'; me: UserView }
   | { type: 'focus'; focus: State['focus'] }
   | { type: 'outbox-changed' };
 
@@ -105,6 +107,11 @@ export function reduce(state: State, action: Action): State {
         users.set(u.id, merged);
       }
       return users ? { ...state, users } : state;
+    }
+    case 'me': {
+      if (!state.me || state.me.id !== action.me.id) return state;
+      const me = { ...state.me, username: action.me.username, display_name: action.me.display_name };
+      return sameUser(state.me, me) ? state : { ...state, me };
     }
     case 'focus':
       return { ...state, focus: action.focus };
@@ -206,7 +213,9 @@ function addPage(c: Conv, page: MessageView[], older: boolean): Conv {
 }
 
 function withConversation(c: Conv, conversation: ConversationSummaryView['conversation']): Conv {
-  return { ...c, summary: { ...c.summary, conversation: { ...c.summary.conversation, ...conversation } } };
+  // A name or topic the view leaves out is none (the server omits them when cleared).
+  const { name, topic } = conversation;
+  return { ...c, summary: { ...c.summary, conversation: { ...c.summary.conversation, ...conversation, name, topic } } };
 }
 
 function withMember(c: Conv, member: MemberView): Conv {

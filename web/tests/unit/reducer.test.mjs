@@ -243,3 +243,47 @@ describe('the list and the connection', () => {
     assert.equal(s.notFound, null);
   });
 });
+
+describe('settings: my profile, group details, mute', () => {
+  test('renaming myself updates `me` and my entry among the users, keeping presence; another id changes nothing', () => {
+    let s = run(initialState(user(ME, 'me')), { type: 'users', users: [{ ...user(ME, 'me'), online: true }] });
+    const renamed = { ...user(ME, 'me'), display_name: 'Mia Mercer' };
+    s = run(s, { type: 'users', users: [renamed] }, { type: 'me', me: renamed });
+    assert.equal(s.me.display_name, 'Mia Mercer');
+    assert.equal(s.users.get(ME).display_name, 'Mia Mercer');
+    assert.equal(s.users.get(ME).online, true, 'presence kept');
+    // The same answer again, or someone else's profile: the same state.
+    assert.equal(reduce(s, { type: 'me', me: renamed }), s);
+    assert.equal(reduce(s, { type: 'me', me: user(ANA, 'ana') }), s);
+    assert.equal(reduce(initialState(null), { type: 'me', me: renamed }).me, null);
+  });
+
+  test('a user.updated event about me (a rename on another device) updates `me` too', () => {
+    const s = applyEvent(initialState(user(ME, 'me')), { type: 'user.updated', user: { ...user(ME, 'me'), display_name: 'Elsewhere' } }, NOW);
+    assert.equal(s.me.display_name, 'Elsewhere');
+    assert.equal(s.users.get(ME).display_name, 'Elsewhere');
+  });
+
+  test('conversation.updated renames and sets the topic; a view without a topic clears it', () => {
+    let s = withLoaded(2);
+    const conv = s.convs.get(C1).summary.conversation;
+    s = applyEvent(s, { type: 'conversation.updated', conversation: { ...conv, name: 'Renamed', topic: 'Plans' } }, NOW);
+    assert.equal(s.convs.get(C1).summary.conversation.name, 'Renamed');
+    assert.equal(s.convs.get(C1).summary.conversation.topic, 'Plans');
+    assert.equal(s.convs.get(C1).messages.size, 2, 'messages kept');
+    const { topic: _cleared, ...withoutTopic } = { ...conv, name: 'Renamed' };
+    s = applyEvent(s, { type: 'conversation.updated', conversation: withoutTopic }, NOW);
+    assert.equal(s.convs.get(C1).summary.conversation.topic, undefined);
+    assert.equal(s.convs.get(C1).summary.conversation.name, 'Renamed');
+  });
+
+  test('muting (the answer to PUT mute) marks my member row and takes it out of the unread total', () => {
+    let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 3, unread: 3 })] });
+    assert.equal(unreadTotal(s), 3);
+    s = reduce(s, { type: 'my-member', member: { ...member(C1, ME), muted: true } });
+    assert.equal(s.convs.get(C1).summary.me.muted, true);
+    assert.equal(unreadTotal(s), 0);
+    s = reduce(s, { type: 'my-member', member: { ...member(C1, ME), muted: false } });
+    assert.equal(unreadTotal(s), 3, 'unmuted: counted again, the unread kept');
+  });
+});
