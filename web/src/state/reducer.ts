@@ -6,17 +6,24 @@
 // The rules that keep the list honest whatever order frames come in:
 // - a message is kept by seq and replaced only by a higher mod_seq, so a resumed replay, an
 //   event after its own ack or an ack after its event changes nothing the second time;
-// - a message counts as unread once: only when its seq is past the conversation's last_seq.
+// - a message counts as unread once: only when its seq is past the conversation's last_seq;
+// - what was restored from the copy saved on this device (state/cache.ts) fills in only what the
+//   server has not given yet, and the server's data replaces it: its list drops the saved
+//   conversations it does not have, and a conversation's newest page replaces saved messages.
 import type { ConnectionState } from '../natter/session.ts';
 import type { ConversationSummaryView, EventFrame, MemberView, MessageView, UserView, Uuid } from '../natter/types.ts';
 import { initialState, newConv, type Conv, type State } from './model.ts';
+import type { SavedConv } from './snapshot.ts';
 
 export type Action =
   | { type: 'signed-in'; me: UserView }
   | { type: 'signed-out' }
   | { type: 'connection'; state: ConnectionState; everConnected: boolean; now: number }
   | { type: 'browser-online'; online: boolean }
+  /** The server's conversation list: it replaces the saved copy's. */
   | { type: 'summaries'; list: ConversationSummaryView[] }
+  /** The copy saved on this device, restored at start (users come without presence). */
+  | { type: 'cached'; convs: SavedConv[]; users: UserView[] }
   | { type: 'summary'; summary: ConversationSummaryView }
   | { type: 'open'; id: Uuid | null }
   | { type: 'not-found'; id: Uuid }
@@ -58,10 +65,17 @@ export function reduce(state: State, action: Action): State {
     case 'browser-online':
       return state.browserOffline === !action.online ? state : { ...state, browserOffline: !action.online };
     case 'summaries': {
+      // A conversation shown from the saved copy that the server no longer lists is gone (removed,
+      // or I left it, while this device was away); one an event brought meanwhile stays.
+      const live = new Set(action.list.map((s) => s.conversation.id));
       let next = state;
-      for (const summary of action.list) next = upsertSummary(next, summary);
-      return { ...next, listReady: true };
+      for (const [id, c] of state.convs) if (c.savedSummary && !live.has(id)) next = drop(next, id);
+      // Peers are kept even without presence (no flash of "…"): the store fetches them again.
+      for (const summary of action.list) next = upsertSummary(next, summary, false);
+      return { ...next, listReady: true, fromCache: false };
     }
+    case 'cached':
+      return restore(state, action.convs, action.users);
     case 'summary':
       return upsertSummary(state, action.summary);
     case 'open': {
@@ -79,7 +93,7 @@ export function reduce(state: State, action: Action): State {
     case 'loading-older':
       return updateConv(state, action.id, (c) => (c.loadingOlder === action.loading ? c : { ...c, loadingOlder: action.loading }));
     case 'page':
-      return updateConv(state, action.id, (c) => addPage(c, action.page, action.older));
+      return updateConv(state, action.id, (c) => (c.savedMessages && !action.older ? replaceSaved(c, action.page) : addPage(c, action.page, action.older)));
     case 'members':
       return updateConv(state, action.id, (c) => ({ ...c, members: action.members }));
     case 'my-member':
@@ -183,15 +197,52 @@ export function applyEvent(state: State, e: EventFrame, now: number): State {
 
 // --- conversations ---
 
-function upsertSummary(state: State, summary: ConversationSummaryView): State {
+function upsertSummary(state: State, summary: ConversationSummaryView, forgetPeer = true): State {
   const id = summary.conversation.id;
   const c = state.convs.get(id);
-  let next = withConv(state, c ? { ...c, summary } : newConv(summary));
+  let next = withConv(state, c ? { ...c, summary, savedSummary: false } : newConv(summary));
   // A user cached from a search carries no presence; a shared conversation brings it: forget
   // the cached copy so the store fetches the user with presence.
-  const peer = summary.peer ? next.users.get(summary.peer) : undefined;
+  const peer = forgetPeer && summary.peer ? next.users.get(summary.peer) : undefined;
   if (peer && peer.online === undefined) next = { ...next, users: without(next.users, peer.id) };
   return next;
+}
+
+/** The saved copy, under whatever the server already gave: a conversation the server's list
+ *  (come first) does not have stays gone, and saved messages go only where none are loaded. */
+function restore(state: State, saved: readonly SavedConv[], users: readonly UserView[]): State {
+  let convs: Map<Uuid, Conv> | null = null;
+  let added = false;
+  for (const { summary, messages } of saved) {
+    const id = summary.conversation.id;
+    const have = (convs ?? state.convs).get(id);
+    if (!have && state.listReady) continue;
+    let c = have ?? { ...newConv(summary), savedSummary: true };
+    added ||= !have;
+    if (messages && c.oldest === null && c.messages.size === 0 && contiguous(messages)) {
+      // None: the conversation was loaded and empty.
+      const oldest = messages.length ? messages[0].seq : 1;
+      const newest = messages.length ? messages[messages.length - 1].seq : 0;
+      c = { ...c, messages: new Map(messages.map((m) => [m.seq, m])), oldest, newest, loaded: true, savedMessages: true };
+    }
+    if (c === have) continue;
+    convs ??= new Map(state.convs);
+    convs.set(id, c);
+  }
+  let known: Map<Uuid, UserView> | null = null;
+  for (const u of users) {
+    if ((known ?? state.users).has(u.id)) continue;
+    known ??= new Map(state.users);
+    // Presence is not saved news: unknown until the server says.
+    const { online: _online, last_seen_ms: _seen, ...rest } = u;
+    known.set(u.id, rest);
+  }
+  if (!convs && !known) return state;
+  return { ...state, convs: convs ?? state.convs, users: known ?? state.users, fromCache: state.fromCache || added };
+}
+
+function contiguous(messages: readonly MessageView[]): boolean {
+  return messages.every((m, i) => m.seq === messages[0].seq + i);
 }
 
 function drop(state: State, id: Uuid): State {
@@ -210,6 +261,20 @@ function addPage(c: Conv, page: MessageView[], older: boolean): Conv {
   const first = page.length ? page[0].seq : 1;
   const oldest = older || c.oldest === null ? Math.min(first, c.oldest ?? first) : c.oldest;
   return { ...c, messages, newest, oldest };
+}
+
+/** The server's newest page in place of saved messages, which may be stale (edited or deleted
+ *  since) and end before a gap. A copy of a seq with a higher mod_seq (an event that overtook
+ *  the page) wins, and live messages that follow the page without a gap stay. */
+function replaceSaved(c: Conv, page: MessageView[]): Conv {
+  const messages = new Map<number, MessageView>();
+  for (const m of page) {
+    const have = c.messages.get(m.seq);
+    messages.set(m.seq, have && have.mod_seq > m.mod_seq ? have : m);
+  }
+  let newest = page.length ? page[page.length - 1].seq : 0;
+  if (page.length) for (let m = c.messages.get(newest + 1); m; m = c.messages.get(newest + 1)) messages.set(++newest, m);
+  return { ...c, messages, newest, oldest: page.length ? page[0].seq : 1, savedMessages: false };
 }
 
 function withConversation(c: Conv, conversation: ConversationSummaryView['conversation']): Conv {
@@ -249,7 +314,8 @@ function upsertMessage(state: State, m: MessageView, fresh: boolean): State {
   const last = c.summary.last_message;
   const isNew = m.seq > conv.last_seq;
   const newerLast = !last || m.seq > last.seq || (m.seq === last.seq && m.mod_seq > last.mod_seq);
-  const keep = c.loaded && (have !== undefined || m.seq > c.newest);
+  // Past saved messages only what follows on without a gap: the newest page fills the rest.
+  const keep = c.loaded && (have !== undefined || (c.savedMessages ? m.seq === c.newest + 1 : m.seq > c.newest));
   if (!keep && !isNew && !newerLast && m.mod_seq <= conv.last_mod) return state;
 
   let messages = c.messages;

@@ -244,6 +244,106 @@ describe('the list and the connection', () => {
   });
 });
 
+describe('the copy saved on this device (state/cache.ts)', () => {
+  const page = (conv, from, to, sender = ANA) => Array.from({ length: to - from + 1 }, (_, i) => msg(conv, from + i, sender));
+  const saved = (conv, opts, messages = null) => ({ summary: summary(conv, opts), messages });
+  const restored = () =>
+    run(initialState(user(ME, 'me')), {
+      type: 'cached',
+      convs: [saved(C1, { last_seq: 5, activity: 2 }, page(C1, 3, 5)), saved(C2, { last_seq: 9, activity: 1 })],
+      users: [{ ...user(ANA, 'ana'), online: true, last_seen_ms: 5 }, user(ME, 'stale me')],
+    });
+
+  test('restored: the list, the saved messages shown as loaded, users without presence, and not "listReady"', () => {
+    const s = restored();
+    assert.equal(s.fromCache, true);
+    assert.equal(s.listReady, false, 'the server has not said the list is complete');
+    const c1 = s.convs.get(C1);
+    assert.deepEqual([...c1.messages.keys()], [3, 4, 5]);
+    assert.equal(c1.oldest, 3);
+    assert.equal(c1.newest, 5);
+    assert.equal(c1.loaded, true);
+    assert.equal(c1.savedMessages, true);
+    assert.equal(c1.savedSummary, true);
+    const c2 = s.convs.get(C2);
+    assert.equal(c2.loaded, false);
+    assert.equal(c2.oldest, null);
+    assert.equal(s.users.get(ANA).online, undefined, 'presence is not news from a saved copy');
+    assert.equal(s.users.get(ANA).last_seen_ms, undefined);
+    assert.equal(s.users.get(ME).username, 'me', 'what is known wins');
+  });
+
+  test('a saved conversation loaded and empty restores as loaded and empty; saved messages with a gap are not restored', () => {
+    const s = reduce(initialState(user(ME, 'me')), {
+      type: 'cached',
+      convs: [saved(C1, {}, []), saved(C2, { last_seq: 9 }, [msg(C2, 3, ANA), msg(C2, 5, ANA)])],
+      users: [],
+    });
+    assert.equal(s.convs.get(C1).loaded, true);
+    assert.equal(s.convs.get(C1).oldest, 1);
+    assert.equal(s.convs.get(C1).newest, 0);
+    assert.equal(s.convs.get(C2).loaded, false);
+    assert.equal(s.convs.get(C2).messages.size, 0);
+  });
+
+  test("the server's list replaces the saved one: a conversation removed meanwhile disappears, one an event brought stays", () => {
+    const C3 = '10000000-0000-4000-8000-000000000003';
+    let s = run(restored(), { type: 'open', id: C2 });
+    // An event before the list: a conversation I was added to meanwhile.
+    s = applyEvent(s, { type: 'conversation', summary: summary(C3, { activity: 3 }) }, NOW);
+    s = reduce(s, { type: 'summaries', list: [summary(C1, { last_seq: 7, activity: 4 })] });
+    assert.deepEqual([...s.convs.keys()].sort(), [C1, C3]);
+    assert.equal(s.activeId, null, 'the open conversation was removed: closed');
+    assert.equal(s.listReady, true);
+    assert.equal(s.fromCache, false);
+    const c1 = s.convs.get(C1);
+    assert.equal(c1.savedSummary, false);
+    assert.equal(c1.summary.conversation.last_seq, 7);
+    assert.equal(c1.savedMessages, true, 'its messages are still the saved ones until its page comes');
+    assert.equal(s.users.get(ANA).username, 'ana', 'a peer without presence is kept (the store fetches it again)');
+  });
+
+  test('a saved copy read after the server list came adds no conversation the server does not have', () => {
+    let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 9 })] });
+    s = reduce(s, { type: 'cached', convs: [saved(C1, { last_seq: 5 }, page(C1, 3, 5)), saved(C2, {})], users: [] });
+    assert.deepEqual([...s.convs.keys()], [C1]);
+    assert.equal(s.convs.get(C1).summary.conversation.last_seq, 9, "the server's summary wins");
+    assert.deepEqual([...s.convs.get(C1).messages.keys()], [3, 4, 5], 'saved messages shown while its page loads');
+    assert.equal(s.fromCache, false);
+    // Messages already loaded are never replaced by saved ones.
+    const loaded = withLoaded(3);
+    assert.equal(reduce(loaded, { type: 'cached', convs: [saved(C1, { last_seq: 9 }, page(C1, 7, 9))], users: [] }), loaded);
+  });
+
+  test("the newest page replaces saved messages (stale, maybe before a gap); live ones that follow it stay", () => {
+    let s = restored();
+    // Offline, the server went on to 300; a saved message was edited meanwhile.
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 302, BOB) }, NOW);
+    assert.equal(s.convs.get(C1).messages.has(302), false, 'not after a gap');
+    assert.equal(s.convs.get(C1).summary.conversation.last_seq, 302, 'the preview moves');
+    s = reduce(s, { type: 'page', id: C1, page: page(C1, 201, 300), older: false });
+    let c = s.convs.get(C1);
+    assert.equal(c.oldest, 201);
+    assert.equal(c.newest, 300);
+    assert.equal(c.messages.size, 100);
+    assert.equal(c.messages.has(5), false, 'saved messages gone');
+    assert.equal(c.savedMessages, false);
+    // From here, live messages follow as usual.
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 301, BOB) }, NOW);
+    assert.equal(s.convs.get(C1).newest, 301);
+
+    // Live messages that came on top of the saved ones, without a gap, stay above the page.
+    s = restored();
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 6, BOB) }, NOW);
+    s = applyEvent(s, { type: 'message.updated', message: msg(C1, 4, ANA, { mod: 9, text: 'edited' }) }, NOW);
+    s = reduce(s, { type: 'page', id: C1, page: [msg(C1, 3, ANA), msg(C1, 4, ANA, { mod: 7, text: 'older edit' }), msg(C1, 5, ANA)], older: false });
+    c = s.convs.get(C1);
+    assert.deepEqual([...c.messages.keys()].sort((a, b) => a - b), [3, 4, 5, 6]);
+    assert.equal(c.newest, 6);
+    assert.equal(c.messages.get(4).text, 'edited', 'the higher mod_seq wins');
+  });
+});
+
 describe('settings: my profile, group details, mute', () => {
   test('renaming myself updates `me` and my entry among the users, keeping presence; another id changes nothing', () => {
     let s = run(initialState(user(ME, 'me')), { type: 'users', users: [{ ...user(ME, 'me'), online: true }] });
