@@ -1,7 +1,7 @@
-// Dialogs: new direct message, new group, members. Native <dialog> (focus handling, Escape).
+// Dialogs: new direct message, new group, a conversation's details (a group's name and topic, mute, members). Native <dialog> (focus handling, Escape).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
-import { ApiError, type UserView, type Uuid } from '../natter';
+import { ApiError, type ConversationView, type UserView, type Uuid } from '../natter';
 import { navigate } from '../router';
 import { store, useSelector } from '../store';
 import { Avatar, presenceLabel } from './common';
@@ -154,6 +154,128 @@ export function NewGroup({ onClose }: { onClose: () => void }) {
   );
 }
 
+/** A group's name and topic: a form for its owner and admins (PATCH /conversations/{id}), read
+ *  only for the others. What shows comes from the conversation.updated event every member gets. */
+function GroupDetails({ conv, canEdit }: { conv: ConversationView; canEdit: boolean }) {
+  const saved = { name: conv.name ?? '', topic: conv.topic ?? '' };
+  const [name, setName] = useState(saved.name);
+  const [topic, setTopic] = useState(saved.topic);
+  const [status, setStatus] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  // Someone else's change while the dialog is open: taken into each field not being edited.
+  const shown = useRef(saved);
+  useEffect(() => {
+    const was = shown.current;
+    shown.current = saved;
+    setName((value) => (value === was.name ? saved.name : value));
+    setTopic((value) => (value === was.topic ? saved.topic : value));
+  }, [saved.name, saved.topic]);
+  if (!canEdit) {
+    return (
+      <section class="group-details" aria-labelledby="group-details-heading">
+        <h3 id="group-details-heading">About this group</h3>
+        <dl>
+          <dt>Name</dt>
+          <dd>{saved.name || 'Group'}</dd>
+          <dt>Topic</dt>
+          <dd class={saved.topic ? 'topic' : 'muted'}>{saved.topic || 'No topic'}</dd>
+        </dl>
+        <p class="muted small-text">Only the group's owner and admins can change these.</p>
+      </section>
+    );
+  }
+  const patch: { name?: string; topic?: string } = {};
+  if (name.trim() !== saved.name) patch.name = name.trim();
+  if (topic.trim() !== saved.topic) patch.topic = topic.trim();
+  const changed = Object.keys(patch).length > 0;
+  async function save(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    setStatus('');
+    try {
+      await store.api.updateConversation(conv.id, patch);
+      setName(name.trim());
+      setTopic(topic.trim());
+      setStatus('Saved');
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : 'Could not save');
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form class="group-details stack" onSubmit={save} aria-labelledby="group-details-heading">
+      <h3 id="group-details-heading">About this group</h3>
+      <label>
+        Group name
+        <input value={name} required maxLength={100} autoFocus onInput={(e) => (setName((e.target as HTMLInputElement).value), setStatus(''))} />
+      </label>
+      <label>
+        <span>
+          Topic <span class="hint">(optional)</span>
+        </span>
+        <textarea rows={2} maxLength={500} value={topic} onInput={(e) => (setTopic((e.target as HTMLTextAreaElement).value), setStatus(''))} />
+      </label>
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy || !changed || !name.trim()}>
+          Save
+        </button>
+        <span role="status" class="muted small-text">
+          {status}
+        </span>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** Mute for me (PUT /conversations/{id}/mute): no notifications but mentions, no unread count in the tab. */
+function MuteToggle({ id, muted, first }: { id: Uuid; muted: boolean; first: boolean }) {
+  // What was asked for, shown while the server answers.
+  const [asked, setAsked] = useState<boolean | null>(null);
+  const [error, setError] = useState('');
+  async function toggle(on: boolean) {
+    setAsked(on);
+    setError('');
+    try {
+      store.dispatch({ type: 'my-member', member: await store.api.mute(id, on) });
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : 'Could not change it');
+    } finally {
+      setAsked(null);
+    }
+  }
+  return (
+    <div class="mute">
+      <label class="check">
+        <input
+          type="checkbox"
+          checked={asked ?? muted}
+          disabled={asked !== null}
+          autoFocus={first}
+          aria-describedby="mute-hint"
+          onChange={(e) => void toggle((e.target as HTMLInputElement).checked)}
+        />
+        Mute this conversation
+      </label>
+      <p id="mute-hint" class="hint small-text">
+        Only mentions of you notify, and its unread messages do not count in the tab's title.
+      </p>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
 export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
   const s = store;
   const c = useSelector((state) => state.convs.get(id));
@@ -162,14 +284,19 @@ export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
   const [adding, setAdding] = useState(false);
   useEffect(() => void s.loadMembers(id), [id]);
   if (!c) return null;
+  const conv = c.summary.conversation;
+  const group = conv.kind === 'group';
   const myRole = c.summary.me.role;
-  const canManage = c.summary.conversation.kind === 'group' && (myRole === 'owner' || myRole === 'admin');
+  const canManage = group && (myRole === 'owner' || myRole === 'admin');
   const members = c.members ?? [];
   const act = (p: Promise<unknown>) =>
     p.then(() => s.loadMembers(id)).catch((e) => setError(e instanceof ApiError ? e.message : 'Failed'));
   return (
-    <Modal title={`Members (${c.summary.conversation.member_count})`} onClose={onClose}>
-      <ul class="members" aria-label="Members">
+    <Modal title={group ? 'Group details' : 'Details'} onClose={onClose}>
+      {group && <GroupDetails conv={conv} canEdit={canManage} />}
+      <MuteToggle id={id} muted={c.summary.me.muted} first={!canManage} />
+      <h3 id="members-heading">Members ({conv.member_count})</h3>
+      <ul class="members" aria-labelledby="members-heading">
         {members.map((m) => {
           const u = s.user(m.user_id);
           const name = s.displayName(m.user_id);
@@ -184,14 +311,21 @@ export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
                 <small class="muted">{presenceLabel(u)}</small>
               </span>
               {canManage && !self && m.role !== 'owner' && (
-                <>
+                <span class="member-actions" role="group" aria-label={name}>
                   <button class="small" onClick={() => act(s.api.setRole(id, m.user_id, m.role === 'admin' ? 'member' : 'admin'))}>
                     {m.role === 'admin' ? 'Make member' : 'Make admin'}
                   </button>
-                  <button class="small danger" aria-label={`Remove ${name}`} onClick={() => act(s.api.removeMember(id, m.user_id))}>
+                  <button
+                    class="small danger"
+                    aria-label={`Remove ${name}`}
+                    onClick={() => {
+                      if (!confirm(`Remove ${name} from ${conv.name || 'this group'}?`)) return;
+                      act(s.api.removeMember(id, m.user_id));
+                    }}
+                  >
                     Remove
                   </button>
-                </>
+                </span>
               )}
             </li>
           );
@@ -208,7 +342,7 @@ export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
         ) : (
           <button onClick={() => setAdding(true)}>Add members</button>
         ))}
-      {c.summary.conversation.kind === 'group' && (
+      {group && (
         <button
           class="danger"
           onClick={() => {
