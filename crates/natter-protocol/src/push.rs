@@ -142,6 +142,9 @@ pub struct NotificationSettingsBody {
     /// message").
     pub preview: PreviewView,
     /// Do not disturb: notifications arrive silently in this daily window; `null` for none.
+    /// Never left out: a `PUT` without it is refused (400 `invalid`), not read as `null`.
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub quiet_hours: Option<QuietHoursView>,
 }
 
@@ -186,4 +189,29 @@ pub struct QuietHoursView {
         schema(min_length = 1, max_length = 64, example = "Europe/Paris")
     )]
     pub time_zone: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_hours_may_be_null_but_not_missing() {
+        let null: NotificationSettingsBody =
+            serde_json::from_str(r#"{"level":"all","preview":"full","quiet_hours":null}"#)
+                .expect("null quiet hours");
+        assert_eq!(null.quiet_hours, None);
+        let set: NotificationSettingsBody = serde_json::from_str(
+            r#"{"level":"all","preview":"full","quiet_hours":{"start":"22:00","end":"07:00","time_zone":"Europe/Paris"}}"#,
+        )
+        .expect("quiet hours");
+        assert_eq!(set.quiet_hours.map(|q| q.start), Some("22:00".into()));
+        let missing =
+            serde_json::from_str::<NotificationSettingsBody>(r#"{"level":"all","preview":"full"}"#)
+                .expect_err("missing quiet hours");
+        assert!(
+            missing.to_string().contains("missing field `quiet_hours`"),
+            "{missing}"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use natter_protocol::{
 use reqwest::StatusCode;
 
 use crate::server::TestServer;
-use crate::support::{api_error, user};
+use crate::support::{api_error, raw_json, user};
 
 const P256DH: &str =
     "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
@@ -233,4 +233,77 @@ async fn notification_settings_default_round_trip_and_refuse_nonsense() {
         );
     }
     assert_eq!(client.notification_settings().await.unwrap(), chosen);
+}
+
+/// `PUT /users/me/notifications` replaces the settings whole, so it takes every field:
+/// `quiet_hours` is written `null` to have none, and a body that leaves it out is refused (it
+/// used to be read as `null`, clearing the quiet hours of a client that did not know the field).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_settings_put_takes_every_field() {
+    let server = TestServer::spawn();
+    let (client, _) = user(&server, "whole").await;
+    let chosen = NotificationSettingsBody {
+        level: NotifyLevelView::Nothing,
+        preview: PreviewView::Hidden,
+        quiet_hours: Some(QuietHoursView {
+            start: "23:00".into(),
+            end: "06:30".into(),
+            time_zone: "Europe/Paris".into(),
+        }),
+    };
+    client.set_notification_settings(&chosen).await.unwrap();
+
+    for partial in [
+        serde_json::json!({"level": "all", "preview": "full"}),
+        serde_json::json!({"preview": "full", "quiet_hours": null}),
+        serde_json::json!({"level": "all", "quiet_hours": null}),
+    ] {
+        let response = raw_json(
+            &client,
+            natter_sdk::Method::PUT,
+            "/users/me/notifications",
+            Some(partial.clone()),
+        )
+        .await;
+        assert_eq!(response.status, 400, "{partial}");
+        let body: natter_protocol::ErrorBody = response.json().expect("error body");
+        assert_eq!(body.code, "invalid", "{partial}");
+        assert!(body.message.contains("missing field"), "{}", body.message);
+    }
+    assert_eq!(client.notification_settings().await.unwrap(), chosen);
+
+    // `null` is how a client says "no quiet hours".
+    let response = raw_json(
+        &client,
+        natter_sdk::Method::PUT,
+        "/users/me/notifications",
+        Some(serde_json::json!({"level": "all", "preview": "full", "quiet_hours": null})),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let cleared = NotificationSettingsBody {
+        level: NotifyLevelView::All,
+        preview: PreviewView::Full,
+        quiet_hours: None,
+    };
+    assert_eq!(
+        response
+            .json::<NotificationSettingsBody>()
+            .expect("settings"),
+        cleared
+    );
+    assert_eq!(client.notification_settings().await.unwrap(), cleared);
+    // And what the server answers has the field, `null` included.
+    let got = raw_json(
+        &client,
+        natter_sdk::Method::GET,
+        "/users/me/notifications",
+        None,
+    )
+    .await;
+    let got: serde_json::Value = got.json().expect("JSON");
+    assert!(
+        got["quiet_hours"].is_null() && got.get("quiet_hours").is_some(),
+        "{got}"
+    );
 }
