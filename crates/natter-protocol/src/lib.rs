@@ -29,5 +29,6 @@ pub struct ErrorBody {
     pub message: String,
     /// For `rate_limited`: when to retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub retry_after_ms: Option<u64>,
 }

@@ -96,12 +96,24 @@ pub struct WebPushKeys {
     pub auth: String,
 }
 
+// The values of `DeviceView::kind`, stated in the OpenAPI document (the field stays a string).
+/// Which push service a device is reached through: the `kind` it was registered with.
+#[cfg(feature = "openapi")]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Fcm,
+    Apns,
+    WebPush,
+}
+
 /// A registered device, as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct DeviceView {
     pub id: Uuid,
     /// `fcm`, `apns` or `web_push`.
+    #[cfg_attr(feature = "openapi", schema(value_type = DeviceKind))]
     pub kind: String,
     /// The session that registered it.
     pub session_id: Uuid,

@@ -111,8 +111,10 @@ pub struct UserView {
     pub created_at_ms: i64,
     /// Present when the caller may see presence (themselves or a contact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub online: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub last_seen_ms: Option<i64>,
 }
 
@@ -227,7 +229,7 @@ pub struct AddMemberRequest {
     pub user_id: Uuid,
     /// `member` (default) or `admin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^(member|admin)$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<AssignableRole>))]
     pub role: Option<String>,
 }
 
@@ -236,7 +238,7 @@ pub struct AddMemberRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemberRequest {
     /// `member` or `admin`.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^(member|admin)$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = AssignableRole))]
     pub role: String,
 }
 
@@ -247,15 +249,51 @@ pub struct MuteRequest {
     pub muted: bool,
 }
 
+// The values of string fields, stated in the OpenAPI document (`schema(value_type = ...)` on the
+// field): the fields stay strings here, so these types exist only for the document.
+
+/// What a conversation is: `direct` (two users, no name) or `group`.
+#[cfg(feature = "openapi")]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ConversationKind {
+    Direct,
+    Group,
+}
+
+/// A member's role. A group has one `owner`; both members of a direct conversation are
+/// `member`s.
+#[cfg(feature = "openapi")]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum MemberRole {
+    Owner,
+    Admin,
+    Member,
+}
+
+/// The roles a member can be given: not `owner`, which passes to another member only when the
+/// owner leaves.
+#[cfg(feature = "openapi")]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AssignableRole {
+    Member,
+    Admin,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ConversationView {
     pub id: Uuid,
     /// `direct` or `group`.
+    #[cfg_attr(feature = "openapi", schema(value_type = ConversationKind))]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub topic: Option<String>,
     pub created_by: Uuid,
     pub created_at_ms: i64,
@@ -273,6 +311,7 @@ pub struct MemberView {
     pub conversation_id: Uuid,
     pub user_id: Uuid,
     /// `owner`, `admin` or `member`.
+    #[cfg_attr(feature = "openapi", schema(value_type = MemberRole))]
     pub role: String,
     pub muted: bool,
     pub read_seq: i64,
@@ -287,11 +326,13 @@ pub struct ConversationSummaryView {
     pub conversation: ConversationView,
     pub me: MemberView,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub last_message: Option<MessageView>,
     pub unread_count: i64,
     pub mention_count: i64,
     /// Direct conversations: the other member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub peer: Option<Uuid>,
 }
 
@@ -414,11 +455,13 @@ pub struct MessageView {
     /// Empty when deleted.
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub reply_to_seq: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<Uuid>,
     pub created_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub edited_at_ms: Option<i64>,
     #[serde(default)]
     pub deleted: bool,
@@ -570,6 +613,7 @@ pub struct MessageSearchPage {
     /// Pass as `cursor` for the next page; absent on the last page. A page may hold fewer
     /// hits than `limit` (even none) and still have a next one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub next_cursor: Option<String>,
 }
 
@@ -628,15 +672,19 @@ pub struct FileView {
     /// Pixels, as displayed (an image's EXIF orientation, a video's rotation applied), for
     /// images and videos whose size was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub width: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub height: Option<u32>,
     /// Length of a video or a sound, when it was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub duration_ms: Option<u64>,
     /// A ThumbHash of an image (or of a video's poster frame), base64 (standard alphabet,
     /// padded): a blurred placeholder to show before any byte of the file is fetched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub thumbhash: Option<String>,
     /// Smaller renderings of an image (or of a video's poster frame, when the server has
     /// ffmpeg), smallest first; empty when there are none.
@@ -654,13 +702,23 @@ pub struct FileView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ThumbnailView {
-    #[cfg_attr(feature = "openapi", schema(pattern = "^(small|large)$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = ThumbnailSize))]
     pub size: String,
     pub width: u32,
     pub height: u32,
     pub mime: String,
     /// A signed URL like the file's, valid until the file's `url_expires_at_ms`.
     pub url: String,
+}
+
+// The values of `ThumbnailView::size`, stated in the OpenAPI document (the field stays a string).
+/// Which thumbnail: `small` fits in 320x320, `large` in 1280x1280.
+#[cfg(feature = "openapi")]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ThumbnailSize {
+    Small,
+    Large,
 }
 
 /// The signature of a download URL (`GET /files/{file_id}/content/{sha256}`).

@@ -263,6 +263,138 @@ fn assert_complete(spec: &Value) {
     );
 }
 
+/// Whether a schema admits `null`: `type: [T, "null"]`, or a `oneOf`/`anyOf` with `{type: null}`.
+fn admits_null(schema: &Value) -> bool {
+    let typed = schema["type"]
+        .as_array()
+        .is_some_and(|types| types.iter().any(|t| t == "null"));
+    let variant = ["oneOf", "anyOf"].iter().any(|k| {
+        schema[k]
+            .as_array()
+            .is_some_and(|vs| vs.iter().any(|v| v["type"] == "null"))
+    });
+    typed || variant
+}
+
+/// Every `$ref` to a schema under `value`, by schema name.
+fn references(value: &Value, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                into.push(name.to_owned());
+            }
+            map.values().for_each(|v| references(v, into));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, into)),
+        _ => {}
+    }
+}
+
+/// The document says what the server sends: a field of a response the server leaves out when it
+/// has no value (`skip_serializing_if`) is optional and never `null`; the string fields with a
+/// fixed set of values are enums; a `PUT` that replaces settings whole requires all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_says_absent_not_null_and_names_the_values() {
+    let server = TestServer::spawn();
+    let spec: Value = get(&server, "/api/v1/openapi.json")
+        .await
+        .json()
+        .expect("JSON");
+    let schemas = spec["components"]["schemas"].as_object().expect("schemas");
+
+    // The schemas a request body reaches, directly or inside another: a client may send `null`
+    // there, and the server takes it as absent.
+    let mut pending = Vec::new();
+    for item in spec["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("path item").values() {
+            references(&operation["requestBody"], &mut pending);
+        }
+    }
+    let mut sent = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if sent.insert(name.clone()) {
+            references(&schemas[&name], &mut pending);
+        }
+    }
+    assert!(sent.contains("SendMessageRequest") && sent.contains("QuietHoursView"));
+
+    // The one `null` a response carries: no quiet hours (in a body that is a request too).
+    let mut nullable = Vec::new();
+    for (name, schema) in schemas.iter().filter(|(n, _)| !sent.contains(*n)) {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            if admits_null(property) {
+                nullable.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(
+        nullable.is_empty(),
+        "response fields the document says may be null, though the server leaves them out: \
+         {nullable:?}"
+    );
+    for (name, field) in [
+        ("UserView", "online"),
+        ("ConversationSummaryView", "last_message"),
+        ("MessageSearchPage", "next_cursor"),
+        ("ErrorBody", "retry_after_ms"),
+    ] {
+        let schema = &schemas[name];
+        assert!(schema["properties"][field].is_object(), "{name}.{field}");
+        assert!(
+            !schema["required"]
+                .as_array()
+                .expect("required")
+                .iter()
+                .any(|f| f == field),
+            "{name}.{field} is optional"
+        );
+    }
+
+    let settings = &schemas["NotificationSettingsBody"];
+    let required: BTreeSet<&str> = settings["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        required,
+        BTreeSet::from(["level", "preview", "quiet_hours"]),
+        "PUT /users/me/notifications takes every field"
+    );
+    assert!(admits_null(&settings["properties"]["quiet_hours"]));
+
+    // Fixed values, as enums (through a `$ref`, or in a nullable `oneOf`).
+    let values = |schema: &str, field: &str| -> Vec<String> {
+        let property = &schemas[schema]["properties"][field];
+        let mut named = Vec::new();
+        references(property, &mut named);
+        let target = match named.as_slice() {
+            [one] => &schemas[one],
+            _ => property,
+        };
+        target["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema}.{field} is an enum: {property}"))
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    };
+    assert_eq!(values("ConversationView", "kind"), ["direct", "group"]);
+    assert_eq!(values("MemberView", "role"), ["owner", "admin", "member"]);
+    assert_eq!(values("DeviceView", "kind"), ["fcm", "apns", "web_push"]);
+    assert_eq!(values("ThumbnailView", "size"), ["small", "large"]);
+    assert_eq!(values("UpdateMemberRequest", "role"), ["member", "admin"]);
+    assert_eq!(values("AddMemberRequest", "role"), ["member", "admin"]);
+    assert!(admits_null(
+        &schemas["AddMemberRequest"]["properties"]["role"]
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_and_metrics() {
     let server = TestServer::spawn();
