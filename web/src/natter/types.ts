@@ -7,51 +7,27 @@
 // The WebSocket frames, which the document does not describe, are written here after
 // natter-protocol's ws.rs and docs/protocol.md, out of the generated types they carry.
 
-import type * as wire from './wire.gen';
 import type {
   ConversationSummaryView,
   ConversationView,
   ErrorBody,
+  MemberRole,
   MemberView,
   MessageView,
   NotificationSettingsBody,
   NotifyLevelView,
   PreviewView,
   QuietHoursView,
+  UserView,
   Uuid,
   WebPushSubscription,
 } from './wire.gen';
 
-// Every schema of the document; the interfaces declared below take precedence over theirs.
+// Every schema of the document.
 export type * from './wire.gen';
 
-// Optional fields the server leaves out rather than sends as null (natter-protocol: each is an
-// `Option` with `skip_serializing_if = "Option::is_none"`, in a body only the server sends), though
-// the document, like utoipa for every `Option`, allows null. ui/ takes these two as
-// `T | undefined`, so here they are narrowed to what the server sends; `extends` checks that each
-// stays a subtype of the generated type. With `#[schema(nullable = false)]` on those fields the
-// document would say so itself and these could go.
-
-export interface UserView extends wire.UserView {
-  /** Present when the caller may see presence (themselves or a contact). */
-  online?: boolean;
-}
-
-export interface AuthTokens extends wire.AuthTokens {
-  user: UserView;
-}
-
-export interface UserList extends wire.UserList {
-  users: UserView[];
-}
-
-export interface MessageSearchPage extends wire.MessageSearchPage {
-  /** Absent on the last page; a page may hold fewer hits than asked and still have a next one. */
-  next_cursor?: string;
-}
-
-/** A member's role, `MemberView.role` (which the document types only as a string). */
-export type Role = 'owner' | 'admin' | 'member';
+/** A member's role, `MemberView.role`. */
+export type Role = MemberRole;
 
 export interface HelloOk {
   user_id: Uuid;

@@ -17,12 +17,18 @@ export type Uuid = string;
 
 export interface AddMemberRequest {
   /** `member` (default) or `admin`. */
-  role?: 'member' | 'admin' | null;
+  role?: AssignableRole | null;
   user_id: Uuid;
 }
 
 /** Which APNs servers the token belongs to: development builds get sandbox tokens. */
 export type ApnsEnvironment = 'sandbox' | 'production';
+
+/**
+ * The roles a member can be given: not `owner`, which passes to another member only when the
+ * owner leaves.
+ */
+export type AssignableRole = 'member' | 'admin';
 
 /**
  * Issued by register, login and refresh. The refresh token is single-use: each refresh returns
@@ -44,6 +50,9 @@ export interface ChangePasswordRequest {
   new_password: string;
 }
 
+/** What a conversation is: `direct` (two users, no name) or `group`. */
+export type ConversationKind = 'direct' | 'group';
+
 export interface ConversationList {
   conversations: ConversationSummaryView[];
 }
@@ -51,11 +60,11 @@ export interface ConversationList {
 /** A conversation as the caller sees it in their list. */
 export interface ConversationSummaryView {
   conversation: ConversationView;
-  last_message?: MessageView | null;
+  last_message?: MessageView;
   me: MemberView;
   mention_count: Int64;
   /** Direct conversations: the other member. */
-  peer?: Uuid | null;
+  peer?: Uuid;
   unread_count: Int64;
 }
 
@@ -64,15 +73,15 @@ export interface ConversationView {
   created_by: Uuid;
   id: Uuid;
   /** `direct` or `group`. */
-  kind: string;
+  kind: ConversationKind;
   last_activity_ms: Int64;
   /** The conversation's change counter (see `MessageView::mod_seq`). */
   last_mod: Int64;
   /** Seq of the newest message; seqs run 1, 2, 3... without gaps. */
   last_seq: Int64;
   member_count: Int64;
-  name?: string | null;
-  topic?: string | null;
+  name?: string;
+  topic?: string;
 }
 
 export interface CreateDirectRequest {
@@ -92,6 +101,9 @@ export interface CursorRequest {
   seq: Int64;
 }
 
+/** Which push service a device is reached through: the `kind` it was registered with. */
+export type DeviceKind = 'fcm' | 'apns' | 'web_push';
+
 export interface DeviceList {
   /** Oldest first. */
   devices: DeviceView[];
@@ -109,7 +121,7 @@ export interface DeviceView {
   hint: string;
   id: Uuid;
   /** `fcm`, `apns` or `web_push`. */
-  kind: string;
+  kind: DeviceKind;
   /** The session that registered it. */
   session_id: Uuid;
 }
@@ -137,15 +149,15 @@ export interface ErrorBody {
   /** Human-readable explanation. */
   message: string;
   /** For `rate_limited`: when to retry. */
-  retry_after_ms?: Int64 | null;
+  retry_after_ms?: Int64;
 }
 
 /** A complete file (`GET /files/{file_id}`, and each of a message's `attachments`). */
 export interface FileView {
   created_at_ms: Int64;
   /** Length of a video or a sound, when it was read. */
-  duration_ms?: Int64 | null;
-  height?: number | null;
+  duration_ms?: Int64;
+  height?: number;
   id: Uuid;
   /**
    * True when browsers may show it in place (a safe image, video or audio type); otherwise the
@@ -169,7 +181,7 @@ export interface FileView {
    * A ThumbHash of an image (or of a video's poster frame), base64 (standard alphabet,
    * padded): a blurred placeholder to show before any byte of the file is fetched.
    */
-  thumbhash?: string | null;
+  thumbhash?: string;
   /**
    * Smaller renderings of an image (or of a video's poster frame, when the server has
    * ffmpeg), smallest first; empty when there are none.
@@ -189,7 +201,7 @@ export interface FileView {
    * Pixels, as displayed (an image's EXIF orientation, a video's rotation applied), for
    * images and videos whose size was read.
    */
-  width?: number | null;
+  width?: number;
 }
 
 export interface LoginRequest {
@@ -204,6 +216,12 @@ export interface MemberList {
   members: MemberView[];
 }
 
+/**
+ * A member's role. A group has one `owner`; both members of a direct conversation are
+ * `member`s.
+ */
+export type MemberRole = 'owner' | 'admin' | 'member';
+
 export interface MemberView {
   conversation_id: Uuid;
   delivered_seq: Int64;
@@ -211,7 +229,7 @@ export interface MemberView {
   muted: boolean;
   read_seq: Int64;
   /** `owner`, `admin` or `member`. */
-  role: string;
+  role: MemberRole;
   user_id: Uuid;
 }
 
@@ -236,7 +254,7 @@ export interface MessageSearchPage {
    * Pass as `cursor` for the next page; absent on the last page. A page may hold fewer
    * hits than `limit` (even none) and still have a next one.
    */
-  next_cursor?: string | null;
+  next_cursor?: string;
 }
 
 export interface MessageView {
@@ -249,7 +267,7 @@ export interface MessageView {
   conversation_id: Uuid;
   created_at_ms: Int64;
   deleted?: boolean;
-  edited_at_ms?: Int64 | null;
+  edited_at_ms?: Int64;
   /** 64-bit time-sortable id, as a decimal string. */
   id: string;
   mentions?: Uuid[];
@@ -259,7 +277,7 @@ export interface MessageView {
    */
   mod_seq: Int64;
   reactions?: ReactionView[];
-  reply_to_seq?: Int64 | null;
+  reply_to_seq?: Int64;
   sender_id: Uuid;
   /** Position in the conversation: 1, 2, 3... without gaps. */
   seq: Int64;
@@ -286,8 +304,11 @@ export interface NotificationSettingsBody {
    * message").
    */
   preview: PreviewView;
-  /** Do not disturb: notifications arrive silently in this daily window; `null` for none. */
-  quiet_hours?: QuietHoursView | null;
+  /**
+   * Do not disturb: notifications arrive silently in this daily window; `null` for none.
+   * Never left out: a `PUT` without it is refused (400 `invalid`), not read as `null`.
+   */
+  quiet_hours: QuietHoursView | null;
 }
 
 export type NotifyLevelView = 'all' | 'mentions_and_direct' | 'nothing';
@@ -403,11 +424,14 @@ export interface SyncView {
   removed: Uuid[];
 }
 
+/** Which thumbnail: `small` fits in 320x320, `large` in 1280x1280. */
+export type ThumbnailSize = 'small' | 'large';
+
 /** A thumbnail of an image: `small` fits in 320x320, `large` in 1280x1280 (never upscaled). */
 export interface ThumbnailView {
   height: number;
   mime: string;
-  size: 'small' | 'large';
+  size: ThumbnailSize;
   /** A signed URL like the file's, valid until the file's `url_expires_at_ms`. */
   url: string;
   width: number;
@@ -422,7 +446,7 @@ export interface UpdateConversationRequest {
 
 export interface UpdateMemberRequest {
   /** `member` or `admin`. */
-  role: 'member' | 'admin';
+  role: AssignableRole;
 }
 
 export interface UpdateProfileRequest {
@@ -459,9 +483,9 @@ export interface UserView {
   created_at_ms: Int64;
   display_name: string;
   id: Uuid;
-  last_seen_ms?: Int64 | null;
+  last_seen_ms?: Int64;
   /** Present when the caller may see presence (themselves or a contact). */
-  online?: boolean | null;
+  online?: boolean;
   username: string;
 }
 
