@@ -5,6 +5,7 @@ import { Avatar } from './common';
 import { navigate } from '../router';
 import { Members, NewDirect, NewGroup } from './Dialogs';
 import { NotificationSettingsDialog } from './NotificationSettings';
+import { SettingsDialog } from './Settings';
 import { SearchBox, SearchResults } from './Search';
 import { whenLabel } from './text';
 
@@ -81,7 +82,7 @@ function ConvItem({ c, active, typing }: { c: ConvState; active: boolean; typing
 
 export function Sidebar() {
   const s = store;
-  const [dialog, setDialog] = useState<'dm' | 'group' | 'notifications' | null>(null);
+  const [dialog, setDialog] = useState<'dm' | 'group' | 'notifications' | 'settings' | null>(null);
   const [query, setQuery] = useState('');
   const convs = useSelector(sortedConversations);
   const me = useSelector((s) => s.me);
@@ -109,9 +110,15 @@ export function Sidebar() {
         </div>
         {me && (
           <div class="me">
-            <span class="muted" title={`Signed in as @${me.username}`}>
-              {me.display_name || me.username}
-            </span>
+            <button
+              class="small settings-button"
+              aria-haspopup="dialog"
+              title={`Signed in as ${me.display_name || me.username} (@${me.username})`}
+              onClick={() => setDialog('settings')}
+            >
+              <Avatar id={me.id} name={me.display_name || me.username} size={22} />
+              Settings
+            </button>
             <button class="small" onClick={() => void s.signOut()}>
               Sign out
             </button>
@@ -142,6 +149,10 @@ export function Sidebar() {
       {dialog === 'dm' && <NewDirect onClose={() => setDialog(null)} />}
       {dialog === 'group' && <NewGroup onClose={() => setDialog(null)} />}
       {dialog === 'notifications' && <NotificationSettingsDialog onClose={() => setDialog(null)} />}
+      {dialog === 'settings' && (
+        // Closing settings for the notifications dialog fires its close event late: it must not close that one.
+        <SettingsDialog onClose={() => setDialog((d) => (d === 'settings' ? null : d))} onNotifications={() => setDialog('notifications')} />
+      )}
     </aside>
   );
 }

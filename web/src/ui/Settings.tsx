@@ -1,0 +1,288 @@
+// The "Settings" dialog: my display name (PATCH /users/me) beside my avatar (initials: the server
+// keeps no picture), the theme (theme.ts, this browser only), a way to the notification settings,
+// changing the password (POST /auth/password: the other sessions are signed out), and my
+// sessions (GET /auth/sessions, DELETE /auth/sessions/{id} for another one).
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type SessionView } from '../natter';
+import { store, useSelector } from '../store';
+import { setTheme, themeChoice, type Theme } from '../theme';
+import { Avatar } from './common';
+import { Modal } from './Dialogs';
+
+const message = (e: unknown) => (e instanceof ApiError || e instanceof Error ? e.message : 'Something went wrong');
+/** The server's messages start in lower case ("password is too easy to guess: …"). */
+const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+export function SettingsDialog({ onClose, onNotifications }: { onClose: () => void; onNotifications: () => void }) {
+  // Bumped when the password changes: the other sessions are gone.
+  const [sessionsVersion, setSessionsVersion] = useState(0);
+  return (
+    <Modal title="Settings" onClose={onClose}>
+      <Profile />
+      <Appearance />
+      <section class="settings-section" aria-labelledby="settings-notifications">
+        <h3 id="settings-notifications">Notifications</h3>
+        <p class="muted small-text">Push on this device, what to be notified of, and quiet hours.</p>
+        <button type="button" aria-haspopup="dialog" onClick={onNotifications}>
+          Notification settings…
+        </button>
+      </section>
+      <Password onChanged={() => setSessionsVersion((v) => v + 1)} />
+      <Sessions version={sessionsVersion} />
+    </Modal>
+  );
+}
+
+function Profile() {
+  const me = useSelector((s) => s.me);
+  const [name, setName] = useState(me?.display_name ?? '');
+  const [busy, setBusy] = useState(false);
+  const [status, setStatus] = useState('');
+  const [error, setError] = useState('');
+  if (!me) return null;
+  const wanted = name.trim();
+  async function save(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    setStatus('');
+    try {
+      const user = await store.rename(wanted);
+      setName(user.display_name);
+      setStatus('Saved');
+    } catch (err) {
+      setError(sentence(message(err)));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form class="settings-section stack" onSubmit={save} aria-labelledby="settings-profile">
+      <h3 id="settings-profile">Profile</h3>
+      <div class="profile-card">
+        <Avatar id={me.id} name={wanted || me.username} size={48} />
+        <div class="grow">
+          <strong class="profile-name">{me.display_name || me.username}</strong>
+          <div class="muted small-text">@{me.username}</div>
+        </div>
+      </div>
+      <label>
+        Display name
+        <input
+          value={name}
+          required
+          maxLength={64}
+          autoFocus
+          autoComplete="name"
+          aria-invalid={error ? 'true' : undefined}
+          onInput={(e) => {
+            setName((e.target as HTMLInputElement).value);
+            setStatus('');
+          }}
+        />
+      </label>
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy || !wanted || wanted === me.display_name}>
+          Save name
+        </button>
+        <span role="status" class="muted small-text">
+          {status}
+        </span>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+const THEMES: [Theme, string][] = [
+  ['system', 'System'],
+  ['light', 'Light'],
+  ['dark', 'Dark'],
+];
+
+function Appearance() {
+  const [theme, setChoice] = useState(themeChoice);
+  return (
+    <fieldset class="settings-section theme-choices">
+      <legend>Theme</legend>
+      {THEMES.map(([value, label]) => (
+        <label class="check" key={value}>
+          <input
+            type="radio"
+            name="theme"
+            value={value}
+            checked={theme === value}
+            onChange={() => {
+              setTheme(value);
+              setChoice(value);
+            }}
+          />
+          {label}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+type PasswordField = 'current' | 'next' | 'confirm';
+
+function Password({ onChanged }: { onChanged: () => void }) {
+  const me = useSelector((s) => s.me);
+  const [values, setValues] = useState<Record<PasswordField, string>>({ current: '', next: '', confirm: '' });
+  const [busy, setBusy] = useState(false);
+  const [status, setStatus] = useState('');
+  const [error, setError] = useState<{ field: PasswordField | null; text: string } | null>(null);
+  async function change(e: Event) {
+    e.preventDefault();
+    setStatus('');
+    if (values.next !== values.confirm) {
+      setError({ field: 'confirm', text: 'The new passwords do not match.' });
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await store.api.changePassword(values.current, values.next);
+      setValues({ current: '', next: '', confirm: '' });
+      setStatus('Password changed. Your other sessions were signed out.');
+      onChanged();
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'bad_credentials') setError({ field: 'current', text: 'The current password is not right.' });
+      else if (err instanceof ApiError && err.status === 429) {
+        const seconds = Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000));
+        setError({ field: null, text: `Too many attempts. Try again in ${seconds} s.` });
+      } else if (err instanceof ApiError && (err.code === 'weak_password' || err.code === 'invalid')) {
+        // The server says why: "password is too easy to guess: This is a top-10 common password".
+        setError({ field: 'next', text: sentence(err.message) });
+      } else setError({ field: null, text: sentence(message(err)) });
+    } finally {
+      setBusy(false);
+    }
+  }
+  const field = (name: PasswordField, label: string, extra: Record<string, unknown> = {}, hint?: string) => (
+    <label>
+      {label}
+      <input
+        type="password"
+        required
+        value={values[name]}
+        aria-invalid={error?.field === name ? 'true' : undefined}
+        aria-describedby={[hint, error?.field === name ? 'password-error' : ''].filter(Boolean).join(' ') || undefined}
+        onInput={(e) => {
+          setValues({ ...values, [name]: (e.target as HTMLInputElement).value });
+          if (error?.field === name) setError(null);
+        }}
+        {...extra}
+      />
+    </label>
+  );
+  return (
+    <form class="settings-section stack" onSubmit={change} aria-labelledby="settings-password">
+      <h3 id="settings-password">Change password</h3>
+      {/* For password managers: which account this is. */}
+      <input type="text" name="username" autoComplete="username" value={me?.username ?? ''} readOnly hidden />
+      {field('current', 'Current password', { autoComplete: 'current-password' })}
+      {field('next', 'New password', { autoComplete: 'new-password', minLength: 8, maxLength: 256 }, 'password-hint')}
+      <p id="password-hint" class="hint small-text">
+        At least 8 characters and hard to guess. Your other sessions will be signed out.
+      </p>
+      {field('confirm', 'Confirm new password', { autoComplete: 'new-password' })}
+      <div class="actions">
+        <button type="submit" disabled={busy || !values.current || !values.next || !values.confirm}>
+          Change password
+        </button>
+        <span role="status" class="muted small-text">
+          {status}
+        </span>
+      </div>
+      {error && (
+        <p class="error" role="alert" id="password-error">
+          {error.text}
+        </p>
+      )}
+    </form>
+  );
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function ago(ms: number): string {
+  const mins = Math.round((Date.now() - ms) / 60000);
+  if (mins < 1) return 'just now';
+  if (mins < 60) return `${mins} min ago`;
+  const hours = Math.round(mins / 60);
+  if (hours < 24) return `${hours} h ago`;
+  return dateFormat.format(ms);
+}
+
+/** The web app signs in as "web"; other clients name their device (the server's default: "unnamed device"). */
+const deviceLabel = (name: string) => (name === 'web' ? 'Web browser' : sentence(name || 'unnamed device'));
+
+function Sessions({ version }: { version: number }) {
+  const [sessions, setSessions] = useState<SessionView[] | null>(null);
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState<string | null>(null);
+  const load = () =>
+    store.api
+      .sessions()
+      .then((list) => {
+        setSessions([...list].sort((a, b) => Number(b.current) - Number(a.current) || b.last_used_at_ms - a.last_used_at_ms));
+        setError('');
+      })
+      .catch((e) => setError(sentence(message(e))));
+  useEffect(() => void load(), [version]);
+  async function signOut(s: SessionView) {
+    setBusy(s.id);
+    setError('');
+    try {
+      await store.api.revokeSession(s.id);
+      await load();
+    } catch (e) {
+      setError(sentence(message(e)));
+    } finally {
+      setBusy(null);
+    }
+  }
+  return (
+    <section class="settings-section stack" aria-labelledby="settings-sessions">
+      <h3 id="settings-sessions">Sessions and devices</h3>
+      {sessions === null ? (
+        !error && <p class="muted">Loading…</p>
+      ) : (
+        <ul class="sessions" aria-labelledby="settings-sessions">
+          {sessions.map((s) => {
+            const label = deviceLabel(s.device_name);
+            const since = dateTimeFormat.format(s.created_at_ms);
+            return (
+              <li key={s.id} class="session" data-current={s.current ? 'true' : undefined}>
+                <span class="grow">
+                  <strong>{label}</strong>
+                  {s.current && <span class="tag">This device</span>}
+                  <br />
+                  <small class="muted">
+                    Signed in {since} · {s.current ? 'active now' : `last active ${ago(s.last_used_at_ms)}`}
+                  </small>
+                </span>
+                {!s.current && (
+                  <button class="small danger" disabled={busy === s.id} aria-label={`Sign out ${label}, signed in ${since}`} onClick={() => void signOut(s)}>
+                    Sign out
+                  </button>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </section>
+  );
+}
