@@ -5,6 +5,7 @@
 import { useEffect, useReducer, useRef } from 'preact/hooks';
 import { Api, ApiError, Outbox, Session, type Upload, type Command, type EventFrame, type MessageView, type UserView, type Uuid } from './natter';
 import { forgetPush, syncPush } from './push';
+import { CacheWriter, deleteSaved, loadSaved } from './state/cache';
 import { initialState, type Conv, type State } from './state/model';
 import { reduce, type Action } from './state/reducer';
 import { convTitle, previewText, sortedConversations, userName } from './state/select';
@@ -16,6 +17,8 @@ export type { Conv as ConvState };
 export const PAGE = 100;
 /** History pages while jumping to a search result: the server's largest. */
 const JUMP_PAGE = 200;
+/** How long opening a conversation waits for the saved copy (state/cache.ts) at most. */
+const RESTORE_WAIT_MS = 2000;
 
 type Listener = () => void;
 
@@ -28,11 +31,17 @@ export class Store {
   private userRequests = new Set<Uuid>();
   private readTimers = new Map<Uuid, ReturnType<typeof setTimeout>>();
   private emitQueued = false;
+  /** The copy of the state kept on this device, and its restoring at start. */
+  private cache: CacheWriter | null = null;
+  private restored: Promise<void> = Promise.resolve();
+  /** Conversations whose newest page is being fetched. */
+  private latestLoading = new Set<Uuid>();
 
   constructor() {
     this.api = new Api('');
     this.state = initialState(this.api.currentUser);
     this.api.onSignedOut = () => this.reset();
+    this.subscribe(() => this.cache?.changed());
   }
 
   // Read-only views for the code outside components (and the end-to-end tests' window.__natter).
@@ -89,6 +98,11 @@ export class Store {
   }
 
   reset(): void {
+    // Signed out (by the user, or the session is gone for good): the saved copy goes too.
+    const user = this.me?.id;
+    this.cache?.stop();
+    this.cache = null;
+    if (user) void deleteSaved(user).catch(() => {});
     this.session?.close();
     this.session = null;
     this.outbox = null;
@@ -106,12 +120,16 @@ export class Store {
     void syncPush(this.api).catch(() => {});
     // My profile as it is now (renamed on another device since these tokens were saved).
     this.api.me().then((u) => this.profileChanged(u), () => {});
+    this.restore(this.me.id);
     let everConnected = false;
     session.onState((state) => {
       const now = Date.now();
       this.dispatch({ type: 'connection', state, everConnected, now });
       if (state === 'connected') {
         if (!everConnected) void this.loadConversations();
+        // The open conversation shows saved messages, or its first page failed: fetch it now.
+        const open = this.activeId ? this.convs.get(this.activeId) : undefined;
+        if (open && (!open.loaded || open.savedMessages)) void this.loadLatest(open.summary.conversation.id);
         everConnected = true;
         // The "Back online" banner goes away by itself.
         setTimeout(() => this.dispatch({ type: 'connection', state: session.state, everConnected, now: Date.now() }), 3100);
@@ -125,11 +143,28 @@ export class Store {
     (window as unknown as { __natter: unknown }).__natter = { store: this, session };
   }
 
+  /** Shows the copy saved on this device while the network loads, then keeps it up to date. */
+  private restore(user: Uuid): void {
+    const done = loadSaved(user)
+      .then((saved) => {
+        if (saved && this.me?.id === user) this.dispatch({ type: 'cached', convs: saved.convs, users: saved.users });
+      })
+      .catch(() => {})
+      .finally(() => {
+        // Saving starts once the copy is read: an earlier save would write an empty state over it.
+        if (this.me?.id !== user || !this.session || this.cache) return;
+        this.cache = new CacheWriter(user, () => this.state);
+        this.cache.changed();
+      });
+    this.restored = Promise.race([done, new Promise<void>((resolve) => setTimeout(resolve, RESTORE_WAIT_MS))]);
+  }
+
   async loadConversations(): Promise<void> {
     try {
       const list = await this.api.conversations();
       this.dispatch({ type: 'summaries', list });
-      for (const s of list) if (s.peer) this.user(s.peer);
+      // With presence: a peer restored from the saved copy has none.
+      for (const s of list) if (s.peer) this.user(s.peer, true);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) this.reset();
     }
@@ -155,10 +190,10 @@ export class Store {
     return sortedConversations(this.state);
   }
 
-  /** A user, fetched once when unknown. */
-  user(id: Uuid): UserView | undefined {
+  /** A user, fetched once when unknown (or, `withPresence`, when its presence is). */
+  user(id: Uuid, withPresence = false): UserView | undefined {
     const user = this.state.users.get(id);
-    if (!user && !this.userRequests.has(id)) {
+    if ((!user || (withPresence && user.online === undefined)) && !this.userRequests.has(id)) {
       this.userRequests.add(id);
       this.api
         .user(id)
@@ -190,6 +225,8 @@ export class Store {
   async open(id: Uuid | null): Promise<void> {
     this.dispatch({ type: 'open', id });
     if (!id) return;
+    // The saved copy first: a conversation it has opens without the network.
+    await this.restored;
     if (!this.convs.has(id)) {
       try {
         this.upsertSummary(await this.api.conversation(id));
@@ -201,17 +238,25 @@ export class Store {
       }
     }
     const c = this.convs.get(id);
-    if (c && !c.loaded) {
-      this.dispatch({ type: 'loading', id, loaded: true });
-      void this.loadMembers(id);
-      try {
-        const page = await this.api.history(id, { limit: PAGE });
-        this.addPage(id, page, false);
-      } catch {
-        this.dispatch({ type: 'loading', id, loaded: false });
-      }
-    }
+    if (c && (!c.loaded || c.savedMessages)) await this.loadLatest(id);
     this.markRead(id);
+  }
+
+  /** The newest page of `id`: its first, or the server's in place of saved messages, which stay
+   *  on screen if the network fails (offline). */
+  private async loadLatest(id: Uuid): Promise<void> {
+    if (this.latestLoading.has(id)) return;
+    this.latestLoading.add(id);
+    if (!this.convs.get(id)?.loaded) this.dispatch({ type: 'loading', id, loaded: true });
+    void this.loadMembers(id);
+    try {
+      const page = await this.api.history(id, { limit: PAGE });
+      this.addPage(id, page, false);
+    } catch {
+      if (!this.convs.get(id)?.savedMessages) this.dispatch({ type: 'loading', id, loaded: false });
+    } finally {
+      this.latestLoading.delete(id);
+    }
   }
 
   /** Open `id` with `seq` loaded (older pages, the largest the server gives, until it is) and
@@ -237,7 +282,8 @@ export class Store {
 
   async loadOlder(id: Uuid, limit = PAGE): Promise<void> {
     const c = this.convs.get(id);
-    if (!c || !c.loaded || c.loadingOlder || c.oldest === null || c.oldest <= 1) return;
+    // Not behind saved messages: the newest page replaces them.
+    if (!c || !c.loaded || c.savedMessages || c.loadingOlder || c.oldest === null || c.oldest <= 1) return;
     this.dispatch({ type: 'loading-older', id, loading: true });
     try {
       this.addPage(id, await this.api.history(id, { before: c.oldest, limit }), true);
@@ -260,7 +306,7 @@ export class Store {
     try {
       const members = await this.api.members(id);
       this.dispatch({ type: 'members', id, members });
-      for (const m of members) this.user(m.user_id);
+      for (const m of members) this.user(m.user_id, true);
     } catch {
       /* shown as loading */
     }

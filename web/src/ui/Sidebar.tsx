@@ -14,11 +14,13 @@ export function ConnectionBanner() {
   const backOnlineUntil = useSelector((s) => s.backOnlineUntil);
   // The browser knows before the socket does: show it at once.
   const browserOffline = useSelector((s) => s.browserOffline);
+  // The list is the copy saved on this device until the server's comes.
+  const fromCache = useSelector((s) => s.fromCache);
   const state = browserOffline && connection !== 'closed' ? 'offline' : connection;
   let text = '';
   let cls = '';
-  if (state === 'connecting') (text = 'Connecting…'), (cls = 'connecting');
-  else if (state === 'offline') (text = 'Offline — messages will be sent when you are back'), (cls = 'offline');
+  if (state === 'connecting') (text = fromCache ? 'Connecting… — showing saved messages' : 'Connecting…'), (cls = 'connecting');
+  else if (state === 'offline') (text = fromCache ? 'Offline — showing saved messages' : 'Offline — messages will be sent when you are back'), (cls = 'offline');
   else if (state === 'closed') (text = 'Disconnected'), (cls = 'offline');
   else if (backOnlineUntil > Date.now()) (text = 'Back online'), (cls = 'online');
   return (
