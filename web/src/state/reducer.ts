@@ -34,6 +34,8 @@ export type Action =
   | { type: 'members'; id: Uuid; members: MemberView[] }
   /** My member row as a command's ack gave it (a read cursor, mute, role). */
   | { type: 'my-member'; member: MemberView }
+  /** Everything up to `seq` was seen as it came (the list was at the bottom): no divider for it. */
+  | { type: 'read-mark'; id: Uuid; seq: number }
   /** The active conversation is being read: its counters drop to zero at once. */
   | { type: 'read-locally'; id: Uuid }
   /** A message as an ack (mine) or a command's answer gave it: never counted as unread. */
@@ -98,6 +100,8 @@ export function reduce(state: State, action: Action): State {
       return updateConv(state, action.id, (c) => ({ ...c, members: action.members }));
     case 'my-member':
       return setMyMember(state, action.member);
+    case 'read-mark':
+      return updateConv(state, action.id, (c) => (action.seq > c.readMark ? { ...c, readMark: action.seq } : c));
     case 'read-locally':
       return updateConv(state, action.id, (c) =>
         c.summary.unread_count || c.summary.mention_count ? { ...c, summary: { ...c.summary, unread_count: 0, mention_count: 0 } } : c,

@@ -1,6 +1,7 @@
 // Derived views of the state: pure, and memoised on the slices they read, so a component that
 // selects them gets the same object back until what it shows changed.
 import type { MessageView, UserView, Uuid } from '../natter/types.ts';
+import { plainText } from '../ui/markdown.ts';
 import type { Conv, State } from './model.ts';
 
 let sortedFor: State['convs'] | null = null;
@@ -39,17 +40,20 @@ export function typers(state: State, conv: Uuid, now: number): Uuid[] {
   return [...map].filter(([, until]) => until > now).map(([user]) => user);
 }
 
-/** The first message after my read mark that someone else sent: where "new messages" starts. */
+/** The first message after my read mark that someone else sent: where "new messages" starts
+ *  (undefined while the messages right after the mark are not loaded). */
 export function firstUnread(c: Conv, me: Uuid | undefined): MessageView | undefined {
-  for (let seq = Math.max(c.readMark + 1, c.oldest ?? Infinity); seq <= c.newest; seq++) {
+  if (c.oldest === null || c.oldest > c.readMark + 1) return undefined;
+  for (let seq = c.readMark + 1; seq <= c.newest; seq++) {
     const m = c.messages.get(seq);
     if (m && m.sender_id !== me) return m;
   }
   return undefined;
 }
 
-/** A message in one line: its text, or its files' names when it has no caption. */
+/** A message in one line: its text as it reads (no Markdown markers), or its files' names when
+ *  it has no caption. */
 export function previewText(m: MessageView): string {
-  if (m.text || !m.attachments?.length) return m.text;
+  if (m.text || !m.attachments?.length) return plainText(m.text).replace(/\s+/g, ' ').trim();
   return '📎 ' + m.attachments.map((a) => a.name).join(', ');
 }

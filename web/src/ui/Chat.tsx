@@ -10,9 +10,14 @@ import { Members } from './Dialogs';
 import { FileChips } from './FileChips';
 import { MessageList } from './MessageList';
 import { addFiles, removeFile, takeFiles, usePendingFiles } from './pendingFiles';
+import { EmojiPicker } from './EmojiPicker';
+import { insertMention, mentionAt, mentionCandidates } from './mentions';
 import { VoiceRecorder } from './VoiceRecorder';
+import type { UserView } from '../natter';
 
 const TYPING_EVERY_MS = 3000;
+/** The character counter shows from this many characters left. */
+const COUNTER_FROM = 200;
 
 export function Chat({ id }: { id: string }) {
   const c = useSelector((s) => s.convs.get(id));
@@ -75,7 +80,14 @@ function ChatView({ c }: { c: ConvState }) {
         </button>
       </header>
       {c.loaded && c.oldest !== null ? (
-        <MessageList c={c} actions={{ reply: (m) => (setEditing(null), setReplyTo(m)), edit: (m) => (setReplyTo(null), setEditing(m)) }} />
+        <MessageList
+          c={c}
+          actions={{
+            reply: (m) => (setEditing(null), setReplyTo(m)),
+            edit: (m) => (setReplyTo(null), setEditing(m)),
+            compose: () => document.querySelector<HTMLTextAreaElement>('.composer textarea')?.focus(),
+          }}
+        />
       ) : (
         <div class="messages loading" role="status">
           Loading…
@@ -125,8 +137,49 @@ function Composer(props: {
   const picker = useRef<HTMLInputElement>(null);
   const files = usePendingFiles(id);
   const filesOk = !files.some((u) => u.state === 'failed' || u.state === 'cancelled');
-  const canSend = editing ? !!text.trim() : (!!text.trim() || files.length > 0) && filesOk;
+  const left = TEXT_MAX_CHARS - [...text].length;
+  const canSend = left >= 0 && (editing ? !!text.trim() : (!!text.trim() || files.length > 0) && filesOk);
   const lastTyping = useRef(0);
+  const [emoji, setEmoji] = useState(false);
+  // @mention autocomplete: the @word at the caret and the highlighted choice.
+  const [mention, setMention] = useState<{ start: number; caret: number; options: UserView[]; index: number } | null>(null);
+
+  function findMention(el: HTMLTextAreaElement) {
+    const at = el.selectionStart === el.selectionEnd ? mentionAt(el.value, el.selectionStart) : null;
+    const members = (c.members ?? []).map((m) => store.users.get(m.user_id)).filter((u): u is UserView => !!u && u.id !== me);
+    const options = at ? mentionCandidates(members, at.query) : [];
+    // A name typed in full needs no list: Enter sends.
+    const complete = options.length === 1 && options[0].username.toLowerCase() === at?.query.toLowerCase();
+    setMention(at && options.length && !complete ? { start: at.start, caret: el.selectionStart, options, index: 0 } : null);
+  }
+
+  function pickMention(u: UserView) {
+    const el = ref.current;
+    if (!el || !mention) return;
+    const next = insertMention(text, mention.start, mention.caret, u.username);
+    // Written into the field at once, caret included: keys typed right after land after it.
+    el.value = next.text;
+    el.focus();
+    el.setSelectionRange(next.caret, next.caret);
+    setText(next.text);
+    if (!editing) keepDraft(me, id, next.text);
+    setMention(null);
+  }
+
+  function insertEmoji(e: string) {
+    const el = ref.current;
+    const at = el ? el.selectionStart : text.length;
+    const end = el ? el.selectionEnd : text.length;
+    const value = text.slice(0, at) + e + text.slice(end);
+    if (el) {
+      el.value = value;
+      el.focus();
+      el.setSelectionRange(at + e.length, at + e.length);
+    }
+    setText(value);
+    if (!editing) keepDraft(me, id, value);
+    setEmoji(false);
+  }
 
   useEffect(() => {
     setText(draftOf(me, id));
@@ -170,6 +223,24 @@ function Composer(props: {
   }
 
   function onKeyDown(e: KeyboardEvent) {
+    if (mention) {
+      const n = mention.options.length;
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        setMention({ ...mention, index: (mention.index + (e.key === 'ArrowDown' ? 1 : n - 1)) % n });
+        return;
+      }
+      if ((e.key === 'Enter' || e.key === 'Tab') && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        pickMention(mention.options[mention.index]);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        setMention(null);
+        return;
+      }
+    }
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       submit();
@@ -194,8 +265,10 @@ function Composer(props: {
   }
 
   function onInput(e: Event) {
-    const value = (e.target as HTMLTextAreaElement).value;
+    const el = e.target as HTMLTextAreaElement;
+    const value = el.value;
     setText(value);
+    findMention(el);
     if (!editing) keepDraft(me, id, value);
     const now = Date.now();
     if (value && now - lastTyping.current > TYPING_EVERY_MS) {
@@ -249,17 +322,50 @@ function Composer(props: {
             <VoiceRecorder key={id} onRecorded={(file) => props.attach([file])} />
           </>
         )}
+        {mention && (
+          <ul class="mention-list" id="mention-list" role="listbox" aria-label="Mention someone">
+            {mention.options.map((u, i) => (
+              <li
+                key={u.id}
+                id={`mention-${u.id}`}
+                role="option"
+                aria-selected={i === mention.index}
+                onPointerDown={(e) => (e.preventDefault(), pickMention(u))}
+              >
+                <strong>{u.display_name || u.username}</strong> <span class="muted">@{u.username}</span>
+              </li>
+            ))}
+          </ul>
+        )}
         <textarea
           ref={ref}
           rows={1}
           value={text}
-          maxLength={TEXT_MAX_CHARS}
           placeholder="Write a message…"
           aria-label="Message"
+          aria-autocomplete="list"
+          aria-controls={mention ? 'mention-list' : undefined}
+          aria-activedescendant={mention ? `mention-${mention.options[mention.index].id}` : undefined}
+          aria-invalid={left < 0}
+          aria-describedby={left <= COUNTER_FROM ? 'composer-counter' : undefined}
           onInput={onInput}
           onKeyDown={onKeyDown}
+          onKeyUp={(e) => (e.key === 'ArrowLeft' || e.key === 'ArrowRight' || e.key === 'Home' || e.key === 'End') && findMention(e.currentTarget as HTMLTextAreaElement)}
+          onClick={(e) => findMention(e.currentTarget as HTMLTextAreaElement)}
+          onBlur={() => setMention(null)}
           onPaste={onPaste}
         />
+        <button type="button" class="icon" aria-label="Insert emoji" aria-haspopup="dialog" aria-expanded={emoji} onClick={() => setEmoji(!emoji)}>
+          <svg width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" aria-hidden="true">
+            <path d="M12 21a9 9 0 1 1 0-18 9 9 0 0 1 0 18zM8.5 14.5s1.2 1.5 3.5 1.5 3.5-1.5 3.5-1.5M9 9.5h.01M15 9.5h.01" />
+          </svg>
+        </button>
+        {emoji && <EmojiPicker label="Insert an emoji" onPick={insertEmoji} onClose={() => setEmoji(false)} />}
+        {left <= COUNTER_FROM && (
+          <span id="composer-counter" class={left < 0 ? 'counter over' : 'counter'} aria-live="polite">
+            {left < 0 ? `${-left} too many` : `${left} left`}
+          </span>
+        )}
         <button class="primary send" type="submit" disabled={!canSend} aria-label={editing ? 'Save edit' : 'Send'}>
           {editing ? 'Save' : 'Send'}
         </button>

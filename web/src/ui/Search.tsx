@@ -5,15 +5,12 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, type MessageHitView } from '../natter';
 import { store, type ConvState } from '../store';
 import { navigate } from '../router';
+import { fold } from './fold';
 import { whenLabel } from './text';
 
 const DEBOUNCE_MS = 300;
 const PAGE = 20;
 
-/** Lower case, accents dropped: "Éloïse" matches "elo". */
-export function fold(text: string): string {
-  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
-}
 
 /** Every word of `query` begins a word of `title`. */
 export function titleMatches(title: string, query: string): boolean {

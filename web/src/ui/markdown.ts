@@ -370,3 +370,23 @@ function parseInline(s: string): MdNode[] {
   while (stack.length > 1) unwrap(stack.pop()!, top().children);
   return root.children;
 }
+
+/** The text as it reads, markers gone: for one-line previews (the list, quotes, notifications). */
+export function plainText(src: string): string {
+  const flat = (nodes: MdNode[]): string =>
+    nodes
+      .map((n) => {
+        switch (n.type) {
+          case 'text':
+          case 'code':
+          case 'codeblock':
+            return n.text;
+          case 'mention':
+            return `@${n.name}`;
+          default:
+            return flat(n.children);
+        }
+      })
+      .join('');
+  return flat(parseMarkdown(src));
+}

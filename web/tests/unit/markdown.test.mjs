@@ -251,3 +251,9 @@ describe('bounded work', () => {
     assert.equal(plain(parseMarkdown(text)), text);
   });
 });
+
+test('plainText reads as the message does, without markers', async () => {
+  const { plainText } = await import(join(web, '.unit/ui/markdown.js'));
+  assert.equal(plainText('**bold** and _it_ `code` [site](https://example.com) @ana'), 'bold and it code site @ana');
+  assert.equal(plainText('2*3*4 snake_case'), '2*3*4 snake_case');
+});

@@ -152,6 +152,22 @@ describe('read state', () => {
     assert.equal(firstUnread(s.convs.get(C1), ME), undefined);
   });
 
+  test('no divider while the first unread is not loaded (it would sit at the wrong place)', () => {
+    let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 300, read_seq: 5 })] }, { type: 'loading', id: C1, loaded: true });
+    s = run(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 201 + i, ANA)), older: false }, { type: 'open', id: C1 });
+    assert.equal(firstUnread(s.convs.get(C1), ME), undefined);
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 200 }, (_, i) => msg(C1, 1 + i, ANA)), older: true });
+    assert.equal(firstUnread(s.convs.get(C1), ME).seq, 6);
+  });
+
+  test('messages seen as they came move the read mark; it never goes back', () => {
+    let s = run(withLoaded(3, 3), { type: 'open', id: C1 });
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 4, ANA) }, NOW);
+    s = reduce(s, { type: 'read-mark', id: C1, seq: 4 });
+    assert.equal(firstUnread(s.convs.get(C1), ME), undefined);
+    assert.equal(reduce(s, { type: 'read-mark', id: C1, seq: 2 }), s);
+  });
+
   test('muted conversations do not count in the total', () => {
     let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { unread: 2 }), { ...summary(C2, { unread: 5 }), me: { ...member(C2, ME), muted: true } }] });
     assert.equal(unreadTotal(s), 2);
