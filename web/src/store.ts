@@ -7,7 +7,7 @@ import { Api, ApiError, Outbox, Session, type Upload, type Command, type EventFr
 import { forgetPush, syncPush } from './push';
 import { CacheWriter, deleteSaved, loadSaved } from './state/cache';
 import { initialState, type Conv, type State } from './state/model';
-import { reduce, type Action } from './state/reducer';
+import { reduce, type Action, type PageMode } from './state/reducer';
 import { convTitle, previewText, sortedConversations, userName } from './state/select';
 import { forgetDrafts } from './ui/drafts';
 
@@ -17,6 +17,8 @@ export type { Conv as ConvState };
 export const PAGE = 100;
 /** History pages while jumping to a search result: the server's largest. */
 const JUMP_PAGE = 200;
+/** A window around a message starts this many messages before it. */
+const AROUND_BEFORE = 30;
 /** How long opening a conversation waits for the saved copy (state/cache.ts) at most. */
 const RESTORE_WAIT_MS = 2000;
 
@@ -36,6 +38,7 @@ export class Store {
   private restored: Promise<void> = Promise.resolve();
   /** Conversations whose newest page is being fetched. */
   private latestLoading = new Set<Uuid>();
+  private newerLoading = new Set<Uuid>();
 
   constructor() {
     this.api = new Api('');
@@ -251,7 +254,7 @@ export class Store {
     void this.loadMembers(id);
     try {
       const page = await this.api.history(id, { limit: PAGE });
-      this.addPage(id, page, false);
+      this.addPage(id, page, 'newest');
     } catch {
       if (!this.convs.get(id)?.savedMessages) this.dispatch({ type: 'loading', id, loaded: false });
     } finally {
@@ -259,25 +262,61 @@ export class Store {
     }
   }
 
-  /** Open `id` with `seq` loaded (older pages, the largest the server gives, until it is) and
-   *  ask the list to show it. */
+  /** Open `id` with `seq` loaded and ask the list to show it: older pages when it is near the
+   *  loaded span, else a window of history around it (the list then loads newer pages as it is
+   *  scrolled down, and its jump button goes back to the present). */
   async jumpTo(id: Uuid, seq: number): Promise<void> {
     await this.open(id);
     for (let round = 0; this.activeId === id; round++) {
       const c = this.convs.get(id);
       if (!c || !c.loaded) return;
-      if (c.oldest !== null && c.oldest <= seq) break;
+      if (c.oldest !== null && c.oldest <= seq && seq <= c.newest) break;
       if (c.oldest === null || c.loadingOlder) {
         // The first page (asked for by an earlier open) or a list's page is on its way.
         if (round > 500) return;
         await new Promise((done) => setTimeout(done, 20));
         continue;
       }
-      const before = c.oldest;
-      await this.loadOlder(id, JUMP_PAGE);
-      if (this.convs.get(id)?.oldest === before) return;
+      if (seq < c.oldest && c.oldest - seq <= JUMP_PAGE) {
+        const before = c.oldest;
+        await this.loadOlder(id, JUMP_PAGE);
+        if (this.convs.get(id)?.oldest === before) return;
+        continue;
+      }
+      try {
+        const from = Math.max(0, seq - AROUND_BEFORE);
+        const page = await this.api.history(id, { after: from, limit: PAGE });
+        if (this.activeId !== id || !page.some((m) => m.seq === seq)) return;
+        this.addPage(id, page, 'around');
+      } catch {
+        return;
+      }
     }
     if (this.activeId === id) this.dispatch({ type: 'focus', focus: { conv: id, seq } });
+  }
+
+  /** The page after the loaded span, when it ends before the present (a window opened back in
+   *  the past, scrolled down). */
+  async loadNewer(id: Uuid): Promise<void> {
+    const c = this.convs.get(id);
+    if (!c || !c.loaded || !c.window || this.newerLoading.has(id)) return;
+    this.newerLoading.add(id);
+    try {
+      this.addPage(id, await this.api.history(id, { after: c.newest, limit: PAGE }), 'newer');
+    } catch {
+      /* tried again on the next scroll */
+    } finally {
+      this.newerLoading.delete(id);
+    }
+  }
+
+  /** Back to the newest messages from a window in the past. */
+  async toPresent(id: Uuid): Promise<void> {
+    try {
+      this.addPage(id, await this.api.history(id, { limit: PAGE }), 'newest');
+    } catch {
+      /* the button stays */
+    }
   }
 
   async loadOlder(id: Uuid, limit = PAGE): Promise<void> {
@@ -286,14 +325,14 @@ export class Store {
     if (!c || !c.loaded || c.savedMessages || c.loadingOlder || c.oldest === null || c.oldest <= 1) return;
     this.dispatch({ type: 'loading-older', id, loading: true });
     try {
-      this.addPage(id, await this.api.history(id, { before: c.oldest, limit }), true);
+      this.addPage(id, await this.api.history(id, { before: c.oldest, limit }), 'older');
     } finally {
       this.dispatch({ type: 'loading-older', id, loading: false });
     }
   }
 
-  private addPage(id: Uuid, page: MessageView[], older: boolean): void {
-    this.dispatch({ type: 'page', id, page, older });
+  private addPage(id: Uuid, page: MessageView[], mode: PageMode): void {
+    this.dispatch({ type: 'page', id, page, mode });
     let maxMod = 0;
     for (const m of page) {
       maxMod = Math.max(maxMod, m.mod_seq);

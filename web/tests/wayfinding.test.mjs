@@ -175,3 +175,43 @@ test('every message action from the keyboard alone', async () => {
   assert.deepEqual(errors, []);
   await page.context().close();
 });
+
+test('a far jump opens a window of history; scrolling down loads what follows; the button goes back to the present', async () => {
+  const me = await apiUser(uniqueName('windowed'));
+  const pal = await apiUser(uniqueName('winpal'));
+  const conv = (await pal.call('POST', '/conversations/direct', { user_id: me.user.id })).conversation.id;
+  await seed(pal, conv, 1, 400, 'far');
+  const replied = (await pal.call('GET', `/conversations/${conv}/messages?after=0&limit=3`)).messages[2];
+  await pal.call('POST', `/conversations/${conv}/messages`, { client_msg_id: 'quote', text: 'remember this one?', reply_to_seq: replied.seq });
+  await me.call('POST', `/conversations/${conv}/read`, { seq: replied.seq + 398 });
+  const { page, errors } = await openPage(browser, { viewport: { width: 1440, height: 900 } });
+  await signIn(page, me);
+  await page.locator(`button.conv[data-conv="${conv}"]`).click();
+  await page.locator('.msg', { hasText: 'remember this one?' }).locator('.reply-quote').click();
+  // Only a window around it was loaded, not the 400 messages back to it.
+  await page.locator('.msg.found .text', { hasText: new RegExp(`^${replied.text}$`) }).waitFor(WAIT);
+  const span = () => page.evaluate((id) => {
+    const c = window.__natter.store.convs.get(id);
+    return { window: c.window, size: c.messages.size, oldest: c.oldest, newest: c.newest };
+  }, conv);
+  let s = await span();
+  assert.equal(s.window, true);
+  assert.ok(s.size <= 100, `a window, not the whole history: ${s.size}`);
+  // A live message meanwhile: counted on the button, not put after the window.
+  await pal.call('POST', `/conversations/${conv}/messages`, { client_msg_id: 'live-w', text: 'while you were away' });
+  await page.waitForFunction(() => Number(document.querySelector('button.jump-bottom .badge')?.textContent) >= 1, null, WAIT);
+  assert.equal(await page.locator('.messages .msg .text', { hasText: 'while you were away' }).count(), 0);
+  // Scrolling down loads what follows the window.
+  const newest = s.newest;
+  await page.locator('.messages').evaluate((el) => (el.scrollTop = el.scrollHeight));
+  await page.waitForFunction(([id, n]) => window.__natter.store.convs.get(id).newest > n, [conv, newest], WAIT);
+  // The button goes back to the present, where live messages follow again.
+  await page.locator('button.jump-bottom').click();
+  await page.locator('.messages .msg .text', { hasText: 'while you were away' }).waitFor({ state: 'visible', ...WAIT });
+  s = await span();
+  assert.equal(s.window, false);
+  await pal.call('POST', `/conversations/${conv}/messages`, { client_msg_id: 'live-w2', text: 'and now live' });
+  await page.locator('.messages .msg .text', { hasText: 'and now live' }).waitFor({ state: 'visible', ...WAIT });
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});

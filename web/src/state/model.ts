@@ -24,6 +24,9 @@ export interface Conv {
   /** My read position when the conversation was last opened: the "new messages" divider goes
    *  after it, and stays there while the conversation is open even as it is marked read. */
   readMark: number;
+  /** The span is a window back in the past (a search result, a quote): it ends before the
+   *  newest message, so live messages are not put after it; newer pages follow as it is scrolled. */
+  window: boolean;
 }
 
 export interface State {
@@ -80,5 +83,6 @@ export function newConv(summary: ConversationSummaryView): Conv {
     savedSummary: false,
     savedMessages: false,
     readMark: summary.me.read_seq,
+    window: false,
   };
 }

@@ -15,6 +15,12 @@ import type { ConversationSummaryView, EventFrame, MemberView, MessageView, User
 import { initialState, newConv, type Conv, type State } from './model.ts';
 import type { SavedConv } from './snapshot.ts';
 
+/** Which page of history: the newest (the first one loaded, or back to the present), the one
+ *  before the loaded span, the one after it, or a window around a message to show (search,
+ *  quotes, the first unread), which replaces what was loaded. The loaded span stays one gap-free
+ *  run: a newest page that does not meet it replaces it too. */
+export type PageMode = 'newest' | 'older' | 'newer' | 'around';
+
 export type Action =
   | { type: 'signed-in'; me: UserView }
   | { type: 'signed-out' }
@@ -29,8 +35,8 @@ export type Action =
   | { type: 'not-found'; id: Uuid }
   | { type: 'loading'; id: Uuid; loaded: boolean }
   | { type: 'loading-older'; id: Uuid; loading: boolean }
-  /** A history page: `older` pages extend the loaded span backwards. */
-  | { type: 'page'; id: Uuid; page: MessageView[]; older: boolean }
+  /** A history page (see `PageMode`). */
+  | { type: 'page'; id: Uuid; page: MessageView[]; mode: PageMode }
   | { type: 'members'; id: Uuid; members: MemberView[] }
   /** My member row as a command's ack gave it (a read cursor, mute, role). */
   | { type: 'my-member'; member: MemberView }
@@ -95,7 +101,7 @@ export function reduce(state: State, action: Action): State {
     case 'loading-older':
       return updateConv(state, action.id, (c) => (c.loadingOlder === action.loading ? c : { ...c, loadingOlder: action.loading }));
     case 'page':
-      return updateConv(state, action.id, (c) => (c.savedMessages && !action.older ? replaceSaved(c, action.page) : addPage(c, action.page, action.older)));
+      return updateConv(state, action.id, (c) => (c.savedMessages && action.mode !== 'older' ? replaceSaved(c, action.page) : addPage(c, action.page, action.mode)));
     case 'members':
       return updateConv(state, action.id, (c) => ({ ...c, members: action.members }));
     case 'my-member':
@@ -254,7 +260,17 @@ function drop(state: State, id: Uuid): State {
   return { ...state, convs: without(state.convs, id), typing: without(state.typing, id), activeId: state.activeId === id ? null : state.activeId };
 }
 
-function addPage(c: Conv, page: MessageView[], older: boolean): Conv {
+function addPage(c: Conv, page: MessageView[], mode: PageMode): Conv {
+  const first = page.length ? page[0].seq : undefined;
+  const last = page.length ? page[page.length - 1].seq : undefined;
+  // Before the first page, live messages may already be there (events that overtook it): merged.
+  const detached = c.oldest !== null && first !== undefined && last !== undefined && (first > c.newest + 1 || last + 1 < c.oldest);
+  if (mode === 'around' || (mode === 'newest' && detached)) {
+    // A span of its own: what was loaded goes, so no gap is ever shown.
+    if (first === undefined || last === undefined) return c;
+    const window = mode === 'around' && last < c.summary.conversation.last_seq;
+    return { ...c, messages: new Map(page.map((m) => [m.seq, m])), oldest: first, newest: last, window };
+  }
   const messages = new Map(c.messages);
   let newest = c.newest;
   for (const m of page) {
@@ -262,9 +278,12 @@ function addPage(c: Conv, page: MessageView[], older: boolean): Conv {
     if (!have || have.mod_seq < m.mod_seq) messages.set(m.seq, m);
     newest = Math.max(newest, m.seq);
   }
-  const first = page.length ? page[0].seq : 1;
-  const oldest = older || c.oldest === null ? Math.min(first, c.oldest ?? first) : c.oldest;
-  return { ...c, messages, newest, oldest };
+  let oldest = c.oldest;
+  // An empty page before the span, or as the first: the conversation begins there.
+  if (mode === 'older' || oldest === null) oldest = Math.min(first ?? 1, oldest ?? first ?? 1);
+  // A newer page that reaches the newest message (or finds none after the span) ends the window.
+  const window = mode === 'newest' ? false : mode === 'newer' ? c.window && last !== undefined && last < c.summary.conversation.last_seq : c.window;
+  return { ...c, messages, newest, oldest, window };
 }
 
 /** The server's newest page in place of saved messages, which may be stale (edited or deleted
@@ -319,7 +338,12 @@ function upsertMessage(state: State, m: MessageView, fresh: boolean): State {
   const isNew = m.seq > conv.last_seq;
   const newerLast = !last || m.seq > last.seq || (m.seq === last.seq && m.mod_seq > last.mod_seq);
   // Past saved messages only what follows on without a gap: the newest page fills the rest.
-  const keep = c.loaded && (have !== undefined || (c.savedMessages ? m.seq === c.newest + 1 : m.seq > c.newest));
+  // Kept when inside the loaded span, or after it unless the span is a window back in the past
+  // (which loads what follows it page by page instead). Saved messages take only what follows
+  // them without a gap.
+  const inSpan = c.oldest !== null && m.seq >= c.oldest && m.seq <= c.newest;
+  const firstPagePending = c.oldest === null;
+  const keep = c.loaded && (have !== undefined || inSpan || firstPagePending || (c.savedMessages ? m.seq === c.newest + 1 : !c.window && m.seq > c.newest));
   if (!keep && !isNew && !newerLast && m.mod_seq <= conv.last_mod) return state;
 
   let messages = c.messages;

@@ -28,6 +28,7 @@ export function Chat({ id }: { id: string }) {
 
 function ChatView({ c }: { c: ConvState }) {
   const s = store;
+  const offline = useSelector((st) => st.browserOffline || st.connection === 'offline');
   const [members, setMembers] = useState(false);
   const [replyTo, setReplyTo] = useState<MessageView | null>(null);
   const [editing, setEditing] = useState<MessageView | null>(null);
@@ -90,7 +91,7 @@ function ChatView({ c }: { c: ConvState }) {
         />
       ) : (
         <div class="messages loading" role="status">
-          Loading…
+          {offline ? 'Not saved on this device: it loads when you are back online.' : 'Loading…'}
         </div>
       )}
       <TypingLine id={conv.id} />

@@ -91,6 +91,9 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
   const unreadFrom = firstUnread(c, me);
   const rows = buildRows(c, pending, unreadFrom?.seq);
   const dividerAt = unreadFrom ? rows.findIndex((r) => r.kind === 'new') : -1;
+  /** The loaded span ends before the newest message (a window opened in the past): newer pages
+   *  load as it is scrolled down, and nothing sticks to the bottom. */
+  const behind = c.window;
   /** Whether the first unread is loaded: when not, "jump to first unread" loads back to it. */
   const unreadBeyond = c.readMark + 1 < (c.oldest ?? 0) && countAfter(c, c.readMark, me) > 0;
   const scroller = useRef<HTMLDivElement>(null);
@@ -155,6 +158,7 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
     anchor.current = rows[i] ? { key: rows[i].key, delta: offsets[i] - el.scrollTop } : null;
     setView({ top: el.scrollTop, height: el.clientHeight });
     if (el.scrollTop < LOAD_OLDER_PX) void store.loadOlder(id);
+    if (behind && el.scrollHeight - el.scrollTop - el.clientHeight < LOAD_OLDER_PX) void store.loadNewer(id);
   }
 
   // Measure rendered rows, then restore the scroll position (bottom or anchor) before paint.
@@ -198,7 +202,7 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
         return;
       }
     }
-    if (stick.current) {
+    if (stick.current && !behind) {
       el.scrollTop = el.scrollHeight;
     } else if (anchor.current) {
       const i = keyIndex(anchor.current.key);
@@ -209,6 +213,7 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
     }
     if (el.scrollTop !== view.top || el.clientHeight !== view.height) setView({ top: el.scrollTop, height: el.clientHeight });
     else if (el.scrollTop < LOAD_OLDER_PX) void store.loadOlder(id);
+    else if (behind && el.scrollHeight - el.scrollTop - el.clientHeight < LOAD_OLDER_PX) void store.loadNewer(id);
   });
 
   useEffect(() => {
@@ -232,15 +237,17 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
 
   // Seen at the bottom as they come: no divider for them, nothing to count.
   useEffect(() => {
-    if (!atBottom || document.visibilityState !== 'visible') return;
+    if (!atBottom || behind || document.visibilityState !== 'visible') return;
     seenSeq.current = c.newest;
     if (!unreadFrom && !unreadBeyond && c.newest > c.readMark) store.dispatch({ type: 'read-mark', id, seq: c.newest });
-  }, [atBottom, c.newest, !!unreadFrom, unreadBeyond]);
+  }, [atBottom, behind, c.newest, !!unreadFrom, unreadBeyond]);
 
-  function toBottom() {
+  async function toBottom() {
+    if (behind) await store.toPresent(id);
     const el = scroller.current;
     if (!el) return;
     stick.current = true;
+    anchor.current = null;
     setAtBottom(true);
     el.scrollTop = el.scrollHeight;
   }
@@ -382,14 +389,22 @@ export function MessageList({ c, actions }: { c: ConvState; actions: ListActions
         );
       })}
       <div style={{ height: `${total - offsets[end]}px` }} aria-hidden="true" />
+      {behind && (
+        <div class="loading-newer" role="status">
+          Loading newer messages…
+        </div>
+      )}
     </div>
       {(unreadBeyond || (dividerAt >= 0 && offsets[dividerAt + 1] <= view.top)) && (
         <button type="button" class="jump jump-unread" onClick={toFirstUnread}>
           ↑ {countAfter(c, c.readMark, me)} new {countAfter(c, c.readMark, me) === 1 ? 'message' : 'messages'}
         </button>
       )}
-      {!atBottom && (
-        <JumpToBottom count={countAfter(c, seenSeq.current, me)} onClick={toBottom} />
+      {(!atBottom || behind) && (
+        <JumpToBottom
+          count={countAfter(c, seenSeq.current, me) + (behind ? Math.max(0, c.summary.conversation.last_seq - Math.max(seenSeq.current, c.newest)) : 0)}
+          onClick={() => void toBottom()}
+        />
       )}
     </div>
   );

@@ -43,7 +43,7 @@ const loaded = (state, n, from, to, { activity = n, sender } = {}) => {
   const pages = [];
   for (let top = to; top >= from; top -= 100) pages.push(range(id, Math.max(from, top - 99), top, sender));
   pages.forEach((page, i) => (s = reduce(s, { type: 'page', id, page, older: i > 0 })));
-  if (from === 1 && !pages.length) s = reduce(s, { type: 'page', id, page: [], older: false });
+  if (from === 1 && !pages.length) s = reduce(s, { type: 'page', id, page: [], mode: 'newest' });
   return s;
 };
 

@@ -41,7 +41,7 @@ const run = (state, ...actions) => actions.reduce(reduce, state);
 function withLoaded(last_seq = 3, read_seq = last_seq) {
   let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq, read_seq })] });
   const page = Array.from({ length: last_seq }, (_, i) => msg(C1, i + 1, ANA));
-  return run(s, { type: 'loading', id: C1, loaded: true }, { type: 'page', id: C1, page, older: false });
+  return run(s, { type: 'loading', id: C1, loaded: true }, { type: 'page', id: C1, page, mode: 'newest' });
 }
 
 describe('messages', () => {
@@ -113,13 +113,64 @@ describe('messages', () => {
 
   test('history pages extend the loaded span backwards; an empty page means the beginning', () => {
     let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 250 })] }, { type: 'loading', id: C1, loaded: true });
-    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 151 + i, ANA)), older: false });
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 151 + i, ANA)), mode: 'newest' });
     assert.equal(s.convs.get(C1).oldest, 151);
-    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 51 + i, ANA)), older: true });
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 51 + i, ANA)), mode: 'older' });
     assert.equal(s.convs.get(C1).oldest, 51);
     assert.equal(s.convs.get(C1).newest, 250);
-    s = reduce(s, { type: 'page', id: C1, page: [], older: true });
+    s = reduce(s, { type: 'page', id: C1, page: [], mode: 'older' });
     assert.equal(s.convs.get(C1).oldest, 1);
+  });
+});
+
+describe('windows of history', () => {
+  test('a window around an old message replaces the span; live messages wait until it reaches the present', () => {
+    let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 500, read_seq: 500 })] }, { type: 'loading', id: C1, loaded: true });
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 401 + i, ANA)), mode: 'newest' });
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 51 + i, ANA)), mode: 'around' });
+    let c = s.convs.get(C1);
+    assert.deepEqual([c.oldest, c.newest, c.messages.size], [51, 150, 100]);
+    // A new message is counted but not put after the window (that would be a gap).
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 501, ANA) }, NOW);
+    c = s.convs.get(C1);
+    assert.equal(c.messages.has(501), false);
+    assert.equal(c.summary.conversation.last_seq, 501);
+    // An edit inside the window shows.
+    s = applyEvent(s, { type: 'message.updated', message: msg(C1, 60, ANA, { mod: 600, text: 'edited' }) }, NOW);
+    assert.equal(s.convs.get(C1).messages.get(60).text, 'edited');
+    // Scrolling down loads newer pages; older ones extend it back.
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 151 + i, ANA)), mode: 'newer' });
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 50 }, (_, i) => msg(C1, 1 + i, ANA)), mode: 'older' });
+    c = s.convs.get(C1);
+    assert.deepEqual([c.oldest, c.newest, c.messages.size], [1, 250, 250]);
+    // Back to the present: the newest page does not meet the span, so it replaces it.
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 402 + i, ANA)), mode: 'newest' });
+    c = s.convs.get(C1);
+    assert.deepEqual([c.oldest, c.newest, c.messages.size], [402, 501, 100]);
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 502, ANA) }, NOW);
+    assert.equal(s.convs.get(C1).newest, 502);
+  });
+
+  test('a message that overtakes the first page is kept, and the page merges with it', () => {
+    let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 10 })] }, { type: 'loading', id: C1, loaded: true });
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 11, ANA) }, NOW);
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 10 }, (_, i) => msg(C1, 1 + i, ANA)), mode: 'newest' });
+    const c = s.convs.get(C1);
+    assert.deepEqual([c.oldest, c.newest, c.messages.size], [1, 11, 11]);
+  });
+
+  test('a summary that runs ahead of the messages (a resume) does not stop live messages', () => {
+    let s = withLoaded(4);
+    s = applyEvent(s, { type: 'conversation', summary: summary(C1, { last_seq: 5, read_seq: 4 }) }, NOW);
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 5, ANA) }, NOW);
+    assert.equal(s.convs.get(C1).newest, 5);
+  });
+
+  test('my ack that overtakes an earlier message of someone else leaves no hole', () => {
+    let s = withLoaded(4);
+    s = reduce(s, { type: 'message', message: msg(C1, 6, ME) });
+    s = applyEvent(s, { type: 'message.new', message: msg(C1, 5, ANA) }, NOW);
+    assert.deepEqual([...s.convs.get(C1).messages.keys()], [1, 2, 3, 4, 6, 5]);
   });
 });
 
@@ -154,9 +205,9 @@ describe('read state', () => {
 
   test('no divider while the first unread is not loaded (it would sit at the wrong place)', () => {
     let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 300, read_seq: 5 })] }, { type: 'loading', id: C1, loaded: true });
-    s = run(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 201 + i, ANA)), older: false }, { type: 'open', id: C1 });
+    s = run(s, { type: 'page', id: C1, page: Array.from({ length: 100 }, (_, i) => msg(C1, 201 + i, ANA)), mode: 'newest' }, { type: 'open', id: C1 });
     assert.equal(firstUnread(s.convs.get(C1), ME), undefined);
-    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 200 }, (_, i) => msg(C1, 1 + i, ANA)), older: true });
+    s = reduce(s, { type: 'page', id: C1, page: Array.from({ length: 200 }, (_, i) => msg(C1, 1 + i, ANA)), mode: 'older' });
     assert.equal(firstUnread(s.convs.get(C1), ME).seq, 6);
   });
 
@@ -337,7 +388,7 @@ describe('the copy saved on this device (state/cache.ts)', () => {
     s = applyEvent(s, { type: 'message.new', message: msg(C1, 302, BOB) }, NOW);
     assert.equal(s.convs.get(C1).messages.has(302), false, 'not after a gap');
     assert.equal(s.convs.get(C1).summary.conversation.last_seq, 302, 'the preview moves');
-    s = reduce(s, { type: 'page', id: C1, page: page(C1, 201, 300), older: false });
+    s = reduce(s, { type: 'page', id: C1, page: page(C1, 201, 300), mode: 'newest' });
     let c = s.convs.get(C1);
     assert.equal(c.oldest, 201);
     assert.equal(c.newest, 300);
@@ -352,7 +403,7 @@ describe('the copy saved on this device (state/cache.ts)', () => {
     s = restored();
     s = applyEvent(s, { type: 'message.new', message: msg(C1, 6, BOB) }, NOW);
     s = applyEvent(s, { type: 'message.updated', message: msg(C1, 4, ANA, { mod: 9, text: 'edited' }) }, NOW);
-    s = reduce(s, { type: 'page', id: C1, page: [msg(C1, 3, ANA), msg(C1, 4, ANA, { mod: 7, text: 'older edit' }), msg(C1, 5, ANA)], older: false });
+    s = reduce(s, { type: 'page', id: C1, page: [msg(C1, 3, ANA), msg(C1, 4, ANA, { mod: 7, text: 'older edit' }), msg(C1, 5, ANA)], mode: 'newest' });
     c = s.convs.get(C1);
     assert.deepEqual([...c.messages.keys()].sort((a, b) => a - b), [3, 4, 5, 6]);
     assert.equal(c.newest, 6);
