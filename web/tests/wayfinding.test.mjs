@@ -110,10 +110,13 @@ test('every message action from the keyboard alone', async () => {
   await pal.call('POST', `/conversations/${conv}/messages`, { client_msg_id: 'k3', text: 'last from pal' });
   const { page, errors } = await openPage(browser, { viewport: { width: 1440, height: 900 } });
   await signIn(page, me);
+  // Signed in with nothing open, the focus is in the search box.
+  await page.waitForFunction(() => document.activeElement?.matches('.search input'), null, WAIT);
   await page.goto(`${BASE}/c/${conv}`);
   const composer = page.getByLabel('Message', { exact: true });
   // Opening a conversation puts the focus in the composer.
   await page.waitForFunction(() => document.activeElement?.matches('.composer textarea'), null, WAIT);
+  await page.locator('.messages .msg .text', { hasText: 'last from pal' }).waitFor(WAIT);
 
   // Into the list: Shift+Tab lands on it (one tab stop), an arrow on the newest message.
   await composer.press('Shift+Tab');

@@ -16,6 +16,11 @@ export function App() {
     if (!me) return;
     store.start();
     navigate(routeId(), true);
+    // Signed in with no conversation open: the focus starts in the search box (a conversation
+    // open puts it in its composer); not on a phone, where it would raise the keyboard.
+    if (!routeId() && matchMedia('(min-width: 721px)').matches) {
+      requestAnimationFrame(() => document.querySelector<HTMLInputElement>('.search input')?.focus());
+    }
     const stopHistory = followHistory();
     const onVisible = () => store.activeId && store.markRead(store.activeId);
     document.addEventListener('visibilitychange', onVisible);
