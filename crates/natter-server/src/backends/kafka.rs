@@ -243,6 +243,151 @@ mod tests {
     use natter_domain::model::Message;
     use natter_domain::values::ClientMsgId;
     use natter_kafka::RecordKind;
+    use tokio_util::sync::CancellationToken;
+
+    /// Counts what the indexer wrote (after each call returned: durable), and hands records
+    /// over in batches of at most `batch_max`.
+    struct Counted {
+        indexer: Indexer,
+        batch_max: usize,
+        handled: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl RecordHandler for Counted {
+        async fn handle(&self, record: &MessageRecord) -> Result<(), HandlerError> {
+            self.indexer.handle(record).await?;
+            self.handled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+
+        fn batch_max(&self) -> usize {
+            self.batch_max
+        }
+
+        async fn handle_batch(&self, records: &[MessageRecord]) -> Result<(), HandlerError> {
+            self.indexer.handle_batch(records).await?;
+            self.handled
+                .fetch_add(records.len(), std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    /// The indexer's pace: records already in the log (the index catching up after a burst)
+    /// written to PostgreSQL's index, batched as the role runs it and one at a time, timed from
+    /// the first write (the group's join left out) to the last. Needs scripts/services' Kafka
+    /// and PostgreSQL (`NATTER_TEST_KAFKA_BROKERS`, `NATTER_TEST_POSTGRES_URL`):
+    /// `cargo test [--release] -p natter-server --lib index_bench -- --ignored --nocapture`
+    /// (`NATTER_BENCH_RECORDS`, default 100,000 batched and a fifth of that one at a time).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: needs Kafka and PostgreSQL (scripts/services start postgres kafka)"]
+    async fn index_bench() {
+        use std::sync::atomic::Ordering;
+        use std::time::Instant;
+
+        use natter_domain::MessageIdGenerator;
+        use natter_domain::events::Event;
+        use natter_kafka::KafkaConfig;
+
+        let env = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_owned());
+        let brokers = env("NATTER_TEST_KAFKA_BROKERS", "127.0.0.1:59092");
+        let url = env(
+            "NATTER_TEST_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:55432/natter",
+        );
+        let records: usize = env("NATTER_BENCH_RECORDS", "100000").parse().unwrap();
+        let pg = PgStore::connect(&url, 4).await.expect("PostgreSQL");
+        pg.migrate().await.expect("migrate");
+        let words = [
+            "lunch", "noon", "café", "plans", "meeting", "tomorrow", "東京", "report", "draft",
+            "ship", "review", "coffee", "friday", "deploy", "numbers", "kalo", "sprint", "idea",
+        ];
+        let now_ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as i64
+        };
+        let ids = MessageIdGenerator::new(1023);
+        for (name, batch_max, n) in [
+            ("batched", INDEX_BATCH_MAX, records),
+            ("one at a time", 1, records / 5),
+        ] {
+            let config = KafkaConfig::new(brokers.clone())
+                .with_topic(format!("natter-index-bench-{}", uuid::Uuid::now_v7()));
+            natter_kafka::ensure_topic(&config, 8).await.expect("topic");
+            let log = KafkaEventLog::new(&config, Arc::new(crate::embedded::MemoryBus::new(1024)))
+                .expect("producer");
+            let conversations: Vec<ConversationId> =
+                (0..200).map(|_| ConversationId::new()).collect();
+            let sender = UserId::new();
+            for i in 0..n {
+                let count = 6 + i % 7;
+                let text: Vec<&str> = (0..count)
+                    .map(|w| words[(i * 7 + w * w) % words.len()])
+                    .collect();
+                let message = Message {
+                    id: ids.next(now_ms()),
+                    conversation_id: conversations[i % conversations.len()],
+                    seq: (i / conversations.len()) as i64 + 1,
+                    mod_seq: (i / conversations.len()) as i64 + 1,
+                    sender_id: sender,
+                    client_msg_id: ClientMsgId::parse(&format!("b-{i}")).unwrap(),
+                    text: text.join(" "),
+                    reply_to_seq: None,
+                    mentions: Vec::new(),
+                    created_at_ms: now_ms(),
+                    edited_at_ms: None,
+                    deleted: false,
+                    reactions: Vec::new(),
+                    attachments: Vec::new(),
+                };
+                log.publish(Event::MessageCreated(message))
+                    .await
+                    .expect("publish");
+            }
+            log.flush(Duration::from_secs(60)).await.expect("flush");
+
+            let counted = Arc::new(Counted {
+                indexer: Indexer { pg: pg.clone() },
+                batch_max,
+                handled: Default::default(),
+            });
+            let stop = CancellationToken::new();
+            let consumer = tokio::spawn({
+                let (config, handler, stop) = (config.clone(), counted.clone(), stop.clone());
+                let group = format!("natter-index-bench-{}", uuid::Uuid::now_v7());
+                async move { natter_kafka::run_consumer(&config, &group, handler, stop).await }
+            });
+            let deadline = Instant::now() + Duration::from_secs(600);
+            let (mut first, mut at_first) = (None, 0);
+            loop {
+                let handled = counted.handled.load(Ordering::Relaxed);
+                if first.is_none() && handled > 0 {
+                    first = Some(Instant::now());
+                    at_first = handled;
+                }
+                if handled >= n {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{handled} of {n} records indexed"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let elapsed = first.expect("a first write").elapsed();
+            stop.cancel();
+            consumer.await.unwrap().expect("consumer");
+            println!(
+                "indexer, {name}: {} records in {:.2} s: {:.0} records/s",
+                n - at_first,
+                elapsed.as_secs_f64(),
+                (n - at_first) as f64 / elapsed.as_secs_f64()
+            );
+        }
+    }
 
     #[test]
     fn a_record_gives_the_entry_of_its_message() {
