@@ -519,6 +519,8 @@ function MessageRow(props: {
       data-msg={m.client_msg_id}
       class={`msg ${mine ? 'mine' : ''} ${head ? 'head' : ''} ${mentionsMe ? 'mentions-me' : ''} ${flash ? 'found' : ''}`}
       tabIndex={-1}
+      // A named row: aria-label is not allowed on a div without a role.
+      role="article"
       aria-label={`${name}, ${timeLabel(m.created_at_ms)}`}
       onFocus={props.onFocus}
     >
