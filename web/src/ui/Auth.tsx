@@ -22,7 +22,7 @@ export function Auth() {
     } catch (e) {
       setError(
         e instanceof ApiError
-          ? e.code === 'unauthenticated'
+          ? e.code === 'bad_credentials' || e.code === 'unauthenticated'
             ? 'Wrong username or password.'
             : e.code === 'conflict'
               ? 'That username is taken.'
