@@ -120,6 +120,7 @@ pub type RawWs =
 
 /// What a raw client read.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one value at a time in tests: its size does not matter
 pub enum RawRead {
     Frame(ServerFrame),
     /// A close frame (its code), or the stream ended / failed (`None`).
