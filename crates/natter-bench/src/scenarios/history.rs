@@ -2,16 +2,14 @@
 //! (natter; the relay and Centrifugo keep no history to page through), and Synapse's `/messages`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Ctx, Phase, SynapsePhase, http_client, log, measured};
+use super::{Ctx, Phase, SynapsePhase, http_client, log, requests};
 use crate::report::Results;
-use crate::sched::{SplitMix, Ticks, intended_offset, total_events};
-use crate::stats::{Sharded, summarize};
+use crate::sched::{SplitMix, total_events};
+use crate::stats::summarize;
 use crate::synapse::{self, SynapseServer};
 use crate::targets::Kind;
 use crate::world::{self, RoomSpec};
@@ -19,6 +17,16 @@ use crate::world::{self, RoomSpec};
 pub struct HistoryOpts {
     pub messages: usize,
     pub rate: f64,
+}
+
+const SCENARIO: &str = "5. history";
+const PER_CPU: &str = "pages per server CPU-second";
+
+fn case(opts: &HistoryOpts) -> String {
+    format!(
+        "pages of 50 of {} messages, {} pages/s",
+        opts.messages, opts.rate
+    )
 }
 
 pub async fn run(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> anyhow::Result<()> {
@@ -54,37 +62,24 @@ pub async fn run(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> anyhow
     let token = world.clients[1].access_token().unwrap_or_default();
     let base_url = target.base_url().context("natter serves REST")?;
     let base = format!("{base_url}/api/v1/conversations/{conv}/messages");
-    let histogram = Arc::new(Sharded::default());
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let total = total_events(ctx.duration, opts.rate);
     let mut rng = SplitMix::new(5);
-    let mut tasks = tokio::task::JoinSet::new();
     let phase = Phase::start(&*target);
-    let start = Instant::now();
-    let ticks = Ticks::start(start, opts.rate, total);
-    for i in 0..total {
-        let intended = start + intended_offset(i, opts.rate);
-        ticks.release(i).await;
-        let before = 51 + rng.below((opts.messages as u64).saturating_sub(50).max(1)) as i64;
-        let request = http
-            .get(format!("{base}?before={before}&limit=50"))
-            .bearer_auth(&token);
-        let (histogram, errors) = (histogram.clone(), errors.clone());
-        tasks.spawn(async move {
-            let ok = match request.send().await {
-                Ok(response) if response.status().is_success() => response.bytes().await.is_ok(),
-                _ => false,
-            };
-            if !ok {
-                errors.fetch_add(1, Ordering::Relaxed);
-            }
-            histogram.record(i as usize, intended.elapsed().as_micros() as u64);
-        });
-    }
-    while tasks.join_next().await.is_some() {}
+    let run = requests::at_rate(
+        opts.rate,
+        total,
+        |_| {
+            let before = 51 + rng.below((opts.messages as u64).saturating_sub(50).max(1)) as i64;
+            http.get(format!("{base}?before={before}&limit=50"))
+                .bearer_auth(&token)
+        },
+        requests::body_read,
+        |_, _| {},
+    )
+    .await;
     let p = phase.end();
-    let s = summarize(&histogram.merged());
-    let errors = errors.load(Ordering::Acquire);
+    let s = summarize(&run.histogram.merged());
+    let errors = run.errors;
     log(
         "natter",
         format!(
@@ -95,34 +90,8 @@ pub async fn run(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> anyhow
     if errors > 0 {
         bail!("{errors} history requests failed");
     }
-    let case = format!(
-        "pages of 50 of {} messages, {} pages/s",
-        opts.messages, opts.rate
-    );
-    for (metric, v) in [
-        ("page, p50", s.p50_ms),
-        ("page, p99", s.p99_ms),
-        ("page, p99.9", s.p999_ms),
-    ] {
-        results.add(
-            "5. history",
-            &case,
-            metric,
-            "ms",
-            false,
-            "natter",
-            measured(v, &p),
-        );
-    }
-    results.add(
-        "5. history",
-        &case,
-        "pages per server CPU-second",
-        "1/s",
-        true,
-        "natter",
-        measured(s.count as f64 / p.cpu_s.max(0.01), &p),
-    );
+    let case = case(opts);
+    requests::report(results, SCENARIO, &case, "page", PER_CPU, "natter", &s, &p);
     target.stop().await;
     Ok(())
 }
@@ -174,36 +143,24 @@ pub async fn synapse(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> an
         synapse::enc(&room)
     );
     let token = users[1].token.clone();
-    let histogram = Arc::new(Sharded::default());
-    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let total = total_events(ctx.duration, opts.rate);
     let mut rng = SplitMix::new(5);
-    let mut tasks = tokio::task::JoinSet::new();
     let phase = SynapsePhase::start(&server);
-    let start = Instant::now();
-    let ticks = Ticks::start(start, opts.rate, total);
-    for i in 0..total {
-        let intended = start + intended_offset(i, opts.rate);
-        ticks.release(i).await;
-        let from = &tokens[rng.below(tokens.len() as u64) as usize];
-        let q = [("dir", "b"), ("limit", "50"), ("from", from.as_str())];
-        let request = http.get(&url).bearer_auth(&token).query(&q);
-        let (histogram, errors) = (histogram.clone(), errors.clone());
-        tasks.spawn(async move {
-            let ok = match request.send().await {
-                Ok(response) if response.status().is_success() => response.bytes().await.is_ok(),
-                _ => false,
-            };
-            if !ok {
-                errors.fetch_add(1, Ordering::Relaxed);
-            }
-            histogram.record(i as usize, intended.elapsed().as_micros() as u64);
-        });
-    }
-    while tasks.join_next().await.is_some() {}
+    let run = requests::at_rate(
+        opts.rate,
+        total,
+        |_| {
+            let from = &tokens[rng.below(tokens.len() as u64) as usize];
+            let q = [("dir", "b"), ("limit", "50"), ("from", from.as_str())];
+            http.get(&url).bearer_auth(&token).query(&q)
+        },
+        requests::body_read,
+        |_, _| {},
+    )
+    .await;
     let p = phase.end(&server);
-    let s = summarize(&histogram.merged());
-    let errors = errors.load(Ordering::Acquire);
+    let s = summarize(&run.histogram.merged());
+    let errors = run.errors;
     log(
         "synapse",
         format!(
@@ -217,34 +174,8 @@ pub async fn synapse(ctx: &Ctx, opts: &HistoryOpts, results: &mut Results) -> an
     if errors > 0 {
         bail!("{errors} history requests failed");
     }
-    let case = format!(
-        "pages of 50 of {} messages, {} pages/s",
-        opts.messages, opts.rate
-    );
-    for (metric, v) in [
-        ("page, p50", s.p50_ms),
-        ("page, p99", s.p99_ms),
-        ("page, p99.9", s.p999_ms),
-    ] {
-        results.add(
-            "5. history",
-            &case,
-            metric,
-            "ms",
-            false,
-            "synapse",
-            measured(v, &p),
-        );
-    }
-    results.add(
-        "5. history",
-        &case,
-        "pages per server CPU-second",
-        "1/s",
-        true,
-        "synapse",
-        measured(s.count as f64 / p.cpu_s.max(0.01), &p),
-    );
+    let case = case(opts);
+    requests::report(results, SCENARIO, &case, "page", PER_CPU, "synapse", &s, &p);
     server.stop().await;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod history;
 pub mod idle;
 pub mod isolation;
 pub mod latency;
+pub mod requests;
 pub mod search;
 pub mod storm;
 

@@ -14,9 +14,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Ctx, Phase, log, measured};
+use super::{Ctx, Phase, log, measured, requests};
 use crate::report::Results;
-use crate::sched::{SplitMix, Ticks, intended_offset, total_events};
+use crate::sched::{SplitMix, total_events};
 use crate::stats::{Sharded, summarize};
 use crate::targets::Kind;
 use crate::world::{self, RoomSpec};
@@ -138,61 +138,49 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
         "{}/api/v1/search/messages",
         target.base_url().context("natter serves REST")?
     );
-    let histogram = Arc::new(Sharded::default());
     let by_kind: Arc<Vec<Sharded>> = Arc::new((0..KINDS).map(|_| Sharded::default()).collect());
     let mut names = [""; KINDS as usize];
-    let errors = Arc::new(AtomicU64::new(0));
     let hits = Arc::new(AtomicU64::new(0));
     let total = total_events(ctx.duration, opts.rate);
     let mut rng = SplitMix::new(7);
-    let mut tasks = tokio::task::JoinSet::new();
     let phase = Phase::start(&*target);
-    let start = Instant::now();
-    let ticks = Ticks::start(start, opts.rate, total);
-    for i in 0..total {
-        let intended = start + intended_offset(i, opts.rate);
-        ticks.release(i).await;
-        let (kind, q, one) = query(i, &mut rng);
-        names[(i % KINDS) as usize] = kind;
-        let mut params = vec![("q", q), ("limit", "20".to_string())];
-        if kind.ends_with("by relevance") {
-            params.push(("order", "relevance".to_string()));
-        }
-        if one {
-            params.push((
-                "conversation_id",
-                room_ids[rng.below(10) as usize].to_string(),
-            ));
-        }
-        let request = http.get(&base).bearer_auth(&token).query(&params);
-        let (histogram, errors, hits) = (histogram.clone(), errors.clone(), hits.clone());
-        let by_kind = by_kind.clone();
-        tasks.spawn(async move {
-            match request.send().await {
-                Ok(response) if response.status().is_success() => {
-                    match response.json::<serde_json::Value>().await {
-                        Ok(page) => {
-                            let n = page["hits"].as_array().map_or(0, Vec::len);
-                            hits.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                _ => {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
+    let counted = hits.clone();
+    let kinds = by_kind.clone();
+    let run = requests::at_rate(
+        opts.rate,
+        total,
+        |i| {
+            let (kind, q, one) = query(i, &mut rng);
+            names[(i % KINDS) as usize] = kind;
+            let mut params = vec![("q", q), ("limit", "20".to_string())];
+            if kind.ends_with("by relevance") {
+                params.push(("order", "relevance".to_string()));
             }
-            let took = intended.elapsed().as_micros() as u64;
-            histogram.record(i as usize, took);
-            by_kind[(i % KINDS) as usize].record(i as usize, took);
-        });
-    }
-    while tasks.join_next().await.is_some() {}
+            if one {
+                params.push((
+                    "conversation_id",
+                    room_ids[rng.below(10) as usize].to_string(),
+                ));
+            }
+            http.get(&base).bearer_auth(&token).query(&params)
+        },
+        move |_, response| {
+            let hits = counted.clone();
+            async move {
+                let Ok(page) = response.json::<serde_json::Value>().await else {
+                    return false;
+                };
+                let n = page["hits"].as_array().map_or(0, Vec::len);
+                hits.fetch_add(n as u64, Ordering::Relaxed);
+                true
+            }
+        },
+        move |i, took| kinds[(i % KINDS) as usize].record(i as usize, took),
+    )
+    .await;
     let p = phase.end();
-    let s = summarize(&histogram.merged());
-    let errors = errors.load(Ordering::Acquire);
+    let s = summarize(&run.histogram.merged());
+    let errors = run.errors;
     let hits = hits.load(Ordering::Acquire);
     log(
         "natter",
@@ -224,29 +212,15 @@ pub async fn run(ctx: &Ctx, opts: &SearchOpts, results: &mut Results) -> anyhow:
         "{} messages in {ROOMS} groups (the searcher in half), {} queries/s",
         opts.messages, opts.rate
     );
-    for (metric, v) in [
-        ("query, p50", s.p50_ms),
-        ("query, p99", s.p99_ms),
-        ("query, p99.9", s.p999_ms),
-    ] {
-        results.add(
-            SCENARIO,
-            &case,
-            metric,
-            "ms",
-            false,
-            "natter",
-            measured(v, &p),
-        );
-    }
-    results.add(
+    requests::report(
+        results,
         SCENARIO,
         &case,
+        "query",
         "queries per server CPU-second",
-        "1/s",
-        true,
         "natter",
-        measured(s.count as f64 / p.cpu_s.max(0.01), &p),
+        &s,
+        &p,
     );
     results.add(
         SCENARIO,
