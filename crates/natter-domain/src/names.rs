@@ -5,8 +5,8 @@
 //! name matches when every word of the query begins some word of the name: "ann smi" finds
 //! "Ann Smith" and "Smith, Annabel", "élo" and "ELO" find "Éloïse Martin". Nothing in the query is
 //! an operator (quotes and `*` separate words like any punctuation). Each Chinese or Japanese
-//! character is a word of its own (as in message search), so such a query finds the names that
-//! hold each of its characters.
+//! character is a word of its own (as in message search), and characters written together in the
+//! query must stand together, in that order, in the name: 李明 finds 李明华, not 明李.
 //!
 //! People: a user is found when the username starts with the query (case aside), or the display
 //! name matches it. Stores answer from an index of display-name words ([`name_words`]: a row per
@@ -67,6 +67,9 @@ pub fn name_words(name: &str) -> Vec<String> {
 pub struct NameQuery {
     /// Distinct, none the beginning of another (it would add nothing), longest first.
     words: Vec<String>,
+    /// Runs of two or more Chinese or Japanese characters written together in the query: each
+    /// must stand in a matching name as written ([`NameQuery::in_order`]).
+    phrases: Vec<Vec<String>>,
 }
 
 impl NameQuery {
@@ -100,7 +103,24 @@ impl NameQuery {
                 kept.push(word);
             }
         }
-        Ok((!kept.is_empty()).then_some(Self { words: kept }))
+        let phrases = cjk_runs(text);
+        Ok((!kept.is_empty()).then_some(Self {
+            words: kept,
+            phrases,
+        }))
+    }
+
+    /// Whether the query's runs of Chinese or Japanese characters stand in `name` as written
+    /// (the word index cannot tell: it holds each character as a word of its own).
+    pub fn in_order(&self, name: &str) -> bool {
+        if self.phrases.is_empty() {
+            return true;
+        }
+        let runs = cjk_runs(name);
+        self.phrases.iter().all(|phrase| {
+            runs.iter()
+                .any(|run| run.windows(phrase.len()).any(|w| w == phrase.as_slice()))
+        })
     }
 
     /// Distinct, never empty, none the beginning of another, longest first (the first is the
@@ -118,8 +138,32 @@ impl NameQuery {
 
     /// Whether `name` matches.
     pub fn matches(&self, name: &str) -> bool {
-        self.matches_words(&name_words(name))
+        self.matches_words(&name_words(name)) && self.in_order(name)
     }
+}
+
+/// The runs of Chinese or Japanese characters written together in `text` (each a term), as
+/// sequences of their folded characters; single characters are left out.
+fn cjk_runs(text: &str) -> Vec<Vec<String>> {
+    let mut runs: Vec<Vec<String>> = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    let mut end = None;
+    for term in terms(text) {
+        if !(term.cjk && end == Some(term.span.start)) && run.len() > 1 {
+            runs.push(std::mem::take(&mut run));
+        }
+        if !(term.cjk && end == Some(term.span.start)) {
+            run.clear();
+        }
+        end = term.cjk.then_some(term.span.end);
+        if term.cjk {
+            run.push(term.text);
+        }
+    }
+    if run.len() > 1 {
+        runs.push(run);
+    }
+    runs
 }
 
 /// A search for people, as a store runs it.
@@ -172,6 +216,10 @@ impl ConversationTitle {
             words.extend(name_words(name));
         }
         query.matches_words(&words)
+            && [&self.name, &self.peer_display_name, &self.peer_username]
+                .into_iter()
+                .flatten()
+                .any(|name| query.in_order(name))
     }
 }
 
@@ -235,6 +283,31 @@ mod tests {
         assert_eq!(query("ann annabel Ann").words(), ["annabel"]);
         assert_eq!(query("bo ann smith s").words(), ["smith", "ann", "bo"]);
         assert_eq!(name_words("Ann ann Smith-Ann"), ["ann", "smith"]);
+    }
+
+    #[test]
+    fn characters_written_together_stand_together_in_order() {
+        let name = "李明华";
+        assert!(query("李明").matches(name));
+        assert!(query("明华").matches(name));
+        assert!(
+            query("李 华").matches(name),
+            "apart in the query: each anywhere"
+        );
+        assert!(!query("明李").matches(name), "another order");
+        assert!(!query("李华").matches(name), "not together in the name");
+        assert!(query("李明 smith").matches("Smith 李明华"));
+        assert!(query("東京").matches("東京都 Office"));
+        assert!(!query("京東").matches("東京都 Office"));
+        let title = ConversationTitle {
+            id: ConversationId(uuid::Uuid::nil()),
+            last_activity_ms: 0,
+            name: None,
+            peer_display_name: Some("李明华".into()),
+            peer_username: Some("li".into()),
+        };
+        assert!(title.matches(&query("李明")));
+        assert!(!title.matches(&query("明李")));
     }
 
     #[test]

@@ -71,11 +71,22 @@ impl Chat {
     /// by username. `InvalidInput` for a blank query or one past the query limits.
     pub async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<User>, DomainError> {
         let query = UserQuery::parse(query)?;
-        Ok(self
+        let found = self
             .ports()
             .accounts
             .search_users(&query, limit.clamp(1, USER_SEARCH_MAX))
-            .await?)
+            .await?;
+        // The stores match characters one by one; written together, they must stand together.
+        Ok(found
+            .into_iter()
+            .filter(|user| {
+                user.username.as_str().starts_with(&query.username_prefix)
+                    || query
+                        .name
+                        .as_ref()
+                        .is_none_or(|name| name.in_order(user.display_name.as_str()))
+            })
+            .collect())
     }
 
     /// Who hears about `user`'s presence and profile changes.

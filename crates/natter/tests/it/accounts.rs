@@ -480,8 +480,29 @@ async fn search_finds_users_by_the_words_of_their_display_name() {
         find(format!("nn {tag}"), None).await.is_empty(),
         "beginnings only"
     );
+    // Chinese characters written together stand together in the name, in that order.
+    register("li", Some(format!("李明华 {tag}"))).await;
+    assert_eq!(find(format!("李明 {tag}"), None).await, ["li"]);
+    assert_eq!(find(format!("明华 {tag}"), None).await, ["li"]);
+    assert!(
+        find(format!("明李 {tag}"), None).await.is_empty(),
+        "another order"
+    );
+    assert!(
+        find(format!("李华 {tag}"), None).await.is_empty(),
+        "not together"
+    );
+    assert_eq!(
+        find(format!("李 华 {tag}"), None).await,
+        ["li"],
+        "apart in the query"
+    );
+
     // Usernames by prefix as before: the tag begins all three (Bob's name has no tag).
-    assert_eq!(find(tag.to_uppercase(), None).await, ["ann", "bob", "elo"]);
+    assert_eq!(
+        find(tag.to_uppercase(), None).await,
+        ["ann", "bob", "elo", "li"]
+    );
     assert_eq!(find(tag.clone(), Some(2)).await, ["ann", "bob"]);
 
     // A rename is found at once, and the old name no more.
