@@ -1,12 +1,15 @@
 //! The `natter` binary. `natter serve` runs the chat system; with no configuration it is the
 //! whole system in one process on embedded storage. A TOML file (`--config`), `NATTER__*`
-//! environment variables and flags configure it; see `natter.example.toml`.
+//! environment variables and flags configure it; see `natter.example.toml`. With the `client`
+//! feature (default) it is also the terminal client: `natter chat | send | tail | login | logout`
+//! (crates/natter-tui).
 
 mod allocator;
 mod settings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -36,6 +39,9 @@ enum Command {
     /// `<data_dir>/token.key`); access tokens signed with the older keys stay valid until they
     /// expire. Restart every node to sign with it.
     RotateTokenKey(RotateArgs),
+    #[cfg(feature = "client")]
+    #[command(flatten)]
+    Client(natter_tui::ClientCommand),
 }
 
 #[derive(Args)]
@@ -168,20 +174,36 @@ impl ServeArgs {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     allocator::return_large_blocks_to_the_kernel();
-    // Logs go to stderr; stdout carries only the "listening on" line that scripts read.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    init_logs(&cli.command);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
+    run(cli.command, &runtime)
+}
+
+/// Logs go to stderr; stdout carries only the "listening on" line that scripts read (or, for
+/// the client's commands, their JSON). The full-screen client logs nothing: it owns the screen.
+fn init_logs(command: &Command) {
+    let default = match command {
+        #[cfg(feature = "client")]
+        Command::Client(natter_tui::ClientCommand::Chat(_)) => return,
+        #[cfg(feature = "client")]
+        Command::Client(_) => "error",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+        )
+        .init();
+}
+
+fn run(command: Command, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    let done = match command {
         Command::Serve(args) => {
             let mut config = settings::load(args.config.config.as_deref())?;
             args.apply(&mut config)?;
@@ -215,7 +237,13 @@ fn main() -> anyhow::Result<()> {
             print!("{}", settings::to_toml(&config)?);
             Ok(())
         }
-    }
+        // The command says what failed; its exit code tells scripts which kind.
+        #[cfg(feature = "client")]
+        Command::Client(command) => {
+            return Ok(ExitCode::from(runtime.block_on(natter_tui::run(command))));
+        }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
