@@ -281,7 +281,7 @@ pub async fn stale_uploads_are_the_old_incomplete_ones(files: Files) {
 }
 
 /// A hash no other case uses (cases may share a database).
-fn fresh_hash() -> ObjectHash {
+pub(crate) fn fresh_hash() -> ObjectHash {
     let mut hash = [0u8; 32];
     hash[..16].copy_from_slice(UserId::new().0.as_bytes());
     hash[16..].copy_from_slice(UserId::new().0.as_bytes());

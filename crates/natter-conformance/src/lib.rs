@@ -28,6 +28,7 @@ use std::sync::Arc;
 use natter_domain::ports::{AccountStore, ConversationStore, MessageStore};
 
 pub mod accounts;
+pub mod avatars;
 pub mod concurrency;
 pub mod conversations;
 pub mod files;

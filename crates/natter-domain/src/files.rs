@@ -128,6 +128,20 @@ impl FileContent {
         objects.dedup();
         objects
     }
+
+    /// The thumbnail of `size`, if one was made.
+    pub fn thumbnail(&self, size: ThumbnailSize) -> Option<&Thumbnail> {
+        self.media
+            .as_ref()
+            .and_then(|m| m.thumbnails.iter().find(|t| t.size == size))
+    }
+
+    /// A picture the server decoded and thumbnailed (PNG, JPEG, GIF or WebP): what a user's
+    /// avatar must be, since clients show its small thumbnail. Not a video (whose poster has
+    /// thumbnails too), nor an AVIF or HEIC picture (stored without thumbnails).
+    pub fn is_picture(&self) -> bool {
+        self.mime.starts_with("image/") && self.thumbnail(ThumbnailSize::Small).is_some()
+    }
 }
 
 /// What a client needs to lay out and preview a picture, a video or a sound before fetching it.
@@ -288,10 +302,11 @@ pub enum Pin {
     BeingDeleted,
 }
 
-/// Which complete files the collector removes: no message shows them any more (no reference
-/// that is not released), and either no message ever did and they were completed before
-/// `unattached_before_ms`, or the last message showing them was deleted before
-/// `released_before_ms`.
+/// Which complete files the collector removes: no user has them as their avatar, no message
+/// shows them any more (no reference that is not released), and either no message ever did and
+/// they were completed before `unattached_before_ms`, or the last message showing them was
+/// deleted before `released_before_ms`. So a picture that stops being an avatar goes at the next
+/// pass once its own time is up, unless a message shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Collectable {
     pub unattached_before_ms: i64,
@@ -347,7 +362,8 @@ pub trait FileStore: Send + Sync + 'static {
     /// Complete files that `rule` says the collector may remove, at most `limit`.
     async fn collectable_files(&self, rule: Collectable, limit: u32) -> StoreResult<Vec<FileId>>;
     /// Delete complete file `id`, its references and its pins, if `rule` still says it is
-    /// collectable (checked atomically with the delete: a file attached meanwhile stays).
+    /// collectable (checked atomically with the delete: a file attached, or made an avatar,
+    /// meanwhile stays).
     /// Whether it was deleted. Objects left without a pin become [`Self::orphaned_objects`].
     async fn delete_file(&self, id: FileId, rule: Collectable) -> StoreResult<bool>;
     /// Objects nothing pins any more (and those whose deletion was begun), at most `limit`.
@@ -415,5 +431,43 @@ mod tests {
             "stranger"
         );
         assert!(record.readable_by(owner).is_some());
+    }
+
+    #[test]
+    fn a_picture_is_an_image_with_a_small_thumbnail() {
+        let small = Thumbnail {
+            size: ThumbnailSize::Small,
+            sha256: [1; 32],
+            mime: "image/jpeg".into(),
+            width: 320,
+            height: 240,
+            bytes: 100,
+        };
+        let content = |mime: &str, thumbnails: Vec<Thumbnail>| FileContent {
+            sha256: [0; 32],
+            size: 3,
+            mime: mime.into(),
+            completed_at_ms: 2,
+            media: Some(MediaInfo {
+                thumbnails,
+                ..MediaInfo::default()
+            }),
+        };
+        assert!(content("image/png", vec![small.clone()]).is_picture());
+        assert_eq!(
+            content("image/png", vec![small.clone()]).thumbnail(ThumbnailSize::Small),
+            Some(&small)
+        );
+        assert!(
+            !content("video/mp4", vec![small.clone()]).is_picture(),
+            "a poster"
+        );
+        assert!(
+            !content("image/avif", Vec::new()).is_picture(),
+            "no thumbnail"
+        );
+        let mut plain = content("image/png", Vec::new());
+        plain.media = None;
+        assert!(!plain.is_picture());
     }
 }

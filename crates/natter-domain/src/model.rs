@@ -15,6 +15,12 @@ pub struct User {
     pub created_at_ms: i64,
     /// When the user was last connected; `None` if never.
     pub last_seen_ms: Option<i64>,
+    /// Their picture: a snapshot of a complete picture file of theirs
+    /// ([`FileContent::is_picture`](crate::files::FileContent::is_picture)), taken when it was
+    /// chosen (files never change once complete, so it never goes stale). `None`: no picture.
+    /// While it is set the file is everyone's to read and the collector keeps it.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub avatar: Option<Attachment>,
 }
 
 #[derive(Debug, Clone)]

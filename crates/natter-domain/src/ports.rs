@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::error::{BusError, StoreError};
 use crate::events::Event;
+use crate::files::Attachment;
 use crate::ids::{ConversationId, SessionId, UserId};
 use crate::model::*;
 use crate::values::{DisplayName, GroupName, Topic, Username};
@@ -38,6 +39,13 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<User>>;
     /// `NotFound` if the user does not exist. Indexes the new name's words with it.
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User>;
+    /// Make `avatar` (a snapshot of a complete file) the user's picture, or with `None` remove
+    /// it. The store keeps the file's id with the user, so that while it is an avatar the file
+    /// is not collectable ([`crate::files::Collectable`]), and checks that the file exists
+    /// atomically with the write (against a collector deleting it at that moment). `NotFound`,
+    /// and nothing changed, if the user or the file does not exist. The store checks nothing
+    /// else about the file: the caller has.
+    async fn set_avatar(&self, id: UserId, avatar: Option<&Attachment>) -> StoreResult<User>;
     /// Record when users were last connected, in one write. Unknown users are skipped.
     async fn record_last_seen(&self, seen: &[(UserId, i64)]) -> StoreResult<()>;
 

@@ -116,13 +116,44 @@ pub struct UserView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub last_seen_ms: Option<i64>,
+    /// The user's picture; absent when they have none (show their initials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub avatar: Option<AvatarView>,
 }
 
+/// A user's picture: signed URLs of two renderings of it, made like a file's (`FileView`), that
+/// need no token (for `<img src>`). Anyone signed in may see it. The URLs stop working at
+/// `url_expires_at_ms` (`files.url_ttl_s`, 5 minutes by default): fetch the user again
+/// (`GET /users/{user_id}`) for fresh ones. The bytes behind them never change (a new picture
+/// is a new file, so new URLs), so what was loaded may be kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AvatarView {
+    /// The picture's file: while it is the avatar, anyone signed in may also
+    /// `GET /files/{file_id}`.
+    pub file_id: Uuid,
+    /// A ThumbHash of the picture, base64 (standard alphabet, padded): a blurred placeholder to
+    /// paint before the image arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub thumbhash: Option<String>,
+    /// The small thumbnail (fits in 320x320): for lists, headers and messages.
+    pub url_small: String,
+    /// The picture to open large: its large thumbnail (fits in 1280x1280), or the picture itself
+    /// when it already fits.
+    pub url_large: String,
+    /// When both URLs stop working (Unix ms).
+    pub url_expires_at_ms: i64,
+}
+
+/// `PATCH /users/me`: every field is optional; a body naming none changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
-    /// 1 to 64 printable characters.
+    /// 1 to 64 printable characters; absent (or null) leaves the name as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
         schema(
@@ -131,7 +162,28 @@ pub struct UpdateProfileRequest {
             pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
         )
     )]
-    pub display_name: String,
+    pub display_name: Option<String>,
+    /// A complete upload of the caller's that is a picture (PNG, JPEG, GIF or WebP: one the
+    /// server made thumbnails of) becomes their avatar; `null` removes it; absent leaves it as
+    /// it is. Any other file, another user's, an incomplete upload or an unknown id: 400
+    /// `invalid`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Uuid>, nullable = true))]
+    pub avatar_file_id: Option<Option<Uuid>>,
+}
+
+/// A field that may be `null` and may be absent, and means something else in each case:
+/// present (`null` or a value) is `Some`, absent is `None` (the field's `default`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -731,4 +783,45 @@ pub struct DownloadQuery {
     /// base64url HMAC-SHA-256 over the file id, its hash and `expires`.
     #[cfg_attr(feature = "openapi", param(max_length = 64))]
     pub signature: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_avatar_may_be_left_out_removed_or_set() {
+        let parse = |json: &str| serde_json::from_str::<UpdateProfileRequest>(json).unwrap();
+        assert_eq!(parse("{}").avatar_file_id, None);
+        assert_eq!(
+            parse(r#"{"avatar_file_id":null}"#).avatar_file_id,
+            Some(None)
+        );
+        let id = Uuid::now_v7();
+        let set = parse(&format!(r#"{{"avatar_file_id":"{id}"}}"#));
+        assert_eq!(
+            (set.avatar_file_id, set.display_name.as_deref()),
+            (Some(Some(id)), None)
+        );
+        // What the SDK sends is read back the same.
+        for request in [
+            UpdateProfileRequest::default(),
+            UpdateProfileRequest {
+                avatar_file_id: Some(None),
+                ..UpdateProfileRequest::default()
+            },
+            set,
+        ] {
+            let json = serde_json::to_string(&request).unwrap();
+            assert_eq!(parse(&json), request, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_string(&UpdateProfileRequest {
+                avatar_file_id: Some(None),
+                ..UpdateProfileRequest::default()
+            })
+            .unwrap(),
+            r#"{"avatar_file_id":null}"#
+        );
+    }
 }

@@ -142,10 +142,28 @@ impl Client {
 
     /// `PATCH /users/me`: changes the display name.
     pub async fn update_profile(&self, display_name: &str) -> Result<UserView> {
-        let body = UpdateProfileRequest {
-            display_name: display_name.into(),
-        };
-        self.call(|http, url| http.patch(url).json(&body), "/users/me")
+        self.patch_me(&UpdateProfileRequest {
+            display_name: Some(display_name.into()),
+            ..UpdateProfileRequest::default()
+        })
+        .await
+    }
+
+    /// `PATCH /users/me` with `avatar_file_id`: makes `file_id`, a complete picture of the
+    /// caller's (an upload: [`Client::upload`]), their avatar, or with `None` removes
+    /// it. The answer's `avatar` carries URLs that expire (`url_expires_at_ms`): fetch the user
+    /// again ([`Client::user`], [`Client::me`]) for fresh ones.
+    pub async fn set_avatar(&self, file_id: Option<Uuid>) -> Result<UserView> {
+        self.patch_me(&UpdateProfileRequest {
+            avatar_file_id: Some(file_id),
+            ..UpdateProfileRequest::default()
+        })
+        .await
+    }
+
+    /// `PATCH /users/me` with any of its fields.
+    pub async fn patch_me(&self, body: &UpdateProfileRequest) -> Result<UserView> {
+        self.call(|http, url| http.patch(url).json(body), "/users/me")
             .await
     }
 

@@ -6,7 +6,9 @@ use natter_protocol as wire;
 
 use crate::media::FileService;
 
-pub fn user(user: &User) -> wire::UserView {
+/// A user as anyone sees them; `files` signs the URLs of their picture (`None` only where no
+/// files are kept, so no user has one).
+pub fn user(user: &User, files: Option<&FileService>) -> wire::UserView {
     wire::UserView {
         id: user.id.0,
         username: user.username.to_string(),
@@ -14,11 +16,14 @@ pub fn user(user: &User) -> wire::UserView {
         created_at_ms: user.created_at_ms,
         online: None,
         last_seen_ms: None,
+        avatar: files
+            .zip(user.avatar.as_ref())
+            .and_then(|(files, picture)| files.avatar(picture)),
     }
 }
 
-pub fn user_with_presence(seen: &UserWithPresence) -> wire::UserView {
-    let mut view = user(&seen.user);
+pub fn user_with_presence(seen: &UserWithPresence, files: Option<&FileService>) -> wire::UserView {
+    let mut view = user(&seen.user, files);
     if seen.online.is_some() {
         view.online = seen.online;
         view.last_seen_ms = seen.user.last_seen_ms;

@@ -6,6 +6,7 @@
 //! the other sees it spent (and revokes the session: a race looks like theft, as it should).
 
 use async_trait::async_trait;
+use natter_domain::files::Attachment;
 use natter_domain::model::*;
 use natter_domain::names::{UserQuery, name_words};
 use natter_domain::ports::{AccountStore, StoreResult};
@@ -143,6 +144,7 @@ impl AccountStore for PgStore {
             display_name: user.display_name,
             created_at_ms: user.created_at_ms,
             last_seen_ms: None,
+            avatar: None,
         })
     }
 
@@ -156,7 +158,7 @@ impl AccountStore for PgStore {
         .fetch_optional(self.pool())
         .await
         .map_err(db)?;
-        Ok(row.map(UserRow::into_user))
+        row.map(UserRow::into_user).transpose()
     }
 
     async fn users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
@@ -170,7 +172,7 @@ impl AccountStore for PgStore {
         .fetch_all(self.pool())
         .await
         .map_err(db)?;
-        Ok(rows.into_iter().map(UserRow::into_user).collect())
+        rows.into_iter().map(UserRow::into_user).collect()
     }
 
     async fn credentials(&self, username: &Username) -> StoreResult<Option<(User, String)>> {
@@ -189,7 +191,8 @@ impl AccountStore for PgStore {
         .fetch_optional(self.pool())
         .await
         .map_err(db)?;
-        Ok(row.map(|r| (r.user.into_user(), r.password_hash)))
+        row.map(|r| Ok((r.user.into_user()?, r.password_hash)))
+            .transpose()
     }
 
     async fn search_users(&self, query: &UserQuery, limit: u32) -> StoreResult<Vec<User>> {
@@ -237,7 +240,7 @@ impl AccountStore for PgStore {
         .fetch_all(self.pool())
         .await
         .map_err(db)?;
-        Ok(rows.into_iter().map(UserRow::into_user).collect())
+        rows.into_iter().map(UserRow::into_user).collect()
     }
 
     async fn set_display_name(&self, id: UserId, name: &DisplayName) -> StoreResult<User> {
@@ -254,8 +257,44 @@ impl AccountStore for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let user = row.ok_or(StoreError::NotFound)?.into_user();
+        let user = row.ok_or(StoreError::NotFound)?.into_user()?;
         index_name(&mut tx, id.0, user.username.as_str(), name.as_str()).await?;
+        commit(tx).await?;
+        Ok(user)
+    }
+
+    async fn set_avatar(&self, id: UserId, avatar: Option<&Attachment>) -> StoreResult<User> {
+        let json = avatar
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|err| StoreError::Internal(format!("avatar of a user: {err}")))?;
+        let file = avatar.map(|avatar| avatar.file_id.0);
+        let mut tx = self.begin().await?;
+        if let Some(file) = file {
+            // The file's row under `FOR SHARE`, as references are added: the collector deletes a
+            // file under `FOR UPDATE` and then checks that no user has it as their avatar, so
+            // either it waits for this commit and sees the avatar, or this waits for its delete
+            // and finds no file.
+            let exists: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM files WHERE id = $1 AND completed_at_ms IS NOT NULL FOR SHARE",
+            )
+            .bind(file)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            exists.ok_or(StoreError::NotFound)?;
+        }
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "UPDATE users u SET avatar_file_id = $1, avatar = $2 WHERE u.id = $3 RETURNING ",
+            user_columns!()
+        ))
+        .bind(file)
+        .bind(json)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let user = row.ok_or(StoreError::NotFound)?.into_user()?;
         commit(tx).await?;
         Ok(user)
     }

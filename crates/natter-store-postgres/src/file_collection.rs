@@ -7,8 +7,9 @@
 //! - an object's row in `objects`: a pin upserts it (locking it) before it adds its pin; the
 //!   collector locks it before it looks for pins and marks it `deleting`; removing a pin locks
 //!   it before it decides the object is orphaned. Several objects are locked in hash order.
-//! - a file's row in `files`: references are added under `FOR SHARE` of their files, the
-//!   collector deletes a file under `FOR UPDATE`, then re-checks that nothing shows it.
+//! - a file's row in `files`: references are added, and avatars set, under `FOR SHARE` of their
+//!   files; the collector deletes a file under `FOR UPDATE`, then re-checks that nothing shows
+//!   it and that it is no user's avatar.
 //!
 //! [`FileStore`]: natter_domain::files::FileStore
 
@@ -25,6 +26,7 @@ use crate::errors::{corrupt, db};
 macro_rules! collectable_file {
     () => {
         "f.completed_at_ms IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM users AS u WHERE u.avatar_file_id = f.id) \
          AND NOT EXISTS (SELECT 1 FROM file_refs AS r WHERE r.file_id = f.id \
                          AND (r.released_at_ms IS NULL OR r.released_at_ms >= $3)) \
          AND (EXISTS (SELECT 1 FROM file_refs AS r WHERE r.file_id = f.id) \

@@ -16,7 +16,7 @@ use crate::errors::corrupt;
 
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.display_name, u.created_at_ms, u.last_seen_ms"
+        "u.id, u.username, u.display_name, u.created_at_ms, u.last_seen_ms, u.avatar"
     };
 }
 pub(crate) use user_columns;
@@ -70,17 +70,23 @@ pub(crate) struct UserRow {
     display_name: String,
     created_at_ms: i64,
     last_seen_ms: Option<i64>,
+    avatar: Option<String>,
 }
 
 impl UserRow {
-    pub(crate) fn into_user(self) -> User {
-        User {
+    pub(crate) fn into_user(self) -> StoreResult<User> {
+        Ok(User {
             id: UserId(self.id),
             username: Username::from_trusted(self.username),
             display_name: DisplayName::from_trusted(self.display_name),
             created_at_ms: self.created_at_ms,
             last_seen_ms: self.last_seen_ms,
-        }
+            avatar: self
+                .avatar
+                .map(|json| serde_json::from_str(&json))
+                .transpose()
+                .map_err(|err| corrupt(format!("avatar of a user: {err}")))?,
+        })
     }
 }
 

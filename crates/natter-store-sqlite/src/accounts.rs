@@ -5,6 +5,7 @@
 //! because presenting it again is the signal that a token was stolen: the session is revoked.
 
 use async_trait::async_trait;
+use natter_domain::files::Attachment;
 use natter_domain::model::*;
 use natter_domain::names::{UserQuery, name_words};
 use natter_domain::ports::{AccountStore, StoreResult};
@@ -233,6 +234,7 @@ impl AccountStore for SqliteStore {
                 display_name: user.display_name,
                 created_at_ms: user.created_at_ms,
                 last_seen_ms: None,
+                avatar: None,
             })
         })
         .await
@@ -336,6 +338,40 @@ impl AccountStore for SqliteStore {
             .into_user()?;
             index_name(conn, id.0.as_bytes(), user.username.as_str(), name.as_str())?;
             Ok(user)
+        })
+        .await
+    }
+
+    async fn set_avatar(&self, id: UserId, avatar: Option<&Attachment>) -> StoreResult<User> {
+        let avatar = avatar.cloned();
+        let json = avatar
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|err| StoreError::Internal(format!("avatar of a user: {err}")))?;
+        let file = avatar.map(|avatar| avatar.file_id.0.as_bytes().to_vec());
+        // On the writer, like the collector: the file cannot go between the check and the update.
+        self.write(move |conn| {
+            if let Some(file) = &file {
+                one(
+                    conn,
+                    "SELECT 1 FROM files WHERE id = ? AND completed_at_ms IS NOT NULL",
+                    params![file],
+                    |row| row.get::<_, i64>(0),
+                )?
+                .ok_or(StoreError::NotFound)?;
+            }
+            one(
+                conn,
+                concat!(
+                    "UPDATE users SET avatar_file_id = ?, avatar = ? WHERE id = ? RETURNING ",
+                    user_columns!()
+                ),
+                params![file, json, id.0.as_bytes().as_slice()],
+                UserRow::from_row,
+            )?
+            .ok_or(StoreError::NotFound)?
+            .into_user()
         })
         .await
     }

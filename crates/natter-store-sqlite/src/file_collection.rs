@@ -19,6 +19,7 @@ use crate::query::{all, exec, one};
 macro_rules! collectable_file {
     () => {
         "f.completed_at_ms IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM users AS u WHERE u.avatar_file_id = f.id) \
          AND NOT EXISTS (SELECT 1 FROM file_refs AS r WHERE r.file_id = f.id \
                          AND (r.released_at_ms IS NULL OR r.released_at_ms >= ?3)) \
          AND (EXISTS (SELECT 1 FROM file_refs AS r WHERE r.file_id = f.id) \

@@ -67,6 +67,7 @@ const MIGRATIONS: &[Migration] = migrations![
         "0012_user_words.sql",
         crate::accounts::index_existing_users
     ),
+    (13, "user avatars", "0013_user_avatars.sql"),
 ];
 
 /// Bring the schema up to date.

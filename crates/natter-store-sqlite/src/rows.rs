@@ -41,7 +41,7 @@ pub(crate) use member_columns;
 
 macro_rules! user_columns {
     () => {
-        "id, username, display_name, created_at_ms, last_seen_ms"
+        "id, username, display_name, created_at_ms, last_seen_ms, avatar"
     };
 }
 pub(crate) use user_columns;
@@ -87,6 +87,7 @@ pub(crate) struct UserRow {
     display_name: String,
     created_at_ms: i64,
     last_seen_ms: Option<i64>,
+    avatar: Option<String>,
 }
 
 from_row!(UserRow {
@@ -94,7 +95,8 @@ from_row!(UserRow {
     username,
     display_name,
     created_at_ms,
-    last_seen_ms
+    last_seen_ms,
+    avatar
 });
 
 impl UserRow {
@@ -105,6 +107,11 @@ impl UserRow {
             display_name: DisplayName::from_trusted(self.display_name),
             created_at_ms: self.created_at_ms,
             last_seen_ms: self.last_seen_ms,
+            avatar: self
+                .avatar
+                .map(|json| serde_json::from_str(&json))
+                .transpose()
+                .map_err(|err| corrupt(format!("avatar of a user: {err}")))?,
         })
     }
 }

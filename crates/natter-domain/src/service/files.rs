@@ -1,5 +1,6 @@
-//! Files in conversations: which of the sender's files a message may carry, and who may read a
-//! file. A file is readable by its owner and by the members of every conversation where a
+//! Files in conversations and avatars: which of the sender's files a message may carry, which
+//! may be a user's picture, and who may read a file. A file is readable by its owner, by
+//! everyone while it is its owner's avatar, and by the members of every conversation where a
 //! message still shows it (a deleted message releases its hold); to anyone else it does not
 //! exist (`NotFound`, the same as for an id that was never issued).
 
@@ -13,6 +14,7 @@ use crate::limits::ATTACHMENTS_MAX;
 use crate::values::ClientMsgId;
 
 use super::Chat;
+use super::users::not_your_picture;
 
 impl Chat {
     /// The file store, or `Unavailable` where this deployment keeps no files.
@@ -106,8 +108,37 @@ impl Chat {
         }
     }
 
-    /// A complete file the actor may read: their own, or one a message shows in a conversation
-    /// they are a member of. `NotFound` otherwise.
+    /// The snapshot of file `id` for the actor's avatar: a complete picture of theirs
+    /// ([`FileContent::is_picture`]). Anything else is refused (`Invalid`, field
+    /// `avatar_file_id`): an unknown id, another user's file and an incomplete upload alike.
+    pub(super) async fn avatar_picture(
+        &self,
+        actor: UserId,
+        id: FileId,
+    ) -> Result<Attachment, DomainError> {
+        let store = self.file_store()?;
+        let owned = store
+            .file(id)
+            .await?
+            .and_then(|record| record.readable_by(actor));
+        let Some((record, content)) = owned else {
+            return Err(not_your_picture(Some(id)));
+        };
+        if !content.is_picture() {
+            return Err(DomainError::invalid(
+                "avatar_file_id",
+                format!(
+                    "{id} is not a picture: an avatar must be a PNG, JPEG, GIF or WebP image, \
+                     and this file is {}",
+                    content.mime
+                ),
+            ));
+        }
+        Ok(Attachment::of(record, content))
+    }
+
+    /// A complete file the actor may read: their own, someone's avatar (everyone's to see), or
+    /// one a message shows in a conversation they are a member of. `NotFound` otherwise.
     pub async fn readable_file(
         &self,
         actor: UserId,
@@ -117,6 +148,13 @@ impl Chat {
         let record = store.file(id).await?.ok_or(DomainError::NotFound)?;
         let content = record.content.clone().ok_or(DomainError::NotFound)?;
         if record.owner == actor {
+            return Ok((record, content));
+        }
+        let owner = self.ports().accounts.user(record.owner).await?;
+        if owner
+            .and_then(|owner| owner.avatar)
+            .is_some_and(|avatar| avatar.file_id == id)
+        {
             return Ok((record, content));
         }
         for conversation in store.showing_conversations(id).await? {

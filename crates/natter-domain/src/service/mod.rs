@@ -33,7 +33,7 @@ pub use locks::StripedLocks;
 pub use membership::Membership;
 pub use messages::{OutgoingMessage, SendOutcome};
 pub use search::{MessageHit, SearchResults};
-pub use users::UserWithPresence;
+pub use users::{ProfileChange, UserWithPresence};
 
 /// Reads the wall clock. A port so tests can control time.
 pub trait Clock: Send + Sync + 'static {

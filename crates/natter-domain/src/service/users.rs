@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
-use crate::error::DomainError;
+use crate::error::{DomainError, StoreError};
 use crate::events::Event;
+use crate::files::FileId;
 use crate::ids::UserId;
 use crate::limits::{PRESENCE_GROUP_MAX_MEMBERS, USER_SEARCH_MAX};
 use crate::model::User;
@@ -23,6 +24,25 @@ pub struct UserWithPresence {
     /// `None` when the viewer may not see it: they share no conversation, or only a direct one
     /// in which the user has not replied.
     pub online: Option<bool>,
+}
+
+/// What a profile update changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChange {
+    pub display_name: Option<DisplayName>,
+    /// `Some(None)` removes the picture; `Some(Some(file))` makes `file`, a complete picture of
+    /// the actor's, their picture.
+    pub avatar: Option<Option<FileId>>,
+}
+
+/// The refusal of a file that is not a complete upload of the actor's (unknown, another
+/// user's, incomplete: the same answer, so ids cannot be probed).
+pub(super) fn not_your_picture(file: Option<FileId>) -> DomainError {
+    let file = file.map_or_else(|| "the file".to_owned(), |id| id.to_string());
+    DomainError::invalid(
+        "avatar_file_id",
+        format!("{file} is not a complete upload of yours"),
+    )
 }
 
 /// Last-seen times not yet written. A std Mutex: nothing awaits while holding it.
@@ -98,12 +118,41 @@ impl Chat {
             .await?)
     }
 
-    pub async fn set_display_name(
+    /// Change the actor's display name, picture, or both, and tell their contacts (and their
+    /// own devices) with one `UserUpdated`. The picture is checked before anything is written,
+    /// so a refused one leaves the name as it was too. A change naming neither changes nothing
+    /// and tells no one.
+    pub async fn update_profile(
         &self,
         actor: UserId,
-        name: DisplayName,
+        change: ProfileChange,
     ) -> Result<User, DomainError> {
-        let user = self.ports().accounts.set_display_name(actor, &name).await?;
+        let avatar = match change.avatar {
+            Some(Some(file)) => Some(Some(self.avatar_picture(actor, file).await?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let accounts = &self.ports().accounts;
+        let mut user = None;
+        // The picture first: its file may have been collected since it was checked, and then
+        // nothing is changed.
+        if let Some(avatar) = avatar {
+            user = Some(match accounts.set_avatar(actor, avatar.as_ref()).await {
+                Ok(user) => user,
+                // Collected since it was read above (it was never shown, for a day): gone now.
+                Err(StoreError::NotFound) if avatar.is_some() => {
+                    return Err(not_your_picture(change.avatar.flatten()));
+                }
+                Err(err) => return Err(err.into()),
+            });
+        }
+        if let Some(name) = &change.display_name {
+            user = Some(accounts.set_display_name(actor, name).await?);
+        }
+        // Nothing to change (like a PATCH of a conversation naming no field): the user as is.
+        let Some(user) = user else {
+            return accounts.user(actor).await?.ok_or(DomainError::NotFound);
+        };
         let mut audience = self.presence_audience(actor).await?;
         audience.push(actor);
         self.publish(Event::UserUpdated {

@@ -295,6 +295,7 @@ fn tokens(access: &str, refresh: &str) -> natter_protocol::AuthTokens {
             created_at_ms: 0,
             online: None,
             last_seen_ms: None,
+            avatar: None,
         },
         session_id: uuid::Uuid::nil(),
         access_token: access.into(),

@@ -368,6 +368,7 @@ async fn refresh(mut stream: tokio::net::TcpStream, state: &Arc<Mutex<State>>) {
                 created_at_ms: 0,
                 online: None,
                 last_seen_ms: None,
+                avatar: None,
             },
             session_id: Uuid::nil(),
             access_token: "good".into(),

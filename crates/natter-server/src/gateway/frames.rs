@@ -74,7 +74,7 @@ pub fn event_frame(event: &Event, files: Option<&FileService>) -> Option<ServerF
             last_seen_ms: *last_seen_ms,
         },
         Event::UserUpdated { user, .. } => ServerFrame::UserUpdated {
-            user: convert::user(user),
+            user: convert::user(user, files),
         },
         // The gateway closes the session's connections instead.
         Event::SessionRevoked { .. } => return None,

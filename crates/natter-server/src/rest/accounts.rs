@@ -5,6 +5,8 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use natter_domain::files::FileId;
+use natter_domain::service::ProfileChange;
 use natter_domain::values::{DeviceName, DisplayName, Password, Username};
 use natter_domain::{Chat, DomainError, SessionId, UserId};
 use natter_protocol::*;
@@ -16,6 +18,7 @@ use crate::convert;
 use crate::error::ApiResult;
 use crate::extract::{AuthUser, JsonBody, PathParams, QueryParams};
 use crate::limiter::RateLimits;
+use crate::media::FileService;
 use crate::rest::responses::*;
 
 /// A token pair as an answer: credentials, so no cache (browser, proxy) may keep it.
@@ -31,9 +34,9 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-fn tokens(issued: IssuedTokens) -> TokenResponse {
+fn tokens(issued: IssuedTokens, files: Option<&FileService>) -> TokenResponse {
     TokenResponse(AuthTokens {
-        user: convert::user(&issued.user),
+        user: convert::user(&issued.user, files),
         session_id: issued.session_id.0,
         access_token: issued.access_token,
         expires_in_s: issued.expires_in_s,
@@ -75,6 +78,7 @@ pub async fn register(
     State(config): State<Arc<ServerConfig>>,
     State(rate_limits): State<RateLimits>,
     State(auth): State<Auth>,
+    State(files): State<Option<FileService>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<RegisterRequest>,
@@ -100,7 +104,7 @@ pub async fn register(
         device_name: device(body.device_name.as_deref())?,
     };
     let issued = auth.register(registration).await?;
-    Ok((StatusCode::CREATED, tokens(issued)))
+    Ok((StatusCode::CREATED, tokens(issued, files.as_ref())))
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, security(()),
@@ -110,6 +114,7 @@ pub async fn login(
     State(config): State<Arc<ServerConfig>>,
     State(rate_limits): State<RateLimits>,
     State(auth): State<Auth>,
+    State(files): State<Option<FileService>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
@@ -129,7 +134,7 @@ pub async fn login(
         Err(DomainError::BadCredentials) => rate_limits.login_outcome(&username, client, false),
         Err(_) => {}
     }
-    Ok(tokens(issued?))
+    Ok(tokens(issued?, files.as_ref()))
 }
 
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, security(()),
@@ -137,9 +142,13 @@ pub async fn login(
         (status = 401, response = Unauthorized)))]
 pub async fn refresh(
     State(auth): State<Auth>,
+    State(files): State<Option<FileService>>,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> ApiResult<TokenResponse> {
-    Ok(tokens(auth.refresh(&body.refresh_token).await?))
+    Ok(tokens(
+        auth.refresh(&body.refresh_token).await?,
+        files.as_ref(),
+    ))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
@@ -178,22 +187,36 @@ pub async fn revoke_session(
 
 #[utoipa::path(get, path = "/users/me", tag = "users",
     responses((status = 200, description = "The caller, with presence.", body = UserView)))]
-pub async fn me(State(chat): State<Chat>, me: AuthUser) -> ApiResult<axum::Json<UserView>> {
+pub async fn me(
+    State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
+    me: AuthUser,
+) -> ApiResult<axum::Json<UserView>> {
     let seen = chat.user(me.user_id, me.user_id).await?;
-    Ok(axum::Json(convert::user_with_presence(&seen)))
+    Ok(axum::Json(convert::user_with_presence(
+        &seen,
+        files.as_ref(),
+    )))
 }
 
 #[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateProfileRequest,
-    responses((status = 200, description = "The caller, updated.", body = UserView)))]
+    responses((status = 200, description = "The caller, updated: the display name, the avatar (`avatar_file_id`: a complete picture of the caller's, or null to remove it), or both; contacts get `user.updated`.", body = UserView)))]
 pub async fn update_me(
     State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     JsonBody(body): JsonBody<UpdateProfileRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let user = chat
-        .set_display_name(me.user_id, DisplayName::parse(&body.display_name)?)
-        .await?;
-    Ok(axum::Json(convert::user(&user)))
+    let change = ProfileChange {
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()?,
+        avatar: body.avatar_file_id.map(|file| file.map(FileId)),
+    };
+    let user = chat.update_profile(me.user_id, change).await?;
+    Ok(axum::Json(convert::user(&user, files.as_ref())))
 }
 
 #[utoipa::path(get, path = "/users", tag = "users", params(UserSearchQuery),
@@ -201,6 +224,7 @@ pub async fn update_me(
         (status = 429, response = RateLimited)))]
 pub async fn search(
     State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     State(rate_limits): State<RateLimits>,
     me: AuthUser,
     QueryParams(query): QueryParams<UserSearchQuery>,
@@ -211,7 +235,10 @@ pub async fn search(
         .unwrap_or(natter_domain::limits::USER_SEARCH_MAX);
     let users = chat.search_users(&query.prefix, limit).await?;
     Ok(axum::Json(UserList {
-        users: users.iter().map(convert::user).collect(),
+        users: users
+            .iter()
+            .map(|user| convert::user(user, files.as_ref()))
+            .collect(),
     }))
 }
 
@@ -220,11 +247,15 @@ pub async fn search(
         (status = 404, response = NotFound)))]
 pub async fn user(
     State(chat): State<Chat>,
+    State(files): State<Option<FileService>>,
     me: AuthUser,
     PathParams(user_id): PathParams<Uuid>,
 ) -> ApiResult<axum::Json<UserView>> {
     let seen = chat.user(me.user_id, UserId(user_id)).await?;
-    Ok(axum::Json(convert::user_with_presence(&seen)))
+    Ok(axum::Json(convert::user_with_presence(
+        &seen,
+        files.as_ref(),
+    )))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Integration tests (one binary, per the workspace convention) against a running PostgreSQL
 //! server (`NATTER_TEST_POSTGRES_URL`, default in `support`): the storage conformance suite,
 //! twice (message facts of summaries from SQL, and through the `MessageStore` port as in a split
-//! deployment), the file metadata suite, the message search suite, plus what only this adapter
-//! has: the sequencer, sync cursors under concurrent commits, the advisory locks, the search
-//! index's terms, upserts and backfill, the display-name word index's backfill.
+//! deployment), the file metadata suite, the avatar suite, the message search suite, plus what
+//! only this adapter has: the sequencer, sync cursors under concurrent commits, the advisory
+//! locks, the search index's terms, upserts and backfill, the display-name word index's backfill.
 
 mod locks;
 mod search;
@@ -54,6 +54,18 @@ async fn fresh_files() -> natter_conformance::files::Files {
 }
 
 natter_conformance::files_conformance_suite!(fresh_files);
+
+/// The avatar cases: users and files in the one database, as scaled out (Cassandra keeps only
+/// message bodies).
+async fn fresh_avatars() -> natter_conformance::avatars::AvatarBed {
+    let store = support::store(4).await;
+    natter_conformance::avatars::AvatarBed {
+        stores: Stores::from_backend(store.clone()),
+        files: Arc::new(store),
+    }
+}
+
+natter_conformance::avatars_conformance_suite!(fresh_avatars);
 
 async fn fresh_push() -> natter_conformance::push::Push {
     let store = support::store(4).await;

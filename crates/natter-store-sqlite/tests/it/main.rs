@@ -48,6 +48,20 @@ async fn fresh_files() -> natter_conformance::files::Files {
 
 natter_conformance::files_conformance_suite!(fresh_files);
 
+/// The avatar cases (users and files in one database), each on a fresh database.
+async fn fresh_avatars() -> natter_conformance::avatars::AvatarBed {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("natter.db"))
+        .await
+        .expect("open store");
+    natter_conformance::avatars::AvatarBed {
+        stores: Stores::from_backend(store.clone()).with_guard(dir),
+        files: std::sync::Arc::new(store),
+    }
+}
+
+natter_conformance::avatars_conformance_suite!(fresh_avatars);
+
 /// The push-device cases, each on a fresh database.
 async fn fresh_push() -> natter_conformance::push::Push {
     let dir = tempfile::tempdir().expect("temp dir");
