@@ -3,7 +3,12 @@
 
 mod accounts;
 mod attachments;
+mod avatars;
 mod balancer;
+#[cfg(feature = "client")]
+mod client_chat;
+#[cfg(feature = "client")]
+mod client_cli;
 mod cluster;
 mod conversations;
 mod crash;

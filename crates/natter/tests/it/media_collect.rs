@@ -1,14 +1,17 @@
 //! The collector, end to end (docs/media.md "Collection"): files whose messages were deleted, and
 //! files never attached, disappear for everyone (owner, members, signed URLs, the CDN's cached
-//! bytes), while bytes another file shares stay, and the object goes when the last file does.
+//! bytes), while bytes another file shares stay, and the object goes when the last file does; a
+//! user's avatar stays while it is one.
 //! In both modes: embedded (SQLite, objects on disk) and, with `NATTER_E2E_CLUSTER=1`, three
 //! nodes' collectors at once on PostgreSQL and S3 behind the NGINX edge.
 
 use std::time::{Duration, Instant};
 
+use image::ImageFormat;
 use reqwest::StatusCode;
 
 use crate::attachments::{direct_chat, person, with_files};
+use crate::avatars::picture;
 use crate::media::scaled::object_in_s3;
 use crate::media::{Files, MP3_MAGIC, error_code, pattern, sha256_hex};
 use crate::server::TestServer;
@@ -150,4 +153,58 @@ async fn media_collect_an_upload_never_attached_goes_after_its_age_and_frees_the
     until_object_gone(&server, &sha256).await;
     // Its 40 KB no longer count: 100 KB fit again.
     files.create(100_000, "big.bin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_collect_an_avatar_stays_while_it_is_one_and_goes_after() {
+    // Files never shown in a message go 3 s after they completed, unless they are an avatar.
+    let server = collecting_server("avatars", &[("NATTER__FILES__UNATTACHED_MAX_AGE_S", "3")]);
+    let (alice_files, alice, _) = person(&server).await;
+    let (bob_files, bob, _) = person(&server).await;
+    let alice_id = alice.me().await.expect("me").id;
+    let first_bytes = picture(40, 30, ImageFormat::Png);
+    let first = alice_files.upload("me.png", &first_bytes, 1 << 20).await.id;
+    alice.set_avatar(Some(first)).await.expect("set");
+    let sha256 = sha256_hex(&first_bytes);
+
+    // Well past its age, through several passes: still there, for everyone.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let seen = bob
+        .user(alice_id)
+        .await
+        .expect("user")
+        .avatar
+        .expect("avatar");
+    assert_eq!(seen.file_id, first);
+    let fetched = bob_files.get(&seen.url_large, &[]).await;
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(
+        fetched.bytes().await.unwrap().as_ref(),
+        first_bytes.as_slice()
+    );
+    assert!(object_exists(&server, &sha256).await);
+
+    // Replaced: the first one is collected at the next pass, its bytes with it, and the URL
+    // Bob still holds stops working.
+    let second = alice_files
+        .upload("me2.png", &picture(40, 30, ImageFormat::Png), 1 << 20)
+        .await
+        .id;
+    alice.set_avatar(Some(second)).await.expect("replace");
+    until_collected(&alice_files, first).await;
+    until_object_gone(&server, &sha256).await;
+    assert_eq!(
+        error_code(bob_files.get(&seen.url_large, &[]).await).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    // ...and a file that is gone cannot become the avatar again.
+    assert_eq!(
+        api_error(alice.set_avatar(Some(first)).await),
+        (400, "invalid".into())
+    );
+
+    // Removed: the second goes too, once its age is up.
+    alice.set_avatar(None).await.expect("remove");
+    until_collected(&alice_files, second).await;
+    assert_eq!(bob.user(alice_id).await.expect("user").avatar, None);
 }

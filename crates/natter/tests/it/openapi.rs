@@ -338,6 +338,8 @@ async fn the_openapi_document_says_absent_not_null_and_names_the_values() {
     );
     for (name, field) in [
         ("UserView", "online"),
+        ("UserView", "avatar"),
+        ("AvatarView", "thumbhash"),
         ("ConversationSummaryView", "last_message"),
         ("MessageSearchPage", "next_cursor"),
         ("ErrorBody", "retry_after_ms"),
