@@ -43,6 +43,35 @@ export interface AuthTokens {
   user: UserView;
 }
 
+/**
+ * A user's picture: signed URLs of two renderings of it, made like a file's (`FileView`), that
+ * need no token (for `<img src>`). Anyone signed in may see it. The URLs stop working at
+ * `url_expires_at_ms` (`files.url_ttl_s`, 5 minutes by default): fetch the user again
+ * (`GET /users/{user_id}`) for fresh ones. The bytes behind them never change (a new picture
+ * is a new file, so new URLs), so what was loaded may be kept.
+ */
+export interface AvatarView {
+  /**
+   * The picture's file: while it is the avatar, anyone signed in may also
+   * `GET /files/{file_id}`.
+   */
+  file_id: Uuid;
+  /**
+   * A ThumbHash of the picture, base64 (standard alphabet, padded): a blurred placeholder to
+   * paint before the image arrives.
+   */
+  thumbhash?: string;
+  /** When both URLs stop working (Unix ms). */
+  url_expires_at_ms: Int64;
+  /**
+   * The picture to open large: its large thumbnail (fits in 1280x1280), or the picture itself
+   * when it already fits.
+   */
+  url_large: string;
+  /** The small thumbnail (fits in 320x320): for lists, headers and messages. */
+  url_small: string;
+}
+
 /** `POST /auth/password`: the current password proves it is the user, not only a token. */
 export interface ChangePasswordRequest {
   current_password: string;
@@ -449,9 +478,17 @@ export interface UpdateMemberRequest {
   role: AssignableRole;
 }
 
+/** `PATCH /users/me`: every field is optional; a body naming none changes nothing. */
 export interface UpdateProfileRequest {
-  /** 1 to 64 printable characters. */
-  display_name: string;
+  /**
+   * A complete upload of the caller's that is a picture (PNG, JPEG, GIF or WebP: one the
+   * server made thumbnails of) becomes their avatar; `null` removes it; absent leaves it as
+   * it is. Any other file, another user's, an incomplete upload or an unknown id: 400
+   * `invalid`.
+   */
+  avatar_file_id?: Uuid | null;
+  /** 1 to 64 printable characters; absent (or null) leaves the name as it is. */
+  display_name?: string | null;
 }
 
 /**
@@ -480,6 +517,8 @@ export interface UserList {
 }
 
 export interface UserView {
+  /** The user's picture; absent when they have none (show their initials). */
+  avatar?: AvatarView;
   created_at_ms: Int64;
   display_name: string;
   id: Uuid;
