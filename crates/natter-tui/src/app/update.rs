@@ -498,9 +498,15 @@ impl App {
 
     fn on_frame(&mut self, frame: ServerFrame, effects: &mut Vec<Effect>) {
         match frame {
-            ServerFrame::MessageNew { message } | ServerFrame::MessageUpdated { message } => {
+            ServerFrame::MessageNew { message } => {
+                // Whoever sent it stopped typing (also when a resume's summary already counted
+                // the message).
+                if let Some(conv) = self.convs.get_mut(&message.conversation_id) {
+                    conv.typing.remove(&message.sender_id);
+                }
                 self.on_message(message, effects)
             }
+            ServerFrame::MessageUpdated { message } => self.on_message(message, effects),
             ServerFrame::Conversation { summary } => {
                 self.on_summary(&summary, effects);
                 self.reorder();
@@ -645,7 +651,6 @@ impl App {
         if new {
             conv.last_seq = message.seq;
             conv.last_activity_ms = conv.last_activity_ms.max(message.created_at_ms);
-            conv.typing.remove(&message.sender_id);
             if message.sender_id == me {
                 conv.read_seq = conv.read_seq.max(message.seq);
                 conv.unread = 0;

@@ -49,6 +49,9 @@ pub(crate) fn lay_out(app: &App, conv: &Conv, width: u16) -> Laid {
         spans.push((message.seq, first, lines.len()));
     }
     for pending in &conv.pending {
+        if let Some(seq) = pending.reply_to_seq {
+            lines.push(quote(app, conv, seq, width));
+        }
         let head = vec![
             Span::styled("  …   ", Style::new().add_modifier(Modifier::DIM)),
             Span::styled(
@@ -72,19 +75,7 @@ fn message_lines(
 ) {
     let dim = Style::new().add_modifier(Modifier::DIM);
     if let Some(seq) = message.reply_to_seq {
-        let quoted = match conv.messages.get(&seq) {
-            Some(original) if original.deleted => {
-                format!("{}: (deleted)", app.user_name(original.sender_id))
-            }
-            Some(original) => format!(
-                "{}: {}",
-                app.user_name(original.sender_id),
-                original.text.replace('\n', " ")
-            ),
-            None => format!("message #{seq}"),
-        };
-        let quote = truncate(&format!("      ↳ {quoted}"), width);
-        lines.push(Line::styled(quote, dim.add_modifier(Modifier::ITALIC)));
+        lines.push(quote(app, conv, seq, width));
     }
     let mine = message.sender_id == app.me.id;
     let mut name_style = Style::new()
@@ -146,6 +137,23 @@ fn message_lines(
         }
         lines.push(Line::from(spans));
     }
+}
+
+/// The line above a reply that says what it answers.
+fn quote(app: &App, conv: &Conv, seq: i64, width: usize) -> Line<'static> {
+    let quoted = match conv.messages.get(&seq) {
+        Some(original) if original.deleted => {
+            format!("{}: (deleted)", app.user_name(original.sender_id))
+        }
+        Some(original) => format!(
+            "{}: {}",
+            app.user_name(original.sender_id),
+            original.text.replace('\n', " ")
+        ),
+        None => format!("message #{seq}"),
+    };
+    let style = Style::new().add_modifier(Modifier::DIM | Modifier::ITALIC);
+    Line::styled(truncate(&format!("      ↳ {quoted}"), width), style)
 }
 
 /// `head` then `text` wrapped at `width`, continuation lines indented; `note` (dim) after the
