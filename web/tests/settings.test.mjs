@@ -2,9 +2,11 @@
 // light and dark), a password change (its typed errors, the other session signed out, the new
 // password works), signing out another session from the list, and in a group: rename and topic
 // seen live by another member (read only for them), mute, and removing a member only after a
-// confirmation. Screenshots at desktop (1440x900) and phone (390x844) sizes.
+// confirmation; a picture set, seen by a contact in the list and the header, refused when it is
+// not one, and removed. Screenshots at desktop (1440x900) and phone (390x844) sizes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { crc32, deflateSync } from 'node:zlib';
 import { BASE, WAIT, apiUser, audit, launch, openPage, shot, uniqueName } from './helpers.mjs';
 
 const PASSWORD = 'correct horse battery';
@@ -42,6 +44,34 @@ const theme = (page) => page.evaluate(() => document.documentElement.dataset.the
 
 /** Console errors but the failed requests a test provokes on purpose (HTTP 4xx shown by Chromium). */
 const unexpected = (errors) => errors.filter((e) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(e));
+
+/** A `width` x `height` RGB PNG: a diagonal gradient. */
+function png(width, height) {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bits per sample
+  header[9] = 2; // RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) row.set([(x * 255) / width, (y * 255) / height, 160], 1 + x * 3);
+    rows.push(row);
+  }
+  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Whether the avatar image under `locator` has loaded its pixels. */
+const pictureLoaded = (locator) => locator.locator('.avatar img').evaluate((img) => img.complete && img.naturalWidth > 0);
 
 async function login(username, password) {
   return fetch(`${BASE}/api/v1/auth/login`, {
@@ -328,6 +358,74 @@ test('group details: rename and topic seen live, read only for members, mute, an
   assert.equal((await owner.call('GET', `/conversations/${id}/members`)).members.length, 2);
 
   assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+  await a.context.close();
+  await b.context.close();
+});
+
+test('a picture: set in settings, seen by a contact in the list and the header, refused when not one, removed', async () => {
+  const friend = await apiUser(uniqueName('viewer'));
+  const meUser = await apiUser(uniqueName('pictured'));
+  const direct = (await friend.call('POST', '/conversations/direct', { user_id: meUser.user.id })).conversation.id;
+  await friend.call('POST', `/conversations/${direct}/messages`, { client_msg_id: 'hi', text: 'Hi there' });
+  await meUser.call('POST', `/conversations/${direct}/messages`, { client_msg_id: 'hello', text: 'Hello!' });
+  const a = await openPage(browser, { viewport: DESKTOP, bypassCSP: true });
+  const b = await openPage(browser, { bypassCSP: true });
+  await signIn(a.page, meUser.user.username);
+  await signIn(b.page, friend.user.username);
+  const row = b.page.locator('button.conv', { hasText: meUser.user.username });
+  await row.waitFor(WAIT);
+  await row.click();
+  const head = b.page.locator('.chat-head');
+  await head.getByRole('heading', { name: meUser.user.username }).waitFor(WAIT);
+  assert.equal(await row.locator('.avatar img').count(), 0, 'initials before');
+
+  const dialog = await openSettings(a.page);
+  assert.equal(await dialog.getByRole('button', { name: 'Remove picture' }).count(), 0, 'nothing to remove yet');
+  const picker = dialog.locator('input[type="file"]');
+  assert.equal(await picker.getAttribute('accept'), 'image/png,image/jpeg,image/gif,image/webp');
+
+  // Not a picture: refused here (its type), or by the server (bytes that only claim to be one).
+  await picker.setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('remember the milk') });
+  await dialog.getByRole('alert').filter({ hasText: 'Choose a PNG, JPEG, GIF or WebP picture.' }).waitFor(WAIT);
+  await picker.setInputFiles({ name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('not really a picture at all') });
+  await dialog.getByRole('alert').filter({ hasText: 'This file is not a picture natter can show' }).waitFor(WAIT);
+  assert.equal(await dialog.locator('.profile-card .avatar img').count(), 0);
+
+  // A picture: uploaded, then mine, in the dialog and on the settings button.
+  await picker.setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png(200, 160) });
+  await dialog.getByRole('status').filter({ hasText: 'Picture changed' }).waitFor(WAIT);
+  assert.equal(await dialog.getByRole('alert').count(), 0, 'the earlier error is gone');
+  const card = dialog.locator('.profile-card');
+  await card.locator('.avatar img').waitFor(WAIT);
+  await a.page.waitForFunction(() => document.querySelector('.profile-card .avatar img')?.naturalWidth > 0, null, WAIT);
+  assert.equal(await card.locator('.avatar img').getAttribute('alt'), '', 'decorative: the name is beside it');
+  assert.match(await card.locator('.avatar img').getAttribute('src'), /\/api\/v1\/files\/[0-9a-f-]+\/content\/[0-9a-f]{64}\?expires=/);
+  await a.page.locator('.settings-button .avatar img').waitFor(WAIT);
+  await shot(a.page, 'settings-picture');
+  await audit(a.page, 'the settings dialog with a picture');
+
+  // The contact sees it live (user.updated): in the conversation list and the open header.
+  await row.locator('.avatar img').waitFor(WAIT);
+  await head.locator('.avatar img').waitFor(WAIT);
+  await b.page.waitForFunction(() => [...document.querySelectorAll('.chat-head .avatar img, button.conv .avatar img')].every((img) => img.complete && img.naturalWidth > 0), null, WAIT);
+  assert.ok(await pictureLoaded(row));
+  assert.ok(await pictureLoaded(head));
+  // And after a reload (GET /users/{id} with fresh URLs).
+  await b.page.reload();
+  await row.locator('.avatar img').waitFor(WAIT);
+  await b.page.waitForFunction(() => document.querySelector('button.conv .avatar img')?.naturalWidth > 0, null, WAIT);
+
+  // Removed: initials again, here and for the contact.
+  await dialog.getByRole('button', { name: 'Remove picture' }).click();
+  await dialog.getByRole('status').filter({ hasText: 'Picture removed' }).waitFor(WAIT);
+  await card.locator('.avatar img').waitFor({ state: 'detached', ...WAIT });
+  assert.equal(await card.locator('.avatar').textContent(), meUser.user.username.slice(0, 1).toUpperCase());
+  assert.equal(await dialog.getByRole('button', { name: 'Remove picture' }).count(), 0);
+  await row.locator('.avatar img').waitFor({ state: 'detached', ...WAIT });
+  assert.equal(await a.page.locator('.settings-button .avatar img').count(), 0);
+
+  assert.deepEqual(unexpected(a.errors), []);
   assert.deepEqual(b.errors, []);
   await a.context.close();
   await b.context.close();

@@ -259,6 +259,9 @@ export class Api {
   // --- account (the settings dialog) ---
   updateProfile = (displayName: string) =>
     this.call<UserView>('PATCH', '/users/me', { display_name: displayName } satisfies import('./types').UpdateProfileRequest);
+  /** Makes a complete picture of mine (an upload's file id) my avatar; `null` removes it. */
+  setAvatar = (fileId: Uuid | null) =>
+    this.call<UserView>('PATCH', '/users/me', { avatar_file_id: fileId } satisfies import('./types').UpdateProfileRequest);
   /** The caller's live sessions (logins), `current` marking the calling one. */
   sessions = () => this.call<import('./types').SessionList>('GET', '/auth/sessions').then((r) => r.sessions);
   /** Signs another session out (its tokens stop working, its sockets close with 4002). */

@@ -134,7 +134,7 @@ export function reduce(state: State, action: Action): State {
     }
     case 'me': {
       if (!state.me || state.me.id !== action.me.id) return state;
-      const me = { ...state.me, username: action.me.username, display_name: action.me.display_name };
+      const me = withAvatar({ ...state.me, username: action.me.username, display_name: action.me.display_name }, action.me.avatar);
       return sameUser(state.me, me) ? state : { ...state, me };
     }
     case 'focus':
@@ -195,9 +195,10 @@ export function applyEvent(state: State, e: EventFrame, now: number): State {
       return { ...state, users: withEntry(state.users, e.user_id, { ...u, online: e.online, last_seen_ms: e.last_seen_ms ?? u.last_seen_ms }) };
     }
     case 'user.updated': {
+      // Presence is not in the event (kept from what is known); a picture left out was removed.
       const have = state.users.get(e.user.id);
-      const user = { ...have, ...e.user };
-      const me = state.me?.id === e.user.id ? { ...state.me, ...e.user } : state.me;
+      const user = withAvatar({ ...have, ...e.user }, e.user.avatar);
+      const me = state.me?.id === e.user.id ? withAvatar({ ...state.me, ...e.user }, e.user.avatar) : state.me;
       return { ...state, me, users: withEntry(state.users, e.user.id, user) };
     }
     case 'error':
@@ -404,5 +405,19 @@ function without<K, V>(map: ReadonlyMap<K, V>, key: K): Map<K, V> {
 }
 
 function sameUser(a: UserView, b: UserView): boolean {
-  return a.username === b.username && a.display_name === b.display_name && a.online === b.online && a.last_seen_ms === b.last_seen_ms;
+  return (
+    a.username === b.username &&
+    a.display_name === b.display_name &&
+    a.online === b.online &&
+    a.last_seen_ms === b.last_seen_ms &&
+    a.avatar?.url_small === b.avatar?.url_small
+  );
+}
+
+/** `user` with `avatar` as its picture, or without one (no `avatar` key, as the server sends it). */
+function withAvatar(user: UserView, avatar: UserView['avatar']): UserView {
+  if (avatar) return { ...user, avatar };
+  if (!('avatar' in user)) return user;
+  const { avatar: _removed, ...rest } = user;
+  return rest;
 }

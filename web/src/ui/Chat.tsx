@@ -71,7 +71,7 @@ function ChatView({ c }: { c: ConvState }) {
         <button class="icon back" aria-label="Back to conversations" onClick={() => navigate(null)}>
           ←
         </button>
-        <Avatar id={peer ? peer.id : conv.id} name={title} online={conv.kind === 'direct' ? peer?.online : undefined} />
+        <Avatar id={peer ? peer.id : conv.id} name={title} user={conv.kind === 'direct' ? peer : undefined} online={conv.kind === 'direct' ? peer?.online : undefined} />
         <div class="grow">
           <h2 class="chat-title">{title}</h2>
           <div class="muted small-text">{subtitle}</div>

@@ -72,7 +72,7 @@ export function UserSearch({ onPick, exclude, label }: { onPick: (u: UserView) =
         {shown.map((u) => (
           <li key={u.id}>
             <button class="row" onClick={() => onPick(u)}>
-              <Avatar id={u.id} name={u.display_name || u.username} />
+              <Avatar id={u.id} name={u.display_name || u.username} user={u} />
               <span>
                 <strong>{u.display_name || u.username}</strong> <span class="muted">@{u.username}</span>
               </span>
@@ -303,7 +303,7 @@ export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
           const self = m.user_id === s.me?.id;
           return (
             <li key={m.user_id} class="row">
-              <Avatar id={m.user_id} name={name} online={u?.online} />
+              <Avatar id={m.user_id} name={name} user={u} online={u?.online} />
               <span class="grow">
                 <strong>{name}</strong>
                 {self && ' (you)'} <span class="muted">{m.role !== 'member' ? m.role : ''}</span>

@@ -524,7 +524,7 @@ function MessageRow(props: {
       aria-label={`${name}, ${timeLabel(m.created_at_ms)}`}
       onFocus={props.onFocus}
     >
-      {!mine && (head ? <Avatar id={m.sender_id} name={name} size={32} /> : <span class="avatar-gap" />)}
+      {!mine && (head ? <Avatar id={m.sender_id} name={name} user={store.user(m.sender_id)} size={32} /> : <span class="avatar-gap" />)}
       <div class="bubble">
         {head && !mine && <div class="sender">{name}</div>}
         {m.reply_to_seq && (

@@ -1,9 +1,10 @@
-// The "Settings" dialog: my display name (PATCH /users/me) beside my avatar (initials: the server
-// keeps no picture), the theme (theme.ts, this browser only), a way to the notification settings,
-// changing the password (POST /auth/password: the other sessions are signed out), and my
-// sessions (GET /auth/sessions, DELETE /auth/sessions/{id} for another one).
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError, type SessionView } from '../natter';
+// The "Settings" dialog: my display name (PATCH /users/me) beside my avatar, my picture (a file
+// uploaded with tus, then PATCH /users/me avatar_file_id; removed with null), the theme
+// (theme.ts, this browser only), a way to the notification settings, changing the password
+// (POST /auth/password: the other sessions are signed out), and my sessions (GET /auth/sessions,
+// DELETE /auth/sessions/{id} for another one).
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, Upload, type SessionView, type UserView } from '../natter';
 import { store, useSelector } from '../store';
 import { setTheme, themeChoice, type Theme } from '../theme';
 import { Avatar } from './common';
@@ -60,12 +61,13 @@ function Profile() {
     <form class="settings-section stack" onSubmit={save} aria-labelledby="settings-profile">
       <h3 id="settings-profile">Profile</h3>
       <div class="profile-card">
-        <Avatar id={me.id} name={wanted || me.username} size={48} />
+        <Avatar id={me.id} name={wanted || me.username} user={me} size={48} />
         <div class="grow">
           <strong class="profile-name">{me.display_name || me.username}</strong>
           <div class="muted small-text">@{me.username}</div>
         </div>
       </div>
+      <Picture me={me} />
       <label>
         Display name
         <input
@@ -95,6 +97,105 @@ function Profile() {
         </p>
       )}
     </form>
+  );
+}
+
+/** The picture types the server makes thumbnails of, so accepts as an avatar. */
+const PICTURE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+/** My new profile, at once (the `user.updated` of my own change follows). */
+function profileChanged(user: UserView): void {
+  store.dispatch({ type: 'users', users: [user] });
+  store.dispatch({ type: 'me', me: user });
+}
+
+/** Why a picture was refused, for people: the server's refusal names the field and the file id. */
+function pictureError(err: unknown): string {
+  if (err instanceof ApiError && err.code === 'invalid' && err.message.includes('not a picture')) {
+    return 'This file is not a picture natter can show: choose a PNG, JPEG, GIF or WebP image.';
+  }
+  // An image that does not decode, one too large in pixels or bytes, the quota: said as it is.
+  return sentence(message(err));
+}
+
+/** "Change picture" (uploads it with tus, then makes it my avatar) and "Remove picture". */
+function Picture({ me }: { me: UserView }) {
+  const picker = useRef<HTMLInputElement>(null);
+  const [upload, setUpload] = useState<Upload | null>(null);
+  const [sent, setSent] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const [status, setStatus] = useState('');
+  const [error, setError] = useState('');
+  useEffect(() => () => upload?.cancel(), [upload]);
+
+  async function run(work: () => Promise<UserView>, done: string) {
+    setBusy(true);
+    setError('');
+    setStatus('');
+    try {
+      profileChanged(await work());
+      setStatus(done);
+    } catch (err) {
+      setError(pictureError(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function choose(file: File) {
+    if (file.type && !PICTURE_TYPES.includes(file.type)) {
+      setStatus('');
+      setError('Choose a PNG, JPEG, GIF or WebP picture.');
+      return;
+    }
+    void run(async () => {
+      const started = new Upload(store.api, file, file.name || 'picture');
+      setUpload(started);
+      setSent(0);
+      const stop = started.subscribe(() => setSent(started.sent));
+      try {
+        return await store.api.setAvatar(await started.done);
+      } finally {
+        stop();
+        setUpload(null);
+      }
+    }, 'Picture changed');
+  }
+
+  return (
+    <div class="stack picture">
+      <div class="actions picture-actions">
+        <input
+          ref={picker}
+          type="file"
+          accept={PICTURE_TYPES.join(',')}
+          hidden
+          onChange={(e) => {
+            const input = e.target as HTMLInputElement;
+            const file = input.files?.[0];
+            input.value = '';
+            if (file) choose(file);
+          }}
+        />
+        <button type="button" class="small" disabled={busy} onClick={() => picker.current?.click()}>
+          Change picture
+        </button>
+        {me.avatar && (
+          <button type="button" class="small" disabled={busy} onClick={() => void run(() => store.api.setAvatar(null), 'Picture removed')}>
+            Remove picture
+          </button>
+        )}
+        {upload && <progress max={upload.total || 1} value={sent} aria-label="Uploading the picture" />}
+        <span role="status" class="muted small-text">
+          {status}
+        </span>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
 

@@ -53,7 +53,7 @@ function ConvItem({ c, active, typing }: { c: ConvState; active: boolean; typing
         data-conv={conv.id}
         onClick={() => navigate(conv.id)}
       >
-        <Avatar id={conv.id === c.summary.conversation.id && peer ? peer.id : conv.id} name={title} online={conv.kind === 'direct' ? peer?.online : undefined} />
+        <Avatar id={conv.id === c.summary.conversation.id && peer ? peer.id : conv.id} name={title} user={conv.kind === 'direct' ? peer : undefined} online={conv.kind === 'direct' ? peer?.online : undefined} />
         <span class="conv-main">
           <span class="conv-top">
             <span class="conv-title">
@@ -118,7 +118,7 @@ export function Sidebar() {
               title={`Signed in as ${me.display_name || me.username} (@${me.username})`}
               onClick={() => setDialog('settings')}
             >
-              <Avatar id={me.id} name={me.display_name || me.username} size={22} />
+              <Avatar id={me.id} name={me.display_name || me.username} user={me} size={22} />
               Settings
             </button>
             <button class="small" onClick={() => void s.signOut()}>

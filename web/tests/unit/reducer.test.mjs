@@ -431,6 +431,31 @@ describe('settings: my profile, group details, mute', () => {
     assert.equal(s.users.get(ME).display_name, 'Elsewhere');
   });
 
+  test('a picture: set and removed by user.updated (a view without `avatar` has none), for `me` too; fresh URLs replace old ones', () => {
+    const picture = (file, signed) => ({ file_id: file, url_small: `/s/${file}?${signed}`, url_large: `/l/${file}?${signed}`, url_expires_at_ms: signed });
+    let s = run(initialState(user(ME, 'me')), { type: 'users', users: [user(ME, 'me'), { ...user(ANA, 'ana'), online: true }] });
+    s = applyEvent(s, { type: 'user.updated', user: { ...user(ANA, 'ana'), avatar: picture('f1', 1) } }, NOW);
+    assert.equal(s.users.get(ANA).avatar.file_id, 'f1');
+    assert.equal(s.users.get(ANA).online, true, 'presence kept');
+    // The same picture fetched again (GET /users/{id}): its new URLs are taken.
+    s = run(s, { type: 'users', users: [{ ...user(ANA, 'ana'), avatar: picture('f1', 2) }] });
+    assert.equal(s.users.get(ANA).avatar.url_small, '/s/f1?2');
+    s = applyEvent(s, { type: 'user.updated', user: user(ANA, 'ana') }, NOW);
+    assert.equal('avatar' in s.users.get(ANA), false, 'removed');
+    assert.equal(s.users.get(ANA).online, true);
+
+    // Mine, from my own answer and from the event of another device.
+    s = run(s, { type: 'me', me: { ...user(ME, 'me'), avatar: picture('f2', 1) } });
+    assert.equal(s.me.avatar.file_id, 'f2');
+    assert.equal(reduce(s, { type: 'me', me: { ...user(ME, 'me'), avatar: picture('f2', 1) } }), s, 'the same answer again');
+    s = applyEvent(s, { type: 'user.updated', user: user(ME, 'me') }, NOW);
+    assert.equal('avatar' in s.me, false);
+    s = applyEvent(s, { type: 'user.updated', user: { ...user(ME, 'me'), avatar: picture('f3', 1) } }, NOW);
+    assert.equal(s.me.avatar.file_id, 'f3');
+    s = run(s, { type: 'me', me: user(ME, 'me') });
+    assert.equal('avatar' in s.me, false, 'removed in my answer');
+  });
+
   test('conversation.updated renames and sets the topic; a view without a topic clears it', () => {
     let s = withLoaded(2);
     const conv = s.convs.get(C1).summary.conversation;
