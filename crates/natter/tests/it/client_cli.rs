@@ -104,6 +104,9 @@ pub async fn two_users(server: &TestServer) -> [(natter_sdk::Client, Uuid, Strin
     users.try_into().expect("two")
 }
 
+/// Arguments, environment, the exit code expected, and why.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_opens_the_direct_conversation_and_exit_codes_say_what_failed() {
     let server = TestServer::spawn();
@@ -149,7 +152,7 @@ async fn send_opens_the_direct_conversation_and_exit_codes_say_what_failed() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(message_of(&out).text, "from stdin");
 
-    let cases: [(&[&str], &[(&str, &str)], i32, &str); 7] = [
+    let cases: [Case; 7] = [
         (&["send", "--to", &bob_name], &creds, 2, "no text: usage"),
         (&["send", "x"], &creds, 2, "no --to: usage"),
         (
