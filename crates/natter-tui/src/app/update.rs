@@ -461,7 +461,7 @@ impl App {
         };
         let total = laid.lines.len();
         let height = usize::from(height);
-        let mut scroll = conv.scroll;
+        let mut scroll = conv.scroll.min(total);
         // Visible lines: [total - height - scroll, total - scroll).
         if end > total - scroll {
             scroll = total - end;
@@ -469,6 +469,7 @@ impl App {
         if start + height + scroll < total {
             scroll = total - height - start;
         }
+        scroll = scroll.min(total.saturating_sub(height));
         let id = conv.id;
         if let Some(conv) = self.convs.get_mut(&id) {
             conv.scroll = scroll;

@@ -201,3 +201,22 @@ fn colours_come_from_the_terminal_palette() {
         }
     }
 }
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    let mut app = app();
+    press(&mut app, KeyCode::Enter);
+    app.update(Event::History {
+        conversation_id: DIRECT,
+        before: None,
+        messages: page(1, 30),
+    });
+    for (width, height) in [(1, 1), (10, 3), (20, 5), (30, 8), (72, 4)] {
+        draw(&app, width, height);
+        press(&mut app, KeyCode::Up);
+        press(&mut app, KeyCode::PageUp);
+        press(&mut app, KeyCode::Char('?'));
+        draw(&app, width, height);
+        press(&mut app, KeyCode::Esc);
+    }
+}
