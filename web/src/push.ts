@@ -3,6 +3,7 @@
 // worker (src/sw-push.js) shows what arrives. A flag in localStorage remembers that the user
 // turned push on here, so the app re-registers the subscription at start (the push service may
 // have replaced it while no page was open) and stops on sign-out.
+import { desktop } from './desktop';
 import { ApiError, type Api, type WebPushSubscriptionJson } from './natter';
 
 const FLAG = 'natter.push';
@@ -14,8 +15,9 @@ function browserSupports(): boolean {
   return typeof Notification !== 'undefined' && 'serviceWorker' in navigator && 'PushManager' in window;
 }
 
-/** Where push can work: the browser has the Push API and this is a build with its service worker (`vite dev` has none). */
-const available = () => browserSupports() && import.meta.env.PROD;
+/** Where push can work: the browser has the Push API and this is a build with its service worker (`vite dev` has none);
+ *  not the desktop app, whose shell shows native notifications itself. */
+const available = () => browserSupports() && import.meta.env.PROD && !desktop;
 
 /**
  * The app's service worker registration. Subscribing needs it `active` (waits for it, at most 10 s);

@@ -4,6 +4,7 @@
 // through `useSelector`, which re-renders a component only when the slice it selects changes.
 import { useEffect, useReducer, useRef } from 'preact/hooks';
 import { Api, ApiError, Outbox, Session, type Upload, type Command, type EventFrame, type MessageView, type UserView, type Uuid } from './natter';
+import { desktop } from './desktop';
 import { forgetPush, syncPush } from './push';
 import { CacheWriter, deleteSaved, loadSaved } from './state/cache';
 import { initialState, type Conv, type State } from './state/model';
@@ -41,7 +42,8 @@ export class Store {
   private newerLoading = new Set<Uuid>();
 
   constructor() {
-    this.api = new Api('');
+    // In the desktop app: its server, and the tokens in the OS keyring (desktop.ts).
+    this.api = new Api(desktop?.server ?? '', desktop?.tokens);
     this.state = initialState(this.api.currentUser);
     this.api.onSignedOut = () => this.reset();
     this.subscribe(() => this.cache?.changed());
@@ -444,11 +446,18 @@ export class Store {
   }
 
   private notify(c: Conv, m: MessageView): void {
-    if (document.visibilityState === 'visible' || c.summary.me.muted) return;
+    if (c.summary.me.muted) return;
+    const body = () => `${this.displayName(m.sender_id)}: ${previewText(m)}`.slice(0, 200);
+    if (desktop) {
+      // A native notification whenever the window is not focused (or hidden in the tray).
+      if (!document.hasFocus() || document.visibilityState !== 'visible') desktop.notify(c.summary.conversation.id, this.title(c), body());
+      return;
+    }
+    if (document.visibilityState === 'visible') return;
     if (typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
     try {
       const n = new Notification(this.title(c), {
-        body: `${this.displayName(m.sender_id)}: ${previewText(m)}`.slice(0, 200),
+        body: body(),
         tag: c.summary.conversation.id,
       });
       n.onclick = () => {
