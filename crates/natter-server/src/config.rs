@@ -75,7 +75,9 @@ pub struct NodeConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Browser origins (`https://chat.example.com`) that may open a WebSocket besides the
     /// server's own (the `Host` the request was sent to); `"*"` allows any. Requests without an
-    /// `Origin` (non-browser clients) are always allowed.
+    /// `Origin` (non-browser clients) are always allowed. The same origins get CORS on the
+    /// REST API (`cors.rs`): the desktop app's are `tauri://localhost` and
+    /// `http://tauri.localhost`.
     pub allowed_origins: Vec<String>,
     /// Where Prometheus metrics are served (`GET /metrics`), apart from the public listener.
     /// Loopback by default; port 0 picks a free port (printed); `""` turns metrics off.

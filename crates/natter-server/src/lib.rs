@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backends;
 pub mod config;
 mod convert;
+mod cors;
 pub mod embedded;
 pub mod error;
 mod extract;
@@ -345,12 +346,19 @@ fn router(state: AppState) -> Router {
     if state.config.runs(Role::Api) {
         app = app.fallback(web::fallback);
     }
-    app.layer(DefaultBodyLimit::max(max_body))
+    let cors = cors::layer(&state.config.server.allowed_origins);
+    let app = app
+        .layer(DefaultBodyLimit::max(max_body))
         .route_layer(axum::middleware::from_fn(observability::record_http))
         .layer(axum::middleware::from_fn(move |request, next| {
             serving::body::read_body_first(max_body, body_within, request, next)
         }))
-        .with_state(state)
+        .with_state(state);
+    // Outermost: a preflight is answered before routing (most routes have no OPTIONS).
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }
 
 /// Ready when not shutting down and the store answers.

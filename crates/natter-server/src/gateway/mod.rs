@@ -6,7 +6,7 @@ mod commands;
 mod connection;
 mod frames;
 mod hub;
-mod origin;
+pub(crate) mod origin;
 mod outlet;
 mod resume;
 mod ws;

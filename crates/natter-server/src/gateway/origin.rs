@@ -11,10 +11,7 @@ pub fn allowed(origin: Option<&str>, host: Option<&str>, allowlist: &[String]) -
         return true;
     };
     let origin = origin.trim_end_matches('/');
-    if allowlist
-        .iter()
-        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
+    if listed(origin, allowlist) {
         return true;
     }
     let Some(origin_authority) = origin
@@ -31,6 +28,15 @@ pub fn allowed(origin: Option<&str>, host: Option<&str>, allowlist: &[String]) -
     } else {
         strip_port(origin_authority).eq_ignore_ascii_case(host)
     }
+}
+
+/// Whether `origin` is in `server.allowed_origins` (or that holds `"*"`). Also what CORS allows
+/// (`crate::cors`).
+pub fn listed(origin: &str, allowlist: &[String]) -> bool {
+    let origin = origin.trim_end_matches('/');
+    allowlist
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// `example.com:8080` and `[::1]:8080` have a port; `example.com`, `[::1]` do not.
@@ -112,5 +118,30 @@ mod tests {
             Some("x"),
             &["*".to_owned()]
         ));
+    }
+
+    #[test]
+    fn the_desktop_app_is_an_origin_like_any_other() {
+        let list = vec![
+            "tauri://localhost".to_owned(),
+            "http://tauri.localhost".to_owned(),
+        ];
+        assert!(allowed(
+            Some("tauri://localhost"),
+            Some("chat.example.com"),
+            &list
+        ));
+        assert!(allowed(
+            Some("http://tauri.localhost"),
+            Some("chat.example.com"),
+            &list
+        ));
+        assert!(!allowed(
+            Some("tauri://localhost"),
+            Some("chat.example.com"),
+            &[]
+        ));
+        assert!(super::listed("tauri://localhost", &list));
+        assert!(!super::listed("tauri://evil", &list));
     }
 }

@@ -609,3 +609,95 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
         .expect("own origin");
     connect(None).await.expect("in time").expect("no origin");
 }
+
+/// An origin named in `server.allowed_origins` (here the desktop app's, `tauri://localhost`)
+/// may open a socket, and may call the REST API across origins: the preflight is answered with
+/// its origin, the methods and the headers the API and tus read, and every answer names it and
+/// exposes tus's headers. An origin not named gets neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_origin_such_as_the_desktop_app_gets_cors_and_a_socket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    const DESKTOP: &str = "tauri://localhost";
+    let server = TestServer::spawn_with_env(
+        &[],
+        &[(
+            "NATTER__SERVER__ALLOWED_ORIGINS",
+            r#"["tauri://localhost", "http://tauri.localhost"]"#,
+        )],
+    );
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/conversations", server.base_url),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+    };
+    let allowed = preflight(DESKTOP).await.expect("preflight");
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let h = allowed.headers();
+    assert_eq!(h["access-control-allow-origin"], DESKTOP);
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("PATCH"),
+        "{methods}"
+    );
+    let headers = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("upload-offset"),
+        "{headers}"
+    );
+    assert!(h.get("access-control-allow-credentials").is_none());
+
+    let foreign = preflight("https://evil.example").await.expect("preflight");
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    // A real call from the desktop's page: the answer names its origin and exposes tus's headers.
+    let answer = http
+        .get(format!("{}/api/v1/users/me", server.base_url))
+        .header("origin", DESKTOP)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(answer.status(), 401);
+    assert_eq!(answer.headers()["access-control-allow-origin"], DESKTOP);
+    let exposed = answer.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("upload-offset") && exposed.contains("location"),
+        "{exposed}"
+    );
+
+    let mut request = server
+        .client()
+        .websocket_url()
+        .as_str()
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("origin", DESKTOP.parse().expect("header"));
+    tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("in time")
+        .expect("the desktop app's origin opens a socket");
+}
