@@ -1,0 +1,217 @@
+// The desktop app, end to end (scripts/test-desktop sets the stage): the built app under Xvfb,
+// driven through tauri-driver and WebKitGTK's WebKitWebDriver, against a real `natter serve`,
+// with a second client on the REST API, a test notification server on the session bus
+// (tests/notifyd.py) and gnome-keyring as the Secret Service.
+//
+// Environment: NATTER_URL (the server), NATTER_DESKTOP_APP (the app's binary), WEBDRIVER_URL
+// (tauri-driver), NOTIFY_LOG (what notifyd received), RESULTS (screenshots go there).
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const { NATTER_URL, NATTER_DESKTOP_APP, WEBDRIVER_URL, NOTIFY_LOG, RESULTS } = process.env;
+for (const [k, v] of Object.entries({ NATTER_URL, NATTER_DESKTOP_APP, WEBDRIVER_URL, NOTIFY_LOG, RESULTS })) {
+  if (!v) throw new Error(`${k} is not set: run scripts/test-desktop`);
+}
+
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+const PASSWORD = 'correct-horse-battery-staple-42';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns something truthy (or throws on the last try). */
+async function until(what, check, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await sleep(150);
+  }
+}
+
+// --- a W3C WebDriver client, just what the test uses ---
+class Driver {
+  static async start(args) {
+    const body = { capabilities: { alwaysMatch: { 'tauri:options': { application: NATTER_DESKTOP_APP, args } } } };
+    const value = await Driver.call('POST', '/session', body);
+    return new Driver(value.sessionId);
+  }
+  static async call(method, path, body) {
+    const response = await fetch(WEBDRIVER_URL + path, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(`WebDriver ${method} ${path}: ${response.status} ${JSON.stringify(json.value ?? json).slice(0, 300)}`);
+    return json.value;
+  }
+  constructor(id) {
+    this.id = id;
+  }
+  cmd(method, path, body) {
+    return Driver.call(method, `/session/${this.id}${path}`, body);
+  }
+  exec(script, ...args) {
+    return this.cmd('POST', '/execute/sync', { script, args });
+  }
+  async find(css, timeoutMs) {
+    return until(
+      css,
+      async () => {
+        const found = await this.cmd('POST', '/elements', { using: 'css selector', value: css });
+        return found[0]?.[ELEMENT];
+      },
+      timeoutMs,
+    );
+  }
+  type(element, text) {
+    return this.cmd('POST', `/element/${element}/value`, { text });
+  }
+  click(element) {
+    return this.cmd('POST', `/element/${element}/click`, {});
+  }
+  path() {
+    return this.exec('return location.pathname');
+  }
+  async screenshot() {
+    return Buffer.from(await this.cmd('GET', '/screenshot'), 'base64');
+  }
+  quit() {
+    return this.cmd('DELETE', '');
+  }
+}
+
+// --- the second client: REST ---
+async function api(method, path, token, body) {
+  const response = await fetch(`${NATTER_URL}/api/v1${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+const register = (username, display_name) =>
+  api('POST', '/auth/register', null, { username, password: PASSWORD, display_name, device_name: 'test' });
+
+function notifications() {
+  if (!existsSync(NOTIFY_LOG)) return [];
+  return readFileSync(NOTIFY_LOG, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+}
+
+/** The titles of the X display's windows (what a window manager and taskbar would show). */
+async function windowTitles() {
+  const { stdout } = await run('xwininfo', ['-root', '-tree']);
+  return [...stdout.matchAll(/^\s*0x[0-9a-f]+ "([^"]*)"/gm)].map((m) => m[1]);
+}
+
+/** How many distinct colours a PNG has (ImageMagick). */
+async function colours(file) {
+  const { stdout } = await run('identify', ['-format', '%k', file]);
+  return Number(stdout.trim());
+}
+
+const suffix = Date.now().toString(36);
+let alice;
+let bob;
+let conversation;
+let app;
+
+before(async () => {
+  alice = await register(`alice_${suffix}`, 'Alice Desk');
+  bob = await register(`bob_${suffix}`, 'Bob Browser');
+  conversation = (await api('POST', '/conversations/direct', bob.access_token, { user_id: alice.user.id })).conversation.id;
+  await api('POST', `/conversations/${conversation}/messages`, bob.access_token, { client_msg_id: crypto.randomUUID(), text: 'Hi Alice, are you on the desktop app?' });
+});
+
+after(async () => {
+  await app?.quit().catch(() => {});
+});
+
+test('signs in, and a message sent from the app reaches a second client', async () => {
+  app = await Driver.start(['--server', NATTER_URL]);
+  await app.type(await app.find('input[name="username"]', 30_000), alice.user.username);
+  await app.type(await app.find('input[name="password"]'), PASSWORD);
+  await app.click(await app.find('button[type="submit"]'));
+  await app.click(await app.find('button.conv', 20_000));
+  await until('the conversation open', async () => (await app.path()) === `/c/${conversation}`);
+  const text = `Sent from the desktop ${suffix}`;
+  const composer = await app.find('textarea[aria-label="Message"]');
+  await app.type(composer, text);
+  await app.type(composer, '\uE007'); // Enter sends
+  await until('the message at the second client', async () => {
+    const page = await api('GET', `/conversations/${conversation}/messages?limit=10`, bob.access_token);
+    return page.messages.some((m) => m.text === text && m.sender_id === alice.user.id);
+  });
+});
+
+test('the session is in the keyring, not in the web storage', async () => {
+  assert.equal(await app.exec("return localStorage.getItem('natter.auth')"), null);
+  const { stdout } = await run('secret-tool', ['search', '--all', 'service', 'chat.natter.desktop'], { env: process.env }).catch((e) => e);
+  assert.match(String(stdout), /refresh_token/, 'the keyring holds the session for the server');
+  assert.match(String(stdout), new RegExp(NATTER_URL.replace(/[.:/]/g, '\\$&')), 'keyed by the server');
+});
+
+test('a message received while the window is not focused is a native notification; a click opens its conversation', async () => {
+  // Back to the list, then the focus goes elsewhere (another X window takes it).
+  await app.exec("window.dispatchEvent(new CustomEvent('natter:open', { detail: '' }))");
+  await until('the list', async () => (await app.path()) === '/');
+  await run('xdotool', ['search', '--name', '^natter-test-focus$', 'windowfocus', '--sync']);
+  await until('the window unfocused', async () => (await app.exec('return document.hasFocus()')) === false);
+
+  const text = `Ping while away ${suffix}`;
+  await api('POST', `/conversations/${conversation}/messages`, bob.access_token, { client_msg_id: crypto.randomUUID(), text });
+  const shown = await until('the Notify call at the notification server', () =>
+    notifications().find((n) => n.body.includes(text)),
+  );
+  assert.equal(shown.summary, 'Bob Browser');
+  assert.equal(shown.body, `Bob Browser: ${text}`);
+  assert.ok(shown.actions.includes('default'), 'clickable: it offers the default action');
+
+  // The unread count: in the window's title (mirrored from the web app's) for the taskbar.
+  await until('the unread count in the window title', async () => (await windowTitles()).includes('(1) natter'));
+
+  // The user clicks it: the server says so, and the app opens the conversation.
+  await run('dbus-send', ['--session', '--type=method_call', '--dest=org.freedesktop.Notifications', '/org/freedesktop/Notifications', 'org.natter.Test.Click', `uint32:${shown.id}`]);
+  await until('the conversation opened by the click', async () => (await app.path()) === `/c/${conversation}`);
+});
+
+test('a natter:// link given to a second launch opens the conversation in the first', async () => {
+  await app.exec("window.dispatchEvent(new CustomEvent('natter:open', { detail: '' }))");
+  await until('the list', async () => (await app.path()) === '/');
+  // The second instance hands its argument over and exits.
+  const second = await run(NATTER_DESKTOP_APP, [`natter://c/${conversation}`], { timeout: 20_000 });
+  assert.ok(second, 'the second launch exited');
+  await until('the conversation opened by the link', async () => (await app.path()) === `/c/${conversation}`);
+});
+
+test('a screenshot of the window is not blank', async () => {
+  await app.find('.msg, [data-seq], .message', 10_000).catch(() => {});
+  await sleep(500);
+  const file = join(RESULTS, 'desktop-webdriver.png');
+  writeFileSync(file, await app.screenshot());
+  const n = await colours(file);
+  assert.ok(n > 50, `${n} colours: the window looks blank`);
+});
+
+test('a new start is still signed in: the session comes back from the keyring', async () => {
+  await app.quit();
+  app = null;
+  app = await Driver.start([]);
+  await app.find('button.conv', 30_000);
+  assert.equal(await app.exec("return localStorage.getItem('natter.auth')"), null);
+});
