@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use natter_sdk::protocol::{HistoryParams, SendMessageRequest};
+use natter_sdk::protocol::{EditMessageRequest, HistoryParams, SendMessageRequest};
 use natter_sdk::{Client, ConnectionState, Session};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{
@@ -109,7 +109,8 @@ async fn run(
                 Effect::LoadConversations
                 | Effect::LoadConversation(_)
                 | Effect::LoadHistory { .. }
-                | Effect::LoadUsers(_) => {
+                | Effect::LoadUsers(_)
+                | Effect::OpenDirect { .. } => {
                     loads.spawn(load(
                         signed.client.clone(),
                         session.clone(),
@@ -277,6 +278,17 @@ async fn load(
                 Err(e) => failed("loading messages", e, None),
             }
         }
+        Effect::OpenDirect { username } => match open_direct(&client, &username).await {
+            Ok(summary) => {
+                session.track(summary.conversation.id, summary.conversation.last_mod);
+                Event::DirectOpened(summary)
+            }
+            Err(error) => Event::Failed {
+                what: format!("opening a conversation with {username}"),
+                error,
+                client_msg_id: None,
+            },
+        },
         Effect::LoadUsers(ids) => {
             let mut users = Vec::with_capacity(ids.len());
             for id in ids {
@@ -292,6 +304,29 @@ async fn load(
     let _ = events.send(event);
 }
 
+/// The direct conversation with the user named `username` (created if new).
+async fn open_direct(
+    client: &Client,
+    username: &str,
+) -> Result<natter_sdk::protocol::ConversationSummaryView, String> {
+    let found = client
+        .search_users(username, Some(50))
+        .await
+        .map_err(|e| e.to_string())?;
+    let user = found
+        .users
+        .into_iter()
+        .find(|user| user.username.eq_ignore_ascii_case(username))
+        .ok_or_else(|| "no such user".to_owned())?;
+    client
+        .create_direct(user.id)
+        .await
+        .map_err(|e| match e.body() {
+            Some(body) if !body.message.is_empty() => body.message.clone(),
+            _ => e.to_string(),
+        })
+}
+
 /// Commands over the WebSocket, one after another, in order.
 async fn run_commands(
     session: Arc<Session>,
@@ -305,12 +340,13 @@ async fn run_commands(
                 client_msg_id,
                 text,
                 reply_to_seq,
+                mentions,
             } => {
                 let request = SendMessageRequest {
                     client_msg_id: client_msg_id.clone(),
                     text,
                     reply_to_seq,
-                    mentions: Vec::new(),
+                    mentions,
                     attachments: Vec::new(),
                 };
                 match session.send_with(conversation_id, request).await {
@@ -322,9 +358,12 @@ async fn run_commands(
                 conversation_id,
                 seq,
                 text,
+                mentions,
             } => Some(answer(
                 "editing",
-                session.edit(conversation_id, seq, text).await,
+                session
+                    .edit_with(conversation_id, seq, EditMessageRequest { text, mentions })
+                    .await,
             )),
             Effect::Delete {
                 conversation_id,

@@ -29,6 +29,8 @@ pub enum Action {
     Delete,
     React,
     SignOut,
+    /// Start a direct conversation: asks for a username.
+    NewDirect,
     Insert(char),
     Backspace,
     DeleteForward,
@@ -70,6 +72,15 @@ pub fn action_for(focus: Focus, mode: Mode, key: KeyEvent) -> Option<Action> {
                 _ => None,
             };
         }
+        Mode::NewDirect => {
+            return match key.code {
+                KeyCode::Enter => Some(Action::Submit),
+                KeyCode::Esc => Some(Action::Cancel),
+                KeyCode::Backspace => Some(Action::Backspace),
+                KeyCode::Char(c) if !ctrl => Some(Action::Insert(c)),
+                _ => None,
+            };
+        }
         Mode::Normal => {}
     }
     match focus {
@@ -85,6 +96,7 @@ fn list_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Down | KeyCode::Char('j') => Action::ListDown,
         KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => Action::Open,
         KeyCode::Tab => Action::FocusNext,
+        KeyCode::Char('n') => Action::NewDirect,
         KeyCode::Char('S') => Action::SignOut,
         KeyCode::Char('?') | KeyCode::F(1) => Action::Help,
         KeyCode::Char('q') => Action::Quit,
@@ -247,6 +259,11 @@ mod tests {
         assert_eq!(
             action_for(Focus::List, Mode::Help, key(KeyCode::Char('x'))),
             Some(Action::Cancel)
+        );
+        assert_eq!(
+            action_for(Focus::List, Mode::NewDirect, key(KeyCode::Char('q'))),
+            Some(Action::Insert('q')),
+            "a username may have a q"
         );
     }
 }

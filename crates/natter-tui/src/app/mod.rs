@@ -76,6 +76,8 @@ pub enum Event {
     Users(Vec<UserView>),
     /// A command's result: the message as the server stored it (send, edit, delete, react).
     Message(MessageView),
+    /// The direct conversation asked for with [`Effect::OpenDirect`]: open it.
+    DirectOpened(ConversationSummaryView),
     /// An effect failed; `client_msg_id` names the send it was, if it was one.
     Failed {
         what: String,
@@ -99,11 +101,17 @@ pub enum Effect {
         client_msg_id: String,
         text: String,
         reply_to_seq: Option<i64>,
+        mentions: Vec<Uuid>,
     },
     Edit {
         conversation_id: Uuid,
         seq: i64,
         text: String,
+        mentions: Vec<Uuid>,
+    },
+    /// Find the user named so and open the direct conversation with them (created if new).
+    OpenDirect {
+        username: String,
     },
     Delete {
         conversation_id: Uuid,
@@ -158,6 +166,8 @@ pub enum Mode {
     ConfirmDelete(i64),
     /// "Sign out?"
     ConfirmSignOut,
+    /// Typing the username to start a direct conversation with (in [`App::find`]).
+    NewDirect,
     /// The full list of keys.
     Help,
 }
@@ -331,6 +341,8 @@ pub struct App {
     pub now_ms: i64,
     /// The conversation list arrived.
     pub loaded: bool,
+    /// The username typed in [`Mode::NewDirect`].
+    pub find: String,
     /// Time zone for message times (the system's; UTC in tests).
     pub tz: jiff::tz::TimeZone,
     /// Users asked about already (so each is fetched once).
@@ -362,6 +374,7 @@ impl App {
             notice: None,
             now_ms,
             loaded: false,
+            find: String::new(),
             tz,
             users_requested: HashSet::new(),
             convs_requested: HashSet::new(),

@@ -123,12 +123,14 @@ fn sending_shows_the_line_at_once_and_once() {
             client_msg_id,
             text,
             reply_to_seq: None,
+            mentions,
         },
     ] = effects.as_slice()
     else {
         panic!("expected one send, got {effects:?}");
     };
     assert_eq!((*conversation_id, text.as_str()), (DIRECT, "hi bob"));
+    assert!(mentions.is_empty());
     assert_eq!(direct(&app).pending.len(), 1);
     assert!(app.input.text.is_empty());
 
@@ -305,7 +307,8 @@ fn reply_edit_delete_and_react_act_on_the_selection() {
         vec![Effect::Edit {
             conversation_id: DIRECT,
             seq: 2,
-            text: "message number 2!".into()
+            text: "message number 2!".into(),
+            mentions: vec![],
         }]
     );
 
@@ -428,4 +431,57 @@ fn the_input_line_edits_by_character() {
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.focus, Focus::Messages, "Esc leaves the draft");
     assert_eq!(app.input.text, "a bélo");
+}
+
+#[test]
+fn at_usernames_of_known_people_are_mentions() {
+    let mut app = open_direct(page(1, 3));
+    type_text(&mut app, "@bob, @Carol and @nobody, @me");
+    let effects = press(&mut app, KeyCode::Enter);
+    let [Effect::Send { mentions, .. }] = effects.as_slice() else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(mentions, &vec![BOB, CAROL]);
+}
+
+#[test]
+fn n_starts_a_direct_conversation_by_username() {
+    let mut app = app();
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.mode, Mode::NewDirect);
+    type_text(&mut app, "@carolx");
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::OpenDirect {
+            username: "carol".into()
+        }]
+    );
+    assert_eq!(app.mode, Mode::Normal);
+    let carol_direct = Uuid::from_u128(400);
+    let effects = app.update(Event::DirectOpened(summary(
+        carol_direct,
+        None,
+        Some(CAROL),
+        0,
+        0,
+        0,
+        0,
+        NOW_MS,
+    )));
+    assert_eq!(app.open, Some(carol_direct));
+    assert_eq!(app.focus, Focus::Input);
+    assert_eq!(
+        effects,
+        vec![Effect::LoadHistory {
+            conversation_id: carol_direct,
+            before: None
+        }]
+    );
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "x");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.mode, Mode::Normal, "Esc cancels");
 }

@@ -56,6 +56,16 @@ impl App {
                 }
             }
             Event::Message(message) => self.on_message(message, &mut effects),
+            Event::DirectOpened(summary) => {
+                let id = summary.conversation.id;
+                self.on_summary(&summary, &mut effects);
+                self.reorder();
+                if let Some(index) = self.order.iter().position(|other| *other == id) {
+                    self.selected = index;
+                    self.mode = Mode::Normal;
+                    self.open_selected(&mut effects);
+                }
+            }
             Event::Failed {
                 what,
                 error,
@@ -89,6 +99,25 @@ impl App {
             Action::Quit => effects.push(Effect::Quit),
             Action::Help => self.mode = Mode::Help,
             Action::SignOut => self.mode = Mode::ConfirmSignOut,
+            Action::NewDirect => {
+                self.find.clear();
+                self.mode = Mode::NewDirect;
+            }
+            Action::Insert(c) if self.mode == Mode::NewDirect => {
+                if !c.is_control() && !c.is_whitespace() {
+                    self.find.push(c);
+                }
+            }
+            Action::Backspace if self.mode == Mode::NewDirect => {
+                self.find.pop();
+            }
+            Action::Submit if self.mode == Mode::NewDirect => {
+                self.mode = Mode::Normal;
+                let username = self.find.trim_start_matches('@').to_owned();
+                if !username.is_empty() {
+                    effects.push(Effect::OpenDirect { username });
+                }
+            }
             Action::FocusNext => {
                 self.focus = match (self.focus, self.open) {
                     (Focus::List, Some(_)) => Focus::Input,
@@ -266,6 +295,7 @@ impl App {
         let compose = std::mem::replace(&mut self.compose, Compose::New);
         self.input = Default::default();
         self.typing_sent = None;
+        let mentions = self.mentions_in(&text);
         let Some(conv) = self.convs.get_mut(&conversation_id) else {
             return;
         };
@@ -288,14 +318,38 @@ impl App {
                     client_msg_id,
                     text,
                     reply_to_seq,
+                    mentions,
                 });
             }
             Compose::Edit(seq) => effects.push(Effect::Edit {
                 conversation_id,
                 seq,
                 text,
+                mentions,
             }),
         }
+    }
+
+    /// The known users that `text` names as `@username` (the server drops non-members).
+    fn mentions_in(&self, text: &str) -> Vec<Uuid> {
+        let mut mentions = Vec::new();
+        for word in text.split_whitespace() {
+            let Some(name) = word.strip_prefix('@') else {
+                continue;
+            };
+            let name = name.trim_end_matches(|c: char| !(c.is_alphanumeric() || c == '_'));
+            let found = self
+                .users
+                .iter()
+                .find(|(_, user)| user.username.eq_ignore_ascii_case(name));
+            if let Some((id, _)) = found
+                && *id != self.me.id
+                && !mentions.contains(id)
+            {
+                mentions.push(*id);
+            }
+        }
+        mentions
     }
 
     fn react(&mut self, index: usize, effects: &mut Vec<Effect>) {

@@ -18,6 +18,13 @@ pub(crate) fn bar(app: &App) -> Vec<(String, String)> {
             return pairs;
         }
         Mode::ConfirmDelete(_) => vec![("Delete this message?", ""), ("y", "yes"), ("n", "no")],
+        Mode::NewDirect => {
+            return vec![
+                ("New conversation with".into(), format!("@{}▏", app.find)),
+                ("⏎".into(), "open".into()),
+                ("Esc".into(), "cancel".into()),
+            ];
+        }
         Mode::ConfirmSignOut => vec![
             ("Sign out and forget the saved session?", ""),
             ("y", "yes"),
@@ -28,6 +35,7 @@ pub(crate) fn bar(app: &App) -> Vec<(String, String)> {
                 ("↑↓", "select"),
                 ("⏎", "open"),
                 ("Tab", "switch"),
+                ("n", "new"),
                 ("S", "sign out"),
                 ("?", "help"),
                 ("q", "quit"),
@@ -77,6 +85,7 @@ pub(crate) fn all() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("↑ ↓  k j", "select a conversation"),
                 ("⏎ → l", "open it"),
                 ("Tab", "go to the open conversation"),
+                ("n", "new direct conversation (asks for a username)"),
                 ("S", "sign out (forgets the saved session)"),
             ],
         ),

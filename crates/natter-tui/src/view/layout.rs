@@ -122,6 +122,10 @@ fn message_lines(
         note.as_deref(),
         width,
     );
+    for file in &message.attachments {
+        let line = format!("      📎 {} ({})", file.name, size(file.size));
+        lines.push(Line::styled(truncate(&line, width), dim));
+    }
     if !message.reactions.is_empty() {
         let mut spans = vec![Span::raw(" ".repeat(INDENT))];
         for reaction in &message.reactions {
@@ -191,6 +195,18 @@ fn push_wrapped(
             .push(Span::styled(note, Style::new().add_modifier(Modifier::DIM)));
     }
     lines.push(current);
+}
+
+/// `12 KiB`, `3.4 MiB`.
+fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    if bytes < KIB {
+        format!("{bytes} B")
+    } else if bytes < KIB * KIB {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (KIB * KIB) as f64)
+    }
 }
 
 /// The display width of `text` in terminal columns.

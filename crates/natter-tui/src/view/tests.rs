@@ -16,8 +16,12 @@ fn draw(app: &App, width: u16, height: u16) -> (Vec<String>, ratatui::buffer::Bu
     let mut lines = Vec::new();
     for y in 0..height {
         let mut line = String::new();
-        for x in 0..width {
-            line.push_str(buffer[(x, y)].symbol());
+        let mut x = 0;
+        while x < width {
+            let symbol = buffer[(x, y)].symbol();
+            line.push_str(symbol);
+            // A wide character's second cell is not a character of its own.
+            x += unicode_width::UnicodeWidthStr::width(symbol).max(1) as u16;
         }
         lines.push(line.trim_end().to_owned());
     }
@@ -133,7 +137,14 @@ fn the_help_bar_shows_the_keys_of_the_focus() {
     let mut app = app();
     let (lines, _) = draw(&app, 120, 20);
     let bar = &lines[19];
-    for key in ["↑↓  select", "⏎  open", "S  sign out", "?  help", "q  quit"] {
+    for key in [
+        "↑↓  select",
+        "⏎  open",
+        "n  new",
+        "S  sign out",
+        "?  help",
+        "q  quit",
+    ] {
         assert!(bar.contains(key), "{key:?} missing from {bar:?}");
     }
     press(&mut app, KeyCode::Enter);
@@ -219,4 +230,24 @@ fn tiny_terminals_draw_without_panicking() {
         draw(&app, width, height);
         press(&mut app, KeyCode::Esc);
     }
+}
+
+#[test]
+fn attachments_are_listed_under_their_message() {
+    let mut app = app();
+    press(&mut app, KeyCode::Enter);
+    let mut photo = message(DIRECT, 1, BOB, "the view");
+    photo.attachments = serde_json::from_value(serde_json::json!([{
+        "id": uuid::Uuid::nil(), "name": "lake.jpg", "size": 48_213, "mime": "image/jpeg",
+        "sha256": "00", "inline": true, "created_at_ms": 0, "url": "/x",
+        "url_expires_at_ms": 0,
+    }]))
+    .unwrap();
+    app.update(Event::History {
+        conversation_id: DIRECT,
+        before: None,
+        messages: vec![photo],
+    });
+    let (lines, _) = draw(&app, 100, 20);
+    find(&lines, "📎 lake.jpg (47 KiB)");
 }

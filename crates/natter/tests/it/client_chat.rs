@@ -120,7 +120,7 @@ fn count(screen: &str, text: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_in_tmux_talks_with_an_sdk_client_and_survives_a_dropped_connection() {
     let server = TestServer::spawn();
-    let [(_, alice_id, alice_name), (bob, bob_id, bob_name)] = two_users(&server).await;
+    let [(_, alice_id, alice_name), (bob, _, bob_name)] = two_users(&server).await;
     let conversation = bob
         .create_direct(alice_id)
         .await
@@ -243,7 +243,31 @@ async fn chat_in_tmux_talks_with_an_sdk_client_and_survives_a_dropped_connection
         .await
         .expect("react");
     tmux.wait_for_text("🎉 1").await;
-    let _ = bob_id;
+
+    // A new direct conversation from the list: n, a username, Enter; then a first message.
+    let carol_name = crate::support::username("carol");
+    let carol = server.client();
+    carol
+        .register(&carol_name, crate::client_cli::PASSWORD)
+        .await
+        .expect("carol");
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["n"]);
+    tmux.wait_for_text("New conversation with").await;
+    tmux.type_text(&carol_name);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text(&format!("{carol_name} · @{carol_name}"))
+        .await;
+    tmux.type_text("hi carol");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("hi carol ✓").await;
+    let direct = carol.create_direct(alice_id).await.expect("direct");
+    let history = carol
+        .history(direct.conversation.id, &Default::default())
+        .await
+        .expect("history");
+    let texts: Vec<&str> = history.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["hi carol"]);
 
     // Ctrl-C quits and gives the terminal back.
     tmux.keys(&["C-c"]);
