@@ -200,8 +200,9 @@ impl Signed {
             )
         })?;
         if rotated {
-            // The SDK refreshed by itself (a 401): keep what it got. Its expiry is unknown;
-            // assume the shortest that still saves a refresh now.
+            // The SDK refreshed by itself (a 401, or a reconnect after the token expired): keep
+            // what it got. Its expiry is unknown: assume 10 of the usual 15 minutes, so the
+            // next refresh comes early rather than late.
             let (Some(access_token), Some(refresh_token)) =
                 (self.client.access_token(), self.client.refresh_token())
             else {
@@ -210,7 +211,7 @@ impl Signed {
             *saved = SavedSession {
                 access_token,
                 refresh_token,
-                access_expires_at_ms: now_ms() + REFRESH_MARGIN_MS,
+                access_expires_at_ms: now_ms() + 2 * REFRESH_MARGIN_MS,
                 ..saved.clone()
             };
             file.save(saved)?;

@@ -9,6 +9,7 @@
 //! higher `mod_seq`, so a message that arrives twice (its ack and its event, a history page that
 //! overlaps live events, a resume's replay) is one line, whatever the order.
 
+mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod keys;
