@@ -512,12 +512,17 @@ function MessageRow(props: {
   const reply = m.reply_to_seq ? c.messages.get(m.reply_to_seq) : undefined;
   const conv = c.summary.conversation.id;
   const toggle = (emoji: string) => toggleReaction(m, emoji);
+  const row = useRef<HTMLDivElement>(null);
+  // A menu or picker of a message in the lower half of the list opens upwards, so the list's
+  // edge does not cut it.
+  const opensUp = (menuOpen || picking) && lowerHalf(row.current);
   return (
     <div
+      ref={row}
       data-row={`m${m.seq}`}
       data-seq={m.seq}
       data-msg={m.client_msg_id}
-      class={`msg ${mine ? 'mine' : ''} ${head ? 'head' : ''} ${mentionsMe ? 'mentions-me' : ''} ${flash ? 'found' : ''}`}
+      class={`msg ${mine ? 'mine' : ''} ${head ? 'head' : ''} ${mentionsMe ? 'mentions-me' : ''} ${flash ? 'found' : ''} ${opensUp ? 'opens-up' : ''}`}
       tabIndex={-1}
       // A named row: aria-label is not allowed on a div without a role.
       role="article"
@@ -561,7 +566,7 @@ function MessageRow(props: {
                 aria-label={`${r.emoji} ${r.user_ids.length}, reacted by ${r.user_ids.map((u) => store.displayName(u)).join(', ')}`}
                 onClick={() => toggle(r.emoji)}
               >
-                {r.emoji} {r.user_ids.length}
+                <span class="emoji-glyph">{r.emoji}</span> {r.user_ids.length}
               </button>
             ))}
           </div>
@@ -569,7 +574,7 @@ function MessageRow(props: {
         {!m.deleted && (
           <div class="toolbar" role="toolbar" aria-label="Message actions">
             {REACTIONS.slice(0, 4).map((e) => (
-              <button key={e} class="icon small" tabIndex={tab} aria-label={`React ${e}`} onClick={() => toggle(e)}>
+              <button key={e} class="icon small emoji-glyph" tabIndex={tab} aria-label={`React ${e}`} onClick={() => toggle(e)}>
                 {e}
               </button>
             ))}
@@ -619,6 +624,13 @@ function MessageRow(props: {
       </div>
     </div>
   );
+}
+
+/** Whether the row sits in the lower half of its list. */
+function lowerHalf(row: HTMLElement | null): boolean {
+  const list = row?.closest('.messages')?.getBoundingClientRect();
+  const box = row?.getBoundingClientRect();
+  return !!list && !!box && box.top - list.top > list.height / 2;
 }
 
 /** A message's actions as a menu, for the keyboard (and screen readers): arrows move, Escape
