@@ -7,9 +7,9 @@
 // (tauri-driver), NOTIFY_LOG (what notifyd received), RESULTS (screenshots go there).
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -77,6 +77,15 @@ class Driver {
   type(element, text) {
     return this.cmd('POST', `/element/${element}/value`, { text });
   }
+  /** Types `text` into an empty `element`, again until its value is exactly that (a focus
+   *  moved by the app while typing sends keys elsewhere). */
+  fill(element, text) {
+    return until(`the text in ${element}`, async () => {
+      await this.cmd('POST', `/element/${element}/clear`, {});
+      await this.type(element, text);
+      return (await this.cmd('GET', `/element/${element}/property/value`)) === text;
+    });
+  }
   click(element) {
     return this.cmd('POST', `/element/${element}/click`, {});
   }
@@ -138,20 +147,38 @@ before(async () => {
   await api('POST', `/conversations/${conversation}/messages`, bob.access_token, { client_msg_id: crypto.randomUUID(), text: 'Hi Alice, are you on the desktop app?' });
 });
 
+afterEach(async (t) => {
+  // What the window showed when a test failed.
+  if (app && t.passed === false) {
+    const file = join(RESULTS, `failed-${t.name.slice(0, 40).replace(/[^a-z0-9]+/gi, '-')}.png`);
+    writeFileSync(file, await app.screenshot().catch(() => Buffer.alloc(0)));
+  }
+});
+
 after(async () => {
   await app?.quit().catch(() => {});
 });
 
 test('signs in, and a message sent from the app reaches a second client', async () => {
   app = await Driver.start(['--server', NATTER_URL]);
-  await app.type(await app.find('input[name="username"]', 30_000), alice.user.username);
-  await app.type(await app.find('input[name="password"]'), PASSWORD);
+  const username = await app.find('input[name="username"]', 30_000);
+  const password = await app.find('input[name="password"]');
+  // The form focuses its first field itself, on a frame that can come late under Xvfb: after
+  // that, and both fields checked together (a late focus sends the rest of the keys elsewhere).
+  await until('the form focused', () => app.exec('return document.activeElement?.name === "username"'));
+  await until('the form filled', async () => {
+    await app.fill(username, alice.user.username);
+    await app.fill(password, PASSWORD);
+    return (await app.cmd('GET', `/element/${username}/property/value`)) === alice.user.username;
+  });
   await app.click(await app.find('button[type="submit"]'));
   await app.click(await app.find('button.conv', 20_000));
   await until('the conversation open', async () => (await app.path()) === `/c/${conversation}`);
   const text = `Sent from the desktop ${suffix}`;
   const composer = await app.find('textarea[aria-label="Message"]');
-  await app.type(composer, text);
+  // The app moves the focus itself once signed in (to the search box, on a frame that may come
+  // late under Xvfb): fill() types again until every key went to the composer.
+  await app.fill(composer, text);
   await app.type(composer, '\uE007'); // Enter sends
   await until('the message at the second client', async () => {
     const page = await api('GET', `/conversations/${conversation}/messages?limit=10`, bob.access_token);
@@ -208,10 +235,45 @@ test('a screenshot of the window is not blank', async () => {
   assert.ok(n > 50, `${n} colours: the window looks blank`);
 });
 
-test('a new start is still signed in: the session comes back from the keyring', async () => {
+test('a new start is still signed in (the session comes back from the keyring), in the window as it was left', async () => {
+  await app.cmd('POST', '/window/rect', { width: 900, height: 640 });
+  await until('the new size', async () => (await app.cmd('GET', '/window/rect')).width === 900);
+  // Written a second after the change, not only at a clean exit (WebDriver kills the app).
+  const saved = join(process.env.XDG_CONFIG_HOME, 'chat.natter.desktop', '.window-state.json');
+  await until('the window state saved', () => existsSync(saved) && JSON.parse(readFileSync(saved, 'utf8')).main?.width === 900);
   await app.quit();
   app = null;
   app = await Driver.start([]);
   await app.find('button.conv', 30_000);
   assert.equal(await app.exec("return localStorage.getItem('natter.auth')"), null);
+  const rect = await app.cmd('GET', '/window/rect');
+  assert.deepEqual([rect.width, rect.height], [900, 640], 'the size is restored');
+});
+
+test('at first start the app asks for the server: an address where nothing answers is refused, a good one restarts it on that server', async () => {
+  // A first start: no settings. (The last test: the app restarts out of WebDriver's hands.)
+  await app?.quit();
+  app = null;
+  const settings = join(process.env.XDG_CONFIG_HOME, 'chat.natter.desktop', 'settings.json');
+  rmSync(settings, { force: true });
+  app = await Driver.start([]);
+  const input = await app.find('input#server', 30_000);
+  assert.equal(await app.path(), '/setup.html');
+  await app.type(input, 'http://127.0.0.1:1');
+  await app.click(await app.find('button#connect'));
+  const error = await app.find('#error:not([hidden])');
+  assert.match(await app.cmd('GET', `/element/${error}/text`), /Nothing answers at 127\.0\.0\.1:1/);
+  assert.ok(!existsSync(settings), 'nothing stored');
+
+  // Something unread meanwhile: the restarted app can only show it signed in on that server.
+  await api('POST', `/conversations/${conversation}/messages`, bob.access_token, { client_msg_id: crypto.randomUUID(), text: 'Still there?' });
+  await app.cmd('POST', `/element/${input}/clear`, {});
+  await app.type(input, `${NATTER_URL}/`);
+  // The app restarts at once: the click's answer may never come.
+  await app.click(await app.find('button#connect')).catch(() => {});
+  await until('the server stored', () => existsSync(settings) && JSON.parse(readFileSync(settings, 'utf8')).server === NATTER_URL);
+  app = null; // its WebDriver session ends with the old process
+  // The restarted app comes up on it, signed in (the keyring's session for that server), with
+  // the unread count in its title.
+  await until('the restarted app signed in', async () => (await windowTitles()).includes('(1) natter'), 30_000);
 });

@@ -25,19 +25,27 @@ mod settings;
 mod tokens;
 mod tray;
 
-use std::sync::Mutex;
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use tauri::{
     AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindow, WebviewWindowBuilder, WindowEvent,
 };
 use tauri_plugin_deep_link::DeepLinkExt;
-use tauri_plugin_window_state::StateFlags;
+use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
 pub use settings::normalize_server;
 
 /// The one window's label (the capability names it).
 pub const MAIN: &str = "main";
 const TITLE: &str = "natter";
+/// What is kept of the window: all but "hidden", which it is whenever it sits in the tray.
+const WINDOW_STATE: StateFlags = StateFlags::all().difference(StateFlags::VISIBLE);
 
 /// What the app runs on: the server (None until chosen), shared with the commands and the CSP.
 pub struct AppState {
@@ -162,6 +170,20 @@ pub fn unread_in_title(title: &str) -> Option<String> {
     .then(|| count.to_owned())
 }
 
+/// Writes the window's size and position a second after it last moved, was resized or hidden:
+/// the plugin writes them only at a clean exit, and a session's end may just kill the app.
+fn save_window_state_soon(app: &AppHandle) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mine = LAST.fetch_add(1, Ordering::Relaxed) + 1;
+    let app = app.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        if LAST.load(Ordering::Relaxed) == mine {
+            let _ = app.save_window_state(WINDOW_STATE);
+        }
+    });
+}
+
 pub fn run() {
     let context = tauri::generate_context!();
     let argv: Vec<String> = std::env::args().collect();
@@ -181,8 +203,7 @@ pub fn run() {
         ))
         .plugin(
             tauri_plugin_window_state::Builder::default()
-                // Never restore "hidden": the window is hidden whenever it sits in the tray.
-                .with_state_flags(StateFlags::all() - StateFlags::VISIBLE)
+                .with_state_flags(WINDOW_STATE)
                 .build(),
         )
         .manage(AppState {
@@ -249,13 +270,20 @@ pub fn run() {
             Ok(())
         })
         .on_window_event(|window, event| {
-            // Closing hides to the tray: notifications go on. Quit is in the tray's menu.
-            if let WindowEvent::CloseRequested { api, .. } = event
-                && window.label() == MAIN
-                && !tray::quitting(window.app_handle())
-            {
-                api.prevent_close();
-                let _ = window.hide();
+            if window.label() != MAIN {
+                return;
+            }
+            match event {
+                // Closing hides to the tray: notifications go on. Quit is in the tray's menu.
+                WindowEvent::CloseRequested { api, .. } if !tray::quitting(window.app_handle()) => {
+                    api.prevent_close();
+                    let _ = window.hide();
+                    save_window_state_soon(window.app_handle());
+                }
+                WindowEvent::Moved(_) | WindowEvent::Resized(_) => {
+                    save_window_state_soon(window.app_handle())
+                }
+                _ => {}
             }
         })
         .build(context)
