@@ -41,12 +41,14 @@ async function until(what, check, timeoutMs = 15_000) {
 // --- a W3C WebDriver client, just what the test uses ---
 class Driver {
   static async start(args) {
+    await noInstance();
     const body = { capabilities: { alwaysMatch: { 'tauri:options': { application: NATTER_DESKTOP_APP, args } } } };
     const value = await Driver.call('POST', '/session', body);
     return new Driver(value.sessionId);
   }
   static async call(method, path, body) {
     const response = await fetch(WEBDRIVER_URL + path, {
+      signal: AbortSignal.timeout(90_000),
       method,
       headers: { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -126,6 +128,15 @@ function notifications() {
 async function windowTitles() {
   const { stdout } = await run('xwininfo', ['-root', '-tree']);
   return [...stdout.matchAll(/^\s*0x[0-9a-f]+ "([^"]*)"/gm)].map((m) => m[1]);
+}
+
+/** Until no instance of the app holds its single-instance name on the session bus: a launch
+ *  before that would hand its arguments to the one on its way out, and exit. */
+async function noInstance() {
+  await until('the previous instance gone', async () => {
+    const { stdout } = await run('dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:chat.natter.desktop.SingleInstance']);
+    return /boolean false/.test(stdout);
+  }, 30_000);
 }
 
 /** How many distinct colours a PNG has (ImageMagick). */

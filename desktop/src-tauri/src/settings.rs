@@ -111,6 +111,10 @@ pub async fn server_set(app: AppHandle, server: String) -> Result<(), String> {
     let mut settings = load(&app);
     settings.server = Some(server);
     save(&app, &settings).map_err(|e| format!("Cannot save the settings: {e}."))?;
+    // The single-instance name goes first, here, off the main thread: released only on the way
+    // out, it could still be held when the new process starts, which would then hand its
+    // arguments to this one as it exits, and fail.
+    tauri_plugin_single_instance::destroy(&app);
     app.restart()
 }
 
