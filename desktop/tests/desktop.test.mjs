@@ -204,6 +204,21 @@ test('the session is in the keyring, not in the web storage', async () => {
   assert.match(String(stdout), new RegExp(NATTER_URL.replace(/[.:/]/g, '\\$&')), 'keyed by the server');
 });
 
+test('the CSP lets the page reach its server and nothing else', async () => {
+  const result = await app.cmd('POST', '/execute/async', {
+    args: [NATTER_URL],
+    script: `const [server, done] = arguments;
+      const blocked = [];
+      document.addEventListener('securitypolicyviolation', (e) => blocked.push(e.violatedDirective + ' ' + e.blockedURI));
+      const fetched = (url) => fetch(url).then((r) => r.status, () => 'refused');
+      Promise.all([fetched(server + '/healthz'), fetched('http://127.0.0.1:9/elsewhere')])
+        .then(([own, other]) => setTimeout(() => done({ own, other, blocked }), 300));`,
+  });
+  assert.equal(result.own, 200, 'the server answers');
+  assert.equal(result.other, 'refused');
+  assert.ok(result.blocked.some((b) => b.startsWith('connect-src') && b.includes('127.0.0.1:9')), JSON.stringify(result.blocked));
+});
+
 test('a message received while the window is not focused is a native notification; a click opens its conversation', async () => {
   // Back to the list, then the focus goes elsewhere (another X window takes it).
   await app.exec("window.dispatchEvent(new CustomEvent('natter:open', { detail: '' }))");
