@@ -13,8 +13,13 @@
     button.disabled = true;
     return;
   }
+  const cancel = document.getElementById('cancel');
   invoke('server_get').then((current) => {
-    if (current && !input.value) input.value = current;
+    if (!current) return;
+    // Reached from the tray's "Change server…": the app can go back as it was.
+    if (!input.value) input.value = current;
+    cancel.hidden = false;
+    cancel.addEventListener('click', () => location.assign('/'));
   });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -261,6 +261,16 @@ test('a screenshot of the window is not blank', async () => {
   assert.ok(n > 50, `${n} colours: the window looks blank`);
 });
 
+test('"Change server…" shows the first-start page with the current server, and can keep it', async () => {
+  // What the tray's menu item does.
+  await app.exec("location.assign('/setup.html')");
+  const input = await app.find('input#server');
+  await until('the current server filled in', async () => (await app.cmd('GET', `/element/${input}/property/value`)) === NATTER_URL);
+  await app.click(await app.find('button#cancel:not([hidden])'));
+  await app.find('button.conv', 20_000);
+  assert.equal(await app.path(), '/');
+});
+
 test('a new start is still signed in (the session comes back from the keyring), in the window as it was left', async () => {
   await app.cmd('POST', '/window/rect', { width: 900, height: 640 });
   await until('the new size', async () => (await app.cmd('GET', '/window/rect')).width === 900);
