@@ -4,7 +4,7 @@ import type { ComponentChildren } from 'preact';
 import { ApiError, type ConversationView, type UserView, type Uuid } from '../natter';
 import { navigate } from '../router';
 import { store, useSelector } from '../store';
-import { Avatar, presenceLabel } from './common';
+import { Avatar, FormError, FormStatus, presenceLabel } from './common';
 
 export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDialogElement>(null);
@@ -104,7 +104,7 @@ export function NewDirect({ onClose }: { onClose: () => void }) {
           }
         }}
       />
-      {error && <p class="error" role="alert">{error}</p>}
+      <FormError text={error} />
     </Modal>
   );
 }
@@ -145,7 +145,7 @@ export function NewGroup({ onClose }: { onClose: () => void }) {
           </ul>
         )}
         <UserSearch label="Add people" exclude={exclude} onPick={(u) => setPicked([...picked, u])} />
-        {error && <p class="error" role="alert">{error}</p>}
+        <FormError text={error} />
         <button class="primary" type="submit" disabled={!name.trim()}>
           Create group
         </button>
@@ -222,15 +222,9 @@ function GroupDetails({ conv, canEdit }: { conv: ConversationView; canEdit: bool
         <button type="submit" class="primary" disabled={busy || !changed || !name.trim()}>
           Save
         </button>
-        <span role="status" class="muted small-text">
-          {status}
-        </span>
+        <FormStatus text={status} />
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError text={error} />
     </form>
   );
 }
@@ -267,11 +261,7 @@ function MuteToggle({ id, muted, first }: { id: Uuid; muted: boolean; first: boo
       <p id="mute-hint" class="hint small-text">
         Only mentions of you notify, and its unread messages do not count in the tab's title.
       </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError text={error} />
     </div>
   );
 }
@@ -331,7 +321,7 @@ export function Members({ id, onClose }: { id: Uuid; onClose: () => void }) {
           );
         })}
       </ul>
-      {error && <p class="error" role="alert">{error}</p>}
+      <FormError text={error} />
       {canManage &&
         (adding ? (
           <UserSearch

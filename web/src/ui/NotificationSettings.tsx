@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, type NotificationSettings, type NotifyLevel, type PreviewLevel } from '../natter';
 import { disablePush, enablePush, pushState, type PushState } from '../push';
 import { store } from '../store';
+import { FormError, FormStatus } from './common';
 import { Modal } from './Dialogs';
 
 const message = (e: unknown) => (e instanceof ApiError || e instanceof Error ? e.message : 'Something went wrong');
@@ -28,7 +29,7 @@ function ThisDevice() {
       .catch((e) => setError(message(e)));
   }, []);
   if (state === 'unsupported') return <PageNotifications />;
-  if (state === null) return error ? <p class="error" role="alert">{error}</p> : null;
+  if (state === null) return <FormError text={error} />;
   async function toggle(on: boolean) {
     setBusy(true);
     setError('');
@@ -52,7 +53,7 @@ function ThisDevice() {
           Push notifications on this device, even when natter is closed
         </label>
       )}
-      {error && <p class="error" role="alert">{error}</p>}
+      <FormError text={error} />
     </fieldset>
   );
 }
@@ -154,11 +155,9 @@ function Preferences() {
         <button type="submit" class="primary">
           Save
         </button>
-        <span role="status" class="muted small-text">
-          {status}
-        </span>
+        <FormStatus text={status} />
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
+      <FormError text={error} />
     </form>
   );
 }

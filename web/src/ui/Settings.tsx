@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, Upload, type SessionView, type UserView } from '../natter';
 import { store, useSelector } from '../store';
 import { setTheme, themeChoice, type Theme } from '../theme';
-import { Avatar } from './common';
+import { Avatar, FormError, FormStatus } from './common';
 import { Modal } from './Dialogs';
 
 const message = (e: unknown) => (e instanceof ApiError || e instanceof Error ? e.message : 'Something went wrong');
@@ -87,15 +87,9 @@ function Profile() {
         <button type="submit" class="primary" disabled={busy || !wanted || wanted === me.display_name}>
           Save name
         </button>
-        <span role="status" class="muted small-text">
-          {status}
-        </span>
+        <FormStatus text={status} />
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError text={error} />
     </form>
   );
 }
@@ -186,15 +180,9 @@ function Picture({ me }: { me: UserView }) {
           </button>
         )}
         {upload && <progress max={upload.total || 1} value={sent} aria-label="Uploading the picture" />}
-        <span role="status" class="muted small-text">
-          {status}
-        </span>
+        <FormStatus text={status} />
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError text={error} />
     </div>
   );
 }
@@ -296,15 +284,9 @@ function Password({ onChanged }: { onChanged: () => void }) {
         <button type="submit" disabled={busy || !values.current || !values.next || !values.confirm}>
           Change password
         </button>
-        <span role="status" class="muted small-text">
-          {status}
-        </span>
+        <FormStatus text={status} />
       </div>
-      {error && (
-        <p class="error" role="alert" id="password-error">
-          {error.text}
-        </p>
-      )}
+      <FormError text={error?.text} id="password-error" />
     </form>
   );
 }
@@ -379,11 +361,7 @@ function Sessions({ version }: { version: number }) {
           })}
         </ul>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError text={error} />
     </section>
   );
 }

@@ -110,3 +110,21 @@ export function formatBytes(n: number): string {
   }
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[i]}`;
 }
+
+/** A form's error, announced when it appears; nothing when there is none. */
+export function FormError({ text, id }: { text: string | undefined; id?: string }) {
+  return text ? (
+    <p class="error" role="alert" id={id}>
+      {text}
+    </p>
+  ) : null;
+}
+
+/** A form's status line beside its buttons ("Saved"), announced politely. */
+export function FormStatus({ text }: { text: string }) {
+  return (
+    <span role="status" class="muted small-text">
+      {text}
+    </span>
+  );
+}
