@@ -6,9 +6,17 @@
 //! membership events (which arrive in commit order, see the domain's per-conversation locks).
 //! Each event is serialised and framed at most once and the same bytes are queued to every
 //! recipient (server WebSocket frames are unmasked: identical for everyone). The hub takes every
-//! event waiting on the bus as one batch, queues each to its recipients' outlets, and then writes
-//! each outlet it touched once, the whole batch in one system call (`outlet.rs`): no task is
-//! woken per delivery.
+//! event waiting on the bus, queues each to its recipients' outlets, and then writes each outlet
+//! it touched once, all of its new frames in one system call (`outlet.rs`): no task is woken per
+//! delivery.
+//!
+//! A flooded room must not hold a quiet one up (issue 12). The hub works in short steps: each
+//! takes what waits on the bus, handles at once the events of a small audience whose
+//! conversation has nothing waiting and writes their outlets first; the other events wait in a
+//! backlog (`backlog.rs`: bus order per conversation and per subject user, barriers for the
+//! bus's control items), of which each step handles a bounded number of deliveries; and the
+//! outlets of those are written for a bounded time per step, oldest first. Frames keep coming
+//! to outlets that wait to be written, so under load each write carries more of them.
 //!
 //! The member cache is bounded: past `member_cache_max` conversations, arbitrary other entries
 //! are evicted. Eviction is always safe, because a set is reloaded from the store, in event
@@ -39,10 +47,10 @@
 //! member removed meanwhile gets nothing and one added gets everything from then on. `Resumed`
 //! clears the cache again (it missed the membership events of the outage) and caching resumes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natter_domain::events::{Audience, Event};
@@ -50,12 +58,20 @@ use natter_domain::ports::{BusItem, BusSubscription, ConversationStore};
 use natter_domain::{ConversationId, SessionId, UserId};
 use natter_protocol::close_code;
 
+use super::backlog::{Backlog, Key, Order};
 use super::frames;
-use super::outlet::{Offer, Outlet, now_ms};
+use super::outlet::{Lane, Offer, Outlet, now_ms};
 use crate::media::FileService;
 
-/// Events handled per batch at most before the outlets are written.
-const EVENTS_PER_BATCH: usize = 2048;
+/// Items taken from the bus per step at most, and held in the backlog at most: beyond that they
+/// wait in the bus, which tells of a lag when it overflows.
+const EVENTS_PER_STEP: usize = 2048;
+/// An event with at most this many members to deliver to may go ahead of the backlog.
+const URGENT_AUDIENCE: usize = 64;
+/// Deliveries queued from the backlog per step (at least one event).
+const DELIVERIES_PER_STEP: usize = 4096;
+/// Time spent per step writing the outlets of the backlog's events (at least one outlet).
+const WRITING_PER_STEP: Duration = Duration::from_micros(500);
 
 /// An encoded event. `position` is set for message events so a resuming connection can drop
 /// what it already sent during catch-up.
@@ -94,8 +110,10 @@ struct HubInner {
 struct HubState {
     connections: HashMap<u64, Connection>,
     by_user: HashMap<UserId, Vec<(u64, Arc<Outlet>)>>,
-    /// The outlets queued to in the current batch, written at its end.
-    dirty: Vec<Arc<Outlet>>,
+    /// The outlets queued to by urgent events, written first.
+    urgent: Vec<Arc<Outlet>>,
+    /// The outlets queued to by the backlog's events, written oldest first.
+    dirty: VecDeque<Arc<Outlet>>,
     members: HashMap<ConversationId, HashSet<UserId>>,
     /// Last message `mod_seq` handled per conversation: exact for every conversation present
     /// (every message event updates it), cleared on `Lagged`, bounded by `member_cache_max`.
@@ -135,22 +153,26 @@ impl HubState {
         }
     }
 
-    /// Queue `frame` to every connection of `users`; drop the ones that cannot keep up.
+    /// Queue `frame` to every connection of `users`; drop the ones that cannot keep up. The
+    /// outlets of an urgent frame are written before the others.
     fn deliver<'a>(
         &mut self,
         users: impl Iterator<Item = &'a UserId>,
         frame: &Arc<Frame>,
         capacity: usize,
+        lane: Lane,
     ) -> usize {
         let mut slow = Vec::new();
         let mut delivered = 0;
         for user in users {
             for (id, outlet) in self.by_user.get(user).into_iter().flatten() {
-                match outlet.offer(frame, capacity) {
-                    Offer::Queued { first } => {
+                match outlet.offer(frame, capacity, lane) {
+                    Offer::Queued { add_to } => {
                         delivered += 1;
-                        if first {
-                            self.dirty.push(Arc::clone(outlet));
+                        match add_to {
+                            Some(Lane::Urgent) => self.urgent.push(Arc::clone(outlet)),
+                            Some(Lane::Bulk) => self.dirty.push_back(Arc::clone(outlet)),
+                            None => {}
                         }
                     }
                     Offer::Skipped => {}
@@ -293,35 +315,112 @@ impl Hub {
         }
     }
 
-    /// Consume the bus until it closes: every event waiting is handled as one batch, then the
-    /// outlets it touched are written.
+    /// Consume the bus until it closes, in steps (see the module docs).
     pub async fn run(self, mut subscription: Box<dyn BusSubscription>) {
-        while let Some(item) = subscription.next().await {
-            self.handle(item).await;
-            // Let the tasks about to publish (a commit answers many sends at once) do so first:
-            // one more scheduler turn makes the batch, and each write, larger.
-            tokio::task::yield_now().await;
-            for _ in 1..EVENTS_PER_BATCH {
+        let mut backlog = Backlog::new(URGENT_AUDIENCE);
+        loop {
+            if backlog.is_empty() && self.state().dirty.is_empty() {
+                let Some(item) = subscription.next().await else {
+                    return;
+                };
+                self.admit(&mut backlog, item).await;
+                // Let the tasks about to publish (a commit answers many sends at once) do so
+                // first: one more scheduler turn makes the step, and each write, larger.
+                tokio::task::yield_now().await;
+            }
+            while backlog.len() < EVENTS_PER_STEP {
                 let Some(item) = subscription.try_next() else {
                     break;
                 };
-                self.handle(item).await;
+                self.admit(&mut backlog, item).await;
             }
-            self.write_batch();
+            self.write_urgent();
+            let mut queued = 0;
+            while queued < DELIVERIES_PER_STEP {
+                let Some(item) = backlog.next() else {
+                    break;
+                };
+                queued += self.handle(item).await;
+            }
+            self.write_urgent();
+            self.write_for(WRITING_PER_STEP);
+            tokio::task::yield_now().await;
         }
     }
 
-    /// Write every outlet queued to since the last batch.
-    fn write_batch(&self) {
-        let dirty = std::mem::take(&mut self.state().dirty);
-        for outlet in dirty {
+    /// Handle `item` now if it may go ahead of the backlog, or leave it there.
+    async fn admit(&self, backlog: &mut Backlog<BusItem>, item: BusItem) {
+        let order = self.order_of(&item);
+        if let Some(item) = backlog.admit(order, item) {
+            self.handle(item).await;
+        }
+    }
+
+    /// Where `item` stands in the hub's order ([`Backlog`]): its key, and its cost as far as the
+    /// member cache knows (an uncached conversation counts as small, once).
+    fn order_of(&self, item: &BusItem) -> Order {
+        let BusItem::Event(event) = item else {
+            return Order::Barrier;
+        };
+        match &**event {
+            Event::SessionRevoked { .. } => Order::Free,
+            Event::Presence {
+                user_id, audience, ..
+            } => Order::Keyed {
+                key: Key::Subject(*user_id),
+                cost: audience.len(),
+            },
+            Event::UserUpdated { user, audience } => Order::Keyed {
+                key: Key::Subject(user.id),
+                cost: audience.len(),
+            },
+            event => match event.audience() {
+                Audience::Conversation(conversation) => Order::Keyed {
+                    key: Key::Conversation(conversation),
+                    cost: self
+                        .state()
+                        .members
+                        .get(&conversation)
+                        .map_or(0, HashSet::len),
+                },
+                Audience::Users(_) | Audience::User(_) => Order::Free,
+            },
+        }
+    }
+
+    /// Write the outlets of urgent events.
+    fn write_urgent(&self) {
+        let urgent = std::mem::take(&mut self.state().urgent);
+        for outlet in urgent {
             outlet.write_batch();
         }
     }
 
-    async fn handle(&self, item: BusItem) {
+    /// Write the other outlets, oldest first, for about `budget` (at least one).
+    fn write_for(&self, budget: Duration) {
+        let started = Instant::now();
+        loop {
+            let Some(outlet) = self.state().dirty.pop_front() else {
+                return;
+            };
+            outlet.write_batch();
+            if started.elapsed() >= budget {
+                return;
+            }
+        }
+    }
+
+    /// Write every outlet queued to.
+    #[cfg(test)]
+    fn write_batch(&self) {
+        self.write_urgent();
+        self.write_for(Duration::MAX);
+    }
+
+    /// Handle a bus item; returns the deliveries it queued.
+    async fn handle(&self, item: BusItem) -> usize {
         match item {
-            BusItem::Event(event) => self.dispatch(&event).await,
+            BusItem::Event(event) => return self.dispatch(&event).await,
             BusItem::Lagged => {
                 tracing::warn!("event bus lagged; local clients will resync");
                 metrics::counter!("natter_bus_lagged_total").increment(1);
@@ -347,9 +446,11 @@ impl Hub {
                 state.degraded = false;
             }
         }
+        0
     }
 
-    async fn dispatch(&self, event: &Event) {
+    /// Queue `event` to its recipients; returns the deliveries queued.
+    async fn dispatch(&self, event: &Event) -> usize {
         if let Event::SessionRevoked { session_id, .. } = event {
             let mut state = self.state();
             let ids: Vec<u64> = state
@@ -361,10 +462,10 @@ impl Hub {
             for id in ids {
                 state.drop_connection(id, Some(close_code::SESSION_REVOKED));
             }
-            return;
+            return 0;
         }
         let Some(frame) = frames::event_frame(event, self.inner.files.as_ref()) else {
-            return;
+            return 0;
         };
         match event.audience() {
             Audience::Conversation(conversation) => {
@@ -377,7 +478,8 @@ impl Hub {
                     wire: frames::encode(&frame),
                 });
                 let capacity = self.inner.queue_capacity;
-                self.state().deliver(users.iter(), &outbound, capacity);
+                self.state()
+                    .deliver(users.iter(), &outbound, capacity, lane_for(users.len()))
             }
             Audience::User(user) => {
                 let outbound = Arc::new(Frame {
@@ -386,7 +488,7 @@ impl Hub {
                 });
                 let capacity = self.inner.queue_capacity;
                 self.state()
-                    .deliver(std::iter::once(&user), &outbound, capacity);
+                    .deliver(std::iter::once(&user), &outbound, capacity, Lane::Urgent)
             }
         }
     }
@@ -396,7 +498,7 @@ impl Hub {
         conversation: ConversationId,
         event: &Event,
         frame: &natter_protocol::ServerFrame,
-    ) {
+    ) -> usize {
         let position = event.message_position().map(|(_, mod_seq)| mod_seq);
         let (needs_load, degraded) = {
             let mut state = self.state();
@@ -407,7 +509,7 @@ impl Hub {
                     .is_some_and(|last| mod_seq <= *last)
             {
                 metrics::counter!("natter_duplicate_events_total").increment(1);
-                return;
+                return 0;
             }
             let cached = state.members.contains_key(&conversation);
             // Nobody here to deliver to and nothing cached to keep current. A cached member set
@@ -418,7 +520,7 @@ impl Hub {
                 {
                     *last = mod_seq;
                 }
-                return;
+                return 0;
             }
             (!cached || state.degraded, state.degraded)
         };
@@ -427,7 +529,7 @@ impl Hub {
                 Ok(members) => Some(members.into_iter().map(|m| m.user_id).collect()),
                 Err(err) => {
                     tracing::warn!(%err, %conversation, "cannot load members; event not delivered live");
-                    return;
+                    return 0;
                 }
             }
         } else {
@@ -451,7 +553,7 @@ impl Hub {
             }
             match state.members.get_mut(&conversation) {
                 Some(members) => members,
-                None => return,
+                None => return 0,
             }
         };
         if let Event::MemberAdded { member, .. } = event {
@@ -500,11 +602,27 @@ impl Hub {
                         state.drop_connection(id, Some(close_code::RESYNC));
                     }
                 }
-                return;
+                return 0;
             }
         }
-        let delivered = state.deliver(recipients.iter(), &outbound, self.inner.queue_capacity);
+        let lane = lane_for(recipients.len());
+        let delivered = state.deliver(
+            recipients.iter(),
+            &outbound,
+            self.inner.queue_capacity,
+            lane,
+        );
         metrics::counter!("natter_deliveries_total").increment(delivered as u64);
+        delivered
+    }
+}
+
+/// The list an event's outlets are written from: a small audience's first.
+fn lane_for(audience: usize) -> Lane {
+    if audience <= URGENT_AUDIENCE {
+        Lane::Urgent
+    } else {
+        Lane::Bulk
     }
 }
 
@@ -803,5 +921,59 @@ mod durable_feed_tests {
         assert_eq!(received(&mut bobs).await, Vec::<String>::new());
         assert_eq!(received(&mut carols).await, ids(&[&m3]));
         assert_eq!(carols.outlet.killed(), None, "no resync");
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use natter_domain::UserId;
+    use natter_domain::ports::EventBus;
+
+    use super::tests::fixture;
+    use super::*;
+    use crate::embedded::bus::MemoryBus;
+
+    #[tokio::test]
+    async fn a_small_conversation_goes_ahead_of_a_big_ones_backlog_each_in_its_order() {
+        let (f, conversations, _dir) = fixture().await;
+        let names: Vec<String> = (0..=URGENT_AUDIENCE + 5).map(|i| format!("m{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let users = f.users(&names).await;
+        let (alice, others): (&UserId, &[UserId]) = users.split_first().expect("users");
+        let big = f.group(*alice, others).await;
+        let small = f.group(*alice, &others[..1]).await;
+        let hub = Hub::new(conversations, None, 64, 100);
+        let mut alices = super::tests::live(&hub, *alice).await;
+
+        // Everything is on the bus before the hub starts: in bus order alice's connection would
+        // get a1 a2 a3 b1. a1 is the big group's first event (its members not cached yet, so it
+        // counts as small); a2 and a3 are known to be big and wait; b1 goes ahead of them.
+        let bus = MemoryBus::new(64);
+        let subscription = bus.subscribe();
+        for (conversation, text) in [
+            (big.id, "a1"),
+            (big.id, "a2"),
+            (big.id, "a3"),
+            (small.id, "b1"),
+        ] {
+            let message = f.send(conversation, *alice, text).await;
+            bus.publish(Event::MessageCreated(message))
+                .await
+                .expect("publish");
+        }
+        let running = tokio::spawn(hub.clone().run(subscription));
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut texts = Vec::new();
+        while texts.len() < 4 && tokio::time::Instant::now() < deadline {
+            for frame in alices.received().await {
+                let json: serde_json::Value = serde_json::from_str(&frame).expect("json");
+                if let Some(text) = json["message"]["text"].as_str() {
+                    texts.push(text.to_owned());
+                }
+            }
+        }
+        running.abort();
+        assert_eq!(texts, ["a1", "b1", "a2", "a3"]);
     }
 }

@@ -2,6 +2,7 @@
 //! that routes bus events to local connections, and catch-up for resuming clients. The
 //! WebSocket protocol itself is natter's own (`ws/`).
 
+mod backlog;
 mod commands;
 mod connection;
 mod frames;

@@ -65,8 +65,8 @@ struct Outgoing {
     held: Option<Vec<Arc<Frame>>>,
     /// Per conversation, the highest `mod_seq` the client has.
     seen_up_to: HashMap<ConversationId, i64>,
-    /// Queued to in the hub's current batch: the hub writes it at the end of the batch.
-    dirty: bool,
+    /// Which of the hub's lists of outlets to write it is on, if any.
+    dirty: Option<Lane>,
     /// The hub wants the connection closed with this code.
     kill: Option<u16>,
     /// The session is due for a check (the hub's sweep found it so).
@@ -75,10 +75,19 @@ struct Outgoing {
     broken: bool,
 }
 
+/// The hub's two lists of outlets to write: those of urgent events (small audiences) are
+/// written first (`hub.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Bulk,
+    Urgent,
+}
+
 /// What became of a frame the hub offered.
 pub enum Offer {
-    /// Queued; `first` if it is the outlet's first in this batch (the hub writes it later).
-    Queued { first: bool },
+    /// Queued; `add_to` names the list the hub must add the outlet to (`None`: it is on it
+    /// already, or the frame is held until the connection is live).
+    Queued { add_to: Option<Lane> },
     /// The client has it already.
     Skipped,
     /// `capacity` frames already wait: a slow consumer.
@@ -114,8 +123,9 @@ impl Outlet {
 
     // The hub's side.
 
-    /// Queue an event's frame, unless the client has it, or `capacity` frames already wait.
-    pub fn offer(&self, frame: &Arc<Frame>, capacity: usize) -> Offer {
+    /// Queue an event's frame, unless the client has it, or `capacity` frames already wait; the
+    /// outlet is to be written in `lane` (an urgent frame moves a bulk outlet up).
+    pub fn offer(&self, frame: &Arc<Frame>, capacity: usize, lane: Lane) -> Offer {
         let mut state = self.state();
         let state = &mut *state;
         if state.broken {
@@ -126,7 +136,7 @@ impl Outlet {
                 return Offer::Full;
             }
             held.push(Arc::clone(frame));
-            return Offer::Queued { first: false };
+            return Offer::Queued { add_to: None };
         }
         if !fresh(&state.seen_up_to, frame) {
             return Offer::Skipped;
@@ -135,16 +145,21 @@ impl Outlet {
             return Offer::Full;
         }
         state.frames.push_back(frame.wire.clone());
-        let first = !state.dirty;
-        state.dirty = true;
-        Offer::Queued { first }
+        let add_to = match (state.dirty, lane) {
+            (None, lane) | (Some(Lane::Bulk), lane @ Lane::Urgent) => Some(lane),
+            (Some(_), _) => None,
+        };
+        if add_to.is_some() {
+            state.dirty = add_to;
+        }
+        Offer::Queued { add_to }
     }
 
     /// The end of the hub's batch: write what the socket takes now. What it does not take, the
     /// connection's task writes once the socket is writable.
     pub fn write_batch(&self) {
         let mut state = self.state();
-        state.dirty = false;
+        state.dirty = None;
         if state.write_now(&self.stream).is_err() {
             state.broken = true;
         }
@@ -393,8 +408,9 @@ mod tests {
         let conversation = ConversationId::new();
         for mod_seq in 1..=4 {
             assert!(matches!(
-                peer.outlet.offer(&event(conversation, mod_seq), 16),
-                Offer::Queued { first: false }
+                peer.outlet
+                    .offer(&event(conversation, mod_seq), 16, Lane::Bulk),
+                Offer::Queued { add_to: None }
             ));
         }
         peer.outlet.write_batch();
@@ -406,16 +422,18 @@ mod tests {
         assert_eq!(peer.received().await, ["ack", "3", "4"]);
 
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 2), 16),
+            peer.outlet.offer(&event(conversation, 2), 16, Lane::Bulk),
             Offer::Skipped
         ));
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 5), 16),
-            Offer::Queued { first: true }
+            peer.outlet.offer(&event(conversation, 5), 16, Lane::Bulk),
+            Offer::Queued {
+                add_to: Some(Lane::Bulk)
+            }
         ));
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 6), 16),
-            Offer::Queued { first: false }
+            peer.outlet.offer(&event(conversation, 6), 16, Lane::Bulk),
+            Offer::Queued { add_to: None }
         ));
         assert!(
             peer.received().await.is_empty(),
@@ -432,12 +450,13 @@ mod tests {
         peer.outlet.go_live(HashMap::new());
         for mod_seq in 1..=2 {
             assert!(matches!(
-                peer.outlet.offer(&event(conversation, mod_seq), 2),
+                peer.outlet
+                    .offer(&event(conversation, mod_seq), 2, Lane::Bulk),
                 Offer::Queued { .. }
             ));
         }
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 3), 2),
+            peer.outlet.offer(&event(conversation, 3), 2, Lane::Bulk),
             Offer::Full
         ));
     }
