@@ -69,9 +69,9 @@ const EVENTS_PER_STEP: usize = 2048;
 /// An event with at most this many members to deliver to may go ahead of the backlog.
 const URGENT_AUDIENCE: usize = 64;
 /// Deliveries queued from the backlog per step (at least one event).
-const DELIVERIES_PER_STEP: usize = 4096;
+const DELIVERIES_PER_STEP: usize = 16_384;
 /// Time spent per step writing the outlets of the backlog's events (at least one outlet).
-const WRITING_PER_STEP: Duration = Duration::from_micros(500);
+const WRITING_PER_STEP: Duration = Duration::from_millis(2);
 
 /// An encoded event. `position` is set for message events so a resuming connection can drop
 /// what it already sent during catch-up.
