@@ -27,6 +27,11 @@ pub enum Event {
     MemberUpdated {
         member: Member,
     },
+    /// A member changed a setting only they see (mute): their own devices follow it, nobody
+    /// else hears of it.
+    MemberSettingsChanged {
+        member: Member,
+    },
     /// A member's read or delivered cursor moved.
     Receipt {
         conversation_id: ConversationId,
@@ -85,6 +90,7 @@ impl Event {
                 conversation_id, ..
             } => Audience::Conversation(*conversation_id),
             Self::MemberUpdated { member } => Audience::Conversation(member.conversation_id),
+            Self::MemberSettingsChanged { member } => Audience::User(member.user_id),
             Self::Presence { audience, .. } | Self::UserUpdated { audience, .. } => {
                 Audience::Users(audience)
             }

@@ -478,4 +478,12 @@ describe('settings: my profile, group details, mute', () => {
     s = reduce(s, { type: 'my-member', member: { ...member(C1, ME), muted: false } });
     assert.equal(unreadTotal(s), 3, 'unmuted: counted again, the unread kept');
   });
+
+  test('muting on another device (member.updated about me) mutes here too', () => {
+    let s = run(initialState(user(ME, 'me')), { type: 'summaries', list: [summary(C1, { last_seq: 3, unread: 3 })] });
+    s = applyEvent(s, { type: 'member.updated', member: { ...member(C1, ME), muted: true } }, NOW);
+    assert.equal(s.convs.get(C1).summary.me.muted, true);
+    assert.equal(unreadTotal(s), 0);
+    assert.equal(s.convs.get(C1).summary.unread_count, 3, 'the unread kept');
+  });
 });

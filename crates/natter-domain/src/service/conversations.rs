@@ -350,20 +350,29 @@ impl Chat {
         Ok(member)
     }
 
-    /// Muting is private to the member: no event is broadcast; the member's other devices see it
-    /// through sync.
+    /// Muting is private to the member: only their own devices are told (`member.updated` to
+    /// them alone), in order with the conversation's other member changes.
     pub async fn set_muted(
         &self,
         actor: UserId,
         id: ConversationId,
         muted: bool,
     ) -> Result<Member, DomainError> {
+        let mut order = self.order(id).await?;
         self.require_member(id, actor).await?;
-        Ok(self
+        let member = self
             .ports()
             .conversations
             .set_muted(id, actor, muted, self.now())
-            .await?)
+            .await?;
+        self.publish_ordered(
+            &mut order,
+            Event::MemberSettingsChanged {
+                member: member.clone(),
+            },
+        )
+        .await;
+        Ok(member)
     }
 
     /// Where a client that has nothing yet starts syncing from (see

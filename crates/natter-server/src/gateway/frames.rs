@@ -40,9 +40,11 @@ pub fn event_frame(event: &Event, files: Option<&FileService>) -> Option<ServerF
             user_id: user_id.0,
             by: by.0,
         },
-        Event::MemberUpdated { member } => ServerFrame::MemberUpdated {
-            member: convert::member(member),
-        },
+        Event::MemberUpdated { member } | Event::MemberSettingsChanged { member } => {
+            ServerFrame::MemberUpdated {
+                member: convert::member(member),
+            }
+        }
         Event::Receipt {
             conversation_id,
             user_id,

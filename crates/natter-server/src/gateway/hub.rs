@@ -364,6 +364,12 @@ impl Hub {
         };
         match &**event {
             Event::SessionRevoked { .. } => Order::Free,
+            // In order with the conversation's other member changes (a role change carries the
+            // whole member too).
+            Event::MemberSettingsChanged { member } => Order::Keyed {
+                key: Key::Conversation(member.conversation_id),
+                cost: 1,
+            },
             Event::Presence {
                 user_id, audience, ..
             } => Order::Keyed {

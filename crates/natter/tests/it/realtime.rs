@@ -870,3 +870,42 @@ async fn a_user_holds_at_most_the_configured_number_of_sockets() {
     }
     assert!(admitted, "a closed socket frees its place");
 }
+
+/// Muting is private: the member's other devices follow it live (`member.updated` to them
+/// alone), the other members hear nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muting_reaches_the_members_other_devices_and_no_one_else() {
+    let server = TestServer::spawn();
+    let (alice, alice_user) = user(&server, "alice").await;
+    let (bob, bob_user) = user(&server, "bob").await;
+    let group = alice
+        .create_group("Quiet please", None, &[bob_user.id])
+        .await
+        .expect("group");
+    let laptop = second_device(&server, &alice).await;
+    let on_laptop = laptop.connect().await.expect("alice's laptop");
+    let on_bobs = bob.connect().await.expect("bob");
+
+    for muted in [true, false] {
+        let answer = alice
+            .set_muted(group.conversation.id, muted)
+            .await
+            .expect("mute");
+        assert_eq!(answer.muted, muted);
+        let seen = expect_event(&on_laptop, WAIT, |e| match e {
+            ServerFrame::MemberUpdated { member }
+                if member.conversation_id == group.conversation.id
+                    && member.user_id == alice_user.id =>
+            {
+                Some(member.muted)
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!(seen, muted, "the laptop follows");
+    }
+    assert_no_event(&on_bobs, Duration::from_millis(700), |e| {
+        matches!(e, ServerFrame::MemberUpdated { .. })
+    })
+    .await;
+}
