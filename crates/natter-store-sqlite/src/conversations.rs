@@ -11,6 +11,8 @@
 //! A member added after creation (new or rejoining) starts with both cursors at the current last
 //! seq: history from before they joined is readable but not unread.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use natter_domain::model::*;
 use natter_domain::names::ConversationTitle;
@@ -20,6 +22,7 @@ use natter_domain::values::{GroupName, Topic};
 use natter_domain::{ConversationId, StoreError, UserId};
 use rusqlite::{Connection, params};
 
+use crate::errors::sql;
 use crate::query::{all, exec, one};
 use crate::rows::{
     ConversationRow, MemberRow, conversation_columns, direct_key, member_columns, user_id, uuid_of,
@@ -492,26 +495,44 @@ impl ConversationStore for SqliteStore {
         max_members: Option<i64>,
     ) -> StoreResult<Vec<UserId>> {
         self.read(move |conn| {
-            // Pick the qualifying conversations first, so a large group is counted once rather
-            // than once per member row.
-            all(
-                conn,
-                "WITH mine AS ( \
-                   SELECT m.conversation_id FROM members m \
-                   JOIN conversations c ON c.id = m.conversation_id \
-                   WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
-                     AND (c.kind <> 'direct' OR m.replied) \
-                     AND (?2 IS NULL OR (SELECT COUNT(*) FROM members n \
-                          WHERE n.conversation_id = m.conversation_id AND n.left_at_ms IS NULL) <= ?2)) \
-                 SELECT DISTINCT other.user_id FROM mine \
-                 JOIN members other ON other.conversation_id = mine.conversation_id \
-                 WHERE other.left_at_ms IS NULL AND other.user_id != ?1",
-                params![user.0.as_bytes().as_slice(), max_members],
-                |row| row.get::<_, Vec<u8>>(0),
-            )?
-            .iter()
-            .map(|id| user_id(id))
-            .collect()
+            // One pass over the current members of the user's qualifying conversations, grouped
+            // by conversation (the outer loop walks `members_by_user` in conversation order):
+            // each group is counted here and dropped when over `max_members`, and each contact
+            // kept once. No per-conversation COUNT, no temporary table, no allocation per row.
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT other.conversation_id, other.user_id FROM members m \
+                     JOIN conversations c ON c.id = m.conversation_id \
+                     JOIN members other ON other.conversation_id = m.conversation_id \
+                     WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
+                       AND (c.kind <> 'direct' OR m.replied) \
+                       AND other.left_at_ms IS NULL \
+                     ORDER BY m.conversation_id",
+                )
+                .map_err(sql)?;
+            let mut rows = statement
+                .query(params![user.0.as_bytes().as_slice()])
+                .map_err(sql)?;
+            let max = max_members.map_or(usize::MAX, |max| usize::try_from(max).unwrap_or(0));
+            let mut contacts = HashSet::new();
+            let mut group: Vec<UserId> = Vec::new();
+            let mut current: Option<ConversationId> = None;
+            while let Some(row) = rows.next().map_err(sql)? {
+                let conversation = ConversationId(uuid_of(blob(row, 0)?)?);
+                if current != Some(conversation) {
+                    if group.len() <= max {
+                        contacts.extend(group.drain(..));
+                    }
+                    group.clear();
+                    current = Some(conversation);
+                }
+                group.push(user_id(blob(row, 1)?)?);
+            }
+            if group.len() <= max {
+                contacts.extend(group);
+            }
+            contacts.remove(&user);
+            Ok(contacts.into_iter().collect())
         })
         .await
     }
@@ -561,5 +582,14 @@ impl ConversationStore for SqliteStore {
             })
         })
         .await
+    }
+}
+
+/// Column `index` of `row` as bytes without copying them (anything but a blob reads as empty,
+/// which `uuid_of` refuses).
+fn blob<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> StoreResult<&'r [u8]> {
+    match row.get_ref(index).map_err(sql)? {
+        rusqlite::types::ValueRef::Blob(bytes) => Ok(bytes),
+        _ => Ok(&[]),
     }
 }
