@@ -515,22 +515,22 @@ impl ConversationStore for SqliteStore {
                 .map_err(sql)?;
             let max = max_members.map_or(usize::MAX, |max| usize::try_from(max).unwrap_or(0));
             let mut contacts = HashSet::new();
+            let mut keep_unless_too_large = |group: Vec<UserId>| {
+                if group.len() <= max {
+                    contacts.extend(group);
+                }
+            };
             let mut group: Vec<UserId> = Vec::new();
             let mut current: Option<ConversationId> = None;
             while let Some(row) = rows.next().map_err(sql)? {
                 let conversation = ConversationId(uuid_of(blob(row, 0)?)?);
                 if current != Some(conversation) {
-                    if group.len() <= max {
-                        contacts.extend(group.drain(..));
-                    }
-                    group.clear();
+                    keep_unless_too_large(std::mem::take(&mut group));
                     current = Some(conversation);
                 }
                 group.push(user_id(blob(row, 1)?)?);
             }
-            if group.len() <= max {
-                contacts.extend(group);
-            }
+            keep_unless_too_large(group);
             contacts.remove(&user);
             Ok(contacts.into_iter().collect())
         })

@@ -1,7 +1,7 @@
 //! The embedded engines used when no external server is configured: an in-process event bus
 //! and in-process presence. They satisfy the same port contracts as the Redis/Kafka adapters.
 
-pub(crate) mod bus;
+mod bus;
 mod presence;
 
 pub use bus::MemoryBus;

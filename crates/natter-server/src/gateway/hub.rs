@@ -1,6 +1,6 @@
 //! The hub: this node's router from bus events to local WebSocket connections.
 //!
-//! One task consumes the bus subscription and dispatches each event in order. For conversation
+//! One task consumes the bus subscription and dispatches its events, each conversation's in order. For conversation
 //! events it needs the members; it keeps a per-conversation member set, loaded from the store the
 //! first time an event for that conversation arrives while anyone is connected, then maintained by
 //! membership events (which arrive in commit order, see the domain's per-conversation locks).
@@ -937,7 +937,7 @@ mod order_tests {
 
     use super::tests::fixture;
     use super::*;
-    use crate::embedded::bus::MemoryBus;
+    use crate::embedded::MemoryBus;
 
     #[tokio::test]
     async fn a_small_conversation_goes_ahead_of_a_big_ones_backlog_each_in_its_order() {

@@ -155,7 +155,7 @@ impl Outlet {
         Offer::Queued { add_to }
     }
 
-    /// The end of the hub's batch: write what the socket takes now. What it does not take, the
+    /// The hub's turn to write this outlet: write what the socket takes now. What it does not take, the
     /// connection's task writes once the socket is writable.
     pub fn write_batch(&self) {
         let mut state = self.state();
