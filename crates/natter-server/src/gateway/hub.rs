@@ -1,9 +1,10 @@
 //! The hub: this node's router from bus events to local WebSocket connections.
 //!
-//! One task consumes the bus subscription and dispatches its events, each conversation's in order. For conversation
-//! events it needs the members; it keeps a per-conversation member set, loaded from the store the
-//! first time an event for that conversation arrives while anyone is connected, then maintained by
-//! membership events (which arrive in commit order, see the domain's per-conversation locks).
+//! One task consumes the bus subscription and dispatches its events, each conversation's in
+//! order. For conversation events it needs the members; it keeps a per-conversation member set,
+//! loaded from the store the first time an event for that conversation arrives while anyone is
+//! connected, then maintained by membership events (which arrive in commit order, see the
+//! domain's per-conversation locks).
 //! Each event is serialised and framed at most once and the same bytes are queued to every
 //! recipient (server WebSocket frames are unmasked: identical for everyone). The hub takes every
 //! event waiting on the bus, queues each to its recipients' outlets, and then writes each outlet
