@@ -26,12 +26,12 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natter_domain::ConversationId;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use super::hub::Frame;
 
@@ -41,8 +41,6 @@ const SLICES_PER_WRITE: usize = 64;
 pub struct Outlet {
     stream: TcpStream,
     state: Mutex<Outgoing>,
-    /// Wakes the connection's task: see the module docs for when.
-    wake: Notify,
     /// When the client was last heard from ([`now_ms`]).
     heard_at_ms: AtomicU64,
     /// When the session must be looked at again ([`now_ms`]; `u64::MAX`: not due).
@@ -73,6 +71,11 @@ struct Outgoing {
     check_session: bool,
     /// A write failed: the connection is gone.
     broken: bool,
+    /// The hub woke the connection's task (see the module docs for when) and the task has not
+    /// looked yet.
+    woken: bool,
+    /// The connection's task, when it waits ([`Outlet::poll_woken`]).
+    waiter: Option<Waker>,
 }
 
 /// The hub's two lists of outlets to write: those of urgent events (small audiences) are
@@ -104,7 +107,6 @@ impl Outlet {
                 held: Some(Vec::new()),
                 ..Outgoing::default()
             }),
-            wake: Notify::new(),
             heard_at_ms: AtomicU64::new(now_ms()),
             session_due_ms: AtomicU64::new(u64::MAX),
         }
@@ -163,17 +165,16 @@ impl Outlet {
         if state.write_now(&self.stream).is_err() {
             state.broken = true;
         }
-        let wake = state.broken || !state.frames.is_empty();
-        drop(state);
-        if wake {
-            self.wake.notify_one();
+        if state.broken || !state.frames.is_empty() {
+            wake(state);
         }
     }
 
     /// Ask the connection to close with `code` (the first code asked for wins).
     pub fn kill(&self, code: u16) {
-        self.state().kill.get_or_insert(code);
-        self.wake.notify_one();
+        let mut state = self.state();
+        state.kill.get_or_insert(code);
+        wake(state);
     }
 
     /// When the client was last heard from ([`now_ms`]).
@@ -185,8 +186,9 @@ impl Outlet {
     pub fn check_session_if_due(&self, now_ms: u64) {
         if self.session_due_ms.load(Ordering::Relaxed) <= now_ms {
             self.session_due_ms.store(u64::MAX, Ordering::Relaxed);
-            self.state().check_session = true;
-            self.wake.notify_one();
+            let mut state = self.state();
+            state.check_session = true;
+            wake(state);
         }
     }
 
@@ -221,10 +223,19 @@ impl Outlet {
         std::mem::take(&mut self.state().check_session)
     }
 
-    /// Resolves when the hub woke the connection (see the module docs). Cancel-safe: a wake-up
-    /// while nobody waits is kept for the next call.
-    pub async fn woken(&self) {
-        self.wake.notified().await;
+    /// Ready once the hub woke the connection (see the module docs); a wake-up while the task
+    /// was not waiting is kept for its next call. A poll function rather than a future, so that
+    /// the wait of an idle connection costs its task no state (`connection::pump`).
+    pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state();
+        if std::mem::take(&mut state.woken) {
+            return Poll::Ready(());
+        }
+        match &mut state.waiter {
+            Some(waiter) if waiter.will_wake(cx.waker()) => {}
+            waiter => *waiter = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// The catch-up is done and the hello acknowledged: queue the held frames the client does
@@ -269,6 +280,16 @@ impl Outlet {
             }
             self.stream.writable().await?;
         }
+    }
+}
+
+/// Wake the connection's task, outside the lock.
+fn wake(mut state: MutexGuard<'_, Outgoing>) {
+    state.woken = true;
+    let waiter = state.waiter.take();
+    drop(state);
+    if let Some(waiter) = waiter {
+        waiter.wake();
     }
 }
 
@@ -466,7 +487,8 @@ mod tests {
         let peer = Peer::connect().await;
         peer.outlet.kill(4008);
         peer.outlet.kill(4009);
-        tokio::time::timeout(std::time::Duration::from_secs(10), peer.outlet.woken())
+        let woken = std::future::poll_fn(|cx| peer.outlet.poll_woken(cx));
+        tokio::time::timeout(std::time::Duration::from_secs(10), woken)
             .await
             .expect("woken");
         assert_eq!(peer.outlet.killed(), Some(4008));

@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use std::net::Shutdown;
@@ -65,24 +66,37 @@ impl Socket {
 
     /// The next message, control frame or protocol error; `None` once the connection is gone.
     /// Pings are answered here (the pong is queued with the other frames) and still returned,
-    /// as the client was heard from. Frames waiting to be
-    /// written go out first: nothing more is read from a client that does not read.
-    /// Cancel-safe: all its state is in the socket.
+    /// as the client was heard from. Frames waiting to be written go out first: nothing more is
+    /// read from a client that does not read. Cancel-safe: all its state is in the socket.
     pub async fn recv(&mut self) -> Option<Incoming> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`Self::recv`] as a poll function: waiting on it keeps no future alive, only the
+    /// socket's readiness registration (what an idle connection's task waits on).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         loop {
-            if self.pending() && self.flush().await.is_err() {
-                return None;
+            if self.pending() {
+                if self.try_flush().is_err() {
+                    return Poll::Ready(None);
+                }
+                if self.pending() {
+                    if ready!(self.outlet.stream().poll_write_ready(cx)).is_err() {
+                        return Poll::Ready(None);
+                    }
+                    continue;
+                }
             }
             if let Some(incoming) = self.inbox.next() {
                 if let Incoming::Ping(payload) = &incoming {
                     self.queue(frame::pong(payload));
                 }
-                return Some(incoming);
+                return Poll::Ready(Some(incoming));
             }
             // Drained: free what the last read parsed.
             self.inbox = Vec::new().into_iter();
-            if self.ended || self.outlet.stream().readable().await.is_err() {
-                return None;
+            if self.ended || ready!(self.outlet.stream().poll_read_ready(cx)).is_err() {
+                return Poll::Ready(None);
             }
             self.read();
         }
