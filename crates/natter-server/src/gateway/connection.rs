@@ -115,7 +115,7 @@ async fn open(state: &AppState, socket: &mut Socket) -> Result<Live, Ending> {
 
 /// The connection leaves the hub, and its presence after the grace period.
 fn leave(state: &AppState, hub_id: u64, user: UserId) {
-    state.hub.unregister(hub_id);
+    state.hub.unregister(user, hub_id);
     leave_after_grace(state, user);
 }
 

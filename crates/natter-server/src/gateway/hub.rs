@@ -109,8 +109,9 @@ struct HubInner {
 
 #[derive(Default)]
 struct HubState {
-    connections: HashMap<u64, Connection>,
-    by_user: HashMap<UserId, Vec<(u64, Arc<Outlet>)>>,
+    /// Every connection here, by user (one map, not one per connection and one per user: an
+    /// idle connection's memory is the point of `gateway/`).
+    by_user: HashMap<UserId, Vec<Registration>>,
     /// The outlets queued to by urgent events, written first.
     urgent: Vec<Arc<Outlet>>,
     /// The outlets queued to by the backlog's events, written oldest first.
@@ -133,24 +134,41 @@ pub enum Refused {
     Shut(u16),
 }
 
-struct Connection {
-    user: UserId,
+/// A connection registered here.
+struct Registration {
+    id: u64,
+    /// Its session: a revoked session's connections are closed.
     session: SessionId,
     outlet: Arc<Outlet>,
 }
 
 impl HubState {
-    fn drop_connection(&mut self, id: u64, code: Option<u16>) {
-        if let Some(connection) = self.connections.remove(&id) {
-            if let Some(code) = code {
-                connection.outlet.kill(code);
+    fn drop_connection(&mut self, user: UserId, id: u64, code: Option<u16>) {
+        let Some(registrations) = self.by_user.get_mut(&user) else {
+            return;
+        };
+        let Some(at) = registrations.iter().position(|r| r.id == id) else {
+            return;
+        };
+        let registration = registrations.swap_remove(at);
+        if registrations.is_empty() {
+            self.by_user.remove(&user);
+        }
+        if let Some(code) = code {
+            registration.outlet.kill(code);
+        }
+    }
+
+    /// Close every connection `keep` refuses, with `code`.
+    fn drop_connections(&mut self, code: u16, mut keep: impl FnMut(&Registration) -> bool) {
+        let mut dropped = Vec::new();
+        for (user, registrations) in &self.by_user {
+            for registration in registrations.iter().filter(|r| !keep(r)) {
+                dropped.push((*user, registration.id));
             }
-            if let Some(ids) = self.by_user.get_mut(&connection.user) {
-                ids.retain(|(c, _)| *c != id);
-                if ids.is_empty() {
-                    self.by_user.remove(&connection.user);
-                }
-            }
+        }
+        for (user, id) in dropped {
+            self.drop_connection(user, id, Some(code));
         }
     }
 
@@ -166,7 +184,7 @@ impl HubState {
         let mut slow = Vec::new();
         let mut delivered = 0;
         for user in users {
-            for (id, outlet) in self.by_user.get(user).into_iter().flatten() {
+            for Registration { id, outlet, .. } in self.by_user.get(user).into_iter().flatten() {
                 match outlet.offer(frame, capacity, lane) {
                     Offer::Queued { add_to } => {
                         delivered += 1;
@@ -177,13 +195,13 @@ impl HubState {
                         }
                     }
                     Offer::Skipped => {}
-                    Offer::Full => slow.push((*id, Some(close_code::SLOW_CONSUMER))),
-                    Offer::Broken => slow.push((*id, None)),
+                    Offer::Full => slow.push((*user, *id, Some(close_code::SLOW_CONSUMER))),
+                    Offer::Broken => slow.push((*user, *id, None)),
                 }
             }
         }
-        for (id, code) in slow {
-            self.drop_connection(id, code);
+        for (user, id, code) in slow {
+            self.drop_connection(user, id, code);
         }
         delivered
     }
@@ -248,37 +266,30 @@ impl Hub {
         outlet: &Arc<Outlet>,
     ) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        state.connections.insert(
-            id,
-            Connection {
-                user,
-                session,
-                outlet: Arc::clone(outlet),
-            },
-        );
         state
             .by_user
             .entry(user)
-            .or_default()
-            .push((id, Arc::clone(outlet)));
+            // Most users have one connection here.
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(Registration {
+                id,
+                session,
+                outlet: Arc::clone(outlet),
+            });
         id
     }
 
-    pub fn unregister(&self, id: u64) {
-        self.state().drop_connection(id, None);
+    pub fn unregister(&self, user: UserId, id: u64) {
+        self.state().drop_connection(user, id, None);
     }
 
     pub fn connection_count(&self) -> usize {
-        self.state().connections.len()
+        self.state().by_user.values().map(Vec::len).sum()
     }
 
     /// Ask every local connection to close with `code` (shutdown, bus lag).
     pub fn close_all(&self, code: u16) {
-        let mut state = self.state();
-        let ids: Vec<u64> = state.connections.keys().copied().collect();
-        for id in ids {
-            state.drop_connection(id, Some(code));
-        }
+        self.state().drop_connections(code, |_| false);
     }
 
     /// The server is stopping: close every connection with `code` and refuse new ones.
@@ -302,18 +313,15 @@ impl Hub {
     /// Close the connections not heard from for `idle_ms` (4000); ask those whose session is
     /// due to check it.
     fn sweep(&self, now_ms: u64, idle_ms: u64) {
-        let mut state = self.state();
-        let mut idle = Vec::new();
-        for (id, connection) in &state.connections {
-            if now_ms.saturating_sub(connection.outlet.heard_at_ms()) >= idle_ms {
-                idle.push(*id);
-            } else {
-                connection.outlet.check_session_if_due(now_ms);
-            }
-        }
-        for id in idle {
-            state.drop_connection(id, Some(close_code::IDLE_TIMEOUT));
-        }
+        self.state()
+            .drop_connections(close_code::IDLE_TIMEOUT, |registration| {
+                let heard = registration.outlet.heard_at_ms();
+                let active = now_ms.saturating_sub(heard) < idle_ms;
+                if active {
+                    registration.outlet.check_session_if_due(now_ms);
+                }
+                active
+            });
     }
 
     /// Consume the bus until it closes, in steps (see the module docs).
@@ -459,16 +467,8 @@ impl Hub {
     /// Queue `event` to its recipients; returns the deliveries queued.
     async fn dispatch(&self, event: &Event) -> usize {
         if let Event::SessionRevoked { session_id, .. } = event {
-            let mut state = self.state();
-            let ids: Vec<u64> = state
-                .connections
-                .iter()
-                .filter(|(_, c)| c.session == *session_id)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in ids {
-                state.drop_connection(id, Some(close_code::SESSION_REVOKED));
-            }
+            self.state()
+                .drop_connections(close_code::SESSION_REVOKED, |r| r.session != *session_id);
             return 0;
         }
         let Some(frame) = frames::event_frame(event, self.inner.files.as_ref()) else {
@@ -603,10 +603,10 @@ impl Hub {
                         .get(user)
                         .into_iter()
                         .flatten()
-                        .map(|(id, _)| *id)
+                        .map(|r| r.id)
                         .collect();
                     for id in ids {
-                        state.drop_connection(id, Some(close_code::RESYNC));
+                        state.drop_connection(*user, id, Some(close_code::RESYNC));
                     }
                 }
                 return 0;
