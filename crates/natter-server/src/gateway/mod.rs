@@ -63,8 +63,7 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
             tracing::error!("an upgraded connection is not an admitted TCP stream");
             return;
         };
-        connection::serve(socket, state).await;
-        drop(permit);
+        connection::serve(socket, state, permit).await;
     });
     ws::handshake::switching(&accept)
 }
