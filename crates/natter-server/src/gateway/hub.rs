@@ -49,7 +49,6 @@
 //! clears the cache again (it missed the membership events of the outage) and caching resumes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -102,7 +101,6 @@ struct HubInner {
     conversations: Arc<dyn ConversationStore>,
     /// Signs the URLs of attachments in the frames it builds.
     files: Option<FileService>,
-    next_id: AtomicU64,
     queue_capacity: usize,
     member_cache_max: usize,
 }
@@ -134,20 +132,22 @@ pub enum Refused {
     Shut(u16),
 }
 
-/// A connection registered here.
+/// A connection registered here (its outlet is what tells it from the user's others).
 struct Registration {
-    id: u64,
     /// Its session: a revoked session's connections are closed.
     session: SessionId,
     outlet: Arc<Outlet>,
 }
 
 impl HubState {
-    fn drop_connection(&mut self, user: UserId, id: u64, code: Option<u16>) {
+    fn drop_connection(&mut self, user: UserId, outlet: &Arc<Outlet>, code: Option<u16>) {
         let Some(registrations) = self.by_user.get_mut(&user) else {
             return;
         };
-        let Some(at) = registrations.iter().position(|r| r.id == id) else {
+        let Some(at) = registrations
+            .iter()
+            .position(|r| Arc::ptr_eq(&r.outlet, outlet))
+        else {
             return;
         };
         let registration = registrations.swap_remove(at);
@@ -164,11 +164,11 @@ impl HubState {
         let mut dropped = Vec::new();
         for (user, registrations) in &self.by_user {
             for registration in registrations.iter().filter(|r| !keep(r)) {
-                dropped.push((*user, registration.id));
+                dropped.push((*user, Arc::clone(&registration.outlet)));
             }
         }
-        for (user, id) in dropped {
-            self.drop_connection(user, id, Some(code));
+        for (user, outlet) in dropped {
+            self.drop_connection(user, &outlet, Some(code));
         }
     }
 
@@ -184,7 +184,7 @@ impl HubState {
         let mut slow = Vec::new();
         let mut delivered = 0;
         for user in users {
-            for Registration { id, outlet, .. } in self.by_user.get(user).into_iter().flatten() {
+            for Registration { outlet, .. } in self.by_user.get(user).into_iter().flatten() {
                 match outlet.offer(frame, capacity, lane) {
                     Offer::Queued { add_to } => {
                         delivered += 1;
@@ -195,13 +195,15 @@ impl HubState {
                         }
                     }
                     Offer::Skipped => {}
-                    Offer::Full => slow.push((*user, *id, Some(close_code::SLOW_CONSUMER))),
-                    Offer::Broken => slow.push((*user, *id, None)),
+                    Offer::Full => {
+                        slow.push((*user, Arc::clone(outlet), Some(close_code::SLOW_CONSUMER)));
+                    }
+                    Offer::Broken => slow.push((*user, Arc::clone(outlet), None)),
                 }
             }
         }
-        for (user, id, code) in slow {
-            self.drop_connection(user, id, code);
+        for (user, outlet, code) in slow {
+            self.drop_connection(user, &outlet, code);
         }
         delivered
     }
@@ -219,7 +221,6 @@ impl Hub {
                 state: Mutex::new(HubState::default()),
                 conversations,
                 files,
-                next_id: AtomicU64::new(1),
                 queue_capacity: queue_capacity.max(1),
                 member_cache_max: member_cache_max.max(1),
             }),
@@ -234,10 +235,10 @@ impl Hub {
     }
 
     /// Start receiving events for `user` on `outlet`: events published from now on are held
-    /// there until the connection goes live ([`Outlet::go_live`]). Returns the registration's id.
+    /// there until the connection goes live ([`Outlet::go_live`]).
     #[cfg(test)]
-    pub fn register(&self, user: UserId, session: SessionId, outlet: &Arc<Outlet>) -> u64 {
-        self.register_locked(&mut self.state(), user, session, outlet)
+    pub fn register(&self, user: UserId, session: SessionId, outlet: &Arc<Outlet>) {
+        Self::register_locked(&mut self.state(), user, session, outlet);
     }
 
     /// [`Self::register`], unless `user` already has `max_per_user` connections here.
@@ -247,7 +248,7 @@ impl Hub {
         session: SessionId,
         outlet: &Arc<Outlet>,
         max_per_user: usize,
-    ) -> Result<u64, Refused> {
+    ) -> Result<(), Refused> {
         let mut state = self.state();
         if let Some(code) = state.shut {
             return Err(Refused::Shut(code));
@@ -255,32 +256,29 @@ impl Hub {
         if state.by_user.get(&user).map_or(0, Vec::len) >= max_per_user {
             return Err(Refused::TooMany);
         }
-        Ok(self.register_locked(&mut state, user, session, outlet))
+        Self::register_locked(&mut state, user, session, outlet);
+        Ok(())
     }
 
     fn register_locked(
-        &self,
         state: &mut HubState,
         user: UserId,
         session: SessionId,
         outlet: &Arc<Outlet>,
-    ) -> u64 {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+    ) {
         state
             .by_user
             .entry(user)
             // Most users have one connection here.
             .or_insert_with(|| Vec::with_capacity(1))
             .push(Registration {
-                id,
                 session,
                 outlet: Arc::clone(outlet),
             });
-        id
     }
 
-    pub fn unregister(&self, user: UserId, id: u64) {
-        self.state().drop_connection(user, id, None);
+    pub fn unregister(&self, user: UserId, outlet: &Arc<Outlet>) {
+        self.state().drop_connection(user, outlet, None);
     }
 
     pub fn connection_count(&self) -> usize {
@@ -598,15 +596,15 @@ impl Hub {
                 tracing::warn!(%conversation, mod_seq, "a message event was lost; members resync");
                 metrics::counter!("natter_event_gaps_total").increment(1);
                 for user in &recipients {
-                    let ids: Vec<u64> = state
+                    let outlets: Vec<Arc<Outlet>> = state
                         .by_user
                         .get(user)
                         .into_iter()
                         .flatten()
-                        .map(|r| r.id)
+                        .map(|r| Arc::clone(&r.outlet))
                         .collect();
-                    for id in ids {
-                        state.drop_connection(*user, id, Some(close_code::RESYNC));
+                    for outlet in outlets {
+                        state.drop_connection(*user, &outlet, Some(close_code::RESYNC));
                     }
                 }
                 return 0;
