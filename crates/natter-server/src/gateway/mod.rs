@@ -68,15 +68,10 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
     ws::handshake::switching(&accept)
 }
 
-/// The TCP stream hyper served, with its admission ticket and the bytes hyper read past the
+/// The TCP stream hyper served, with its admission slot and the bytes hyper read past the
 /// request. hyper's read buffer is released here, not kept for the connection's life.
 fn take_socket(upgraded: hyper::upgrade::Upgraded, max_message: usize) -> Option<ws::Socket> {
     let parts = upgraded.downcast::<TokioIo<Admitted>>().ok()?;
-    let (stream, ticket) = parts.io.into_inner().into_parts();
-    Some(ws::Socket::new(
-        stream,
-        ticket,
-        &parts.read_buf,
-        max_message,
-    ))
+    let (stream, slot) = parts.io.into_inner().into_parts();
+    Some(ws::Socket::new(stream, slot, &parts.read_buf, max_message))
 }

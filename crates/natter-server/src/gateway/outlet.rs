@@ -61,8 +61,10 @@ struct Outgoing {
     written: usize,
     /// The hub's frames, held until the connection is live; `None` once it is.
     held: Option<Vec<Arc<Frame>>>,
-    /// Per conversation, the highest `mod_seq` the client has.
-    seen_up_to: HashMap<ConversationId, i64>,
+    /// Per conversation, the highest `mod_seq` the client has (its cursors and the replay); see
+    /// [`fresh`]. `None` when empty, as it is for most connections once live.
+    #[expect(clippy::box_collection, reason = "8 bytes in every outlet, not 48")]
+    seen_up_to: Option<Box<HashMap<ConversationId, i64>>>,
     /// Which of the hub's lists of outlets to write it is on, if any.
     dirty: Option<Lane>,
     /// The hub wants the connection closed with this code.
@@ -140,7 +142,7 @@ impl Outlet {
             held.push(Arc::clone(frame));
             return Offer::Queued { add_to: None };
         }
-        if !fresh(&state.seen_up_to, frame) {
+        if !fresh(&mut state.seen_up_to, frame) {
             return Offer::Skipped;
         }
         if state.frames.len() >= capacity {
@@ -243,9 +245,9 @@ impl Outlet {
     pub fn go_live(&self, seen_up_to: HashMap<ConversationId, i64>) {
         let mut state = self.state();
         let state = &mut *state;
-        state.seen_up_to = seen_up_to;
+        state.seen_up_to = (!seen_up_to.is_empty()).then(|| Box::new(seen_up_to));
         for frame in state.held.take().unwrap_or_default() {
-            if fresh(&state.seen_up_to, &frame) {
+            if fresh(&mut state.seen_up_to, &frame) {
                 state.frames.push_back(frame.wire.clone());
             }
         }
@@ -329,13 +331,26 @@ impl Outgoing {
     }
 }
 
-/// Whether the client does not have `frame` yet (catch-up may have sent it already).
-fn fresh(seen_up_to: &HashMap<ConversationId, i64>, frame: &Frame) -> bool {
-    frame.position.is_none_or(|(conversation, mod_seq)| {
-        seen_up_to
-            .get(&conversation)
-            .is_none_or(|seen| mod_seq > *seen)
-    })
+/// Whether the client does not have `frame` yet (catch-up may have sent it already). The first
+/// newer event of a conversation ends its entry: the hub hands each conversation's events over
+/// in order and drops those it handled before, so every later one is newer still. A client
+/// back with cursors for hundreds of conversations holds the map only until they move.
+#[expect(clippy::box_collection, reason = "the outlet's field")]
+fn fresh(seen_up_to: &mut Option<Box<HashMap<ConversationId, i64>>>, frame: &Frame) -> bool {
+    let (Some(seen), Some((conversation, mod_seq))) = (seen_up_to.as_mut(), frame.position) else {
+        return true;
+    };
+    match seen.get(&conversation) {
+        None => true,
+        Some(&has) if mod_seq <= has => false,
+        Some(_) => {
+            seen.remove(&conversation);
+            if seen.is_empty() {
+                *seen_up_to = None;
+            }
+            true
+        }
+    }
 }
 
 /// The client's end of an outlet's connection, for tests: reads the frames the server wrote.
@@ -437,31 +452,38 @@ mod tests {
         peer.outlet.write_batch();
         assert!(peer.received().await.is_empty(), "nothing before go_live");
 
+        // The replay gave the client the first conversation up to 2, the other up to 5.
+        let other = ConversationId::new();
         peer.outlet.queue(frame::text(b"ack"));
-        peer.outlet.go_live(HashMap::from([(conversation, 2)]));
+        peer.outlet
+            .go_live(HashMap::from([(conversation, 2), (other, 5)]));
         peer.outlet.try_flush().expect("write");
         assert_eq!(peer.received().await, ["ack", "3", "4"]);
 
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 2), 16, Lane::Bulk),
+            peer.outlet.offer(&event(other, 5), 16, Lane::Bulk),
             Offer::Skipped
         ));
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 5), 16, Lane::Bulk),
+            peer.outlet.offer(&event(other, 6), 16, Lane::Bulk),
             Offer::Queued {
                 add_to: Some(Lane::Bulk)
             }
         ));
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 6), 16, Lane::Bulk),
+            peer.outlet.offer(&event(conversation, 5), 16, Lane::Bulk),
             Offer::Queued { add_to: None }
         ));
+        assert!(
+            peer.outlet.state().seen_up_to.is_none(),
+            "each conversation's first newer event ended its entry"
+        );
         assert!(
             peer.received().await.is_empty(),
             "queued until the batch ends"
         );
         peer.outlet.write_batch();
-        assert_eq!(peer.received().await, ["5", "6"]);
+        assert_eq!(peer.received().await, ["6", "5"]);
     }
 
     #[tokio::test]

@@ -7,7 +7,9 @@
 //! healthy clients out either; only when no connection is waiting is the new one closed.
 //!
 //! The count is held by a [`Ticket`] that lives inside the connection's I/O ([`Admitted`]), so a
-//! connection upgraded to a WebSocket keeps counting until the socket closes.
+//! connection upgraded to a WebSocket keeps counting until the socket closes (then as a bare
+//! [`Slot`]: a WebSocket never waits for a request head, so it is never evicted and keeps nothing
+//! of the eviction's).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -97,11 +99,21 @@ impl Admission {
             },
         );
         Some(Ticket {
-            admission: self.clone(),
-            key,
-            id,
+            slot: Slot {
+                admission: self.clone(),
+                key,
+                id,
+            },
             evict,
         })
+    }
+
+    /// Connection `id` no longer serves requests: it no longer waits, and is never evicted.
+    fn upgraded(&self, id: u64) {
+        let mut open = self.lock();
+        if let Some(stamp) = open.connections.remove(&id).and_then(|c| c.waiting_since) {
+            open.waiting.remove(&stamp);
+        }
     }
 
     fn busy(&self, id: u64) {
@@ -152,20 +164,25 @@ fn address_key(peer: IpAddr) -> IpAddr {
     }
 }
 
-/// One admitted connection; dropping it frees the slot.
+/// One admitted connection serving requests; dropping it frees its slot.
 pub struct Ticket {
+    slot: Slot,
+    evict: Arc<Notify>,
+}
+
+/// One admitted connection's place in the counts; dropping it frees the place.
+pub struct Slot {
     admission: Arc<Admission>,
     key: IpAddr,
     id: u64,
-    evict: Arc<Notify>,
 }
 
 impl Ticket {
     /// The handle the connection's request handling uses to say when it is busy.
     pub fn activity(&self) -> Activity {
         Activity {
-            admission: self.admission.clone(),
-            id: self.id,
+            admission: self.slot.admission.clone(),
+            id: self.slot.id,
         }
     }
 
@@ -173,9 +190,16 @@ impl Ticket {
     pub fn evicted(&self) -> Arc<Notify> {
         self.evict.clone()
     }
+
+    /// The connection was upgraded to a WebSocket: it keeps its place in the counts, and
+    /// nothing else.
+    pub fn into_slot(self) -> Slot {
+        self.slot.admission.upgraded(self.slot.id);
+        self.slot
+    }
 }
 
-impl Drop for Ticket {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.admission.release(self.key, self.id);
     }
@@ -218,10 +242,10 @@ impl Admitted {
         self.ticket.evicted()
     }
 
-    /// The stream and its ticket, for a connection upgraded to a WebSocket (which drives the
-    /// stream itself and keeps the ticket as long as it is open).
-    pub fn into_parts(self) -> (TcpStream, Ticket) {
-        (self.stream, self.ticket)
+    /// The stream and its slot, for a connection upgraded to a WebSocket (which drives the
+    /// stream itself and keeps the slot as long as it is open).
+    pub fn into_parts(self) -> (TcpStream, Slot) {
+        (self.stream, self.ticket.into_slot())
     }
 }
 
@@ -333,6 +357,27 @@ mod tests {
         );
         served.activity().waiting();
         assert!(admission.admit(a).is_some(), "a connection waits again");
+    }
+
+    #[test]
+    fn an_upgraded_connection_counts_until_dropped_and_is_never_evicted() {
+        let admission = Admission::new(2, 10, Vec::new());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let socket = admission.admit(a).unwrap().into_slot();
+        assert!(
+            admission.lock().connections.is_empty(),
+            "nothing kept for eviction"
+        );
+        let waiting = admission.admit(a).unwrap();
+        let newcomer = admission.admit(a).expect("the waiting one makes room");
+        drop(waiting);
+        newcomer.activity().busy();
+        assert!(
+            admission.admit(a).is_none(),
+            "the socket still counts and is not evicted"
+        );
+        drop(socket);
+        assert!(admission.admit(a).is_some(), "its place freed");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use super::frame;
 use super::parser::{Incoming, Parser};
 use crate::gateway::outlet::Outlet;
-use crate::serving::admission::Ticket;
+use crate::serving::admission::Slot;
 
 /// The read buffer of each thread: one `try_read` takes up to this much.
 const READ_BUFFER: usize = 64 * 1024;
@@ -37,7 +37,7 @@ thread_local! {
 pub struct Socket {
     outlet: Arc<Outlet>,
     /// Holds the connection's admission slot for as long as the socket is open.
-    _ticket: Ticket,
+    _slot: Slot,
     parser: Parser,
     /// The start of a frame not complete yet.
     partial: Vec<u8>,
@@ -49,10 +49,10 @@ pub struct Socket {
 
 impl Socket {
     /// `read_already`: bytes the HTTP layer read past the upgrade request.
-    pub fn new(stream: TcpStream, ticket: Ticket, read_already: &[u8], max_message: usize) -> Self {
+    pub fn new(stream: TcpStream, slot: Slot, read_already: &[u8], max_message: usize) -> Self {
         let mut socket = Self {
             outlet: Arc::new(Outlet::new(stream)),
-            _ticket: ticket,
+            _slot: slot,
             parser: Parser::new(max_message),
             partial: Vec::new(),
             inbox: Vec::new().into_iter(),
