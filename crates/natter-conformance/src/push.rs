@@ -125,6 +125,56 @@ pub async fn an_address_is_one_device_and_moves_to_whoever_registers_it(push: Pu
     assert_eq!(case.addresses(bob).await, vec![phone.address().to_owned()]);
 }
 
+pub async fn a_conversations_member_devices_are_its_current_members_live_ones(push: Push) {
+    let case = Case::new(push);
+    let (alice, alice_session) = case.user("md-alice").await;
+    let (bob, bob_session) = case.user("md-bob").await;
+    let (carol, carol_session) = case.user("md-carol").await;
+    let (erin, erin_session) = case.user("md-erin").await;
+    let (outsider, outsider_session) = case.user("md-outsider").await;
+    let group = case.fixture.group(alice, &[bob, carol, erin]).await;
+    let expected = [
+        case.register(alice, alice_session, fcm(1), T0).await.id.0,
+        case.register(bob, bob_session, fcm(2), T0).await.id.0,
+        case.register(bob, bob_session, fcm(3), T0 + 1).await.id.0,
+    ];
+    case.register(carol, carol_session, fcm(4), T0).await;
+    case.register(erin, erin_session, fcm(5), T0).await;
+    case.register(outsider, outsider_session, fcm(6), T0).await;
+    case.fixture
+        .conversations
+        .remove_member(group.id, carol, T0 + 1)
+        .await
+        .unwrap();
+    case.fixture
+        .accounts
+        .revoke_session(erin_session)
+        .await
+        .unwrap();
+
+    let devices = case.devices.member_devices(group.id).await.unwrap();
+    let mut found: Vec<_> = devices.iter().map(|d| d.id.0).collect();
+    found.sort();
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "not a former member's, an outsider's or a revoked session's"
+    );
+
+    let (dave, _) = case.user("md-dave").await;
+    let (frank, _) = case.user("md-frank").await;
+    let quiet = case.fixture.group(dave, &[frank]).await;
+    assert!(
+        case.devices
+            .member_devices(quiet.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nobody there has a device"
+    );
+}
+
 pub async fn a_revoked_sessions_devices_no_longer_count(push: Push) {
     let case = Case::new(push);
     let (user, laptop) = case.user("revoked").await;
@@ -254,6 +304,7 @@ macro_rules! push_conformance_suite {
                 ($factory)
                 every_kind_of_device_is_kept_as_registered,
                 an_address_is_one_device_and_moves_to_whoever_registers_it,
+                a_conversations_member_devices_are_its_current_members_live_ones,
                 a_revoked_sessions_devices_no_longer_count,
                 the_oldest_devices_go_past_the_maximum,
                 only_its_owner_removes_a_device,

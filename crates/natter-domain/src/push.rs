@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::error::DomainError;
 pub use crate::ids::DeviceId;
-use crate::ids::{SessionId, UserId};
+use crate::ids::{ConversationId, SessionId, UserId};
 use crate::ports::StoreResult;
 
 /// Where a push goes, by provider.
@@ -387,6 +387,11 @@ pub trait PushDevices: Send + Sync + 'static {
     async fn devices(&self, user: UserId) -> StoreResult<Vec<PushDevice>>;
     /// The devices of any of `users` whose session is live.
     async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<PushDevice>>;
+    /// The devices of the current members of `conversation` whose session is live: what a
+    /// message there can be pushed to. One join from the members to their devices, so that a
+    /// conversation where nobody has one costs the notifier an index probe per member and
+    /// nothing else (not the members read, then their ids sent back for their devices).
+    async fn member_devices(&self, conversation: ConversationId) -> StoreResult<Vec<PushDevice>>;
     /// Remove a device of `user`; `NotFound` if `user` has no such device.
     async fn remove_device(&self, user: UserId, id: DeviceId) -> StoreResult<()>;
     /// The provider said this address is gone (uninstalled app, expired subscription).

@@ -9,7 +9,7 @@ use natter_domain::ports::StoreResult;
 use natter_domain::push::{
     DeviceId, NotificationSettings, PushDevice, PushDevices, PushKind, PushTarget,
 };
-use natter_domain::{SessionId, StoreError, UserId};
+use natter_domain::{ConversationId, SessionId, StoreError, UserId};
 
 use uuid::Uuid;
 
@@ -147,6 +147,23 @@ impl PushDevices for PgStore {
              AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
         ))
         .bind(users.iter().map(|u| u.0).collect::<Vec<Uuid>>())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(device).collect()
+    }
+
+    async fn member_devices(&self, conversation: ConversationId) -> StoreResult<Vec<PushDevice>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM members AS m \
+             JOIN push_devices AS d ON d.user_id = m.user_id \
+             JOIN sessions AS s ON s.id = d.session_id \
+             WHERE m.conversation_id = $1 AND m.left_at_ms IS NULL \
+             AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
+        ))
+        .bind(conversation.0)
         .fetch_all(self.pool())
         .await
         .map_err(db)?;

@@ -9,7 +9,7 @@ use natter_domain::ports::StoreResult;
 use natter_domain::push::{
     DeviceId, NotificationSettings, PushDevice, PushDevices, PushKind, PushTarget,
 };
-use natter_domain::{SessionId, StoreError, UserId};
+use natter_domain::{ConversationId, SessionId, StoreError, UserId};
 use rusqlite::params;
 
 use crate::SqliteStore;
@@ -194,6 +194,29 @@ impl PushDevices for SqliteStore {
                      AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
                 ),
                 params![ids],
+                DeviceRow::from_row,
+            )?
+            .into_iter()
+            .map(device)
+            .collect()
+        })
+        .await
+    }
+
+    async fn member_devices(&self, conversation: ConversationId) -> StoreResult<Vec<PushDevice>> {
+        self.read(move |conn| {
+            all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    device_columns!(),
+                    " FROM members AS m \
+                     JOIN push_devices AS d ON d.user_id = m.user_id \
+                     JOIN sessions AS s ON s.id = d.session_id \
+                     WHERE m.conversation_id = ? AND m.left_at_ms IS NULL \
+                     AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
+                ),
+                params![conversation.0.as_bytes().as_slice()],
                 DeviceRow::from_row,
             )?
             .into_iter()
