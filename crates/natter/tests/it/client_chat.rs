@@ -142,8 +142,9 @@ async fn chat_in_tmux_talks_with_an_sdk_client_and_survives_a_dropped_connection
         env!("CARGO_BIN_EXE_natter")
     );
     let tmux = Tmux::start(100, 30, &command);
-    let screen = tmux.wait_for_text("● connected").await;
-    assert!(screen.contains(&bob_name), "the list shows Bob:\n{screen}");
+    tmux.wait_for_text("● connected").await;
+    // The list is read over REST beside the connection: it may show a moment after.
+    let screen = tmux.wait_for_text(&bob_name).await;
     assert!(screen.contains("⏎  open"), "the help bar:\n{screen}");
 
     // Open the conversation: its history, and the unread count gone.
