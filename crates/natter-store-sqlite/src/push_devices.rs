@@ -10,7 +10,7 @@ use natter_domain::push::{
     DeviceId, NotificationSettings, PushDevice, PushDevices, PushKind, PushTarget,
 };
 use natter_domain::{ConversationId, SessionId, StoreError, UserId};
-use rusqlite::params;
+use rusqlite::{Connection, Params, params};
 
 use crate::SqliteStore;
 use crate::errors::corrupt;
@@ -107,6 +107,14 @@ pub(crate) fn ids_json(users: &[UserId]) -> String {
     format!("[{}]", ids.join(","))
 }
 
+/// The devices a query over `push_devices AS d` (with `device_columns!`) finds.
+fn live_devices(conn: &Connection, sql: &str, params: impl Params) -> StoreResult<Vec<PushDevice>> {
+    all(conn, sql, params, DeviceRow::from_row)?
+        .into_iter()
+        .map(device)
+        .collect()
+}
+
 #[async_trait]
 impl PushDevices for SqliteStore {
     async fn register_device(
@@ -163,7 +171,7 @@ impl PushDevices for SqliteStore {
 
     async fn devices(&self, user: UserId) -> StoreResult<Vec<PushDevice>> {
         self.read(move |conn| {
-            all(
+            live_devices(
                 conn,
                 concat!(
                     "SELECT ",
@@ -172,11 +180,7 @@ impl PushDevices for SqliteStore {
                      WHERE d.user_id = ? AND s.revoked_at_ms IS NULL ORDER BY d.created_at_ms, d.id"
                 ),
                 params![user.0.as_bytes().as_slice()],
-                DeviceRow::from_row,
-            )?
-            .into_iter()
-            .map(device)
-            .collect()
+            )
         })
         .await
     }
@@ -184,7 +188,7 @@ impl PushDevices for SqliteStore {
     async fn devices_of(&self, users: &[UserId]) -> StoreResult<Vec<PushDevice>> {
         let ids = ids_json(users);
         self.read(move |conn| {
-            all(
+            live_devices(
                 conn,
                 concat!(
                     "SELECT ",
@@ -194,18 +198,14 @@ impl PushDevices for SqliteStore {
                      AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
                 ),
                 params![ids],
-                DeviceRow::from_row,
-            )?
-            .into_iter()
-            .map(device)
-            .collect()
+            )
         })
         .await
     }
 
     async fn member_devices(&self, conversation: ConversationId) -> StoreResult<Vec<PushDevice>> {
         self.read(move |conn| {
-            all(
+            live_devices(
                 conn,
                 concat!(
                     "SELECT ",
@@ -217,11 +217,7 @@ impl PushDevices for SqliteStore {
                      AND s.revoked_at_ms IS NULL ORDER BY d.user_id, d.created_at_ms, d.id"
                 ),
                 params![conversation.0.as_bytes().as_slice()],
-                DeviceRow::from_row,
-            )?
-            .into_iter()
-            .map(device)
-            .collect()
+            )
         })
         .await
     }
