@@ -167,15 +167,16 @@ impl HubState {
 
     /// Close every connection `keep` refuses, with `code`.
     fn drop_connections(&mut self, code: u16, mut keep: impl FnMut(&Registration) -> bool) {
-        let mut dropped = Vec::new();
-        for (user, registrations) in &self.by_user {
-            for registration in registrations.iter().filter(|r| !keep(r)) {
-                dropped.push((*user, Arc::clone(&registration.outlet)));
-            }
-        }
-        for (user, outlet) in dropped {
-            self.drop_connection(user, &outlet, Some(code));
-        }
+        self.by_user.retain(|_, registrations| {
+            registrations.retain(|registration| {
+                let kept = keep(registration);
+                if !kept {
+                    registration.outlet.kill(code);
+                }
+                kept
+            });
+            !registrations.is_empty()
+        });
     }
 
     /// Queue `frame` to every connection of `users`; drop the ones that cannot keep up. The
@@ -602,15 +603,8 @@ impl Hub {
                 tracing::warn!(%conversation, mod_seq, "a message event was lost; members resync");
                 metrics::counter!("natter_event_gaps_total").increment(1);
                 for user in &recipients {
-                    let outlets: Vec<Arc<Outlet>> = state
-                        .by_user
-                        .get(user)
-                        .into_iter()
-                        .flatten()
-                        .map(|r| Arc::clone(&r.outlet))
-                        .collect();
-                    for outlet in outlets {
-                        state.drop_connection(*user, &outlet, Some(close_code::RESYNC));
+                    for registration in state.by_user.remove(user).into_iter().flatten() {
+                        registration.outlet.kill(close_code::RESYNC);
                     }
                 }
                 return 0;

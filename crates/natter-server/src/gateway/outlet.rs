@@ -159,8 +159,8 @@ impl Outlet {
         Offer::Queued { add_to }
     }
 
-    /// The hub's turn to write this outlet: write what the socket takes now. What it does not take, the
-    /// connection's task writes once the socket is writable.
+    /// The hub's turn to write this outlet: write what the socket takes now. What it does not
+    /// take, the connection's task writes once the socket is writable.
     pub fn write_batch(&self) {
         let mut state = self.state();
         state.dirty = None;

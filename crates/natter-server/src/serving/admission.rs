@@ -53,6 +53,13 @@ impl Open {
         self.next += 1;
         self.next
     }
+
+    /// Forget connection `id`'s eviction bookkeeping (its entry, its place in the waiting line).
+    fn forget(&mut self, id: u64) {
+        if let Some(stamp) = self.connections.remove(&id).and_then(|c| c.waiting_since) {
+            self.waiting.remove(&stamp);
+        }
+    }
 }
 
 impl Admission {
@@ -110,10 +117,7 @@ impl Admission {
 
     /// Connection `id` no longer serves requests: it no longer waits, and is never evicted.
     fn upgraded(&self, id: u64) {
-        let mut open = self.lock();
-        if let Some(stamp) = open.connections.remove(&id).and_then(|c| c.waiting_since) {
-            open.waiting.remove(&stamp);
-        }
+        self.lock().forget(id);
     }
 
     fn busy(&self, id: u64) {
@@ -147,9 +151,7 @@ impl Admission {
                 open.by_address.remove(&key);
             }
         }
-        if let Some(stamp) = open.connections.remove(&id).and_then(|c| c.waiting_since) {
-            open.waiting.remove(&stamp);
-        }
+        open.forget(id);
     }
 }
 
