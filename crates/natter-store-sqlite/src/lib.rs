@@ -68,7 +68,7 @@ use natter_domain::ports::StoreResult;
 
 use crate::checkpoints::Checkpoints;
 use crate::readers::Readers;
-use crate::writer::Writer;
+use crate::writer::{Undo, Writer};
 
 /// Read connections. A read runs on its caller's thread, so at most one per runtime worker
 /// thread runs at a time; a few more serve callers from other runtimes (tests, tools).
@@ -163,15 +163,16 @@ impl SqliteStore {
             + 'static,
         T: Send + 'static,
     {
-        self.queue_counted(work).await?.await
+        self.queue_counted(Undo::Savepoint, work).await?.await
     }
 
     /// [`write_counted`](Self::write_counted), returning once `work` is queued (writes commit
-    /// in queue order); the future resolves as `write_counted` would. Every write goes through
-    /// here, which notes the change counter's value once the write that advanced it
-    /// ([`next_change`]) has committed.
+    /// in queue order); the future resolves as `write_counted` would, and `undo` says how
+    /// `work` is undone if it fails. Every write goes through here, which notes the change
+    /// counter's value once the write that advanced it ([`next_change`]) has committed.
     async fn queue_counted<T, F>(
         &self,
+        undo: Undo,
         work: F,
     ) -> StoreResult<impl Future<Output = StoreResult<T>> + Send + 'static>
     where
@@ -183,7 +184,7 @@ impl SqliteStore {
         let committed = self
             .inner
             .writes
-            .queue_counted(move |conn, counters| {
+            .queue_counted(undo, move |conn, counters| {
                 CHANGE_OF_THIS_WRITE.set(None);
                 let value = work(conn, counters)?;
                 Ok((value, CHANGE_OF_THIS_WRITE.take()))

@@ -24,6 +24,7 @@ use crate::rows::{
     user_id,
 };
 use crate::search::PendingIndex;
+use crate::writer::Undo;
 use crate::{SqliteStore, next_change};
 
 /// Attach mentions and reactions to bare message rows (two queries, whatever the count). A run
@@ -452,8 +453,12 @@ fn changes_in(
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
         let terms = natter_domain::search::index_text(message.text.as_str());
-        self.write_counted(move |conn, counters| append_in(conn, counters, message, terms))
-            .await
+        let appended = self
+            .queue_counted(Undo::WholeBatch, move |conn, counters| {
+                append_in(conn, counters, message, terms)
+            })
+            .await?;
+        appended.await
     }
 
     /// The one writer commits in queue order: the append is queued, and the caller may let the
@@ -462,7 +467,9 @@ impl MessageStore for SqliteStore {
         // Folded on the caller's thread: the writer thread is what bounds durable sends.
         let terms = natter_domain::search::index_text(message.text.as_str());
         let committed = self
-            .queue_counted(move |conn, counters| append_in(conn, counters, message, terms))
+            .queue_counted(Undo::WholeBatch, move |conn, counters| {
+                append_in(conn, counters, message, terms)
+            })
             .await?;
         Ok(QueuedAppend::new(committed))
     }
