@@ -13,14 +13,17 @@
 //!   read (history, resume) parsed and planned its SQL again (22% of the server's CPU in a
 //!   reconnect storm). No statement of the store has a plan that benefits from its values.
 
+use std::ffi::CStr;
 use std::path::Path;
 use std::time::Duration;
 
+use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::errors::sql;
+use crate::wal_buffer;
 
 /// How long a connection waits on a lock held by another connection before failing with
 /// `SQLITE_BUSY`.
@@ -38,8 +41,12 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// 10,000 clients connected at once (their sessions read by four read connections).
 const READER_CACHE_KIB: i64 = 2 * 1024;
 
-fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+fn open(path: &Path, flags: OpenFlags, vfs: Option<&CStr>) -> StoreResult<Connection> {
+    let conn = match vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
+        None => Connection::open_with_flags(path, flags),
+    }
+    .map_err(sql)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
@@ -51,13 +58,18 @@ fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-/// The writer's connection: creates the file if missing and switches it to WAL.
+/// The writer's connection: creates the file if missing and switches it to WAL. Its log is
+/// written through [`wal_buffer`], a commit's frames in a few large writes.
 pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let vfs = wal_buffer::register().map_err(|code| {
+        StoreError::Internal(format!("registering the WAL buffer VFS failed: {code}"))
+    })?;
     let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        Some(vfs),
     )?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(sql)?;
@@ -75,6 +87,7 @@ pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        None,
     )?;
     conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
         .map_err(sql)?;

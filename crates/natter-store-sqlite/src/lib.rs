@@ -51,6 +51,7 @@ mod migrate;
 mod query;
 mod readers;
 mod search;
+mod wal_buffer;
 mod writer;
 #[macro_use]
 mod push_devices;

@@ -295,10 +295,7 @@ mod tests {
 
     /// Queue `jobs` so that they run in one batch: the thread is held busy by a write of a
     /// batch of its own until all of them are queued. Returns each job's answer.
-    async fn one_batch(
-        writer: &Writer,
-        jobs: Vec<TestJob>,
-    ) -> Vec<StoreResult<()>> {
+    async fn one_batch(writer: &Writer, jobs: Vec<TestJob>) -> Vec<StoreResult<()>> {
         let (running, started) = oneshot::channel::<()>();
         let (release, held) = std_mpsc::channel::<()>();
         let holder = writer
