@@ -22,6 +22,7 @@ use natter_domain::values::{GroupName, Topic};
 use natter_domain::{ConversationId, StoreError, UserId};
 use rusqlite::{Connection, params};
 
+use crate::counters::Counters;
 use crate::errors::sql;
 use crate::query::{all, exec, one};
 use crate::rows::{
@@ -87,8 +88,8 @@ fn touch_conversation(conn: &Connection, id: ConversationId, change: i64) -> Sto
 }
 
 /// Write a member's mutable fields and stamp the row as changed for that member.
-fn save_member(conn: &Connection, member: &Member) -> StoreResult<()> {
-    let change = next_change(conn)?;
+fn save_member(conn: &Connection, counters: &mut Counters, member: &Member) -> StoreResult<()> {
+    let change = next_change(conn, counters)?;
     exec(
         conn,
         "UPDATE members SET role = ?, muted = ?, read_seq = ?, delivered_seq = ?, changed_at = ? \
@@ -108,6 +109,7 @@ fn save_member(conn: &Connection, member: &Member) -> StoreResult<()> {
 
 fn create_in(
     conn: &Connection,
+    counters: &mut Counters,
     new: NewConversation,
     key: Option<String>,
 ) -> StoreResult<Conversation> {
@@ -124,7 +126,7 @@ fn create_in(
             ));
         }
     }
-    let change = next_change(conn)?;
+    let change = next_change(conn, counters)?;
     let id = new.id.0.as_bytes().as_slice();
     exec(
         conn,
@@ -163,6 +165,7 @@ fn create_in(
 
 fn add_member_in(
     conn: &Connection,
+    counters: &mut Counters,
     conversation: ConversationId,
     user: UserId,
     role: Role,
@@ -172,7 +175,7 @@ fn add_member_in(
     if current_member(conn, conversation, user)?.is_some() {
         return Err(StoreError::Conflict("already a member".into()));
     }
-    let change = next_change(conn)?;
+    let change = next_change(conn, counters)?;
     // Insert, or reactivate a former member's row with fresh cursors and a new position.
     exec(
         conn,
@@ -206,7 +209,7 @@ impl SqliteStore {
         user: UserId,
         edit: impl FnOnce(&mut Member, i64) + Send + 'static,
     ) -> StoreResult<Member> {
-        self.write(move |conn| {
+        self.write_counted(move |conn, counters| {
             let mut member =
                 current_member(conn, conversation, user)?.ok_or(StoreError::NotFound)?;
             let last_seq = last_seq(conn, conversation)?.ok_or(StoreError::NotFound)?;
@@ -215,7 +218,7 @@ impl SqliteStore {
             if member == before {
                 return Ok(member);
             }
-            save_member(conn, &member)?;
+            save_member(conn, counters, &member)?;
             if member.read_seq > before.read_seq {
                 crate::push_queue::read_moved(conn, conversation, user, member.read_seq)?;
             }
@@ -239,7 +242,8 @@ impl ConversationStore for SqliteStore {
                 }
             },
         };
-        self.write(move |conn| create_in(conn, new, key)).await
+        self.write_counted(move |conn, counters| create_in(conn, counters, new, key))
+            .await
     }
 
     async fn direct_between(&self, a: UserId, b: UserId) -> StoreResult<Option<ConversationId>> {
@@ -268,8 +272,8 @@ impl ConversationStore for SqliteStore {
         topic: Option<Topic>,
         _now_ms: i64,
     ) -> StoreResult<Conversation> {
-        self.write(move |conn| {
-            let change = next_change(conn)?;
+        self.write_counted(move |conn, counters| {
+            let change = next_change(conn, counters)?;
             let done = exec(
                 conn,
                 "UPDATE conversations SET name = COALESCE(?, name), topic = COALESCE(?, topic), changed_at = ? WHERE id = ?",
@@ -323,8 +327,10 @@ impl ConversationStore for SqliteStore {
         role: Role,
         now_ms: i64,
     ) -> StoreResult<Member> {
-        self.write(move |conn| add_member_in(conn, conversation, user, role, now_ms))
-            .await
+        self.write_counted(move |conn, counters| {
+            add_member_in(conn, counters, conversation, user, role, now_ms)
+        })
+        .await
     }
 
     async fn remove_member(
@@ -333,8 +339,8 @@ impl ConversationStore for SqliteStore {
         user: UserId,
         now_ms: i64,
     ) -> StoreResult<()> {
-        self.write(move |conn| {
-            let change = next_change(conn)?;
+        self.write_counted(move |conn, counters| {
+            let change = next_change(conn, counters)?;
             let done = exec(
                 conn,
                 "UPDATE members SET left_at_ms = ?, changed_at = ? \

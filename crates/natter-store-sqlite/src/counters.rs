@@ -14,15 +14,19 @@
 //! - the map is bounded: past [`CONVERSATIONS_MAX`] entries it starts over.
 //!
 //! The same per-batch state carries the batch's search index writes ([`PendingIndex`]), kept in
-//! step with the savepoints the same way.
+//! step with the savepoints the same way, and the global change counter (`meta.change_seq`):
+//! read once per batch, advanced in memory by every write that needs a change number, written
+//! once before the commit ([`Counters::save_change`]). One update of that one row per write was
+//! 8% of the writer thread's time at 20,000 sends/s. A write rolled back leaves a gap in the
+//! numbers, which nothing minds: they only need to grow with every commit.
 
 use std::collections::HashMap;
 
-use natter_domain::ConversationId;
 use natter_domain::ports::StoreResult;
+use natter_domain::{ConversationId, StoreError};
 use rusqlite::{Connection, params};
 
-use crate::query::one;
+use crate::query::{exec, one};
 use crate::search::PendingIndex;
 
 /// Conversations remembered at most (about 50 bytes each).
@@ -45,6 +49,15 @@ pub(crate) struct Counters {
     data_version: Option<i64>,
     /// The batch's search index writes, applied just before it commits.
     pub(crate) search: PendingIndex,
+    /// The change counter as this batch moved it, once a write of the batch needed it.
+    change: Option<BatchChange>,
+}
+
+/// The global change counter during a batch.
+#[derive(Debug, Clone, Copy)]
+struct BatchChange {
+    last: i64,
+    moved: bool,
 }
 
 impl Counters {
@@ -56,6 +69,7 @@ impl Counters {
             self.known.clear();
         }
         self.data_version = Some(version);
+        self.change = None;
         Ok(())
     }
 
@@ -81,6 +95,40 @@ impl Counters {
         self.known.clear();
         self.undo.clear();
         self.search.forget();
+        self.change = None;
+    }
+
+    /// The next value of the global change counter (read from `meta` on the batch's first use).
+    pub(crate) fn next_change(&mut self, conn: &Connection) -> StoreResult<i64> {
+        let change = match &mut self.change {
+            Some(change) => change,
+            None => {
+                let last = one(
+                    conn,
+                    "SELECT change_seq FROM meta WHERE id = 1",
+                    [],
+                    |row| row.get(0),
+                )?
+                .ok_or_else(|| StoreError::Internal("the meta row is missing".into()))?;
+                self.change.insert(BatchChange { last, moved: false })
+            }
+        };
+        change.last += 1;
+        change.moved = true;
+        Ok(change.last)
+    }
+
+    /// Write the change counter as the batch left it (just before the commit).
+    pub(crate) fn save_change(&mut self, conn: &Connection) -> StoreResult<()> {
+        if let Some(change) = self.change.as_mut().filter(|change| change.moved) {
+            exec(
+                conn,
+                "UPDATE meta SET change_seq = ? WHERE id = 1",
+                [change.last],
+            )?;
+            change.moved = false;
+        }
+        Ok(())
     }
 
     /// The conversation's counters as of this point of the transaction (read from its row on
@@ -114,5 +162,49 @@ impl Counters {
     pub(crate) fn set(&mut self, conversation: ConversationId, counter: Counter) {
         let before = self.known.insert(conversation, counter);
         self.undo.push((conversation, before));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(conn: &Connection) -> i64 {
+        conn.query_row("SELECT change_seq FROM meta WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_change_counter_moves_in_memory_and_is_written_once_per_batch() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (id INTEGER PRIMARY KEY, change_seq INTEGER NOT NULL); \
+             INSERT INTO meta VALUES (1, 10);",
+        )
+        .unwrap();
+        let mut counters = Counters::default();
+        counters.begin_batch(&conn).unwrap();
+        assert_eq!(counters.next_change(&conn).unwrap(), 11);
+        assert_eq!(counters.next_change(&conn).unwrap(), 12);
+        assert_eq!(meta(&conn), 10, "nothing written before the batch ends");
+        counters.save_change(&conn).unwrap();
+        assert_eq!(meta(&conn), 12);
+
+        // A batch that takes no number writes nothing.
+        counters.begin_batch(&conn).unwrap();
+        conn.execute("UPDATE meta SET change_seq = 20", []).unwrap();
+        counters.save_change(&conn).unwrap();
+        assert_eq!(meta(&conn), 20);
+
+        // Each batch reads the row again: what failed (forgotten) or another connection wrote.
+        counters.begin_batch(&conn).unwrap();
+        assert_eq!(counters.next_change(&conn).unwrap(), 21);
+        counters.forget();
+        counters.begin_batch(&conn).unwrap();
+        assert_eq!(counters.next_change(&conn).unwrap(), 21);
+        counters.save_change(&conn).unwrap();
+        assert_eq!(meta(&conn), 21);
     }
 }

@@ -238,13 +238,8 @@ thread_local! {
 }
 
 /// Bump the global change counter and return its new value. Call inside a write transaction.
-fn next_change(conn: &rusqlite::Connection) -> StoreResult<i64> {
-    let change = conn
-        .prepare_cached(
-            "UPDATE meta SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
-        )
-        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-        .map_err(errors::sql)?;
+fn next_change(conn: &rusqlite::Connection, counters: &mut counters::Counters) -> StoreResult<i64> {
+    let change = counters.next_change(conn)?;
     CHANGE_OF_THIS_WRITE.set(Some(change));
     Ok(change)
 }

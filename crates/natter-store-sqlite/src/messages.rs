@@ -173,7 +173,7 @@ fn bump(
         .get(conn, conversation)?
         .ok_or(StoreError::NotFound)?;
     let mod_seq = counter.last_mod + 1;
-    let change = next_change(conn)?;
+    let change = next_change(conn, counters)?;
     let conv = conversation.0.as_bytes().as_slice();
     exec(
         conn,
@@ -300,7 +300,7 @@ fn append_in(
             last_mod: mod_seq,
         },
     );
-    let change = next_change(conn)?;
+    let change = next_change(conn, counters)?;
     exec(
         conn,
         "UPDATE conversations SET last_seq = ?, last_mod = ?, \

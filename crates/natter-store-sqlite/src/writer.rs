@@ -241,6 +241,7 @@ fn run_in_transaction(
         }
     }
     counters.search.apply(&tx)?;
+    counters.save_change(&tx)?;
     tx.commit().map_err(sql)
 }
 
