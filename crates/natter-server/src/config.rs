@@ -412,8 +412,9 @@ pub struct Limits {
     pub presence_grace_ms: u64,
     /// Most TCP connections (HTTP and WebSocket) this node holds at once. At the limit a new one
     /// replaces the connection that has waited longest for a request head (silent, trickling or
-    /// idle keep-alive); if none is waiting, the new one is closed at once. Lowered to 90% of the
-    /// process's open-file limit if that is smaller.
+    /// idle keep-alive); if none is waiting, the new one is closed at once. Lowered to fit the
+    /// process's open-file limit if that is smaller, less a reserve of 512 files (a tenth of a
+    /// limit below 5,120).
     pub max_sockets: usize,
     /// Most TCP connections from one client address (IPv6: one /64) at once, trusted proxies
     /// excepted; beyond it new ones from that address are closed at once.

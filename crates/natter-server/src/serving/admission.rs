@@ -291,9 +291,12 @@ impl AsyncWrite for Admitted {
     }
 }
 
-/// The overall limit, lowered to 90% of the open-file limit (raised to its hard maximum
-/// first), so the process keeps descriptors for its stores and logs and accepting never fails
-/// for want of one.
+/// Descriptors kept back from sockets, at most: the stores' files, logs, uploads being written,
+/// the pools to other servers. A tenth of the open-file limit when that is smaller.
+const RESERVED_FILES_MAX: u64 = 512;
+
+/// The overall limit, lowered to fit the open-file limit (raised to its hard maximum first)
+/// less what [`sockets_within`] keeps back, so accepting never fails for want of a descriptor.
 pub fn socket_budget(configured: usize) -> usize {
     let files = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(files) => files,
@@ -302,7 +305,7 @@ pub fn socket_budget(configured: usize) -> usize {
             return configured;
         }
     };
-    let usable = usize::try_from(files / 10 * 9).unwrap_or(usize::MAX).max(1);
+    let usable = sockets_within(files);
     if usable < configured {
         tracing::info!(
             configured,
@@ -313,9 +316,28 @@ pub fn socket_budget(configured: usize) -> usize {
     configured.min(usable)
 }
 
+/// Sockets that fit an open-file limit of `files`: all but a tenth of it, or but
+/// [`RESERVED_FILES_MAX`] when a tenth is more (a fixed number of files, not a share of them).
+fn sockets_within(files: u64) -> usize {
+    let reserved = (files / 10).min(RESERVED_FILES_MAX);
+    usize::try_from(files - reserved)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockets_leave_a_tenth_of_a_small_file_limit_and_a_fixed_reserve_of_a_large_one() {
+        assert_eq!(sockets_within(1_024), 922);
+        assert_eq!(sockets_within(5_120), 4_608);
+        assert_eq!(sockets_within(20_000), 19_488);
+        assert_eq!(sockets_within(1_048_576), 1_048_064);
+        assert_eq!(sockets_within(5), 5);
+        assert_eq!(sockets_within(0), 1);
+    }
 
     #[test]
     fn limits_per_address_and_overall_and_frees_on_drop() {
