@@ -294,6 +294,12 @@ mod tests {
         StoreError::Conflict("refused".into())
     }
 
+    /// A write that fails having changed a row.
+    fn half_done(conn: &Connection) -> StoreResult<()> {
+        insert(conn, "half done")?;
+        Err(failed())
+    }
+
     /// Queue `jobs` so that they run in one batch: the thread is held busy by a write of a
     /// batch of its own until all of them are queued. Returns each job's answer.
     async fn one_batch(writer: &Writer, jobs: Vec<TestJob>) -> Vec<StoreResult<()>> {
@@ -347,10 +353,7 @@ mod tests {
             &writer,
             vec![
                 (Undo::Savepoint, |conn| insert(conn, "a")),
-                (Undo::Savepoint, |conn| {
-                    insert(conn, "half done")?;
-                    Err(failed())
-                }),
+                (Undo::Savepoint, half_done),
                 (Undo::WholeBatch, |conn| insert(conn, "c")),
             ],
         )
@@ -387,10 +390,7 @@ mod tests {
             &writer,
             vec![
                 (Undo::Savepoint, |conn| insert(conn, "a")),
-                (Undo::WholeBatch, |conn| {
-                    insert(conn, "half done")?;
-                    Err(failed())
-                }),
+                (Undo::WholeBatch, half_done),
                 (Undo::WholeBatch, |conn| insert(conn, "c")),
             ],
         )
