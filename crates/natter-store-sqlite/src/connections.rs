@@ -1,7 +1,8 @@
 //! Opening a connection the way every connection of the store is configured.
 //!
 //! - **WAL, `synchronous=FULL`**: a commit fsyncs the log, so a write that returned survives
-//!   SIGKILL and power loss; readers see the last commit and never block the writer.
+//!   SIGKILL and power loss; readers see the last commit and never block the writer. The
+//!   writer's log buffer ([`crate::wal_buffer`]) writes out at that sync, so `FULL` must stay.
 //! - **No automatic checkpoints on the writer**: SQLite would otherwise copy the log into the
 //!   database (and fsync it) inside whichever commit crosses the threshold, stalling that batch;
 //!   [`crate::checkpoints`] does it on its own thread instead.

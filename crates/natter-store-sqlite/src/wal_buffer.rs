@@ -10,7 +10,8 @@
 //!
 //! Nothing SQLite relies on changes: a commit is durable once its sync returns, and the sync
 //! writes everything gathered first; readers only look at frames the log's index publishes, which
-//! SQLite does after that sync; a crash with frames still gathered is a crash before the commit,
+//! SQLite does after that sync (this needs the sync: with `synchronous=NORMAL` a commit would
+//! publish frames still gathered here, so the writer must keep `FULL`); a crash with frames still gathered is a crash before the commit,
 //! which SQLite recovers from as it always does (the tail's checksums do not match). A write
 //! error is reported by the call that writes the gathered frames (the sync of the commit, which
 //! then fails).
@@ -131,8 +132,11 @@ unsafe extern "C" fn open(
         }
         (*file).pMethods = ptr::null();
         let rc = platform_open(platform, name, inner(file), flags, out_flags);
-        if rc != ffi::SQLITE_OK || (*inner(file)).pMethods.is_null() {
+        if rc != ffi::SQLITE_OK {
             return rc;
+        }
+        if (*inner(file)).pMethods.is_null() {
+            return ffi::SQLITE_CANTOPEN;
         }
         ptr::write(
             file.cast::<LogFile>(),
