@@ -83,7 +83,7 @@ struct Cli {
 #[derive(Args, Clone)]
 struct Sizes {
     /// Connections for the idle and reconnect scenarios (the client and each server can hold
-    /// about 20,000 file descriptors, so stay below ~18,000).
+    /// about 20,000 file descriptors here, and natter keeps 512 of them back: 19,000 fit).
     #[arg(long, global = true, default_value_t = 10_000)]
     connections: usize,
     /// Room sizes for fan-out.
