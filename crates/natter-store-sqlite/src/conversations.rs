@@ -28,7 +28,7 @@ use crate::query::{all, exec, one};
 use crate::rows::{
     ConversationRow, MemberRow, conversation_columns, direct_key, member_columns, user_id, uuid_of,
 };
-use crate::{SqliteStore, next_change, summaries};
+use crate::{SqliteStore, summaries};
 
 fn fetch_conversation(conn: &Connection, id: ConversationId) -> StoreResult<Option<Conversation>> {
     one(
@@ -89,7 +89,7 @@ fn touch_conversation(conn: &Connection, id: ConversationId, change: i64) -> Sto
 
 /// Write a member's mutable fields and stamp the row as changed for that member.
 fn save_member(conn: &Connection, counters: &mut Counters, member: &Member) -> StoreResult<()> {
-    let change = next_change(conn, counters)?;
+    let change = counters.next_change(conn)?;
     exec(
         conn,
         "UPDATE members SET role = ?, muted = ?, read_seq = ?, delivered_seq = ?, changed_at = ? \
@@ -126,7 +126,7 @@ fn create_in(
             ));
         }
     }
-    let change = next_change(conn, counters)?;
+    let change = counters.next_change(conn)?;
     let id = new.id.0.as_bytes().as_slice();
     exec(
         conn,
@@ -175,7 +175,7 @@ fn add_member_in(
     if current_member(conn, conversation, user)?.is_some() {
         return Err(StoreError::Conflict("already a member".into()));
     }
-    let change = next_change(conn, counters)?;
+    let change = counters.next_change(conn)?;
     // Insert, or reactivate a former member's row with fresh cursors and a new position.
     exec(
         conn,
@@ -273,7 +273,7 @@ impl ConversationStore for SqliteStore {
         _now_ms: i64,
     ) -> StoreResult<Conversation> {
         self.write_counted(move |conn, counters| {
-            let change = next_change(conn, counters)?;
+            let change = counters.next_change(conn)?;
             let done = exec(
                 conn,
                 "UPDATE conversations SET name = COALESCE(?, name), topic = COALESCE(?, topic), changed_at = ? WHERE id = ?",
@@ -340,7 +340,7 @@ impl ConversationStore for SqliteStore {
         now_ms: i64,
     ) -> StoreResult<()> {
         self.write_counted(move |conn, counters| {
-            let change = next_change(conn, counters)?;
+            let change = counters.next_change(conn)?;
             let done = exec(
                 conn,
                 "UPDATE members SET left_at_ms = ?, changed_at = ? \

@@ -58,6 +58,8 @@ pub(crate) struct Counters {
 struct BatchChange {
     last: i64,
     moved: bool,
+    /// The last number the running write took, if it took one.
+    of_this_write: Option<i64>,
 }
 
 impl Counters {
@@ -77,6 +79,9 @@ impl Counters {
     pub(crate) fn begin_job(&mut self) {
         self.undo.clear();
         self.search.begin_job();
+        if let Some(change) = &mut self.change {
+            change.of_this_write = None;
+        }
     }
 
     /// The write's savepoint was rolled back: put back every counter it changed.
@@ -110,12 +115,23 @@ impl Counters {
                     |row| row.get(0),
                 )?
                 .ok_or_else(|| StoreError::Internal("the meta row is missing".into()))?;
-                self.change.insert(BatchChange { last, moved: false })
+                self.change.insert(BatchChange {
+                    last,
+                    moved: false,
+                    of_this_write: None,
+                })
             }
         };
         change.last += 1;
         change.moved = true;
+        change.of_this_write = Some(change.last);
         Ok(change.last)
+    }
+
+    /// The last change number the running write took ([`Counters::next_change`]), if any: its
+    /// caller learns the counter's committed value from it once the batch commits.
+    pub(crate) fn change_of_this_write(&self) -> Option<i64> {
+        self.change.and_then(|change| change.of_this_write)
     }
 
     /// Write the change counter as the batch left it (just before the commit).
@@ -188,6 +204,13 @@ mod tests {
         counters.begin_batch(&conn).unwrap();
         assert_eq!(counters.next_change(&conn).unwrap(), 11);
         assert_eq!(counters.next_change(&conn).unwrap(), 12);
+        assert_eq!(counters.change_of_this_write(), Some(12));
+        counters.begin_job();
+        assert_eq!(
+            counters.change_of_this_write(),
+            None,
+            "a new write took none yet"
+        );
         assert_eq!(meta(&conn), 10, "nothing written before the batch ends");
         counters.save_change(&conn).unwrap();
         assert_eq!(meta(&conn), 12);

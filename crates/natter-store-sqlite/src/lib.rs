@@ -59,7 +59,6 @@ mod push_queue;
 mod rows;
 mod summaries;
 
-use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -170,7 +169,8 @@ impl SqliteStore {
     /// [`write_counted`](Self::write_counted), returning once `work` is queued (writes commit
     /// in queue order); the future resolves as `write_counted` would, and `undo` says how
     /// `work` is undone if it fails. Every write goes through here, which notes the change
-    /// counter's value once the write that advanced it ([`next_change`]) has committed.
+    /// counter's value once the write that advanced it ([`counters::Counters::next_change`])
+    /// has committed.
     async fn queue_counted<T, F>(
         &self,
         undo: Undo,
@@ -186,9 +186,8 @@ impl SqliteStore {
             .inner
             .writes
             .queue_counted(undo, move |conn, counters| {
-                CHANGE_OF_THIS_WRITE.set(None);
                 let value = work(conn, counters)?;
-                Ok((value, CHANGE_OF_THIS_WRITE.take()))
+                Ok((value, counters.change_of_this_write()))
             })
             .await?;
         let inner = self.inner.clone();
@@ -230,16 +229,4 @@ impl SqliteStore {
             .await
             .map_err(|err| StoreError::Internal(format!("a search failed: {err}")))?
     }
-}
-
-thread_local! {
-    /// On the writer thread: the change counter's last value taken by the running write.
-    static CHANGE_OF_THIS_WRITE: Cell<Option<i64>> = const { Cell::new(None) };
-}
-
-/// Bump the global change counter and return its new value. Call inside a write transaction.
-fn next_change(conn: &rusqlite::Connection, counters: &mut counters::Counters) -> StoreResult<i64> {
-    let change = counters.next_change(conn)?;
-    CHANGE_OF_THIS_WRITE.set(Some(change));
-    Ok(change)
 }

@@ -16,6 +16,7 @@ use natter_domain::ports::{MessageStore, QueuedAppend, StoreResult};
 use natter_domain::rules::{Effect, message_effect};
 use rusqlite::{Connection, params};
 
+use crate::SqliteStore;
 use crate::counters::{Counter, Counters};
 use crate::errors::corrupt;
 use crate::query::{all, exec, one};
@@ -25,7 +26,6 @@ use crate::rows::{
 };
 use crate::search::PendingIndex;
 use crate::writer::Undo;
-use crate::{SqliteStore, next_change};
 
 /// Attach mentions and reactions to bare message rows (two queries, whatever the count). A run
 /// of consecutive seqs (every history page) is read as one index range; other sets (a resume's
@@ -173,7 +173,7 @@ fn bump(
         .get(conn, conversation)?
         .ok_or(StoreError::NotFound)?;
     let mod_seq = counter.last_mod + 1;
-    let change = next_change(conn, counters)?;
+    let change = counters.next_change(conn)?;
     let conv = conversation.0.as_bytes().as_slice();
     exec(
         conn,
@@ -300,7 +300,7 @@ fn append_in(
             last_mod: mod_seq,
         },
     );
-    let change = next_change(conn, counters)?;
+    let change = counters.next_change(conn)?;
     exec(
         conn,
         "UPDATE conversations SET last_seq = ?, last_mod = ?, \
@@ -452,13 +452,7 @@ fn changes_in(
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        let terms = natter_domain::search::index_text(message.text.as_str());
-        let appended = self
-            .queue_counted(Undo::WholeBatch, move |conn, counters| {
-                append_in(conn, counters, message, terms)
-            })
-            .await?;
-        appended.await
+        self.queue_append(message).await?.committed().await
     }
 
     /// The one writer commits in queue order: the append is queued, and the caller may let the

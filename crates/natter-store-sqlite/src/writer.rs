@@ -24,7 +24,7 @@
 //! the effects of all of it.
 //!
 //! The thread also owns the conversations' counters ([`Counters`]): a write that allocates
-//! `seq`/`mod_seq` is given them ([`Writer::write_counted`]), and the thread keeps them in step
+//! `seq`/`mod_seq` is given them ([`Writer::queue_counted`]), and the thread keeps them in step
 //! with what commits (put back when a savepoint rolls back, forgotten when a batch fails).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
