@@ -66,7 +66,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use natter_domain::StoreError;
 use natter_domain::ports::StoreResult;
 
-use crate::checkpoints::Checkpoints;
+use crate::checkpoints::{CheckpointRequest, Checkpoints};
 use crate::readers::Readers;
 use crate::writer::{Undo, Writer};
 
@@ -123,10 +123,12 @@ impl SqliteStore {
             .map(|_| connections::open_reader(path))
             .collect::<StoreResult<Vec<_>>>()?;
         let spawned = |e: std::io::Error| StoreError::Unavailable(format!("start a thread: {e}"));
-        let (writes, _) = Writer::spawn(writer_conn).map_err(spawned)?;
+        let checkpoint = CheckpointRequest::default();
+        let (writes, _) = Writer::spawn(writer_conn, checkpoint.clone()).map_err(spawned)?;
         let reads = Readers::new(reader_conns);
         let searches = Readers::new(vec![connections::open_reader(path)?]);
-        let checkpoints = Checkpoints::spawn(connections::open_reader(path)?).map_err(spawned)?;
+        let checkpoints =
+            Checkpoints::spawn(connections::open_reader(path)?, checkpoint).map_err(spawned)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writes,

@@ -35,6 +35,7 @@ use natter_domain::ports::StoreResult;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoints::{self, CheckpointRequest};
 use crate::counters::Counters;
 use crate::errors::sql;
 
@@ -130,11 +131,16 @@ fn stopped() -> StoreError {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection) -> std::io::Result<(Writer, JoinHandle<()>)> {
+    /// `checkpoint`: the checkpoint thread's requests that the writer finish a copy of the log
+    /// ([`checkpoints`]), honoured before the next batch.
+    pub(crate) fn spawn(
+        conn: Connection,
+        checkpoint: CheckpointRequest,
+    ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, messages) = mpsc::channel(QUEUE_MAX);
         let thread = std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
-            .spawn(move || run(conn, messages))?;
+            .spawn(move || run(conn, messages, checkpoint))?;
         Ok((Writer { queue }, thread))
     }
 
@@ -174,7 +180,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>, checkpoint: CheckpointRequest) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
     let mut counters = Counters::default();
     let mut closing = None;
@@ -190,6 +196,9 @@ fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>) {
                 Ok(Msg::Close(done)) => closing = Some(done),
                 Err(_) => break,
             }
+        }
+        if checkpoint.take() {
+            checkpoints::finish_on_writer(&conn);
         }
         if !batch.is_empty() {
             commit_batch(&conn, &mut counters, &mut batch);
@@ -278,7 +287,10 @@ mod tests {
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
         conn.execute_batch("CREATE TABLE notes (text TEXT NOT NULL UNIQUE)")
             .unwrap();
-        (Writer::spawn(conn).unwrap().0, dir)
+        (
+            Writer::spawn(conn, CheckpointRequest::default()).unwrap().0,
+            dir,
+        )
     }
 
     fn insert(conn: &Connection, text: &str) -> StoreResult<()> {
