@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use natter_domain::model::{AppendOutcome, Message, MessageChange};
 use natter_domain::notify::{
-    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, Queued, QueuedMessage,
+    Claim, Delivery, NewDelivery, Payload, PlannedEntry, PushContent, PushQueue, Queued,
+    QueuedMessage,
 };
 use natter_domain::push::{DeviceId, PushDevice, PushDevices, PushTarget};
 use natter_domain::{SessionId, UserId};
@@ -83,6 +84,15 @@ impl Case {
             .expect("claim")
     }
 
+    /// Plan one queue entry alone.
+    async fn fan_out(&self, queue_id: i64, deliveries: &[NewDelivery], now_ms: i64) {
+        let entry = PlannedEntry {
+            queue_id,
+            deliveries: deliveries.to_vec(),
+        };
+        self.queue.fan_out(&[entry], now_ms).await.expect("fan out");
+    }
+
     /// Plan `message` for the given (user, device) pairs.
     async fn plan(&self, message: &Message, to: &[(UserId, DeviceId)]) -> bool {
         let deliveries: Vec<NewDelivery> = to
@@ -149,10 +159,8 @@ pub async fn a_message_is_queued_with_its_commit_and_planned_once(pipeline: Push
     // Kafka delivers the record again (a crash before the offset commit, a rebalance), or
     // the queue's planner got there first: nothing more.
     assert!(!case.plan(&message, &[(bob, phone)]).await);
-    case.queue
-        .fan_out(queued[0].queue_id, &[alert(bob, phone, &message)], T0)
-        .await
-        .unwrap();
+    case.fan_out(queued[0].queue_id, &[alert(bob, phone, &message)], T0)
+        .await;
     assert!(case.queue.queued(100, i64::MAX).await.unwrap().is_empty());
     let claimed = case.claim("a", T0, 10, 10).await;
     assert_eq!(claimed.len(), 1, "{claimed:?}");
@@ -170,6 +178,48 @@ pub async fn a_message_is_queued_with_its_commit_and_planned_once(pipeline: Push
         }
         other => panic!("not an alert: {other:?}"),
     }
+}
+
+pub async fn a_look_at_the_queue_is_written_in_one_call_in_order(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob] = case.fixture.users(&["ada", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob]).await;
+    let mut messages = Vec::new();
+    for text in ["one", "two", "three"] {
+        messages.push(case.fixture.send(group.id, ada, text).await);
+    }
+    let (phone, _) = case.device(bob, 1).await;
+    let queued = case.queue.queued(100, i64::MAX).await.unwrap();
+    assert_eq!(queued.len(), 3, "{queued:?}");
+    case.queue.fan_out(&[], T0).await.unwrap();
+    assert_eq!(case.queue.queued(100, i64::MAX).await.unwrap(), queued);
+
+    // The second was planned already (another look, another notifier): planning it again in a
+    // look of all three adds nothing for it.
+    case.fan_out(queued[1].queue_id, &[alert(bob, phone, &messages[1])], T0)
+        .await;
+    let look: Vec<PlannedEntry> = queued
+        .iter()
+        .zip(&messages)
+        .map(|(entry, message)| PlannedEntry {
+            queue_id: entry.queue_id,
+            deliveries: vec![alert(bob, phone, message)],
+        })
+        .collect();
+    case.queue.fan_out(&look, T0).await.unwrap();
+    assert!(case.queue.queued(100, i64::MAX).await.unwrap().is_empty());
+
+    // One delivery each, in the order they were written: the second first, then the look's.
+    let mut seqs = Vec::new();
+    for _ in 0..4 {
+        for delivery in case.claim("a", T0, 10, 10).await {
+            case.queue.finish(&[delivery.id]).await.unwrap();
+            seqs.push(seq_of(&delivery));
+        }
+    }
+    assert_eq!(seqs, [2, 1, 3]);
 }
 
 pub async fn reading_past_a_push_queues_one_withdraw(pipeline: PushPipeline) {
@@ -224,10 +274,7 @@ pub async fn reading_past_a_push_queues_one_withdraw(pipeline: PushPipeline) {
         })
         .collect();
     for _ in 0..2 {
-        case.queue
-            .fan_out(reads[0].queue_id, &withdraws, T0)
-            .await
-            .unwrap();
+        case.fan_out(reads[0].queue_id, &withdraws, T0).await;
     }
     assert!(case.reads().await.is_empty());
     let mut claimed = Vec::new();
@@ -440,10 +487,7 @@ pub async fn a_change_to_what_is_shown_is_queued_and_a_withdraw_forgets_it(pipel
             badge: Some(0),
         },
     };
-    case.queue
-        .fan_out(queued[0].queue_id, &[withdraw], T0 + 2)
-        .await
-        .unwrap();
+    case.fan_out(queued[0].queue_id, &[withdraw], T0 + 2).await;
     assert!(case.queue.shown_to(group.id, 2).await.unwrap().is_empty());
     case.fixture
         .messages

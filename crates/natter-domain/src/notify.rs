@@ -175,6 +175,13 @@ pub enum Payload {
     },
 }
 
+/// A queue entry and the deliveries planned for it ([`PushQueue::fan_out`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedEntry {
+    pub queue_id: i64,
+    pub deliveries: Vec<NewDelivery>,
+}
+
 /// One notification for one device, to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelivery {
@@ -230,17 +237,15 @@ pub trait PushQueue: Send + Sync + 'static {
         seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<QueuedMessage>>;
-    /// In one transaction: add `deliveries` (due at `now_ms`), remember each alerted user's
-    /// newest pushed message per conversation and when it was planned (the read cursor passing
-    /// it queues a withdraw, a change to it queues a [`Queued::Changed`]; a withdraw up to a
-    /// seq forgets what it withdraws), and remove the queue entry. An entry already removed adds nothing, and a delivery of a
-    /// (device, message) already there is not added again, so planning twice is harmless.
-    async fn fan_out(
-        &self,
-        queue_id: i64,
-        deliveries: &[NewDelivery],
-        now_ms: i64,
-    ) -> StoreResult<()>;
+    /// In one transaction, for each planned entry in order: add its `deliveries` (due at
+    /// `now_ms`), remember each alerted user's newest pushed message per conversation and when
+    /// it was planned (the read cursor passing it queues a withdraw, a change to it queues a
+    /// [`Queued::Changed`]; a withdraw up to a seq forgets what it withdraws), and remove the
+    /// queue entry. An entry already removed adds nothing, and a delivery of a (device,
+    /// message) already there is not added again, so planning twice is harmless. One
+    /// transaction for a whole look at the queue: a commit per message doubled the commits of
+    /// every send.
+    async fn fan_out(&self, planned: &[PlannedEntry], now_ms: i64) -> StoreResult<()>;
     /// [`PushQueue::fan_out`] by the message's place rather than its queue entry (scaled out,
     /// the message came through Kafka, which may deliver it again): a message whose entry is
     /// gone (planned already) adds nothing. Answers whether it was added.

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use natter_domain::notify::{
-    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, Queued, QueuedMessage,
+    Claim, Delivery, NewDelivery, Payload, PlannedEntry, PushContent, PushQueue, Queued,
+    QueuedMessage,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
@@ -295,25 +296,24 @@ impl PushQueue for PgStore {
             .collect())
     }
 
-    async fn fan_out(
-        &self,
-        queue_id: i64,
-        deliveries: &[NewDelivery],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        // A concurrent planner of the same entry waits here for this one's commit, then
-        // removes nothing and adds nothing.
-        let removed = sqlx::query("DELETE FROM push_queue WHERE id = $1")
-            .bind(queue_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if removed == 0 {
+    async fn fan_out(&self, planned: &[PlannedEntry], now_ms: i64) -> StoreResult<()> {
+        if planned.is_empty() {
             return Ok(());
         }
-        add_deliveries(&mut tx, deliveries, now_ms).await?;
+        let mut tx = self.begin().await?;
+        for entry in planned {
+            // A concurrent planner of the same entry waits here for this one's commit, then
+            // removes nothing and adds nothing.
+            let removed = sqlx::query("DELETE FROM push_queue WHERE id = $1")
+                .bind(entry.queue_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            if removed > 0 {
+                add_deliveries(&mut tx, &entry.deliveries, now_ms).await?;
+            }
+        }
         tx.commit().await.map_err(db)
     }
 

@@ -15,7 +15,8 @@
 
 use async_trait::async_trait;
 use natter_domain::notify::{
-    Claim, Delivery, NewDelivery, Payload, PushContent, PushQueue, Queued, QueuedMessage,
+    Claim, Delivery, NewDelivery, Payload, PlannedEntry, PushContent, PushQueue, Queued,
+    QueuedMessage,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, MessageId, UserId};
@@ -321,22 +322,22 @@ impl PushQueue for SqliteStore {
             .collect())
     }
 
-    async fn fan_out(
-        &self,
-        queue_id: i64,
-        deliveries: &[NewDelivery],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        let deliveries = deliveries.to_vec();
+    async fn fan_out(&self, planned: &[PlannedEntry], now_ms: i64) -> StoreResult<()> {
+        if planned.is_empty() {
+            return Ok(());
+        }
+        let planned = planned.to_vec();
         self.write(move |conn| {
-            let removed = exec(
-                conn,
-                "DELETE FROM push_queue WHERE id = ?",
-                params![queue_id],
-            )?;
-            // Planned already: nothing to add.
-            if removed > 0 {
-                add_deliveries(conn, &deliveries, now_ms)?;
+            for entry in &planned {
+                let removed = exec(
+                    conn,
+                    "DELETE FROM push_queue WHERE id = ?",
+                    params![entry.queue_id],
+                )?;
+                // Planned already: nothing to add.
+                if removed > 0 {
+                    add_deliveries(conn, &entry.deliveries, now_ms)?;
+                }
             }
             Ok(())
         })

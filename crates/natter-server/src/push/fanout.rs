@@ -1,17 +1,20 @@
 //! Planning: each queued message, in commit order, becomes one delivery per (device, message)
 //! of every user [`natter_domain::notify::plan`] picks, written together with the removal of the
-//! queue entry in one transaction; a queued read (the cursor passed what was pushed) becomes a
-//! withdraw for each of the reader's devices. A crash before that commit plans the message
-//! again, which adds nothing twice. Scaled out, messages come through Kafka instead
+//! queue entry, a look's entries in one transaction ([`plan_all`]); a queued read (the cursor
+//! passed what was pushed) becomes a withdraw for each of the reader's devices. A crash before
+//! that commit plans the message again, which adds nothing twice. Scaled out, messages come through Kafka instead
 //! (`from_kafka.rs`, with the same [`deliveries_for`]) and only reads are queued.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use natter_domain::Ports;
 use natter_domain::model::{ConversationKind, Message};
 use natter_domain::notify::{
-    NewDelivery, Payload, PlanInput, PushQueue, Queued, QueuedMessage, plan,
+    NewDelivery, Payload, PlanInput, PlannedEntry, PushQueue, Queued, QueuedMessage, plan,
 };
 use natter_domain::ports::StoreResult;
 use natter_domain::{ConversationId, UserId};
@@ -19,7 +22,12 @@ use natter_domain::{ConversationId, UserId};
 use crate::config::NotifierConfig;
 
 /// Messages planned per look at the queue.
-const BATCH: u32 = 32;
+const BATCH: u32 = 256;
+/// While the queue keeps filling, a look at most this long after the previous one: entries wait
+/// up to this long and a look plans many in one transaction. A look per wake-up (a commit) was
+/// a write per message, and at 2,000 sends/s the planner's commits nearly doubled the writer's
+/// (3,857 fsyncs/s). A full look is followed by the next at once.
+const LOOK_SPACING: Duration = Duration::from_millis(10);
 
 /// Plans the queue's entries; `kafka_first`: messages are Kafka's to plan for
 /// [`super::KAFKA_GRACE`] after their commit.
@@ -35,11 +43,16 @@ pub async fn run(
     } else {
         0
     };
+    let mut last_look: Option<Instant> = None;
     loop {
         if super::paused(&config) {
             tokio::time::sleep(super::IDLE_POLL).await;
             continue;
         }
+        if let Some(at) = last_look {
+            tokio::time::sleep_until(at + LOOK_SPACING).await;
+        }
+        last_look = Some(Instant::now());
         let messages_before = ports
             .clock
             .now_ms()
@@ -57,26 +70,55 @@ pub async fn run(
             wake.until_plan().await;
             continue;
         }
-        for message in queued {
-            if let Err(err) = plan_one(queue.as_ref(), &ports, &config, message).await {
-                // Still queued: planned again at the next look.
-                tracing::warn!(%err, seq = message.seq, "push not planned yet");
-                tokio::time::sleep(super::IDLE_POLL).await;
-                break;
-            }
+        if queued.len() >= BATCH as usize {
+            last_look = None;
+        }
+        if let Err(err) = plan_all(queue.as_ref(), &ports, &config, queued).await {
+            // Still queued: planned again at the next look.
+            tracing::warn!(%err, "push not planned yet");
+            tokio::time::sleep(super::IDLE_POLL).await;
         }
         wake.send();
     }
 }
 
-/// Plan one queue entry: its deliveries are written and the entry removed in one transaction.
-pub async fn plan_one(
+/// Plan `entries` in order and write each one's deliveries with the removal of its entry, as
+/// few transactions as their order allows: one for a whole look at the queue, unless a change's
+/// planning must read what the pushes planned before it showed, which are then written first.
+/// On an error, what was planned before it is written and the error returned; the rest stay
+/// queued.
+pub async fn plan_all(
+    queue: &dyn PushQueue,
+    ports: &Ports,
+    config: &NotifierConfig,
+    entries: Vec<QueuedMessage>,
+) -> StoreResult<()> {
+    let now_ms = ports.clock.now_ms();
+    let mut planned = Vec::with_capacity(entries.len());
+    for queued in entries {
+        if queued.kind == Queued::Changed && !planned.is_empty() {
+            queue.fan_out(&planned, now_ms).await?;
+            planned.clear();
+        }
+        match plan_one(queue, ports, config, queued, now_ms).await {
+            Ok(entry) => planned.push(entry),
+            Err(err) => {
+                queue.fan_out(&planned, now_ms).await?;
+                return Err(err);
+            }
+        }
+    }
+    queue.fan_out(&planned, now_ms).await
+}
+
+/// The deliveries one queue entry calls for (reads only).
+async fn plan_one(
     queue: &dyn PushQueue,
     ports: &Ports,
     config: &NotifierConfig,
     queued: QueuedMessage,
-) -> StoreResult<()> {
-    let now_ms = ports.clock.now_ms();
+    now_ms: i64,
+) -> StoreResult<PlannedEntry> {
     let message = match queued.kind {
         Queued::Read(_) => None,
         Queued::Message | Queued::Changed => {
@@ -96,7 +138,10 @@ pub async fn plan_one(
         (Queued::Changed, Some(message)) => updates(queue, ports, config, &message, now_ms).await?,
         (_, None) => Vec::new(),
     };
-    queue.fan_out(queued.queue_id, &deliveries, now_ms).await
+    Ok(PlannedEntry {
+        queue_id: queued.queue_id,
+        deliveries,
+    })
 }
 
 /// A message someone's devices show changed: deleted, their devices withdraw it; edited since

@@ -60,9 +60,7 @@ impl RecordHandler for KafkaPlanner {
             .queue
             .queued_before(message.conversation_id, message.seq, EARLIER_MAX)
             .await?;
-        for queued in earlier {
-            super::fanout::plan_one(self.queue.as_ref(), &self.ports, &self.config, queued).await?;
-        }
+        super::fanout::plan_all(self.queue.as_ref(), &self.ports, &self.config, earlier).await?;
         let now_ms = self.ports.clock.now_ms();
         let deliveries = super::fanout::deliveries_for(
             self.queue.as_ref(),
