@@ -24,6 +24,10 @@ use crate::config::NotifierConfig;
 
 /// Messages planned per look at the queue.
 const BATCH: u32 = 256;
+/// A look's plans are written as soon as they hold this many deliveries: a transaction of a
+/// whole look of messages to large rooms with devices would hold the writer (and every send)
+/// for long.
+const WRITE_AT_DELIVERIES: usize = 4096;
 /// While the queue keeps filling, a look at most this long after the previous one: entries wait
 /// up to this long and a look plans many in one transaction. A look per wake-up (a commit) was
 /// a write per message, and at 2,000 sends/s the planner's commits nearly doubled the writer's
@@ -83,9 +87,10 @@ pub async fn run(
     }
 }
 
-/// Plan `entries` in order and write each one's deliveries with the removal of its entry, as
-/// few transactions as their order allows: one for a whole look at the queue, unless a change's
-/// planning must read what the pushes planned before it showed, which are then written first.
+/// Plan `entries` in order and write each one's deliveries with the removal of its entry, in as
+/// few transactions as their order and size allow: one for a whole look at the queue, unless a
+/// change's planning must read what the pushes planned before it showed (they are then written
+/// first) or the plans reach [`WRITE_AT_DELIVERIES`].
 /// On an error, what was planned before it is written and the error returned; the rest stay
 /// queued.
 pub async fn plan_all(
@@ -96,13 +101,18 @@ pub async fn plan_all(
 ) -> StoreResult<()> {
     let now_ms = ports.clock.now_ms();
     let mut planned = Vec::with_capacity(entries.len());
+    let mut deliveries = 0;
     for queued in entries {
-        if queued.kind == Queued::Changed && !planned.is_empty() {
+        if queued.kind == Queued::Changed || deliveries >= WRITE_AT_DELIVERIES {
             queue.fan_out(&planned, now_ms).await?;
             planned.clear();
+            deliveries = 0;
         }
         match plan_one(queue, ports, config, queued, now_ms).await {
-            Ok(entry) => planned.push(entry),
+            Ok(entry) => {
+                deliveries += entry.deliveries.len();
+                planned.push(entry);
+            }
             Err(err) => {
                 queue.fan_out(&planned, now_ms).await?;
                 return Err(err);
