@@ -1,13 +1,14 @@
 //! Cases for the [`PushDevices`] port: devices count only while their session is live, one
 //! address is one device, the oldest go past the maximum, settings default and round-trip.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use natter_domain::push::{
     DeviceId, NotificationSettings, NotifyLevel, PreviewLevel, PushDevice, PushDevices, PushKind,
     PushTarget, QuietHours,
 };
-use natter_domain::{SessionId, StoreError, UserId};
+use natter_domain::{ConversationId, SessionId, StoreError, UserId};
 
 use crate::Stores;
 use crate::support::{Fixture, T0, token};
@@ -172,6 +173,26 @@ pub async fn a_conversations_member_devices_are_its_current_members_live_ones(pu
             .unwrap()
             .is_empty(),
         "nobody there has a device"
+    );
+    // Where only a former member or a revoked session has one, nobody does.
+    let ghosts = case.fixture.group(dave, &[carol, erin]).await;
+    case.fixture
+        .conversations
+        .remove_member(ghosts.id, carol, T0 + 2)
+        .await
+        .unwrap();
+    let with = case
+        .devices
+        .with_member_devices(&[group.id, quiet.id, ghosts.id, ConversationId::new()])
+        .await
+        .unwrap();
+    assert_eq!(with, HashSet::from([group.id]));
+    assert!(
+        case.devices
+            .with_member_devices(&[])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

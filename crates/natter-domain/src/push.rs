@@ -7,6 +7,8 @@
 //! back: an FCM registration token, an APNs device token with the app's bundle id, or a Web Push
 //! subscription (RFC 8030 endpoint over HTTPS, RFC 8291 keys).
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 
 use crate::error::DomainError;
@@ -392,6 +394,13 @@ pub trait PushDevices: Send + Sync + 'static {
     /// conversation where nobody has one costs the notifier an index probe per member and
     /// nothing else (not the members read, then their ids sent back for their devices).
     async fn member_devices(&self, conversation: ConversationId) -> StoreResult<Vec<PushDevice>>;
+    /// Which of `conversations` have a device [`member_devices`](Self::member_devices) would
+    /// find, in one read: the notifier asks once per look at its queue, so that a message where
+    /// nobody can be pushed to costs it no read of its own.
+    async fn with_member_devices(
+        &self,
+        conversations: &[ConversationId],
+    ) -> StoreResult<HashSet<ConversationId>>;
     /// Remove a device of `user`; `NotFound` if `user` has no such device.
     async fn remove_device(&self, user: UserId, id: DeviceId) -> StoreResult<()>;
     /// The provider said this address is gone (uninstalled app, expired subscription).

@@ -4,6 +4,8 @@
 //! rows of dead sessions are deleted the next time their user registers a device. The same
 //! queries as SQLite's, with arrays where SQLite needs `json_each`.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use natter_domain::ports::StoreResult;
 use natter_domain::push::{
@@ -168,6 +170,25 @@ impl PushDevices for PgStore {
         .await
         .map_err(db)?;
         rows.into_iter().map(device).collect()
+    }
+
+    async fn with_member_devices(
+        &self,
+        conversations: &[ConversationId],
+    ) -> StoreResult<HashSet<ConversationId>> {
+        let ids: Vec<Uuid> = conversations.iter().map(|c| c.0).collect();
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT DISTINCT m.conversation_id FROM members AS m \
+             JOIN push_devices AS d ON d.user_id = m.user_id \
+             JOIN sessions AS s ON s.id = d.session_id \
+             WHERE m.conversation_id = ANY($1) AND m.left_at_ms IS NULL \
+             AND s.revoked_at_ms IS NULL",
+        )
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(|(id,)| ConversationId(id)).collect())
     }
 
     async fn remove_device(&self, user: UserId, id: DeviceId) -> StoreResult<()> {

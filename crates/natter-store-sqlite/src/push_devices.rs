@@ -4,6 +4,8 @@
 //! rows of dead sessions are deleted the next time their user registers a device. Writes run on
 //! the writer thread ([`crate::writer`]), reads on the read connections ([`crate::readers`]).
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use natter_domain::ports::StoreResult;
 use natter_domain::push::{
@@ -218,6 +220,33 @@ impl PushDevices for SqliteStore {
                 ),
                 params![conversation.0.as_bytes().as_slice()],
             )
+        })
+        .await
+    }
+
+    async fn with_member_devices(
+        &self,
+        conversations: &[ConversationId],
+    ) -> StoreResult<HashSet<ConversationId>> {
+        let conversations = conversations.to_vec();
+        self.read(move |conn| {
+            let mut with = HashSet::new();
+            for conversation in conversations {
+                let found = one(
+                    conn,
+                    "SELECT 1 FROM members AS m \
+                     JOIN push_devices AS d ON d.user_id = m.user_id \
+                     JOIN sessions AS s ON s.id = d.session_id \
+                     WHERE m.conversation_id = ? AND m.left_at_ms IS NULL \
+                     AND s.revoked_at_ms IS NULL LIMIT 1",
+                    [conversation.0.as_bytes().as_slice()],
+                    |_| Ok(()),
+                )?;
+                if found.is_some() {
+                    with.insert(conversation);
+                }
+            }
+            Ok(with)
         })
         .await
     }
