@@ -2,14 +2,13 @@
 //! of every user [`natter_domain::notify::plan`] picks, written together with the removal of the
 //! queue entry, a look's entries in one transaction ([`plan_all`]); a queued read (the cursor
 //! passed what was pushed) becomes a withdraw for each of the reader's devices. A crash before
-//! that commit plans the message again, which adds nothing twice. Scaled out, messages come through Kafka instead
-//! (`from_kafka.rs`, with the same [`deliveries_for`]) and only reads are queued.
+//! that commit plans the message again, which adds nothing twice. Scaled out, messages come
+//! through Kafka instead (`from_kafka.rs`, with the same [`deliveries_for`]) and only reads are
+//! queued.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 use natter_domain::Ports;
 use natter_domain::model::{ConversationKind, Message};
@@ -19,6 +18,7 @@ use natter_domain::notify::{
 use natter_domain::ports::StoreResult;
 use natter_domain::push::PushDevice;
 use natter_domain::{ConversationId, UserId};
+use tokio::time::Instant;
 
 use crate::config::NotifierConfig;
 
