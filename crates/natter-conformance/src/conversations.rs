@@ -686,6 +686,27 @@ pub async fn contacts_are_current_co_members(stores: Stores) {
         f.conversations.contacts_of(alice, None).await.unwrap(),
         vec![bob]
     );
+    // A former member does not count towards a group's size either: erin's group of three is
+    // one of two once dave has left it.
+    let [erin] = f.users(&["erin"]).await[..] else {
+        unreachable!()
+    };
+    let erins = f.group(erin, &[alice, dave]).await;
+    f.conversations
+        .remove_member(erins.id, dave, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(f.conversations.contacts_of(alice, Some(2)).await.unwrap()),
+        sorted(vec![bob, erin])
+    );
+    assert!(
+        f.conversations
+            .contacts_of(dave, Some(2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         f.conversations
             .contacts_of(carol, None)

@@ -501,42 +501,32 @@ impl ConversationStore for SqliteStore {
         max_members: Option<i64>,
     ) -> StoreResult<Vec<UserId>> {
         self.read(move |conn| {
-            // One pass over the current members of the user's qualifying conversations, grouped
-            // by conversation (the outer loop walks `members_by_user` in conversation order):
-            // each group is counted here and dropped when over `max_members`, and each contact
-            // kept once. No per-conversation COUNT, no temporary table, no allocation per row.
+            // One pass over the current members of the user's qualifying conversations, each
+            // contact kept once here (no temporary table for a DISTINCT, no allocation per
+            // row). A conversation over `max_members` is left out before its members are read:
+            // its count stops at one past the limit (a room of 10,000 read all its members for
+            // each member connecting, and took 14.4 s to connect).
             let mut statement = conn
                 .prepare_cached(
-                    "SELECT other.conversation_id, other.user_id FROM members m \
+                    "SELECT other.user_id FROM members m \
                      JOIN conversations c ON c.id = m.conversation_id \
                      JOIN members other ON other.conversation_id = m.conversation_id \
                      WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
                        AND (c.kind <> 'direct' OR m.replied) \
-                       AND other.left_at_ms IS NULL \
-                     ORDER BY m.conversation_id",
+                       AND (SELECT count(*) FROM (SELECT 1 FROM members x \
+                            WHERE x.conversation_id = m.conversation_id \
+                            AND x.left_at_ms IS NULL LIMIT ?2)) < ?2 \
+                       AND other.left_at_ms IS NULL",
                 )
                 .map_err(sql)?;
+            let over_the_limit = max_members.map_or(i64::MAX, |max| max.saturating_add(1));
             let mut rows = statement
-                .query(params![user.0.as_bytes().as_slice()])
+                .query(params![user.0.as_bytes().as_slice(), over_the_limit])
                 .map_err(sql)?;
-            let max = max_members.map_or(usize::MAX, |max| usize::try_from(max).unwrap_or(0));
             let mut contacts = HashSet::new();
-            let mut keep_unless_too_large = |group: Vec<UserId>| {
-                if group.len() <= max {
-                    contacts.extend(group);
-                }
-            };
-            let mut group: Vec<UserId> = Vec::new();
-            let mut current: Option<ConversationId> = None;
             while let Some(row) = rows.next().map_err(sql)? {
-                let conversation = ConversationId(uuid_of(blob(row, 0)?)?);
-                if current != Some(conversation) {
-                    keep_unless_too_large(std::mem::take(&mut group));
-                    current = Some(conversation);
-                }
-                group.push(user_id(blob(row, 1)?)?);
+                contacts.insert(user_id(blob(row, 0)?)?);
             }
-            keep_unless_too_large(group);
             contacts.remove(&user);
             Ok(contacts.into_iter().collect())
         })
