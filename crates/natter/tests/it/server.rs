@@ -1,4 +1,4 @@
-//! `TestServer`: the real `natter` binary on port 0 with a temporary data directory, driven
+//! `TestServer`: the real `natter` binary on a free port with a temporary data directory, driven
 //! through the SDK. It can be killed with SIGKILL or stopped with SIGTERM and restarted on the same
 //! data directory and port. In cluster mode (`NATTER_E2E_CLUSTER=1`, see [`crate::cluster`]) it is
 //! three nodes behind NGINX, so the whole suite runs against a scaled-out deployment.
@@ -63,14 +63,13 @@ impl TestServer {
         node0: Option<(&[String], u16)>,
     ) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        // Cluster nodes also start on port 0: NGINX learns their ports once they listen.
         let nodes = if crate::cluster::enabled() {
             crate::cluster::node_envs()
                 .into_iter()
-                .map(|env| Node::new(0, env))
+                .map(|env| Node::new(restartable_port(), env))
                 .collect()
         } else {
-            vec![Node::new(0, Vec::new())]
+            vec![Node::new(restartable_port(), Vec::new())]
         };
         let mut nodes = nodes;
         for node in &mut nodes {
@@ -178,6 +177,31 @@ impl TestServer {
     }
 }
 
+/// A free loopback port below the kernel's ephemeral range, for a server that tests kill and
+/// start again on the same port. A port the kernel hands out (`:0`) is one every outgoing
+/// connection on the machine may take as its local port in the moment between the kill and
+/// the restart: under a load of many connections (a benchmark beside the tests) the restart
+/// found it taken ("stays busy").
+fn restartable_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_start.saturating_sub(12_000).max(1024);
+    let span = u64::from(ephemeral_start - low).max(1);
+    for _ in 0..200 {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = low + u16::try_from(random % span).expect("within the span");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{ephemeral_start}");
+}
+
 impl Node {
     fn new(port: u16, env: Vec<(String, String)>) -> Self {
         Self {
@@ -191,6 +215,30 @@ impl Node {
     }
 
     fn start(&mut self, data_dir: &str, extra_args: &[String]) {
+        // Another test may take the port between its choice and the first start: choose again.
+        let mut attempts = if self.base_url.is_empty() && self.wrapper.is_empty() {
+            5
+        } else {
+            1
+        };
+        loop {
+            attempts -= 1;
+            match self.try_start(data_dir, extra_args) {
+                Ok(()) => return,
+                Err(line) if attempts > 0 => {
+                    eprintln!(
+                        "natter did not start on port {} ({line:?}); another port",
+                        self.port
+                    );
+                    self.port = restartable_port();
+                }
+                Err(line) => panic!("unexpected first line {line:?}"),
+            }
+        }
+    }
+
+    /// Start the server; `Err` with its first line of output if it did not listen.
+    fn try_start(&mut self, data_dir: &str, extra_args: &[String]) -> Result<(), String> {
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--listen".into(),
@@ -235,6 +283,12 @@ impl Node {
         reader
             .read_line(&mut line)
             .expect("read the listening line");
+        let Some(url) = line.trim().strip_prefix("natter listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(line);
+        };
+        let url = url.to_owned();
         let metrics_off = args
             .windows(2)
             .rev()
@@ -253,17 +307,14 @@ impl Node {
         });
         // Keep draining stdout so the server's later writes never hit a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        let url = line
-            .trim()
-            .strip_prefix("natter listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         self.port = url
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
             .expect("port");
-        self.base_url = url.to_owned();
+        self.base_url = url;
         self.child = Some(child);
+        Ok(())
     }
 
     fn kill(&mut self) {
