@@ -11,10 +11,10 @@
 //! Nothing SQLite relies on changes: a commit is durable once its sync returns, and the sync
 //! writes everything gathered first; readers only look at frames the log's index publishes, which
 //! SQLite does after that sync (this needs the sync: with `synchronous=NORMAL` a commit would
-//! publish frames still gathered here, so the writer must keep `FULL`); a crash with frames still gathered is a crash before the commit,
-//! which SQLite recovers from as it always does (the tail's checksums do not match). A write
-//! error is reported by the call that writes the gathered frames (the sync of the commit, which
-//! then fails).
+//! publish frames still gathered here, so the writer must keep `FULL`); a crash with frames
+//! still gathered is a crash before the commit, which SQLite recovers from as it always does
+//! (the tail's checksums do not match). A write error is reported by the call that writes the
+//! gathered frames (the sync of the commit, which then fails).
 //!
 //! Only the writer's connection uses it ([`crate::connections::open_writer`]); the database file,
 //! the shared-memory index and every other file go straight to the platform's VFS.

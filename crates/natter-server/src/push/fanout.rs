@@ -107,7 +107,12 @@ pub async fn plan_all(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let with_devices = ports.push.with_member_devices(&messages_in).await?;
+    // A look without a new message (read cursors, changes) has nothing to ask.
+    let with_devices = if messages_in.is_empty() {
+        HashSet::new()
+    } else {
+        ports.push.with_member_devices(&messages_in).await?
+    };
     let mut planned = Vec::with_capacity(entries.len());
     let mut deliveries = 0;
     for queued in entries {

@@ -189,7 +189,7 @@ fn restartable_port() -> u16 {
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
     let low = ephemeral_start.saturating_sub(12_000).max(1024);
-    let span = u64::from(ephemeral_start - low).max(1);
+    let span = u64::from(ephemeral_start.saturating_sub(low)).max(1);
     for _ in 0..200 {
         let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
