@@ -123,15 +123,18 @@ pub async fn start_with(
     let pusher =
         Arc::new(natter_push::Pusher::from_config(&config.push).context("the push configuration")?);
     let notifier = match &backends.push_queue {
-        Some(queue) => push::spawn(
-            queue.clone(),
-            ports.clone(),
-            pusher.clone(),
-            config.notifier.clone(),
-            format!("node-{}", config.server.node_id),
-            config.backends.event_log == config::EventLogBackend::Kafka,
+        Some(queue) => Some(
+            push::spawn(
+                queue.clone(),
+                ports.clone(),
+                pusher.clone(),
+                config.notifier.clone(),
+                format!("node-{}", config.server.node_id),
+                config.backends.event_log == config::EventLogBackend::Kafka,
+            )
+            .context("start the notifier's thread")?,
         ),
-        None => Vec::new(),
+        None => None,
     };
     let hashing = PasswordHashing::new(
         config.auth.argon2_memory_kib,
@@ -252,8 +255,8 @@ pub async fn start_with(
             let _ = task.await;
         }
         sweeper.abort();
-        for task in notifier {
-            task.abort();
+        if let Some(notifier) = notifier {
+            notifier.stop().await;
         }
         backends.close().await;
         Ok(())
