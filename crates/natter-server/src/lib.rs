@@ -122,7 +122,7 @@ pub async fn start_with(
     );
     let pusher =
         Arc::new(natter_push::Pusher::from_config(&config.push).context("the push configuration")?);
-    let notifier = match &backends.push_queue {
+    let mut notifier = match &backends.push_queue {
         Some(queue) => Some(
             push::spawn(
                 queue.clone(),
@@ -255,10 +255,12 @@ pub async fn start_with(
             let _ = task.await;
         }
         sweeper.abort();
-        if let Some(notifier) = notifier {
+        if let Some(notifier) = notifier.as_mut() {
             notifier.stop().await;
         }
         backends.close().await;
+        // Last: connections its tasks opened may serve the stores until they close.
+        drop(notifier);
         Ok(())
     });
     tracing::info!(%addr, "natter listening");

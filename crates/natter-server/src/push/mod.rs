@@ -44,8 +44,10 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Kafka is down): far longer than a record takes, so the two rarely both plan one.
 pub const KAFKA_GRACE: Duration = Duration::from_secs(15);
 
-/// The running notifier: its tasks and the thread they run on. Stop it with
-/// [`Notifier::stop`] (dropping it stops it too, without waiting).
+/// The running notifier: its tasks and the thread they run on. [`Notifier::stop`] stops the
+/// tasks; dropping it stops them too (without waiting) and ends the thread. Drop it only once
+/// nothing else uses the stores: a pooled connection (PostgreSQL, scaled out) first opened by
+/// one of its tasks is driven by its runtime, and fails everywhere once that runtime is gone.
 pub struct Notifier {
     tasks: Vec<JoinHandle<()>>,
     runtime: Option<Runtime>,
@@ -91,8 +93,9 @@ pub fn spawn(
 }
 
 impl Notifier {
-    /// Stop the tasks, wait until none runs any more, then end their thread.
-    pub async fn stop(mut self) {
+    /// Stop the tasks and wait until none runs any more. Their thread stays until the notifier
+    /// is dropped, for the connections it drives.
+    pub async fn stop(&mut self) {
         for task in &self.tasks {
             task.abort();
         }
@@ -171,7 +174,7 @@ mod tests {
         let mut config = ServerConfig::default();
         config.server.data_dir = dir.path().to_owned();
         let starter = runtime();
-        let (queue, notifier) = starter.block_on(async {
+        let (queue, mut notifier) = starter.block_on(async {
             let backends = crate::backends::open(&config).await.expect("backends");
             let queue = backends.push_queue.clone().expect("an embedded push queue");
             let chat = Chat::new(backends.ports.clone(), 1);
