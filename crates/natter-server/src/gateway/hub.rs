@@ -248,7 +248,8 @@ impl Hub {
         Self::register_locked(&mut self.state(), user, session, outlet);
     }
 
-    /// [`Self::register`], unless `user` already has `max_per_user` connections here.
+    /// Start receiving events for `user` on `outlet` (held there until the connection goes
+    /// live, [`Outlet::go_live`]), unless `user` already has `max_per_user` connections here.
     pub fn try_register(
         &self,
         user: UserId,

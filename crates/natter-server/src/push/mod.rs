@@ -3,17 +3,17 @@
 //! entry (in commit order) into one delivery per device, [`drain`] sends due deliveries and
 //! acts on each provider's answer. Both loop at once while there is work; idle, they wait for a
 //! wake-up (`wake.rs`: the bus announces commits) or at most [`IDLE_POLL`].
-//!
-//! They run on a thread of their own ([`Notifier`]), not among the connections' tasks: when the
-//! sends saturate the server, a task woken there waits behind thousands of others, and the
-//! planner, which waits for a read and a write at every look, planned ~2,300-4,400 messages a
-//! second of 20,000 offered (each look's write answered in ~8 ms, seen by the planner 45-135 ms
-//! later), so its backlog grew as long as the load lasted. On its own thread it gets the
-//! operating system's fair share of the cores instead.
 //! Messages are queued with their commit in every mode; scaled out they are planned as their
 //! Kafka records arrive (`from_kafka.rs`) and from the queue only when a record is late, and
 //! every process of the notifier role runs both tasks on the shared PostgreSQL pipeline, which
 //! keeps them from planning or sending anything twice.
+//!
+//! They run on a thread of their own ([`Notifier`]), not among the connections' tasks: when the
+//! sends saturate the server, a task woken there waits behind thousands of others, and the
+//! planner, which waits for a read and a write at every look, planned ~2,300-4,400 messages a
+//! second of 20,000 offered (a look's write commits with the writer's next batch or two, yet
+//! the planner saw its answer 45-135 ms later), so its backlog grew as long as the load lasted.
+//! On its own thread it gets the operating system's share of the cores instead.
 
 mod backoff;
 mod drain;
