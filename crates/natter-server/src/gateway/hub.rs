@@ -249,7 +249,7 @@ impl Hub {
     }
 
     /// Start receiving events for `user` on `outlet` (held there until the connection goes
-    /// live, [`Outlet::go_live`]), unless `user` already has `max_per_user` connections here.
+    /// live, `Outlet::go_live`), unless `user` already has `max_per_user` connections here.
     pub fn try_register(
         &self,
         user: UserId,
