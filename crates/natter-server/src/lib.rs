@@ -184,9 +184,7 @@ pub async fn start_with(
         metrics,
         shutdown: shutdown.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let listener = serving::listener::listen(config.server.listen).with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let serving = Serving {
         admission: Admission::new(
@@ -198,9 +196,7 @@ pub async fn start_with(
     };
     let metrics = match config.server.metrics_listen {
         Some(at) => {
-            let listener = tokio::net::TcpListener::bind(at)
-                .await
-                .with_context(|| format!("cannot listen for metrics on {at}"))?;
+            let listener = serving::listener::listen(at).with_context(|| format!("cannot listen for metrics on {at}"))?;
             let metrics_addr = listener.local_addr()?;
             let scrapers = Serving {
                 admission: Admission::new(METRICS_SOCKETS, METRICS_SOCKETS, Vec::new()),
@@ -233,6 +229,7 @@ pub async fn start_with(
         ]
     });
     let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
+    let trimmer = tokio::spawn(serving::trim::after_bursts(serving.admission.clone()));
     let last_seen = tokio::spawn(flush_last_seen(state.chat.clone()));
     let collector = files
         .filter(|_| config.runs(Role::Api))
@@ -255,6 +252,7 @@ pub async fn start_with(
             let _ = task.await;
         }
         sweeper.abort();
+        trimmer.abort();
         if let Some(notifier) = notifier.as_mut() {
             notifier.stop().await;
         }
