@@ -76,7 +76,7 @@ mod tests {
         assert_eq!(most, BACKLOG.min(somaxconn()));
 
         // More than the 128 of a plain `TcpListener::bind`, none of them accepted yet.
-        let waiting = 400.min(somaxconn() as usize);
+        let waiting = 256.min(somaxconn() as usize);
         // Past a full queue the kernel drops SYNs and a connect waits for retransmits (1 s,
         // 3 s, 7 s...): bounded here, so that failure comes in seconds, not minutes.
         let mut clients = Vec::with_capacity(waiting);
