@@ -36,7 +36,7 @@ pub async fn after_bursts(admission: Arc<Admission>) {
     loop {
         every.tick().await;
         if bursts.look(admission.admitted()) {
-            // Off the runtime's workers: it holds the allocator's locks while it walks the heap.
+            // Off the runtime's workers: the walk of the heap takes milliseconds.
             let _ = tokio::task::spawn_blocking(release_free_memory).await;
         }
     }
