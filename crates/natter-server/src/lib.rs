@@ -184,7 +184,8 @@ pub async fn start_with(
         metrics,
         shutdown: shutdown.clone(),
     });
-    let listener = serving::listener::listen(config.server.listen).with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let listener = serving::listener::listen(config.server.listen)
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let serving = Serving {
         admission: Admission::new(
@@ -196,7 +197,8 @@ pub async fn start_with(
     };
     let metrics = match config.server.metrics_listen {
         Some(at) => {
-            let listener = serving::listener::listen(at).with_context(|| format!("cannot listen for metrics on {at}"))?;
+            let listener = serving::listener::listen(at)
+                .with_context(|| format!("cannot listen for metrics on {at}"))?;
             let metrics_addr = listener.local_addr()?;
             let scrapers = Serving {
                 admission: Admission::new(METRICS_SOCKETS, METRICS_SOCKETS, Vec::new()),

@@ -94,7 +94,10 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(queued as usize, waiting, "connections were dropped from the queue");
+        assert_eq!(
+            queued as usize, waiting,
+            "connections were dropped from the queue"
+        );
         for _ in 0..waiting {
             listener.accept().await.expect("accept");
         }
