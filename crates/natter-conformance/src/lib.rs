@@ -205,6 +205,7 @@ macro_rules! push_queue_conformance_suite {
             $crate::__push_queue_tests!(
                 ($factory)
                 a_message_is_queued_with_its_commit_and_planned_once,
+                queued_messages_before_several_bounds_come_in_one_read,
                 a_look_at_the_queue_is_written_in_one_call_in_order,
                 reading_past_a_push_queues_one_withdraw,
                 claims_keep_device_order_are_fair_and_come_back_after_a_crash,

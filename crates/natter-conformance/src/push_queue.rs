@@ -13,7 +13,7 @@ use natter_domain::notify::{
     QueuedMessage,
 };
 use natter_domain::push::{DeviceId, PushDevice, PushDevices, PushTarget};
-use natter_domain::{SessionId, UserId};
+use natter_domain::{ConversationId, SessionId, UserId};
 
 use crate::Stores;
 use crate::support::{Fixture, T0, token};
@@ -99,10 +99,17 @@ impl Case {
             .iter()
             .map(|(user, device)| alert(*user, *device, message))
             .collect();
-        self.queue
-            .fan_out_message(message.conversation_id, message.seq, &deliveries, T0)
+        // As the Kafka planner finds it: the message's entry, if it is still queued.
+        let queued = self
+            .queue
+            .queued_before(&[(message.conversation_id, message.seq + 1)], 1_000)
             .await
-            .expect("fan out")
+            .expect("queued before");
+        let Some(entry) = queued.iter().find(|queued| queued.seq == message.seq) else {
+            return false;
+        };
+        self.fan_out(entry.queue_id, &deliveries, T0).await;
+        true
     }
 }
 
@@ -147,7 +154,10 @@ pub async fn a_message_is_queued_with_its_commit_and_planned_once(pipeline: Push
         (group.id, 1, Queued::Message)
     );
     // Before a later message (Kafka's records can arrive out of order): what precedes it.
-    let before = |seq| case.queue.queued_before(group.id, seq, 10);
+    let before = |seq| {
+        let queue = case.queue.clone();
+        async move { queue.queued_before(&[(group.id, seq)], 10).await }
+    };
     assert!(before(1).await.unwrap().is_empty());
     assert_eq!(before(2).await.unwrap(), queued);
     // Not yet when messages committed since `messages_before_ms` are left to Kafka.
@@ -178,6 +188,90 @@ pub async fn a_message_is_queued_with_its_commit_and_planned_once(pipeline: Push
         }
         other => panic!("not an alert: {other:?}"),
     }
+}
+
+pub async fn queued_messages_before_several_bounds_come_in_one_read(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob] = case.fixture.users(&["ada", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let (first, second) = (
+        case.fixture.group(ada, &[bob]).await,
+        case.fixture.group(bob, &[ada]).await,
+    );
+    for n in 1..=4 {
+        case.fixture
+            .send_new(
+                case.fixture
+                    .new_message(first.id, ada, &format!("first {n}")),
+            )
+            .await;
+        case.fixture
+            .send_new(
+                case.fixture
+                    .new_message(second.id, bob, &format!("second {n}")),
+            )
+            .await;
+    }
+    let places = |queued: Vec<QueuedMessage>| -> Vec<(ConversationId, i64)> {
+        queued
+            .into_iter()
+            .map(|queued| {
+                assert_eq!(queued.kind, Queued::Message);
+                (queued.conversation_id, queued.seq)
+            })
+            .collect()
+    };
+    // Each bound's conversation in the bounds' order, each in seq order, before its seq only.
+    let both = case
+        .queue
+        .queued_before(&[(second.id, 3), (first.id, 5)], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        places(both),
+        [
+            (second.id, 1),
+            (second.id, 2),
+            (first.id, 1),
+            (first.id, 2),
+            (first.id, 3),
+            (first.id, 4),
+        ]
+    );
+    // At most `limit_each` of each conversation, the oldest.
+    let limited = case
+        .queue
+        .queued_before(&[(first.id, 5), (second.id, 5)], 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        places(limited.clone()),
+        [(first.id, 1), (first.id, 2), (second.id, 1), (second.id, 2)]
+    );
+    // What is planned is no longer queued: a batch of Kafka records delivered again finds
+    // nothing to plan.
+    let planned: Vec<PlannedEntry> = limited
+        .iter()
+        .map(|queued| PlannedEntry {
+            queue_id: queued.queue_id,
+            deliveries: Vec::new(),
+        })
+        .collect();
+    case.queue.fan_out(&planned, T0).await.unwrap();
+    let rest = case
+        .queue
+        .queued_before(&[(first.id, 5), (second.id, 5)], 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        places(rest),
+        [(first.id, 3), (first.id, 4), (second.id, 3), (second.id, 4)]
+    );
+    assert!(
+        case.queue.queued_before(&[], 10).await.unwrap().is_empty(),
+        "no bounds, nothing queued"
+    );
 }
 
 pub async fn a_look_at_the_queue_is_written_in_one_call_in_order(pipeline: PushPipeline) {

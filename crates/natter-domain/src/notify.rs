@@ -221,21 +221,24 @@ pub struct Claim {
 /// The durable push pipeline: messages waiting to be planned, then deliveries per (device,
 /// message) waiting to be sent. A message is queued in the transaction that commits it, and a
 /// read cursor passing what was pushed in the cursor's, so nothing owed a push can be lost.
-/// Scaled out, messages are planned as their Kafka records arrive
-/// ([`PushQueue::fan_out_message`]); the queue is the safety net for records Kafka lost.
+/// Scaled out, messages are planned as their Kafka records arrive (a batch of records at a time:
+/// [`PushQueue::queued_before`], then [`PushQueue::fan_out`]); the queue's own planner is the
+/// safety net for records Kafka lost.
 #[async_trait]
 pub trait PushQueue: Send + Sync + 'static {
     /// The oldest queued entries, in commit order: every queued read and change, and the
     /// messages committed before `messages_before_ms` (scaled out, younger ones are Kafka's).
     async fn queued(&self, limit: u32, messages_before_ms: i64) -> StoreResult<Vec<QueuedMessage>>;
-    /// The queued messages of `conversation` before `seq`, in seq order: scaled out, Kafka
-    /// can deliver one conversation's records out of commit order (two nodes' producers race),
-    /// so the Kafka planner plans these first and each device still gets them in order.
+    /// For each `(conversation, seq)` of `bounds`, in that order: the conversation's queued
+    /// messages before `seq`, in seq order, at most `limit_each` of them; one read for all.
+    /// Scaled out, the Kafka planner asks for everything up to and including a batch of
+    /// records: Kafka can deliver one conversation's records out of commit order (two nodes'
+    /// producers race), and a message planned already is no longer queued, so each device gets
+    /// a conversation's messages in order and a record delivered again plans nothing.
     async fn queued_before(
         &self,
-        conversation: ConversationId,
-        seq: i64,
-        limit: u32,
+        bounds: &[(ConversationId, i64)],
+        limit_each: u32,
     ) -> StoreResult<Vec<QueuedMessage>>;
     /// In one transaction, for each planned entry in order: add its `deliveries` (due at
     /// `now_ms`), remember each alerted user's newest pushed message per conversation and when
@@ -246,16 +249,6 @@ pub trait PushQueue: Send + Sync + 'static {
     /// transaction for a whole look at the queue: a commit per message doubled the commits of
     /// every send.
     async fn fan_out(&self, planned: &[PlannedEntry], now_ms: i64) -> StoreResult<()>;
-    /// [`PushQueue::fan_out`] by the message's place rather than its queue entry (scaled out,
-    /// the message came through Kafka, which may deliver it again): a message whose entry is
-    /// gone (planned already) adds nothing. Answers whether it was added.
-    async fn fan_out_message(
-        &self,
-        conversation: ConversationId,
-        seq: i64,
-        deliveries: &[NewDelivery],
-        now_ms: i64,
-    ) -> StoreResult<bool>;
     /// Claim up to `claim.limit` deliveries due at `claim.now_ms` (or whose claim's lease ran
     /// out) and return them, oldest first, at most `claim.per_user` of any one user and only the
     /// oldest delivery of each device (a device gets its notifications in order, one at a

@@ -7,7 +7,7 @@
 //! delivery waits for the one in flight (its notifications stay in order) and no delivery is
 //! claimed twice while its lease runs, however many notifiers share the table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use natter_domain::notify::{
@@ -271,25 +271,36 @@ impl PushQueue for PgStore {
 
     async fn queued_before(
         &self,
-        conversation: ConversationId,
-        seq: i64,
-        limit: u32,
+        bounds: &[(ConversationId, i64)],
+        limit_each: u32,
     ) -> StoreResult<Vec<QueuedMessage>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT id, seq FROM push_queue WHERE conversation_id = $1 AND seq < $2 \
-             AND reader IS NULL AND NOT changed ORDER BY seq LIMIT $3",
+        if bounds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (conversations, seqs): (Vec<Uuid>, Vec<i64>) = bounds
+            .iter()
+            .map(|(conversation, seq)| (conversation.0, *seq))
+            .unzip();
+        // One read for every bound, each an index range of `push_queue_by_message`.
+        let rows: Vec<(i64, Uuid, i64)> = sqlx::query_as(
+            "SELECT q.id, q.conversation_id, q.seq \
+             FROM unnest($1::uuid[], $2::bigint[]) WITH ORDINALITY AS b(c, s, n) \
+             CROSS JOIN LATERAL (SELECT id, conversation_id, seq FROM push_queue \
+               WHERE conversation_id = b.c AND seq < b.s AND reader IS NULL AND NOT changed \
+               ORDER BY seq LIMIT $3) AS q \
+             ORDER BY b.n, q.seq",
         )
-        .bind(conversation.0)
-        .bind(seq)
-        .bind(i64::from(limit))
+        .bind(conversations)
+        .bind(seqs)
+        .bind(i64::from(limit_each))
         .fetch_all(self.pool())
         .await
         .map_err(db)?;
         Ok(rows
             .into_iter()
-            .map(|(queue_id, seq)| QueuedMessage {
+            .map(|(queue_id, conversation, seq)| QueuedMessage {
                 queue_id,
-                conversation_id: conversation,
+                conversation_id: ConversationId(conversation),
                 seq,
                 kind: Queued::Message,
             })
@@ -300,48 +311,25 @@ impl PushQueue for PgStore {
         if planned.is_empty() {
             return Ok(());
         }
+        let ids: Vec<i64> = planned.iter().map(|entry| entry.queue_id).collect();
         let mut tx = self.begin().await?;
-        for entry in planned {
-            // A concurrent planner of the same entry waits here for this one's commit, then
-            // removes nothing and adds nothing.
-            let removed = sqlx::query("DELETE FROM push_queue WHERE id = $1")
-                .bind(entry.queue_id)
-                .execute(&mut *tx)
+        // One statement for every entry. A concurrent planner of the same entries waits here
+        // for this one's commit, then removes none of them and adds nothing for them.
+        let removed: HashSet<i64> =
+            sqlx::query_scalar("DELETE FROM push_queue WHERE id = ANY($1) RETURNING id")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?
-                .rows_affected();
-            if removed > 0 {
-                add_deliveries(&mut tx, &entry.deliveries, now_ms).await?;
-            }
-        }
+                .into_iter()
+                .collect();
+        let deliveries: Vec<NewDelivery> = planned
+            .iter()
+            .filter(|entry| removed.contains(&entry.queue_id))
+            .flat_map(|entry| entry.deliveries.iter().cloned())
+            .collect();
+        add_deliveries(&mut tx, &deliveries, now_ms).await?;
         tx.commit().await.map_err(db)
-    }
-
-    async fn fan_out_message(
-        &self,
-        conversation: ConversationId,
-        seq: i64,
-        deliveries: &[NewDelivery],
-        now_ms: i64,
-    ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        // As in `fan_out`: a concurrent planner of the same message waits for this commit.
-        let removed = sqlx::query(
-            "DELETE FROM push_queue WHERE conversation_id = $1 AND seq = $2 \
-             AND reader IS NULL AND NOT changed",
-        )
-        .bind(conversation.0)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if removed == 0 {
-            return Ok(false);
-        }
-        add_deliveries(&mut tx, deliveries, now_ms).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
     }
 
     async fn claim_due(&self, claim: &Claim) -> StoreResult<Vec<Delivery>> {

@@ -296,30 +296,30 @@ impl PushQueue for SqliteStore {
 
     async fn queued_before(
         &self,
-        conversation: ConversationId,
-        seq: i64,
-        limit: u32,
+        bounds: &[(ConversationId, i64)],
+        limit_each: u32,
     ) -> StoreResult<Vec<QueuedMessage>> {
-        let rows: Vec<(i64, i64)> = self
-            .read(move |conn| {
-                all(
+        let bounds = bounds.to_vec();
+        self.read(move |conn| {
+            let mut queued = Vec::new();
+            for (conversation, before) in bounds {
+                let rows = all(
                     conn,
                     "SELECT id, seq FROM push_queue WHERE conversation_id = ? AND seq < ? \
                      AND reader IS NULL AND changed = 0 ORDER BY seq LIMIT ?",
-                    params![conversation.0.as_bytes().as_slice(), seq, limit],
+                    params![conversation.0.as_bytes().as_slice(), before, limit_each],
                     |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-            })
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(queue_id, seq)| QueuedMessage {
-                queue_id,
-                conversation_id: conversation,
-                seq,
-                kind: Queued::Message,
-            })
-            .collect())
+                )?;
+                queued.extend(rows.into_iter().map(|(queue_id, seq)| QueuedMessage {
+                    queue_id,
+                    conversation_id: conversation,
+                    seq,
+                    kind: Queued::Message,
+                }));
+            }
+            Ok(queued)
+        })
+        .await
     }
 
     async fn fan_out(&self, planned: &[PlannedEntry], now_ms: i64) -> StoreResult<()> {
@@ -340,30 +340,6 @@ impl PushQueue for SqliteStore {
                 }
             }
             Ok(())
-        })
-        .await
-    }
-
-    async fn fan_out_message(
-        &self,
-        conversation: ConversationId,
-        seq: i64,
-        deliveries: &[NewDelivery],
-        now_ms: i64,
-    ) -> StoreResult<bool> {
-        let deliveries = deliveries.to_vec();
-        self.write(move |conn| {
-            let removed = exec(
-                conn,
-                "DELETE FROM push_queue WHERE conversation_id = ? AND seq = ? \
-                 AND reader IS NULL AND changed = 0",
-                params![conversation.0.as_bytes().as_slice(), seq],
-            )?;
-            if removed == 0 {
-                return Ok(false);
-            }
-            add_deliveries(conn, &deliveries, now_ms)?;
-            Ok(true)
         })
         .await
     }

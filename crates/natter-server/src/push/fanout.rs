@@ -2,9 +2,9 @@
 //! of every user [`natter_domain::notify::plan`] picks, written together with the removal of the
 //! queue entry, a look's entries in one transaction ([`plan_all`]); a queued read (the cursor
 //! passed what was pushed) becomes a withdraw for each of the reader's devices. A crash before
-//! that commit plans the message again, which adds nothing twice. Scaled out, messages come
-//! through Kafka instead (`from_kafka.rs`, with the same [`deliveries_for`]) and only reads are
-//! queued.
+//! that commit plans the message again, which adds nothing twice. Scaled out, messages are
+//! planned as their Kafka records arrive, a batch of records through the same [`plan_all`]
+//! (`from_kafka.rs`), and the queue's planner takes what Kafka left after a grace period.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -103,6 +103,18 @@ pub async fn plan_all(
     config: &NotifierConfig,
     entries: Vec<QueuedMessage>,
 ) -> StoreResult<()> {
+    plan_all_knowing(queue, ports, config, entries, &HashMap::new()).await
+}
+
+/// [`plan_all`], with messages already at hand by (conversation, seq) (a batch of Kafka
+/// records carries them): those are not read from the message store again.
+pub async fn plan_all_knowing(
+    queue: &dyn PushQueue,
+    ports: &Ports,
+    config: &NotifierConfig,
+    entries: Vec<QueuedMessage>,
+    known: &HashMap<(ConversationId, i64), Message>,
+) -> StoreResult<()> {
     let now_ms = ports.clock.now_ms();
     let messages_in: Vec<ConversationId> = entries
         .iter()
@@ -125,7 +137,7 @@ pub async fn plan_all(
             planned.clear();
             deliveries = 0;
         }
-        match plan_one(queue, ports, config, &with_devices, queued, now_ms).await {
+        match plan_one(queue, ports, config, &with_devices, known, queued, now_ms).await {
             Ok(entry) => {
                 deliveries += entry.deliveries.len();
                 planned.push(entry);
@@ -146,6 +158,7 @@ async fn plan_one(
     ports: &Ports,
     config: &NotifierConfig,
     with_devices: &HashSet<ConversationId>,
+    known: &HashMap<(ConversationId, i64), Message>,
     queued: QueuedMessage,
     now_ms: i64,
 ) -> StoreResult<PlannedEntry> {
@@ -158,7 +171,11 @@ async fn plan_one(
         Queued::Message if !with_devices.contains(&conversation) => Vec::new(),
         Queued::Message => {
             let devices = ports.push.member_devices(conversation).await?;
-            match ports.messages.message(conversation, seq).await? {
+            let message = match known.get(&(conversation, seq)) {
+                Some(message) => Some(message.clone()),
+                None => ports.messages.message(conversation, seq).await?,
+            };
+            match message {
                 Some(message) => {
                     deliveries_to(queue, ports, &message, devices, config, now_ms).await?
                 }
@@ -213,7 +230,7 @@ async fn updates(
 /// [`natter_domain::notify::plan`] picks (none for a conversation gone since, or a message
 /// older than `notifier.max_age_s`, whose pushes would be given up anyway: planned after a
 /// long outage, it would only wake phones for what is stale).
-pub async fn deliveries_for(
+async fn deliveries_for(
     queue: &dyn PushQueue,
     ports: &Ports,
     message: &Message,

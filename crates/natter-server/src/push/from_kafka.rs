@@ -1,27 +1,37 @@
 //! Scaled out, messages reach the notifiers through Kafka first: this is the handler of the
 //! notifier consumer group, which spreads the conversations over the notifier processes by
-//! partition. Each `created` record is planned like a queue entry
-//! ([`super::fanout::deliveries_for`]) and written with [`PushQueue::fan_out_message`], which
-//! removes the message's queue entry in the same transaction, so a record Kafka delivers again
-//! (a crash before the offset commit, a rebalance) adds nothing, whichever notifier gets it.
-//! The conversation's earlier messages still queued are planned first, so a device gets them
-//! in seq order even when two nodes' records reach the broker out of order. A
-//! record Kafka never got (its node died within the producer's linger) is planned from the
-//! queue after [`super::KAFKA_GRACE`]. `updated` records notify nobody.
+//! partition. The consumer hands over the records it has ready as one batch; the batch is
+//! planned like a look at the queue ([`super::fanout::plan_all_knowing`]): one read finds every
+//! queued message of the batch's conversations up to the newest record of each, one finds which
+//! of them have a member with a device, and one transaction writes the plans and removes the
+//! queue entries. A record Kafka delivers again (a crash before the offset commit, a rebalance)
+//! finds its entry gone and adds nothing, whichever notifier gets it; a conversation's earlier
+//! messages still queued are planned with it, in seq order, so a device gets them in order even
+//! when two nodes' records reach the broker out of order. A record Kafka never got (its node
+//! died within the producer's linger) is planned from the queue after [`super::KAFKA_GRACE`].
+//! `updated` records notify nobody.
+//!
+//! One record at a time, a message cost five statements of its own (the earlier entries, the
+//! devices, and a transaction removing its entry); in a batch those are shared by every record
+//! of the batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use natter_domain::Ports;
 use natter_domain::events::Event;
+use natter_domain::model::Message;
 use natter_domain::notify::PushQueue;
+use natter_domain::{ConversationId, Ports};
 use natter_kafka::{HandlerError, MessageRecord, RecordHandler, RecordKind};
 
 use crate::config::NotifierConfig;
 
-/// At most this many earlier messages planned before a record (a conversation's backlog beyond
-/// it is the queue planner's).
-const EARLIER_MAX: u32 = 256;
+/// At most this many queued messages of one conversation planned per batch, up to its newest
+/// record (a longer backlog is the queue planner's).
+const PER_CONVERSATION_MAX: u32 = 256;
+/// The most records the consumer hands over at once.
+const BATCH_MAX: usize = 512;
 
 pub struct KafkaPlanner {
     queue: Arc<dyn PushQueue>,
@@ -42,37 +52,56 @@ impl KafkaPlanner {
 #[async_trait]
 impl RecordHandler for KafkaPlanner {
     async fn handle(&self, record: &MessageRecord) -> Result<(), HandlerError> {
+        self.handle_batch(std::slice::from_ref(record)).await
+    }
+
+    fn batch_max(&self) -> usize {
+        BATCH_MAX
+    }
+
+    async fn handle_batch(&self, records: &[MessageRecord]) -> Result<(), HandlerError> {
         while super::paused(&self.config) {
             tokio::time::sleep(super::IDLE_POLL).await;
         }
-        if record.kind != RecordKind::Created {
+        let mut created: HashMap<(ConversationId, i64), Message> = HashMap::new();
+        // Each conversation once, in the order of its first record: what to plan up to.
+        let mut bounds: Vec<(ConversationId, i64)> = Vec::new();
+        let mut bound_of: HashMap<ConversationId, usize> = HashMap::new();
+        for record in records
+            .iter()
+            .filter(|record| record.kind == RecordKind::Created)
+        {
+            let Event::MessageCreated(message) = record
+                .to_event()
+                .map_err(|err| HandlerError::Permanent(err.to_string()))?
+            else {
+                continue;
+            };
+            let (conversation, past) = (message.conversation_id, message.seq + 1);
+            match bound_of.get(&conversation) {
+                Some(&at) => bounds[at].1 = bounds[at].1.max(past),
+                None => {
+                    bound_of.insert(conversation, bounds.len());
+                    bounds.push((conversation, past));
+                }
+            }
+            created.insert((conversation, message.seq), message);
+        }
+        if bounds.is_empty() {
             return Ok(());
         }
-        let Event::MessageCreated(message) = record
-            .to_event()
-            .map_err(|err| HandlerError::Permanent(err.to_string()))?
-        else {
-            return Ok(());
-        };
-        // Records of one conversation can arrive out of commit order (two nodes' producers
-        // race): its earlier messages still queued are planned first, from the queue.
-        let earlier = self
+        let queued = self
             .queue
-            .queued_before(message.conversation_id, message.seq, EARLIER_MAX)
+            .queued_before(&bounds, PER_CONVERSATION_MAX)
             .await?;
-        super::fanout::plan_all(self.queue.as_ref(), &self.ports, &self.config, earlier).await?;
-        let now_ms = self.ports.clock.now_ms();
-        let deliveries = super::fanout::deliveries_for(
+        super::fanout::plan_all_knowing(
             self.queue.as_ref(),
             &self.ports,
-            &message,
             &self.config,
-            now_ms,
+            queued,
+            &created,
         )
         .await?;
-        self.queue
-            .fan_out_message(message.conversation_id, message.seq, &deliveries, now_ms)
-            .await?;
         Ok(())
     }
 }
