@@ -367,6 +367,31 @@ pub type OrderGuard = Box<dyn Send + Sync>;
 pub trait ConversationLocks: Send + Sync + 'static {
     /// Wait for the lock. `Unavailable` if the lock service cannot be reached.
     async fn lock(&self, conversation: ConversationId) -> StoreResult<OrderGuard>;
+
+    /// [`lock`](Self::lock), then `user`'s current membership of the conversation read under
+    /// the lock, where the lock lives beside the memberships and can read them in the same
+    /// round trip (scaled out, the lock's transaction is on the PostgreSQL that holds them: a
+    /// send waits for one answer fewer under its conversation's lock). The read must start
+    /// after the lock is granted, so that a membership change made under the lock before is
+    /// seen. By default nothing is read ([`MemberUnderLock::NotRead`]).
+    async fn lock_reading_member(
+        &self,
+        conversation: ConversationId,
+        _user: UserId,
+    ) -> StoreResult<(OrderGuard, MemberUnderLock)> {
+        Ok((self.lock(conversation).await?, MemberUnderLock::NotRead))
+    }
+}
+
+/// What [`ConversationLocks::lock_reading_member`] found of the user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberUnderLock {
+    /// Not read with the lock: the caller reads it.
+    NotRead,
+    /// A current member.
+    Member(Member),
+    /// Not a current member (or no such conversation).
+    NotAMember,
 }
 
 /// A conversation's committed counters, as a [`MessageSequencer`] hands them out.

@@ -9,7 +9,11 @@
 //!   and every build. Two conversations that collide merely serialise with each other. The
 //!   one-bigint form of the advisory lock never collides with the store's two-key sync fences.
 //! - **One round trip to take it**: `BEGIN` and `pg_advisory_xact_lock` go to the server as one
-//!   message ([`OneTripTx`]), so a send waits for one answer here, not two.
+//!   message ([`OneTripTx`]), so a send waits for one answer here, not two. A write that checks
+//!   the actor's membership first (a send, an edit, a reaction) has it read in that same message
+//!   ([`ConversationLocks::lock_reading_member`]): the `SELECT` is a statement of its own after
+//!   the lock's, so in READ COMMITTED it takes its snapshot once the lock is granted and sees every
+//!   membership change committed under the lock before.
 //! - **Release on drop**: the guard owns the transaction; dropping it spawns the rollback on the
 //!   Tokio runtime at once, which ends the transaction and so the lock. If the process dies, the
 //!   server ends the session and releases the lock with it; a holder that stalls is ended by
@@ -20,13 +24,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use natter_domain::ConversationId;
-use natter_domain::ports::{ConversationLocks, OrderGuard, StoreResult};
+use natter_domain::ports::{ConversationLocks, MemberUnderLock, OrderGuard, StoreResult};
+use natter_domain::{ConversationId, UserId};
 use sqlx::postgres::PgPool;
+use sqlx::{FromRow, Row};
 
 use crate::connect_pool;
 use crate::errors::db;
 use crate::one_trip::{self, OneTripTx};
+use crate::rows::{MemberRow, member_columns};
 
 /// Connections of the lock pool by default: the most locks one node holds at once.
 pub const LOCK_POOL_SIZE: u32 = 16;
@@ -82,6 +88,36 @@ impl ConversationLocks for PgLocks {
         );
         let (tx, _) = OneTripTx::begin(&self.pool, &lock).await.map_err(db)?;
         Ok(Box::new(PgLockGuard { _tx: tx }))
+    }
+
+    async fn lock_reading_member(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<(OrderGuard, MemberUnderLock)> {
+        let sql = format!(
+            concat!(
+                "SELECT pg_advisory_xact_lock({key}); SELECT ",
+                member_columns!(),
+                " FROM members m WHERE m.conversation_id = {conversation} \
+                 AND m.user_id = {user} AND m.left_at_ms IS NULL"
+            ),
+            key = one_trip::int(lock_key(conversation)),
+            conversation = one_trip::uuid(conversation.0),
+            user = one_trip::uuid(user.0),
+        );
+        let (tx, rows) = OneTripTx::begin(&self.pool, &sql).await.map_err(db)?;
+        let guard: OrderGuard = Box::new(PgLockGuard { _tx: tx });
+        // The lock's own row has one column; the member's, all of them.
+        let member = rows
+            .iter()
+            .find(|row| row.len() > 1)
+            .map(|row| MemberRow::from_row(row).map_err(db)?.into_member())
+            .transpose()?;
+        Ok((
+            guard,
+            member.map_or(MemberUnderLock::NotAMember, MemberUnderLock::Member),
+        ))
     }
 }
 

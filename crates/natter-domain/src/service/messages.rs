@@ -40,8 +40,7 @@ impl Chat {
         conversation: ConversationId,
         outgoing: OutgoingMessage,
     ) -> Result<SendOutcome, DomainError> {
-        let mut order = self.order(conversation).await?;
-        let me = self.check_member(conversation, actor).await?;
+        let (mut order, me) = self.order_as_member(conversation, actor).await?;
         if let Some(reply_to) = outgoing.reply_to_seq
             && self
                 .ports()
@@ -151,8 +150,7 @@ impl Chat {
         text: MessageText,
         mentions: Vec<UserId>,
     ) -> Result<Message, DomainError> {
-        let mut order = self.order(conversation).await?;
-        self.check_member(conversation, actor).await?;
+        let (mut order, _) = self.order_as_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_edit_message(actor, &message)?;
         // Only a caption may be emptied: a message without files needs its text.
@@ -194,8 +192,7 @@ impl Chat {
         emoji: Reaction,
         add: bool,
     ) -> Result<Message, DomainError> {
-        let mut order = self.order(conversation).await?;
-        self.check_member(conversation, actor).await?;
+        let (mut order, _) = self.order_as_member(conversation, actor).await?;
         let message = self.existing_message(conversation, seq).await?;
         permissions::can_react(&message)?;
         let already = message.has_reaction(actor, &emoji);

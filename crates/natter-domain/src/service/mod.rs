@@ -24,7 +24,8 @@ use crate::events::Event;
 use crate::ids::{ConversationId, MessageIdGenerator, UserId};
 use crate::model::Member;
 use crate::ports::{
-    AccountStore, ConversationLocks, ConversationStore, EventBus, MessageStore, PresenceStore,
+    AccountStore, ConversationLocks, ConversationStore, EventBus, MemberUnderLock, MessageStore,
+    PresenceStore,
 };
 use order::Order;
 
@@ -137,6 +138,35 @@ impl Chat {
     async fn order(&self, conversation: ConversationId) -> Result<Order, DomainError> {
         let lock = self.inner.ports.locks.lock(conversation).await?;
         Ok(Order::new(lock, self.inner.turns.take(conversation)))
+    }
+
+    /// Take `conversation`'s write order as `actor`, who must be a current member (`NotFound`
+    /// otherwise, like [`Chat::check_member`]): the membership is read under the lock, in the
+    /// lock's own round trip where the lock can read it ([`ConversationLocks::lock_reading_member`]),
+    /// else from the member cache or the store.
+    ///
+    /// [`ConversationLocks::lock_reading_member`]: crate::ports::ConversationLocks::lock_reading_member
+    async fn order_as_member(
+        &self,
+        conversation: ConversationId,
+        actor: UserId,
+    ) -> Result<(Order, membership::Membership), DomainError> {
+        let (lock, read) = self
+            .inner
+            .ports
+            .locks
+            .lock_reading_member(conversation, actor)
+            .await?;
+        let order = Order::new(lock, self.inner.turns.take(conversation));
+        let me = match read {
+            MemberUnderLock::NotRead => self.check_member(conversation, actor).await?,
+            MemberUnderLock::NotAMember => return Err(DomainError::NotFound),
+            MemberUnderLock::Member(member) => membership::Membership {
+                role: member.role,
+                replied: member.replied,
+            },
+        };
+        Ok((order, me))
     }
 
     /// Publish an event of the conversation whose `order` this write holds, after the events

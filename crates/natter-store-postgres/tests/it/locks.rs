@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use natter_domain::ConversationId;
-use natter_domain::ports::ConversationLocks;
+use natter_domain::ports::{ConversationLocks, ConversationStore, MemberUnderLock};
 use natter_store_postgres::{PgLocks, lock_key};
 use uuid::Uuid;
 
@@ -102,6 +102,54 @@ async fn a_caller_that_gives_up_waiting_leaves_nothing_held() {
         .expect("nobody holds the lock b gave up on");
     assert!(again.is_ok());
     drop(other);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_membership_read_with_the_lock_sees_what_changed_before_it_was_granted() {
+    let store = support::store(2).await;
+    let f = support::fixture(&store);
+    let [ada, bob, cy] = f.users(&["ada", "bob", "cy"]).await[..] else {
+        unreachable!()
+    };
+    let group = f.group(ada, &[bob]).await.id;
+    let (a, b) = (locks(2).await, locks(2).await);
+
+    let (held, read) = a.lock_reading_member(group, bob).await.expect("lock on a");
+    match read {
+        MemberUnderLock::Member(member) => {
+            assert_eq!((member.conversation_id, member.user_id), (group, bob));
+            assert!(!member.replied);
+        }
+        other => panic!("bob is a member: {other:?}"),
+    }
+    // b waits for the lock; meanwhile (under a's lock, as the services do) bob is removed.
+    let waiting = tokio::spawn(async move { b.lock_reading_member(group, bob).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "b took a lock that a holds");
+    store
+        .remove_member(group, bob, 1_795_000_000_000)
+        .await
+        .expect("remove bob");
+    drop(held);
+    let (guard, read) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("dropping the guard lets b in")
+        .unwrap()
+        .expect("lock on b");
+    assert_eq!(
+        read,
+        MemberUnderLock::NotAMember,
+        "b read the membership from before its lock was granted"
+    );
+    drop(guard);
+    // Someone who never was a member, and a conversation that does not exist.
+    let (_, never) = a.lock_reading_member(group, cy).await.expect("lock on a");
+    assert_eq!(never, MemberUnderLock::NotAMember);
+    let (_, nowhere) = a
+        .lock_reading_member(ConversationId::new(), ada)
+        .await
+        .expect("lock on a");
+    assert_eq!(nowhere, MemberUnderLock::NotAMember);
 }
 
 #[test]
