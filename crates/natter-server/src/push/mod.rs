@@ -76,7 +76,7 @@ pub fn spawn(
     let bus = ports.bus.clone();
     let listener = wake.clone();
     let tasks = vec![
-        runtime.spawn(async move { listener.listen(bus.as_ref()).await }),
+        runtime.spawn(async move { listener.listen(bus.as_ref(), kafka_first).await }),
         runtime.spawn(fanout::run(
             queue.clone(),
             ports.clone(),

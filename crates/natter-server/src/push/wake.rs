@@ -36,21 +36,81 @@ impl Wake {
         let _ = tokio::time::timeout(super::IDLE_POLL, self.send.notified()).await;
     }
 
-    /// Wakes the planner at every event that may have queued something, until the bus ends.
-    pub async fn listen(&self, bus: &dyn EventBus) {
+    /// Wakes the planner at every event that may have queued something for it to plan now,
+    /// until the bus ends. `kafka_first`: new messages are the Kafka planner's.
+    pub async fn listen(&self, bus: &dyn EventBus, kafka_first: bool) {
         let mut events = bus.subscribe();
         while let Some(item) = events.next().await {
-            let queued = match item {
-                BusItem::Event(event) => matches!(
-                    *event,
-                    Event::MessageCreated(_) | Event::MessageUpdated(_) | Event::Receipt { .. }
-                ),
-                // Whatever was missed: look.
-                _ => true,
-            };
-            if queued {
+            if wakes_the_planner(&item, kafka_first) {
                 self.plan();
             }
+        }
+    }
+}
+
+/// Whether `item` may have queued something the queue's planner plans at once: a change or a
+/// read cursor, a new message unless Kafka plans new messages first (scaled out the queue takes
+/// them only after [`super::KAFKA_GRACE`], which the idle poll covers: waking at every message
+/// of every node made three nodes look at the queue ~160 times a second, each look a scan of
+/// the young messages it must pass over), and whatever was missed.
+fn wakes_the_planner(item: &BusItem, kafka_first: bool) -> bool {
+    match item {
+        BusItem::Event(event) => match **event {
+            Event::MessageCreated(_) => !kafka_first,
+            Event::MessageUpdated(_) | Event::Receipt { .. } => true,
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use natter_domain::model::Message;
+    use natter_domain::values::ClientMsgId;
+    use natter_domain::{ConversationId, MessageId, UserId};
+
+    use super::*;
+
+    fn created() -> BusItem {
+        BusItem::Event(Arc::new(Event::MessageCreated(Message {
+            id: MessageId(1),
+            conversation_id: ConversationId::new(),
+            seq: 1,
+            mod_seq: 1,
+            sender_id: UserId::new(),
+            client_msg_id: ClientMsgId::parse("c-1").expect("id"),
+            text: "hi".into(),
+            reply_to_seq: None,
+            mentions: Vec::new(),
+            created_at_ms: 1,
+            edited_at_ms: None,
+            deleted: false,
+            reactions: Vec::new(),
+            attachments: Vec::new(),
+        })))
+    }
+
+    #[test]
+    fn a_new_message_wakes_the_planner_unless_kafka_plans_it_first() {
+        assert!(wakes_the_planner(&created(), false));
+        assert!(!wakes_the_planner(&created(), true));
+    }
+
+    #[test]
+    fn reads_changes_and_anything_missed_always_wake_it() {
+        let receipt = BusItem::Event(Arc::new(Event::Receipt {
+            conversation_id: ConversationId::new(),
+            user_id: UserId::new(),
+            read_seq: 1,
+            delivered_seq: 1,
+        }));
+        for kafka_first in [false, true] {
+            assert!(wakes_the_planner(&receipt, kafka_first));
+            assert!(wakes_the_planner(&BusItem::Lagged, kafka_first));
+            assert!(wakes_the_planner(&BusItem::Down, kafka_first));
         }
     }
 }
