@@ -10,12 +10,12 @@ mod support;
 use std::sync::Arc;
 
 use natter_domain::events::Event;
-use natter_domain::model::{HistoryQuery, NewUser, Role};
-use natter_domain::service::{NewGroup, OutgoingMessage};
-use natter_domain::values::{ClientMsgId, DisplayName, GroupName, MessageText, Username};
+use natter_domain::model::{HistoryQuery, Role};
+use natter_domain::service::NewGroup;
+use natter_domain::values::GroupName;
 use natter_domain::{Chat, ConversationId, DomainError, UserId};
 use natter_server::ServerConfig;
-use support::{HoldingBus, WAIT};
+use support::{HoldingBus, WAIT, greeting, stored_user};
 
 async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<HoldingBus>) {
     let mut config = ServerConfig::default();
@@ -26,31 +26,6 @@ async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<HoldingBus>) {
     let bus = HoldingBus::wrap(backends.ports.bus.clone());
     backends.ports.bus = bus.clone();
     (Chat::with_member_cache(backends.ports, 1, 100), bus)
-}
-
-async fn user(chat: &Chat, name: &str) -> UserId {
-    chat.ports()
-        .accounts
-        .create_user(NewUser {
-            id: UserId::new(),
-            username: Username::parse(name).expect("name"),
-            display_name: DisplayName::parse(name).expect("display name"),
-            password_hash: "not used".into(),
-            created_at_ms: 1,
-        })
-        .await
-        .expect("user")
-        .id
-}
-
-fn text(id: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        client_msg_id: ClientMsgId::parse(id).expect("id"),
-        text: MessageText::parse("hello").expect("text"),
-        reply_to_seq: None,
-        mentions: Vec::new(),
-        attachments: Vec::new(),
-    }
 }
 
 /// A group of `owner` and `member`.
@@ -79,9 +54,14 @@ async fn page(chat: &Chat, user: UserId, id: ConversationId) -> Result<usize, Do
 async fn a_removed_member_is_refused_once_the_removal_is_stored() {
     let dir = tempfile::tempdir().expect("dir");
     let (chat, bus) = chat(&dir).await;
-    let (alice, bob) = (user(&chat, "alice").await, user(&chat, "bob").await);
+    let (alice, bob) = (
+        stored_user(&chat, "alice").await,
+        stored_user(&chat, "bob").await,
+    );
     let id = group(&chat, alice, bob).await;
-    chat.send_message(bob, id, text("1")).await.expect("send");
+    chat.send_message(bob, id, greeting("1"))
+        .await
+        .expect("send");
     assert_eq!(page(&chat, bob, id).await, Ok(1), "bob's membership cached");
 
     let (reached, release) = bus.hold_next(|event| matches!(event, Event::MemberRemoved { .. }));
@@ -103,7 +83,7 @@ async fn a_removed_member_is_refused_once_the_removal_is_stored() {
         .expect("task")
         .expect("removed");
     assert_eq!(
-        chat.send_message(bob, id, text("2")).await.err(),
+        chat.send_message(bob, id, greeting("2")).await.err(),
         Some(DomainError::NotFound)
     );
     assert_eq!(
@@ -122,11 +102,16 @@ async fn a_removed_member_is_refused_once_the_removal_is_stored() {
 async fn a_role_change_and_a_first_reply_show_in_the_next_check() {
     let dir = tempfile::tempdir().expect("dir");
     let (chat, _bus) = chat(&dir).await;
-    let (alice, bob) = (user(&chat, "alice").await, user(&chat, "bob").await);
+    let (alice, bob) = (
+        stored_user(&chat, "alice").await,
+        stored_user(&chat, "bob").await,
+    );
     let id = group(&chat, alice, bob).await;
     let before = chat.check_member(id, bob).await.expect("member");
     assert_eq!((before.role, before.replied), (Role::Member, false));
-    chat.send_message(bob, id, text("1")).await.expect("send");
+    chat.send_message(bob, id, greeting("1"))
+        .await
+        .expect("send");
     assert!(chat.check_member(id, bob).await.expect("member").replied);
     chat.set_role(alice, id, bob, Role::Admin)
         .await

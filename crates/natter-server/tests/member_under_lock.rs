@@ -9,14 +9,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use natter_domain::model::NewUser;
 use natter_domain::ports::{
     ConversationLocks, ConversationStore, MemberUnderLock, OrderGuard, StoreResult,
 };
-use natter_domain::service::{NewGroup, OutgoingMessage};
-use natter_domain::values::{ClientMsgId, DisplayName, GroupName, MessageText, Username};
+use natter_domain::service::NewGroup;
+use natter_domain::values::{GroupName, MessageText};
 use natter_domain::{Chat, ConversationId, DomainError, UserId};
 use natter_server::ServerConfig;
+use support::{greeting, stored_user};
+
+mod support;
 
 /// Locks with the wrapped locks, then reads the member from the store, like PostgreSQL's one
 /// round trip; users in `denied` are answered `NotAMember` whatever the store says.
@@ -67,31 +69,6 @@ async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<ReadingLocks>) {
     (Chat::new(backends.ports, 1), locks)
 }
 
-async fn user(chat: &Chat, name: &str) -> UserId {
-    chat.ports()
-        .accounts
-        .create_user(NewUser {
-            id: UserId::new(),
-            username: Username::parse(name).expect("name"),
-            display_name: DisplayName::parse(name).expect("display name"),
-            password_hash: "not used".into(),
-            created_at_ms: 1,
-        })
-        .await
-        .expect("user")
-        .id
-}
-
-fn text(id: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        client_msg_id: ClientMsgId::parse(id).expect("id"),
-        text: MessageText::parse("hello").expect("text"),
-        reply_to_seq: None,
-        mentions: Vec::new(),
-        attachments: Vec::new(),
-    }
-}
-
 fn edit() -> MessageText {
     MessageText::parse("edited").expect("text")
 }
@@ -101,9 +78,9 @@ async fn message_writes_take_the_membership_the_lock_read() {
     let dir = tempfile::tempdir().expect("dir");
     let (chat, locks) = chat(&dir).await;
     let (alice, bob, carol) = (
-        user(&chat, "alice").await,
-        user(&chat, "bob").await,
-        user(&chat, "carol").await,
+        stored_user(&chat, "alice").await,
+        stored_user(&chat, "bob").await,
+        stored_user(&chat, "carol").await,
     );
     let id = chat
         .create_group(
@@ -120,12 +97,15 @@ async fn message_writes_take_the_membership_the_lock_read() {
         .id;
 
     let reads = locks.reads.load(Ordering::SeqCst);
-    let sent = chat.send_message(bob, id, text("1")).await.expect("send");
+    let sent = chat
+        .send_message(bob, id, greeting("1"))
+        .await
+        .expect("send");
     assert_eq!(locks.reads.load(Ordering::SeqCst), reads + 1);
     // The lock read `replied: false`, so the first message records the reply.
     assert!(chat.require_member(id, bob).await.expect("member").replied);
     assert_eq!(
-        chat.send_message(carol, id, text("2")).await.err(),
+        chat.send_message(carol, id, greeting("2")).await.err(),
         Some(DomainError::NotFound),
         "not a member"
     );
@@ -133,7 +113,7 @@ async fn message_writes_take_the_membership_the_lock_read() {
     // Bob is a member in the store, but the lock says otherwise: its answer counts.
     locks.denied.lock().unwrap().insert(bob);
     assert_eq!(
-        chat.send_message(bob, id, text("3")).await.err(),
+        chat.send_message(bob, id, greeting("3")).await.err(),
         Some(DomainError::NotFound)
     );
     assert_eq!(

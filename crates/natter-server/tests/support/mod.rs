@@ -21,6 +21,35 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A user created straight in the accounts store (no password is ever checked).
+pub async fn stored_user(chat: &natter_domain::Chat, name: &str) -> natter_domain::UserId {
+    use natter_domain::values::{DisplayName, Username};
+    chat.ports()
+        .accounts
+        .create_user(natter_domain::model::NewUser {
+            id: natter_domain::UserId::new(),
+            username: Username::parse(name).expect("name"),
+            display_name: DisplayName::parse(name).expect("display name"),
+            password_hash: "not used".into(),
+            created_at_ms: 1,
+        })
+        .await
+        .expect("user")
+        .id
+}
+
+/// A message "hello" with the client id `id`, for `Chat::send_message`.
+pub fn greeting(id: &str) -> natter_domain::service::OutgoingMessage {
+    use natter_domain::values::{ClientMsgId, MessageText};
+    natter_domain::service::OutgoingMessage {
+        client_msg_id: ClientMsgId::parse(id).expect("id"),
+        text: MessageText::parse("hello").expect("text"),
+        reply_to_seq: None,
+        mentions: Vec::new(),
+        attachments: Vec::new(),
+    }
+}
 pub const PASSWORD: &str = "resume-test-passphrase-7Q";
 
 /// Passes every event through to the real bus, except that the next event of a kind can be
