@@ -14,15 +14,10 @@ use natter_domain::model::{HistoryQuery, Role};
 use natter_domain::service::NewGroup;
 use natter_domain::values::GroupName;
 use natter_domain::{Chat, ConversationId, DomainError, UserId};
-use natter_server::ServerConfig;
-use support::{HoldingBus, WAIT, greeting, stored_user};
+use support::{HoldingBus, WAIT, embedded_backends, greeting, stored_user};
 
 async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<HoldingBus>) {
-    let mut config = ServerConfig::default();
-    config.server.data_dir = dir.path().to_owned();
-    let mut backends = natter_server::backends::open(&config)
-        .await
-        .expect("backends");
+    let mut backends = embedded_backends(dir).await;
     let bus = HoldingBus::wrap(backends.ports.bus.clone());
     backends.ports.bus = bus.clone();
     (Chat::with_member_cache(backends.ports, 1, 100), bus)

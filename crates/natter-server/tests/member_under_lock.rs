@@ -15,8 +15,7 @@ use natter_domain::ports::{
 use natter_domain::service::NewGroup;
 use natter_domain::values::{GroupName, MessageText};
 use natter_domain::{Chat, ConversationId, DomainError, UserId};
-use natter_server::ServerConfig;
-use support::{greeting, stored_user};
+use support::{embedded_backends, greeting, stored_user};
 
 mod support;
 
@@ -54,11 +53,7 @@ impl ConversationLocks for ReadingLocks {
 }
 
 async fn chat(dir: &tempfile::TempDir) -> (Chat, Arc<ReadingLocks>) {
-    let mut config = ServerConfig::default();
-    config.server.data_dir = dir.path().to_owned();
-    let mut backends = natter_server::backends::open(&config)
-        .await
-        .expect("backends");
+    let mut backends = embedded_backends(dir).await;
     let locks = Arc::new(ReadingLocks {
         locks: backends.ports.locks.clone(),
         conversations: backends.ports.conversations.clone(),

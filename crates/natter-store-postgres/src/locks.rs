@@ -82,11 +82,9 @@ impl ConversationLocks for PgLocks {
     async fn lock(&self, conversation: ConversationId) -> StoreResult<OrderGuard> {
         // If this future is dropped while waiting, the transaction drops with it and is rolled
         // back once the wait ends (one_trip.rs).
-        let lock = format!(
-            "SELECT pg_advisory_xact_lock({})",
-            one_trip::int(lock_key(conversation))
-        );
-        let (tx, _) = OneTripTx::begin(&self.pool, &lock).await.map_err(db)?;
+        let (tx, _) = OneTripTx::begin(&self.pool, &lock_statement(conversation))
+            .await
+            .map_err(db)?;
         Ok(Box::new(PgLockGuard { _tx: tx }))
     }
 
@@ -97,12 +95,12 @@ impl ConversationLocks for PgLocks {
     ) -> StoreResult<(OrderGuard, MemberUnderLock)> {
         let sql = format!(
             concat!(
-                "SELECT pg_advisory_xact_lock({key}); SELECT ",
+                "{lock}; SELECT ",
                 member_columns!(),
                 " FROM members m WHERE m.conversation_id = {conversation} \
                  AND m.user_id = {user} AND m.left_at_ms IS NULL"
             ),
-            key = one_trip::int(lock_key(conversation)),
+            lock = lock_statement(conversation),
             conversation = one_trip::uuid(conversation.0),
             user = one_trip::uuid(user.0),
         );
@@ -119,6 +117,14 @@ impl ConversationLocks for PgLocks {
             member.map_or(MemberUnderLock::NotAMember, MemberUnderLock::Member),
         ))
     }
+}
+
+/// The statement that waits for `conversation`'s lock (held until its transaction ends).
+fn lock_statement(conversation: ConversationId) -> String {
+    format!(
+        "SELECT pg_advisory_xact_lock({})",
+        one_trip::int(lock_key(conversation))
+    )
 }
 
 /// Holds one conversation's advisory lock until dropped (the transaction rolls back on drop).

@@ -64,9 +64,7 @@ impl RecordHandler for KafkaPlanner {
             tokio::time::sleep(super::IDLE_POLL).await;
         }
         let mut created: HashMap<(ConversationId, i64), Message> = HashMap::new();
-        // Each conversation once, in the order of its first record: what to plan up to.
-        let mut bounds: Vec<(ConversationId, i64)> = Vec::new();
-        let mut bound_of: HashMap<ConversationId, usize> = HashMap::new();
+        let mut newest: HashMap<ConversationId, i64> = HashMap::new();
         for record in records
             .iter()
             .filter(|record| record.kind == RecordKind::Created)
@@ -77,19 +75,19 @@ impl RecordHandler for KafkaPlanner {
             else {
                 continue;
             };
-            let (conversation, past) = (message.conversation_id, message.seq + 1);
-            match bound_of.get(&conversation) {
-                Some(&at) => bounds[at].1 = bounds[at].1.max(past),
-                None => {
-                    bound_of.insert(conversation, bounds.len());
-                    bounds.push((conversation, past));
-                }
-            }
-            created.insert((conversation, message.seq), message);
+            let (conversation, seq) = (message.conversation_id, message.seq);
+            let newest = newest.entry(conversation).or_insert(seq);
+            *newest = (*newest).max(seq);
+            created.insert((conversation, seq), message);
         }
-        if bounds.is_empty() {
+        if newest.is_empty() {
             return Ok(());
         }
+        // Each conversation up to and including its newest record.
+        let bounds: Vec<(ConversationId, i64)> = newest
+            .into_iter()
+            .map(|(conversation, seq)| (conversation, seq + 1))
+            .collect();
         let queued = self
             .queue
             .queued_before(&bounds, PER_CONVERSATION_MAX)

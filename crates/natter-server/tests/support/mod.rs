@@ -121,6 +121,16 @@ impl EventBus for HoldingBus {
     }
 }
 
+/// The embedded deployment's stores and bus in `dir`, with the default settings, for tests
+/// that drive the domain's `Chat` directly (ports may be swapped for decorators first).
+pub async fn embedded_backends(dir: &tempfile::TempDir) -> natter_server::backends::Backends {
+    let mut config = ServerConfig::default();
+    config.server.data_dir = dir.path().to_owned();
+    natter_server::backends::open(&config)
+        .await
+        .expect("backends")
+}
+
 /// The embedded server, its bus wrapped in a [`HoldingBus`].
 pub async fn start(dir: &tempfile::TempDir) -> (natter_server::RunningServer, Arc<HoldingBus>) {
     let mut config = ServerConfig::default();
