@@ -13,6 +13,8 @@
 //!   parameter, even to the same value, expires the cached statement, so every run of a paged
 //!   read (history, resume) parsed and planned its SQL again (22% of the server's CPU in a
 //!   reconnect storm). No statement of the store has a plan that benefits from its values.
+//! - **Our page cache** ([`crate::page_cache`]): SQLite's own, without the walk of the whole
+//!   cache that a commit after a B-tree split made.
 
 use std::ffi::CStr;
 use std::path::Path;
@@ -24,7 +26,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::errors::sql;
-use crate::wal_buffer;
+use crate::{page_cache, wal_buffer};
 
 /// How long a connection waits on a lock held by another connection before failing with
 /// `SQLITE_BUSY`.
@@ -42,7 +44,20 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// 10,000 clients connected at once (their sessions read by four read connections).
 const READER_CACHE_KIB: i64 = 2 * 1024;
 
+/// What the process's SQLite is given before it starts (once): our page cache
+/// ([`page_cache`]), then the log buffer's VFS ([`wal_buffer`], whose registration starts SQLite);
+/// returns the VFS's name.
+fn configure_sqlite() -> StoreResult<&'static CStr> {
+    if !page_cache::install() {
+        tracing::debug!("SQLite had started before the store: its own page cache stays");
+    }
+    wal_buffer::register().map_err(|code| {
+        StoreError::Internal(format!("registering the WAL buffer VFS failed: {code}"))
+    })
+}
+
 fn open(path: &Path, flags: OpenFlags, vfs: Option<&CStr>) -> StoreResult<Connection> {
+    configure_sqlite()?;
     let conn = match vfs {
         Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
         None => Connection::open_with_flags(path, flags),
@@ -62,9 +77,7 @@ fn open(path: &Path, flags: OpenFlags, vfs: Option<&CStr>) -> StoreResult<Connec
 /// The writer's connection: creates the file if missing and switches it to WAL. Its log is
 /// written through [`wal_buffer`], a commit's frames in a few large writes.
 pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
-    let vfs = wal_buffer::register().map_err(|code| {
-        StoreError::Internal(format!("registering the WAL buffer VFS failed: {code}"))
-    })?;
+    let vfs = configure_sqlite()?;
     let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE

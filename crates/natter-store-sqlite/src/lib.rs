@@ -48,6 +48,7 @@ mod file_meta;
 mod files;
 mod messages;
 mod migrate;
+mod page_cache;
 mod query;
 mod readers;
 mod search;
@@ -94,6 +95,12 @@ struct Inner {
     /// The highest `meta.change_seq` a write of this handle committed (or read at open): a
     /// value of the counter that is committed, so a valid sync cursor for a new client.
     committed_change: AtomicI64,
+}
+
+/// Whether this process's SQLite runs with the store's page cache ([`page_cache`]): it does when
+/// the store opened the process's first SQLite connection.
+pub fn sqlite_uses_the_stores_page_cache() -> bool {
+    page_cache::installed()
 }
 
 impl SqliteStore {

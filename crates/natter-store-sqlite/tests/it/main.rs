@@ -3,6 +3,7 @@
 
 mod append_bench;
 mod durability;
+mod page_cache;
 
 use natter_conformance::Stores;
 use natter_store_sqlite::SqliteStore;
