@@ -231,7 +231,6 @@ pub async fn start_with(
         ]
     });
     let sweeper = tokio::spawn(sweep_rate_limits(state.rate_limits.clone()));
-    let trimmer = tokio::spawn(serving::trim::after_bursts(serving.admission.clone()));
     let last_seen = tokio::spawn(flush_last_seen(state.chat.clone()));
     let collector = files
         .filter(|_| config.runs(Role::Api))
@@ -254,7 +253,6 @@ pub async fn start_with(
             let _ = task.await;
         }
         sweeper.abort();
-        trimmer.abort();
         if let Some(notifier) = notifier.as_mut() {
             notifier.stop().await;
         }

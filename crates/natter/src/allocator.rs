@@ -1,25 +1,26 @@
-//! How the process's memory allocator is tuned, before anything allocates much.
+//! The process's memory allocator: jemalloc, returning what it no longer uses within a second.
 //!
-//! Password hashing (argon2id) allocates ~19 MiB per hash, on whichever blocking thread runs it.
-//! glibc's malloc serves a block that large with `mmap` and unmaps it when freed, but its
-//! *dynamic* threshold then rises to the size just freed, so from the second hash on, these
-//! blocks come from the thread's heap arena and stay there after being freed: a node that has
-//! done a few dozen logins keeps hundreds of MiB it no longer uses (the soak in BENCHMARKS.md
-//! measured 510-980 MiB per node). Fixing the threshold at 4 MiB turns the dynamic rise off:
-//! every block of 4 MiB or more is mapped for its use and returned to the kernel when freed,
-//! which for a few hashes a second costs nothing measurable. Smaller blocks are unaffected.
+//! Two measured reasons, both about memory kept after it was freed:
+//! - **Connection storms.** 10,000 clients connecting 1,000 at a time leave each connection a
+//!   few hundred bytes that live on (its task, its outlet, the hub's entries) among tens of
+//!   megabytes of handshakes that are freed. glibc's malloc mixes the two on the same pages and
+//!   can give back only the pages left wholly free, even after a `malloc_trim`: 1.26-1.68 KiB of
+//!   server RSS per idle connection settled, 1.52 mean over seven runs, four of them above the
+//!   1.5 KiB target (`natter-bench --targets natter --duration-s 3 idle`). jemalloc keeps each
+//!   size class on pages of its own, so the freed handshakes leave whole pages: 1.23-1.41 KiB,
+//!   1.32 mean, over seven runs alternating with those.
+//! - **Password hashes.** argon2id allocates ~19 MiB per hash. glibc's malloc, left to itself,
+//!   raised its mmap threshold after the first such block and kept the later ones in its arenas
+//!   (the soak in BENCHMARKS.md measured 510-980 MiB per node). jemalloc's background thread
+//!   returns dirty pages to the kernel after `dirty_decay_ms`, set here to one second.
+//!
+//! C code in the process (SQLite) still allocates through the C library's malloc.
 
-/// Blocks this large or larger are always mapped and unmapped, never kept in an arena.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD_BYTES: libc::c_int = 4 << 20;
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Fixes glibc's mmap threshold (see the module docs). Call first thing in `main`; a no-op
-/// where the C library is not glibc.
-pub fn return_large_blocks_to_the_kernel() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets a parameter of glibc's allocator; it is called before any
-    // other thread exists, and a refusal (return value 0) leaves the defaults in place.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
-    }
-}
+/// jemalloc's options, read when it starts: a background thread purges unused pages, dirty ones
+/// after a second and without a second ("muzzy") stage.
+#[allow(non_upper_case_globals, reason = "the symbol jemalloc looks for")]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";

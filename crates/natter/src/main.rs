@@ -175,7 +175,6 @@ impl ServeArgs {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    allocator::return_large_blocks_to_the_kernel();
     let cli = Cli::parse();
     init_logs(&cli.command);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -34,8 +34,6 @@ pub struct Admission {
 #[derive(Default)]
 struct Open {
     total: usize,
-    /// Connections admitted since the start.
-    admitted: u64,
     by_address: HashMap<IpAddr, usize>,
     /// Source of connection ids and waiting stamps (increasing, so the first stamp is the oldest).
     next: u64,
@@ -74,11 +72,6 @@ impl Admission {
         })
     }
 
-    /// Connections admitted since the start (what [`super::trim`] watches for bursts).
-    pub fn admitted(&self) -> u64 {
-        self.lock().admitted
-    }
-
     fn lock(&self) -> MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -101,7 +94,6 @@ impl Admission {
         }
         *open.by_address.entry(key).or_default() += 1;
         open.total += 1;
-        open.admitted += 1;
         let id = open.stamp();
         let stamp = open.stamp();
         open.waiting.insert(stamp, id);

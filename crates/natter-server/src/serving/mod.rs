@@ -10,7 +10,6 @@
 pub mod admission;
 pub mod body;
 pub mod listener;
-pub mod trim;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
