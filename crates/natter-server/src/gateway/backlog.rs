@@ -100,6 +100,12 @@ impl<T> Backlog<T> {
         Some(item)
     }
 
+    /// The item whose turn it is, if `wanted` says so (otherwise it stays first).
+    pub fn next_if(&mut self, wanted: impl FnOnce(&T) -> bool) -> Option<T> {
+        let (_, item) = self.waiting.front()?;
+        if wanted(item) { self.next() } else { None }
+    }
+
     pub fn len(&self) -> usize {
         self.waiting.len()
     }
@@ -125,6 +131,24 @@ mod tests {
 
     fn drain(backlog: &mut Backlog<&'static str>) -> Vec<&'static str> {
         std::iter::from_fn(|| backlog.next()).collect()
+    }
+
+    #[test]
+    fn next_if_takes_the_first_only_when_wanted_and_keeps_the_count_of_its_key() {
+        let mut backlog = Backlog::new(64);
+        assert_eq!(backlog.admit(keyed(room(1), 1000), "a1"), None);
+        assert_eq!(backlog.admit(keyed(room(1), 1000), "a2"), None);
+        assert_eq!(backlog.admit(keyed(room(2), 1000), "b1"), None);
+        assert_eq!(backlog.next_if(|item| item.starts_with('b')), None);
+        assert_eq!(backlog.next_if(|item| item.starts_with('a')), Some("a1"));
+        assert_eq!(
+            backlog.admit(keyed(room(1), 1), "a3"),
+            None,
+            "a2 still waits: a small event of its key waits behind it"
+        );
+        assert_eq!(backlog.next_if(|item| item.starts_with('a')), Some("a2"));
+        assert_eq!(backlog.next_if(|item| item.starts_with('a')), None);
+        assert_eq!(drain(&mut backlog), ["b1", "a3"]);
     }
 
     #[test]

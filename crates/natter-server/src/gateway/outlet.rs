@@ -88,12 +88,12 @@ pub enum Lane {
     Urgent,
 }
 
-/// What became of a frame the hub offered.
+/// What became of the frames the hub offered an outlet.
 pub enum Offer {
-    /// Queued; `add_to` names the list the hub must add the outlet to (`None`: it is on it
-    /// already, or the frame is held until the connection is live).
-    Queued { add_to: Option<Lane> },
-    /// The client has it already.
+    /// `frames` queued; `add_to` names the list the hub must add the outlet to (`None`: it is
+    /// on it already, or the frames are held until the connection is live).
+    Queued { frames: usize, add_to: Option<Lane> },
+    /// The client has them already.
     Skipped,
     /// `capacity` frames already wait: a slow consumer.
     Full,
@@ -127,28 +127,39 @@ impl Outlet {
 
     // The hub's side.
 
-    /// Queue an event's frame, unless the client has it, or `capacity` frames already wait; the
-    /// outlet is to be written in `lane` (an urgent frame moves a bulk outlet up).
-    pub fn offer(&self, frame: &Arc<Frame>, capacity: usize, lane: Lane) -> Offer {
+    /// Queue events' frames (one conversation's run, in order), but not those the client has,
+    /// and none once `capacity` frames wait; the outlet is to be written in `lane` (an urgent
+    /// frame moves a bulk outlet up). One lock for the whole run.
+    pub fn offer(&self, frames: &[Arc<Frame>], capacity: usize, lane: Lane) -> Offer {
         let mut state = self.state();
         let state = &mut *state;
         if state.broken {
             return Offer::Broken;
         }
         if let Some(held) = &mut state.held {
-            if held.len() >= capacity {
+            if held.len() + frames.len() > capacity {
                 return Offer::Full;
             }
-            held.push(Arc::clone(frame));
-            return Offer::Queued { add_to: None };
+            held.extend(frames.iter().cloned());
+            return Offer::Queued {
+                frames: frames.len(),
+                add_to: None,
+            };
         }
-        if !fresh(&mut state.seen_up_to, frame) {
+        let before = state.frames.len();
+        for frame in frames {
+            if !fresh(&mut state.seen_up_to, frame) {
+                continue;
+            }
+            if state.frames.len() >= capacity {
+                return Offer::Full;
+            }
+            state.frames.push_back(frame.wire.clone());
+        }
+        let queued = state.frames.len() - before;
+        if queued == 0 {
             return Offer::Skipped;
         }
-        if state.frames.len() >= capacity {
-            return Offer::Full;
-        }
-        state.frames.push_back(frame.wire.clone());
         let add_to = match (state.dirty, lane) {
             (None, lane) | (Some(Lane::Bulk), lane @ Lane::Urgent) => Some(lane),
             (Some(_), _) => None,
@@ -156,7 +167,10 @@ impl Outlet {
         if add_to.is_some() {
             state.dirty = add_to;
         }
-        Offer::Queued { add_to }
+        Offer::Queued {
+            frames: queued,
+            add_to,
+        }
     }
 
     /// The hub's turn to write this outlet: write what the socket takes now. What it does not
@@ -445,8 +459,8 @@ mod tests {
         for mod_seq in 1..=4 {
             assert!(matches!(
                 peer.outlet
-                    .offer(&event(conversation, mod_seq), 16, Lane::Bulk),
-                Offer::Queued { add_to: None }
+                    .offer(&[event(conversation, mod_seq)], 16, Lane::Bulk),
+                Offer::Queued { add_to: None, .. }
             ));
         }
         peer.outlet.write_batch();
@@ -461,18 +475,19 @@ mod tests {
         assert_eq!(peer.received().await, ["ack", "3", "4"]);
 
         assert!(matches!(
-            peer.outlet.offer(&event(other, 5), 16, Lane::Bulk),
+            peer.outlet.offer(&[event(other, 5)], 16, Lane::Bulk),
             Offer::Skipped
         ));
         assert!(matches!(
-            peer.outlet.offer(&event(other, 6), 16, Lane::Bulk),
+            peer.outlet.offer(&[event(other, 6)], 16, Lane::Bulk),
             Offer::Queued {
-                add_to: Some(Lane::Bulk)
+                add_to: Some(Lane::Bulk),
+                ..
             }
         ));
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 5), 16, Lane::Bulk),
-            Offer::Queued { add_to: None }
+            peer.outlet.offer(&[event(conversation, 5)], 16, Lane::Bulk),
+            Offer::Queued { add_to: None, .. }
         ));
         assert!(
             peer.outlet.state().seen_up_to.is_none(),
@@ -487,6 +502,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_run_is_queued_at_once_but_for_what_the_client_has() {
+        let mut peer = Peer::connect().await;
+        let conversation = ConversationId::new();
+        let run: Vec<Arc<Frame>> = (1..=4).map(|m| event(conversation, m)).collect();
+        assert!(matches!(
+            peer.outlet.offer(&run[..2], 16, Lane::Bulk),
+            Offer::Queued {
+                frames: 2,
+                add_to: None
+            }
+        ));
+        peer.outlet.go_live(HashMap::from([(conversation, 2)]));
+        peer.outlet.try_flush().expect("write");
+        assert_eq!(peer.received().await, Vec::<String>::new(), "it had both");
+        assert!(matches!(
+            peer.outlet.offer(&run, 16, Lane::Bulk),
+            Offer::Queued {
+                frames: 2,
+                add_to: Some(Lane::Bulk)
+            }
+        ));
+        peer.outlet.write_batch();
+        assert_eq!(peer.received().await, ["3", "4"]);
+        assert!(matches!(
+            peer.outlet.offer(&run[..1], 1, Lane::Bulk),
+            Offer::Queued { frames: 1, .. }
+        ));
+        let later = [
+            event(ConversationId::new(), 1),
+            event(ConversationId::new(), 1),
+        ];
+        assert!(matches!(
+            peer.outlet.offer(&later, 1, Lane::Bulk),
+            Offer::Full
+        ));
+    }
+
+    #[tokio::test]
     async fn a_full_queue_is_refused() {
         let peer = Peer::connect().await;
         let conversation = ConversationId::new();
@@ -494,12 +547,12 @@ mod tests {
         for mod_seq in 1..=2 {
             assert!(matches!(
                 peer.outlet
-                    .offer(&event(conversation, mod_seq), 2, Lane::Bulk),
+                    .offer(&[event(conversation, mod_seq)], 2, Lane::Bulk),
                 Offer::Queued { .. }
             ));
         }
         assert!(matches!(
-            peer.outlet.offer(&event(conversation, 3), 2, Lane::Bulk),
+            peer.outlet.offer(&[event(conversation, 3)], 2, Lane::Bulk),
             Offer::Full
         ));
     }
