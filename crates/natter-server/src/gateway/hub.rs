@@ -1060,6 +1060,36 @@ mod run_tests {
         Event::MessageCreated(message.clone())
     }
 
+    /// Alice and Bob in a group, Bob connected; the hub has handled "one" (members cached).
+    struct Pair {
+        f: natter_conformance::support::Fixture,
+        hub: Hub,
+        bobs: Peer,
+        group: natter_domain::model::Conversation,
+        alice: UserId,
+        bob: UserId,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn alice_and_bob_after_one() -> Pair {
+        let (f, conversations, _dir) = fixture().await;
+        let [alice, bob]: [UserId; 2] = f.users(&["alice", "bob"]).await.try_into().unwrap();
+        let group = f.group(alice, &[bob]).await;
+        let hub = Hub::new(conversations, None, 64, 100);
+        let bobs = live(&hub, bob).await;
+        let m1 = f.send(group.id, alice, "one").await;
+        publish(&hub, &created(&m1)).await;
+        Pair {
+            f,
+            hub,
+            bobs,
+            group,
+            alice,
+            bob,
+            _dir,
+        }
+    }
+
     #[tokio::test]
     async fn a_run_reaches_every_member_in_one_turn_in_order_without_duplicates() {
         let (f, conversations, _dir) = fixture().await;
@@ -1094,13 +1124,15 @@ mod run_tests {
 
     #[tokio::test]
     async fn a_run_ends_at_an_event_of_another_kind() {
-        let (f, conversations, _dir) = fixture().await;
-        let [alice, bob]: [UserId; 2] = f.users(&["alice", "bob"]).await.try_into().unwrap();
-        let group = f.group(alice, &[bob]).await;
-        let hub = Hub::new(conversations, None, 64, 100);
-        let mut bobs = live(&hub, bob).await;
-        let m1 = f.send(group.id, alice, "one").await;
-        publish(&hub, &created(&m1)).await;
+        let Pair {
+            f,
+            hub,
+            mut bobs,
+            group,
+            alice,
+            bob,
+            _dir,
+        } = alice_and_bob_after_one().await;
 
         let m2 = f.send(group.id, alice, "two").await;
         let m3 = f.send(group.id, alice, "three").await;
@@ -1124,13 +1156,15 @@ mod run_tests {
 
     #[tokio::test]
     async fn a_gap_inside_a_run_delivers_what_came_before_it_then_resyncs() {
-        let (f, conversations, _dir) = fixture().await;
-        let [alice, bob]: [UserId; 2] = f.users(&["alice", "bob"]).await.try_into().unwrap();
-        let group = f.group(alice, &[bob]).await;
-        let hub = Hub::new(conversations, None, 64, 100);
-        let mut bobs = live(&hub, bob).await;
-        let m1 = f.send(group.id, alice, "one").await;
-        publish(&hub, &created(&m1)).await;
+        let Pair {
+            f,
+            hub,
+            mut bobs,
+            group,
+            alice,
+            bob: _,
+            _dir,
+        } = alice_and_bob_after_one().await;
 
         let m2 = f.send(group.id, alice, "two").await;
         // The event of "three" is never published.
