@@ -48,16 +48,13 @@ const READER_CACHE_KIB: i64 = 2 * 1024;
 /// ([`page_cache`]), then the log buffer's VFS ([`wal_buffer`], whose registration starts SQLite);
 /// returns the VFS's name.
 fn configure_sqlite() -> StoreResult<&'static CStr> {
-    if !page_cache::install() {
-        tracing::debug!("SQLite had started before the store: its own page cache stays");
-    }
+    page_cache::install();
     wal_buffer::register().map_err(|code| {
         StoreError::Internal(format!("registering the WAL buffer VFS failed: {code}"))
     })
 }
 
 fn open(path: &Path, flags: OpenFlags, vfs: Option<&CStr>) -> StoreResult<Connection> {
-    configure_sqlite()?;
     let conn = match vfs {
         Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
         None => Connection::open_with_flags(path, flags),
@@ -98,6 +95,7 @@ pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
 
 /// A reader's connection (also the checkpointer's: a checkpoint needs no write lock).
 pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
+    configure_sqlite()?;
     let conn = open(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

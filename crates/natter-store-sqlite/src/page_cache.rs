@@ -41,10 +41,10 @@ pub(crate) fn installed() -> bool {
     INSTALLED.get() == Some(&true)
 }
 
-/// Put our cache in place of SQLite's; `true` if it is (now or since an earlier call), `false`
-/// if SQLite had already started.
-pub(crate) fn install() -> bool {
-    *INSTALLED.get_or_init(|| {
+/// Put our cache in place of SQLite's, once; it stays SQLite's own if SQLite had already
+/// started ([`installed`] says which).
+pub(crate) fn install() {
+    INSTALLED.get_or_init(|| {
         let mut sqlite = std::mem::MaybeUninit::<ffi::sqlite3_pcache_methods2>::zeroed();
         // SAFETY: GETPCACHE2 writes SQLite's page cache methods to the pointer; both calls are
         // refused (SQLITE_MISUSE) once SQLite has started, and PCACHE2 copies what it is given.
@@ -52,6 +52,7 @@ pub(crate) fn install() -> bool {
             if ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETPCACHE2, sqlite.as_mut_ptr())
                 != ffi::SQLITE_OK
             {
+                tracing::debug!("SQLite had started before the store: its own page cache stays");
                 return false;
             }
             let sqlite: &'static ffi::sqlite3_pcache_methods2 =
@@ -60,7 +61,7 @@ pub(crate) fn install() -> bool {
             let ours = methods(sqlite);
             ffi::sqlite3_config(ffi::SQLITE_CONFIG_PCACHE2, &raw const ours) == ffi::SQLITE_OK
         }
-    })
+    });
 }
 
 /// Our methods over `sqlite`'s.
