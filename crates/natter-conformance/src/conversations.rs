@@ -716,6 +716,60 @@ pub async fn contacts_are_current_co_members(stores: Stores) {
     );
 }
 
+/// Contacts within a size limit follow every change of membership made after they were read
+/// (a store may keep conversations' members in memory for presence; it must keep up).
+pub async fn contacts_within_a_limit_follow_joins_and_leaves(stores: Stores) {
+    let f = Fixture::new(stores);
+    let [alice, bob, carol, dave, erin] =
+        f.users(&["alice", "bob", "carol", "dave", "erin"]).await[..]
+    else {
+        unreachable!()
+    };
+    let contacts = |user, max| {
+        let conversations = f.conversations.clone();
+        async move { sorted(conversations.contacts_of(user, Some(max)).await.unwrap()) }
+    };
+    let group = f.group(carol, &[alice, bob]).await;
+    assert_eq!(contacts(alice, 3).await, sorted(vec![bob, carol]));
+    assert_eq!(contacts(dave, 3).await, Vec::<UserId>::new());
+
+    // Dave joins: a contact within 4, and the group is now too big for 3.
+    f.conversations
+        .add_member(group.id, dave, Role::Member, T0)
+        .await
+        .unwrap();
+    assert_eq!(contacts(alice, 4).await, sorted(vec![bob, carol, dave]));
+    assert_eq!(contacts(alice, 3).await, Vec::<UserId>::new());
+    assert_eq!(contacts(dave, 4).await, sorted(vec![alice, bob, carol]));
+
+    // Bob is removed: three again, and no longer anyone's contact there.
+    f.conversations
+        .remove_member(group.id, bob, T0)
+        .await
+        .unwrap();
+    assert_eq!(contacts(alice, 3).await, sorted(vec![carol, dave]));
+    assert_eq!(contacts(bob, 3).await, Vec::<UserId>::new());
+
+    // A conversation created after the reads counts at once.
+    f.group(erin, &[alice]).await;
+    assert_eq!(contacts(alice, 3).await, sorted(vec![carol, dave, erin]));
+
+    // Alice leaves the first group: its members are no longer hers, nor she theirs.
+    f.conversations
+        .remove_member(group.id, alice, T0)
+        .await
+        .unwrap();
+    assert_eq!(contacts(alice, 3).await, vec![erin]);
+    assert_eq!(contacts(carol, 3).await, vec![dave]);
+
+    // Bob comes back: the group's members are read anew.
+    f.conversations
+        .add_member(group.id, bob, Role::Member, T0)
+        .await
+        .unwrap();
+    assert_eq!(contacts(carol, 3).await, sorted(vec![bob, dave]));
+}
+
 pub async fn a_direct_conversation_counts_for_presence_once_replied(stores: Stores) {
     let f = Fixture::new(stores);
     let [stranger, victim] = f.users(&["stranger", "victim"]).await[..] else {

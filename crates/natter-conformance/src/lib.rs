@@ -102,6 +102,7 @@ macro_rules! conformance_suite {
                 conversations_ordered_by_activity,
                 summary_counts_unread_and_mentions,
                 contacts_are_current_co_members,
+                contacts_within_a_limit_follow_joins_and_leaves,
                 a_direct_conversation_counts_for_presence_once_replied,
                 titles_name_groups_and_direct_peers,
                 summaries_of_a_set_of_conversations,

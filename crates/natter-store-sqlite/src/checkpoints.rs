@@ -126,7 +126,7 @@ mod tests {
             .execute_batch("CREATE TABLE notes (text TEXT NOT NULL)")
             .unwrap();
         let request = CheckpointRequest::default();
-        let (writer, _) = Writer::spawn(writer_conn, request.clone()).unwrap();
+        let (writer, _) = Writer::spawn(writer_conn, request.clone(), Default::default()).unwrap();
         let copier = connections::open_reader(&path).unwrap();
         let reader = connections::open_reader(&path).unwrap();
 

@@ -25,8 +25,10 @@ use rusqlite::{Connection, params};
 use crate::counters::Counters;
 use crate::errors::sql;
 use crate::query::{all, exec, one};
+use crate::rosters::{ROSTER_MAX, Roster};
 use crate::rows::{
-    ConversationRow, MemberRow, conversation_columns, direct_key, member_columns, user_id, uuid_of,
+    ConversationRow, MemberRow, blob, conversation_columns, direct_key, member_columns, user_id,
+    uuid_of,
 };
 use crate::{SqliteStore, summaries};
 
@@ -242,8 +244,12 @@ impl ConversationStore for SqliteStore {
                 }
             },
         };
-        self.write_counted(move |conn, counters| create_in(conn, counters, new, key))
-            .await
+        let id = new.id;
+        let created = self
+            .write_counted(move |conn, counters| create_in(conn, counters, new, key))
+            .await;
+        self.rosters().forget(id);
+        created
     }
 
     async fn direct_between(&self, a: UserId, b: UserId) -> StoreResult<Option<ConversationId>> {
@@ -327,10 +333,13 @@ impl ConversationStore for SqliteStore {
         role: Role,
         now_ms: i64,
     ) -> StoreResult<Member> {
-        self.write_counted(move |conn, counters| {
-            add_member_in(conn, counters, conversation, user, role, now_ms)
-        })
-        .await
+        let added = self
+            .write_counted(move |conn, counters| {
+                add_member_in(conn, counters, conversation, user, role, now_ms)
+            })
+            .await;
+        self.rosters().forget(conversation);
+        added
     }
 
     async fn remove_member(
@@ -339,7 +348,7 @@ impl ConversationStore for SqliteStore {
         user: UserId,
         now_ms: i64,
     ) -> StoreResult<()> {
-        self.write_counted(move |conn, counters| {
+        let removed = self.write_counted(move |conn, counters| {
             let change = counters.next_change(conn)?;
             let done = exec(
                 conn,
@@ -356,8 +365,10 @@ impl ConversationStore for SqliteStore {
                 return Err(StoreError::NotFound);
             }
             touch_conversation(conn, conversation, change)
-        })
-        .await
+        });
+        let removed = removed.await;
+        self.rosters().forget(conversation);
+        removed
     }
 
     async fn set_role(
@@ -500,37 +511,10 @@ impl ConversationStore for SqliteStore {
         user: UserId,
         max_members: Option<i64>,
     ) -> StoreResult<Vec<UserId>> {
-        self.read(move |conn| {
-            // One pass over the current members of the user's qualifying conversations, each
-            // contact kept once here (no temporary table for a DISTINCT, no allocation per
-            // row). A conversation over `max_members` is left out before its members are read:
-            // its count stops at one past the limit (a room of 10,000 read all its members for
-            // each member connecting, and took 14.4 s to connect).
-            let mut statement = conn
-                .prepare_cached(
-                    "SELECT other.user_id FROM members m \
-                     JOIN conversations c ON c.id = m.conversation_id \
-                     JOIN members other ON other.conversation_id = m.conversation_id \
-                     WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
-                       AND (c.kind <> 'direct' OR m.replied) \
-                       AND (SELECT count(*) FROM (SELECT 1 FROM members x \
-                            WHERE x.conversation_id = m.conversation_id \
-                            AND x.left_at_ms IS NULL LIMIT ?2)) < ?2 \
-                       AND other.left_at_ms IS NULL",
-                )
-                .map_err(sql)?;
-            let over_the_limit = max_members.map_or(i64::MAX, |max| max.saturating_add(1));
-            let mut rows = statement
-                .query(params![user.0.as_bytes().as_slice(), over_the_limit])
-                .map_err(sql)?;
-            let mut contacts = HashSet::new();
-            while let Some(row) = rows.next().map_err(sql)? {
-                contacts.insert(user_id(blob(row, 0)?)?);
-            }
-            contacts.remove(&user);
-            Ok(contacts.into_iter().collect())
-        })
-        .await
+        match max_members {
+            Some(max) if max <= ROSTER_MAX => self.contacts_in_small_conversations(user, max).await,
+            _ => self.contacts_read_whole(user, max_members).await,
+        }
     }
 
     async fn mark_replied(&self, conversation: ConversationId, user: UserId) -> StoreResult<()> {
@@ -581,11 +565,77 @@ impl ConversationStore for SqliteStore {
     }
 }
 
-/// Column `index` of `row` as bytes without copying them (anything but a blob reads as empty,
-/// which `uuid_of` refuses).
-fn blob<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> StoreResult<&'r [u8]> {
-    match row.get_ref(index).map_err(sql)? {
-        rusqlite::types::ValueRef::Blob(bytes) => Ok(bytes),
-        _ => Ok(&[]),
+impl SqliteStore {
+    /// [`ConversationStore::contacts_of`] up to a size the rosters keep: the user's own
+    /// memberships from the store, each conversation's members from [`Rosters`].
+    async fn contacts_in_small_conversations(
+        &self,
+        user: UserId,
+        max_members: i64,
+    ) -> StoreResult<Vec<UserId>> {
+        let rosters = self.rosters().clone();
+        let ticket = rosters.ticket();
+        self.read(move |conn| {
+            let conversations = all(
+                conn,
+                "SELECT m.conversation_id FROM members m \
+                 JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
+                   AND (c.kind <> 'direct' OR m.replied)",
+                params![user.0.as_bytes().as_slice()],
+                |row| row.get::<_, Vec<u8>>(0),
+            )?;
+            let mut contacts = HashSet::new();
+            for conversation in conversations {
+                let conversation = ConversationId(uuid_of(&conversation)?);
+                if let Roster::Members(members) = rosters.roster(conn, ticket, conversation)?
+                    && members.len() as i64 <= max_members
+                {
+                    contacts.extend(members.iter().copied());
+                }
+            }
+            contacts.remove(&user);
+            Ok(contacts.into_iter().collect())
+        })
+        .await
+    }
+
+    /// [`ConversationStore::contacts_of`] read from the store alone.
+    async fn contacts_read_whole(
+        &self,
+        user: UserId,
+        max_members: Option<i64>,
+    ) -> StoreResult<Vec<UserId>> {
+        self.read(move |conn| {
+            // One pass over the current members of the user's qualifying conversations, each
+            // contact kept once here (no temporary table for a DISTINCT, no allocation per
+            // row). A conversation over `max_members` is left out before its members are read:
+            // its count stops at one past the limit (a room of 10,000 read all its members for
+            // each member connecting, and took 14.4 s to connect).
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT other.user_id FROM members m \
+                     JOIN conversations c ON c.id = m.conversation_id \
+                     JOIN members other ON other.conversation_id = m.conversation_id \
+                     WHERE m.user_id = ?1 AND m.left_at_ms IS NULL \
+                       AND (c.kind <> 'direct' OR m.replied) \
+                       AND (SELECT count(*) FROM (SELECT 1 FROM members x \
+                            WHERE x.conversation_id = m.conversation_id \
+                            AND x.left_at_ms IS NULL LIMIT ?2)) < ?2 \
+                       AND other.left_at_ms IS NULL",
+                )
+                .map_err(sql)?;
+            let over_the_limit = max_members.map_or(i64::MAX, |max| max.saturating_add(1));
+            let mut rows = statement
+                .query(params![user.0.as_bytes().as_slice(), over_the_limit])
+                .map_err(sql)?;
+            let mut contacts = HashSet::new();
+            while let Some(row) = rows.next().map_err(sql)? {
+                contacts.insert(user_id(blob(row, 0)?)?);
+            }
+            contacts.remove(&user);
+            Ok(contacts.into_iter().collect())
+        })
+        .await
     }
 }

@@ -64,15 +64,17 @@ struct BatchChange {
 
 impl Counters {
     /// A batch begins (inside its transaction, write lock held): forget what another
-    /// connection may have changed since, and start over if the map grew too big.
-    pub(crate) fn begin_batch(&mut self, conn: &Connection) -> StoreResult<()> {
+    /// connection may have changed since, and start over if the map grew too big. Answers
+    /// whether another connection may have committed since the last batch (always at the first).
+    pub(crate) fn begin_batch(&mut self, conn: &Connection) -> StoreResult<bool> {
         let version: i64 = one(conn, "PRAGMA data_version", [], |row| row.get(0))?.unwrap_or(0);
-        if self.data_version != Some(version) || self.known.len() > CONVERSATIONS_MAX {
+        let foreign_commit = self.data_version != Some(version);
+        if foreign_commit || self.known.len() > CONVERSATIONS_MAX {
             self.known.clear();
         }
         self.data_version = Some(version);
         self.change = None;
-        Ok(())
+        Ok(foreign_commit)
     }
 
     /// A write begins inside the batch.

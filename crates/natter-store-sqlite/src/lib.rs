@@ -51,6 +51,7 @@ mod migrate;
 mod page_cache;
 mod query;
 mod readers;
+mod rosters;
 mod search;
 mod wal_buffer;
 mod writer;
@@ -69,6 +70,7 @@ use natter_domain::ports::StoreResult;
 
 use crate::checkpoints::{CheckpointRequest, Checkpoints};
 use crate::readers::Readers;
+use crate::rosters::Rosters;
 use crate::writer::{Undo, Writer};
 
 /// Read connections. A read runs on its caller's thread, so at most one per runtime worker
@@ -95,6 +97,8 @@ struct Inner {
     /// The highest `meta.change_seq` a write of this handle committed (or read at open): a
     /// value of the counter that is committed, so a valid sync cursor for a new client.
     committed_change: AtomicI64,
+    /// The current members of small conversations, for presence ([`rosters`]).
+    rosters: Arc<Rosters>,
 }
 
 /// Whether this process's SQLite runs with the store's page cache ([`page_cache`]): it does when
@@ -131,7 +135,9 @@ impl SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         let spawned = |e: std::io::Error| StoreError::Unavailable(format!("start a thread: {e}"));
         let checkpoint = CheckpointRequest::default();
-        let (writes, _) = Writer::spawn(writer_conn, checkpoint.clone()).map_err(spawned)?;
+        let rosters = Arc::new(Rosters::default());
+        let (writes, _) =
+            Writer::spawn(writer_conn, checkpoint.clone(), rosters.clone()).map_err(spawned)?;
         let reads = Readers::new(reader_conns);
         let searches = Readers::new(vec![connections::open_reader(path)?]);
         let checkpoints =
@@ -143,6 +149,7 @@ impl SqliteStore {
                 searches,
                 _checkpoints: checkpoints,
                 committed_change: AtomicI64::new(committed_change),
+                rosters,
             }),
         })
     }
@@ -152,6 +159,10 @@ impl SqliteStore {
         self.inner.writes.close().await;
         self.inner.reads.close().await;
         self.inner.searches.close().await;
+    }
+
+    fn rosters(&self) -> &Arc<Rosters> {
+        &self.inner.rosters
     }
 
     /// Run `work` on the writer thread, in the next batch's transaction; returns once that batch

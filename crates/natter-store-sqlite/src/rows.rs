@@ -9,7 +9,7 @@ use natter_domain::values::*;
 use natter_domain::{ConversationId, MessageId, SessionId, UserId};
 use uuid::Uuid;
 
-use crate::errors::corrupt;
+use crate::errors::{corrupt, sql};
 
 /// Column list of `messages`, in [`MessageRow`]'s order (a macro so it can be `concat!`ed into
 /// `&'static str` queries).
@@ -73,6 +73,15 @@ pub(crate) fn uuid_of(bytes: &[u8]) -> StoreResult<Uuid> {
 
 pub(crate) fn user_id(bytes: &[u8]) -> StoreResult<UserId> {
     uuid_of(bytes).map(UserId)
+}
+
+/// Column `index` of `row` as bytes without copying them (anything but a blob reads as empty,
+/// which `uuid_of` refuses).
+pub(crate) fn blob<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> StoreResult<&'r [u8]> {
+    match row.get_ref(index).map_err(sql)? {
+        rusqlite::types::ValueRef::Blob(bytes) => Ok(bytes),
+        _ => Ok(&[]),
+    }
 }
 
 /// `"<smaller>:<larger>"`: the same key whichever member is named first.

@@ -28,6 +28,7 @@
 //! with what commits (put back when a savepoint rolls back, forgotten when a batch fails).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use natter_domain::StoreError;
@@ -38,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checkpoints::{self, CheckpointRequest};
 use crate::counters::Counters;
 use crate::errors::sql;
+use crate::rosters::Rosters;
 
 /// Writes waiting for the thread; callers beyond this wait to enqueue (backpressure).
 const QUEUE_MAX: usize = 4_096;
@@ -132,15 +134,17 @@ fn stopped() -> StoreError {
 
 impl Writer {
     /// `checkpoint`: the checkpoint thread's requests that the writer finish a copy of the log
-    /// ([`checkpoints`]), honoured before the next batch.
+    /// ([`checkpoints`]), honoured before the next batch. `rosters`: forgotten whenever a batch
+    /// finds that another connection committed since the last one.
     pub(crate) fn spawn(
         conn: Connection,
         checkpoint: CheckpointRequest,
+        rosters: Arc<Rosters>,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, messages) = mpsc::channel(QUEUE_MAX);
         let thread = std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
-            .spawn(move || run(conn, messages, checkpoint))?;
+            .spawn(move || run(conn, messages, checkpoint, &rosters))?;
         Ok((Writer { queue }, thread))
     }
 
@@ -180,7 +184,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>, checkpoint: CheckpointRequest) {
+fn run(
+    conn: Connection,
+    mut messages: mpsc::Receiver<Msg>,
+    checkpoint: CheckpointRequest,
+    rosters: &Rosters,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
     let mut counters = Counters::default();
     let mut closing = None;
@@ -201,7 +210,7 @@ fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>, checkpoint: Checkpoi
             checkpoints::finish_on_writer(&conn);
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut counters, &mut batch);
+            commit_batch(&conn, &mut counters, rosters, &mut batch);
         }
     }
     messages.close();
@@ -212,8 +221,13 @@ fn run(conn: Connection, mut messages: mpsc::Receiver<Msg>, checkpoint: Checkpoi
 }
 
 /// Run every job of `batch` in one transaction and answer each; leaves `batch` empty.
-fn commit_batch(conn: &Connection, counters: &mut Counters, batch: &mut Vec<Box<dyn Job>>) {
-    let committed = run_in_transaction(conn, counters, batch);
+fn commit_batch(
+    conn: &Connection,
+    counters: &mut Counters,
+    rosters: &Rosters,
+    batch: &mut Vec<Box<dyn Job>>,
+) {
+    let committed = run_in_transaction(conn, counters, rosters, batch);
     if committed.is_err() {
         counters.forget();
     }
@@ -225,11 +239,14 @@ fn commit_batch(conn: &Connection, counters: &mut Counters, batch: &mut Vec<Box<
 fn run_in_transaction(
     conn: &Connection,
     counters: &mut Counters,
+    rosters: &Rosters,
     batch: &mut [Box<dyn Job>],
 ) -> StoreResult<()> {
     let tx =
         rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(sql)?;
-    counters.begin_batch(&tx)?;
+    if counters.begin_batch(&tx)? {
+        rosters.forget_all();
+    }
     for job in batch.iter_mut() {
         counters.begin_job();
         match job.undo() {
@@ -288,7 +305,9 @@ mod tests {
         conn.execute_batch("CREATE TABLE notes (text TEXT NOT NULL UNIQUE)")
             .unwrap();
         (
-            Writer::spawn(conn, CheckpointRequest::default()).unwrap().0,
+            Writer::spawn(conn, CheckpointRequest::default(), Default::default())
+                .unwrap()
+                .0,
             dir,
         )
     }

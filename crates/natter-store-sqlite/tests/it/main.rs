@@ -4,6 +4,7 @@
 mod append_bench;
 mod durability;
 mod page_cache;
+mod rosters;
 
 use natter_conformance::Stores;
 use natter_store_sqlite::SqliteStore;
