@@ -68,7 +68,7 @@ use natter_protocol::close_code;
 
 use super::backlog::{Backlog, Key, Order};
 use super::frames;
-use super::outlet::{Lane, Offer, Outlet, now_ms};
+use super::outlet::{Batch, Lane, Offer, Outlet, now_ms};
 use crate::media::FileService;
 
 /// Items taken from the bus per step at most, and held in the backlog at most: beyond that they
@@ -219,9 +219,10 @@ impl HubState {
     ) -> usize {
         let mut slow = Vec::new();
         let mut delivered = 0;
+        let batch = Batch::new(frames);
         for user in users {
             for Registration { outlet, .. } in self.by_user.get(user).into_iter().flatten() {
-                match outlet.offer(frames, capacity, lane) {
+                match outlet.offer(&batch, capacity, lane) {
                     Offer::Queued { frames, add_to } => {
                         delivered += frames;
                         match add_to {
