@@ -1156,6 +1156,32 @@ mod run_tests {
     }
 
     #[tokio::test]
+    async fn a_run_of_duplicates_alone_leaves_the_connections_as_they_were() {
+        let Pair {
+            f,
+            hub,
+            mut bobs,
+            group,
+            alice,
+            bob: _,
+            _dir,
+        } = alice_and_bob_after_one().await;
+
+        // "one" again, twice (a redelivery): nothing to send, and the connection stays.
+        let m1 = f.messages.message(group.id, 1).await.unwrap().unwrap();
+        let mut backlog = waiting(vec![created(&m1), created(&m1)]);
+        assert_eq!(one_turn(&hub, &mut backlog).await, 0);
+        assert!(
+            !bobs.outlet.pending(),
+            "nothing queued, not even an empty write"
+        );
+        let m2 = f.send(group.id, alice, "two").await;
+        publish(&hub, &created(&m2)).await;
+        assert_eq!(received(&mut bobs).await, ["one", "two"]);
+        assert_eq!(bobs.outlet.killed(), None);
+    }
+
+    #[tokio::test]
     async fn a_gap_inside_a_run_delivers_what_came_before_it_then_resyncs() {
         let Pair {
             f,

@@ -183,6 +183,11 @@ impl Outlet {
         if state.broken {
             return Offer::Broken;
         }
+        if frames.is_empty() {
+            // A run whose events were all duplicates: nothing to queue, not even an empty entry
+            // (a write of nothing reads as a socket that takes nothing).
+            return Offer::Skipped;
+        }
         if let Some(held) = &mut state.held {
             if held.len() + frames.len() > capacity {
                 return Offer::Full;
@@ -643,6 +648,22 @@ mod tests {
         peer.outlet.write_batch();
         assert_eq!(peer.received().await, ["1", "2", "3", "4"]);
         assert_eq!(peer.outlet.state().waiting, 0);
+    }
+
+    #[tokio::test]
+    async fn an_empty_batch_queues_nothing() {
+        let mut peer = Peer::connect().await;
+        peer.outlet.go_live(HashMap::new());
+        assert!(matches!(
+            peer.outlet.offer(&Batch::new(&[]), 4, Lane::Bulk),
+            Offer::Skipped
+        ));
+        assert!(!peer.outlet.pending());
+        let next = [event(ConversationId::new(), 1)];
+        peer.outlet.offer(&Batch::new(&next), 4, Lane::Bulk);
+        peer.outlet.write_batch();
+        assert_eq!(peer.received().await, ["1"]);
+        assert!(!peer.outlet.state().broken);
     }
 
     #[tokio::test]
