@@ -122,6 +122,16 @@ struct HubInner {
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
+/// Where a conversation's message event stands against the last one the hub handled.
+enum Position {
+    /// Handled already (the bus or the durable feed delivered it again).
+    Duplicate,
+    /// The next one, or the first seen here.
+    Next,
+    /// Some were skipped: lost on the way.
+    AfterGap,
+}
+
 #[derive(Default)]
 struct HubState {
     /// Every connection here, by user (one map, not one per connection and one per user: an
@@ -188,6 +198,28 @@ impl HubState {
             });
             !registrations.is_empty()
         });
+    }
+
+    /// Record that `conversation`'s message event at `mod_seq` is handled, unless it was
+    /// before (the member cache's bound, `max`, bounds the positions too).
+    fn advance(&mut self, conversation: ConversationId, mod_seq: i64, max: usize) -> Position {
+        match self.positions.get_mut(&conversation) {
+            Some(last) if mod_seq <= *last => Position::Duplicate,
+            Some(last) => {
+                let skipped = mod_seq > *last + 1;
+                *last = mod_seq;
+                if skipped {
+                    Position::AfterGap
+                } else {
+                    Position::Next
+                }
+            }
+            None => {
+                evict_beyond(&mut self.positions, max.saturating_sub(1), conversation);
+                self.positions.insert(conversation, mod_seq);
+                Position::Next
+            }
+        }
     }
 
     /// A message event of `conversation` came after a gap (`mod_seq` skipped some): the
@@ -543,29 +575,16 @@ impl Hub {
         let mut outbound = Vec::with_capacity(encoded.len());
         let mut gap = None;
         for (mod_seq, frame) in encoded {
-            match state.positions.get_mut(&conversation) {
-                Some(last) if mod_seq <= *last => {
+            match state.advance(conversation, mod_seq, self.inner.member_cache_max) {
+                Position::Duplicate => {
                     metrics::counter!("natter_duplicate_events_total").increment(1);
                 }
-                Some(last) => {
-                    // After a gap nothing more is queued: those connections close to resync.
-                    if mod_seq > *last + 1 && gap.is_none() {
-                        gap = Some(mod_seq);
-                    }
-                    *last = mod_seq;
-                    if gap.is_none() {
-                        outbound.push(frame);
-                    }
+                // After a gap nothing more is queued: those connections close to resync.
+                Position::AfterGap => {
+                    gap.get_or_insert(mod_seq);
                 }
-                None => {
-                    evict_beyond(
-                        &mut state.positions,
-                        self.inner.member_cache_max.saturating_sub(1),
-                        conversation,
-                    );
-                    state.positions.insert(conversation, mod_seq);
-                    outbound.push(frame);
-                }
+                Position::Next if gap.is_none() => outbound.push(frame),
+                Position::Next => {}
             }
         }
         let delivered = state.deliver(
@@ -732,15 +751,16 @@ impl Hub {
             }
         }
         if let Some(mod_seq) = position {
-            if !state.positions.contains_key(&conversation) {
-                evict_beyond(&mut state.positions, max.saturating_sub(1), conversation);
-            }
-            let last = state.positions.entry(conversation).or_insert(mod_seq);
-            let skipped = mod_seq > *last + 1;
-            *last = (*last).max(mod_seq);
-            if skipped {
-                state.resync_after_gap(conversation, mod_seq, &recipients);
-                return 0;
+            match state.advance(conversation, mod_seq, max) {
+                Position::Next => {}
+                Position::Duplicate => {
+                    metrics::counter!("natter_duplicate_events_total").increment(1);
+                    return 0;
+                }
+                Position::AfterGap => {
+                    state.resync_after_gap(conversation, mod_seq, &recipients);
+                    return 0;
+                }
             }
         }
         let lane = lane_for(recipients.len());
