@@ -25,19 +25,11 @@ fn setting(name: &str, default: usize) -> usize {
 
 /// Bytes written by this process's SQLite writer thread so far (`wchar` of its `/proc` entry).
 fn writer_bytes() -> u64 {
-    for task in std::fs::read_dir("/proc/self/task").expect("tasks") {
-        let task = task.expect("task").path();
-        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        if comm.starts_with("natter-sqlite-w") {
-            let io = std::fs::read_to_string(task.join("io")).expect("io");
-            return io
-                .lines()
-                .find_map(|l| l.strip_prefix("wchar: "))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("wchar");
-        }
-    }
-    panic!("no writer thread")
+    let io = std::fs::read_to_string(super::writer_thread().join("io")).expect("io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("wchar")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

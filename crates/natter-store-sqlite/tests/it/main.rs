@@ -10,6 +10,18 @@ mod writer_priority;
 use natter_conformance::Stores;
 use natter_store_sqlite::SqliteStore;
 
+/// The `/proc` entry of one of this process's SQLite writer threads (each store has one).
+fn writer_thread() -> std::path::PathBuf {
+    std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .map(|task| task.expect("task").path())
+        .find(|task| {
+            std::fs::read_to_string(task.join("comm"))
+                .is_ok_and(|comm| comm.starts_with("natter-sqlite-w"))
+        })
+        .expect("a writer thread")
+}
+
 /// A fresh database in its own temporary directory, removed when the case's `Stores` drop.
 async fn fresh_stores() -> Stores {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -31,15 +31,7 @@ async fn the_writer_thread_runs_at_a_higher_priority_where_the_process_may() {
         libc::setpriority(libc::PRIO_PROCESS, thread, own as i32);
         lowered
     };
-    let writer = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .map(|task| task.unwrap().path())
-        .find(|task| {
-            std::fs::read_to_string(task.join("comm"))
-                .is_ok_and(|comm| comm.starts_with("natter-sqlite-w"))
-        })
-        .expect("the writer thread");
-    let writers = nice_of(&writer);
+    let writers = nice_of(&super::writer_thread());
     if may {
         assert!(writers < own, "writer nice {writers}, this thread {own}");
     } else {
