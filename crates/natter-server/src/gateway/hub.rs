@@ -23,8 +23,8 @@
 //! the hub, so the hub pauses every [`TURN`] within a step: it yields to them, then takes what
 //! came on the bus meanwhile as a step's start does (an urgent event is handled and written at
 //! once). Under a flood, a quiet room's event no longer waits for the step in progress to end
-//! (an instrumented build under `natter-bench isolation`: from publish to the hub, p50 1.0-1.5
-//! ms and p99 5.6-6.3 ms before).
+//! (an instrumented build under `natter-bench isolation`, from publish to the hub: p50 1.0-1.5
+//! ms before, 0.17-0.23 ms with the pauses; BENCHMARKS.md, thirteenth round).
 //!
 //! A busy room's message events wait in the backlog one behind the other. The hub takes such a
 //! run at once (consecutive message events of one conversation, as many as the step's budget
