@@ -190,8 +190,8 @@ impl Writer {
 /// How much nicer than the process's other threads the writer asks to be scheduled (a lower
 /// nice value): every durable write of every room waits for this one thread, so when the cores
 /// are saturated (a flooded room's fan-out) it should not wait its turn behind the connections'
-/// tasks. A quiet room's p99 beside a room of 1,000 at saturation: 9.9-12.0 ms with it, 14.3-19.3
-/// without (`natter-bench isolation`, three runs each, BENCHMARKS.md "Twelfth round").
+/// tasks. A quiet room's p99 beside a room of 1,000 at saturation: 9.9-12.0 ms with it, 13.8-19.3
+/// without (`natter-bench isolation`, five runs each, BENCHMARKS.md "Twelfth round").
 const NICER_BY: i32 = 10;
 
 /// Lower this thread's nice value by [`NICER_BY`] where the process may (Linux: root or
