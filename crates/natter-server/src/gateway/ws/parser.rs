@@ -52,10 +52,12 @@ struct Fragmented {
 
 #[derive(Debug)]
 pub struct Parser {
-    max_message: usize,
     message: Option<Box<Fragmented>>,
     /// Payload bytes of an oversized frame still to be read (and dropped) before the 1009.
     skipping: u64,
+    /// 32 bits (a limit past 4 GiB is taken as 4 GiB): the parser is in every idle
+    /// connection's memory.
+    max_message: u32,
     failed: bool,
 }
 
@@ -65,7 +67,7 @@ impl Parser {
     /// larger one is refused from its header.
     pub fn new(max_message: usize) -> Self {
         Self {
-            max_message,
+            max_message: u32::try_from(max_message).unwrap_or(u32::MAX),
             message: None,
             skipping: 0,
             failed: false,
@@ -124,7 +126,7 @@ impl Parser {
         }
         if opcode < CLOSE {
             let so_far = self.message.as_ref().map_or(0, |m| m.len) as u64;
-            let limit = self.max_message as u64;
+            let limit = u64::from(self.max_message);
             if len > limit.saturating_mul(2) {
                 self.fail(out, code::TOO_BIG, "message too large");
                 return Some(0);

@@ -2,7 +2,9 @@
 //!
 //! Reading: wait for readiness, `try_read` into a buffer shared by every connection of the
 //! thread, parse every complete frame from it, and copy out only the bytes of a frame not
-//! complete yet (`partial`, empty and unallocated between frames). Pings are answered here.
+//! complete yet. What a read leaves (frames not handed out yet, a partial frame) is boxed
+//! ([`Unread`]) and freed once handed out: an idle connection's socket keeps one pointer for
+//! it, as its task's memory is what every idle connection costs. Pings are answered here.
 //!
 //! Writing goes through the connection's [`Outlet`], shared with the hub, which writes events
 //! to the socket itself (see `gateway/outlet.rs`): frames are shared [`Bytes`] written with
@@ -39,12 +41,18 @@ pub struct Socket {
     /// Holds the connection's admission slot for as long as the socket is open.
     _slot: Slot,
     parser: Parser,
-    /// The start of a frame not complete yet.
-    partial: Vec<u8>,
-    /// What the last read parsed, not handed out yet.
-    inbox: std::vec::IntoIter<Incoming>,
+    /// What the last read left; `None` between frames.
+    unread: Option<Box<Unread>>,
     /// The client closed its side, or reading failed.
     ended: bool,
+}
+
+/// What a read left to hand out or to complete.
+struct Unread {
+    /// Parsed, not handed out yet.
+    frames: std::vec::IntoIter<Incoming>,
+    /// The start of a frame not complete yet.
+    partial: Vec<u8>,
 }
 
 impl Socket {
@@ -54,8 +62,7 @@ impl Socket {
             outlet: Arc::new(Outlet::new(stream)),
             _slot: slot,
             parser: Parser::new(max_message),
-            partial: Vec::new(),
-            inbox: Vec::new().into_iter(),
+            unread: None,
             ended: false,
         };
         if !read_already.is_empty() {
@@ -87,14 +94,12 @@ impl Socket {
                     continue;
                 }
             }
-            if let Some(incoming) = self.inbox.next() {
+            if let Some(incoming) = self.next_parsed() {
                 if let Incoming::Ping(payload) = &incoming {
                     self.queue(frame::pong(payload));
                 }
                 return Poll::Ready(Some(incoming));
             }
-            // Drained: free what the last read parsed.
-            self.inbox = Vec::new().into_iter();
             if self.ended || ready!(self.outlet.stream().poll_read_ready(cx)).is_err() {
                 return Poll::Ready(None);
             }
@@ -112,20 +117,48 @@ impl Socket {
         });
     }
 
-    fn parse(&mut self, bytes: &[u8]) {
-        let mut out = Vec::new();
-        if self.partial.is_empty() {
-            let used = self.parser.feed(bytes, &mut out);
-            self.partial.extend_from_slice(&bytes[used..]);
-        } else {
-            self.partial.extend_from_slice(bytes);
-            let used = self.parser.feed(&self.partial, &mut out);
-            self.partial.drain(..used);
-            if self.partial.is_empty() {
-                self.partial = Vec::new();
+    /// The next frame the last read parsed; once they are all handed out, what held them is
+    /// freed (all of it unless a frame is incomplete).
+    fn next_parsed(&mut self) -> Option<Incoming> {
+        let unread = self.unread.as_mut()?;
+        let next = unread.frames.next();
+        if next.is_none() {
+            if unread.partial.is_empty() {
+                self.unread = None;
+            } else {
+                unread.frames = Vec::new().into_iter();
             }
         }
-        self.inbox = out.into_iter();
+        next
+    }
+
+    /// Parse what was read after what the last read left incomplete. Called only once every
+    /// parsed frame was handed out.
+    fn parse(&mut self, bytes: &[u8]) {
+        let mut frames = Vec::new();
+        let partial = match self.unread.take() {
+            Some(unread) if !unread.partial.is_empty() => {
+                let mut partial = unread.partial;
+                partial.extend_from_slice(bytes);
+                let used = self.parser.feed(&partial, &mut frames);
+                partial.drain(..used);
+                partial
+            }
+            _ => {
+                let used = self.parser.feed(bytes, &mut frames);
+                bytes[used..].to_vec()
+            }
+        };
+        if !frames.is_empty() || !partial.is_empty() {
+            self.unread = Some(Box::new(Unread {
+                frames: frames.into_iter(),
+                partial: if partial.is_empty() {
+                    Vec::new()
+                } else {
+                    partial
+                },
+            }));
+        }
     }
 
     /// The outgoing side, shared with the hub.
