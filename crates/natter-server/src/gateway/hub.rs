@@ -1371,6 +1371,7 @@ mod durable_feed_tests {
 
 #[cfg(test)]
 mod order_tests {
+    use natter_conformance::support::Fixture;
     use natter_domain::UserId;
     use natter_domain::ports::EventBus;
 
@@ -1378,12 +1379,28 @@ mod order_tests {
     use super::*;
     use crate::embedded::MemoryBus;
 
+    /// More users than an urgent audience holds, so a group of all of them is big.
+    async fn more_than_an_urgent_audience(f: &Fixture) -> Vec<UserId> {
+        let names: Vec<String> = (0..=URGENT_AUDIENCE + 5).map(|i| format!("m{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        f.users(&names).await
+    }
+
+    /// The texts of the message events among `frames`, in order.
+    fn message_texts(frames: &[String]) -> Vec<String> {
+        frames
+            .iter()
+            .filter_map(|frame| {
+                let json: serde_json::Value = serde_json::from_str(frame).expect("json");
+                json["message"]["text"].as_str().map(str::to_owned)
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn an_event_of_a_small_conversation_goes_out_in_the_middle_of_a_step() {
         let (f, conversations, _dir) = fixture().await;
-        let names: Vec<String> = (0..=URGENT_AUDIENCE + 5).map(|i| format!("m{i}")).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let users = f.users(&names).await;
+        let users = more_than_an_urgent_audience(&f).await;
         let (alice, others): (&UserId, &[UserId]) = users.split_first().expect("users");
         let (carol, bobs) = others.split_last().expect("users");
         let big = f.group(*alice, bobs).await;
@@ -1431,18 +1448,9 @@ mod order_tests {
             "before the step had written the big group's outlets"
         );
 
-        let texts = |frames: Vec<String>| -> Vec<String> {
-            frames
-                .iter()
-                .filter_map(|frame| {
-                    let json: serde_json::Value = serde_json::from_str(frame).expect("json");
-                    json["message"]["text"].as_str().map(str::to_owned)
-                })
-                .collect()
-        };
-        assert_eq!(texts(carols.received().await), ["b1"]);
+        assert_eq!(message_texts(&carols.received().await), ["b1"]);
         for peer in &mut bobs_peers {
-            assert_eq!(texts(peer.received().await), ["a1", "a2", "a3"]);
+            assert_eq!(message_texts(&peer.received().await), ["a1", "a2", "a3"]);
         }
         running.abort();
     }
@@ -1450,9 +1458,7 @@ mod order_tests {
     #[tokio::test]
     async fn a_small_conversation_goes_ahead_of_a_big_ones_backlog_each_in_its_order() {
         let (f, conversations, _dir) = fixture().await;
-        let names: Vec<String> = (0..=URGENT_AUDIENCE + 5).map(|i| format!("m{i}")).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let users = f.users(&names).await;
+        let users = more_than_an_urgent_audience(&f).await;
         let (alice, others): (&UserId, &[UserId]) = users.split_first().expect("users");
         let big = f.group(*alice, others).await;
         let small = f.group(*alice, &others[..1]).await;
@@ -1480,12 +1486,7 @@ mod order_tests {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut texts = Vec::new();
         while texts.len() < 4 && tokio::time::Instant::now() < deadline {
-            for frame in alices.received().await {
-                let json: serde_json::Value = serde_json::from_str(&frame).expect("json");
-                if let Some(text) = json["message"]["text"].as_str() {
-                    texts.push(text.to_owned());
-                }
-            }
+            texts.extend(message_texts(&alices.received().await));
         }
         running.abort();
         assert_eq!(texts, ["a1", "b1", "a2", "a3"]);

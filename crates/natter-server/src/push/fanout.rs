@@ -36,7 +36,7 @@ const WRITE_AT_DELIVERIES: usize = 4096;
 /// up to this long and a look plans many in one transaction. A look per wake-up (a commit) was
 /// a write per message, and at 2,000 sends/s the planner's commits nearly doubled the writer's
 /// (3,857 fsyncs/s). A full look is followed by the next at once.
-const LOOK_SPACING: Duration = Duration::from_millis(10);
+pub(super) const LOOK_SPACING: Duration = Duration::from_millis(10);
 
 /// Plans the queue's entries; `kafka_first`: messages are Kafka's to plan for
 /// [`super::KAFKA_GRACE`] after their commit.

@@ -17,10 +17,10 @@ use natter_domain::ports::{BusItem, EventBus};
 use tokio::sync::Notify;
 
 /// After a batch of events, how long the listener leaves the bus before it reads what came
-/// meanwhile. The planner looks at most every `fanout::LOOK_SPACING` (the same 10 ms) while
-/// work keeps coming, so waking it sooner would gain nothing; a lone event after a quiet
-/// spell still wakes it at once.
-const LISTEN_SPACING: Duration = Duration::from_millis(10);
+/// meanwhile: the planner's own spacing (it looks at most that often while work keeps coming,
+/// so waking it sooner would gain nothing); a lone event after a quiet spell still wakes it at
+/// once.
+const LISTEN_SPACING: Duration = super::fanout::LOOK_SPACING;
 
 #[derive(Default)]
 pub struct Wake {
