@@ -103,7 +103,6 @@ pub async fn run(
         );
 
         let window = (200_000 / size).clamp(4, 2048);
-        let per_conn = target.commands_per_conn_per_s();
         let o = saturate(
             &mut fleet,
             &*target,
@@ -111,7 +110,6 @@ pub async fn run(
             ctx.duration,
             &mut g,
             publishers,
-            per_conn,
             0,
             n,
         )

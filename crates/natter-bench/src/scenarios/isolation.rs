@@ -95,7 +95,6 @@ pub async fn run(
             ctx.duration,
             &mut g_flood,
             publishers,
-            target.commands_per_conn_per_s(),
             0,
             a as u32,
         ),

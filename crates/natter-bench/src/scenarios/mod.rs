@@ -160,7 +160,6 @@ pub async fn saturate(
     duration: Duration,
     next_g: &mut u64,
     publishers: usize,
-    per_conn_rate: Option<f64>,
     room: usize,
     n: u32,
 ) -> anyhow::Result<Outcome> {
@@ -169,8 +168,6 @@ pub async fn saturate(
     let start = Instant::now();
     let deadline = start + duration;
     let mut sent = 0u64;
-    let mut next_allowed = vec![start; publishers];
-    let min_gap = per_conn_rate.map(|r| Duration::from_secs_f64(1.0 / r));
     while Instant::now() < deadline && *next_g < fleet.tracker().capacity() {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, fleet.tracker().window.acquire()).await {
@@ -178,10 +175,6 @@ pub async fn saturate(
             Err(_) => break,
         }
         let publisher = (sent as usize) % publishers;
-        if let Some(gap) = min_gap {
-            tokio::time::sleep_until(next_allowed[publisher].into()).await;
-            next_allowed[publisher] = Instant::now().max(next_allowed[publisher]) + gap;
-        }
         let t_us = fleet.tracker().now_us();
         fleet.send(
             publisher,

@@ -131,10 +131,6 @@ impl Target for Cluster {
         Some(format!("http://{}", self.addr))
     }
 
-    fn commands_per_conn_per_s(&self) -> Option<f64> {
-        Some(natter::COMMANDS_PER_CONN_PER_S)
-    }
-
     fn resumes(&self) -> bool {
         true
     }

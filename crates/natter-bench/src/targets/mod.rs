@@ -135,11 +135,6 @@ pub trait Target: Send + Sync {
         None
     }
 
-    /// Commands one connection may send per second without being refused.
-    fn commands_per_conn_per_s(&self) -> Option<f64> {
-        None
-    }
-
     /// Whether a reconnecting client is sent what it missed.
     fn resumes(&self) -> bool {
         false

@@ -20,9 +20,6 @@ use crate::conn::{Identity, ResumeState, Ws, next_text};
 use crate::track::Tracker;
 use crate::world::{PASSWORD, RoomSpec, World};
 
-/// natter refuses more than 200 commands per second on one connection (and closes it after 20
-/// refusals): publishers stay under that.
-pub const COMMANDS_PER_CONN_PER_S: f64 = 180.0;
 /// Concurrent REST calls while setting up (the server has 2 cores too).
 const SETUP_CONCURRENCY: usize = 16;
 /// Members natter accepts when a group is created; the rest are added one by one.
@@ -55,10 +52,21 @@ pub fn natter_flags() -> Vec<String> {
 
 /// Settings without a flag that the bench changes (recorded with the flags): the clients come
 /// from 8 loopback addresses, so the per-address socket cap (512 by default, a guard against one
-/// host holding a node's sockets) would refuse every connection past 4,096; the search scenario
-/// searches as one user, far above a person's quota.
+/// host holding a node's sockets) would refuse every connection past 4,096; a publisher at
+/// saturation sends as fast as the server takes its sends, far above the 200 commands a second
+/// one connection may send by default (a guard against one client's flood, like the per-user
+/// send quota opened by `--sends-per-second`); the search scenario searches as one user, far
+/// above a person's quota.
 pub fn natter_env() -> Vec<(String, String)> {
     vec![
+        (
+            "NATTER__LIMITS__WS_COMMANDS_PER_SECOND".into(),
+            "1000000".into(),
+        ),
+        (
+            "NATTER__LIMITS__WS_COMMANDS_BURST".into(),
+            "1000000".into(),
+        ),
         (
             "NATTER__LIMITS__MAX_SOCKETS_PER_ADDRESS".into(),
             "100000".into(),
@@ -124,10 +132,6 @@ impl Target for Natter {
 
     fn base_url(&self) -> Option<String> {
         Some(self.server.base_url())
-    }
-
-    fn commands_per_conn_per_s(&self) -> Option<f64> {
-        Some(COMMANDS_PER_CONN_PER_S)
     }
 
     fn resumes(&self) -> bool {
