@@ -63,10 +63,7 @@ pub fn natter_env() -> Vec<(String, String)> {
             "NATTER__LIMITS__WS_COMMANDS_PER_SECOND".into(),
             "1000000".into(),
         ),
-        (
-            "NATTER__LIMITS__WS_COMMANDS_BURST".into(),
-            "1000000".into(),
-        ),
+        ("NATTER__LIMITS__WS_COMMANDS_BURST".into(), "1000000".into()),
         (
             "NATTER__LIMITS__MAX_SOCKETS_PER_ADDRESS".into(),
             "100000".into(),
