@@ -89,14 +89,14 @@ const URGENT_AUDIENCE: usize = 64;
 /// outlets that wait to be written before they are, so each write carries more frames. The
 /// kernel's cost per write is most of what fan-out costs; against 16,384 deliveries and 2 ms of
 /// writing, a room of 1,000 at saturation gets ~30% more deliveries per server CPU-second and a
-/// room of 10,000 ~45% more (BENCHMARKS.md, fifteenth round). An urgent event does not wait for either
-/// budget: it is handled at the next pause ([`TURN`]).
+/// room of 10,000 ~45% more (BENCHMARKS.md, fifteenth round). An urgent event does not wait for
+/// either budget: it is handled at the next pause ([`TURN`]).
 const DELIVERIES_PER_STEP: usize = 65_536;
 /// Time spent per step writing the outlets of the backlog's events (at least one outlet); see
 /// [`DELIVERIES_PER_STEP`].
 const WRITING_PER_STEP: Duration = Duration::from_micros(500);
-/// Message events of one conversation handed to its outlets together at most (a run): one
-/// outlet's write takes 64 frames.
+/// Message events of one conversation handed to its outlets together at most (a run). Runs of
+/// 128 gained nothing measurable (BENCHMARKS.md, fifteenth round).
 const RUN_MAX: usize = 64;
 /// How long the hub works on a step before it pauses: lets the node's other tasks run (they
 /// share the runtime's workers with it) and takes what waits on the bus, so an urgent event
