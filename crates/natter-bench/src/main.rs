@@ -37,6 +37,7 @@ use crate::scenarios::history::HistoryOpts;
 use crate::scenarios::isolation::IsolationOpts;
 use crate::scenarios::latency::LatencyOpts;
 use crate::scenarios::search::SearchOpts;
+use crate::targets::bun::RelayFrame;
 use crate::targets::{Bins, Kind};
 
 #[derive(Parser)]
@@ -54,6 +55,11 @@ struct Cli {
     /// The Bun relay script.
     #[arg(long, global = true, default_value = "bench/relay/bun-relay.js")]
     relay_js: PathBuf,
+    /// What the relay's publishers send: `marker` (the bench's marker alone, as recorded) or
+    /// `chat` (the marker in a frame as large as natter's `message.new`: equal bytes per
+    /// delivery). Not with --merge: the recorded relay figures are the marker's.
+    #[arg(long, global = true, value_enum, default_value_t = RelayFrame::Marker)]
+    relay_frame: RelayFrame,
     /// Targets to run, comma-separated; peers that are not installed are skipped and reported.
     /// synapse runs only the latency and history scenarios, at its own (lower) load, and natter
     /// is then also measured at that load so that the ratio compares equal offered rates.
@@ -248,6 +254,9 @@ fn smoke_sizes() -> Sizes {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.merge && cli.relay_frame != RelayFrame::Marker {
+        bail!("--relay-frame chat is not merged: the recorded relay figures are the marker's");
+    }
     if let Command::Soak(args) = &cli.command {
         return soak::command(args).await;
     }
@@ -275,6 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .peers_dir
             .join("node_modules/@oven/bun-linux-x64/bin/bun")),
         relay_js: abs(cli.relay_js.clone()),
+        relay_frame: cli.relay_frame,
         centrifugo: abs(cli.peers_dir.join("bin/centrifugo")),
         cluster_script: abs(PathBuf::from("scripts/cluster")),
     };

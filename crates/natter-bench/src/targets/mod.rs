@@ -7,7 +7,7 @@
 //! client connects and authenticates, how it publishes and how a delivery looks on the wire.
 //! [`Server`] is the process underneath (also used directly by `media`, `push` and the soak).
 
-mod bun;
+pub mod bun;
 mod centrifugo;
 mod cluster;
 mod natter;
@@ -29,12 +29,13 @@ use crate::world::{RoomSpec, World};
 
 pub use natter::{natter_env, natter_flags};
 
-/// Where the binaries are.
+/// Where the binaries are (and what the relay is given to relay).
 #[derive(Debug, Clone)]
 pub struct Bins {
     pub natter: PathBuf,
     pub bun: PathBuf,
     pub relay_js: PathBuf,
+    pub relay_frame: bun::RelayFrame,
     pub centrifugo: PathBuf,
     /// scripts/cluster, which starts the natter-cluster target.
     pub cluster_script: PathBuf,
@@ -87,6 +88,7 @@ impl Kind {
             Kind::Natter => Arc::new(natter::Natter::new(Server::start(self, bins).await?)),
             Kind::Bun => Arc::new(bun::Relay {
                 server: Server::start(self, bins).await?,
+                frame: bins.relay_frame,
             }),
             Kind::Centrifugo => Arc::new(centrifugo::Centrifugo {
                 server: Server::start(self, bins).await?,
