@@ -219,6 +219,7 @@ fn run(
     checkpoint: CheckpointRequest,
     rosters: &Rosters,
 ) {
+    checkpoints::count_appended_frames(&conn, &checkpoint);
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(BATCH_MAX);
     let mut counters = Counters::default();
     let mut closing = None;
