@@ -81,8 +81,9 @@ impl Kafka {
             return Ok(());
         }
         let id_file = self.dir.join("cluster.id");
+        // An id kept from an earlier try that Kafka's tool refused is replaced.
         let id = match fs::read_to_string(&id_file) {
-            Ok(id) if !id.trim().is_empty() => id.trim().to_owned(),
+            Ok(id) if usable_cluster_id(id.trim()) => id.trim().to_owned(),
             _ => {
                 let id = new_cluster_id()?;
                 fs::write(&id_file, &id)?;
@@ -111,11 +112,27 @@ impl Kafka {
     }
 }
 
-/// A KRaft cluster id: a random UUID's 16 bytes, base64url without padding (22 characters).
+/// A KRaft cluster id: a random UUID's 16 bytes, base64url without padding (22 characters), drawn
+/// again when it is not [`usable_cluster_id`] (as Kafka's own `Uuid.randomUuid` does).
 fn new_cluster_id() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
-    random_bytes(&mut bytes)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    loop {
+        let mut bytes = [0u8; 16];
+        random_bytes(&mut bytes)?;
+        let id = cluster_id_of(bytes);
+        if usable_cluster_id(&id) {
+            return Ok(id);
+        }
+    }
+}
+
+fn cluster_id_of(bytes: [u8; 16]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Kafka's storage tool takes an id that begins with `-` for an option and refuses to format (one
+/// random id in 64 does: CI failed on `-7Tpw_LFguI19MCgWt6SYw`).
+fn usable_cluster_id(id: &str) -> bool {
+    !id.is_empty() && !id.starts_with('-')
 }
 
 fn random_bytes(bytes: &mut [u8]) -> anyhow::Result<()> {
@@ -250,5 +267,18 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(id, new_cluster_id().unwrap());
+    }
+
+    #[test]
+    fn an_id_that_the_storage_tool_would_take_for_an_option_is_not_used() {
+        // 0xF8 = 0b111110..: the first base64url character is the 63rd, `-`.
+        let dashed = cluster_id_of([0xF8; 16]);
+        assert!(dashed.starts_with('-'), "{dashed}");
+        assert!(!usable_cluster_id(&dashed));
+        assert!(!usable_cluster_id(""));
+        assert!(usable_cluster_id("7Tpw_LFguI19MCgWt6SYw-"));
+        for _ in 0..1_000 {
+            assert!(!new_cluster_id().unwrap().starts_with('-'));
+        }
     }
 }
