@@ -222,6 +222,18 @@ mod tests {
         done.await.unwrap();
     }
 
+    /// A writer on a fresh database with a `notes` table, the request it shares with the
+    /// checkpoint thread, and a connection to copy the log with.
+    fn notes_writer(path: &std::path::Path) -> (Writer, CheckpointRequest, Connection) {
+        let writer_conn = connections::open_writer(path).unwrap();
+        writer_conn
+            .execute_batch("CREATE TABLE notes (text TEXT NOT NULL)")
+            .unwrap();
+        let request = CheckpointRequest::default();
+        let (writer, _) = Writer::spawn(writer_conn, request.clone(), Default::default()).unwrap();
+        (writer, request, connections::open_reader(path).unwrap())
+    }
+
     /// A copy that cannot catch up with the writer (here a reader holds it back, as commits
     /// made during the copy do under load) leaves a long log; the writer finishes the copy at
     /// its next batch and the log starts over.
@@ -229,13 +241,7 @@ mod tests {
     async fn a_log_the_copy_cannot_catch_up_with_starts_over_once_the_writer_finishes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let writer_conn = connections::open_writer(&path).unwrap();
-        writer_conn
-            .execute_batch("CREATE TABLE notes (text TEXT NOT NULL)")
-            .unwrap();
-        let request = CheckpointRequest::default();
-        let (writer, _) = Writer::spawn(writer_conn, request.clone(), Default::default()).unwrap();
-        let copier = connections::open_reader(&path).unwrap();
+        let (writer, request, copier) = notes_writer(&path);
         let reader = connections::open_reader(&path).unwrap();
 
         write_notes(&writer, 0, 10).await;
@@ -288,14 +294,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_counts_the_frames_it_appends() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.db");
-        let writer_conn = connections::open_writer(&path).unwrap();
-        writer_conn
-            .execute_batch("CREATE TABLE notes (text TEXT NOT NULL)")
-            .unwrap();
-        let request = CheckpointRequest::default();
-        let (writer, _) = Writer::spawn(writer_conn, request.clone(), Default::default()).unwrap();
-        let copier = connections::open_reader(&path).unwrap();
+        let (writer, request, copier) = notes_writer(&dir.path().join("f.db"));
 
         write_notes(&writer, 0, 20).await;
         let before_restart = request.appended_frames();
