@@ -160,7 +160,9 @@ fn on_commit(_: &Wal, log_frames: c_int) -> rusqlite::Result<()> {
     let log_frames = i64::from(log_frames);
     FRAME_COUNT.with(|count| {
         if let Some(count) = count.borrow_mut().as_mut() {
-            // A shorter log than after the previous commit: it started over with this one.
+            // A shorter log than after the previous commit: it started over with this one. A
+            // restart whose commit leaves a log longer than the previous one is counted short,
+            // which only delays a copy (a restart follows a copy, so the log was short anyway).
             let appended = if log_frames >= count.log_frames {
                 log_frames - count.log_frames
             } else {

@@ -3,7 +3,7 @@
 //!
 //! What it relays is the bench's choice ([`RelayFrame`]): by default the marker alone (~25 bytes,
 //! the recorded results), or a frame as large as natter's `message.new` for the same marker
-//! (~340 bytes), so that a comparison per delivery can also be made at equal bytes: on loopback the
+//! (~333 bytes), so that a comparison per delivery can also be made at equal bytes: on loopback the
 //! kernel's copy of every byte is a large part of a server's fan-out cost.
 
 use std::net::SocketAddr;
@@ -114,8 +114,8 @@ mod tests {
     use super::*;
     use crate::track::{find_marker, payload};
 
-    /// The chat frame is as long as the `message.new` natter sends for the same marker, give or
-    /// take the digits of its numbers, and the tracker finds the marker in it.
+    /// The chat frame is exactly as long as the `message.new` natter sends for the same marker
+    /// (numbers of the same digits), and the tracker finds the marker in it.
     #[test]
     fn a_chat_frame_is_the_size_of_natters_message_new() {
         let (g, run_tag) = (123_456, "b4242");
