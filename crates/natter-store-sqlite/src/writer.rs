@@ -545,7 +545,7 @@ mod tests {
         let mut rate = WriteRate::new(start);
         assert!(!rate.high(), "a fresh writer runs each batch at once");
         // 10,000 a second exactly, over one span: not above it.
-        let per_span = usize::try_from(GATHER_ABOVE_PER_SECOND / 20).unwrap();
+        let per_span = (f64::from(GATHER_ABOVE_PER_SECOND) * RATE_SPAN.as_secs_f64()) as usize;
         rate.count(per_span, start + RATE_SPAN);
         assert!(!rate.high());
         // One more write over the next span: above it.
