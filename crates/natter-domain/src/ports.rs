@@ -221,7 +221,19 @@ pub trait MessageStore: Send + Sync + 'static {
     /// whose writes commit in the order they were queued (the embedded store's one writer)
     /// implements it, and the caller releases the conversation's order lock before the commit,
     /// so sends to one busy conversation share commits. The default appends before returning.
-    async fn queue_append(&self, message: NewMessage) -> StoreResult<QueuedAppend> {
+    ///
+    /// `after_commit`, if given, may be run with the message the append created, on the thread
+    /// that committed it, right after the commit and before the append is answered: a store
+    /// whose one thread commits every write runs the hooks of a batch in commit order (the
+    /// domain publishes the send's event there, without waiting for the sender's task to run
+    /// again). It must not block. A store may also drop it unrun (the default does): the caller
+    /// must not rely on it having run.
+    async fn queue_append(
+        &self,
+        message: NewMessage,
+        after_commit: Option<AfterCommit>,
+    ) -> StoreResult<QueuedAppend> {
+        drop(after_commit);
         let outcome = self.append(message).await?;
         Ok(QueuedAppend::done(outcome))
     }
@@ -266,6 +278,10 @@ pub trait MessageSearch: Send + Sync + 'static {
         query: &crate::search::MessageQuery,
     ) -> StoreResult<crate::search::HitPage>;
 }
+
+/// Run by a store with the message an append created, right after its commit
+/// ([`MessageStore::queue_append`]).
+pub type AfterCommit = Box<dyn FnOnce(&Message) + Send>;
 
 /// An append queued by [`MessageStore::queue_append`], not necessarily committed yet.
 pub struct QueuedAppend {
@@ -315,6 +331,22 @@ pub trait EventBus: Send + Sync + 'static {
     /// keep it and publish it once it can (the Redis bus does, in order).
     async fn publish(&self, event: Event) -> Result<(), BusError>;
     fn subscribe(&self) -> Box<dyn BusSubscription>;
+
+    /// Whether [`publish_now`](Self::publish_now) works: a bus in this process publishes without
+    /// waiting for anything.
+    fn publishes_now(&self) -> bool {
+        false
+    }
+
+    /// Publish from any thread, without waiting (a store's commit hook does, see
+    /// [`MessageStore::queue_append`]); in the order of the calls, and in order with
+    /// [`publish`](Self::publish). Only where [`publishes_now`](Self::publishes_now).
+    fn publish_now(&self, event: Event) -> Result<(), BusError> {
+        drop(event);
+        Err(BusError::Unavailable(
+            "this bus cannot publish without waiting".into(),
+        ))
+    }
 }
 
 #[async_trait]

@@ -209,16 +209,20 @@ mod tests {
     /// Queue a write of `rows` notes of 3,000 characters (a page or so each) and wait for it.
     async fn write_notes(writer: &Writer, first: usize, rows: usize) {
         let done = writer
-            .queue_counted(Undo::Savepoint, move |conn, _| {
-                for n in first..first + rows {
-                    conn.execute(
-                        "INSERT INTO notes (text) VALUES (?)",
-                        [format!("{n:03000}")],
-                    )
-                    .map_err(crate::errors::sql)?;
-                }
-                Ok(())
-            })
+            .queue_counted(
+                Undo::Savepoint,
+                move |conn, _| {
+                    for n in first..first + rows {
+                        conn.execute(
+                            "INSERT INTO notes (text) VALUES (?)",
+                            [format!("{n:03000}")],
+                        )
+                        .map_err(crate::errors::sql)?;
+                    }
+                    Ok(())
+                },
+                None,
+            )
             .await
             .unwrap();
         done.await.unwrap();

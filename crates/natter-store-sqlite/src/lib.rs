@@ -71,7 +71,7 @@ use natter_domain::ports::StoreResult;
 use crate::checkpoints::{CheckpointRequest, Checkpoints};
 use crate::readers::Readers;
 use crate::rosters::Rosters;
-use crate::writer::{Undo, Writer};
+use crate::writer::{AfterCommit, Undo, Writer};
 
 /// Read connections. A read runs on its caller's thread, so at most one per runtime worker
 /// thread runs at a time; a few more serve callers from other runtimes (tests, tools).
@@ -183,18 +183,20 @@ impl SqliteStore {
             + 'static,
         T: Send + 'static,
     {
-        self.queue_counted(Undo::Savepoint, work).await?.await
+        self.queue_counted(Undo::Savepoint, work, None).await?.await
     }
 
     /// [`write_counted`](Self::write_counted), returning once `work` is queued (writes commit
     /// in queue order); the future resolves as `write_counted` would, and `undo` says how
     /// `work` is undone if it fails. Every write goes through here, which notes the change
     /// counter's value once the write that advanced it ([`counters::Counters::next_change`])
-    /// has committed.
+    /// has committed: before `after` runs (the writer's hook, see
+    /// [`writer::Writer::queue_counted`]), so that whatever the hook makes known is covered.
     async fn queue_counted<T, F>(
         &self,
         undo: Undo,
         work: F,
+        after: Option<AfterCommit<T>>,
     ) -> StoreResult<impl Future<Output = StoreResult<T>> + Send + 'static>
     where
         F: FnOnce(&rusqlite::Connection, &mut counters::Counters) -> StoreResult<T>
@@ -202,13 +204,26 @@ impl SqliteStore {
             + 'static,
         T: Send + 'static,
     {
+        let after = after.map(|after| {
+            let inner = self.inner.clone();
+            Box::new(move |(value, change): &(T, Option<i64>)| {
+                if let Some(change) = change {
+                    inner.committed_change.fetch_max(*change, Ordering::Relaxed);
+                }
+                after(value);
+            }) as AfterCommit<(T, Option<i64>)>
+        });
         let committed = self
             .inner
             .writes
-            .queue_counted(undo, move |conn, counters| {
-                let value = work(conn, counters)?;
-                Ok((value, counters.change_of_this_write()))
-            })
+            .queue_counted(
+                undo,
+                move |conn, counters| {
+                    let value = work(conn, counters)?;
+                    Ok((value, counters.change_of_this_write()))
+                },
+                after,
+            )
             .await?;
         let inner = self.inner.clone();
         Ok(async move {

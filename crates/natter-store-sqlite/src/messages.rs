@@ -452,18 +452,33 @@ fn changes_in(
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append(&self, message: NewMessage) -> StoreResult<AppendOutcome> {
-        self.queue_append(message).await?.committed().await
+        self.queue_append(message, None).await?.committed().await
     }
 
     /// The one writer commits in queue order: the append is queued, and the caller may let the
-    /// conversation's next write in before this one's commit.
-    async fn queue_append(&self, message: NewMessage) -> StoreResult<QueuedAppend> {
+    /// conversation's next write in before this one's commit. `after_commit` runs on the
+    /// writer's thread right after the commit, in commit order, if the append created the
+    /// message.
+    async fn queue_append(
+        &self,
+        message: NewMessage,
+        after_commit: Option<natter_domain::ports::AfterCommit>,
+    ) -> StoreResult<QueuedAppend> {
         // Folded on the caller's thread: the writer thread is what bounds durable sends.
         let terms = natter_domain::search::index_text(message.text.as_str());
+        let after = after_commit.map(|after_commit| {
+            Box::new(move |outcome: &AppendOutcome| {
+                if let AppendOutcome::Created(message) = outcome {
+                    after_commit(message);
+                }
+            }) as crate::writer::AfterCommit<AppendOutcome>
+        });
         let committed = self
-            .queue_counted(Undo::WholeBatch, move |conn, counters| {
-                append_in(conn, counters, message, terms)
-            })
+            .queue_counted(
+                Undo::WholeBatch,
+                move |conn, counters| append_in(conn, counters, message, terms),
+                after,
+            )
             .await?;
         Ok(QueuedAppend::new(committed))
     }

@@ -86,10 +86,15 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: StoreResult<()>);
 }
 
+/// Run on this thread with a write's value once its batch has committed, before the write is
+/// answered ([`Writer::queue_counted`]). It must not block.
+pub(crate) type AfterCommit<T> = Box<dyn FnOnce(&T) + Send>;
+
 struct Write<F, T> {
     undo: Undo,
     work: Option<F>,
     outcome: Option<StoreResult<T>>,
+    after: Option<AfterCommit<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
 
@@ -120,6 +125,10 @@ where
             (Some(Ok(_)) | None, Err(batch)) => Err(batch),
             (None, Ok(())) => Err(StoreError::Internal("a write was never run".into())),
         };
+        if let (Ok(value), Some(after)) = (&answer, self.after) {
+            // A panic in it must not end the thread; the write itself has committed.
+            let _ = catch_unwind(AssertUnwindSafe(|| after(value)));
+        }
         // The caller may have stopped waiting; the write's fate is then nobody's business.
         let _ = self.reply.send(answer);
     }
@@ -169,11 +178,14 @@ impl Writer {
 
     /// Queue `work` behind every write queued before it, and return once it is queued: the
     /// future resolves once its batch has committed (or failed). Writes run and commit in the
-    /// order they were queued; `undo` says how `work` is undone if it fails.
+    /// order they were queued; `undo` says how `work` is undone if it fails. `after` runs on
+    /// this thread with the value of a write that committed, right after the commit and before
+    /// the answer; the hooks of a batch run in commit order.
     pub(crate) async fn queue_counted<T, F>(
         &self,
         undo: Undo,
         work: F,
+        after: Option<AfterCommit<T>>,
     ) -> StoreResult<impl Future<Output = StoreResult<T>> + Send + 'static>
     where
         F: FnOnce(&Connection, &mut Counters) -> StoreResult<T> + Send + 'static,
@@ -184,6 +196,7 @@ impl Writer {
             undo,
             work: Some(work),
             outcome: None,
+            after,
             reply,
         };
         self.queue
@@ -429,24 +442,32 @@ mod tests {
     }
 
     /// Queue `jobs` so that they run in one batch: the thread is held busy by a write of a
-    /// batch of its own until all of them are queued. Returns each job's answer.
-    async fn one_batch(writer: &Writer, jobs: Vec<TestJob>) -> Vec<StoreResult<()>> {
+    /// batch of its own until all of them are queued. Each job has a commit hook that notes
+    /// its index. Returns each job's answer, and the indexes noted once every answer came.
+    async fn one_batch(writer: &Writer, jobs: Vec<TestJob>) -> (Vec<StoreResult<()>>, Vec<usize>) {
+        let noted = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (running, started) = oneshot::channel::<()>();
         let (release, held) = std_mpsc::channel::<()>();
         let holder = writer
-            .queue_counted(Undo::Savepoint, move |_, _| {
-                running.send(()).ok();
-                held.recv().ok();
-                Ok(())
-            })
+            .queue_counted(
+                Undo::Savepoint,
+                move |_, _| {
+                    running.send(()).ok();
+                    held.recv().ok();
+                    Ok(())
+                },
+                None,
+            )
             .await
             .unwrap();
         started.await.unwrap();
         let mut answers = Vec::new();
-        for (undo, job) in jobs {
+        for (index, (undo, job)) in jobs.into_iter().enumerate() {
+            let noted = Arc::clone(&noted);
+            let hook: AfterCommit<()> = Box::new(move |()| noted.lock().unwrap().push(index));
             answers.push(
                 writer
-                    .queue_counted(undo, move |conn, _| job(conn))
+                    .queue_counted(undo, move |conn, _| job(conn), Some(hook))
                     .await
                     .unwrap(),
             );
@@ -454,21 +475,33 @@ mod tests {
         release.send(()).unwrap();
         holder.await.unwrap();
         let mut results = Vec::new();
-        for answer in answers {
-            results.push(answer.await);
+        for (index, answer) in answers.into_iter().enumerate() {
+            let result = answer.await;
+            if result.is_ok() {
+                assert!(
+                    noted.lock().unwrap().contains(&index),
+                    "a committed write's hook runs before its answer"
+                );
+            }
+            results.push(result);
         }
-        results
+        let noted = noted.lock().unwrap().clone();
+        (results, noted)
     }
 
     async fn notes(writer: &Writer) -> Vec<String> {
         let read = writer
-            .queue_counted(Undo::Savepoint, |conn, _| {
-                let mut statement = conn
-                    .prepare("SELECT text FROM notes ORDER BY text")
-                    .map_err(sql)?;
-                let rows = statement.query_map([], |row| row.get(0)).map_err(sql)?;
-                rows.collect::<Result<Vec<String>, _>>().map_err(sql)
-            })
+            .queue_counted(
+                Undo::Savepoint,
+                |conn, _| {
+                    let mut statement = conn
+                        .prepare("SELECT text FROM notes ORDER BY text")
+                        .map_err(sql)?;
+                    let rows = statement.query_map([], |row| row.get(0)).map_err(sql)?;
+                    rows.collect::<Result<Vec<String>, _>>().map_err(sql)
+                },
+                None,
+            )
             .await
             .unwrap();
         read.await.unwrap()
@@ -477,7 +510,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_in_a_savepoint_that_fails_is_undone_alone() {
         let (writer, _dir) = writer();
-        let results = one_batch(
+        let (results, hooked) = one_batch(
             &writer,
             vec![
                 (Undo::Savepoint, |conn| insert(conn, "a")),
@@ -487,6 +520,11 @@ mod tests {
         )
         .await;
         assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert_eq!(
+            hooked,
+            [0, 2],
+            "the hooks of the committed writes, in commit order"
+        );
         assert!(matches!(results[1], Err(StoreError::Conflict(_))));
         assert_eq!(notes(&writer).await, ["a", "c"]);
     }
@@ -494,7 +532,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_without_a_savepoint_that_fails_before_changing_anything_leaves_the_batch() {
         let (writer, _dir) = writer();
-        let results = one_batch(
+        let (results, hooked) = one_batch(
             &writer,
             vec![
                 (Undo::WholeBatch, |conn| insert(conn, "a")),
@@ -506,6 +544,7 @@ mod tests {
         )
         .await;
         assert!(results[0].is_ok() && results[3].is_ok(), "{results:?}");
+        assert_eq!(hooked, [0, 3]);
         assert!(matches!(results[1], Err(StoreError::Conflict(_))));
         assert!(results[2].is_err());
         assert_eq!(notes(&writer).await, ["a", "d"]);
@@ -514,7 +553,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_without_a_savepoint_that_fails_having_changed_rows_fails_its_batch() {
         let (writer, _dir) = writer();
-        let results = one_batch(
+        let (results, hooked) = one_batch(
             &writer,
             vec![
                 (Undo::Savepoint, |conn| insert(conn, "a")),
@@ -529,10 +568,11 @@ mod tests {
                 && matches!(results[2], Err(StoreError::Unavailable(_))),
             "{results:?}"
         );
+        assert!(hooked.is_empty(), "nothing committed: {hooked:?}");
         assert!(notes(&writer).await.is_empty());
         // The writer goes on with the next batch.
         let later = writer
-            .queue_counted(Undo::WholeBatch, |conn, _| insert(conn, "later"))
+            .queue_counted(Undo::WholeBatch, |conn, _| insert(conn, "later"), None)
             .await
             .unwrap();
         later.await.unwrap();

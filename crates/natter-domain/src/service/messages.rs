@@ -1,5 +1,7 @@
 //! Sending, changing and reading messages.
 
+use std::sync::Arc;
+
 use crate::error::DomainError;
 use crate::events::Event;
 use crate::files::FileId;
@@ -7,6 +9,7 @@ use crate::ids::{ConversationId, UserId};
 use crate::limits::{HISTORY_PAGE_MAX, MENTIONS_MAX};
 use crate::model::*;
 use crate::permissions;
+use crate::ports::AfterCommit;
 use crate::rules::MessageState;
 use crate::values::{ClientMsgId, MessageText, Reaction};
 
@@ -77,7 +80,11 @@ impl Chat {
             created_at_ms: now,
             attachments,
         };
-        let queued = self.ports().messages.queue_append(new).await?;
+        let queued = self
+            .ports()
+            .messages
+            .queue_append(new, self.publish_at_commit(&order))
+            .await?;
         // Queued in a store that commits in queue order: the next write of this conversation may
         // be queued behind it, and its event will still follow this one (`order.rs`). A store
         // that appended before returning may be shared by other processes: the lock is what
@@ -111,6 +118,26 @@ impl Chat {
                 created: false,
             }),
         }
+    }
+
+    /// The hook that publishes a send's event on the store's thread right after its commit,
+    /// where the bus can publish without waiting (in one process): the event does not wait for
+    /// the sender's task to be run again, which under load is a wait for a busy worker (the
+    /// ack still does). Published there only if every earlier write's event of the
+    /// conversation's stripe is out; otherwise the task publishes it as any write does.
+    fn publish_at_commit(&self, order: &Order) -> Option<AfterCommit> {
+        let bus = &self.ports().bus;
+        if !bus.publishes_now() {
+            return None;
+        }
+        let bus = Arc::clone(bus);
+        let turn = order.at_commit();
+        Some(Box::new(move |message: &Message| {
+            turn.publish_if_first(|| {
+                bus.publish_now(Event::MessageCreated(message.clone()))
+                    .is_ok()
+            });
+        }))
     }
 
     /// Keep only mentions of current members other than the sender, deduplicated.

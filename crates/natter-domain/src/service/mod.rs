@@ -170,10 +170,12 @@ impl Chat {
     }
 
     /// Publish an event of the conversation whose `order` this write holds, after the events
-    /// of every write that took its order before.
+    /// of every write that took its order before; unless the write's event was published at
+    /// its commit ([`Order::at_commit`]).
     async fn publish_ordered(&self, order: &mut Order, event: Event) {
-        order.turn().await;
-        self.publish(event).await;
+        if order.turn().await {
+            self.publish(event).await;
+        }
     }
 
     /// Publish after a durable write. The write already happened, so a bus failure is logged

@@ -12,13 +12,19 @@
 //! same conversation is queued behind it and both share a commit. Its event still waits for the
 //! publish of every turn taken before it, and every later write's event waits for it.
 //!
+//! Such a store may also publish the send's event itself, on its thread, right after the commit
+//! ([`Order::at_commit`]): then the event does not wait for the sender's task to be run again
+//! (under load, for a worker that is busy with other connections). It does so only if every turn
+//! taken before is over, which it can tell without waiting; otherwise it leaves the publish to
+//! the task, in turn, as before. Either way the events reach the bus in the order of the turns.
+//!
 //! Turns are chained per stripe (a fixed array indexed by a hash of the conversation id, like the
 //! embedded locks): memory is bounded whatever the number of conversations, and two
 //! conversations sharing a stripe merely publish in the order they took their turns. A turn
 //! whose write failed releases the next one when it is dropped.
 
 use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
@@ -68,10 +74,51 @@ pub(super) struct Turn {
 
 impl Turn {
     /// Wait until every turn taken before this one is over (published, or failed).
+    #[cfg(test)]
     async fn wait(&mut self) {
         if let Some(previous) = self.previous.take() {
             // An error means the sender was dropped: that is the signal.
             let _ = previous.await;
+        }
+    }
+
+    /// Whether every turn taken before this one is over, without waiting.
+    fn has_come(&mut self) -> bool {
+        let Some(previous) = &mut self.previous else {
+            return true;
+        };
+        match previous.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => false,
+            // Closed: the sender was dropped, the signal. It never sends.
+            Ok(()) | Err(oneshot::error::TryRecvError::Closed) => {
+                self.previous = None;
+                true
+            }
+        }
+    }
+}
+
+/// A write's turn, shared with the hook its store runs right after the commit
+/// ([`MessageStore::queue_append`](crate::ports::MessageStore::queue_append)). `None` once the
+/// hook published: the turn is over.
+type SharedTurn = Arc<Mutex<Option<Turn>>>;
+
+fn lock(turn: &SharedTurn) -> std::sync::MutexGuard<'_, Option<Turn>> {
+    turn.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A send's publish at its commit, on the store's thread ([`Order::at_commit`]).
+pub(super) struct CommitTurn(SharedTurn);
+
+impl CommitTurn {
+    /// Run `publish` now if every turn taken before this write's is over; if it reports
+    /// success, the write's turn ends (the next write may publish). Otherwise the turn is left
+    /// to the write's task ([`Order::turn`]), as if this had never run.
+    pub(super) fn publish_if_first(&self, publish: impl FnOnce() -> bool) {
+        let mut turn = lock(&self.0);
+        if turn.as_mut().is_some_and(Turn::has_come) && publish() {
+            *turn = None;
         }
     }
 }
@@ -79,15 +126,21 @@ impl Turn {
 /// A conversation's lock and publish turn, held by one write.
 pub(super) struct Order {
     lock: Option<OrderGuard>,
-    turn: Turn,
+    turn: SharedTurn,
 }
 
 impl Order {
     pub(super) fn new(lock: OrderGuard, turn: Turn) -> Self {
         Self {
             lock: Some(lock),
-            turn,
+            turn: Arc::new(Mutex::new(Some(turn))),
         }
+    }
+
+    /// This write's turn for a hook its store runs right after the commit: the write's event
+    /// may be published there ([`CommitTurn::publish_if_first`]).
+    pub(super) fn at_commit(&self) -> CommitTurn {
+        CommitTurn(Arc::clone(&self.turn))
     }
 
     /// Let the next write of the conversation in, keeping this write's publish turn. Only once
@@ -96,15 +149,23 @@ impl Order {
         self.lock = None;
     }
 
-    /// Wait for this write's turn to publish.
-    pub(super) async fn turn(&mut self) {
-        self.turn.wait().await;
+    /// Wait for this write's turn to publish. `false`: the turn is over, its event was
+    /// published at the commit ([`Order::at_commit`]), and nothing more may be published.
+    pub(super) async fn turn(&mut self) -> bool {
+        let previous = match lock(&self.turn).as_mut() {
+            None => return false,
+            Some(turn) => turn.previous.take(),
+        };
+        if let Some(previous) = previous {
+            // An error means the sender was dropped: that is the signal.
+            let _ = previous.await;
+        }
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
@@ -156,6 +217,61 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), turn.wait())
             .await
             .expect("not blocked by the other stripe's turn");
+    }
+
+    fn order(turns: &PublishTurns, conversation: ConversationId) -> Order {
+        Order::new(Box::new(()), turns.take(conversation))
+    }
+
+    #[tokio::test]
+    async fn a_commit_hook_publishes_only_once_every_earlier_turn_is_over() {
+        let turns = PublishTurns::default();
+        let conversation = ConversationId::new();
+        let earlier = turns.take(conversation);
+        let mut send = order(&turns, conversation);
+        let mut later = turns.take(conversation);
+        let hook = send.at_commit();
+
+        let mut published = 0;
+        hook.publish_if_first(|| {
+            published += 1;
+            true
+        });
+        assert_eq!(published, 0, "an earlier write's event is not out yet");
+
+        drop(earlier);
+        hook.publish_if_first(|| {
+            published += 1;
+            true
+        });
+        assert_eq!(published, 1);
+        tokio::time::timeout(Duration::from_secs(10), later.wait())
+            .await
+            .expect("the hook's publish ended the send's turn while the send is still running");
+        assert!(
+            !send.turn().await,
+            "the send's own task must not publish its event again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_hook_that_could_not_publish_leaves_the_turn_to_the_task() {
+        let turns = PublishTurns::default();
+        let conversation = ConversationId::new();
+        let mut send = order(&turns, conversation);
+        let mut later = turns.take(conversation);
+        send.at_commit().publish_if_first(|| false);
+
+        assert!(send.turn().await, "the task publishes");
+        let waiting = tokio::time::timeout(Duration::from_millis(50), later.wait()).await;
+        assert!(
+            waiting.is_err(),
+            "the next turn waits for the task's publish"
+        );
+        drop(send);
+        tokio::time::timeout(Duration::from_secs(10), later.wait())
+            .await
+            .expect("over once the send is");
     }
 
     fn stripe_of(conversation: ConversationId) -> usize {

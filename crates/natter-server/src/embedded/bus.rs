@@ -24,6 +24,14 @@ impl MemoryBus {
 #[async_trait]
 impl EventBus for MemoryBus {
     async fn publish(&self, event: Event) -> Result<(), BusError> {
+        self.publish_now(event)
+    }
+
+    fn publishes_now(&self) -> bool {
+        true
+    }
+
+    fn publish_now(&self, event: Event) -> Result<(), BusError> {
         // An error only means nobody subscribes yet (no gateway running): nothing to deliver.
         let _ = self.sender.send(Arc::new(event));
         Ok(())
