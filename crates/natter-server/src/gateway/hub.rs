@@ -74,8 +74,10 @@ use natter_domain::{ConversationId, SessionId, UserId};
 use natter_protocol::close_code;
 
 use super::backlog::{Backlog, Key, Order};
+use super::forwarded;
 use super::frames;
 use super::outlet::{Batch, Lane, Offer, Outlet, now_ms};
+use super::pacing::Pacing;
 use crate::media::FileService;
 
 /// Items taken from the bus per step at most, and held in the backlog at most: beyond that they
@@ -422,19 +424,35 @@ impl Hub {
     }
 
     /// Consume the bus until it closes, in steps (see the module docs), pausing every turn.
-    pub async fn run(self, mut subscription: Box<dyn BusSubscription>) {
+    pub async fn run(self, subscription: Box<dyn BusSubscription>) {
+        let mut subscription = forwarded::forward(subscription);
         let mut backlog = Backlog::new(URGENT_AUDIENCE);
+        let mut pacing = Pacing::new(Instant::now());
         loop {
-            if backlog.is_empty() && self.state().dirty.is_empty() {
-                let Some(item) = subscription.next().await else {
-                    return;
+            if backlog.is_empty() {
+                let dirty = !self.state().dirty.is_empty();
+                let paced = pacing.wait(Instant::now()).filter(|_| dirty);
+                let woken = match paced {
+                    None if dirty => None,
+                    None => Some(subscription.next().await),
+                    // Written when due, or before if an event comes (an urgent one is written
+                    // at once).
+                    Some(wait) => tokio::select! {
+                        item = subscription.next() => Some(item),
+                        () = tokio::time::sleep(wait) => None,
+                    },
                 };
-                self.admit(&mut backlog, item).await;
-                // Let the tasks about to publish (a commit answers many sends at once) do so
-                // first: one more scheduler turn makes the step, and each write, larger.
-                tokio::task::yield_now().await;
+                if let Some(item) = woken {
+                    let Some(item) = item else {
+                        return;
+                    };
+                    self.admit(&mut backlog, item).await;
+                    // Let the tasks about to publish (a commit answers many sends at once) do
+                    // so first: one more scheduler turn makes the step, and each write, larger.
+                    tokio::task::yield_now().await;
+                }
             }
-            self.take_waiting(&mut *subscription, &mut backlog).await;
+            self.take_waiting(&mut subscription, &mut backlog).await;
             let mut turn = Instant::now();
             let mut queued = 0;
             while queued < DELIVERIES_PER_STEP {
@@ -445,7 +463,7 @@ impl Hub {
                     .handle_run(item, &mut backlog, DELIVERIES_PER_STEP - queued)
                     .await;
                 if turn.elapsed() >= self.inner.turn {
-                    self.pause(&mut *subscription, &mut backlog).await;
+                    self.pause(&mut subscription, &mut backlog).await;
                     turn = Instant::now();
                 }
             }
@@ -453,12 +471,16 @@ impl Hub {
             let mut writing = WRITING_PER_STEP;
             loop {
                 let started = Instant::now();
-                self.write_for(writing.min(self.inner.turn));
-                writing = writing.saturating_sub(started.elapsed());
-                if writing.is_zero() || self.state().dirty.is_empty() {
+                self.write_for(writing.min(self.inner.turn), &mut pacing);
+                let spent = started.elapsed();
+                let now = Instant::now();
+                pacing.wrote(spent, now);
+                writing = writing.saturating_sub(spent);
+                if writing.is_zero() || self.state().dirty.is_empty() || pacing.wait(now).is_some()
+                {
                     break;
                 }
-                self.pause(&mut *subscription, &mut backlog).await;
+                self.pause(&mut subscription, &mut backlog).await;
             }
             tokio::task::yield_now().await;
         }
@@ -543,11 +565,20 @@ impl Hub {
         }
     }
 
-    /// Write the other outlets, oldest first, for about `budget` (at least one).
-    fn write_for(&self, budget: Duration) {
+    /// Write the other outlets, oldest first, for about `budget` (at least one unless
+    /// `pacing` says to wait).
+    fn write_for(&self, budget: Duration, pacing: &mut Pacing) {
         let started = Instant::now();
         loop {
-            let Some(outlet) = self.state().dirty.pop_front() else {
+            let outlet = {
+                let mut state = self.state();
+                if !pacing.take(state.dirty.len(), Instant::now()) {
+                    return;
+                }
+                state.dirty.pop_front()
+            };
+            let Some(outlet) = outlet else {
+                pacing.none_left();
                 return;
             };
             outlet.write_batch();
@@ -561,7 +592,7 @@ impl Hub {
     #[cfg(test)]
     fn write_batch(&self) {
         self.write_urgent();
-        self.write_for(Duration::MAX);
+        self.write_for(Duration::MAX, &mut Pacing::new(Instant::now()));
     }
 
     /// Handle `item` and, if it is a message event, the message events of its conversation

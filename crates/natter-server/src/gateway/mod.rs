@@ -5,10 +5,12 @@
 mod backlog;
 mod commands;
 mod connection;
+mod forwarded;
 mod frames;
 mod hub;
 pub(crate) mod origin;
 mod outlet;
+mod pacing;
 mod resume;
 mod ws;
 
