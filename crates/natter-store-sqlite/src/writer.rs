@@ -167,12 +167,19 @@ impl Writer {
         rosters: Arc<Rosters>,
     ) -> std::io::Result<(Writer, JoinHandle<()>)> {
         let (queue, messages) = mpsc::channel(QUEUE_MAX);
+        // Returns once the thread runs, named and at its priority: a store that has opened has
+        // its writer ready (and `/proc` shows it, which the tests read).
+        let (started, running) = std::sync::mpsc::sync_channel(0);
         let thread = std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
             .spawn(move || {
                 raise_priority();
+                let _ = started.send(());
                 run(conn, messages, checkpoint, &rosters)
             })?;
+        running
+            .recv()
+            .map_err(|_| std::io::Error::other("the writer thread ended as it started"))?;
         Ok((Writer { queue }, thread))
     }
 
