@@ -18,7 +18,6 @@ use crate::world;
 pub async fn run(ctx: &Ctx, kind: Kind, n: usize, results: &mut Results) -> anyhow::Result<()> {
     let target = ctx.start(kind).await?;
     let world = world::build(&*target, n, world::groups(n, 100)).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let (rss0, sock0, slab0) = (
         settled_rss(&*target).await,
         procfs::sockstat(),
@@ -27,6 +26,8 @@ pub async fn run(ctx: &Ctx, kind: Kind, n: usize, results: &mut Results) -> anyh
     let phase = Phase::start(&*target);
     let fleet = Fleet::open(&target, &world, &ctx.run_tag).await?;
     let connect = phase.end();
+    // The connect burst's memory is returned over about a second and in steps: give it that
+    // before looking for two close samples, which a pause between steps could otherwise be.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss1, sock1, slab1) = (
         settled_rss(&*target).await,
