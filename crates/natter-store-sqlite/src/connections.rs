@@ -44,14 +44,32 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// 10,000 clients connected at once (their sessions read by four read connections).
 const READER_CACHE_KIB: i64 = 2 * 1024;
 
-/// What the process's SQLite is given before it starts (once): our page cache
-/// ([`page_cache`]), then the log buffer's VFS ([`wal_buffer`], whose registration starts SQLite);
-/// returns the VFS's name.
+/// What the process's SQLite is given before it starts (once): no memory statistics
+/// ([`memory_statistics_off`]), our page cache ([`page_cache`]), then the log buffer's VFS
+/// ([`wal_buffer`], whose registration starts SQLite); returns the VFS's name.
 fn configure_sqlite() -> StoreResult<&'static CStr> {
+    memory_statistics_off();
     page_cache::install();
     wal_buffer::register().map_err(|code| {
         StoreError::Internal(format!("registering the WAL buffer VFS failed: {code}"))
     })
+}
+
+/// SQLite counts every allocation it makes for `sqlite3_memory_used` and the soft heap limit,
+/// neither of which natter uses, under one process-wide mutex: a lock and an unlock per
+/// `malloc` and per `free`, from every connection's thread. Refused, harmlessly, once SQLite has
+/// started (the counting then stays on).
+fn memory_statistics_off() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        // SAFETY: a configuration call taking one int; SQLite refuses it (SQLITE_MISUSE) once
+        // it has started, changing nothing.
+        let rc =
+            unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0) };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!("SQLite had started before the store: it keeps counting its memory");
+        }
+    });
 }
 
 fn open(path: &Path, flags: OpenFlags, vfs: Option<&CStr>) -> StoreResult<Connection> {
