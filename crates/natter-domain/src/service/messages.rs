@@ -9,7 +9,7 @@ use crate::ids::{ConversationId, UserId};
 use crate::limits::{HISTORY_PAGE_MAX, MENTIONS_MAX};
 use crate::model::*;
 use crate::permissions;
-use crate::ports::AfterCommit;
+use crate::ports::{AfterCommit, QueuedAppend};
 use crate::rules::MessageState;
 use crate::values::{ClientMsgId, MessageText, Reaction};
 
@@ -34,6 +34,68 @@ pub struct SendOutcome {
     pub created: bool,
 }
 
+/// A send queued in the store ([`Chat::queue_message`]), not answered yet.
+#[must_use = "a queued send is answered, and its event published, by `finish`"]
+pub struct QueuedSend<'a> {
+    chat: &'a Chat,
+    order: Order,
+    /// Whether the sender had replied in the conversation before.
+    replied: bool,
+    queued: QueuedAppend,
+    holds_order: bool,
+    conversation: ConversationId,
+    actor: UserId,
+}
+
+impl QueuedSend<'_> {
+    /// Whether the conversation's lock is still held: the store appended before returning (it
+    /// may be shared with other processes), and the lock orders the publishes until
+    /// [`finish`](Self::finish)'s. Another write of the same caller to a conversation of the
+    /// lock's stripe would wait for it, so a caller holding this must finish it first.
+    pub fn holds_order(&self) -> bool {
+        self.holds_order
+    }
+
+    /// Wait for the commit, publish the message's event, and answer.
+    pub async fn finish(self) -> Result<SendOutcome, DomainError> {
+        let QueuedSend {
+            chat,
+            mut order,
+            replied,
+            queued,
+            conversation,
+            actor,
+            ..
+        } = self;
+        match queued.committed().await? {
+            AppendOutcome::Created(message) => {
+                if !replied
+                    && let Err(err) = chat
+                        .ports()
+                        .conversations
+                        .mark_replied(conversation, actor)
+                        .await
+                {
+                    // The message is stored; only presence visibility waits for the next one.
+                    tracing::warn!(%err, "reply not recorded");
+                } else {
+                    chat.remember_replied(conversation, actor);
+                }
+                chat.publish_ordered(&mut order, Event::MessageCreated(message.clone()))
+                    .await;
+                Ok(SendOutcome {
+                    message,
+                    created: true,
+                })
+            }
+            AppendOutcome::Duplicate(message) => Ok(SendOutcome {
+                message,
+                created: false,
+            }),
+        }
+    }
+}
+
 impl Chat {
     /// Store the message durably and publish it. Acknowledge (return) only after the store has
     /// it; a retry with the same `client_msg_id` returns the original and publishes nothing.
@@ -43,6 +105,23 @@ impl Chat {
         conversation: ConversationId,
         outgoing: OutgoingMessage,
     ) -> Result<SendOutcome, DomainError> {
+        self.queue_message(actor, conversation, outgoing)
+            .await?
+            .finish()
+            .await
+    }
+
+    /// The first half of [`send_message`](Self::send_message): check and queue the message in
+    /// the store. The message's place in its conversation is taken when this returns; its
+    /// commit, publish and answer are [`QueuedSend::finish`]'s. A caller may start more work
+    /// before finishing (a connection's next send, so that both commit in one batch) only when
+    /// [`QueuedSend::holds_order`] is false.
+    pub async fn queue_message(
+        &self,
+        actor: UserId,
+        conversation: ConversationId,
+        outgoing: OutgoingMessage,
+    ) -> Result<QueuedSend<'_>, DomainError> {
         let (mut order, me) = self.order_as_member(conversation, actor).await?;
         if let Some(reply_to) = outgoing.reply_to_seq
             && self
@@ -89,35 +168,19 @@ impl Chat {
         // be queued behind it, and its event will still follow this one (`order.rs`). A store
         // that appended before returning may be shared by other processes: the lock is what
         // orders their publishes, so it is held until this one's.
-        if queued.is_queued() {
+        let holds_order = !queued.is_queued();
+        if !holds_order {
             order.release_lock();
         }
-        match queued.committed().await? {
-            AppendOutcome::Created(message) => {
-                if !me.replied
-                    && let Err(err) = self
-                        .ports()
-                        .conversations
-                        .mark_replied(conversation, actor)
-                        .await
-                {
-                    // The message is stored; only presence visibility waits for the next one.
-                    tracing::warn!(%err, "reply not recorded");
-                } else {
-                    self.remember_replied(conversation, actor);
-                }
-                self.publish_ordered(&mut order, Event::MessageCreated(message.clone()))
-                    .await;
-                Ok(SendOutcome {
-                    message,
-                    created: true,
-                })
-            }
-            AppendOutcome::Duplicate(message) => Ok(SendOutcome {
-                message,
-                created: false,
-            }),
-        }
+        Ok(QueuedSend {
+            chat: self,
+            order,
+            replied: me.replied,
+            queued,
+            holds_order,
+            conversation,
+            actor,
+        })
     }
 
     /// The hook that publishes a send's event on the store's thread right after its commit,

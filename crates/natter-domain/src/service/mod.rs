@@ -32,7 +32,7 @@ use order::Order;
 pub use conversations::NewGroup;
 pub use locks::StripedLocks;
 pub use membership::Membership;
-pub use messages::{OutgoingMessage, SendOutcome};
+pub use messages::{OutgoingMessage, QueuedSend, SendOutcome};
 pub use search::{MessageHit, SearchResults};
 pub use users::{ProfileChange, UserWithPresence};
 

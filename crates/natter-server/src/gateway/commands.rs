@@ -2,23 +2,87 @@
 //! same ones the REST API calls), answered by an `ack` carrying the result or an `error` with the
 //! same typed codes as the REST API.
 
+use std::pin::Pin;
+
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::{Ack, ClientFrame, ServerFrame};
 
 use crate::error::ApiError;
 use crate::operations::history::PageInput;
-use crate::operations::messages::SendInput;
+use crate::operations::messages::{SendInput, Sent};
 use crate::operations::{self, Transport};
 use crate::state::AppState;
 
 /// Run one command for `user` and build the answer frame.
 pub async fn execute(state: &AppState, user: UserId, frame: ClientFrame) -> ServerFrame {
     let id = frame.id().to_owned();
-    match run(state, user, frame).await {
+    answer(id, run(state, user, frame).await)
+}
+
+/// A command started by [`start`]: answered, or a send queued in the store whose answer comes
+/// with its commit.
+pub enum Started<'a> {
+    Answered(ServerFrame),
+    Committing(Pin<Box<dyn Future<Output = ServerFrame> + Send + 'a>>),
+}
+
+/// Start one command for `user`. A send stops once the store has queued it (its place in the
+/// conversation taken, the conversation's lock released) and is answered when it commits: the
+/// caller may start its next send meanwhile, and the two commit in one batch. Any other command,
+/// and a send the store appended at once, is run to its answer, as [`execute`] does.
+pub async fn start(state: &AppState, user: UserId, frame: ClientFrame) -> Started<'_> {
+    let ClientFrame::Send {
+        id,
+        conversation_id,
+        client_msg_id,
+        text,
+        reply_to_seq,
+        mentions,
+        attachments,
+    } = frame
+    else {
+        return Started::Answered(execute(state, user, frame).await);
+    };
+    let input = SendInput {
+        client_msg_id,
+        text,
+        reply_to_seq,
+        mentions,
+        attachments,
+    };
+    let queued = operations::messages::queue_send(
+        state.messaging(),
+        Transport::WebSocket,
+        user,
+        ConversationId(conversation_id),
+        input,
+    )
+    .await;
+    match queued {
+        Err(err) => Started::Answered(answer(id, Err(err))),
+        Ok(queued) if queued.holds_order() => {
+            Started::Answered(answer(id, queued.finish().await.map(sent_ack)))
+        }
+        Ok(queued) => Started::Committing(Box::pin(async move {
+            answer(id, queued.finish().await.map(sent_ack))
+        })),
+    }
+}
+
+/// The frame answering command `id`.
+fn answer(id: String, result: Result<Option<Ack>, DomainError>) -> ServerFrame {
+    match result {
         Ok(None) => ServerFrame::Pong { id },
         Ok(Some(body)) => ServerFrame::Ack { id, body },
         Err(err) => error_frame(Some(id), &ApiError::Domain(err)),
     }
+}
+
+fn sent_ack(sent: Sent) -> Option<Ack> {
+    Some(Ack::Message {
+        message: sent.message,
+        duplicate: !sent.created,
+    })
 }
 
 pub fn error_frame(id: Option<String>, err: &ApiError) -> ServerFrame {
@@ -62,18 +126,16 @@ async fn run(
                 mentions,
                 attachments,
             };
-            let sent = operations::messages::send(
-                messaging,
-                Transport::WebSocket,
-                user,
-                ConversationId(conversation_id),
-                input,
+            sent_ack(
+                operations::messages::send(
+                    messaging,
+                    Transport::WebSocket,
+                    user,
+                    ConversationId(conversation_id),
+                    input,
+                )
+                .await?,
             )
-            .await?;
-            Some(Ack::Message {
-                message: sent.message,
-                duplicate: !sent.created,
-            })
         }
         ClientFrame::Edit {
             conversation_id,

@@ -9,15 +9,17 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use natter_domain::{DomainError, UserId};
 use natter_protocol::{Ack, ClientFrame, HelloOk, ServerFrame, close_code};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, timeout_at};
 
-use super::commands::{self, error_frame};
+use super::commands::{self, Started, error_frame};
 use super::frames::encode;
 use super::hub::Refused;
 use super::outlet::Outlet;
+use super::pipeline::Pipeline;
 use super::resume::{self, CatchUpError};
 use super::ws::{Incoming, Socket};
 use crate::auth::AccessClaims;
@@ -310,12 +312,14 @@ async fn handshake(
 
 /// The live phase: answer commands until the connection ends (the hub writes the events itself,
 /// see `outlet.rs`; this task is woken only to finish a write the socket did not take at once,
-/// to check the session when it is due, or to close). Deliberately lean: this future is what
-/// every idle connection keeps in memory, so frames are encoded before any await, command
-/// handling and the session check are boxed ([`answer`], [`session_check`]), its one wait is a
-/// poll function over the socket and the hub's wake-up (no future kept between frames), and
-/// there is no timer: the hub's sweep watches the idle timeout and the session's expiry
-/// (`Hub::sweep`).
+/// to check the session when it is due, to take the answers of sends that committed, or to
+/// close). Deliberately lean: this future is what every idle connection keeps in memory, so
+/// frames are encoded before any await, command handling and the session check are boxed
+/// ([`Command::run`], [`session_check`]), the unanswered sends live in a box made for them
+/// (`pipeline.rs`: a client's pipelined sends commit together), its one wait is a poll function
+/// over the socket, the hub's wake-up and the oldest unanswered send (no future kept between
+/// frames), and there is no timer: the hub's sweep watches the idle timeout and the session's
+/// expiry (`Hub::sweep`).
 ///
 /// While frames wait to be written (the client does not read fast enough), nothing more is read
 /// from the client; the hub cuts the connection as a slow consumer (4008) once
@@ -331,40 +335,78 @@ fn pump(live: &mut Live) -> impl Future<Output = Ending> + Send + '_ {
             live.state.config.limits.ws_commands_per_second,
             live.state.config.limits.ws_commands_burst,
         );
-        loop {
+        let mut sending: Option<Box<Pipeline<'_>>> = None;
+        let ending = loop {
             if let Some(code) = live.socket.outlet().killed() {
-                return Ending::new(code, kill_reason(code));
+                break Ending::new(code, kill_reason(code));
             }
             if live.socket.outlet().take_session_check() {
                 match Box::pin(session_check(&live.state, live.claims)).await {
                     Ok(left) => live.socket.outlet().session_left(left),
-                    Err(ending) => return ending,
+                    Err(ending) => break ending,
                 }
             }
             // The only wait of an idle connection: a poll function over the socket's readiness
-            // and the hub's wake-up, so the task keeps no future for it. Woken (`None`): killed or
-            // due for a session check (both checked above), or frames the hub could not write
-            // (`poll_recv` writes them first).
-            let next = std::future::poll_fn(|cx| match live.socket.outlet().poll_woken(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => live.socket.poll_recv(cx).map(Some),
+            // and the hub's wake-up, so the task keeps no future for it. Woken: killed or due
+            // for a session check (both checked above), or frames the hub could not write
+            // (`poll_recv` writes them first). With sends unanswered, their oldest answer too;
+            // with too many, nothing more is read.
+            let next = std::future::poll_fn(|cx| {
+                if live.socket.outlet().poll_woken(cx).is_ready() {
+                    return Poll::Ready(Next::Woken);
+                }
+                if let Some(pipeline) = sending.as_mut() {
+                    if let Poll::Ready(Some(answer)) = pipeline.poll_oldest(cx) {
+                        // The answers committed with it are usually there too: one write.
+                        live.socket.queue(answer);
+                        while let Some(answer) = pipeline.ready_now() {
+                            live.socket.queue(answer);
+                        }
+                        if pipeline.is_empty() {
+                            sending = None;
+                        }
+                        return Poll::Ready(Next::Answered);
+                    }
+                    if pipeline.is_full() {
+                        return Poll::Pending;
+                    }
+                }
+                live.socket.poll_recv(cx).map(Next::Incoming)
             })
             .await;
-            let Some(incoming) = next else { continue };
+            let incoming = match next {
+                Next::Woken => {
+                    if live.socket.try_flush().is_err() {
+                        break Ending::new(0, "");
+                    }
+                    continue;
+                }
+                Next::Answered => {
+                    if live.socket.try_flush().is_err() {
+                        break Ending::new(0, "");
+                    }
+                    continue;
+                }
+                Next::Incoming(incoming) => incoming,
+            };
             live.socket.outlet().heard();
             let outgoing = match incoming {
-                None => return Ending::new(0, ""),
-                Some(Incoming::Close(code)) => return Ending::echo(code),
-                Some(Incoming::Fail(code, reason)) => return Ending::new(code, reason),
+                None => break Ending::new(0, ""),
+                Some(Incoming::Close(code)) => break Ending::echo(code),
+                Some(Incoming::Fail(code, reason)) => break Ending::new(code, reason),
                 Some(Incoming::Text(text)) => {
-                    Box::pin(answer(
-                        &live.state,
-                        live.claims.user_id,
-                        &commands,
-                        &mut bad_frames,
-                        text,
-                    ))
-                    .await
+                    let command = Command {
+                        state: &live.state,
+                        user: live.claims.user_id,
+                        budget: &commands,
+                        bad_frames: &mut bad_frames,
+                        sending: &mut sending,
+                        socket: &live.socket,
+                    };
+                    match Box::pin(command.run(text)).await {
+                        Some(answer) => answer,
+                        None => continue,
+                    }
                 }
                 Some(Incoming::Binary) => {
                     bad_frames += 1;
@@ -375,13 +417,105 @@ fn pump(live: &mut Live) -> impl Future<Output = Ending> + Send + '_ {
                 }
                 Some(Incoming::Ping(_) | Incoming::Pong) => continue,
             };
-            live.socket.queue(outgoing);
+            match sending.as_mut() {
+                Some(pipeline) => pipeline.push_ready(outgoing),
+                None => live.socket.queue(outgoing),
+            }
             if live.socket.try_flush().is_err() {
-                return Ending::new(0, "");
+                break Ending::new(0, "");
             }
             if bad_frames >= live.state.config.limits.ws_bad_frames_max {
-                return Ending::new(close_code::FLOOD, "too many bad frames");
+                break Ending::new(close_code::FLOOD, "too many bad frames");
             }
+        };
+        // Sends already queued commit whatever happens to the connection; their answers go
+        // before the close frame, and their events are published as for any other send.
+        Box::pin(answer_all_then(sending, &live.socket, ending)).await
+    }
+}
+
+/// What the live phase waits for.
+enum Next {
+    /// The hub's wake-up.
+    Woken,
+    /// Unanswered sends' answers, queued to the socket.
+    Answered,
+    /// A frame from the client, or its end.
+    Incoming(Option<Incoming>),
+}
+
+/// One text frame of a live connection and what answering it takes: everything a command
+/// needs is here, and [`Command::run`]'s future is boxed, so that none of it weighs on the
+/// future every idle connection keeps ([`pump`]).
+struct Command<'c, 'a> {
+    state: &'a AppState,
+    user: UserId,
+    /// The connection's command budget.
+    budget: &'c ConnectionLimit,
+    bad_frames: &'c mut u32,
+    sending: &'c mut Option<Box<Pipeline<'a>>>,
+    socket: &'c Socket,
+}
+
+impl Command<'_, '_> {
+    /// Parse and run the command in `text`: its encoded answer, or `None` for a send the
+    /// store queued (answered from the pipeline when it commits). Unreadable frames and
+    /// commands over the connection's budget count towards the flood limit; ordinary refusals
+    /// (not_found, forbidden...) do not, so a long-lived, well-behaved client is never closed
+    /// for them.
+    async fn run(self, text: String) -> Option<Bytes> {
+        let frame = match ClientFrame::parse(&text) {
+            Ok(frame) if self.budget.check().is_err() => {
+                *self.bad_frames += 1;
+                return Some(encode(&error_frame(
+                    Some(frame.id().to_owned()),
+                    &ApiError::Domain(DomainError::RateLimited {
+                        retry_after_ms: 1000,
+                    }),
+                )));
+            }
+            Ok(frame) => frame,
+            Err(err) => {
+                *self.bad_frames += 1;
+                return Some(encode(&error_frame(frame_id(&text), &bad_frame(&err))));
+            }
+        };
+        metrics::counter!("natter_ws_commands_total").increment(1);
+        if !matches!(frame, ClientFrame::Send { .. }) {
+            // It sees every send before it committed.
+            answer_all(self.sending, self.socket).await;
+            return Some(encode(
+                &commands::execute(self.state, self.user, frame).await,
+            ));
+        }
+        match commands::start(self.state, self.user, frame).await {
+            Started::Answered(answer) => Some(encode(&answer)),
+            Started::Committing(answer) => {
+                self.sending
+                    .get_or_insert_default()
+                    .push(Box::pin(answer.map(|answer| encode(&answer))));
+                None
+            }
+        }
+    }
+}
+
+/// [`answer_all`], then `ending` (boxed by the caller with what it keeps, so that the ending
+/// does not weigh on every idle connection's future).
+async fn answer_all_then(
+    mut sending: Option<Box<Pipeline<'_>>>,
+    socket: &Socket,
+    ending: Ending,
+) -> Ending {
+    answer_all(&mut sending, socket).await;
+    ending
+}
+
+/// Wait for every unanswered send and queue the answers, in order.
+async fn answer_all(sending: &mut Option<Box<Pipeline<'_>>>, socket: &Socket) {
+    if let Some(mut pipeline) = sending.take() {
+        while let Some(answer) = pipeline.next().await {
+            socket.queue(answer);
         }
     }
 }
@@ -399,38 +533,6 @@ async fn session_check(state: &AppState, claims: AccessClaims) -> Result<Option<
             Err(Ending::new(1011, "session check failed; reconnect"))
         }
     }
-}
-
-/// Parse and run one command, returning the encoded answer. Unreadable frames and commands over
-/// the connection's budget count towards the flood limit; ordinary refusals (not_found,
-/// forbidden...) do not, so a long-lived, well-behaved client is never closed for them.
-async fn answer(
-    state: &AppState,
-    user: UserId,
-    commands: &ConnectionLimit,
-    bad_frames: &mut u32,
-    text: String,
-) -> Bytes {
-    let frame = match ClientFrame::parse(&text) {
-        Ok(frame) if commands.check().is_err() => {
-            *bad_frames += 1;
-            error_frame(
-                Some(frame.id().to_owned()),
-                &ApiError::Domain(DomainError::RateLimited {
-                    retry_after_ms: 1000,
-                }),
-            )
-        }
-        Ok(frame) => {
-            metrics::counter!("natter_ws_commands_total").increment(1);
-            commands::execute(state, user, frame).await
-        }
-        Err(err) => {
-            *bad_frames += 1;
-            error_frame(frame_id(&text), &bad_frame(&err))
-        }
-    };
-    encode(&frame)
 }
 
 /// Resolves once the server starts shutting down (the guard is dropped inside, keeping the

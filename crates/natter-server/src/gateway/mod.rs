@@ -11,6 +11,7 @@ mod hub;
 pub(crate) mod origin;
 mod outlet;
 mod pacing;
+mod pipeline;
 mod resume;
 mod ws;
 

@@ -1,7 +1,7 @@
 //! Send, edit, delete and react: each answers with the message as the client sees it.
 
 use natter_domain::files::FileId;
-use natter_domain::service::OutgoingMessage;
+use natter_domain::service::{OutgoingMessage, QueuedSend};
 use natter_domain::values::{ClientMsgId, MessageText, Reaction};
 use natter_domain::{ConversationId, DomainError, UserId};
 use natter_protocol::MessageView;
@@ -39,15 +39,59 @@ pub async fn send(
     conversation: ConversationId,
     input: SendInput,
 ) -> Result<Sent, DomainError> {
+    queue_send(state, transport, user, conversation, input)
+        .await?
+        .finish()
+        .await
+}
+
+/// [`send`] up to the store's queue: the message has its place in the conversation, and
+/// [`QueuedSent::finish`] waits for its commit. A WebSocket connection starts its next send
+/// meanwhile, so that a client's pipelined sends commit together.
+pub async fn queue_send(
+    state: &MessagingState,
+    transport: Transport,
+    user: UserId,
+    conversation: ConversationId,
+    input: SendInput,
+) -> Result<QueuedSent<'_>, DomainError> {
     let message = outgoing(&input)?;
     state.rate_limits.check_send(&user).await?;
-    let outcome = state.chat.send_message(user, conversation, message).await?;
-    let duplicate = if outcome.created { "false" } else { "true" };
-    metrics::counter!("natter_messages_sent_total", "transport" => transport.label(), "duplicate" => duplicate).increment(1);
-    Ok(Sent {
-        message: convert::message(&outcome.message, state.files.as_ref()),
-        created: outcome.created,
+    let queued = state
+        .chat
+        .queue_message(user, conversation, message)
+        .await?;
+    Ok(QueuedSent {
+        state,
+        transport,
+        queued,
     })
+}
+
+/// A send queued in the store, not answered yet ([`queue_send`]).
+pub struct QueuedSent<'a> {
+    state: &'a MessagingState,
+    transport: Transport,
+    queued: QueuedSend<'a>,
+}
+
+impl QueuedSent<'_> {
+    /// Whether the send still holds its conversation's lock ([`QueuedSend::holds_order`]): then
+    /// it must be finished before the caller starts another write.
+    pub fn holds_order(&self) -> bool {
+        self.queued.holds_order()
+    }
+
+    /// Wait for the commit and answer with the message as the client sees it.
+    pub async fn finish(self) -> Result<Sent, DomainError> {
+        let outcome = self.queued.finish().await?;
+        let duplicate = if outcome.created { "false" } else { "true" };
+        metrics::counter!("natter_messages_sent_total", "transport" => self.transport.label(), "duplicate" => duplicate).increment(1);
+        Ok(Sent {
+            message: convert::message(&outcome.message, self.state.files.as_ref()),
+            created: outcome.created,
+        })
+    }
 }
 
 /// A send request in the domain's terms.

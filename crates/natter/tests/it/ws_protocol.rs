@@ -122,6 +122,11 @@ impl Raw {
     /// A WebSocket that completed `hello` with a fresh user's token.
     async fn authenticated(server: &TestServer) -> Self {
         let (client, _) = user(server, "raw").await;
+        Self::authenticated_as(server, &client).await
+    }
+
+    /// A WebSocket that completed `hello` with `client`'s token.
+    async fn authenticated_as(server: &TestServer, client: &natter_sdk::Client) -> Self {
         let token = client.access_token().expect("token");
         let mut ws = Self::connect(server).await;
         let hello = serde_json::json!({"type": "hello", "id": "h", "token": token}).to_string();
@@ -418,4 +423,61 @@ async fn a_client_close_is_answered_with_a_close_then_tcp_closes() {
     ws.send(&frame(FIN | CLOSE, &close_payload(4000, b"")))
         .await;
     assert_eq!(ws.close_code().await, Some(4000));
+}
+
+/// A client that sends its commands without waiting for the answers (pipelining, all in one TCP
+/// write) gets one answer per command, in its order; its sends are stored in its order; and a
+/// command after them sees them all, as if each had waited for the one before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_commands_are_answered_in_order_and_see_the_sends_before_them() {
+    const SENDS: usize = 30;
+    let server = TestServer::spawn();
+    let (client, _) = user(&server, "pipe").await;
+    let (_, other) = user(&server, "other").await;
+    let group = client
+        .create_group("pipelined", None, &[other.id])
+        .await
+        .expect("group")
+        .conversation
+        .id;
+    let mut ws = Raw::authenticated_as(&server, &client).await;
+    let mut burst = Vec::new();
+    for i in 0..SENDS {
+        let send = serde_json::json!({"type": "send", "id": format!("s{i}"),
+            "conversation_id": group, "client_msg_id": format!("c{i}"), "text": format!("m{i}")});
+        burst.extend(frame(FIN | TEXT, send.to_string().as_bytes()));
+    }
+    let history =
+        serde_json::json!({"type": "history", "id": "h", "conversation_id": group, "limit": 50});
+    burst.extend(frame(FIN | TEXT, history.to_string().as_bytes()));
+    burst.extend(frame(FIN | TEXT, &ping_command("last")));
+    ws.send(&burst).await;
+
+    let mut answers = Vec::new();
+    while answers.len() < SENDS + 2 {
+        let text = ws.text().await;
+        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        if value["type"] == "message.new" {
+            continue;
+        }
+        answers.push(value);
+    }
+    for (i, ack) in answers[..SENDS].iter().enumerate() {
+        assert_eq!(ack["type"], "ack", "{ack}");
+        assert_eq!(ack["id"], format!("s{i}"), "answered in the client's order");
+        assert_eq!(ack["message"]["text"], format!("m{i}"));
+        assert_eq!(ack["message"]["seq"], i + 1, "stored in the client's order");
+    }
+    let page = &answers[SENDS];
+    assert_eq!(page["id"], "h", "{page}");
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .expect("a page")
+        .iter()
+        .map(|m| m["text"].as_str().expect("text"))
+        .collect();
+    let sent: Vec<String> = (0..SENDS).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, sent, "the history after the sends holds them all");
+    let pong = &answers[SENDS + 1];
+    assert!(pong["type"] == "pong" && pong["id"] == "last", "{pong}");
 }
