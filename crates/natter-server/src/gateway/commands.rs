@@ -9,15 +9,9 @@ use natter_protocol::{Ack, ClientFrame, ServerFrame};
 
 use crate::error::ApiError;
 use crate::operations::history::PageInput;
-use crate::operations::messages::{SendInput, Sent};
+use crate::operations::messages::{QueuedSent, SendInput, Sent};
 use crate::operations::{self, Transport};
 use crate::state::AppState;
-
-/// Run one command for `user` and build the answer frame.
-pub async fn execute(state: &AppState, user: UserId, frame: ClientFrame) -> ServerFrame {
-    let id = frame.id().to_owned();
-    answer(id, run(state, user, frame).await)
-}
 
 /// A command started by [`start`]: answered, or a send queued in the store whose answer comes
 /// with its commit.
@@ -29,60 +23,44 @@ pub enum Started<'a> {
 /// Start one command for `user`. A send stops once the store has queued it (its place in the
 /// conversation taken, the conversation's lock released) and is answered when it commits: the
 /// caller may start its next send meanwhile, and the two commit in one batch. Any other command,
-/// and a send the store appended at once, is run to its answer, as [`execute`] does.
+/// and a send the store appended at once, is run to its answer.
 pub async fn start(state: &AppState, user: UserId, frame: ClientFrame) -> Started<'_> {
-    let ClientFrame::Send {
-        id,
-        conversation_id,
-        client_msg_id,
-        text,
-        reply_to_seq,
-        mentions,
-        attachments,
-    } = frame
-    else {
-        return Started::Answered(execute(state, user, frame).await);
-    };
-    let input = SendInput {
-        client_msg_id,
-        text,
-        reply_to_seq,
-        mentions,
-        attachments,
-    };
-    let queued = operations::messages::queue_send(
-        state.messaging(),
-        Transport::WebSocket,
-        user,
-        ConversationId(conversation_id),
-        input,
-    )
-    .await;
-    match queued {
-        Err(err) => Started::Answered(answer(id, Err(err))),
-        Ok(queued) if queued.holds_order() => {
+    let id = frame.id().to_owned();
+    match run(state, user, frame).await {
+        Ok(Reply::Queued(queued)) if queued.holds_order() => {
             Started::Answered(answer(id, queued.finish().await.map(sent_ack)))
         }
-        Ok(queued) => Started::Committing(Box::pin(async move {
+        Ok(Reply::Queued(queued)) => Started::Committing(Box::pin(async move {
             answer(id, queued.finish().await.map(sent_ack))
         })),
+        Ok(Reply::Pong) => Started::Answered(ServerFrame::Pong { id }),
+        Ok(Reply::Ack(body)) => Started::Answered(answer(id, Ok(body))),
+        Err(err) => Started::Answered(answer(id, Err(err))),
     }
 }
 
+/// What a command comes to before its answer frame.
+enum Reply<'a> {
+    /// `ping`'s answer.
+    Pong,
+    Ack(Ack),
+    /// A send in the store's queue, answered once it is finished.
+    Queued(QueuedSent<'a>),
+}
+
 /// The frame answering command `id`.
-fn answer(id: String, result: Result<Option<Ack>, DomainError>) -> ServerFrame {
+fn answer(id: String, result: Result<Ack, DomainError>) -> ServerFrame {
     match result {
-        Ok(None) => ServerFrame::Pong { id },
-        Ok(Some(body)) => ServerFrame::Ack { id, body },
+        Ok(body) => ServerFrame::Ack { id, body },
         Err(err) => error_frame(Some(id), &ApiError::Domain(err)),
     }
 }
 
-fn sent_ack(sent: Sent) -> Option<Ack> {
-    Some(Ack::Message {
+fn sent_ack(sent: Sent) -> Ack {
+    Ack::Message {
         message: sent.message,
         duplicate: !sent.created,
-    })
+    }
 }
 
 pub fn error_frame(id: Option<String>, err: &ApiError) -> ServerFrame {
@@ -92,24 +70,21 @@ pub fn error_frame(id: Option<String>, err: &ApiError) -> ServerFrame {
     }
 }
 
-/// `Ok(None)` means "answer with pong" (only for `ping`).
 async fn run(
     state: &AppState,
     user: UserId,
     frame: ClientFrame,
-) -> Result<Option<Ack>, DomainError> {
+) -> Result<Reply<'_>, DomainError> {
     let messaging = state.messaging();
-    let message = |message| {
-        Some(Ack::Message {
-            message,
-            duplicate: false,
-        })
+    let message = |message| Ack::Message {
+        message,
+        duplicate: false,
     };
     let ack = match frame {
         ClientFrame::Hello { .. } => {
             return Err(DomainError::Conflict("already authenticated".into()));
         }
-        ClientFrame::Ping { .. } => None,
+        ClientFrame::Ping { .. } => return Ok(Reply::Pong),
         ClientFrame::Send {
             conversation_id,
             client_msg_id,
@@ -126,8 +101,8 @@ async fn run(
                 mentions,
                 attachments,
             };
-            sent_ack(
-                operations::messages::send(
+            return Ok(Reply::Queued(
+                operations::messages::queue_send(
                     messaging,
                     Transport::WebSocket,
                     user,
@@ -135,7 +110,7 @@ async fn run(
                     input,
                 )
                 .await?,
-            )
+            ));
         }
         ClientFrame::Edit {
             conversation_id,
@@ -198,23 +173,23 @@ async fn run(
             conversation_id,
             seq,
             ..
-        } => Some(Ack::Member(
+        } => Ack::Member(
             operations::cursors::read(&state.chat, user, ConversationId(conversation_id), seq)
                 .await?,
-        )),
+        ),
         ClientFrame::Delivered {
             conversation_id,
             seq,
             ..
-        } => Some(Ack::Member(
+        } => Ack::Member(
             operations::cursors::delivered(&state.chat, user, ConversationId(conversation_id), seq)
                 .await?,
-        )),
+        ),
         ClientFrame::Typing {
             conversation_id, ..
         } => {
             operations::typing::typing(messaging, user, ConversationId(conversation_id)).await?;
-            Some(Ack::Done)
+            Ack::Done
         }
         ClientFrame::History {
             conversation_id,
@@ -228,11 +203,11 @@ async fn run(
                 after,
                 limit,
             };
-            Some(Ack::History(
+            Ack::History(
                 operations::history::page(messaging, user, ConversationId(conversation_id), input)
                     .await?,
-            ))
+            )
         }
     };
-    Ok(ack)
+    Ok(Reply::Ack(ack))
 }

@@ -353,7 +353,7 @@ fn pump(live: &mut Live) -> impl Future<Output = Ending> + Send + '_ {
             // with too many, nothing more is read.
             let next = std::future::poll_fn(|cx| {
                 if live.socket.outlet().poll_woken(cx).is_ready() {
-                    return Poll::Ready(Next::Woken);
+                    return Poll::Ready(Next::Flush);
                 }
                 if let Some(pipeline) = sending.as_mut() {
                     if let Poll::Ready(Some(answer)) = pipeline.poll_oldest(cx) {
@@ -365,7 +365,7 @@ fn pump(live: &mut Live) -> impl Future<Output = Ending> + Send + '_ {
                         if pipeline.is_empty() {
                             sending = None;
                         }
-                        return Poll::Ready(Next::Answered);
+                        return Poll::Ready(Next::Flush);
                     }
                     if pipeline.is_full() {
                         return Poll::Pending;
@@ -375,13 +375,7 @@ fn pump(live: &mut Live) -> impl Future<Output = Ending> + Send + '_ {
             })
             .await;
             let incoming = match next {
-                Next::Woken => {
-                    if live.socket.try_flush().is_err() {
-                        break Ending::new(0, "");
-                    }
-                    continue;
-                }
-                Next::Answered => {
+                Next::Flush => {
                     if live.socket.try_flush().is_err() {
                         break Ending::new(0, "");
                     }
@@ -436,10 +430,8 @@ fn pump(live: &mut Live) -> impl Future<Output = Ending> + Send + '_ {
 
 /// What the live phase waits for.
 enum Next {
-    /// The hub's wake-up.
-    Woken,
-    /// Unanswered sends' answers, queued to the socket.
-    Answered,
+    /// The hub's wake-up, or unanswered sends' answers queued to the socket: write what waits.
+    Flush,
     /// A frame from the client, or its end.
     Incoming(Option<Incoming>),
 }
@@ -484,9 +476,6 @@ impl Command<'_, '_> {
         if !matches!(frame, ClientFrame::Send { .. }) {
             // It sees every send before it committed.
             answer_all(self.sending, self.socket).await;
-            return Some(encode(
-                &commands::execute(self.state, self.user, frame).await,
-            ));
         }
         match commands::start(self.state, self.user, frame).await {
             Started::Answered(answer) => Some(encode(&answer)),
