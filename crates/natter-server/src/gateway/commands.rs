@@ -15,6 +15,10 @@ use crate::state::AppState;
 
 /// A command started by [`start`]: answered, or a send queued in the store whose answer comes
 /// with its commit.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "kept only until the answer is encoded, inside a boxed future; a box would allocate once per answer"
+)]
 pub enum Started<'a> {
     Answered(ServerFrame),
     Committing(Pin<Box<dyn Future<Output = ServerFrame> + Send + 'a>>),
