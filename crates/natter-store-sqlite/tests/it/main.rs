@@ -5,6 +5,7 @@ mod append_bench;
 mod durability;
 mod page_cache;
 mod rosters;
+mod syncs;
 mod writer_priority;
 
 use natter_conformance::Stores;
