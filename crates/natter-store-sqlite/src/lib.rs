@@ -53,7 +53,6 @@ mod query;
 mod readers;
 mod rosters;
 mod search;
-mod search_index;
 mod wal_buffer;
 mod writer;
 #[macro_use]

@@ -68,7 +68,6 @@ const MIGRATIONS: &[Migration] = migrations![
         crate::accounts::index_existing_users
     ),
     (13, "user avatars", "0013_user_avatars.sql"),
-    (14, "search owed", "0014_search_owed.sql"),
 ];
 
 /// Bring the schema up to date.
