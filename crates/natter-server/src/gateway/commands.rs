@@ -74,11 +74,7 @@ pub fn error_frame(id: Option<String>, err: &ApiError) -> ServerFrame {
     }
 }
 
-async fn run(
-    state: &AppState,
-    user: UserId,
-    frame: ClientFrame,
-) -> Result<Reply<'_>, DomainError> {
+async fn run(state: &AppState, user: UserId, frame: ClientFrame) -> Result<Reply<'_>, DomainError> {
     let messaging = state.messaging();
     let message = |message| Ack::Message {
         message,
