@@ -213,6 +213,7 @@ macro_rules! push_queue_conformance_suite {
                 concurrent_claims_never_overlap,
                 the_badge_counts_unread_messages_of_others,
                 a_change_to_what_is_shown_is_queued_and_a_withdraw_forgets_it,
+                an_edits_update_is_added_while_the_first_push_is_in_flight,
             );
         }
     };

@@ -125,7 +125,25 @@ fn alert(user: UserId, device: DeviceId, message: &Message) -> NewDelivery {
             body: message.text.clone(),
             badge: Some(1),
             quiet: false,
+            revision: 0,
         }),
+    }
+}
+
+/// The update an edit of `message` (at `edited_at_ms`) sends: the new text, silently.
+fn update(user: UserId, device: DeviceId, message: &Message, edited_at_ms: i64) -> NewDelivery {
+    let mut delivery = alert(user, device, message);
+    if let Payload::Alert(content) = &mut delivery.payload {
+        content.quiet = true;
+        content.revision = edited_at_ms;
+    }
+    delivery
+}
+
+fn body_of(delivery: &Delivery) -> &str {
+    match &delivery.payload {
+        Payload::Alert(content) => &content.body,
+        Payload::Withdraw { .. } => "(withdraw)",
     }
 }
 
@@ -596,4 +614,76 @@ pub async fn a_change_to_what_is_shown_is_queued_and_a_withdraw_forgets_it(pipel
         .await
         .unwrap();
     assert!(case.reads().await.is_empty());
+}
+
+pub async fn an_edits_update_is_added_while_the_first_push_is_in_flight(pipeline: PushPipeline) {
+    let case = Case::new(pipeline);
+    let [ada, bob] = case.fixture.users(&["ada", "bob"]).await[..] else {
+        unreachable!()
+    };
+    let group = case.fixture.group(ada, &[bob]).await;
+    let one = case.fixture.send(group.id, ada, "helo").await;
+    let (phone, _) = case.device(bob, 1).await;
+    case.plan(&one, &[(bob, phone)]).await;
+    // The first push is on its way (claimed, its answer not recorded yet) when Ada edits.
+    let first = case.claim("a", T0, 10, 10).await;
+    assert_eq!(first.iter().map(body_of).collect::<Vec<_>>(), ["helo"]);
+    let edit = |text: &str| MessageChange::Edit {
+        text: crate::support::text(text),
+        mentions: Vec::new(),
+    };
+    let mut last_update = None;
+    for (text, at) in [("hello", T0 + 1), ("hello!", T0 + 2)] {
+        let edited = case
+            .fixture
+            .messages
+            .change(group.id, 1, edit(text), at)
+            .await
+            .unwrap();
+        let queued = case.queue.queued(100, i64::MAX).await.unwrap();
+        assert_eq!(queued.len(), 1, "{queued:?}");
+        assert_eq!(queued[0].kind, Queued::Changed);
+        let planned = update(bob, phone, &edited, at);
+        case.fan_out(queued[0].queue_id, std::slice::from_ref(&planned), at)
+            .await;
+        last_update = Some(planned);
+    }
+    // A reaction queues a change too; planned with an update already added, it adds nothing.
+    case.fixture
+        .messages
+        .change(
+            group.id,
+            1,
+            MessageChange::AddReaction {
+                user_id: bob,
+                emoji: crate::support::emoji("👍"),
+            },
+            T0 + 3,
+        )
+        .await
+        .unwrap();
+    let queued = case.queue.queued(100, i64::MAX).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let last_update = last_update.expect("two edits planned");
+    case.fan_out(queued[0].queue_id, &[last_update], T0 + 3)
+        .await;
+    // Nothing else of the phone while the first is in flight; then each update once, in order.
+    assert!(case.claim("a", T0 + 3, 10, 10).await.is_empty());
+    let ids: Vec<i64> = first.iter().map(|d| d.id).collect();
+    case.queue.finish(&ids).await.unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let next = case.claim("a", T0 + 3, 10, 10).await;
+        let ids: Vec<i64> = next.iter().map(|d| d.id).collect();
+        case.queue.finish(&ids).await.unwrap();
+        sent.extend(next);
+    }
+    let updates: Vec<_> = sent
+        .iter()
+        .map(|d| match &d.payload {
+            Payload::Alert(c) => (c.body.as_str(), c.quiet, c.revision),
+            Payload::Withdraw { .. } => ("(withdraw)", false, 0),
+        })
+        .collect();
+    assert_eq!(updates, [("hello", true, T0 + 1), ("hello!", true, T0 + 2)]);
 }

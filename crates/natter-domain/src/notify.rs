@@ -74,6 +74,10 @@ pub struct PushContent {
     pub badge: Option<u32>,
     /// In the user's quiet hours: delivered without sound or vibration.
     pub quiet: bool,
+    /// Which push of the message this is: 0 for its own, the edit's time (`edited_at_ms`) for
+    /// the update an edit sends. A device gets each (message, revision) once, so planning twice
+    /// adds nothing, yet an update is added while the message's first push is still on its way.
+    pub revision: i64,
 }
 
 /// The notifications a new message calls for, one per user to notify: every current member but
@@ -134,6 +138,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<(UserId, PushContent)> {
                     body,
                     badge,
                     quiet,
+                    revision: 0,
                 },
             ))
         })
@@ -245,7 +250,7 @@ pub trait PushQueue: Send + Sync + 'static {
     /// it was planned (the read cursor passing it queues a withdraw, a change to it queues a
     /// [`Queued::Changed`]; a withdraw up to a seq forgets what it withdraws), and remove the
     /// queue entry. An entry already removed adds nothing, and a delivery of a (device,
-    /// message) already there is not added again, so planning twice is harmless. One
+    /// message, revision) already there is not added again, so planning twice is harmless. One
     /// transaction for a whole look at the queue: a commit per message doubled the commits of
     /// every send.
     async fn fan_out(&self, planned: &[PlannedEntry], now_ms: i64) -> StoreResult<()>;

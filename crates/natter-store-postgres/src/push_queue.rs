@@ -43,6 +43,7 @@ struct DeliveryRow {
     body: String,
     badge: Option<i64>,
     quiet: bool,
+    revision: i64,
     withdraw: bool,
     attempts: i32,
     created_at_ms: i64,
@@ -78,6 +79,7 @@ impl DeliveryRow {
                 body: self.body,
                 badge,
                 quiet: self.quiet,
+                revision: self.revision,
             }),
             _ => Payload::Withdraw {
                 conversation_id,
@@ -109,7 +111,8 @@ impl DeliveryRow {
     }
 }
 
-/// Add `deliveries` (due at `now_ms`; a (device, message) already there is not added again)
+/// Add `deliveries` (due at `now_ms`; a (device, message, revision) already there is not added
+/// again)
 /// and remember each alerted user's newest pushed message per conversation, in two statements.
 async fn add_deliveries(
     tx: &mut PgConnection,
@@ -137,11 +140,11 @@ async fn add_deliveries(
     }
     sqlx::query(
         "INSERT INTO push_deliveries (user_id, device_id, conversation_id, message_id, seq, \
-           title, body, badge, quiet, withdraw, due_at_ms, created_at_ms) \
-         SELECT u, d, c, m, s, t, b, g, q, w, $11, $11 FROM unnest($1::uuid[], $2::uuid[], \
+           title, body, badge, quiet, revision, withdraw, due_at_ms, created_at_ms) \
+         SELECT u, d, c, m, s, t, b, g, q, r, w, $12, $12 FROM unnest($1::uuid[], $2::uuid[], \
            $3::uuid[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], \
-           $9::boolean[], $10::boolean[]) AS x(u, d, c, m, s, t, b, g, q, w) \
-         ON CONFLICT (device_id, message_id) DO NOTHING",
+           $9::boolean[], $10::bigint[], $11::boolean[]) AS x(u, d, c, m, s, t, b, g, q, r, w) \
+         ON CONFLICT (device_id, message_id, revision) DO NOTHING",
     )
     .bind(&columns.user)
     .bind(&columns.device)
@@ -152,6 +155,7 @@ async fn add_deliveries(
     .bind(&columns.body)
     .bind(&columns.badge)
     .bind(&columns.quiet)
+    .bind(&columns.revision)
     .bind(&columns.withdraw)
     .bind(now_ms)
     .execute(&mut *tx)
@@ -204,6 +208,7 @@ struct Columns {
     body: Vec<String>,
     badge: Vec<Option<i64>>,
     quiet: Vec<bool>,
+    revision: Vec<i64>,
     withdraw: Vec<bool>,
 }
 
@@ -220,6 +225,7 @@ impl Columns {
                 self.body.push(c.body.clone());
                 self.badge.push(c.badge.map(i64::from));
                 self.quiet.push(c.quiet);
+                self.revision.push(c.revision);
                 self.withdraw.push(false);
             }
             Payload::Withdraw {
@@ -234,6 +240,7 @@ impl Columns {
                 self.body.push(String::new());
                 self.badge.push(badge.map(i64::from));
                 self.quiet.push(false);
+                self.revision.push(0);
                 self.withdraw.push(true);
             }
         }
@@ -356,7 +363,7 @@ impl PushQueue for PgStore {
              UPDATE push_deliveries q SET claimed_by = $4, lease_until_ms = $5 \
              FROM picked, push_devices d WHERE q.id = picked.id AND d.id = q.device_id \
              RETURNING q.id, q.user_id, q.conversation_id, q.message_id, q.seq, q.title, q.body, \
-               q.badge, q.quiet, q.withdraw, q.attempts, q.created_at_ms, q.due_at_ms, \
+               q.badge, q.quiet, q.revision, q.withdraw, q.attempts, q.created_at_ms, q.due_at_ms, \
                d.id AS device_id, d.user_id AS device_user, d.session_id AS device_session, \
                d.kind, d.address, d.apns_topic, d.apns_sandbox, d.p256dh, d.auth, \
                d.created_at_ms AS device_created_at_ms",

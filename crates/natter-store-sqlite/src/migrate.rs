@@ -68,6 +68,11 @@ const MIGRATIONS: &[Migration] = migrations![
         crate::accounts::index_existing_users
     ),
     (13, "user avatars", "0013_user_avatars.sql"),
+    (
+        14,
+        "push update revisions",
+        "0014_push_update_revisions.sql"
+    ),
 ];
 
 /// Bring the schema up to date.

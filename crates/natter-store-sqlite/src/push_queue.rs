@@ -43,6 +43,7 @@ struct DeliveryRow {
     body: String,
     badge: Option<i64>,
     quiet: bool,
+    revision: i64,
     withdraw: bool,
     attempts: i64,
     created_at_ms: i64,
@@ -58,6 +59,7 @@ from_row!(DeliveryRow {
     body,
     badge,
     quiet,
+    revision,
     withdraw,
     attempts,
     created_at_ms
@@ -75,6 +77,7 @@ fn payload(row: &DeliveryRow) -> StoreResult<Payload> {
             body: row.body.clone(),
             badge,
             quiet: row.quiet,
+            revision: row.revision,
         }),
         _ => Payload::Withdraw {
             conversation_id,
@@ -110,11 +113,12 @@ pub(crate) fn read_moved(
     Ok(())
 }
 
-/// Add `deliveries` (due at `now_ms`; a (device, message) already there is not added again)
+/// Add `deliveries` (due at `now_ms`; a (device, message, revision) already there is not added
+/// again)
 /// and remember each alerted user's newest pushed message per conversation.
 fn add_deliveries(conn: &Connection, deliveries: &[NewDelivery], now_ms: i64) -> StoreResult<()> {
     for delivery in deliveries {
-        let (conversation, message_id, seq, title, body, badge, quiet, withdraw) =
+        let (conversation, message_id, seq, title, body, badge, quiet, revision, withdraw) =
             match &delivery.payload {
                 Payload::Alert(c) => (
                     c.conversation_id,
@@ -124,6 +128,7 @@ fn add_deliveries(conn: &Connection, deliveries: &[NewDelivery], now_ms: i64) ->
                     c.body.as_str(),
                     c.badge,
                     c.quiet,
+                    c.revision,
                     false,
                 ),
                 Payload::Withdraw {
@@ -138,6 +143,7 @@ fn add_deliveries(conn: &Connection, deliveries: &[NewDelivery], now_ms: i64) ->
                     "",
                     *badge,
                     false,
+                    0,
                     true,
                 ),
             };
@@ -146,8 +152,8 @@ fn add_deliveries(conn: &Connection, deliveries: &[NewDelivery], now_ms: i64) ->
         exec(
             conn,
             "INSERT OR IGNORE INTO push_deliveries (user_id, device_id, conversation_id, \
-             message_id, seq, title, body, badge, quiet, withdraw, due_at_ms, created_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             message_id, seq, title, body, badge, quiet, revision, withdraw, due_at_ms, \
+             created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 user,
                 delivery.device.0.as_bytes().as_slice(),
@@ -158,6 +164,7 @@ fn add_deliveries(conn: &Connection, deliveries: &[NewDelivery], now_ms: i64) ->
                 body,
                 badge.map(i64::from),
                 quiet,
+                revision,
                 withdraw,
                 now_ms,
                 now_ms
@@ -225,7 +232,7 @@ fn claim_in(conn: &Connection, claim: &Claim) -> StoreResult<Vec<Delivery>> {
             conn,
             "UPDATE push_deliveries SET in_flight = 1, claimed_by = ?, lease_until_ms = ? \
              WHERE id = ? RETURNING id, user_id, conversation_id, message_id, seq, title, \
-             body, badge, quiet, withdraw, attempts, created_at_ms",
+             body, badge, quiet, revision, withdraw, attempts, created_at_ms",
             params![claim.owner, claim.lease_until_ms, id],
             DeliveryRow::from_row,
         )?

@@ -218,9 +218,11 @@ async fn updates(
     }
     let mut deliveries = deliveries_for(queue, ports, message, config, now_ms).await?;
     deliveries.retain(|delivery| edited_since.contains(&delivery.user));
+    let revision = message.edited_at_ms.unwrap_or_default();
     for delivery in &mut deliveries {
         if let Payload::Alert(content) = &mut delivery.payload {
             content.quiet = true;
+            content.revision = revision;
         }
     }
     Ok(deliveries)

@@ -2,7 +2,8 @@
 //! Push services, configured through `NATTER__PUSH__...`. Who gets a push (offline members, once per
 //! device; not the sender, a connected member, a muted conversation without a mention, a user
 //! who wants nothing), a provider outage retried until delivered once, a dead token forgotten,
-//! withdraw on read, edits updating and deletes withdrawing what is shown, a `kill -9` between a message's commit and its push or while its send is in
+//! withdraw on read, edits updating and deletes withdrawing what is shown (an edit's update
+//! also while the first push is on its way), a `kill -9` between a message's commit and its push or while its send is in
 //! flight, and a flood to one device that holds back nobody else's pushes. In cluster mode (`NATTER_E2E_CLUSTER=1`) each test runs three notifier
 //! processes sharing the Kafka consumer group and the PostgreSQL pipeline, and every count the
 //! tests assert (the lab's accepted pushes) says nothing was sent twice.
@@ -404,6 +405,30 @@ async fn a_push_in_flight_at_a_kill_is_sent_again_after_the_restart() {
         bodies(&rig.lab.pushes_to(&bob_token)),
         ["in flight", "after"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_while_the_first_push_is_on_its_way_is_pushed_after_it() {
+    let rig = Rig::start("push_edit_in_flight", false).await;
+    let (ada, _) = user(&rig.server, "ada").await;
+    let (bob, bob_view) = user(&rig.server, "bob").await;
+    let phone = with_fcm(&bob).await;
+    let direct = open_direct(&ada, bob_view.id).await;
+    // The provider holds the first push: it is in flight (then retried after the 503 its
+    // release answers) while the edit's update is planned beside it.
+    rig.lab.hang_next(Service::Fcm, 1);
+    send(&ada, direct, "helo", vec![]).await;
+    assert!(
+        rig.lab.wait_for_hung(1, WITHIN).await,
+        "the push never started"
+    );
+    ada.edit_message(direct, 1, "hello").await.expect("edit");
+    rig.lab.release_hung();
+    rig.wait_for(2).await;
+    let pushes = rig.lab.pushes_to(&phone);
+    assert_eq!(bodies(&pushes), ["helo", "hello"]);
+    assert_eq!(pushes[1].payload["android"]["priority"], "NORMAL");
+    assert_eq!(rig.lab.accepted(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
