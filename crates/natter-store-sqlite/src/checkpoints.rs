@@ -228,12 +228,15 @@ mod tests {
         done.await.unwrap();
     }
 
-    /// A writer on a fresh database with a `notes` table, the request it shares with the
-    /// checkpoint thread, and a connection to copy the log with.
+    /// A writer on a fresh database with a `notes` table (and the `meta` row every batch reads),
+    /// the request it shares with the checkpoint thread, and a connection to copy the log with.
     fn notes_writer(path: &std::path::Path) -> (Writer, CheckpointRequest, Connection) {
         let writer_conn = connections::open_writer(path).unwrap();
         writer_conn
             .execute_batch("CREATE TABLE notes (text TEXT NOT NULL)")
+            .unwrap();
+        writer_conn
+            .execute_batch(crate::search_index::META_FOR_TESTS)
             .unwrap();
         let request = CheckpointRequest::default();
         let (writer, _) = Writer::spawn(writer_conn, request.clone(), Default::default()).unwrap();

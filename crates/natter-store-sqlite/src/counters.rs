@@ -13,8 +13,8 @@
 //!   held: the map is then forgotten too;
 //! - the map is bounded: past [`CONVERSATIONS_MAX`] entries it starts over.
 //!
-//! The same per-batch state carries the batch's search index writes ([`PendingIndex`]), kept in
-//! step with the savepoints the same way, and the global change counter (`meta.change_seq`):
+//! The same state carries the search index writes owed ([`PendingIndex`]), kept in step with
+//! the savepoints the same way, and the global change counter (`meta.change_seq`):
 //! read once per batch, advanced in memory by every write that needs a change number, written
 //! once before the commit ([`Counters::save_change`]). One update of that one row per write was
 //! 8% of the writer thread's time at 20,000 sends/s. A write rolled back leaves a gap in the
@@ -27,7 +27,7 @@ use natter_domain::{ConversationId, StoreError};
 use rusqlite::{Connection, params};
 
 use crate::query::{exec, one};
-use crate::search::PendingIndex;
+use crate::search_index::PendingIndex;
 
 /// Conversations remembered at most (about 50 bytes each).
 const CONVERSATIONS_MAX: usize = 100_000;
@@ -47,7 +47,7 @@ pub(crate) struct Counters {
     undo: Vec<(ConversationId, Option<Counter>)>,
     /// `PRAGMA data_version` when the last batch began: another connection's commit changes it.
     data_version: Option<i64>,
-    /// The batch's search index writes, applied just before it commits.
+    /// The search index writes owed, written a few hundred at a time.
     pub(crate) search: PendingIndex,
     /// The change counter as this batch moved it, once a write of the batch needed it.
     change: Option<BatchChange>,
@@ -74,6 +74,7 @@ impl Counters {
         }
         self.data_version = Some(version);
         self.change = None;
+        self.search.begin_batch(conn, foreign_commit)?;
         Ok(foreign_commit)
     }
 
@@ -198,8 +199,9 @@ mod tests {
     fn the_change_counter_moves_in_memory_and_is_written_once_per_batch() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE meta (id INTEGER PRIMARY KEY, change_seq INTEGER NOT NULL); \
-             INSERT INTO meta VALUES (1, 10);",
+            "CREATE TABLE meta (id INTEGER PRIMARY KEY, change_seq INTEGER NOT NULL, \
+             search_from INTEGER); \
+             INSERT INTO meta VALUES (1, 10, NULL);",
         )
         .unwrap();
         let mut counters = Counters::default();

@@ -53,6 +53,7 @@ mod query;
 mod readers;
 mod rosters;
 mod search;
+mod search_index;
 mod wal_buffer;
 mod writer;
 #[macro_use]

@@ -24,7 +24,7 @@ use crate::rows::{
     MentionRow, MessageRow, ReactionRow, attachments_json, group_reactions, message_columns,
     user_id,
 };
-use crate::search::PendingIndex;
+use crate::search_index::PendingIndex;
 use crate::writer::Undo;
 
 /// Attach mentions and reactions to bare message rows (two queries, whatever the count). A run

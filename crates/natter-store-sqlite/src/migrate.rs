@@ -73,6 +73,7 @@ const MIGRATIONS: &[Migration] = migrations![
         "push update revisions",
         "0014_push_update_revisions.sql"
     ),
+    (15, "search owed", "0015_search_owed.sql"),
 ];
 
 /// Bring the schema up to date.

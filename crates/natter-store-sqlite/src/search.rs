@@ -1,85 +1,23 @@
 //! [`MessageSearch`] on SQLite FTS5: the `message_search` table (migration 0011) holds each
-//! message's folded terms under the message's rowid and is written in the transaction that
-//! writes the message, so a send, an edit or a delete is searchable (or not) from its commit.
-//! A search joins the member's current memberships in the same snapshot.
+//! message's folded terms under the message's rowid. The writer thread writes it a few hundred
+//! messages at a time ([`crate::search_index`]); a search first has it write what it owes, so a
+//! send, an edit or a delete is searchable (or not) from its commit. A search joins the member's
+//! current memberships in the same snapshot.
 
 use async_trait::async_trait;
 use natter_domain::ports::{MessageSearch, StoreResult};
-use natter_domain::search::{
-    HitKey, HitPage, MessageQuery, Part, SearchOrder, SearchText, index_text,
-};
+use natter_domain::search::{HitKey, HitPage, MessageQuery, Part, SearchOrder, SearchText};
 use natter_domain::{ConversationId, MessageId, UserId};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use std::time::{Duration, Instant};
 
 use natter_domain::StoreError;
 
 use crate::SqliteStore;
-use crate::query::{all, exec};
+use crate::query::all;
 use crate::rows::uuid_of;
-
-/// The search index writes of the writer's running batch, applied together just before it
-/// commits ([`PendingIndex::apply`]), outside the writes' savepoints: FTS5 flushes what it holds
-/// to a new segment at every savepoint release, so writing it from each append's own savepoint
-/// cost a segment (and the merges after it) per message, a third of the appends' throughput.
-/// Carried by the writer's per-batch state ([`crate::counters::Counters`]), which keeps it in
-/// step with the savepoints: a write rolled back takes its index writes with it.
-#[derive(Debug, Default)]
-pub(crate) struct PendingIndex {
-    /// `(message id, its terms)`; `None`: take the message out of the index.
-    writes: Vec<(i64, Option<String>)>,
-    /// Where the running write's own entries begin.
-    job_start: usize,
-}
-
-impl PendingIndex {
-    /// Index the message `id` with `text` (nothing for a text without terms).
-    pub(crate) fn put(&mut self, id: i64, text: &str) {
-        self.put_terms(id, index_text(text));
-    }
-
-    /// [`put`](Self::put) with the terms already folded ([`index_text`]).
-    pub(crate) fn put_terms(&mut self, id: i64, terms: String) {
-        if !terms.is_empty() {
-            self.writes.push((id, Some(terms)));
-        }
-    }
-
-    /// Take the message `id` out of the index (nothing if it is not in it).
-    pub(crate) fn remove(&mut self, id: i64) {
-        self.writes.push((id, None));
-    }
-
-    pub(crate) fn begin_job(&mut self) {
-        self.job_start = self.writes.len();
-    }
-
-    pub(crate) fn rollback_job(&mut self) {
-        self.writes.truncate(self.job_start);
-    }
-
-    pub(crate) fn forget(&mut self) {
-        self.writes.clear();
-        self.job_start = 0;
-    }
-
-    /// Write everything pending, in order, in the batch's transaction.
-    pub(crate) fn apply(&mut self, conn: &Connection) -> StoreResult<()> {
-        self.job_start = 0;
-        for (id, terms) in self.writes.drain(..) {
-            match terms {
-                Some(terms) => exec(
-                    conn,
-                    "INSERT INTO message_search (rowid, terms) VALUES (?, ?)",
-                    params![id, terms],
-                )?,
-                None => exec(conn, "DELETE FROM message_search WHERE rowid = ?", [id])?,
-            };
-        }
-        Ok(())
-    }
-}
+use crate::search_index::PendingIndex;
 
 /// Index every message not deleted (migration 0011's step, in its transaction).
 pub(crate) fn index_existing(conn: &Connection) -> StoreResult<()> {
@@ -93,7 +31,7 @@ pub(crate) fn index_existing(conn: &Connection) -> StoreResult<()> {
     for (id, text) in messages {
         pending.put(id, &text);
     }
-    pending.apply(conn)
+    pending.write_all(conn)
 }
 
 /// How long one search may run before it is stopped.
@@ -199,6 +137,13 @@ fn search_in(conn: &Connection, user: UserId, query: &MessageQuery) -> StoreResu
 #[async_trait]
 impl MessageSearch for SqliteStore {
     async fn search_messages(&self, user: UserId, query: &MessageQuery) -> StoreResult<HitPage> {
+        // What the writer owes the index: written by the time this batch commits, which is
+        // after every write committed before this search began.
+        self.write_counted(|_, counters| {
+            counters.search.write_at_commit();
+            Ok(())
+        })
+        .await?;
         let query = query.clone();
         self.search_read(move |conn| {
             within_deadline(conn, DEADLINE, || search_in(conn, user, &query))

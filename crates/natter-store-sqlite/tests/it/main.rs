@@ -5,6 +5,7 @@ mod append_bench;
 mod durability;
 mod page_cache;
 mod rosters;
+mod search_owed;
 mod syncs;
 mod writer_priority;
 
@@ -34,8 +35,8 @@ async fn fresh_stores() -> Stores {
 
 natter_conformance::conformance_suite!(fresh_stores);
 
-/// The search cases, each on a fresh database: the index is written with the messages, so there
-/// is nothing to feed it.
+/// The search cases, each on a fresh database: the store writes the index itself (a search first
+/// has the writer write what it owes), so there is nothing to feed it.
 async fn fresh_search() -> natter_conformance::search::SearchBed {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("natter.db"))
