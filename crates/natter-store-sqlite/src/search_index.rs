@@ -194,6 +194,17 @@ impl PendingIndex {
 mod tests {
     use super::*;
 
+    /// A `meta` row and an index that has recovered, owing nothing.
+    fn owing_nothing() -> (Connection, PendingIndex) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(META_FOR_TESTS).unwrap();
+        let index = PendingIndex {
+            recover: false,
+            ..PendingIndex::default()
+        };
+        (conn, index)
+    }
+
     fn saved_from(conn: &Connection) -> Option<i64> {
         conn.query_row("SELECT search_from FROM meta WHERE id = 1", [], |row| {
             row.get(0)
@@ -205,12 +216,7 @@ mod tests {
     /// owed, not the latest.
     #[test]
     fn recovery_starts_at_the_lowest_id_owed() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(META_FOR_TESTS).unwrap();
-        let mut index = PendingIndex {
-            recover: false,
-            ..PendingIndex::default()
-        };
+        let (conn, mut index) = owing_nothing();
         index.put(105, "late");
         index.finish_batch(&conn).unwrap();
         assert_eq!(saved_from(&conn), Some(105));
@@ -223,12 +229,7 @@ mod tests {
     /// A write rolled back takes its index writes with it, and the recovery point follows.
     #[test]
     fn a_rolled_back_write_owes_nothing() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(META_FOR_TESTS).unwrap();
-        let mut index = PendingIndex {
-            recover: false,
-            ..PendingIndex::default()
-        };
+        let (conn, mut index) = owing_nothing();
         index.begin_job();
         index.put(7, "kept");
         index.begin_job();

@@ -4,7 +4,7 @@
 //! close) through `meta.search_from`; another store on the same file finds it too; and an edit
 //! of a message already in the index is written at the edit's commit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use natter_conformance::Stores;
 use natter_conformance::search::query;
@@ -52,17 +52,42 @@ async fn open(path: &Path) -> (SqliteStore, Fixture) {
     (store, f)
 }
 
-async fn alice_in_a_group(f: &Fixture) -> (UserId, ConversationId) {
+/// A store on a new file, and alice alone in a group.
+struct Bed {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    store: SqliteStore,
+    f: Fixture,
+    alice: UserId,
+    group: ConversationId,
+}
+
+async fn bed() -> Bed {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("natter.db");
+    let (store, f) = open(&path).await;
     let alice = f.user("alice").await.id;
-    (alice, f.group(alice, &[]).await.id)
+    let group = f.group(alice, &[]).await.id;
+    Bed {
+        _dir: dir,
+        path,
+        store,
+        f,
+        alice,
+        group,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_owed_survives_a_close_and_a_search_finds_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("natter.db");
-    let (store, f) = open(&path).await;
-    let (alice, group) = alice_in_a_group(&f).await;
+    let Bed {
+        _dir,
+        path,
+        store,
+        f,
+        alice,
+        group,
+    } = bed().await;
     let first = f.send(group, alice, "owed one").await;
     f.send(group, alice, "owed two").await;
     f.send(group, alice, "owed three").await;
@@ -83,10 +108,14 @@ async fn what_is_owed_survives_a_close_and_a_search_finds_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enough_owed_entries_are_written_together() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("natter.db");
-    let (_store, f) = open(&path).await;
-    let (alice, group) = alice_in_a_group(&f).await;
+    let Bed {
+        _dir,
+        path,
+        f,
+        alice,
+        group,
+        ..
+    } = bed().await;
     let mut sent = 0;
     while indexed(&path, "piled").is_empty() {
         assert!(sent < 2_000, "nothing written after {sent} messages");
@@ -100,10 +129,14 @@ async fn enough_owed_entries_are_written_together() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_of_an_indexed_message_is_written_at_its_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("natter.db");
-    let (store, f) = open(&path).await;
-    let (alice, group) = alice_in_a_group(&f).await;
+    let Bed {
+        _dir,
+        path,
+        store,
+        f,
+        alice,
+        group,
+    } = bed().await;
     let first = f.send(group, alice, "alpha").await;
     assert_eq!(found(&store, alice, "alpha").await, vec![1]);
     let second = f.send(group, alice, "beta").await;
@@ -124,10 +157,14 @@ async fn an_edit_of_an_indexed_message_is_written_at_its_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_store_on_the_file_finds_what_the_first_owes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("natter.db");
-    let (_one, f) = open(&path).await;
-    let (alice, group) = alice_in_a_group(&f).await;
+    let Bed {
+        _dir,
+        path,
+        f,
+        alice,
+        group,
+        ..
+    } = bed().await;
     f.send(group, alice, "shared words").await;
     let (two, _g) = open(&path).await;
     assert_eq!(found(&two, alice, "shared").await, vec![1]);
