@@ -173,9 +173,16 @@ impl PendingIndex {
         Ok(())
     }
 
-    /// Write everything owed, in order, in the running transaction.
+    /// Write everything owed in the running transaction, in id order (each message's own
+    /// writes in the order they were made). FTS5 keeps a transaction's index writes in memory
+    /// and writes them out as one segment, but only while rowids come in ascending order: a
+    /// smaller one makes it write a segment first. Ids are made before their writes queue, so
+    /// in arrival order a batch of 256 wrote ~100 segments (and merged them): 61% of the
+    /// writer's instructions in `append_bench`.
     pub(crate) fn write_all(&mut self, conn: &Connection) -> StoreResult<()> {
         self.job_start = 0;
+        // Stable: one message's writes keep their order.
+        self.writes.sort_by_key(|(id, _)| *id);
         for (id, terms) in self.writes.drain(..) {
             match terms {
                 Some(terms) => exec(
@@ -224,6 +231,61 @@ mod tests {
         index.put(107, "later");
         index.finish_batch(&conn).unwrap();
         assert_eq!(saved_from(&conn), Some(103));
+    }
+
+    /// Messages owed out of id order are written as one FTS5 segment, as if they had come in
+    /// order (FTS5 writes out what it holds whenever a rowid comes out of order), and an edit's
+    /// remove-then-put of one message keeps its order.
+    #[test]
+    fn owed_messages_out_of_order_are_written_as_one_segment() {
+        let schema = include_str!("../migrations/0011_message_search.sql");
+        let index_rows = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM message_search_data", [], |row| {
+                row.get(0)
+            })
+            .unwrap()
+        };
+        let in_order = Connection::open_in_memory().unwrap();
+        in_order.execute_batch(schema).unwrap();
+        in_order.execute_batch("BEGIN").unwrap();
+        for id in 1..=200 {
+            in_order
+                .execute(
+                    "INSERT INTO message_search (rowid, terms) VALUES (?, 'out of order')",
+                    [id],
+                )
+                .unwrap();
+        }
+        in_order.execute_batch("COMMIT").unwrap();
+
+        let (conn, mut index) = owing_nothing();
+        conn.execute_batch(schema).unwrap();
+        let write_batch = |index: &mut PendingIndex| {
+            conn.execute_batch("BEGIN").unwrap();
+            index.write_all(&conn).unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+        };
+        for id in (1..=200).rev() {
+            index.put(id, "out of order");
+        }
+        write_batch(&mut index);
+        assert_eq!(index_rows(&conn), index_rows(&in_order));
+
+        index.put(300, "later");
+        index.remove(50);
+        index.put(50, "edited");
+        index.put(250, "late");
+        write_batch(&mut index);
+        let found = |term: &str| -> Vec<i64> {
+            let mut statement = conn
+                .prepare("SELECT rowid FROM message_search WHERE message_search MATCH ?")
+                .unwrap();
+            let rows = statement.query_map([term], |row| row.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(found("edited"), [50]);
+        assert_eq!(found("order").len(), 199);
+        assert_eq!(found("late OR later"), [250, 300]);
     }
 
     /// A write rolled back takes its index writes with it, and the recovery point follows.
