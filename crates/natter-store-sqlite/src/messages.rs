@@ -301,12 +301,7 @@ fn append_in(
         },
     );
     let change = counters.next_change(conn)?;
-    exec(
-        conn,
-        "UPDATE conversations SET last_seq = ?, last_mod = ?, \
-         last_activity_ms = MAX(last_activity_ms, ?), changed_at = ? WHERE id = ?",
-        params![seq, mod_seq, message.created_at_ms, change, conv],
-    )?;
+    counters.appended(message.conversation_id, message.created_at_ms, change);
     let mentions = insert_mentions(conn, message.conversation_id, seq, &message.mentions)?;
     counters.search.put_terms(message.id.0, terms);
     // Its notifications are owed from the moment it commits (docs/push.md).
@@ -538,6 +533,74 @@ mod tests {
     use natter_conformance::support::Fixture;
 
     use super::*;
+
+    /// Queue `message`'s append as the store does; resolves once its batch commits.
+    async fn queue_append(
+        store: &SqliteStore,
+        message: NewMessage,
+    ) -> impl Future<Output = StoreResult<AppendOutcome>> {
+        store
+            .queue_counted(
+                Undo::WholeBatch,
+                move |conn, counters| append_in(conn, counters, message, String::new()),
+                None,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Appends leave their conversation's row behind (one `UPDATE` per batch per
+    /// conversation), but no other write and no commit ever sees it behind: a write that is not
+    /// an append, between two appends of one batch, reads the row as of the append before it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_writes_its_appends_rows_before_any_other_write_and_at_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("natter.db"))
+            .await
+            .unwrap();
+        let f = Fixture::new(Stores::from_backend(store.clone()));
+        let alice = f.user("alice").await.id;
+        let group = f.group(alice, &[]).await;
+        assert_eq!(f.send(group.id, alice, "one").await.seq, 1);
+        let row = move |conn: &Connection| {
+            one(
+                conn,
+                "SELECT last_seq, last_mod FROM conversations WHERE id = ?",
+                params![group.id.0.as_bytes().as_slice()],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )?
+            .ok_or(StoreError::NotFound)
+        };
+        // The writer is held busy until everything below is queued: one batch.
+        let (running, started) = tokio::sync::oneshot::channel::<()>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = store
+            .queue_counted(
+                Undo::Savepoint,
+                move |_, _| {
+                    running.send(()).ok();
+                    held.recv().ok();
+                    Ok(())
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        started.await.unwrap();
+        let two = queue_append(&store, f.new_message(group.id, alice, "two")).await;
+        let seen = store
+            .queue_counted(Undo::Savepoint, move |conn, _| row(conn), None)
+            .await
+            .unwrap();
+        let three = queue_append(&store, f.new_message(group.id, alice, "three")).await;
+        release.send(()).unwrap();
+        holder.await.unwrap();
+        two.await.unwrap();
+        three.await.unwrap();
+        assert_eq!(seen.await.unwrap(), (2, 2));
+        assert_eq!(store.read(row).await.unwrap(), (3, 3));
+        store.close().await;
+    }
 
     /// An append whose write fails after it ran is rolled back with its savepoint, and so are
     /// the counters it moved: the next append takes the same seq and mod_seq (no gap), and the

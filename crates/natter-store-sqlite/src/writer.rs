@@ -368,6 +368,10 @@ fn run_in_transaction(
         rosters.forget_all();
     }
     for job in batch.iter_mut() {
+        if job.undo() == Undo::Savepoint {
+            // Appends leave their conversations' rows behind; anything else may read them.
+            counters.write_rows_behind(&tx)?;
+        }
         counters.begin_job();
         match job.undo() {
             Undo::Savepoint => run_in_savepoint(&tx, counters, &mut **job)?,
@@ -386,6 +390,7 @@ fn run_in_transaction(
             }
         }
     }
+    counters.write_rows_behind(&tx)?;
     counters.search.finish_batch(&tx)?;
     counters.save_change(&tx)?;
     tx.commit().map_err(sql)
