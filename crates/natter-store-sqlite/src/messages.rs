@@ -534,6 +534,25 @@ mod tests {
 
     use super::*;
 
+    /// A store in a directory of its own, with Alice's group holding one message (seq 1).
+    async fn a_group_with_one_message() -> (
+        tempfile::TempDir,
+        SqliteStore,
+        Fixture,
+        UserId,
+        Conversation,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("natter.db"))
+            .await
+            .unwrap();
+        let f = Fixture::new(Stores::from_backend(store.clone()));
+        let alice = f.user("alice").await.id;
+        let group = f.group(alice, &[]).await;
+        assert_eq!(f.send(group.id, alice, "one").await.seq, 1);
+        (dir, store, f, alice, group)
+    }
+
     /// Queue `message`'s append as the store does; resolves once its batch commits.
     async fn queue_append(
         store: &SqliteStore,
@@ -554,14 +573,7 @@ mod tests {
     /// an append, between two appends of one batch, reads the row as of the append before it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_writes_its_appends_rows_before_any_other_write_and_at_its_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("natter.db"))
-            .await
-            .unwrap();
-        let f = Fixture::new(Stores::from_backend(store.clone()));
-        let alice = f.user("alice").await.id;
-        let group = f.group(alice, &[]).await;
-        assert_eq!(f.send(group.id, alice, "one").await.seq, 1);
+        let (_dir, store, f, alice, group) = a_group_with_one_message().await;
         let row = move |conn: &Connection| {
             one(
                 conn,
@@ -572,29 +584,14 @@ mod tests {
             .ok_or(StoreError::NotFound)
         };
         // The writer is held busy until everything below is queued: one batch.
-        let (running, started) = tokio::sync::oneshot::channel::<()>();
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let holder = store
-            .queue_counted(
-                Undo::Savepoint,
-                move |_, _| {
-                    running.send(()).ok();
-                    held.recv().ok();
-                    Ok(())
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        started.await.unwrap();
+        let held = store.inner.writes.hold().await;
         let two = queue_append(&store, f.new_message(group.id, alice, "two")).await;
         let seen = store
             .queue_counted(Undo::Savepoint, move |conn, _| row(conn), None)
             .await
             .unwrap();
         let three = queue_append(&store, f.new_message(group.id, alice, "three")).await;
-        release.send(()).unwrap();
-        holder.await.unwrap();
+        held.release().await;
         two.await.unwrap();
         three.await.unwrap();
         assert_eq!(seen.await.unwrap(), (2, 2));
@@ -607,14 +604,7 @@ mod tests {
     /// ones after it continue from there (none reused).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rolled_back_append_gives_its_numbers_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("natter.db"))
-            .await
-            .unwrap();
-        let f = Fixture::new(Stores::from_backend(store.clone()));
-        let alice = f.user("alice").await.id;
-        let group = f.group(alice, &[]).await;
-        assert_eq!(f.send(group.id, alice, "one").await.seq, 1);
+        let (_dir, store, f, alice, group) = a_group_with_one_message().await;
         let doomed = f.new_message(group.id, alice, "rolled back");
         let failed = store
             .write_counted(move |conn, counters| {

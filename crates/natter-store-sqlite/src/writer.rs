@@ -417,10 +417,51 @@ fn run_in_savepoint(
     Ok(())
 }
 
+/// Test support: the writer thread held busy by a write of a batch of its own, so that the
+/// writes queued meanwhile run together in the next batch.
+#[cfg(test)]
+pub(crate) struct Held {
+    release: std::sync::mpsc::Sender<()>,
+    done: std::pin::Pin<Box<dyn Future<Output = StoreResult<()>> + Send>>,
+}
+
+#[cfg(test)]
+impl Writer {
+    /// Hold the thread busy; returns once it is.
+    pub(crate) async fn hold(&self) -> Held {
+        let (running, started) = oneshot::channel::<()>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let done = self
+            .queue_counted(
+                Undo::Savepoint,
+                move |_, _| {
+                    running.send(()).ok();
+                    held.recv().ok();
+                    Ok(())
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        started.await.unwrap();
+        Held {
+            release,
+            done: Box::pin(done),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Held {
+    /// Let the thread go on (the writes queued meanwhile run next, in one batch).
+    pub(crate) async fn release(self) {
+        self.release.send(()).unwrap();
+        self.done.await.unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc as std_mpsc;
-
     use super::*;
 
     /// A writer on a fresh database with one table, `notes(text UNIQUE)`, and the `meta` row
@@ -464,21 +505,7 @@ mod tests {
     /// its index. Returns each job's answer, and the indexes noted once every answer came.
     async fn one_batch(writer: &Writer, jobs: Vec<TestJob>) -> (Vec<StoreResult<()>>, Vec<usize>) {
         let noted = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (running, started) = oneshot::channel::<()>();
-        let (release, held) = std_mpsc::channel::<()>();
-        let holder = writer
-            .queue_counted(
-                Undo::Savepoint,
-                move |_, _| {
-                    running.send(()).ok();
-                    held.recv().ok();
-                    Ok(())
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        started.await.unwrap();
+        let held = writer.hold().await;
         let mut answers = Vec::new();
         for (index, (undo, job)) in jobs.into_iter().enumerate() {
             let noted = Arc::clone(&noted);
@@ -490,8 +517,7 @@ mod tests {
                     .unwrap(),
             );
         }
-        release.send(()).unwrap();
-        holder.await.unwrap();
+        held.release().await;
         let mut results = Vec::new();
         for (index, answer) in answers.into_iter().enumerate() {
             let result = answer.await;
