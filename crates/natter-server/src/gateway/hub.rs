@@ -467,6 +467,7 @@ impl Hub {
                     turn = Instant::now();
                 }
             }
+            pacing.queued(queued);
             self.write_urgent();
             let mut writing = WRITING_PER_STEP;
             loop {

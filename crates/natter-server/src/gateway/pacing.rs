@@ -1,5 +1,5 @@
 //! When the hub writes the outlets of big audiences: at once while it has time to spare, in
-//! paced rounds while writing takes most of its time.
+//! paced rounds while writing takes much of its time or deliveries come at a high rate.
 //!
 //! At saturation a room of 1,000's deliveries cost the server what the kernel charges per write
 //! (a system call, a segment, the reader's wake-up), and the hub writes each connection as soon
@@ -9,7 +9,8 @@
 //! [`ROUND_MIN`]: frames keep coming to the outlets that wait, and each write carries more. A
 //! room of 1,000 at saturation went from 3.0-3.2 M deliveries per server CPU-second to 5.4-5.6
 //! M, with more deliveries a second and a lower p99 (BENCHMARKS.md, eighteenth round). While
-//! it is not busy (writing took at most [`BUSY_SHARE`] of the last [`SPAN`]), a round starts
+//! it is not busy (writing took at most [`BUSY_SHARE`] of the last [`SPAN`], and fewer than
+//! [`BUSY_DELIVERIES_PER_SECOND`] were queued in it), a round starts
 //! whenever there is something to write: paced always, a room of 100 at 200 msg/s had a median
 //! of 23 ms instead of 1.4. Urgent outlets (small audiences, `Lane::Urgent`) are never paced,
 //! and the hub waits for a round's time or the bus's next event, whichever comes first
@@ -21,8 +22,15 @@ use std::time::{Duration, Instant};
 pub(super) const ROUND_MIN: Duration = Duration::from_millis(40);
 /// The span over which the hub's writing time is counted.
 const SPAN: Duration = Duration::from_millis(50);
-/// Busy: writing took more than this share of the last span.
+/// Busy: writing took more than this share of the last span...
 const BUSY_SHARE: f64 = 0.3;
+/// ...or the hub queued deliveries at this rate or more. A room of 100 at saturation (~2 M
+/// deliveries a second) writes each outlet often enough never to take a third of the hub's
+/// time, yet its writes cost what the kernel charges per call: paced, it gave 2.87-2.94 M
+/// deliveries per server CPU-second against 2.71-2.80 M (BENCHMARKS.md, twenty-third round).
+/// At this rate a round's wait is small beside the queueing such a load already has; a room of
+/// 100 at 200 msg/s (20,000 deliveries a second) is far below it.
+const BUSY_DELIVERIES_PER_SECOND: f64 = 500_000.0;
 
 pub(super) struct Pacing {
     /// Outlets of the running round not written yet (0: the round is over).
@@ -30,6 +38,8 @@ pub(super) struct Pacing {
     round_started: Instant,
     span_started: Instant,
     writing: Duration,
+    /// Deliveries queued in the running span.
+    queued: usize,
     busy: bool,
 }
 
@@ -40,6 +50,7 @@ impl Pacing {
             round_started: now.checked_sub(ROUND_MIN).unwrap_or(now),
             span_started: now,
             writing: Duration::ZERO,
+            queued: 0,
             busy: false,
         }
     }
@@ -73,14 +84,21 @@ impl Pacing {
         self.left = 0;
     }
 
+    /// Count `deliveries` queued to outlets (they make the hub busy at a high rate).
+    pub(super) fn queued(&mut self, deliveries: usize) {
+        self.queued += deliveries;
+    }
+
     /// Count `spent` writing, ending at `now`.
     pub(super) fn wrote(&mut self, spent: Duration, now: Instant) {
         self.writing += spent;
         let span = now.saturating_duration_since(self.span_started);
         if span >= SPAN {
-            self.busy = self.writing.as_secs_f64() > span.as_secs_f64() * BUSY_SHARE;
+            self.busy = self.writing.as_secs_f64() > span.as_secs_f64() * BUSY_SHARE
+                || self.queued as f64 >= span.as_secs_f64() * BUSY_DELIVERIES_PER_SECOND;
             self.span_started = now;
             self.writing = Duration::ZERO;
+            self.queued = 0;
         }
     }
 }
@@ -120,6 +138,24 @@ mod tests {
         pacing.wrote(Duration::from_millis(1), quiet);
         assert_eq!(pacing.wait(quiet), None);
         assert!(pacing.take(1, quiet));
+    }
+
+    #[test]
+    fn many_deliveries_make_the_hub_busy_however_briefly_it_writes() {
+        let start = Instant::now();
+        let mut pacing = Pacing::new(start);
+        let per_span = (BUSY_DELIVERIES_PER_SECOND * SPAN.as_secs_f64()) as usize;
+
+        pacing.queued(per_span - 1);
+        let end = start + SPAN;
+        pacing.wrote(Duration::from_millis(1), end);
+        assert_eq!(pacing.wait(end), None, "just below the rate: not busy");
+
+        pacing.queued(per_span);
+        let busy = end + SPAN;
+        pacing.wrote(Duration::from_millis(1), busy);
+        assert!(pacing.take(1, busy), "the first round starts at once");
+        assert_eq!(pacing.wait(busy), Some(ROUND_MIN), "the next waits");
     }
 
     #[test]
