@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 /// How often a round may start while the hub is busy.
 pub(super) const ROUND_MIN: Duration = Duration::from_millis(40);
-/// The span over which the hub's writing time is counted.
+/// The span over which the hub's writing time and its deliveries are counted.
 const SPAN: Duration = Duration::from_millis(50);
 /// Busy: writing took more than this share of the last span...
 const BUSY_SHARE: f64 = 0.3;
 /// ...or the hub queued deliveries at this rate or more. A room of 100 at saturation (~2 M
 /// deliveries a second) writes each outlet often enough never to take a third of the hub's
-/// time, yet its writes cost what the kernel charges per call: paced, it gave 2.87-2.94 M
-/// deliveries per server CPU-second against 2.71-2.80 M (BENCHMARKS.md, twenty-third round).
+/// time, yet its writes cost what the kernel charges per call: paced, it gave 2.76-2.94 M
+/// deliveries per server CPU-second against 2.59-2.80 M (BENCHMARKS.md, twenty-third round).
 /// At this rate a round's wait is small beside the queueing such a load already has; a room of
 /// 100 at 200 msg/s (20,000 deliveries a second) is far below it.
 const BUSY_DELIVERIES_PER_SECOND: f64 = 500_000.0;
