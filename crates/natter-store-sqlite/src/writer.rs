@@ -4,9 +4,10 @@
 //! thread. The thread takes every closure waiting (up to [`BATCH_MAX`]) into one
 //! `BEGIN IMMEDIATE` transaction, runs each in turn and commits once: one fsync for the whole
 //! batch (group commit), whatever mix of writes it holds. While writes come faster than
-//! [`GATHER_ABOVE_PER_SECOND`], a batch of several first waits [`GATHER`] for more. Nobody is
-//! answered before the commit, so a write that returned is durable; if the commit fails, every
-//! write of the batch gets the error and none of them happened.
+//! [`GATHER_ABOVE_PER_SECOND`], a batch of several first waits for more ([`gather_for`]: the
+//! longer the batch before took, the longer). Nobody is answered before the commit, so a write
+//! that returned is durable; if the commit fails, every write of the batch gets the error and
+//! none of them happened.
 //!
 //! A write that fails must leave the rest of the batch as if it had never run ([`Undo`]). Most
 //! run inside a savepoint of their own, rolled back alone. An append, the hot path, runs without
@@ -50,18 +51,25 @@ const QUEUE_MAX: usize = 4_096;
 /// share its index pages): 2,048 instead of 512 took 200,000 sends at 20,000/s in 12.0 s
 /// instead of 12.6.
 const BATCH_MAX: usize = 2048;
-/// Writes a second above which the writer lets each batch fill for [`GATHER`] before running
+/// Writes a second above which the writer lets each batch fill ([`gather_for`]) before running
 /// it. A commit costs a share of its own whatever its size (the log frames of every page its
 /// writes touch, the fsync and the writeback behind it), so at
 /// a high rate larger batches are cheaper per write; below it, each batch runs at once, as a
 /// wait would only add to every write's latency (at 2,000 sends/s a wait whenever four writes
 /// were waiting raised the per-device p99 from 2.1 to 2.9 ms).
 const GATHER_ABOVE_PER_SECOND: u32 = 10_000;
-/// How long a batch fills at a high rate (see [`GATHER_ABOVE_PER_SECOND`]). In a room of 100 at
-/// saturation (~22,000 sends a second) 600 µs gave 2.58-2.62 M deliveries per server CPU-second
-/// against 2.50-2.53 M with 250 µs, the same p99 at 20,000 sends/s; 1,200 µs cost sends a
-/// second (the publishers wait for their acks) for no gain per CPU-second.
-const GATHER: Duration = Duration::from_micros(600);
+/// How long a batch fills at a high rate (see [`GATHER_ABOVE_PER_SECOND`]): [`GATHER_PER_RUN`]
+/// times what the batch before took to run and commit, within these bounds. The busier the
+/// thread and the cores, the longer a batch takes and the more the next one should carry: a
+/// commit's share (its log frames, the fsync and the writeback, the hub's wake-up for its
+/// events) is paid once per batch. In a room of 100 at saturation (~21,000 sends a second, 2
+/// cores shared with the bench's client) a fixed 600 µs gave 2.81-3.02 M deliveries per server
+/// CPU-second, this 3.28-3.33 M (a fixed 3 ms: 3.21-3.38 M); at 12,000 sends a second, where
+/// the cores are not saturated, a fixed 3 ms raised the per-device p50 from 6.5-7.8 ms to 11.2-
+/// 13.6 ms, this to 8.1-10.3 ms (each with 10% less CPU than 600 µs).
+const GATHER_MIN: Duration = Duration::from_micros(600);
+const GATHER_MAX: Duration = Duration::from_millis(3);
+const GATHER_PER_RUN: u32 = 4;
 /// Only a batch that found at least this many writes waiting fills: a lone write (a quiet
 /// room's, beside a flood of another) never waits.
 const GATHER_FROM: usize = 4;
@@ -263,6 +271,7 @@ fn run(
     let mut counters = Counters::default();
     let mut rate = WriteRate::new(Instant::now());
     let mut closing = None;
+    let mut last_run = Duration::ZERO;
     while closing.is_none() {
         match messages.blocking_recv() {
             Some(Msg::Job(job)) => batch.push(job),
@@ -271,7 +280,7 @@ fn run(
         }
         take_waiting(&mut messages, &mut batch, &mut closing);
         if closing.is_none() && rate.high() && (GATHER_FROM..BATCH_MAX).contains(&batch.len()) {
-            std::thread::sleep(GATHER);
+            std::thread::sleep(gather_for(last_run));
             take_waiting(&mut messages, &mut batch, &mut closing);
         }
         rate.count(batch.len(), Instant::now());
@@ -279,7 +288,9 @@ fn run(
             checkpoints::finish_on_writer(&conn);
         }
         if !batch.is_empty() {
+            let started = Instant::now();
             commit_batch(&conn, &mut counters, rosters, &mut batch);
+            last_run = started.elapsed();
         }
     }
     messages.close();
@@ -323,6 +334,14 @@ impl WriteRate {
             self.writes = 0;
         }
     }
+}
+
+/// How long a batch fills at a high rate, given how long the batch before took to run and
+/// commit (see [`GATHER_MIN`]).
+fn gather_for(last_run: Duration) -> Duration {
+    last_run
+        .saturating_mul(GATHER_PER_RUN)
+        .clamp(GATHER_MIN, GATHER_MAX)
 }
 
 /// Move the writes already waiting into `batch`, up to [`BATCH_MAX`] or a close request.
@@ -640,6 +659,18 @@ mod tests {
         assert!(rate.high());
         rate.count(1, start + 3 * RATE_SPAN);
         assert!(!rate.high(), "a quiet span ends the filling");
+    }
+
+    #[test]
+    fn a_batch_fills_longer_the_longer_the_batch_before_took() {
+        assert_eq!(gather_for(Duration::ZERO), GATHER_MIN, "never below the floor");
+        assert_eq!(
+            gather_for(Duration::from_micros(400)),
+            Duration::from_micros(400) * GATHER_PER_RUN
+        );
+        assert!(gather_for(Duration::from_micros(400)) > GATHER_MIN);
+        assert_eq!(gather_for(Duration::from_secs(5)), GATHER_MAX, "nor above the cap");
+        assert_eq!(gather_for(Duration::MAX), GATHER_MAX, "without overflowing");
     }
 
     #[test]
