@@ -663,13 +663,21 @@ mod tests {
 
     #[test]
     fn a_batch_fills_longer_the_longer_the_batch_before_took() {
-        assert_eq!(gather_for(Duration::ZERO), GATHER_MIN, "never below the floor");
+        assert_eq!(
+            gather_for(Duration::ZERO),
+            GATHER_MIN,
+            "never below the floor"
+        );
         assert_eq!(
             gather_for(Duration::from_micros(400)),
             Duration::from_micros(400) * GATHER_PER_RUN
         );
         assert!(gather_for(Duration::from_micros(400)) > GATHER_MIN);
-        assert_eq!(gather_for(Duration::from_secs(5)), GATHER_MAX, "nor above the cap");
+        assert_eq!(
+            gather_for(Duration::from_secs(5)),
+            GATHER_MAX,
+            "nor above the cap"
+        );
         assert_eq!(gather_for(Duration::MAX), GATHER_MAX, "without overflowing");
     }
 
