@@ -58,17 +58,11 @@ const BATCH_MAX: usize = 2048;
 /// wait would only add to every write's latency (at 2,000 sends/s a wait whenever four writes
 /// were waiting raised the per-device p99 from 2.1 to 2.9 ms).
 const GATHER_ABOVE_PER_SECOND: u32 = 10_000;
-/// How long a batch fills at a high rate (see [`GATHER_ABOVE_PER_SECOND`]): [`GATHER_PER_RUN`]
-/// times what the batch before took to run and commit, within these bounds. The busier the
-/// thread and the cores, the longer a batch takes and the more the next one should carry: a
-/// commit's share (its log frames, the fsync and the writeback, the hub's wake-up for its
-/// events) is paid once per batch. In a room of 100 at saturation (~21,000 sends a second, 2
-/// cores shared with the bench's client) a fixed 600 µs gave 2.81-3.02 M deliveries per server
-/// CPU-second, this 3.28-3.33 M (a fixed 3 ms: 3.21-3.38 M); at 12,000 sends a second, where
-/// the cores are not saturated, a fixed 3 ms raised the per-device p50 from 6.5-7.8 ms to 11.2-
-/// 13.6 ms, this to 8.1-10.3 ms (each with 10% less CPU than 600 µs).
+/// The shortest a batch fills at a high rate ([`gather_for`]).
 const GATHER_MIN: Duration = Duration::from_micros(600);
+/// The longest a batch fills, however long the batch before took.
 const GATHER_MAX: Duration = Duration::from_millis(3);
+/// A batch fills for this many times what the batch before took to run and commit.
 const GATHER_PER_RUN: u32 = 4;
 /// Only a batch that found at least this many writes waiting fills: a lone write (a quiet
 /// room's, beside a flood of another) never waits.
@@ -336,8 +330,16 @@ impl WriteRate {
     }
 }
 
-/// How long a batch fills at a high rate, given how long the batch before took to run and
-/// commit (see [`GATHER_MIN`]).
+/// How long a batch fills at a high rate (see [`GATHER_ABOVE_PER_SECOND`]), given how long the
+/// batch before took to run and commit: [`GATHER_PER_RUN`] times that, within [`GATHER_MIN`]
+/// and [`GATHER_MAX`]. The busier the thread and the cores, the longer a batch takes and the
+/// more the next one should carry: a commit's share (its log frames, the fsync and the
+/// writeback, the hub's wake-up for its events) is paid once per batch. In a room of 100 at
+/// saturation (~21,000 sends a second, 2 cores shared with the bench's client) a fixed 600 µs
+/// gave 2.81-3.06 M deliveries per server CPU-second, this rule 3.12-3.33 M (a fixed 3 ms:
+/// 3.21-3.38 M); at 12,000 sends a second, where the cores are not saturated, a fixed 3 ms
+/// raised the per-device p50 from 6.5-7.8 ms to 11.2-13.6 ms, this rule to 8.1-10.3 ms (each
+/// with 10% less CPU than 600 µs). BENCHMARKS.md, twenty-fourth round.
 fn gather_for(last_run: Duration) -> Duration {
     last_run
         .saturating_mul(GATHER_PER_RUN)
