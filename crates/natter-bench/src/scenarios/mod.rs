@@ -111,6 +111,11 @@ pub struct Outcome {
 
 /// Open loop: message `i` is due at `i / rate` and is sent then, whatever happened before;
 /// latency counts from that intended time. `pick(i)` gives (connection, room, recipients).
+///
+/// The messages are planned up front and released by a task on the fleet's own runtime, so a
+/// fleet on a [`crate::fleet::Lane`] is paced by its own thread: the quiet room's devices do not
+/// wait for the client's busy runtime (where a flood's publishers and readers run) to send on
+/// time, which would charge the client's queueing to the server.
 pub async fn open_loop(
     fleet: &mut Fleet,
     target: &dyn Target,
@@ -120,30 +125,41 @@ pub async fn open_loop(
     mut pick: impl FnMut(u64) -> (usize, usize, u32),
 ) -> anyhow::Result<Outcome> {
     let total = total_events(duration, rate).min(fleet.tracker().capacity() - *next_g);
+    // Planned before the clock starts: at 20,000/s a run plans 200,000 sends.
+    let plan: Vec<(usize, usize, u32)> = (0..total).map(&mut pick).collect();
+    let first_g = *next_g;
+    *next_g += total;
+    let senders = fleet.senders();
     fleet.tracker().start_phase(0);
     let phase = Phase::start(target);
     let start = Instant::now();
     let start_us = fleet.tracker().now_us();
-    let ticks = Ticks::start(start, rate, total);
-    let mut i = 0;
-    while i < total {
-        let due = ticks.due(i).await;
-        while i < due {
-            let t_us = start_us + intended_offset(i, rate).as_micros() as u64;
-            let (conn, room, n) = pick(i);
-            fleet.send(
-                conn,
-                Cmd::Publish {
+    let mut released = fleet.runtime().spawn(async move {
+        let ticks = Ticks::start(start, rate, total);
+        let mut plan = plan.into_iter().zip(0u64..);
+        let mut sent = 0;
+        while sent < total {
+            let due = ticks.due(sent).await;
+            for ((conn, room, n), i) in plan.by_ref().take((due - sent) as usize) {
+                let cmd = Cmd::Publish {
                     room,
-                    g: *next_g,
+                    g: first_g + i,
                     n,
-                    t_us,
-                },
-            );
-            *next_g += 1;
-            i += 1;
+                    t_us: start_us + intended_offset(i, rate).as_micros() as u64,
+                };
+                let _ = senders[conn].send(cmd);
+            }
+            sent = due;
         }
-        fleet.check()?;
+    });
+    loop {
+        tokio::select! {
+            done = &mut released => {
+                done?;
+                break;
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)) => fleet.check()?,
+        }
     }
     let drained = drain(fleet, total, Duration::from_secs(10)).await?;
     let end = phase.end();
